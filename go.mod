@@ -1,0 +1,3 @@
+module procdog
+
+go 1.22

@@ -1,0 +1,1669 @@
+// Procdog starts, stops and checks the health of a process, detached from the
+// shell, on Linux and macOS, without root.
+//
+// Usage:
+//
+//	procdog COMMAND NAME [options]
+//
+// The commands are:
+//
+//	start   start NAME with --command unless it is running, and print its status
+//	status  print the status of NAME
+//	wait    run the health check until it passes or --health-count tries fail
+//	stop    stop NAME: its stop signal to the whole process group, then SIGKILL
+//
+// Each started process gets its own small monitor daemon: this same binary,
+// re-executed in a new session. The daemon runs the process, reaps it,
+// answers one-line requests on a Unix socket and, after the process has
+// exited, lingers a little so its exit code can still be read.
+//
+// Every command prints one response line, a code and sorted key=value pairs:
+//
+//	$ procdog start myprocess --command "sleep 100"
+//	running, pid=14969
+//	$ procdog status myprocess
+//	running, pid=14969
+//	$ procdog stop myprocess
+//	killed, signal=15
+//
+// State (procdog.NAME.sock, procdog.NAME.lock, procdog.NAME.log) lives in
+// /var/tmp, or in $PROCDOG_DIR. Options may also come from the section [NAME]
+// of a config file: --config, else the first of ./procdog.cfg, procdog.cfg
+// beside the executable, and ~/.procdog.cfg.
+//
+// Exit codes: 0 ok, 2 usage error or error response, 3 unexpected failure,
+// 4 already running (start --strict), 5 not running, 6 not healthy.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const version = "0.2.0"
+
+// Exit codes are part of procdog's public interface (SPEC §4).
+const (
+	exitOK             = 0
+	exitError          = 2 // usage error, or an error: response
+	exitUnknown        = 3 // invalid response, bad config, failed expansion, anything unexpected
+	exitAlreadyRunning = 4
+	exitNotRunning     = 5
+	exitUnhealthy      = 6
+	exitInterrupted    = 130 // the shell's convention for death by SIGINT
+)
+
+// Response codes (SPEC §3). codeBusy never reaches a user: a daemon sends it
+// to its client when another daemon already owns the name.
+const (
+	codeRunning = "running"
+	codeExited  = "exited"
+	codeKilled  = "killed"
+	codeStopped = "stopped"
+	codeError   = "error"
+	codeInvalid = "invalid"
+	codeBusy    = "busy"
+)
+
+// daemonArg is the hidden first argument that makes the binary a monitor
+// daemon instead of a client.
+const daemonArg = "__procdog_daemon__"
+
+// Time bounds that are not options. Every socket operation has a deadline.
+const (
+	dialTimeout      = 2 * time.Second
+	requestDeadline  = 2 * time.Second // a client must send its request line this soon
+	maxRequestLine   = 1024            // longer request lines are dropped, not buffered
+	answerSlack      = 5 * time.Second // added to the work a request may take
+	lockPollInterval = 5 * time.Millisecond
+)
+
+// debug is set once by main from --debug; it only adds lines on stderr.
+var debug bool
+
+func debugf(format string, args ...any) {
+	if debug {
+		fmt.Fprintf(os.Stderr, "procdog: debug: "+format+"\n", args...)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Errors that know their exit code.
+
+// codedError is an error that main reports as one "procdog: error: ..." line,
+// preceded by the usage line when usage is set, before exiting with code.
+type codedError struct {
+	code  int
+	msg   string
+	usage bool
+}
+
+func (e *codedError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &codedError{code: exitError, msg: fmt.Sprintf(format, args...), usage: true}
+}
+
+func failf(code int, format string, args ...any) error {
+	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// ---------------------------------------------------------------------------
+// Options.
+
+// options are everything a command can be told, from the command line, the
+// config file and the defaults. Fields are exported so that the client can
+// hand them to the daemon as JSON.
+type options struct {
+	Command       string
+	HealthCommand string
+	HealthCount   int
+	HealthDelay   float64
+	HealthTimeout float64
+	EnsureHealthy bool
+	Dir           string
+	Stdin         string
+	Stdout        string
+	Stderr        string
+	Append        bool
+	Linger        float64
+	Settle        float64
+	Strict        bool
+	Shell         bool
+	StopSignal    string
+	StopTimeout   float64
+	Config        string
+	Debug         bool
+}
+
+func defaultOptions() options {
+	return options{
+		HealthCount:   5,
+		HealthDelay:   1.0,
+		HealthTimeout: 10,
+		Stdin:         os.DevNull,
+		Linger:        3.0,
+		Settle:        0.1,
+		StopSignal:    "TERM",
+		StopTimeout:   10,
+	}
+}
+
+// optionSpec defines one option once: its flag, its config key (the flag
+// with dashes as underscores, when inFile is set), its help and its field.
+// The field's Go type decides how a value is parsed.
+type optionSpec struct {
+	long   string
+	short  string
+	inFile bool
+	help   string
+	field  func(o *options) any
+}
+
+var optionSpecs = []optionSpec{
+	{"command", "c", true, "the command line to run", func(o *options) any { return &o.Command }},
+	{"health-command", "", true, "command whose exit code is the health (0 = healthy)", func(o *options) any { return &o.HealthCommand }},
+	{"health-count", "", true, "how many health checks wait tries (default 5)", func(o *options) any { return &o.HealthCount }},
+	{"health-delay", "", true, "seconds between those tries (default 1)", func(o *options) any { return &o.HealthDelay }},
+	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy (default 10)", func(o *options) any { return &o.HealthTimeout }},
+	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) any { return &o.EnsureHealthy }},
+	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) any { return &o.Dir }},
+	{"stdin", "", true, "file for standard input (default /dev/null)", func(o *options) any { return &o.Stdin }},
+	{"stdout", "", true, "file for standard output (default: the daemon log)", func(o *options) any { return &o.Stdout }},
+	{"stderr", "", true, "file for standard error (default: the daemon log)", func(o *options) any { return &o.Stderr }},
+	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) any { return &o.Append }},
+	{"linger", "", true, "seconds the daemon answers after the process exits (default 3)", func(o *options) any { return &o.Linger }},
+	{"settle", "", true, "seconds start waits for the process to run or exit (default 0.1)", func(o *options) any { return &o.Settle }},
+	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) any { return &o.Strict }},
+	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) any { return &o.Shell }},
+	{"stop-signal", "", true, "signal that stop sends first, name or number (default TERM)", func(o *options) any { return &o.StopSignal }},
+	{"stop-timeout", "", true, "seconds before stop sends SIGKILL (default 10)", func(o *options) any { return &o.StopTimeout }},
+	{"config", "", false, "config file to read", func(o *options) any { return &o.Config }},
+	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
+}
+
+func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
+
+func (s optionSpec) isBool() bool {
+	_, ok := s.field(&options{}).(*bool)
+	return ok
+}
+
+// set parses value into the option's field. Errors name neither the flag nor
+// the config key; the caller knows which one the user wrote.
+func (s optionSpec) set(o *options, value string) error {
+	switch p := s.field(o).(type) {
+	case *string:
+		*p = value
+	case *bool:
+		b, err := parseBool(value)
+		if err != nil {
+			return err
+		}
+		*p = b
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid int value: '%s'", value)
+		}
+		*p = n
+	case *float64:
+		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		// Durations: no negatives, NaN or infinity, and no hex floats that
+		// Python's float() would refuse anyway.
+		if err != nil || f < 0 || f != f || f > 1e9 || strings.ContainsAny(value, "xXpP_") {
+			return fmt.Errorf("invalid float value: '%s'", value)
+		}
+		*p = f
+	}
+	return nil
+}
+
+// parseBool accepts what Python's ConfigParser.getboolean accepts.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "yes", "true", "on":
+		return true, nil
+	case "0", "no", "false", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("Not a boolean: %s", s)
+}
+
+func findOption(long string) (optionSpec, bool) {
+	for _, s := range optionSpecs {
+		if s.long == long {
+			return s, true
+		}
+	}
+	return optionSpec{}, false
+}
+
+// lookupFlag finds a long option by name or, like Python's argparse, by an
+// unambiguous prefix.
+func lookupFlag(name string) (optionSpec, error) {
+	if s, ok := findOption(name); ok {
+		return s, nil
+	}
+	var found []optionSpec
+	for _, s := range optionSpecs {
+		if strings.HasPrefix(s.long, name) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return optionSpec{}, usageErrorf("unrecognized arguments: --%s", name)
+	}
+	var names []string
+	for _, s := range found {
+		names = append(names, "--"+s.long)
+	}
+	return optionSpec{}, usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(names, ", "))
+}
+
+// ---------------------------------------------------------------------------
+// The command line.
+
+// commandLine is the command line before it meets the config file: the
+// positional words, and the raw value of each option given.
+type commandLine struct {
+	words   []string
+	set     map[string]string // long option name → raw value
+	help    bool
+	version bool
+}
+
+// parseCommandLine accepts options anywhere, as --opt value, --opt=value,
+// -c value and -cvalue; "--" ends them. Values are checked here so that a
+// bad one is a usage error, as argparse made it.
+func parseCommandLine(args []string) (commandLine, error) {
+	cl := commandLine{set: map[string]string{}}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			cl.words = append(cl.words, args[i+1:]...)
+			return cl, nil
+		case arg == "-h" || arg == "--help":
+			cl.help = true
+			continue
+		case arg == "-v" || arg == "--version":
+			cl.version = true
+			continue
+		case arg == "-" || !strings.HasPrefix(arg, "-"):
+			cl.words = append(cl.words, arg)
+			continue
+		}
+		var spec optionSpec
+		var value string
+		hasValue := false
+		if strings.HasPrefix(arg, "--") {
+			name := arg[2:]
+			if k := strings.IndexByte(name, '='); k >= 0 {
+				name, value, hasValue = name[:k], name[k+1:], true
+			}
+			var err error
+			if spec, err = lookupFlag(name); err != nil {
+				return cl, err
+			}
+		} else {
+			found := false
+			for _, s := range optionSpecs {
+				if s.short != "" && arg[1:2] == s.short {
+					spec, found = s, true
+				}
+			}
+			if !found {
+				return cl, usageErrorf("unrecognized arguments: %s", arg)
+			}
+			if len(arg) > 2 {
+				value, hasValue = strings.TrimPrefix(arg[2:], "="), true
+			}
+		}
+		if !hasValue {
+			if spec.isBool() {
+				value = "true"
+			} else if i+1 < len(args) {
+				i++
+				value = args[i]
+			} else {
+				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
+			}
+		}
+		if err := spec.set(&options{}, value); err != nil {
+			return cl, usageErrorf("argument --%s: %v", spec.long, err)
+		}
+		cl.set[spec.long] = value
+	}
+	return cl, nil
+}
+
+// validName reports whether name is safe to put into a file name.
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// resolveOptions merges defaults < config file < command line, then expands
+// environment variables and makes paths absolute.
+func resolveOptions(cl commandLine, name string) (options, error) {
+	o := defaultOptions()
+	fileValues, path, err := readConfig(cl.set["config"], name)
+	if err != nil {
+		return o, err
+	}
+	keys := make([]string, 0, len(fileValues))
+	for k := range fileValues {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		spec, ok := findOption(strings.ReplaceAll(k, "_", "-"))
+		if !ok || !spec.inFile || strings.Contains(k, "-") {
+			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
+		}
+		if err := spec.set(&o, fileValues[k]); err != nil {
+			if spec.isBool() {
+				return o, failf(exitUnknown, "%v", err)
+			}
+			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
+		}
+	}
+	for _, spec := range optionSpecs {
+		if v, ok := cl.set[spec.long]; ok {
+			spec.set(&o, v) // checked by parseCommandLine
+		}
+	}
+	for _, f := range []struct {
+		key string
+		p   *string
+	}{{"command", &o.Command}, {"health_command", &o.HealthCommand}, {"dir", &o.Dir},
+		{"stdin", &o.Stdin}, {"stdout", &o.Stdout}, {"stderr", &o.Stderr}} {
+		v, err := expandVars(*f.p, os.LookupEnv)
+		if err != nil {
+			return o, failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", f.key, *f.p, err)
+		}
+		*f.p = v
+	}
+	if _, err := parseSignal(o.StopSignal); err != nil {
+		return o, usageErrorf("argument --stop-signal: %v", err)
+	}
+	return o, nil
+}
+
+// ---------------------------------------------------------------------------
+// The config file: INI as Python's ConfigParser reads it.
+
+// readConfig finds the config file and returns the values for name: those of
+// [DEFAULT] overlaid by those of [name]. It returns the path it read, or "".
+func readConfig(explicit, name string) (map[string]string, string, error) {
+	path := explicit
+	if path == "" {
+		path = findConfig()
+		if path == "" {
+			return nil, "", nil
+		}
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		// better: the original silently ignored a missing --config file.
+		return nil, path, failf(exitUnknown, "cannot read config file: %v", err)
+	}
+	debugf("reading config file %s", path)
+	sections, err := parseINI(string(text))
+	if err != nil {
+		return nil, path, failf(exitUnknown, "%s: %v", path, err)
+	}
+	values := map[string]string{}
+	for k, v := range sections["DEFAULT"] {
+		values[k] = v
+	}
+	for k, v := range sections[name] {
+		values[k] = v
+	}
+	return values, path, nil
+}
+
+func findConfig() string {
+	candidates := []string{"procdog.cfg"}
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "procdog.cfg"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(home, ".procdog.cfg"))
+	}
+	for _, c := range candidates {
+		if fi, err := os.Stat(c); err == nil && !fi.IsDir() {
+			return c
+		}
+	}
+	return ""
+}
+
+// parseINI reads sections of key=value or key: value lines. Keys are lower
+// case; values are trimmed; an indented line continues the previous value;
+// lines starting with # or ; are comments. Like ConfigParser, a later value
+// for the same key wins, and no %(name)s interpolation is done.
+func parseINI(text string) (map[string]map[string]string, error) {
+	sections := map[string]map[string]string{}
+	var section map[string]string
+	key := "" // the key an indented line continues
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r")
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "":
+			key = ""
+		case trimmed[0] == '#' || trimmed[0] == ';':
+		case key != "" && (line[0] == ' ' || line[0] == '\t'):
+			section[key] += "\n" + trimmed
+		case trimmed[0] == '[':
+			end := strings.LastIndexByte(trimmed, ']')
+			if end < 2 {
+				return nil, fmt.Errorf("line %d: bad section header: %s", n+1, trimmed)
+			}
+			header := trimmed[1:end]
+			if sections[header] == nil {
+				sections[header] = map[string]string{}
+			}
+			section, key = sections[header], ""
+		default:
+			k := strings.IndexAny(trimmed, "=:")
+			if k <= 0 {
+				return nil, fmt.Errorf("line %d: expected 'key = value' or '[section]': %s", n+1, trimmed)
+			}
+			if section == nil {
+				return nil, fmt.Errorf("line %d: key before the first [section]: %s", n+1, trimmed)
+			}
+			key = strings.ToLower(strings.TrimSpace(trimmed[:k]))
+			section[key] = strings.TrimSpace(trimmed[k+1:])
+		}
+	}
+	return sections, nil
+}
+
+// ---------------------------------------------------------------------------
+// Commands as the user wrote them.
+
+// expandVars substitutes $VAR and ${VAR}, with $$ for a literal $, exactly as
+// Python's string.Template.substitute did in the original, errors included.
+func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		rest := s[i+1:]
+		braced := strings.HasPrefix(rest, "{")
+		if braced {
+			rest = rest[1:]
+		}
+		n := identLen(rest)
+		switch {
+		case !braced && strings.HasPrefix(rest, "$"):
+			b.WriteByte('$')
+			i++
+			continue
+		case n == 0 || braced && !strings.HasPrefix(rest[n:], "}"):
+			line := strings.Count(s[:i], "\n") + 1
+			col := i + 1 - (strings.LastIndexByte(s[:i], '\n') + 1)
+			return "", fmt.Errorf("Invalid placeholder in string: line %d, col %d", line, col)
+		}
+		v, ok := lookup(rest[:n])
+		if !ok {
+			return "", fmt.Errorf("'%s'", rest[:n])
+		}
+		b.WriteString(v)
+		i += n
+		if braced {
+			i += 2
+		}
+	}
+	return b.String(), nil
+}
+
+// identLen is the length of the identifier ([_A-Za-z][_A-Za-z0-9]*) that s starts with.
+func identLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return i
+	}
+	return len(s)
+}
+
+// splitWords splits a command line into words as Python's shlex.split did in
+// the original: single quotes keep everything, double quotes let a backslash
+// escape only " and \, a backslash outside quotes escapes any character.
+// Nothing is expanded.
+func splitWords(s string) ([]string, error) {
+	var words []string
+	var word strings.Builder
+	inWord := false
+	var quote byte // the open quote, or 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			} else {
+				word.WriteByte(c)
+			}
+		case quote == '"':
+			switch {
+			case c == '"':
+				quote = 0
+			case c == '\\' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\\'):
+				i++
+				word.WriteByte(s[i])
+			default:
+				word.WriteByte(c)
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+				inWord = false
+			}
+		case c == '\\':
+			if i+1 == len(s) {
+				return nil, errors.New("No escaped character")
+			}
+			i++
+			word.WriteByte(s[i])
+			inWord = true
+		case c == '\'' || c == '"':
+			quote = c
+			inWord = true
+		default:
+			word.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("No closing quotation")
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	return words, nil
+}
+
+// commandArgs is the argv that runs the command.
+func (o options) commandArgs() ([]string, error) {
+	if o.Shell {
+		return []string{"/bin/sh", "-c", o.Command}, nil
+	}
+	argv, err := splitWords(o.Command)
+	if err != nil {
+		return nil, failf(exitUnknown, "could not split command '%s': %v", o.Command, err)
+	}
+	return argv, nil
+}
+
+// healthArgs is the argv of the health check, or nil when there is none.
+// It is always split into words, never given to a shell.
+func (o options) healthArgs() ([]string, error) {
+	argv, err := splitWords(o.HealthCommand)
+	if err != nil {
+		return nil, failf(exitUnknown, "could not split health_command '%s': %v", o.HealthCommand, err)
+	}
+	return argv, nil
+}
+
+var signalNames = map[string]syscall.Signal{
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "KILL": syscall.SIGKILL,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM, "ALRM": syscall.SIGALRM,
+	"CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
+}
+
+// parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal: '%s'", s)
+}
+
+// summary is the options as the daemon log and the output header show them:
+// those that differ from the defaults, sorted by key.
+func (o options) summary() string {
+	def := defaultOptions()
+	var parts []string
+	for _, s := range optionSpecs {
+		if !s.inFile {
+			continue
+		}
+		v := fmt.Sprint(reflectValue(s.field(&o)))
+		if v != fmt.Sprint(reflectValue(s.field(&def))) {
+			parts = append(parts, fmt.Sprintf("%s=%q", s.key(), v))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func reflectValue(p any) any {
+	switch p := p.(type) {
+	case *string:
+		return *p
+	case *bool:
+		return *p
+	case *int:
+		return *p
+	case *float64:
+		return *p
+	}
+	return nil
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// ---------------------------------------------------------------------------
+// Responses.
+
+// response is one line of the protocol: a code, then key=value pairs sorted
+// by key ("running, health=0, pid=12"), or "error: MESSAGE".
+type response struct {
+	code   string
+	msg    string         // for codeError
+	values map[string]int // pid, health, returncode, signal
+}
+
+func newResponse(code string, kv ...any) response {
+	r := response{code: code, values: map[string]int{}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.values[kv[i].(string)] = kv[i+1].(int)
+	}
+	return r
+}
+
+func errorResponse(format string, args ...any) response {
+	return response{code: codeError, msg: fmt.Sprintf(format, args...)}
+}
+
+func (r response) String() string {
+	if r.code == codeError {
+		return "error: " + r.msg
+	}
+	keys := make([]string, 0, len(r.values))
+	for k := range r.values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(r.code)
+	for _, k := range keys {
+		fmt.Fprintf(&b, ", %s=%d", k, r.values[k])
+	}
+	return b.String()
+}
+
+// parseResponse reads a response line. Anything it does not understand is
+// codeInvalid, which the client reports with exit 3.
+func parseResponse(line string) response {
+	line = strings.TrimRight(line, "\r\n")
+	if msg, ok := strings.CutPrefix(line, "error: "); ok {
+		return response{code: codeError, msg: msg}
+	}
+	fields := strings.Split(line, ", ")
+	r := response{code: fields[0], values: map[string]int{}}
+	switch r.code {
+	case codeRunning, codeExited, codeKilled, codeStopped, codeInvalid, codeBusy:
+	default:
+		return response{code: codeInvalid}
+	}
+	for _, f := range fields[1:] {
+		k, v, ok := strings.Cut(f, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || k == "" || strings.ContainsAny(k, " ,=") {
+			return response{code: codeInvalid}
+		}
+		r.values[k] = n
+	}
+	return r
+}
+
+// healthy reports whether r is a running process whose health check passed.
+// better: without a health command, running counts as healthy.
+func (r response) healthy() bool {
+	h, checked := r.values["health"]
+	return r.code == codeRunning && (!checked || h == 0)
+}
+
+// exitCodeFor is SPEC §4 in one place: the exit code of a command that
+// printed r.
+func exitCodeFor(command string, r response, o options) int {
+	switch r.code {
+	case codeError:
+		return exitError
+	case codeInvalid, codeBusy:
+		return exitUnknown
+	}
+	switch command {
+	case "start", "status":
+		switch {
+		case o.EnsureHealthy && r.healthy():
+			return exitOK
+		case o.EnsureHealthy:
+			return exitUnhealthy
+		case r.code == codeRunning:
+			return exitOK
+		}
+		return exitNotRunning
+	case "wait":
+		if r.healthy() {
+			return exitOK
+		}
+		return exitUnhealthy
+	case "stop":
+		switch {
+		case r.code == codeKilled:
+			return exitOK
+		case r.code == codeRunning:
+			return exitUnknown
+		case o.Strict:
+			return exitNotRunning
+		}
+		return exitOK
+	}
+	return exitUnknown
+}
+
+// ---------------------------------------------------------------------------
+// State files.
+
+func stateDir() string {
+	if d := os.Getenv("PROCDOG_DIR"); d != "" {
+		return d
+	}
+	return "/var/tmp"
+}
+
+func statePath(dir, name, kind string) string {
+	return filepath.Join(dir, "procdog."+name+"."+kind)
+}
+
+// newSocketSuffix names the socket a daemon binds before renaming it into
+// place, so that clients never see a half-made socket.
+const newSocketSuffix = ".new"
+
+// maxSocketPath is the longest path a Unix socket can bind: sun_path holds
+// 104 bytes on macOS and 108 on Linux, with the terminating NUL.
+func maxSocketPath() int {
+	if runtime.GOOS == "linux" {
+		return 107
+	}
+	return 103
+}
+
+// checkStateFile refuses a state file that is a symbolic link or belongs to
+// another user: on a shared machine either could point procdog at somebody
+// else's file. A file that does not exist is fine.
+func checkStateFile(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return failf(exitUnknown, "cannot use %s: %v", path, err)
+	}
+	return checkOwned(path, fi)
+}
+
+func checkOwned(path string, fi os.FileInfo) error {
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, st.Uid)
+	}
+	return nil
+}
+
+// openStateFile opens a file in the state directory, owner-only, without
+// following a symbolic link, and refuses one that another user owns.
+func openStateFile(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
+		}
+		return nil, failf(exitUnknown, "cannot open %s: %v", path, err)
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkOwned(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+var errLockBusy = errors.New("lock is held")
+
+// acquireLock takes the flock on procdog.NAME.lock. The kernel releases a
+// flock when its holder dies, so a killed daemon leaves no stale lock; the
+// file itself is only a place to hang the lock on.
+func acquireLock(path string) (*os.File, error) {
+	for try := 0; try < 100; try++ {
+		f, err := openStateFile(path, os.O_RDWR|os.O_CREATE)
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, errLockBusy
+			}
+			return nil, fmt.Errorf("cannot lock %s: %v", path, err)
+		}
+		// The previous holder may have removed the file between our open and
+		// our flock; a lock on a removed file guards nothing, so try again.
+		fi, err1 := f.Stat()
+		pi, err2 := os.Lstat(path)
+		if err1 == nil && err2 == nil && os.SameFile(fi, pi) {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, fmt.Errorf("cannot lock %s: it keeps changing", path)
+}
+
+// releaseLock removes the lock file, if it is still ours, and then unlocks
+// it: in that order, so nobody can lock the file in the moment before it goes.
+func releaseLock(f *os.File) {
+	if fi, err := f.Stat(); err == nil {
+		if pi, err := os.Lstat(f.Name()); err == nil && os.SameFile(fi, pi) {
+			os.Remove(f.Name())
+		}
+	}
+	f.Close()
+}
+
+// lockHeld reports whether some daemon holds the lock on path now.
+func lockHeld(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
+}
+
+// ---------------------------------------------------------------------------
+// Client.
+
+// request sends one request line to NAME's daemon and returns its answer.
+// No daemon listening means codeStopped.
+func request(dir, name, line string, timeout time.Duration) (response, error) {
+	path := statePath(dir, name, "sock")
+	if err := checkStateFile(path); err != nil {
+		return response{}, err
+	}
+	conn, err := net.DialTimeout("unix", path, dialTimeout)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			debugf("no daemon at %s: %v", path, err)
+			return newResponse(codeStopped), nil
+		}
+		return response{}, failf(exitUnknown, "cannot reach the daemon of '%s': %v", name, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	debugf("sending %q to %s", line, path)
+	if _, err := io.WriteString(conn, line+"\n"); err != nil {
+		return response{}, failf(exitUnknown, "cannot send to the daemon of '%s': %v", name, err)
+	}
+	answer, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return response{}, failf(exitUnknown, "no answer from the daemon of '%s' within %v", name, timeout)
+		}
+		// A daemon that closes without answering is one that just ended.
+		if answer == "" && errors.Is(err, io.EOF) {
+			return newResponse(codeStopped), nil
+		}
+		return response{}, failf(exitUnknown, "cannot read from the daemon of '%s': %v", name, err)
+	}
+	debugf("answer: %s", strings.TrimSpace(answer))
+	return parseResponse(answer), nil
+}
+
+// Bounds on how long the client waits for an answer, from the work that
+// answer takes (better: the original gave up after a fixed 10 seconds).
+func statusTimeout(o options) time.Duration { return seconds(o.HealthTimeout) + answerSlack }
+
+func waitTimeout(o options) time.Duration {
+	return time.Duration(max(o.HealthCount, 1))*(seconds(o.HealthDelay)+seconds(o.HealthTimeout)) + answerSlack
+}
+
+func stopTimeout(o options) time.Duration { return 2*seconds(o.StopTimeout) + answerSlack }
+
+// client is what every command needs: the state directory, the name and the
+// resolved options.
+type client struct {
+	dir  string
+	name string
+	o    options
+}
+
+func (c client) request(line string, timeout time.Duration) (response, error) {
+	return request(c.dir, c.name, line, timeout)
+}
+
+func (c client) status() (response, error) { return c.request("status", statusTimeout(c.o)) }
+func (c client) wait() (response, error)   { return c.request("wait", waitTimeout(c.o)) }
+
+func (c client) stop() (response, error) {
+	r, err := c.request("stop", stopTimeout(c.o))
+	if err == nil && c.o.Strict && r.code == codeStopped {
+		return r, failf(exitNotRunning, "process '%s' is not running", c.name)
+	}
+	return r, err
+}
+
+// start starts NAME unless it runs, and returns its status. started tells
+// whether this call started it.
+func (c client) start() (r response, started bool, err error) {
+	argv, err := c.o.commandArgs()
+	if err != nil {
+		return r, false, err
+	}
+	if len(argv) == 0 {
+		return r, false, usageErrorf("Must specify --command with 'start' or supply a command in the config file for this id ('%s')", c.name)
+	}
+	if _, err := c.o.healthArgs(); err != nil {
+		return r, false, err
+	}
+	if fi, err := os.Stat(c.o.Dir); err != nil || !fi.IsDir() {
+		return r, false, usageErrorf("Not a directory: %s", c.o.Dir)
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
+	}
+	// Several starts for one name may race; the daemons settle it with the
+	// lock, and each loser's client reports the winner's process.
+	deadline := time.Now().Add(seconds(c.o.Settle) + statusTimeout(c.o) + answerSlack)
+	for time.Now().Before(deadline) {
+		if r, err = c.status(); err != nil || r.code == codeRunning {
+			return r, false, c.alreadyRunning(err)
+		}
+		if r, err = c.spawnDaemon(); err != nil || r.code != codeBusy {
+			return r, err == nil, err
+		}
+		debugf("another daemon owns '%s'; waiting for its answer", c.name)
+		for time.Now().Before(deadline) {
+			if r, err = c.status(); err != nil || r.code == codeRunning {
+				return r, false, c.alreadyRunning(err)
+			}
+			if !lockHeld(statePath(c.dir, c.name, "lock")) {
+				break // the other daemon is gone or done: start afresh
+			}
+			time.Sleep(lockPollInterval)
+		}
+	}
+	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
+}
+
+func (c client) alreadyRunning(err error) error {
+	if err == nil && c.o.Strict {
+		return failf(exitAlreadyRunning, "process '%s' is already running", c.name)
+	}
+	return err
+}
+
+// daemonConfig is everything a daemon is told by the client that spawns it.
+type daemonConfig struct {
+	Name     string
+	StateDir string
+	Options  options
+}
+
+// spawnDaemon re-executes this binary as NAME's monitor daemon, detached in
+// a new session with its output on the daemon log, and reads the daemon's
+// first answer from a pipe: the status once the process has settled, an
+// error, or codeBusy. The client keeps nothing of the daemon's, so a caller
+// reading the client's output through a pipe gets EOF as soon as it exits.
+func (c client) spawnDaemon() (response, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return response{}, failf(exitUnknown, "cannot find my own executable: %v", err)
+	}
+	logPath := statePath(c.dir, c.name, "log")
+	logFile, err := openStateFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
+	if err != nil {
+		return response{}, err
+	}
+	defer logFile.Close()
+	config, err := json.Marshal(daemonConfig{Name: c.name, StateDir: c.dir, Options: c.o})
+	if err != nil {
+		return response{}, failf(exitUnknown, "%v", err)
+	}
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return response{}, failf(exitUnknown, "%v", err)
+	}
+	defer ready.Close()
+	cmd := exec.Command(exe, daemonArg, string(config))
+	cmd.Dir = "/" // keep no directory busy
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.ExtraFiles = []*os.File{readyW} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	debugf("spawning daemon: %s %s", exe, daemonArg)
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
+		return response{}, failf(exitUnknown, "cannot start the daemon: %v", err)
+	}
+	cmd.Process.Release()
+	ready.SetReadDeadline(time.Now().Add(seconds(c.o.Settle) + statusTimeout(c.o) + answerSlack))
+	line, err := bufio.NewReader(ready).ReadString('\n')
+	if err != nil {
+		return response{}, failf(exitUnknown, "the daemon of '%s' did not answer (%v); see %s", c.name, err, logPath)
+	}
+	debugf("daemon answered: %s", strings.TrimSpace(line))
+	return parseResponse(line), nil
+}
+
+// ensureHealthy waits for a process that start has just started to become
+// healthy and stops it if it does not. Ctrl-C stops it too (better: the
+// original left it running).
+func (c client) ensureHealthy(r response) (response, error) {
+	if r.code != codeRunning || r.healthy() {
+		return r, nil
+	}
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupt)
+	type result struct {
+		r   response
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := c.wait()
+		done <- result{r, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil || res.r.code != codeRunning || res.r.healthy() {
+			return res.r, res.err
+		}
+	case <-interrupt:
+		debugf("interrupted: stopping '%s'", c.name)
+		r, err := c.request("stop", stopTimeout(c.o))
+		if err == nil {
+			err = &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
+			fmt.Println(r)
+		}
+		return response{}, err
+	}
+	return c.request("stop", stopTimeout(c.o))
+}
+
+// ---------------------------------------------------------------------------
+// Daemon.
+
+// monitor is the daemon's state: one child process, watched by one reaping
+// goroutine, and served to any number of concurrent connections.
+type monitor struct {
+	name     string
+	o        options
+	sock     string
+	sockInfo os.FileInfo // the socket this daemon bound, to tell it from a newer daemon's
+	health   []string
+	logOut   *os.File // the daemon log, also the child's output by default
+
+	pid    int
+	exited chan struct{} // closed once the child has been reaped
+
+	mu         sync.Mutex
+	returncode int            // valid once exited is closed
+	stopSignal syscall.Signal // the signal stop ended the process with, if it did
+}
+
+func (m *monitor) logf(format string, args ...any) {
+	fmt.Fprintf(m.logOut, "%s procdog[%d] %s: %s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		os.Getpid(), m.name, fmt.Sprintf(format, args...))
+}
+
+// runDaemon is the daemon's main: it owns NAME until its process has exited
+// and the linger time has passed. Its first answer goes to fd 3, which the
+// spawning client reads.
+func runDaemon(arg string) int {
+	syscall.CloseOnExec(3) // the child must not hold the client's pipe open
+	ready := os.NewFile(3, "ready")
+	var config daemonConfig
+	if err := json.Unmarshal([]byte(arg), &config); err != nil {
+		fmt.Fprintf(ready, "error: bad daemon configuration: %v\n", err)
+		return exitUnknown
+	}
+	m := &monitor{name: config.Name, o: config.Options, logOut: os.Stderr, exited: make(chan struct{})}
+	m.sock = statePath(config.StateDir, m.name, "sock")
+	m.health, _ = m.o.healthArgs()
+	m.logf("daemon starting with options: %s", m.o.summary())
+
+	answerClient := func(r response) {
+		fmt.Fprintln(ready, r)
+		ready.Close()
+	}
+	lock, err := acquireLock(statePath(config.StateDir, m.name, "lock"))
+	if err == errLockBusy {
+		m.logf("another daemon owns '%s'; exiting", m.name)
+		answerClient(newResponse(codeBusy))
+		return exitOK
+	}
+	if err != nil {
+		answerClient(errorResponse("%v", err))
+		return exitError
+	}
+	ln, err := m.startChild()
+	if err != nil {
+		releaseLock(lock)
+		m.logf("%v", err)
+		answerClient(errorResponse("%v", err))
+		return exitError
+	}
+	go m.reap(lock)
+	var handlers sync.WaitGroup
+	go m.serve(ln, &handlers)
+	go m.stopOnSignal()
+
+	// Settle: answer once the child has run for a moment or has exited.
+	select {
+	case <-m.exited:
+	case <-time.After(seconds(m.o.Settle)):
+	}
+	answerClient(m.status())
+
+	<-m.exited
+	time.Sleep(seconds(m.o.Linger))
+	ln.Close()
+	m.removeSocket()
+	handlers.Wait()
+	m.logf("daemon exiting")
+	return exitOK
+}
+
+// startChild opens the child's files, binds the socket, starts the child in
+// its own process group and puts the socket in place. On error nothing is
+// left behind but a line in the log.
+func (m *monitor) startChild() (*net.UnixListener, error) {
+	o := m.o
+	argv, err := o.commandArgs()
+	if err != nil {
+		return nil, err
+	}
+	stdin, err := os.Open(o.Stdin)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open stdin: %v", err)
+	}
+	defer stdin.Close()
+	stdout, stderr := m.logOut, m.logOut
+	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if o.Append {
+		flag = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
+		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
+	if o.Stdout != "" {
+		if stdout, err = os.OpenFile(o.Stdout, flag, 0o666); err != nil {
+			return nil, fmt.Errorf("cannot open stdout: %v", err)
+		}
+		defer stdout.Close()
+		io.WriteString(stdout, header)
+	}
+	switch {
+	case o.Stderr == o.Stdout:
+		stderr = stdout
+	case o.Stderr != "":
+		if stderr, err = os.OpenFile(o.Stderr, flag, 0o666); err != nil {
+			return nil, fmt.Errorf("cannot open stderr: %v", err)
+		}
+		defer stderr.Close()
+		io.WriteString(stderr, header)
+	}
+
+	// Bind under a temporary name, owner-only from the first moment (umask,
+	// not a chmod after the fact), then rename: clients see either the old
+	// socket or the new one, never none.
+	newSock := m.sock + newSocketSuffix
+	os.Remove(newSock)
+	oldMask := syscall.Umask(0o077)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: newSock, Net: "unix"})
+	syscall.Umask(oldMask)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %v", newSock, err)
+	}
+	// The daemon removes its socket itself, and only if it is still its own.
+	ln.SetUnlinkOnClose(false)
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = o.Dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		ln.Close()
+		os.Remove(newSock)
+		return nil, fmt.Errorf("Failed to start: %s", describeExecError(err))
+	}
+	m.pid = cmd.Process.Pid
+	if err := os.Rename(newSock, m.sock); err != nil {
+		syscall.Kill(-m.pid, syscall.SIGKILL)
+		ln.Close()
+		os.Remove(newSock)
+		return nil, fmt.Errorf("cannot put the socket in place: %v", err)
+	}
+	if m.sockInfo, err = os.Lstat(m.sock); err != nil {
+		syscall.Kill(-m.pid, syscall.SIGKILL)
+		ln.Close()
+		return nil, fmt.Errorf("cannot find the socket: %v", err)
+	}
+	m.logf("started pid %d: %q; listening on %s", m.pid, argv, m.sock)
+	go func() {
+		err := cmd.Wait()
+		m.mu.Lock()
+		m.returncode = returnCode(cmd.ProcessState, err)
+		m.mu.Unlock()
+		close(m.exited)
+	}()
+	return ln, nil
+}
+
+// describeExecError says which command could not be run and why, without
+// Go's "exec:" and "fork/exec" prefixes.
+func describeExecError(err error) string {
+	var ee *exec.Error
+	var pe *os.PathError
+	switch {
+	case errors.As(err, &ee):
+		return fmt.Sprintf("%s: %v", ee.Name, ee.Err)
+	case errors.As(err, &pe):
+		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
+	}
+	return err.Error()
+}
+
+// returnCode is the process's exit status as Python's Popen reported it:
+// negative for a signal.
+func returnCode(ps *os.ProcessState, err error) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// reap waits for the child to exit, then gives up the lock: a process that
+// has exited is no longer running, and a new start may begin while this
+// daemon lingers.
+func (m *monitor) reap(lock *os.File) {
+	<-m.exited
+	releaseLock(lock)
+	m.logf("process exited: returncode=%d", m.returncode)
+}
+
+// removeSocket removes the socket if it is still the one this daemon bound;
+// a newer daemon for the same name may have renamed its own over it. Inode
+// numbers are reused, so the modification time, set when the socket was
+// bound, must match too.
+func (m *monitor) removeSocket() {
+	fi, err := os.Lstat(m.sock)
+	if err == nil && os.SameFile(fi, m.sockInfo) && fi.ModTime().Equal(m.sockInfo.ModTime()) {
+		os.Remove(m.sock)
+	}
+}
+
+// stopOnSignal stops the child when the daemon itself is told to end.
+func (m *monitor) stopOnSignal() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	sig := <-sigs
+	m.logf("received %v: stopping the process", sig)
+	m.stop()
+}
+
+// serve answers each connection in its own goroutine, so that one slow
+// health check or silent client delays nobody else.
+func (m *monitor) serve(ln *net.UnixListener, handlers *sync.WaitGroup) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			m.logf("accept: %v", err)
+			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
+			continue
+		}
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			m.handle(conn)
+		}()
+	}
+}
+
+func (m *monitor) handle(conn net.Conn) {
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(requestDeadline))
+	line, err := bufio.NewReaderSize(conn, maxRequestLine).ReadSlice('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		m.logf("dropped a connection: %v", err)
+		return
+	}
+	req := strings.TrimSpace(string(line))
+	answer := m.answer(req).String()
+	m.logf("request %q: %s", req, answer)
+	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
+	io.WriteString(conn, answer+"\n")
+}
+
+func (m *monitor) answer(req string) response {
+	switch req {
+	case "", "status":
+		return m.status()
+	case "wait":
+		return m.wait()
+	case "stop":
+		return m.stop()
+	}
+	return newResponse(codeInvalid)
+}
+
+// state is the process's state without a health check.
+func (m *monitor) state() response {
+	select {
+	case <-m.exited:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return newResponse(codeExited, "returncode", m.returncode)
+	default:
+		return newResponse(codeRunning, "pid", m.pid)
+	}
+}
+
+// status is the state with the result of a health check run now, if there
+// is a health command.
+func (m *monitor) status() response {
+	r := m.state()
+	if len(m.health) == 0 {
+		return r
+	}
+	health, err := m.checkHealth()
+	if err != nil {
+		return errorResponse("%v", err)
+	}
+	r.values["health"] = health
+	return r
+}
+
+// checkHealth runs the health command in the process's directory, its output
+// to the daemon log, and kills its whole group if it outlives the health
+// timeout (better: the original could hang on it forever).
+func (m *monitor) checkHealth() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), seconds(m.o.HealthTimeout))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, m.health[0], m.health[1:]...)
+	cmd.Dir = m.o.Dir
+	cmd.Stdout, cmd.Stderr = m.logOut, m.logOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
+	}
+	err := cmd.Wait()
+	if ctx.Err() != nil {
+		m.logf("health check killed after %gs", m.o.HealthTimeout)
+	}
+	return returnCode(cmd.ProcessState, err), nil
+}
+
+// wait runs the health check up to HealthCount times, HealthDelay apart,
+// until it passes or the process exits.
+func (m *monitor) wait() response {
+	if len(m.health) == 0 {
+		return m.state()
+	}
+	r := m.state()
+	for i := 0; i < m.o.HealthCount; i++ {
+		if i > 0 {
+			select {
+			case <-m.exited:
+			case <-time.After(seconds(m.o.HealthDelay)):
+			}
+		}
+		if r = m.status(); r.code != codeRunning || r.healthy() {
+			break
+		}
+	}
+	return r
+}
+
+// stop sends the stop signal to the whole process group, so that a shell's
+// children end too, and waits for the group to be gone; after the stop
+// timeout it kills the group (better: the original waited forever).
+func (m *monitor) stop() response {
+	select {
+	case <-m.exited:
+		return m.state()
+	default:
+	}
+	sig, _ := parseSignal(m.o.StopSignal)
+	m.mu.Lock()
+	if m.stopSignal == 0 {
+		m.stopSignal = sig
+	}
+	m.mu.Unlock()
+	syscall.Kill(-m.pid, sig)
+	deadline := time.Now().Add(seconds(m.o.StopTimeout))
+	for groupAlive(m.pid, m.exited) {
+		if time.Now().After(deadline) {
+			m.logf("process group %d outlived the stop timeout; sending SIGKILL", m.pid)
+			m.mu.Lock()
+			m.stopSignal = syscall.SIGKILL
+			m.mu.Unlock()
+			syscall.Kill(-m.pid, syscall.SIGKILL)
+			<-m.exited
+			break
+		}
+		select {
+		case <-m.exited:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return newResponse(codeKilled, "signal", int(m.stopSignal))
+}
+
+// groupAlive tells whether the process group led by pid has any member left.
+func groupAlive(pid int, exited chan struct{}) bool {
+	select {
+	case <-exited:
+		return syscall.Kill(-pid, 0) == nil
+	default:
+		return true
+	}
+}
+
+// ---------------------------------------------------------------------------
+// main.
+
+const usageLine = "usage: procdog {start,status,wait,stop} NAME [options]"
+
+func helpText() string {
+	var b strings.Builder
+	b.WriteString(usageLine + "\n\n")
+	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
+	b.WriteString("commands:\n")
+	b.WriteString("  start NAME    start NAME unless it is running, and print its status\n")
+	b.WriteString("  status NAME   print the status of NAME\n")
+	b.WriteString("  wait NAME     wait until the health check passes (or --health-count tries fail)\n")
+	b.WriteString("  stop NAME     stop NAME and its whole process group\n\n")
+	b.WriteString("options:\n")
+	b.WriteString("  -h, --help              show this help and exit\n")
+	b.WriteString("  -v, --version           show the version and exit\n")
+	for _, s := range optionSpecs {
+		flag := "--" + s.long
+		if s.short != "" {
+			flag = "-" + s.short + ", " + flag
+		}
+		if !s.isBool() {
+			flag += " " + strings.ToUpper(s.key())
+		}
+		if len(flag) > 22 {
+			fmt.Fprintf(&b, "  %s\n  %-22s  %s\n", flag, "", s.help)
+		} else {
+			fmt.Fprintf(&b, "  %-22s  %s\n", flag, s.help)
+		}
+	}
+	b.WriteString("\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n")
+	b.WriteString("3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
+	return b.String()
+}
+
+// run is the client's main: it returns the exit code, so that deferred
+// cleanups happen before main exits.
+func run(args []string, stdout, stderr io.Writer) int {
+	err := runCommand(args, stdout)
+	if err == nil {
+		return exitOK
+	}
+	var ee *codedError
+	if !errors.As(err, &ee) {
+		ee = &codedError{code: exitUnknown, msg: err.Error()}
+	}
+	if ee.usage {
+		fmt.Fprintln(stderr, usageLine)
+	}
+	if ee.msg != "" {
+		fmt.Fprintf(stderr, "procdog: error: %s\n", ee.msg)
+	}
+	return ee.code
+}
+
+// runCommand parses the command line, runs one command and prints its
+// response. A nil error means exit 0; any other exit code comes back as an
+// *codedError, with an empty message when the response already said it all.
+func runCommand(args []string, stdout io.Writer) error {
+	cl, err := parseCommandLine(args)
+	if err != nil {
+		return err
+	}
+	if cl.help {
+		fmt.Fprint(stdout, helpText())
+		return nil
+	}
+	if cl.version {
+		fmt.Fprintln(stdout, "procdog "+version)
+		return nil
+	}
+	if len(cl.words) == 0 {
+		return usageErrorf("the following arguments are required: command, name")
+	}
+	command := cl.words[0]
+	switch command {
+	case "start", "status", "wait", "stop":
+	default:
+		return usageErrorf("argument command: invalid choice: '%s' (choose from 'start', 'status', 'wait', 'stop')", command)
+	}
+	if len(cl.words) < 2 {
+		return usageErrorf("the following arguments are required: name")
+	}
+	if len(cl.words) > 2 {
+		return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[2:], " "))
+	}
+	name := cl.words[1]
+	if !validName(name) {
+		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+	}
+	c := client{dir: stateDir(), name: name}
+	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
+		return usageErrorf("process name '%s' is too long for a socket in %s (at most %d more characters fit)",
+			name, c.dir, len(name)-(len(sock)-maxSocketPath()))
+	}
+	debug = cl.set["debug"] != ""
+	if c.o, err = resolveOptions(cl, name); err != nil {
+		return err
+	}
+	debug = c.o.Debug
+	if c.o.Dir, err = filepath.Abs(c.o.Dir); err != nil {
+		return failf(exitUnknown, "%v", err)
+	}
+	for _, p := range []*string{&c.o.Stdin, &c.o.Stdout, &c.o.Stderr} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(c.o.Dir, *p)
+		}
+	}
+
+	var r response
+	switch command {
+	case "start":
+		var started bool
+		r, started, err = c.start()
+		if err == nil && started && c.o.EnsureHealthy {
+			r, err = c.ensureHealthy(r)
+		}
+	case "status":
+		r, err = c.status()
+	case "wait":
+		r, err = c.wait()
+	case "stop":
+		r, err = c.stop()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, r)
+	if code := exitCodeFor(command, r, c.o); code != exitOK {
+		return &codedError{code: code}
+	}
+	return nil
+}
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == daemonArg {
+		os.Exit(runDaemon(os.Args[2]))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
