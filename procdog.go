@@ -146,7 +146,7 @@ type options struct {
 	Settle        float64
 	Strict        bool
 	Shell         bool
-	StopSignal    string
+	StopSignal    signalName
 	StopTimeout   float64
 	Config        string
 	Debug         bool
@@ -223,6 +223,11 @@ func (s optionSpec) set(o *options, value string) error {
 			return fmt.Errorf("invalid int value: '%s'", value)
 		}
 		*p = n
+	case *signalName:
+		if _, err := parseSignal(value); err != nil {
+			return err
+		}
+		*p = signalName(value)
 	case *float64:
 		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		// Durations: no negatives, NaN or infinity, and no hex floats that
@@ -397,7 +402,9 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	}
 	for _, spec := range optionSpecs {
 		if v, ok := cl.set[spec.long]; ok {
-			spec.set(&o, v) // checked by parseCommandLine
+			if err := spec.set(&o, v); err != nil {
+				return o, usageErrorf("argument --%s: %v", spec.long, err)
+			}
 		}
 	}
 	for _, f := range []struct {
@@ -411,9 +418,6 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		}
 		*f.p = v
 	}
-	if _, err := parseSignal(o.StopSignal); err != nil {
-		return o, usageErrorf("argument --stop-signal: %v", err)
-	}
 	return o, nil
 }
 
@@ -421,7 +425,8 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 // The config file: INI as Python's ConfigParser reads it.
 
 // readConfig finds the config file and returns the values for name: those of
-// [DEFAULT] overlaid by those of [name]. It returns the path it read, or "".
+// [DEFAULT] overlaid by those of [name], if there is a [name]. It returns the
+// path it read, or "".
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
@@ -440,11 +445,17 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	if err != nil {
 		return nil, path, failf(exitUnknown, "%s: %v", path, err)
 	}
+	// As ConfigParser.items(name) did in the original: [DEFAULT] fills in
+	// the sections that exist; a name without a section gets nothing.
+	section, ok := sections[name]
+	if !ok {
+		return nil, path, nil
+	}
 	values := map[string]string{}
 	for k, v := range sections["DEFAULT"] {
 		values[k] = v
 	}
-	for k, v := range sections[name] {
+	for k, v := range section {
 		values[k] = v
 	}
 	return values, path, nil
@@ -468,8 +479,9 @@ func findConfig() string {
 
 // parseINI reads sections of key=value or key: value lines. Keys are lower
 // case; values are trimmed; an indented line continues the previous value;
-// lines starting with # or ; are comments. Like ConfigParser, a later value
-// for the same key wins, and no %(name)s interpolation is done.
+// lines starting with # or ; are comments, and blank lines are skipped.
+// Like the original's RawConfigParser, a later value for the same key wins,
+// and no %(name)s interpolation is done.
 func parseINI(text string) (map[string]map[string]string, error) {
 	sections := map[string]map[string]string{}
 	var section map[string]string
@@ -479,7 +491,8 @@ func parseINI(text string) (map[string]map[string]string, error) {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case trimmed == "":
-			key = ""
+			// Python 2's ConfigParser, which the original ran on, skipped
+			// blank lines without ending the value they are inside.
 		case trimmed[0] == '#' || trimmed[0] == ';':
 		case key != "" && (line[0] == ' ' || line[0] == '\t'):
 			section[key] += "\n" + trimmed
@@ -532,8 +545,10 @@ func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 			i++
 			continue
 		case n == 0 || braced && !strings.HasPrefix(rest[n:], "}"):
-			line := strings.Count(s[:i], "\n") + 1
-			col := i + 1 - (strings.LastIndexByte(s[:i], '\n') + 1)
+			// Lines end in \n, \r or \r\n, as Python's splitlines saw them.
+			before := strings.ReplaceAll(s[:i], "\r\n", "\n")
+			line := strings.Count(before, "\n") + strings.Count(before, "\r") + 1
+			col := len(before) + 1 - (strings.LastIndexAny(before, "\r\n") + 1)
 			return "", fmt.Errorf("Invalid placeholder in string: line %d, col %d", line, col)
 		}
 		v, ok := lookup(rest[:n])
@@ -583,7 +598,9 @@ func splitWords(s string) ([]string, error) {
 			switch {
 			case c == '"':
 				quote = 0
-			case c == '\\' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\\'):
+			case c == '\\' && i+1 == len(s):
+				return nil, errors.New("No escaped character")
+			case c == '\\' && (s[i+1] == '"' || s[i+1] == '\\'):
 				i++
 				word.WriteByte(s[i])
 			default:
@@ -619,6 +636,28 @@ func splitWords(s string) ([]string, error) {
 	return words, nil
 }
 
+// resolvePaths makes the directory absolute, and the files relative to it,
+// so that the daemon, which runs elsewhere, finds what the user meant.
+func (o *options) resolvePaths() error {
+	var err error
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
+		return failf(exitUnknown, "%v", err)
+	}
+	for _, p := range []*string{&o.Stdin, &o.Stdout, &o.Stderr} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(o.Dir, *p)
+		}
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 // commandArgs is the argv that runs the command.
 func (o options) commandArgs() ([]string, error) {
 	if o.Shell {
@@ -646,6 +685,9 @@ var signalNames = map[string]syscall.Signal{
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM, "ALRM": syscall.SIGALRM,
 	"CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
 }
+
+// signalName is a signal as the user wrote it; setting one checks it.
+type signalName string
 
 // parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
 func parseSignal(s string) (syscall.Signal, error) {
@@ -685,6 +727,8 @@ func reflectValue(p any) any {
 	case *int:
 		return *p
 	case *float64:
+		return *p
+	case *signalName:
 		return *p
 	}
 	return nil
@@ -931,7 +975,13 @@ func lockHeld(path string) bool {
 
 // request sends one request line to NAME's daemon and returns its answer.
 // No daemon listening means codeStopped.
-func request(dir, name, line string, timeout time.Duration) (response, error) {
+//
+// Reading the answer has no deadline of the client's own: only the daemon
+// knows the options it was started with, and it bounds all its work by them
+// (health timeout, health count and delay, stop timeout), while the kernel
+// closes the connection at once if the daemon dies. better: the original
+// gave up after a fixed 10 seconds, even on a wait that takes longer.
+func request(dir, name, line string) (response, error) {
 	path := statePath(dir, name, "sock")
 	if err := checkStateFile(path); err != nil {
 		return response{}, err
@@ -945,35 +995,26 @@ func request(dir, name, line string, timeout time.Duration) (response, error) {
 		return response{}, failf(exitUnknown, "cannot reach the daemon of '%s': %v", name, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
+	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	debugf("sending %q to %s", line, path)
-	if _, err := io.WriteString(conn, line+"\n"); err != nil {
-		return response{}, failf(exitUnknown, "cannot send to the daemon of '%s': %v", name, err)
+	_, err = io.WriteString(conn, line+"\n")
+	answer := ""
+	if err == nil {
+		answer, err = bufio.NewReader(conn).ReadString('\n')
 	}
-	answer, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return response{}, failf(exitUnknown, "no answer from the daemon of '%s' within %v", name, timeout)
-		}
-		// A daemon that closes without answering is one that just ended.
-		if answer == "" && errors.Is(err, io.EOF) {
+		// A daemon that ends its linger closes its listener, and the kernel
+		// resets the connections still waiting to be accepted: like one that
+		// closes without answering, it has just ended.
+		if answer == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			debugf("the daemon closed the connection: %v", err)
 			return newResponse(codeStopped), nil
 		}
-		return response{}, failf(exitUnknown, "cannot read from the daemon of '%s': %v", name, err)
+		return response{}, failf(exitUnknown, "cannot talk to the daemon of '%s': %v", name, err)
 	}
 	debugf("answer: %s", strings.TrimSpace(answer))
 	return parseResponse(answer), nil
 }
-
-// Bounds on how long the client waits for an answer, from the work that
-// answer takes (better: the original gave up after a fixed 10 seconds).
-func statusTimeout(o options) time.Duration { return seconds(o.HealthTimeout) + answerSlack }
-
-func waitTimeout(o options) time.Duration {
-	return time.Duration(max(o.HealthCount, 1))*(seconds(o.HealthDelay)+seconds(o.HealthTimeout)) + answerSlack
-}
-
-func stopTimeout(o options) time.Duration { return 2*seconds(o.StopTimeout) + answerSlack }
 
 // client is what every command needs: the state directory, the name and the
 // resolved options.
@@ -983,15 +1024,11 @@ type client struct {
 	o    options
 }
 
-func (c client) request(line string, timeout time.Duration) (response, error) {
-	return request(c.dir, c.name, line, timeout)
-}
-
-func (c client) status() (response, error) { return c.request("status", statusTimeout(c.o)) }
-func (c client) wait() (response, error)   { return c.request("wait", waitTimeout(c.o)) }
+func (c client) status() (response, error) { return request(c.dir, c.name, "status") }
+func (c client) wait() (response, error)   { return request(c.dir, c.name, "wait") }
 
 func (c client) stop() (response, error) {
-	r, err := c.request("stop", stopTimeout(c.o))
+	r, err := request(c.dir, c.name, "stop")
 	if err == nil && c.o.Strict && r.code == codeStopped {
 		return r, failf(exitNotRunning, "process '%s' is not running", c.name)
 	}
@@ -1011,17 +1048,20 @@ func (c client) start() (r response, started bool, err error) {
 	if _, err := c.o.healthArgs(); err != nil {
 		return r, false, err
 	}
-	if fi, err := os.Stat(c.o.Dir); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(orDefault(c.o.Dir, ".")); err != nil || !fi.IsDir() {
 		return r, false, usageErrorf("Not a directory: %s", c.o.Dir)
+	}
+	if err := c.o.resolvePaths(); err != nil {
+		return r, false, err
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
 	}
 	// Several starts for one name may race; the daemons settle it with the
 	// lock, and each loser's client reports the winner's process.
-	deadline := time.Now().Add(seconds(c.o.Settle) + statusTimeout(c.o) + answerSlack)
+	deadline := time.Now().Add(firstAnswerTimeout(c.o))
 	for time.Now().Before(deadline) {
-		if r, err = c.status(); err != nil || r.code == codeRunning {
+		if r, err = c.status(); err != nil || isAlive(r) {
 			return r, false, c.alreadyRunning(err)
 		}
 		if r, err = c.spawnDaemon(); err != nil || r.code != codeBusy {
@@ -1029,7 +1069,7 @@ func (c client) start() (r response, started bool, err error) {
 		}
 		debugf("another daemon owns '%s'; waiting for its answer", c.name)
 		for time.Now().Before(deadline) {
-			if r, err = c.status(); err != nil || r.code == codeRunning {
+			if r, err = c.status(); err != nil || isAlive(r) {
 				return r, false, c.alreadyRunning(err)
 			}
 			if !lockHeld(statePath(c.dir, c.name, "lock")) {
@@ -1041,11 +1081,22 @@ func (c client) start() (r response, started bool, err error) {
 	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
 }
 
+// isAlive tells whether r comes from a daemon whose process has not exited:
+// running, or an error such as a health command that cannot be run.
+func isAlive(r response) bool { return r.code != codeStopped && r.code != codeExited }
+
 func (c client) alreadyRunning(err error) error {
 	if err == nil && c.o.Strict {
 		return failf(exitAlreadyRunning, "process '%s' is already running", c.name)
 	}
 	return err
+}
+
+// firstAnswerTimeout bounds how long a new daemon may take to answer start:
+// the settle time and one health check, with its options, which the client
+// gave it.
+func firstAnswerTimeout(o options) time.Duration {
+	return seconds(o.Settle) + seconds(o.HealthTimeout) + answerSlack
 }
 
 // daemonConfig is everything a daemon is told by the client that spawns it.
@@ -1092,7 +1143,7 @@ func (c client) spawnDaemon() (response, error) {
 		return response{}, failf(exitUnknown, "cannot start the daemon: %v", err)
 	}
 	cmd.Process.Release()
-	ready.SetReadDeadline(time.Now().Add(seconds(c.o.Settle) + statusTimeout(c.o) + answerSlack))
+	ready.SetReadDeadline(time.Now().Add(firstAnswerTimeout(c.o)))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	if err != nil {
 		return response{}, failf(exitUnknown, "the daemon of '%s' did not answer (%v); see %s", c.name, err, logPath)
@@ -1127,14 +1178,14 @@ func (c client) ensureHealthy(r response) (response, error) {
 		}
 	case <-interrupt:
 		debugf("interrupted: stopping '%s'", c.name)
-		r, err := c.request("stop", stopTimeout(c.o))
+		r, err := request(c.dir, c.name, "stop")
 		if err == nil {
 			err = &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 			fmt.Println(r)
 		}
 		return response{}, err
 	}
-	return c.request("stop", stopTimeout(c.o))
+	return request(c.dir, c.name, "stop")
 }
 
 // ---------------------------------------------------------------------------
@@ -1153,9 +1204,10 @@ type monitor struct {
 	pid    int
 	exited chan struct{} // closed once the child has been reaped
 
-	mu         sync.Mutex
-	returncode int            // valid once exited is closed
-	stopSignal syscall.Signal // the signal stop ended the process with, if it did
+	mu           sync.Mutex
+	returncode   int            // valid once exited is closed
+	stopSignal   syscall.Signal // the signal stop ended the process with, if it did
+	stopDeadline time.Time      // when the first stop's timeout runs out
 }
 
 func (m *monitor) logf(format string, args ...any) {
@@ -1202,7 +1254,11 @@ func runDaemon(arg string) int {
 	}
 	go m.reap(lock)
 	var handlers sync.WaitGroup
-	go m.serve(ln, &handlers)
+	served := make(chan struct{})
+	go func() {
+		m.serve(ln, &handlers)
+		close(served)
+	}()
 	go m.stopOnSignal()
 
 	// Settle: answer once the child has run for a moment or has exited.
@@ -1216,7 +1272,9 @@ func runDaemon(arg string) int {
 	time.Sleep(seconds(m.o.Linger))
 	ln.Close()
 	m.removeSocket()
+	<-served // no handler can be added once serve has returned
 	handlers.Wait()
+	m.killStragglers()
 	m.logf("daemon exiting")
 	return exitOK
 }
@@ -1229,6 +1287,13 @@ func (m *monitor) startChild() (*net.UnixListener, error) {
 	argv, err := o.commandArgs()
 	if err != nil {
 		return nil, err
+	}
+	// A health command that cannot run would turn every answer into an
+	// error while the process ran on unwatched: refuse to start instead.
+	if len(m.health) > 0 {
+		if err := findExecutable(m.health[0], o.Dir); err != nil {
+			return nil, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
+		}
 	}
 	stdin, err := os.Open(o.Stdin)
 	if err != nil {
@@ -1273,6 +1338,7 @@ func (m *monitor) startChild() (*net.UnixListener, error) {
 	}
 	// The daemon removes its socket itself, and only if it is still its own.
 	ln.SetUnlinkOnClose(false)
+	os.Chmod(newSock, 0o600) // read and write are all a client needs
 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = o.Dir
@@ -1304,6 +1370,27 @@ func (m *monitor) startChild() (*net.UnixListener, error) {
 		close(m.exited)
 	}()
 	return ln, nil
+}
+
+// findExecutable checks that name can be executed the way exec.Cmd will
+// run it: through $PATH, or relative to dir when it has a slash.
+func findExecutable(name, dir string) error {
+	if !strings.Contains(name, "/") {
+		_, err := exec.LookPath(name)
+		return err
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, name)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return &os.PathError{Op: "exec", Path: name, Err: errors.Unwrap(err)}
+	case fi.IsDir() || fi.Mode()&0o111 == 0:
+		return &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
+	}
+	return nil
 }
 
 // describeExecError says which command could not be run and why, without
@@ -1352,10 +1439,12 @@ func (m *monitor) removeSocket() {
 	}
 }
 
-// stopOnSignal stops the child when the daemon itself is told to end.
+// stopOnSignal stops the child when the daemon itself is told to end. The
+// daemon has no terminal, so a SIGHUP can only be a stray one: ignore it.
 func (m *monitor) stopOnSignal() {
+	signal.Ignore(syscall.SIGHUP)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	sig := <-sigs
 	m.logf("received %v: stopping the process", sig)
 	m.stop()
@@ -1387,7 +1476,14 @@ func (m *monitor) handle(conn net.Conn) {
 	conn.SetReadDeadline(time.Now().Add(requestDeadline))
 	line, err := bufio.NewReaderSize(conn, maxRequestLine).ReadSlice('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
-		m.logf("dropped a connection: %v", err)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			m.logf("dropped a connection that sent no request within %v", requestDeadline)
+		case errors.Is(err, bufio.ErrBufferFull):
+			m.logf("dropped a connection whose request is longer than %d bytes", maxRequestLine)
+		case !errors.Is(err, io.EOF):
+			m.logf("dropped a connection: %v", err)
+		}
 		return
 	}
 	req := strings.TrimSpace(string(line))
@@ -1480,49 +1576,57 @@ func (m *monitor) wait() response {
 }
 
 // stop sends the stop signal to the whole process group, so that a shell's
-// children end too, and waits for the group to be gone; after the stop
-// timeout it kills the group (better: the original waited forever).
+// children end too, and waits for the process to end; if it outlives the
+// stop timeout, the group gets SIGKILL (better: the original waited
+// forever). Members of the group that outlive the process itself get the
+// rest of the stop timeout, then SIGKILL, when the daemon exits: stop need
+// not wait for them to answer.
 func (m *monitor) stop() response {
 	select {
 	case <-m.exited:
 		return m.state()
 	default:
 	}
-	sig, _ := parseSignal(m.o.StopSignal)
+	sig, _ := parseSignal(string(m.o.StopSignal))
 	m.mu.Lock()
 	if m.stopSignal == 0 {
 		m.stopSignal = sig
+		m.stopDeadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
+	deadline := m.stopDeadline
 	m.mu.Unlock()
 	syscall.Kill(-m.pid, sig)
-	deadline := time.Now().Add(seconds(m.o.StopTimeout))
-	for groupAlive(m.pid, m.exited) {
-		if time.Now().After(deadline) {
-			m.logf("process group %d outlived the stop timeout; sending SIGKILL", m.pid)
-			m.mu.Lock()
-			m.stopSignal = syscall.SIGKILL
-			m.mu.Unlock()
-			syscall.Kill(-m.pid, syscall.SIGKILL)
-			<-m.exited
-			break
-		}
-		select {
-		case <-m.exited:
-		case <-time.After(10 * time.Millisecond):
-		}
+	select {
+	case <-m.exited:
+	case <-time.After(time.Until(deadline)):
+		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", m.pid)
+		m.mu.Lock()
+		m.stopSignal = syscall.SIGKILL
+		m.mu.Unlock()
+		syscall.Kill(-m.pid, syscall.SIGKILL)
+		<-m.exited
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return newResponse(codeKilled, "signal", int(m.stopSignal))
 }
 
-// groupAlive tells whether the process group led by pid has any member left.
-func groupAlive(pid int, exited chan struct{}) bool {
-	select {
-	case <-exited:
-		return syscall.Kill(-pid, 0) == nil
-	default:
-		return true
+// killStragglers SIGKILLs what is left of a stopped process's group once
+// the stop timeout has passed. The group's id stays reserved while any
+// member lives, so this reaches no one else.
+func (m *monitor) killStragglers() {
+	m.mu.Lock()
+	deadline := m.stopDeadline
+	m.mu.Unlock()
+	if deadline.IsZero() {
+		return // not stopped by procdog: the group is none of our business
+	}
+	for time.Now().Before(deadline) && syscall.Kill(-m.pid, 0) == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if syscall.Kill(-m.pid, 0) == nil {
+		m.logf("process group %d outlived the stop timeout; sending SIGKILL", m.pid)
+		syscall.Kill(-m.pid, syscall.SIGKILL)
 	}
 }
 
@@ -1619,7 +1723,7 @@ func runCommand(args []string, stdout io.Writer) error {
 	}
 	c := client{dir: stateDir(), name: name}
 	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
-		return usageErrorf("process name '%s' is too long for a socket in %s (at most %d more characters fit)",
+		return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)",
 			name, c.dir, len(name)-(len(sock)-maxSocketPath()))
 	}
 	debug = cl.set["debug"] != ""
@@ -1627,14 +1731,6 @@ func runCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	debug = c.o.Debug
-	if c.o.Dir, err = filepath.Abs(c.o.Dir); err != nil {
-		return failf(exitUnknown, "%v", err)
-	}
-	for _, p := range []*string{&c.o.Stdin, &c.o.Stdout, &c.o.Stderr} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(c.o.Dir, *p)
-		}
-	}
 
 	var r response
 	switch command {

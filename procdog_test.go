@@ -1,0 +1,2767 @@
+package main
+
+// Unit tests and fuzz targets for procdog's parsers and rules: the config
+// file, the command line, variable expansion, word splitting, responses and
+// exit codes. None of them starts a process; the integration tests do that.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+// codedErrorOf returns err as a *codedError, failing the test if it is not one.
+func codedErrorOf(t *testing.T, err error) *codedError {
+	t.Helper()
+	var ce *codedError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got error %v (%T), want a *codedError", err, err)
+	}
+	return ce
+}
+
+// writeConfig writes text to a fresh config file and returns its path.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "procdog.cfg")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// unsetenv removes name from the environment for the duration of the test.
+func unsetenv(t *testing.T, name string) {
+	t.Helper()
+	t.Setenv(name, "") // restores the old value, if any, when the test ends
+	os.Unsetenv(name)
+}
+
+// lookupIn is a lookup function for expandVars backed by a map.
+func lookupIn(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The config file.
+
+func TestParseINI(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want map[string]map[string]string
+	}{
+		{
+			name: "an empty file has no sections",
+			text: "",
+			want: map[string]map[string]string{},
+		},
+		{
+			name: "a section without keys is still a section",
+			text: "[web]\n",
+			want: map[string]map[string]string{"web": {}},
+		},
+		{
+			name: "keys are read with = and with :",
+			text: "[web]\ncommand=sleep 1\nhealth_count: 3\n",
+			want: map[string]map[string]string{"web": {"command": "sleep 1", "health_count": "3"}},
+		},
+		{
+			name: "the first = or : separates the key from the value",
+			text: "[web]\na : b = c\nd = e:f\n",
+			want: map[string]map[string]string{"web": {"a": "b = c", "d": "e:f"}},
+		},
+		{
+			name: "keys are lower-cased and trimmed, values trimmed",
+			text: "[web]\n  Health_Command   =   curl http://x/  \t\n",
+			want: map[string]map[string]string{"web": {"health_command": "curl http://x/"}},
+		},
+		{
+			name: "section names keep their case",
+			text: "[Web]\na=1\n[web]\na=2\n",
+			want: map[string]map[string]string{"Web": {"a": "1"}, "web": {"a": "2"}},
+		},
+		{
+			name: "several sections and DEFAULT are kept apart",
+			text: "[DEFAULT]\nlinger=4\n[web]\ncommand=a\n[db]\ncommand=b\n",
+			want: map[string]map[string]string{
+				"DEFAULT": {"linger": "4"},
+				"web":     {"command": "a"},
+				"db":      {"command": "b"},
+			},
+		},
+		{
+			name: "whole-line comments start with # or ;, indented or not",
+			text: "# top\n; top\n[web]\n# comment = no\n  ; comment: no\na=1\n",
+			want: map[string]map[string]string{"web": {"a": "1"}},
+		},
+		{
+			name: "a # inside a value is kept",
+			text: "[web]\ncommand = echo a#b # c\n",
+			want: map[string]map[string]string{"web": {"command": "echo a#b # c"}},
+		},
+		{
+			name: "indented lines continue the previous value, joined with newlines",
+			text: "[web]\ncommand = sleep 1\n  --flag\n\tmore  \nnext = 2\n",
+			want: map[string]map[string]string{"web": {"command": "sleep 1\n--flag\nmore", "next": "2"}},
+		},
+		{
+			name: "an empty value can be continued",
+			text: "[web]\na=\n  b\n",
+			want: map[string]map[string]string{"web": {"a": "\nb"}},
+		},
+		{
+			name: "a comment inside a continued value is skipped",
+			text: "[web]\na=1\n# c\n  more\n",
+			want: map[string]map[string]string{"web": {"a": "1\nmore"}},
+		},
+		{
+			name: "blank lines are ignored between keys",
+			text: "\n\n[web]\n\na=1\n   \n\nb=2\n\n",
+			want: map[string]map[string]string{"web": {"a": "1", "b": "2"}},
+		},
+		{
+			name: "CRLF line ends are read like LF",
+			text: "[web]\r\nA = 1\r\ncommand = x\r\n  y\r\n",
+			want: map[string]map[string]string{"web": {"a": "1", "command": "x\ny"}},
+		},
+		{
+			name: "a later value for a key wins",
+			text: "[web]\na=1\na=2\n",
+			want: map[string]map[string]string{"web": {"a": "2"}},
+		},
+		{
+			name: "a section name may contain ]",
+			text: "[a]b]\nk=v\n",
+			want: map[string]map[string]string{"a]b": {"k": "v"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseINI(tt.text)
+			if err != nil {
+				t.Fatalf("parseINI(%q): unexpected error: %v", tt.text, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parseINI(%q)\n got %q\nwant %q", tt.text, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseINIRejectsMalformedFiles(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want string // the error names the line
+	}{
+		{"a key before any section is an error", "command = x\n[web]\n", "line 1"},
+		{"a line without = or : is an error", "[web]\na=1\njunk\n", "line 3"},
+		{"a line that starts with a delimiter is an error", "[web]\n= x\n", "line 2"},
+		{"an empty section header is an error", "[]\n", "line 1"},
+		{"an unclosed section header is an error", "\n[web\n", "line 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseINI(tt.text)
+			if err == nil {
+				t.Fatalf("parseINI(%q) = %q, want an error naming %q", tt.text, got, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("parseINI(%q) error = %q, want it to name %q", tt.text, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadConfig(t *testing.T) {
+	path := writeConfig(t, "[DEFAULT]\nlinger=4\nstrict=yes\n[web]\nlinger=5\ncommand=x\n[db]\ncommand=y\n")
+	tests := []struct {
+		name string
+		proc string
+		want map[string]string
+	}{
+		{"[NAME] is overlaid on [DEFAULT]", "web", map[string]string{"linger": "5", "strict": "yes", "command": "x"}},
+		{"another section's values stay there", "db", map[string]string{"linger": "4", "strict": "yes", "command": "y"}},
+		{"a name without a section gets nothing", "other", map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, gotPath, err := readConfig(path, tt.proc)
+			if err != nil || !maps.Equal(got, tt.want) || gotPath != path {
+				t.Errorf("readConfig(%q, %q) = %q, %q, %v; want %q, %q, nil", path, tt.proc, got, gotPath, err, tt.want, path)
+			}
+		})
+	}
+}
+
+func TestResolveOptions(t *testing.T) {
+	t.Setenv("PD_TEST_ROOT", "/srv")
+	tests := []struct {
+		name   string
+		config string            // the config file's text
+		flags  map[string]string // command-line options, as parseCommandLine records them
+		proc   string            // NAME; "web" when empty
+		want   func(o *options)  // changes to the defaults
+	}{
+		{
+			name: "an empty config file leaves the defaults",
+			want: func(o *options) {},
+		},
+		{
+			name:   "the config file overrides the defaults",
+			config: "[web]\ncommand = sleep 1\nhealth_count=7\nhealth_delay=2.\nlinger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n",
+			want: func(o *options) {
+				o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
+				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
+			},
+		},
+		{
+			name:   "[DEFAULT] supplies values for the named section",
+			config: "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n",
+			want:   func(o *options) { o.Command, o.Linger = "x", 4 },
+		},
+		{
+			name:   "the named section overrides [DEFAULT]",
+			config: "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n",
+			want:   func(o *options) { o.Linger = 5 },
+		},
+		{
+			name:   "a missing section for the name is fine, and other sections are ignored",
+			config: "[db]\ncommand=postgres\nbogus=1\n",
+			want:   func(o *options) {},
+		},
+		{
+			name:   "[DEFAULT] fills in only sections that exist, as ConfigParser.items did",
+			config: "[DEFAULT]\nlinger=4\n[db]\ncommand=postgres\n",
+			want:   func(o *options) {},
+		},
+		{
+			name:   "the command line overrides the config file",
+			config: "[web]\ncommand=from-file\nlinger=4\nstrict=false\nhealth_count=2\n",
+			flags:  map[string]string{"command": "from-flags", "linger": "9", "strict": "true"},
+			want: func(o *options) {
+				o.Command, o.Linger, o.Strict, o.HealthCount = "from-flags", 9, true, 2
+			},
+		},
+		{
+			name:  "the command line overrides the defaults",
+			flags: map[string]string{"health-delay": "0.25", "stdout": "out.log", "stderr": "out.log", "append": "true"},
+			want: func(o *options) {
+				o.HealthDelay, o.Stdout, o.Stderr, o.Append = 0.25, "out.log", "out.log", true
+			},
+		},
+		{
+			name: "variables are expanded in the command, health command, dir and files, from the config file too",
+			config: "[web]\ncommand=run $PD_TEST_ROOT/app\nhealth_command=check ${PD_TEST_ROOT}x $$HOME\n" +
+				"dir=$PD_TEST_ROOT/web\nstdin=$PD_TEST_ROOT/in\nstdout=$PD_TEST_ROOT/out\nstderr=${PD_TEST_ROOT}/err\n",
+			want: func(o *options) {
+				o.Command, o.HealthCommand, o.Dir = "run /srv/app", "check /srvx $HOME", "/srv/web"
+				o.Stdin, o.Stdout, o.Stderr = "/srv/in", "/srv/out", "/srv/err"
+			},
+		},
+		{
+			name:  "variables are expanded in command-line values",
+			flags: map[string]string{"command": "echo $PD_TEST_ROOT $$"},
+			want:  func(o *options) { o.Command = "echo /srv $" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.config)
+			set := map[string]string{"config": path}
+			maps.Copy(set, tt.flags)
+			proc := tt.proc
+			if proc == "" {
+				proc = "web"
+			}
+			got, err := resolveOptions(commandLine{set: set}, proc)
+			if err != nil {
+				t.Fatalf("resolveOptions: unexpected error: %v", err)
+			}
+			want := defaultOptions()
+			want.Config = path
+			tt.want(&want)
+			if got != want {
+				t.Errorf("resolveOptions with config %q and flags %q\n got %+v\nwant %+v", tt.config, tt.flags, got, want)
+			}
+		})
+	}
+}
+
+func TestResolveOptionsReadsTheHomeConfigFile(t *testing.T) {
+	exe, _ := os.Executable()
+	for _, other := range []string{"procdog.cfg", filepath.Join(filepath.Dir(exe), "procdog.cfg")} {
+		if _, err := os.Stat(other); err == nil {
+			t.Skipf("%s exists and comes before ~/.procdog.cfg", other)
+		}
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	if err := os.WriteFile(filepath.Join(home, ".procdog.cfg"), []byte("[web]\nlinger=7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolveOptions(commandLine{set: map[string]string{}}, "web")
+	if err != nil {
+		t.Fatalf("resolveOptions: unexpected error: %v", err)
+	}
+	if got.Linger != 7 {
+		t.Errorf("without --config, linger = %v, want 7 from ~/.procdog.cfg", got.Linger)
+	}
+}
+
+func TestResolveOptionsRejectsBadValues(t *testing.T) {
+	unsetenv(t, "BADENVVAR")
+	tests := []struct {
+		name     string
+		config   string
+		flags    map[string]string
+		wantCode int
+		wantMsg  string   // the exact message, with {path} for the config file; or
+		wantAll  []string // words the message must contain
+	}{
+		{
+			name:     "an unknown key is exit 3",
+			config:   "[web]\nbogus = 1\n",
+			wantCode: exitUnknown,
+			wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
+		},
+		{
+			name:     "an unknown key in [DEFAULT] is exit 3",
+			config:   "[DEFAULT]\nBogus = 1\n[web]\n",
+			wantCode: exitUnknown,
+			wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
+		},
+		{
+			name:     "config is not a config-file key",
+			config:   "[web]\nconfig = other.cfg\n",
+			wantCode: exitUnknown,
+			wantMsg:  "unrecognized config key: 'config' in '{path}'",
+		},
+		{
+			name:     "a key spelled with dashes is unknown",
+			config:   "[web]\nhealth-count = 3\n",
+			wantCode: exitUnknown,
+			wantMsg:  "unrecognized config key: 'health-count' in '{path}'",
+		},
+		{
+			name:     "a bad boolean is exit 3",
+			config:   "[web]\nstrict = not-valid\n",
+			wantCode: exitUnknown,
+			wantMsg:  "Not a boolean: not-valid",
+		},
+		{
+			name:     "a bad int is exit 3 and names the key and value",
+			config:   "[web]\nhealth_count = many\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"health_count", "many"},
+		},
+		{
+			name:     "a bad float is exit 3 and names the key and value",
+			config:   "[web]\nlinger = soon\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"linger", "soon"},
+		},
+		{
+			name:     "a negative float is exit 3 and names the key and value",
+			config:   "[web]\nsettle = -1\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"settle", "-1"},
+		},
+		{
+			name:     "a bad stop signal in the config file is exit 3",
+			config:   "[web]\nstop_signal = FOO\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"FOO"},
+		},
+		{
+			name:     "an undefined variable is exit 3",
+			flags:    map[string]string{"command": "echo hello $BADENVVAR"},
+			wantCode: exitUnknown,
+			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
+		},
+		{
+			name:     "an undefined variable in the config file is exit 3",
+			config:   "[web]\ncommand = echo hello $BADENVVAR\n",
+			wantCode: exitUnknown,
+			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
+		},
+		{
+			name:     "an invalid placeholder is exit 3",
+			config:   "[web]\ndir = /srv/$\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"'/srv/$'", "Invalid placeholder in string: line 1, col 6"},
+		},
+		{
+			name:     "a malformed config file is exit 3 and names the file",
+			config:   "junk\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"{path}", "line 1"},
+		},
+		{
+			name:     "a bad stop signal on the command line is a usage error",
+			flags:    map[string]string{"stop-signal": "FOO"},
+			wantCode: exitError,
+			wantAll:  []string{"FOO"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.config)
+			set := map[string]string{"config": path}
+			maps.Copy(set, tt.flags)
+			o, err := resolveOptions(commandLine{set: set}, "web")
+			if err == nil {
+				t.Fatalf("resolveOptions = %+v, want an error with exit code %d", o, tt.wantCode)
+			}
+			ce := codedErrorOf(t, err)
+			if ce.code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d (error %q)", ce.code, tt.wantCode, ce.msg)
+			}
+			if wantUsage := tt.wantCode == exitError; ce.usage != wantUsage {
+				t.Errorf("usage = %v, want %v (error %q)", ce.usage, wantUsage, ce.msg)
+			}
+			if tt.wantMsg != "" {
+				if want := strings.ReplaceAll(tt.wantMsg, "{path}", path); ce.msg != want {
+					t.Errorf("error\n got %q\nwant %q", ce.msg, want)
+				}
+			}
+			for _, w := range tt.wantAll {
+				if w = strings.ReplaceAll(w, "{path}", path); !strings.Contains(ce.msg, w) {
+					t.Errorf("error %q does not contain %q", ce.msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestResolveOptionsFailsOnAMissingExplicitConfigFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.cfg")
+	_, err := resolveOptions(commandLine{set: map[string]string{"config": path}}, "web")
+	if err == nil {
+		t.Fatalf("resolveOptions with --config %s: got no error, want exit 3", path)
+	}
+	ce := codedErrorOf(t, err)
+	if ce.code != exitUnknown || !strings.Contains(ce.msg, path) {
+		t.Errorf("got exit %d with %q, want exit %d naming %s", ce.code, ce.msg, exitUnknown, path)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Option values.
+
+func TestParseBool(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"1", true}, {"yes", true}, {"true", true}, {"on", true},
+		{"YES", true}, {"True", true}, {"oN", true},
+		{"0", false}, {"no", false}, {"false", false}, {"off", false},
+		{"NO", false}, {"False", false}, {"OFF", false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s is %v", tt.in, tt.want), func(t *testing.T) {
+			got, err := parseBool(tt.in)
+			if err != nil || got != tt.want {
+				t.Errorf("parseBool(%q) = %v, %v; want %v, nil", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	for _, in := range []string{"", "not-valid", "2", "y", "n", "t", "enabled", "truee"} {
+		t.Run(quoted(in)+" is not a boolean", func(t *testing.T) {
+			got, err := parseBool(in)
+			want := "Not a boolean: " + in
+			if err == nil || err.Error() != want {
+				t.Errorf("parseBool(%q) = %v, %v; want error %q", in, got, err, want)
+			}
+		})
+	}
+}
+
+// quoted quotes s for a subtest name, so that "" shows.
+func quoted(s string) string { return `"` + s + `"` }
+
+func TestOptionSpecSetParsesNumbers(t *testing.T) {
+	count, _ := findOption("health-count")
+	linger, _ := findOption("linger")
+	tests := []struct {
+		name    string
+		spec    optionSpec
+		in      string
+		want    options // the field that spec sets
+		wantErr string
+	}{
+		{"an int", count, "7", options{HealthCount: 7}, ""},
+		{"an int with spaces", count, " 7 ", options{HealthCount: 7}, ""},
+		{"zero", count, "0", options{HealthCount: 0}, ""},
+		{"a negative int is rejected", count, "-1", options{}, "invalid int value: '-1'"},
+		{"a fraction is not an int", count, "1.5", options{}, "invalid int value: '1.5'"},
+		{"a word is not an int", count, "abc", options{}, "invalid int value: 'abc'"},
+		{"an empty int is rejected", count, "", options{}, "invalid int value: ''"},
+		{"a hex int is rejected", count, "0x10", options{}, "invalid int value: '0x10'"},
+		{"a float", linger, "1.25", options{Linger: 1.25}, ""},
+		{"a whole float", linger, "3", options{Linger: 3}, ""},
+		{"a float with a leading dot", linger, ".5", options{Linger: 0.5}, ""},
+		{"a float with a trailing dot", linger, "2.", options{Linger: 2}, ""},
+		{"a float with an exponent", linger, "1e2", options{Linger: 100}, ""},
+		{"a float with spaces", linger, " 4 ", options{Linger: 4}, ""},
+		{"a negative float is rejected", linger, "-1", options{}, "invalid float value: '-1'"},
+		{"NaN is rejected", linger, "NaN", options{}, "invalid float value: 'NaN'"},
+		{"nan is rejected", linger, "nan", options{}, "invalid float value: 'nan'"},
+		{"inf is rejected", linger, "inf", options{}, "invalid float value: 'inf'"},
+		{"+Infinity is rejected", linger, "+Infinity", options{}, "invalid float value: '+Infinity'"},
+		{"a hex float is rejected", linger, "0x1p-2", options{}, "invalid float value: '0x1p-2'"},
+		{"a word is not a float", linger, "soon", options{}, "invalid float value: 'soon'"},
+		{"an empty float is rejected", linger, "", options{}, "invalid float value: ''"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got options
+			err := tt.spec.set(&got, tt.in)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("set --%s %q: error %v, want %q", tt.spec.long, tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("set --%s %q: got %+v, %v; want %+v", tt.spec.long, tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Commands as the user wrote them.
+
+func TestSplitWords(t *testing.T) {
+	// Each case was checked against Python's shlex.split.
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"nothing is no words", "", nil},
+		{"white space is no words", " \t\n\r ", nil},
+		{"words are split on white space", " a  b\tc\nd\re ", []string{"a", "b", "c", "d", "e"}},
+		{"single quotes keep spaces", "'a b' c", []string{"a b", "c"}},
+		{"single quotes keep backslashes", `'a\b'`, []string{`a\b`}},
+		{"double quotes keep spaces", `"a b" c`, []string{"a b", "c"}},
+		{"a backslash in double quotes escapes a double quote", `"a\"b"`, []string{`a"b`}},
+		{"a backslash in double quotes escapes a backslash", `"a\\b"`, []string{`a\b`}},
+		{"a backslash in double quotes is kept before other characters", `"a\b\'"`, []string{`a\b\'`}},
+		{"a backslash outside quotes escapes a space", `a\ b`, []string{"a b"}},
+		{"a backslash outside quotes escapes a quote", `\'`, []string{"'"}},
+		{"a backslash outside quotes escapes a newline", "a\\\nb", []string{"a\nb"}},
+		{"an empty quoted word is kept", "''", []string{""}},
+		{"an empty double-quoted word is kept", `a "" b`, []string{"a", "", "b"}},
+		{"adjacent quoted parts are one word", `'a'"b"c`, []string{"abc"}},
+		{"quotes inside a word join it", `a"b c"d`, []string{"ab cd"}},
+		{"empty quotes inside a word vanish", "a''b", []string{"ab"}},
+		{"nothing is expanded", `"$x" *.go ~ a|b >c`, []string{"$x", "*.go", "~", "a|b", ">c"}},
+		{"# is not a comment", "x#y # c", []string{"x#y", "#", "c"}},
+		{"a java command line", "java -classpath my-backend.jar com.example.BackendServer server config.yml",
+			[]string{"java", "-classpath", "my-backend.jar", "com.example.BackendServer", "server", "config.yml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := splitWords(tt.in)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("splitWords(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSplitWordsRejectsUnbalancedInput(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"an unclosed single quote", "echo 'abc", "No closing quotation"},
+		{"an unclosed double quote", `echo "abc`, "No closing quotation"},
+		{"an unclosed quote after a closed one", `'a' "b`, "No closing quotation"},
+		{"a trailing backslash", `echo a\`, "No escaped character"},
+		{"a trailing backslash inside double quotes", `echo "a\`, "No escaped character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is an error", func(t *testing.T) {
+			got, err := splitWords(tt.in)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("splitWords(%q) = %q, %v; want error %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExpandVars(t *testing.T) {
+	vars := map[string]string{"HOME": "/home/u", "A": "1", "B": "2", "EMPTY": "", "_under1": "u"}
+	// Each case was checked against Python's string.Template.substitute.
+	tests := []struct {
+		name    string
+		in      string
+		want    string
+		wantErr string
+	}{
+		{name: "text without $ is unchanged", in: "plain text", want: "plain text"},
+		{name: "$VAR is replaced", in: "$HOME/x", want: "/home/u/x"},
+		{name: "${VAR} is replaced", in: "${HOME}x", want: "/home/ux"},
+		{name: "a name runs as far as it can", in: "$HOMEx", wantErr: "'HOMEx'"},
+		{name: "a name stops at a dash", in: "$A-b", want: "1-b"},
+		{name: "names may have underscores and digits", in: "$_under1", want: "u"},
+		{name: "adjacent braced names", in: "${A}${B}", want: "12"},
+		{name: "a brace after a braced name is kept", in: "${A}}", want: "1}"},
+		{name: "an empty variable is empty", in: "[$EMPTY]", want: "[]"},
+		{name: "$$ is a literal $", in: "$$", want: "$"},
+		{name: "$$ before a name is not expanded", in: "$$HOME", want: "$HOME"},
+		{name: "$$ then a variable", in: "a$$$HOME", want: "a$/home/u"},
+		{name: "an undefined variable names it", in: "echo hello $BADENVVAR", wantErr: "'BADENVVAR'"},
+		{name: "names are case-sensitive", in: "$home", wantErr: "'home'"},
+		{name: "a lone $ at the end is invalid", in: "echo $", wantErr: "Invalid placeholder in string: line 1, col 6"},
+		{name: "a lone $ at the start is invalid", in: "$", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "a $ after a variable is invalid", in: "$A$", wantErr: "Invalid placeholder in string: line 1, col 3"},
+		{name: "a $ before a space on line 2 is invalid", in: "a\n$ b", wantErr: "Invalid placeholder in string: line 2, col 1"},
+		{name: "columns count from the line start", in: "x\ny\n  $%", wantErr: "Invalid placeholder in string: line 3, col 3"},
+		{name: "CRLF ends a line", in: "a\r\n$", wantErr: "Invalid placeholder in string: line 2, col 1"},
+		{name: "a bare CR ends a line", in: "a\r$", wantErr: "Invalid placeholder in string: line 2, col 1"},
+		{name: "an unclosed brace is invalid", in: "${x", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "an unclosed brace around a defined name is invalid", in: "${A", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "empty braces are invalid", in: "${}", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "a digit cannot start a name", in: "$1", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "a digit cannot start a braced name", in: "${1x}", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "a space inside braces is invalid", in: "${ A}", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "the first problem is reported", in: "$UNDEF $", wantErr: "'UNDEF'"},
+		{name: "the first problem is reported, invalid first", in: "$ $UNDEF", wantErr: "Invalid placeholder in string: line 1, col 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := expandVars(tt.in, lookupIn(vars))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("expandVars(%q) = %q, %v; want error %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("expandVars(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The command line.
+
+func TestParseCommandLine(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		wantWords []string
+		wantSet   map[string]string
+		wantHelp  bool
+		wantVer   bool
+	}{
+		{"nothing is nothing", nil, nil, map[string]string{}, false, false},
+		{"a command and a name are words", []string{"status", "web"}, []string{"status", "web"}, map[string]string{}, false, false},
+		{"a bool option may come before the command", []string{"--strict", "stop", "web"},
+			[]string{"stop", "web"}, map[string]string{"strict": "true"}, false, false},
+		{"a bool option may come after the name", []string{"stop", "web", "--strict"},
+			[]string{"stop", "web"}, map[string]string{"strict": "true"}, false, false},
+		{"an option may come between the command and the name", []string{"start", "-c", "sleep 1", "web"},
+			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
+		{"--opt value takes the next argument", []string{"start", "web", "--command", "sleep 1"},
+			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
+		{"--opt=value takes what follows =", []string{"start", "web", "--command=sleep 1"},
+			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
+		{"--opt=value keeps later = signs", []string{"--command=env A=1 run"},
+			nil, map[string]string{"command": "env A=1 run"}, false, false},
+		{"--opt= gives an empty value", []string{"--stdout="},
+			nil, map[string]string{"stdout": ""}, false, false},
+		{"-c value takes the next argument", []string{"-c", "sleep 1"},
+			nil, map[string]string{"command": "sleep 1"}, false, false},
+		{"-cvalue takes the rest of the argument", []string{"-csleep"},
+			nil, map[string]string{"command": "sleep"}, false, false},
+		{"a value may look like a command", []string{"--command", "stop", "start", "web"},
+			[]string{"start", "web"}, map[string]string{"command": "stop"}, false, false},
+		{"numbers are recorded as written", []string{"--health-count", "10", "--health-delay=2."},
+			nil, map[string]string{"health-count": "10", "health-delay": "2."}, false, false},
+		{"a later value wins", []string{"--linger", "1", "--linger", "2"},
+			nil, map[string]string{"linger": "2"}, false, false},
+		{"-- ends options", []string{"start", "web", "--", "--strict", "-c"},
+			[]string{"start", "web", "--strict", "-c"}, map[string]string{}, false, false},
+		{"a lone dash is a word", []string{"status", "-"}, []string{"status", "-"}, map[string]string{}, false, false},
+		{"a unique prefix names an option", []string{"--comm=x", "--str", "--ensure", "--health-cou", "3"},
+			nil, map[string]string{"command": "x", "strict": "true", "ensure-healthy": "true", "health-count": "3"}, false, false},
+		{"an exact name wins over longer names", []string{"--dir", "/srv"},
+			nil, map[string]string{"dir": "/srv"}, false, false},
+		{"--config and --debug are recorded", []string{"--config", "x.cfg", "--debug"},
+			nil, map[string]string{"config": "x.cfg", "debug": "true"}, false, false},
+		{"-h asks for help anywhere", []string{"start", "web", "-h"},
+			[]string{"start", "web"}, map[string]string{}, true, false},
+		{"--help asks for help", []string{"--help"}, nil, map[string]string{}, true, false},
+		{"-v asks for the version", []string{"-v"}, nil, map[string]string{}, false, true},
+		{"--version asks for the version", []string{"status", "--version"},
+			[]string{"status"}, map[string]string{}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseCommandLine(tt.args)
+			if err != nil {
+				t.Fatalf("parseCommandLine(%q): unexpected error: %v", tt.args, err)
+			}
+			if !slices.Equal(got.words, tt.wantWords) || !maps.Equal(got.set, tt.wantSet) ||
+				got.help != tt.wantHelp || got.version != tt.wantVer {
+				t.Errorf("parseCommandLine(%q)\n got words %q, set %q, help %v, version %v\nwant words %q, set %q, help %v, version %v",
+					tt.args, got.words, got.set, got.help, got.version, tt.wantWords, tt.wantSet, tt.wantHelp, tt.wantVer)
+			}
+		})
+	}
+}
+
+func TestParseCommandLineUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // words the message contains
+	}{
+		{"an unknown long option", []string{"status", "web", "--bogus"}, []string{"unrecognized arguments: --bogus"}},
+		{"an unknown long option with a value", []string{"--bogus=1", "status", "web"}, []string{"unrecognized arguments: --bogus"}},
+		{"an unknown short option", []string{"status", "web", "-x"}, []string{"unrecognized arguments: -x"}},
+		{"an ambiguous prefix", []string{"status", "web", "--health", "1"},
+			[]string{"ambiguous option: --health could match", "--health-command", "--health-count", "--health-delay"}},
+		{"a prefix of --command and --config", []string{"--c", "x"}, []string{"ambiguous option: --c could match", "--command", "--config"}},
+		{"a long option without its value", []string{"start", "web", "--command"}, []string{"--command", "expected one argument"}},
+		{"a short option without its value", []string{"start", "web", "-c"}, []string{"--command", "expected one argument"}},
+		{"a bad int", []string{"wait", "web", "--health-count", "abc"}, []string{"argument --health-count: invalid int value: 'abc'"}},
+		{"a negative int", []string{"wait", "web", "--health-count=-1"}, []string{"argument --health-count: invalid int value: '-1'"}},
+		{"a bad float", []string{"start", "web", "--linger", "soon"}, []string{"argument --linger: invalid float value: 'soon'"}},
+		{"a bad float through a prefix", []string{"start", "web", "--health-d=x"}, []string{"argument --health-delay: invalid float value: 'x'"}},
+		{"a bool option with a bad value", []string{"stop", "web", "--strict=maybe"}, []string{"--strict", "maybe"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is a usage error", func(t *testing.T) {
+			cl, err := parseCommandLine(tt.args)
+			if err == nil {
+				t.Fatalf("parseCommandLine(%q) = %+v, want a usage error", tt.args, cl)
+			}
+			ce := codedErrorOf(t, err)
+			if !ce.usage || ce.code != exitError {
+				t.Errorf("parseCommandLine(%q): usage %v, code %d; want usage true, code %d", tt.args, ce.usage, ce.code, exitError)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(ce.msg, w) {
+					t.Errorf("parseCommandLine(%q) error %q does not contain %q", tt.args, ce.msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for _, name := range []string{"a", "web", "foo_bar-1", "A-Z_09", "-", "_"} {
+		if !validName(name) {
+			t.Errorf("validName(%q) = false, want true", name)
+		}
+	}
+	for _, name := range []string{"", "foo@bar", "foo bar", "a/b", "..", "a.b", "é", "web\n", "$x"} {
+		if validName(name) {
+			t.Errorf("validName(%q) = true, want false", name)
+		}
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want syscall.Signal
+	}{
+		{"TERM", syscall.SIGTERM}, {"SIGTERM", syscall.SIGTERM}, {"term", syscall.SIGTERM},
+		{"sigkill", syscall.SIGKILL}, {"KILL", syscall.SIGKILL}, {"INT", syscall.SIGINT},
+		{"HUP", syscall.SIGHUP}, {"usr1", syscall.SIGUSR1}, {"9", syscall.SIGKILL}, {"15", syscall.SIGTERM},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in+" is a signal", func(t *testing.T) {
+			if got, err := parseSignal(tt.in); err != nil || got != tt.want {
+				t.Errorf("parseSignal(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	for _, in := range []string{"", "0", "-1", "65", "1.5", "FOO", "SIG", " 9", "SIGSIGTERM"} {
+		t.Run(quoted(in)+" is not a signal", func(t *testing.T) {
+			if got, err := parseSignal(in); err == nil {
+				t.Errorf("parseSignal(%q) = %v, want an error", in, got)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The whole client, for what it refuses before starting anything.
+
+func TestRunReportsUsageErrors(t *testing.T) {
+	stateDir := t.TempDir()
+	t.Setenv("PROCDOG_DIR", stateDir)
+	unsetenv(t, "BADENVVAR")
+	emptyConfig := writeConfig(t, "")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantMsg  string // the message after "procdog: error: "; exact when compat is set
+		compat   bool
+	}{
+		{"no arguments", nil, exitError, "the following arguments are required", false},
+		{"an unknown command", []string{"frob", "web"}, exitError, "invalid choice: 'frob'", false},
+		{"a missing name", []string{"start"}, exitError, "the following arguments are required: name", false},
+		{"extra arguments", []string{"status", "web", "extra", "more"}, exitError, "unrecognized arguments: extra more", false},
+		{"an unknown option", []string{"status", "web", "--bogus"}, exitError, "unrecognized arguments: --bogus", false},
+		{"a bad option value", []string{"wait", "web", "--health-count=abc"}, exitError, "invalid int value: 'abc'", false},
+		{"a bad stop signal", []string{"stop", "web", "--config", emptyConfig, "--stop-signal", "FOO"}, exitError, "FOO", false},
+		{"an invalid name", []string{"status", "foo@bar"}, exitError,
+			"Invalid process name 'foo@bar'; must be alphanumeric, with only underscores or dashes", true},
+		{"an invalid name after options", []string{"--strict", "stop", "a b"}, exitError,
+			"Invalid process name 'a b'; must be alphanumeric, with only underscores or dashes", true},
+		{"a name too long for a socket", []string{"status", strings.Repeat("n", 120)}, exitError, "too long", false},
+		{"start with no command", []string{"start", "web", "--config", emptyConfig}, exitError,
+			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
+		{"start with an empty command", []string{"start", "web", "--config", emptyConfig, "--command="}, exitError,
+			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is a usage error", func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("run(%q) = %d, want %d; stderr %q", tt.args, code, tt.wantCode, stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("run(%q) printed %q on stdout, want nothing", tt.args, stdout.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) != 2 || lines[0] != usageLine || !strings.HasPrefix(lines[1], "procdog: error: ") {
+				t.Fatalf("run(%q) stderr = %q, want the usage line and then one 'procdog: error: ' line", tt.args, stderr.String())
+			}
+			msg := strings.TrimPrefix(lines[1], "procdog: error: ")
+			if tt.compat && msg != tt.wantMsg || !strings.Contains(msg, tt.wantMsg) {
+				t.Errorf("run(%q) error\n got %q\nwant %q", tt.args, msg, tt.wantMsg)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(stateDir); len(entries) != 0 {
+		t.Errorf("usage errors left files in the state directory: %v", entries)
+	}
+}
+
+func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
+	stateDir := t.TempDir()
+	t.Setenv("PROCDOG_DIR", stateDir)
+	unsetenv(t, "BADENVVAR")
+	emptyConfig := writeConfig(t, "")
+	badBool := writeConfig(t, "[web]\nstrict = not-valid\n")
+	tests := []struct {
+		name       string
+		args       []string
+		wantStderr string
+	}{
+		{"an undefined variable in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo hello $BADENVVAR"},
+			"procdog: error: could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'\n"},
+		{"a bad boolean in the config file", []string{"status", "web", "--config", badBool},
+			"procdog: error: Not a boolean: not-valid\n"},
+		{"an unbalanced quote in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo 'oops"},
+			"procdog: error: could not split command 'echo 'oops': No closing quotation\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is exit 3", func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != exitUnknown || stdout.Len() != 0 || stderr.String() != tt.wantStderr {
+				t.Errorf("run(%q) = %d, stdout %q, stderr %q\nwant %d, nothing, %q",
+					tt.args, code, stdout.String(), stderr.String(), exitUnknown, tt.wantStderr)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(stateDir); len(entries) != 0 {
+		t.Errorf("configuration errors left files in the state directory: %v", entries)
+	}
+}
+
+func TestRunPrintsHelpAndVersion(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	t.Run("-h prints usage on stdout and exits 0", func(t *testing.T) {
+		for _, args := range [][]string{{"-h"}, {"--help"}, {"start", "web", "-h"}} {
+			var stdout, stderr bytes.Buffer
+			if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
+				t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
+			}
+			help := stdout.String()
+			if !strings.HasPrefix(help, "usage: procdog ") {
+				t.Errorf("run(%q) stdout starts %q, want the usage line", args, help[:min(len(help), 40)])
+			}
+			for _, s := range optionSpecs {
+				if !strings.Contains(help, "--"+s.long) {
+					t.Errorf("run(%q): help does not mention --%s", args, s.long)
+				}
+			}
+		}
+	})
+	t.Run("-v prints the version on stdout and exits 0", func(t *testing.T) {
+		for _, args := range [][]string{{"-v"}, {"--version"}} {
+			var stdout, stderr bytes.Buffer
+			code := run(args, &stdout, &stderr)
+			if want := "procdog " + version + "\n"; code != exitOK || stdout.String() != want || stderr.Len() != 0 {
+				t.Errorf("run(%q) = %d, stdout %q, stderr %q; want 0, %q, nothing", args, code, stdout.String(), stderr.String(), want)
+			}
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Responses and exit codes.
+
+func TestResponseRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		r    response
+		line string
+	}{
+		{"running without a health command", newResponse(codeRunning, "pid", 14969), "running, pid=14969"},
+		{"running with a health check, keys sorted", newResponse(codeRunning, "pid", 15240, "health", 0), "running, health=0, pid=15240"},
+		{"running and unhealthy", newResponse(codeRunning, "pid", 7, "health", 1), "running, health=1, pid=7"},
+		{"exited", newResponse(codeExited, "returncode", 1), "exited, returncode=1"},
+		{"exited by a signal", newResponse(codeExited, "returncode", -15), "exited, returncode=-15"},
+		{"exited with a health check, keys sorted", newResponse(codeExited, "returncode", 0, "health", 1), "exited, health=1, returncode=0"},
+		{"killed", newResponse(codeKilled, "signal", 15), "killed, signal=15"},
+		{"killed by SIGKILL", newResponse(codeKilled, "signal", 9), "killed, signal=9"},
+		{"stopped", newResponse(codeStopped), "stopped"},
+		{"invalid", newResponse(codeInvalid), "invalid"},
+		{"restarts sorted with the other keys", newResponse(codeRunning, "restarts", 2, "pid", 3, "health", 0), "running, health=0, pid=3, restarts=2"},
+		{"an error", errorResponse("Failed to start: %s", "nosuch: executable file not found in $PATH"),
+			"error: Failed to start: nosuch: executable file not found in $PATH"},
+		{"an error whose message contains commas and equals signs", errorResponse("a, b=c, d"), "error: a, b=c, d"},
+		{"an error with an empty message", errorResponse(""), "error: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" encodes and parses back", func(t *testing.T) {
+			if got := tt.r.String(); got != tt.line {
+				t.Errorf("String() = %q, want %q", got, tt.line)
+			}
+			for _, line := range []string{tt.line, tt.line + "\n", tt.line + "\r\n"} {
+				got := parseResponse(line)
+				if got.code != tt.r.code || got.msg != tt.r.msg || !maps.Equal(got.values, tt.r.values) {
+					t.Errorf("parseResponse(%q) = %+v, want %+v", line, got, tt.r)
+				}
+			}
+		})
+	}
+}
+
+func TestParseResponseRejectsGarbage(t *testing.T) {
+	for _, line := range []string{
+		"", "\n", "hello", "Running, pid=1", "running pid=1", "running,pid=1", "running, pid",
+		"running, pid=", "running, pid=x", "running, pid=1.5", "running, =1", "running, pid=1, ",
+		"running, p d=1", "running, a=b=1", "error:no space", "error, pid=1", " running, pid=1",
+		"running, pid=99999999999999999999999",
+	} {
+		t.Run(quoted(line)+" is invalid", func(t *testing.T) {
+			if got := parseResponse(line); got.code != codeInvalid {
+				t.Errorf("parseResponse(%q) = %+v (%q), want invalid", line, got, got)
+			}
+		})
+	}
+}
+
+func TestExitCodeFor(t *testing.T) {
+	plain := options{}
+	ensure := options{EnsureHealthy: true}
+	strict := options{Strict: true}
+	type exitCase struct {
+		name    string
+		command string
+		line    string
+		o       options
+		want    int
+	}
+	tests := []exitCase{
+		{"start of a running process is ok", "start", "running, pid=1", plain, exitOK},
+		{"start of a running unhealthy process is ok without --ensure-healthy", "start", "running, health=1, pid=1", plain, exitOK},
+		{"start of a process that exited is not running", "start", "exited, returncode=1", plain, exitNotRunning},
+		{"start answered stopped is not running", "start", "stopped", plain, exitNotRunning},
+		{"start --ensure-healthy of a healthy process is ok", "start", "running, health=0, pid=1", ensure, exitOK},
+		{"start --ensure-healthy of an unhealthy process is not healthy", "start", "running, health=1, pid=1", ensure, exitUnhealthy},
+		{"start --ensure-healthy without a health command is ok", "start", "running, pid=1", ensure, exitOK},
+		{"start --ensure-healthy that stopped the process is not healthy", "start", "killed, signal=15", ensure, exitUnhealthy},
+		{"start --ensure-healthy of a process that exited is not healthy", "start", "exited, returncode=0", ensure, exitUnhealthy},
+		{"status of a running process is ok", "status", "running, pid=1", plain, exitOK},
+		{"status of a running unhealthy process is ok", "status", "running, health=3, pid=1", plain, exitOK},
+		{"status of an exited process is not running", "status", "exited, health=0, returncode=0", plain, exitNotRunning},
+		{"status of a stopped process is not running", "status", "stopped", plain, exitNotRunning},
+		{"status --ensure-healthy of a healthy process is ok", "status", "running, health=0, pid=1", ensure, exitOK},
+		{"status --ensure-healthy of an unhealthy process is not healthy", "status", "running, health=1, pid=1", ensure, exitUnhealthy},
+		{"status --ensure-healthy without a health command is ok", "status", "running, pid=1", ensure, exitOK},
+		{"status --ensure-healthy of a stopped process is not healthy", "status", "stopped", ensure, exitUnhealthy},
+		{"status --ensure-healthy of an exited process is not healthy", "status", "exited, health=0, returncode=0", ensure, exitUnhealthy},
+		{"wait for a healthy process is ok", "wait", "running, health=0, pid=1", plain, exitOK},
+		{"wait for an unhealthy process is not healthy", "wait", "running, health=1, pid=1", plain, exitUnhealthy},
+		{"wait for a running process without a health command is ok", "wait", "running, pid=1", plain, exitOK},
+		{"wait for a stopped process is not healthy", "wait", "stopped", plain, exitUnhealthy},
+		{"wait for an exited process is not healthy", "wait", "exited, returncode=0", plain, exitUnhealthy},
+		{"stop that killed the process is ok", "stop", "killed, signal=15", plain, exitOK},
+		{"stop of a stopped process is ok", "stop", "stopped", plain, exitOK},
+		{"stop of an exited process is ok", "stop", "exited, returncode=-15", plain, exitOK},
+		{"stop --strict that killed the process is ok", "stop", "killed, signal=9", strict, exitOK},
+		{"stop --strict of a stopped process is not running", "stop", "stopped", strict, exitNotRunning},
+		{"stop --strict of an exited process is not running", "stop", "exited, returncode=0", strict, exitNotRunning},
+	}
+	for _, command := range []string{"start", "status", "wait", "stop"} {
+		for _, o := range []options{plain, ensure, strict} {
+			flags := fmt.Sprintf(" (ensure-healthy=%v, strict=%v)", o.EnsureHealthy, o.Strict)
+			tests = append(tests,
+				exitCase{command + " answered with an error is exit 2" + flags, command, "error: Failed to start: x", o, exitError},
+				exitCase{command + " answered invalid is exit 3" + flags, command, "invalid", o, exitUnknown})
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := exitCodeFor(tt.command, parseResponse(tt.line), tt.o); got != tt.want {
+				t.Errorf("exitCodeFor(%q, %q, ensure-healthy=%v strict=%v) = %d, want %d",
+					tt.command, tt.line, tt.o.EnsureHealthy, tt.o.Strict, got, tt.want)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Fuzz targets. Their seeds run in every plain go test.
+
+func FuzzParseINI(f *testing.F) {
+	for _, seed := range []string{
+		"", "[web]\ncommand = sleep 1\n", "[DEFAULT]\nlinger=4\n[web]\nA : b\n  c\n",
+		"# c\n; c\n[s]\n\na=1\r\nb=\n\tx\n", "[]\n", "[a]b]\nk=v", "k=v", "[s]\njunk", "[s]\n =x",
+		"[s]\n  indented = x\n", "\n\n  \n", "[s]\na=1\n# c\n  more\n", "[\u00e9]\n\u00c9=\u00e8\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		sections, err := parseINI(text)
+		if !strings.Contains(text, "\r") {
+			crlfSections, crlfErr := parseINI(strings.ReplaceAll(text, "\n", "\r\n"))
+			if (err == nil) != (crlfErr == nil) || !reflect.DeepEqual(sections, crlfSections) {
+				t.Errorf("parseINI(%q) = %q, %v\nbut with CRLF = %q, %v", text, sections, err, crlfSections, crlfErr)
+			}
+		}
+		if err != nil {
+			return
+		}
+		for name, section := range sections {
+			if name == "" {
+				t.Errorf("parseINI(%q) has a section with no name", text)
+			}
+			for k := range section {
+				if k == "" || k != strings.TrimSpace(k) || k != strings.ToLower(k) || strings.ContainsAny(k, "=:") {
+					t.Errorf("parseINI(%q) has key %q in [%s], want a trimmed lower-case key without = or :", text, k, name)
+				}
+			}
+		}
+	})
+}
+
+// shellQuote quotes w so that splitWords reads it back as one word.
+func shellQuote(w string) string { return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'" }
+
+func FuzzSplitWords(f *testing.F) {
+	for _, seed := range []string{
+		"", "a b", `'a b' "c\"d" e\ f`, "''", `a''b`, `"a\`, "'abc", `x\`, "a\\\nb", `"\\\'"`, " \t\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := splitWords(s)
+		if err != nil {
+			if msg := err.Error(); msg != "No closing quotation" && msg != "No escaped character" {
+				t.Errorf("splitWords(%q): unexpected error %q", s, msg)
+			}
+			return
+		}
+		if !strings.ContainsAny(s, `'"\`) {
+			fields := strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(" \t\r\n", r) })
+			if !slices.Equal(words, fields) {
+				t.Errorf("splitWords(%q) = %q, want the fields %q", s, words, fields)
+			}
+		}
+		quoted := make([]string, len(words))
+		for i, w := range words {
+			quoted[i] = shellQuote(w)
+		}
+		line := strings.Join(quoted, " ")
+		if again, err := splitWords(line); err != nil || !slices.Equal(again, words) {
+			t.Errorf("splitWords(%q) = %q, but splitting them quoted (%q) gives %q, %v", s, words, line, again, err)
+		}
+	})
+}
+
+var expandError = regexp.MustCompile(`^('[_A-Za-z][_A-Za-z0-9]*'|Invalid placeholder in string: line [1-9][0-9]*, col [1-9][0-9]*)$`)
+
+func FuzzExpandVars(f *testing.F) {
+	for _, seed := range []string{
+		"", "plain", "$A", "${A}", "$$", "$$A", "echo $", "a\n$ b", "${x", "${}", "$1", "$UNDEF", "x\r\n$%", "${A}}",
+	} {
+		f.Add(seed)
+	}
+	vars := lookupIn(map[string]string{"A": "1", "B": "$B", "EMPTY": ""})
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := expandVars(s, vars)
+		if err != nil && !expandError.MatchString(err.Error()) {
+			t.Errorf("expandVars(%q): unexpected error %q", s, err)
+		}
+		if !strings.Contains(s, "$") && (err != nil || got != s) {
+			t.Errorf("expandVars(%q) = %q, %v; want it unchanged", s, got, err)
+		}
+		escaped := strings.ReplaceAll(s, "$", "$$")
+		if got, err := expandVars(escaped, vars); err != nil || got != s {
+			t.Errorf("expandVars(%q) = %q, %v; want %q", escaped, got, err, s)
+		}
+	})
+}
+
+func FuzzParseResponse(f *testing.F) {
+	for _, seed := range []string{
+		"running, pid=1", "running, health=0, pid=2", "exited, returncode=-15", "exited, health=1, returncode=0",
+		"killed, signal=15", "stopped", "invalid", "error: a, b=c", "error: ", "", "garbage", "running, pid=x",
+		"running, pid=1, pid=2", "running, pid=+7\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		encoded := parseResponse(line).String()
+		if again := parseResponse(encoded).String(); again != encoded {
+			t.Errorf("parseResponse(%q) encodes as %q, which parses and encodes as %q", line, encoded, again)
+		}
+	})
+}
+
+func FuzzParseCommandLine(f *testing.F) {
+	// Arguments are separated by NUL bytes, which no real argument contains.
+	for _, seed := range []string{
+		"", "start\x00web\x00--command\x00sleep 1", "--strict\x00stop\x00web", "-csleep", "--comm=x", "--health\x001",
+		"--\x00--strict", "-", "--", "-x", "--=", "--linger", "--health-count=abc", "-h", "-v", "--strict=maybe",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		cl, err := parseCommandLine(args)
+		if err != nil {
+			if ce := codedErrorOf(t, err); !ce.usage || ce.code != exitError {
+				t.Errorf("parseCommandLine(%q) = %+v, want a usage error", args, ce)
+			}
+			return
+		}
+		for long, value := range cl.set {
+			spec, ok := findOption(long)
+			if !ok {
+				t.Errorf("parseCommandLine(%q) set unknown option %q", args, long)
+				continue
+			}
+			if err := spec.set(&options{}, value); err != nil {
+				t.Errorf("parseCommandLine(%q) accepted --%s %q, which does not parse: %v", args, long, value, err)
+			}
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Integration tests: they build the real binary once and drive it the way a
+// user's shell would, checking the exact response line, the stderr line and
+// the exit code of every command (SPEC §1–8). Each test has its own
+// PROCDOG_DIR, HOME and working directory, and ends every process it saw by
+// pid, even when it fails.
+
+// itBinary is the procdog binary that TestMain builds for the integration tests.
+var itBinary string
+
+func TestMain(m *testing.M) { os.Exit(itMain(m)) }
+
+func itMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "procdog-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	defer os.RemoveAll(dir)
+	itBinary = filepath.Join(dir, "procdog")
+	build := exec.Command("go", "build", "-o", itBinary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "building procdog: %v\n", err)
+		return 3
+	}
+	return m.Run()
+}
+
+// Time bounds of the integration tests.
+const (
+	itCommandTimeout = 30 * time.Second // one procdog command, however loaded the machine
+	itSoon           = 5 * time.Second  // something that should happen at once
+
+	// itWindow is the linger time, in seconds, of a daemon that a test
+	// talks to after its process has exited: long enough for a few commands
+	// on a loaded machine. Other tests use 0.2.
+	itWindow     = "4"
+	itWindowWait = 4*time.Second + itSoon // for such a daemon to go away
+)
+
+// itEnv is one test's private procdog world. It remembers every name and pid
+// it sees so that its cleanup can end them all.
+type itEnv struct {
+	t     *testing.T
+	state string // PROCDOG_DIR
+	home  string // HOME: no ~/.procdog.cfg of the user's takes part
+	work  string // the client's working directory
+
+	mu    sync.Mutex
+	env   []string // extra environment, NAME=value
+	names map[string]bool
+	pids  map[int]bool
+}
+
+func itNew(t *testing.T) *itEnv {
+	t.Helper()
+	// Not t.TempDir: a subtest's long name would make the socket path too
+	// long for a Unix socket.
+	state, err := os.MkdirTemp("", "procdog-it-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &itEnv{t: t, state: state, home: t.TempDir(), work: t.TempDir(),
+		names: map[string]bool{}, pids: map[int]bool{}}
+	// Registered after the TempDirs, so it runs before they are removed.
+	t.Cleanup(func() {
+		e.cleanup()
+		os.RemoveAll(state)
+	})
+	return e
+}
+
+func (e *itEnv) setenv(name, value string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.env = append(e.env, name+"="+value)
+}
+
+func (e *itEnv) track(pid int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pids[pid] = true
+}
+
+// environ is the client's environment: the test's own, minus anything that
+// could point procdog at a user's state, config or variables.
+func (e *itEnv) environ() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "PROCDOG_DIR" || name == "HOME" || name == "BADENVVAR" || strings.HasPrefix(name, "IT_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env = append(env, "PROCDOG_DIR="+e.state, "HOME="+e.home)
+	return append(env, e.env...)
+}
+
+// command is procdog with args, in this test's world, not yet started.
+func (e *itEnv) command(ctx context.Context, args ...string) *exec.Cmd {
+	if len(args) >= 2 && !strings.HasPrefix(args[0], "-") && !strings.HasPrefix(args[1], "-") {
+		e.mu.Lock()
+		e.names[args[1]] = true
+		e.mu.Unlock()
+	}
+	cmd := exec.CommandContext(ctx, itBinary, args...)
+	cmd.Dir = e.work
+	cmd.Env = e.environ()
+	cmd.WaitDelay = time.Second
+	return cmd
+}
+
+// itResult is what one procdog command did.
+type itResult struct {
+	args           []string
+	stdout, stderr string
+	code           int
+}
+
+func (r itResult) String() string {
+	return fmt.Sprintf("procdog %q\n  stdout: %q\n  stderr: %q\n  exit:   %d", r.args, r.stdout, r.stderr, r.code)
+}
+
+// line is the one response line, without its newline.
+func (r itResult) line() string { return strings.TrimSuffix(r.stdout, "\n") }
+
+func (e *itEnv) run(args ...string) itResult {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := itResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		r.code = ee.ExitCode()
+	default:
+		e.t.Fatalf("procdog %q did not finish: %v\n%s", args, err, r)
+	}
+	e.notePids(r.stdout)
+	return r
+}
+
+var itPidRE = regexp.MustCompile(`pid=(\d+)`)
+
+func (e *itEnv) notePids(out string) {
+	for _, m := range itPidRE.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		e.track(n)
+	}
+}
+
+// expect runs procdog and fails unless stdout is the line stdout (nothing
+// if ""), stderr the lines stderr (nothing if "") and the exit code is code.
+// In both, {N} stands for an integer.
+func (e *itEnv) expect(stdout, stderr string, code int, args ...string) itResult {
+	e.t.Helper()
+	r := e.run(args...)
+	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
+		e.t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: %q\n  exit:   %d",
+			r, itLines(stdout), itLines(stderr), code)
+	}
+	return r
+}
+
+func itLines(s string) string {
+	if s == "" {
+		return ""
+	}
+	return s + "\n"
+}
+
+// itMatch tells whether got is want, as lines, with {N} matching an integer.
+func itMatch(want, got string) bool {
+	parts := strings.Split(itLines(want), "{N}")
+	for i := range parts {
+		parts[i] = regexp.QuoteMeta(parts[i])
+	}
+	return regexp.MustCompile(`\A` + strings.Join(parts, `-?\d+`) + `\z`).MatchString(got)
+}
+
+// itPid is the pid in a response line.
+func itPid(t *testing.T, r itResult) int {
+	t.Helper()
+	m := itPidRE.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no pid=N in\n%s", r)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+var itDaemonRE = regexp.MustCompile(`procdog\[(\d+)\]`)
+
+// daemonPids are the pids of every daemon that ever wrote to a log in the
+// state directory.
+func (e *itEnv) daemonPids() []int {
+	logs, _ := filepath.Glob(filepath.Join(e.state, "procdog.*.log"))
+	seen := map[int]bool{}
+	var pids []int
+	for _, path := range logs {
+		text, _ := os.ReadFile(path)
+		for _, m := range itDaemonRE.FindAllStringSubmatch(string(text), -1) {
+			n, _ := strconv.Atoi(m[1])
+			if !seen[n] {
+				seen[n] = true
+				pids = append(pids, n)
+			}
+		}
+	}
+	return pids
+}
+
+// cleanup stops every name this test used or that has files in its state
+// directory, then kills by pid whatever is left of this test's: the
+// processes seen in responses (and their groups) and the daemons seen in
+// the logs.
+func (e *itEnv) cleanup() {
+	e.mu.Lock()
+	names := map[string]bool{}
+	for n := range e.names {
+		names[n] = true
+	}
+	e.mu.Unlock()
+	files, _ := filepath.Glob(filepath.Join(e.state, "procdog.*"))
+	for _, f := range files {
+		parts := strings.Split(filepath.Base(f), ".")
+		if len(parts) >= 3 {
+			names[parts[1]] = true
+		}
+	}
+	for name := range names {
+		if !validName(name) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+		cmd := e.command(ctx, "stop", name, "--stop-timeout", "1")
+		cmd.Run()
+		cancel()
+	}
+	for _, pid := range e.daemonPids() {
+		e.track(pid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for pid := range e.pids {
+		if pid <= 1 || pid == os.Getpid() || !itAlive(pid) || !e.owns(pid) {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// owns tells whether pid is still a process of this test, not another that
+// got its pid since: a daemon and everything it starts inherit the client's
+// environment, with this test's PROCDOG_DIR, and a daemon's command line
+// names the state directory. Without /proc, assume it is.
+func (e *itEnv) owns(pid int) bool {
+	if itNoProc() {
+		return true
+	}
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && bytes.Contains(cmdline, []byte(e.state)) {
+		return true
+	}
+	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if kv == "PROCDOG_DIR="+e.state {
+			return true
+		}
+	}
+	return false
+}
+
+// itAlive tells whether pid is a live process. A zombie is not: it has
+// ended, and only waits for a parent (here, often a slow init) to reap it.
+func itAlive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist) || itNoProc()
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return !(i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z')
+}
+
+// itNoProc is true on systems without /proc, like macOS.
+func itNoProc() bool {
+	_, err := os.Stat("/proc/self/stat")
+	return err != nil
+}
+
+// itParentPid is the parent of pid, from /proc, or 0 where there is none.
+func itParentPid(pid int) int {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(fields[1])
+	return n
+}
+
+// itEventually polls cond until it holds or timeout passes; then it fails,
+// showing what cond last saw.
+func itEventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, got := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s; last saw: %s", timeout, what, got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *itEnv) path(name, kind string) string { return statePath(e.state, name, kind) }
+
+func itExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// itGone waits until path does not exist.
+func itGone(t *testing.T, timeout time.Duration, path string) {
+	t.Helper()
+	itEventually(t, timeout, path+" to be removed", func() (bool, string) {
+		fi, err := os.Lstat(path)
+		if err == nil {
+			return false, "it exists: " + fi.Mode().String()
+		}
+		return errors.Is(err, fs.ErrNotExist), err.Error()
+	})
+}
+
+// itDead waits until pid has ended.
+func itDead(t *testing.T, timeout time.Duration, what string, pid int) {
+	t.Helper()
+	itEventually(t, timeout, fmt.Sprintf("%s (pid %d) to end", what, pid), func() (bool, string) {
+		return !itAlive(pid), "it is alive"
+	})
+}
+
+// itFileLines waits until the file at path has the lines want, where "HEADER"
+// stands for procdog's header line, and fails showing what it has otherwise.
+func itFileLines(t *testing.T, path string, want ...string) {
+	t.Helper()
+	itEventually(t, itSoon, fmt.Sprintf("%s to hold the lines %q", path, want), func() (bool, string) {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			return false, err.Error()
+		}
+		got := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+		if len(got) != len(want) || !strings.HasSuffix(string(text), "\n") {
+			return false, fmt.Sprintf("%q", text)
+		}
+		for i := range want {
+			if want[i] == "HEADER" && itHeaderRE.MatchString(got[i]) || got[i] == want[i] {
+				continue
+			}
+			return false, fmt.Sprintf("%q", text)
+		}
+		return true, ""
+	})
+}
+
+// itHeaderRE is the line procdog writes first to a --stdout/--stderr file.
+var itHeaderRE = regexp.MustCompile(`^procdog: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z Starting process '[A-Za-z0-9_-]+' with options: .*$`)
+
+func itWrite(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+
+func TestItQuickStart(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "q", "--command", "sleep 100", "--linger", itWindow)
+	pid := itPid(t, r)
+	if !itAlive(pid) {
+		t.Fatalf("pid %d of %q is not alive", pid, r.line())
+	}
+	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
+		t.Errorf("process %d: want its own process group %d, got %d (%v)", pid, pid, pgid, err)
+	}
+	e.expect(r.line(), "", 0, "status", "q")
+	e.expect("killed, signal=15", "", 0, "stop", "q")
+	if itAlive(pid) {
+		t.Errorf("pid %d still alive after stop answered", pid)
+	}
+	e.expect("exited, returncode=-15", "", 0, "stop", "q")
+	e.expect("exited, returncode=-15", "", 5, "stop", "q", "--strict")
+	e.expect("exited, returncode=-15", "", 5, "status", "q")
+	itGone(t, itWindowWait, e.path("q", "sock"))
+	e.expect("", "procdog: error: process 'q' is not running", 5, "stop", "q", "--strict")
+	e.expect("", "procdog: error: process 'q' is not running", 5, "--strict", "stop", "q")
+	e.expect("stopped", "", 0, "stop", "q")
+	e.expect("stopped", "", 5, "status", "q")
+}
+
+func TestItStartWhileRunning(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "r", "-c", "sleep 100", "--linger", itWindow)
+	e.expect(r.line(), "", 0, "start", "r", "-c", "sleep 100")
+	e.expect("", "procdog: error: process 'r' is already running", 4, "start", "r", "-c", "sleep 100", "--strict")
+	e.expect("", "procdog: error: process 'r' is already running", 4, "--strict", "start", "r", "-c", "sleep 100")
+	e.expect("killed, signal=15", "", 0, "stop", "r")
+
+	// Lingering is not running: start starts afresh, --strict too.
+	e.expect("exited, returncode=-15", "", 5, "status", "r")
+	again := e.expect("running, pid={N}", "", 0, "start", "r", "-c", "sleep 100", "--linger", "0.2", "--strict")
+	if itPid(t, again) == itPid(t, r) {
+		t.Errorf("start after stop: want a new pid, got the old one: %s", again.line())
+	}
+	e.expect(again.line(), "", 0, "status", "r")
+	e.expect("killed, signal=15", "", 0, "stop", "r")
+}
+
+// TestItStartSettles is timing-sensitive (a process must exit within the
+// default settle time of 0.1 s), so it runs before the parallel tests load
+// the machine.
+func TestItStartSettles(t *testing.T) {
+	e := itNew(t)
+	t.Run("false exits with 1 every time", func(t *testing.T) {
+		for i := 0; i < 5; i++ {
+			e.expect("exited, returncode=1", "", 5, "start", "f", "--command", "false", "--linger", "0.2")
+		}
+	})
+	t.Run("true exits with 0", func(t *testing.T) {
+		e.expect("exited, returncode=0", "", 5, "start", "t", "--command", "true", "--linger", "0.2")
+	})
+	t.Run("an exited process is not waited for the full settle time", func(t *testing.T) {
+		begin := time.Now()
+		e.expect("exited, returncode=1", "", 5, "start", "g", "--command", "false", "--settle", "60", "--linger", "0.2")
+		if d := time.Since(begin); d > 20*time.Second {
+			t.Errorf("start of an exiting process with --settle 60 took %v; want it to answer once the process exits", d)
+		}
+	})
+	t.Run("settle 0 answers running at once", func(t *testing.T) {
+		r := e.expect("running, pid={N}", "", 0, "start", "s", "--command", "sleep 100", "--settle", "0", "--linger", "0.2")
+		e.expect(r.line(), "", 0, "status", "s")
+		e.expect("killed, signal=15", "", 0, "stop", "s")
+	})
+}
+
+func TestItProcessThatExitsByItself(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("exited, returncode=4", "", 5, "start", "x", "-c", "sh -c 'exit 4'", "--settle", "10", "--linger", itWindow)
+	e.expect("exited, returncode=4", "", 5, "status", "x")
+	e.expect("exited, returncode=4", "", 6, "wait", "x")
+	e.expect("exited, returncode=4", "", 0, "stop", "x")
+	e.expect("exited, returncode=4", "", 5, "stop", "x", "--strict")
+	itGone(t, itWindowWait, e.path("x", "sock"))
+	e.expect("stopped", "", 5, "status", "x")
+	for _, pid := range e.daemonPids() {
+		itDead(t, itWindowWait, "the daemon after its linger time", pid)
+	}
+}
+
+// TestItProtocol talks to a daemon's socket directly (SPEC §8).
+func TestItProtocol(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--linger", itWindow)
+	for _, tc := range []struct{ request, answer string }{
+		{"status\n", r.stdout},
+		{"\n", r.stdout},
+		{"wait\n", r.stdout},
+		{"bogus\n", "invalid\n"},
+		{"stop\n", "killed, signal=15\n"},
+		{"status\n", "exited, returncode=-15\n"},
+	} {
+		conn, err := net.DialTimeout("unix", e.path("p", "sock"), itSoon)
+		if err != nil {
+			t.Fatalf("request %q: %v", tc.request, err)
+		}
+		conn.SetDeadline(time.Now().Add(itSoon))
+		_, err = io.WriteString(conn, tc.request)
+		var answer string
+		if err == nil {
+			answer, err = bufio.NewReader(conn).ReadString('\n')
+		}
+		conn.Close()
+		if err != nil || string(answer) != tc.answer {
+			t.Errorf("request %q: want %q, got %q (%v)", tc.request, tc.answer, answer, err)
+		}
+	}
+}
+
+func TestItCommandThatCannotStart(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	itWrite(t, filepath.Join(e.work, "notexec"), "#!/bin/sh\necho hi\n")
+	for _, tc := range []struct{ name, command, mentions string }{
+		{"nf", "procdog-no-such-command --flag", "procdog-no-such-command"},
+		{"ne", "./notexec", "notexec"},
+	} {
+		r := e.run("start", tc.name, "--command", tc.command, "--linger", "0.2")
+		if !strings.HasPrefix(r.stdout, "error: Failed to start: ") || !strings.Contains(r.stdout, tc.mentions) ||
+			strings.Count(r.stdout, "\n") != 1 || r.stderr != "" || r.code != 2 {
+			t.Errorf("unexpected result of\n%s\nwant one line 'error: Failed to start: ...' naming %q, no stderr, exit 2", r, tc.mentions)
+		}
+		for _, kind := range []string{"lock", "sock", "sock.new"} {
+			if p := e.path(tc.name, kind); itExists(p) {
+				t.Errorf("after a failed start, %s exists; want it gone", p)
+			}
+		}
+		e.expect("stopped", "", 5, "status", tc.name)
+	}
+	for _, pid := range e.daemonPids() {
+		itDead(t, itSoon, "the daemon of a command that could not start", pid)
+	}
+}
+
+func TestItHealth(t *testing.T) {
+	t.Parallel()
+	const sleep = "sleep 100"
+	t.Run("passing", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, health=0, pid={N}", "", 0, "start", "h", "-c", sleep, "--health-command", "true", "--linger", "0.2")
+		e.expect(r.line(), "", 0, "status", "h")
+		e.expect(r.line(), "", 0, "wait", "h")
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+	})
+	t.Run("failing", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, health=1, pid={N}", "", 0, "start", "h", "-c", sleep, "--health-command", "false",
+			"--health-count", "2", "--health-delay", "0.05", "--linger", "0.2")
+		e.expect(r.line(), "", 0, "status", "h")
+		e.expect(r.line(), "", 6, "status", "h", "--ensure-healthy")
+		e.expect(r.line(), "", 6, "wait", "h")
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+	})
+	t.Run("wait retries until healthy", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		check := `sh -c 'echo x >> checks; test $$(wc -l < checks) -ge 3'`
+		r := e.expect("running, health=1, pid={N}", "", 0, "start", "h", "-c", sleep, "--health-command", check,
+			"--health-count", "5", "--health-delay", "0.05", "--linger", "0.2")
+		e.expect(strings.Replace(r.line(), "health=1", "health=0", 1), "", 0, "wait", "h")
+		itFileLines(t, filepath.Join(e.work, "checks"), "x", "x", "x")
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+	})
+	t.Run("wait gives up after health-count checks", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		check := `sh -c 'echo x >> checks; exit 7'`
+		r := e.expect("running, health=7, pid={N}", "", 0, "start", "h", "-c", sleep, "--health-command", check,
+			"--health-count", "3", "--health-delay", "0.05", "--linger", "0.2")
+		e.expect(r.line(), "", 6, "wait", "h")
+		itFileLines(t, filepath.Join(e.work, "checks"), "x", "x", "x", "x") // 1 for start, 3 for wait
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+	})
+	t.Run("wait without a health command", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "h", "-c", sleep, "--linger", "0.2")
+		e.expect(r.line(), "", 0, "wait", "h")
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+	})
+	t.Run("wait on a stopped name", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("stopped", "", 6, "wait", "h")
+	})
+	t.Run("status of an exited process runs the check", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("exited, health=0, returncode=3", "", 5, "start", "h", "-c", "sh -c 'exit 3'", "--health-command", "true",
+			"--settle", "10", "--linger", "0.2")
+	})
+	t.Run("ensure-healthy succeeds", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, health=0, pid={N}", "", 0, "start", "h", "-c", sleep, "--health-command", "true",
+			"--ensure-healthy", "--linger", "0.2")
+		e.expect(r.line(), "", 0, "status", "h")
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+	})
+	t.Run("ensure-healthy waits for health", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		check := `sh -c 'echo x >> checks; test $$(wc -l < checks) -ge 3'`
+		e.expect("running, health=0, pid={N}", "", 0, "start", "h", "-c", sleep, "--health-command", check,
+			"--health-count", "5", "--health-delay", "0.05", "--ensure-healthy", "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "checks"), "x", "x", "x")
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+	})
+	t.Run("ensure-healthy on a process that exits while it waits", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("exited, health=1, returncode=2", "", 6, "start", "h", "-c", "sh -c 'sleep 0.3; exit 2'", "--health-command", "false",
+			"--health-count", "20", "--health-delay", "0.1", "--ensure-healthy", "--linger", "0.2")
+	})
+	t.Run("ensure-healthy without a health command", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "h", "-c", sleep, "--ensure-healthy", "--linger", "0.2")
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+	})
+	t.Run("ensure-healthy stops a process that never gets healthy", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		// $$$$ is $$ for the shell: its pid, which exec hands on to sleep.
+		e.expect("killed, signal=15", "", 6, "start", "h", "--shell", "-c", "echo $$$$ > pid; exec sleep 100",
+			"--health-command", "false", "--health-count", "2", "--health-delay", "0.05", "--ensure-healthy", "--linger", itWindow)
+		var pid int
+		itEventually(t, itSoon, "the pid file", func() (bool, string) {
+			text, err := os.ReadFile(filepath.Join(e.work, "pid"))
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(text)))
+			return pid > 0, fmt.Sprintf("%q %v", text, err)
+		})
+		e.track(pid)
+		if itAlive(pid) {
+			t.Errorf("pid %d is alive after start --ensure-healthy answered killed", pid)
+		}
+		e.expect("exited, health=1, returncode=-15", "", 5, "status", "h")
+	})
+}
+
+func TestItShell(t *testing.T) {
+	t.Parallel()
+	t.Run("pipes and &&", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "sh", "--shell", "--stdout", "out", "--stderr", "out",
+			"-c", "echo hello | tr a-z A-Z && echo second >&2 && exec sleep 100", "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "HELLO", "second")
+		e.expect("killed, signal=15", "", 0, "stop", "sh")
+	})
+	t.Run("without --shell nothing is interpreted", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "w", "--stdout", "out",
+			"-c", `sh -c 'echo "$$@"; exec sleep 100' sh 'a  b' "c\"d" | x && y *`, "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", `a  b c"d | x && y *`)
+		e.expect("killed, signal=15", "", 0, "stop", "w")
+	})
+	t.Run("stop ends the whole process group", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "g", "--shell", "-c", "sleep 100 & echo $$! > bg.pid; wait", "--linger", "0.2")
+		pid := itPid(t, r)
+		var bg int
+		itEventually(t, itSoon, "the background child's pid file", func() (bool, string) {
+			text, err := os.ReadFile(filepath.Join(e.work, "bg.pid"))
+			bg, _ = strconv.Atoi(strings.TrimSpace(string(text)))
+			return bg > 0, fmt.Sprintf("%q %v", text, err)
+		})
+		e.track(bg)
+		if !itAlive(bg) {
+			t.Fatalf("the background child %d is not alive", bg)
+		}
+		if pgid, err := syscall.Getpgid(bg); err != nil || pgid != pid {
+			t.Errorf("background child %d: want process group %d, got %d (%v)", bg, pid, pgid, err)
+		}
+		e.expect("killed, signal=15", "", 0, "stop", "g")
+		if itAlive(pid) {
+			t.Errorf("the shell %d is alive after stop", pid)
+		}
+		itDead(t, itSoon, "the shell's background child", bg)
+	})
+}
+
+func TestItOutputFiles(t *testing.T) {
+	t.Parallel()
+	const outErr = "sh -c 'echo out1; echo err1 >&2; echo out2; exec sleep 100'"
+	t.Run("--dir, and a relative --stdout inside it", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		dir := t.TempDir()
+		e.expect("running, pid={N}", "", 0, "start", "d", "--dir", dir, "--stdout", "out.log",
+			"-c", "sh -c 'pwd; exec sleep 100'", "--linger", "0.2")
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		itFileLines(t, filepath.Join(dir, "out.log"), "HEADER", real)
+		text, _ := os.ReadFile(filepath.Join(dir, "out.log"))
+		if header := strings.SplitN(string(text), "\n", 2)[0]; !strings.Contains(header, " Starting process 'd' with options: ") {
+			t.Errorf("header: want it to name 'd', got %q", header)
+		}
+		if itExists(filepath.Join(e.work, "out.log")) {
+			t.Errorf("out.log was made in the client's directory, not in --dir")
+		}
+		e.expect("killed, signal=15", "", 0, "stop", "d")
+	})
+	t.Run("one file for both streams", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "b", "--stdout", "both", "--stderr", "both", "-c", outErr, "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "both"), "HEADER", "out1", "err1", "out2")
+		e.expect("killed, signal=15", "", 0, "stop", "b")
+	})
+	t.Run("separate files", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "o", "--stderr", "e", "-c", outErr, "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "o"), "HEADER", "out1", "out2")
+		itFileLines(t, filepath.Join(e.work, "e"), "HEADER", "err1")
+		e.expect("killed, signal=15", "", 0, "stop", "s")
+	})
+	t.Run("truncates by default", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itWrite(t, filepath.Join(e.work, "out"), "old line\n")
+		e.expect("running, pid={N}", "", 0, "start", "t", "--stdout", "out", "-c", "sh -c 'echo new; exec sleep 100'", "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "new")
+		e.expect("killed, signal=15", "", 0, "stop", "t")
+	})
+	t.Run("--append", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itWrite(t, filepath.Join(e.work, "out"), "old line\n")
+		e.expect("running, pid={N}", "", 0, "start", "a", "--stdout", "out", "--stderr", "out", "--append",
+			"-c", "sh -c 'echo new; exec sleep 100'", "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "out"), "old line", "HEADER", "new")
+		e.expect("killed, signal=15", "", 0, "stop", "a")
+	})
+	t.Run("--stdin", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		dir := t.TempDir()
+		itWrite(t, filepath.Join(dir, "in"), "line one\nline two\n")
+		e.expect("running, pid={N}", "", 0, "start", "i", "--dir", dir, "--stdin", "in", "--stdout", "out",
+			"-c", "sh -c 'cat; echo eof; exec sleep 100'", "--linger", "0.2")
+		itFileLines(t, filepath.Join(dir, "out"), "HEADER", "line one", "line two", "eof")
+		e.expect("killed, signal=15", "", 0, "stop", "i")
+	})
+	t.Run("stdin is /dev/null by default", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "n", "--stdout", "out",
+			"-c", "sh -c 'cat; echo eof; exec sleep 100'", "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "eof")
+		e.expect("killed, signal=15", "", 0, "stop", "n")
+	})
+	t.Run("output goes to the daemon log by default", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "l", "-c", "sh -c 'echo to-the-log; exec sleep 100'", "--linger", "0.2")
+		itEventually(t, itSoon, "the process's output in the daemon log", func() (bool, string) {
+			text, err := os.ReadFile(e.path("l", "log"))
+			return bytes.Contains(text, []byte("\nto-the-log\n")), fmt.Sprintf("%q %v", text, err)
+		})
+		e.expect("killed, signal=15", "", 0, "stop", "l")
+	})
+}
+
+func TestItConfig(t *testing.T) {
+	t.Parallel()
+	t.Run("procdog.cfg in the current directory", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[c]\ncommand = sleep 100\nlinger: 0.2\n")
+		r := e.expect("running, pid={N}", "", 0, "start", "c")
+		e.expect(r.line(), "", 0, "status", "c")
+		e.expect("killed, signal=15", "", 0, "stop", "c")
+	})
+	t.Run("--config with [DEFAULT], comments and a continued value", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		cfg := filepath.Join(t.TempDir(), "my.cfg")
+		itWrite(t, cfg, "# a comment\n; another\n[DEFAULT]\nhealth_command=true\nLinger = 0.2\n\n[c]\nCommand=sleep\n  100\n[d]\ncommand: sleep 100\n")
+		e.expect("running, health=0, pid={N}", "", 0, "start", "c", "--config", cfg)
+		e.expect("running, health=0, pid={N}", "", 0, "start", "d", "--config="+cfg)
+		// As ConfigParser.items(NAME) did: [DEFAULT] fills in only the
+		// sections that exist, and a missing section is fine.
+		e.expect("running, pid={N}", "", 0, "start", "other", "--config", cfg, "-c", "sleep 100", "--linger", "0.2")
+		for _, name := range []string{"c", "d", "other"} {
+			e.expect("killed, signal=15", "", 0, "stop", name, "--config", cfg)
+		}
+	})
+	t.Run("the command line overrides the file", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[c]\ncommand=false\nstrict=yes\nlinger=0.2\n")
+		r := e.expect("running, pid={N}", "", 0, "start", "c", "--command", "sleep 100")
+		e.expect("", "procdog: error: process 'c' is already running", 4, "start", "c")
+		e.expect(r.line(), "", 0, "start", "c", "--strict=false")
+		e.expect("killed, signal=15", "", 0, "stop", "c")
+	})
+	t.Run("a missing --config file is an error", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		missing := filepath.Join(e.work, "missing.cfg")
+		r := e.run("start", "c", "-c", "sleep 100", "--config", missing)
+		if r.stdout != "" || !strings.HasPrefix(r.stderr, "procdog: error: ") || !strings.Contains(r.stderr, missing) ||
+			strings.Count(r.stderr, "\n") != 1 || r.code != 3 {
+			t.Errorf("unexpected result of\n%s\nwant no stdout, one line 'procdog: error: ...' naming %s, exit 3", r, missing)
+		}
+	})
+	t.Run("bad values", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		cfg := filepath.Join(e.work, "procdog.cfg")
+		itWrite(t, cfg, "[c]\ncommand=sleep 100\nappend=not-valid\n")
+		e.expect("", "procdog: error: Not a boolean: not-valid", 3, "start", "c")
+		itWrite(t, cfg, "[c]\ncommand=sleep 100\ncolour=blue\n")
+		e.expect("", "procdog: error: unrecognized config key: 'colour' in 'procdog.cfg'", 3, "start", "c")
+	})
+	t.Run("the documented backend example", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		backend := filepath.Join(e.home, "backend")
+		if err := os.Mkdir(backend, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		itWrite(t, filepath.Join(e.home, ".procdog.cfg"), `# Procdog config file. Each section is a process name.
+[backend]
+command=sh -c 'echo listening on 8080; exec sleep 100'
+health_command=grep -q listening backend.log
+health_count=10
+health_delay=2.
+dir=$HOME/backend
+stdout=backend.log
+stderr=backend.log
+append=False
+ensure_healthy=True
+strict=True
+linger=4
+`)
+		r := e.expect("running, health=0, pid={N}", "", 0, "start", "backend")
+		e.expect(r.line(), "", 0, "status", "backend")
+		itFileLines(t, filepath.Join(backend, "backend.log"), "HEADER", "listening on 8080")
+		e.expect("killed, signal=15", "", 0, "stop", "backend")
+		e.expect("exited, returncode=-15", "", 5, "stop", "backend")
+		itGone(t, itWindowWait, e.path("backend", "sock"))
+		e.expect("", "procdog: error: process 'backend' is not running", 5, "stop", "backend")
+	})
+}
+
+func TestItEnvironmentVariables(t *testing.T) {
+	t.Parallel()
+	t.Run("in the command line", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.setenv("IT_WORD", "hello")
+		e.expect("running, health=0, pid={N}", "", 0, "start", "v", "--stdout", "out",
+			"-c", `sh -c 'echo "$$1 $$2 $$3"; exec sleep 100' sh $IT_WORD ${IT_WORD}2 $$IT_WORD`,
+			"--health-command", "test $IT_WORD = hello", "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "hello hello2 $IT_WORD")
+		e.expect("killed, signal=15", "", 0, "stop", "v")
+	})
+	t.Run("in the config file", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		dir, out := t.TempDir(), t.TempDir()
+		e.setenv("IT_DIR", dir)
+		e.setenv("IT_OUT", out)
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"),
+			"[v]\ncommand=sh -c 'pwd; exec sleep 100'\ndir=$IT_DIR\nstdout=${IT_OUT}/out\nlinger=0.2\n")
+		e.expect("running, pid={N}", "", 0, "start", "v")
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		itFileLines(t, filepath.Join(out, "out"), "HEADER", real)
+		e.expect("killed, signal=15", "", 0, "stop", "v")
+	})
+	t.Run("an undefined variable", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", "procdog: error: could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'", 3,
+			"start", "v", "--command", "echo hello $BADENVVAR")
+		if itExists(e.path("v", "sock")) || itExists(e.path("v", "lock")) {
+			t.Errorf("a failed expansion left a socket or lock behind")
+		}
+	})
+}
+
+func TestItStateFiles(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "f", "-c", "sleep 100", "--linger", itWindow)
+	pid := itPid(t, r)
+	sock, lock, log := e.path("f", "sock"), e.path("f", "lock"), e.path("f", "log")
+	fi, err := os.Lstat(sock)
+	switch {
+	case err != nil:
+		t.Errorf("while running: %v", err)
+	case fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o600:
+		t.Errorf("%s: want a socket with mode srw-------, got %v", sock, fi.Mode())
+	}
+	for _, p := range []string{lock, log} {
+		fi, err := os.Lstat(p)
+		switch {
+		case err != nil:
+			t.Errorf("while running: %v", err)
+		case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0:
+			t.Errorf("%s: want a regular file for its owner only, got %v", p, fi.Mode())
+		}
+	}
+	e.expect(r.line(), "", 0, "status", "f")
+	e.expect("killed, signal=15", "", 0, "stop", "f")
+	itGone(t, itSoon, lock) // gone once the process has exited
+	if !itExists(sock) {
+		t.Errorf("%s is gone while the daemon lingers", sock)
+	}
+	itGone(t, itWindowWait, sock)
+
+	text, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("daemon log: want a line per event, got %q", text)
+	}
+	stamp := regexp.MustCompile(`\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\b`)
+	daemon := 0
+	for _, line := range lines {
+		m := itDaemonRE.FindStringSubmatch(line)
+		if !stamp.MatchString(line) || m == nil {
+			t.Errorf("daemon log line without a timestamp and procdog[PID]: %q", line)
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		if daemon == 0 {
+			daemon = n
+		}
+		if n != daemon {
+			t.Errorf("daemon log: want every line from daemon %d, got %q", daemon, line)
+		}
+	}
+	if daemon == pid || daemon == 0 {
+		t.Errorf("daemon log: want the daemon's pid, not the process's %d, got %d", pid, daemon)
+	}
+	for _, want := range []string{r.line(), "killed, signal=15"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("daemon log: want a line with the response %q, got\n%s", want, text)
+		}
+	}
+	itDead(t, itWindowWait, "the daemon after its linger time", daemon)
+}
+
+func TestItDaemonIsTheProcessParent(t *testing.T) {
+	t.Parallel()
+	if itNoProc() {
+		t.Skip("needs /proc")
+	}
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--linger", "0.2")
+	parent := itParentPid(itPid(t, r))
+	daemons := e.daemonPids()
+	if len(daemons) != 1 || daemons[0] != parent {
+		t.Errorf("want the process's parent %d to be the one daemon in the log, got %v", parent, daemons)
+	}
+	if sid, err := itSessionID(parent); err != nil || sid != parent {
+		t.Errorf("daemon %d: want it to lead its own session, got session %d (%v)", parent, sid, err)
+	}
+	// The daemon's stdin is /dev/null and its output the daemon log; the
+	// process has its three standard files and nothing of the daemon's (its
+	// socket, lock or pipe to the client). Files this test inherited without
+	// close-on-exec reach it too, as they reach any child; those are fine.
+	want := map[string]string{"0": os.DevNull, "1": e.path("p", "log"), "2": e.path("p", "log")}
+	for fd, path := range want {
+		if got, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", parent, fd)); err != nil || got != path {
+			t.Errorf("daemon fd %s: want %s, got %q (%v)", fd, path, got, err)
+		}
+	}
+	inherited := map[string]bool{}
+	own, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range own {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil {
+			inherited[target] = true
+		}
+	}
+	dir := fmt.Sprintf("/proc/%d/fd", itPid(t, r))
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if err == nil && want[fd.Name()] == "" && !inherited[target] {
+			t.Errorf("the process holds fd %s: %s; want only its standard files", fd.Name(), target)
+		}
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "p")
+}
+
+// itSessionID reads the session of pid from /proc.
+func itSessionID(pid int) (int, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(fields) < 4 {
+		return 0, fmt.Errorf("cannot parse %q", stat)
+	}
+	return strconv.Atoi(fields[3])
+}
+
+// TestItStartThroughAPipe is `procdog start ... | cat`: the reader must see
+// EOF as soon as the client exits, because nothing else holds the pipe.
+func TestItStartThroughAPipe(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	defer errR.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "start", "p", "-c", "sleep 100", "--linger", "0.2")
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll := func(r io.Reader, c chan<- string) {
+		b, _ := io.ReadAll(r)
+		c <- string(b)
+	}
+	outC, errC := make(chan string, 1), make(chan string, 1)
+	go readAll(outR, outC)
+	go readAll(errR, errC)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("procdog start through a pipe: %v", err)
+		}
+	case <-time.After(itCommandTimeout):
+		t.Fatalf("procdog start with its output on a pipe did not return within %v", itCommandTimeout)
+	}
+	var got [2]string
+	for i, c := range []chan string{outC, errC} {
+		select {
+		case got[i] = <-c:
+		case <-time.After(itSoon):
+			t.Fatalf("pipe %d still open %v after the client exited: the daemon or its process holds it", i+1, itSoon)
+		}
+	}
+	e.notePids(got[0])
+	if !itMatch("running, pid={N}", got[0]) || got[1] != "" {
+		t.Errorf("through a pipe: want stdout %q and no stderr, got %q and %q", "running, pid=N\n", got[0], got[1])
+	}
+	e.expect("running, pid={N}", "", 0, "status", "p")
+	e.expect("killed, signal=15", "", 0, "stop", "p")
+}
+
+// TestItVendored copies procdog.go alone into an empty directory and runs it
+// with `go run`, as a project that vendors it would.
+func TestItVendored(t *testing.T) {
+	t.Parallel()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not on PATH")
+	}
+	e := itNew(t)
+	src, err := os.ReadFile("procdog.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	itWrite(t, filepath.Join(dir, "procdog.go"), string(src))
+
+	// HOME is the test's, so tell go where its real cache and settings are.
+	goEnv, err := exec.Command(goBin, "env", "GOCACHE", "GOPATH", "GOMODCACHE", "GOENV").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	vars := strings.Split(strings.TrimSpace(string(goEnv)), "\n")
+	for i, name := range []string{"GOCACHE", "GOPATH", "GOMODCACHE", "GOENV"} {
+		if i < len(vars) && vars[i] != "" {
+			e.setenv(name, vars[i])
+		}
+	}
+	e.setenv("GOTOOLCHAIN", "local")
+
+	goRun := func(stdout string, code int, args ...string) itResult {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goBin, append([]string{"run", "procdog.go"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = e.environ()
+		cmd.WaitDelay = time.Second
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		r := itResult{args: append([]string{"(go run)"}, args...), stdout: out.String(), stderr: errOut.String()}
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &ee) && ctx.Err() == nil:
+			r.code = ee.ExitCode()
+		default:
+			t.Fatalf("go run did not finish: %v\n%s", err, r)
+		}
+		e.notePids(r.stdout)
+		if !itMatch(stdout, r.stdout) || r.stderr != "" || r.code != code {
+			t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: \"\"\n  exit:   %d", r, itLines(stdout), code)
+		}
+		return r
+	}
+	e.mu.Lock()
+	e.names["v"] = true
+	e.mu.Unlock()
+	r := goRun("running, pid={N}", 0, "start", "v", "--command", "sleep 100", "--linger", "0.2")
+	if pid := itPid(t, r); !itAlive(pid) {
+		t.Errorf("pid %d is not alive after go run procdog.go start", pid)
+	}
+	goRun("killed, signal=15", 0, "stop", "v")
+}
+
+func TestItUsageErrors(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	notDir := filepath.Join(e.work, "file")
+	itWrite(t, notDir, "")
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"start", "foo@bar", "-c", "sleep 100"},
+			"procdog: error: Invalid process name 'foo@bar'; must be alphanumeric, with only underscores or dashes"},
+		{[]string{"start", "x"},
+			"procdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('x')"},
+		{[]string{"start", "x", "-c", "sleep 100", "--dir", notDir},
+			"procdog: error: Not a directory: " + notDir},
+	} {
+		r := e.run(tc.args...)
+		lines := strings.Split(r.stderr, "\n")
+		if r.stdout != "" || len(lines) != 3 || !strings.HasPrefix(lines[0], "usage: procdog ") || lines[1] != tc.msg ||
+			lines[2] != "" || r.code != 2 {
+			t.Errorf("unexpected result of\n%s\nwant no stdout, a usage line and %q on stderr, exit 2", r, tc.msg)
+		}
+	}
+	for _, args := range [][]string{{"frobnicate", "x"}, {"status"}, {"status", "x", "extra"}, {"status", "x", "--no-such-option"}} {
+		r := e.run(args...)
+		lines := strings.Split(r.stderr, "\n")
+		if r.stdout != "" || len(lines) != 3 || !strings.HasPrefix(lines[0], "usage: procdog ") ||
+			!strings.HasPrefix(lines[1], "procdog: error: ") || r.code != 2 {
+			t.Errorf("unexpected result of\n%s\nwant no stdout, a usage line and 'procdog: error: ...' on stderr, exit 2", r)
+		}
+	}
+	// An unbalanced quote is a clear error, not a crash.
+	for _, args := range [][]string{{"start", "x", "-c", "echo 'a"}, {"start", "x", "-c", "true", "--health-command", `echo "a`}} {
+		r := e.run(args...)
+		if r.stdout != "" || !strings.HasPrefix(r.stderr, "procdog: error: ") || strings.Count(r.stderr, "\n") != 1 || r.code != 3 {
+			t.Errorf("unexpected result of\n%s\nwant no stdout, one line 'procdog: error: ...' on stderr, exit 3", r)
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(e.state, "*")); len(files) != 0 {
+		t.Errorf("usage errors left files in the state directory: %q", files)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Faults that wedged the original (issue 3), reproduced for real.
+
+// itStateFiles lists the state directory, logs left out: what a failed or
+// finished start must not leave behind.
+func (e *itEnv) stateFiles() []string {
+	entries, _ := os.ReadDir(e.state)
+	var names []string
+	for _, d := range entries {
+		if !strings.HasSuffix(d.Name(), ".log") {
+			names = append(names, d.Name())
+		}
+	}
+	return names
+}
+
+func TestItStopEscalatesToSIGKILL(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	// Ignored signals stay ignored across exec, so sleep ignores TERM too.
+	r := e.expect("running, pid={N}", "", 0, "start", "stubborn", "--command", `sh -c "trap '' TERM; sleep 100"`,
+		"--stop-timeout", "0.3", "--linger", "0.2", "--settle", "0.2")
+	pid := itPid(t, r)
+	e.expect("killed, signal=9", "", 0, "stop", "stubborn")
+	itDead(t, itSoon, "the stubborn process", pid)
+}
+
+func TestItStopSignalIsConfigurable(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, pid={N}", "", 0, "start", "int", "--command", "sleep 100", "--stop-signal", "INT", "--linger", itWindow)
+	e.expect("killed, signal=2", "", 0, "stop", "int")
+	e.expect("exited, returncode=-2", "", 0, "stop", "int")
+	e.expect("", "usage: procdog {start,status,wait,stop} NAME [options]\nprocdog: error: argument --stop-signal: invalid signal: 'NOPE'",
+		2, "start", "bad", "--command", "sleep 100", "--stop-signal", "NOPE")
+}
+
+func TestItKilledDaemonLeavesNoStaleState(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	child := itPid(t, e.expect("running, pid={N}", "", 0, "start", "crash", "--command", "sleep 100", "--linger", "0.2"))
+	daemons := e.daemonPids()
+	if len(daemons) != 1 {
+		t.Fatalf("want one daemon pid in the log, got %v", daemons)
+	}
+	syscall.Kill(daemons[0], syscall.SIGKILL)
+	itDead(t, itSoon, "the killed daemon", daemons[0])
+	e.expect("stopped", "", 5, "status", "crash")
+	r := e.expect("running, pid={N}", "", 0, "start", "crash", "--command", "sleep 100", "--strict", "--linger", "0.2")
+	if itPid(t, r) == child {
+		t.Fatalf("start after a crash reported the old child %d", child)
+	}
+	e.expect("running, pid={N}", "", 0, "status", "crash")
+}
+
+func TestItConcurrentStartsLeaveExactlyOne(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	const n = 20
+	results := make([]itResult, n)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.run("start", "one", "--command", "sleep 100", "--linger", "0.2")
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.stdout != results[0].stdout || r.code != 0 || !itMatch("running, pid={N}", r.stdout) {
+			t.Fatalf("every start should print the one process's status; got\n%s\nand\n%s", r, results[0])
+		}
+	}
+	log, _ := os.ReadFile(e.path("one", "log"))
+	if got := strings.Count(string(log), "] one: started pid"); got != 1 {
+		t.Fatalf("want exactly one process started, the log says %d:\n%s", got, log)
+	}
+}
+
+func TestItSilentAndFloodingClientsBlockNobody(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, pid={N}", "", 0, "start", "busy", "--command", "sleep 100", "--linger", "0.2")
+	silent, err := net.Dial("unix", e.path("busy", "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	flood, err := net.Dial("unix", e.path("busy", "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	flooded := make(chan error, 1)
+	go func() {
+		_, err := flood.Write(bytes.Repeat([]byte("x"), 4<<20))
+		flooded <- err
+	}()
+
+	// Both connections are open and unanswered; others are served anyway.
+	e.expect("running, pid={N}", "", 0, "status", "busy")
+	if err := <-flooded; err == nil {
+		t.Fatalf("the daemon read 4 MiB without a newline instead of dropping the connection")
+	}
+	silent.SetReadDeadline(time.Now().Add(itCommandTimeout))
+	n, err := silent.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the daemon kept a silent connection open for %v", itCommandTimeout)
+	}
+	if err == nil || n != 0 {
+		t.Fatalf("a silent connection was answered: n=%d err=%v", n, err)
+	}
+	e.expect("running, pid={N}", "", 0, "status", "busy")
+}
+
+func TestItHealthChecksCannotHang(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, health=-9, pid={N}", "", 0, "start", "slow", "--command", "sleep 100",
+		"--health-command", "sleep 100", "--health-timeout", "0.3", "--health-count", "2",
+		"--health-delay", "0.1", "--linger", "0.2")
+	// The daemon's options rule its wait, as in the original.
+	e.expect("running, health=-9, pid={N}", "", 6, "wait", "slow")
+}
+
+func TestItUnrunnableHealthCommandStartsNothing(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("error: Failed to run health command: nosuchcommand-procdog: executable file not found in $PATH", "", 2,
+		"start", "nohealth", "--command", "sleep 100", "--health-command", "nosuchcommand-procdog")
+	e.expect("stopped", "", 5, "status", "nohealth")
+	if files := e.stateFiles(); len(files) != 0 {
+		t.Fatalf("a refused start left state files behind: %v", files)
+	}
+}
+
+// TestItLongWaitIsNotCutShort: a wait that legitimately takes longer than
+// the original's fixed 10-second client timeout still gets its answer.
+func TestItLongWaitIsNotCutShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 11 seconds")
+	}
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, health=1, pid={N}", "", 0, "start", "patient", "--command", "sleep 100",
+		"--health-command", "false", "--health-count", "12", "--health-delay", "1", "--linger", "0.2")
+	e.expect("running, health=1, pid={N}", "", 6, "wait", "patient")
+}
+
+func TestItBadPathsFailFastLeavingNothing(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	cases := []struct {
+		name, flag, value, want string
+	}{
+		{"stdout", "--stdout", "/nonexistent/out.log", "error: cannot open stdout: open /nonexistent/out.log: no such file or directory"},
+		{"stderr", "--stderr", "/proc/nope/err.log", "error: cannot open stderr: open /proc/nope/err.log: {ANY}"},
+		{"stdin", "--stdin", "/nonexistent/input", "error: cannot open stdin: open /nonexistent/input: no such file or directory"},
+	}
+	for _, c := range cases {
+		r := e.run("start", "bad"+c.name, "--command", "sleep 100", c.flag, c.value)
+		prefix, _, _ := strings.Cut(c.want, "{ANY}")
+		if r.code != 2 || !strings.HasPrefix(r.line(), prefix) || r.stderr != "" {
+			t.Fatalf("a bad %s: want %q, exit 2; got\n%s", c.flag, c.want, r)
+		}
+		e.expect("stopped", "", 5, "status", "bad"+c.name)
+	}
+	if files := e.stateFiles(); len(files) != 0 {
+		t.Fatalf("bad starts left state files behind: %v", files)
+	}
+	for _, pid := range e.daemonPids() {
+		itDead(t, itSoon, "a failed daemon", pid)
+	}
+}
+
+func TestItCtrlCDuringEnsureHealthyStopsTheProcess(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "start", "impatient", "--command", "sleep 100", "--health-command", "false",
+		"--health-count", "100", "--health-delay", "0.1", "--ensure-healthy", "--linger", "0.5")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	itEventually(t, itSoon, "the process running", func() (bool, string) {
+		r := e.run("status", "impatient")
+		if strings.HasPrefix(r.stdout, "running") {
+			pid = itPid(t, r)
+		}
+		return pid != 0, r.String()
+	})
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("want exit 130 after Ctrl-C, got %v (stdout %q)", err, stdout.String())
+	}
+	if got := stdout.String(); got != "killed, signal=15\n" {
+		t.Fatalf("want the stop response %q, got %q", "killed, signal=15", got)
+	}
+	itDead(t, itSoon, "the interrupted start's process", pid)
+}
+
+func TestItRefusesSymlinksAndLongNames(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	target := filepath.Join(e.work, "victim")
+	itWrite(t, target, "precious\n")
+	os.Symlink(target, e.path("trap", "log"))
+	e.expect("", "procdog: error: refusing to use "+e.path("trap", "log")+": it is a symbolic link", 3,
+		"start", "trap", "--command", "sleep 100")
+	if b, _ := os.ReadFile(target); string(b) != "precious\n" {
+		t.Fatalf("the link's target was written to: %q", b)
+	}
+	os.Symlink(target, e.path("socktrap", "sock"))
+	e.expect("", "procdog: error: refusing to use "+e.path("socktrap", "sock")+": it is a symbolic link", 3,
+		"status", "socktrap")
+	long := strings.Repeat("n", 120)
+	if r := e.run("status", long); r.code != 2 || !strings.Contains(r.stderr, "is too long for a socket") {
+		t.Fatalf("a name too long for a socket should be a usage error; got\n%s", r)
+	}
+}
+
+func TestItLingeringDaemonKeepsItsHandsOffTheNewSocket(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "0.5", "--settle", "10")
+	old := e.daemonPids()
+	e.expect("running, pid={N}", "", 0, "start", "again", "--command", "sleep 100", "--linger", "0.2")
+	for _, pid := range old {
+		itDead(t, itWindowWait, "the old daemon", pid)
+	}
+	e.expect("running, pid={N}", "", 0, "status", "again")
+}
+
+// TestItSoak runs start/status/stop cycles on several names from several
+// clients at once, checks every answer, and that nothing is left behind.
+func TestItSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak test")
+	}
+	t.Parallel()
+	e := itNew(t)
+	const names, clients, cycles = 4, 3, 25
+	valid := map[string]string{
+		"start":  "running, pid={N}",
+		"status": "running, pid={N}|exited, returncode=-15|stopped",
+		"stop":   "killed, signal=15|exited, returncode=-15|stopped",
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var wrong []string
+	for n := range names {
+		for range clients {
+			wg.Add(1)
+			go func(name string) {
+				defer wg.Done()
+				for range cycles {
+					for _, cmd := range []string{"start", "status", "stop"} {
+						r := e.run(cmd, name, "--command", "sleep 100", "--linger", "0.1", "--settle", "0")
+						if !slices.ContainsFunc(strings.Split(valid[cmd], "|"), func(w string) bool { return itMatch(w, r.stdout) }) {
+							mu.Lock()
+							wrong = append(wrong, r.String())
+							mu.Unlock()
+						}
+					}
+				}
+			}(fmt.Sprintf("soak%d", n))
+		}
+	}
+	wg.Wait()
+	if len(wrong) > 0 {
+		t.Fatalf("%d wrong answers, the first:\n%s", len(wrong), wrong[0])
+	}
+	itEventually(t, itWindowWait, "all state files gone", func() (bool, string) {
+		files := e.stateFiles()
+		return len(files) == 0, fmt.Sprint(files)
+	})
+	for _, pid := range e.daemonPids() {
+		itDead(t, itSoon, "a soak daemon", pid)
+	}
+	e.mu.Lock()
+	pids := slices.Collect(maps.Keys(e.pids))
+	e.mu.Unlock()
+	for _, pid := range pids {
+		itDead(t, itSoon, "a soak process", pid)
+	}
+}
+
+// FuzzDaemonRequest feeds arbitrary bytes to the daemon's connection handler
+// and checks that it answers exactly as the protocol says, or drops the
+// connection, and never panics or hangs.
+func FuzzDaemonRequest(f *testing.F) {
+	for _, seed := range []string{"status\n", "\n", "wait\n", "stop\n", "bogus\n", "status", "", " stop \r\n",
+		"status\nstop\n", strings.Repeat("x", maxRequestLine-1), strings.Repeat("y", 5000)} {
+		f.Add([]byte(seed))
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, req []byte) {
+		// A process that has exited with code 3: every known request
+		// answers its state at once.
+		m := &monitor{name: "fuzz", o: defaultOptions(), logOut: devNull, exited: make(chan struct{}), returncode: 3}
+		close(m.exited)
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, client := fileConn(t, fds[0]), fileConn(t, fds[1])
+		defer client.Close()
+		go m.handle(server)
+		go func() {
+			client.Write(req)
+			client.(*net.UnixConn).CloseWrite()
+		}()
+		client.SetReadDeadline(time.Now().Add(itCommandTimeout))
+		answer, err := io.ReadAll(client)
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("reading the answer: %v", err)
+		}
+
+		want := ""
+		if i := bytes.IndexByte(req, '\n'); i >= 0 && i < maxRequestLine || i < 0 && len(req) > 0 && len(req) < maxRequestLine {
+			line := req
+			if i >= 0 {
+				line = req[:i]
+			}
+			switch strings.TrimSpace(string(line)) {
+			case "", "status", "wait", "stop":
+				want = "exited, returncode=3\n"
+			default:
+				want = "invalid\n"
+			}
+		}
+		if string(answer) != want {
+			t.Fatalf("request %q: want answer %q, got %q", req, want, answer)
+		}
+	})
+}
+
+// fileConn makes a net.Conn of one end of a socketpair.
+func fileConn(t *testing.T, fd int) net.Conn {
+	f := os.NewFile(uintptr(fd), "socketpair")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestRunTestSh runs the golden-output tour, run_test.sh, with the binary
+// that TestMain built, so that the one test command runs all three layers.
+func TestRunTestSh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("golden tour")
+	}
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "run_test.sh")
+	cmd.Env = append(os.Environ(), "PROCDOG_BIN="+itBinary, "UPDATE=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run_test.sh failed: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# run_test.sh: a tour of procdog, checked against a golden file.
+#
+# It runs the real binary the way a user would: each command is shown as
+# typed, then what it printed (stdout and stderr) and its exit code. Pids,
+# times, the port and the temporary directories are replaced by PID, TIME,
+# PORT, $DIR and $WORK, and the result must equal testdata/run_test.golden.
+#
+#	./run_test.sh                         build procdog.go and run the tour
+#	PROCDOG_BIN=/path/procdog ./run_test.sh   use that binary instead
+#	UPDATE=1 ./run_test.sh                rewrite the golden file on purpose
+#
+# State goes to a fresh $PROCDOG_DIR, never /var/tmp, and HOME is the
+# working directory, so no user's processes or ~/.procdog.cfg take part.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+golden=$here/testdata/run_test.golden
+
+# One short temporary tree (a socket path must fit in about 100 bytes):
+# bin/procdog, state/ for PROCDOG_DIR, work/ for the tour.
+tmp=$(mktemp -d /tmp/procdog-test.XXXXXX)
+mkdir "$tmp/bin" "$tmp/state" "$tmp/work"
+export PROCDOG_DIR=$tmp/state
+WORK=$tmp/work
+
+# cleanup stops every name the tour used, then kills by pid whatever it
+# started that is still alive: the processes (pid=N in the responses) and
+# their daemons (procdog[N] in the daemon logs). Never by name.
+cleanup() {
+	set +e
+	local log name pid
+	for log in "$PROCDOG_DIR"/procdog.*.log; do
+		[ -e "$log" ] || continue
+		name=${log#"$PROCDOG_DIR"/procdog.}
+		procdog stop "${name%.log}" >/dev/null 2>&1
+	done
+	for pid in $(grep -Eoh 'pid=[0-9]+' "$tmp/out" 2>/dev/null | cut -d= -f2 | sort -u); do
+		kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"
+	done
+	# A daemon that lingers after its process has ended has nothing left to
+	# stop, so SIGKILL loses nothing.
+	for pid in $(cat "$PROCDOG_DIR"/procdog.*.log 2>/dev/null | grep -Eo 'procdog\[[0-9]+\]' | tr -dc '0-9\n' | sort -u); do
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+if [ -n "${PROCDOG_BIN:-}" ]; then
+	case $PROCDOG_BIN in /*) ;; *) PROCDOG_BIN=$PWD/$PROCDOG_BIN ;; esac
+	ln -s "$PROCDOG_BIN" "$tmp/bin/procdog"
+else
+	command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
+	(cd "$here" && go build -o "$tmp/bin/procdog" .)
+fi
+# The system's python3 and curl come first: a version manager's shims (pyenv)
+# can take seconds to start on a busy machine.
+export PATH=$tmp/bin:/usr/bin:/bin:$PATH
+export HOME=$WORK
+cd "$WORK"
+
+# PORT is a free TCP port for the HTTP server in the tour.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export PORT
+
+# run shows a command as typed, then its output and exit code. The command
+# is a string so that the golden file shows it exactly as written here.
+run() {
+	local out rc=0
+	printf '$ %s\n' "$1"
+	out=$(eval "$1" 2>&1) || rc=$?
+	[ -z "$out" ] || printf '%s\n' "$out"
+	printf '(exit %d)\n' "$rc"
+}
+
+# eventually waits up to 10 seconds for a condition to hold. Should it not,
+# the golden diff shows why.
+eventually() {
+	local deadline=$((SECONDS + 10))
+	until "$@"; do
+		if ((SECONDS >= deadline)); then
+			printf 'run_test.sh: gave up waiting for: %s\n' "$*"
+			return 0
+		fi
+		sleep 0.05
+	done
+}
+
+is_stopped() { [ "$(procdog status "$1" 2>&1)" = stopped ]; }
+
+# only_log_left holds once NAME's daemon has ended: socket and lock gone.
+only_log_left() {
+	local f
+	for f in "$PROCDOG_DIR/procdog.$1".*; do
+		case $f in *.log) ;; *) return 1 ;; esac
+	done
+}
+
+# say starts a section of the tour with its comment lines.
+say() {
+	echo
+	printf '# %s\n' "$@"
+}
+
+# tour is the session the golden file records. Where it reads a lingering
+# daemon's answer, the linger is long (10 s), so that a busy machine cannot
+# make the answer late; where it waits for a daemon to end, the linger is
+# short (0.3 s). cleanup ends the daemons that are still lingering.
+tour() {
+	say "Quick start: start, status, stop. State files live in \$PROCDOG_DIR."
+	run 'procdog start myprocess --command "sleep 100" --linger 10'
+	run 'procdog status myprocess'
+	run 'ls $PROCDOG_DIR'
+	run 'procdog stop myprocess'
+	say "While the daemon lingers, a second stop reports how the process ended;" \
+		"with --strict, stopping a process that is not running is an error, exit 5."
+	run 'procdog stop myprocess'
+	run 'procdog stop myprocess --strict'
+
+	say "--strict: starting a running process is an error, exit 4."
+	run 'procdog start twice --command "sleep 100" --strict --linger 0.3'
+	run 'procdog start twice --command "sleep 100" --strict'
+	run 'procdog start twice --command "sleep 100"'
+	run 'procdog stop twice'
+
+	say "Short-lived processes: start answers as soon as they exit" \
+		"(--settle only bounds how long it waits for one that keeps running)," \
+		"and the exit code can be read until the daemon stops lingering."
+	run 'procdog start exit3 --command '\''sh -c "exit 3"'\'' --settle 5 --linger 10'
+	run 'procdog status exit3'
+	run 'procdog start succeeds --command true --settle 5 --linger 0.3'
+	run 'procdog start fails --command false --settle 5 --linger 0.3'
+	eventually is_stopped fails
+	run 'procdog status fails'
+
+	say "A server with a health check, waited for at start, output to a file."
+	run 'mkdir backend && echo ok >backend/ping && echo "an earlier run" >backend/backend.log'
+	run 'procdog start backend --command="python3 -m http.server $PORT --bind 127.0.0.1" \
+  --health-command="curl -sf http://127.0.0.1:$PORT/ping" \
+  --health-count=100 --health-delay=0.1 \
+  --dir=$HOME/backend \
+  --stdout=backend.log --stderr=backend.log --append \
+  --ensure-healthy --strict --linger 0.3'
+	run 'procdog status backend'
+	run 'procdog wait backend'
+	run 'head -2 backend/backend.log'
+	run 'procdog stop backend --strict'
+	eventually is_stopped backend
+	say "Once the daemon has stopped lingering:"
+	run 'procdog stop backend --strict'
+
+	say "The same through a config file: ./procdog.cfg, read from the working directory."
+	cat >procdog.cfg <<'EOF'
+# Procdog config file. Each section is a process name.
+[backend]
+command=python3 -m http.server $PORT --bind 127.0.0.1
+health_command=curl -sf http://127.0.0.1:$PORT/ping
+health_count=100
+health_delay=.1
+dir=$HOME/backend
+stdout=backend.log
+stderr=backend.log
+append=False
+ensure_healthy=True
+strict=True
+linger=0.3
+EOF
+	run 'cat procdog.cfg'
+	run 'procdog start backend'
+	run 'procdog status backend'
+	run 'head -1 backend/backend.log'
+	run 'procdog stop backend'
+	say "A server that never passes its health check is stopped, exit 6."
+	run 'procdog start backend --health-command="curl -sf http://127.0.0.1:$PORT/nope" --health-count=2 --health-delay=0.2'
+	say "Once a daemon has ended, only its log is left: no socket, no lock."
+	eventually only_log_left backend
+	run 'ls $PROCDOG_DIR/procdog.backend.*'
+
+	say "Environment variables are expanded in commands, dirs and paths; \$\$ is a \$."
+	run 'GREETING=hello procdog start greet --command '\''echo $GREETING from $$HOME'\'' --stdout greet.out --settle 5 --linger 0.3'
+	run 'cat greet.out'
+	run 'procdog start greet --command '\''echo hello $BADENVVAR'\'''
+
+	say "Errors."
+	run 'procdog start foo@bar --command true'
+	run 'procdog start nocommand'
+	run 'procdog start'
+	run 'procdog frobnicate myprocess'
+	run 'procdog start myprocess --command true --frobnicate'
+	run 'procdog start myprocess --command true --linger soon'
+	run 'procdog start myprocess --command true --dir /etc/passwd'
+	run 'procdog start myprocess --command '\''echo "unbalanced'\'''
+	cat >broken.cfg <<'EOF'
+[badbool]
+command=true
+ensure_healthy=not-valid
+
+[badint]
+command=true
+health_count=ten
+
+[badkey]
+command=true
+colour=blue
+EOF
+	run 'cat broken.cfg'
+	run 'procdog start badbool --config broken.cfg'
+	run 'procdog start badint --config broken.cfg'
+	run 'procdog start badkey --config broken.cfg'
+	run 'procdog start nosuch --command no-such-command'
+}
+
+tour >"$tmp/out"
+
+# normalise replaces what differs from run to run.
+normalise() {
+	sed -E \
+		-e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z/TIME/g' \
+		-e 's/pid=[0-9]+/pid=PID/g' \
+		-e 's/procdog\[[0-9]+\]/procdog[PID]/g' \
+		-e "s#$PROCDOG_DIR#\$DIR#g" \
+		-e "s#$WORK#\$WORK#g" \
+		-e "s/(http\.server |127\.0\.0\.1:)$PORT/\1PORT/g"
+}
+normalise <"$tmp/out" >"$tmp/got"
+
+if [ -n "${UPDATE:-}" ]; then
+	mkdir -p "$(dirname "$golden")"
+	cp "$tmp/got" "$golden"
+	echo "run_test.sh: updated ${golden#"$here"/}"
+	exit 0
+fi
+if ! diff -u "$golden" "$tmp/got"; then
+	echo "run_test.sh: FAIL: the output above differs from ${golden#"$here"/} (- expected, + got)"
+	echo "run_test.sh: if the change is intended, run UPDATE=1 ./run_test.sh and review the diff"
+	exit 1
+fi
+echo "run_test.sh: ok"
