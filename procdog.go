@@ -7,10 +7,19 @@
 //
 // The commands are:
 //
-//	start   start NAME with --command unless it is running, and print its status
-//	status  print the status of NAME
-//	wait    run the health check until it passes or --health-count tries fail
-//	stop    stop NAME: its stop signal to the whole process group, then SIGKILL
+//	start NAME       start NAME with --command unless it is running, and print its status
+//	status NAME      print the status of NAME
+//	wait NAME        run the health check until it passes or --health-count tries fail
+//	stop NAME        stop NAME: its stop signal to the whole process group, then SIGKILL
+//	restart NAME     stop NAME if it runs, then start it with the options it had
+//	list             print NAME: status for every NAME in the state directory
+//	signal NAME SIG  send a signal to NAME's process group and print its status
+//	logs NAME        print the end of NAME's output (-n LINES), and follow it (-f)
+//
+// A health check is a command (--health-command), an HTTP URL (--health-url)
+// or a TCP address (--health-tcp). With --restart on-failure or always, the
+// daemon restarts the process when it exits. --json prints JSON instead of
+// the response line.
 //
 // Each started process gets its own small monitor daemon: this same binary,
 // re-executed in a new session. The daemon runs the process, reaps it,
@@ -43,11 +52,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -148,8 +159,16 @@ type options struct {
 	Shell         bool
 	StopSignal    signalName
 	StopTimeout   float64
+	HealthURL     string
+	HealthTCP     string
+	Restart       restartPolicy
+	MaxRestarts   int
+	RestartDelay  float64
 	Config        string
 	Debug         bool
+	JSON          bool
+	Lines         int
+	Follow        bool
 }
 
 func defaultOptions() options {
@@ -162,6 +181,10 @@ func defaultOptions() options {
 		Settle:        0.1,
 		StopSignal:    "TERM",
 		StopTimeout:   10,
+		Restart:       "no",
+		MaxRestarts:   5,
+		RestartDelay:  1,
+		Lines:         10,
 	}
 }
 
@@ -194,9 +217,24 @@ var optionSpecs = []optionSpec{
 	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) any { return &o.Shell }},
 	{"stop-signal", "", true, "signal that stop sends first, name or number (default TERM)", func(o *options) any { return &o.StopSignal }},
 	{"stop-timeout", "", true, "seconds before stop sends SIGKILL (default 10)", func(o *options) any { return &o.StopTimeout }},
+	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) any { return &o.HealthURL }},
+	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) any { return &o.HealthTCP }},
+	{"restart", "", true, "restart the process when it exits: no, on-failure or always (default no)", func(o *options) any { return &o.Restart }},
+	{"max-restarts", "", true, "restart at most this many times (default 5)", func(o *options) any { return &o.MaxRestarts }},
+	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 (default 1)", func(o *options) any { return &o.RestartDelay }},
 	{"config", "", false, "config file to read", func(o *options) any { return &o.Config }},
+	{"json", "", false, "print JSON instead of the response line", func(o *options) any { return &o.JSON }},
+	{"lines", "n", false, "logs: how many lines to print (default 10)", func(o *options) any { return &o.Lines }},
+	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) any { return &o.Follow }},
 	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
 }
+
+// expandedKeys are the options in which procdog expands $VAR and ${VAR}.
+var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
+	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true}
+
+// healthKeys are the kinds of health check, of which a process has one.
+var healthKeys = []string{"health-command", "health-url", "health-tcp"}
 
 func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
 
@@ -228,6 +266,13 @@ func (s optionSpec) set(o *options, value string) error {
 			return err
 		}
 		*p = signalName(value)
+	case *restartPolicy:
+		switch value {
+		case "no", "on-failure", "always":
+			*p = restartPolicy(value)
+		default:
+			return fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", value)
+		}
 	case *float64:
 		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		// Durations: no negatives, NaN or infinity, and no hex floats that
@@ -388,37 +433,76 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	healthOnCommandLine := slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 	for _, k := range keys {
 		spec, ok := findOption(strings.ReplaceAll(k, "_", "-"))
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
 		}
-		if err := spec.set(&o, fileValues[k]); err != nil {
-			if spec.isBool() {
+		// What the command line gives wins, and a health check given there
+		// replaces the file's, of whatever kind.
+		if _, ok := cl.set[spec.long]; ok || healthOnCommandLine && slices.Contains(healthKeys, spec.long) {
+			continue
+		}
+		if err := o.setValue(spec, fileValues[k]); err != nil {
+			var ce *codedError
+			switch {
+			case errors.As(err, &ce):
+				return o, err
+			case spec.isBool():
 				return o, failf(exitUnknown, "%v", err)
 			}
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
 	}
+	if o.healthKinds() > 1 {
+		return o, failf(exitUnknown, "more than one kind of health check in '%s': use one of health_command, health_url, health_tcp", path)
+	}
+	return o, o.applyCommandLine(cl)
+}
+
+// applyCommandLine sets the options the command line gives over o.
+func (o *options) applyCommandLine(cl commandLine) error {
 	for _, spec := range optionSpecs {
-		if v, ok := cl.set[spec.long]; ok {
-			if err := spec.set(&o, v); err != nil {
-				return o, usageErrorf("argument --%s: %v", spec.long, err)
+		v, ok := cl.set[spec.long]
+		if !ok {
+			continue
+		}
+		if err := o.setValue(spec, v); err != nil {
+			var ce *codedError
+			if errors.As(err, &ce) {
+				return err
 			}
+			return usageErrorf("argument --%s: %v", spec.long, err)
 		}
 	}
-	for _, f := range []struct {
-		key string
-		p   *string
-	}{{"command", &o.Command}, {"health_command", &o.HealthCommand}, {"dir", &o.Dir},
-		{"stdin", &o.Stdin}, {"stdout", &o.Stdout}, {"stderr", &o.Stderr}} {
-		v, err := expandVars(*f.p, os.LookupEnv)
+	if o.healthKinds() > 1 {
+		return usageErrorf("use only one of --health-command, --health-url, --health-tcp")
+	}
+	return nil
+}
+
+// setValue expands environment variables in the options that take them,
+// as the original did, and sets the option.
+func (o *options) setValue(spec optionSpec, value string) error {
+	if expandedKeys[spec.key()] {
+		v, err := expandVars(value, os.LookupEnv)
 		if err != nil {
-			return o, failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", f.key, *f.p, err)
+			return failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err)
 		}
-		*f.p = v
+		value = v
 	}
-	return o, nil
+	return spec.set(o, value)
+}
+
+func (o options) healthKinds() int {
+	n := 0
+	for _, v := range []string{o.HealthCommand, o.HealthURL, o.HealthTCP} {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // ---------------------------------------------------------------------------
@@ -658,6 +742,23 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// checkHealthProbes checks --health-url and --health-tcp before anything
+// starts, so that a typo is a usage error and not a process that is never
+// healthy.
+func (o options) checkHealthProbes() error {
+	if o.HealthURL != "" {
+		if u, err := url.Parse(o.HealthURL); err != nil || u.Scheme != "http" || u.Host == "" {
+			return usageErrorf("argument --health-url: not an http:// URL: '%s'", o.HealthURL)
+		}
+	}
+	if o.HealthTCP != "" {
+		if _, _, err := net.SplitHostPort(o.HealthTCP); err != nil {
+			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
+		}
+	}
+	return nil
+}
+
 // commandArgs is the argv that runs the command.
 func (o options) commandArgs() ([]string, error) {
 	if o.Shell {
@@ -688,6 +789,10 @@ var signalNames = map[string]syscall.Signal{
 
 // signalName is a signal as the user wrote it; setting one checks it.
 type signalName string
+
+// restartPolicy says when the daemon restarts the process: no, on-failure
+// (a non-zero return code, or a signal) or always.
+type restartPolicy string
 
 // parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
 func parseSignal(s string) (syscall.Signal, error) {
@@ -729,6 +834,8 @@ func reflectValue(p any) any {
 	case *float64:
 		return *p
 	case *signalName:
+		return *p
+	case *restartPolicy:
 		return *p
 	}
 	return nil
@@ -818,7 +925,7 @@ func exitCodeFor(command string, r response, o options) int {
 		return exitUnknown
 	}
 	switch command {
-	case "start", "status":
+	case "start", "restart", "status", "signal":
 		switch {
 		case o.EnsureHealthy && r.healthy():
 			return exitOK
@@ -975,30 +1082,39 @@ func lockHeld(path string) bool {
 
 // request sends one request line to NAME's daemon and returns its answer.
 // No daemon listening means codeStopped.
+func request(dir, name, line string) (response, error) {
+	answer, alive, err := exchange(dir, name, line)
+	if err != nil || !alive {
+		return newResponse(codeStopped), err
+	}
+	return parseResponse(answer), nil
+}
+
+// exchange sends one request line to NAME's daemon and returns the line it
+// answers; alive is false when no daemon answers.
 //
 // Reading the answer has no deadline of the client's own: only the daemon
 // knows the options it was started with, and it bounds all its work by them
 // (health timeout, health count and delay, stop timeout), while the kernel
 // closes the connection at once if the daemon dies. better: the original
 // gave up after a fixed 10 seconds, even on a wait that takes longer.
-func request(dir, name, line string) (response, error) {
+func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
 	if err := checkStateFile(path); err != nil {
-		return response{}, err
+		return "", false, err
 	}
 	conn, err := net.DialTimeout("unix", path, dialTimeout)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 			debugf("no daemon at %s: %v", path, err)
-			return newResponse(codeStopped), nil
+			return "", false, nil
 		}
-		return response{}, failf(exitUnknown, "cannot reach the daemon of '%s': %v", name, err)
+		return "", false, failf(exitUnknown, "cannot reach the daemon of '%s': %v", name, err)
 	}
 	defer conn.Close()
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	debugf("sending %q to %s", line, path)
 	_, err = io.WriteString(conn, line+"\n")
-	answer := ""
 	if err == nil {
 		answer, err = bufio.NewReader(conn).ReadString('\n')
 	}
@@ -1008,12 +1124,12 @@ func request(dir, name, line string) (response, error) {
 		// closes without answering, it has just ended.
 		if answer == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 			debugf("the daemon closed the connection: %v", err)
-			return newResponse(codeStopped), nil
+			return "", false, nil
 		}
-		return response{}, failf(exitUnknown, "cannot talk to the daemon of '%s': %v", name, err)
+		return "", false, failf(exitUnknown, "cannot talk to the daemon of '%s': %v", name, err)
 	}
 	debugf("answer: %s", strings.TrimSpace(answer))
-	return parseResponse(answer), nil
+	return strings.TrimRight(answer, "\n"), true, nil
 }
 
 // client is what every command needs: the state directory, the name and the
@@ -1048,6 +1164,9 @@ func (c client) start() (r response, started bool, err error) {
 	if _, err := c.o.healthArgs(); err != nil {
 		return r, false, err
 	}
+	if err := c.o.checkHealthProbes(); err != nil {
+		return r, false, err
+	}
 	if fi, err := os.Stat(orDefault(c.o.Dir, ".")); err != nil || !fi.IsDir() {
 		return r, false, usageErrorf("Not a directory: %s", c.o.Dir)
 	}
@@ -1059,7 +1178,8 @@ func (c client) start() (r response, started bool, err error) {
 	}
 	// Several starts for one name may race; the daemons settle it with the
 	// lock, and each loser's client reports the winner's process.
-	deadline := time.Now().Add(firstAnswerTimeout(c.o))
+	// The lock's owner may also be a daemon waiting to restart its process.
+	deadline := time.Now().Add(firstAnswerTimeout(c.o) + maxRestartDelay)
 	for time.Now().Before(deadline) {
 		if r, err = c.status(); err != nil || isAlive(r) {
 			return r, false, c.alreadyRunning(err)
@@ -1090,6 +1210,183 @@ func (c client) alreadyRunning(err error) error {
 		return failf(exitAlreadyRunning, "process '%s' is already running", c.name)
 	}
 	return err
+}
+
+func (c client) signal(sig string) (response, error) {
+	return request(c.dir, c.name, "signal "+sig)
+}
+
+// daemonOptions asks NAME's daemon for the options it was started with;
+// ok is false when no daemon answers.
+func (c client) daemonOptions() (o options, ok bool, err error) {
+	answer, alive, err := exchange(c.dir, c.name, "options")
+	if err != nil || !alive {
+		return o, false, err
+	}
+	if err := json.Unmarshal([]byte(answer), &o); err != nil {
+		return o, false, failf(exitUnknown, "the daemon of '%s' answered %q for its options: %v", c.name, answer, err)
+	}
+	return o, true, nil
+}
+
+// restartOptions stops NAME if it runs and returns the options to start it
+// again with: those its daemon was started with, under what this command
+// line gives, or, with no daemon to ask, the options given.
+func (c client) restartOptions(cl commandLine) (options, error) {
+	o, ok, err := c.daemonOptions()
+	if err != nil || !ok {
+		return c.o, err
+	}
+	// Whether to be strict, and how to print, is this command's business.
+	o.Strict, o.JSON, o.Debug = c.o.Strict, c.o.JSON, c.o.Debug
+	if err := o.applyCommandLine(cl); err != nil {
+		return o, err
+	}
+	if _, err := request(c.dir, c.name, "stop"); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// listNames are the names that have files in the state directory, sorted.
+func listNames(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "procdog.")
+		if !ok {
+			continue
+		}
+		for _, kind := range []string{".sock", ".lock", ".log"} {
+			if name, ok := strings.CutSuffix(rest, kind); ok && validName(name) && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// list prints the status of every name in the state directory, asking
+// their daemons all at once.
+func list(dir string, o options, stdout io.Writer) error {
+	names := listNames(dir)
+	responses := make([]response, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := request(dir, name, "status")
+			if err != nil {
+				r = errorResponse("%v", err)
+			}
+			responses[i] = r
+		}()
+	}
+	wg.Wait()
+	if o.JSON {
+		objects := make([]map[string]any, len(names))
+		for i, r := range responses {
+			objects[i] = r.jsonObject(names[i])
+		}
+		b, _ := json.Marshal(objects)
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	}
+	for i, r := range responses {
+		fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
+	}
+	return nil
+}
+
+// logs prints the last lines of NAME's output: its --stdout file, else the
+// daemon log; with --follow, it goes on printing what is added until it is
+// interrupted.
+func (c client) logs(stdout io.Writer) error {
+	o, ok, err := c.daemonOptions()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		o = c.o
+		if err := o.resolvePaths(); err != nil {
+			return err
+		}
+	}
+	path := orDefault(o.Stdout, statePath(c.dir, c.name, "log"))
+	f, err := os.Open(path)
+	if err != nil {
+		return failf(exitUnknown, "no output to show for '%s': %v", c.name, err)
+	}
+	defer f.Close()
+	offset, err := tailOffset(f, c.o.Lines)
+	for err == nil {
+		var n int64
+		if n, err = io.Copy(stdout, io.NewSectionReader(f, offset, 1<<62)); err != nil || !c.o.Follow {
+			break
+		}
+		offset += n
+		time.Sleep(200 * time.Millisecond) // following a file is polling it
+		if fi, statErr := f.Stat(); statErr == nil && fi.Size() < offset {
+			offset = 0 // truncated: start over, as tail -f does
+		}
+	}
+	if err != nil {
+		return failf(exitUnknown, "reading %s: %v", path, err)
+	}
+	return nil
+}
+
+// tailOffset is where the last n lines of f begin.
+func tailOffset(f *os.File, n int) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := fi.Size()
+	if n <= 0 {
+		return end, nil
+	}
+	buf := make([]byte, 64<<10)
+	for pos := end; pos > 0; {
+		k := min(pos, int64(len(buf)))
+		pos -= k
+		if _, err := f.ReadAt(buf[:k], pos); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		for i := k - 1; i >= 0; i-- {
+			// The newline that ends the last line starts no line.
+			if buf[i] == '\n' && pos+i != end-1 {
+				if n--; n == 0 {
+					return pos + i + 1, nil
+				}
+			}
+		}
+	}
+	return 0, nil
+}
+
+// jsonObject is r as --json prints it: the name, the state, and the facts
+// the response line has.
+func (r response) jsonObject(name string) map[string]any {
+	obj := map[string]any{"name": name, "state": r.code}
+	for k, v := range r.values {
+		obj[k] = v
+	}
+	if r.code == codeError {
+		obj["error"] = r.msg
+	}
+	return obj
+}
+
+func printResponse(w io.Writer, name string, r response, asJSON bool) {
+	if asJSON {
+		b, _ := json.Marshal(r.jsonObject(name))
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	fmt.Fprintln(w, r)
 }
 
 // firstAnswerTimeout bounds how long a new daemon may take to answer start:
@@ -1152,62 +1449,94 @@ func (c client) spawnDaemon() (response, error) {
 	return parseResponse(line), nil
 }
 
-// ensureHealthy waits for a process that start has just started to become
-// healthy and stops it if it does not. Ctrl-C stops it too (better: the
-// original left it running).
-func (c client) ensureHealthy(r response) (response, error) {
-	if r.code != codeRunning || r.healthy() {
-		return r, nil
-	}
+// startHealthy is start --ensure-healthy: it starts NAME, waits for it to
+// become healthy, and stops it if it does not. Ctrl-C at any moment stops
+// what it started too (better: the original left it running).
+func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
-	type result struct {
-		r   response
-		err error
+	r, started, err := c.start()
+	if err != nil || !started {
+		return r, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := c.wait()
-		done <- result{r, err}
-	}()
+	if r.code == codeRunning && !r.healthy() {
+		type result struct {
+			r   response
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			r, err := c.wait()
+			done <- result{r, err}
+		}()
+		select {
+		case res := <-done:
+			if r, err = res.r, res.err; err == nil && r.code == codeRunning && !r.healthy() {
+				return request(c.dir, c.name, "stop")
+			}
+		case <-interrupt:
+			return c.interrupted(stdout)
+		}
+	}
 	select {
-	case res := <-done:
-		if res.err != nil || res.r.code != codeRunning || res.r.healthy() {
-			return res.r, res.err
-		}
 	case <-interrupt:
-		debugf("interrupted: stopping '%s'", c.name)
-		r, err := request(c.dir, c.name, "stop")
-		if err == nil {
-			err = &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
-			fmt.Println(r)
-		}
-		return response{}, err
+		return c.interrupted(stdout)
+	default:
+		return r, err
 	}
-	return request(c.dir, c.name, "stop")
+}
+
+// interrupted stops what an interrupted start started, prints the stop
+// response and exits 130, as a shell does for Ctrl-C.
+func (c client) interrupted(stdout io.Writer) (response, error) {
+	debugf("interrupted: stopping '%s'", c.name)
+	r, err := request(c.dir, c.name, "stop")
+	if err != nil {
+		return r, err
+	}
+	printResponse(stdout, c.name, r, c.o.JSON)
+	return r, &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 }
 
 // ---------------------------------------------------------------------------
 // Daemon.
 
-// monitor is the daemon's state: one child process, watched by one reaping
-// goroutine, and served to any number of concurrent connections.
+// maxRestartDelay caps the doubling delay between automatic restarts.
+const maxRestartDelay = 30 * time.Second
+
+// monitor is the daemon's state: the process it runs, more than once when a
+// restart policy restarts it, served to any number of concurrent
+// connections. One goroutine waits for each run; the daemon's main goroutine
+// decides about restarts; everything they share is behind mu.
 type monitor struct {
 	name     string
 	o        options
+	argv     []string
+	health   []string // the health command's words, if it has one
 	sock     string
 	sockInfo os.FileInfo // the socket this daemon bound, to tell it from a newer daemon's
-	health   []string
-	logOut   *os.File // the daemon log, also the child's output by default
+	logOut   *os.File    // the daemon log, also the process's output by default
 
-	pid    int
-	exited chan struct{} // closed once the child has been reaped
+	// The process's files stay open for the daemon's life, so that a
+	// restarted process goes on writing where the last one stopped.
+	stdin, stdout, stderr *os.File
+
+	wake chan struct{} // closed by the first stop, to cut a restart delay short
 
 	mu           sync.Mutex
-	returncode   int            // valid once exited is closed
+	run          *childRun // the current or last run
+	restarts     int
+	stopping     bool           // a stop has come: no more restarts
 	stopSignal   syscall.Signal // the signal stop ended the process with, if it did
 	stopDeadline time.Time      // when the first stop's timeout runs out
+}
+
+// childRun is one run of the process.
+type childRun struct {
+	pid        int
+	exited     chan struct{} // closed once the process has been reaped
+	returncode int           // set before exited is closed
 }
 
 func (m *monitor) logf(format string, args ...any) {
@@ -1216,25 +1545,24 @@ func (m *monitor) logf(format string, args ...any) {
 }
 
 // runDaemon is the daemon's main: it owns NAME until its process has exited
-// and the linger time has passed. Its first answer goes to fd 3, which the
-// spawning client reads.
+// for good and the linger time has passed. Its first answer goes to fd 3,
+// which the spawning client reads.
 func runDaemon(arg string) int {
-	syscall.CloseOnExec(3) // the child must not hold the client's pipe open
+	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
 	ready := os.NewFile(3, "ready")
-	var config daemonConfig
-	if err := json.Unmarshal([]byte(arg), &config); err != nil {
-		fmt.Fprintf(ready, "error: bad daemon configuration: %v\n", err)
-		return exitUnknown
-	}
-	m := &monitor{name: config.Name, o: config.Options, logOut: os.Stderr, exited: make(chan struct{})}
-	m.sock = statePath(config.StateDir, m.name, "sock")
-	m.health, _ = m.o.healthArgs()
-	m.logf("daemon starting with options: %s", m.o.summary())
-
 	answerClient := func(r response) {
 		fmt.Fprintln(ready, r)
 		ready.Close()
 	}
+	var config daemonConfig
+	if err := json.Unmarshal([]byte(arg), &config); err != nil {
+		answerClient(errorResponse("bad daemon configuration: %v", err))
+		return exitUnknown
+	}
+	m := &monitor{name: config.Name, o: config.Options, logOut: os.Stderr, wake: make(chan struct{})}
+	m.sock = statePath(config.StateDir, m.name, "sock")
+	m.logf("daemon starting with options: %s", m.o.summary())
+
 	lock, err := acquireLock(statePath(config.StateDir, m.name, "lock"))
 	if err == errLockBusy {
 		m.logf("another daemon owns '%s'; exiting", m.name)
@@ -1245,14 +1573,14 @@ func runDaemon(arg string) int {
 		answerClient(errorResponse("%v", err))
 		return exitError
 	}
-	ln, err := m.startChild()
+	ln, err := m.setUp()
 	if err != nil {
+		m.closeFiles()
 		releaseLock(lock)
 		m.logf("%v", err)
 		answerClient(errorResponse("%v", err))
 		return exitError
 	}
-	go m.reap(lock)
 	var handlers sync.WaitGroup
 	served := make(chan struct{})
 	go func() {
@@ -1261,14 +1589,17 @@ func runDaemon(arg string) int {
 	}()
 	go m.stopOnSignal()
 
-	// Settle: answer once the child has run for a moment or has exited.
+	// Settle: answer once the process has run for a moment or has exited.
 	select {
-	case <-m.exited:
+	case <-m.current().exited:
 	case <-time.After(seconds(m.o.Settle)):
 	}
 	answerClient(m.status())
 
-	<-m.exited
+	m.superviseRestarts()
+	// Exited for good: a new start may begin while this daemon lingers.
+	releaseLock(lock)
+	m.closeFiles()
 	time.Sleep(seconds(m.o.Linger))
 	ln.Close()
 	m.removeSocket()
@@ -1279,13 +1610,16 @@ func runDaemon(arg string) int {
 	return exitOK
 }
 
-// startChild opens the child's files, binds the socket, starts the child in
-// its own process group and puts the socket in place. On error nothing is
-// left behind but a line in the log.
-func (m *monitor) startChild() (*net.UnixListener, error) {
+// setUp opens the process's files, binds the socket, starts the first run
+// and puts the socket in place. On error the caller closes the files, and
+// nothing else is left behind but a line in the log.
+func (m *monitor) setUp() (*net.UnixListener, error) {
 	o := m.o
-	argv, err := o.commandArgs()
-	if err != nil {
+	var err error
+	if m.argv, err = o.commandArgs(); err != nil {
+		return nil, err
+	}
+	if m.health, err = o.healthArgs(); err != nil {
 		return nil, err
 	}
 	// A health command that cannot run would turn every answer into an
@@ -1295,34 +1629,32 @@ func (m *monitor) startChild() (*net.UnixListener, error) {
 			return nil, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	stdin, err := os.Open(o.Stdin)
-	if err != nil {
+	if m.stdin, err = os.Open(o.Stdin); err != nil {
 		return nil, fmt.Errorf("cannot open stdin: %v", err)
 	}
-	defer stdin.Close()
-	stdout, stderr := m.logOut, m.logOut
 	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	if o.Append {
 		flag = os.O_WRONLY | os.O_CREATE | os.O_APPEND
 	}
 	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
 		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
+	m.stdout, m.stderr = m.logOut, m.logOut
 	if o.Stdout != "" {
-		if stdout, err = os.OpenFile(o.Stdout, flag, 0o666); err != nil {
+		if m.stdout, err = os.OpenFile(o.Stdout, flag, 0o666); err != nil {
+			m.stdout = nil
 			return nil, fmt.Errorf("cannot open stdout: %v", err)
 		}
-		defer stdout.Close()
-		io.WriteString(stdout, header)
+		io.WriteString(m.stdout, header)
 	}
 	switch {
 	case o.Stderr == o.Stdout:
-		stderr = stdout
+		m.stderr = m.stdout
 	case o.Stderr != "":
-		if stderr, err = os.OpenFile(o.Stderr, flag, 0o666); err != nil {
+		if m.stderr, err = os.OpenFile(o.Stderr, flag, 0o666); err != nil {
+			m.stderr = nil
 			return nil, fmt.Errorf("cannot open stderr: %v", err)
 		}
-		defer stderr.Close()
-		io.WriteString(stderr, header)
+		io.WriteString(m.stderr, header)
 	}
 
 	// Bind under a temporary name, owner-only from the first moment (umask,
@@ -1339,37 +1671,120 @@ func (m *monitor) startChild() (*net.UnixListener, error) {
 	// The daemon removes its socket itself, and only if it is still its own.
 	ln.SetUnlinkOnClose(false)
 	os.Chmod(newSock, 0o600) // read and write are all a client needs
-
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = o.Dir
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	fail := func(err error) (*net.UnixListener, error) {
+		if m.run != nil {
+			syscall.Kill(-m.run.pid, syscall.SIGKILL)
+		}
 		ln.Close()
 		os.Remove(newSock)
-		return nil, fmt.Errorf("Failed to start: %s", describeExecError(err))
+		return nil, err
 	}
-	m.pid = cmd.Process.Pid
+
+	m.mu.Lock()
+	err = m.startRun()
+	m.mu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
 	if err := os.Rename(newSock, m.sock); err != nil {
-		syscall.Kill(-m.pid, syscall.SIGKILL)
-		ln.Close()
-		os.Remove(newSock)
-		return nil, fmt.Errorf("cannot put the socket in place: %v", err)
+		return fail(fmt.Errorf("cannot put the socket in place: %v", err))
 	}
 	if m.sockInfo, err = os.Lstat(m.sock); err != nil {
-		syscall.Kill(-m.pid, syscall.SIGKILL)
-		ln.Close()
-		return nil, fmt.Errorf("cannot find the socket: %v", err)
+		return fail(fmt.Errorf("cannot find the socket: %v", err))
 	}
-	m.logf("started pid %d: %q; listening on %s", m.pid, argv, m.sock)
+	m.logf("listening on %s", m.sock)
+	return ln, nil
+}
+
+// startRun starts the process in its own process group, so that a stop or a
+// signal reaches everything it starts, and a goroutine that reaps it at
+// once. The caller holds mu.
+func (m *monitor) startRun() error {
+	cmd := exec.Command(m.argv[0], m.argv[1:]...)
+	cmd.Dir = m.o.Dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = m.stdin, m.stdout, m.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("Failed to start: %s", describeExecError(err))
+	}
+	run := &childRun{pid: cmd.Process.Pid, exited: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		m.mu.Lock()
-		m.returncode = returnCode(cmd.ProcessState, err)
+		run.returncode = returnCode(cmd.ProcessState, err)
 		m.mu.Unlock()
-		close(m.exited)
+		close(run.exited)
 	}()
-	return ln, nil
+	m.run = run
+	m.logf("started pid %d: %q", run.pid, m.argv)
+	return nil
+}
+
+func (m *monitor) closeFiles() {
+	for _, f := range []*os.File{m.stdin, m.stdout, m.stderr} {
+		if f != nil && f != m.logOut {
+			f.Close()
+		}
+	}
+}
+
+// current is the current or last run of the process.
+func (m *monitor) current() *childRun {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.run
+}
+
+// superviseRestarts waits for the process to exit and restarts it as the
+// restart policy says, with a delay that doubles each time, until it has
+// exited for good: by itself with no restart due, after the last allowed
+// restart, or because of a stop.
+func (m *monitor) superviseRestarts() {
+	delay := seconds(m.o.RestartDelay)
+	for {
+		run := m.current()
+		<-run.exited
+		m.logf("process exited: returncode=%d", run.returncode)
+		if !m.restartDue(run) {
+			return
+		}
+		m.logf("restarting in %v", delay)
+		select {
+		case <-time.After(delay):
+		case <-m.wake:
+			return
+		}
+		delay = min(2*delay, maxRestartDelay)
+		// Under mu, so that a stop either comes first and prevents the
+		// restart, or comes after and stops the new run.
+		m.mu.Lock()
+		err := errors.New("stopped")
+		if !m.stopping {
+			if err = m.startRun(); err == nil {
+				m.restarts++
+			}
+		}
+		m.mu.Unlock()
+		if err != nil {
+			m.logf("not restarting: %v", err)
+			return
+		}
+	}
+}
+
+func (m *monitor) restartDue(run *childRun) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.stopping:
+		return false
+	case m.o.Restart == "always", m.o.Restart == "on-failure" && run.returncode != 0:
+		if m.restarts < m.o.MaxRestarts {
+			return true
+		}
+		m.logf("not restarting: %d restarts were allowed", m.o.MaxRestarts)
+	}
+	return false
 }
 
 // findExecutable checks that name can be executed the way exec.Cmd will
@@ -1419,15 +1834,6 @@ func returnCode(ps *os.ProcessState, err error) int {
 	return ps.ExitCode()
 }
 
-// reap waits for the child to exit, then gives up the lock: a process that
-// has exited is no longer running, and a new start may begin while this
-// daemon lingers.
-func (m *monitor) reap(lock *os.File) {
-	<-m.exited
-	releaseLock(lock)
-	m.logf("process exited: returncode=%d", m.returncode)
-}
-
 // removeSocket removes the socket if it is still the one this daemon bound;
 // a newer daemon for the same name may have renamed its own over it. Inode
 // numbers are reused, so the modification time, set when the socket was
@@ -1439,7 +1845,7 @@ func (m *monitor) removeSocket() {
 	}
 }
 
-// stopOnSignal stops the child when the daemon itself is told to end. The
+// stopOnSignal stops the process when the daemon itself is told to end. The
 // daemon has no terminal, so a SIGHUP can only be a stray one: ignore it.
 func (m *monitor) stopOnSignal() {
 	signal.Ignore(syscall.SIGHUP)
@@ -1487,41 +1893,69 @@ func (m *monitor) handle(conn net.Conn) {
 		return
 	}
 	req := strings.TrimSpace(string(line))
-	answer := m.answer(req).String()
-	m.logf("request %q: %s", req, answer)
+	answer := m.answer(req)
+	if req == "options" {
+		m.logf("request %q answered", req) // the options are in the log's first line
+	} else {
+		m.logf("request %q: %s", req, answer)
+	}
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	io.WriteString(conn, answer+"\n")
 }
 
-func (m *monitor) answer(req string) response {
-	switch req {
-	case "", "status":
-		return m.status()
-	case "wait":
-		return m.wait()
-	case "stop":
-		return m.stop()
+// answer is the one line that answers a request. Besides the original's
+// status, wait and stop, "signal SIG" signals the process group and
+// "options" gives the options the daemon was started with, as JSON, for
+// restart and logs.
+func (m *monitor) answer(req string) string {
+	verb, arg, _ := strings.Cut(req, " ")
+	switch {
+	case req == "" || req == "status":
+		return m.status().String()
+	case req == "wait":
+		return m.wait().String()
+	case req == "stop":
+		return m.stop().String()
+	case req == "options":
+		b, err := json.Marshal(m.o)
+		if err != nil {
+			return errorResponse("%v", err).String()
+		}
+		return string(b)
+	case verb == "signal":
+		if sig, err := parseSignal(arg); err == nil {
+			return m.signal(sig).String()
+		}
 	}
-	return newResponse(codeInvalid)
+	return newResponse(codeInvalid).String()
 }
 
 // state is the process's state without a health check.
 func (m *monitor) state() response {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var r response
 	select {
-	case <-m.exited:
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return newResponse(codeExited, "returncode", m.returncode)
+	case <-m.run.exited:
+		r = newResponse(codeExited, "returncode", m.run.returncode)
 	default:
-		return newResponse(codeRunning, "pid", m.pid)
+		r = newResponse(codeRunning, "pid", m.run.pid)
 	}
+	if m.restarts > 0 {
+		r.values["restarts"] = m.restarts
+	}
+	return r
+}
+
+func (m *monitor) hasHealthCheck() bool {
+	return len(m.health) > 0 || m.o.HealthURL != "" || m.o.HealthTCP != ""
 }
 
 // status is the state with the result of a health check run now, if there
-// is a health command.
+// is one.
 func (m *monitor) status() response {
 	r := m.state()
-	if len(m.health) == 0 {
+	if !m.hasHealthCheck() {
 		return r
 	}
 	health, err := m.checkHealth()
@@ -1532,11 +1966,25 @@ func (m *monitor) status() response {
 	return r
 }
 
-// checkHealth runs the health command in the process's directory, its output
-// to the daemon log, and kills its whole group if it outlives the health
-// timeout (better: the original could hang on it forever).
+// checkHealth runs the health check, bounded by the health timeout
+// (better: the original could hang on a health command forever). A probe
+// that fails is health 1; a command killed for its time is health -9.
 func (m *monitor) checkHealth() (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), seconds(m.o.HealthTimeout))
+	timeout := seconds(m.o.HealthTimeout)
+	switch {
+	case m.o.HealthURL != "":
+		return probeHTTP(m.o.HealthURL, timeout), nil
+	case m.o.HealthTCP != "":
+		conn, err := net.DialTimeout("tcp", m.o.HealthTCP, timeout)
+		if err != nil {
+			return 1, nil
+		}
+		conn.Close()
+		return 0, nil
+	}
+	// The command runs in the process's directory, its output goes to the
+	// daemon log, and its whole group is killed if it outlives the timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, m.health[0], m.health[1:]...)
 	cmd.Dir = m.o.Dir
@@ -1554,17 +2002,51 @@ func (m *monitor) checkHealth() (int, error) {
 	return returnCode(cmd.ProcessState, err), nil
 }
 
+// probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the
+// timeout, else 1. It speaks just enough HTTP/1.0 for a status line, which
+// keeps net/http and its start-up cost out of every procdog command.
+func probeHTTP(rawURL string, timeout time.Duration) int {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return 1
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	conn, err := net.DialTimeout("tcp", host, timeout)
+	if err != nil {
+		return 1
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n", u.RequestURI(), u.Host, version)
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return 1
+	}
+	// "HTTP/1.1 200 OK"
+	fields := strings.Fields(status)
+	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/") {
+		return 1
+	}
+	if code, err := strconv.Atoi(fields[1]); err == nil && code >= 200 && code < 400 {
+		return 0
+	}
+	return 1
+}
+
 // wait runs the health check up to HealthCount times, HealthDelay apart,
 // until it passes or the process exits.
 func (m *monitor) wait() response {
-	if len(m.health) == 0 {
+	if !m.hasHealthCheck() {
 		return m.state()
 	}
 	r := m.state()
 	for i := 0; i < m.o.HealthCount; i++ {
 		if i > 0 {
 			select {
-			case <-m.exited:
+			case <-m.current().exited:
 			case <-time.After(seconds(m.o.HealthDelay)):
 			}
 		}
@@ -1580,35 +2062,58 @@ func (m *monitor) wait() response {
 // stop timeout, the group gets SIGKILL (better: the original waited
 // forever). Members of the group that outlive the process itself get the
 // rest of the stop timeout, then SIGKILL, when the daemon exits: stop need
-// not wait for them to answer.
+// not wait for them to answer. A stop is for good: no restart follows.
 func (m *monitor) stop() response {
+	m.mu.Lock()
+	if !m.stopping {
+		m.stopping = true
+		close(m.wake)
+	}
+	run := m.run
 	select {
-	case <-m.exited:
+	case <-run.exited:
+		m.mu.Unlock()
 		return m.state()
 	default:
 	}
-	sig, _ := parseSignal(string(m.o.StopSignal))
-	m.mu.Lock()
 	if m.stopSignal == 0 {
-		m.stopSignal = sig
+		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
 		m.stopDeadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
-	deadline := m.stopDeadline
+	sig, deadline := m.stopSignal, m.stopDeadline
 	m.mu.Unlock()
-	syscall.Kill(-m.pid, sig)
+
+	syscall.Kill(-run.pid, sig)
 	select {
-	case <-m.exited:
+	case <-run.exited:
 	case <-time.After(time.Until(deadline)):
-		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", m.pid)
+		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", run.pid)
 		m.mu.Lock()
 		m.stopSignal = syscall.SIGKILL
 		m.mu.Unlock()
-		syscall.Kill(-m.pid, syscall.SIGKILL)
-		<-m.exited
+		syscall.Kill(-run.pid, syscall.SIGKILL)
+		<-run.exited
 	}
+	r := m.state()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return newResponse(codeKilled, "signal", int(m.stopSignal))
+	r.code = codeKilled
+	delete(r.values, "returncode")
+	r.values["signal"] = int(m.stopSignal)
+	return r
+}
+
+// signal sends sig to the process group, if the process runs, and answers
+// its status.
+func (m *monitor) signal(sig syscall.Signal) response {
+	run := m.current()
+	select {
+	case <-run.exited:
+	default:
+		m.logf("sending signal %d to process group %d", sig, run.pid)
+		syscall.Kill(-run.pid, sig)
+	}
+	return m.status()
 }
 
 // killStragglers SIGKILLs what is left of a stopped process's group once
@@ -1616,34 +2121,40 @@ func (m *monitor) stop() response {
 // member lives, so this reaches no one else.
 func (m *monitor) killStragglers() {
 	m.mu.Lock()
-	deadline := m.stopDeadline
+	deadline, pid := m.stopDeadline, m.run.pid
 	m.mu.Unlock()
 	if deadline.IsZero() {
 		return // not stopped by procdog: the group is none of our business
 	}
-	for time.Now().Before(deadline) && syscall.Kill(-m.pid, 0) == nil {
+	for time.Now().Before(deadline) && syscall.Kill(-pid, 0) == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if syscall.Kill(-m.pid, 0) == nil {
-		m.logf("process group %d outlived the stop timeout; sending SIGKILL", m.pid)
-		syscall.Kill(-m.pid, syscall.SIGKILL)
+	if syscall.Kill(-pid, 0) == nil {
+		m.logf("process group %d outlived the stop timeout; sending SIGKILL", pid)
+		syscall.Kill(-pid, syscall.SIGKILL)
 	}
 }
 
 // ---------------------------------------------------------------------------
 // main.
 
-const usageLine = "usage: procdog {start,status,wait,stop} NAME [options]"
+const usageLine = "usage: procdog {start,status,wait,stop,restart,list,signal,logs} [NAME] [options]"
+
+const commandChoices = "'start', 'status', 'wait', 'stop', 'restart', 'list', 'signal', 'logs'"
 
 func helpText() string {
 	var b strings.Builder
 	b.WriteString(usageLine + "\n\n")
 	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
 	b.WriteString("commands:\n")
-	b.WriteString("  start NAME    start NAME unless it is running, and print its status\n")
-	b.WriteString("  status NAME   print the status of NAME\n")
-	b.WriteString("  wait NAME     wait until the health check passes (or --health-count tries fail)\n")
-	b.WriteString("  stop NAME     stop NAME and its whole process group\n\n")
+	b.WriteString("  start NAME       start NAME unless it is running, and print its status\n")
+	b.WriteString("  status NAME      print the status of NAME\n")
+	b.WriteString("  wait NAME        wait until the health check passes (or --health-count tries fail)\n")
+	b.WriteString("  stop NAME        stop NAME and its whole process group\n")
+	b.WriteString("  restart NAME     stop NAME if it runs, then start it with the options it had\n")
+	b.WriteString("  list             print NAME: status for every NAME in the state directory\n")
+	b.WriteString("  signal NAME SIG  send a signal (HUP, TERM, 9, ...) to NAME's process group\n")
+	b.WriteString("  logs NAME        print the end of NAME's output; -f follows it\n\n")
 	b.WriteString("options:\n")
 	b.WriteString("  -h, --help              show this help and exit\n")
 	b.WriteString("  -v, --version           show the version and exit\n")
@@ -1686,6 +2197,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return ee.code
 }
 
+// commandWords is how many words each command takes after its name: NAME,
+// or NAME and SIG, or nothing.
+var commandWords = map[string][]string{
+	"start": {"name"}, "status": {"name"}, "wait": {"name"}, "stop": {"name"},
+	"restart": {"name"}, "list": {}, "signal": {"name", "signal"}, "logs": {"name"},
+}
+
 // runCommand parses the command line, runs one command and prints its
 // response. A nil error means exit 0; any other exit code comes back as an
 // *codedError, with an empty message when the response already said it all.
@@ -1703,21 +2221,28 @@ func runCommand(args []string, stdout io.Writer) error {
 		return nil
 	}
 	if len(cl.words) == 0 {
-		return usageErrorf("the following arguments are required: command, name")
+		return usageErrorf("the following arguments are required: command")
 	}
-	command := cl.words[0]
-	switch command {
-	case "start", "status", "wait", "stop":
-	default:
-		return usageErrorf("argument command: invalid choice: '%s' (choose from 'start', 'status', 'wait', 'stop')", command)
+	command, words := cl.words[0], cl.words[1:]
+	want, ok := commandWords[command]
+	switch {
+	case !ok:
+		return usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
+	case len(words) < len(want):
+		return usageErrorf("the following arguments are required: %s", strings.Join(want[len(words):], ", "))
+	case len(words) > len(want):
+		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
 	}
-	if len(cl.words) < 2 {
-		return usageErrorf("the following arguments are required: name")
+	debug = cl.set["debug"] != ""
+	if command == "list" {
+		o := defaultOptions()
+		if err := o.applyCommandLine(cl); err != nil {
+			return err
+		}
+		return list(stateDir(), o, stdout)
 	}
-	if len(cl.words) > 2 {
-		return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[2:], " "))
-	}
-	name := cl.words[1]
+
+	name := words[0]
 	if !validName(name) {
 		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
 	}
@@ -1726,7 +2251,6 @@ func runCommand(args []string, stdout io.Writer) error {
 		return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)",
 			name, c.dir, len(name)-(len(sock)-maxSocketPath()))
 	}
-	debug = cl.set["debug"] != ""
 	if c.o, err = resolveOptions(cl, name); err != nil {
 		return err
 	}
@@ -1734,11 +2258,16 @@ func runCommand(args []string, stdout io.Writer) error {
 
 	var r response
 	switch command {
-	case "start":
-		var started bool
-		r, started, err = c.start()
-		if err == nil && started && c.o.EnsureHealthy {
-			r, err = c.ensureHealthy(r)
+	case "start", "restart":
+		if command == "restart" {
+			if c.o, err = c.restartOptions(cl); err != nil {
+				return err
+			}
+		}
+		if c.o.EnsureHealthy {
+			r, err = c.startHealthy(stdout)
+		} else {
+			r, _, err = c.start()
 		}
 	case "status":
 		r, err = c.status()
@@ -1746,11 +2275,18 @@ func runCommand(args []string, stdout io.Writer) error {
 		r, err = c.wait()
 	case "stop":
 		r, err = c.stop()
+	case "signal":
+		if _, err := parseSignal(words[1]); err != nil {
+			return usageErrorf("argument signal: %v", err)
+		}
+		r, err = c.signal(words[1])
+	case "logs":
+		return c.logs(stdout)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, r)
+	printResponse(stdout, name, r, c.o.JSON)
 	if code := exitCodeFor(command, r, c.o); code != exitOK {
 		return &codedError{code: code}
 	}

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -2422,7 +2423,7 @@ func TestItStopSignalIsConfigurable(t *testing.T) {
 	e.expect("running, pid={N}", "", 0, "start", "int", "--command", "sleep 100", "--stop-signal", "INT", "--linger", itWindow)
 	e.expect("killed, signal=2", "", 0, "stop", "int")
 	e.expect("exited, returncode=-2", "", 0, "stop", "int")
-	e.expect("", "usage: procdog {start,status,wait,stop} NAME [options]\nprocdog: error: argument --stop-signal: invalid signal: 'NOPE'",
+	e.expect("", usageLine+"\nprocdog: error: argument --stop-signal: invalid signal: 'NOPE'",
 		2, "start", "bad", "--command", "sleep 100", "--stop-signal", "NOPE")
 }
 
@@ -2687,6 +2688,7 @@ func TestItSoak(t *testing.T) {
 // connection, and never panics or hangs.
 func FuzzDaemonRequest(f *testing.F) {
 	for _, seed := range []string{"status\n", "\n", "wait\n", "stop\n", "bogus\n", "status", "", " stop \r\n",
+		"options\n", "signal HUP\n", "signal 99\n", "signal\n",
 		"status\nstop\n", strings.Repeat("x", maxRequestLine-1), strings.Repeat("y", 5000)} {
 		f.Add([]byte(seed))
 	}
@@ -2697,8 +2699,9 @@ func FuzzDaemonRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, req []byte) {
 		// A process that has exited with code 3: every known request
 		// answers its state at once.
-		m := &monitor{name: "fuzz", o: defaultOptions(), logOut: devNull, exited: make(chan struct{}), returncode: 3}
-		close(m.exited)
+		run := &childRun{exited: make(chan struct{}), returncode: 3}
+		close(run.exited)
+		m := &monitor{name: "fuzz", o: defaultOptions(), logOut: devNull, run: run, wake: make(chan struct{})}
 		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -2722,9 +2725,15 @@ func FuzzDaemonRequest(f *testing.F) {
 			if i >= 0 {
 				line = req[:i]
 			}
-			switch strings.TrimSpace(string(line)) {
-			case "", "status", "wait", "stop":
+			req := strings.TrimSpace(string(line))
+			verb, arg, _ := strings.Cut(req, " ")
+			_, badSignal := parseSignal(arg)
+			switch {
+			case req == "" || req == "status" || req == "wait" || req == "stop" || verb == "signal" && badSignal == nil:
 				want = "exited, returncode=3\n"
+			case req == "options":
+				b, _ := json.Marshal(m.o)
+				want = string(b) + "\n"
 			default:
 				want = "invalid\n"
 			}
