@@ -51,7 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -99,17 +99,18 @@ const daemonArg = "__procdog_daemon__"
 // Time bounds that are not options. Every socket operation has a deadline.
 const (
 	dialTimeout      = 2 * time.Second
-	requestDeadline  = 2 * time.Second // a client must send its request line this soon
-	maxRequestLine   = 1024            // longer request lines are dropped, not buffered
-	answerSlack      = 5 * time.Second // added to the work a request may take
-	lockPollInterval = 5 * time.Millisecond
+	requestDeadline  = 2 * time.Second      // a client must send its request line this soon
+	maxRequestLine   = 1024                 // longer request lines are dropped, not buffered
+	answerSlack      = 5 * time.Second      // added to the work a request may take
+	lockPollInterval = 2 * time.Millisecond // at first; it doubles up to maxLockPoll
+	maxLockPoll      = 100 * time.Millisecond
 )
 
-// debug is set once by main from --debug; it only adds lines on stderr.
-var debug bool
+// debugging is set once by main from --debug; it only adds lines on stderr.
+var debugging bool
 
 func debugf(format string, args ...any) {
-	if debug {
+	if debugging {
 		fmt.Fprintf(os.Stderr, "procdog: debug: "+format+"\n", args...)
 	}
 }
@@ -461,8 +462,12 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	return o, o.applyCommandLine(cl)
 }
 
-// applyCommandLine sets the options the command line gives over o.
+// applyCommandLine sets the options the command line gives over o. A
+// health check given there replaces o's, of whatever kind.
 func (o *options) applyCommandLine(cl commandLine) error {
+	if slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok }) {
+		o.HealthCommand, o.HealthURL, o.HealthTCP = "", "", ""
+	}
 	for _, spec := range optionSpecs {
 		v, ok := cl.set[spec.long]
 		if !ok {
@@ -752,7 +757,7 @@ func (o options) checkHealthProbes() error {
 		}
 	}
 	if o.HealthTCP != "" {
-		if _, _, err := net.SplitHostPort(o.HealthTCP); err != nil {
+		if _, _, err := splitHostPort(o.HealthTCP); err != nil {
 			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
 		}
 	}
@@ -803,6 +808,36 @@ func parseSignal(s string) (syscall.Signal, error) {
 		return sig, nil
 	}
 	return 0, fmt.Errorf("invalid signal: '%s'", s)
+}
+
+// flags are the options that differ from the defaults as --option=value
+// arguments: how a client tells its daemon the options, already expanded
+// and resolved. They also make the daemon's line in ps readable.
+func (o options) flags() []string {
+	def := defaultOptions()
+	var flags []string
+	for _, s := range optionSpecs {
+		if v := fmt.Sprint(reflectValue(s.field(&o))); v != fmt.Sprint(reflectValue(s.field(&def))) {
+			flags = append(flags, "--"+s.long+"="+v)
+		}
+	}
+	return flags
+}
+
+// daemonOptions reads the flags that flags wrote. Nothing is expanded again.
+func daemonOptions(flags []string) (options, error) {
+	o := defaultOptions()
+	for _, f := range flags {
+		long, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+		spec, ok := findOption(long)
+		if !ok {
+			return o, fmt.Errorf("unknown option %q", f)
+		}
+		if err := spec.set(&o, value); err != nil {
+			return o, fmt.Errorf("%s: %v", f, err)
+		}
+	}
+	return o, nil
 }
 
 // summary is the options as the daemon log and the output header show them:
@@ -1078,6 +1113,220 @@ func lockHeld(path string) bool {
 }
 
 // ---------------------------------------------------------------------------
+// Sockets, with the system calls themselves.
+//
+// Package net would do all this, but where cgo is available it links the C
+// library in for its DNS resolver, which procdog never needs: every command
+// would pay for the dynamic loader, and every daemon for libc's pages. So
+// procdog opens its sockets itself and hands them to the runtime's poller as
+// non-blocking *os.File, which gives reads, writes and accepts deadlines.
+
+// conn is one side of a connection: a socket file, or in tests a net.Conn.
+type conn interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// socket makes a non-blocking, close-on-exec socket. ForkLock keeps a
+// process being started meanwhile from inheriting it before it is marked.
+func socket(family int) (int, error) {
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return -1, os.NewSyscallError("setnonblock", err)
+	}
+	return fd, nil
+}
+
+// dialUnix connects to the Unix socket at path. A daemon whose backlog is
+// full makes a non-blocking connect fail with EAGAIN: try again until the
+// timeout.
+func dialUnix(path string, timeout time.Duration) (*os.File, error) {
+	fd, err := socket(syscall.AF_UNIX)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
+		if err != syscall.EAGAIN || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// dialTCP connects to addr (HOST:PORT, where HOST is an IP address or a
+// name in /etc/hosts) within the timeout.
+func dialTCP(addr string, timeout time.Duration) (*os.File, error) {
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := lookupHost(host)
+	if err != nil {
+		return nil, err
+	}
+	family, sa := syscall.AF_INET, syscall.Sockaddr(&syscall.SockaddrInet4{Port: port, Addr: ip.As4()})
+	if ip.Is6() && !ip.Is4In6() {
+		family, sa = syscall.AF_INET6, &syscall.SockaddrInet6{Port: port, Addr: ip.As16()}
+	}
+	fd, err := socket(family)
+	if err != nil {
+		return nil, err
+	}
+	err = syscall.Connect(fd, sa)
+	if err != nil && err != syscall.EINPROGRESS {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	// Handed to the poller only now, so that no readiness from before the
+	// connect counts. The poller may still wake early: connected means no
+	// pending error and a peer, as package net checks it.
+	f := os.NewFile(uintptr(fd), addr)
+	if err == syscall.EINPROGRESS {
+		f.SetWriteDeadline(time.Now().Add(timeout))
+		rc, _ := f.SyscallConn()
+		if werr := rc.Write(func(fd uintptr) bool {
+			soerr, gerr := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+			switch e := syscall.Errno(soerr); {
+			case gerr != nil:
+				err = gerr
+			case e == 0:
+				if _, perr := syscall.Getpeername(int(fd)); perr != nil {
+					return false
+				}
+				err = nil
+			case e == syscall.EINPROGRESS || e == syscall.EALREADY || e == syscall.EINTR:
+				return false
+			default:
+				err = e
+			}
+			return true
+		}); werr != nil {
+			err = werr
+		}
+		f.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return f, nil
+}
+
+// splitHostPort splits "host:port" and "[v6]:port".
+func splitHostPort(addr string) (string, int, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("missing port in address %q", addr)
+	}
+	host := addr[:i]
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	} else if strings.Contains(host, ":") {
+		return "", 0, fmt.Errorf("too many colons in address %q", addr)
+	}
+	port, err := strconv.Atoi(addr[i+1:])
+	if err != nil || port < 1 || port > 65535 || host == "" {
+		return "", 0, fmt.Errorf("bad address %q", addr)
+	}
+	return host, port, nil
+}
+
+// lookupHost finds the address of host: an IP address, localhost, or a name
+// in /etc/hosts. Health checks are local, so there is no DNS.
+func lookupHost(host string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap(), nil
+	}
+	hosts, _ := os.ReadFile("/etc/hosts")
+	for _, line := range strings.Split(string(hosts), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		fields := strings.Fields(line)
+		if len(fields) > 1 && slices.ContainsFunc(fields[1:], func(f string) bool { return strings.EqualFold(f, host) }) {
+			if ip, err := netip.ParseAddr(fields[0]); err == nil {
+				return ip.Unmap(), nil
+			}
+		}
+	}
+	if strings.EqualFold(host, "localhost") {
+		return netip.MustParseAddr("127.0.0.1"), nil
+	}
+	return netip.Addr{}, fmt.Errorf("unknown host %q: use an IP address or a name in /etc/hosts", host)
+}
+
+// unixListener is a listening Unix socket.
+type unixListener struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+func listenUnix(path string) (*unixListener, error) {
+	fd, err := socket(syscall.AF_UNIX)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
+	}
+	if err := syscall.Listen(fd, syscall.SOMAXCONN); err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &unixListener{f, rc}, nil
+}
+
+// Accept waits for a connection; after Close it fails with os.ErrClosed.
+func (l *unixListener) Accept() (*os.File, error) {
+	var nfd int
+	var err error
+	if rerr := l.rc.Read(func(fd uintptr) bool {
+		syscall.ForkLock.RLock()
+		nfd, _, err = syscall.Accept(int(fd))
+		if err == nil {
+			syscall.CloseOnExec(nfd)
+		}
+		syscall.ForkLock.RUnlock()
+		return err != syscall.EAGAIN
+	}); rerr != nil {
+		// With no deadline set, waiting fails only once Close has begun.
+		return nil, fmt.Errorf("accept: %w (%v)", os.ErrClosed, rerr)
+	}
+	if err != nil {
+		return nil, os.NewSyscallError("accept", err)
+	}
+	if err := syscall.SetNonblock(nfd, true); err != nil {
+		syscall.Close(nfd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	return os.NewFile(uintptr(nfd), "connection"), nil
+}
+
+func (l *unixListener) Close() error { return l.f.Close() }
+
+// ---------------------------------------------------------------------------
 // Client.
 
 // request sends one request line to NAME's daemon and returns its answer.
@@ -1103,7 +1352,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	if err := checkStateFile(path); err != nil {
 		return "", false, err
 	}
-	conn, err := net.DialTimeout("unix", path, dialTimeout)
+	conn, err := dialUnix(path, dialTimeout)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 			debugf("no daemon at %s: %v", path, err)
@@ -1188,14 +1437,17 @@ func (c client) start() (r response, started bool, err error) {
 			return r, err == nil, err
 		}
 		debugf("another daemon owns '%s'; waiting for its answer", c.name)
-		for time.Now().Before(deadline) {
+		// Polled quickly at first, for a racing start, then slowly, for a
+		// daemon that waits to restart its process: each poll is a line
+		// in its log.
+		for poll := lockPollInterval; time.Now().Before(deadline); poll = min(2*poll, maxLockPoll) {
 			if r, err = c.status(); err != nil || isAlive(r) {
 				return r, false, c.alreadyRunning(err)
 			}
 			if !lockHeld(statePath(c.dir, c.name, "lock")) {
 				break // the other daemon is gone or done: start afresh
 			}
-			time.Sleep(lockPollInterval)
+			time.Sleep(poll)
 		}
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
@@ -1396,13 +1648,6 @@ func firstAnswerTimeout(o options) time.Duration {
 	return seconds(o.Settle) + seconds(o.HealthTimeout) + answerSlack
 }
 
-// daemonConfig is everything a daemon is told by the client that spawns it.
-type daemonConfig struct {
-	Name     string
-	StateDir string
-	Options  options
-}
-
 // spawnDaemon re-executes this binary as NAME's monitor daemon, detached in
 // a new session with its output on the daemon log, and reads the daemon's
 // first answer from a pipe: the status once the process has settled, an
@@ -1419,16 +1664,12 @@ func (c client) spawnDaemon() (response, error) {
 		return response{}, err
 	}
 	defer logFile.Close()
-	config, err := json.Marshal(daemonConfig{Name: c.name, StateDir: c.dir, Options: c.o})
-	if err != nil {
-		return response{}, failf(exitUnknown, "%v", err)
-	}
 	ready, readyW, err := os.Pipe()
 	if err != nil {
 		return response{}, failf(exitUnknown, "%v", err)
 	}
 	defer ready.Close()
-	cmd := exec.Command(exe, daemonArg, string(config))
+	cmd := exec.Command(exe, append([]string{daemonArg, c.name, c.dir}, c.o.flags()...)...)
 	cmd.Dir = "/" // keep no directory busy
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.ExtraFiles = []*os.File{readyW} // fd 3
@@ -1545,25 +1786,37 @@ func (m *monitor) logf(format string, args ...any) {
 }
 
 // runDaemon is the daemon's main: it owns NAME until its process has exited
-// for good and the linger time has passed. Its first answer goes to fd 3,
+// for good and the linger time has passed. Its arguments are NAME, the
+// state directory and the options as flags; its first answer goes to fd 3,
 // which the spawning client reads.
-func runDaemon(arg string) int {
+func runDaemon(args []string) int {
+	// One processor is plenty for a handful of requests, and each one the
+	// runtime keeps costs memory and threads in every daemon. (A lower GOGC
+	// was tried: its early first collection costs more memory than it saves.)
+	runtime.GOMAXPROCS(1)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, daemonSignals...)
 	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
 	ready := os.NewFile(3, "ready")
 	answerClient := func(r response) {
 		fmt.Fprintln(ready, r)
 		ready.Close()
 	}
-	var config daemonConfig
-	if err := json.Unmarshal([]byte(arg), &config); err != nil {
-		answerClient(errorResponse("bad daemon configuration: %v", err))
+	if len(args) < 2 {
+		answerClient(errorResponse("a daemon needs a name and a state directory"))
 		return exitUnknown
 	}
-	m := &monitor{name: config.Name, o: config.Options, logOut: os.Stderr, wake: make(chan struct{})}
-	m.sock = statePath(config.StateDir, m.name, "sock")
+	name, dir := args[0], args[1]
+	o, err := daemonOptions(args[2:])
+	if err != nil {
+		answerClient(errorResponse("bad daemon options: %v", err))
+		return exitUnknown
+	}
+	m := &monitor{name: name, o: o, logOut: os.Stderr, wake: make(chan struct{})}
+	m.sock = statePath(dir, m.name, "sock")
 	m.logf("daemon starting with options: %s", m.o.summary())
 
-	lock, err := acquireLock(statePath(config.StateDir, m.name, "lock"))
+	lock, err := acquireLock(statePath(dir, m.name, "lock"))
 	if err == errLockBusy {
 		m.logf("another daemon owns '%s'; exiting", m.name)
 		answerClient(newResponse(codeBusy))
@@ -1587,7 +1840,7 @@ func runDaemon(arg string) int {
 		m.serve(ln, &handlers)
 		close(served)
 	}()
-	go m.stopOnSignal()
+	go m.stopOnSignal(sigs)
 
 	// Settle: answer once the process has run for a moment or has exited.
 	select {
@@ -1613,7 +1866,7 @@ func runDaemon(arg string) int {
 // setUp opens the process's files, binds the socket, starts the first run
 // and puts the socket in place. On error the caller closes the files, and
 // nothing else is left behind but a line in the log.
-func (m *monitor) setUp() (*net.UnixListener, error) {
+func (m *monitor) setUp() (*unixListener, error) {
 	o := m.o
 	var err error
 	if m.argv, err = o.commandArgs(); err != nil {
@@ -1663,15 +1916,13 @@ func (m *monitor) setUp() (*net.UnixListener, error) {
 	newSock := m.sock + newSocketSuffix
 	os.Remove(newSock)
 	oldMask := syscall.Umask(0o077)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: newSock, Net: "unix"})
+	ln, err := listenUnix(newSock)
 	syscall.Umask(oldMask)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %v", newSock, err)
 	}
-	// The daemon removes its socket itself, and only if it is still its own.
-	ln.SetUnlinkOnClose(false)
 	os.Chmod(newSock, 0o600) // read and write are all a client needs
-	fail := func(err error) (*net.UnixListener, error) {
+	fail := func(err error) (*unixListener, error) {
 		if m.run != nil {
 			syscall.Kill(-m.run.pid, syscall.SIGKILL)
 		}
@@ -1845,24 +2096,32 @@ func (m *monitor) removeSocket() {
 	}
 }
 
+// daemonSignals are caught from the daemon's first moment. A client run in
+// a shell's background job has SIGINT and SIGQUIT ignored, and an ignored
+// signal stays ignored across exec: caught, they reach the process with
+// their default action, as from a shell.
+var daemonSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
+
 // stopOnSignal stops the process when the daemon itself is told to end. The
-// daemon has no terminal, so a SIGHUP can only be a stray one: ignore it.
-func (m *monitor) stopOnSignal() {
-	signal.Ignore(syscall.SIGHUP)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	sig := <-sigs
-	m.logf("received %v: stopping the process", sig)
-	m.stop()
+// daemon has no terminal, so a SIGHUP can only be a stray one: it is
+// dropped.
+func (m *monitor) stopOnSignal(sigs chan os.Signal) {
+	for sig := range sigs {
+		if sig != syscall.SIGHUP {
+			m.logf("received %v: stopping the process", sig)
+			m.stop()
+			return
+		}
+	}
 }
 
 // serve answers each connection in its own goroutine, so that one slow
 // health check or silent client delays nobody else.
-func (m *monitor) serve(ln *net.UnixListener, handlers *sync.WaitGroup) {
+func (m *monitor) serve(ln *unixListener, handlers *sync.WaitGroup) {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, os.ErrClosed) {
 				return
 			}
 			m.logf("accept: %v", err)
@@ -1877,7 +2136,7 @@ func (m *monitor) serve(ln *net.UnixListener, handlers *sync.WaitGroup) {
 	}
 }
 
-func (m *monitor) handle(conn net.Conn) {
+func (m *monitor) handle(conn conn) {
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(requestDeadline))
 	line, err := bufio.NewReaderSize(conn, maxRequestLine).ReadSlice('\n')
@@ -1894,9 +2153,9 @@ func (m *monitor) handle(conn net.Conn) {
 	}
 	req := strings.TrimSpace(string(line))
 	answer := m.answer(req)
-	if req == "options" {
-		m.logf("request %q answered", req) // the options are in the log's first line
-	} else {
+	// An options request is not logged: logs asks for them, and would
+	// find its own request at the end of the log it prints.
+	if req != "options" {
 		m.logf("request %q: %s", req, answer)
 	}
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
@@ -1975,7 +2234,7 @@ func (m *monitor) checkHealth() (int, error) {
 	case m.o.HealthURL != "":
 		return probeHTTP(m.o.HealthURL, timeout), nil
 	case m.o.HealthTCP != "":
-		conn, err := net.DialTimeout("tcp", m.o.HealthTCP, timeout)
+		conn, err := dialTCP(m.o.HealthTCP, timeout)
 		if err != nil {
 			return 1, nil
 		}
@@ -2010,16 +2269,17 @@ func probeHTTP(rawURL string, timeout time.Duration) int {
 	if err != nil {
 		return 1
 	}
+	deadline := time.Now().Add(timeout)
 	host := u.Host
 	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
+		host = u.Host + ":80"
 	}
-	conn, err := net.DialTimeout("tcp", host, timeout)
+	conn, err := dialTCP(host, timeout)
 	if err != nil {
 		return 1
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
+	conn.SetDeadline(deadline)
 	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n", u.RequestURI(), u.Host, version)
 	status, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
@@ -2233,7 +2493,7 @@ func runCommand(args []string, stdout io.Writer) error {
 	case len(words) > len(want):
 		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
 	}
-	debug = cl.set["debug"] != ""
+	debugging = cl.set["debug"] != ""
 	if command == "list" {
 		o := defaultOptions()
 		if err := o.applyCommandLine(cl); err != nil {
@@ -2254,7 +2514,7 @@ func runCommand(args []string, stdout io.Writer) error {
 	if c.o, err = resolveOptions(cl, name); err != nil {
 		return err
 	}
-	debug = c.o.Debug
+	debugging = c.o.Debug
 
 	var r response
 	switch command {
@@ -2294,8 +2554,8 @@ func runCommand(args []string, stdout io.Writer) error {
 }
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == daemonArg {
-		os.Exit(runDaemon(os.Args[2]))
+	if len(os.Args) > 1 && os.Args[1] == daemonArg {
+		os.Exit(runDaemon(os.Args[2:]))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -15,6 +15,8 @@ import (
 	"io/fs"
 	"maps"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1240,7 +1242,7 @@ const (
 // itEnv is one test's private procdog world. It remembers every name and pid
 // it sees so that its cleanup can end them all.
 type itEnv struct {
-	t     *testing.T
+	t     testing.TB
 	state string // PROCDOG_DIR
 	home  string // HOME: no ~/.procdog.cfg of the user's takes part
 	work  string // the client's working directory
@@ -1251,7 +1253,7 @@ type itEnv struct {
 	pids  map[int]bool
 }
 
-func itNew(t *testing.T) *itEnv {
+func itNew(t testing.TB) *itEnv {
 	t.Helper()
 	// Not t.TempDir: a subtest's long name would make the socket path too
 	// long for a Unix socket.
@@ -1386,7 +1388,7 @@ func itMatch(want, got string) bool {
 }
 
 // itPid is the pid in a response line.
-func itPid(t *testing.T, r itResult) int {
+func itPid(t testing.TB, r itResult) int {
 	t.Helper()
 	m := itPidRE.FindStringSubmatch(r.stdout)
 	if m == nil {
@@ -1520,7 +1522,7 @@ func itParentPid(pid int) int {
 
 // itEventually polls cond until it holds or timeout passes; then it fails,
 // showing what cond last saw.
-func itEventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func itEventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -1543,7 +1545,7 @@ func itExists(path string) bool {
 }
 
 // itGone waits until path does not exist.
-func itGone(t *testing.T, timeout time.Duration, path string) {
+func itGone(t testing.TB, timeout time.Duration, path string) {
 	t.Helper()
 	itEventually(t, timeout, path+" to be removed", func() (bool, string) {
 		fi, err := os.Lstat(path)
@@ -1555,7 +1557,7 @@ func itGone(t *testing.T, timeout time.Duration, path string) {
 }
 
 // itDead waits until pid has ended.
-func itDead(t *testing.T, timeout time.Duration, what string, pid int) {
+func itDead(t testing.TB, timeout time.Duration, what string, pid int) {
 	t.Helper()
 	itEventually(t, timeout, fmt.Sprintf("%s (pid %d) to end", what, pid), func() (bool, string) {
 		return !itAlive(pid), "it is alive"
@@ -1588,7 +1590,7 @@ func itFileLines(t *testing.T, path string, want ...string) {
 // itHeaderRE is the line procdog writes first to a --stdout/--stderr file.
 var itHeaderRE = regexp.MustCompile(`^procdog: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z Starting process '[A-Za-z0-9_-]+' with options: .*$`)
 
-func itWrite(t *testing.T, path, text string) {
+func itWrite(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -2772,5 +2774,893 @@ func TestRunTestSh(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("run_test.sh failed: %v\n%s", err, out)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Beyond the original (issue 4): restart, list, signal, logs, --json, the
+// built-in health probes and the restart policy (SPEC §9), driven through
+// the real binary like the tests above.
+
+// itWant is one acceptable result of a command whose answer depends on a
+// race the test cannot steer, such as a signal and the reaping of the
+// process it ends.
+type itWant struct {
+	stdout string
+	code   int
+}
+
+// itExpectOneOf runs procdog and fails unless it printed one of want, with
+// its exit code, and nothing on stderr.
+func itExpectOneOf(e *itEnv, want []itWant, args ...string) itResult {
+	e.t.Helper()
+	r := e.run(args...)
+	for _, w := range want {
+		if itMatch(w.stdout, r.stdout) && r.stderr == "" && r.code == w.code {
+			return r
+		}
+	}
+	e.t.Fatalf("unexpected result of\n%s\nwant one of %+v", r, want)
+	return r
+}
+
+// itEventuallyAnswers runs procdog until it prints the line want, with
+// nothing on stderr, and exits with code.
+func itEventuallyAnswers(e *itEnv, timeout time.Duration, want string, code int, args ...string) itResult {
+	e.t.Helper()
+	var r itResult
+	itEventually(e.t, timeout, fmt.Sprintf("procdog %q to answer %q, exit %d", args, want, code), func() (bool, string) {
+		r = e.run(args...)
+		return itMatch(want, r.stdout) && r.stderr == "" && r.code == code, r.String()
+	})
+	return r
+}
+
+var itJSONPidRE = regexp.MustCompile(`"pid":(-?\d+)`)
+
+// itExpectJSON is expect for --json: it notes the pids in the JSON for the
+// cleanup, and checks that what was printed is JSON.
+func itExpectJSON(e *itEnv, stdout, stderr string, code int, args ...string) itResult {
+	e.t.Helper()
+	r := e.run(args...)
+	for _, m := range itJSONPidRE.FindAllStringSubmatch(r.stdout, -1) {
+		n, _ := strconv.Atoi(m[1])
+		e.track(n)
+	}
+	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
+		e.t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: %q\n  exit:   %d",
+			r, itLines(stdout), itLines(stderr), code)
+	}
+	if r.stdout != "" && !json.Valid([]byte(r.stdout)) {
+		e.t.Fatalf("procdog %q printed %q, which is not JSON", args, r.stdout)
+	}
+	return r
+}
+
+// itJSONPid is the pid in a --json response.
+func itJSONPid(t *testing.T, r itResult) int {
+	t.Helper()
+	m := itJSONPidRE.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no \"pid\":N in\n%s", r)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// itLog is NAME's daemon log.
+func itLog(e *itEnv, name string) string {
+	text, _ := os.ReadFile(e.path(name, "log"))
+	return string(text)
+}
+
+// itLogHas waits until NAME's daemon log holds text n times.
+func itLogHas(e *itEnv, name, text string, n int) {
+	e.t.Helper()
+	itEventually(e.t, itSoon, fmt.Sprintf("%d × %q in the daemon log", n, text), func() (bool, string) {
+		log := itLog(e, name)
+		return strings.Count(log, text) == n, fmt.Sprintf("%q", log)
+	})
+}
+
+// itStarted are the pids the daemons of NAME started, from their log.
+func itStarted(e *itEnv, name string) []int {
+	re := regexp.MustCompile(`\] ` + regexp.QuoteMeta(name) + `: started pid (\d+): `)
+	var pids []int
+	for _, m := range re.FindAllStringSubmatch(itLog(e, name), -1) {
+		n, _ := strconv.Atoi(m[1])
+		pids = append(pids, n)
+	}
+	return pids
+}
+
+// itSeq is the lines from to to, as seq prints them, without the last newline.
+func itSeq(from, to int) string {
+	var lines []string
+	for i := from; i <= to; i++ {
+		lines = append(lines, strconv.Itoa(i))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// itStamp matches the timestamp and pid that start a daemon log line.
+const itStamp = "{N}-{N}-{N}T{N}:{N}:{N}.{N}Z procdog[{N}]"
+
+// itSyncBuffer collects a subprocess's output while the test reads it.
+type itSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *itSyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *itSyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// itClosedAddr is a local TCP address where nobody listens.
+func itClosedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// itTCPListener is a local TCP address that accepts connections, until the
+// test ends.
+func itTCPListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// itHTTPServer is a local HTTP server for the health probes: /ok answers
+// 200, /redirect 302 (to /fail), /fail 500, and /slow does not answer
+// until the client goes away.
+func itHTTPServer(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/fail", http.StatusFound) })
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "failing", http.StatusInternalServerError) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(itSoon):
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestIt4Restart(t *testing.T) {
+	t.Parallel()
+	t.Run("a running process gets a new pid, with the options its daemon had", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "r", "-c", "sleep 100", "--stop-signal", "USR1", "--linger", "0.2")
+		old := itPid(t, r)
+		again := e.expect("running, pid={N}", "", 0, "restart", "r")
+		if itPid(t, again) == old {
+			t.Fatalf("restart: want a new pid, got the old one: %s", again.line())
+		}
+		itDead(t, itSoon, "the process before the restart", old)
+		e.expect(again.line(), "", 0, "status", "r")
+		if started := itStarted(e, "r"); len(started) != 2 || started[1] != itPid(t, again) {
+			t.Errorf("want two processes started, the second %d; the log says %v", itPid(t, again), started)
+		}
+		// The stop signal came from the first daemon too. (Not INT: a
+		// shell's background job, such as go test run from a script,
+		// ignores it, and so would sleep.)
+		e.expect(fmt.Sprintf("killed, signal=%d", int(syscall.SIGUSR1)), "", 0, "stop", "r")
+	})
+	t.Run("options given to restart override the daemon's", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "o", "-c", "sh -c 'echo hello; exec sleep 100'", "--linger", "0.2")
+		e.expect("running, pid={N}", "", 0, "restart", "o", "--stdout", "out")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "hello")
+		e.expect("hello", "", 0, "logs", "o", "-n", "1")
+		e.expect("killed, signal=15", "", 0, "stop", "o")
+	})
+	t.Run("a health check given to restart replaces the daemon's other kind", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		addr := itTCPListener(t)
+		e.expect("running, health=1, pid={N}", "", 0, "start", "k", "-c", "sleep 100", "--health-command", "false", "--linger", "0.2")
+		e.expect("running, health=0, pid={N}", "", 0, "restart", "k", "--health-tcp", addr)
+		e.expect("killed, signal=15", "", 0, "stop", "k")
+	})
+	t.Run("a name with no daemon is started with the options given", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "restart", "n", "-c", "sleep 100", "--linger", "0.2")
+		e.expect(r.line(), "", 0, "status", "n")
+		e.expect("killed, signal=15", "", 0, "stop", "n")
+	})
+	t.Run("a name with no daemon and no command is a usage error", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('n')",
+			2, "restart", "n")
+		if files := e.stateFiles(); len(files) != 0 {
+			t.Errorf("a refused restart left state files behind: %v", files)
+		}
+	})
+	t.Run("a lingering name is started again with its options", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("exited, returncode=3", "", 5, "start", "l", "-c", "sh -c 'test -e again && exec sleep 100; exit 3'",
+			"--settle", "10", "--linger", itWindow)
+		itWrite(t, filepath.Join(e.work, "again"), "")
+		// The settle time, like the command, would come from the daemon.
+		r := e.expect("running, pid={N}", "", 0, "restart", "l", "--settle", "0.1")
+		e.expect(r.line(), "", 0, "status", "l")
+		e.expect("killed, signal=15", "", 0, "stop", "l")
+	})
+	t.Run("--strict fails only when the name is already running after the stop", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "s", "-c", "sleep 100", "--linger", "0.2")
+		again := e.expect("running, pid={N}", "", 0, "restart", "s", "--strict")
+		if itPid(t, again) == itPid(t, r) {
+			t.Fatalf("restart --strict: want a new pid, got the old one: %s", again.line())
+		}
+		e.expect("killed, signal=15", "", 0, "stop", "s")
+	})
+}
+
+func TestIt4List(t *testing.T) {
+	t.Parallel()
+	t.Run("an empty state directory lists nothing", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", "", 0, "list")
+		e.expect("[]", "", 0, "list", "--json")
+	})
+	t.Run("a missing state directory lists nothing", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.setenv("PROCDOG_DIR", filepath.Join(e.state, "missing"))
+		e.expect("", "", 0, "list")
+		e.expect("[]", "", 0, "list", "--json")
+	})
+	t.Run("every name, sorted, with its status", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		web := itPid(t, e.expect("running, pid={N}", "", 0, "start", "web", "-c", "sleep 100", "--linger", "0.2"))
+		e.expect("exited, returncode=7", "", 5, "start", "db", "-c", "sh -c 'exit 7'", "--settle", "10", "--linger", itWindow)
+		e.expect("exited, returncode=0", "", 5, "start", "cache", "-c", "true", "--settle", "10", "--linger", "0.2")
+		itGone(t, itWindowWait, e.path("cache", "sock")) // only its log is left
+		// Files that are not a name's are none of list's business.
+		itWrite(t, filepath.Join(e.state, "notes.txt"), "")
+		itWrite(t, filepath.Join(e.state, "procdog.not.a.name.log"), "")
+		e.expect(fmt.Sprintf("cache: stopped\ndb: exited, returncode=7\nweb: running, pid=%d", web), "", 0, "list")
+		itExpectJSON(e, fmt.Sprintf(`[{"name":"cache","state":"stopped"},{"name":"db","returncode":7,"state":"exited"},{"name":"web","pid":%d,"state":"running"}]`, web),
+			"", 0, "list", "--json")
+		e.expect("killed, signal=15", "", 0, "stop", "web")
+	})
+	t.Run("a name that cannot be asked is an error in its line", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		sock := e.path("evil", "sock")
+		if err := os.Symlink(filepath.Join(e.work, "elsewhere"), sock); err != nil {
+			t.Fatal(err)
+		}
+		e.expect("evil: error: refusing to use "+sock+": it is a symbolic link", "", 0, "list")
+		itExpectJSON(e, `[{"error":"refusing to use `+sock+`: it is a symbolic link","name":"evil","state":"error"}]`, "", 0, "list", "--json")
+	})
+	t.Run("extra arguments are a usage error", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: x", 2, "list", "x")
+		e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: x y", 2, "list", "--json", "x", "y")
+	})
+}
+
+func TestIt4Signal(t *testing.T) {
+	t.Parallel()
+	t.Run("a signal reaches the process, which goes on", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "h",
+			"-c", `sh -c "trap 'echo got-hup' HUP; echo ready; while :; do sleep 0.05; done"`, "--linger", itWindow)
+		pid := itPid(t, r)
+		itLogHas(e, "h", "\nready\n", 1)
+		e.expect(r.line(), "", 0, "signal", "h", "HUP")
+		itLogHas(e, "h", "\ngot-hup\n", 1)
+		e.expect(r.line(), "", 0, "signal", "h", "1")
+		itLogHas(e, "h", "\ngot-hup\n", 2)
+		e.expect(r.line(), "", 0, "signal", "h", "sighup")
+		itLogHas(e, "h", "\ngot-hup\n", 3)
+		e.expect(r.line(), "", 0, "status", "h")
+
+		// KILL ends it; whether the answer comes before the daemon has
+		// reaped it is a race.
+		itExpectOneOf(e, []itWant{{r.line(), 0}, {"exited, returncode=-9", 5}}, "signal", "h", "KILL")
+		itEventuallyAnswers(e, itSoon, "exited, returncode=-9", 5, "status", "h")
+		itDead(t, itSoon, "the killed process", pid)
+		e.expect("exited, returncode=-9", "", 5, "signal", "h", "HUP")
+		e.expect("exited, returncode=-9", "", 0, "stop", "h")
+	})
+	t.Run("a signal by number", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "n", "-c", "sleep 100", "--linger", itWindow)
+		itExpectOneOf(e, []itWant{{r.line(), 0}, {"exited, returncode=-9", 5}}, "signal", "n", "9")
+		itEventuallyAnswers(e, itSoon, "exited, returncode=-9", 5, "status", "n")
+		itDead(t, itSoon, "the killed process", itPid(t, r))
+	})
+	t.Run("a stopped name", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("stopped", "", 5, "signal", "nobody", "HUP")
+	})
+	t.Run("usage errors", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: 'NOPE'", 2, "signal", "x", "NOPE")
+		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: '0'", 2, "signal", "x", "0")
+		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: signal", 2, "signal", "x")
+		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name, signal", 2, "signal")
+		e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: extra", 2, "signal", "x", "HUP", "extra")
+		if files, _ := filepath.Glob(filepath.Join(e.state, "*")); len(files) != 0 {
+			t.Errorf("usage errors left files in the state directory: %q", files)
+		}
+	})
+}
+
+func TestIt4Logs(t *testing.T) {
+	t.Parallel()
+	t.Run("the last lines of the --stdout file", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "out", "-c", "sh -c 'seq 1 30; exec sleep 100'", "--linger", "0.2")
+		itEventually(t, itSoon, "30 lines in out", func() (bool, string) {
+			text, err := os.ReadFile(filepath.Join(e.work, "out"))
+			return strings.HasSuffix(string(text), "\n30\n"), fmt.Sprintf("%q %v", text, err)
+		})
+		e.expect(itSeq(21, 30), "", 0, "logs", "s")
+		e.expect(itSeq(28, 30), "", 0, "logs", "s", "-n", "3")
+		e.expect("30", "", 0, "logs", "s", "--lines=1")
+		e.expect("", "", 0, "logs", "s", "-n", "0")
+		e.expect("killed, signal=15", "", 0, "stop", "s")
+	})
+	t.Run("the last lines of the daemon log", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "d", "-c", "sh -c 'while [ ! -e go ]; do sleep 0.01; done; seq 1 30; exec sleep 100'",
+			"--linger", "0.2")
+		itWrite(t, filepath.Join(e.work, "go"), "")
+		itLogHas(e, "d", "\n30\n", 1)
+		// logs asks the daemon for its options, and finds no line of that
+		// at the end of what it prints.
+		e.expect(itSeq(27, 30), "", 0, "logs", "d", "-n", "4")
+		e.expect(itSeq(30, 30), "", 0, "logs", "d", "-n", "1")
+		e.expect("killed, signal=15", "", 0, "stop", "d")
+	})
+	t.Run("-f follows what is appended", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "out",
+			"-c", "sh -c 'seq 1 3; while [ ! -e go ]; do sleep 0.01; done; echo appended; exec sleep 100'", "--linger", "0.2")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "1", "2", "3")
+		ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+		defer cancel()
+		cmd := e.command(ctx, "logs", "f", "-f", "-n", "2")
+		var out, errOut itSyncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}()
+		itEventually(t, itSoon, "logs -f to print the last 2 lines", func() (bool, string) {
+			return out.String() == "2\n3\n", fmt.Sprintf("stdout %q, stderr %q", out.String(), errOut.String())
+		})
+		itWrite(t, filepath.Join(e.work, "go"), "")
+		itEventually(t, itSoon, "logs -f to print the appended line", func() (bool, string) {
+			return out.String() == "2\n3\nappended\n", fmt.Sprintf("stdout %q, stderr %q", out.String(), errOut.String())
+		})
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatalf("logs -f ended before it was interrupted: %v", err)
+		}
+		e.expect("killed, signal=15", "", 0, "stop", "f")
+	})
+	t.Run("after the daemon has gone", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("exited, returncode=0", "", 5, "start", "g", "--stdout", "out", "-c", "echo bye", "--settle", "10", "--linger", "0.2")
+		itGone(t, itWindowWait, e.path("g", "sock"))
+		for _, pid := range e.daemonPids() {
+			itDead(t, itSoon, "the daemon", pid)
+		}
+		// With no daemon to ask, the options given say where the output is.
+		e.expect("bye", "", 0, "logs", "g", "-n", "1", "--stdout", "out")
+		e.expect(itStamp+" g: daemon exiting", "", 0, "logs", "g", "-n", "1")
+	})
+	t.Run("an unknown name", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", "procdog: error: no output to show for 'nope': open "+e.path("nope", "log")+": no such file or directory",
+			3, "logs", "nope")
+	})
+	t.Run("usage errors", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name", 2, "logs")
+		e.expect("", usageLine+"\nprocdog: error: argument --lines: invalid int value: 'x'", 2, "logs", "l", "-n", "x")
+		e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: more", 2, "logs", "l", "more")
+	})
+}
+
+func TestIt4JSON(t *testing.T) {
+	t.Parallel()
+	t.Run("start, status, wait, restart and stop", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := itExpectJSON(e, `{"name":"j","pid":{N},"state":"running"}`, "", 0, "start", "j", "-c", "sleep 100", "--json", "--linger", itWindow)
+		itExpectJSON(e, r.line(), "", 0, "status", "j", "--json")
+		itExpectJSON(e, r.line(), "", 0, "--json", "wait", "j")
+		itExpectJSON(e, r.line(), "", 0, "start", "j", "-c", "sleep 100", "--json")
+		itExpectJSON(e, "", "procdog: error: process 'j' is already running", 4, "start", "j", "-c", "sleep 100", "--json", "--strict")
+		again := itExpectJSON(e, `{"name":"j","pid":{N},"state":"running"}`, "", 0, "restart", "j", "--json")
+		if itJSONPid(t, again) == itJSONPid(t, r) {
+			t.Fatalf("restart --json: want a new pid, got the old one: %s", again.line())
+		}
+		// How to print is each command's own business, not the daemon's.
+		plain := e.expect("running, pid={N}", "", 0, "restart", "j")
+		itExpectJSON(e, `{"name":"j","signal":15,"state":"killed"}`, "", 0, "stop", "j", "--json")
+		itExpectJSON(e, `{"name":"j","returncode":-15,"state":"exited"}`, "", 0, "stop", "j", "--json")
+		itExpectJSON(e, `{"name":"j","returncode":-15,"state":"exited"}`, "", 5, "stop", "j", "--json", "--strict")
+		itExpectJSON(e, `{"name":"j","returncode":-15,"state":"exited"}`, "", 5, "status", "j", "--json")
+		itExpectJSON(e, `{"name":"j","returncode":-15,"state":"exited"}`, "", 6, "wait", "j", "--json")
+		itDead(t, itSoon, "the stopped process", itPid(t, plain))
+	})
+	t.Run("a stopped name", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itExpectJSON(e, `{"name":"s","state":"stopped"}`, "", 5, "status", "s", "--json")
+		itExpectJSON(e, `{"name":"s","state":"stopped"}`, "", 6, "wait", "s", "--json")
+		itExpectJSON(e, `{"name":"s","state":"stopped"}`, "", 0, "stop", "s", "--json")
+		itExpectJSON(e, "", "procdog: error: process 's' is not running", 5, "stop", "s", "--json", "--strict")
+	})
+	t.Run("health", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := itExpectJSON(e, `{"health":0,"name":"h","pid":{N},"state":"running"}`, "", 0,
+			"start", "h", "-c", "sleep 100", "--health-command", "true", "--json", "--linger", "0.2")
+		itExpectJSON(e, r.line(), "", 0, "wait", "h", "--json")
+		itExpectJSON(e, `{"health":1,"name":"u","pid":{N},"state":"running"}`, "", 0,
+			"start", "u", "-c", "sleep 100", "--health-command", "false", "--health-count", "2", "--health-delay", "0.05", "--json", "--linger", "0.2")
+		itExpectJSON(e, `{"health":1,"name":"u","pid":{N},"state":"running"}`, "", 6, "wait", "u", "--json")
+		itExpectJSON(e, `{"name":"e","signal":15,"state":"killed"}`, "", 6,
+			"start", "e", "-c", "sleep 100", "--health-command", "false", "--health-count", "2", "--health-delay", "0.05",
+			"--ensure-healthy", "--json", "--linger", "0.2")
+		e.expect("killed, signal=15", "", 0, "stop", "h")
+		e.expect("killed, signal=15", "", 0, "stop", "u")
+	})
+	t.Run("an exited process", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itExpectJSON(e, `{"name":"x","returncode":3,"state":"exited"}`, "", 5,
+			"start", "x", "-c", "sh -c 'exit 3'", "--settle", "10", "--json", "--linger", "0.2")
+	})
+	t.Run("an error response has its message", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itExpectJSON(e, `{"error":"Failed to start: procdog-no-such-command: executable file not found in $PATH","name":"bad","state":"error"}`, "", 2,
+			"start", "bad", "-c", "procdog-no-such-command", "--json", "--linger", "0.2")
+	})
+	t.Run("usage errors stay on stderr", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('u')",
+			2, "start", "u", "--json")
+	})
+}
+
+func TestIt4HealthProbes(t *testing.T) {
+	t.Parallel()
+	srv := itHTTPServer(t)
+	// The server is in this test process, which the other tests load: a
+	// health timeout short enough to keep the slow case quick could fail
+	// the healthy cases. The unhealthy ones fail at once, or within a
+	// short timeout.
+	for _, tc := range []struct {
+		name, flag, target, timeout, want string
+	}{
+		{"HTTP 200 is healthy", "--health-url", srv.URL + "/ok", "10", "running, health=0, pid={N}"},
+		{"HTTP 302 is healthy, and not followed", "--health-url", srv.URL + "/redirect", "10", "running, health=0, pid={N}"},
+		{"HTTP 500 is unhealthy", "--health-url", srv.URL + "/fail", "2", "running, health=1, pid={N}"},
+		{"HTTP on a closed port is unhealthy", "--health-url", "http://" + itClosedAddr(t) + "/", "2", "running, health=1, pid={N}"},
+		{"HTTP too slow for the health timeout is unhealthy", "--health-url", srv.URL + "/slow", "0.3", "running, health=1, pid={N}"},
+		{"TCP to a listener is healthy", "--health-tcp", itTCPListener(t), "10", "running, health=0, pid={N}"},
+		{"TCP to a closed port is unhealthy", "--health-tcp", itClosedAddr(t), "2", "running, health=1, pid={N}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := itNew(t)
+			r := e.expect(tc.want, "", 0, "start", "p", "-c", "sleep 100", tc.flag, tc.target,
+				"--health-timeout", tc.timeout, "--health-count", "2", "--health-delay", "0.05", "--linger", "0.2")
+			e.expect(r.line(), "", 0, "status", "p")
+			code := 0
+			if strings.Contains(tc.want, "health=1") {
+				code = 6
+			}
+			e.expect(r.line(), "", code, "wait", "p")
+			e.expect("killed, signal=15", "", 0, "stop", "p")
+		})
+	}
+	t.Run("ensure-healthy stops a process whose URL fails", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("killed, signal=15", "", 6, "start", "p", "-c", "sleep 100", "--health-url", srv.URL+"/fail",
+			"--health-count", "2", "--health-delay", "0.05", "--ensure-healthy", "--linger", "0.2")
+	})
+	t.Run("bad addresses are usage errors", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		for _, tc := range []struct{ flag, value, msg string }{
+			{"--health-url", "https://127.0.0.1/", "argument --health-url: not an http:// URL: 'https://127.0.0.1/'"},
+			{"--health-url", "127.0.0.1:80", "argument --health-url: not an http:// URL: '127.0.0.1:80'"},
+			{"--health-url", "http://", "argument --health-url: not an http:// URL: 'http://'"},
+			{"--health-url", "http://[::1", "argument --health-url: not an http:// URL: 'http://[::1'"},
+			{"--health-tcp", "nohostport", "argument --health-tcp: not HOST:PORT: 'nohostport'"},
+		} {
+			e.expect("", usageLine+"\nprocdog: error: "+tc.msg, 2, "start", "b", "-c", "sleep 100", tc.flag, tc.value)
+		}
+		if files, _ := filepath.Glob(filepath.Join(e.state, "*")); len(files) != 0 {
+			t.Errorf("usage errors left files in the state directory: %q", files)
+		}
+	})
+	t.Run("config keys, with variables", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.setenv("IT_HTTP", strings.TrimPrefix(srv.URL, "http://"))
+		e.setenv("IT_TCP", itTCPListener(t))
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[DEFAULT]\ncommand=sleep 100\nlinger=0.2\n"+
+			"[u]\nhealth_url=http://${IT_HTTP}/ok\n[t]\nhealth_tcp=$IT_TCP\n[v]\nhealth_url=http://$IT_NOPE/\n")
+		e.expect("running, health=0, pid={N}", "", 0, "start", "u")
+		e.expect("running, health=0, pid={N}", "", 0, "start", "t")
+		e.expect("", "procdog: error: could not expand environment variable names in health_url 'http://$IT_NOPE/': 'IT_NOPE'", 3, "start", "v")
+		e.expect("killed, signal=15", "", 0, "stop", "u")
+		e.expect("killed, signal=15", "", 0, "stop", "t")
+	})
+	t.Run("one kind of health check", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[DEFAULT]\ncommand=sleep 100\nlinger=0.2\n"+
+			"[c]\nhealth_command=false\n[u]\nhealth_url="+srv.URL+"/fail\n[two]\nhealth_command=true\nhealth_tcp=127.0.0.1:1\n")
+		e.expect("", usageLine+"\nprocdog: error: use only one of --health-command, --health-url, --health-tcp",
+			2, "start", "x", "-c", "sleep 100", "--health-command", "true", "--health-url", srv.URL+"/ok")
+		e.expect("", "procdog: error: more than one kind of health check in 'procdog.cfg': use one of health_command, health_url, health_tcp",
+			3, "start", "two")
+		// A kind given on the command line replaces the file's, of any kind.
+		e.expect("running, health=0, pid={N}", "", 0, "start", "c", "--health-url", srv.URL+"/ok")
+		e.expect("running, health=0, pid={N}", "", 0, "start", "u", "--health-tcp", itTCPListener(t))
+		for _, name := range []string{"c", "u"} {
+			e.expect("killed, signal=15", "", 0, "stop", name)
+		}
+	})
+}
+
+func TestIt4RestartPolicy(t *testing.T) {
+	t.Parallel()
+	t.Run("on-failure gives up after --max-restarts", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		// start answers when the first run exits; the restart may beat it.
+		itExpectOneOf(e, []itWant{{"exited, returncode=3", 5}, {"exited, restarts={N}, returncode=3", 5}, {"running, pid={N}, restarts={N}", 0}},
+			"start", "f", "-c", "sh -c 'exit 3'", "--restart", "on-failure", "--max-restarts", "2", "--restart-delay", "0.05",
+			"--settle", "10", "--linger", itWindow)
+		itEventuallyAnswers(e, itSoon, "exited, restarts=2, returncode=3", 5, "status", "f")
+		itGone(t, itSoon, e.path("f", "lock"))
+		if started := itStarted(e, "f"); len(started) != 3 {
+			t.Errorf("want 3 runs, the first and 2 restarts; the log says %v", started)
+		}
+		itExpectJSON(e, `[{"name":"f","restarts":2,"returncode":3,"state":"exited"}]`, "", 0, "list", "--json")
+		itGone(t, itWindowWait, e.path("f", "sock"))
+		for _, pid := range e.daemonPids() {
+			itDead(t, itSoon, "the daemon after its linger time", pid)
+		}
+		e.expect("stopped", "", 5, "status", "f")
+	})
+	t.Run("always restarts a process that exits 0", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "a", "-c", "sleep 0.3", "--restart", "always", "--max-restarts", "100",
+			"--restart-delay", "0.05", "--linger", "1")
+		itEventuallyAnswers(e, itSoon, "running, pid={N}, restarts={N}", 0, "status", "a")
+		// A stop is for good, whether it finds the process running or
+		// waiting to be restarted.
+		itExpectOneOf(e, []itWant{{"killed, restarts={N}, signal=15", 0}, {"exited, restarts={N}, returncode=0", 0}}, "stop", "a")
+		started := itStarted(e, "a")
+		itGone(t, itWindowWait, e.path("a", "sock"))
+		if again := itStarted(e, "a"); len(again) != len(started) {
+			t.Errorf("runs started after the stop: before %v, after %v", started, again)
+		}
+		itDead(t, itSoon, "the last run", started[len(started)-1])
+		e.expect("stopped", "", 5, "status", "a")
+	})
+	t.Run("a stop during the restart delay is for good", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itExpectOneOf(e, []itWant{{"exited, returncode=3", 5}, {"exited, restarts={N}, returncode=3", 5}, {"running, pid={N}, restarts={N}", 0}},
+			"start", "d", "-c", "sh -c 'exit 3'", "--restart", "on-failure", "--max-restarts", "100", "--restart-delay", "0.3",
+			"--settle", "10", "--linger", "1")
+		itExpectOneOf(e, []itWant{{"exited, returncode=3", 0}, {"exited, restarts={N}, returncode=3", 0}, {"killed, restarts={N}, signal=15", 0}},
+			"stop", "d")
+		started := itStarted(e, "d")
+		itGone(t, itWindowWait, e.path("d", "sock"))
+		if again := itStarted(e, "d"); len(again) != len(started) {
+			t.Errorf("runs started after the stop: before %v, after %v", started, again)
+		}
+		e.expect("stopped", "", 5, "status", "d")
+	})
+	t.Run("on-failure does not restart a process that exits 0", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("exited, returncode=0", "", 5, "start", "z", "-c", "true", "--restart", "on-failure", "--restart-delay", "0.05",
+			"--settle", "10", "--linger", itWindow)
+		itGone(t, itSoon, e.path("z", "lock")) // the daemon has decided: no restart
+		e.expect("exited, returncode=0", "", 5, "status", "z")
+		if started := itStarted(e, "z"); len(started) != 1 {
+			t.Errorf("want one run; the log says %v", started)
+		}
+	})
+	t.Run("a process killed by a signal has failed", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "k", "-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "1",
+			"--restart-delay", "0.05", "--linger", itWindow)
+		first := itPid(t, r)
+		itExpectOneOf(e, []itWant{{r.line(), 0}, {"exited, returncode=-9", 5}, {"running, pid={N}, restarts=1", 0}}, "signal", "k", "KILL")
+		again := itEventuallyAnswers(e, itSoon, "running, pid={N}, restarts=1", 0, "status", "k")
+		if second := itPid(t, again); second == first {
+			t.Fatalf("want a new pid after the restart, got the old one: %s", again.line())
+		}
+		itDead(t, itSoon, "the killed process", first)
+		itExpectJSON(e, fmt.Sprintf(`{"name":"k","pid":%d,"restarts":1,"state":"running"}`, itPid(t, again)), "", 0, "status", "k", "--json")
+		itExpectOneOf(e, []itWant{{again.line(), 0}, {"exited, restarts=1, returncode=-9", 5}}, "signal", "k", "KILL")
+		itEventuallyAnswers(e, itSoon, "exited, restarts=1, returncode=-9", 5, "status", "k")
+		itGone(t, itSoon, e.path("k", "lock"))
+		if started := itStarted(e, "k"); len(started) != 2 {
+			t.Errorf("want two runs; the log says %v", started)
+		}
+	})
+	t.Run("start while a restart is pending reports the restarted process", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; exit 3'",
+			"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
+		itWrite(t, filepath.Join(e.work, "ok"), "")
+		// The daemon still owns the name: its restart, not this command, wins.
+		r := e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
+		if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
+			t.Errorf("want the restarted process %d and no other; the log says %v", itPid(t, r), started)
+		}
+		e.expect("killed, restarts=1, signal=15", "", 0, "stop", "p")
+	})
+	t.Run("from the config file", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"),
+			"[c]\ncommand=sh -c 'exit 4'\nrestart=on-failure\nmax_restarts=1\nrestart_delay=0.05\nsettle=10\nlinger="+itWindow+"\n")
+		itExpectOneOf(e, []itWant{{"exited, returncode=4", 5}, {"exited, restarts=1, returncode=4", 5}, {"running, pid={N}, restarts=1", 0}},
+			"start", "c")
+		itEventuallyAnswers(e, itSoon, "exited, restarts=1, returncode=4", 5, "status", "c")
+	})
+	t.Run("no restart policy, no restarts key", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "n", "-c", "sleep 100", "--restart", "on-failure", "--linger", "0.2")
+		e.expect(r.line(), "", 0, "status", "n")
+		e.expect("killed, signal=15", "", 0, "stop", "n")
+		e.expect("exited, returncode=0", "", 5, "start", "a", "-c", "true", "--restart", "always", "--max-restarts", "0",
+			"--settle", "10", "--linger", itWindow)
+		itGone(t, itSoon, e.path("a", "lock"))
+		e.expect("exited, returncode=0", "", 5, "status", "a")
+	})
+	t.Run("bad values", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", usageLine+"\nprocdog: error: argument --restart: invalid choice: 'sometimes' (choose from 'no', 'on-failure', 'always')",
+			2, "start", "b", "-c", "sleep 100", "--restart", "sometimes")
+		e.expect("", usageLine+"\nprocdog: error: argument --max-restarts: invalid int value: 'many'",
+			2, "start", "b", "-c", "sleep 100", "--max-restarts=many")
+		e.expect("", usageLine+"\nprocdog: error: argument --restart-delay: invalid float value: '-1'",
+			2, "start", "b", "-c", "sleep 100", "--restart-delay=-1")
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[b]\ncommand=sleep 100\nrestart=maybe\n")
+		e.expect("", "procdog: error: invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') for config key 'restart' in 'procdog.cfg'",
+			3, "start", "b")
+		if files, _ := filepath.Glob(filepath.Join(e.state, "*")); len(files) != 0 {
+			t.Errorf("bad values left files in the state directory: %q", files)
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Benchmarks (issue 5): procdog against the floor, the least a command can
+// do: a Go program that dials a Unix socket, sends a line and reads one
+// (testdata/floor), built the same way. They report, never fail on a time:
+//
+//	go test -run '^$' -bench VsFloor -benchtime 1x
+
+// benchSamples is how many times each command is timed in one round; the
+// median counts. TestBenchmarkVsFloorRuns makes it small.
+var benchSamples = 15
+
+// itFloor builds the floor program beside procdog, once.
+var itFloor = sync.OnceValues(func() (string, error) {
+	path := filepath.Join(filepath.Dir(itBinary), "floor")
+	out, err := exec.Command("go", "build", "-o", path, "./testdata/floor").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building the floor: %v\n%s", err, out)
+	}
+	return path, nil
+})
+
+// timeCommand runs name args to the end and says how long it took.
+func timeCommand(tb testing.TB, env []string, name string, args ...string) time.Duration {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil && !strings.Contains(string(out), "running") {
+		tb.Fatalf("%s %q: %v\n%s", name, args, err, out)
+	}
+	return time.Since(start)
+}
+
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// pssKiB is the proportional set size of pid, from /proc: its own memory
+// plus its share of what it shares with other processes.
+func pssKiB(pid int) (int, bool) {
+	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	return procField(string(text), "Pss:"), err == nil
+}
+
+func rssKiB(pid int) (int, bool) {
+	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procField(string(text), "VmRSS:"), err == nil
+}
+
+func procField(text, name string) int {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return n
+		}
+	}
+	return 0
+}
+
+// daemonPid is the pid of the daemon that logged for name last.
+func (e *itEnv) daemonPid(name string) int {
+	log, _ := os.ReadFile(e.path(name, "log"))
+	m := itDaemonRE.FindAllStringSubmatch(string(log), -1)
+	if len(m) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[len(m)-1][1])
+	return n
+}
+
+// BenchmarkVsFloor times status, start and stop against the floor, side by
+// side and interleaved so that a busy machine weighs on all alike, and
+// measures a daemon's memory and 100 simultaneous starts.
+func BenchmarkVsFloor(b *testing.B) {
+	floor, err := itFloor()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := itNew(b)
+	env := e.environ()
+	procdog := func(args ...string) time.Duration { return timeCommand(b, env, itBinary, args...) }
+	procdog("start", "bench", "--command", "sleep 1000", "--settle", "0")
+	sock := e.path("bench", "sock")
+	var floorT, statusT, startT, settleT, stopT []time.Duration
+	for i := 0; i < b.N*benchSamples; i++ {
+		name := fmt.Sprintf("s%d", i)
+		floorT = append(floorT, timeCommand(b, env, floor, sock, "status"))
+		statusT = append(statusT, procdog("status", "bench"))
+		startT = append(startT, procdog("start", name, "--command", "sleep 1000", "--settle", "0", "--linger", "0"))
+		stopT = append(stopT, procdog("stop", name))
+		if i < 3 { // the default settle time is a fixed 100 ms: a few suffice
+			settleT = append(settleT, procdog("start", name, "--command", "sleep 1000", "--linger", "0"))
+			procdog("stop", name)
+		}
+	}
+	f := median(floorT)
+	b.ReportMetric(ms(f), "floor-ms")
+	b.ReportMetric(ms(median(statusT)), "status-ms")
+	b.ReportMetric(ms(median(statusT))/ms(f), "status/floor")
+	b.ReportMetric(ms(median(startT)), "start-ms")
+	b.ReportMetric(ms(median(startT))/ms(f), "start/floor")
+	b.ReportMetric(ms(median(settleT)), "start-settle-ms")
+	b.ReportMetric(ms(median(stopT)), "stop-ms")
+	b.ReportMetric(ms(median(stopT))/ms(f), "stop/floor")
+	if rss, ok := rssKiB(e.daemonPid("bench")); ok {
+		b.ReportMetric(float64(rss)/1024, "daemon-RSS-MiB")
+	}
+
+	// 100 simultaneous starts, then the daemons' memory all together.
+	const n = 100
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procdog("start", fmt.Sprintf("c%d", i), "--command", "sleep 1000", "--settle", "0")
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(time.Since(begin).Seconds(), "start100-s")
+	total, measured := 0, 0
+	for i := range n {
+		if pss, ok := pssKiB(e.daemonPid(fmt.Sprintf("c%d", i))); ok {
+			total += pss
+			measured++
+		}
+	}
+	if measured == n {
+		b.ReportMetric(float64(total)/1024, "PSS100-MiB")
+	}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procdog("stop", fmt.Sprintf("c%d", i))
+		}()
+	}
+	wg.Wait()
+}
+
+// TestBenchmarkVsFloorRuns runs the benchmark once, briefly, so that it
+// keeps working; it asserts nothing about time.
+func TestBenchmarkVsFloorRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark")
+	}
+	defer func(n int) { benchSamples = n }(benchSamples)
+	benchSamples = 2
+	r := testing.Benchmark(BenchmarkVsFloor)
+	for _, metric := range []string{"floor-ms", "status/floor", "start/floor", "stop/floor", "start100-s"} {
+		if r.Extra[metric] <= 0 {
+			t.Errorf("the benchmark reported no %s: %v", metric, r.Extra)
+		}
 	}
 }

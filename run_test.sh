@@ -24,23 +24,28 @@ mkdir "$tmp/bin" "$tmp/state" "$tmp/work"
 export PROCDOG_DIR=$tmp/state
 WORK=$tmp/work
 
-# cleanup stops every name the tour used, then kills by pid whatever it
-# started that is still alive: the processes (pid=N in the responses) and
-# their daemons (procdog[N] in the daemon logs). Never by name.
+# cleanup stops every name the tour used, in both state directories
+# ($PROCDOG_DIR, and $WORK/fleet where the tour lists), then kills by pid
+# whatever it started that is still alive: the processes (pid=N, or "pid":N
+# in JSON, in the responses) and their daemons (procdog[N] in the daemon
+# logs). Never by name.
 cleanup() {
 	set +e
-	local log name pid
-	for log in "$PROCDOG_DIR"/procdog.*.log; do
-		[ -e "$log" ] || continue
-		name=${log#"$PROCDOG_DIR"/procdog.}
-		procdog stop "${name%.log}" >/dev/null 2>&1
+	local dir log name pid
+	for dir in "$PROCDOG_DIR" "$WORK/fleet"; do
+		for log in "$dir"/procdog.*.log; do
+			[ -e "$log" ] || continue
+			name=${log#"$dir"/procdog.}
+			PROCDOG_DIR=$dir procdog stop "${name%.log}" >/dev/null 2>&1
+		done
 	done
-	for pid in $(grep -Eoh 'pid=[0-9]+' "$tmp/out" 2>/dev/null | cut -d= -f2 | sort -u); do
+	for pid in $(grep -Eoh '(pid=|"pid":)[0-9]+' "$tmp/out" 2>/dev/null | tr -dc '0-9\n' | sort -u); do
 		kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"
 	done
 	# A daemon that lingers after its process has ended has nothing left to
 	# stop, so SIGKILL loses nothing.
-	for pid in $(cat "$PROCDOG_DIR"/procdog.*.log 2>/dev/null | grep -Eo 'procdog\[[0-9]+\]' | tr -dc '0-9\n' | sort -u); do
+	for pid in $(cat "$PROCDOG_DIR"/procdog.*.log "$WORK"/fleet/procdog.*.log 2>/dev/null |
+		grep -Eo 'procdog\[[0-9]+\]' | tr -dc '0-9\n' | sort -u); do
 		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
 	done
 	rm -rf "$tmp"
@@ -90,6 +95,8 @@ eventually() {
 }
 
 is_stopped() { [ "$(procdog status "$1" 2>&1)" = stopped ]; }
+status_is() { [ "$(procdog status "$1" 2>&1)" = "$2" ]; }
+status_matches() { procdog status "$1" 2>&1 | grep -Eq "$2"; }
 
 # only_log_left holds once NAME's daemon has ended: socket and lock gone.
 only_log_left() {
@@ -211,6 +218,101 @@ EOF
 	run 'procdog start badint --config broken.cfg'
 	run 'procdog start badkey --config broken.cfg'
 	run 'procdog start nosuch --command no-such-command'
+
+	say "New commands: signal, logs, --json and restart. A shell script that" \
+		"reloads on SIGHUP stands in for a server."
+	cat >reloader.sh <<'EOF'
+trap 'echo reloading' HUP
+echo started
+while :; do sleep 0.1; done
+EOF
+	run 'cat reloader.sh'
+	run 'procdog start reloader --command "sh reloader.sh" --stdout reloader.out --linger 0.3'
+	eventually grep -q started reloader.out
+	run 'procdog signal reloader HUP'
+	eventually grep -q reloading reloader.out
+	say "logs prints the end of the output (--stdout, else the daemon log); -n says how much."
+	run 'procdog logs reloader -n 2'
+	say "--json prints the same facts as JSON; the exit codes stay the same."
+	run 'procdog status reloader --json'
+	say "restart stops it and starts it again with the options it was started with:" \
+		"no --command needed. Without --append, the output file starts afresh."
+	run 'procdog restart reloader'
+	eventually grep -q started reloader.out
+	run 'procdog logs reloader'
+	run 'procdog stop reloader --json'
+	eventually is_stopped reloader
+	run 'procdog status reloader --json'
+
+	say "list prints NAME: status for every name in the state directory, sorted;" \
+		"here in a state directory of its own, so that only these two show."
+	run 'PROCDOG_DIR=$HOME/fleet procdog start api --command "sleep 100" --linger 0.3'
+	run 'PROCDOG_DIR=$HOME/fleet procdog start batch --command '\''sh -c "exit 3"'\'' --settle 5 --linger 10'
+	run 'PROCDOG_DIR=$HOME/fleet procdog list'
+	run 'PROCDOG_DIR=$HOME/fleet procdog list --json'
+	run 'PROCDOG_DIR=$HOME/fleet procdog stop api'
+
+	say "Built-in health checks, no curl needed: --health-url is healthy when an HTTP GET" \
+		"answers 2xx or 3xx, --health-tcp when a TCP connection opens. In a config file:" \
+		"health_url and health_tcp, with \$VAR expanded."
+	cat >web.cfg <<'EOF'
+[web]
+command=python3 -m http.server $PORT --bind 127.0.0.1
+health_url=http://127.0.0.1:$PORT/ping
+health_count=100
+health_delay=.1
+ensure_healthy=True
+dir=$HOME/backend
+stdout=web.log
+stderr=web.log
+linger=0.3
+EOF
+	run 'cat web.cfg'
+	run 'procdog start web --config web.cfg'
+	run 'head -1 backend/web.log'
+	run 'procdog stop web'
+	say "A process has one kind of health check: one on the command line replaces the file's."
+	run 'procdog start web --config web.cfg --health-tcp 127.0.0.1:$PORT'
+	run 'head -1 backend/web.log'
+	run 'procdog start port --command "sleep 100" --health-tcp 127.0.0.1:$PORT --linger 0.3'
+	run 'procdog start missing --command "sleep 100" --health-url http://127.0.0.1:$PORT/nope \
+  --health-count 2 --health-delay 0.1 --linger 0.3'
+	run 'procdog wait missing'
+	run 'procdog stop web'
+	run 'procdog status port'
+	run 'procdog stop port'
+	run 'procdog stop missing'
+
+	say "--restart on-failure restarts a process that fails, at most --max-restarts times," \
+		"with a delay that doubles each time; responses count the restarts. A process" \
+		"that keeps failing ends as exited, with its last return code."
+	run 'procdog start flaky --command '\''sh -c "exit 3"'\'' --restart on-failure --max-restarts 2 --restart-delay 0.05 \
+  --settle 5 --linger 10'
+	eventually status_is flaky "exited, restarts=2, returncode=3"
+	run 'procdog status flaky'
+	eventually grep -q "flaky: not restarting" "$PROCDOG_DIR/procdog.flaky.log"
+	run 'grep -E "flaky: (process exited|restarting|not restarting)" $PROCDOG_DIR/procdog.flaky.log'
+	say "A process that fails once, then runs. A stop is for good: no restart follows."
+	cat >fails-once.sh <<'EOF'
+if [ ! -e failed-once ]; then touch failed-once; exit 1; fi
+exec sleep 100
+EOF
+	run 'cat fails-once.sh'
+	run 'procdog start recovers --command "sh fails-once.sh" --restart on-failure --restart-delay 0.05 --settle 5 --linger 10'
+	eventually status_matches recovers '^running, pid=[0-9]+, restarts=1$'
+	run 'procdog status recovers'
+	run 'procdog stop recovers'
+	eventually grep -q "recovers: process exited: returncode=-15" "$PROCDOG_DIR/procdog.recovers.log"
+	run 'procdog status recovers'
+
+	say "Errors in the new options and commands."
+	run 'procdog start web --command true --health-url https://127.0.0.1:$PORT/ping'
+	run 'procdog start web --command true --health-tcp 127.0.0.1'
+	run 'procdog start web --command true --health-command true --health-tcp 127.0.0.1:$PORT'
+	run 'procdog start web --command true --restart sometimes'
+	run 'procdog signal web SIGNOPE'
+	run 'procdog signal web HUP'
+	run 'procdog logs nothing'
 }
 
 tour >"$tmp/out"
@@ -220,6 +322,7 @@ normalise() {
 	sed -E \
 		-e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z/TIME/g' \
 		-e 's/pid=[0-9]+/pid=PID/g' \
+		-e 's/"pid":[0-9]+/"pid":PID/g' \
 		-e 's/procdog\[[0-9]+\]/procdog[PID]/g' \
 		-e "s#$PROCDOG_DIR#\$DIR#g" \
 		-e "s#$WORK#\$WORK#g" \
