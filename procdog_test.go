@@ -1289,7 +1289,7 @@ func (e *itEnv) environ() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if name == "PROCDOG_DIR" || name == "HOME" || name == "BADENVVAR" || strings.HasPrefix(name, "IT_") {
+		if name == "PROCDOG_DIR" || name == "HOME" || name == "BADENVVAR" || name == "GOMAXPROCS" || strings.HasPrefix(name, "IT_") {
 			continue
 		}
 		env = append(env, kv)
@@ -3516,14 +3516,21 @@ func TestIt4RestartPolicy(t *testing.T) {
 // median counts. TestBenchmarkVsFloorRuns makes it small.
 var benchSamples = 15
 
-// itFloor builds the floor program beside procdog, once.
-var itFloor = sync.OnceValues(func() (string, error) {
-	path := filepath.Join(filepath.Dir(itBinary), "floor")
-	out, err := exec.Command("go", "build", "-o", path, "./testdata/floor").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("building the floor: %v\n%s", err, out)
+// itFloor builds the floor program beside procdog, once, the same way, and
+// once more without cgo: package net, which the floor uses, links the C
+// library where cgo is available, and procdog does not, so the static floor
+// is the stricter yardstick.
+var itFloor = sync.OnceValues(func() ([2]string, error) {
+	var paths [2]string
+	for i, cgo := range []string{"", "CGO_ENABLED=0"} {
+		paths[i] = filepath.Join(filepath.Dir(itBinary), fmt.Sprintf("floor%d", i))
+		build := exec.Command("go", "build", "-o", paths[i], "./testdata/floor")
+		build.Env = append(os.Environ(), cgo)
+		if out, err := build.CombinedOutput(); err != nil {
+			return paths, fmt.Errorf("building the floor: %v\n%s", err, out)
+		}
 	}
-	return path, nil
+	return paths, nil
 })
 
 // timeCommand runs name args to the end and says how long it took.
@@ -3582,7 +3589,7 @@ func (e *itEnv) daemonPid(name string) int {
 // side and interleaved so that a busy machine weighs on all alike, and
 // measures a daemon's memory and 100 simultaneous starts.
 func BenchmarkVsFloor(b *testing.B) {
-	floor, err := itFloor()
+	floors, err := itFloor()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -3591,10 +3598,11 @@ func BenchmarkVsFloor(b *testing.B) {
 	procdog := func(args ...string) time.Duration { return timeCommand(b, env, itBinary, args...) }
 	procdog("start", "bench", "--command", "sleep 1000", "--settle", "0")
 	sock := e.path("bench", "sock")
-	var floorT, statusT, startT, settleT, stopT []time.Duration
+	var floorT, staticT, statusT, startT, settleT, stopT []time.Duration
 	for i := 0; i < b.N*benchSamples; i++ {
 		name := fmt.Sprintf("s%d", i)
-		floorT = append(floorT, timeCommand(b, env, floor, sock, "status"))
+		floorT = append(floorT, timeCommand(b, env, floors[0], sock, "status"))
+		staticT = append(staticT, timeCommand(b, env, floors[1], sock, "status"))
 		statusT = append(statusT, procdog("status", "bench"))
 		startT = append(startT, procdog("start", name, "--command", "sleep 1000", "--settle", "0", "--linger", "0"))
 		stopT = append(stopT, procdog("stop", name))
@@ -3612,6 +3620,11 @@ func BenchmarkVsFloor(b *testing.B) {
 	b.ReportMetric(ms(median(settleT)), "start-settle-ms")
 	b.ReportMetric(ms(median(stopT)), "stop-ms")
 	b.ReportMetric(ms(median(stopT))/ms(f), "stop/floor")
+	sf := median(staticT)
+	b.ReportMetric(ms(sf), "static-floor-ms")
+	b.ReportMetric(ms(median(statusT))/ms(sf), "status/static-floor")
+	b.ReportMetric(ms(median(startT))/ms(sf), "start/static-floor")
+	b.ReportMetric(ms(median(stopT))/ms(sf), "stop/static-floor")
 	if rss, ok := rssKiB(e.daemonPid("bench")); ok {
 		b.ReportMetric(float64(rss)/1024, "daemon-RSS-MiB")
 	}
@@ -3662,5 +3675,28 @@ func TestBenchmarkVsFloorRuns(t *testing.T) {
 		if r.Extra[metric] <= 0 {
 			t.Errorf("the benchmark reported no %s: %v", metric, r.Extra)
 		}
+	}
+}
+
+// TestItDaemonGivesTheProcessTheUsersGOMAXPROCS: the daemon runs with
+// GOMAXPROCS=1 to save memory, but the process gets the user's setting.
+func TestItDaemonGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, env, want string }{
+		{"unset", "", "G=unset P=unset"},
+		{"set", "7", "G=7 P=unset"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := itNew(t)
+			if c.env != "" {
+				e.setenv("GOMAXPROCS", c.env)
+			}
+			e.expect("running, pid={N}", "", 0, "start", "env", "--settle", "0", "--linger", "0.2",
+				"--command", `sh -c 'echo G=$${GOMAXPROCS-unset} P=$${PROCDOG_GOMAXPROCS-unset}; sleep 100'`)
+			itEventually(t, itSoon, "the process's line in the log", func() (bool, string) {
+				log, _ := os.ReadFile(e.path("env", "log"))
+				return strings.Contains(string(log), "\n"+c.want+"\n"), string(log)
+			})
+		})
 	}
 }
