@@ -799,9 +799,18 @@ type signalName string
 // (a non-zero return code, or a signal) or always.
 type restartPolicy string
 
+// maxSignal is the highest signal number: Linux has real-time signals up
+// to 64, macOS and the BSDs stop at 31.
+func maxSignal() int {
+	if runtime.GOOS == "linux" {
+		return 64
+	}
+	return 31
+}
+
 // parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
 func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() {
 		return syscall.Signal(n), nil
 	}
 	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
@@ -992,8 +1001,12 @@ func exitCodeFor(command string, r response, o options) int {
 // ---------------------------------------------------------------------------
 // State files.
 
+// stateDir is absolute, for the daemon runs in /.
 func stateDir() string {
 	if d := os.Getenv("PROCDOG_DIR"); d != "" {
+		if abs, err := filepath.Abs(d); err == nil {
+			return abs
+		}
 		return d
 	}
 	return "/var/tmp"
@@ -1181,9 +1194,9 @@ func dialTCP(addr string, timeout time.Duration) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	family, sa := syscall.AF_INET, syscall.Sockaddr(&syscall.SockaddrInet4{Port: port, Addr: ip.As4()})
-	if ip.Is6() && !ip.Is4In6() {
-		family, sa = syscall.AF_INET6, &syscall.SockaddrInet6{Port: port, Addr: ip.As16()}
+	family, sa := syscall.AF_INET6, syscall.Sockaddr(&syscall.SockaddrInet6{Port: port, Addr: ip.As16()})
+	if ip.Is4() {
+		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
 	}
 	fd, err := socket(family)
 	if err != nil {
@@ -1206,7 +1219,7 @@ func dialTCP(addr string, timeout time.Duration) (*os.File, error) {
 			switch e := syscall.Errno(soerr); {
 			case gerr != nil:
 				err = gerr
-			case e == 0:
+			case e == 0 || e == syscall.EISCONN:
 				if _, perr := syscall.Getpeername(int(fd)); perr != nil {
 					return false
 				}
@@ -1285,7 +1298,9 @@ func listenUnix(path string) (*unixListener, error) {
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
 	}
-	if err := syscall.Listen(fd, syscall.SOMAXCONN); err != nil {
+	// The kernel clamps the backlog to its own maximum, which on Linux and
+	// macOS alike is larger than syscall.SOMAXCONN.
+	if err := syscall.Listen(fd, 4096); err != nil {
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
 	}
@@ -1303,13 +1318,19 @@ func (l *unixListener) Accept() (*os.File, error) {
 	var nfd int
 	var err error
 	if rerr := l.rc.Read(func(fd uintptr) bool {
-		syscall.ForkLock.RLock()
-		nfd, _, err = syscall.Accept(int(fd))
-		if err == nil {
-			syscall.CloseOnExec(nfd)
+		for {
+			syscall.ForkLock.RLock()
+			nfd, _, err = syscall.Accept(int(fd))
+			if err == nil {
+				syscall.CloseOnExec(nfd)
+			}
+			syscall.ForkLock.RUnlock()
+			// A client that left before it was accepted, or a signal, is
+			// no reason to make the next one wait.
+			if err != syscall.ECONNABORTED && err != syscall.EINTR {
+				return err != syscall.EAGAIN
+			}
 		}
-		syscall.ForkLock.RUnlock()
-		return err != syscall.EAGAIN
 	}); rerr != nil {
 		// With no deadline set, waiting fails only once Close has begun.
 		return nil, fmt.Errorf("accept: %w (%v)", os.ErrClosed, rerr)
@@ -1407,7 +1428,7 @@ func (c client) start() (r response, started bool, err error) {
 	if err != nil {
 		return r, false, err
 	}
-	if len(argv) == 0 {
+	if strings.TrimSpace(c.o.Command) == "" || len(argv) == 0 || argv[0] == "" {
 		return r, false, usageErrorf("Must specify --command with 'start' or supply a command in the config file for this id ('%s')", c.name)
 	}
 	if _, err := c.o.healthArgs(); err != nil {
@@ -1912,19 +1933,18 @@ func (m *monitor) setUp() (*unixListener, error) {
 	if m.stdin, err = os.Open(o.Stdin); err != nil {
 		return nil, fmt.Errorf("cannot open stdin: %v", err)
 	}
-	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	// Both files are opened before either is truncated, so that a start
+	// that fails on one leaves the other as it was.
+	flag := os.O_WRONLY | os.O_CREATE
 	if o.Append {
-		flag = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+		flag |= os.O_APPEND
 	}
-	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
-		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
 	m.stdout, m.stderr = m.logOut, m.logOut
 	if o.Stdout != "" {
 		if m.stdout, err = os.OpenFile(o.Stdout, flag, 0o666); err != nil {
 			m.stdout = nil
 			return nil, fmt.Errorf("cannot open stdout: %v", err)
 		}
-		io.WriteString(m.stdout, header)
 	}
 	switch {
 	case o.Stderr == o.Stdout:
@@ -1934,7 +1954,17 @@ func (m *monitor) setUp() (*unixListener, error) {
 			m.stderr = nil
 			return nil, fmt.Errorf("cannot open stderr: %v", err)
 		}
-		io.WriteString(m.stderr, header)
+	}
+	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
+		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
+	for i, f := range []*os.File{m.stdout, m.stderr} {
+		if f == m.logOut || i == 1 && f == m.stdout {
+			continue // the daemon log is never truncated, and a shared file has one header
+		}
+		if !o.Append {
+			f.Truncate(0)
+		}
+		io.WriteString(f, header)
 	}
 
 	// Bind under a temporary name, owner-only from the first moment (umask,
@@ -2018,7 +2048,7 @@ func (m *monitor) current() *childRun {
 // exited for good: by itself with no restart due, after the last allowed
 // restart, or because of a stop.
 func (m *monitor) superviseRestarts() {
-	delay := seconds(m.o.RestartDelay)
+	delay := min(seconds(m.o.RestartDelay), maxRestartDelay)
 	for {
 		run := m.current()
 		<-run.exited
@@ -2326,20 +2356,15 @@ func probeHTTP(rawURL string, timeout time.Duration) int {
 // wait runs the health check up to HealthCount times, HealthDelay apart,
 // until it passes or the process exits.
 func (m *monitor) wait() response {
-	if !m.hasHealthCheck() {
-		return m.state()
-	}
-	r := m.state()
-	for i := 0; i < m.o.HealthCount; i++ {
-		if i > 0 {
-			select {
-			case <-m.current().exited:
-			case <-time.After(seconds(m.o.HealthDelay)):
-			}
+	// At least one check, even with a health count of 0: a wait that ran
+	// none would answer healthy without knowing.
+	r := m.status()
+	for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
+		select {
+		case <-m.current().exited:
+		case <-time.After(seconds(m.o.HealthDelay)):
 		}
-		if r = m.status(); r.code != codeRunning || r.healthy() {
-			break
-		}
+		r = m.status()
 	}
 	return r
 }
@@ -2520,7 +2545,7 @@ func runCommand(args []string, stdout io.Writer) error {
 	case len(words) > len(want):
 		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
 	}
-	debugging = cl.set["debug"] != ""
+	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
 	if command == "list" {
 		o := defaultOptions()
 		if err := o.applyCommandLine(cl); err != nil {
@@ -2535,8 +2560,10 @@ func runCommand(args []string, stdout io.Writer) error {
 	}
 	c := client{dir: stateDir(), name: name}
 	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
-		return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)",
-			name, c.dir, len(name)-(len(sock)-maxSocketPath()))
+		if fit := len(name) - (len(sock) - maxSocketPath()); fit > 0 {
+			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)", name, c.dir, fit)
+		}
+		return usageErrorf("the state directory %s is too long for a socket path; set PROCDOG_DIR to a shorter one", c.dir)
 	}
 	if c.o, err = resolveOptions(cl, name); err != nil {
 		return err

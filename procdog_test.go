@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -1218,13 +1219,28 @@ func itMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	itBinary = filepath.Join(dir, "procdog")
-	build := exec.Command("go", "build", "-o", itBinary, ".")
+	args := []string{"build", "-o", itBinary}
+	if itRaceEnabled() && os.Getenv("PROCDOG_RACE_DAEMONS") != "" {
+		// The daemons serve concurrently: built with the race detector
+		// too, cleanup fails a test whose daemons reported a race in their
+		// logs. It makes the suite several times slower, so it is asked for.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintf(os.Stderr, "building procdog: %v\n", err)
 		return 3
 	}
 	return m.Run()
+}
+
+// itRaceEnabled tells whether this test binary was built with -race.
+func itRaceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	return ok && slices.ContainsFunc(info.Settings, func(s debug.BuildSetting) bool {
+		return s.Key == "-race" && s.Value == "true"
+	})
 }
 
 // Time bounds of the integration tests.
@@ -1448,6 +1464,12 @@ func (e *itEnv) cleanup() {
 	}
 	for _, pid := range e.daemonPids() {
 		e.track(pid)
+	}
+	logs, _ := filepath.Glob(filepath.Join(e.state, "procdog.*.log"))
+	for _, path := range logs {
+		if log, _ := os.ReadFile(path); bytes.Contains(log, []byte("WARNING: DATA RACE")) {
+			e.t.Errorf("a daemon reported a data race in %s:\n%s", path, log)
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -3699,4 +3721,65 @@ func TestItDaemonGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestItReviewFixes covers faults a review found: each subtest is one.
+func TestItReviewFixes(t *testing.T) {
+	t.Parallel()
+	t.Run("an IPv6 health address is probed, not a crash", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "[::1]:0")
+		if err != nil {
+			t.Skip("no IPv6 loopback here:", err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conn.Close()
+			}
+		}()
+		e := itNew(t)
+		e.expect("running, health=0, pid={N}", "", 0, "start", "v6", "--command", "sleep 100",
+			"--health-tcp", ln.Addr().String(), "--linger", "0.2")
+		e.expect("running, health=0, pid={N}", "", 0, "status", "v6")
+	})
+	// (A short name: the work directory, named after the test, holds the state.)
+	t.Run("relative PROCDOG_DIR", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.setenv("PROCDOG_DIR", "relative-state")
+		e.expect("running, pid={N}", "", 0, "start", "rel", "--command", "sleep 100", "--linger", "0.2")
+		if !itExists(filepath.Join(e.work, "relative-state", "procdog.rel.sock")) {
+			t.Fatalf("no socket in the client's relative state directory")
+		}
+		e.expect("killed, signal=15", "", 0, "stop", "rel")
+	})
+	t.Run("a start that fails on stderr leaves stdout's file alone", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		out := filepath.Join(e.work, "out.log")
+		itWrite(t, out, "precious\n")
+		e.expect("error: cannot open stderr: open /nonexistent/err.log: no such file or directory", "", 2,
+			"start", "keep", "--command", "sleep 100", "--stdout", out, "--stderr", "/nonexistent/err.log")
+		if b, _ := os.ReadFile(out); string(b) != "precious\n" {
+			t.Fatalf("the stdout file was changed to %q", b)
+		}
+	})
+	t.Run("--shell with no command is the missing-command usage error", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('sh')",
+			2, "start", "sh", "--shell")
+	})
+	t.Run("wait with a health count of 0 still checks once", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, health=1, pid={N}", "", 0, "start", "zero", "--command", "sleep 100",
+			"--health-command", "false", "--health-count", "0", "--linger", "0.2")
+		e.expect("running, health=1, pid={N}", "", 6, "wait", "zero")
+	})
 }
