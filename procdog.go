@@ -203,29 +203,29 @@ type optionSpec struct {
 var optionSpecs = []optionSpec{
 	{"command", "c", true, "the command line to run", func(o *options) any { return &o.Command }},
 	{"health-command", "", true, "command whose exit code is the health (0 = healthy)", func(o *options) any { return &o.HealthCommand }},
-	{"health-count", "", true, "how many health checks wait tries (default 5)", func(o *options) any { return &o.HealthCount }},
-	{"health-delay", "", true, "seconds between those tries (default 1)", func(o *options) any { return &o.HealthDelay }},
-	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy (default 10)", func(o *options) any { return &o.HealthTimeout }},
+	{"health-count", "", true, "how many health checks wait tries", func(o *options) any { return &o.HealthCount }},
+	{"health-delay", "", true, "seconds between those tries", func(o *options) any { return &o.HealthDelay }},
+	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy", func(o *options) any { return &o.HealthTimeout }},
 	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) any { return &o.EnsureHealthy }},
 	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) any { return &o.Dir }},
-	{"stdin", "", true, "file for standard input (default /dev/null)", func(o *options) any { return &o.Stdin }},
+	{"stdin", "", true, "file for standard input", func(o *options) any { return &o.Stdin }},
 	{"stdout", "", true, "file for standard output (default: the daemon log)", func(o *options) any { return &o.Stdout }},
 	{"stderr", "", true, "file for standard error (default: the daemon log)", func(o *options) any { return &o.Stderr }},
 	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) any { return &o.Append }},
-	{"linger", "", true, "seconds the daemon answers after the process exits (default 3)", func(o *options) any { return &o.Linger }},
-	{"settle", "", true, "seconds start waits for the process to run or exit (default 0.1)", func(o *options) any { return &o.Settle }},
+	{"linger", "", true, "seconds the daemon answers after the process exits", func(o *options) any { return &o.Linger }},
+	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) any { return &o.Settle }},
 	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) any { return &o.Strict }},
 	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) any { return &o.Shell }},
-	{"stop-signal", "", true, "signal that stop sends first, name or number (default TERM)", func(o *options) any { return &o.StopSignal }},
-	{"stop-timeout", "", true, "seconds before stop sends SIGKILL (default 10)", func(o *options) any { return &o.StopTimeout }},
+	{"stop-signal", "", true, "signal that stop sends first, name or number", func(o *options) any { return &o.StopSignal }},
+	{"stop-timeout", "", true, "seconds before stop sends SIGKILL", func(o *options) any { return &o.StopTimeout }},
 	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) any { return &o.HealthURL }},
 	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) any { return &o.HealthTCP }},
-	{"restart", "", true, "restart the process when it exits: no, on-failure or always (default no)", func(o *options) any { return &o.Restart }},
-	{"max-restarts", "", true, "restart at most this many times (default 5)", func(o *options) any { return &o.MaxRestarts }},
-	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 (default 1)", func(o *options) any { return &o.RestartDelay }},
+	{"restart", "", true, "restart the process when it exits: no, on-failure or always", func(o *options) any { return &o.Restart }},
+	{"max-restarts", "", true, "restart at most this many times", func(o *options) any { return &o.MaxRestarts }},
+	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s", func(o *options) any { return &o.RestartDelay }},
 	{"config", "", false, "config file to read", func(o *options) any { return &o.Config }},
 	{"json", "", false, "print JSON instead of the response line", func(o *options) any { return &o.JSON }},
-	{"lines", "n", false, "logs: how many lines to print (default 10)", func(o *options) any { return &o.Lines }},
+	{"lines", "n", false, "logs: how many lines to print", func(o *options) any { return &o.Lines }},
 	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) any { return &o.Follow }},
 	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
 }
@@ -823,12 +823,9 @@ func parseSignal(s string) (syscall.Signal, error) {
 // arguments: how a client tells its daemon the options, already expanded
 // and resolved. They also make the daemon's line in ps readable.
 func (o options) flags() []string {
-	def := defaultOptions()
 	var flags []string
-	for _, s := range optionSpecs {
-		if v := fmt.Sprint(reflectValue(s.field(&o))); v != fmt.Sprint(reflectValue(s.field(&def))) {
-			flags = append(flags, "--"+s.long+"="+v)
-		}
+	for _, c := range o.changed() {
+		flags = append(flags, "--"+c.spec.long+"="+c.value)
 	}
 	return flags
 }
@@ -852,19 +849,31 @@ func daemonOptions(flags []string) (options, error) {
 // summary is the options as the daemon log and the output header show them:
 // those that differ from the defaults, sorted by key.
 func (o options) summary() string {
-	def := defaultOptions()
 	var parts []string
-	for _, s := range optionSpecs {
-		if !s.inFile {
-			continue
-		}
-		v := fmt.Sprint(reflectValue(s.field(&o)))
-		if v != fmt.Sprint(reflectValue(s.field(&def))) {
-			parts = append(parts, fmt.Sprintf("%s=%q", s.key(), v))
+	for _, c := range o.changed() {
+		if c.spec.inFile {
+			parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
 		}
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+// changedOption is an option whose value differs from the default.
+type changedOption struct {
+	spec  optionSpec
+	value string // as text
+}
+
+func (o options) changed() []changedOption {
+	def := defaultOptions()
+	var changed []changedOption
+	for _, spec := range optionSpecs {
+		if v := fmt.Sprint(reflectValue(spec.field(&o))); v != fmt.Sprint(reflectValue(spec.field(&def))) {
+			changed = append(changed, changedOption{spec, v})
+		}
+	}
+	return changed
 }
 
 func reflectValue(p any) any {
@@ -1074,6 +1083,13 @@ func openStateFile(path string, flag int) (*os.File, error) {
 	return f, nil
 }
 
+// stillAt tells whether the file at path is still the one fi describes.
+// Inode numbers are reused, so the modification time must match too.
+func stillAt(path string, fi os.FileInfo) bool {
+	pi, err := os.Lstat(path)
+	return err == nil && os.SameFile(fi, pi) && pi.ModTime().Equal(fi.ModTime())
+}
+
 var errLockBusy = errors.New("lock is held")
 
 // acquireLock takes the flock on procdog.NAME.lock. The kernel releases a
@@ -1094,9 +1110,7 @@ func acquireLock(path string) (*os.File, error) {
 		}
 		// The previous holder may have removed the file between our open and
 		// our flock; a lock on a removed file guards nothing, so try again.
-		fi, err1 := f.Stat()
-		pi, err2 := os.Lstat(path)
-		if err1 == nil && err2 == nil && os.SameFile(fi, pi) {
+		if fi, err := f.Stat(); err == nil && stillAt(path, fi) {
 			return f, nil
 		}
 		f.Close()
@@ -1107,10 +1121,8 @@ func acquireLock(path string) (*os.File, error) {
 // releaseLock removes the lock file, if it is still ours, and then unlocks
 // it: in that order, so nobody can lock the file in the moment before it goes.
 func releaseLock(f *os.File) {
-	if fi, err := f.Stat(); err == nil {
-		if pi, err := os.Lstat(f.Name()); err == nil && os.SameFile(fi, pi) {
-			os.Remove(f.Name())
-		}
+	if fi, err := f.Stat(); err == nil && stillAt(f.Name(), fi) {
+		os.Remove(f.Name())
 	}
 	f.Close()
 }
@@ -1410,11 +1422,12 @@ type client struct {
 	o    options
 }
 
-func (c client) status() (response, error) { return request(c.dir, c.name, "status") }
-func (c client) wait() (response, error)   { return request(c.dir, c.name, "wait") }
+func (c client) request(line string) (response, error) { return request(c.dir, c.name, line) }
+func (c client) status() (response, error)             { return c.request("status") }
+func (c client) wait() (response, error)               { return c.request("wait") }
 
 func (c client) stop() (response, error) {
-	r, err := request(c.dir, c.name, "stop")
+	r, err := c.request("stop")
 	if err == nil && c.o.Strict && r.code == codeStopped {
 		return r, failf(exitNotRunning, "process '%s' is not running", c.name)
 	}
@@ -1486,7 +1499,7 @@ func (c client) alreadyRunning(err error) error {
 }
 
 func (c client) signal(sig string) (response, error) {
-	return request(c.dir, c.name, "signal "+sig)
+	return c.request("signal " + sig)
 }
 
 // daemonOptions asks NAME's daemon for the options it was started with;
@@ -1515,7 +1528,7 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	if err := o.applyCommandLine(cl); err != nil {
 		return o, err
 	}
-	if _, err := request(c.dir, c.name, "stop"); err != nil {
+	if _, err := c.request("stop"); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -1736,7 +1749,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 		select {
 		case res := <-done:
 			if r, err = res.r, res.err; err == nil && r.code == codeRunning && !r.healthy() {
-				return request(c.dir, c.name, "stop")
+				return c.request("stop")
 			}
 		case <-interrupt:
 			return c.interrupted(stdout)
@@ -1754,7 +1767,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 // response and exits 130, as a shell does for Ctrl-C.
 func (c client) interrupted(stdout io.Writer) (response, error) {
 	debugf("interrupted: stopping '%s'", c.name)
-	r, err := request(c.dir, c.name, "stop")
+	r, err := c.request("stop")
 	if err != nil {
 		return r, err
 	}
@@ -2143,12 +2156,9 @@ func returnCode(ps *os.ProcessState, err error) int {
 }
 
 // removeSocket removes the socket if it is still the one this daemon bound;
-// a newer daemon for the same name may have renamed its own over it. Inode
-// numbers are reused, so the modification time, set when the socket was
-// bound, must match too.
+// a newer daemon for the same name may have renamed its own over it.
 func (m *monitor) removeSocket() {
-	fi, err := os.Lstat(m.sock)
-	if err == nil && os.SameFile(fi, m.sockInfo) && fi.ModTime().Equal(m.sockInfo.ModTime()) {
+	if stillAt(m.sock, m.sockInfo) {
 		os.Remove(m.sock)
 	}
 }
@@ -2450,26 +2460,58 @@ func (m *monitor) killStragglers() {
 // ---------------------------------------------------------------------------
 // main.
 
-const usageLine = "usage: procdog {start,status,wait,stop,restart,list,signal,logs} [NAME] [options]"
+// commandSpec is one of procdog's commands: the words it takes after its
+// name (as argparse named them in errors) and what it does.
+type commandSpec struct {
+	name  string
+	words []string
+	help  string
+}
 
-const commandChoices = "'start', 'status', 'wait', 'stop', 'restart', 'list', 'signal', 'logs'"
+// synopsis is the command as help shows it: "signal NAME SIG".
+func (c commandSpec) synopsis() string {
+	s := c.name
+	for _, w := range c.words {
+		s += " " + map[string]string{"name": "NAME", "signal": "SIG"}[w]
+	}
+	return s
+}
+
+// commands are procdog's commands, in the order help lists them.
+var commands = []commandSpec{
+	{"start", []string{"name"}, "start NAME unless it is running, and print its status"},
+	{"status", []string{"name"}, "print the status of NAME"},
+	{"wait", []string{"name"}, "wait until the health check passes (or --health-count tries fail)"},
+	{"stop", []string{"name"}, "stop NAME and its whole process group"},
+	{"restart", []string{"name"}, "stop NAME if it runs, then start it with the options it had"},
+	{"list", nil, "print NAME: status for every NAME in the state directory"},
+	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
+	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
+}
+
+// usageLine and commandChoices are what argparse printed, for the commands.
+var usageLine, commandChoices = func() (string, string) {
+	var names, quoted []string
+	for _, c := range commands {
+		names = append(names, c.name)
+		quoted = append(quoted, "'"+c.name+"'")
+	}
+	return "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]", strings.Join(quoted, ", ")
+}()
 
 func helpText() string {
 	var b strings.Builder
 	b.WriteString(usageLine + "\n\n")
 	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
 	b.WriteString("commands:\n")
-	b.WriteString("  start NAME       start NAME unless it is running, and print its status\n")
-	b.WriteString("  status NAME      print the status of NAME\n")
-	b.WriteString("  wait NAME        wait until the health check passes (or --health-count tries fail)\n")
-	b.WriteString("  stop NAME        stop NAME and its whole process group\n")
-	b.WriteString("  restart NAME     stop NAME if it runs, then start it with the options it had\n")
-	b.WriteString("  list             print NAME: status for every NAME in the state directory\n")
-	b.WriteString("  signal NAME SIG  send a signal (HUP, TERM, 9, ...) to NAME's process group\n")
-	b.WriteString("  logs NAME        print the end of NAME's output; -f follows it\n\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
+	}
+	b.WriteString("\n")
 	b.WriteString("options:\n")
 	b.WriteString("  -h, --help              show this help and exit\n")
 	b.WriteString("  -v, --version           show the version and exit\n")
+	def := defaultOptions()
 	for _, s := range optionSpecs {
 		flag := "--" + s.long
 		if s.short != "" {
@@ -2478,10 +2520,14 @@ func helpText() string {
 		if !s.isBool() {
 			flag += " " + strings.ToUpper(s.key())
 		}
+		help := s.help
+		if v := reflectValue(s.field(&def)); v != reflectValue(s.field(&options{})) {
+			help += fmt.Sprintf(" (default %v)", v)
+		}
 		if len(flag) > 22 {
-			fmt.Fprintf(&b, "  %s\n  %-22s  %s\n", flag, "", s.help)
+			fmt.Fprintf(&b, "  %s\n  %-22s  %s\n", flag, "", help)
 		} else {
-			fmt.Fprintf(&b, "  %-22s  %s\n", flag, s.help)
+			fmt.Fprintf(&b, "  %-22s  %s\n", flag, help)
 		}
 	}
 	b.WriteString("\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n")
@@ -2509,13 +2555,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return ee.code
 }
 
-// commandWords is how many words each command takes after its name: NAME,
-// or NAME and SIG, or nothing.
-var commandWords = map[string][]string{
-	"start": {"name"}, "status": {"name"}, "wait": {"name"}, "stop": {"name"},
-	"restart": {"name"}, "list": {}, "signal": {"name", "signal"}, "logs": {"name"},
-}
-
 // runCommand parses the command line, runs one command and prints its
 // response. A nil error means exit 0; any other exit code comes back as an
 // *codedError, with an empty message when the response already said it all.
@@ -2536,9 +2575,13 @@ func runCommand(args []string, stdout io.Writer) error {
 		return usageErrorf("the following arguments are required: command")
 	}
 	command, words := cl.words[0], cl.words[1:]
-	want, ok := commandWords[command]
+	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == command })
+	var want []string
+	if i >= 0 {
+		want = commands[i].words
+	}
 	switch {
-	case !ok:
+	case i < 0:
 		return usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
 	case len(words) < len(want):
 		return usageErrorf("the following arguments are required: %s", strings.Join(want[len(words):], ", "))
@@ -2568,7 +2611,6 @@ func runCommand(args []string, stdout io.Writer) error {
 	if c.o, err = resolveOptions(cl, name); err != nil {
 		return err
 	}
-	debugging = c.o.Debug
 
 	var r response
 	switch command {
