@@ -47,7 +47,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -830,6 +829,16 @@ func (o options) flags() []string {
 	return flags
 }
 
+// quotedFlags are the flags on one line, each a Go-quoted string: how a
+// daemon answers the options request.
+func (o options) quotedFlags() string {
+	var quoted []string
+	for _, f := range o.flags() {
+		quoted = append(quoted, strconv.Quote(f))
+	}
+	return strings.Join(quoted, " ")
+}
+
 // daemonOptions reads the flags that flags wrote. Nothing is expanded again.
 func daemonOptions(flags []string) (options, error) {
 	o := defaultOptions()
@@ -1509,7 +1518,17 @@ func (c client) daemonOptions() (o options, ok bool, err error) {
 	if err != nil || !alive {
 		return o, false, err
 	}
-	if err := json.Unmarshal([]byte(answer), &o); err != nil {
+	var flags []string
+	for rest := answer; rest != ""; rest = strings.TrimPrefix(rest, " ") {
+		quoted, err := strconv.QuotedPrefix(rest)
+		if err != nil {
+			return o, false, failf(exitUnknown, "the daemon of '%s' answered %q for its options", c.name, answer)
+		}
+		flag, _ := strconv.Unquote(quoted)
+		flags = append(flags, flag)
+		rest = rest[len(quoted):]
+	}
+	if o, err = daemonOptions(flags); err != nil {
 		return o, false, failf(exitUnknown, "the daemon of '%s' answered %q for its options: %v", c.name, answer, err)
 	}
 	return o, true, nil
@@ -1572,12 +1591,11 @@ func list(dir string, o options, stdout io.Writer) error {
 	}
 	wg.Wait()
 	if o.JSON {
-		objects := make([]map[string]any, len(names))
+		objects := make([]string, len(names))
 		for i, r := range responses {
-			objects[i] = r.jsonObject(names[i])
+			objects[i] = r.json(names[i])
 		}
-		b, _ := json.Marshal(objects)
-		fmt.Fprintf(stdout, "%s\n", b)
+		fmt.Fprintf(stdout, "[%s]\n", strings.Join(objects, ","))
 		return nil
 	}
 	for i, r := range responses {
@@ -1653,23 +1671,57 @@ func tailOffset(f *os.File, n int) (int64, error) {
 	return 0, nil
 }
 
-// jsonObject is r as --json prints it: the name, the state, and the facts
+// json is r as --json prints it: the name, the state, and the facts
 // the response line has.
-func (r response) jsonObject(name string) map[string]any {
-	obj := map[string]any{"name": name, "state": r.code}
+//
+// It is written by hand, keys sorted, as encoding/json would write it:
+// that package costs every procdog command time to start.
+func (r response) json(name string) string {
+	fields := map[string]string{"name": jsonString(name), "state": jsonString(r.code)}
 	for k, v := range r.values {
-		obj[k] = v
+		fields[k] = strconv.Itoa(v)
 	}
 	if r.code == codeError {
-		obj["error"] = r.msg
+		fields["error"] = jsonString(r.msg)
 	}
-	return obj
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(jsonString(k) + ":" + fields[k])
+	}
+	return "{" + b.String() + "}"
+}
+
+// jsonString is s as a JSON string. Bytes that are not UTF-8 become U+FFFD,
+// as with encoding/json.
+func jsonString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 func printResponse(w io.Writer, name string, r response, asJSON bool) {
 	if asJSON {
-		b, _ := json.Marshal(r.jsonObject(name))
-		fmt.Fprintf(w, "%s\n", b)
+		fmt.Fprintln(w, r.json(name))
 		return
 	}
 	fmt.Fprintln(w, r)
@@ -2243,11 +2295,7 @@ func (m *monitor) answer(req string) string {
 	case req == "stop":
 		return m.stop().String()
 	case req == "options":
-		b, err := json.Marshal(m.o)
-		if err != nil {
-			return errorResponse("%v", err).String()
-		}
-		return string(b)
+		return m.o.quotedFlags()
 	case verb == "signal":
 		if sig, err := parseSignal(arg); err == nil {
 			return m.signal(sig).String()

@@ -2756,8 +2756,7 @@ func FuzzDaemonRequest(f *testing.F) {
 			case req == "" || req == "status" || req == "wait" || req == "stop" || verb == "signal" && badSignal == nil:
 				want = "exited, returncode=3\n"
 			case req == "options":
-				b, _ := json.Marshal(m.o)
-				want = string(b) + "\n"
+				want = m.o.quotedFlags() + "\n"
 			default:
 				want = "invalid\n"
 			}
@@ -3782,4 +3781,44 @@ func TestItReviewFixes(t *testing.T) {
 			"--health-command", "false", "--health-count", "0", "--linger", "0.2")
 		e.expect("running, health=1, pid={N}", "", 6, "wait", "zero")
 	})
+}
+
+// FuzzJSONString checks the hand-written JSON strings against encoding/json.
+func FuzzJSONString(f *testing.F) {
+	for _, seed := range []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\x00", "é ☃ 🐕", "bad \xff utf-8"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var got string
+		if err := json.Unmarshal([]byte(jsonString(s)), &got); err != nil {
+			t.Fatalf("jsonString(%q) = %s is not JSON: %v", s, jsonString(s), err)
+		}
+		want, _ := json.Marshal(s)
+		var wantDecoded string
+		json.Unmarshal(want, &wantDecoded)
+		if got != wantDecoded {
+			t.Fatalf("jsonString(%q) decodes to %q, encoding/json's to %q", s, got, wantDecoded)
+		}
+	})
+}
+
+func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
+	for _, r := range []response{
+		newResponse(codeRunning, "pid", 12, "health", 0),
+		newResponse(codeExited, "returncode", -15, "restarts", 2),
+		newResponse(codeStopped),
+		errorResponse("Failed to start: \"x\": not found, really"),
+	} {
+		obj := map[string]any{"name": "web", "state": r.code}
+		for k, v := range r.values {
+			obj[k] = v
+		}
+		if r.code == codeError {
+			obj["error"] = r.msg
+		}
+		want, _ := json.Marshal(obj)
+		if got := r.json("web"); got != string(want) {
+			t.Errorf("%v as JSON:\nwant %s\ngot  %s", r, want, got)
+		}
+	}
 }
