@@ -103,6 +103,7 @@ const (
 	answerSlack      = 5 * time.Second      // added to the work a request may take
 	lockPollInterval = 2 * time.Millisecond // at first; it doubles up to maxLockPoll
 	maxLockPoll      = 100 * time.Millisecond
+	livenessInterval = 3 * time.Second // how often a waiting client checks that its daemon answers
 )
 
 // debugging is set once by main from --debug; it only adds lines on stderr.
@@ -1371,6 +1372,22 @@ func (l *unixListener) Close() error { return l.f.Close() }
 // ---------------------------------------------------------------------------
 // Client.
 
+// probeDaemon asks the daemon at path for its options, which it answers at
+// once whatever else it is doing, to tell a busy daemon from a wedged one.
+func probeDaemon(path string) error {
+	conn, err := dialUnix(path, dialTimeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(requestDeadline))
+	if _, err := io.WriteString(conn, "options\n"); err != nil {
+		return err
+	}
+	_, err = bufio.NewReader(conn).ReadString('\n')
+	return err
+}
+
 // request sends one request line to NAME's daemon and returns its answer.
 // No daemon listening means codeStopped.
 func request(dir, name, line string) (response, error) {
@@ -1384,11 +1401,14 @@ func request(dir, name, line string) (response, error) {
 // exchange sends one request line to NAME's daemon and returns the line it
 // answers; alive is false when no daemon answers.
 //
-// Reading the answer has no deadline of the client's own: only the daemon
-// knows the options it was started with, and it bounds all its work by them
-// (health timeout, health count and delay, stop timeout), while the kernel
-// closes the connection at once if the daemon dies. better: the original
-// gave up after a fixed 10 seconds, even on a wait that takes longer.
+// How long may the answer take? Only the daemon knows the options it was
+// started with, and it bounds all its work by them (health timeout, health
+// count and delay, stop timeout); the kernel closes the connection at once
+// if the daemon dies. So the client waits as long as the daemon shows, every
+// livenessInterval, on a second connection, that it is alive and answering,
+// and gives up on a daemon that is wedged (stopped, say) rather than hang.
+// better: the original gave up after a fixed 10 seconds, even on a wait
+// that takes longer.
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
 	if err := checkStateFile(path); err != nil {
@@ -1406,8 +1426,18 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	debugf("sending %q to %s", line, path)
 	_, err = io.WriteString(conn, line+"\n")
-	if err == nil {
-		answer, err = bufio.NewReader(conn).ReadString('\n')
+	reader := bufio.NewReader(conn)
+	for err == nil {
+		conn.SetReadDeadline(time.Now().Add(livenessInterval))
+		answer, err = reader.ReadString('\n')
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		// Still working, or wedged? A second connection tells.
+		if err = probeDaemon(path); err != nil {
+			return "", false, failf(exitUnknown, "the daemon of '%s' does not answer: %v", name, err)
+		}
+		debugf("the daemon is alive; waiting on")
 	}
 	if err != nil {
 		// A daemon that ends its linger closes its listener, and the kernel

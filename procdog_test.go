@@ -3822,3 +3822,18 @@ func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestItWedgedDaemonDoesNotHangTheClient: a daemon that cannot answer (here
+// stopped with SIGSTOP) makes a client give up with exit 3, not hang.
+func TestItWedgedDaemonDoesNotHangTheClient(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, pid={N}", "", 0, "start", "frozen", "--command", "sleep 100", "--linger", "0.2")
+	daemon := e.daemonPid("frozen")
+	syscall.Kill(daemon, syscall.SIGSTOP)
+	defer syscall.Kill(daemon, syscall.SIGCONT) // before cleanup stops it
+	r := e.run("status", "frozen")
+	if r.code != 3 || r.stdout != "" || !strings.Contains(r.stderr, "procdog: error: the daemon of 'frozen' does not answer") {
+		t.Fatalf("a stopped daemon: want exit 3 and an error naming it; got\n%s", r)
+	}
+}
