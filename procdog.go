@@ -1959,7 +1959,8 @@ func runDaemon(args []string) int {
 	m.sock = statePath(dir, m.name, "sock")
 	m.logf("daemon starting with options: %s", m.o.summary())
 
-	lock, err := acquireLock(statePath(dir, m.name, "lock"))
+	lockPath := statePath(dir, m.name, "lock")
+	lock, err := acquireLock(lockPath)
 	if err == errLockBusy {
 		m.logf("another daemon owns '%s'; exiting", m.name)
 		answerClient(newResponse(codeBusy))
@@ -1998,7 +1999,7 @@ func runDaemon(args []string) int {
 	m.closeFiles()
 	time.Sleep(seconds(m.o.Linger))
 	ln.Close()
-	m.removeSocket()
+	m.removeSocket(lockPath)
 	<-served // no handler can be added once serve has returned
 	handlers.Wait()
 	m.killStragglers()
@@ -2238,11 +2239,19 @@ func returnCode(ps *os.ProcessState, err error) int {
 }
 
 // removeSocket removes the socket if it is still the one this daemon bound;
-// a newer daemon for the same name may have renamed its own over it.
-func (m *monitor) removeSocket() {
+// a newer daemon for the same name may have renamed its own over it. It
+// does so holding the lock, under which alone a daemon puts its socket in
+// place, so that no rename can come between the check and the removal. If
+// the lock is taken, a newer daemon owns the name, and the socket is its.
+func (m *monitor) removeSocket(lockPath string) {
+	lock, err := acquireLock(lockPath)
+	if err != nil {
+		return
+	}
 	if stillAt(m.sock, m.sockInfo) {
 		os.Remove(m.sock)
 	}
+	releaseLock(lock)
 }
 
 // daemonSignals are caught from the daemon's first moment. A client run in
