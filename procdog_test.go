@@ -3837,3 +3837,23 @@ func TestItWedgedDaemonDoesNotHangTheClient(t *testing.T) {
 		t.Fatalf("a stopped daemon: want exit 3 and an error naming it; got\n%s", r)
 	}
 }
+
+// TestItRefusesAnotherUsersStateFile: a state file that belongs to someone
+// else is refused, never appended to. Making one takes root.
+func TestItRefusesAnotherUsersStateFile(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to give a file to another user")
+	}
+	t.Parallel()
+	e := itNew(t)
+	log := e.path("theirs", "log")
+	itWrite(t, log, "their log\n")
+	if err := os.Chown(log, 65534, 65534); err != nil {
+		t.Skip("cannot chown:", err)
+	}
+	e.expect("", "procdog: error: refusing to use "+log+": it belongs to another user (uid 65534)", 3,
+		"start", "theirs", "--command", "sleep 100")
+	if b, _ := os.ReadFile(log); string(b) != "their log\n" {
+		t.Fatalf("another user's log was written to: %q", b)
+	}
+}
