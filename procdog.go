@@ -140,8 +140,8 @@ func failf(code int, format string, args ...any) error {
 // Options.
 
 // options are everything a command can be told, from the command line, the
-// config file and the defaults. Fields are exported so that the client can
-// hand them to the daemon as JSON.
+// config file and the defaults. The client hands them to its daemon as
+// --option=value flags (see flags).
 type options struct {
 	Command       string
 	HealthCommand string
@@ -408,6 +408,12 @@ func parseCommandLine(args []string) (commandLine, error) {
 	return cl, nil
 }
 
+// givesHealthCheck tells whether the command line gives a health check, of
+// any kind: it then replaces whatever kind the file or the daemon had.
+func (cl commandLine) givesHealthCheck() bool {
+	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
+}
+
 // validName reports whether name is safe to put into a file name.
 func validName(name string) bool {
 	if name == "" {
@@ -434,7 +440,6 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	healthOnCommandLine := slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 	for _, k := range keys {
 		spec, ok := findOption(strings.ReplaceAll(k, "_", "-"))
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
@@ -442,7 +447,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		}
 		// What the command line gives wins, and a health check given there
 		// replaces the file's, of whatever kind.
-		if _, ok := cl.set[spec.long]; ok || healthOnCommandLine && slices.Contains(healthKeys, spec.long) {
+		if _, ok := cl.set[spec.long]; ok || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
 			continue
 		}
 		if err := o.setValue(spec, fileValues[k]); err != nil {
@@ -465,7 +470,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 // applyCommandLine sets the options the command line gives over o. A
 // health check given there replaces o's, of whatever kind.
 func (o *options) applyCommandLine(cl commandLine) error {
-	if slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok }) {
+	if cl.givesHealthCheck() {
 		o.HealthCommand, o.HealthURL, o.HealthTCP = "", "", ""
 	}
 	for _, spec := range optionSpecs {
@@ -1137,7 +1142,9 @@ func releaseLock(f *os.File) {
 	f.Close()
 }
 
-// lockHeld reports whether some daemon holds the lock on path now.
+// lockHeld reports whether some daemon holds the lock on path now. Its
+// shared lock, held for a moment, can make a daemon starting at that very
+// moment answer busy; the start loop then simply tries again.
 func lockHeld(path string) bool {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
@@ -2322,8 +2329,8 @@ func (m *monitor) handle(conn conn) {
 
 // answer is the one line that answers a request. Besides the original's
 // status, wait and stop, "signal SIG" signals the process group and
-// "options" gives the options the daemon was started with, as JSON, for
-// restart and logs.
+// "options" gives the options the daemon was started with, as quoted
+// flags, for restart, logs and a waiting client's liveness check.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	switch {
