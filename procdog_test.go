@@ -3722,6 +3722,38 @@ func TestItDaemonGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
 	}
 }
 
+// TestItProcessRunsInItsDirectory: the process starts in --dir with PWD
+// saying so, as os/exec set it before procdog forked by itself, and a
+// command with a slash is found relative to that directory.
+func TestItProcessRunsInItsDirectory(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	sub := filepath.Join(e.work, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	itWrite(t, filepath.Join(sub, "show.sh"), "#!/bin/sh\necho here=$(pwd -P)\nenv\n")
+	if err := os.Chmod(filepath.Join(sub, "show.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.setenv("PWD", "/somewhere/else")
+	e.expect("exited, returncode=0", "", 5, "start", "show", "--command", "./show.sh", "--dir", "sub",
+		"--settle", "1", "--linger", "0.2")
+	real, err := filepath.EvalSymlinks(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(e.path("show", "log"))
+	for _, want := range []string{"\nhere=" + real + "\n", "\nPWD=" + sub + "\n"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(string(log), "/somewhere/else") {
+		t.Errorf("the process kept the client's PWD:\n%s", log)
+	}
+}
+
 // TestItReviewFixes covers faults a review found: each subtest is one.
 func TestItReviewFixes(t *testing.T) {
 	t.Parallel()
