@@ -1,6 +1,12 @@
-// Floor is the benchmark's yardstick: the least a procdog command can do,
-// a Go program that dials a Unix socket, sends one line and prints the one
-// line it reads. The benchmark builds it the same way as procdog.
+// Floor is the benchmark's yardstick: the least a procdog command can do.
+// The benchmark builds it the same way as procdog.
+//
+//	floor SOCKET LINE     dials a Unix socket, sends one line and prints
+//	                      the one line it reads: status and stop.
+//	floor -start CMD ARG  re-executes itself as a detached monitor, which
+//	                      starts CMD in its own process group, answers
+//	                      "running, pid=N" on a pipe and waits for CMD:
+//	                      start, with no lock, socket, log or options.
 package main
 
 import (
@@ -8,16 +14,78 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"syscall"
 )
 
 func main() {
-	conn, err := net.Dial("unix", os.Args[1])
+	switch {
+	case len(os.Args) > 2 && os.Args[1] == "-start":
+		start(os.Args[2:])
+	case len(os.Args) > 2 && os.Args[1] == "-monitor":
+		monitor(os.Args[2:])
+	case len(os.Args) == 3:
+		status(os.Args[1], os.Args[2])
+	default:
+		fmt.Fprintln(os.Stderr, "usage: floor SOCKET LINE | floor -start CMD [ARG...]")
+		os.Exit(2)
+	}
+}
+
+func status(socket, line string) {
+	conn, err := net.Dial("unix", socket)
 	if err != nil {
 		fmt.Println("stopped")
 		return
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "%s\n", os.Args[2])
-	line, _ := bufio.NewReader(conn).ReadString('\n')
-	fmt.Print(line)
+	fmt.Fprintf(conn, "%s\n", line)
+	answer, _ := bufio.NewReader(conn).ReadString('\n')
+	fmt.Print(answer)
+}
+
+func start(argv []string) {
+	exe, err := os.Executable()
+	check(err)
+	null, err := os.Open(os.DevNull)
+	check(err)
+	r, w, err := os.Pipe()
+	check(err)
+	_, err = syscall.ForkExec(exe, append([]string{exe, "-monitor"}, argv...), &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   append(os.Environ(), "GOMAXPROCS=1"),
+		Files: []uintptr{null.Fd(), null.Fd(), null.Fd(), w.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	check(err)
+	w.Close()
+	answer, err := bufio.NewReader(r).ReadString('\n')
+	check(err)
+	fmt.Print(answer)
+}
+
+func monitor(argv []string) {
+	ready := os.NewFile(3, "ready")
+	path, err := exec.LookPath(argv[0])
+	check(err)
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
+	check(err)
+	fmt.Fprintf(ready, "running, pid=%d\n", pid)
+	ready.Close()
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+			return
+		}
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "floor:", err)
+		os.Exit(1)
+	}
 }
