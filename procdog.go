@@ -1787,21 +1787,21 @@ func (c client) spawnDaemon() (response, error) {
 		return response{}, err
 	}
 	defer logFile.Close()
-	ready, readyW, err := os.Pipe()
-	if err != nil {
-		return response{}, failf(exitUnknown, "%v", err)
-	}
-	defer ready.Close()
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		return response{}, failf(exitUnknown, "%v", err)
 	}
 	defer null.Close()
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return response{}, failf(exitUnknown, "%v", err)
+	}
+	defer ready.Close()
 	argv := append([]string{exe, daemonArg, c.name, c.dir}, c.o.flags()...)
 	debugf("spawning daemon: %s %s", exe, daemonArg)
 	// The daemon is never waited for: it outlives the client, which leaves
 	// it to init. "/" keeps no directory busy; fd 3 is the readiness pipe.
-	_, err = forkExec(argv, "/", daemonEnv(), []*os.File{null, logFile, logFile, readyW},
+	_, err = forkExec(exe, argv, "/", daemonEnv(), []*os.File{null, logFile, logFile, readyW},
 		&syscall.SysProcAttr{Setsid: true})
 	readyW.Close()
 	if err != nil {
@@ -2121,7 +2121,7 @@ func (m *monitor) startRun() error {
 		}
 		path = lp
 	}
-	pid, err := forkExec(append([]string{path}, m.argv[1:]...), m.o.Dir, m.environ(),
+	pid, err := forkExec(path, m.argv, m.o.Dir, m.environ(),
 		[]*os.File{m.stdin, m.stdout, m.stderr}, &syscall.SysProcAttr{Setpgid: true})
 	if err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
@@ -2260,21 +2260,22 @@ func waitStatusCode(ws syscall.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// forkExec starts argv[0] with files as its descriptors 0, 1, 2 and on, in
-// dir. It calls syscall.ForkExec rather than os/exec, in the client and the
-// daemon both: os/exec's first start in a process probes for pidfd support
-// with a fork of its own, and that probe and its bookkeeping made 100
-// simultaneous starts about 4% slower (README, Performance). A relative
-// argv[0] with a slash is taken relative to dir, as with os/exec.
-func forkExec(argv []string, dir string, env []string, files []*os.File, sys *syscall.SysProcAttr) (int, error) {
+// forkExec runs the program at path with argv, whose argv[0] stays as the
+// user wrote it, and files as its descriptors 0, 1, 2 and on, in dir. It
+// calls syscall.ForkExec rather than os/exec, in the client and the daemon
+// both: os/exec's first start in a process probes for pidfd support with a
+// fork of its own, and that probe and its bookkeeping made 100 simultaneous
+// starts about 4% slower (README, Performance). A relative path with a
+// slash is taken relative to dir, as with os/exec.
+func forkExec(path string, argv []string, dir string, env []string, files []*os.File, sys *syscall.SysProcAttr) (int, error) {
 	fds := make([]uintptr, len(files))
 	for i, f := range files {
 		fds[i] = f.Fd()
 	}
-	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys})
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys})
 	runtime.KeepAlive(files) // no finalizer may close them before the fork
 	if err != nil {
-		return 0, &os.PathError{Op: "fork/exec", Path: argv[0], Err: err}
+		return 0, &os.PathError{Op: "fork/exec", Path: path, Err: err}
 	}
 	return pid, nil
 }

@@ -3716,7 +3716,9 @@ func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
 	took := time.Since(begin)
 	for _, pid := range pids {
 		if pid > 0 {
-			e.track(pid) // should this kill fail, the cleanup ends it
+			// Should this kill fail, the cleanup ends it: the sleep has
+			// this test's PROCDOG_DIR in its environment.
+			e.track(pid)
 			syscall.Kill(-pid, syscall.SIGTERM)
 		}
 	}
@@ -3791,6 +3793,23 @@ func TestItProcessRunsInItsDirectory(t *testing.T) {
 	}
 	if strings.Contains(string(log), "/somewhere/else") {
 		t.Errorf("the process kept the client's PWD:\n%s", log)
+	}
+}
+
+// TestItProcessGetsItsNameAsWritten: the process's argv[0] is the command's
+// first word as the user wrote it, not the path procdog found it at, so
+// that ps shows it as written and multi-call programs know their name.
+func TestItProcessGetsItsNameAsWritten(t *testing.T) {
+	t.Parallel()
+	if itNoProc() {
+		t.Skip("needs /proc")
+	}
+	e := itNew(t)
+	e.expect("exited, returncode=0", "", 5, "start", "argv", "--command", "cat /proc/self/cmdline",
+		"--settle", "1", "--linger", "0.2")
+	log, _ := os.ReadFile(e.path("argv", "log"))
+	if !bytes.Contains(log, []byte("\ncat\x00/proc/self/cmdline\x00")) {
+		t.Errorf("want the process's command line to be cat /proc/self/cmdline; the log:\n%q", log)
 	}
 }
 

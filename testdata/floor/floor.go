@@ -65,10 +65,12 @@ func start(argv []string) {
 }
 
 func monitor(argv []string) {
+	syscall.CloseOnExec(3) // the command must not hold the client's pipe
 	ready := os.NewFile(3, "ready")
 	path, err := exec.LookPath(argv[0])
 	check(err)
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
+		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
