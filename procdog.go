@@ -46,7 +46,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -106,7 +105,8 @@ const (
 	livenessInterval = 3 * time.Second // how often a waiting client checks that its daemon answers
 )
 
-// debugging is set once by main from --debug; it only adds lines on stderr.
+// debugging is set once by runCommand from --debug; it only adds lines on
+// stderr.
 var debugging bool
 
 func debugf(format string, args ...any) {
@@ -427,8 +427,9 @@ func validName(name string) bool {
 	return true
 }
 
-// resolveOptions merges defaults < config file < command line, then expands
-// environment variables and makes paths absolute.
+// resolveOptions merges defaults < config file < command line, expanding
+// $VAR in the options that take it. Paths are made absolute later, by
+// resolvePaths, for the commands that need them.
 func resolveOptions(cl commandLine, name string) (options, error) {
 	o := defaultOptions()
 	fileValues, path, err := readConfig(cl.set["config"], name)
@@ -826,11 +827,14 @@ func parseSignal(s string) (syscall.Signal, error) {
 
 // flags are the options that differ from the defaults as --option=value
 // arguments: how a client tells its daemon the options, already expanded
-// and resolved. They also make the daemon's line in ps readable.
+// and resolved. They also make the daemon's line in ps readable. Options
+// only a client uses (json, debug, config, lines, follow) are left out.
 func (o options) flags() []string {
 	var flags []string
 	for _, c := range o.changed() {
-		flags = append(flags, "--"+c.spec.long+"="+c.value)
+		if c.spec.inFile {
+			flags = append(flags, "--"+c.spec.long+"="+c.value)
+		}
 	}
 	return flags
 }
@@ -1579,8 +1583,9 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	if err != nil || !ok {
 		return c.o, err
 	}
-	// Whether to be strict, and how to print, is this command's business.
-	o.Strict, o.JSON, o.Debug = c.o.Strict, c.o.JSON, c.o.Debug
+	// Whether to be strict is this command's business. (How to print is
+	// too, but only a command line gives that, and it is applied next.)
+	o.Strict = c.o.Strict
 	if err := o.applyCommandLine(cl); err != nil {
 		return o, err
 	}
@@ -2031,7 +2036,7 @@ func (m *monitor) setUp() (*unixListener, error) {
 	// A health command that cannot run would turn every answer into an
 	// error while the process ran on unwatched: refuse to start instead.
 	if len(m.health) > 0 {
-		if err := findExecutable(m.health[0], o.Dir); err != nil {
+		if _, err := findExecutable(m.health[0], o.Dir); err != nil {
 			return nil, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 		}
 	}
@@ -2113,16 +2118,7 @@ func (m *monitor) setUp() (*unixListener, error) {
 // signal reaches everything it starts, and a goroutine that reaps it at
 // once. The caller holds mu.
 func (m *monitor) startRun() error {
-	path := m.argv[0]
-	if !strings.Contains(path, "/") {
-		lp, err := exec.LookPath(path)
-		if err != nil {
-			return fmt.Errorf("Failed to start: %s", describeExecError(err))
-		}
-		path = lp
-	}
-	pid, err := forkExec(path, m.argv, m.o.Dir, m.environ(),
-		[]*os.File{m.stdin, m.stdout, m.stderr}, &syscall.SysProcAttr{Setpgid: true})
+	pid, err := m.startGroup(m.argv, m.stdin, m.stdout, m.stderr)
 	if err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
@@ -2206,12 +2202,13 @@ func (m *monitor) restartDue(run *childRun) bool {
 	return false
 }
 
-// findExecutable checks that name can be executed the way exec.Cmd will
-// run it: through $PATH, or relative to dir when it has a slash.
-func findExecutable(name, dir string) error {
+// findExecutable finds name as os/exec would run it, through $PATH, or
+// relative to dir when it has a slash, and says why it cannot be run. For
+// a name with a slash it returns the name itself: forkExec resolves it in
+// dir.
+func findExecutable(name, dir string) (string, error) {
 	if !strings.Contains(name, "/") {
-		_, err := exec.LookPath(name)
-		return err
+		return exec.LookPath(name)
 	}
 	path := name
 	if !filepath.IsAbs(path) {
@@ -2220,11 +2217,22 @@ func findExecutable(name, dir string) error {
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil:
-		return &os.PathError{Op: "exec", Path: name, Err: errors.Unwrap(err)}
+		return "", &os.PathError{Op: "exec", Path: name, Err: errors.Unwrap(err)}
 	case fi.IsDir() || fi.Mode()&0o111 == 0:
-		return &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
+		return "", &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
 	}
-	return nil
+	return name, nil
+}
+
+// startGroup starts argv in the process's directory and environment, as
+// the leader of a new process group, so that a signal to the group reaches
+// everything it starts, with files as its descriptors 0, 1 and 2.
+func (m *monitor) startGroup(argv []string, files ...*os.File) (int, error) {
+	path, err := findExecutable(argv[0], m.o.Dir)
+	if err != nil {
+		return 0, err
+	}
+	return forkExec(path, argv, m.o.Dir, m.environ(), files, &syscall.SysProcAttr{Setpgid: true})
 }
 
 // describeExecError says which command could not be run and why, without
@@ -2241,19 +2249,9 @@ func describeExecError(err error) string {
 	return err.Error()
 }
 
-// returnCode is the process's exit status as Python's Popen reported it:
+// returnCode is a child's exit status as Python's Popen reported it:
 // negative for a signal.
-func returnCode(ps *os.ProcessState, err error) int {
-	if ps == nil {
-		return -1
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
-		return waitStatusCode(ws)
-	}
-	return ps.ExitCode()
-}
-
-func waitStatusCode(ws syscall.WaitStatus) int {
+func returnCode(ws syscall.WaitStatus) int {
 	if ws.Signaled() {
 		return -int(ws.Signal())
 	}
@@ -2288,7 +2286,7 @@ func waitExit(pid int) int {
 		_, err := syscall.Wait4(pid, &ws, 0, nil)
 		switch err {
 		case nil:
-			return waitStatusCode(ws)
+			return returnCode(ws)
 		case syscall.EINTR:
 			continue
 		}
@@ -2469,24 +2467,25 @@ func (m *monitor) checkHealth() (int, error) {
 		conn.Close()
 		return 0, nil
 	}
-	// The command runs in the process's directory, its output goes to the
-	// daemon log, and its whole group is killed if it outlives the timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, m.health[0], m.health[1:]...)
-	cmd.Dir = m.o.Dir
-	cmd.Stdout, cmd.Stderr = m.logOut, m.logOut
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
+	// The command starts as the process does, in its directory and a group
+	// of its own, with stdin the daemon's /dev/null and its output on the
+	// daemon log; the whole group is killed if it outlives the timeout.
+	pid, err := m.startGroup(m.health, os.Stdin, m.logOut, m.logOut)
+	if err != nil {
 		return 0, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
-	err := cmd.Wait()
-	if ctx.Err() != nil {
-		m.logf("health check killed after %gs", m.o.HealthTimeout)
+	exited := make(chan int, 1)
+	go func() { exited <- waitExit(pid) }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case health := <-exited:
+		return health, nil
+	case <-timer.C:
 	}
-	return returnCode(cmd.ProcessState, err), nil
+	syscall.Kill(-pid, syscall.SIGKILL)
+	m.logf("health check killed after %gs", m.o.HealthTimeout)
+	return <-exited, nil
 }
 
 // probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the

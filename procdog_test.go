@@ -478,6 +478,28 @@ func TestResolveOptionsFailsOnAMissingExplicitConfigFile(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Option values.
 
+// TestFlagsCarryOnlyWhatTheDaemonUses: the daemon gets the options that
+// shape the process, and they come back whole through daemonOptions; the
+// client's own options (how to print, where the config was) stay behind.
+func TestFlagsCarryOnlyWhatTheDaemonUses(t *testing.T) {
+	o := defaultOptions()
+	o.Command, o.Dir, o.Settle, o.Strict = "sleep 100", "/tmp/a b", 0, true
+	o.JSON, o.Debug, o.Config, o.Lines, o.Follow = true, true, "/etc/x.cfg", 3, true
+	flags := o.flags()
+	want := []string{"--command=sleep 100", "--dir=/tmp/a b", "--settle=0", "--strict=true"}
+	if !slices.Equal(flags, want) {
+		t.Errorf("flags: got %q, want %q", flags, want)
+	}
+	back, err := daemonOptions(flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Command != o.Command || back.Dir != o.Dir || back.Settle != 0 || !back.Strict ||
+		back.JSON || back.Debug || back.Config != "" || back.Follow {
+		t.Errorf("daemonOptions(%q) = %+v", flags, back)
+	}
+}
+
 func TestParseBool(t *testing.T) {
 	tests := []struct {
 		in   string
