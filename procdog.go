@@ -63,6 +63,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 const version = "0.2.0"
@@ -99,6 +100,7 @@ const (
 	dialTimeout      = 2 * time.Second
 	requestDeadline  = 2 * time.Second      // a client must send its request line this soon
 	maxRequestLine   = 1024                 // longer request lines are dropped, not buffered
+	maxStatusLine    = 4096                 // longer HTTP status lines are unhealthy, not buffered
 	answerSlack      = 5 * time.Second      // added to the work a request may take
 	lockPollInterval = 2 * time.Millisecond // at first; it doubles up to maxLockPoll
 	maxLockPoll      = 100 * time.Millisecond
@@ -124,6 +126,7 @@ type codedError struct {
 	code  int
 	msg   string
 	usage bool
+	hint  string // a second line, "procdog: HINT", that says what to do
 }
 
 func (e *codedError) Error() string { return e.msg }
@@ -280,6 +283,10 @@ func (s optionSpec) set(o *options, value string) error {
 		// Python's float() would refuse anyway.
 		if err != nil || f < 0 || f != f || f > 1e9 || strings.ContainsAny(value, "xXpP_") {
 			return fmt.Errorf("invalid float value: '%s'", value)
+		}
+		// A daemon that lingers for ever could be ended by SIGKILL alone.
+		if p == &o.Linger && f > maxLinger {
+			return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", value, maxLinger)
 		}
 		*p = f
 	}
@@ -462,6 +469,13 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
 	}
+	// A relative dir in a config file means the same wherever procdog
+	// runs: it is relative to the file's own directory.
+	if _, ok := fileValues["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
+		if abs, err := filepath.Abs(path); err == nil {
+			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
+		}
+	}
 	if o.healthKinds() > 1 {
 		return o, failf(exitUnknown, "more than one kind of health check in '%s': use one of health_command, health_url, health_tcp", path)
 	}
@@ -530,10 +544,9 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 			return nil, "", nil
 		}
 	}
-	text, err := os.ReadFile(path)
+	text, err := readConfigFile(path)
 	if err != nil {
-		// better: the original silently ignored a missing --config file.
-		return nil, path, failf(exitUnknown, "cannot read config file: %v", err)
+		return nil, path, err
 	}
 	debugf("reading config file %s", path)
 	sections, err := parseINI(string(text))
@@ -556,20 +569,99 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
+// maxConfigSize bounds what procdog reads of a config file.
+const maxConfigSize = 1 << 20
+
+// readConfigFile reads a config file that only its reader could have
+// written: a config file can name commands that procdog runs, so one that
+// belongs to another user (root excepted), that others may write, or that
+// is not a regular file (a FIFO would hang procdog, /dev/zero fill it) is
+// refused. It is opened first and checked after, so that no file can be
+// swapped in between. (A missing --config file is an error too: the
+// original silently ignored it.)
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, failf(exitUnknown, "cannot read config file: %v", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, failf(exitUnknown, "cannot read config file: %v", err)
+	}
+	uid := fileOwner(fi)
+	switch {
+	case !fi.Mode().IsRegular():
+		return nil, failf(exitUnknown, "refusing to read config file %s: it is not a regular file", path)
+	case uid != os.Getuid() && uid != 0:
+		return nil, failf(exitUnknown, "refusing to read config file %s: it belongs to another user (uid %d)", path, uid)
+	case fi.Mode().Perm()&0o002 != 0:
+		return nil, failf(exitUnknown, "refusing to read config file %s: other users may write to it", path)
+	}
+	text, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	switch {
+	case err != nil:
+		return nil, failf(exitUnknown, "cannot read config file: %v", err)
+	case len(text) > maxConfigSize:
+		return nil, failf(exitUnknown, "refusing to read config file %s: it is larger than %d bytes", path, maxConfigSize)
+	}
+	return text, nil
+}
+
+// findConfig is the config file procdog reads when --config names none:
+// procdog.cfg in the current directory or else in the nearest parent
+// directory that has one (tests and scripts run below a project's root,
+// where the file usually sits), else procdog.cfg beside the executable,
+// else ~/.procdog.cfg. The search upwards stops below a directory that
+// others may write to, such as /tmp: a file planted there by another user
+// would be refused, and would so stop procdog for everyone below it.
 func findConfig() string {
-	candidates := []string{"procdog.cfg"}
-	if exe, err := os.Executable(); err == nil {
-		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "procdog.cfg"))
+	if exists("procdog.cfg") {
+		return "procdog.cfg" // named as the original named it, in messages too
 	}
-	if home, err := os.UserHomeDir(); err == nil {
-		candidates = append(candidates, filepath.Join(home, ".procdog.cfg"))
+	if wd, err := os.Getwd(); err == nil {
+		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
+			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o002 != 0 {
+				break
+			}
+			if path := filepath.Join(dir, "procdog.cfg"); exists(path) {
+				return path
+			}
+		}
 	}
-	for _, c := range candidates {
-		if fi, err := os.Stat(c); err == nil && !fi.IsDir() {
-			return c
+	for _, path := range fallbackConfigs() {
+		if exists(path) {
+			return path
 		}
 	}
 	return ""
+}
+
+func fallbackConfigs() []string {
+	var paths []string
+	if exe, err := os.Executable(); err == nil {
+		paths = append(paths, filepath.Join(filepath.Dir(exe), "procdog.cfg"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		paths = append(paths, filepath.Join(home, ".procdog.cfg"))
+	}
+	return paths
+}
+
+// configHint says where start looked for a command it did not find.
+func configHint(name, path string) string {
+	if path != "" {
+		return fmt.Sprintf("no command for '%s' in the config file %s", name, path)
+	}
+	wd, _ := os.Getwd()
+	return fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, and for %s",
+		wd, strings.Join(fallbackConfigs(), " and "))
+}
+
+// exists reports whether path names something other than a directory.
+func exists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
 }
 
 // parseINI reads sections of key=value or key: value lines. Keys are lower
@@ -940,7 +1032,8 @@ func errorResponse(format string, args ...any) response {
 
 func (r response) String() string {
 	if r.code == codeError {
-		return "error: " + r.msg
+		// One line: a newline in a message would cut it short.
+		return "error: " + strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(r.msg)
 	}
 	keys := make([]string, 0, len(r.values))
 	for k := range r.values {
@@ -1071,23 +1164,39 @@ func checkStateFile(path string) error {
 	return checkOwned(path, fi)
 }
 
+// checkOwned refuses a state file that is not a regular file or a socket,
+// or that belongs to another user.
 func checkOwned(path string, fi os.FileInfo) error {
-	if fi.Mode()&os.ModeSymlink != 0 {
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0:
 		return failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
-		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, st.Uid)
+	case !fi.Mode().IsRegular() && fi.Mode()&os.ModeSocket == 0:
+		return failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
+	case fileOwner(fi) != os.Getuid():
+		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, fileOwner(fi))
 	}
 	return nil
 }
 
-// openStateFile opens a file in the state directory, owner-only, without
-// following a symbolic link, and refuses one that another user owns.
+// fileOwner is the uid of the file's owner.
+func fileOwner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
+// openStateFile opens a file in the state directory, owner-only, and then
+// checks what it opened (checkOwned). It never follows a symbolic link, and
+// never waits: a FIFO planted there must not hang anyone.
 func openStateFile(path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW, 0o600)
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
+		switch {
+		case errors.Is(err, syscall.ELOOP):
 			return nil, failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
+		case errors.Is(err, syscall.ENXIO): // a FIFO opened for writing, with no reader
+			return nil, failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
 		}
 		return nil, failf(exitUnknown, "cannot open %s: %v", path, err)
 	}
@@ -1150,7 +1259,7 @@ func releaseLock(f *os.File) {
 // shared lock, held for a moment, can make a daemon starting at that very
 // moment answer busy; the start loop then simply tries again.
 func lockHeld(path string) bool {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := openStateFile(path, os.O_RDONLY)
 	if err != nil {
 		return false
 	}
@@ -1214,6 +1323,68 @@ func dialUnix(path string, timeout time.Duration) (*os.File, error) {
 		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// dialMonitor connects to the monitor socket at path and makes sure that
+// the monitor behind it runs as this user. The socket file's owner was
+// checked before, but another user can swap the file in between: only
+// the peer's credentials, which the kernel keeps with the connection, say
+// who answers. Root is refused too: procdog never starts a root monitor
+// for another user.
+func dialMonitor(path string) (*os.File, error) {
+	conn, err := dialUnix(path, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	_, uid, err := peerCred(conn)
+	if err == nil && uid != os.Getuid() {
+		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// peerCred is the pid and effective uid of the process at the other end
+// of a connected Unix socket, as the kernel recorded them when it connected
+// or listened. The syscall package has no portable call for them, so this
+// is getsockopt itself, with each system's options and layouts: Linux's
+// SO_PEERCRED gives struct ucred {pid, uid, gid}; macOS and the BSDs give
+// struct xucred {version, uid, ...} for LOCAL_PEERCRED, and the pid for
+// LOCAL_PEERPID. A pid of 0 means the system did not tell.
+func peerCred(c syscall.Conn) (pid, uid int, err error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, -1, err
+	}
+	var errno syscall.Errno
+	getsockopt := func(level, option int, buf []uint32) {
+		n := uint32(4 * len(buf))
+		rc.Control(func(fd uintptr) {
+			_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level), uintptr(option),
+				uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		})
+	}
+	if runtime.GOOS == "linux" {
+		var ucred [3]uint32
+		getsockopt(syscall.SOL_SOCKET, 17, ucred[:]) // SO_PEERCRED
+		pid, uid = int(int32(ucred[0])), int(ucred[1])
+	} else {
+		var xucred [19]uint32       // 76 bytes
+		getsockopt(0, 1, xucred[:]) // SOL_LOCAL, LOCAL_PEERCRED
+		uid = int(xucred[1])
+		var peerPid [1]uint32
+		if errno == 0 {
+			getsockopt(0, 2, peerPid[:])           // LOCAL_PEERPID
+			pid, errno = int(int32(peerPid[0])), 0 // older systems lack it: pid 0
+		}
+	}
+	if errno != 0 {
+		return 0, -1, os.NewSyscallError("getsockopt", errno)
+	}
+	return pid, uid, nil
 }
 
 // dialTCP connects to addr (HOST:PORT, where HOST is an IP address or a
@@ -1386,7 +1557,7 @@ func (l *unixListener) Close() error { return l.f.Close() }
 // probeDaemon asks the daemon at path for its options, which it answers at
 // once whatever else it is doing, to tell a busy daemon from a wedged one.
 func probeDaemon(path string) error {
-	conn, err := dialUnix(path, dialTimeout)
+	conn, err := dialMonitor(path)
 	if err != nil {
 		return err
 	}
@@ -1425,11 +1596,15 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	if err := checkStateFile(path); err != nil {
 		return "", false, err
 	}
-	conn, err := dialUnix(path, dialTimeout)
+	conn, err := dialMonitor(path)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		var ce *codedError
+		switch {
+		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
 			debugf("no daemon at %s: %v", path, err)
 			return "", false, nil
+		case errors.As(err, &ce):
+			return "", false, err
 		}
 		return "", false, failf(exitUnknown, "cannot reach the daemon of '%s': %v", name, err)
 	}
@@ -1438,16 +1613,29 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	debugf("sending %q to %s", line, path)
 	_, err = io.WriteString(conn, line+"\n")
 	reader := bufio.NewReader(conn)
-	for err == nil {
+	for gone := 0; err == nil; {
 		conn.SetReadDeadline(time.Now().Add(livenessInterval))
 		answer, err = reader.ReadString('\n')
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
-		// Still working, or wedged? A second connection tells.
-		if err = probeDaemon(path); err != nil {
+		// Still working, or wedged? A second connection tells. A socket
+		// that has gone meanwhile belongs to a daemon that is ending, and
+		// answers what it has begun, or to one that puts it back soon
+		// (within healInterval); the connection in hand tells if it dies.
+		err = probeDaemon(path)
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
+				debugf("the daemon's socket stays gone: %v", err)
+				return "", false, nil
+			}
+			err = nil
+			continue
+		}
+		if err != nil {
 			return "", false, failf(exitUnknown, "the daemon of '%s' does not answer: %v", name, err)
 		}
+		gone = 0
 		debugf("the daemon is alive; waiting on")
 	}
 	if err != nil {
@@ -1492,7 +1680,9 @@ func (c client) start() (r response, started bool, err error) {
 		return r, false, err
 	}
 	if strings.TrimSpace(c.o.Command) == "" || len(argv) == 0 || argv[0] == "" {
-		return r, false, usageErrorf("Must specify --command with 'start' or supply a command in the config file for this id ('%s')", c.name)
+		err := usageErrorf("Must specify --command with 'start' or supply a command in the config file for this id ('%s')", c.name)
+		err.(*codedError).hint = configHint(c.name, orDefault(c.o.Config, findConfig()))
+		return r, false, err
 	}
 	if _, err := c.o.healthArgs(); err != nil {
 		return r, false, err
@@ -1804,6 +1994,7 @@ func (c client) spawnDaemon() (response, error) {
 	defer ready.Close()
 	argv := append([]string{exe, daemonArg, c.name, c.dir}, c.o.flags()...)
 	debugf("spawning daemon: %s %s", exe, daemonArg)
+	closeInheritedOnExec()
 	// The daemon is never waited for: it outlives the client, which leaves
 	// it to init. "/" keeps no directory busy; fd 3 is the readiness pipe.
 	_, err = forkExec(exe, argv, "/", daemonEnv(), []*os.File{null, logFile, logFile, readyW},
@@ -1874,12 +2065,15 @@ func (c client) interrupted(stdout io.Writer) (response, error) {
 // ---------------------------------------------------------------------------
 // Daemon.
 
+// maxLinger caps --linger, in seconds.
+const maxLinger = 86400
+
 // maxRestartDelay caps the doubling delay between automatic restarts.
 const maxRestartDelay = 30 * time.Second
 
 // monitor is the daemon's state: the process it runs, more than once when a
 // restart policy restarts it, served to any number of concurrent
-// connections. One goroutine waits for each run; the daemon's main goroutine
+// connections. One goroutine reaps each run; the daemon's main goroutine
 // decides about restarts; everything they share is behind mu.
 type monitor struct {
 	name     string
@@ -1887,14 +2081,16 @@ type monitor struct {
 	argv     []string
 	health   []string // the health command's words, if it has one
 	sock     string
-	sockInfo os.FileInfo // the socket this daemon bound, to tell it from a newer daemon's
-	logOut   *os.File    // the daemon log, also the process's output by default
+	lockPath string
+	logOut   *os.File // the daemon log, also the process's output by default
 
-	// The process's files stay open for the daemon's life, so that a
-	// restarted process goes on writing where the last one stopped.
-	stdin, stdout, stderr *os.File
+	// The output files stay open for the daemon's life, so that a
+	// restarted process goes on writing where the last one stopped. Its
+	// input is opened afresh for each run, to be read from the start.
+	stdout, stderr *os.File
 
 	wake chan struct{} // closed by the first stop, to cut a restart delay short
+	quit chan struct{} // closed by SIGTERM, SIGINT or SIGQUIT: no linger
 
 	mu           sync.Mutex
 	run          *childRun // the current or last run
@@ -1902,6 +2098,16 @@ type monitor struct {
 	stopping     bool           // a stop has come: no more restarts
 	stopSignal   syscall.Signal // the signal stop ended the process with, if it did
 	stopDeadline time.Time      // when the first stop's timeout runs out
+	lock         *os.File       // the flock on lockPath, held until the process has exited for good
+	listeners    []*unixListener
+	sockInfo     os.FileInfo    // the socket this daemon bound, to tell it from a newer daemon's
+	closing      bool           // the linger is over: requests other than options go unanswered
+	inFlight     int            // requests being answered, other than options
+	idle         sync.Cond      // signalled when inFlight drops to 0
+	serving      sync.WaitGroup // a serve loop for each listener
+	handlers     sync.WaitGroup // a handler for each connection
+	quietUntil   time.Time      // no line about a dropped connection before then
+	suppressed   int            // lines about dropped connections not written since
 }
 
 // childRun is one run of the process.
@@ -1951,7 +2157,8 @@ func restoreGOMAXPROCS() {
 // which the spawning client reads.
 func runDaemon(args []string) int {
 	restoreGOMAXPROCS()
-	sigs := make(chan os.Signal, 1)
+	// Buffered for each kind, so that none is lost while the daemon sets up.
+	sigs := make(chan os.Signal, len(daemonSignals))
 	signal.Notify(sigs, daemonSignals...)
 	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
 	ready := os.NewFile(3, "ready")
@@ -1959,46 +2166,18 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(ready, r)
 		ready.Close()
 	}
-	if len(args) < 2 {
-		answerClient(errorResponse("a daemon needs a name and a state directory"))
-		return exitUnknown
-	}
-	name, dir := args[0], args[1]
-	o, err := daemonOptions(args[2:])
+	m, err := newMonitor(args)
 	if err != nil {
-		answerClient(errorResponse("bad daemon options: %v", err))
+		answerClient(errorResponse("%v", err))
 		return exitUnknown
 	}
-	m := &monitor{name: name, o: o, logOut: os.Stderr, wake: make(chan struct{})}
-	m.sock = statePath(dir, m.name, "sock")
 	m.logf("daemon starting with options: %s", m.o.summary())
-
-	lockPath := statePath(dir, m.name, "lock")
-	lock, err := acquireLock(lockPath)
-	if err == errLockBusy {
-		m.logf("another daemon owns '%s'; exiting", m.name)
-		answerClient(newResponse(codeBusy))
-		return exitOK
+	if r := m.setUp(); r.code != "" {
+		answerClient(r)
+		return map[bool]int{true: exitOK, false: exitError}[r.code == codeBusy]
 	}
-	if err != nil {
-		answerClient(errorResponse("%v", err))
-		return exitError
-	}
-	ln, err := m.setUp()
-	if err != nil {
-		m.closeFiles()
-		releaseLock(lock)
-		m.logf("%v", err)
-		answerClient(errorResponse("%v", err))
-		return exitError
-	}
-	var handlers sync.WaitGroup
-	served := make(chan struct{})
-	go func() {
-		m.serve(ln, &handlers)
-		close(served)
-	}()
-	go m.stopOnSignal(sigs)
+	go m.handleSignals(sigs)
+	go m.heal()
 
 	// Settle: answer once the process has run for a moment or has exited.
 	select {
@@ -2008,62 +2187,78 @@ func runDaemon(args []string) int {
 	answerClient(m.status())
 
 	m.superviseRestarts()
-	// Exited for good: a new start may begin while this daemon lingers.
-	releaseLock(lock)
-	m.closeFiles()
-	time.Sleep(seconds(m.o.Linger))
-	ln.Close()
-	m.removeSocket(lockPath)
-	<-served // no handler can be added once serve has returned
-	handlers.Wait()
-	m.killStragglers()
+	m.linger()
 	m.logf("daemon exiting")
 	return exitOK
 }
 
-// setUp opens the process's files, binds the socket, starts the first run
-// and puts the socket in place. On error the caller closes the files, and
-// nothing else is left behind but a line in the log.
-func (m *monitor) setUp() (*unixListener, error) {
+// newMonitor makes the monitor that its arguments describe: NAME, the
+// state directory and the options as flags.
+func newMonitor(args []string) (*monitor, error) {
+	if len(args) < 2 {
+		return nil, errors.New("a daemon needs a name and a state directory")
+	}
+	o, err := daemonOptions(args[2:])
+	if err != nil {
+		return nil, fmt.Errorf("bad daemon options: %v", err)
+	}
+	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{})}
+	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
+	m.idle.L = &m.mu
+	return m, nil
+}
+
+// setUp takes the lock, opens the process's files, binds the socket, starts
+// the first run and puts the socket in place. It returns the response that
+// tells the client why not (codeBusy when another daemon owns the name), or
+// a zero response; on failure it leaves nothing behind but a line in the log.
+func (m *monitor) setUp() response {
+	lock, err := acquireLock(m.lockPath)
+	if err == errLockBusy {
+		m.logf("another daemon owns '%s'; exiting", m.name)
+		return newResponse(codeBusy)
+	}
+	if err != nil {
+		return errorResponse("%v", err)
+	}
+	m.lock = lock
+	if err = m.prepare(); err == nil {
+		err = m.listen()
+	}
+	if err != nil {
+		m.closeFiles()
+		releaseLock(lock)
+		m.logf("%v", err)
+		return errorResponse("%v", err)
+	}
+	return response{}
+}
+
+// prepare splits the commands and opens the output files, checking all that
+// can be checked before anything starts.
+func (m *monitor) prepare() error {
 	o := m.o
 	var err error
 	if m.argv, err = o.commandArgs(); err != nil {
-		return nil, err
+		return err
 	}
 	if m.health, err = o.healthArgs(); err != nil {
-		return nil, err
+		return err
 	}
 	// A health command that cannot run would turn every answer into an
 	// error while the process ran on unwatched: refuse to start instead.
 	if len(m.health) > 0 {
-		if _, err := findExecutable(m.health[0], o.Dir); err != nil {
-			return nil, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
+		if _, err := m.findInDir(m.health[0]); err != nil {
+			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	if m.stdin, err = os.Open(o.Stdin); err != nil {
-		return nil, fmt.Errorf("cannot open stdin: %v", err)
+	if f, err := openInput(o.Stdin); err != nil {
+		return err
+	} else {
+		f.Close()
 	}
-	// Both files are opened before either is truncated, so that a start
-	// that fails on one leaves the other as it was.
-	flag := os.O_WRONLY | os.O_CREATE
-	if o.Append {
-		flag |= os.O_APPEND
-	}
-	m.stdout, m.stderr = m.logOut, m.logOut
-	if o.Stdout != "" {
-		if m.stdout, err = os.OpenFile(o.Stdout, flag, 0o666); err != nil {
-			m.stdout = nil
-			return nil, fmt.Errorf("cannot open stdout: %v", err)
-		}
-	}
-	switch {
-	case o.Stderr == o.Stdout:
-		m.stderr = m.stdout
-	case o.Stderr != "":
-		if m.stderr, err = os.OpenFile(o.Stderr, flag, 0o666); err != nil {
-			m.stderr = nil
-			return nil, fmt.Errorf("cannot open stderr: %v", err)
-		}
+	if m.stdout, m.stderr, err = openOutputs(o, m.logOut); err != nil {
+		return err
 	}
 	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
 		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
@@ -2071,15 +2266,44 @@ func (m *monitor) setUp() (*unixListener, error) {
 		if f == m.logOut || i == 1 && f == m.stdout {
 			continue // the daemon log is never truncated, and a shared file has one header
 		}
-		if !o.Append {
-			f.Truncate(0)
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if !o.Append {
+				f.Truncate(0)
+			}
+			io.WriteString(f, header) // not to a FIFO, whose reader may not read yet
 		}
-		io.WriteString(f, header)
 	}
+	return nil
+}
 
-	// Bind under a temporary name, owner-only from the first moment (umask,
-	// not a chmod after the fact), then rename: clients see either the old
-	// socket or the new one, never none.
+// listen binds the socket, starts the first run and puts the socket in
+// place, so that a client that finds the socket finds a process.
+func (m *monitor) listen() error {
+	ln, err := m.bind()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	err = m.startRun()
+	m.mu.Unlock()
+	if err == nil {
+		err = m.putSocket(ln)
+	}
+	if err != nil {
+		if m.run != nil {
+			syscall.Kill(-m.run.pid, syscall.SIGKILL)
+		}
+		ln.Close()
+		os.Remove(m.sock + newSocketSuffix)
+		return err
+	}
+	m.logf("listening on %s", m.sock)
+	return nil
+}
+
+// bind makes a listening socket under a temporary name, owner-only from the
+// first moment (umask, not a chmod after the fact).
+func (m *monitor) bind() (*unixListener, error) {
 	newSock := m.sock + newSocketSuffix
 	os.Remove(newSock)
 	oldMask := syscall.Umask(0o077)
@@ -2089,36 +2313,42 @@ func (m *monitor) setUp() (*unixListener, error) {
 		return nil, fmt.Errorf("cannot listen on %s: %v", newSock, err)
 	}
 	os.Chmod(newSock, 0o600) // read and write are all a client needs
-	fail := func(err error) (*unixListener, error) {
-		if m.run != nil {
-			syscall.Kill(-m.run.pid, syscall.SIGKILL)
-		}
-		ln.Close()
-		os.Remove(newSock)
-		return nil, err
-	}
-
-	m.mu.Lock()
-	err = m.startRun()
-	m.mu.Unlock()
-	if err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(newSock, m.sock); err != nil {
-		return fail(fmt.Errorf("cannot put the socket in place: %v", err))
-	}
-	if m.sockInfo, err = os.Lstat(m.sock); err != nil {
-		return fail(fmt.Errorf("cannot find the socket: %v", err))
-	}
-	m.logf("listening on %s", m.sock)
 	return ln, nil
+}
+
+// putSocket renames the bound socket into place, so that clients see either
+// the old socket or the new one, never none, and serves it. The caller
+// holds the lock.
+func (m *monitor) putSocket(ln *unixListener) error {
+	if err := os.Rename(m.sock+newSocketSuffix, m.sock); err != nil {
+		return fmt.Errorf("cannot put the socket in place: %v", err)
+	}
+	fi, err := os.Lstat(m.sock)
+	if err != nil {
+		return fmt.Errorf("cannot find the socket: %v", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return errors.New("the daemon is closing")
+	}
+	m.sockInfo = fi
+	m.listeners = append(m.listeners, ln)
+	m.serving.Add(1)
+	go m.serve(ln)
+	return nil
 }
 
 // startRun starts the process in its own process group, so that a stop or a
 // signal reaches everything it starts, and a goroutine that reaps it at
 // once. The caller holds mu.
 func (m *monitor) startRun() error {
-	pid, err := m.startGroup(m.argv, m.stdin, m.stdout, m.stderr)
+	stdin, err := openInput(m.o.Stdin)
+	if err != nil {
+		return err
+	}
+	pid, err := m.startGroup(m.argv, stdin, m.stdout, m.stderr)
+	stdin.Close()
 	if err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
@@ -2128,6 +2358,7 @@ func (m *monitor) startRun() error {
 		m.mu.Lock()
 		run.returncode = code
 		m.mu.Unlock()
+		m.logf("process exited: returncode=%d", code)
 		close(run.exited)
 	}()
 	m.run = run
@@ -2136,7 +2367,7 @@ func (m *monitor) startRun() error {
 }
 
 func (m *monitor) closeFiles() {
-	for _, f := range []*os.File{m.stdin, m.stdout, m.stderr} {
+	for _, f := range []*os.File{m.stdout, m.stderr} {
 		if f != nil && f != m.logOut {
 			f.Close()
 		}
@@ -2153,13 +2384,14 @@ func (m *monitor) current() *childRun {
 // superviseRestarts waits for the process to exit and restarts it as the
 // restart policy says, with a delay that doubles each time, until it has
 // exited for good: by itself with no restart due, after the last allowed
-// restart, or because of a stop.
+// restart, or because of a stop. What is left of each run's process group
+// is ended before anything else happens.
 func (m *monitor) superviseRestarts() {
 	delay := min(seconds(m.o.RestartDelay), maxRestartDelay)
 	for {
 		run := m.current()
 		<-run.exited
-		m.logf("process exited: returncode=%d", run.returncode)
+		m.endGroup(run)
 		if !m.restartDue(run) {
 			return
 		}
@@ -2202,6 +2434,35 @@ func (m *monitor) restartDue(run *childRun) bool {
 	return false
 }
 
+// linger lets a new start begin, answers for the linger time (less, if a
+// signal ends the daemon), then answers the requests still in flight,
+// refuses new ones, and removes the socket.
+func (m *monitor) linger() {
+	m.mu.Lock()
+	lock := m.lock
+	m.lock = nil
+	m.mu.Unlock()
+	releaseLock(lock)
+	m.closeFiles()
+	select {
+	case <-time.After(seconds(m.o.Linger)):
+	case <-m.quit:
+	}
+	m.mu.Lock()
+	m.closing = true
+	for m.inFlight > 0 {
+		m.idle.Wait()
+	}
+	listeners := m.listeners
+	m.mu.Unlock()
+	for _, ln := range listeners {
+		ln.Close()
+	}
+	m.removeSocket()
+	m.serving.Wait() // no handler can be added once every serve loop has returned
+	m.handlers.Wait()
+}
+
 // findExecutable finds name as os/exec would run it, through $PATH, or
 // relative to dir when it has a slash, and says why it cannot be run. For
 // a name with a slash it returns the name itself: forkExec resolves it in
@@ -2228,11 +2489,94 @@ func findExecutable(name, dir string) (string, error) {
 // the leader of a new process group, so that a signal to the group reaches
 // everything it starts, with files as its descriptors 0, 1 and 2.
 func (m *monitor) startGroup(argv []string, files ...*os.File) (int, error) {
-	path, err := findExecutable(argv[0], m.o.Dir)
+	path, err := m.findInDir(argv[0])
 	if err != nil {
 		return 0, err
 	}
 	return forkExec(path, argv, m.o.Dir, m.environ(), files, &syscall.SysProcAttr{Setpgid: true})
+}
+
+// findInDir finds the executable name for a command run in the process's
+// directory. A directory that has gone is named as the reason, not the
+// command that would have run in it.
+func (m *monitor) findInDir(name string) (string, error) {
+	if m.o.Dir != "" {
+		if fi, err := os.Stat(m.o.Dir); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("directory %s is gone", m.o.Dir)
+		}
+	}
+	return findExecutable(name, m.o.Dir)
+}
+
+// openInput opens the process's standard input without waiting: a FIFO
+// with no writer yet must not hang the daemon, which holds the lock. The
+// process gets a blocking descriptor, as from a shell; from a FIFO, it
+// reads end of file while no writer has it open.
+func openInput(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open stdin: %v", err)
+	}
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("cannot open stdin: %s is a directory", path)
+	}
+	return f, blocking(f)
+}
+
+// openOutputs opens --stdout and --stderr: the daemon log where none is
+// given, one file where both name the same (by whatever path), and both
+// before either is truncated, so that a start that fails on one leaves
+// the other as it was.
+func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
+	stdout, stderr = logOut, logOut
+	if o.Stdout != "" {
+		if stdout, err = openOutput(o.Stdout, o.Append); err != nil {
+			return nil, nil, fmt.Errorf("cannot open stdout: %v", err)
+		}
+	}
+	if o.Stderr != "" {
+		if stderr, err = openOutput(o.Stderr, o.Append); err != nil {
+			if stdout != logOut {
+				stdout.Close()
+			}
+			return nil, nil, fmt.Errorf("cannot open stderr: %v", err)
+		}
+		if a, err := stdout.Stat(); err == nil {
+			if b, err := stderr.Stat(); err == nil && os.SameFile(a, b) {
+				stderr.Close() // two descriptors would overwrite each other's lines
+				stderr = stdout
+			}
+		}
+	}
+	return stdout, stderr, nil
+}
+
+// openOutput opens an output file without waiting: a FIFO with no reader
+// is an error, not a daemon that hangs holding the lock.
+func openOutput(path string, appendTo bool) (*os.File, error) {
+	flag := os.O_WRONLY | os.O_CREATE | syscall.O_NONBLOCK
+	if appendTo {
+		flag |= os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flag, 0o666)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, fmt.Errorf("%s is a FIFO with no reader", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, blocking(f)
+}
+
+// blocking makes f's descriptor blocking again, as a process expects its
+// standard files to be.
+func blocking(f *os.File) error {
+	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %v", f.Name(), err)
+	}
+	return nil
 }
 
 // describeExecError says which command could not be run and why, without
@@ -2278,6 +2622,32 @@ func forkExec(path string, argv []string, dir string, env []string, files []*os.
 	return pid, nil
 }
 
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec.
+// Go opens its own that way, but those that procdog's caller left open (a
+// shell's 5>&1, a lock held on fd 9) would otherwise pass on to the
+// monitor and from it to the process and its health checks: a pipe held
+// open so keeps "procdog start ... | cat" from ending, and a lock stays
+// held by a process that never heard of it.
+func closeInheritedOnExec() {
+	fds := make([]int, 0, 8)
+	if entries, err := os.ReadDir("/dev/fd"); err == nil {
+		for _, e := range entries {
+			if fd, err := strconv.Atoi(e.Name()); err == nil {
+				fds = append(fds, fd)
+			}
+		}
+	} else {
+		for fd := 3; fd < 1024; fd++ {
+			fds = append(fds, fd)
+		}
+	}
+	for _, fd := range fds {
+		if fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
 // waitExit reaps the child pid and returns its returncode. The goroutine
 // that calls it holds a thread while it waits, as os/exec's Wait would.
 func waitExit(pid int) int {
@@ -2315,15 +2685,81 @@ func (m *monitor) environ() []string {
 // does so holding the lock, under which alone a daemon puts its socket in
 // place, so that no rename can come between the check and the removal. If
 // the lock is taken, a newer daemon owns the name, and the socket is its.
-func (m *monitor) removeSocket(lockPath string) {
-	lock, err := acquireLock(lockPath)
+func (m *monitor) removeSocket() {
+	lock, err := acquireLock(m.lockPath)
 	if err != nil {
 		return
 	}
-	if stillAt(m.sock, m.sockInfo) {
+	m.mu.Lock()
+	sockInfo := m.sockInfo
+	m.mu.Unlock()
+	if stillAt(m.sock, sockInfo) {
 		os.Remove(m.sock)
 	}
 	releaseLock(lock)
+}
+
+// healInterval is how often a daemon checks that its socket and lock file
+// are still there.
+const healInterval = 3 * time.Second
+
+// heal puts the lock file and the socket back when they are removed under
+// a running process (a tmp cleaner, a careless rm): without them, clients
+// would take the name for stopped and start a second copy.
+func (m *monitor) heal() {
+	tick := time.NewTicker(healInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-m.quit:
+			return
+		}
+		m.mu.Lock()
+		lock, closing := m.lock, m.closing
+		m.mu.Unlock()
+		if closing {
+			return
+		}
+		if lock == nil {
+			continue // the process has exited for good: the name is free
+		}
+		m.healLock(lock)
+		if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
+			if ln, err := m.bind(); err != nil {
+				m.logf("cannot put the socket back: %v", err)
+			} else if err := m.putSocket(ln); err != nil {
+				ln.Close()
+				m.logf("cannot put the socket back: %v", err)
+			} else {
+				m.logf("put the socket back")
+			}
+		}
+	}
+}
+
+// healLock locks a new lock file if the one held was removed.
+func (m *monitor) healLock(lock *os.File) {
+	if fi, err := lock.Stat(); err == nil && stillAt(m.lockPath, fi) {
+		return
+	}
+	newLock, err := acquireLock(m.lockPath)
+	if err != nil {
+		m.logf("cannot put the lock file back: %v", err)
+		return
+	}
+	m.mu.Lock()
+	swapped := m.lock == lock
+	if swapped {
+		m.lock = newLock
+	}
+	m.mu.Unlock()
+	if !swapped { // the process exited meanwhile, and the lock went with it
+		releaseLock(newLock)
+		return
+	}
+	lock.Close()
+	m.logf("put the lock file back")
 }
 
 // daemonSignals are caught from the daemon's first moment. A client run in
@@ -2332,35 +2768,47 @@ func (m *monitor) removeSocket(lockPath string) {
 // their default action, as from a shell.
 var daemonSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
 
-// stopOnSignal stops the process when the daemon itself is told to end. The
-// daemon has no terminal, so a SIGHUP can only be a stray one: it is
-// dropped.
-func (m *monitor) stopOnSignal(sigs chan os.Signal) {
+// handleSignals stops the process and ends the daemon, lingering or not,
+// when the daemon itself is told to end. The daemon has no terminal, so a
+// SIGHUP can only be a stray one: it is dropped.
+func (m *monitor) handleSignals(sigs chan os.Signal) {
 	for sig := range sigs {
-		if sig != syscall.SIGHUP {
-			m.logf("received %v: stopping the process", sig)
-			m.stop()
-			return
+		if sig == syscall.SIGHUP {
+			continue
 		}
+		select {
+		case <-m.quit:
+			continue // already ending
+		default:
+		}
+		m.logf("received %v: stopping the process", sig)
+		close(m.quit)
+		m.stop()
 	}
 }
 
 // serve answers each connection in its own goroutine, so that one slow
 // health check or silent client delays nobody else.
-func (m *monitor) serve(ln *unixListener, handlers *sync.WaitGroup) {
+func (m *monitor) serve(ln *unixListener) {
+	defer m.serving.Done()
+	backoff := 10 * time.Millisecond
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}
-			m.logf("accept: %v", err)
-			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
+			// Out of descriptors, say: give the handlers time to free
+			// some, longer each time.
+			m.logDropped("accept: " + err.Error())
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		handlers.Add(1)
+		backoff = 10 * time.Millisecond
+		m.handlers.Add(1)
 		go func() {
-			defer handlers.Done()
+			defer m.handlers.Done()
 			m.handle(conn)
 		}()
 	}
@@ -2373,23 +2821,90 @@ func (m *monitor) handle(conn conn) {
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			m.logf("dropped a connection that sent no request within %v", requestDeadline)
+			m.logDropped(fmt.Sprintf("dropped a connection that sent no request within %v", requestDeadline))
 		case errors.Is(err, bufio.ErrBufferFull):
-			m.logf("dropped a connection whose request is longer than %d bytes", maxRequestLine)
+			m.logDropped(fmt.Sprintf("dropped a connection whose request is longer than %d bytes", maxRequestLine))
 		case !errors.Is(err, io.EOF):
-			m.logf("dropped a connection: %v", err)
+			m.logDropped("dropped a connection: " + err.Error())
 		}
 		return
 	}
 	req := strings.TrimSpace(string(line))
+	// An options request is answered even once the linger is over: a
+	// waiting client sends one to tell a daemon at work from a wedged one.
+	// It is not logged: logs asks for them, and would find its own
+	// request at the end of the log it prints.
+	if req != "options" {
+		if !m.begin() {
+			return // the client reads end of file: this daemon has ended
+		}
+		defer m.end()
+	}
+	verb, _, _ := strings.Cut(req, " ")
+	if (verb == "stop" || verb == "signal") && clientGone(conn) {
+		m.logf("request %q: not acted on, its client has gone", req)
+		return
+	}
 	answer := m.answer(req)
-	// An options request is not logged: logs asks for them, and would
-	// find its own request at the end of the log it prints.
 	if req != "options" {
 		m.logf("request %q: %s", req, answer)
 	}
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	io.WriteString(conn, answer+"\n")
+}
+
+// begin counts a request in, unless the linger is over.
+func (m *monitor) begin() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return false
+	}
+	m.inFlight++
+	return true
+}
+
+// end counts a request out.
+func (m *monitor) end() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inFlight--; m.inFlight == 0 {
+		m.idle.Broadcast()
+	}
+}
+
+// clientGone tells whether the process that sent a request on conn has
+// ended: a client that gave up (its time ran out, Ctrl-C) while this
+// daemon could not answer (it was stopped, say) must find nothing done
+// later in its name. Where the peer cannot be told, it is not gone.
+func clientGone(c conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	pid, _, err := peerCred(sc)
+	return err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// logDropped logs why a connection was dropped, at most once a second: a
+// flood of bad clients must not fill the disk.
+func (m *monitor) logDropped(why string) {
+	m.mu.Lock()
+	now, n := time.Now(), m.suppressed
+	quiet := now.Before(m.quietUntil)
+	if quiet {
+		m.suppressed++
+	} else {
+		m.suppressed, m.quietUntil = 0, now.Add(time.Second)
+	}
+	m.mu.Unlock()
+	if quiet {
+		return
+	}
+	if n > 0 {
+		why += fmt.Sprintf(" (and %d such lines left out before)", n)
+	}
+	m.logf("%s", why)
 }
 
 // answer is the one line that answers a request. Besides the original's
@@ -2437,16 +2952,17 @@ func (m *monitor) hasHealthCheck() bool {
 }
 
 // status is the state with the result of a health check run now, if there
-// is one.
+// is one. The state is taken after the check, so that a process that
+// exited meanwhile is not reported running.
 func (m *monitor) status() response {
-	r := m.state()
 	if !m.hasHealthCheck() {
-		return r
+		return m.state()
 	}
 	health, err := m.checkHealth()
 	if err != nil {
 		return errorResponse("%v", err)
 	}
+	r := m.state()
 	r.values["health"] = health
 	return r
 }
@@ -2508,7 +3024,9 @@ func probeHTTP(rawURL string, timeout time.Duration) int {
 	defer conn.Close()
 	conn.SetDeadline(deadline)
 	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n", u.RequestURI(), u.Host, version)
-	status, err := bufio.NewReader(conn).ReadString('\n')
+	// A status line fits in a few KiB; whatever a server sends beyond that
+	// is not read, so a monitor's memory stays flat.
+	status, err := bufio.NewReader(io.LimitReader(conn, maxStatusLine)).ReadString('\n')
 	if err != nil {
 		return 1
 	}
@@ -2540,11 +3058,12 @@ func (m *monitor) wait() response {
 }
 
 // stop sends the stop signal to the whole process group, so that a shell's
-// children end too, and waits for the process to end; if it outlives the
-// stop timeout, the group gets SIGKILL (better: the original waited
-// forever). Members of the group that outlive the process itself get the
-// rest of the stop timeout, then SIGKILL, when the daemon exits: stop need
-// not wait for them to answer. A stop is for good: no restart follows.
+// children end too, with SIGCONT after it, so that a stopped process can
+// act on it, and waits for the process to end; if it outlives the stop
+// timeout, the group gets SIGKILL (better: the original waited forever).
+// Members of the group that outlive the process itself get the rest of
+// the stop timeout (see endGroup): stop need not wait for them to answer.
+// A stop is for good: no restart follows.
 func (m *monitor) stop() response {
 	m.mu.Lock()
 	if !m.stopping {
@@ -2566,6 +3085,7 @@ func (m *monitor) stop() response {
 	m.mu.Unlock()
 
 	syscall.Kill(-run.pid, sig)
+	syscall.Kill(-run.pid, syscall.SIGCONT)
 	select {
 	case <-run.exited:
 	case <-time.After(time.Until(deadline)):
@@ -2598,22 +3118,32 @@ func (m *monitor) signal(sig syscall.Signal) response {
 	return m.status()
 }
 
-// killStragglers SIGKILLs what is left of a stopped process's group once
-// the stop timeout has passed. The group's id stays reserved while any
-// member lives, so this reaches no one else.
-func (m *monitor) killStragglers() {
+// endGroup ends what is left of a run's process group once the process
+// itself has exited, as a stop would: the stop signal (unless a stop sent
+// it already), then SIGKILL when the stop timeout has passed. Left over,
+// they would hold the process's port or files with nobody watching. The
+// group's id stays reserved while any member lives, so this reaches no one
+// else; a member that moved to a session of its own has left the group.
+func (m *monitor) endGroup(run *childRun) {
+	if syscall.Kill(-run.pid, 0) != nil {
+		return
+	}
 	m.mu.Lock()
-	deadline, pid := m.stopDeadline, m.run.pid
+	deadline := m.stopDeadline
 	m.mu.Unlock()
 	if deadline.IsZero() {
-		return // not stopped by procdog: the group is none of our business
+		sig, _ := parseSignal(string(m.o.StopSignal))
+		m.logf("process group %d outlived its leader; sending signal %d", run.pid, sig)
+		syscall.Kill(-run.pid, sig)
+		syscall.Kill(-run.pid, syscall.SIGCONT)
+		deadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
-	for time.Now().Before(deadline) && syscall.Kill(-pid, 0) == nil {
-		time.Sleep(50 * time.Millisecond)
+	for time.Now().Before(deadline) && syscall.Kill(-run.pid, 0) == nil {
+		time.Sleep(20 * time.Millisecond)
 	}
-	if syscall.Kill(-pid, 0) == nil {
-		m.logf("process group %d outlived the stop timeout; sending SIGKILL", pid)
-		syscall.Kill(-pid, syscall.SIGKILL)
+	if syscall.Kill(-run.pid, 0) == nil {
+		m.logf("process group %d outlived the stop timeout; sending SIGKILL", run.pid)
+		syscall.Kill(-run.pid, syscall.SIGKILL)
 	}
 }
 
@@ -2711,6 +3241,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if ee.msg != "" {
 		fmt.Fprintf(stderr, "procdog: error: %s\n", ee.msg)
+	}
+	if ee.hint != "" {
+		fmt.Fprintf(stderr, "procdog: %s\n", ee.hint)
 	}
 	return ee.code
 }

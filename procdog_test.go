@@ -890,6 +890,9 @@ func TestRunReportsUsageErrors(t *testing.T) {
 				t.Errorf("run(%q) printed %q on stdout, want nothing", tt.args, stdout.String())
 			}
 			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) == 3 && strings.HasPrefix(lines[2], "procdog: ") && !strings.HasPrefix(lines[2], "procdog: error: ") {
+				lines = lines[:2] // a hint that says what to do
+			}
 			if len(lines) != 2 || lines[0] != usageLine || !strings.HasPrefix(lines[1], "procdog: error: ") {
 				t.Fatalf("run(%q) stderr = %q, want the usage line and then one 'procdog: error: ' line", tt.args, stderr.String())
 			}
@@ -1582,6 +1585,13 @@ func itEventually(t testing.TB, timeout time.Duration, what string, cond func() 
 }
 
 func (e *itEnv) path(name, kind string) string { return statePath(e.state, name, kind) }
+
+// noConfigHint is the line that follows a missing command when there is no
+// config file: where procdog looked.
+func (e *itEnv) noConfigHint() string {
+	return "procdog: no config file found: looked for procdog.cfg in " + e.work + " and its parents, and for " +
+		filepath.Join(filepath.Dir(itBinary), "procdog.cfg") + " and " + filepath.Join(e.home, ".procdog.cfg")
+}
 
 func itExists(path string) bool {
 	_, err := os.Lstat(path)
@@ -2405,14 +2415,15 @@ func TestItUsageErrors(t *testing.T) {
 		{[]string{"start", "foo@bar", "-c", "sleep 100"},
 			"procdog: error: Invalid process name 'foo@bar'; must be alphanumeric, with only underscores or dashes"},
 		{[]string{"start", "x"},
-			"procdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('x')"},
+			"procdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('x')\n" +
+				e.noConfigHint()},
 		{[]string{"start", "x", "-c", "sleep 100", "--dir", notDir},
 			"procdog: error: Not a directory: " + notDir},
 	} {
 		r := e.run(tc.args...)
-		lines := strings.Split(r.stderr, "\n")
-		if r.stdout != "" || len(lines) != 3 || !strings.HasPrefix(lines[0], "usage: procdog ") || lines[1] != tc.msg ||
-			lines[2] != "" || r.code != 2 {
+		lines := strings.SplitN(r.stderr, "\n", 2)
+		if r.stdout != "" || len(lines) != 2 || !strings.HasPrefix(lines[0], "usage: procdog ") || lines[1] != tc.msg+"\n" ||
+			r.code != 2 {
 			t.Errorf("unexpected result of\n%s\nwant no stdout, a usage line and %q on stderr, exit 2", r, tc.msg)
 		}
 	}
@@ -3047,8 +3058,8 @@ func TestIt4Restart(t *testing.T) {
 	t.Run("a name with no daemon and no command is a usage error", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('n')",
-			2, "restart", "n")
+		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('n')\n"+
+			e.noConfigHint(), 2, "restart", "n")
 		if files := e.stateFiles(); len(files) != 0 {
 			t.Errorf("a refused restart left state files behind: %v", files)
 		}
@@ -3323,8 +3334,8 @@ func TestIt4JSON(t *testing.T) {
 	t.Run("usage errors stay on stderr", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('u')",
-			2, "start", "u", "--json")
+		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('u')\n"+
+			e.noConfigHint(), 2, "start", "u", "--json")
 	})
 }
 
@@ -3884,8 +3895,8 @@ func TestItReviewFixes(t *testing.T) {
 	t.Run("--shell with no command is the missing-command usage error", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('sh')",
-			2, "start", "sh", "--shell")
+		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('sh')\n"+
+			e.noConfigHint(), 2, "start", "sh", "--shell")
 	})
 	t.Run("wait with a health count of 0 still checks once", func(t *testing.T) {
 		t.Parallel()
