@@ -1850,12 +1850,12 @@ func (c client) logs(stdout io.Writer) error {
 			return err
 		}
 	}
-	path := orDefault(o.Stdout, statePath(c.dir, c.name, "log"))
-	f, err := os.Open(path)
+	f, err := openLog(c.name, o.Stdout, statePath(c.dir, c.name, "log"))
 	if err != nil {
-		return failf(exitUnknown, "no output to show for '%s': %v", c.name, err)
+		return err
 	}
 	defer f.Close()
+	path := f.Name()
 	offset, err := tailOffset(f, c.o.Lines)
 	for err == nil {
 		var n int64
@@ -1872,6 +1872,37 @@ func (c client) logs(stdout io.Writer) error {
 		return failf(exitUnknown, "reading %s: %v", path, err)
 	}
 	return nil
+}
+
+// openLog opens the process's output file for logs: stdout, a file the
+// user chose, or else the daemon log, a state file with a state file's
+// checks (checkOwned). Neither may be anything but a regular file, which a
+// FIFO or a device is not: following one would hang, or never end.
+func openLog(name, stdout, daemonLog string) (*os.File, error) {
+	path, flag := stdout, os.O_RDONLY|syscall.O_NONBLOCK
+	if stdout == "" {
+		path, flag = daemonLog, flag|syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
+	} else if err != nil {
+		return nil, failf(exitUnknown, "no output to show for '%s': %v", name, err)
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		err = failf(exitUnknown, "no output to show for '%s': %v", name, err)
+	case !fi.Mode().IsRegular():
+		err = failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
+	case stdout == "":
+		err = checkOwned(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // tailOffset is where the last n lines of f begin.

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -1371,9 +1372,16 @@ func (r itResult) line() string { return strings.TrimSuffix(r.stdout, "\n") }
 
 func (e *itEnv) run(args ...string) itResult {
 	e.t.Helper()
+	return e.runIn(e.work, args...)
+}
+
+// runIn is run in the working directory dir.
+func (e *itEnv) runIn(dir string, args ...string) itResult {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
 	defer cancel()
 	cmd := e.command(ctx, args...)
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -1404,7 +1412,13 @@ func (e *itEnv) notePids(out string) {
 // In both, {N} stands for an integer.
 func (e *itEnv) expect(stdout, stderr string, code int, args ...string) itResult {
 	e.t.Helper()
-	r := e.run(args...)
+	return e.expectIn(e.work, stdout, stderr, code, args...)
+}
+
+// expectIn is expect in the working directory dir.
+func (e *itEnv) expectIn(dir, stdout, stderr string, code int, args ...string) itResult {
+	e.t.Helper()
+	r := e.runIn(dir, args...)
 	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
 		e.t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: %q\n  exit:   %d",
 			r, itLines(stdout), itLines(stderr), code)
@@ -3980,4 +3994,370 @@ func TestItRefusesAnotherUsersStateFile(t *testing.T) {
 	if b, _ := os.ReadFile(log); string(b) != "their log\n" {
 		t.Fatalf("another user's log was written to: %q", b)
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Shared machines and faults: what a hostile user on the same machine, or
+// bad luck, can do to procdog, and what it must not achieve.
+
+// itListenAs makes a listening Unix socket at path, bound as this test's
+// user but listening as uid, which is the uid a client sees as its peer,
+// and answers every request with answer. Only the one thread that
+// listens changes its uid, and it ends with its goroutine. Linux, as root.
+func itListenAs(t *testing.T, uid int, path, answer string) {
+	t.Helper()
+	if os.Getuid() != 0 || runtime.GOOS != "linux" {
+		t.Skip("needs root on Linux to listen as another user")
+	}
+	fds := make(chan int, 1)
+	errs := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err == nil {
+			err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
+		}
+		if err == nil {
+			// setreuid(-1, uid) by the raw system call changes this thread alone.
+			if _, _, errno := syscall.RawSyscall(syscall.SYS_SETREUID, ^uintptr(0), uintptr(uid), 0); errno != 0 {
+				err = errno
+			}
+		}
+		if err == nil {
+			err = syscall.Listen(fd, 8)
+		}
+		if err != nil {
+			errs <- err
+			return
+		}
+		fds <- fd
+	}()
+	var fd int
+	select {
+	case err := <-errs:
+		t.Fatalf("listening as uid %d: %v", uid, err)
+	case fd = <-fds:
+	}
+	ln, err := net.FileListener(os.NewFile(uintptr(fd), path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			bufio.NewReader(c).ReadString('\n')
+			io.WriteString(c, answer+"\n")
+			c.Close()
+		}
+	}()
+}
+
+func TestItBelievesOnlyAMonitorOfItsOwnUser(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	sock := e.path("web", "sock")
+	pwned := filepath.Join(e.work, "pwned")
+	// The socket file is ours, as it is when another user swaps it in
+	// between our check of the file and our connect; its listener is not.
+	itListenAs(t, 65534, sock, strconv.Quote("--command=sleep 100")+" "+strconv.Quote("--health-command=touch "+pwned))
+	refusal := "procdog: error: refusing to talk to " + sock + ": it is served by another user (uid 65534)"
+	e.expect("", refusal, 3, "status", "web")
+	e.expect("", refusal, 3, "restart", "web")
+	e.expect("", refusal, 3, "stop", "web")
+	if itExists(pwned) {
+		t.Fatal("procdog ran a health command that another user's socket gave it")
+	}
+}
+
+func TestItRefusesWhatIsNotARegularFileInTheStateDirectory(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	log := e.path("fifo", "log")
+	if err := syscall.Mkfifo(log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(log) }) // before the cleanup reads the logs
+	refusal := "procdog: error: refusing to use " + log + ": it is not a regular file"
+	e.expect("", refusal, 3, "start", "fifo", "--command", "sleep 100")
+	e.expect("", refusal, 3, "logs", "fifo")
+
+	secret := filepath.Join(e.work, "secret")
+	itWrite(t, secret, "not for procdog to show\n")
+	link := e.path("link", "log")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("", "procdog: error: refusing to use "+link+": it is a symbolic link", 3, "logs", "link")
+}
+
+func TestItRefusesConfigFilesOthersCouldHaveWritten(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	cfg := filepath.Join(e.work, "procdog.cfg")
+	itWrite(t, cfg, "[x]\nhealth_command=touch pwned\n")
+	if err := os.Chmod(cfg, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("", "procdog: error: refusing to read config file procdog.cfg: other users may write to it", 3, "status", "x")
+	os.Remove(cfg)
+	if err := syscall.Mkfifo(cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("", "procdog: error: refusing to read config file procdog.cfg: it is not a regular file", 3, "status", "x")
+	e.expect("", "procdog: error: refusing to read config file /dev/zero: it is not a regular file", 3,
+		"status", "x", "--config", "/dev/zero")
+	os.Remove(cfg)
+	if os.Getuid() == 0 {
+		itWrite(t, cfg, "[x]\nhealth_command=touch pwned\n")
+		if err := os.Chown(cfg, 65534, 65534); err == nil {
+			e.expect("", "procdog: error: refusing to read config file procdog.cfg: it belongs to another user (uid 65534)", 3,
+				"status", "x")
+		}
+	}
+}
+
+func TestItFindsTheConfigFileOfTheDirectoryAbove(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[up]\ncommand=sleep 100\ndir=srv\nlinger=0.2\n")
+	below := filepath.Join(e.work, "pkg", "deeper")
+	for _, d := range []string{below, filepath.Join(e.work, "srv")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e.expectIn(below, "running, pid={N}", "", 0, "start", "up")
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != filepath.Join(e.work, "srv") {
+		t.Errorf("a relative dir in a config file: the process runs in %s, want %s", cwd, filepath.Join(e.work, "srv"))
+	}
+	e.expectIn(below, "killed, signal=15", "", 0, "stop", "up")
+}
+
+func TestItLeaksNoDescriptorOfTheCaller(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	// As "procdog start ... 5>&1 | cat": procdog's caller leaves a pipe open
+	// on descriptors 3, 4 and 5.
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "start", "leak", "--command", "sleep 100")
+	cmd.ExtraFiles = []*os.File{pw, pw, pw}
+	out, err := cmd.Output()
+	pw.Close()
+	e.notePids(string(out))
+	if err != nil {
+		t.Fatalf("start: %v, %q", err, out)
+	}
+	pid := itPid(t, itResult{stdout: string(out)})
+	pr.SetReadDeadline(time.Now().Add(itSoon))
+	if n, err := pr.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("the caller's pipe is still open in what procdog started (read %d, %v)", n, err)
+	}
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil && len(fds) != 3 {
+		t.Errorf("the process has %d descriptors open, want 0, 1 and 2", len(fds))
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "leak")
+}
+
+func TestItReadsNoMoreThanAStatusLineOfAHealthURL(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				// A status line of 8 KiB: a server that would send one
+				// could as well send a gigabyte.
+				io.WriteString(c, "HTTP/1.0 200 "+strings.Repeat("x", 8<<10)+"\r\n\r\n")
+			}()
+		}
+	}()
+	e.expect("running, health=1, pid={N}", "", 0, "start", "big", "--command", "sleep 100",
+		"--health-url", "http://"+ln.Addr().String()+"/")
+	e.expect("killed, signal=15", "", 0, "stop", "big")
+}
+
+func TestItNeverWaitsForAFIFO(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	fifo := filepath.Join(e.work, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("error: cannot open stdout: "+fifo+" is a FIFO with no reader", "", 2,
+		"start", "out", "--command", "sleep 100", "--stdout", fifo)
+	e.expect("stopped", "", 5, "status", "out")
+	e.expect("running, pid={N}", "", 0, "start", "in", "--command", "sleep 100", "--stdin", fifo)
+	e.expect("killed, signal=15", "", 0, "stop", "in")
+	e.expect("error: cannot open stdin: "+e.work+" is a directory", "", 2,
+		"start", "dir", "--command", "sleep 100", "--stdin", e.work)
+}
+
+func TestItActsOnNoRequestWhoseClientHasGone(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "late", "--command", "sleep 100")
+	pid, daemon := itPid(t, r), e.daemonPid("late")
+	syscall.Kill(daemon, syscall.SIGSTOP)
+	stopped := e.run("stop", "late")
+	syscall.Kill(daemon, syscall.SIGCONT)
+	if stopped.code != 3 {
+		t.Fatalf("stop of a stopped daemon: want exit 3, got\n%s", stopped)
+	}
+	itLogHas(e, "late", `request "stop": not acted on, its client has gone`, 1)
+	if !itAlive(pid) {
+		t.Fatal("the daemon acted on a stop whose client had given up")
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "late")
+}
+
+func TestItAnswersRequestsInFlightWhenTheLingerEnds(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, health=0, pid={N}", "", 0, "start", "slow", "--command", "sleep 100",
+		"--health-command", "sleep 4", "--settle", "0", "--linger", "0.5")
+	e.expect("killed, signal=15", "", 0, "stop", "slow")
+	// The health check outlasts the linger and the client's liveness
+	// interval both.
+	e.expect("exited, health=0, returncode=-15", "", 5, "status", "slow")
+	e.expect("stopped", "", 5, "status", "slow")
+}
+
+func TestItAnswersWithTheStateAfterTheHealthCheck(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("exited, health=0, returncode=0", "", 5, "start", "brief", "--command", "sleep 0.2",
+		"--health-command", "sleep 3", "--settle", "0")
+	if log := itLog(e, "brief"); !strings.Contains(log, "process exited: returncode=0") {
+		t.Fatalf("the exit is not in the log:\n%s", log)
+	}
+}
+
+func TestItEndsAMonitorOnSIGTERMEvenWhileItLingers(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("exited, returncode=0", "", 5, "start", "done", "--command", "true", "--linger", "3600")
+	daemon := e.daemonPid("done")
+	syscall.Kill(daemon, syscall.SIGTERM)
+	itDead(t, itSoon, "a lingering daemon told to end", daemon)
+	e.expect("stopped", "", 5, "status", "done")
+	r := e.run("start", "forever", "--command", "true", "--linger", "1e9")
+	if r.code != 2 || !strings.Contains(r.stderr, "at most 86400 seconds") {
+		t.Errorf("--linger 1e9: want a usage error that names the limit, got\n%s", r)
+	}
+}
+
+func TestItEndsWhatIsLeftOfTheGroupWhenTheProcessExits(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("exited, returncode=0", "", 5, "start", "bg", "--shell", "--command",
+		"sleep 100 & echo $$! > bg.pid; exit 0", "--stop-timeout", "2", "--linger", itWindow)
+	var bg int
+	itEventually(t, itSoon, "bg.pid", func() (bool, string) {
+		b, err := os.ReadFile(filepath.Join(e.work, "bg.pid"))
+		bg, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && bg > 0, fmt.Sprint(err)
+	})
+	e.track(bg)
+	itDead(t, itSoon, "the process's background child", bg)
+	itLogHas(e, "bg", "outlived its leader", 1)
+}
+
+func TestItPutsBackARemovedSocketAndLock(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "heal", "--command", "sleep 100")
+	os.Remove(e.path("heal", "sock"))
+	os.Remove(e.path("heal", "lock"))
+	itEventually(t, 4*healInterval, "the socket and lock file to come back", func() (bool, string) {
+		return itExists(e.path("heal", "sock")) && itExists(e.path("heal", "lock")), strings.Join(e.stateFiles(), " ")
+	})
+	e.expect(r.line(), "", 0, "status", "heal")
+	e.expect(r.line(), "", 0, "start", "heal", "--command", "sleep 100")
+	if n := len(itStarted(e, "heal")); n != 1 {
+		t.Fatalf("%d processes were started, want 1", n)
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "heal")
+}
+
+func TestItSurvivesSmallFaults(t *testing.T) {
+	t.Run("a stopped process ends at the stop signal", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.expect("running, pid={N}", "", 0, "start", "frozen", "--command", "sleep 100", "--stop-timeout", "60")
+		syscall.Kill(itPid(t, r), syscall.SIGSTOP)
+		e.expect("killed, signal=15", "", 0, "stop", "frozen")
+	})
+	t.Run("a restarted process reads its input from the start", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itWrite(t, filepath.Join(e.work, "in"), "hello\n")
+		e.run("start", "again", "--command", "sh -c 'cat; exit 1'", "--stdin", "in", "--stdout", "out",
+			"--restart", "on-failure", "--max-restarts", "1", "--restart-delay", "0.01")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "hello", "hello")
+	})
+	t.Run("stdout and stderr that are one file through a link share it", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		if err := os.Symlink("out", filepath.Join(e.work, "link")); err != nil {
+			t.Fatal(err)
+		}
+		e.run("start", "both", "--shell", "--command", "echo a; echo b >&2; echo c", "--stdout", "out", "--stderr", "link")
+		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "a", "b", "c")
+	})
+	t.Run("an error with a newline stays on one line", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect(`error: Failed to start: no\nsuch: executable file not found in $PATH`, "", 2,
+			"start", "nl", "--command", "'no\nsuch'")
+	})
+	t.Run("a directory that has gone is named", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		dir := filepath.Join(e.work, "gone")
+		os.Mkdir(dir, 0o755)
+		e.expect("running, health=0, pid={N}", "", 0, "start", "gone", "--command", "sleep 100",
+			"--dir", dir, "--health-command", "true")
+		os.Remove(dir)
+		e.expect("error: Failed to run health command: directory "+dir+" is gone", "", 2, "status", "gone")
+	})
+	t.Run("a flood of silent clients is logged in a few lines", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, pid={N}", "", 0, "start", "flood", "--command", "sleep 100")
+		var conns []net.Conn
+		for i := 0; i < 50; i++ {
+			c, err := net.Dial("unix", e.path("flood", "sock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			c.SetReadDeadline(time.Now().Add(itCommandTimeout))
+			c.Read(make([]byte, 1)) // returns when the daemon drops it
+		}
+		if n := strings.Count(itLog(e, "flood"), "dropped a connection"); n < 1 || n > 3 {
+			t.Errorf("50 silent clients made %d log lines, want 1 to 3:\n%s", n, itLog(e, "flood"))
+		}
+	})
 }
