@@ -1271,10 +1271,13 @@ const (
 	itSoon           = 5 * time.Second  // something that should happen at once
 
 	// itWindow is the linger time, in seconds, of a daemon that a test
-	// talks to after its process has exited: long enough for a few commands
-	// on a loaded machine. Other tests use 0.2.
-	itWindow     = "4"
-	itWindowWait = 4*time.Second + itSoon // for such a daemon to go away
+	// talks to after its process has exited: as long as one command may
+	// take, so that a few commands fit however slow or loaded the machine.
+	// No test waits for such a daemon to end (the cleanup kills it): one
+	// that must see a linger end gives the name a new daemon with a short
+	// linger (0.2) and waits for that one. Other tests use 0.2.
+	itWindow     = "30"
+	itWindowWait = 30*time.Second + itSoon // for such a daemon, or one with a shorter linger, to go away
 )
 
 // itEnv is one test's private procdog world. It remembers every name and pid
@@ -1663,6 +1666,10 @@ func TestItQuickStart(t *testing.T) {
 	e.expect("exited, returncode=-15", "", 0, "stop", "q")
 	e.expect("exited, returncode=-15", "", 5, "stop", "q", "--strict")
 	e.expect("exited, returncode=-15", "", 5, "status", "q")
+	// Once the daemon has stopped lingering, q is stopped: seen with a new
+	// daemon for q that lingers briefly, rather than by waiting out this one.
+	e.expect("running, pid={N}", "", 0, "start", "q", "--command", "sleep 100", "--linger", "0.2")
+	e.expect("killed, signal=15", "", 0, "stop", "q")
 	itGone(t, itWindowWait, e.path("q", "sock"))
 	e.expect("", "procdog: error: process 'q' is not running", 5, "stop", "q", "--strict")
 	e.expect("", "procdog: error: process 'q' is not running", 5, "--strict", "stop", "q")
@@ -1724,11 +1731,12 @@ func TestItProcessThatExitsByItself(t *testing.T) {
 	e.expect("exited, returncode=4", "", 6, "wait", "x")
 	e.expect("exited, returncode=4", "", 0, "stop", "x")
 	e.expect("exited, returncode=4", "", 5, "stop", "x", "--strict")
+	// Once the daemon has stopped lingering, it ends and x is stopped: seen
+	// with a new daemon for x that lingers briefly, not by waiting out this one.
+	e.expect("exited, returncode=4", "", 5, "start", "x", "-c", "sh -c 'exit 4'", "--settle", "10", "--linger", "0.2")
 	itGone(t, itWindowWait, e.path("x", "sock"))
 	e.expect("stopped", "", 5, "status", "x")
-	for _, pid := range e.daemonPids() {
-		itDead(t, itWindowWait, "the daemon after its linger time", pid)
-	}
+	itDead(t, itWindowWait, "the daemon after its linger time", e.daemonPid("x"))
 }
 
 // TestItProtocol talks to a daemon's socket directly (SPEC §8).
@@ -2094,13 +2102,17 @@ stderr=backend.log
 append=False
 ensure_healthy=True
 strict=True
-linger=4
+linger=`+itWindow+`
 `)
 		r := e.expect("running, health=0, pid={N}", "", 0, "start", "backend")
 		e.expect(r.line(), "", 0, "status", "backend")
 		itFileLines(t, filepath.Join(backend, "backend.log"), "HEADER", "listening on 8080")
 		e.expect("killed, signal=15", "", 0, "stop", "backend")
 		e.expect("exited, returncode=-15", "", 5, "stop", "backend")
+		// Once the daemon has stopped lingering: seen with a new daemon
+		// that lingers briefly, rather than by waiting out this one.
+		e.expect("running, health=0, pid={N}", "", 0, "start", "backend", "--linger", "0.2")
+		e.expect("killed, signal=15", "", 0, "stop", "backend")
 		itGone(t, itWindowWait, e.path("backend", "sock"))
 		e.expect("", "procdog: error: process 'backend' is not running", 5, "stop", "backend")
 	})
@@ -2173,12 +2185,17 @@ func TestItStateFiles(t *testing.T) {
 	if !itExists(sock) {
 		t.Errorf("%s is gone while the daemon lingers", sock)
 	}
-	itGone(t, itWindowWait, sock)
-
 	text, err := os.ReadFile(log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The socket goes, and the daemon ends, once the linger is over: seen
+	// with a new daemon for f that lingers briefly, rather than by waiting
+	// out this one.
+	e.expect("running, pid={N}", "", 0, "start", "f", "-c", "sleep 100", "--linger", "0.2")
+	e.expect("killed, signal=15", "", 0, "stop", "f")
+	itGone(t, itWindowWait, sock)
+
 	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
 	if len(lines) < 4 {
 		t.Fatalf("daemon log: want a line per event, got %q", text)
@@ -2207,7 +2224,7 @@ func TestItStateFiles(t *testing.T) {
 			t.Errorf("daemon log: want a line with the response %q, got\n%s", want, text)
 		}
 	}
-	itDead(t, itWindowWait, "the daemon after its linger time", daemon)
+	itDead(t, itWindowWait, "the daemon after its linger time", e.daemonPid("f"))
 }
 
 func TestItDaemonIsTheProcessParent(t *testing.T) {
@@ -3428,10 +3445,13 @@ func TestIt4RestartPolicy(t *testing.T) {
 			t.Errorf("want 3 runs, the first and 2 restarts; the log says %v", started)
 		}
 		itExpectJSON(e, `[{"name":"f","restarts":2,"returncode":3,"state":"exited"}]`, "", 0, "list", "--json")
+		// Then the daemon lingers and ends: seen with a new daemon for f,
+		// the same but for a brief linger, rather than by waiting out this one.
+		itExpectOneOf(e, []itWant{{"exited, returncode=3", 5}, {"exited, restarts={N}, returncode=3", 5}, {"running, pid={N}, restarts={N}", 0}},
+			"start", "f", "-c", "sh -c 'exit 3'", "--restart", "on-failure", "--max-restarts", "2", "--restart-delay", "0.05",
+			"--settle", "10", "--linger", "0.2")
 		itGone(t, itWindowWait, e.path("f", "sock"))
-		for _, pid := range e.daemonPids() {
-			itDead(t, itSoon, "the daemon after its linger time", pid)
-		}
+		itDead(t, itSoon, "the daemon after its linger time", e.daemonPid("f"))
 		e.expect("stopped", "", 5, "status", "f")
 	})
 	t.Run("always restarts a process that exits 0", func(t *testing.T) {
