@@ -1875,8 +1875,10 @@ func TestItHealth(t *testing.T) {
 	t.Run("ensure-healthy on a process that exits while it waits", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
+		// Checks for 10 s, far longer than the process runs: the wait ends
+		// when it exits.
 		e.expect("exited, health=1, returncode=2", "", 6, "start", "h", "-c", "sh -c 'sleep 0.3; exit 2'", "--health-command", "false",
-			"--health-count", "20", "--health-delay", "0.1", "--ensure-healthy", "--linger", "0.2")
+			"--health-count", "100", "--health-delay", "0.1", "--ensure-healthy", "--linger", "0.2")
 	})
 	t.Run("ensure-healthy without a health command", func(t *testing.T) {
 		t.Parallel()
@@ -1888,8 +1890,11 @@ func TestItHealth(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		// $$$$ is $$ for the shell: its pid, which exec hands on to sleep.
+		// The check fails only once the pid file is there, so that the
+		// process is not stopped before it has written it.
 		e.expect("killed, signal=15", "", 6, "start", "h", "--shell", "-c", "echo $$$$ > pid; exec sleep 100",
-			"--health-command", "false", "--health-count", "2", "--health-delay", "0.05", "--ensure-healthy", "--linger", itWindow)
+			"--health-command", "sh -c 'until test -s pid; do sleep 0.01; done; false'",
+			"--health-count", "2", "--health-delay", "0.05", "--ensure-healthy", "--linger", itWindow)
 		var pid int
 		itEventually(t, itSoon, "the pid file", func() (bool, string) {
 			text, err := os.ReadFile(filepath.Join(e.work, "pid"))
@@ -2475,9 +2480,11 @@ func TestItStopEscalatesToSIGKILL(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	// Ignored signals stay ignored across exec, so sleep ignores TERM too.
-	r := e.expect("running, pid={N}", "", 0, "start", "stubborn", "--command", `sh -c "trap '' TERM; sleep 100"`,
-		"--stop-timeout", "0.3", "--linger", "0.2", "--settle", "0.2")
+	// The stop waits until the shell says that it ignores TERM.
+	r := e.expect("running, pid={N}", "", 0, "start", "stubborn", "--command", `sh -c "trap '' TERM; echo ignoring; sleep 100"`,
+		"--stop-timeout", "0.3", "--linger", "0.2")
 	pid := itPid(t, r)
+	itLogHas(e, "stubborn", "\nignoring\n", 1)
 	e.expect("killed, signal=9", "", 0, "stop", "stubborn")
 	itDead(t, itSoon, "the stubborn process", pid)
 }
@@ -2685,7 +2692,10 @@ func TestItRefusesSymlinksAndLongNames(t *testing.T) {
 func TestItLingeringDaemonKeepsItsHandsOffTheNewSocket(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "0.5", "--settle", "10")
+	// The old daemon must still linger when the new one puts its socket in
+	// place, however slow the machine: a linger of 2 s is many times what
+	// one start takes. The test waits it out.
+	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "2", "--settle", "10")
 	old := e.daemonPids()
 	e.expect("running, pid={N}", "", 0, "start", "again", "--command", "sleep 100", "--linger", "0.2")
 	for _, pid := range old {
@@ -3522,9 +3532,10 @@ func TestIt4RestartPolicy(t *testing.T) {
 	t.Run("start while a restart is pending reports the restarted process", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; exit 3'",
+		// The first run fails and makes ok itself, so that the restart runs
+		// on however soon it comes: the test need not beat the delay to it.
+		e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
 			"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
-		itWrite(t, filepath.Join(e.work, "ok"), "")
 		// The daemon still owns the name: its restart, not this command, wins.
 		r := e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
 		if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
