@@ -2599,17 +2599,24 @@ func TestItUnrunnableHealthCommandStartsNothing(t *testing.T) {
 	}
 }
 
-// TestItLongWaitIsNotCutShort: a wait that legitimately takes longer than
-// the original's fixed 10-second client timeout still gets its answer.
+// TestItLongWaitIsNotCutShort: a wait that legitimately takes long still
+// gets its answer (the original gave up after a fixed 10 seconds). The
+// client has no fixed limit: every livenessInterval it checks that the
+// daemon answers, and waits on. A wait of 4 health delays, longer than that
+// interval, shows it.
 func TestItLongWaitIsNotCutShort(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes 11 seconds")
+		t.Skip("takes 4 seconds")
 	}
 	t.Parallel()
 	e := itNew(t)
 	e.expect("running, health=1, pid={N}", "", 0, "start", "patient", "--command", "sleep 100",
-		"--health-command", "false", "--health-count", "12", "--health-delay", "1", "--linger", "0.2")
+		"--health-command", "false", "--health-count", "5", "--health-delay", "1", "--linger", "0.2")
+	begin := time.Now()
 	e.expect("running, health=1, pid={N}", "", 6, "wait", "patient")
+	if d := time.Since(begin); d <= livenessInterval {
+		t.Errorf("the wait took %v, no longer than the client's liveness interval of %v: it shows nothing", d, livenessInterval)
+	}
 }
 
 func TestItBadPathsFailFastLeavingNothing(t *testing.T) {
