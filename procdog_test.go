@@ -3788,11 +3788,13 @@ func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
 }
 
 // TestBenchmarkVsFloorRuns runs the benchmark once, briefly, so that it
-// keeps working; it asserts nothing about time.
+// keeps working; it asserts nothing about time, so it runs beside the other
+// tests.
 func TestBenchmarkVsFloorRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("benchmark")
 	}
+	t.Parallel()
 	defer func(n int) { benchSamples = n }(benchSamples)
 	benchSamples = 2
 	r := testing.Benchmark(BenchmarkVsFloor)
@@ -3812,6 +3814,7 @@ func TestItDaemonGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
 		{"set", "7", "G=7 P=unset"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			e := itNew(t)
 			if c.env != "" {
 				e.setenv("GOMAXPROCS", c.env)
