@@ -1275,10 +1275,13 @@ const (
 	itSoon           = 5 * time.Second  // something that should happen at once
 
 	// itWindow is the linger time, in seconds, of a daemon that a test
-	// talks to after its process has exited: long enough for a few commands
-	// on a loaded machine. Other tests use 0.2.
-	itWindow     = "4"
-	itWindowWait = 4*time.Second + itSoon // for such a daemon to go away
+	// talks to after its process has exited: as long as one command may
+	// take, so that a few commands fit however slow or loaded the machine.
+	// No test waits for such a daemon to end (the cleanup kills it): one
+	// that must see a linger end gives the name a new daemon with a short
+	// linger (0.2) and waits for that one. Other tests use 0.2.
+	itWindow     = "30"
+	itWindowWait = 30*time.Second + itSoon // for such a daemon, or one with a shorter linger, to go away
 )
 
 // itEnv is one test's private procdog world. It remembers every name and pid
@@ -1687,6 +1690,10 @@ func TestItQuickStart(t *testing.T) {
 	e.expect("exited, returncode=-15", "", 0, "stop", "q")
 	e.expect("exited, returncode=-15", "", 5, "stop", "q", "--strict")
 	e.expect("exited, returncode=-15", "", 5, "status", "q")
+	// Once the daemon has stopped lingering, q is stopped: seen with a new
+	// daemon for q that lingers briefly, rather than by waiting out this one.
+	e.expect("running, pid={N}", "", 0, "start", "q", "--command", "sleep 100", "--linger", "0.2")
+	e.expect("killed, signal=15", "", 0, "stop", "q")
 	itGone(t, itWindowWait, e.path("q", "sock"))
 	e.expect("", "procdog: error: process 'q' is not running", 5, "stop", "q", "--strict")
 	e.expect("", "procdog: error: process 'q' is not running", 5, "--strict", "stop", "q")
@@ -1713,18 +1720,20 @@ func TestItStartWhileRunning(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "r")
 }
 
-// TestItStartSettles is timing-sensitive (a process must exit within the
-// default settle time of 0.1 s), so it runs before the parallel tests load
-// the machine.
+// TestItStartSettles: start answers once the process has exited, or has run
+// for the settle time. A process that exits at once gets a settle time far
+// longer than it needs, so that a slow or loaded machine cannot make it
+// outlive that and be reported running.
 func TestItStartSettles(t *testing.T) {
+	t.Parallel()
 	e := itNew(t)
 	t.Run("false exits with 1 every time", func(t *testing.T) {
 		for i := 0; i < 5; i++ {
-			e.expect("exited, returncode=1", "", 5, "start", "f", "--command", "false", "--linger", "0.2")
+			e.expect("exited, returncode=1", "", 5, "start", "f", "--command", "false", "--settle", "10", "--linger", "0.2")
 		}
 	})
 	t.Run("true exits with 0", func(t *testing.T) {
-		e.expect("exited, returncode=0", "", 5, "start", "t", "--command", "true", "--linger", "0.2")
+		e.expect("exited, returncode=0", "", 5, "start", "t", "--command", "true", "--settle", "10", "--linger", "0.2")
 	})
 	t.Run("an exited process is not waited for the full settle time", func(t *testing.T) {
 		begin := time.Now()
@@ -1748,11 +1757,12 @@ func TestItProcessThatExitsByItself(t *testing.T) {
 	e.expect("exited, returncode=4", "", 6, "wait", "x")
 	e.expect("exited, returncode=4", "", 0, "stop", "x")
 	e.expect("exited, returncode=4", "", 5, "stop", "x", "--strict")
+	// Once the daemon has stopped lingering, it ends and x is stopped: seen
+	// with a new daemon for x that lingers briefly, not by waiting out this one.
+	e.expect("exited, returncode=4", "", 5, "start", "x", "-c", "sh -c 'exit 4'", "--settle", "10", "--linger", "0.2")
 	itGone(t, itWindowWait, e.path("x", "sock"))
 	e.expect("stopped", "", 5, "status", "x")
-	for _, pid := range e.daemonPids() {
-		itDead(t, itWindowWait, "the daemon after its linger time", pid)
-	}
+	itDead(t, itWindowWait, "the daemon after its linger time", e.daemonPid("x"))
 }
 
 // TestItProtocol talks to a daemon's socket directly (SPEC §8).
@@ -1889,8 +1899,10 @@ func TestItHealth(t *testing.T) {
 	t.Run("ensure-healthy on a process that exits while it waits", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
+		// Checks for 10 s, far longer than the process runs: the wait ends
+		// when it exits.
 		e.expect("exited, health=1, returncode=2", "", 6, "start", "h", "-c", "sh -c 'sleep 0.3; exit 2'", "--health-command", "false",
-			"--health-count", "20", "--health-delay", "0.1", "--ensure-healthy", "--linger", "0.2")
+			"--health-count", "100", "--health-delay", "0.1", "--ensure-healthy", "--linger", "0.2")
 	})
 	t.Run("ensure-healthy without a health command", func(t *testing.T) {
 		t.Parallel()
@@ -1902,8 +1914,11 @@ func TestItHealth(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		// $$$$ is $$ for the shell: its pid, which exec hands on to sleep.
+		// The check fails only once the pid file is there, so that the
+		// process is not stopped before it has written it.
 		e.expect("killed, signal=15", "", 6, "start", "h", "--shell", "-c", "echo $$$$ > pid; exec sleep 100",
-			"--health-command", "false", "--health-count", "2", "--health-delay", "0.05", "--ensure-healthy", "--linger", itWindow)
+			"--health-command", "sh -c 'until test -s pid; do sleep 0.01; done; false'",
+			"--health-count", "2", "--health-delay", "0.05", "--ensure-healthy", "--linger", itWindow)
 		var pid int
 		itEventually(t, itSoon, "the pid file", func() (bool, string) {
 			text, err := os.ReadFile(filepath.Join(e.work, "pid"))
@@ -2118,13 +2133,17 @@ stderr=backend.log
 append=False
 ensure_healthy=True
 strict=True
-linger=4
+linger=`+itWindow+`
 `)
 		r := e.expect("running, health=0, pid={N}", "", 0, "start", "backend")
 		e.expect(r.line(), "", 0, "status", "backend")
 		itFileLines(t, filepath.Join(backend, "backend.log"), "HEADER", "listening on 8080")
 		e.expect("killed, signal=15", "", 0, "stop", "backend")
 		e.expect("exited, returncode=-15", "", 5, "stop", "backend")
+		// Once the daemon has stopped lingering: seen with a new daemon
+		// that lingers briefly, rather than by waiting out this one.
+		e.expect("running, health=0, pid={N}", "", 0, "start", "backend", "--linger", "0.2")
+		e.expect("killed, signal=15", "", 0, "stop", "backend")
 		itGone(t, itWindowWait, e.path("backend", "sock"))
 		e.expect("", "procdog: error: process 'backend' is not running", 5, "stop", "backend")
 	})
@@ -2197,12 +2216,17 @@ func TestItStateFiles(t *testing.T) {
 	if !itExists(sock) {
 		t.Errorf("%s is gone while the daemon lingers", sock)
 	}
-	itGone(t, itWindowWait, sock)
-
 	text, err := os.ReadFile(log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The socket goes, and the daemon ends, once the linger is over: seen
+	// with a new daemon for f that lingers briefly, rather than by waiting
+	// out this one.
+	e.expect("running, pid={N}", "", 0, "start", "f", "-c", "sleep 100", "--linger", "0.2")
+	e.expect("killed, signal=15", "", 0, "stop", "f")
+	itGone(t, itWindowWait, sock)
+
 	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
 	if len(lines) < 4 {
 		t.Fatalf("daemon log: want a line per event, got %q", text)
@@ -2231,7 +2255,7 @@ func TestItStateFiles(t *testing.T) {
 			t.Errorf("daemon log: want a line with the response %q, got\n%s", want, text)
 		}
 	}
-	itDead(t, itWindowWait, "the daemon after its linger time", daemon)
+	itDead(t, itWindowWait, "the daemon after its linger time", e.daemonPid("f"))
 }
 
 func TestItDaemonIsTheProcessParent(t *testing.T) {
@@ -2481,9 +2505,11 @@ func TestItStopEscalatesToSIGKILL(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	// Ignored signals stay ignored across exec, so sleep ignores TERM too.
-	r := e.expect("running, pid={N}", "", 0, "start", "stubborn", "--command", `sh -c "trap '' TERM; sleep 100"`,
-		"--stop-timeout", "0.3", "--linger", "0.2", "--settle", "0.2")
+	// The stop waits until the shell says that it ignores TERM.
+	r := e.expect("running, pid={N}", "", 0, "start", "stubborn", "--command", `sh -c "trap '' TERM; echo ignoring; sleep 100"`,
+		"--stop-timeout", "0.3", "--linger", "0.2")
 	pid := itPid(t, r)
+	itLogHas(e, "stubborn", "\nignoring\n", 1)
 	e.expect("killed, signal=9", "", 0, "stop", "stubborn")
 	itDead(t, itSoon, "the stubborn process", pid)
 }
@@ -2598,17 +2624,24 @@ func TestItUnrunnableHealthCommandStartsNothing(t *testing.T) {
 	}
 }
 
-// TestItLongWaitIsNotCutShort: a wait that legitimately takes longer than
-// the original's fixed 10-second client timeout still gets its answer.
+// TestItLongWaitIsNotCutShort: a wait that legitimately takes long still
+// gets its answer (the original gave up after a fixed 10 seconds). The
+// client has no fixed limit: every livenessInterval it checks that the
+// daemon answers, and waits on. A wait of 4 health delays, longer than that
+// interval, shows it.
 func TestItLongWaitIsNotCutShort(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes 11 seconds")
+		t.Skip("takes 4 seconds")
 	}
 	t.Parallel()
 	e := itNew(t)
 	e.expect("running, health=1, pid={N}", "", 0, "start", "patient", "--command", "sleep 100",
-		"--health-command", "false", "--health-count", "12", "--health-delay", "1", "--linger", "0.2")
+		"--health-command", "false", "--health-count", "5", "--health-delay", "1", "--linger", "0.2")
+	begin := time.Now()
 	e.expect("running, health=1, pid={N}", "", 6, "wait", "patient")
+	if d := time.Since(begin); d <= livenessInterval {
+		t.Errorf("the wait took %v, no longer than the client's liveness interval of %v: it shows nothing", d, livenessInterval)
+	}
 }
 
 func TestItBadPathsFailFastLeavingNothing(t *testing.T) {
@@ -2691,7 +2724,10 @@ func TestItRefusesSymlinksAndLongNames(t *testing.T) {
 func TestItLingeringDaemonKeepsItsHandsOffTheNewSocket(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "0.5", "--settle", "10")
+	// The old daemon must still linger when the new one puts its socket in
+	// place, however slow the machine: a linger of 2 s is many times what
+	// one start takes. The test waits it out.
+	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "2", "--settle", "10")
 	old := e.daemonPids()
 	e.expect("running, pid={N}", "", 0, "start", "again", "--command", "sleep 100", "--linger", "0.2")
 	for _, pid := range old {
@@ -3453,10 +3489,13 @@ func TestIt4RestartPolicy(t *testing.T) {
 			t.Errorf("want 3 runs, the first and 2 restarts; the log says %v", started)
 		}
 		itExpectJSON(e, `[{"name":"f","restarts":2,"returncode":3,"state":"exited"}]`, "", 0, "list", "--json")
+		// Then the daemon lingers and ends: seen with a new daemon for f,
+		// the same but for a brief linger, rather than by waiting out this one.
+		itExpectOneOf(e, []itWant{{"exited, returncode=3", 5}, {"exited, restarts={N}, returncode=3", 5}, {"running, pid={N}, restarts={N}", 0}},
+			"start", "f", "-c", "sh -c 'exit 3'", "--restart", "on-failure", "--max-restarts", "2", "--restart-delay", "0.05",
+			"--settle", "10", "--linger", "0.2")
 		itGone(t, itWindowWait, e.path("f", "sock"))
-		for _, pid := range e.daemonPids() {
-			itDead(t, itSoon, "the daemon after its linger time", pid)
-		}
+		itDead(t, itSoon, "the daemon after its linger time", e.daemonPid("f"))
 		e.expect("stopped", "", 5, "status", "f")
 	})
 	t.Run("always restarts a process that exits 0", func(t *testing.T) {
@@ -3525,9 +3564,10 @@ func TestIt4RestartPolicy(t *testing.T) {
 	t.Run("start while a restart is pending reports the restarted process", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; exit 3'",
+		// The first run fails and makes ok itself, so that the restart runs
+		// on however soon it comes: the test need not beat the delay to it.
+		e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
 			"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
-		itWrite(t, filepath.Join(e.work, "ok"), "")
 		// The daemon still owns the name: its restart, not this command, wins.
 		r := e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
 		if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
@@ -3773,11 +3813,13 @@ func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
 }
 
 // TestBenchmarkVsFloorRuns runs the benchmark once, briefly, so that it
-// keeps working; it asserts nothing about time.
+// keeps working; it asserts nothing about time, so it runs beside the other
+// tests.
 func TestBenchmarkVsFloorRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("benchmark")
 	}
+	t.Parallel()
 	defer func(n int) { benchSamples = n }(benchSamples)
 	benchSamples = 2
 	r := testing.Benchmark(BenchmarkVsFloor)
@@ -3797,6 +3839,7 @@ func TestItDaemonGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
 		{"set", "7", "G=7 P=unset"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			e := itNew(t)
 			if c.env != "" {
 				e.setenv("GOMAXPROCS", c.env)
@@ -3827,7 +3870,7 @@ func TestItProcessRunsInItsDirectory(t *testing.T) {
 	}
 	e.setenv("PWD", "/somewhere/else")
 	e.expect("exited, returncode=0", "", 5, "start", "show", "--command", "./show.sh", "--dir", "sub",
-		"--settle", "1", "--linger", "0.2")
+		"--settle", "10", "--linger", "0.2")
 	real, err := filepath.EvalSymlinks(sub)
 	if err != nil {
 		t.Fatal(err)
@@ -3853,7 +3896,7 @@ func TestItProcessGetsItsNameAsWritten(t *testing.T) {
 	}
 	e := itNew(t)
 	e.expect("exited, returncode=0", "", 5, "start", "argv", "--command", "cat /proc/self/cmdline",
-		"--settle", "1", "--linger", "0.2")
+		"--settle", "10", "--linger", "0.2")
 	log, _ := os.ReadFile(e.path("argv", "log"))
 	if !bytes.Contains(log, []byte("\ncat\x00/proc/self/cmdline\x00")) {
 		t.Errorf("want the process's command line to be cat /proc/self/cmdline; the log:\n%q", log)

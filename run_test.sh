@@ -115,7 +115,9 @@ say() {
 # tour is the session the golden file records. Where it reads a lingering
 # daemon's answer, the linger is long (10 s), so that a busy machine cannot
 # make the answer late; where it waits for a daemon to end, the linger is
-# short (0.3 s). cleanup ends the daemons that are still lingering.
+# short (0.3 s), and eventually waits until the daemon has ended: a step
+# never relies on time having passed. cleanup ends the daemons that are
+# still lingering.
 tour() {
 	say "Quick start: start, status, stop. State files live in \$PROCDOG_DIR."
 	run 'procdog start myprocess --command "sleep 100" --linger 10'
@@ -311,6 +313,9 @@ EOF
 	run 'procdog start web --command true --health-command true --health-tcp 127.0.0.1:$PORT'
 	run 'procdog start web --command true --restart sometimes'
 	run 'procdog signal web SIGNOPE'
+	# web was stopped above with a linger of 0.3 s: signal it once that has
+	# passed, however long the steps since took.
+	eventually is_stopped web
 	run 'procdog signal web HUP'
 	run 'procdog logs nothing'
 }
