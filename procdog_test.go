@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	goversion "go/version"
 	"io"
 	"io/fs"
 	"maps"
@@ -2376,23 +2377,19 @@ func TestItStartThroughAPipe(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "p")
 }
 
-// TestItVendored copies procdog.go alone into an empty directory and runs it
-// with `go run`, as a project that vendors it would.
-func TestItVendored(t *testing.T) {
-	t.Parallel()
+// itGoTimeout bounds one go command of the vendoring tests: its first build
+// of procdog can take a while on a loaded machine.
+const itGoTimeout = 3 * time.Minute
+
+// itGoSetup finds the go command and prepares e to run it offline: HOME is
+// the test's, so go is told where its real cache and settings are, and it
+// may neither switch toolchains nor download anything.
+func itGoSetup(t *testing.T, e *itEnv) string {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("go is not on PATH")
 	}
-	e := itNew(t)
-	src, err := os.ReadFile("procdog.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	itWrite(t, filepath.Join(dir, "procdog.go"), string(src))
-
-	// HOME is the test's, so tell go where its real cache and settings are.
 	goEnv, err := exec.Command(goBin, "env", "GOCACHE", "GOPATH", "GOMODCACHE", "GOENV").Output()
 	if err != nil {
 		t.Fatalf("go env: %v", err)
@@ -2404,41 +2401,127 @@ func TestItVendored(t *testing.T) {
 		}
 	}
 	e.setenv("GOTOOLCHAIN", "local")
+	e.setenv("GOPROXY", "off")
+	return goBin
+}
 
-	goRun := func(stdout string, code int, args ...string) itResult {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, goBin, append([]string{"run", "procdog.go"}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = e.environ()
-		cmd.WaitDelay = time.Second
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		r := itResult{args: append([]string{"(go run)"}, args...), stdout: out.String(), stderr: errOut.String()}
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &ee) && ctx.Err() == nil:
-			r.code = ee.ExitCode()
-		default:
-			t.Fatalf("go run did not finish: %v\n%s", err, r)
-		}
-		e.notePids(r.stdout)
-		if !itMatch(stdout, r.stdout) || r.stderr != "" || r.code != code {
-			t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: \"\"\n  exit:   %d", r, itLines(stdout), code)
-		}
-		return r
+// goRun runs the go command with args in dir, in e's world. The NAME of a
+// procdog command in args (after "run FILE" or "tool procdog") is remembered
+// for the cleanup, and the pids in its response too.
+func (e *itEnv) goRun(goBin, dir string, args ...string) itResult {
+	e.t.Helper()
+	if len(args) >= 4 && (args[0] == "run" || args[0] == "tool") && !strings.HasPrefix(args[3], "-") {
+		e.mu.Lock()
+		e.names[args[3]] = true
+		e.mu.Unlock()
 	}
-	e.mu.Lock()
-	e.names["v"] = true
-	e.mu.Unlock()
-	r := goRun("running, pid={N}", 0, "start", "v", "--command", "sleep 100", "--linger", "0.2")
+	ctx, cancel := context.WithTimeout(context.Background(), itGoTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Dir = dir
+	cmd.Env = e.environ()
+	cmd.WaitDelay = time.Second
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := itResult{args: append([]string{"(go)"}, args...), stdout: out.String(), stderr: errOut.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		r.code = ee.ExitCode()
+	default:
+		e.t.Fatalf("go %q did not finish: %v\n%s", args, err, r)
+	}
+	e.notePids(r.stdout)
+	return r
+}
+
+// goExpect is goRun, failing unless stdout, stderr and the exit code are as
+// given, as in expect.
+func (e *itEnv) goExpect(goBin, dir, stdout, stderr string, code int, args ...string) itResult {
+	e.t.Helper()
+	r := e.goRun(goBin, dir, args...)
+	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
+		e.t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: %q\n  exit:   %d",
+			r, itLines(stdout), itLines(stderr), code)
+	}
+	return r
+}
+
+// TestItVendored copies procdog.go alone into an empty directory and runs it
+// with `go run`, as someone at a prompt would, exit codes and all: go run
+// makes every failure exit 1 and says the real code on stderr.
+func TestItVendored(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	goBin := itGoSetup(t, e)
+	src, err := os.ReadFile("procdog.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	itWrite(t, filepath.Join(dir, "procdog.go"), string(src))
+
+	r := e.goExpect(goBin, dir, "running, pid={N}", "", 0, "run", "procdog.go", "start", "v", "--command", "sleep 100", "--linger", "0.2")
 	if pid := itPid(t, r); !itAlive(pid) {
 		t.Errorf("pid %d is not alive after go run procdog.go start", pid)
 	}
-	goRun("killed, signal=15", 0, "stop", "v")
+	e.goExpect(goBin, dir, "killed, signal=15", "", 0, "run", "procdog.go", "stop", "v")
+	e.goExpect(goBin, dir, "stopped", "exit status 5", 1, "run", "procdog.go", "status", "never-started")
+}
+
+// TestItGoTool vendors procdog the way the README says: procdog.go in
+// tools/procdog/ of a module that has its own main package, registered with
+// `go mod edit -tool`, and run with `go tool procdog` from the module's root
+// and from a subdirectory. Unlike go run, go tool passes exit codes through.
+func TestItGoTool(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	goBin := itGoSetup(t, e)
+	out, err := exec.Command(goBin, "env", "GOVERSION").Output()
+	if err != nil {
+		t.Fatalf("go env GOVERSION: %v", err)
+	}
+	if v := strings.TrimSpace(string(out)); goversion.IsValid(v) && goversion.Compare(v, "go1.24") < 0 {
+		t.Skipf("%s has no go tool directive; it came in go1.24", v)
+	}
+	src, err := os.ReadFile("procdog.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	sub := filepath.Join(root, "internal", "store")
+	for _, d := range []string{sub, filepath.Join(root, "tools", "procdog")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	itWrite(t, filepath.Join(root, "go.mod"), "module example.com/app\n\ngo 1.24\n")
+	itWrite(t, filepath.Join(root, "main.go"), "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"app\") }\n")
+	itWrite(t, filepath.Join(root, "tools", "procdog", "procdog.go"), string(src))
+
+	e.goExpect(goBin, root, "", "", 0, "mod", "edit", "-tool", "example.com/app/tools/procdog")
+	if mod, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil || !strings.Contains(string(mod), "\ntool example.com/app/tools/procdog\n") {
+		t.Fatalf("go.mod after go mod edit -tool: %v\n%s", err, mod)
+	}
+	// Both main packages build, each in its own directory.
+	e.goExpect(goBin, root, "", "", 0, "build", "./...")
+
+	r := e.goExpect(goBin, root, "running, pid={N}", "", 0, "tool", "procdog", "start", "g", "--command", "sleep 100", "--linger", "0.2")
+	pid := itPid(t, r)
+	if !itAlive(pid) {
+		t.Errorf("pid %d is not alive after go tool procdog start", pid)
+	}
+	e.goExpect(goBin, sub, fmt.Sprintf("running, pid=%d", pid), "", 0, "tool", "procdog", "status", "g")
+	e.goExpect(goBin, sub, "stopped", "", 5, "tool", "procdog", "status", "never-started")
+	e.goExpect(goBin, root, "killed, signal=15", "", 0, "tool", "procdog", "stop", "g")
+	// Until its monitor's linger ends, g reads as exited; then as stopped.
+	// Either way it is not running: exit 5, and nothing on stderr.
+	r = e.goRun(goBin, sub, "tool", "procdog", "status", "g")
+	if l := r.line(); l != "exited, returncode=-15" && l != "stopped" || r.stderr != "" || r.code != 5 {
+		t.Errorf("unexpected result of\n%s\nwant exited, returncode=-15 or stopped, nothing on stderr, exit 5", r)
+	}
 }
 
 func TestItUsageErrors(t *testing.T) {
