@@ -1812,14 +1812,16 @@ func list(dir string, o options, stdout io.Writer) error {
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Add(1)
-		go func() {
+		// i and name are passed, not captured: a vendoring module's go
+		// line may be older than Go 1.22's loop variable per iteration.
+		go func(i int, name string) {
 			defer wg.Done()
 			r, err := request(dir, name, "status")
 			if err != nil {
 				r = errorResponse("%v", err)
 			}
 			responses[i] = r
-		}()
+		}(i, name)
 	}
 	wg.Wait()
 	if o.JSON {
