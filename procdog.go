@@ -1660,9 +1660,32 @@ type client struct {
 	o    options
 }
 
-func (c client) request(line string) (response, error) { return request(c.dir, c.name, line) }
-func (c client) status() (response, error)             { return c.request("status") }
-func (c client) wait() (response, error)               { return c.request("wait") }
+// request sends one request line to NAME's monitor. With no monitor, an
+// orphan of NAME's (see findOrphan) answers in its place: running, stopped
+// by stop, signalled by signal.
+func (c client) request(line string) (response, error) {
+	r, err := request(c.dir, c.name, line)
+	if err != nil || r.code != codeStopped {
+		return r, err
+	}
+	pid, ok := findOrphan(c.dir, c.name)
+	if !ok {
+		return r, nil
+	}
+	verb, arg, _ := strings.Cut(line, " ")
+	switch verb {
+	case "stop":
+		return c.stopOrphan(pid), nil
+	case "signal":
+		if sig, err := parseSignal(arg); err == nil {
+			syscall.Kill(-pid, sig)
+		}
+	}
+	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
+}
+
+func (c client) status() (response, error) { return c.request("status") }
+func (c client) wait() (response, error)   { return c.request("wait") }
 
 func (c client) stop() (response, error) {
 	r, err := c.request("stop")
@@ -1770,7 +1793,13 @@ func (c client) daemonOptions() (o options, ok bool, err error) {
 // line gives, or, with no daemon to ask, the options given.
 func (c client) restartOptions(cl commandLine) (options, error) {
 	o, ok, err := c.daemonOptions()
-	if err != nil || !ok {
+	if err != nil {
+		return c.o, err
+	}
+	if !ok {
+		// No monitor to ask, but maybe an orphan to stop before it
+		// starts afresh.
+		_, err := c.request("stop")
 		return c.o, err
 	}
 	// Whether to be strict is this command's business. (How to print is
@@ -1783,6 +1812,78 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// An orphan is a process whose monitor was killed (the OOM killer, kill -9)
+// while it ran on: its pid and start time are in procdog.NAME.lock, which
+// no monitor locks any more. The start time tells it from an unrelated
+// process that got its pid since.
+
+// findOrphan is the pid of NAME's orphan, if it has one.
+func findOrphan(dir, name string) (int, bool) {
+	path := statePath(dir, name, "lock")
+	f, err := openStateFile(path, os.O_RDONLY)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
+		return 0, false // a monitor holds it: it is starting or running
+	}
+	var text [128]byte
+	n, _ := f.Read(text[:])
+	var pid int
+	var started string
+	if _, err := fmt.Sscanf(string(text[:n]), "pid=%d start=%s\n", &pid, &started); err != nil || pid <= 0 {
+		return 0, false
+	}
+	if syscall.Kill(pid, 0) != nil || processStart(pid) != started {
+		return 0, false
+	}
+	debugf("found the orphan %d of '%s' (started %s)", pid, name, started)
+	return pid, true
+}
+
+// stopOrphan stops an orphan's process group as a monitor would: the stop
+// signal, then SIGKILL when the stop timeout has passed. It is not our
+// child, so its end is seen by polling, not waited for; it is gone when
+// its pid is, or has become another process.
+func (c client) stopOrphan(pid int) response {
+	started := processStart(pid)
+	gone := func() bool { return syscall.Kill(pid, 0) != nil || processStart(pid) != started }
+	sig, _ := parseSignal(string(c.o.StopSignal))
+	syscall.Kill(-pid, sig)
+	syscall.Kill(-pid, syscall.SIGCONT)
+	for deadline := time.Now().Add(seconds(c.o.StopTimeout)); !gone() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !gone() {
+		sig = syscall.SIGKILL
+		syscall.Kill(-pid, sig)
+	}
+	if lock, err := acquireLock(statePath(c.dir, c.name, "lock")); err == nil {
+		releaseLock(lock) // which removes it: the orphan is no more
+	}
+	return newResponse(codeKilled, "signal", int(sig))
+}
+
+// processStart is when pid started, as the system tells it, or "" if it
+// cannot tell: field 22 of /proc/PID/stat, in clock ticks since boot, on
+// Linux; what ps says elsewhere (macOS has no /proc).
+func processStart(pid int) string {
+	if runtime.GOOS != "linux" {
+		out, _ := exec.Command("ps", "-o", "lstart=", "-p", strconv.Itoa(pid)).Output()
+		return strings.Join(strings.Fields(string(out)), "_")
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := strings.LastIndexByte(string(stat), ')')
+	if err != nil || i < 0 {
+		return ""
+	}
+	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
+		return fields[19] // a zombie has ended; it only waits to be reaped
+	}
+	return ""
 }
 
 // listNames are the names that have files in the state directory, sorted.
@@ -1816,7 +1917,7 @@ func list(dir string, o options, stdout io.Writer) error {
 		// line may be older than Go 1.22's loop variable per iteration.
 		go func(i int, name string) {
 			defer wg.Done()
-			r, err := request(dir, name, "status")
+			r, err := client{dir: dir, name: name, o: o}.status()
 			if err != nil {
 				r = errorResponse("%v", err)
 			}
@@ -1945,6 +2046,9 @@ func (r response) json(name string) string {
 	fields := map[string]string{"name": jsonString(name), "state": jsonString(r.code)}
 	for k, v := range r.values {
 		fields[k] = strconv.Itoa(v)
+	}
+	if r.values["orphaned"] == 1 {
+		fields["orphaned"] = "true"
 	}
 	if r.code == codeError {
 		fields["error"] = jsonString(r.msg)
@@ -2386,6 +2490,7 @@ func (m *monitor) startRun() error {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
 	run := &childRun{pid: pid, exited: make(chan struct{})}
+	m.recordRun(pid)
 	go func() {
 		code := waitExit(pid)
 		m.mu.Lock()
@@ -2397,6 +2502,19 @@ func (m *monitor) startRun() error {
 	m.run = run
 	m.logf("started pid %d: %q", run.pid, m.argv)
 	return nil
+}
+
+// recordRun writes the process's pid and start time into the lock file,
+// so that a later procdog finds the process again if this monitor is
+// killed (see findOrphan). The caller holds mu.
+func (m *monitor) recordRun(pid int) {
+	if m.lock == nil {
+		return
+	}
+	// Best effort: without the record, a killed monitor's process is
+	// merely not found again, as before there were records.
+	m.lock.Truncate(0)
+	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
 }
 
 func (m *monitor) closeFiles() {
@@ -2785,6 +2903,7 @@ func (m *monitor) healLock(lock *os.File) {
 	swapped := m.lock == lock
 	if swapped {
 		m.lock = newLock
+		m.recordRun(m.run.pid)
 	}
 	m.mu.Unlock()
 	if !swapped { // the process exited meanwhile, and the lock went with it

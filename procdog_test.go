@@ -4487,3 +4487,63 @@ func TestItSurvivesSmallFaults(t *testing.T) {
 		}
 	})
 }
+
+// ---------------------------------------------------------------------------
+// Orphans: a process whose monitor was killed is found again.
+
+func TestItFindsAnOrphanAgain(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "orphan", "--command", "sleep 100")
+	pid := itPid(t, r)
+	daemon := e.daemonPid("orphan")
+	syscall.Kill(daemon, syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", daemon)
+	orphaned := fmt.Sprintf("running, orphaned=1, pid=%d", pid)
+	e.expect(orphaned, "", 0, "status", "orphan")
+	itExpectJSON(e, fmt.Sprintf(`{"name":"orphan","orphaned":true,"pid":%d,"state":"running"}`, pid), "", 0,
+		"status", "orphan", "--json")
+	e.expect("orphan: "+orphaned, "", 0, "list")
+	e.expect(orphaned, "", 0, "start", "orphan", "--command", "sleep 100")
+	e.expect("", "procdog: error: process 'orphan' is already running", 4,
+		"start", "orphan", "--command", "sleep 100", "--strict")
+	if n := len(itStarted(e, "orphan")); n != 1 {
+		t.Fatalf("%d processes were started, want 1", n)
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "orphan")
+	itDead(t, itSoon, "the stopped orphan", pid)
+	e.expect("stopped", "", 5, "status", "orphan")
+
+	// restart stops an orphan and starts afresh.
+	r = e.expect("running, pid={N}", "", 0, "start", "again", "--command", "sleep 100")
+	daemon = e.daemonPid("again")
+	syscall.Kill(daemon, syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", daemon)
+	r2 := e.expect("running, pid={N}", "", 0, "restart", "again", "--command", "sleep 100")
+	itDead(t, itSoon, "the restarted orphan", itPid(t, r))
+	if itPid(t, r2) == itPid(t, r) {
+		t.Fatal("restart of an orphan did not start afresh")
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "again")
+}
+
+func TestItTakesNoReusedPidForAnOrphan(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	// An unrelated process of ours has the pid that the record names, but
+	// it started at another time.
+	other := exec.Command("sleep", "100")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Wait()
+	defer other.Process.Kill()
+	itWrite(t, e.path("reused", "lock"), fmt.Sprintf("pid=%d start=1\n", other.Process.Pid))
+	os.Chmod(e.path("reused", "lock"), 0o600)
+	e.expect("stopped", "", 5, "status", "reused")
+	e.expect("running, pid={N}", "", 0, "start", "reused", "--command", "sleep 100")
+	e.expect("killed, signal=15", "", 0, "stop", "reused")
+	if !itAlive(other.Process.Pid) {
+		t.Fatal("stop ended the unrelated process that had the recorded pid")
+	}
+}
