@@ -46,6 +46,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +56,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -165,9 +167,11 @@ type options struct {
 	StopTimeout   float64
 	HealthURL     string
 	HealthTCP     string
+	HealthLog     string
 	Restart       restartPolicy
 	MaxRestarts   int
 	RestartDelay  float64
+	Env           envList
 	Config        string
 	Debug         bool
 	JSON          bool
@@ -223,9 +227,11 @@ var optionSpecs = []optionSpec{
 	{"stop-timeout", "", true, "seconds before stop sends SIGKILL", func(o *options) any { return &o.StopTimeout }},
 	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) any { return &o.HealthURL }},
 	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) any { return &o.HealthTCP }},
+	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression", func(o *options) any { return &o.HealthLog }},
 	{"restart", "", true, "restart the process when it exits: no, on-failure or always", func(o *options) any { return &o.Restart }},
 	{"max-restarts", "", true, "restart at most this many times", func(o *options) any { return &o.MaxRestarts }},
 	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s", func(o *options) any { return &o.RestartDelay }},
+	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated", func(o *options) any { return &o.Env }},
 	{"config", "", false, "config file to read", func(o *options) any { return &o.Config }},
 	{"json", "", false, "print JSON instead of the response line", func(o *options) any { return &o.JSON }},
 	{"lines", "n", false, "logs: how many lines to print", func(o *options) any { return &o.Lines }},
@@ -235,10 +241,10 @@ var optionSpecs = []optionSpec{
 
 // expandedKeys are the options in which procdog expands $VAR and ${VAR}.
 var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
-	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true}
+	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true, "env": true}
 
 // healthKeys are the kinds of health check, of which a process has one.
-var healthKeys = []string{"health-command", "health-url", "health-tcp"}
+var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
 
 func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
 
@@ -270,6 +276,11 @@ func (s optionSpec) set(o *options, value string) error {
 			return err
 		}
 		*p = signalName(value)
+	case *envList:
+		if _, err := envList(value).vars(); err != nil {
+			return err
+		}
+		*p = envList(value)
 	case *restartPolicy:
 		switch value {
 		case "no", "on-failure", "always":
@@ -407,6 +418,11 @@ func parseCommandLine(args []string) (commandLine, error) {
 				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
 			}
 		}
+		if spec.long == "env" {
+			// Each --env is one KEY=VALUE, spaces and all; together they
+			// are one list of words, as the config key has them.
+			value = strings.TrimSpace(cl.set["env"] + " " + quoteWord(value))
+		}
 		if err := spec.set(&options{}, value); err != nil {
 			return cl, usageErrorf("argument --%s: %v", spec.long, err)
 		}
@@ -453,9 +469,10 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
 		}
-		// What the command line gives wins, and a health check given there
-		// replaces the file's, of whatever kind.
-		if _, ok := cl.set[spec.long]; ok || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
+		// What the command line gives wins (its env adds to the file's),
+		// and a health check given there replaces the file's, of whatever
+		// kind.
+		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
 			continue
 		}
 		if err := o.setValue(spec, fileValues[k]); err != nil {
@@ -477,7 +494,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		}
 	}
 	if o.healthKinds() > 1 {
-		return o, failf(exitUnknown, "more than one kind of health check in '%s': use one of health_command, health_url, health_tcp", path)
+		return o, failf(exitUnknown, "more than one kind of health check in '%s': use one of health_command, health_url, health_tcp, health_log", path)
 	}
 	return o, o.applyCommandLine(cl)
 }
@@ -493,7 +510,13 @@ func (o *options) applyCommandLine(cl commandLine) error {
 		if !ok {
 			continue
 		}
-		if err := o.setValue(spec, v); err != nil {
+		before := o.Env
+		err := o.setValue(spec, v)
+		if spec.long == "env" && err == nil {
+			// Added to the file's or the monitor's, later words winning.
+			o.Env = envList(strings.TrimSpace(string(before) + " " + string(o.Env)))
+		}
+		if err != nil {
 			var ce *codedError
 			if errors.As(err, &ce) {
 				return err
@@ -502,7 +525,7 @@ func (o *options) applyCommandLine(cl commandLine) error {
 		}
 	}
 	if o.healthKinds() > 1 {
-		return usageErrorf("use only one of --health-command, --health-url, --health-tcp")
+		return usageErrorf("use only one of --health-command, --health-url, --health-tcp, --health-log")
 	}
 	return nil
 }
@@ -522,7 +545,7 @@ func (o *options) setValue(spec optionSpec, value string) error {
 
 func (o options) healthKinds() int {
 	n := 0
-	for _, v := range []string{o.HealthCommand, o.HealthURL, o.HealthTCP} {
+	for _, v := range []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog} {
 		if v != "" {
 			n++
 		}
@@ -854,6 +877,11 @@ func (o options) checkHealthProbes() error {
 			return usageErrorf("argument --health-url: not an http:// URL: '%s'", o.HealthURL)
 		}
 	}
+	if o.HealthLog != "" {
+		if _, err := regexp.Compile(o.HealthLog); err != nil {
+			return usageErrorf("argument --health-log: not a regular expression: %v", err)
+		}
+	}
 	if o.HealthTCP != "" {
 		if _, _, err := splitHostPort(o.HealthTCP); err != nil {
 			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
@@ -892,6 +920,28 @@ var signalNames = map[string]syscall.Signal{
 
 // signalName is a signal as the user wrote it; setting one checks it.
 type signalName string
+
+// envList is KEY=VALUE words, quoted as in a command: the variables added
+// to the process's environment, and its health command's.
+type envList string
+
+// vars are the list's KEY=VALUE words, checked.
+func (l envList) vars() ([]string, error) {
+	words, err := splitWords(string(l))
+	if err != nil {
+		return nil, fmt.Errorf("invalid env '%s': %v", l, err)
+	}
+	for _, w := range words {
+		key, _, ok := strings.Cut(w, "=")
+		if !ok || key == "" || identLen(key) != len(key) {
+			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, KEY a name of letters, digits and underscores", w)
+		}
+	}
+	return words, nil
+}
+
+// quoteWord quotes s as one word for splitWords.
+func quoteWord(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // restartPolicy says when the daemon restarts the process: no, on-failure
 // (a non-zero return code, or a signal) or always.
@@ -1000,6 +1050,8 @@ func reflectValue(p any) any {
 	case *signalName:
 		return *p
 	case *restartPolicy:
+		return *p
+	case *envList:
 		return *p
 	}
 	return nil
@@ -2008,6 +2060,41 @@ func openLog(name, stdout, daemonLog string) (*os.File, error) {
 	return f, nil
 }
 
+// show prints the options NAME's monitor runs with: its command, and those
+// that differ from the defaults, as key=value lines ready for a [NAME]
+// section of a config file, or as one JSON object. With no monitor, it
+// prints stopped and exits 5.
+func (c client) show(stdout io.Writer) error {
+	o, ok, err := c.daemonOptions()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
+		return &codedError{code: exitNotRunning}
+	}
+	lines := []string{"command=" + strings.ReplaceAll(o.Command, "\n", "\n  ")}
+	fields := []string{`"name":` + jsonString(c.name), `"command":` + jsonString(o.Command)}
+	for _, ch := range o.changed() {
+		if !ch.spec.inFile || ch.spec.long == "command" {
+			continue
+		}
+		lines = append(lines, ch.spec.key()+"="+strings.ReplaceAll(ch.value, "\n", "\n  "))
+		value := jsonString(ch.value)
+		switch reflectValue(ch.spec.field(&o)).(type) {
+		case bool, int, float64:
+			value = ch.value
+		}
+		fields = append(fields, jsonString(ch.spec.key())+":"+value)
+	}
+	if c.o.JSON {
+		fmt.Fprintf(stdout, "{%s}\n", strings.Join(fields, ","))
+	} else {
+		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
+	}
+	return nil
+}
+
 // tailOffset is where the last n lines of f begin.
 func tailOffset(f *os.File, n int) (int64, error) {
 	fi, err := f.Stat()
@@ -2219,7 +2306,8 @@ type monitor struct {
 	health   []string // the health command's words, if it has one
 	sock     string
 	lockPath string
-	logOut   *os.File // the daemon log, also the process's output by default
+	logOut   *os.File  // the daemon log, also the process's output by default
+	watch    *logWatch // the process's output, for --health-log
 
 	// The output files stay open for the daemon's life, so that a
 	// restarted process goes on writing where the last one stopped. Its
@@ -2342,6 +2430,16 @@ func newMonitor(args []string) (*monitor, error) {
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{})}
 	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
 	m.idle.L = &m.mu
+	if o.HealthLog != "" {
+		re, err := regexp.Compile(o.HealthLog)
+		if err != nil {
+			return nil, err
+		}
+		// What the monitor itself writes to its log is not the process's.
+		m.watch = &logWatch{re: re, skip: fmt.Sprintf(" procdog[%d] %s: ", os.Getpid(), m.name)}
+		m.watch.paths = []string{orDefault(o.Stdout, statePath(args[1], m.name, "log")),
+			orDefault(o.Stderr, statePath(args[1], m.name, "log"))}
+	}
 	return m, nil
 }
 
@@ -2484,6 +2582,10 @@ func (m *monitor) startRun() error {
 	if err != nil {
 		return err
 	}
+	var start []int64 // the output files' sizes, where this run's output begins
+	if m.watch != nil {
+		start = m.watch.sizes()
+	}
 	pid, err := m.startGroup(m.argv, stdin, m.stdout, m.stderr)
 	stdin.Close()
 	if err != nil {
@@ -2491,6 +2593,9 @@ func (m *monitor) startRun() error {
 	}
 	run := &childRun{pid: pid, exited: make(chan struct{})}
 	m.recordRun(pid)
+	if m.watch != nil {
+		m.watch.reset(start)
+	}
 	go func() {
 		code := waitExit(pid)
 		m.mu.Lock()
@@ -2815,20 +2920,22 @@ func waitExit(pid int) int {
 	}
 }
 
-// environ is the environment of the process: the daemon's own, which is
-// the client's, with PWD set to the process's directory, as os/exec sets it
-// when it changes directory.
+// environ is the environment of the process and its health command: the
+// daemon's own, which is the client's, with PWD set to the process's
+// directory, as os/exec sets it when it changes directory, and then the
+// --env variables, the later of two for one name winning.
 func (m *monitor) environ() []string {
 	env := os.Environ()
-	if m.o.Dir == "" {
-		return env
+	added, _ := m.o.Env.vars() // checked when the options were set
+	if pwd, err := filepath.Abs(m.o.Dir); err == nil && m.o.Dir != "" {
+		added = append([]string{"PWD=" + pwd}, added...)
 	}
-	pwd, err := filepath.Abs(m.o.Dir)
-	if err != nil {
-		return env
+	for _, kv := range added {
+		key, _, _ := strings.Cut(kv, "=")
+		env = slices.DeleteFunc(env, func(old string) bool { return strings.HasPrefix(old, key+"=") })
+		env = append(env, kv)
 	}
-	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PWD=") })
-	return append(env, "PWD="+pwd)
+	return env
 }
 
 // removeSocket removes the socket if it is still the one this daemon bound;
@@ -3100,7 +3207,7 @@ func (m *monitor) state() response {
 }
 
 func (m *monitor) hasHealthCheck() bool {
-	return len(m.health) > 0 || m.o.HealthURL != "" || m.o.HealthTCP != ""
+	return len(m.health) > 0 || m.o.HealthURL != "" || m.o.HealthTCP != "" || m.watch != nil
 }
 
 // status is the state with the result of a health check run now, if there
@@ -3127,6 +3234,8 @@ func (m *monitor) checkHealth() (int, error) {
 	switch {
 	case m.o.HealthURL != "":
 		return probeHTTP(m.o.HealthURL, timeout), nil
+	case m.watch != nil:
+		return m.watch.check(), nil
 	case m.o.HealthTCP != "":
 		conn, err := dialTCP(m.o.HealthTCP, timeout)
 		if err != nil {
@@ -3154,6 +3263,94 @@ func (m *monitor) checkHealth() (int, error) {
 	syscall.Kill(-pid, syscall.SIGKILL)
 	m.logf("health check killed after %gs", m.o.HealthTimeout)
 	return <-exited, nil
+}
+
+// logWatch is the --health-log check: it reads what the process has
+// written to its output files since its run started, a line at a time,
+// remembering where it stopped, and is healthy once a line has matched.
+type logWatch struct {
+	re    *regexp.Regexp
+	skip  string   // lines of the daemon log that hold this are the monitor's own
+	paths []string // the process's stdout and stderr; may be one file
+
+	mu      sync.Mutex
+	offsets []int64  // how far each file has been read
+	partial [][]byte // each file's last line, while it has no newline yet
+	matched bool
+}
+
+// maxLogLine is the longest line --health-log matches whole; a longer one
+// is matched in pieces of this size.
+const maxLogLine = 64 << 10
+
+// sizes are the sizes of the watched files now.
+func (w *logWatch) sizes() []int64 {
+	sizes := make([]int64, len(w.paths))
+	for i, p := range w.paths {
+		if fi, err := os.Stat(p); err == nil {
+			sizes[i] = fi.Size()
+		}
+	}
+	return sizes
+}
+
+// reset starts a new run's watch at the given sizes.
+func (w *logWatch) reset(sizes []int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.offsets, w.partial, w.matched = sizes, make([][]byte, len(w.paths)), false
+}
+
+// check reads on from where the last check stopped, at most a few MiB
+// a time, and is 0 once a line has matched, else 1.
+func (w *logWatch) check() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, p := range w.paths {
+		if w.matched || i == 1 && p == w.paths[0] {
+			break
+		}
+		w.readOn(i)
+	}
+	if w.matched {
+		return 0
+	}
+	return 1
+}
+
+func (w *logWatch) readOn(i int) {
+	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO has nothing to reread
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() < w.offsets[i] {
+		w.offsets[i] = 0 // truncated: read from the start
+	}
+	buf := make([]byte, 64<<10)
+	for n := 0; n < 64 && !w.matched; n++ {
+		k, _ := f.ReadAt(buf, w.offsets[i])
+		if k == 0 {
+			return
+		}
+		w.offsets[i] += int64(k)
+		lines := bytes.Split(append(w.partial[i], buf[:k]...), []byte("\n"))
+		last := len(lines) - 1
+		for _, line := range lines[:last] {
+			w.match(line)
+		}
+		w.partial[i] = lines[last]
+		if len(w.partial[i]) >= maxLogLine {
+			w.match(w.partial[i])
+			w.partial[i] = nil
+		}
+	}
+}
+
+func (w *logWatch) match(line []byte) {
+	if !bytes.Contains(line, []byte(w.skip)) && w.re.Match(line) {
+		w.matched = true
+	}
 }
 
 // probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the
@@ -3329,6 +3526,7 @@ var commands = []commandSpec{
 	{"list", nil, "print NAME: status for every NAME in the state directory"},
 	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
 	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
+	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines"},
 }
 
 // usageLine and commandChoices are what argparse printed, for the commands.
@@ -3483,6 +3681,8 @@ func runCommand(args []string, stdout io.Writer) error {
 		r, err = c.signal(words[1])
 	case "logs":
 		return c.logs(stdout)
+	case "show":
+		return c.show(stdout)
 	}
 	if err != nil {
 		return err

@@ -2615,8 +2615,12 @@ func TestItKilledDaemonLeavesNoStaleState(t *testing.T) {
 	if len(daemons) != 1 {
 		t.Fatalf("want one daemon pid in the log, got %v", daemons)
 	}
+	// Both die, as when the machine runs out of memory; a process that
+	// outlives its monitor is an orphan, found again (see below).
 	syscall.Kill(daemons[0], syscall.SIGKILL)
+	syscall.Kill(child, syscall.SIGKILL)
 	itDead(t, itSoon, "the killed daemon", daemons[0])
+	itDead(t, itSoon, "the killed process", child)
 	e.expect("stopped", "", 5, "status", "crash")
 	r := e.expect("running, pid={N}", "", 0, "start", "crash", "--command", "sleep 100", "--strict", "--linger", "0.2")
 	if itPid(t, r) == child {
@@ -3544,9 +3548,9 @@ func TestIt4HealthProbes(t *testing.T) {
 		e := itNew(t)
 		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[DEFAULT]\ncommand=sleep 100\nlinger=0.2\n"+
 			"[c]\nhealth_command=false\n[u]\nhealth_url="+srv.URL+"/fail\n[two]\nhealth_command=true\nhealth_tcp=127.0.0.1:1\n")
-		e.expect("", usageLine+"\nprocdog: error: use only one of --health-command, --health-url, --health-tcp",
+		e.expect("", usageLine+"\nprocdog: error: use only one of --health-command, --health-url, --health-tcp, --health-log",
 			2, "start", "x", "-c", "sleep 100", "--health-command", "true", "--health-url", srv.URL+"/ok")
-		e.expect("", "procdog: error: more than one kind of health check in 'procdog.cfg': use one of health_command, health_url, health_tcp",
+		e.expect("", "procdog: error: more than one kind of health check in 'procdog.cfg': use one of health_command, health_url, health_tcp, health_log",
 			3, "start", "two")
 		// A kind given on the command line replaces the file's, of any kind.
 		e.expect("running, health=0, pid={N}", "", 0, "start", "c", "--health-url", srv.URL+"/ok")
@@ -4546,4 +4550,93 @@ func TestItTakesNoReusedPidForAnOrphan(t *testing.T) {
 	if !itAlive(other.Process.Pid) {
 		t.Fatal("stop ended the unrelated process that had the recorded pid")
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Readiness by log line, and the process's environment.
+
+func TestItHealthLog(t *testing.T) {
+	t.Run("healthy once a line matches, even one written in pieces", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		// The line is written in two pieces, a while apart, after an
+		// unhealthy first check: only the whole line matches.
+		e.expect("running, health=1, pid={N}", "", 0, "start", "ready", "--shell", "--command",
+			"echo starting; while [ ! -e go ]; do sleep 0.01; done; printf 'rea'; sleep 0.3; printf 'dy on 5\\n'; sleep 100",
+			"--health-log", `^ready on \d+$`, "--health-delay", "0.05", "--health-count", "1000")
+		itWrite(t, filepath.Join(e.work, "go"), "")
+		e.expect("running, health=0, pid={N}", "", 0, "wait", "ready")
+		e.expect("running, health=0, pid={N}", "", 0, "status", "ready")
+		e.expect("killed, signal=15", "", 0, "stop", "ready")
+	})
+	t.Run("reads the --stdout file, and starts over with each run", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[svc]\ncommand=sh -c 'echo up; sleep 100'\nstdout=out\nhealth_log=^up$\n")
+		e.run("start", "svc", "--health-delay", "0.05", "--health-count", "1000")
+		e.expect("running, health=0, pid={N}", "", 0, "wait", "svc")
+		e.expect("running, health=1, pid={N}", "", 0, "restart", "svc", "--command", "sleep 100")
+		e.expect("killed, signal=15", "", 0, "stop", "svc")
+	})
+	t.Run("the monitor's own lines do not count", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		e.expect("running, health=1, pid={N}", "", 0, "start", "own", "--command", "sleep 100", "--health-log", "listening|request|started")
+		e.expect("running, health=1, pid={N}", "", 0, "status", "own")
+		e.expect("killed, signal=15", "", 0, "stop", "own")
+	})
+	t.Run("a bad expression is a usage error", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		r := e.run("start", "bad", "--command", "sleep 100", "--health-log", "((")
+		if r.code != 2 || !strings.Contains(r.stderr, "argument --health-log: not a regular expression") {
+			t.Fatalf("want a usage error, got\n%s", r)
+		}
+		e.expect("", usageLine+"\nprocdog: error: use only one of --health-command, --health-url, --health-tcp, --health-log", 2,
+			"start", "two", "--command", "sleep 100", "--health-log", "x", "--health-tcp", "127.0.0.1:1")
+	})
+}
+
+func TestItEnv(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.setenv("IT_HOME_DIR", "/home/it")
+	itWrite(t, filepath.Join(e.work, "procdog.cfg"),
+		"[env]\nenv = A=1 'B=two words'\n  C=$IT_HOME_DIR/bin\nstdout = out\nshell = true\n"+
+			"command = echo \"A=$$A B=$$B C=$$C D=$$D\"; sleep 100\n")
+	e.expect("running, health=0, pid={N}", "", 0, "start", "env", "--env", "D=it's", "--env", "A=one",
+		"--health-command", `sh -c 'test "$$D" = "it'"'"'s"'`)
+	itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "A=one B=two words C=/home/it/bin D=it's")
+	e.expect("running, health=0, pid={N}", "", 0, "restart", "env")
+	itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "A=one B=two words C=/home/it/bin D=it's")
+	e.expect("killed, signal=15", "", 0, "stop", "env")
+	for _, bad := range []string{"NOEQUALS", "1A=x", "=x"} {
+		r := e.run("start", "bad", "--command", "true", "--env", bad)
+		if r.code != 2 || !strings.Contains(r.stderr, "invalid env word '"+bad+"'") {
+			t.Errorf("--env %s: want a usage error naming it, got\n%s", bad, r)
+		}
+	}
+}
+
+func TestItShowPrintsWhatAConfigFileCanTakeBack(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, pid={N}", "", 0, "start", "shown", "--shell", "--command", "sleep 100 # with 'quotes'",
+		"--env", "A=two words", "--health-delay", "0.5", "--restart", "always", "--linger", "0.2")
+	shown := e.run("show", "shown")
+	want := "command=sleep 100 # with 'quotes'\nhealth_delay=0.5\ndir=" + e.work + "\nlinger=0.2\nshell=true\nrestart=always\nenv='A=two words'\n"
+	if shown.stdout != want || shown.code != 0 {
+		t.Fatalf("show: want\n%s\ngot\n%s", want, shown)
+	}
+	itExpectJSON(e, `{"name":"shown","command":"sleep 100 # with 'quotes'","health_delay":0.5,"dir":"`+e.work+
+		`","linger":0.2,"shell":true,"restart":"always","env":"'A=two words'"}`, "", 0, "show", "shown", "--json")
+	e.expect("killed, signal=15", "", 0, "stop", "shown")
+	itEventuallyAnswers(e, itSoon, "stopped", 5, "status", "shown")
+	e.expect("stopped", "", 5, "show", "shown")
+
+	// What show printed, as a config section, starts the same process.
+	itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[shown]\n"+shown.stdout)
+	e.expect("running, pid={N}", "", 0, "start", "shown")
+	e.expect(strings.TrimSuffix(want, "\n"), "", 0, "show", "shown")
+	e.expect("killed, signal=15", "", 0, "stop", "shown")
 }
