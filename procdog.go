@@ -3511,18 +3511,18 @@ type commandSpec struct {
 func (c commandSpec) synopsis() string {
 	s := c.name
 	for _, w := range c.words {
-		s += " " + map[string]string{"name": "NAME", "signal": "SIG"}[w]
+		s += " " + map[string]string{"name": "NAME", "name...": "NAME...", "signal": "SIG"}[w]
 	}
 	return s
 }
 
 // commands are procdog's commands, in the order help lists them.
 var commands = []commandSpec{
-	{"start", []string{"name"}, "start NAME unless it is running, and print its status"},
-	{"status", []string{"name"}, "print the status of NAME"},
-	{"wait", []string{"name"}, "wait until the health check passes (or --health-count tries fail)"},
-	{"stop", []string{"name"}, "stop NAME and its whole process group"},
-	{"restart", []string{"name"}, "stop NAME if it runs, then start it with the options it had"},
+	{"start", []string{"name..."}, "start NAME unless it is running, and print its status"},
+	{"status", []string{"name..."}, "print the status of NAME"},
+	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)"},
+	{"stop", []string{"name..."}, "stop NAME and its whole process group"},
+	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had"},
 	{"list", nil, "print NAME: status for every NAME in the state directory"},
 	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
 	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
@@ -3578,7 +3578,12 @@ func helpText() string {
 // run is the client's main: it returns the exit code, so that deferred
 // cleanups happen before main exits.
 func run(args []string, stdout, stderr io.Writer) int {
-	err := runCommand(args, stdout)
+	return report(stderr, runCommand(args, stdout, stderr))
+}
+
+// report prints what err says on stderr, the same way for every error,
+// and returns its exit code.
+func report(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
@@ -3601,7 +3606,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runCommand parses the command line, runs one command and prints its
 // response. A nil error means exit 0; any other exit code comes back as an
 // *codedError, with an empty message when the response already said it all.
-func runCommand(args []string, stdout io.Writer) error {
+func runCommand(args []string, stdout, stderr io.Writer) error {
 	cl, err := parseCommandLine(args)
 	if err != nil {
 		return err
@@ -3627,8 +3632,8 @@ func runCommand(args []string, stdout io.Writer) error {
 	case i < 0:
 		return usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
 	case len(words) < len(want):
-		return usageErrorf("the following arguments are required: %s", strings.Join(want[len(words):], ", "))
-	case len(words) > len(want):
+		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(strings.Join(want[len(words):], ", "), "..."))
+	case len(words) > len(want) && !slices.Equal(want, []string{"name..."}):
 		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
 	}
 	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
@@ -3639,11 +3644,20 @@ func runCommand(args []string, stdout io.Writer) error {
 		}
 		return list(stateDir(), o, stdout)
 	}
+	if len(words) > 1 && slices.Equal(want, []string{"name..."}) {
+		return runNames(command, words, cl, stdout, stderr)
+	}
+	return runName(command, words, cl, stdout)
+}
 
+// runName runs a command for one name: words are NAME and the command's
+// other words.
+func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
 	name := words[0]
 	if !validName(name) {
 		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
 	}
+	var err error
 	c := client{dir: stateDir(), name: name}
 	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
 		if fit := len(name) - (len(sock) - maxSocketPath()); fit > 0 {
@@ -3690,6 +3704,61 @@ func runCommand(args []string, stdout io.Writer) error {
 	printResponse(stdout, name, r, c.o.JSON)
 	if code := exitCodeFor(command, r, c.o); code != exitOK {
 		return &codedError{code: code}
+	}
+	return nil
+}
+
+// runNames runs a command for several names. It prints a line
+// "NAME: <response>" for each (a JSON object names its own), in the order
+// given, and returns the first non-zero exit code. start and restart go
+// through the names in order, each answering before the next begins, and
+// stop at the first failure, so that "start db web --ensure-healthy"
+// brings db up healthy before web starts; stop goes in reverse order,
+// through every name; status and wait ask all at once.
+func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
+	for _, name := range names {
+		if !validName(name) {
+			return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+		}
+	}
+	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
+	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
+	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i]) }
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	switch command {
+	case "stop":
+		slices.Reverse(order)
+	case "status", "wait":
+		var wg sync.WaitGroup
+		for i := range names {
+			wg.Add(1)
+			go func(i int) { defer wg.Done(); runOne(i) }(i)
+		}
+		wg.Wait()
+	}
+	first := exitOK
+	for _, i := range order {
+		if command != "status" && command != "wait" {
+			runOne(i)
+		}
+		for _, line := range strings.SplitAfter(outs[i].String(), "\n") {
+			if line != "" && !asJSON {
+				line = names[i] + ": " + line
+			}
+			io.WriteString(stdout, line)
+		}
+		if code := report(stderr, errs[i]); code != exitOK && first == exitOK {
+			first = code
+			if command == "start" || command == "restart" {
+				break
+			}
+		}
+	}
+	if first != exitOK {
+		return &codedError{code: first}
 	}
 	return nil
 }

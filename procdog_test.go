@@ -867,7 +867,7 @@ func TestRunReportsUsageErrors(t *testing.T) {
 		{"no arguments", nil, exitError, "the following arguments are required", false},
 		{"an unknown command", []string{"frob", "web"}, exitError, "invalid choice: 'frob'", false},
 		{"a missing name", []string{"start"}, exitError, "the following arguments are required: name", false},
-		{"extra arguments", []string{"status", "web", "extra", "more"}, exitError, "unrecognized arguments: extra more", false},
+		{"extra arguments", []string{"logs", "web", "extra", "more"}, exitError, "unrecognized arguments: extra more", false},
 		{"an unknown option", []string{"status", "web", "--bogus"}, exitError, "unrecognized arguments: --bogus", false},
 		{"a bad option value", []string{"wait", "web", "--health-count=abc"}, exitError, "invalid int value: 'abc'", false},
 		{"a bad stop signal", []string{"stop", "web", "--config", emptyConfig, "--stop-signal", "FOO"}, exitError, "FOO", false},
@@ -2548,7 +2548,7 @@ func TestItUsageErrors(t *testing.T) {
 			t.Errorf("unexpected result of\n%s\nwant no stdout, a usage line and %q on stderr, exit 2", r, tc.msg)
 		}
 	}
-	for _, args := range [][]string{{"frobnicate", "x"}, {"status"}, {"status", "x", "extra"}, {"status", "x", "--no-such-option"}} {
+	for _, args := range [][]string{{"frobnicate", "x"}, {"status"}, {"show", "x", "extra"}, {"status", "x", "--no-such-option"}} {
 		r := e.run(args...)
 		lines := strings.Split(r.stderr, "\n")
 		if r.stdout != "" || len(lines) != 3 || !strings.HasPrefix(lines[0], "usage: procdog ") ||
@@ -4639,4 +4639,28 @@ func TestItShowPrintsWhatAConfigFileCanTakeBack(t *testing.T) {
 	e.expect("running, pid={N}", "", 0, "start", "shown")
 	e.expect(strings.TrimSuffix(want, "\n"), "", 0, "show", "shown")
 	e.expect("killed, signal=15", "", 0, "stop", "shown")
+}
+
+func TestItSeveralNames(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	itWrite(t, filepath.Join(e.work, "procdog.cfg"), `[db]
+command = sh -c 'sleep 0.3; touch db.ready; exec sleep 100'
+health_command = test -e db.ready
+health_delay = 0.05
+health_count = 1000
+[web]
+command = sh -c 'test -e db.ready && exec sleep 100'
+`)
+	// web exits at once unless db is ready when it starts.
+	e.expect("db: running, health=0, pid={N}\nweb: running, pid={N}", "", 0, "start", "db", "web", "--ensure-healthy")
+	e.expect(`{"name":"web","pid":{N},"state":"running"}`+"\n"+`{"name":"nope","state":"stopped"}`+"\n"+
+		`{"health":0,"name":"db","pid":{N},"state":"running"}`, "", 5, "status", "web", "nope", "db", "--json")
+	// The first failure ends a start: later names are not started.
+	e.expect("fresh: running, pid={N}", "procdog: error: process 'web' is already running", 4,
+		"start", "fresh", "web", "later", "--command", "sleep 100", "--strict")
+	e.expect("later: stopped\nfresh: running, pid={N}", "", 5, "status", "later", "fresh")
+	e.expect("fresh: killed, signal=15\nweb: killed, signal=15\ndb: killed, signal=15", "", 0, "stop", "db", "web", "fresh")
+	e.expect("", usageLine+"\nprocdog: error: Invalid process name 'b@d'; must be alphanumeric, with only underscores or dashes", 2,
+		"stop", "db", "b@d")
 }
