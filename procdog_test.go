@@ -4701,7 +4701,7 @@ func FuzzExportSystemdQuote(f *testing.F) {
 		if strings.ContainsAny(q, "\n\r") {
 			t.Fatalf("systemdQuote(%q) = %q holds a line break", w, q)
 		}
-		if strings.Count(q, "%")%2 != 0 || strings.Count(q, "$")%2 != 0 || strings.Count(w, "%")*2 != strings.Count(q, "%") {
+		if strings.Count(q, "%") != 2*strings.Count(w, "%") || strings.Count(q, "$") != 2*strings.Count(w, "$") {
 			t.Fatalf("systemdQuote(%q) = %q leaves a %% or $ undoubled", w, q)
 		}
 		back, err := exportUnquoteSystemd("/bin/x " + q + " " + q)
