@@ -177,6 +177,7 @@ type options struct {
 	JSON          bool
 	Lines         int
 	Follow        bool
+	Output        string
 }
 
 func defaultOptions() options {
@@ -237,6 +238,7 @@ var optionSpecs = []optionSpec{
 	{"lines", "n", false, "logs: how many lines to print", func(o *options) any { return &o.Lines }},
 	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) any { return &o.Follow }},
 	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
+	{"output", "", false, "export: write the unit or plist to this file instead of stdout", func(o *options) any { return &o.Output }},
 }
 
 // expandedKeys are the options in which procdog expands $VAR and ${VAR}.
@@ -3497,6 +3499,590 @@ func (m *monitor) endGroup(run *childRun) {
 }
 
 // ---------------------------------------------------------------------------
+// Export: a systemd unit or a launchd plist that runs NAME as start would,
+// for a process that moves from a development machine to a server.
+
+// exportFormats are what export writes, in the order errors list them.
+var exportFormats = []string{"systemd", "launchd"}
+
+// exportJob is NAME as start would run it: the options resolved and checked
+// as start does, and the executables found on PATH now, because a service
+// manager runs its services with a PATH of its own.
+type exportJob struct {
+	name   string
+	o      options
+	argv   []string // argv[0] is an absolute path
+	health []string // the health command, argv[0] absolute, or nil
+	notes  []string // what the format cannot say; one warning line lists them
+}
+
+// runExport is "export FORMAT NAME": the unit or plist on stdout or in
+// --output, and one warning line for whatever it could not express.
+func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
+	switch {
+	case !slices.Contains(exportFormats, words[0]):
+		return usageErrorf("argument format: invalid choice: '%s' (choose from '%s')", words[0], strings.Join(exportFormats, "', '"))
+	case !validName(words[1]):
+		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", words[1])
+	}
+	j, err := newExportJob(cl, words[1])
+	if err != nil {
+		return err
+	}
+	render := map[string]func() (string, error){"systemd": j.systemd, "launchd": j.launchd}[words[0]]
+	text, err := render()
+	if err != nil {
+		return err
+	}
+	if len(j.notes) > 0 {
+		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s (see its comments)\n",
+			words[0], strings.Join(j.notes, "; "))
+	}
+	if j.o.Output == "" {
+		_, err = io.WriteString(stdout, text)
+		return err
+	}
+	return writeExport(j.o.Output, text)
+}
+
+// newExportJob resolves and checks NAME's options as start does, so that
+// what export refuses, start would have refused too.
+func newExportJob(cl commandLine, name string) (*exportJob, error) {
+	o, err := resolveOptions(cl, name)
+	if err != nil {
+		return nil, err
+	}
+	argv, err := o.commandArgs()
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
+		err := usageErrorf("Must specify --command with 'start' or supply a command in the config file for this id ('%s')", name)
+		err.(*codedError).hint = configHint(name, orDefault(o.Config, findConfig()))
+		return nil, err
+	}
+	health, err := o.healthArgs()
+	if err != nil {
+		return nil, err
+	}
+	if err := o.checkHealthProbes(); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(orDefault(o.Dir, ".")); err != nil || !fi.IsDir() {
+		return nil, usageErrorf("Not a directory: %s", o.Dir)
+	}
+	if err := o.resolvePaths(); err != nil {
+		return nil, err
+	}
+	j := &exportJob{name: name, o: o, argv: argv}
+	if j.argv[0], err = exportExecutable(argv[0], o.Dir); err != nil {
+		return nil, failf(exitError, "Failed to start: %s", describeExecError(err))
+	}
+	if len(health) > 0 {
+		if health[0], err = exportExecutable(health[0], o.Dir); err != nil {
+			return nil, failf(exitError, "Failed to run health command: %s", describeExecError(err))
+		}
+		j.health = health
+	}
+	for _, s := range append(append([]string{o.Dir, o.Stdin, o.Stdout, o.Stderr}, argv...), health...) {
+		if strings.ContainsRune(s, 0) {
+			return nil, failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, which no process can be given", name, s)
+		}
+	}
+	return j, nil
+}
+
+// exportExecutable is the absolute path of the executable that start would
+// run for name in dir.
+func exportExecutable(name, dir string) (string, error) {
+	path, err := findExecutable(name, dir)
+	if err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	return filepath.Clean(path), nil
+}
+
+// exportEnvironment is the hook for the variables procdog sets for the
+// process beyond those it inherits, as NAME=value: none yet. The writers
+// put them in Environment= lines and an EnvironmentVariables dict.
+func exportEnvironment(o options) []string {
+	vars, _ := o.Env.vars() // checked when the options were set
+	return vars
+}
+
+func (j *exportJob) note(what string) { j.notes = append(j.notes, what) }
+
+// exportWriter builds a unit or plist, keeping the first value that the
+// format cannot hold, so that the writers need not check every line.
+type exportWriter struct {
+	b   strings.Builder
+	err error
+}
+
+func (w *exportWriter) line(format string, args ...any) { fmt.Fprintf(&w.b, format+"\n", args...) }
+
+func (w *exportWriter) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// writeExport writes text to path, refusing a file that is not the user's
+// own regular file: it is opened without following a symbolic link or
+// waiting on a FIFO, checked, and only then truncated.
+func writeExport(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return failf(exitUnknown, "refusing to write %s: it is a symbolic link", path)
+	case errors.Is(err, syscall.ENXIO):
+		return failf(exitUnknown, "refusing to write %s: it is not a regular file", path)
+	case err != nil:
+		return failf(exitUnknown, "cannot write %s: %v", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return failf(exitUnknown, "cannot write %s: %v", path, err)
+	case !fi.Mode().IsRegular():
+		return failf(exitUnknown, "refusing to write %s: it is not a regular file", path)
+	case fileOwner(fi) != os.Getuid():
+		return failf(exitUnknown, "refusing to write %s: it belongs to another user (uid %d)", path, fileOwner(fi))
+	}
+	if err := f.Truncate(0); err != nil {
+		return failf(exitUnknown, "cannot write %s: %v", path, err)
+	}
+	if _, err := io.WriteString(f, text); err != nil {
+		return failf(exitUnknown, "cannot write %s: %v", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return failf(exitUnknown, "cannot write %s: %v", path, err)
+	}
+	return nil
+}
+
+// exportSeconds writes seconds as both formats read them: 2, 0.5.
+func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// exportWholeSeconds rounds seconds up, for the keys that take integers.
+func exportWholeSeconds(f float64) int {
+	n := int(f)
+	if float64(n) < f {
+		n++
+	}
+	return n
+}
+
+// exportValidUTF8 is utf8.ValidString, without another import.
+func exportValidUTF8(s string) bool {
+	for i, r := range s {
+		if r == '\uFFFD' && !strings.HasPrefix(s[i:], "\uFFFD") {
+			return false
+		}
+	}
+	return true
+}
+
+// exportRestartWindow is how long procdog takes to use up its restarts for
+// a process that fails at once, each delay doubling up to the cap, plus
+// the systemd default window of 10 s for the runs themselves.
+func exportRestartWindow(o options) int {
+	limit := maxRestartDelay.Seconds()
+	window, d := 10.0, min(o.RestartDelay, limit)
+	for i := 0; i <= o.MaxRestarts && d > 0; i++ {
+		if d >= limit {
+			window += float64(o.MaxRestarts-i+1) * limit
+			break
+		}
+		window += d
+		d = min(2*d, limit)
+	}
+	return exportWholeSeconds(window)
+}
+
+// exportShellQuote quotes a word for /bin/sh: single quotes keep
+// everything but a single quote.
+func exportShellQuote(w string) string {
+	if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%") == "" {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
+
+// systemdPlain are the bytes that an Exec line's word may hold unquoted.
+const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
+
+// systemdQuote writes a word of an Exec line so that systemd reads it back
+// as it is. systemd resolves %-specifiers in the whole line and $VARIABLES
+// in each word, so % and $ are always doubled. A word with anything else
+// than plain bytes goes in double quotes, with C escapes for quotes,
+// backslashes and control characters: a raw newline would end the line,
+// and a lone unquoted ; would end the command.
+func systemdQuote(w string) string {
+	var b strings.Builder
+	plain := w != "" && strings.Trim(w, systemdPlain) == ""
+	if !plain {
+		b.WriteByte('"')
+	}
+	valid := exportValidUTF8(w)
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; {
+		case c == '%' || c == '$':
+			b.WriteByte(c)
+			b.WriteByte(c)
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20 || c == 0x7f || c >= 0x80 && !valid:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if !plain {
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// systemdExec is an argv as the value of an Exec line.
+func systemdExec(argv []string) string {
+	words := make([]string, len(argv))
+	for i, w := range argv {
+		words[i] = systemdQuote(w)
+	}
+	return strings.Join(words, " ")
+}
+
+// systemdText is free text, such as a description, as a unit file value:
+// one line, no specifiers, and no backslash at its end, which would join
+// the next line to it.
+func systemdText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.ReplaceAll(strings.TrimRight(s, `\ `), "%", "%%")
+}
+
+// systemdPath is a path as a unit file value. One that a unit file cannot
+// hold as it is (a control character, blanks at either end, a trailing
+// backslash) is an error rather than a unit that means another file.
+func (w *exportWriter) systemdPath(path string) string {
+	bad := strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) || !exportValidUTF8(path) ||
+		strings.IndexFunc(path, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
+	if bad {
+		w.fail(failf(exitUnknown, "cannot export the path %q: a unit file cannot hold it", path))
+	}
+	return strings.ReplaceAll(path, "%", "%%")
+}
+
+// systemdSignal is a signal as KillSignal= takes it: SIGTERM, or a number.
+func systemdSignal(s signalName) string {
+	sig, _ := parseSignal(string(s))
+	for name, v := range signalNames {
+		if v == sig {
+			return "SIG" + name
+		}
+	}
+	return strconv.Itoa(int(sig))
+}
+
+// systemd is the user unit, procdog-NAME.service.
+func (j *exportJob) systemd() (string, error) {
+	w, o := &exportWriter{}, j.o
+	w.line("# procdog export systemd %s: runs %s as `procdog start %s` would.", j.name, j.name, j.name)
+	w.line("# A user unit, for procdog needs no root. To install it:")
+	w.line("#   cp THIS ~/.config/systemd/user/procdog-%s.service", j.name)
+	w.line("#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%s.service", j.name)
+	w.line("")
+	w.line("[Unit]")
+	w.line("Description=%s", systemdText("procdog "+j.name+": "+o.Command))
+	if o.Restart != "no" && o.MaxRestarts > 0 {
+		w.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:", o.MaxRestarts)
+		w.line("# these %d, in the time procdog's doubling delays take, plus 10 s. A process", o.MaxRestarts+1)
+		w.line("# that fails more slowly than that is restarted again.")
+		w.line("StartLimitIntervalSec=%d", exportRestartWindow(o))
+		w.line("StartLimitBurst=%d", o.MaxRestarts+1)
+	}
+	w.line("")
+	w.line("[Service]")
+	w.line("# exec: the start fails if the command cannot be run, as procdog's does.")
+	w.line("Type=exec")
+	w.line("ExecStart=%s", systemdExec(j.argv))
+	w.line("WorkingDirectory=%s", w.systemdPath(o.Dir))
+	w.line("# procdog passes on the environment of the shell that starts it; a service gets")
+	w.line("# the service manager's. Add Environment= lines for what the process needs.")
+	for _, kv := range exportEnvironment(o) {
+		// Environment= expands specifiers (%) but not variables ($).
+		w.line("Environment=%s", strings.ReplaceAll(systemdQuote(kv), "$$", "$"))
+	}
+	j.systemdFiles(w)
+	w.line("# Stop: the stop signal to every process the service started, then SIGKILL")
+	w.line("# after the stop timeout, as procdog does to the process group.")
+	w.line("KillMode=control-group")
+	w.line("KillSignal=%s", systemdSignal(o.StopSignal))
+	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
+	w.line("TimeoutStopSec=%s", exportSeconds(max(o.StopTimeout, 0.001)))
+	j.systemdRestart(w)
+	j.systemdHealth(w)
+	w.line("")
+	w.line("[Install]")
+	w.line("WantedBy=default.target")
+	return w.b.String(), w.err
+}
+
+// systemdFiles are the standard files. Where procdog writes to its daemon
+// log, the unit leaves output to the journal, systemd's own log.
+func (j *exportJob) systemdFiles(w *exportWriter) {
+	o := j.o
+	if o.Stdin != os.DevNull {
+		w.line("StandardInput=file:%s", w.systemdPath(o.Stdin))
+	}
+	mode := map[bool]string{true: "append:", false: "truncate:"}[o.Append]
+	if o.Stdout == "" || o.Stderr == "" {
+		w.line("# Output that procdog writes to its daemon log goes to the journal:")
+		w.line("#   journalctl --user -u procdog-%s", j.name)
+	}
+	for _, f := range []struct{ key, path string }{{"StandardOutput", o.Stdout}, {"StandardError", o.Stderr}} {
+		if f.path == "" {
+			w.line("%s=journal", f.key)
+		} else {
+			w.line("%s=%s%s", f.key, mode, w.systemdPath(f.path))
+		}
+	}
+}
+
+// systemdRestart is the restart policy. A signal is a failure to procdog,
+// but SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean exit to systemd.
+func (j *exportJob) systemdRestart(w *exportWriter) {
+	o := j.o
+	if o.Restart == "no" || o.MaxRestarts == 0 {
+		w.line("Restart=no")
+		return
+	}
+	delay := min(o.RestartDelay, maxRestartDelay.Seconds())
+	w.line("Restart=%s", o.Restart)
+	w.line("RestartSec=%s", exportSeconds(delay))
+	if o.Restart == "on-failure" {
+		w.line("# procdog counts death by any signal as a failure.")
+		w.line("RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
+	}
+	w.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and")
+	w.line("# later can too:")
+	w.line("#RestartSteps=%d", max(o.MaxRestarts, 1))
+	w.line("#RestartMaxDelaySec=%s", exportSeconds(maxRestartDelay.Seconds()))
+}
+
+// systemdHealth is the health check as an ExecStartPost= that tries it
+// health_count times, health_delay seconds apart: the unit fails to start,
+// and its process is stopped, unless one try passes, as with
+// --ensure-healthy. Without that option procdog only reports the health,
+// which a unit cannot, so the line is there but commented out.
+func (j *exportJob) systemdHealth(w *exportWriter) {
+	o := j.o
+	if o.healthKinds() == 0 {
+		return
+	}
+	argv := j.healthArgv()
+	if argv == nil {
+		return
+	}
+	tries := max(o.HealthCount, 1)
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = exportShellQuote(a)
+	}
+	script := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; sleep %s; done",
+		strings.Join(words, " "), tries, exportSeconds(o.HealthDelay))
+	// The start may take every try, each to its timeout, and the delays.
+	budget := exportWholeSeconds(float64(tries)*(o.HealthTimeout+o.HealthDelay)) + 10
+	prefix := ""
+	if o.EnsureHealthy {
+		w.line("# The health check, as --ensure-healthy: the unit fails to start and its")
+		w.line("# process is stopped unless a try passes within health_count=%d tries.", tries)
+	} else {
+		w.line("# procdog only reports the health check, in status; a unit has nowhere to.")
+		w.line("# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
+		j.note("the health check, which only procdog status reports (commented out)")
+		prefix = "#"
+	}
+	w.line("%sExecStartPost=%s", prefix, systemdExec([]string{"/bin/sh", "-c", script}))
+	w.line("%sTimeoutStartSec=%d", prefix, budget)
+}
+
+// healthArgv is the health check as a command that a unit can run: the
+// health command, curl for a URL, or bash's /dev/tcp for a TCP address,
+// bounded by the health timeout with timeout(1). Whatever is missing for
+// it becomes a note.
+func (j *exportJob) healthArgv() []string {
+	o := j.o
+	argv := j.health
+	switch {
+	case o.HealthURL != "":
+		// 2xx and 3xx pass, as for procdog: -f fails on 4xx and 5xx and no
+		// redirect is followed; -g keeps [] and {} literal; no proxy.
+		if curl, err := exportExecutable("curl", o.Dir); err == nil {
+			argv = []string{curl, "-fsS", "-g", "--noproxy", "*", "-o", os.DevNull, o.HealthURL}
+		}
+	case o.HealthTCP != "":
+		host, port, _ := splitHostPort(o.HealthTCP)
+		if bash, err := exportExecutable("bash", o.Dir); err == nil {
+			argv = []string{bash, "-c", "exec 3<>" + exportShellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, port))}
+		}
+	}
+	if argv == nil {
+		j.note("the health check (no curl or bash on PATH to run it)")
+		return nil
+	}
+	if o.HealthTimeout > 0 {
+		t, err := exportExecutable("timeout", o.Dir)
+		if err != nil {
+			j.note("health_timeout (no timeout command on PATH)")
+			return argv
+		}
+		argv = append([]string{t, "-s", "KILL", exportSeconds(o.HealthTimeout)}, argv...)
+	}
+	return argv
+}
+
+// plistString is s as the text of a plist <string>. XML cannot hold most
+// control characters or invalid UTF-8 even escaped, so those are an error
+// rather than a plist that runs something else; a carriage return is
+// escaped, since a parser would turn it into a newline.
+func (w *exportWriter) plistString(s string) string {
+	bad := !exportValidUTF8(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
+		strings.IndexFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' }) >= 0
+	if bad {
+		w.fail(failf(exitUnknown, "cannot export %q: a plist cannot hold it", s))
+	}
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;").Replace(s)
+}
+
+// plistComment is an XML comment, which may not hold "--".
+func (w *exportWriter) plistComment(format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	for strings.Contains(text, "--") {
+		text = strings.ReplaceAll(text, "--", "- -")
+	}
+	w.line("\t<!-- %s -->", text)
+}
+
+func (w *exportWriter) plistKey(key, format string, args ...any) {
+	w.line("\t<key>%s</key>", key)
+	w.line("\t"+format, args...)
+}
+
+// launchd is the launch agent, procdog.NAME.plist.
+func (j *exportJob) launchd() (string, error) {
+	w, o := &exportWriter{}, j.o
+	w.line(`<?xml version="1.0" encoding="UTF-8"?>`)
+	w.line(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">`)
+	w.line(`<plist version="1.0">`)
+	w.line("<dict>")
+	w.plistComment("procdog export launchd %s: runs %s as `procdog start %s` would.", j.name, j.name, j.name)
+	w.plistComment("To install it: cp THIS ~/Library/LaunchAgents/procdog.%s.plist", j.name)
+	w.plistComment("  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%s.plist", j.name)
+	w.plistKey("Label", "<string>procdog.%s</string>", j.name)
+	w.line("\t<key>ProgramArguments</key>")
+	w.line("\t<array>")
+	for _, a := range j.argv {
+		w.line("\t\t<string>%s</string>", w.plistString(a))
+	}
+	w.line("\t</array>")
+	w.plistKey("WorkingDirectory", "<string>%s</string>", w.plistString(o.Dir))
+	w.plistComment("procdog passes on the environment of the shell that starts it; launchd")
+	w.plistComment("gives an agent its own. Add EnvironmentVariables for what the process needs.")
+	if env := exportEnvironment(o); len(env) > 0 {
+		w.line("\t<key>EnvironmentVariables</key>")
+		w.line("\t<dict>")
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			w.line("\t\t<key>%s</key>", w.plistString(k))
+			w.line("\t\t<string>%s</string>", w.plistString(v))
+		}
+		w.line("\t</dict>")
+	}
+	w.plistKey("RunAtLoad", "<true/>")
+	j.launchdFiles(w)
+	j.launchdStop(w)
+	j.launchdRestart(w)
+	if o.healthKinds() > 0 {
+		w.plistComment("launchd has no health check: the one procdog runs is left out.")
+		j.note("the health check")
+	}
+	w.line("</dict>")
+	w.line("</plist>")
+	return w.b.String(), w.err
+}
+
+// launchdFiles are the standard files. launchd always appends to output
+// files, where procdog truncates them unless --append.
+func (j *exportJob) launchdFiles(w *exportWriter) {
+	o := j.o
+	if o.Stdin != os.DevNull {
+		w.plistKey("StandardInPath", "<string>%s</string>", w.plistString(o.Stdin))
+	}
+	if o.Stdout == "" || o.Stderr == "" {
+		w.plistComment("Output that procdog writes to its daemon log has no path: launchd drops it.")
+	}
+	if (o.Stdout != "" || o.Stderr != "") && !o.Append {
+		w.plistComment("launchd appends to these files; procdog truncates them without append=true.")
+		j.note("truncating the output files (launchd appends)")
+	}
+	if o.Stdout != "" {
+		w.plistKey("StandardOutPath", "<string>%s</string>", w.plistString(o.Stdout))
+	}
+	if o.Stderr != "" {
+		w.plistKey("StandardErrorPath", "<string>%s</string>", w.plistString(o.Stderr))
+	}
+}
+
+// launchdStop is how the job is stopped. launchd sends SIGTERM and, after
+// ExitTimeOut, SIGKILL, and kills the job's process group when the job
+// ends, as procdog does (unless AbandonProcessGroup).
+func (j *exportJob) launchdStop(w *exportWriter) {
+	o := j.o
+	w.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills")
+	w.plistComment("the job's process group when the job ends, as procdog does.")
+	if sig, _ := parseSignal(string(o.StopSignal)); sig != syscall.SIGTERM {
+		w.plistComment("procdog's stop signal, %s, is not SIGTERM: launchd cannot send it.", systemdSignal(o.StopSignal))
+		j.note("stop_signal=" + string(o.StopSignal))
+	}
+	w.plistKey("ExitTimeOut", "<integer>%d</integer>", max(exportWholeSeconds(o.StopTimeout), 1))
+}
+
+// launchdRestart is the restart policy: KeepAlive, and ThrottleInterval,
+// the least time between two starts, for the delay. launchd has no limit
+// on restarts, nor a delay that doubles.
+func (j *exportJob) launchdRestart(w *exportWriter) {
+	o := j.o
+	if o.Restart == "no" || o.MaxRestarts == 0 {
+		return
+	}
+	if o.Restart == "always" {
+		w.plistKey("KeepAlive", "<true/>")
+	} else {
+		w.plistComment("Restarted unless it exits with status 0.")
+		w.plistKey("KeepAlive", "<dict><key>SuccessfulExit</key><false/></dict>")
+	}
+	w.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles", o.MaxRestarts)
+	w.plistComment("up to 30 s; launchd restarts for ever, at most once per ThrottleInterval.")
+	w.plistKey("ThrottleInterval", "<integer>%d</integer>", exportWholeSeconds(min(o.RestartDelay, maxRestartDelay.Seconds())))
+	j.note(fmt.Sprintf("max_restarts=%d", o.MaxRestarts))
+}
+
+// ---------------------------------------------------------------------------
 // main.
 
 // commandSpec is one of procdog's commands: the words it takes after its
@@ -3511,7 +4097,7 @@ type commandSpec struct {
 func (c commandSpec) synopsis() string {
 	s := c.name
 	for _, w := range c.words {
-		s += " " + map[string]string{"name": "NAME", "name...": "NAME...", "signal": "SIG"}[w]
+		s += " " + map[string]string{"name": "NAME", "name...": "NAME...", "signal": "SIG", "format": "FORMAT"}[w]
 	}
 	return s
 }
@@ -3527,6 +4113,7 @@ var commands = []commandSpec{
 	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
 	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
 	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines"},
+	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would"},
 }
 
 // usageLine and commandChoices are what argparse printed, for the commands.
@@ -3643,6 +4230,9 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return list(stateDir(), o, stdout)
+	}
+	if command == "export" {
+		return runExport(cl, words, stdout, stderr)
 	}
 	if len(words) > 1 && slices.Equal(want, []string{"name..."}) {
 		return runNames(command, words, cl, stdout, stderr)

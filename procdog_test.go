@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	goversion "go/version"
@@ -4663,4 +4664,694 @@ command = sh -c 'test -e db.ready && exec sleep 100'
 	e.expect("fresh: killed, signal=15\nweb: killed, signal=15\ndb: killed, signal=15", "", 0, "stop", "db", "web", "fresh")
 	e.expect("", usageLine+"\nprocdog: error: Invalid process name 'b@d'; must be alphanumeric, with only underscores or dashes", 2,
 		"stop", "db", "b@d")
+}
+
+// ---------------------------------------------------------------------------
+// export systemd and export launchd: the quoting, checked against a model
+// of how systemd reads an Exec line; golden files for the README's config
+// file example; and, where the tools exist, systemd-analyze verify and
+// plutil -lint on what the real binary writes.
+//
+// The golden files are testdata/export.service.golden and
+// testdata/export.plist.golden, with the temporary directory as $TMP. To
+// rewrite them on purpose, as for run_test.sh:
+//
+//	UPDATE=1 go test -run TestExportGolden .
+
+// exportUnquoteSystemd reads an Exec line's value as systemd does, as far
+// as systemdQuote writes it: %% is % in the whole line (any other % would
+// be a specifier), words are split at blanks, double quotes hold blanks,
+// C escapes are read, and in each word $$ is $ (any other $ would be a
+// variable).
+func exportUnquoteSystemd(line string) ([]string, error) {
+	if strings.ContainsAny(line, "\n\r") {
+		return nil, errors.New("raw line break")
+	}
+	var b strings.Builder
+	for i := 0; i < len(line); i++ {
+		if line[i] == '%' {
+			if i+1 == len(line) || line[i+1] != '%' {
+				return nil, fmt.Errorf("specifier at %d", i)
+			}
+			i++
+		}
+		b.WriteByte(line[i])
+	}
+	words, err := exportSplitSystemd(b.String())
+	if err != nil {
+		return nil, err
+	}
+	for k, w := range words {
+		if strings.Contains(strings.ReplaceAll(w, "$$", ""), "$") {
+			return nil, fmt.Errorf("variable in word %q", w)
+		}
+		words[k] = strings.ReplaceAll(w, "$$", "$")
+	}
+	return words, nil
+}
+
+// exportSplitSystemd splits at blanks, with double quotes and C escapes.
+func exportSplitSystemd(s string) ([]string, error) {
+	var words []string
+	for i := 0; i < len(s); {
+		if s[i] == ' ' || s[i] == '\t' {
+			i++
+			continue
+		}
+		var w strings.Builder
+		quoted := s[i] == '"'
+		if quoted {
+			i++
+		}
+		for ; i < len(s) && (quoted || s[i] != ' ' && s[i] != '\t'); i++ {
+			switch {
+			case quoted && s[i] == '"':
+				quoted = false
+				if i+1 < len(s) && s[i+1] != ' ' {
+					return nil, fmt.Errorf("text after a closing quote at %d", i)
+				}
+			case s[i] == '\\':
+				n, c, err := exportCUnescape(s[i:])
+				if err != nil {
+					return nil, err
+				}
+				w.WriteByte(c)
+				i += n - 1
+			case s[i] == ';' && !quoted:
+				return nil, fmt.Errorf("unquoted ; at %d", i)
+			default:
+				w.WriteByte(s[i])
+			}
+		}
+		if quoted {
+			return nil, errors.New("unbalanced quote")
+		}
+		words = append(words, w.String())
+	}
+	return words, nil
+}
+
+// exportCUnescape reads one C escape at the start of s: its length and byte.
+func exportCUnescape(s string) (int, byte, error) {
+	if len(s) < 2 {
+		return 0, 0, errors.New("lone backslash")
+	}
+	if c, ok := map[byte]byte{'n': '\n', 't': '\t', '"': '"', '\\': '\\'}[s[1]]; ok {
+		return 2, c, nil
+	}
+	if s[1] == 'x' && len(s) >= 4 {
+		if n, err := strconv.ParseUint(s[2:4], 16, 8); err == nil && n != 0 {
+			return 4, byte(n), nil
+		}
+	}
+	return 0, 0, fmt.Errorf("bad escape %q", s[:2])
+}
+
+func TestExportSystemdQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/usr/bin/python3", "/usr/bin/python3"},
+		{"--bind=127.0.0.1:8080", "--bind=127.0.0.1:8080"},
+		{"100%", "100%%"},
+		{"$HOME", "$$HOME"},
+		{"a b", `"a b"`},
+		{"", `""`},
+		{";", `";"`},
+		{`say "hi"`, `"say \"hi\""`},
+		{`C:\dir`, `"C:\\dir"`},
+		{"it's", `"it's"`},
+		{"two\nlines\tand\ra bell\a", `"two\nlines\tand\x0da bell\x07"`},
+		{"café", `"café"`},
+		{"\xff", `"\xff"`},
+		{`echo "$$((1+1))" 50% > f`, `"echo \"$$$$((1+1))\" 50%% > f"`},
+	}
+	for _, tc := range tests {
+		got := systemdQuote(tc.in)
+		if got != tc.want {
+			t.Errorf("systemdQuote(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+		if back, err := exportUnquoteSystemd(got); err != nil || len(back) != 1 || back[0] != tc.in {
+			t.Errorf("systemd would read %s as %q (%v), want [%q]", got, back, err, tc.in)
+		}
+	}
+}
+
+func TestExportShellQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/usr/bin/curl", "/usr/bin/curl"},
+		{"*", "'*'"},
+		{"", "''"},
+		{"it's $HOME", `'it'\''s $HOME'`},
+	}
+	for _, tc := range tests {
+		if got := exportShellQuote(tc.in); got != tc.want {
+			t.Errorf("exportShellQuote(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+		if words, err := splitWords(exportShellQuote(tc.in)); err != nil || len(words) != 1 || words[0] != tc.in {
+			t.Errorf("splitWords(exportShellQuote(%q)) = %q, %v", tc.in, words, err)
+		}
+	}
+}
+
+func TestExportPlistString(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"/usr/bin/java", "/usr/bin/java", true},
+		{`a & b <c> "d" 'e'`, `a &amp; b &lt;c&gt; "d" 'e'`, true},
+		{"tab\tnewline\ncr\r", "tab\tnewline\ncr&#13;", true},
+		{"café", "café", true},
+		{"bell\a", "", false},
+		{"\xff", "", false},
+		{"\uFFFE", "", false},
+	}
+	for _, tc := range tests {
+		w := &exportWriter{}
+		got := w.plistString(tc.in)
+		if (w.err == nil) != tc.ok || tc.ok && got != tc.want {
+			t.Errorf("plistString(%q) = %q, %v; want %q, ok %v", tc.in, got, w.err, tc.want, tc.ok)
+		}
+		if !tc.ok {
+			continue
+		}
+		var back struct {
+			S string `xml:"string"`
+		}
+		if err := xml.Unmarshal([]byte("<x><string>"+got+"</string></x>"), &back); err != nil || back.S != tc.in {
+			t.Errorf("XML reads %q back as %q (%v)", got, back.S, err)
+		}
+	}
+}
+
+func TestExportRestartWindow(t *testing.T) {
+	tests := []struct {
+		delay    float64
+		restarts int
+		want     int
+	}{
+		{1, 5, 10 + 1 + 2 + 4 + 8 + 16 + 30},
+		{0.5, 3, 18},
+		{0, 5, 10},
+		{40, 2, 10 + 3*30},
+		{1, 1000000000, 10 + 1 + 2 + 4 + 8 + 16 + (1000000000-4)*30},
+	}
+	for _, tc := range tests {
+		o := defaultOptions()
+		o.RestartDelay, o.MaxRestarts = tc.delay, tc.restarts
+		if got := exportRestartWindow(o); got != tc.want {
+			t.Errorf("exportRestartWindow(delay %g, %d restarts) = %d, want %d", tc.delay, tc.restarts, got, tc.want)
+		}
+	}
+}
+
+// FuzzExportSystemdQuote: systemd reads back every word as it was, and no
+// raw line break, lone % or lone $ ever reaches the unit.
+func FuzzExportSystemdQuote(f *testing.F) {
+	for _, s := range []string{"", "a b", "100%", "$HOME", "${X}", `"\`, ";", "\n", "\xff\x00", "%%$$", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, w string) {
+		if strings.ContainsRune(w, 0) {
+			return // export refuses it: no process can be given a NUL
+		}
+		q := systemdQuote(w)
+		if strings.ContainsAny(q, "\n\r") {
+			t.Fatalf("systemdQuote(%q) = %q holds a line break", w, q)
+		}
+		if strings.Count(q, "%") != 2*strings.Count(w, "%") || strings.Count(q, "$") != 2*strings.Count(w, "$") {
+			t.Fatalf("systemdQuote(%q) = %q leaves a %% or $ undoubled", w, q)
+		}
+		back, err := exportUnquoteSystemd("/bin/x " + q + " " + q)
+		if err != nil || len(back) != 3 || back[1] != w || back[2] != w {
+			t.Fatalf("systemd reads %q back as %q (%v), want %q twice", q, back, err, w)
+		}
+	})
+}
+
+// exportReadmeConfig is the README's config file example, "The same from a
+// config file".
+const exportReadmeConfig = `# Procdog config file. Each section is a process name.
+[backend]
+command=java -classpath my-backend.jar com.example.BackendServer server config.yml
+health_command=curl http://localhost:8080/ping
+health_count=10
+health_delay=2.
+dir=$HOME/backend
+stdout=backend.log
+stderr=backend.log
+append=False
+ensure_healthy=True
+strict=True
+`
+
+// exportRun runs export in this process, as runCommand would, and returns
+// its stdout and stderr.
+func exportRun(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	cl, err := parseCommandLine(append([]string{"export"}, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err = runExport(cl, cl.words[1:], &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+// exportFakeTools puts executables named names in a new directory first on
+// PATH, so that the output names no machine's own paths.
+func exportFakeTools(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+// TestExportGolden exports the README's config file example in both
+// formats and compares them with the golden files (UPDATE=1 rewrites them).
+func TestExportGolden(t *testing.T) {
+	tmp := t.TempDir()
+	exportFakeTools(t, tmp, "java", "curl", "timeout")
+	t.Setenv("HOME", tmp)
+	t.Setenv("PROCDOG_DIR", filepath.Join(tmp, "state"))
+	if err := os.Mkdir(filepath.Join(tmp, "backend"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(tmp, "procdog.cfg")
+	itWrite(t, cfg, exportReadmeConfig)
+	for _, tc := range []struct{ format, golden, warning string }{
+		{"systemd", "export.service.golden", ""},
+		{"launchd", "export.plist.golden", "procdog: warning: the launchd output does not express: " +
+			"truncating the output files (launchd appends); the health check (see its comments)\n"},
+	} {
+		stdout, stderr, err := exportRun(t, tc.format, "backend", "--config", cfg)
+		if err != nil || stderr != tc.warning {
+			t.Fatalf("export %s: %v, stderr %q, want the warning %q", tc.format, err, stderr, tc.warning)
+		}
+		got := strings.ReplaceAll(stdout, tmp, "$TMP")
+		path := filepath.Join("testdata", tc.golden)
+		if os.Getenv("UPDATE") != "" {
+			itWrite(t, path, got)
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Errorf("export %s differs from %s (UPDATE=1 rewrites it):\n%s", tc.format, path, got)
+		}
+		if tc.format == "systemd" {
+			exportVerify(t, filepath.Join(tmp, "procdog-backend.service"), stdout)
+		} else {
+			exportCheckPlist(t, stdout, []string{filepath.Join(tmp, "bin", "java"), "-classpath", "my-backend.jar",
+				"com.example.BackendServer", "server", "config.yml"})
+		}
+	}
+}
+
+// exportVerify writes unit to path and runs systemd-analyze verify on it as
+// a user unit, where systemd-analyze exists. It fails on any complaint that
+// names the unit; other units of the machine are not this test's business.
+func exportVerify(t *testing.T, path, unit string) {
+	t.Helper()
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("no systemd-analyze: the unit is not verified")
+		return
+	}
+	itWrite(t, path, unit)
+	// A user manager needs a runtime directory, which a CI job may lack.
+	runtimeDir := t.TempDir()
+	os.Chmod(runtimeDir, 0o700)
+	cmd := exec.Command(sa, "--user", "verify", path)
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtimeDir, "SYSTEMD_LOG_COLOR=0")
+	out, err := cmd.CombinedOutput()
+	if strings.Contains(string(out), "Failed to initialize manager") {
+		t.Logf("systemd-analyze cannot run here: %s", out)
+		return
+	}
+	if err != nil || strings.Contains(string(out), filepath.Base(path)) {
+		t.Errorf("systemd-analyze verify %s: %v\n%s\n%s", path, err, out, unit)
+	}
+}
+
+// exportPlist is what the tests read of a plist: its top dict, as keys and
+// the raw XML of their values.
+type exportPlist struct {
+	Dict struct {
+		Inner []byte `xml:",innerxml"`
+	} `xml:"dict"`
+}
+
+// exportPlistValues reads a plist's top dict as key → value element, and
+// ProgramArguments as strings.
+func exportPlistValues(t *testing.T, plist string) (map[string]string, []string) {
+	t.Helper()
+	var p exportPlist
+	if err := xml.Unmarshal([]byte(plist), &p); err != nil {
+		t.Fatalf("the plist is not XML: %v\n%s", err, plist)
+	}
+	values := map[string]string{}
+	var args []string
+	d := xml.NewDecoder(bytes.NewReader(p.Dict.Inner))
+	key := ""
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("the plist's dict: %v", err)
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch {
+		case start.Name.Local == "key" && key == "":
+			d.DecodeElement(&key, &start)
+			continue
+		case key == "ProgramArguments":
+			var a struct {
+				S []string `xml:"string"`
+			}
+			d.DecodeElement(&a, &start)
+			args = a.S
+		default:
+			var v struct {
+				Inner string `xml:",innerxml"`
+			}
+			d.DecodeElement(&v, &start)
+			values[key] = start.Name.Local + ":" + v.Inner
+		}
+		key = ""
+	}
+	return values, args
+}
+
+// exportCheckPlist parses a plist and checks its ProgramArguments; where
+// plutil exists, it must find the plist well formed.
+func exportCheckPlist(t *testing.T, plist string, argv []string) map[string]string {
+	t.Helper()
+	values, args := exportPlistValues(t, plist)
+	if !slices.Equal(args, argv) {
+		t.Errorf("ProgramArguments = %q, want %q\n%s", args, argv, plist)
+	}
+	if plutil, err := exec.LookPath("plutil"); err == nil {
+		path := filepath.Join(t.TempDir(), "procdog.x.plist")
+		itWrite(t, path, plist)
+		if out, err := exec.Command(plutil, "-lint", path).CombinedOutput(); err != nil {
+			t.Errorf("plutil -lint: %v\n%s\n%s", err, out, plist)
+		}
+	}
+	return values
+}
+
+// exportExecLine is the value of key= in unit, read as systemd reads it.
+func exportExecLine(t *testing.T, unit, key string) []string {
+	t.Helper()
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			argv, err := exportUnquoteSystemd(v)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", line, err, unit)
+			}
+			return argv
+		}
+	}
+	t.Fatalf("no %s= in\n%s", key, unit)
+	return nil
+}
+
+// exportHealthScript runs a unit's ExecStartPost= health loop in dir, as
+// systemd would, and returns its exit code.
+func exportHealthScript(t *testing.T, unit, dir string) int {
+	t.Helper()
+	argv := exportExecLine(t, unit, "ExecStartPost")
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		return ee.ExitCode()
+	}
+	t.Fatalf("%q: %v", argv, err)
+	return -1
+}
+
+// exportLookPath is the absolute path the exported unit should name.
+func exportLookPath(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("no %s: %v", name, err)
+	}
+	abs, _ := filepath.Abs(path)
+	return abs
+}
+
+// TestExportSystemdVerify exports units with the real binary and has
+// systemd-analyze verify them where it exists; their Exec lines must read
+// back, as systemd reads them, as what start would run.
+func TestExportSystemdVerify(t *testing.T) {
+	t.Parallel()
+	shellCmd := `echo "it's $$HOME" 100% > out.txt; exec sleep 100`
+	tests := []struct {
+		name  string
+		args  []string
+		argv  []string
+		lines []string
+	}{
+		{"plain", []string{"-c", "sleep 100"}, []string{exportLookPath(t, "sleep"), "100"},
+			[]string{"Restart=no", "StandardOutput=journal", "StandardError=journal", "KillSignal=SIGTERM", "TimeoutStopSec=10"}},
+		{"shell", []string{"--shell", "-c", shellCmd}, []string{"/bin/sh", "-c", `echo "it's $HOME" 100% > out.txt; exec sleep 100`},
+			[]string{`Description=procdog shell: echo "it's $HOME" 100%% > out.txt; exec sleep 100`}},
+		{"files", []string{"-c", "sleep 100", "--stdin", "in.txt", "--stdout", "out dir/o.log", "--stderr", "e%.log", "--append"},
+			[]string{exportLookPath(t, "sleep"), "100"},
+			[]string{"StandardInput=file:$WORK/in.txt", "StandardOutput=append:$WORK/out dir/o.log", "StandardError=append:$WORK/e%%.log"}},
+		{"truncated", []string{"-c", "sleep 100", "--stdout", "o.log", "--stderr", "o.log"},
+			[]string{exportLookPath(t, "sleep"), "100"},
+			[]string{"StandardOutput=truncate:$WORK/o.log", "StandardError=truncate:$WORK/o.log"}},
+		{"restart", []string{"-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "3", "--restart-delay", "0.5",
+			"--stop-signal", "hup", "--stop-timeout", "0.5"}, []string{exportLookPath(t, "sleep"), "100"},
+			[]string{"Restart=on-failure", "RestartSec=0.5", "StartLimitBurst=4", "StartLimitIntervalSec=18",
+				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP", "TimeoutStopSec=0.5"}},
+		{"always", []string{"-c", "sleep 100", "--restart", "always", "--restart-delay", "60"},
+			[]string{exportLookPath(t, "sleep"), "100"},
+			[]string{"Restart=always", "RestartSec=30", "StartLimitBurst=6", "StartLimitIntervalSec=190"}},
+		{"health", []string{"-c", "sleep 100", "--health-command", "test -e 'ready now'", "--health-count", "2",
+			"--health-delay", "0.1", "--ensure-healthy"}, []string{exportLookPath(t, "sleep"), "100"},
+			[]string{"TimeoutStartSec=31"}},
+	}
+	e := itNew(t)
+	for _, tc := range tests {
+		r := e.run(append([]string{"export", "systemd", tc.name}, tc.args...)...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("export failed:\n%s", r)
+		}
+		unit := strings.ReplaceAll(r.stdout, e.work, "$WORK")
+		for _, want := range tc.lines {
+			if !slices.Contains(strings.Split(unit, "\n"), want) {
+				t.Errorf("%s: no line %q in\n%s", tc.name, want, unit)
+			}
+		}
+		if got := exportExecLine(t, r.stdout, "ExecStart"); !slices.Equal(got, tc.argv) {
+			t.Errorf("%s: systemd reads ExecStart as %q, want %q", tc.name, got, tc.argv)
+		}
+		exportVerify(t, filepath.Join(t.TempDir(), "procdog-"+tc.name+".service"), r.stdout)
+		if tc.name == "health" {
+			if code := exportHealthScript(t, r.stdout, e.work); code != 1 {
+				t.Errorf("the health loop exited %d without the file, want 1", code)
+			}
+			itWrite(t, filepath.Join(e.work, "ready now"), "")
+			if code := exportHealthScript(t, r.stdout, e.work); code != 0 {
+				t.Errorf("the health loop exited %d with the file, want 0", code)
+			}
+		}
+	}
+}
+
+// TestExportSystemdHealthProbes: --health-url and --health-tcp become curl
+// and bash commands that pass and fail as procdog's own probes do.
+func TestExportSystemdHealthProbes(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	srv := itHTTPServer(t)
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--health-url", srv.URL + "/ok"}, 0},
+		{[]string{"--health-url", srv.URL + "/redirect"}, 0},
+		{[]string{"--health-url", srv.URL + "/fail"}, 1},
+		{[]string{"--health-tcp", itTCPListener(t)}, 0},
+		{[]string{"--health-tcp", itClosedAddr(t)}, 1},
+	}
+	for _, tc := range tests {
+		args := append([]string{"export", "systemd", "probe", "-c", "sleep 100", "--ensure-healthy",
+			"--health-count", "2", "--health-delay", "0.05", "--health-timeout", "5"}, tc.args...)
+		r := e.run(args...)
+		tool := map[string]string{"--health-url": "curl", "--health-tcp": "bash"}[tc.args[0]]
+		if _, err := exec.LookPath(tool); err != nil {
+			if r.code != 0 || !strings.Contains(r.stderr, "procdog: warning: ") {
+				t.Errorf("without %s, want a warning:\n%s", tool, r)
+			}
+			continue
+		}
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("export failed:\n%s", r)
+		}
+		exportVerify(t, filepath.Join(t.TempDir(), "procdog-probe.service"), r.stdout)
+		if code := exportHealthScript(t, r.stdout, e.work); code != tc.want {
+			t.Errorf("%q: the health loop exited %d, want %d\n%s", tc.args, code, tc.want, r.stdout)
+		}
+	}
+}
+
+// TestExportSystemdHealthWithoutEnsureHealthy: a health check that procdog
+// only reports is left commented out, with a warning.
+func TestExportSystemdHealthWithoutEnsureHealthy(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.run("export", "systemd", "h", "-c", "sleep 100", "--health-command", "true")
+	want := "procdog: warning: the systemd output does not express: the health check, which only procdog status reports (commented out) (see its comments)\n"
+	if r.code != 0 || r.stderr != want || !strings.Contains(r.stdout, "\n#ExecStartPost=/bin/sh -c ") {
+		t.Errorf("want a commented-out ExecStartPost and the warning %q:\n%s", want, r)
+	}
+}
+
+// TestExportLaunchdPlist exports plists with the real binary: XML that
+// parses, ProgramArguments as procdog splits the command, and one warning
+// line for what launchd cannot do.
+func TestExportLaunchdPlist(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	printf := exportLookPath(t, "printf")
+	command := `printf '%s <&> "é"\n' "a]]>b" --`
+	words, err := splitWords(command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("export", "launchd", "plain", "-c", command)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("export failed:\n%s", r)
+	}
+	values := exportCheckPlist(t, r.stdout, append([]string{printf}, words[1:]...))
+	for key, want := range map[string]string{"Label": "string:procdog.plain", "RunAtLoad": "true:",
+		"WorkingDirectory": "string:" + e.work, "ExitTimeOut": "integer:10"} {
+		if values[key] != want {
+			t.Errorf("%s = %q, want %q", key, values[key], want)
+		}
+	}
+	for _, key := range []string{"KeepAlive", "StandardOutPath", "StandardInPath"} {
+		if v, ok := values[key]; ok {
+			t.Errorf("%s = %q, want none", key, v)
+		}
+	}
+
+	shell := `echo "a & b" > 'out file'; exec sleep 100`
+	r = e.run("export", "launchd", "shell", "--shell", "-c", shell, "--stdout", "o.log", "--append",
+		"--restart", "on-failure", "--restart-delay", "2.5", "--stop-timeout", "0.5", "--health-tcp", "127.0.0.1:1")
+	want := "procdog: warning: the launchd output does not express: max_restarts=5; the health check (see its comments)\n"
+	if r.code != 0 || r.stderr != want {
+		t.Fatalf("want exit 0 and the warning %q:\n%s", want, r)
+	}
+	values = exportCheckPlist(t, r.stdout, []string{"/bin/sh", "-c", shell})
+	for key, want := range map[string]string{"StandardOutPath": "string:" + filepath.Join(e.work, "o.log"),
+		"KeepAlive": "dict:<key>SuccessfulExit</key><false/>", "ThrottleInterval": "integer:3", "ExitTimeOut": "integer:1"} {
+		if values[key] != want {
+			t.Errorf("%s = %q, want %q", key, values[key], want)
+		}
+	}
+	r = e.run("export", "launchd", "always", "-c", "sleep 1", "--restart", "always", "--stop-signal", "INT")
+	if values, _ := exportPlistValues(t, r.stdout); values["KeepAlive"] != "true:" || !strings.Contains(r.stderr, "stop_signal=INT") {
+		t.Errorf("want KeepAlive true and a warning for the stop signal:\n%s", r)
+	}
+}
+
+// TestExportUsageErrors: export's words and a missing command are usage
+// errors, the latter the very one start gives.
+func TestExportUsageErrors(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: format, name", 2, "export")
+	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name", 2, "export", "systemd")
+	e.expect("", usageLine+"\nprocdog: error: argument format: invalid choice: 'upstart' (choose from 'systemd', 'launchd')",
+		2, "export", "upstart", "x", "-c", "true")
+	e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: y", 2, "export", "systemd", "x", "y", "-c", "true")
+	e.expect("", usageLine+"\nprocdog: error: Invalid process name 'a.b'; must be alphanumeric, with only underscores or dashes",
+		2, "export", "launchd", "a.b", "-c", "true")
+	start := e.run("start", "x")
+	for _, format := range exportFormats {
+		if r := e.run("export", format, "x"); r.code != 2 || r.stdout != "" || r.stderr != start.stderr {
+			t.Errorf("a missing command: want exit 2 and what start says,\n%s\ngot\n%s", start, r)
+		}
+	}
+	e.expect("", "procdog: error: Failed to start: no-such-command-here: executable file not found in $PATH",
+		2, "export", "systemd", "x", "-c", "no-such-command-here")
+	e.expect("", "procdog: error: Failed to run health command: no-such-command-here: executable file not found in $PATH",
+		2, "export", "systemd", "x", "-c", "true", "--health-command", "no-such-command-here")
+	e.expect("", "procdog: error: could not split command 'echo \"x': No closing quotation",
+		3, "export", "systemd", "x", "-c", `echo "x`)
+}
+
+// TestExportOutput: --output writes the file, whole, and refuses one that
+// is not the user's own regular file, leaving it as it was.
+func TestExportOutput(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	args := []string{"export", "systemd", "out", "-c", "sleep 100"}
+	unit := e.run(args...).stdout
+	path := filepath.Join(e.work, "procdog-out.service")
+	itWrite(t, path, strings.Repeat("an older, longer file\n", 200))
+	e.expect("", "", 0, append(args, "--output", path)...)
+	if got, _ := os.ReadFile(path); string(got) != unit {
+		t.Errorf("--output wrote\n%s\nwant\n%s", got, unit)
+	}
+
+	target := filepath.Join(e.work, "target")
+	itWrite(t, target, "keep\n")
+	link := filepath.Join(e.work, "link.service")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("", "procdog: error: refusing to write "+link+": it is a symbolic link", 3, append(args, "--output", link)...)
+	fifo := filepath.Join(e.work, "fifo.service")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("", "procdog: error: refusing to write "+fifo+": it is not a regular file", 3, append(args, "--output", fifo)...)
+	if os.Getuid() == 0 {
+		// Only root can give a file away, to see that export will not write it.
+		if err := os.Chown(target, 12345, -1); err != nil {
+			t.Fatal(err)
+		}
+		e.expect("", "procdog: error: refusing to write "+target+": it belongs to another user (uid 12345)",
+			3, append(args, "--output", target)...)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "keep\n" {
+		t.Errorf("a refused --output changed its target to %q", got)
+	}
+}
+
+func TestExportEnvironment(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	out, _, err := exportRun(t, "systemd", "envy", "--command", "sleep 100", "--env", "A=$$HOME 100%", "--env", "B=two words")
+	if err != nil || !strings.Contains(out, "Environment=\"A=$HOME 100%%\"\nEnvironment=\"B=two words\"\n") {
+		t.Errorf("export systemd with --env: err %v, unit\n%s", err, out)
+	}
+	out, _, err = exportRun(t, "launchd", "envy", "--command", "sleep 100", "--env", "A=<&>")
+	if err != nil || !strings.Contains(out, "<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>") {
+		t.Errorf("export launchd with --env: err %v, plist\n%s", err, out)
+	}
 }
