@@ -173,6 +173,7 @@ type options struct {
 	JSON          bool
 	Lines         int
 	Follow        bool
+	All           bool
 }
 
 func defaultOptions() options {
@@ -230,6 +231,7 @@ var optionSpecs = []optionSpec{
 	{"json", "", false, "print JSON instead of the response line", func(o *options) any { return &o.JSON }},
 	{"lines", "n", false, "logs: how many lines to print", func(o *options) any { return &o.Lines }},
 	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) any { return &o.Follow }},
+	{"all", "", false, "list: also the names whose monitor has ended, as stopped", func(o *options) any { return &o.All }},
 	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
 }
 
@@ -1824,6 +1826,7 @@ func list(dir string, o options, stdout io.Writer) error {
 		}(i, name)
 	}
 	wg.Wait()
+	names, responses = listed(names, responses, o.All)
 	if o.JSON {
 		objects := make([]string, len(names))
 		for i, r := range responses {
@@ -1836,6 +1839,20 @@ func list(dir string, o options, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
 	}
 	return nil
+}
+
+// listed keeps the names whose monitor answers, and, with --all, those
+// that only have files left: without it, list would show every name ever
+// started in the state directory, other users' too, as stopped.
+func listed(names []string, responses []response, all bool) ([]string, []response) {
+	var keptNames []string
+	var kept []response
+	for i, r := range responses {
+		if all || r.code != codeStopped {
+			keptNames, kept = append(keptNames, names[i]), append(kept, r)
+		}
+	}
+	return keptNames, kept
 }
 
 // logs prints the last lines of NAME's output: its --stdout file, else the
@@ -3207,7 +3224,7 @@ var commands = []commandSpec{
 	{"wait", []string{"name"}, "wait until the health check passes (or --health-count tries fail)"},
 	{"stop", []string{"name"}, "stop NAME and its whole process group"},
 	{"restart", []string{"name"}, "stop NAME if it runs, then start it with the options it had"},
-	{"list", nil, "print NAME: status for every NAME in the state directory"},
+	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)"},
 	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
 	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
 }
@@ -3230,32 +3247,130 @@ func helpText() string {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
+	fmt.Fprintf(&b, "  %-15s  %s\n", "help [COMMAND]", "show this help, or what COMMAND takes (also: COMMAND -h)")
+	fmt.Fprintf(&b, "  %-15s  %s\n", "version", "show the version")
 	b.WriteString("\n")
 	b.WriteString("options:\n")
 	b.WriteString("  -h, --help              show this help and exit\n")
 	b.WriteString("  -v, --version           show the version and exit\n")
-	def := defaultOptions()
 	for _, s := range optionSpecs {
-		flag := "--" + s.long
-		if s.short != "" {
-			flag = "-" + s.short + ", " + flag
-		}
-		if !s.isBool() {
-			flag += " " + strings.ToUpper(s.key())
-		}
-		help := s.help
-		if v := reflectValue(s.field(&def)); v != reflectValue(s.field(&options{})) {
-			help += fmt.Sprintf(" (default %v)", v)
-		}
-		if len(flag) > 22 {
-			fmt.Fprintf(&b, "  %s\n  %-22s  %s\n", flag, "", help)
-		} else {
-			fmt.Fprintf(&b, "  %-22s  %s\n", flag, help)
-		}
+		b.WriteString(s.helpLine())
 	}
 	b.WriteString("\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n")
 	b.WriteString("3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
 	return b.String()
+}
+
+// helpLine is the option as help lists it, with its default.
+func (s optionSpec) helpLine() string {
+	def := defaultOptions()
+	flag := "--" + s.long
+	if s.short != "" {
+		flag = "-" + s.short + ", " + flag
+	}
+	if !s.isBool() {
+		flag += " " + strings.ToUpper(s.key())
+	}
+	help := s.help
+	if v := reflectValue(s.field(&def)); v != reflectValue(s.field(&options{})) {
+		help += fmt.Sprintf(" (default %v)", v)
+	}
+	if len(flag) > 22 {
+		return fmt.Sprintf("  %s\n  %-22s  %s\n", flag, "", help)
+	}
+	return fmt.Sprintf("  %-22s  %s\n", flag, help)
+}
+
+// commandOptions are the options each command uses, where that is not all
+// of them: COMMAND -h lists only these, and only these are expanded. A
+// command missing here (start, restart) uses every option but those that
+// are some other command's alone.
+var commandOptions = map[string][]string{
+	"status": {"ensure-healthy", "json", "config", "debug"},
+	"wait":   {"json", "config", "debug"},
+	"stop":   {"strict", "json", "config", "debug"},
+	"signal": {"ensure-healthy", "json", "config", "debug"},
+	"list":   {"all", "json", "debug"},
+	"logs":   {"lines", "follow", "stdout", "dir", "config", "debug"},
+}
+
+// ownOptions are options that only the commands that list them use.
+var ownOptions = []string{"lines", "follow", "all"}
+
+// commandExamples show each command once, in COMMAND -h.
+var commandExamples = map[string]string{
+	"start":   `procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`,
+	"status":  "procdog status web --json",
+	"wait":    "procdog wait web",
+	"stop":    "procdog stop web --strict",
+	"restart": "procdog restart web --linger 10",
+	"list":    "procdog list --all",
+	"signal":  "procdog signal web HUP",
+	"logs":    "procdog logs web -n 20 -f",
+}
+
+// usesOption tells whether command uses the option long.
+func usesOption(command, long string) bool {
+	if opts, ok := commandOptions[command]; ok {
+		return slices.Contains(opts, long)
+	}
+	return !slices.Contains(ownOptions, long)
+}
+
+// commandHelp is what COMMAND -h and help COMMAND print: the command, the
+// options it uses and an example, rather than every option of every command.
+func commandHelp(c commandSpec) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n", c.synopsis(), c.help)
+	b.WriteString("  -h, --help              show this help and exit\n")
+	for _, s := range optionSpecs {
+		if usesOption(c.name, s.long) {
+			b.WriteString(s.helpLine())
+		}
+	}
+	if ex := commandExamples[c.name]; ex != "" {
+		fmt.Fprintf(&b, "\nexample:\n  $ %s\n", ex)
+	}
+	b.WriteString("\n'procdog -h' shows every command and option.\n")
+	return b.String()
+}
+
+// suggestCommand is the command, help or version, nearest to word by edit
+// distance, if one is near enough to be a typo of it.
+func suggestCommand(word string) string {
+	best, bestDist := "", 3
+	for _, c := range append(slices.Clone(commands), commandSpec{name: "help"}, commandSpec{name: "version"}) {
+		if d := editDistance(strings.ToLower(word), c.name); d < bestDist && d < len(c.name) {
+			best, bestDist = c.name, d
+		}
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps of
+// two neighbours that turn a into b: "strat" is one swap from "start".
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // run is the client's main: it returns the exit code, so that deferred
@@ -3289,16 +3404,20 @@ func runCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cl.help {
-		fmt.Fprint(stdout, helpText())
-		return nil
+	if cl.help || len(cl.words) > 0 && cl.words[0] == "help" {
+		return printHelp(cl, stdout)
 	}
-	if cl.version {
+	if cl.version || len(cl.words) > 0 && cl.words[0] == "version" {
+		if len(cl.words) > 1 && !cl.version {
+			return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[1:], " "))
+		}
 		fmt.Fprintln(stdout, "procdog "+version)
 		return nil
 	}
 	if len(cl.words) == 0 {
-		return usageErrorf("the following arguments are required: command")
+		err := usageErrorf("the following arguments are required: COMMAND")
+		err.(*codedError).hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") + "; 'procdog -h' for help"
+		return err
 	}
 	command, words := cl.words[0], cl.words[1:]
 	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == command })
@@ -3308,7 +3427,7 @@ func runCommand(args []string, stdout io.Writer) error {
 	}
 	switch {
 	case i < 0:
-		return usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
+		return invalidCommand(command)
 	case len(words) < len(want):
 		return usageErrorf("the following arguments are required: %s", strings.Join(want[len(words):], ", "))
 	case len(words) > len(want):
@@ -3371,6 +3490,42 @@ func runCommand(args []string, stdout io.Writer) error {
 	printResponse(stdout, name, r, c.o.JSON)
 	if code := exitCodeFor(command, r, c.o); code != exitOK {
 		return &codedError{code: code}
+	}
+	return nil
+}
+
+// invalidCommand is argparse's error for an unknown command, with a hint
+// when the word looks like a typo of a command.
+func invalidCommand(command string) error {
+	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
+	if near := suggestCommand(command); near != "" {
+		err.(*codedError).hint = "did you mean '" + near + "'?"
+	}
+	return err
+}
+
+// printHelp prints the help that -h, help or help COMMAND asks for: a
+// command's own when one is named, else all of it.
+func printHelp(cl commandLine, stdout io.Writer) error {
+	words := cl.words
+	if len(words) > 0 && words[0] == "help" {
+		words = words[1:]
+		if len(words) > 1 && !cl.help {
+			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
+		}
+	}
+	if len(words) == 0 {
+		fmt.Fprint(stdout, helpText())
+		return nil
+	}
+	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] })
+	switch {
+	case i >= 0:
+		fmt.Fprint(stdout, commandHelp(commands[i]))
+	case cl.help || words[0] == "help" || words[0] == "version":
+		fmt.Fprint(stdout, helpText())
+	default:
+		return invalidCommand(words[0])
 	}
 	return nil
 }

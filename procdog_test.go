@@ -945,7 +945,7 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 func TestRunPrintsHelpAndVersion(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	t.Run("-h prints usage on stdout and exits 0", func(t *testing.T) {
-		for _, args := range [][]string{{"-h"}, {"--help"}, {"start", "web", "-h"}} {
+		for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
 			var stdout, stderr bytes.Buffer
 			if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
 				t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
@@ -3245,9 +3245,9 @@ func TestIt4List(t *testing.T) {
 		// Files that are not a name's are none of list's business.
 		itWrite(t, filepath.Join(e.state, "notes.txt"), "")
 		itWrite(t, filepath.Join(e.state, "procdog.not.a.name.log"), "")
-		e.expect(fmt.Sprintf("cache: stopped\ndb: exited, returncode=7\nweb: running, pid=%d", web), "", 0, "list")
+		e.expect(fmt.Sprintf("cache: stopped\ndb: exited, returncode=7\nweb: running, pid=%d", web), "", 0, "list", "--all")
 		itExpectJSON(e, fmt.Sprintf(`[{"name":"cache","state":"stopped"},{"name":"db","returncode":7,"state":"exited"},{"name":"web","pid":%d,"state":"running"}]`, web),
-			"", 0, "list", "--json")
+			"", 0, "list", "--json", "--all")
 		e.expect("killed, signal=15", "", 0, "stop", "web")
 	})
 	t.Run("a name that cannot be asked is an error in its line", func(t *testing.T) {
@@ -4486,4 +4486,151 @@ func TestItSurvivesSmallFaults(t *testing.T) {
 			t.Errorf("50 silent clients made %d log lines, want 1 to 3:\n%s", n, itLog(e, "flood"))
 		}
 	})
+}
+
+// ---------------------------------------------------------------------------
+// A newcomer's first hour: errors that say what to do, help for one command,
+// health failures that explain themselves, and a list of what is alive.
+
+// runLines runs the client in-process and returns its stderr as lines.
+func runLines(t *testing.T, args ...string) (stdout string, stderr []string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return out.String(), strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n"), code
+}
+
+func TestNewcomerUsageErrorsSayWhatToDo(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	tests := []struct {
+		name string
+		args []string
+		want []string // the stderr lines after the usage line
+	}{
+		{"no command", nil, []string{"procdog: error: the following arguments are required: COMMAND",
+			"procdog: COMMAND is one of start, status, wait, stop, restart, list, signal, logs; 'procdog -h' for help"}},
+		{"a swap of two letters", []string{"strat", "web"}, []string{
+			"procdog: error: argument command: invalid choice: 'strat' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'start'?"}},
+		{"a letter missing", []string{"sigal", "web", "HUP"}, []string{
+			"procdog: error: argument command: invalid choice: 'sigal' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'signal'?"}},
+		{"help for a typo", []string{"help", "restrat"}, []string{
+			"procdog: error: argument command: invalid choice: 'restrat' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'restart'?"}},
+		{"nothing near", []string{"frobnicate", "web"}, []string{
+			"procdog: error: argument command: invalid choice: 'frobnicate' (choose from " + commandChoices + ")"}},
+		{"version takes no words", []string{"version", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
+		{"help takes one command", []string{"help", "start", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runLines(t, tt.args...)
+			want := append([]string{usageLine}, tt.want...)
+			if code != exitError || stdout != "" || !slices.Equal(stderr, want) {
+				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
+			}
+		})
+	}
+}
+
+func TestNewcomerHelpAndVersionAsCommands(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	stop := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == "stop" })]
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, helpText()},
+		{[]string{"help", "stop"}, commandHelp(stop)},
+		{[]string{"stop", "-h"}, commandHelp(stop)},
+		{[]string{"stop", "web", "--help"}, commandHelp(stop)},
+		{[]string{"-h", "stop"}, commandHelp(stop)},
+		{[]string{"version"}, "procdog " + version + "\n"},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runLines(t, tt.args...)
+		if code != exitOK || stdout != tt.want || stderr[0] != "" {
+			t.Errorf("run(%q) = %d, stderr %q, stdout\n%s\nwant 0, nothing and\n%s", tt.args, code, stderr, stdout, tt.want)
+		}
+	}
+}
+
+func TestNewcomerCommandHelpListsWhatTheCommandUses(t *testing.T) {
+	tests := []struct {
+		command string
+		has     []string
+		hasNot  []string
+	}{
+		{"start", []string{"usage: procdog start NAME [options]", "--command", "--health-url", "--json", "$ procdog start web"}, []string{"--lines", "--follow", "--all", "--version"}},
+		{"restart", []string{"--command", "--linger"}, []string{"--lines"}},
+		{"status", []string{"--ensure-healthy", "--json", "$ procdog status web"}, []string{"--command", "--strict"}},
+		{"stop", []string{"--strict", "--json"}, []string{"--command", "--ensure-healthy"}},
+		{"signal", []string{"usage: procdog signal NAME SIG [options]", "$ procdog signal web HUP"}, []string{"--command"}},
+		{"list", []string{"--all", "--json"}, []string{"--command", "--config"}},
+		{"logs", []string{"-n, --lines", "-f, --follow", "--stdout", "--dir"}, []string{"--command", "--json"}},
+	}
+	for _, tt := range tests {
+		c := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == tt.command })]
+		help := commandHelp(c)
+		for _, s := range tt.has {
+			if !strings.Contains(help, s) {
+				t.Errorf("%s -h does not show %q:\n%s", tt.command, s, help)
+			}
+		}
+		for _, s := range tt.hasNot {
+			if strings.Contains(help, s+" ") || strings.Contains(help, s+"\n") {
+				t.Errorf("%s -h shows %q, which it does not use:\n%s", tt.command, s, help)
+			}
+		}
+		if n := strings.Count(help, "\n"); n >= strings.Count(helpText(), "\n") {
+			t.Errorf("%s -h has %d lines, no fewer than the whole help", tt.command, n)
+		}
+	}
+}
+
+func TestNewcomerEditDistance(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"start", "start", 0}, {"strat", "start", 1}, {"stat", "start", 1}, {"stpo", "stop", 1},
+		{"", "wait", 4}, {"lsit", "list", 1}, {"kitten", "sitting", 3},
+	}
+	for _, tt := range tests {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+	for word, want := range map[string]string{"strat": "start", "STOP": "stop", "lgos": "logs", "hlep": "help",
+		"versoin": "version", "x": "", "frobnicate": "", "restarts": "restart"} {
+		if got := suggestCommand(word); got != want {
+			t.Errorf("suggestCommand(%q) = %q, want %q", word, got, want)
+		}
+	}
+}
+
+func TestNewcomerListedKeepsWhatAnswers(t *testing.T) {
+	names := []string{"a", "b", "c"}
+	responses := []response{newResponse(codeRunning, "pid", 1), newResponse(codeStopped), errorResponse("refused")}
+	gotNames, got := listed(names, responses, false)
+	if !slices.Equal(gotNames, []string{"a", "c"}) || len(got) != 2 || got[1].code != codeError {
+		t.Errorf("listed without --all = %q, %v; want a and c", gotNames, got)
+	}
+	if gotNames, _ := listed(names, responses, true); !slices.Equal(gotNames, names) {
+		t.Errorf("listed with --all = %q, want all of %q", gotNames, names)
+	}
+}
+
+func TestItNewcomerListShowsOnlyLiveNamesUnlessAll(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	web := itPid(t, e.expect("running, pid={N}", "", 0, "start", "web", "-c", "sleep 100", "--linger", "0.2"))
+	e.expect("exited, returncode=3", "", 5, "start", "db", "-c", "sh -c 'exit 3'", "--settle", "10", "--linger", itWindow)
+	e.expect("exited, returncode=0", "", 5, "start", "gone", "-c", "true", "--settle", "10", "--linger", "0.2")
+	itGone(t, itWindowWait, e.path("gone", "sock"))
+	e.expect(fmt.Sprintf("db: exited, returncode=3\nweb: running, pid=%d", web), "", 0, "list")
+	itExpectJSON(e, fmt.Sprintf(`[{"name":"db","returncode":3,"state":"exited"},{"name":"web","pid":%d,"state":"running"}]`, web),
+		"", 0, "list", "--json")
+	e.expect(fmt.Sprintf("db: exited, returncode=3\ngone: stopped\nweb: running, pid=%d", web), "", 0, "list", "--all")
 }
