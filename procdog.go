@@ -264,7 +264,7 @@ func (s optionSpec) set(o *options, value string) error {
 	case *int:
 		n, err := strconv.Atoi(strings.TrimSpace(value))
 		if err != nil || n < 0 {
-			return fmt.Errorf("invalid int value: '%s'", value)
+			return fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", value)
 		}
 		*p = n
 	case *signalName:
@@ -284,7 +284,7 @@ func (s optionSpec) set(o *options, value string) error {
 		// Durations: no negatives, NaN or infinity, and no hex floats that
 		// Python's float() would refuse anyway.
 		if err != nil || f < 0 || f != f || f > 1e9 || strings.ContainsAny(value, "xXpP_") {
-			return fmt.Errorf("invalid float value: '%s'", value)
+			return fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", value)
 		}
 		// A daemon that lingers for ever could be ended by SIGKILL alone.
 		if p == &o.Linger && f > maxLinger {
@@ -515,11 +515,21 @@ func (o *options) setValue(spec optionSpec, value string) error {
 	if expandedKeys[spec.key()] {
 		v, err := expandVars(value, os.LookupEnv)
 		if err != nil {
-			return failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err)
+			return expansionError(spec, value, err)
 		}
 		value = v
 	}
 	return spec.set(o, value)
+}
+
+// expansionError says why value could not be expanded and, for a $ that is
+// no variable, how to write it: a shell's $1 or $(cmd) must reach it as $$.
+func expansionError(spec optionSpec, value string, err error) error {
+	ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err).(*codedError)
+	if strings.HasPrefix(err.Error(), "Invalid placeholder") {
+		ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
+	}
+	return ce
 }
 
 func (o options) healthKinds() int {
@@ -916,7 +926,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
 		return sig, nil
 	}
-	return 0, fmt.Errorf("invalid signal: '%s'", s)
+	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, or a number from 1 to %d)", s, maxSignal())
 }
 
 // flags are the options that differ from the defaults as --option=value
@@ -1657,9 +1667,10 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 // client is what every command needs: the state directory, the name and the
 // resolved options.
 type client struct {
-	dir  string
-	name string
-	o    options
+	dir     string
+	name    string
+	o       options
+	command string // as the user typed it, for messages: start or restart
 }
 
 func (c client) request(line string) (response, error) { return request(c.dir, c.name, line) }
@@ -1682,7 +1693,7 @@ func (c client) start() (r response, started bool, err error) {
 		return r, false, err
 	}
 	if strings.TrimSpace(c.o.Command) == "" || len(argv) == 0 || argv[0] == "" {
-		err := usageErrorf("Must specify --command with 'start' or supply a command in the config file for this id ('%s')", c.name)
+		err := usageErrorf("Must specify --command with '%s' or supply a command in the config file for this id ('%s')", orDefault(c.command, "start"), c.name)
 		err.(*codedError).hint = configHint(c.name, orDefault(c.o.Config, findConfig()))
 		return r, false, err
 	}
@@ -3446,7 +3457,7 @@ func runCommand(args []string, stdout io.Writer) error {
 	if !validName(name) {
 		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
 	}
-	c := client{dir: stateDir(), name: name}
+	c := client{dir: stateDir(), name: name, command: command}
 	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
 		if fit := len(name) - (len(sock) - maxSocketPath()); fit > 0 {
 			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)", name, c.dir, fit)

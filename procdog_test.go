@@ -547,25 +547,25 @@ func TestOptionSpecSetParsesNumbers(t *testing.T) {
 		{"an int", count, "7", options{HealthCount: 7}, ""},
 		{"an int with spaces", count, " 7 ", options{HealthCount: 7}, ""},
 		{"zero", count, "0", options{HealthCount: 0}, ""},
-		{"a negative int is rejected", count, "-1", options{}, "invalid int value: '-1'"},
-		{"a fraction is not an int", count, "1.5", options{}, "invalid int value: '1.5'"},
-		{"a word is not an int", count, "abc", options{}, "invalid int value: 'abc'"},
-		{"an empty int is rejected", count, "", options{}, "invalid int value: ''"},
-		{"a hex int is rejected", count, "0x10", options{}, "invalid int value: '0x10'"},
+		{"a negative int is rejected", count, "-1", options{}, "invalid int value: '-1' (a whole number, 0 or more)"},
+		{"a fraction is not an int", count, "1.5", options{}, "invalid int value: '1.5' (a whole number, 0 or more)"},
+		{"a word is not an int", count, "abc", options{}, "invalid int value: 'abc' (a whole number, 0 or more)"},
+		{"an empty int is rejected", count, "", options{}, "invalid int value: '' (a whole number, 0 or more)"},
+		{"a hex int is rejected", count, "0x10", options{}, "invalid int value: '0x10' (a whole number, 0 or more)"},
 		{"a float", linger, "1.25", options{Linger: 1.25}, ""},
 		{"a whole float", linger, "3", options{Linger: 3}, ""},
 		{"a float with a leading dot", linger, ".5", options{Linger: 0.5}, ""},
 		{"a float with a trailing dot", linger, "2.", options{Linger: 2}, ""},
 		{"a float with an exponent", linger, "1e2", options{Linger: 100}, ""},
 		{"a float with spaces", linger, " 4 ", options{Linger: 4}, ""},
-		{"a negative float is rejected", linger, "-1", options{}, "invalid float value: '-1'"},
-		{"NaN is rejected", linger, "NaN", options{}, "invalid float value: 'NaN'"},
-		{"nan is rejected", linger, "nan", options{}, "invalid float value: 'nan'"},
-		{"inf is rejected", linger, "inf", options{}, "invalid float value: 'inf'"},
-		{"+Infinity is rejected", linger, "+Infinity", options{}, "invalid float value: '+Infinity'"},
-		{"a hex float is rejected", linger, "0x1p-2", options{}, "invalid float value: '0x1p-2'"},
-		{"a word is not a float", linger, "soon", options{}, "invalid float value: 'soon'"},
-		{"an empty float is rejected", linger, "", options{}, "invalid float value: ''"},
+		{"a negative float is rejected", linger, "-1", options{}, "invalid float value: '-1' (a number of seconds, 0 or more)"},
+		{"NaN is rejected", linger, "NaN", options{}, "invalid float value: 'NaN' (a number of seconds, 0 or more)"},
+		{"nan is rejected", linger, "nan", options{}, "invalid float value: 'nan' (a number of seconds, 0 or more)"},
+		{"inf is rejected", linger, "inf", options{}, "invalid float value: 'inf' (a number of seconds, 0 or more)"},
+		{"+Infinity is rejected", linger, "+Infinity", options{}, "invalid float value: '+Infinity' (a number of seconds, 0 or more)"},
+		{"a hex float is rejected", linger, "0x1p-2", options{}, "invalid float value: '0x1p-2' (a number of seconds, 0 or more)"},
+		{"a word is not a float", linger, "soon", options{}, "invalid float value: 'soon' (a number of seconds, 0 or more)"},
+		{"an empty float is rejected", linger, "", options{}, "invalid float value: '' (a number of seconds, 0 or more)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -2603,7 +2603,7 @@ func TestItStopSignalIsConfigurable(t *testing.T) {
 	e.expect("running, pid={N}", "", 0, "start", "int", "--command", "sleep 100", "--stop-signal", "INT", "--linger", itWindow)
 	e.expect("killed, signal=2", "", 0, "stop", "int")
 	e.expect("exited, returncode=-2", "", 0, "stop", "int")
-	e.expect("", usageLine+"\nprocdog: error: argument --stop-signal: invalid signal: 'NOPE'",
+	e.expect("", usageLine+"\nprocdog: error: argument --stop-signal: invalid signal: 'NOPE' (a name such as TERM, HUP or KILL, or a number from 1 to "+strconv.Itoa(maxSignal())+")",
 		2, "start", "bad", "--command", "sleep 100", "--stop-signal", "NOPE")
 }
 
@@ -3309,8 +3309,8 @@ func TestIt4Signal(t *testing.T) {
 	t.Run("usage errors", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: 'NOPE'", 2, "signal", "x", "NOPE")
-		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: '0'", 2, "signal", "x", "0")
+		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: 'NOPE' (a name such as TERM, HUP or KILL, or a number from 1 to "+strconv.Itoa(maxSignal())+")", 2, "signal", "x", "NOPE")
+		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: '0' (a name such as TERM, HUP or KILL, or a number from 1 to "+strconv.Itoa(maxSignal())+")", 2, "signal", "x", "0")
 		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: signal", 2, "signal", "x")
 		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name, signal", 2, "signal")
 		e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: extra", 2, "signal", "x", "HUP", "extra")
@@ -3401,7 +3401,7 @@ func TestIt4Logs(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name", 2, "logs")
-		e.expect("", usageLine+"\nprocdog: error: argument --lines: invalid int value: 'x'", 2, "logs", "l", "-n", "x")
+		e.expect("", usageLine+"\nprocdog: error: argument --lines: invalid int value: 'x' (a whole number, 0 or more)", 2, "logs", "l", "-n", "x")
 		e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: more", 2, "logs", "l", "more")
 	})
 }
@@ -3683,9 +3683,9 @@ func TestIt4RestartPolicy(t *testing.T) {
 		e := itNew(t)
 		e.expect("", usageLine+"\nprocdog: error: argument --restart: invalid choice: 'sometimes' (choose from 'no', 'on-failure', 'always')",
 			2, "start", "b", "-c", "sleep 100", "--restart", "sometimes")
-		e.expect("", usageLine+"\nprocdog: error: argument --max-restarts: invalid int value: 'many'",
+		e.expect("", usageLine+"\nprocdog: error: argument --max-restarts: invalid int value: 'many' (a whole number, 0 or more)",
 			2, "start", "b", "-c", "sleep 100", "--max-restarts=many")
-		e.expect("", usageLine+"\nprocdog: error: argument --restart-delay: invalid float value: '-1'",
+		e.expect("", usageLine+"\nprocdog: error: argument --restart-delay: invalid float value: '-1' (a number of seconds, 0 or more)",
 			2, "start", "b", "-c", "sleep 100", "--restart-delay=-1")
 		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[b]\ncommand=sleep 100\nrestart=maybe\n")
 		e.expect("", "procdog: error: invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') for config key 'restart' in 'procdog.cfg'",
@@ -4633,4 +4633,67 @@ func TestItNewcomerListShowsOnlyLiveNamesUnlessAll(t *testing.T) {
 	itExpectJSON(e, fmt.Sprintf(`[{"name":"db","returncode":3,"state":"exited"},{"name":"web","pid":%d,"state":"running"}]`, web),
 		"", 0, "list", "--json")
 	e.expect(fmt.Sprintf("db: exited, returncode=3\ngone: stopped\nweb: running, pid=%d", web), "", 0, "list", "--all")
+}
+
+func TestNewcomerBadValuesNameTheRule(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	sigRule := fmt.Sprintf(" (a name such as TERM, HUP or KILL, or a number from 1 to %d)", maxSignal())
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "x", "-c", "true", "--linger", "-1"}, "argument --linger: invalid float value: '-1' (a number of seconds, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--settle=soon"}, "argument --settle: invalid float value: 'soon' (a number of seconds, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--linger", "90000"}, "argument --linger: invalid float value: '90000' (at most 86400 seconds, one day)"},
+		{[]string{"wait", "x", "--health-count", "-2"}, "argument --health-count: invalid int value: '-2' (a whole number, 0 or more)"},
+		{[]string{"logs", "x", "-n", "ten"}, "argument --lines: invalid int value: 'ten' (a whole number, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--stop-signal", "NOPE"}, "argument --stop-signal: invalid signal: 'NOPE'" + sigRule},
+		{[]string{"signal", "x", "65"}, "argument signal: invalid signal: '65'" + sigRule},
+		{[]string{"start", "x", "-c", "true", "--restart", "often"}, "argument --restart: invalid choice: 'often' (choose from 'no', 'on-failure', 'always')"},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runLines(t, tt.args...)
+		if want := []string{usageLine, "procdog: error: " + tt.want}; code != exitError || stdout != "" || !slices.Equal(stderr, want) {
+			t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
+		}
+	}
+	path := writeConfig(t, "[x]\ncommand=true\nhealth_count=ten\n")
+	_, stderr, code := runLines(t, "start", "x", "--config", path)
+	if want := "procdog: error: invalid int value: 'ten' (a whole number, 0 or more) for config key 'health_count' in '" + path + "'"; code != exitUnknown || !slices.Equal(stderr, []string{want}) {
+		t.Errorf("a bad int in the config file: %d, %q; want 3, %q", code, stderr, want)
+	}
+}
+
+func TestNewcomerMessagesSayWhatToWrite(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	unsetenv(t, "BADENVVAR")
+	empty := writeConfig(t, "")
+	hint := "procdog: write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"restart with nothing to restart and no command", []string{"restart", "web", "--config", empty}, exitError, []string{usageLine,
+			"procdog: error: Must specify --command with 'restart' or supply a command in the config file for this id ('web')",
+			"procdog: no command for 'web' in the config file " + empty}},
+		{"start with no command keeps the original's text", []string{"start", "web", "--config", empty}, exitError, []string{usageLine,
+			"procdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('web')",
+			"procdog: no command for 'web' in the config file " + empty}},
+		{"a shell's $1", []string{"start", "web", "--config", empty, "--shell", "-c", "echo $1"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in command 'echo $1': Invalid placeholder in string: line 1, col 6", hint}},
+		{"a shell's $(cmd) in a health command", []string{"start", "web", "--config", empty, "-c", "true", "--health-command", "test $(date)"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in health_command 'test $(date)': Invalid placeholder in string: line 1, col 6", hint}},
+		{"an undefined variable needs no hint", []string{"start", "web", "--config", empty, "-c", "echo $BADENVVAR"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in command 'echo $BADENVVAR': 'BADENVVAR'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runLines(t, tt.args...)
+			if code != tt.code || stdout != "" || !slices.Equal(stderr, tt.want) {
+				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant %d, nothing,\n%q", tt.args, code, stdout, stderr, tt.code, tt.want)
+			}
+		})
+	}
 }
