@@ -862,14 +862,49 @@ func orDefault(s, def string) string {
 // healthy.
 func (o options) checkHealthProbes() error {
 	if o.HealthURL != "" {
-		if u, err := url.Parse(o.HealthURL); err != nil || u.Scheme != "http" || u.Host == "" {
+		u, err := url.Parse(o.HealthURL)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
 			return usageErrorf("argument --health-url: not an http:// URL: '%s'", o.HealthURL)
+		}
+		port := u.Port()
+		if port == "" && !strings.HasSuffix(u.Host, ":") {
+			port = "80"
+		}
+		if err := checkProbeAddress("--health-url", o.HealthURL, u.Hostname(), port); err != nil {
+			return err
 		}
 	}
 	if o.HealthTCP != "" {
+		if i := strings.LastIndexByte(o.HealthTCP, ':'); i >= 0 {
+			host := strings.TrimSuffix(strings.TrimPrefix(o.HealthTCP[:i], "["), "]")
+			if err := checkProbeAddress("--health-tcp", o.HealthTCP, host, o.HealthTCP[i+1:]); err != nil {
+				return err
+			}
+		}
 		if _, _, err := splitHostPort(o.HealthTCP); err != nil {
 			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
 		}
+	}
+	return nil
+}
+
+// checkProbeAddress checks a probe's host and port as the monitor will
+// use them: a host it cannot resolve, without DNS, or a port that cannot
+// be, would leave the process unhealthy for ever with nothing saying why.
+func checkProbeAddress(flag, value, host, port string) error {
+	if host == "" {
+		return usageErrorf("argument %s: no host in '%s'", flag, value)
+	}
+	if port == "" {
+		return usageErrorf("argument %s: no port in '%s'", flag, value)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'", flag, port, value)
+	}
+	if _, err := lookupHost(host); err != nil {
+		ce := usageErrorf("argument %s: unknown host '%s' in '%s'", flag, host, value).(*codedError)
+		ce.hint = "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
+		return ce
 	}
 	return nil
 }
@@ -1406,10 +1441,22 @@ func dialTCP(addr string, timeout time.Duration) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	ip, err := lookupHost(host)
+	ips, err := lookupHost(host)
 	if err != nil {
 		return nil, err
 	}
+	deadline := time.Now().Add(timeout)
+	var f *os.File
+	for _, ip := range ips {
+		if f, err = dialIP(addr, ip, port, time.Until(deadline)); err == nil {
+			return f, nil
+		}
+	}
+	return nil, err
+}
+
+// dialIP connects to one address of addr within the timeout.
+func dialIP(addr string, ip netip.Addr, port int, timeout time.Duration) (*os.File, error) {
 	family, sa := syscall.AF_INET6, syscall.Sockaddr(&syscall.SockaddrInet6{Port: port, Addr: ip.As16()})
 	if ip.Is4() {
 		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
@@ -1477,26 +1524,35 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-// lookupHost finds the address of host: an IP address, localhost, or a name
-// in /etc/hosts. Health checks are local, so there is no DNS.
-func lookupHost(host string) (netip.Addr, error) {
+// hostsFile is where names are looked up; tests give their own.
+var hostsFile = "/etc/hosts"
+
+// lookupHost finds the addresses of host: an IP address, localhost, or a
+// name in /etc/hosts, with every address the file gives it (localhost is
+// often ::1 first, where a server may listen on 127.0.0.1 alone). Health
+// checks are local, so there is no DNS.
+func lookupHost(host string) ([]netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap(), nil
+		return []netip.Addr{ip.Unmap()}, nil
 	}
-	hosts, _ := os.ReadFile("/etc/hosts")
+	var ips []netip.Addr
+	hosts, _ := os.ReadFile(hostsFile)
 	for _, line := range strings.Split(string(hosts), "\n") {
 		line, _, _ = strings.Cut(line, "#")
 		fields := strings.Fields(line)
 		if len(fields) > 1 && slices.ContainsFunc(fields[1:], func(f string) bool { return strings.EqualFold(f, host) }) {
-			if ip, err := netip.ParseAddr(fields[0]); err == nil {
-				return ip.Unmap(), nil
+			if ip, err := netip.ParseAddr(fields[0]); err == nil && !slices.Contains(ips, ip.Unmap()) {
+				ips = append(ips, ip.Unmap())
 			}
 		}
 	}
-	if strings.EqualFold(host, "localhost") {
-		return netip.MustParseAddr("127.0.0.1"), nil
+	if len(ips) > 0 {
+		return ips, nil
 	}
-	return netip.Addr{}, fmt.Errorf("unknown host %q: use an IP address or a name in /etc/hosts", host)
+	if strings.EqualFold(host, "localhost") {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, fmt.Errorf("unknown host %q: use an IP address or a name in /etc/hosts", host)
 }
 
 // unixListener is a listening Unix socket.

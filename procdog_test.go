@@ -4697,3 +4697,69 @@ func TestNewcomerMessagesSayWhatToWrite(t *testing.T) {
 		})
 	}
 }
+
+func TestNewcomerHealthProbesAreCheckedAtStart(t *testing.T) {
+	noDNS := "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
+	tests := []struct {
+		o        options
+		wantMsg  string // "" for none
+		wantHint string
+	}{
+		{options{HealthURL: "http://127.0.0.1:8080/ping"}, "", ""},
+		{options{HealthURL: "http://localhost/"}, "", ""},
+		{options{HealthURL: "http://[::1]:8080/"}, "", ""},
+		{options{HealthTCP: "127.0.0.1:5432"}, "", ""},
+		{options{HealthTCP: "[::1]:65535"}, "", ""},
+		{options{HealthTCP: "localhost:1"}, "", ""},
+		{options{HealthURL: "http://example.com/"}, "argument --health-url: unknown host 'example.com' in 'http://example.com/'", noDNS},
+		{options{HealthTCP: "nosuchhost.example:80"}, "argument --health-tcp: unknown host 'nosuchhost.example' in 'nosuchhost.example:80'", noDNS},
+		{options{HealthURL: "http://:8080/"}, "argument --health-url: no host in 'http://:8080/'", ""},
+		{options{HealthURL: "http://h:/"}, "argument --health-url: no port in 'http://h:/'", ""},
+		{options{HealthURL: "http://127.0.0.1:70000/"}, "argument --health-url: port '70000' is not a number from 1 to 65535 in 'http://127.0.0.1:70000/'", ""},
+		{options{HealthTCP: "127.0.0.1:0"}, "argument --health-tcp: port '0' is not a number from 1 to 65535 in '127.0.0.1:0'", ""},
+		{options{HealthTCP: "127.0.0.1:http"}, "argument --health-tcp: port 'http' is not a number from 1 to 65535 in '127.0.0.1:http'", ""},
+		{options{HealthTCP: ":80"}, "argument --health-tcp: no host in ':80'", ""},
+		{options{HealthTCP: "127.0.0.1"}, "argument --health-tcp: not HOST:PORT: '127.0.0.1'", ""},
+		{options{HealthURL: "https://127.0.0.1/"}, "argument --health-url: not an http:// URL: 'https://127.0.0.1/'", ""},
+	}
+	for _, tt := range tests {
+		err := tt.o.checkHealthProbes()
+		if tt.wantMsg == "" {
+			if err != nil {
+				t.Errorf("checkHealthProbes(%q%q) = %v, want nil", tt.o.HealthURL, tt.o.HealthTCP, err)
+			}
+			continue
+		}
+		ce := codedErrorOf(t, err)
+		if ce.msg != tt.wantMsg || ce.hint != tt.wantHint || !ce.usage || ce.code != exitError {
+			t.Errorf("checkHealthProbes(%q%q) = %q, hint %q, usage %v, code %d\nwant %q, hint %q, a usage error",
+				tt.o.HealthURL, tt.o.HealthTCP, ce.msg, ce.hint, ce.usage, ce.code, tt.wantMsg, tt.wantHint)
+		}
+	}
+}
+
+func TestNewcomerEveryAddressOfAHostIsTried(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	itWrite(t, hosts, "# a comment\n::1 both other # the first\n127.0.0.1 both\n127.0.0.1 BOTH\n10.0.0.1 other\n")
+	old := hostsFile
+	hostsFile = hosts
+	t.Cleanup(func() { hostsFile = old })
+	ips, err := lookupHost("both")
+	if want := "[::1 127.0.0.1]"; err != nil || fmt.Sprint(ips) != want {
+		t.Errorf("lookupHost(both) = %v, %v; want %s", ips, err, want)
+	}
+	if ips, err := lookupHost("localhost"); err != nil || fmt.Sprint(ips) != "[127.0.0.1]" {
+		t.Errorf("lookupHost(localhost) with no line for it = %v, %v; want 127.0.0.1", ips, err)
+	}
+	if _, err := lookupHost("nosuch"); err == nil {
+		t.Errorf("lookupHost(nosuch) found an address")
+	}
+	// A server on 127.0.0.1 alone: ::1, tried first, refuses.
+	addr := itTCPListener(t)
+	_, port, _ := strings.Cut(addr, ":")
+	conn, err := dialTCP("both:"+port, itSoon)
+	if err != nil {
+		t.Fatalf("dialTCP(both:%s) = %v, want a connection through its second address", port, err)
+	}
+	conn.Close()
+}
