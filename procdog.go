@@ -1060,9 +1060,10 @@ func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Se
 // response is one line of the protocol: a code, then key=value pairs sorted
 // by key ("running, health=0, pid=12"), or "error: MESSAGE".
 type response struct {
-	code   string
-	msg    string         // for codeError
-	values map[string]int // pid, health, returncode, signal
+	code        string
+	msg         string         // for codeError
+	values      map[string]int // pid, health, returncode, signal
+	healthError string         // why the health check failed: for JSON alone, asked for apart
 }
 
 func newResponse(code string, kv ...any) response {
@@ -1854,6 +1855,20 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	return o, nil
 }
 
+// withHealthError adds to r, for JSON, why its health check failed: the
+// response line has no room for it, so the monitor tells on a request of
+// its own. A monitor that does not know the request answers invalid.
+func (c client) withHealthError(r response) response {
+	if h, ok := r.values["health"]; !ok || h == 0 {
+		return r
+	}
+	answer, alive, err := exchange(c.dir, c.name, "health-error")
+	if err == nil && alive && answer != codeInvalid {
+		r.healthError = answer
+	}
+	return r
+}
+
 // listNames are the names that have files in the state directory, sorted.
 func listNames(dir string) []string {
 	entries, _ := os.ReadDir(dir)
@@ -1888,6 +1903,8 @@ func list(dir string, o options, stdout io.Writer) error {
 			r, err := request(dir, name, "status")
 			if err != nil {
 				r = errorResponse("%v", err)
+			} else if o.JSON {
+				r = client{dir: dir, name: name}.withHealthError(r)
 			}
 			responses[i] = r
 		}(i, name)
@@ -2032,6 +2049,9 @@ func (r response) json(name string) string {
 	}
 	if r.code == codeError {
 		fields["error"] = jsonString(r.msg)
+	}
+	if r.healthError != "" {
+		fields["health_error"] = jsonString(r.healthError)
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -2225,6 +2245,9 @@ type monitor struct {
 	handlers     sync.WaitGroup // a handler for each connection
 	quietUntil   time.Time      // no line about a dropped connection before then
 	suppressed   int            // lines about dropped connections not written since
+	healthKnown  bool           // a health check has run
+	healthLast   int            // the last health check's result
+	healthErr    string         // why the last health check failed, or ""
 }
 
 // childRun is one run of the process.
@@ -3039,6 +3062,10 @@ func (m *monitor) answer(req string) string {
 		return m.stop().String()
 	case req == "options":
 		return m.o.quotedFlags()
+	case req == "health-error":
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.healthErr
 	case verb == "signal":
 		if sig, err := parseSignal(arg); err == nil {
 			return m.signal(sig).String()
@@ -3091,43 +3118,138 @@ func (m *monitor) checkHealth() (int, error) {
 	timeout := seconds(m.o.HealthTimeout)
 	switch {
 	case m.o.HealthURL != "":
-		return probeHTTP(m.o.HealthURL, timeout), nil
+		health, why := probeHTTP(m.o.HealthURL, timeout)
+		m.noteHealth(health, why)
+		return health, nil
 	case m.o.HealthTCP != "":
 		conn, err := dialTCP(m.o.HealthTCP, timeout)
 		if err != nil {
+			m.noteHealth(1, probeFailure(err, timeout))
 			return 1, nil
 		}
 		conn.Close()
+		m.noteHealth(0, "")
 		return 0, nil
 	}
 	// The command starts as the process does, in its directory and a group
 	// of its own, with stdin the daemon's /dev/null and its output on the
-	// daemon log; the whole group is killed if it outlives the timeout.
-	pid, err := m.startGroup(m.health, os.Stdin, m.logOut, m.logOut)
+	// daemon log, its stderr through a pipe whose last line says why it
+	// failed; the whole group is killed if it outlives the timeout.
+	errR, errW, err := os.Pipe()
 	if err != nil {
+		return 0, fmt.Errorf("Failed to run health command: %v", err)
+	}
+	pid, err := m.startGroup(m.health, os.Stdin, m.logOut, errW)
+	errW.Close()
+	if err != nil {
+		errR.Close()
 		return 0, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
+	lastLine := make(chan string, 1)
+	go func() { lastLine <- copyLastLine(m.logOut, errR) }()
 	exited := make(chan int, 1)
 	go func() { exited <- waitExit(pid) }()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	why := ""
 	select {
 	case health := <-exited:
+		m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
 		return health, nil
 	case <-timer.C:
 	}
 	syscall.Kill(-pid, syscall.SIGKILL)
 	m.logf("health check killed after %gs", m.o.HealthTimeout)
-	return <-exited, nil
+	why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
+	health := <-exited
+	m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
+	return health, nil
+}
+
+// lastLineSoon is the health command's last stderr line, once it has been
+// read to the end, or "" if a child of the command still holds the pipe a
+// moment after the command itself has exited.
+func lastLineSoon(lastLine chan string) string {
+	select {
+	case l := <-lastLine:
+		return l
+	case <-time.After(100 * time.Millisecond):
+		return ""
+	}
+}
+
+// copyLastLine copies r, a health command's stderr, to the log, as its
+// output went before, and returns its last non-blank line, cut short.
+func copyLastLine(log io.Writer, r io.ReadCloser) string {
+	defer r.Close()
+	last := ""
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		log.Write([]byte(line))
+		if t := strings.TrimSpace(line); t != "" {
+			last = t
+		}
+		if err != nil {
+			if len(last) > 200 {
+				last = last[:200] + "..."
+			}
+			return last
+		}
+	}
+}
+
+// healthCommandFailure says why a health command failed: how it ended and
+// the last line it wrote on stderr.
+func healthCommandFailure(health int, why, lastLine string) string {
+	switch {
+	case health == 0:
+		return ""
+	case why != "":
+	case health < 0:
+		why = fmt.Sprintf("health command ended by signal %d", -health)
+	default:
+		why = fmt.Sprintf("health command exited with %d", health)
+	}
+	if lastLine != "" {
+		why += ": " + lastLine
+	}
+	return why
+}
+
+// noteHealth keeps why the health check failed, for the health-error
+// request, and logs it when the result changes: a process that stays
+// unhealthy should say why somewhere.
+func (m *monitor) noteHealth(health int, why string) {
+	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why)
+	m.mu.Lock()
+	changed := !m.healthKnown || health != m.healthLast
+	m.healthKnown, m.healthLast, m.healthErr = true, health, why
+	m.mu.Unlock()
+	switch {
+	case !changed:
+	case health == 0:
+		m.logf("health check passed")
+	default:
+		m.logf("health check failed (health=%d): %s", health, why)
+	}
+}
+
+// probeFailure says why a probe could not connect, a timeout in words.
+func probeFailure(err error, timeout time.Duration) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Sprintf("no answer within %v", timeout)
+	}
+	return err.Error()
 }
 
 // probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the
 // timeout, else 1. It speaks just enough HTTP/1.0 for a status line, which
 // keeps net/http and its start-up cost out of every procdog command.
-func probeHTTP(rawURL string, timeout time.Duration) int {
+func probeHTTP(rawURL string, timeout time.Duration) (int, string) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return 1
+		return 1, err.Error()
 	}
 	deadline := time.Now().Add(timeout)
 	host := u.Host
@@ -3136,7 +3258,7 @@ func probeHTTP(rawURL string, timeout time.Duration) int {
 	}
 	conn, err := dialTCP(host, timeout)
 	if err != nil {
-		return 1
+		return 1, probeFailure(err, timeout)
 	}
 	defer conn.Close()
 	conn.SetDeadline(deadline)
@@ -3145,17 +3267,17 @@ func probeHTTP(rawURL string, timeout time.Duration) int {
 	// is not read, so a monitor's memory stays flat.
 	status, err := bufio.NewReader(io.LimitReader(conn, maxStatusLine)).ReadString('\n')
 	if err != nil {
-		return 1
+		return 1, "GET " + rawURL + ": no HTTP status line: " + probeFailure(err, timeout)
 	}
 	// "HTTP/1.1 200 OK"
 	fields := strings.Fields(status)
 	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/") {
-		return 1
+		return 1, "GET " + rawURL + ": not an HTTP status line"
 	}
 	if code, err := strconv.Atoi(fields[1]); err == nil && code >= 200 && code < 400 {
-		return 0
+		return 0, ""
 	}
-	return 1
+	return 1, "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
 }
 
 // wait runs the health check up to HealthCount times, HealthDelay apart,
@@ -3553,6 +3675,9 @@ func runCommand(args []string, stdout io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if c.o.JSON {
+		r = c.withHealthError(r)
 	}
 	printResponse(stdout, name, r, c.o.JSON)
 	if code := exitCodeFor(command, r, c.o); code != exitOK {

@@ -3443,9 +3443,9 @@ func TestIt4JSON(t *testing.T) {
 		r := itExpectJSON(e, `{"health":0,"name":"h","pid":{N},"state":"running"}`, "", 0,
 			"start", "h", "-c", "sleep 100", "--health-command", "true", "--json", "--linger", "0.2")
 		itExpectJSON(e, r.line(), "", 0, "wait", "h", "--json")
-		itExpectJSON(e, `{"health":1,"name":"u","pid":{N},"state":"running"}`, "", 0,
+		itExpectJSON(e, `{"health":1,"health_error":"health command exited with 1","name":"u","pid":{N},"state":"running"}`, "", 0,
 			"start", "u", "-c", "sleep 100", "--health-command", "false", "--health-count", "2", "--health-delay", "0.05", "--json", "--linger", "0.2")
-		itExpectJSON(e, `{"health":1,"name":"u","pid":{N},"state":"running"}`, "", 6, "wait", "u", "--json")
+		itExpectJSON(e, `{"health":1,"health_error":"health command exited with 1","name":"u","pid":{N},"state":"running"}`, "", 6, "wait", "u", "--json")
 		itExpectJSON(e, `{"name":"e","signal":15,"state":"killed"}`, "", 6,
 			"start", "e", "-c", "sleep 100", "--health-command", "false", "--health-count", "2", "--health-delay", "0.05",
 			"--ensure-healthy", "--json", "--linger", "0.2")
@@ -4762,4 +4762,95 @@ func TestNewcomerEveryAddressOfAHostIsTried(t *testing.T) {
 		t.Fatalf("dialTCP(both:%s) = %v, want a connection through its second address", port, err)
 	}
 	conn.Close()
+}
+
+func TestNewcomerHealthFailuresSayWhy(t *testing.T) {
+	tests := []struct {
+		health        int
+		why, lastLine string
+		want          string
+	}{
+		{0, "", "anything", ""},
+		{3, "", "", "health command exited with 3"},
+		{7, "", "curl: (7) Failed to connect", "health command exited with 7: curl: (7) Failed to connect"},
+		{-15, "", "", "health command ended by signal 15"},
+		{-9, "health command killed after 2s", "still trying", "health command killed after 2s: still trying"},
+	}
+	for _, tt := range tests {
+		if got := healthCommandFailure(tt.health, tt.why, tt.lastLine); got != tt.want {
+			t.Errorf("healthCommandFailure(%d, %q, %q) = %q, want %q", tt.health, tt.why, tt.lastLine, got, tt.want)
+		}
+	}
+	var log bytes.Buffer
+	out := "first\nthe last words\n  \n"
+	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(out))); got != "the last words" || log.String() != out {
+		t.Errorf("copyLastLine = %q, log %q; want %q and all of it", got, log.String(), "the last words")
+	}
+	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(strings.Repeat("x", 500)))); len(got) != 203 {
+		t.Errorf("copyLastLine of a long line kept %d bytes, want 200 and ...", len(got))
+	}
+	if got := probeFailure(fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second); got != "no answer within 2s" {
+		t.Errorf("probeFailure(timeout) = %q", got)
+	}
+	r := newResponse(codeRunning, "pid", 5, "health", 1)
+	r.healthError = `GET http://h/: HTTP status 500 "x"`
+	if got, want := r.json("w"), `{"health":1,"health_error":"GET http://h/: HTTP status 500 \"x\"","name":"w","pid":5,"state":"running"}`; got != want {
+		t.Errorf("json = %s, want %s", got, want)
+	}
+	if got := r.String(); got != "running, health=1, pid=5" {
+		t.Errorf("the response line changed with a health error: %q", got)
+	}
+}
+
+func TestItNewcomerHealthFailuresExplainThemselves(t *testing.T) {
+	t.Parallel()
+	srv := itHTTPServer(t)
+	closed := itClosedAddr(t)
+	tests := []struct {
+		name   string
+		health []string
+		why    string
+		code   int
+	}{
+		{"a refused TCP connection", []string{"--health-tcp", closed}, "connect " + closed + ": connection refused", 1},
+		{"an HTTP error status", []string{"--health-url", srv.URL + "/fail"}, "GET " + srv.URL + "/fail: HTTP status 500 Internal Server Error", 1},
+		{"a URL that does not answer in time", []string{"--health-url", srv.URL + "/slow", "--health-timeout", "0.3"},
+			"GET " + srv.URL + "/slow: no HTTP status line: no answer within 300ms", 1},
+		{"a command's exit code and last stderr line", []string{"--health-command", "sh -c 'echo starting >&2; echo not ready yet >&2; exit 3'"},
+			"health command exited with 3: not ready yet", 3},
+		{"a command killed for its time", []string{"--health-command", "sh -c 'echo waiting >&2; exec sleep 100'", "--health-timeout", "0.3"},
+			"health command killed after 0.3s: waiting", -9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := itNew(t)
+			args := append([]string{"start", "h", "-c", "sleep 100", "--linger", "0.2"}, tt.health...)
+			r := e.expect(fmt.Sprintf("running, health=%d, pid={N}", tt.code), "", 0, args...)
+			pid := itPid(t, r)
+			// The line is the original's; JSON carries the reason.
+			e.expect(fmt.Sprintf("running, health=%d, pid=%d", tt.code, pid), "", 0, "status", "h")
+			itExpectJSON(e, fmt.Sprintf(`{"health":%d,"health_error":%s,"name":"h","pid":%d,"state":"running"}`, tt.code, jsonString(tt.why), pid),
+				"", 0, "status", "h", "--json")
+			itLogHas(e, "h", fmt.Sprintf("h: health check failed (health=%d): %s", tt.code, tt.why), 1)
+			if answer, alive, err := exchange(e.state, "h", "health-error"); err != nil || !alive || answer != tt.why {
+				t.Errorf("health-error request = %q, %v, %v; want %q", answer, alive, err, tt.why)
+			}
+		})
+	}
+	t.Run("a check that passes again clears the reason and says so", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		pid := itPid(t, e.expect("running, health=1, pid={N}", "", 0, "start", "h", "-c", "sleep 100", "--linger", "0.2",
+			"--health-command", "sh -c 'test -e ready || { echo no ready file >&2; exit 1; }'"))
+		itWrite(t, filepath.Join(e.work, "ready"), "")
+		itExpectJSON(e, fmt.Sprintf(`{"health":0,"name":"h","pid":%d,"state":"running"}`, pid), "", 0, "status", "h", "--json")
+		itLogHas(e, "h", "h: health check failed (health=1): health command exited with 1: no ready file", 1)
+		itLogHas(e, "h", "h: health check passed", 1)
+		if answer, _, _ := exchange(e.state, "h", "health-error"); answer != "" {
+			t.Errorf("health-error after a passing check = %q, want nothing", answer)
+		}
+		// The command's stderr still reaches the log, as before.
+		itLogHas(e, "h", "\nno ready file\n", 1)
+	})
 }
