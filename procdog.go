@@ -423,6 +423,13 @@ func (cl commandLine) givesHealthCheck() bool {
 	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 }
 
+// skips tells whether the command on cl leaves the option alone: one that
+// would be expanded but that the command does not use (stop does not run
+// the command) is not set, so a $VAR this shell lacks cannot fail it.
+func (cl commandLine) skips(spec optionSpec) bool {
+	return expandedKeys[spec.key()] && len(cl.words) > 0 && !usesOption(cl.words[0], spec.long)
+}
+
 // validName reports whether name is safe to put into a file name.
 func validName(name string) bool {
 	if name == "" {
@@ -457,7 +464,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		}
 		// What the command line gives wins, and a health check given there
 		// replaces the file's, of whatever kind.
-		if _, ok := cl.set[spec.long]; ok || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
+		if _, ok := cl.set[spec.long]; ok || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) || cl.skips(spec) {
 			continue
 		}
 		if err := o.setValue(spec, fileValues[k]); err != nil {
@@ -492,7 +499,7 @@ func (o *options) applyCommandLine(cl commandLine) error {
 	}
 	for _, spec := range optionSpecs {
 		v, ok := cl.set[spec.long]
-		if !ok {
+		if !ok || cl.skips(spec) {
 			continue
 		}
 		if err := o.setValue(spec, v); err != nil {

@@ -3191,7 +3191,7 @@ func TestIt4Restart(t *testing.T) {
 	t.Run("a name with no daemon and no command is a usage error", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('n')\n"+
+		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'restart' or supply a command in the config file for this id ('n')\n"+
 			e.noConfigHint(), 2, "restart", "n")
 		if files := e.stateFiles(); len(files) != 0 {
 			t.Errorf("a refused restart left state files behind: %v", files)
@@ -4853,4 +4853,54 @@ func TestItNewcomerHealthFailuresExplainThemselves(t *testing.T) {
 		// The command's stderr still reaches the log, as before.
 		itLogHas(e, "h", "\nno ready file\n", 1)
 	})
+}
+
+func TestNewcomerOnlyWhatACommandUsesIsExpanded(t *testing.T) {
+	unsetenv(t, "IT_NOPE")
+	path := writeConfig(t, "[web]\ncommand=serve $IT_NOPE\nhealth_url=http://127.0.0.1:$IT_NOPE/\nstdout=$IT_NOPE/out\nstop_signal=INT\n")
+	tests := []struct {
+		command string
+		fails   bool
+	}{
+		{"start", true}, {"restart", true}, {"logs", true},
+		{"status", false}, {"wait", false}, {"stop", false}, {"signal", false}, {"list", false},
+	}
+	for _, tt := range tests {
+		cl := commandLine{words: []string{tt.command, "web"}, set: map[string]string{"config": path}}
+		o, err := resolveOptions(cl, "web")
+		if tt.fails {
+			if ce := codedErrorOf(t, err); ce.code != exitUnknown || !strings.Contains(ce.msg, "'IT_NOPE'") {
+				t.Errorf("%s: error %q (exit %d), want the expansion error, exit 3", tt.command, ce.msg, ce.code)
+			}
+			continue
+		}
+		if err != nil || o.StopSignal != "INT" {
+			t.Errorf("%s: %v, stop signal %q; want no error and the file's other keys", tt.command, err, o.StopSignal)
+		}
+	}
+	// The command line too: stop does not run --command.
+	cl, err := parseCommandLine([]string{"stop", "web", "--command", "serve $IT_NOPE", "--config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolveOptions(cl, "web"); err != nil {
+		t.Errorf("stop with an unexpandable --command: %v", err)
+	}
+}
+
+func TestItNewcomerStopNeedsNoVariableOnlyStartUses(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.setenv("IT_PORT_ONLY_AT_START", "1")
+	itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[web]\ncommand=sleep 10$IT_PORT_ONLY_AT_START\nlinger=0.2\n")
+	pid := itPid(t, e.expect("running, pid={N}", "", 0, "start", "web"))
+	// A new shell, without the variable.
+	e.mu.Lock()
+	e.env = nil
+	e.mu.Unlock()
+	e.expect(fmt.Sprintf("running, pid=%d", pid), "", 0, "status", "web")
+	e.expect(fmt.Sprintf("running, pid=%d", pid), "", 0, "signal", "web", "CONT")
+	e.expect(fmt.Sprintf("web: running, pid=%d", pid), "", 0, "list")
+	e.expect("killed, signal=15", "", 0, "stop", "web")
+	e.expect("", "procdog: error: could not expand environment variable names in command 'sleep 10$IT_PORT_ONLY_AT_START': 'IT_PORT_ONLY_AT_START'", 3, "start", "web")
 }
