@@ -61,6 +61,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -1734,7 +1735,8 @@ type client struct {
 	dir     string
 	name    string
 	o       options
-	command string // as the user typed it, for messages: start or restart
+	command string       // as the user typed it, for messages: start or restart
+	spawned *atomic.Bool // set once start spawns a monitor, if not nil
 }
 
 func (c client) request(line string) (response, error) { return request(c.dir, c.name, line) }
@@ -1783,6 +1785,9 @@ func (c client) start() (r response, started bool, err error) {
 	for time.Now().Before(deadline) {
 		if r, err = c.status(); err != nil || isAlive(r) {
 			return r, false, c.alreadyRunning(err)
+		}
+		if c.spawned != nil {
+			c.spawned.Store(true)
 		}
 		if r, err = c.spawnDaemon(); err != nil || r.code != codeBusy {
 			return r, err == nil, err
@@ -2163,8 +2168,15 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
-	r, started, err := c.start()
+	r, started, err := c.startOrInterrupt(interrupt, stdout)
 	if err != nil || !started {
+		select {
+		case <-interrupt:
+			if err == nil {
+				err = &codedError{code: exitInterrupted, msg: "interrupted"}
+			}
+		default:
+		}
 		return r, err
 	}
 	if r.code == codeRunning && !r.healthy() {
@@ -2192,6 +2204,55 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	default:
 		return r, err
 	}
+}
+
+// startOrInterrupt is start, acting on Ctrl-C within moments rather than
+// after the first health check: a monitor this start spawned is told to
+// stop (its health check ends with it); with none, nothing was started,
+// and nothing is stopped.
+func (c client) startOrInterrupt(interrupt chan os.Signal, stdout io.Writer) (response, bool, error) {
+	c.spawned = new(atomic.Bool)
+	type result struct {
+		r       response
+		started bool
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, started, err := c.start()
+		done <- result{r, started, err}
+	}()
+	select {
+	case res := <-done:
+		return res.r, res.started, res.err
+	case <-interrupt:
+	}
+	for c.spawned.Load() {
+		r, err := c.request("stop")
+		if err != nil || r.code != codeStopped {
+			return c.stopped(stdout, r, err)
+		}
+		// Its socket is not in place yet: the start will tell.
+		select {
+		case res := <-done:
+			if res.err == nil && res.started {
+				r, err := c.interrupted(stdout)
+				return r, false, err
+			}
+			return res.r, false, &codedError{code: exitInterrupted, msg: "interrupted"}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return response{}, false, &codedError{code: exitInterrupted, msg: "interrupted"}
+}
+
+// stopped reports the stop that an interrupted start asked for.
+func (c client) stopped(stdout io.Writer, r response, err error) (response, bool, error) {
+	if err != nil {
+		return r, false, err
+	}
+	printResponse(stdout, c.name, r, c.o.JSON)
+	return r, false, &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 }
 
 // interrupted stops what an interrupted start started, prints the stop
@@ -2255,6 +2316,7 @@ type monitor struct {
 	healthKnown  bool           // a health check has run
 	healthLast   int            // the last health check's result
 	healthErr    string         // why the last health check failed, or ""
+	checks       map[int]bool   // the process groups of health commands running now
 }
 
 // childRun is one run of the process.
@@ -3152,6 +3214,8 @@ func (m *monitor) checkHealth() (int, error) {
 		errR.Close()
 		return 0, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
+	m.trackCheck(pid, true)
+	defer m.trackCheck(pid, false)
 	lastLine := make(chan string, 1)
 	go func() { lastLine <- copyLastLine(m.logOut, errR) }()
 	exited := make(chan int, 1)
@@ -3171,6 +3235,20 @@ func (m *monitor) checkHealth() (int, error) {
 	health := <-exited
 	m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
 	return health, nil
+}
+
+// trackCheck notes a health command's group while it runs, for stop to end.
+func (m *monitor) trackCheck(pid int, running bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.checks == nil {
+		m.checks = map[int]bool{}
+	}
+	if running {
+		m.checks[pid] = true
+	} else {
+		delete(m.checks, pid)
+	}
 }
 
 // lastLineSoon is the health command's last stderr line, once it has been
@@ -3332,6 +3410,14 @@ func (m *monitor) stop() response {
 
 	syscall.Kill(-run.pid, sig)
 	syscall.Kill(-run.pid, syscall.SIGCONT)
+	// A health check of a process being stopped has nothing left to tell:
+	// ended now, the start or wait that runs it answers at once (an
+	// interrupted start acts on Ctrl-C within moments, not the timeout).
+	m.mu.Lock()
+	for pid := range m.checks {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	m.mu.Unlock()
 	select {
 	case <-run.exited:
 	case <-time.After(time.Until(deadline)):

@@ -4904,3 +4904,70 @@ func TestItNewcomerStopNeedsNoVariableOnlyStartUses(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "web")
 	e.expect("", "procdog: error: could not expand environment variable names in command 'sleep 10$IT_PORT_ONLY_AT_START': 'IT_PORT_ONLY_AT_START'", 3, "start", "web")
 }
+
+// itInterruptWhen starts procdog with args, sends it SIGINT once the file
+// at path exists, and returns what it did and how long it took to end.
+func itInterruptWhen(t *testing.T, e *itEnv, path string, args ...string) (itResult, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	itEventually(t, itSoon, path+" to appear", func() (bool, string) { return itExists(path), "" })
+	sent := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	took := time.Since(sent)
+	r := itResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	e.notePids(r.stdout)
+	return r, took
+}
+
+func TestItNewcomerCtrlCActsAtOnce(t *testing.T) {
+	t.Parallel()
+	t.Run("during the first health check of a start it stops what it started", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		checking := filepath.Join(e.work, "checking")
+		r, took := itInterruptWhen(t, e, checking, "start", "slow", "-c", "sleep 100", "--linger", "0.2",
+			"--health-command", "sh -c 'touch checking; exec sleep 100'", "--health-timeout", "25", "--ensure-healthy")
+		if r.stdout != "killed, signal=15\n" || r.stderr != "procdog: error: interrupted; stopped 'slow'\n" || r.code != exitInterrupted {
+			t.Fatalf("unexpected result of\n%s\nwant the stop response, 'interrupted; stopped', exit 130", r)
+		}
+		if took > 2*time.Second {
+			t.Errorf("the interrupted start took %v to end, want well under the 25 s health timeout", took)
+		}
+		pids := itStarted(e, "slow")
+		if len(pids) != 1 {
+			t.Fatalf("started %v, want one process", pids)
+		}
+		itDead(t, itSoon, "the interrupted start's process", pids[0])
+	})
+	t.Run("a start that found it running stops nothing", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		pid := itPid(t, e.expect("running, health=0, pid={N}", "", 0, "start", "busy", "-c", "sleep 100", "--linger", "0.2",
+			"--health-command", "sh -c 'test -e slow && { touch checking; exec sleep 100; }; exit 0'", "--health-timeout", "25"))
+		itWrite(t, filepath.Join(e.work, "slow"), "")
+		r, took := itInterruptWhen(t, e, filepath.Join(e.work, "checking"), "start", "busy", "-c", "sleep 100", "--ensure-healthy")
+		if r.stdout != "" || r.stderr != "procdog: error: interrupted\n" || r.code != exitInterrupted {
+			t.Fatalf("unexpected result of\n%s\nwant nothing, 'interrupted', exit 130", r)
+		}
+		if took > 2*time.Second {
+			t.Errorf("the interrupted start took %v to end", took)
+		}
+		if !itAlive(pid) {
+			t.Errorf("the process that was running before the start (pid %d) was stopped", pid)
+		}
+		os.Remove(filepath.Join(e.work, "slow"))
+		e.expect(fmt.Sprintf("running, health=0, pid=%d", pid), "", 0, "status", "busy")
+		e.expect("killed, signal=15", "", 0, "stop", "busy")
+	})
+}
