@@ -214,10 +214,10 @@ var optionSpecs = []optionSpec{
 	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) any { return &o.EnsureHealthy }},
 	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) any { return &o.Dir }},
 	{"stdin", "", true, "file for standard input", func(o *options) any { return &o.Stdin }},
-	{"stdout", "", true, "file for standard output (default: the daemon log)", func(o *options) any { return &o.Stdout }},
-	{"stderr", "", true, "file for standard error (default: the daemon log)", func(o *options) any { return &o.Stderr }},
+	{"stdout", "", true, "file for standard output (default: the monitor log)", func(o *options) any { return &o.Stdout }},
+	{"stderr", "", true, "file for standard error (default: the monitor log)", func(o *options) any { return &o.Stderr }},
 	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) any { return &o.Append }},
-	{"linger", "", true, "seconds the daemon answers after the process exits", func(o *options) any { return &o.Linger }},
+	{"linger", "", true, "seconds the monitor answers after the process exits", func(o *options) any { return &o.Linger }},
 	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) any { return &o.Settle }},
 	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) any { return &o.Strict }},
 	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) any { return &o.Shell }},
@@ -1683,7 +1683,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 		case errors.As(err, &ce):
 			return "", false, err
 		}
-		return "", false, failf(exitUnknown, "cannot reach the daemon of '%s': %v", name, err)
+		return "", false, failf(exitUnknown, "cannot reach the monitor of '%s': %v", name, err)
 	}
 	defer conn.Close()
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
@@ -1710,7 +1710,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 			continue
 		}
 		if err != nil {
-			return "", false, failf(exitUnknown, "the daemon of '%s' does not answer: %v", name, err)
+			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
 		}
 		gone = 0
 		debugf("the daemon is alive; waiting on")
@@ -1723,7 +1723,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 			debugf("the daemon closed the connection: %v", err)
 			return "", false, nil
 		}
-		return "", false, failf(exitUnknown, "cannot talk to the daemon of '%s': %v", name, err)
+		return "", false, failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
 	}
 	debugf("answer: %s", strings.TrimSpace(answer))
 	return strings.TrimRight(answer, "\n"), true, nil
@@ -1835,14 +1835,14 @@ func (c client) daemonOptions() (o options, ok bool, err error) {
 	for rest := answer; rest != ""; rest = strings.TrimPrefix(rest, " ") {
 		quoted, err := strconv.QuotedPrefix(rest)
 		if err != nil {
-			return o, false, failf(exitUnknown, "the daemon of '%s' answered %q for its options", c.name, answer)
+			return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options", c.name, answer)
 		}
 		flag, _ := strconv.Unquote(quoted)
 		flags = append(flags, flag)
 		rest = rest[len(quoted):]
 	}
 	if o, err = daemonOptions(flags); err != nil {
-		return o, false, failf(exitUnknown, "the daemon of '%s' answered %q for its options: %v", c.name, answer, err)
+		return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options: %v", c.name, answer, err)
 	}
 	return o, true, nil
 }
@@ -2150,12 +2150,12 @@ func (c client) spawnDaemon() (response, error) {
 		&syscall.SysProcAttr{Setsid: true})
 	readyW.Close()
 	if err != nil {
-		return response{}, failf(exitUnknown, "cannot start the daemon: %v", err)
+		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
 	ready.SetReadDeadline(time.Now().Add(firstAnswerTimeout(c.o)))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	if err != nil {
-		return response{}, failf(exitUnknown, "the daemon of '%s' did not answer (%v); see %s", c.name, err, logPath)
+		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s", c.name, err, logPath)
 	}
 	debugf("daemon answered: %s", strings.TrimSpace(line))
 	return parseResponse(line), nil

@@ -4097,7 +4097,7 @@ func TestItWedgedDaemonDoesNotHangTheClient(t *testing.T) {
 	syscall.Kill(daemon, syscall.SIGSTOP)
 	defer syscall.Kill(daemon, syscall.SIGCONT) // before cleanup stops it
 	r := e.run("status", "frozen")
-	if r.code != 3 || r.stdout != "" || !strings.Contains(r.stderr, "procdog: error: the daemon of 'frozen' does not answer") {
+	if r.code != 3 || r.stdout != "" || !strings.Contains(r.stderr, "procdog: error: the monitor of 'frozen' does not answer") {
 		t.Fatalf("a stopped daemon: want exit 3 and an error naming it; got\n%s", r)
 	}
 }
