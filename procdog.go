@@ -63,6 +63,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -178,6 +179,7 @@ type options struct {
 	Lines         int
 	Follow        bool
 	Output        string
+	All           bool
 }
 
 func defaultOptions() options {
@@ -217,10 +219,10 @@ var optionSpecs = []optionSpec{
 	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) any { return &o.EnsureHealthy }},
 	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) any { return &o.Dir }},
 	{"stdin", "", true, "file for standard input", func(o *options) any { return &o.Stdin }},
-	{"stdout", "", true, "file for standard output (default: the daemon log)", func(o *options) any { return &o.Stdout }},
-	{"stderr", "", true, "file for standard error (default: the daemon log)", func(o *options) any { return &o.Stderr }},
+	{"stdout", "", true, "file for standard output (default: the monitor log)", func(o *options) any { return &o.Stdout }},
+	{"stderr", "", true, "file for standard error (default: the monitor log)", func(o *options) any { return &o.Stderr }},
 	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) any { return &o.Append }},
-	{"linger", "", true, "seconds the daemon answers after the process exits", func(o *options) any { return &o.Linger }},
+	{"linger", "", true, "seconds the monitor answers after the process exits", func(o *options) any { return &o.Linger }},
 	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) any { return &o.Settle }},
 	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) any { return &o.Strict }},
 	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) any { return &o.Shell }},
@@ -237,6 +239,7 @@ var optionSpecs = []optionSpec{
 	{"json", "", false, "print JSON instead of the response line", func(o *options) any { return &o.JSON }},
 	{"lines", "n", false, "logs: how many lines to print", func(o *options) any { return &o.Lines }},
 	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) any { return &o.Follow }},
+	{"all", "", false, "list: also the names whose monitor has ended, as stopped", func(o *options) any { return &o.All }},
 	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
 	{"output", "", false, "export: write the unit or plist to this file instead of stdout", func(o *options) any { return &o.Output }},
 }
@@ -270,7 +273,7 @@ func (s optionSpec) set(o *options, value string) error {
 	case *int:
 		n, err := strconv.Atoi(strings.TrimSpace(value))
 		if err != nil || n < 0 {
-			return fmt.Errorf("invalid int value: '%s'", value)
+			return fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", value)
 		}
 		*p = n
 	case *signalName:
@@ -295,7 +298,7 @@ func (s optionSpec) set(o *options, value string) error {
 		// Durations: no negatives, NaN or infinity, and no hex floats that
 		// Python's float() would refuse anyway.
 		if err != nil || f < 0 || f != f || f > 1e9 || strings.ContainsAny(value, "xXpP_") {
-			return fmt.Errorf("invalid float value: '%s'", value)
+			return fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", value)
 		}
 		// A daemon that lingers for ever could be ended by SIGKILL alone.
 		if p == &o.Linger && f > maxLinger {
@@ -439,6 +442,13 @@ func (cl commandLine) givesHealthCheck() bool {
 	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 }
 
+// skips tells whether the command on cl leaves the option alone: one that
+// would be expanded but that the command does not use (stop does not run
+// the command) is not set, so a $VAR this shell lacks cannot fail it.
+func (cl commandLine) skips(spec optionSpec) bool {
+	return expandedKeys[spec.key()] && len(cl.words) > 0 && !usesOption(cl.words[0], spec.long)
+}
+
 // validName reports whether name is safe to put into a file name.
 func validName(name string) bool {
 	if name == "" {
@@ -474,7 +484,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		// What the command line gives wins (its env adds to the file's),
 		// and a health check given there replaces the file's, of whatever
 		// kind.
-		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
+		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) || cl.skips(spec) {
 			continue
 		}
 		if err := o.setValue(spec, fileValues[k]); err != nil {
@@ -509,7 +519,7 @@ func (o *options) applyCommandLine(cl commandLine) error {
 	}
 	for _, spec := range optionSpecs {
 		v, ok := cl.set[spec.long]
-		if !ok {
+		if !ok || cl.skips(spec) {
 			continue
 		}
 		before := o.Env
@@ -538,11 +548,21 @@ func (o *options) setValue(spec optionSpec, value string) error {
 	if expandedKeys[spec.key()] {
 		v, err := expandVars(value, os.LookupEnv)
 		if err != nil {
-			return failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err)
+			return expansionError(spec, value, err)
 		}
 		value = v
 	}
 	return spec.set(o, value)
+}
+
+// expansionError says why value could not be expanded and, for a $ that is
+// no variable, how to write it: a shell's $1 or $(cmd) must reach it as $$.
+func expansionError(spec optionSpec, value string, err error) error {
+	ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err).(*codedError)
+	if strings.HasPrefix(err.Error(), "Invalid placeholder") {
+		ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
+	}
+	return ce
 }
 
 func (o options) healthKinds() int {
@@ -875,8 +895,16 @@ func orDefault(s, def string) string {
 // healthy.
 func (o options) checkHealthProbes() error {
 	if o.HealthURL != "" {
-		if u, err := url.Parse(o.HealthURL); err != nil || u.Scheme != "http" || u.Host == "" {
+		u, err := url.Parse(o.HealthURL)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
 			return usageErrorf("argument --health-url: not an http:// URL: '%s'", o.HealthURL)
+		}
+		port := u.Port()
+		if port == "" && !strings.HasSuffix(u.Host, ":") {
+			port = "80"
+		}
+		if err := checkProbeAddress("--health-url", o.HealthURL, u.Hostname(), port); err != nil {
+			return err
 		}
 	}
 	if o.HealthLog != "" {
@@ -885,9 +913,36 @@ func (o options) checkHealthProbes() error {
 		}
 	}
 	if o.HealthTCP != "" {
+		if i := strings.LastIndexByte(o.HealthTCP, ':'); i >= 0 {
+			host := strings.TrimSuffix(strings.TrimPrefix(o.HealthTCP[:i], "["), "]")
+			if err := checkProbeAddress("--health-tcp", o.HealthTCP, host, o.HealthTCP[i+1:]); err != nil {
+				return err
+			}
+		}
 		if _, _, err := splitHostPort(o.HealthTCP); err != nil {
 			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
 		}
+	}
+	return nil
+}
+
+// checkProbeAddress checks a probe's host and port as the monitor will
+// use them: a host it cannot resolve, without DNS, or a port that cannot
+// be, would leave the process unhealthy for ever with nothing saying why.
+func checkProbeAddress(flag, value, host, port string) error {
+	if host == "" {
+		return usageErrorf("argument %s: no host in '%s'", flag, value)
+	}
+	if port == "" {
+		return usageErrorf("argument %s: no port in '%s'", flag, value)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'", flag, port, value)
+	}
+	if _, err := lookupHost(host); err != nil {
+		ce := usageErrorf("argument %s: unknown host '%s' in '%s'", flag, host, value).(*codedError)
+		ce.hint = "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
+		return ce
 	}
 	return nil
 }
@@ -966,7 +1021,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
 		return sig, nil
 	}
-	return 0, fmt.Errorf("invalid signal: '%s'", s)
+	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, or a number from 1 to %d)", s, maxSignal())
 }
 
 // flags are the options that differ from the defaults as --option=value
@@ -1067,9 +1122,10 @@ func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Se
 // response is one line of the protocol: a code, then key=value pairs sorted
 // by key ("running, health=0, pid=12"), or "error: MESSAGE".
 type response struct {
-	code   string
-	msg    string         // for codeError
-	values map[string]int // pid, health, returncode, signal
+	code        string
+	msg         string         // for codeError
+	values      map[string]int // pid, health, returncode, signal
+	healthError string         // why the health check failed: for JSON alone, asked for apart
 }
 
 func newResponse(code string, kv ...any) response {
@@ -1448,10 +1504,22 @@ func dialTCP(addr string, timeout time.Duration) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	ip, err := lookupHost(host)
+	ips, err := lookupHost(host)
 	if err != nil {
 		return nil, err
 	}
+	deadline := time.Now().Add(timeout)
+	var f *os.File
+	for _, ip := range ips {
+		if f, err = dialIP(addr, ip, port, time.Until(deadline)); err == nil {
+			return f, nil
+		}
+	}
+	return nil, err
+}
+
+// dialIP connects to one address of addr within the timeout.
+func dialIP(addr string, ip netip.Addr, port int, timeout time.Duration) (*os.File, error) {
 	family, sa := syscall.AF_INET6, syscall.Sockaddr(&syscall.SockaddrInet6{Port: port, Addr: ip.As16()})
 	if ip.Is4() {
 		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
@@ -1519,26 +1587,35 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-// lookupHost finds the address of host: an IP address, localhost, or a name
-// in /etc/hosts. Health checks are local, so there is no DNS.
-func lookupHost(host string) (netip.Addr, error) {
+// hostsFile is where names are looked up; tests give their own.
+var hostsFile = "/etc/hosts"
+
+// lookupHost finds the addresses of host: an IP address, localhost, or a
+// name in /etc/hosts, with every address the file gives it (localhost is
+// often ::1 first, where a server may listen on 127.0.0.1 alone). Health
+// checks are local, so there is no DNS.
+func lookupHost(host string) ([]netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap(), nil
+		return []netip.Addr{ip.Unmap()}, nil
 	}
-	hosts, _ := os.ReadFile("/etc/hosts")
+	var ips []netip.Addr
+	hosts, _ := os.ReadFile(hostsFile)
 	for _, line := range strings.Split(string(hosts), "\n") {
 		line, _, _ = strings.Cut(line, "#")
 		fields := strings.Fields(line)
 		if len(fields) > 1 && slices.ContainsFunc(fields[1:], func(f string) bool { return strings.EqualFold(f, host) }) {
-			if ip, err := netip.ParseAddr(fields[0]); err == nil {
-				return ip.Unmap(), nil
+			if ip, err := netip.ParseAddr(fields[0]); err == nil && !slices.Contains(ips, ip.Unmap()) {
+				ips = append(ips, ip.Unmap())
 			}
 		}
 	}
-	if strings.EqualFold(host, "localhost") {
-		return netip.MustParseAddr("127.0.0.1"), nil
+	if len(ips) > 0 {
+		return ips, nil
 	}
-	return netip.Addr{}, fmt.Errorf("unknown host %q: use an IP address or a name in /etc/hosts", host)
+	if strings.EqualFold(host, "localhost") {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, fmt.Errorf("unknown host %q: use an IP address or a name in /etc/hosts", host)
 }
 
 // unixListener is a listening Unix socket.
@@ -1660,7 +1737,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 		case errors.As(err, &ce):
 			return "", false, err
 		}
-		return "", false, failf(exitUnknown, "cannot reach the daemon of '%s': %v", name, err)
+		return "", false, failf(exitUnknown, "cannot reach the monitor of '%s': %v", name, err)
 	}
 	defer conn.Close()
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
@@ -1687,7 +1764,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 			continue
 		}
 		if err != nil {
-			return "", false, failf(exitUnknown, "the daemon of '%s' does not answer: %v", name, err)
+			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
 		}
 		gone = 0
 		debugf("the daemon is alive; waiting on")
@@ -1700,7 +1777,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 			debugf("the daemon closed the connection: %v", err)
 			return "", false, nil
 		}
-		return "", false, failf(exitUnknown, "cannot talk to the daemon of '%s': %v", name, err)
+		return "", false, failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
 	}
 	debugf("answer: %s", strings.TrimSpace(answer))
 	return strings.TrimRight(answer, "\n"), true, nil
@@ -1709,9 +1786,11 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 // client is what every command needs: the state directory, the name and the
 // resolved options.
 type client struct {
-	dir  string
-	name string
-	o    options
+	dir     string
+	name    string
+	o       options
+	command string       // as the user typed it, for messages: start or restart
+	spawned *atomic.Bool // set once start spawns a monitor, if not nil
 }
 
 // request sends one request line to NAME's monitor. With no monitor, an
@@ -1757,7 +1836,7 @@ func (c client) start() (r response, started bool, err error) {
 		return r, false, err
 	}
 	if strings.TrimSpace(c.o.Command) == "" || len(argv) == 0 || argv[0] == "" {
-		err := usageErrorf("Must specify --command with 'start' or supply a command in the config file for this id ('%s')", c.name)
+		err := usageErrorf("Must specify --command with '%s' or supply a command in the config file for this id ('%s')", orDefault(c.command, "start"), c.name)
 		err.(*codedError).hint = configHint(c.name, orDefault(c.o.Config, findConfig()))
 		return r, false, err
 	}
@@ -1783,6 +1862,9 @@ func (c client) start() (r response, started bool, err error) {
 	for time.Now().Before(deadline) {
 		if r, err = c.status(); err != nil || isAlive(r) {
 			return r, false, c.alreadyRunning(err)
+		}
+		if c.spawned != nil {
+			c.spawned.Store(true)
 		}
 		if r, err = c.spawnDaemon(); err != nil || r.code != codeBusy {
 			return r, err == nil, err
@@ -1830,14 +1912,14 @@ func (c client) daemonOptions() (o options, ok bool, err error) {
 	for rest := answer; rest != ""; rest = strings.TrimPrefix(rest, " ") {
 		quoted, err := strconv.QuotedPrefix(rest)
 		if err != nil {
-			return o, false, failf(exitUnknown, "the daemon of '%s' answered %q for its options", c.name, answer)
+			return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options", c.name, answer)
 		}
 		flag, _ := strconv.Unquote(quoted)
 		flags = append(flags, flag)
 		rest = rest[len(quoted):]
 	}
 	if o, err = daemonOptions(flags); err != nil {
-		return o, false, failf(exitUnknown, "the daemon of '%s' answered %q for its options: %v", c.name, answer, err)
+		return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options: %v", c.name, answer, err)
 	}
 	return o, true, nil
 }
@@ -1940,6 +2022,20 @@ func processStart(pid int) string {
 	return ""
 }
 
+// withHealthError adds to r, for JSON, why its health check failed: the
+// response line has no room for it, so the monitor tells on a request of
+// its own. A monitor that does not know the request answers invalid.
+func (c client) withHealthError(r response) response {
+	if h, ok := r.values["health"]; !ok || h == 0 {
+		return r
+	}
+	answer, alive, err := exchange(c.dir, c.name, "health-error")
+	if err == nil && alive && answer != codeInvalid {
+		r.healthError = answer
+	}
+	return r
+}
+
 // listNames are the names that have files in the state directory, sorted.
 func listNames(dir string) []string {
 	entries, _ := os.ReadDir(dir)
@@ -1974,11 +2070,14 @@ func list(dir string, o options, stdout io.Writer) error {
 			r, err := client{dir: dir, name: name, o: o}.status()
 			if err != nil {
 				r = errorResponse("%v", err)
+			} else if o.JSON {
+				r = client{dir: dir, name: name}.withHealthError(r)
 			}
 			responses[i] = r
 		}(i, name)
 	}
 	wg.Wait()
+	names, responses = listed(names, responses, o.All)
 	if o.JSON {
 		objects := make([]string, len(names))
 		for i, r := range responses {
@@ -1991,6 +2090,20 @@ func list(dir string, o options, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
 	}
 	return nil
+}
+
+// listed keeps the names whose monitor answers, and, with --all, those
+// that only have files left: without it, list would show every name ever
+// started in the state directory, other users' too, as stopped.
+func listed(names []string, responses []response, all bool) ([]string, []response) {
+	var keptNames []string
+	var kept []response
+	for i, r := range responses {
+		if all || r.code != codeStopped {
+			keptNames, kept = append(keptNames, names[i]), append(kept, r)
+		}
+	}
+	return keptNames, kept
 }
 
 // logs prints the last lines of NAME's output: its --stdout file, else the
@@ -2142,6 +2255,9 @@ func (r response) json(name string) string {
 	if r.code == codeError {
 		fields["error"] = jsonString(r.msg)
 	}
+	if r.healthError != "" {
+		fields["health_error"] = jsonString(r.healthError)
+	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		keys = append(keys, k)
@@ -2227,12 +2343,12 @@ func (c client) spawnDaemon() (response, error) {
 		&syscall.SysProcAttr{Setsid: true})
 	readyW.Close()
 	if err != nil {
-		return response{}, failf(exitUnknown, "cannot start the daemon: %v", err)
+		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
 	ready.SetReadDeadline(time.Now().Add(firstAnswerTimeout(c.o)))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	if err != nil {
-		return response{}, failf(exitUnknown, "the daemon of '%s' did not answer (%v); see %s", c.name, err, logPath)
+		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s", c.name, err, logPath)
 	}
 	debugf("daemon answered: %s", strings.TrimSpace(line))
 	return parseResponse(line), nil
@@ -2245,8 +2361,15 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
-	r, started, err := c.start()
+	r, started, err := c.startOrInterrupt(interrupt, stdout)
 	if err != nil || !started {
+		select {
+		case <-interrupt:
+			if err == nil {
+				err = &codedError{code: exitInterrupted, msg: "interrupted"}
+			}
+		default:
+		}
 		return r, err
 	}
 	if r.code == codeRunning && !r.healthy() {
@@ -2274,6 +2397,55 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	default:
 		return r, err
 	}
+}
+
+// startOrInterrupt is start, acting on Ctrl-C within moments rather than
+// after the first health check: a monitor this start spawned is told to
+// stop (its health check ends with it); with none, nothing was started,
+// and nothing is stopped.
+func (c client) startOrInterrupt(interrupt chan os.Signal, stdout io.Writer) (response, bool, error) {
+	c.spawned = new(atomic.Bool)
+	type result struct {
+		r       response
+		started bool
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, started, err := c.start()
+		done <- result{r, started, err}
+	}()
+	select {
+	case res := <-done:
+		return res.r, res.started, res.err
+	case <-interrupt:
+	}
+	for c.spawned.Load() {
+		r, err := c.request("stop")
+		if err != nil || r.code != codeStopped {
+			return c.stopped(stdout, r, err)
+		}
+		// Its socket is not in place yet: the start will tell.
+		select {
+		case res := <-done:
+			if res.err == nil && res.started {
+				r, err := c.interrupted(stdout)
+				return r, false, err
+			}
+			return res.r, false, &codedError{code: exitInterrupted, msg: "interrupted"}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return response{}, false, &codedError{code: exitInterrupted, msg: "interrupted"}
+}
+
+// stopped reports the stop that an interrupted start asked for.
+func (c client) stopped(stdout io.Writer, r response, err error) (response, bool, error) {
+	if err != nil {
+		return r, false, err
+	}
+	printResponse(stdout, c.name, r, c.o.JSON)
+	return r, false, &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 }
 
 // interrupted stops what an interrupted start started, prints the stop
@@ -2335,6 +2507,10 @@ type monitor struct {
 	handlers     sync.WaitGroup // a handler for each connection
 	quietUntil   time.Time      // no line about a dropped connection before then
 	suppressed   int            // lines about dropped connections not written since
+	healthKnown  bool           // a health check has run
+	healthLast   int            // the last health check's result
+	healthErr    string         // why the last health check failed, or ""
+	checks       map[int]bool   // the process groups of health commands running now
 }
 
 // childRun is one run of the process.
@@ -3183,6 +3359,10 @@ func (m *monitor) answer(req string) string {
 		return m.stop().String()
 	case req == "options":
 		return m.o.quotedFlags()
+	case req == "health-error":
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.healthErr
 	case verb == "signal":
 		if sig, err := parseSignal(arg); err == nil {
 			return m.signal(sig).String()
@@ -3235,36 +3415,149 @@ func (m *monitor) checkHealth() (int, error) {
 	timeout := seconds(m.o.HealthTimeout)
 	switch {
 	case m.o.HealthURL != "":
-		return probeHTTP(m.o.HealthURL, timeout), nil
+		health, why := probeHTTP(m.o.HealthURL, timeout)
+		m.noteHealth(health, why)
+		return health, nil
 	case m.watch != nil:
-		return m.watch.check(), nil
+		health := m.watch.check()
+		m.noteHealth(health, "no line has matched "+m.o.HealthLog+" since the process started")
+		return health, nil
 	case m.o.HealthTCP != "":
 		conn, err := dialTCP(m.o.HealthTCP, timeout)
 		if err != nil {
+			m.noteHealth(1, probeFailure(err, timeout))
 			return 1, nil
 		}
 		conn.Close()
+		m.noteHealth(0, "")
 		return 0, nil
 	}
 	// The command starts as the process does, in its directory and a group
 	// of its own, with stdin the daemon's /dev/null and its output on the
-	// daemon log; the whole group is killed if it outlives the timeout.
-	pid, err := m.startGroup(m.health, os.Stdin, m.logOut, m.logOut)
+	// daemon log, its stderr through a pipe whose last line says why it
+	// failed; the whole group is killed if it outlives the timeout.
+	errR, errW, err := os.Pipe()
 	if err != nil {
+		return 0, fmt.Errorf("Failed to run health command: %v", err)
+	}
+	pid, err := m.startGroup(m.health, os.Stdin, m.logOut, errW)
+	errW.Close()
+	if err != nil {
+		errR.Close()
 		return 0, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
+	m.trackCheck(pid, true)
+	defer m.trackCheck(pid, false)
+	lastLine := make(chan string, 1)
+	go func() { lastLine <- copyLastLine(m.logOut, errR) }()
 	exited := make(chan int, 1)
 	go func() { exited <- waitExit(pid) }()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	why := ""
 	select {
 	case health := <-exited:
+		m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
 		return health, nil
 	case <-timer.C:
 	}
 	syscall.Kill(-pid, syscall.SIGKILL)
 	m.logf("health check killed after %gs", m.o.HealthTimeout)
-	return <-exited, nil
+	why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
+	health := <-exited
+	m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
+	return health, nil
+}
+
+// trackCheck notes a health command's group while it runs, for stop to end.
+func (m *monitor) trackCheck(pid int, running bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.checks == nil {
+		m.checks = map[int]bool{}
+	}
+	if running {
+		m.checks[pid] = true
+	} else {
+		delete(m.checks, pid)
+	}
+}
+
+// lastLineSoon is the health command's last stderr line, once it has been
+// read to the end, or "" if a child of the command still holds the pipe a
+// moment after the command itself has exited.
+func lastLineSoon(lastLine chan string) string {
+	select {
+	case l := <-lastLine:
+		return l
+	case <-time.After(100 * time.Millisecond):
+		return ""
+	}
+}
+
+// copyLastLine copies r, a health command's stderr, to the log, as its
+// output went before, and returns its last non-blank line, cut short.
+func copyLastLine(log io.Writer, r io.ReadCloser) string {
+	defer r.Close()
+	last := ""
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		log.Write([]byte(line))
+		if t := strings.TrimSpace(line); t != "" {
+			last = t
+		}
+		if err != nil {
+			if len(last) > 200 {
+				last = last[:200] + "..."
+			}
+			return last
+		}
+	}
+}
+
+// healthCommandFailure says why a health command failed: how it ended and
+// the last line it wrote on stderr.
+func healthCommandFailure(health int, why, lastLine string) string {
+	switch {
+	case health == 0:
+		return ""
+	case why != "":
+	case health < 0:
+		why = fmt.Sprintf("health command ended by signal %d", -health)
+	default:
+		why = fmt.Sprintf("health command exited with %d", health)
+	}
+	if lastLine != "" {
+		why += ": " + lastLine
+	}
+	return why
+}
+
+// noteHealth keeps why the health check failed, for the health-error
+// request, and logs it when the result changes: a process that stays
+// unhealthy should say why somewhere.
+func (m *monitor) noteHealth(health int, why string) {
+	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why)
+	m.mu.Lock()
+	changed := !m.healthKnown || health != m.healthLast
+	m.healthKnown, m.healthLast, m.healthErr = true, health, why
+	m.mu.Unlock()
+	switch {
+	case !changed:
+	case health == 0:
+		m.logf("health check passed")
+	default:
+		m.logf("health check failed (health=%d): %s", health, why)
+	}
+}
+
+// probeFailure says why a probe could not connect, a timeout in words.
+func probeFailure(err error, timeout time.Duration) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Sprintf("no answer within %v", timeout)
+	}
+	return err.Error()
 }
 
 // logWatch is the --health-log check: it reads what the process has
@@ -3358,10 +3651,10 @@ func (w *logWatch) match(line []byte) {
 // probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the
 // timeout, else 1. It speaks just enough HTTP/1.0 for a status line, which
 // keeps net/http and its start-up cost out of every procdog command.
-func probeHTTP(rawURL string, timeout time.Duration) int {
+func probeHTTP(rawURL string, timeout time.Duration) (int, string) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return 1
+		return 1, err.Error()
 	}
 	deadline := time.Now().Add(timeout)
 	host := u.Host
@@ -3370,7 +3663,7 @@ func probeHTTP(rawURL string, timeout time.Duration) int {
 	}
 	conn, err := dialTCP(host, timeout)
 	if err != nil {
-		return 1
+		return 1, probeFailure(err, timeout)
 	}
 	defer conn.Close()
 	conn.SetDeadline(deadline)
@@ -3379,17 +3672,17 @@ func probeHTTP(rawURL string, timeout time.Duration) int {
 	// is not read, so a monitor's memory stays flat.
 	status, err := bufio.NewReader(io.LimitReader(conn, maxStatusLine)).ReadString('\n')
 	if err != nil {
-		return 1
+		return 1, "GET " + rawURL + ": no HTTP status line: " + probeFailure(err, timeout)
 	}
 	// "HTTP/1.1 200 OK"
 	fields := strings.Fields(status)
 	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/") {
-		return 1
+		return 1, "GET " + rawURL + ": not an HTTP status line"
 	}
 	if code, err := strconv.Atoi(fields[1]); err == nil && code >= 200 && code < 400 {
-		return 0
+		return 0, ""
 	}
-	return 1
+	return 1, "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
 }
 
 // wait runs the health check up to HealthCount times, HealthDelay apart,
@@ -3437,6 +3730,14 @@ func (m *monitor) stop() response {
 
 	syscall.Kill(-run.pid, sig)
 	syscall.Kill(-run.pid, syscall.SIGCONT)
+	// A health check of a process being stopped has nothing left to tell:
+	// ended now, the start or wait that runs it answers at once (an
+	// interrupted start acts on Ctrl-C within moments, not the timeout).
+	m.mu.Lock()
+	for pid := range m.checks {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	m.mu.Unlock()
 	select {
 	case <-run.exited:
 	case <-time.After(time.Until(deadline)):
@@ -4109,7 +4410,7 @@ var commands = []commandSpec{
 	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)"},
 	{"stop", []string{"name..."}, "stop NAME and its whole process group"},
 	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had"},
-	{"list", nil, "print NAME: status for every NAME in the state directory"},
+	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)"},
 	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
 	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
 	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines"},
@@ -4134,32 +4435,133 @@ func helpText() string {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
+	fmt.Fprintf(&b, "  %-15s  %s\n", "help [COMMAND]", "show this help, or what COMMAND takes (also: COMMAND -h)")
+	fmt.Fprintf(&b, "  %-15s  %s\n", "version", "show the version")
 	b.WriteString("\n")
 	b.WriteString("options:\n")
 	b.WriteString("  -h, --help              show this help and exit\n")
 	b.WriteString("  -v, --version           show the version and exit\n")
-	def := defaultOptions()
 	for _, s := range optionSpecs {
-		flag := "--" + s.long
-		if s.short != "" {
-			flag = "-" + s.short + ", " + flag
-		}
-		if !s.isBool() {
-			flag += " " + strings.ToUpper(s.key())
-		}
-		help := s.help
-		if v := reflectValue(s.field(&def)); v != reflectValue(s.field(&options{})) {
-			help += fmt.Sprintf(" (default %v)", v)
-		}
-		if len(flag) > 22 {
-			fmt.Fprintf(&b, "  %s\n  %-22s  %s\n", flag, "", help)
-		} else {
-			fmt.Fprintf(&b, "  %-22s  %s\n", flag, help)
-		}
+		b.WriteString(s.helpLine())
 	}
 	b.WriteString("\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n")
 	b.WriteString("3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
 	return b.String()
+}
+
+// helpLine is the option as help lists it, with its default.
+func (s optionSpec) helpLine() string {
+	def := defaultOptions()
+	flag := "--" + s.long
+	if s.short != "" {
+		flag = "-" + s.short + ", " + flag
+	}
+	if !s.isBool() {
+		flag += " " + strings.ToUpper(s.key())
+	}
+	help := s.help
+	if v := reflectValue(s.field(&def)); v != reflectValue(s.field(&options{})) {
+		help += fmt.Sprintf(" (default %v)", v)
+	}
+	if len(flag) > 22 {
+		return fmt.Sprintf("  %s\n  %-22s  %s\n", flag, "", help)
+	}
+	return fmt.Sprintf("  %-22s  %s\n", flag, help)
+}
+
+// commandOptions are the options each command uses, where that is not all
+// of them: COMMAND -h lists only these, and only these are expanded. A
+// command missing here (start, restart) uses every option but those that
+// are some other command's alone.
+var commandOptions = map[string][]string{
+	"status": {"ensure-healthy", "json", "config", "debug"},
+	"wait":   {"json", "config", "debug"},
+	"stop":   {"strict", "json", "config", "debug"},
+	"signal": {"ensure-healthy", "json", "config", "debug"},
+	"list":   {"all", "json", "debug"},
+	"logs":   {"lines", "follow", "stdout", "dir", "config", "debug"},
+	"show":   {"json", "config", "debug"},
+}
+
+// ownOptions are options that only the commands that list them use.
+var ownOptions = []string{"lines", "follow", "all", "output"}
+
+// commandExamples show each command once, in COMMAND -h.
+var commandExamples = map[string]string{
+	"start":   `procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`,
+	"status":  "procdog status web --json",
+	"wait":    "procdog wait web",
+	"stop":    "procdog stop web --strict",
+	"restart": "procdog restart web --linger 10",
+	"list":    "procdog list --all",
+	"signal":  "procdog signal web HUP",
+	"logs":    "procdog logs web -n 20 -f",
+	"show":    "procdog show web --json",
+	"export":  "procdog export systemd web --output ~/.config/systemd/user/procdog-web.service",
+}
+
+// usesOption tells whether command uses the option long.
+func usesOption(command, long string) bool {
+	if opts, ok := commandOptions[command]; ok {
+		return slices.Contains(opts, long)
+	}
+	return !slices.Contains(ownOptions, long) || command == "export" && long == "output"
+}
+
+// commandHelp is what COMMAND -h and help COMMAND print: the command, the
+// options it uses and an example, rather than every option of every command.
+func commandHelp(c commandSpec) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n", c.synopsis(), c.help)
+	b.WriteString("  -h, --help              show this help and exit\n")
+	for _, s := range optionSpecs {
+		if usesOption(c.name, s.long) {
+			b.WriteString(s.helpLine())
+		}
+	}
+	if ex := commandExamples[c.name]; ex != "" {
+		fmt.Fprintf(&b, "\nexample:\n  $ %s\n", ex)
+	}
+	b.WriteString("\n'procdog -h' shows every command and option.\n")
+	return b.String()
+}
+
+// suggestCommand is the command, help or version, nearest to word by edit
+// distance, if one is near enough to be a typo of it.
+func suggestCommand(word string) string {
+	best, bestDist := "", 3
+	for _, c := range append(slices.Clone(commands), commandSpec{name: "help"}, commandSpec{name: "version"}) {
+		if d := editDistance(strings.ToLower(word), c.name); d < bestDist && d < len(c.name) {
+			best, bestDist = c.name, d
+		}
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps of
+// two neighbours that turn a into b: "strat" is one swap from "start".
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // run is the client's main: it returns the exit code, so that deferred
@@ -4198,16 +4600,20 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cl.help {
-		fmt.Fprint(stdout, helpText())
-		return nil
+	if cl.help || len(cl.words) > 0 && cl.words[0] == "help" {
+		return printHelp(cl, stdout)
 	}
-	if cl.version {
+	if cl.version || len(cl.words) > 0 && cl.words[0] == "version" {
+		if len(cl.words) > 1 && !cl.version {
+			return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[1:], " "))
+		}
 		fmt.Fprintln(stdout, "procdog "+version)
 		return nil
 	}
 	if len(cl.words) == 0 {
-		return usageErrorf("the following arguments are required: command")
+		err := usageErrorf("the following arguments are required: COMMAND")
+		err.(*codedError).hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") + "; 'procdog -h' for help"
+		return err
 	}
 	command, words := cl.words[0], cl.words[1:]
 	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == command })
@@ -4217,7 +4623,7 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case i < 0:
-		return usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
+		return invalidCommand(command)
 	case len(words) < len(want):
 		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(strings.Join(want[len(words):], ", "), "..."))
 	case len(words) > len(want) && !slices.Equal(want, []string{"name..."}):
@@ -4248,7 +4654,7 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
 	}
 	var err error
-	c := client{dir: stateDir(), name: name}
+	c := client{dir: stateDir(), name: name, command: command}
 	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
 		if fit := len(name) - (len(sock) - maxSocketPath()); fit > 0 {
 			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)", name, c.dir, fit)
@@ -4290,6 +4696,9 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	}
 	if err != nil {
 		return err
+	}
+	if c.o.JSON {
+		r = c.withHealthError(r)
 	}
 	printResponse(stdout, name, r, c.o.JSON)
 	if code := exitCodeFor(command, r, c.o); code != exitOK {
@@ -4349,6 +4758,42 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	}
 	if first != exitOK {
 		return &codedError{code: first}
+	}
+	return nil
+}
+
+// invalidCommand is argparse's error for an unknown command, with a hint
+// when the word looks like a typo of a command.
+func invalidCommand(command string) error {
+	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
+	if near := suggestCommand(command); near != "" {
+		err.(*codedError).hint = "did you mean '" + near + "'?"
+	}
+	return err
+}
+
+// printHelp prints the help that -h, help or help COMMAND asks for: a
+// command's own when one is named, else all of it.
+func printHelp(cl commandLine, stdout io.Writer) error {
+	words := cl.words
+	if len(words) > 0 && words[0] == "help" {
+		words = words[1:]
+		if len(words) > 1 && !cl.help {
+			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
+		}
+	}
+	if len(words) == 0 {
+		fmt.Fprint(stdout, helpText())
+		return nil
+	}
+	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] })
+	switch {
+	case i >= 0:
+		fmt.Fprint(stdout, commandHelp(commands[i]))
+	case cl.help || words[0] == "help" || words[0] == "version":
+		fmt.Fprint(stdout, helpText())
+	default:
+		return invalidCommand(words[0])
 	}
 	return nil
 }

@@ -548,25 +548,25 @@ func TestOptionSpecSetParsesNumbers(t *testing.T) {
 		{"an int", count, "7", options{HealthCount: 7}, ""},
 		{"an int with spaces", count, " 7 ", options{HealthCount: 7}, ""},
 		{"zero", count, "0", options{HealthCount: 0}, ""},
-		{"a negative int is rejected", count, "-1", options{}, "invalid int value: '-1'"},
-		{"a fraction is not an int", count, "1.5", options{}, "invalid int value: '1.5'"},
-		{"a word is not an int", count, "abc", options{}, "invalid int value: 'abc'"},
-		{"an empty int is rejected", count, "", options{}, "invalid int value: ''"},
-		{"a hex int is rejected", count, "0x10", options{}, "invalid int value: '0x10'"},
+		{"a negative int is rejected", count, "-1", options{}, "invalid int value: '-1' (a whole number, 0 or more)"},
+		{"a fraction is not an int", count, "1.5", options{}, "invalid int value: '1.5' (a whole number, 0 or more)"},
+		{"a word is not an int", count, "abc", options{}, "invalid int value: 'abc' (a whole number, 0 or more)"},
+		{"an empty int is rejected", count, "", options{}, "invalid int value: '' (a whole number, 0 or more)"},
+		{"a hex int is rejected", count, "0x10", options{}, "invalid int value: '0x10' (a whole number, 0 or more)"},
 		{"a float", linger, "1.25", options{Linger: 1.25}, ""},
 		{"a whole float", linger, "3", options{Linger: 3}, ""},
 		{"a float with a leading dot", linger, ".5", options{Linger: 0.5}, ""},
 		{"a float with a trailing dot", linger, "2.", options{Linger: 2}, ""},
 		{"a float with an exponent", linger, "1e2", options{Linger: 100}, ""},
 		{"a float with spaces", linger, " 4 ", options{Linger: 4}, ""},
-		{"a negative float is rejected", linger, "-1", options{}, "invalid float value: '-1'"},
-		{"NaN is rejected", linger, "NaN", options{}, "invalid float value: 'NaN'"},
-		{"nan is rejected", linger, "nan", options{}, "invalid float value: 'nan'"},
-		{"inf is rejected", linger, "inf", options{}, "invalid float value: 'inf'"},
-		{"+Infinity is rejected", linger, "+Infinity", options{}, "invalid float value: '+Infinity'"},
-		{"a hex float is rejected", linger, "0x1p-2", options{}, "invalid float value: '0x1p-2'"},
-		{"a word is not a float", linger, "soon", options{}, "invalid float value: 'soon'"},
-		{"an empty float is rejected", linger, "", options{}, "invalid float value: ''"},
+		{"a negative float is rejected", linger, "-1", options{}, "invalid float value: '-1' (a number of seconds, 0 or more)"},
+		{"NaN is rejected", linger, "NaN", options{}, "invalid float value: 'NaN' (a number of seconds, 0 or more)"},
+		{"nan is rejected", linger, "nan", options{}, "invalid float value: 'nan' (a number of seconds, 0 or more)"},
+		{"inf is rejected", linger, "inf", options{}, "invalid float value: 'inf' (a number of seconds, 0 or more)"},
+		{"+Infinity is rejected", linger, "+Infinity", options{}, "invalid float value: '+Infinity' (a number of seconds, 0 or more)"},
+		{"a hex float is rejected", linger, "0x1p-2", options{}, "invalid float value: '0x1p-2' (a number of seconds, 0 or more)"},
+		{"a word is not a float", linger, "soon", options{}, "invalid float value: 'soon' (a number of seconds, 0 or more)"},
+		{"an empty float is rejected", linger, "", options{}, "invalid float value: '' (a number of seconds, 0 or more)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -946,7 +946,7 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 func TestRunPrintsHelpAndVersion(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	t.Run("-h prints usage on stdout and exits 0", func(t *testing.T) {
-		for _, args := range [][]string{{"-h"}, {"--help"}, {"start", "web", "-h"}} {
+		for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
 			var stdout, stderr bytes.Buffer
 			if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
 				t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
@@ -2604,7 +2604,7 @@ func TestItStopSignalIsConfigurable(t *testing.T) {
 	e.expect("running, pid={N}", "", 0, "start", "int", "--command", "sleep 100", "--stop-signal", "INT", "--linger", itWindow)
 	e.expect("killed, signal=2", "", 0, "stop", "int")
 	e.expect("exited, returncode=-2", "", 0, "stop", "int")
-	e.expect("", usageLine+"\nprocdog: error: argument --stop-signal: invalid signal: 'NOPE'",
+	e.expect("", usageLine+"\nprocdog: error: argument --stop-signal: invalid signal: 'NOPE' (a name such as TERM, HUP or KILL, or a number from 1 to "+strconv.Itoa(maxSignal())+")",
 		2, "start", "bad", "--command", "sleep 100", "--stop-signal", "NOPE")
 }
 
@@ -3196,7 +3196,7 @@ func TestIt4Restart(t *testing.T) {
 	t.Run("a name with no daemon and no command is a usage error", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('n')\n"+
+		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'restart' or supply a command in the config file for this id ('n')\n"+
 			e.noConfigHint(), 2, "restart", "n")
 		if files := e.stateFiles(); len(files) != 0 {
 			t.Errorf("a refused restart left state files behind: %v", files)
@@ -3250,9 +3250,9 @@ func TestIt4List(t *testing.T) {
 		// Files that are not a name's are none of list's business.
 		itWrite(t, filepath.Join(e.state, "notes.txt"), "")
 		itWrite(t, filepath.Join(e.state, "procdog.not.a.name.log"), "")
-		e.expect(fmt.Sprintf("cache: stopped\ndb: exited, returncode=7\nweb: running, pid=%d", web), "", 0, "list")
+		e.expect(fmt.Sprintf("cache: stopped\ndb: exited, returncode=7\nweb: running, pid=%d", web), "", 0, "list", "--all")
 		itExpectJSON(e, fmt.Sprintf(`[{"name":"cache","state":"stopped"},{"name":"db","returncode":7,"state":"exited"},{"name":"web","pid":%d,"state":"running"}]`, web),
-			"", 0, "list", "--json")
+			"", 0, "list", "--json", "--all")
 		e.expect("killed, signal=15", "", 0, "stop", "web")
 	})
 	t.Run("a name that cannot be asked is an error in its line", func(t *testing.T) {
@@ -3314,8 +3314,8 @@ func TestIt4Signal(t *testing.T) {
 	t.Run("usage errors", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: 'NOPE'", 2, "signal", "x", "NOPE")
-		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: '0'", 2, "signal", "x", "0")
+		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: 'NOPE' (a name such as TERM, HUP or KILL, or a number from 1 to "+strconv.Itoa(maxSignal())+")", 2, "signal", "x", "NOPE")
+		e.expect("", usageLine+"\nprocdog: error: argument signal: invalid signal: '0' (a name such as TERM, HUP or KILL, or a number from 1 to "+strconv.Itoa(maxSignal())+")", 2, "signal", "x", "0")
 		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: signal", 2, "signal", "x")
 		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name, signal", 2, "signal")
 		e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: extra", 2, "signal", "x", "HUP", "extra")
@@ -3406,7 +3406,7 @@ func TestIt4Logs(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name", 2, "logs")
-		e.expect("", usageLine+"\nprocdog: error: argument --lines: invalid int value: 'x'", 2, "logs", "l", "-n", "x")
+		e.expect("", usageLine+"\nprocdog: error: argument --lines: invalid int value: 'x' (a whole number, 0 or more)", 2, "logs", "l", "-n", "x")
 		e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: more", 2, "logs", "l", "more")
 	})
 }
@@ -3448,9 +3448,9 @@ func TestIt4JSON(t *testing.T) {
 		r := itExpectJSON(e, `{"health":0,"name":"h","pid":{N},"state":"running"}`, "", 0,
 			"start", "h", "-c", "sleep 100", "--health-command", "true", "--json", "--linger", "0.2")
 		itExpectJSON(e, r.line(), "", 0, "wait", "h", "--json")
-		itExpectJSON(e, `{"health":1,"name":"u","pid":{N},"state":"running"}`, "", 0,
+		itExpectJSON(e, `{"health":1,"health_error":"health command exited with 1","name":"u","pid":{N},"state":"running"}`, "", 0,
 			"start", "u", "-c", "sleep 100", "--health-command", "false", "--health-count", "2", "--health-delay", "0.05", "--json", "--linger", "0.2")
-		itExpectJSON(e, `{"health":1,"name":"u","pid":{N},"state":"running"}`, "", 6, "wait", "u", "--json")
+		itExpectJSON(e, `{"health":1,"health_error":"health command exited with 1","name":"u","pid":{N},"state":"running"}`, "", 6, "wait", "u", "--json")
 		itExpectJSON(e, `{"name":"e","signal":15,"state":"killed"}`, "", 6,
 			"start", "e", "-c", "sleep 100", "--health-command", "false", "--health-count", "2", "--health-delay", "0.05",
 			"--ensure-healthy", "--json", "--linger", "0.2")
@@ -3688,9 +3688,9 @@ func TestIt4RestartPolicy(t *testing.T) {
 		e := itNew(t)
 		e.expect("", usageLine+"\nprocdog: error: argument --restart: invalid choice: 'sometimes' (choose from 'no', 'on-failure', 'always')",
 			2, "start", "b", "-c", "sleep 100", "--restart", "sometimes")
-		e.expect("", usageLine+"\nprocdog: error: argument --max-restarts: invalid int value: 'many'",
+		e.expect("", usageLine+"\nprocdog: error: argument --max-restarts: invalid int value: 'many' (a whole number, 0 or more)",
 			2, "start", "b", "-c", "sleep 100", "--max-restarts=many")
-		e.expect("", usageLine+"\nprocdog: error: argument --restart-delay: invalid float value: '-1'",
+		e.expect("", usageLine+"\nprocdog: error: argument --restart-delay: invalid float value: '-1' (a number of seconds, 0 or more)",
 			2, "start", "b", "-c", "sleep 100", "--restart-delay=-1")
 		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[b]\ncommand=sleep 100\nrestart=maybe\n")
 		e.expect("", "procdog: error: invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') for config key 'restart' in 'procdog.cfg'",
@@ -4102,7 +4102,7 @@ func TestItWedgedDaemonDoesNotHangTheClient(t *testing.T) {
 	syscall.Kill(daemon, syscall.SIGSTOP)
 	defer syscall.Kill(daemon, syscall.SIGCONT) // before cleanup stops it
 	r := e.run("status", "frozen")
-	if r.code != 3 || r.stdout != "" || !strings.Contains(r.stderr, "procdog: error: the daemon of 'frozen' does not answer") {
+	if r.code != 3 || r.stdout != "" || !strings.Contains(r.stderr, "procdog: error: the monitor of 'frozen' does not answer") {
 		t.Fatalf("a stopped daemon: want exit 3 and an error naming it; got\n%s", r)
 	}
 }
@@ -5354,4 +5354,488 @@ func TestExportEnvironment(t *testing.T) {
 	if err != nil || !strings.Contains(out, "<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>") {
 		t.Errorf("export launchd with --env: err %v, plist\n%s", err, out)
 	}
+}
+
+// ---------------------------------------------------------------------------
+// A newcomer's first hour: errors that say what to do, help for one command,
+// health failures that explain themselves, and a list of what is alive.
+
+// runLines runs the client in-process and returns its stderr as lines.
+func runLines(t *testing.T, args ...string) (stdout string, stderr []string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return out.String(), strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n"), code
+}
+
+func TestNewcomerUsageErrorsSayWhatToDo(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	tests := []struct {
+		name string
+		args []string
+		want []string // the stderr lines after the usage line
+	}{
+		{"no command", nil, []string{"procdog: error: the following arguments are required: COMMAND",
+			"procdog: COMMAND is one of start, status, wait, stop, restart, list, signal, logs, show, export; 'procdog -h' for help"}},
+		{"a swap of two letters", []string{"strat", "web"}, []string{
+			"procdog: error: argument command: invalid choice: 'strat' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'start'?"}},
+		{"a letter missing", []string{"sigal", "web", "HUP"}, []string{
+			"procdog: error: argument command: invalid choice: 'sigal' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'signal'?"}},
+		{"help for a typo", []string{"help", "restrat"}, []string{
+			"procdog: error: argument command: invalid choice: 'restrat' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'restart'?"}},
+		{"nothing near", []string{"frobnicate", "web"}, []string{
+			"procdog: error: argument command: invalid choice: 'frobnicate' (choose from " + commandChoices + ")"}},
+		{"version takes no words", []string{"version", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
+		{"help takes one command", []string{"help", "start", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runLines(t, tt.args...)
+			want := append([]string{usageLine}, tt.want...)
+			if code != exitError || stdout != "" || !slices.Equal(stderr, want) {
+				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
+			}
+		})
+	}
+}
+
+func TestNewcomerHelpAndVersionAsCommands(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	stop := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == "stop" })]
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, helpText()},
+		{[]string{"help", "stop"}, commandHelp(stop)},
+		{[]string{"stop", "-h"}, commandHelp(stop)},
+		{[]string{"stop", "web", "--help"}, commandHelp(stop)},
+		{[]string{"-h", "stop"}, commandHelp(stop)},
+		{[]string{"version"}, "procdog " + version + "\n"},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runLines(t, tt.args...)
+		if code != exitOK || stdout != tt.want || stderr[0] != "" {
+			t.Errorf("run(%q) = %d, stderr %q, stdout\n%s\nwant 0, nothing and\n%s", tt.args, code, stderr, stdout, tt.want)
+		}
+	}
+}
+
+func TestNewcomerCommandHelpListsWhatTheCommandUses(t *testing.T) {
+	tests := []struct {
+		command string
+		has     []string
+		hasNot  []string
+	}{
+		{"start", []string{"usage: procdog start NAME... [options]", "--command", "--health-url", "--json", "$ procdog start web"}, []string{"--lines", "--follow", "--all", "--version"}},
+		{"restart", []string{"--command", "--linger"}, []string{"--lines"}},
+		{"status", []string{"--ensure-healthy", "--json", "$ procdog status web"}, []string{"--command", "--strict"}},
+		{"stop", []string{"--strict", "--json"}, []string{"--command", "--ensure-healthy"}},
+		{"signal", []string{"usage: procdog signal NAME SIG [options]", "$ procdog signal web HUP"}, []string{"--command"}},
+		{"list", []string{"--all", "--json"}, []string{"--command", "--config"}},
+		{"logs", []string{"-n, --lines", "-f, --follow", "--stdout", "--dir"}, []string{"--command", "--json"}},
+	}
+	for _, tt := range tests {
+		c := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == tt.command })]
+		help := commandHelp(c)
+		for _, s := range tt.has {
+			if !strings.Contains(help, s) {
+				t.Errorf("%s -h does not show %q:\n%s", tt.command, s, help)
+			}
+		}
+		for _, s := range tt.hasNot {
+			if strings.Contains(help, s+" ") || strings.Contains(help, s+"\n") {
+				t.Errorf("%s -h shows %q, which it does not use:\n%s", tt.command, s, help)
+			}
+		}
+		if n := strings.Count(help, "\n"); n >= strings.Count(helpText(), "\n") {
+			t.Errorf("%s -h has %d lines, no fewer than the whole help", tt.command, n)
+		}
+	}
+}
+
+func TestNewcomerEditDistance(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"start", "start", 0}, {"strat", "start", 1}, {"stat", "start", 1}, {"stpo", "stop", 1},
+		{"", "wait", 4}, {"lsit", "list", 1}, {"kitten", "sitting", 3},
+	}
+	for _, tt := range tests {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+	for word, want := range map[string]string{"strat": "start", "STOP": "stop", "lgos": "logs", "hlep": "help",
+		"versoin": "version", "x": "", "frobnicate": "", "restarts": "restart"} {
+		if got := suggestCommand(word); got != want {
+			t.Errorf("suggestCommand(%q) = %q, want %q", word, got, want)
+		}
+	}
+}
+
+func TestNewcomerListedKeepsWhatAnswers(t *testing.T) {
+	names := []string{"a", "b", "c"}
+	responses := []response{newResponse(codeRunning, "pid", 1), newResponse(codeStopped), errorResponse("refused")}
+	gotNames, got := listed(names, responses, false)
+	if !slices.Equal(gotNames, []string{"a", "c"}) || len(got) != 2 || got[1].code != codeError {
+		t.Errorf("listed without --all = %q, %v; want a and c", gotNames, got)
+	}
+	if gotNames, _ := listed(names, responses, true); !slices.Equal(gotNames, names) {
+		t.Errorf("listed with --all = %q, want all of %q", gotNames, names)
+	}
+}
+
+func TestItNewcomerListShowsOnlyLiveNamesUnlessAll(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	web := itPid(t, e.expect("running, pid={N}", "", 0, "start", "web", "-c", "sleep 100", "--linger", "0.2"))
+	e.expect("exited, returncode=3", "", 5, "start", "db", "-c", "sh -c 'exit 3'", "--settle", "10", "--linger", itWindow)
+	e.expect("exited, returncode=0", "", 5, "start", "gone", "-c", "true", "--settle", "10", "--linger", "0.2")
+	itGone(t, itWindowWait, e.path("gone", "sock"))
+	e.expect(fmt.Sprintf("db: exited, returncode=3\nweb: running, pid=%d", web), "", 0, "list")
+	itExpectJSON(e, fmt.Sprintf(`[{"name":"db","returncode":3,"state":"exited"},{"name":"web","pid":%d,"state":"running"}]`, web),
+		"", 0, "list", "--json")
+	e.expect(fmt.Sprintf("db: exited, returncode=3\ngone: stopped\nweb: running, pid=%d", web), "", 0, "list", "--all")
+}
+
+func TestNewcomerBadValuesNameTheRule(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	sigRule := fmt.Sprintf(" (a name such as TERM, HUP or KILL, or a number from 1 to %d)", maxSignal())
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "x", "-c", "true", "--linger", "-1"}, "argument --linger: invalid float value: '-1' (a number of seconds, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--settle=soon"}, "argument --settle: invalid float value: 'soon' (a number of seconds, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--linger", "90000"}, "argument --linger: invalid float value: '90000' (at most 86400 seconds, one day)"},
+		{[]string{"wait", "x", "--health-count", "-2"}, "argument --health-count: invalid int value: '-2' (a whole number, 0 or more)"},
+		{[]string{"logs", "x", "-n", "ten"}, "argument --lines: invalid int value: 'ten' (a whole number, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--stop-signal", "NOPE"}, "argument --stop-signal: invalid signal: 'NOPE'" + sigRule},
+		{[]string{"signal", "x", "65"}, "argument signal: invalid signal: '65'" + sigRule},
+		{[]string{"start", "x", "-c", "true", "--restart", "often"}, "argument --restart: invalid choice: 'often' (choose from 'no', 'on-failure', 'always')"},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runLines(t, tt.args...)
+		if want := []string{usageLine, "procdog: error: " + tt.want}; code != exitError || stdout != "" || !slices.Equal(stderr, want) {
+			t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
+		}
+	}
+	path := writeConfig(t, "[x]\ncommand=true\nhealth_count=ten\n")
+	_, stderr, code := runLines(t, "start", "x", "--config", path)
+	if want := "procdog: error: invalid int value: 'ten' (a whole number, 0 or more) for config key 'health_count' in '" + path + "'"; code != exitUnknown || !slices.Equal(stderr, []string{want}) {
+		t.Errorf("a bad int in the config file: %d, %q; want 3, %q", code, stderr, want)
+	}
+}
+
+func TestNewcomerMessagesSayWhatToWrite(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	unsetenv(t, "BADENVVAR")
+	empty := writeConfig(t, "")
+	hint := "procdog: write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"restart with nothing to restart and no command", []string{"restart", "web", "--config", empty}, exitError, []string{usageLine,
+			"procdog: error: Must specify --command with 'restart' or supply a command in the config file for this id ('web')",
+			"procdog: no command for 'web' in the config file " + empty}},
+		{"start with no command keeps the original's text", []string{"start", "web", "--config", empty}, exitError, []string{usageLine,
+			"procdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('web')",
+			"procdog: no command for 'web' in the config file " + empty}},
+		{"a shell's $1", []string{"start", "web", "--config", empty, "--shell", "-c", "echo $1"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in command 'echo $1': Invalid placeholder in string: line 1, col 6", hint}},
+		{"a shell's $(cmd) in a health command", []string{"start", "web", "--config", empty, "-c", "true", "--health-command", "test $(date)"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in health_command 'test $(date)': Invalid placeholder in string: line 1, col 6", hint}},
+		{"an undefined variable needs no hint", []string{"start", "web", "--config", empty, "-c", "echo $BADENVVAR"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in command 'echo $BADENVVAR': 'BADENVVAR'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runLines(t, tt.args...)
+			if code != tt.code || stdout != "" || !slices.Equal(stderr, tt.want) {
+				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant %d, nothing,\n%q", tt.args, code, stdout, stderr, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewcomerHealthProbesAreCheckedAtStart(t *testing.T) {
+	noDNS := "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
+	tests := []struct {
+		o        options
+		wantMsg  string // "" for none
+		wantHint string
+	}{
+		{options{HealthURL: "http://127.0.0.1:8080/ping"}, "", ""},
+		{options{HealthURL: "http://localhost/"}, "", ""},
+		{options{HealthURL: "http://[::1]:8080/"}, "", ""},
+		{options{HealthTCP: "127.0.0.1:5432"}, "", ""},
+		{options{HealthTCP: "[::1]:65535"}, "", ""},
+		{options{HealthTCP: "localhost:1"}, "", ""},
+		{options{HealthURL: "http://example.com/"}, "argument --health-url: unknown host 'example.com' in 'http://example.com/'", noDNS},
+		{options{HealthTCP: "nosuchhost.example:80"}, "argument --health-tcp: unknown host 'nosuchhost.example' in 'nosuchhost.example:80'", noDNS},
+		{options{HealthURL: "http://:8080/"}, "argument --health-url: no host in 'http://:8080/'", ""},
+		{options{HealthURL: "http://h:/"}, "argument --health-url: no port in 'http://h:/'", ""},
+		{options{HealthURL: "http://127.0.0.1:70000/"}, "argument --health-url: port '70000' is not a number from 1 to 65535 in 'http://127.0.0.1:70000/'", ""},
+		{options{HealthTCP: "127.0.0.1:0"}, "argument --health-tcp: port '0' is not a number from 1 to 65535 in '127.0.0.1:0'", ""},
+		{options{HealthTCP: "127.0.0.1:http"}, "argument --health-tcp: port 'http' is not a number from 1 to 65535 in '127.0.0.1:http'", ""},
+		{options{HealthTCP: ":80"}, "argument --health-tcp: no host in ':80'", ""},
+		{options{HealthTCP: "127.0.0.1"}, "argument --health-tcp: not HOST:PORT: '127.0.0.1'", ""},
+		{options{HealthURL: "https://127.0.0.1/"}, "argument --health-url: not an http:// URL: 'https://127.0.0.1/'", ""},
+	}
+	for _, tt := range tests {
+		err := tt.o.checkHealthProbes()
+		if tt.wantMsg == "" {
+			if err != nil {
+				t.Errorf("checkHealthProbes(%q%q) = %v, want nil", tt.o.HealthURL, tt.o.HealthTCP, err)
+			}
+			continue
+		}
+		ce := codedErrorOf(t, err)
+		if ce.msg != tt.wantMsg || ce.hint != tt.wantHint || !ce.usage || ce.code != exitError {
+			t.Errorf("checkHealthProbes(%q%q) = %q, hint %q, usage %v, code %d\nwant %q, hint %q, a usage error",
+				tt.o.HealthURL, tt.o.HealthTCP, ce.msg, ce.hint, ce.usage, ce.code, tt.wantMsg, tt.wantHint)
+		}
+	}
+}
+
+func TestNewcomerEveryAddressOfAHostIsTried(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	itWrite(t, hosts, "# a comment\n::1 both other # the first\n127.0.0.1 both\n127.0.0.1 BOTH\n10.0.0.1 other\n")
+	old := hostsFile
+	hostsFile = hosts
+	t.Cleanup(func() { hostsFile = old })
+	ips, err := lookupHost("both")
+	if want := "[::1 127.0.0.1]"; err != nil || fmt.Sprint(ips) != want {
+		t.Errorf("lookupHost(both) = %v, %v; want %s", ips, err, want)
+	}
+	if ips, err := lookupHost("localhost"); err != nil || fmt.Sprint(ips) != "[127.0.0.1]" {
+		t.Errorf("lookupHost(localhost) with no line for it = %v, %v; want 127.0.0.1", ips, err)
+	}
+	if _, err := lookupHost("nosuch"); err == nil {
+		t.Errorf("lookupHost(nosuch) found an address")
+	}
+	// A server on 127.0.0.1 alone: ::1, tried first, refuses.
+	addr := itTCPListener(t)
+	_, port, _ := strings.Cut(addr, ":")
+	conn, err := dialTCP("both:"+port, itSoon)
+	if err != nil {
+		t.Fatalf("dialTCP(both:%s) = %v, want a connection through its second address", port, err)
+	}
+	conn.Close()
+}
+
+func TestNewcomerHealthFailuresSayWhy(t *testing.T) {
+	tests := []struct {
+		health        int
+		why, lastLine string
+		want          string
+	}{
+		{0, "", "anything", ""},
+		{3, "", "", "health command exited with 3"},
+		{7, "", "curl: (7) Failed to connect", "health command exited with 7: curl: (7) Failed to connect"},
+		{-15, "", "", "health command ended by signal 15"},
+		{-9, "health command killed after 2s", "still trying", "health command killed after 2s: still trying"},
+	}
+	for _, tt := range tests {
+		if got := healthCommandFailure(tt.health, tt.why, tt.lastLine); got != tt.want {
+			t.Errorf("healthCommandFailure(%d, %q, %q) = %q, want %q", tt.health, tt.why, tt.lastLine, got, tt.want)
+		}
+	}
+	var log bytes.Buffer
+	out := "first\nthe last words\n  \n"
+	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(out))); got != "the last words" || log.String() != out {
+		t.Errorf("copyLastLine = %q, log %q; want %q and all of it", got, log.String(), "the last words")
+	}
+	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(strings.Repeat("x", 500)))); len(got) != 203 {
+		t.Errorf("copyLastLine of a long line kept %d bytes, want 200 and ...", len(got))
+	}
+	if got := probeFailure(fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second); got != "no answer within 2s" {
+		t.Errorf("probeFailure(timeout) = %q", got)
+	}
+	r := newResponse(codeRunning, "pid", 5, "health", 1)
+	r.healthError = `GET http://h/: HTTP status 500 "x"`
+	if got, want := r.json("w"), `{"health":1,"health_error":"GET http://h/: HTTP status 500 \"x\"","name":"w","pid":5,"state":"running"}`; got != want {
+		t.Errorf("json = %s, want %s", got, want)
+	}
+	if got := r.String(); got != "running, health=1, pid=5" {
+		t.Errorf("the response line changed with a health error: %q", got)
+	}
+}
+
+func TestItNewcomerHealthFailuresExplainThemselves(t *testing.T) {
+	t.Parallel()
+	srv := itHTTPServer(t)
+	closed := itClosedAddr(t)
+	tests := []struct {
+		name   string
+		health []string
+		why    string
+		code   int
+	}{
+		{"a refused TCP connection", []string{"--health-tcp", closed}, "connect " + closed + ": connection refused", 1},
+		{"an HTTP error status", []string{"--health-url", srv.URL + "/fail"}, "GET " + srv.URL + "/fail: HTTP status 500 Internal Server Error", 1},
+		{"a URL that does not answer in time", []string{"--health-url", srv.URL + "/slow", "--health-timeout", "0.3"},
+			"GET " + srv.URL + "/slow: no HTTP status line: no answer within 300ms", 1},
+		{"a command's exit code and last stderr line", []string{"--health-command", "sh -c 'echo starting >&2; echo not ready yet >&2; exit 3'"},
+			"health command exited with 3: not ready yet", 3},
+		{"a command killed for its time", []string{"--health-command", "sh -c 'echo waiting >&2; exec sleep 100'", "--health-timeout", "0.3"},
+			"health command killed after 0.3s: waiting", -9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := itNew(t)
+			args := append([]string{"start", "h", "-c", "sleep 100", "--linger", "0.2"}, tt.health...)
+			r := e.expect(fmt.Sprintf("running, health=%d, pid={N}", tt.code), "", 0, args...)
+			pid := itPid(t, r)
+			// The line is the original's; JSON carries the reason.
+			e.expect(fmt.Sprintf("running, health=%d, pid=%d", tt.code, pid), "", 0, "status", "h")
+			itExpectJSON(e, fmt.Sprintf(`{"health":%d,"health_error":%s,"name":"h","pid":%d,"state":"running"}`, tt.code, jsonString(tt.why), pid),
+				"", 0, "status", "h", "--json")
+			itLogHas(e, "h", fmt.Sprintf("h: health check failed (health=%d): %s", tt.code, tt.why), 1)
+			if answer, alive, err := exchange(e.state, "h", "health-error"); err != nil || !alive || answer != tt.why {
+				t.Errorf("health-error request = %q, %v, %v; want %q", answer, alive, err, tt.why)
+			}
+		})
+	}
+	t.Run("a check that passes again clears the reason and says so", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		pid := itPid(t, e.expect("running, health=1, pid={N}", "", 0, "start", "h", "-c", "sleep 100", "--linger", "0.2",
+			"--health-command", "sh -c 'test -e ready || { echo no ready file >&2; exit 1; }'"))
+		itWrite(t, filepath.Join(e.work, "ready"), "")
+		itExpectJSON(e, fmt.Sprintf(`{"health":0,"name":"h","pid":%d,"state":"running"}`, pid), "", 0, "status", "h", "--json")
+		itLogHas(e, "h", "h: health check failed (health=1): health command exited with 1: no ready file", 1)
+		itLogHas(e, "h", "h: health check passed", 1)
+		if answer, _, _ := exchange(e.state, "h", "health-error"); answer != "" {
+			t.Errorf("health-error after a passing check = %q, want nothing", answer)
+		}
+		// The command's stderr still reaches the log, as before.
+		itLogHas(e, "h", "\nno ready file\n", 1)
+	})
+}
+
+func TestNewcomerOnlyWhatACommandUsesIsExpanded(t *testing.T) {
+	unsetenv(t, "IT_NOPE")
+	path := writeConfig(t, "[web]\ncommand=serve $IT_NOPE\nhealth_url=http://127.0.0.1:$IT_NOPE/\nstdout=$IT_NOPE/out\nstop_signal=INT\n")
+	tests := []struct {
+		command string
+		fails   bool
+	}{
+		{"start", true}, {"restart", true}, {"logs", true},
+		{"status", false}, {"wait", false}, {"stop", false}, {"signal", false}, {"list", false},
+	}
+	for _, tt := range tests {
+		cl := commandLine{words: []string{tt.command, "web"}, set: map[string]string{"config": path}}
+		o, err := resolveOptions(cl, "web")
+		if tt.fails {
+			if ce := codedErrorOf(t, err); ce.code != exitUnknown || !strings.Contains(ce.msg, "'IT_NOPE'") {
+				t.Errorf("%s: error %q (exit %d), want the expansion error, exit 3", tt.command, ce.msg, ce.code)
+			}
+			continue
+		}
+		if err != nil || o.StopSignal != "INT" {
+			t.Errorf("%s: %v, stop signal %q; want no error and the file's other keys", tt.command, err, o.StopSignal)
+		}
+	}
+	// The command line too: stop does not run --command.
+	cl, err := parseCommandLine([]string{"stop", "web", "--command", "serve $IT_NOPE", "--config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolveOptions(cl, "web"); err != nil {
+		t.Errorf("stop with an unexpandable --command: %v", err)
+	}
+}
+
+func TestItNewcomerStopNeedsNoVariableOnlyStartUses(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.setenv("IT_PORT_ONLY_AT_START", "1")
+	itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[web]\ncommand=sleep 10$IT_PORT_ONLY_AT_START\nlinger=0.2\n")
+	pid := itPid(t, e.expect("running, pid={N}", "", 0, "start", "web"))
+	// A new shell, without the variable.
+	e.mu.Lock()
+	e.env = nil
+	e.mu.Unlock()
+	e.expect(fmt.Sprintf("running, pid=%d", pid), "", 0, "status", "web")
+	e.expect(fmt.Sprintf("running, pid=%d", pid), "", 0, "signal", "web", "CONT")
+	e.expect(fmt.Sprintf("web: running, pid=%d", pid), "", 0, "list")
+	e.expect("killed, signal=15", "", 0, "stop", "web")
+	e.expect("", "procdog: error: could not expand environment variable names in command 'sleep 10$IT_PORT_ONLY_AT_START': 'IT_PORT_ONLY_AT_START'", 3, "start", "web")
+}
+
+// itInterruptWhen starts procdog with args, sends it SIGINT once the file
+// at path exists, and returns what it did and how long it took to end.
+func itInterruptWhen(t *testing.T, e *itEnv, path string, args ...string) (itResult, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	itEventually(t, itSoon, path+" to appear", func() (bool, string) { return itExists(path), "" })
+	sent := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	took := time.Since(sent)
+	r := itResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	e.notePids(r.stdout)
+	return r, took
+}
+
+func TestItNewcomerCtrlCActsAtOnce(t *testing.T) {
+	t.Parallel()
+	t.Run("during the first health check of a start it stops what it started", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		checking := filepath.Join(e.work, "checking")
+		r, took := itInterruptWhen(t, e, checking, "start", "slow", "-c", "sleep 100", "--linger", "0.2",
+			"--health-command", "sh -c 'touch checking; exec sleep 100'", "--health-timeout", "25", "--ensure-healthy")
+		if r.stdout != "killed, signal=15\n" || r.stderr != "procdog: error: interrupted; stopped 'slow'\n" || r.code != exitInterrupted {
+			t.Fatalf("unexpected result of\n%s\nwant the stop response, 'interrupted; stopped', exit 130", r)
+		}
+		if took > 2*time.Second {
+			t.Errorf("the interrupted start took %v to end, want well under the 25 s health timeout", took)
+		}
+		pids := itStarted(e, "slow")
+		if len(pids) != 1 {
+			t.Fatalf("started %v, want one process", pids)
+		}
+		itDead(t, itSoon, "the interrupted start's process", pids[0])
+	})
+	t.Run("a start that found it running stops nothing", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		pid := itPid(t, e.expect("running, health=0, pid={N}", "", 0, "start", "busy", "-c", "sleep 100", "--linger", "0.2",
+			"--health-command", "sh -c 'test -e slow && { touch checking; exec sleep 100; }; exit 0'", "--health-timeout", "25"))
+		itWrite(t, filepath.Join(e.work, "slow"), "")
+		r, took := itInterruptWhen(t, e, filepath.Join(e.work, "checking"), "start", "busy", "-c", "sleep 100", "--ensure-healthy")
+		if r.stdout != "" || r.stderr != "procdog: error: interrupted\n" || r.code != exitInterrupted {
+			t.Fatalf("unexpected result of\n%s\nwant nothing, 'interrupted', exit 130", r)
+		}
+		if took > 2*time.Second {
+			t.Errorf("the interrupted start took %v to end", took)
+		}
+		if !itAlive(pid) {
+			t.Errorf("the process that was running before the start (pid %d) was stopped", pid)
+		}
+		os.Remove(filepath.Join(e.work, "slow"))
+		e.expect(fmt.Sprintf("running, health=0, pid=%d", pid), "", 0, "status", "busy")
+		e.expect("killed, signal=15", "", 0, "stop", "busy")
+	})
 }
