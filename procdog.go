@@ -71,7 +71,7 @@ import (
 
 const version = "0.2.0"
 
-// Exit codes are part of procdog's public interface (SPEC §4).
+// Exit codes are part of procdog's public interface: scripts test them.
 const (
 	exitOK             = 0
 	exitError          = 2 // usage error, or an error: response
@@ -82,7 +82,7 @@ const (
 	exitInterrupted    = 130 // the shell's convention for death by SIGINT
 )
 
-// Response codes (SPEC §3). codeBusy never reaches a user: a daemon sends it
+// Response codes, the first word of every answer. codeBusy never reaches a user: a daemon sends it
 // to its client when another daemon already owns the name.
 const (
 	codeRunning = "running"
@@ -1190,7 +1190,7 @@ func (r response) healthy() bool {
 	return r.code == codeRunning && (!checked || h == 0)
 }
 
-// exitCodeFor is SPEC §4 in one place: the exit code of a command that
+// exitCodeFor is the table of exit codes in one place: the exit code of a command that
 // printed r.
 func exitCodeFor(command string, r response, o options) int {
 	switch r.code {

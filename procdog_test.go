@@ -1230,7 +1230,7 @@ func FuzzParseCommandLine(f *testing.F) {
 // ---------------------------------------------------------------------------
 // Integration tests: they build the real binary once and drive it the way a
 // user's shell would, checking the exact response line, the stderr line and
-// the exit code of every command (SPEC §1–8). Each test has its own
+// the exit code of every command (the README's reference). Each test has its own
 // PROCDOG_DIR, HOME and working directory, and ends every process it saw by
 // pid, even when it fails.
 
@@ -1767,7 +1767,8 @@ func TestItProcessThatExitsByItself(t *testing.T) {
 	itDead(t, itWindowWait, "the daemon after its linger time", e.daemonPid("x"))
 }
 
-// TestItProtocol talks to a daemon's socket directly (SPEC §8).
+// TestItProtocol talks to a monitor's socket directly, as the README's
+// Protocol section says any program can.
 func TestItProtocol(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
@@ -2570,7 +2571,7 @@ func TestItUsageErrors(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Faults that wedged the original (issue 3), reproduced for real.
+// Faults that wedged the original, reproduced for real.
 
 // itStateFiles lists the state directory, logs left out: what a failed or
 // finished start must not leave behind.
@@ -2970,8 +2971,8 @@ func TestRunTestSh(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Beyond the original (issue 4): restart, list, signal, logs, --json, the
-// built-in health probes and the restart policy (SPEC §9), driven through
+// Beyond the original: restart, list, signal, logs, --json, the
+// built-in health probes and the restart policy, driven through
 // the real binary like the tests above.
 
 // itWant is one acceptable result of a command whose answer depends on a
@@ -3702,7 +3703,7 @@ func TestIt4RestartPolicy(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Benchmarks (issue 5): procdog against the floor, the least a command can
+// Benchmarks: procdog against the floor, the least a command can
 // do: a Go program that dials a Unix socket, sends a line and reads one
 // (testdata/floor), built the same way. They report, never fail on a time:
 //
