@@ -387,31 +387,9 @@ func parseCommandLine(args []string) (commandLine, error) {
 			cl.words = append(cl.words, arg)
 			continue
 		}
-		var spec optionSpec
-		var value string
-		hasValue := false
-		if strings.HasPrefix(arg, "--") {
-			name := arg[2:]
-			if k := strings.IndexByte(name, '='); k >= 0 {
-				name, value, hasValue = name[:k], name[k+1:], true
-			}
-			var err error
-			if spec, err = lookupFlag(name); err != nil {
-				return cl, err
-			}
-		} else {
-			found := false
-			for _, s := range optionSpecs {
-				if s.short != "" && arg[1:2] == s.short {
-					spec, found = s, true
-				}
-			}
-			if !found {
-				return cl, usageErrorf("unrecognized arguments: %s", arg)
-			}
-			if len(arg) > 2 {
-				value, hasValue = strings.TrimPrefix(arg[2:], "="), true
-			}
+		spec, value, hasValue, err := splitOption(arg)
+		if err != nil {
+			return cl, err
 		}
 		if !hasValue {
 			if spec.isBool() {
@@ -434,6 +412,27 @@ func parseCommandLine(args []string) (commandLine, error) {
 		cl.set[spec.long] = value
 	}
 	return cl, nil
+}
+
+// splitOption reads one option word: --name, --name=value, -c or -cvalue,
+// the name maybe an unambiguous prefix. hasValue tells whether the word
+// held the value.
+func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
+	if name, ok := strings.CutPrefix(arg, "--"); ok {
+		if k := strings.IndexByte(name, '='); k >= 0 {
+			name, value, hasValue = name[:k], name[k+1:], true
+		}
+		spec, err = lookupFlag(name)
+		return spec, value, hasValue, err
+	}
+	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short != "" && arg[1:2] == s.short })
+	if i < 0 {
+		return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
+	}
+	if len(arg) > 2 {
+		value, hasValue = strings.TrimPrefix(arg[2:], "="), true
+	}
+	return optionSpecs[i], value, hasValue, nil
 }
 
 // givesHealthCheck tells whether the command line gives a health check, of
