@@ -1,8 +1,17 @@
 package main
 
-// Unit tests and fuzz targets for procdog's parsers and rules: the config
-// file, the command line, variable expansion, word splitting, responses and
-// exit codes. None of them starts a process; the integration tests do that.
+// procdog's tests, in three layers that "go test ./..." runs together:
+//
+//   - unit tests and fuzz targets for the parsers and rules: the config file,
+//     the command line, variable expansion, word splitting, responses, exit
+//     codes, the export formats;
+//   - integration tests (TestIt*), which build the real binary in TestMain
+//     and drive real processes through it, each in a state directory of its
+//     own, ending everything they start by pid;
+//   - TestRunTestSh, the golden-output tour in run_test.sh.
+//
+// Benchmarks measure procdog against the least a program of its design can
+// cost (BenchmarkVsFloor).
 
 import (
 	"bufio"
@@ -3149,7 +3158,7 @@ func itHTTPServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func TestIt4Restart(t *testing.T) {
+func TestItRestart(t *testing.T) {
 	t.Parallel()
 	t.Run("a running process gets a new pid, with the options its daemon had", func(t *testing.T) {
 		t.Parallel()
@@ -3226,7 +3235,7 @@ func TestIt4Restart(t *testing.T) {
 	})
 }
 
-func TestIt4List(t *testing.T) {
+func TestItList(t *testing.T) {
 	t.Parallel()
 	t.Run("an empty state directory lists nothing", func(t *testing.T) {
 		t.Parallel()
@@ -3274,7 +3283,7 @@ func TestIt4List(t *testing.T) {
 	})
 }
 
-func TestIt4Signal(t *testing.T) {
+func TestItSignal(t *testing.T) {
 	t.Parallel()
 	t.Run("a signal reaches the process, which goes on", func(t *testing.T) {
 		t.Parallel()
@@ -3326,7 +3335,7 @@ func TestIt4Signal(t *testing.T) {
 	})
 }
 
-func TestIt4Logs(t *testing.T) {
+func TestItLogs(t *testing.T) {
 	t.Parallel()
 	t.Run("the last lines of the --stdout file", func(t *testing.T) {
 		t.Parallel()
@@ -3412,7 +3421,7 @@ func TestIt4Logs(t *testing.T) {
 	})
 }
 
-func TestIt4JSON(t *testing.T) {
+func TestItJSON(t *testing.T) {
 	t.Parallel()
 	t.Run("start, status, wait, restart and stop", func(t *testing.T) {
 		t.Parallel()
@@ -3478,7 +3487,7 @@ func TestIt4JSON(t *testing.T) {
 	})
 }
 
-func TestIt4HealthProbes(t *testing.T) {
+func TestItHealthProbes(t *testing.T) {
 	t.Parallel()
 	srv := itHTTPServer(t)
 	// The server is in this test process, which the other tests load: a
@@ -3563,7 +3572,7 @@ func TestIt4HealthProbes(t *testing.T) {
 	})
 }
 
-func TestIt4RestartPolicy(t *testing.T) {
+func TestItRestartPolicy(t *testing.T) {
 	t.Parallel()
 	t.Run("on-failure gives up after --max-restarts", func(t *testing.T) {
 		t.Parallel()
@@ -3992,8 +4001,8 @@ func TestItProcessGetsItsNameAsWritten(t *testing.T) {
 	}
 }
 
-// TestItReviewFixes covers faults a review found: each subtest is one.
-func TestItReviewFixes(t *testing.T) {
+// TestItEdgeCases covers edge cases one by one: each subtest is one.
+func TestItEdgeCases(t *testing.T) {
 	t.Parallel()
 	t.Run("an IPv6 health address is probed, not a crash", func(t *testing.T) {
 		t.Parallel()
@@ -5369,7 +5378,7 @@ func runLines(t *testing.T, args ...string) (stdout string, stderr []string, cod
 	return out.String(), strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n"), code
 }
 
-func TestNewcomerUsageErrorsSayWhatToDo(t *testing.T) {
+func TestUsageErrorsSayWhatToDo(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	tests := []struct {
 		name string
@@ -5403,7 +5412,7 @@ func TestNewcomerUsageErrorsSayWhatToDo(t *testing.T) {
 	}
 }
 
-func TestNewcomerHelpAndVersionAsCommands(t *testing.T) {
+func TestHelpAndVersionAsCommands(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	stop := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == "stop" })]
 	tests := []struct {
@@ -5425,7 +5434,7 @@ func TestNewcomerHelpAndVersionAsCommands(t *testing.T) {
 	}
 }
 
-func TestNewcomerCommandHelpListsWhatTheCommandUses(t *testing.T) {
+func TestCommandHelpListsWhatTheCommandUses(t *testing.T) {
 	tests := []struct {
 		command string
 		has     []string
@@ -5458,7 +5467,7 @@ func TestNewcomerCommandHelpListsWhatTheCommandUses(t *testing.T) {
 	}
 }
 
-func TestNewcomerEditDistance(t *testing.T) {
+func TestEditDistance(t *testing.T) {
 	tests := []struct {
 		a, b string
 		want int
@@ -5479,7 +5488,7 @@ func TestNewcomerEditDistance(t *testing.T) {
 	}
 }
 
-func TestNewcomerListedKeepsWhatAnswers(t *testing.T) {
+func TestListedKeepsWhatAnswers(t *testing.T) {
 	names := []string{"a", "b", "c"}
 	responses := []response{newResponse(codeRunning, "pid", 1), newResponse(codeStopped), errorResponse("refused")}
 	gotNames, got := listed(names, responses, false)
@@ -5491,7 +5500,7 @@ func TestNewcomerListedKeepsWhatAnswers(t *testing.T) {
 	}
 }
 
-func TestItNewcomerListShowsOnlyLiveNamesUnlessAll(t *testing.T) {
+func TestItListShowsOnlyLiveNamesUnlessAll(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	web := itPid(t, e.expect("running, pid={N}", "", 0, "start", "web", "-c", "sleep 100", "--linger", "0.2"))
@@ -5504,7 +5513,7 @@ func TestItNewcomerListShowsOnlyLiveNamesUnlessAll(t *testing.T) {
 	e.expect(fmt.Sprintf("db: exited, returncode=3\ngone: stopped\nweb: running, pid=%d", web), "", 0, "list", "--all")
 }
 
-func TestNewcomerBadValuesNameTheRule(t *testing.T) {
+func TestBadValuesNameTheRule(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	sigRule := fmt.Sprintf(" (a name such as TERM, HUP or KILL, or a number from 1 to %d)", maxSignal())
 	tests := []struct {
@@ -5533,7 +5542,7 @@ func TestNewcomerBadValuesNameTheRule(t *testing.T) {
 	}
 }
 
-func TestNewcomerMessagesSayWhatToWrite(t *testing.T) {
+func TestMessagesSayWhatToWrite(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	unsetenv(t, "BADENVVAR")
 	empty := writeConfig(t, "")
@@ -5567,7 +5576,7 @@ func TestNewcomerMessagesSayWhatToWrite(t *testing.T) {
 	}
 }
 
-func TestNewcomerHealthProbesAreCheckedAtStart(t *testing.T) {
+func TestHealthProbesAreCheckedAtStart(t *testing.T) {
 	noDNS := "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
 	tests := []struct {
 		o        options
@@ -5607,7 +5616,7 @@ func TestNewcomerHealthProbesAreCheckedAtStart(t *testing.T) {
 	}
 }
 
-func TestNewcomerEveryAddressOfAHostIsTried(t *testing.T) {
+func TestEveryAddressOfAHostIsTried(t *testing.T) {
 	hosts := filepath.Join(t.TempDir(), "hosts")
 	itWrite(t, hosts, "# a comment\n::1 both other # the first\n127.0.0.1 both\n127.0.0.1 BOTH\n10.0.0.1 other\n")
 	old := hostsFile
@@ -5633,7 +5642,7 @@ func TestNewcomerEveryAddressOfAHostIsTried(t *testing.T) {
 	conn.Close()
 }
 
-func TestNewcomerHealthFailuresSayWhy(t *testing.T) {
+func TestHealthFailuresSayWhy(t *testing.T) {
 	tests := []struct {
 		health        int
 		why, lastLine string
@@ -5671,7 +5680,7 @@ func TestNewcomerHealthFailuresSayWhy(t *testing.T) {
 	}
 }
 
-func TestItNewcomerHealthFailuresExplainThemselves(t *testing.T) {
+func TestItHealthFailuresExplainThemselves(t *testing.T) {
 	t.Parallel()
 	srv := itHTTPServer(t)
 	closed := itClosedAddr(t)
@@ -5724,7 +5733,7 @@ func TestItNewcomerHealthFailuresExplainThemselves(t *testing.T) {
 	})
 }
 
-func TestNewcomerOnlyWhatACommandUsesIsExpanded(t *testing.T) {
+func TestOnlyWhatACommandUsesIsExpanded(t *testing.T) {
 	unsetenv(t, "IT_NOPE")
 	path := writeConfig(t, "[web]\ncommand=serve $IT_NOPE\nhealth_url=http://127.0.0.1:$IT_NOPE/\nstdout=$IT_NOPE/out\nstop_signal=INT\n")
 	tests := []struct {
@@ -5757,7 +5766,7 @@ func TestNewcomerOnlyWhatACommandUsesIsExpanded(t *testing.T) {
 	}
 }
 
-func TestItNewcomerStopNeedsNoVariableOnlyStartUses(t *testing.T) {
+func TestItStopNeedsNoVariableOnlyStartUses(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	e.setenv("IT_PORT_ONLY_AT_START", "1")
@@ -5799,7 +5808,7 @@ func itInterruptWhen(t *testing.T, e *itEnv, path string, args ...string) (itRes
 	return r, took
 }
 
-func TestItNewcomerCtrlCActsAtOnce(t *testing.T) {
+func TestItCtrlCActsAtOnce(t *testing.T) {
 	t.Parallel()
 	t.Run("during the first health check of a start it stops what it started", func(t *testing.T) {
 		t.Parallel()
