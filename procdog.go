@@ -108,6 +108,10 @@ const (
 	lockPollInterval = 2 * time.Millisecond // at first; it doubles up to maxLockPoll
 	maxLockPoll      = 100 * time.Millisecond
 	livenessInterval = 3 * time.Second // how often a waiting client checks that its daemon answers
+	// probeDeadline bounds that check. A monitor answers it at once, but on
+	// a machine loaded many times over "at once" can take seconds; only one
+	// that is stopped or wedged takes longer.
+	probeDeadline = 5 * time.Second
 )
 
 // debugging is set once by runCommand from --debug; it only adds lines on
@@ -1283,8 +1287,21 @@ func checkOwned(path string, fi os.FileInfo) error {
 		return failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
 	case fileOwner(fi) != os.Getuid():
 		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, fileOwner(fi))
+	case fi.Mode().IsRegular() && linkCount(fi) > 1:
+		// Another user can hard-link a file of ours into the shared
+		// directory: it is ours, but not a state file, and would be
+		// truncated or appended to.
+		return failf(exitUnknown, "refusing to use %s: it has other names (hard links)", path)
 	}
 	return nil
+}
+
+// linkCount is how many names the file has.
+func linkCount(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
 }
 
 // fileOwner is the uid of the file's owner.
@@ -1477,8 +1494,14 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 		})
 	}
 	if runtime.GOOS == "linux" {
+		soPeercred := 17 // SO_PEERCRED, but for the few architectures that number it otherwise
+		if strings.HasPrefix(runtime.GOARCH, "ppc64") {
+			soPeercred = 21
+		} else if strings.HasPrefix(runtime.GOARCH, "mips") {
+			soPeercred = 18
+		}
 		var ucred [3]uint32
-		getsockopt(syscall.SOL_SOCKET, 17, ucred[:]) // SO_PEERCRED
+		getsockopt(syscall.SOL_SOCKET, soPeercred, ucred[:])
 		pid, uid = int(int32(ucred[0])), int(ucred[1])
 	} else {
 		var xucred [19]uint32       // 76 bytes
@@ -1628,7 +1651,15 @@ func listenUnix(path string) (*unixListener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+	// The socket file is owner-only from its first moment: made under a
+	// umask of 077, not chmod'ed after. The umask is the whole process's,
+	// so no process may be started meanwhile, and inherit it.
+	syscall.ForkLock.Lock()
+	oldMask := syscall.Umask(0o177) // read and write are all a client needs
+	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
+	syscall.Umask(oldMask)
+	syscall.ForkLock.Unlock()
+	if err != nil {
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
 	}
@@ -1692,7 +1723,7 @@ func probeDaemon(path string) error {
 		return err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(requestDeadline))
+	conn.SetDeadline(time.Now().Add(probeDeadline))
 	if _, err := io.WriteString(conn, "options\n"); err != nil {
 		return err
 	}
@@ -1745,7 +1776,9 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	reader := bufio.NewReader(conn)
 	for gone := 0; err == nil; {
 		conn.SetReadDeadline(time.Now().Add(livenessInterval))
-		answer, err = reader.ReadString('\n')
+		var part string
+		part, err = reader.ReadString('\n')
+		answer += part // what came before a deadline is part of the answer
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
@@ -1754,7 +1787,8 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 		// answers what it has begun, or to one that puts it back soon
 		// (within healInterval); the connection in hand tells if it dies.
 		err = probeDaemon(path)
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 				debugf("the daemon's socket stays gone: %v", err)
 				return "", false, nil
@@ -2007,7 +2041,11 @@ func (c client) stopOrphan(pid int) response {
 // Linux; what ps says elsewhere (macOS has no /proc).
 func processStart(pid int) string {
 	if runtime.GOOS != "linux" {
-		out, _ := exec.Command("ps", "-o", "lstart=", "-p", strconv.Itoa(pid)).Output()
+		// In one locale and time zone, so that every procdog reads the
+		// same time the same way.
+		ps := exec.Command("ps", "-o", "lstart=", "-p", strconv.Itoa(pid))
+		ps.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+		out, _ := ps.Output()
 		return strings.Join(strings.Fields(string(out)), "_")
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -2490,6 +2528,10 @@ type monitor struct {
 	wake chan struct{} // closed by the first stop, to cut a restart delay short
 	quit chan struct{} // closed by SIGTERM, SIGINT or SIGQUIT: no linger
 
+	// heal runs until the process has exited for good: linger closes
+	// stopHealing and waits for healed before it lets the lock go.
+	stopHealing, healed chan struct{}
+
 	mu           sync.Mutex
 	run          *childRun // the current or last run
 	restarts     int
@@ -2519,8 +2561,11 @@ type childRun struct {
 	returncode int           // set before exited is closed
 }
 
+// logTime is how a line of the monitor log begins.
+const logTime = "2006-01-02T15:04:05.000Z"
+
 func (m *monitor) logf(format string, args ...any) {
-	fmt.Fprintf(m.logOut, "%s procdog[%d] %s: %s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+	fmt.Fprintf(m.logOut, "%s procdog[%d] %s: %s\n", time.Now().UTC().Format(logTime),
 		os.Getpid(), m.name, fmt.Sprintf(format, args...))
 }
 
@@ -2604,7 +2649,8 @@ func newMonitor(args []string) (*monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad daemon options: %v", err)
 	}
-	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{})}
+	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{}),
+		stopHealing: make(chan struct{}), healed: make(chan struct{})}
 	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
 	m.idle.L = &m.mu
 	if o.HealthLog != "" {
@@ -2713,18 +2759,14 @@ func (m *monitor) listen() error {
 	return nil
 }
 
-// bind makes a listening socket under a temporary name, owner-only from the
-// first moment (umask, not a chmod after the fact).
+// bind makes a listening socket under a temporary name.
 func (m *monitor) bind() (*unixListener, error) {
 	newSock := m.sock + newSocketSuffix
 	os.Remove(newSock)
-	oldMask := syscall.Umask(0o077)
 	ln, err := listenUnix(newSock)
-	syscall.Umask(oldMask)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %v", newSock, err)
 	}
-	os.Chmod(newSock, 0o600) // read and write are all a client needs
 	return ln, nil
 }
 
@@ -2871,6 +2913,8 @@ func (m *monitor) restartDue(run *childRun) bool {
 // signal ends the daemon), then answers the requests still in flight,
 // refuses new ones, and removes the socket.
 func (m *monitor) linger() {
+	close(m.stopHealing)
+	<-m.healed // puts nothing in place once the lock is gone
 	m.mu.Lock()
 	lock := m.lock
 	m.lock = nil
@@ -2954,7 +2998,10 @@ func openInput(path string) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot open stdin: %s is a directory", path)
 	}
-	return f, blocking(f)
+	if err := blocking(f); err != nil {
+		return nil, fmt.Errorf("cannot open stdin: %v", err)
+	}
+	return f, nil
 }
 
 // openOutputs opens --stdout and --stderr: the daemon log where none is
@@ -2999,7 +3046,10 @@ func openOutput(path string, appendTo bool) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f, blocking(f)
+	if err := blocking(f); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // blocking makes f's descriptor blocking again, as a process expects its
@@ -3142,23 +3192,18 @@ const healInterval = 3 * time.Second
 // a running process (a tmp cleaner, a careless rm): without them, clients
 // would take the name for stopped and start a second copy.
 func (m *monitor) heal() {
+	defer close(m.healed)
 	tick := time.NewTicker(healInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
-		case <-m.quit:
+		case <-m.stopHealing:
 			return
 		}
 		m.mu.Lock()
-		lock, closing := m.lock, m.closing
+		lock := m.lock
 		m.mu.Unlock()
-		if closing {
-			return
-		}
-		if lock == nil {
-			continue // the process has exited for good: the name is free
-		}
 		m.healLock(lock)
 		if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
 			if ln, err := m.bind(); err != nil {
@@ -3456,6 +3501,9 @@ func (m *monitor) checkHealth() (int, error) {
 	why := ""
 	select {
 	case health := <-exited:
+		// What it left running in its group would hold the stderr pipe
+		// open, and outlive the monitor: a check is over when it answers.
+		syscall.Kill(-pid, syscall.SIGKILL)
 		m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
 		return health, nil
 	case <-timer.C:
@@ -3496,21 +3544,36 @@ func lastLineSoon(lastLine chan string) string {
 
 // copyLastLine copies r, a health command's stderr, to the log, as its
 // output went before, and returns its last non-blank line, cut short.
+//
+// It reads in pieces of at most a few KiB, and keeps at most 200 bytes of
+// the line it is in, so that a health command that writes a gigabyte
+// without a newline leaves the monitor's memory as it was.
 func copyLastLine(log io.Writer, r io.ReadCloser) string {
 	defer r.Close()
-	last := ""
-	br := bufio.NewReader(r)
+	var last, line []byte
+	buf := make([]byte, 4096)
 	for {
-		line, err := br.ReadString('\n')
-		log.Write([]byte(line))
-		if t := strings.TrimSpace(line); t != "" {
-			last = t
+		n, err := r.Read(buf)
+		log.Write(buf[:n])
+		for _, piece := range bytes.SplitAfter(buf[:n], []byte("\n")) {
+			if len(line) < 200 {
+				line = append(line, piece[:min(len(piece), 200-len(line))]...)
+			}
+			if bytes.HasSuffix(piece, []byte("\n")) {
+				if t := bytes.TrimSpace(line); len(t) > 0 {
+					last = append(last[:0], t...)
+				}
+				line = line[:0]
+			}
 		}
 		if err != nil {
-			if len(last) > 200 {
-				last = last[:200] + "..."
+			if t := bytes.TrimSpace(line); len(t) > 0 {
+				last = t
 			}
-			return last
+			if len(last) >= 200 {
+				return string(last) + "..."
+			}
+			return string(last)
 		}
 	}
 }
@@ -3619,7 +3682,7 @@ func (w *logWatch) readOn(i int) {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Size() < w.offsets[i] {
-		w.offsets[i] = 0 // truncated: read from the start
+		w.offsets[i], w.partial[i] = 0, nil // truncated: read from the start
 	}
 	buf := make([]byte, 64<<10)
 	for n := 0; n < 64 && !w.matched; n++ {
@@ -3630,10 +3693,20 @@ func (w *logWatch) readOn(i int) {
 		w.offsets[i] += int64(k)
 		lines := bytes.Split(append(w.partial[i], buf[:k]...), []byte("\n"))
 		last := len(lines) - 1
+		var carry []byte
 		for _, line := range lines[:last] {
-			w.match(line)
+			if j := bytes.Index(line, []byte(w.skip)); j >= 0 {
+				// A line of the monitor's own, written into the daemon
+				// log in the middle of a line the process had not
+				// finished: what stands before its time is the process's,
+				// and goes on in the next line.
+				carry = append(carry, line[:max(0, j-len(logTime))]...)
+				continue
+			}
+			w.match(append(carry, line...))
+			carry = nil
 		}
-		w.partial[i] = lines[last]
+		w.partial[i] = append(carry, lines[last]...)
 		if len(w.partial[i]) >= maxLogLine {
 			w.match(w.partial[i])
 			w.partial[i] = nil

@@ -1366,7 +1366,10 @@ func (e *itEnv) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, itBinary, args...)
 	cmd.Dir = e.work
 	cmd.Env = e.environ()
-	cmd.WaitDelay = time.Second
+	// A pipe still open after procdog has exited means something it
+	// started holds it: fail then, rather than at the command timeout,
+	// but give a loaded machine time to deliver the output.
+	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
 
@@ -5848,4 +5851,71 @@ func TestItCtrlCActsAtOnce(t *testing.T) {
 		e.expect(fmt.Sprintf("running, health=0, pid=%d", pid), "", 0, "status", "busy")
 		e.expect("killed, signal=15", "", 0, "stop", "busy")
 	})
+}
+
+func TestItRefusesAStateFileWithOtherNames(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	precious := filepath.Join(e.work, "precious")
+	itWrite(t, precious, "keep me\n")
+	if err := os.Link(precious, e.path("linked", "lock")); err != nil {
+		t.Skip("cannot make a hard link:", err)
+	}
+	e.expect("error: refusing to use "+e.path("linked", "lock")+": it has other names (hard links)", "", 2,
+		"start", "linked", "--command", "sleep 100")
+	if b, _ := os.ReadFile(precious); string(b) != "keep me\n" {
+		t.Fatalf("a file hard-linked into the state directory was written to: %q", b)
+	}
+}
+
+func TestItEndsWhatAHealthCommandLeavesBehind(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, health=0, pid={N}", "", 0, "start", "hc", "--command", "sleep 100",
+		"--health-command", `sh -c 'sleep 100 & echo $$! > left.pid'`)
+	var left int
+	itEventually(t, itSoon, "left.pid", func() (bool, string) {
+		b, err := os.ReadFile(filepath.Join(e.work, "left.pid"))
+		left, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && left > 0, fmt.Sprint(err)
+	})
+	e.track(left)
+	itDead(t, itSoon, "what the health command left running", left)
+	e.expect("killed, signal=15", "", 0, "stop", "hc")
+}
+
+func TestCopyLastLineKeepsLittleOfAHugeLine(t *testing.T) {
+	huge := io.MultiReader(strings.NewReader("first line\n"), io.LimitReader(zeroReader{'x'}, 64<<20))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	last := copyLastLine(io.Discard, io.NopCloser(huge))
+	runtime.ReadMemStats(&after)
+	if last != strings.Repeat("x", 200)+"..." {
+		t.Errorf("the last line of a 64 MiB line: got %d bytes, want 200 x", len(last))
+	}
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
+		t.Errorf("copying a 64 MiB line allocated %d bytes; want it read in small pieces", grown)
+	}
+}
+
+// zeroReader reads its byte for ever.
+type zeroReader struct{ b byte }
+
+func (z zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = z.b
+	}
+	return len(p), nil
+}
+
+func TestItHealthLogJoinsALineTheMonitorsOwnLineCut(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	// The first check's log line lands in the middle of the process's.
+	e.expect("running, health=1, pid={N}", "", 0, "start", "cut", "--shell", "--command",
+		"printf Serv; while [ ! -e go ]; do sleep 0.01; done; printf 'ing HTTP\\n'; sleep 100",
+		"--health-log", "^Serving HTTP", "--health-delay", "0.05", "--health-count", "1000")
+	itWrite(t, filepath.Join(e.work, "go"), "")
+	e.expect("running, health=0, pid={N}", "", 0, "wait", "cut")
+	e.expect("killed, signal=15", "", 0, "stop", "cut")
 }
