@@ -18,11 +18,11 @@
 //
 // A health check is a command (--health-command), an HTTP URL (--health-url)
 // or a TCP address (--health-tcp). With --restart on-failure or always, the
-// daemon restarts the process when it exits. --json prints JSON instead of
+// monitor restarts the process when it exits. --json prints JSON instead of
 // the response line.
 //
-// Each started process gets its own small monitor daemon: this same binary,
-// re-executed in a new session. The daemon runs the process, reaps it,
+// Each started process gets its own small monitor: this same binary,
+// re-executed in a new session. The monitor runs the process, reaps it,
 // answers one-line requests on a Unix socket and, after the process has
 // exited, lingers a little so its exit code can still be read.
 //
@@ -82,8 +82,8 @@ const (
 	exitInterrupted    = 130 // the shell's convention for death by SIGINT
 )
 
-// Response codes, the first word of every answer. codeBusy never reaches a user: a daemon sends it
-// to its client when another daemon already owns the name.
+// Response codes, the first word of every answer. codeBusy never reaches a user: a monitor sends it
+// to its client when another monitor already owns the name.
 const (
 	codeRunning = "running"
 	codeExited  = "exited"
@@ -94,9 +94,9 @@ const (
 	codeBusy    = "busy"
 )
 
-// daemonArg is the hidden first argument that makes the binary a monitor
-// daemon instead of a client.
-const daemonArg = "__procdog_daemon__"
+// monitorArg is the hidden first argument that makes the binary a monitor
+// monitor instead of a client.
+const monitorArg = "__procdog_monitor__"
 
 // Time bounds that are not options. Every socket operation has a deadline.
 const (
@@ -107,7 +107,7 @@ const (
 	answerSlack      = 5 * time.Second      // added to the work a request may take
 	lockPollInterval = 2 * time.Millisecond // at first; it doubles up to maxLockPoll
 	maxLockPoll      = 100 * time.Millisecond
-	livenessInterval = 3 * time.Second // how often a waiting client checks that its daemon answers
+	livenessInterval = 3 * time.Second // how often a waiting client checks that its monitor answers
 	// probeDeadline bounds that check. A monitor answers it at once, but on
 	// a machine loaded many times over "at once" can take seconds; only one
 	// that is stopped or wedged takes longer.
@@ -150,7 +150,7 @@ func failf(code int, format string, args ...any) error {
 // Options.
 
 // options are everything a command can be told, from the command line, the
-// config file and the defaults. The client hands them to its daemon as
+// config file and the defaults. The client hands them to its monitor as
 // --option=value flags (see flags).
 type options struct {
 	Command       string
@@ -304,7 +304,7 @@ func (s optionSpec) set(o *options, value string) error {
 		if err != nil || f < 0 || f != f || f > 1e9 || strings.ContainsAny(value, "xXpP_") {
 			return fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", value)
 		}
-		// A daemon that lingers for ever could be ended by SIGKILL alone.
+		// A monitor that lingers for ever could be ended by SIGKILL alone.
 		if p == &o.Linger && f > maxLinger {
 			return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", value, maxLinger)
 		}
@@ -440,7 +440,7 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 }
 
 // givesHealthCheck tells whether the command line gives a health check, of
-// any kind: it then replaces whatever kind the file or the daemon had.
+// any kind: it then replaces whatever kind the file or the monitor had.
 func (cl commandLine) givesHealthCheck() bool {
 	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 }
@@ -872,7 +872,7 @@ func splitWords(s string) ([]string, error) {
 }
 
 // resolvePaths makes the directory absolute, and the files relative to it,
-// so that the daemon, which runs elsewhere, finds what the user meant.
+// so that the monitor, which runs elsewhere, finds what the user meant.
 func (o *options) resolvePaths() error {
 	var err error
 	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
@@ -1003,7 +1003,7 @@ func (l envList) vars() ([]string, error) {
 // quoteWord quotes s as one word for splitWords.
 func quoteWord(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// restartPolicy says when the daemon restarts the process: no, on-failure
+// restartPolicy says when the monitor restarts the process: no, on-failure
 // (a non-zero return code, or a signal) or always.
 type restartPolicy string
 
@@ -1028,8 +1028,8 @@ func parseSignal(s string) (syscall.Signal, error) {
 }
 
 // flags are the options that differ from the defaults as --option=value
-// arguments: how a client tells its daemon the options, already expanded
-// and resolved. They also make the daemon's line in ps readable. Options
+// arguments: how a client tells its monitor the options, already expanded
+// and resolved. They also make the monitor's line in ps readable. Options
 // only a client uses (json, debug, config, lines, follow) are left out.
 func (o options) flags() []string {
 	var flags []string
@@ -1042,7 +1042,7 @@ func (o options) flags() []string {
 }
 
 // quotedFlags are the flags on one line, each a Go-quoted string: how a
-// daemon answers the options request.
+// monitor answers the options request.
 func (o options) quotedFlags() string {
 	var quoted []string
 	for _, f := range o.flags() {
@@ -1051,8 +1051,8 @@ func (o options) quotedFlags() string {
 	return strings.Join(quoted, " ")
 }
 
-// daemonOptions reads the flags that flags wrote. Nothing is expanded again.
-func daemonOptions(flags []string) (options, error) {
+// optionsFromFlags reads the flags that flags wrote. Nothing is expanded again.
+func optionsFromFlags(flags []string) (options, error) {
 	o := defaultOptions()
 	for _, f := range flags {
 		long, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
@@ -1067,7 +1067,7 @@ func daemonOptions(flags []string) (options, error) {
 	return o, nil
 }
 
-// summary is the options as the daemon log and the output header show them:
+// summary is the options as the monitor log and the output header show them:
 // those that differ from the defaults, sorted by key.
 func (o options) summary() string {
 	var parts []string
@@ -1235,7 +1235,7 @@ func exitCodeFor(command string, r response, o options) int {
 // ---------------------------------------------------------------------------
 // State files.
 
-// stateDir is absolute, for the daemon runs in /.
+// stateDir is absolute, for the monitor runs in /.
 func stateDir() string {
 	if d := os.Getenv("PROCDOG_DIR"); d != "" {
 		if abs, err := filepath.Abs(d); err == nil {
@@ -1250,7 +1250,7 @@ func statePath(dir, name, kind string) string {
 	return filepath.Join(dir, "procdog."+name+"."+kind)
 }
 
-// newSocketSuffix names the socket a daemon binds before renaming it into
+// newSocketSuffix names the socket a monitor binds before renaming it into
 // place, so that clients never see a half-made socket.
 const newSocketSuffix = ".new"
 
@@ -1347,7 +1347,7 @@ func stillAt(path string, fi os.FileInfo) bool {
 var errLockBusy = errors.New("lock is held")
 
 // acquireLock takes the flock on procdog.NAME.lock. The kernel releases a
-// flock when its holder dies, so a killed daemon leaves no stale lock; the
+// flock when its holder dies, so a killed monitor leaves no stale lock; the
 // file itself is only a place to hang the lock on.
 func acquireLock(path string) (*os.File, error) {
 	for try := 0; try < 100; try++ {
@@ -1381,8 +1381,8 @@ func releaseLock(f *os.File) {
 	f.Close()
 }
 
-// lockHeld reports whether some daemon holds the lock on path now. Its
-// shared lock, held for a moment, can make a daemon starting at that very
+// lockHeld reports whether some monitor holds the lock on path now. Its
+// shared lock, held for a moment, can make a monitor starting at that very
 // moment answer busy; the start loop then simply tries again.
 func lockHeld(path string) bool {
 	f, err := openStateFile(path, os.O_RDONLY)
@@ -1398,7 +1398,7 @@ func lockHeld(path string) bool {
 //
 // Package net would do all this, but where cgo is available it links the C
 // library in for its DNS resolver, which procdog never needs: every command
-// would pay for the dynamic loader, and every daemon for libc's pages. So
+// would pay for the dynamic loader, and every monitor for libc's pages. So
 // procdog opens its sockets itself and hands them to the runtime's poller as
 // non-blocking *os.File, which gives reads, writes and accepts deadlines.
 
@@ -1428,7 +1428,7 @@ func socket(family int) (int, error) {
 	return fd, nil
 }
 
-// dialUnix connects to the Unix socket at path. A daemon whose backlog is
+// dialUnix connects to the Unix socket at path. A monitor whose backlog is
 // full makes a non-blocking connect fail with EAGAIN: try again until the
 // timeout.
 func dialUnix(path string, timeout time.Duration) (*os.File, error) {
@@ -1715,9 +1715,9 @@ func (l *unixListener) Close() error { return l.f.Close() }
 // ---------------------------------------------------------------------------
 // Client.
 
-// probeDaemon asks the daemon at path for its options, which it answers at
-// once whatever else it is doing, to tell a busy daemon from a wedged one.
-func probeDaemon(path string) error {
+// probeMonitor asks the monitor at path for its options, which it answers at
+// once whatever else it is doing, to tell a busy monitor from a wedged one.
+func probeMonitor(path string) error {
 	conn, err := dialMonitor(path)
 	if err != nil {
 		return err
@@ -1731,8 +1731,8 @@ func probeDaemon(path string) error {
 	return err
 }
 
-// request sends one request line to NAME's daemon and returns its answer.
-// No daemon listening means codeStopped.
+// request sends one request line to NAME's monitor and returns its answer.
+// No monitor listening means codeStopped.
 func request(dir, name, line string) (response, error) {
 	answer, alive, err := exchange(dir, name, line)
 	if err != nil || !alive {
@@ -1741,15 +1741,15 @@ func request(dir, name, line string) (response, error) {
 	return parseResponse(answer), nil
 }
 
-// exchange sends one request line to NAME's daemon and returns the line it
-// answers; alive is false when no daemon answers.
+// exchange sends one request line to NAME's monitor and returns the line it
+// answers; alive is false when no monitor answers.
 //
-// How long may the answer take? Only the daemon knows the options it was
+// How long may the answer take? Only the monitor knows the options it was
 // started with, and it bounds all its work by them (health timeout, health
 // count and delay, stop timeout); the kernel closes the connection at once
-// if the daemon dies. So the client waits as long as the daemon shows, every
+// if the monitor dies. So the client waits as long as the monitor shows, every
 // livenessInterval, on a second connection, that it is alive and answering,
-// and gives up on a daemon that is wedged (stopped, say) rather than hang.
+// and gives up on a monitor that is wedged (stopped, say) rather than hang.
 // better: the original gave up after a fixed 10 seconds, even on a wait
 // that takes longer.
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
@@ -1762,7 +1762,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 		var ce *codedError
 		switch {
 		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
-			debugf("no daemon at %s: %v", path, err)
+			debugf("no monitor at %s: %v", path, err)
 			return "", false, nil
 		case errors.As(err, &ce):
 			return "", false, err
@@ -1783,14 +1783,14 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 			break
 		}
 		// Still working, or wedged? A second connection tells. A socket
-		// that has gone meanwhile belongs to a daemon that is ending, and
+		// that has gone meanwhile belongs to a monitor that is ending, and
 		// answers what it has begun, or to one that puts it back soon
 		// (within healInterval); the connection in hand tells if it dies.
-		err = probeDaemon(path)
+		err = probeMonitor(path)
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
 			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
-				debugf("the daemon's socket stays gone: %v", err)
+				debugf("the monitor's socket stays gone: %v", err)
 				return "", false, nil
 			}
 			err = nil
@@ -1800,14 +1800,14 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
 		}
 		gone = 0
-		debugf("the daemon is alive; waiting on")
+		debugf("the monitor is alive; waiting on")
 	}
 	if err != nil {
-		// A daemon that ends its linger closes its listener, and the kernel
+		// A monitor that ends its linger closes its listener, and the kernel
 		// resets the connections still waiting to be accepted: like one that
 		// closes without answering, it has just ended.
 		if answer == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
-			debugf("the daemon closed the connection: %v", err)
+			debugf("the monitor closed the connection: %v", err)
 			return "", false, nil
 		}
 		return "", false, failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
@@ -1888,9 +1888,9 @@ func (c client) start() (r response, started bool, err error) {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
 	}
-	// Several starts for one name may race; the daemons settle it with the
+	// Several starts for one name may race; the monitors settle it with the
 	// lock, and each loser's client reports the winner's process.
-	// The lock's owner may also be a daemon waiting to restart its process.
+	// The lock's owner may also be a monitor waiting to restart its process.
 	deadline := time.Now().Add(firstAnswerTimeout(c.o) + maxRestartDelay)
 	for time.Now().Before(deadline) {
 		if r, err = c.status(); err != nil || isAlive(r) {
@@ -1899,19 +1899,19 @@ func (c client) start() (r response, started bool, err error) {
 		if c.spawned != nil {
 			c.spawned.Store(true)
 		}
-		if r, err = c.spawnDaemon(); err != nil || r.code != codeBusy {
+		if r, err = c.spawnMonitor(); err != nil || r.code != codeBusy {
 			return r, err == nil, err
 		}
-		debugf("another daemon owns '%s'; waiting for its answer", c.name)
+		debugf("another monitor owns '%s'; waiting for its answer", c.name)
 		// Polled quickly at first, for a racing start, then slowly, for a
-		// daemon that waits to restart its process: each poll is a line
+		// monitor that waits to restart its process: each poll is a line
 		// in its log.
 		for poll := lockPollInterval; time.Now().Before(deadline); poll = min(2*poll, maxLockPoll) {
 			if r, err = c.status(); err != nil || isAlive(r) {
 				return r, false, c.alreadyRunning(err)
 			}
 			if !lockHeld(statePath(c.dir, c.name, "lock")) {
-				break // the other daemon is gone or done: start afresh
+				break // the other monitor is gone or done: start afresh
 			}
 			time.Sleep(poll)
 		}
@@ -1919,7 +1919,7 @@ func (c client) start() (r response, started bool, err error) {
 	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
 }
 
-// isAlive tells whether r comes from a daemon whose process has not exited:
+// isAlive tells whether r comes from a monitor whose process has not exited:
 // running, or an error such as a health command that cannot be run.
 func isAlive(r response) bool { return r.code != codeStopped && r.code != codeExited }
 
@@ -1934,9 +1934,9 @@ func (c client) signal(sig string) (response, error) {
 	return c.request("signal " + sig)
 }
 
-// daemonOptions asks NAME's daemon for the options it was started with;
-// ok is false when no daemon answers.
-func (c client) daemonOptions() (o options, ok bool, err error) {
+// monitorOptions asks NAME's monitor for the options it was started with;
+// ok is false when no monitor answers.
+func (c client) monitorOptions() (o options, ok bool, err error) {
 	answer, alive, err := exchange(c.dir, c.name, "options")
 	if err != nil || !alive {
 		return o, false, err
@@ -1951,17 +1951,17 @@ func (c client) daemonOptions() (o options, ok bool, err error) {
 		flags = append(flags, flag)
 		rest = rest[len(quoted):]
 	}
-	if o, err = daemonOptions(flags); err != nil {
+	if o, err = optionsFromFlags(flags); err != nil {
 		return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options: %v", c.name, answer, err)
 	}
 	return o, true, nil
 }
 
 // restartOptions stops NAME if it runs and returns the options to start it
-// again with: those its daemon was started with, under what this command
-// line gives, or, with no daemon to ask, the options given.
+// again with: those its monitor was started with, under what this command
+// line gives, or, with no monitor to ask, the options given.
 func (c client) restartOptions(cl commandLine) (options, error) {
-	o, ok, err := c.daemonOptions()
+	o, ok, err := c.monitorOptions()
 	if err != nil {
 		return c.o, err
 	}
@@ -2093,7 +2093,7 @@ func listNames(dir string) []string {
 }
 
 // list prints the status of every name in the state directory, asking
-// their daemons all at once.
+// their monitors all at once.
 func list(dir string, o options, stdout io.Writer) error {
 	names := listNames(dir)
 	responses := make([]response, len(names))
@@ -2144,10 +2144,10 @@ func listed(names []string, responses []response, all bool) ([]string, []respons
 }
 
 // logs prints the last lines of NAME's output: its --stdout file, else the
-// daemon log; with --follow, it goes on printing what is added until it is
+// monitor log; with --follow, it goes on printing what is added until it is
 // interrupted.
 func (c client) logs(stdout io.Writer) error {
-	o, ok, err := c.daemonOptions()
+	o, ok, err := c.monitorOptions()
 	if err != nil {
 		return err
 	}
@@ -2182,13 +2182,13 @@ func (c client) logs(stdout io.Writer) error {
 }
 
 // openLog opens the process's output file for logs: stdout, a file the
-// user chose, or else the daemon log, a state file with a state file's
+// user chose, or else the monitor log, a state file with a state file's
 // checks (checkOwned). Neither may be anything but a regular file, which a
 // FIFO or a device is not: following one would hang, or never end.
-func openLog(name, stdout, daemonLog string) (*os.File, error) {
+func openLog(name, stdout, monitorLog string) (*os.File, error) {
 	path, flag := stdout, os.O_RDONLY|syscall.O_NONBLOCK
 	if stdout == "" {
-		path, flag = daemonLog, flag|syscall.O_NOFOLLOW
+		path, flag = monitorLog, flag|syscall.O_NOFOLLOW
 	}
 	f, err := os.OpenFile(path, flag, 0)
 	if errors.Is(err, syscall.ELOOP) {
@@ -2217,7 +2217,7 @@ func openLog(name, stdout, daemonLog string) (*os.File, error) {
 // section of a config file, or as one JSON object. With no monitor, it
 // prints stopped and exits 5.
 func (c client) show(stdout io.Writer) error {
-	o, ok, err := c.daemonOptions()
+	o, ok, err := c.monitorOptions()
 	if err != nil {
 		return err
 	}
@@ -2338,19 +2338,19 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 	fmt.Fprintln(w, r)
 }
 
-// firstAnswerTimeout bounds how long a new daemon may take to answer start:
+// firstAnswerTimeout bounds how long a new monitor may take to answer start:
 // the settle time and one health check, with its options, which the client
 // gave it.
 func firstAnswerTimeout(o options) time.Duration {
 	return seconds(o.Settle) + seconds(o.HealthTimeout) + answerSlack
 }
 
-// spawnDaemon re-executes this binary as NAME's monitor daemon, detached in
-// a new session with its output on the daemon log, and reads the daemon's
+// spawnMonitor re-executes this binary as NAME's monitor, detached in
+// a new session with its output on the monitor log, and reads the monitor's
 // first answer from a pipe: the status once the process has settled, an
-// error, or codeBusy. The client keeps nothing of the daemon's, so a caller
+// error, or codeBusy. The client keeps nothing of the monitor's, so a caller
 // reading the client's output through a pipe gets EOF as soon as it exits.
-func (c client) spawnDaemon() (response, error) {
+func (c client) spawnMonitor() (response, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return response{}, failf(exitUnknown, "cannot find my own executable: %v", err)
@@ -2371,12 +2371,12 @@ func (c client) spawnDaemon() (response, error) {
 		return response{}, failf(exitUnknown, "%v", err)
 	}
 	defer ready.Close()
-	argv := append([]string{exe, daemonArg, c.name, c.dir}, c.o.flags()...)
-	debugf("spawning daemon: %s %s", exe, daemonArg)
+	argv := append([]string{exe, monitorArg, c.name, c.dir}, c.o.flags()...)
+	debugf("spawning monitor: %s %s", exe, monitorArg)
 	closeInheritedOnExec()
-	// The daemon is never waited for: it outlives the client, which leaves
+	// The monitor is never waited for: it outlives the client, which leaves
 	// it to init. "/" keeps no directory busy; fd 3 is the readiness pipe.
-	_, err = forkExec(exe, argv, "/", daemonEnv(), []*os.File{null, logFile, logFile, readyW},
+	_, err = forkExec(exe, argv, "/", monitorEnv(), []*os.File{null, logFile, logFile, readyW},
 		&syscall.SysProcAttr{Setsid: true})
 	readyW.Close()
 	if err != nil {
@@ -2387,7 +2387,7 @@ func (c client) spawnDaemon() (response, error) {
 	if err != nil {
 		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s", c.name, err, logPath)
 	}
-	debugf("daemon answered: %s", strings.TrimSpace(line))
+	debugf("monitor answered: %s", strings.TrimSpace(line))
 	return parseResponse(line), nil
 }
 
@@ -2498,7 +2498,7 @@ func (c client) interrupted(stdout io.Writer) (response, error) {
 }
 
 // ---------------------------------------------------------------------------
-// Daemon.
+// Monitor.
 
 // maxLinger caps --linger, in seconds.
 const maxLinger = 86400
@@ -2506,9 +2506,9 @@ const maxLinger = 86400
 // maxRestartDelay caps the doubling delay between automatic restarts.
 const maxRestartDelay = 30 * time.Second
 
-// monitor is the daemon's state: the process it runs, more than once when a
+// monitor is the monitor's state: the process it runs, more than once when a
 // restart policy restarts it, served to any number of concurrent
-// connections. One goroutine reaps each run; the daemon's main goroutine
+// connections. One goroutine reaps each run; the monitor's main goroutine
 // decides about restarts; everything they share is behind mu.
 type monitor struct {
 	name     string
@@ -2517,10 +2517,10 @@ type monitor struct {
 	health   []string // the health command's words, if it has one
 	sock     string
 	lockPath string
-	logOut   *os.File  // the daemon log, also the process's output by default
+	logOut   *os.File  // the monitor log, also the process's output by default
 	watch    *logWatch // the process's output, for --health-log
 
-	// The output files stay open for the daemon's life, so that a
+	// The output files stay open for the monitor's life, so that a
 	// restarted process goes on writing where the last one stopped. Its
 	// input is opened afresh for each run, to be read from the start.
 	stdout, stderr *os.File
@@ -2540,7 +2540,7 @@ type monitor struct {
 	stopDeadline time.Time      // when the first stop's timeout runs out
 	lock         *os.File       // the flock on lockPath, held until the process has exited for good
 	listeners    []*unixListener
-	sockInfo     os.FileInfo    // the socket this daemon bound, to tell it from a newer daemon's
+	sockInfo     os.FileInfo    // the socket this monitor bound, to tell it from a newer monitor's
 	closing      bool           // the linger is over: requests other than options go unanswered
 	inFlight     int            // requests being answered, other than options
 	idle         sync.Cond      // signalled when inFlight drops to 0
@@ -2569,15 +2569,15 @@ func (m *monitor) logf(format string, args ...any) {
 		os.Getpid(), m.name, fmt.Sprintf(format, args...))
 }
 
-// savedGOMAXPROCS carries the user's GOMAXPROCS, if any, past the daemon.
+// savedGOMAXPROCS carries the user's GOMAXPROCS, if any, past the monitor.
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
-// daemonEnv is the client's environment with GOMAXPROCS=1. One processor is
-// plenty for a daemon's handful of requests, and only the environment sets
+// monitorEnv is the client's environment with GOMAXPROCS=1. One processor is
+// plenty for a monitor's handful of requests, and only the environment sets
 // it before the runtime starts: each processor it sets up costs memory in
-// every daemon (about a fifth of it, measured with 100 daemons). (A lower
+// every monitor (about a fifth of it, measured with 100 monitors). (A lower
 // GOGC was tried too: its early first collection costs more than it saves.)
-func daemonEnv() []string {
+func monitorEnv() []string {
 	env := []string{"GOMAXPROCS=1"}
 	for _, kv := range os.Environ() {
 		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
@@ -2588,7 +2588,7 @@ func daemonEnv() []string {
 	return env
 }
 
-// restoreGOMAXPROCS gives the daemon's environment, which every process it
+// restoreGOMAXPROCS gives the monitor's environment, which every process it
 // starts inherits, the user's GOMAXPROCS back.
 func restoreGOMAXPROCS() {
 	os.Unsetenv("GOMAXPROCS")
@@ -2598,15 +2598,15 @@ func restoreGOMAXPROCS() {
 	}
 }
 
-// runDaemon is the daemon's main: it owns NAME until its process has exited
+// runMonitor is the monitor's main: it owns NAME until its process has exited
 // for good and the linger time has passed. Its arguments are NAME, the
 // state directory and the options as flags; its first answer goes to fd 3,
 // which the spawning client reads.
-func runDaemon(args []string) int {
+func runMonitor(args []string) int {
 	restoreGOMAXPROCS()
-	// Buffered for each kind, so that none is lost while the daemon sets up.
-	sigs := make(chan os.Signal, len(daemonSignals))
-	signal.Notify(sigs, daemonSignals...)
+	// Buffered for each kind, so that none is lost while the monitor sets up.
+	sigs := make(chan os.Signal, len(monitorSignals))
+	signal.Notify(sigs, monitorSignals...)
 	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
 	ready := os.NewFile(3, "ready")
 	answerClient := func(r response) {
@@ -2618,7 +2618,7 @@ func runDaemon(args []string) int {
 		answerClient(errorResponse("%v", err))
 		return exitUnknown
 	}
-	m.logf("daemon starting with options: %s", m.o.summary())
+	m.logf("monitor starting with options: %s", m.o.summary())
 	if r := m.setUp(); r.code != "" {
 		answerClient(r)
 		return map[bool]int{true: exitOK, false: exitError}[r.code == codeBusy]
@@ -2635,7 +2635,7 @@ func runDaemon(args []string) int {
 
 	m.superviseRestarts()
 	m.linger()
-	m.logf("daemon exiting")
+	m.logf("monitor exiting")
 	return exitOK
 }
 
@@ -2643,11 +2643,11 @@ func runDaemon(args []string) int {
 // state directory and the options as flags.
 func newMonitor(args []string) (*monitor, error) {
 	if len(args) < 2 {
-		return nil, errors.New("a daemon needs a name and a state directory")
+		return nil, errors.New("a monitor needs a name and a state directory")
 	}
-	o, err := daemonOptions(args[2:])
+	o, err := optionsFromFlags(args[2:])
 	if err != nil {
-		return nil, fmt.Errorf("bad daemon options: %v", err)
+		return nil, fmt.Errorf("bad monitor options: %v", err)
 	}
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{}),
 		stopHealing: make(chan struct{}), healed: make(chan struct{})}
@@ -2668,12 +2668,12 @@ func newMonitor(args []string) (*monitor, error) {
 
 // setUp takes the lock, opens the process's files, binds the socket, starts
 // the first run and puts the socket in place. It returns the response that
-// tells the client why not (codeBusy when another daemon owns the name), or
+// tells the client why not (codeBusy when another monitor owns the name), or
 // a zero response; on failure it leaves nothing behind but a line in the log.
 func (m *monitor) setUp() response {
 	lock, err := acquireLock(m.lockPath)
 	if err == errLockBusy {
-		m.logf("another daemon owns '%s'; exiting", m.name)
+		m.logf("another monitor owns '%s'; exiting", m.name)
 		return newResponse(codeBusy)
 	}
 	if err != nil {
@@ -2722,7 +2722,7 @@ func (m *monitor) prepare() error {
 		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
 	for i, f := range []*os.File{m.stdout, m.stderr} {
 		if f == m.logOut || i == 1 && f == m.stdout {
-			continue // the daemon log is never truncated, and a shared file has one header
+			continue // the monitor log is never truncated, and a shared file has one header
 		}
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 			if !o.Append {
@@ -2784,7 +2784,7 @@ func (m *monitor) putSocket(ln *unixListener) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
-		return errors.New("the daemon is closing")
+		return errors.New("the monitor is closing")
 	}
 	m.sockInfo = fi
 	m.listeners = append(m.listeners, ln)
@@ -2910,7 +2910,7 @@ func (m *monitor) restartDue(run *childRun) bool {
 }
 
 // linger lets a new start begin, answers for the linger time (less, if a
-// signal ends the daemon), then answers the requests still in flight,
+// signal ends the monitor), then answers the requests still in flight,
 // refuses new ones, and removes the socket.
 func (m *monitor) linger() {
 	close(m.stopHealing)
@@ -2986,7 +2986,7 @@ func (m *monitor) findInDir(name string) (string, error) {
 }
 
 // openInput opens the process's standard input without waiting: a FIFO
-// with no writer yet must not hang the daemon, which holds the lock. The
+// with no writer yet must not hang the monitor, which holds the lock. The
 // process gets a blocking descriptor, as from a shell; from a FIFO, it
 // reads end of file while no writer has it open.
 func openInput(path string) (*os.File, error) {
@@ -3004,7 +3004,7 @@ func openInput(path string) (*os.File, error) {
 	return f, nil
 }
 
-// openOutputs opens --stdout and --stderr: the daemon log where none is
+// openOutputs opens --stdout and --stderr: the monitor log where none is
 // given, one file where both name the same (by whatever path), and both
 // before either is truncated, so that a start that fails on one leaves
 // the other as it was.
@@ -3033,7 +3033,7 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 }
 
 // openOutput opens an output file without waiting: a FIFO with no reader
-// is an error, not a daemon that hangs holding the lock.
+// is an error, not a monitor that hangs holding the lock.
 func openOutput(path string, appendTo bool) (*os.File, error) {
 	flag := os.O_WRONLY | os.O_CREATE | syscall.O_NONBLOCK
 	if appendTo {
@@ -3087,7 +3087,7 @@ func returnCode(ws syscall.WaitStatus) int {
 
 // forkExec runs the program at path with argv, whose argv[0] stays as the
 // user wrote it, and files as its descriptors 0, 1, 2 and on, in dir. It
-// calls syscall.ForkExec rather than os/exec, in the client and the daemon
+// calls syscall.ForkExec rather than os/exec, in the client and the monitor
 // both: os/exec's first start in a process probes for pidfd support with a
 // fork of its own, and that probe and its bookkeeping made 100 simultaneous
 // starts about 4% slower (README, Performance). A relative path with a
@@ -3148,7 +3148,7 @@ func waitExit(pid int) int {
 }
 
 // environ is the environment of the process and its health command: the
-// daemon's own, which is the client's, with PWD set to the process's
+// monitor's own, which is the client's, with PWD set to the process's
 // directory, as os/exec sets it when it changes directory, and then the
 // --env variables, the later of two for one name winning.
 func (m *monitor) environ() []string {
@@ -3165,11 +3165,11 @@ func (m *monitor) environ() []string {
 	return env
 }
 
-// removeSocket removes the socket if it is still the one this daemon bound;
-// a newer daemon for the same name may have renamed its own over it. It
-// does so holding the lock, under which alone a daemon puts its socket in
+// removeSocket removes the socket if it is still the one this monitor bound;
+// a newer monitor for the same name may have renamed its own over it. It
+// does so holding the lock, under which alone a monitor puts its socket in
 // place, so that no rename can come between the check and the removal. If
-// the lock is taken, a newer daemon owns the name, and the socket is its.
+// the lock is taken, a newer monitor owns the name, and the socket is its.
 func (m *monitor) removeSocket() {
 	lock, err := acquireLock(m.lockPath)
 	if err != nil {
@@ -3184,7 +3184,7 @@ func (m *monitor) removeSocket() {
 	releaseLock(lock)
 }
 
-// healInterval is how often a daemon checks that its socket and lock file
+// healInterval is how often a monitor checks that its socket and lock file
 // are still there.
 const healInterval = 3 * time.Second
 
@@ -3243,14 +3243,14 @@ func (m *monitor) healLock(lock *os.File) {
 	m.logf("put the lock file back")
 }
 
-// daemonSignals are caught from the daemon's first moment. A client run in
+// monitorSignals are caught from the monitor's first moment. A client run in
 // a shell's background job has SIGINT and SIGQUIT ignored, and an ignored
 // signal stays ignored across exec: caught, they reach the process with
 // their default action, as from a shell.
-var daemonSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
+var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
 
-// handleSignals stops the process and ends the daemon, lingering or not,
-// when the daemon itself is told to end. The daemon has no terminal, so a
+// handleSignals stops the process and ends the monitor, lingering or not,
+// when the monitor itself is told to end. The monitor has no terminal, so a
 // SIGHUP can only be a stray one: it is dropped.
 func (m *monitor) handleSignals(sigs chan os.Signal) {
 	for sig := range sigs {
@@ -3312,12 +3312,12 @@ func (m *monitor) handle(conn conn) {
 	}
 	req := strings.TrimSpace(string(line))
 	// An options request is answered even once the linger is over: a
-	// waiting client sends one to tell a daemon at work from a wedged one.
+	// waiting client sends one to tell a monitor at work from a wedged one.
 	// It is not logged: logs asks for them, and would find its own
 	// request at the end of the log it prints.
 	if req != "options" {
 		if !m.begin() {
-			return // the client reads end of file: this daemon has ended
+			return // the client reads end of file: this monitor has ended
 		}
 		defer m.end()
 	}
@@ -3356,7 +3356,7 @@ func (m *monitor) end() {
 
 // clientGone tells whether the process that sent a request on conn has
 // ended: a client that gave up (its time ran out, Ctrl-C) while this
-// daemon could not answer (it was stopped, say) must find nothing done
+// monitor could not answer (it was stopped, say) must find nothing done
 // later in its name. Where the peer cannot be told, it is not gone.
 func clientGone(c conn) bool {
 	sc, ok := c.(syscall.Conn)
@@ -3390,7 +3390,7 @@ func (m *monitor) logDropped(why string) {
 
 // answer is the one line that answers a request. Besides the original's
 // status, wait and stop, "signal SIG" signals the process group and
-// "options" gives the options the daemon was started with, as quoted
+// "options" gives the options the monitor was started with, as quoted
 // flags, for restart, logs and a waiting client's liveness check.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
@@ -3477,8 +3477,8 @@ func (m *monitor) checkHealth() (int, error) {
 		return 0, nil
 	}
 	// The command starts as the process does, in its directory and a group
-	// of its own, with stdin the daemon's /dev/null and its output on the
-	// daemon log, its stderr through a pipe whose last line says why it
+	// of its own, with stdin the monitor's /dev/null and its output on the
+	// monitor log, its stderr through a pipe whose last line says why it
 	// failed; the whole group is killed if it outlives the timeout.
 	errR, errW, err := os.Pipe()
 	if err != nil {
@@ -3627,7 +3627,7 @@ func probeFailure(err error, timeout time.Duration) string {
 // remembering where it stopped, and is healthy once a line has matched.
 type logWatch struct {
 	re    *regexp.Regexp
-	skip  string   // lines of the daemon log that hold this are the monitor's own
+	skip  string   // lines of the monitor log that hold this are the monitor's own
 	paths []string // the process's stdout and stderr; may be one file
 
 	mu      sync.Mutex
@@ -3696,7 +3696,7 @@ func (w *logWatch) readOn(i int) {
 		var carry []byte
 		for _, line := range lines[:last] {
 			if j := bytes.Index(line, []byte(w.skip)); j >= 0 {
-				// A line of the monitor's own, written into the daemon
+				// A line of the monitor's own, written into the monitor
 				// log in the middle of a line the process had not
 				// finished: what stands before its time is the process's,
 				// and goes on in the next line.
@@ -4215,7 +4215,7 @@ func (j *exportJob) systemd() (string, error) {
 	return w.b.String(), w.err
 }
 
-// systemdFiles are the standard files. Where procdog writes to its daemon
+// systemdFiles are the standard files. Where procdog writes to its monitor
 // log, the unit leaves output to the journal, systemd's own log.
 func (j *exportJob) systemdFiles(w *exportWriter) {
 	o := j.o
@@ -4224,7 +4224,7 @@ func (j *exportJob) systemdFiles(w *exportWriter) {
 	}
 	mode := map[bool]string{true: "append:", false: "truncate:"}[o.Append]
 	if o.Stdout == "" || o.Stderr == "" {
-		w.line("# Output that procdog writes to its daemon log goes to the journal:")
+		w.line("# Output that procdog writes to its monitor log goes to the journal:")
 		w.line("#   journalctl --user -u procdog-%s", j.name)
 	}
 	for _, f := range []struct{ key, path string }{{"StandardOutput", o.Stdout}, {"StandardError", o.Stderr}} {
@@ -4407,7 +4407,7 @@ func (j *exportJob) launchdFiles(w *exportWriter) {
 		w.plistKey("StandardInPath", "<string>%s</string>", w.plistString(o.Stdin))
 	}
 	if o.Stdout == "" || o.Stderr == "" {
-		w.plistComment("Output that procdog writes to its daemon log has no path: launchd drops it.")
+		w.plistComment("Output that procdog writes to its monitor log has no path: launchd drops it.")
 	}
 	if (o.Stdout != "" || o.Stderr != "") && !o.Append {
 		w.plistComment("launchd appends to these files; procdog truncates them without append=true.")
@@ -4871,8 +4871,8 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == daemonArg {
-		os.Exit(runDaemon(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == monitorArg {
+		os.Exit(runMonitor(os.Args[2:]))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

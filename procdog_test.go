@@ -490,10 +490,10 @@ func TestResolveOptionsFailsOnAMissingExplicitConfigFile(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Option values.
 
-// TestFlagsCarryOnlyWhatTheDaemonUses: the daemon gets the options that
-// shape the process, and they come back whole through daemonOptions; the
+// TestFlagsCarryOnlyWhatTheMonitorUses: the monitor gets the options that
+// shape the process, and they come back whole through optionsFromFlags; the
 // client's own options (how to print, where the config was) stay behind.
-func TestFlagsCarryOnlyWhatTheDaemonUses(t *testing.T) {
+func TestFlagsCarryOnlyWhatTheMonitorUses(t *testing.T) {
 	o := defaultOptions()
 	o.Command, o.Dir, o.Settle, o.Strict = "sleep 100", "/tmp/a b", 0, true
 	o.JSON, o.Debug, o.Config, o.Lines, o.Follow = true, true, "/etc/x.cfg", 3, true
@@ -502,13 +502,13 @@ func TestFlagsCarryOnlyWhatTheDaemonUses(t *testing.T) {
 	if !slices.Equal(flags, want) {
 		t.Errorf("flags: got %q, want %q", flags, want)
 	}
-	back, err := daemonOptions(flags)
+	back, err := optionsFromFlags(flags)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if back.Command != o.Command || back.Dir != o.Dir || back.Settle != 0 || !back.Strict ||
 		back.JSON || back.Debug || back.Config != "" || back.Follow {
-		t.Errorf("daemonOptions(%q) = %+v", flags, back)
+		t.Errorf("optionsFromFlags(%q) = %+v", flags, back)
 	}
 }
 
@@ -1257,9 +1257,9 @@ func itMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	itBinary = filepath.Join(dir, "procdog")
 	args := []string{"build", "-o", itBinary}
-	if itRaceEnabled() && os.Getenv("PROCDOG_RACE_DAEMONS") != "" {
-		// The daemons serve concurrently: built with the race detector
-		// too, cleanup fails a test whose daemons reported a race in their
+	if itRaceEnabled() && os.Getenv("PROCDOG_RACE_MONITORS") != "" {
+		// The monitors serve concurrently: built with the race detector
+		// too, cleanup fails a test whose monitors reported a race in their
 		// logs. It makes the suite several times slower, so it is asked for.
 		args = append(args, "-race")
 	}
@@ -1285,14 +1285,14 @@ const (
 	itCommandTimeout = 30 * time.Second // one procdog command, however loaded the machine
 	itSoon           = 5 * time.Second  // something that should happen at once
 
-	// itWindow is the linger time, in seconds, of a daemon that a test
+	// itWindow is the linger time, in seconds, of a monitor that a test
 	// talks to after its process has exited: as long as one command may
 	// take, so that a few commands fit however slow or loaded the machine.
-	// No test waits for such a daemon to end (the cleanup kills it): one
-	// that must see a linger end gives the name a new daemon with a short
+	// No test waits for such a monitor to end (the cleanup kills it): one
+	// that must see a linger end gives the name a new monitor with a short
 	// linger (0.2) and waits for that one. Other tests use 0.2.
 	itWindow     = "30"
-	itWindowWait = 30*time.Second + itSoon // for such a daemon, or one with a shorter linger, to go away
+	itWindowWait = 30*time.Second + itSoon // for such a monitor, or one with a shorter linger, to go away
 )
 
 // itEnv is one test's private procdog world. It remembers every name and pid
@@ -1470,17 +1470,17 @@ func itPid(t testing.TB, r itResult) int {
 	return n
 }
 
-var itDaemonRE = regexp.MustCompile(`procdog\[(\d+)\]`)
+var itMonitorRE = regexp.MustCompile(`procdog\[(\d+)\]`)
 
-// daemonPids are the pids of every daemon that ever wrote to a log in the
+// monitorPids are the pids of every monitor that ever wrote to a log in the
 // state directory.
-func (e *itEnv) daemonPids() []int {
+func (e *itEnv) monitorPids() []int {
 	logs, _ := filepath.Glob(filepath.Join(e.state, "procdog.*.log"))
 	seen := map[int]bool{}
 	var pids []int
 	for _, path := range logs {
 		text, _ := os.ReadFile(path)
-		for _, m := range itDaemonRE.FindAllStringSubmatch(string(text), -1) {
+		for _, m := range itMonitorRE.FindAllStringSubmatch(string(text), -1) {
 			n, _ := strconv.Atoi(m[1])
 			if !seen[n] {
 				seen[n] = true
@@ -1493,7 +1493,7 @@ func (e *itEnv) daemonPids() []int {
 
 // cleanup stops every name this test used or that has files in its state
 // directory, then kills by pid whatever is left of this test's: the
-// processes seen in responses (and their groups) and the daemons seen in
+// processes seen in responses (and their groups) and the monitors seen in
 // the logs.
 func (e *itEnv) cleanup() {
 	e.mu.Lock()
@@ -1518,13 +1518,13 @@ func (e *itEnv) cleanup() {
 		cmd.Run()
 		cancel()
 	}
-	for _, pid := range e.daemonPids() {
+	for _, pid := range e.monitorPids() {
 		e.track(pid)
 	}
 	logs, _ := filepath.Glob(filepath.Join(e.state, "procdog.*.log"))
 	for _, path := range logs {
 		if log, _ := os.ReadFile(path); bytes.Contains(log, []byte("WARNING: DATA RACE")) {
-			e.t.Errorf("a daemon reported a data race in %s:\n%s", path, log)
+			e.t.Errorf("a monitor reported a data race in %s:\n%s", path, log)
 		}
 	}
 	e.mu.Lock()
@@ -1541,8 +1541,8 @@ func (e *itEnv) cleanup() {
 }
 
 // owns tells whether pid is still a process of this test, not another that
-// got its pid since: a daemon and everything it starts inherit the client's
-// environment, with this test's PROCDOG_DIR, and a daemon's command line
+// got its pid since: a monitor and everything it starts inherit the client's
+// environment, with this test's PROCDOG_DIR, and a monitor's command line
 // names the state directory. Without /proc, assume it is.
 func (e *itEnv) owns(pid int) bool {
 	if itNoProc() {
@@ -1704,8 +1704,8 @@ func TestItQuickStart(t *testing.T) {
 	e.expect("exited, returncode=-15", "", 0, "stop", "q")
 	e.expect("exited, returncode=-15", "", 5, "stop", "q", "--strict")
 	e.expect("exited, returncode=-15", "", 5, "status", "q")
-	// Once the daemon has stopped lingering, q is stopped: seen with a new
-	// daemon for q that lingers briefly, rather than by waiting out this one.
+	// Once the monitor has stopped lingering, q is stopped: seen with a new
+	// monitor for q that lingers briefly, rather than by waiting out this one.
 	e.expect("running, pid={N}", "", 0, "start", "q", "--command", "sleep 100", "--linger", "0.2")
 	e.expect("killed, signal=15", "", 0, "stop", "q")
 	itGone(t, itWindowWait, e.path("q", "sock"))
@@ -1771,12 +1771,12 @@ func TestItProcessThatExitsByItself(t *testing.T) {
 	e.expect("exited, returncode=4", "", 6, "wait", "x")
 	e.expect("exited, returncode=4", "", 0, "stop", "x")
 	e.expect("exited, returncode=4", "", 5, "stop", "x", "--strict")
-	// Once the daemon has stopped lingering, it ends and x is stopped: seen
-	// with a new daemon for x that lingers briefly, not by waiting out this one.
+	// Once the monitor has stopped lingering, it ends and x is stopped: seen
+	// with a new monitor for x that lingers briefly, not by waiting out this one.
 	e.expect("exited, returncode=4", "", 5, "start", "x", "-c", "sh -c 'exit 4'", "--settle", "10", "--linger", "0.2")
 	itGone(t, itWindowWait, e.path("x", "sock"))
 	e.expect("stopped", "", 5, "status", "x")
-	itDead(t, itWindowWait, "the daemon after its linger time", e.daemonPid("x"))
+	itDead(t, itWindowWait, "the monitor after its linger time", e.monitorPid("x"))
 }
 
 // TestItProtocol talks to a monitor's socket directly, as the README's
@@ -1830,8 +1830,8 @@ func TestItCommandThatCannotStart(t *testing.T) {
 		}
 		e.expect("stopped", "", 5, "status", tc.name)
 	}
-	for _, pid := range e.daemonPids() {
-		itDead(t, itSoon, "the daemon of a command that could not start", pid)
+	for _, pid := range e.monitorPids() {
+		itDead(t, itSoon, "the monitor of a command that could not start", pid)
 	}
 }
 
@@ -2065,11 +2065,11 @@ func TestItOutputFiles(t *testing.T) {
 		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "eof")
 		e.expect("killed, signal=15", "", 0, "stop", "n")
 	})
-	t.Run("output goes to the daemon log by default", func(t *testing.T) {
+	t.Run("output goes to the monitor log by default", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		e.expect("running, pid={N}", "", 0, "start", "l", "-c", "sh -c 'echo to-the-log; exec sleep 100'", "--linger", "0.2")
-		itEventually(t, itSoon, "the process's output in the daemon log", func() (bool, string) {
+		itEventually(t, itSoon, "the process's output in the monitor log", func() (bool, string) {
 			text, err := os.ReadFile(e.path("l", "log"))
 			return bytes.Contains(text, []byte("\nto-the-log\n")), fmt.Sprintf("%q %v", text, err)
 		})
@@ -2155,7 +2155,7 @@ linger=`+itWindow+`
 		itFileLines(t, filepath.Join(backend, "backend.log"), "HEADER", "listening on 8080")
 		e.expect("killed, signal=15", "", 0, "stop", "backend")
 		e.expect("exited, returncode=-15", "", 5, "stop", "backend")
-		// Once the daemon has stopped lingering: seen with a new daemon
+		// Once the monitor has stopped lingering: seen with a new monitor
 		// that lingers briefly, rather than by waiting out this one.
 		e.expect("running, health=0, pid={N}", "", 0, "start", "backend", "--linger", "0.2")
 		e.expect("killed, signal=15", "", 0, "stop", "backend")
@@ -2229,14 +2229,14 @@ func TestItStateFiles(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "f")
 	itGone(t, itSoon, lock) // gone once the process has exited
 	if !itExists(sock) {
-		t.Errorf("%s is gone while the daemon lingers", sock)
+		t.Errorf("%s is gone while the monitor lingers", sock)
 	}
 	text, err := os.ReadFile(log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The socket goes, and the daemon ends, once the linger is over: seen
-	// with a new daemon for f that lingers briefly, rather than by waiting
+	// The socket goes, and the monitor ends, once the linger is over: seen
+	// with a new monitor for f that lingers briefly, rather than by waiting
 	// out this one.
 	e.expect("running, pid={N}", "", 0, "start", "f", "-c", "sleep 100", "--linger", "0.2")
 	e.expect("killed, signal=15", "", 0, "stop", "f")
@@ -2244,36 +2244,36 @@ func TestItStateFiles(t *testing.T) {
 
 	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
 	if len(lines) < 4 {
-		t.Fatalf("daemon log: want a line per event, got %q", text)
+		t.Fatalf("monitor log: want a line per event, got %q", text)
 	}
 	stamp := regexp.MustCompile(`\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\b`)
-	daemon := 0
+	monitor := 0
 	for _, line := range lines {
-		m := itDaemonRE.FindStringSubmatch(line)
+		m := itMonitorRE.FindStringSubmatch(line)
 		if !stamp.MatchString(line) || m == nil {
-			t.Errorf("daemon log line without a timestamp and procdog[PID]: %q", line)
+			t.Errorf("monitor log line without a timestamp and procdog[PID]: %q", line)
 			continue
 		}
 		n, _ := strconv.Atoi(m[1])
-		if daemon == 0 {
-			daemon = n
+		if monitor == 0 {
+			monitor = n
 		}
-		if n != daemon {
-			t.Errorf("daemon log: want every line from daemon %d, got %q", daemon, line)
+		if n != monitor {
+			t.Errorf("monitor log: want every line from monitor %d, got %q", monitor, line)
 		}
 	}
-	if daemon == pid || daemon == 0 {
-		t.Errorf("daemon log: want the daemon's pid, not the process's %d, got %d", pid, daemon)
+	if monitor == pid || monitor == 0 {
+		t.Errorf("monitor log: want the monitor's pid, not the process's %d, got %d", pid, monitor)
 	}
 	for _, want := range []string{r.line(), "killed, signal=15"} {
 		if !strings.Contains(string(text), want) {
-			t.Errorf("daemon log: want a line with the response %q, got\n%s", want, text)
+			t.Errorf("monitor log: want a line with the response %q, got\n%s", want, text)
 		}
 	}
-	itDead(t, itWindowWait, "the daemon after its linger time", e.daemonPid("f"))
+	itDead(t, itWindowWait, "the monitor after its linger time", e.monitorPid("f"))
 }
 
-func TestItDaemonIsTheProcessParent(t *testing.T) {
+func TestItMonitorIsTheProcessParent(t *testing.T) {
 	t.Parallel()
 	if itNoProc() {
 		t.Skip("needs /proc")
@@ -2281,21 +2281,21 @@ func TestItDaemonIsTheProcessParent(t *testing.T) {
 	e := itNew(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--linger", "0.2")
 	parent := itParentPid(itPid(t, r))
-	daemons := e.daemonPids()
-	if len(daemons) != 1 || daemons[0] != parent {
-		t.Errorf("want the process's parent %d to be the one daemon in the log, got %v", parent, daemons)
+	monitors := e.monitorPids()
+	if len(monitors) != 1 || monitors[0] != parent {
+		t.Errorf("want the process's parent %d to be the one monitor in the log, got %v", parent, monitors)
 	}
 	if sid, err := itSessionID(parent); err != nil || sid != parent {
-		t.Errorf("daemon %d: want it to lead its own session, got session %d (%v)", parent, sid, err)
+		t.Errorf("monitor %d: want it to lead its own session, got session %d (%v)", parent, sid, err)
 	}
-	// The daemon's stdin is /dev/null and its output the daemon log; the
-	// process has its three standard files and nothing of the daemon's (its
+	// The monitor's stdin is /dev/null and its output the monitor log; the
+	// process has its three standard files and nothing of the monitor's (its
 	// socket, lock or pipe to the client). Files this test inherited without
 	// close-on-exec reach it too, as they reach any child; those are fine.
 	want := map[string]string{"0": os.DevNull, "1": e.path("p", "log"), "2": e.path("p", "log")}
 	for fd, path := range want {
 		if got, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", parent, fd)); err != nil || got != path {
-			t.Errorf("daemon fd %s: want %s, got %q (%v)", fd, path, got, err)
+			t.Errorf("monitor fd %s: want %s, got %q (%v)", fd, path, got, err)
 		}
 	}
 	inherited := map[string]bool{}
@@ -2380,7 +2380,7 @@ func TestItStartThroughAPipe(t *testing.T) {
 		select {
 		case got[i] = <-c:
 		case <-time.After(itSoon):
-			t.Fatalf("pipe %d still open %v after the client exited: the daemon or its process holds it", i+1, itSoon)
+			t.Fatalf("pipe %d still open %v after the client exited: the monitor or its process holds it", i+1, itSoon)
 		}
 	}
 	e.notePids(got[0])
@@ -2621,19 +2621,19 @@ func TestItStopSignalIsConfigurable(t *testing.T) {
 		2, "start", "bad", "--command", "sleep 100", "--stop-signal", "NOPE")
 }
 
-func TestItKilledDaemonLeavesNoStaleState(t *testing.T) {
+func TestItKilledMonitorLeavesNoStaleState(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	child := itPid(t, e.expect("running, pid={N}", "", 0, "start", "crash", "--command", "sleep 100", "--linger", "0.2"))
-	daemons := e.daemonPids()
-	if len(daemons) != 1 {
-		t.Fatalf("want one daemon pid in the log, got %v", daemons)
+	monitors := e.monitorPids()
+	if len(monitors) != 1 {
+		t.Fatalf("want one monitor pid in the log, got %v", monitors)
 	}
 	// Both die, as when the machine runs out of memory; a process that
 	// outlives its monitor is an orphan, found again (see below).
-	syscall.Kill(daemons[0], syscall.SIGKILL)
+	syscall.Kill(monitors[0], syscall.SIGKILL)
 	syscall.Kill(child, syscall.SIGKILL)
-	itDead(t, itSoon, "the killed daemon", daemons[0])
+	itDead(t, itSoon, "the killed monitor", monitors[0])
 	itDead(t, itSoon, "the killed process", child)
 	e.expect("stopped", "", 5, "status", "crash")
 	r := e.expect("running, pid={N}", "", 0, "start", "crash", "--command", "sleep 100", "--strict", "--linger", "0.2")
@@ -2691,12 +2691,12 @@ func TestItSilentAndFloodingClientsBlockNobody(t *testing.T) {
 	// Both connections are open and unanswered; others are served anyway.
 	e.expect("running, pid={N}", "", 0, "status", "busy")
 	if err := <-flooded; err == nil {
-		t.Fatalf("the daemon read 4 MiB without a newline instead of dropping the connection")
+		t.Fatalf("the monitor read 4 MiB without a newline instead of dropping the connection")
 	}
 	silent.SetReadDeadline(time.Now().Add(itCommandTimeout))
 	n, err := silent.Read(make([]byte, 1))
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		t.Fatalf("the daemon kept a silent connection open for %v", itCommandTimeout)
+		t.Fatalf("the monitor kept a silent connection open for %v", itCommandTimeout)
 	}
 	if err == nil || n != 0 {
 		t.Fatalf("a silent connection was answered: n=%d err=%v", n, err)
@@ -2710,7 +2710,7 @@ func TestItHealthChecksCannotHang(t *testing.T) {
 	e.expect("running, health=-9, pid={N}", "", 0, "start", "slow", "--command", "sleep 100",
 		"--health-command", "sleep 100", "--health-timeout", "0.3", "--health-count", "2",
 		"--health-delay", "0.1", "--linger", "0.2")
-	// The daemon's options rule its wait, as in the original.
+	// The monitor's options rule its wait, as in the original.
 	e.expect("running, health=-9, pid={N}", "", 6, "wait", "slow")
 }
 
@@ -2728,7 +2728,7 @@ func TestItUnrunnableHealthCommandStartsNothing(t *testing.T) {
 // TestItLongWaitIsNotCutShort: a wait that legitimately takes long still
 // gets its answer (the original gave up after a fixed 10 seconds). The
 // client has no fixed limit: every livenessInterval it checks that the
-// daemon answers, and waits on. A wait of 4 health delays, longer than that
+// monitor answers, and waits on. A wait of 4 health delays, longer than that
 // interval, shows it.
 func TestItLongWaitIsNotCutShort(t *testing.T) {
 	if testing.Short() {
@@ -2766,8 +2766,8 @@ func TestItBadPathsFailFastLeavingNothing(t *testing.T) {
 	if files := e.stateFiles(); len(files) != 0 {
 		t.Fatalf("bad starts left state files behind: %v", files)
 	}
-	for _, pid := range e.daemonPids() {
-		itDead(t, itSoon, "a failed daemon", pid)
+	for _, pid := range e.monitorPids() {
+		itDead(t, itSoon, "a failed monitor", pid)
 	}
 }
 
@@ -2822,17 +2822,17 @@ func TestItRefusesSymlinksAndLongNames(t *testing.T) {
 	}
 }
 
-func TestItLingeringDaemonKeepsItsHandsOffTheNewSocket(t *testing.T) {
+func TestItLingeringMonitorKeepsItsHandsOffTheNewSocket(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	// The old daemon must still linger when the new one puts its socket in
+	// The old monitor must still linger when the new one puts its socket in
 	// place, however slow the machine: a linger of 2 s is many times what
 	// one start takes. The test waits it out.
 	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "2", "--settle", "10")
-	old := e.daemonPids()
+	old := e.monitorPids()
 	e.expect("running, pid={N}", "", 0, "start", "again", "--command", "sleep 100", "--linger", "0.2")
 	for _, pid := range old {
-		itDead(t, itWindowWait, "the old daemon", pid)
+		itDead(t, itWindowWait, "the old monitor", pid)
 	}
 	e.expect("running, pid={N}", "", 0, "status", "again")
 }
@@ -2880,8 +2880,8 @@ func TestItSoak(t *testing.T) {
 		files := e.stateFiles()
 		return len(files) == 0, fmt.Sprint(files)
 	})
-	for _, pid := range e.daemonPids() {
-		itDead(t, itSoon, "a soak daemon", pid)
+	for _, pid := range e.monitorPids() {
+		itDead(t, itSoon, "a soak monitor", pid)
 	}
 	e.mu.Lock()
 	pids := slices.Collect(maps.Keys(e.pids))
@@ -2891,10 +2891,10 @@ func TestItSoak(t *testing.T) {
 	}
 }
 
-// FuzzDaemonRequest feeds arbitrary bytes to the daemon's connection handler
+// FuzzMonitorRequest feeds arbitrary bytes to the monitor's connection handler
 // and checks that it answers exactly as the protocol says, or drops the
 // connection, and never panics or hangs.
-func FuzzDaemonRequest(f *testing.F) {
+func FuzzMonitorRequest(f *testing.F) {
 	for _, seed := range []string{"status\n", "\n", "wait\n", "stop\n", "bogus\n", "status", "", " stop \r\n",
 		"options\n", "signal HUP\n", "signal 99\n", "signal\n",
 		"status\nstop\n", strings.Repeat("x", maxRequestLine-1), strings.Repeat("y", 5000)} {
@@ -3053,22 +3053,22 @@ func itJSONPid(t *testing.T, r itResult) int {
 	return n
 }
 
-// itLog is NAME's daemon log.
+// itLog is NAME's monitor log.
 func itLog(e *itEnv, name string) string {
 	text, _ := os.ReadFile(e.path(name, "log"))
 	return string(text)
 }
 
-// itLogHas waits until NAME's daemon log holds text n times.
+// itLogHas waits until NAME's monitor log holds text n times.
 func itLogHas(e *itEnv, name, text string, n int) {
 	e.t.Helper()
-	itEventually(e.t, itSoon, fmt.Sprintf("%d × %q in the daemon log", n, text), func() (bool, string) {
+	itEventually(e.t, itSoon, fmt.Sprintf("%d × %q in the monitor log", n, text), func() (bool, string) {
 		log := itLog(e, name)
 		return strings.Count(log, text) == n, fmt.Sprintf("%q", log)
 	})
 }
 
-// itStarted are the pids the daemons of NAME started, from their log.
+// itStarted are the pids the monitors of NAME started, from their log.
 func itStarted(e *itEnv, name string) []int {
 	re := regexp.MustCompile(`\] ` + regexp.QuoteMeta(name) + `: started pid (\d+): `)
 	var pids []int
@@ -3088,7 +3088,7 @@ func itSeq(from, to int) string {
 	return strings.Join(lines, "\n")
 }
 
-// itStamp matches the timestamp and pid that start a daemon log line.
+// itStamp matches the timestamp and pid that start a monitor log line.
 const itStamp = "{N}-{N}-{N}T{N}:{N}:{N}.{N}Z procdog[{N}]"
 
 // itSyncBuffer collects a subprocess's output while the test reads it.
@@ -3163,7 +3163,7 @@ func itHTTPServer(t *testing.T) *httptest.Server {
 
 func TestItRestart(t *testing.T) {
 	t.Parallel()
-	t.Run("a running process gets a new pid, with the options its daemon had", func(t *testing.T) {
+	t.Run("a running process gets a new pid, with the options its monitor had", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		r := e.expect("running, pid={N}", "", 0, "start", "r", "-c", "sleep 100", "--stop-signal", "USR1", "--linger", "0.2")
@@ -3177,12 +3177,12 @@ func TestItRestart(t *testing.T) {
 		if started := itStarted(e, "r"); len(started) != 2 || started[1] != itPid(t, again) {
 			t.Errorf("want two processes started, the second %d; the log says %v", itPid(t, again), started)
 		}
-		// The stop signal came from the first daemon too. (Not INT: a
+		// The stop signal came from the first monitor too. (Not INT: a
 		// shell's background job, such as go test run from a script,
 		// ignores it, and so would sleep.)
 		e.expect(fmt.Sprintf("killed, signal=%d", int(syscall.SIGUSR1)), "", 0, "stop", "r")
 	})
-	t.Run("options given to restart override the daemon's", func(t *testing.T) {
+	t.Run("options given to restart override the monitor's", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		e.expect("running, pid={N}", "", 0, "start", "o", "-c", "sh -c 'echo hello; exec sleep 100'", "--linger", "0.2")
@@ -3191,7 +3191,7 @@ func TestItRestart(t *testing.T) {
 		e.expect("hello", "", 0, "logs", "o", "-n", "1")
 		e.expect("killed, signal=15", "", 0, "stop", "o")
 	})
-	t.Run("a health check given to restart replaces the daemon's other kind", func(t *testing.T) {
+	t.Run("a health check given to restart replaces the monitor's other kind", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		addr := itTCPListener(t)
@@ -3199,14 +3199,14 @@ func TestItRestart(t *testing.T) {
 		e.expect("running, health=0, pid={N}", "", 0, "restart", "k", "--health-tcp", addr)
 		e.expect("killed, signal=15", "", 0, "stop", "k")
 	})
-	t.Run("a name with no daemon is started with the options given", func(t *testing.T) {
+	t.Run("a name with no monitor is started with the options given", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		r := e.expect("running, pid={N}", "", 0, "restart", "n", "-c", "sleep 100", "--linger", "0.2")
 		e.expect(r.line(), "", 0, "status", "n")
 		e.expect("killed, signal=15", "", 0, "stop", "n")
 	})
-	t.Run("a name with no daemon and no command is a usage error", func(t *testing.T) {
+	t.Run("a name with no monitor and no command is a usage error", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		e.expect("", usageLine+"\nprocdog: error: Must specify --command with 'restart' or supply a command in the config file for this id ('n')\n"+
@@ -3221,7 +3221,7 @@ func TestItRestart(t *testing.T) {
 		e.expect("exited, returncode=3", "", 5, "start", "l", "-c", "sh -c 'test -e again && exec sleep 100; exit 3'",
 			"--settle", "10", "--linger", itWindow)
 		itWrite(t, filepath.Join(e.work, "again"), "")
-		// The settle time, like the command, would come from the daemon.
+		// The settle time, like the command, would come from the monitor.
 		r := e.expect("running, pid={N}", "", 0, "restart", "l", "--settle", "0.1")
 		e.expect(r.line(), "", 0, "status", "l")
 		e.expect("killed, signal=15", "", 0, "stop", "l")
@@ -3303,7 +3303,7 @@ func TestItSignal(t *testing.T) {
 		itLogHas(e, "h", "\ngot-hup\n", 3)
 		e.expect(r.line(), "", 0, "status", "h")
 
-		// KILL ends it; whether the answer comes before the daemon has
+		// KILL ends it; whether the answer comes before the monitor has
 		// reaped it is a race.
 		itExpectOneOf(e, []itWant{{r.line(), 0}, {"exited, returncode=-9", 5}}, "signal", "h", "KILL")
 		itEventuallyAnswers(e, itSoon, "exited, returncode=-9", 5, "status", "h")
@@ -3354,14 +3354,14 @@ func TestItLogs(t *testing.T) {
 		e.expect("", "", 0, "logs", "s", "-n", "0")
 		e.expect("killed, signal=15", "", 0, "stop", "s")
 	})
-	t.Run("the last lines of the daemon log", func(t *testing.T) {
+	t.Run("the last lines of the monitor log", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		e.expect("running, pid={N}", "", 0, "start", "d", "-c", "sh -c 'while [ ! -e go ]; do sleep 0.01; done; seq 1 30; exec sleep 100'",
 			"--linger", "0.2")
 		itWrite(t, filepath.Join(e.work, "go"), "")
 		itLogHas(e, "d", "\n30\n", 1)
-		// logs asks the daemon for its options, and finds no line of that
+		// logs asks the monitor for its options, and finds no line of that
 		// at the end of what it prints.
 		e.expect(itSeq(27, 30), "", 0, "logs", "d", "-n", "4")
 		e.expect(itSeq(30, 30), "", 0, "logs", "d", "-n", "1")
@@ -3397,17 +3397,17 @@ func TestItLogs(t *testing.T) {
 		}
 		e.expect("killed, signal=15", "", 0, "stop", "f")
 	})
-	t.Run("after the daemon has gone", func(t *testing.T) {
+	t.Run("after the monitor has gone", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		e.expect("exited, returncode=0", "", 5, "start", "g", "--stdout", "out", "-c", "echo bye", "--settle", "10", "--linger", "0.2")
 		itGone(t, itWindowWait, e.path("g", "sock"))
-		for _, pid := range e.daemonPids() {
-			itDead(t, itSoon, "the daemon", pid)
+		for _, pid := range e.monitorPids() {
+			itDead(t, itSoon, "the monitor", pid)
 		}
-		// With no daemon to ask, the options given say where the output is.
+		// With no monitor to ask, the options given say where the output is.
 		e.expect("bye", "", 0, "logs", "g", "-n", "1", "--stdout", "out")
-		e.expect(itStamp+" g: daemon exiting", "", 0, "logs", "g", "-n", "1")
+		e.expect(itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1")
 	})
 	t.Run("an unknown name", func(t *testing.T) {
 		t.Parallel()
@@ -3438,7 +3438,7 @@ func TestItJSON(t *testing.T) {
 		if itJSONPid(t, again) == itJSONPid(t, r) {
 			t.Fatalf("restart --json: want a new pid, got the old one: %s", again.line())
 		}
-		// How to print is each command's own business, not the daemon's.
+		// How to print is each command's own business, not the monitor's.
 		plain := e.expect("running, pid={N}", "", 0, "restart", "j")
 		itExpectJSON(e, `{"name":"j","signal":15,"state":"killed"}`, "", 0, "stop", "j", "--json")
 		itExpectJSON(e, `{"name":"j","returncode":-15,"state":"exited"}`, "", 0, "stop", "j", "--json")
@@ -3590,13 +3590,13 @@ func TestItRestartPolicy(t *testing.T) {
 			t.Errorf("want 3 runs, the first and 2 restarts; the log says %v", started)
 		}
 		itExpectJSON(e, `[{"name":"f","restarts":2,"returncode":3,"state":"exited"}]`, "", 0, "list", "--json")
-		// Then the daemon lingers and ends: seen with a new daemon for f,
+		// Then the monitor lingers and ends: seen with a new monitor for f,
 		// the same but for a brief linger, rather than by waiting out this one.
 		itExpectOneOf(e, []itWant{{"exited, returncode=3", 5}, {"exited, restarts={N}, returncode=3", 5}, {"running, pid={N}, restarts={N}", 0}},
 			"start", "f", "-c", "sh -c 'exit 3'", "--restart", "on-failure", "--max-restarts", "2", "--restart-delay", "0.05",
 			"--settle", "10", "--linger", "0.2")
 		itGone(t, itWindowWait, e.path("f", "sock"))
-		itDead(t, itSoon, "the daemon after its linger time", e.daemonPid("f"))
+		itDead(t, itSoon, "the monitor after its linger time", e.monitorPid("f"))
 		e.expect("stopped", "", 5, "status", "f")
 	})
 	t.Run("always restarts a process that exits 0", func(t *testing.T) {
@@ -3636,7 +3636,7 @@ func TestItRestartPolicy(t *testing.T) {
 		e := itNew(t)
 		e.expect("exited, returncode=0", "", 5, "start", "z", "-c", "true", "--restart", "on-failure", "--restart-delay", "0.05",
 			"--settle", "10", "--linger", itWindow)
-		itGone(t, itSoon, e.path("z", "lock")) // the daemon has decided: no restart
+		itGone(t, itSoon, e.path("z", "lock")) // the monitor has decided: no restart
 		e.expect("exited, returncode=0", "", 5, "status", "z")
 		if started := itStarted(e, "z"); len(started) != 1 {
 			t.Errorf("want one run; the log says %v", started)
@@ -3669,7 +3669,7 @@ func TestItRestartPolicy(t *testing.T) {
 		// on however soon it comes: the test need not beat the delay to it.
 		e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
 			"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
-		// The daemon still owns the name: its restart, not this command, wins.
+		// The monitor still owns the name: its restart, not this command, wins.
 		r := e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
 		if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
 			t.Errorf("want the restarted process %d and no other; the log says %v", itPid(t, r), started)
@@ -3783,10 +3783,10 @@ func procField(text, name string) int {
 	return 0
 }
 
-// daemonPid is the pid of the daemon that logged for name last.
-func (e *itEnv) daemonPid(name string) int {
+// monitorPid is the pid of the monitor that logged for name last.
+func (e *itEnv) monitorPid(name string) int {
 	log, _ := os.ReadFile(e.path(name, "log"))
-	m := itDaemonRE.FindAllStringSubmatch(string(log), -1)
+	m := itMonitorRE.FindAllStringSubmatch(string(log), -1)
 	if len(m) == 0 {
 		return 0
 	}
@@ -3796,7 +3796,7 @@ func (e *itEnv) daemonPid(name string) int {
 
 // BenchmarkVsFloor times status, start and stop against the floor, side by
 // side and interleaved so that a busy machine weighs on all alike, and
-// measures a daemon's memory and 100 simultaneous starts.
+// measures a monitor's memory and 100 simultaneous starts.
 func BenchmarkVsFloor(b *testing.B) {
 	floors, err := itFloor()
 	if err != nil {
@@ -3834,11 +3834,11 @@ func BenchmarkVsFloor(b *testing.B) {
 	b.ReportMetric(ms(median(statusT))/ms(sf), "status/static-floor")
 	b.ReportMetric(ms(median(startT))/ms(sf), "start/static-floor")
 	b.ReportMetric(ms(median(stopT))/ms(sf), "stop/static-floor")
-	if rss, ok := rssKiB(e.daemonPid("bench")); ok {
-		b.ReportMetric(float64(rss)/1024, "daemon-RSS-MiB")
+	if rss, ok := rssKiB(e.monitorPid("bench")); ok {
+		b.ReportMetric(float64(rss)/1024, "monitor-RSS-MiB")
 	}
 
-	// 100 simultaneous starts, then the daemons' memory all together.
+	// 100 simultaneous starts, then the monitors' memory all together.
 	const n = 100
 	var wg sync.WaitGroup
 	begin := time.Now()
@@ -3854,7 +3854,7 @@ func BenchmarkVsFloor(b *testing.B) {
 	b.ReportMetric(start100.Seconds(), "start100-s")
 	total, measured := 0, 0
 	for i := range n {
-		if pss, ok := pssKiB(e.daemonPid(fmt.Sprintf("c%d", i))); ok {
+		if pss, ok := pssKiB(e.monitorPid(fmt.Sprintf("c%d", i))); ok {
 			total += pss
 			measured++
 		}
@@ -3873,7 +3873,7 @@ func BenchmarkVsFloor(b *testing.B) {
 
 	// The same 100 starts of the floor, whose monitors do nothing but start
 	// the command and answer: what is left is this design's own cost, a
-	// client and a monitor daemon per start, both Go programs.
+	// client and a monitor per start, both Go programs.
 	floor100 := floorStarts(b, e, floors[1], n)
 	b.ReportMetric(floor100.Seconds(), "start100-floor-s")
 	b.ReportMetric(start100.Seconds()/floor100.Seconds(), "start100/floor")
@@ -3931,9 +3931,9 @@ func TestBenchmarkVsFloorRuns(t *testing.T) {
 	}
 }
 
-// TestItDaemonGivesTheProcessTheUsersGOMAXPROCS: the daemon runs with
+// TestItMonitorGivesTheProcessTheUsersGOMAXPROCS: the monitor runs with
 // GOMAXPROCS=1 to save memory, but the process gets the user's setting.
-func TestItDaemonGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
+func TestItMonitorGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ name, env, want string }{
 		{"unset", "", "G=unset P=unset"},
@@ -4105,18 +4105,18 @@ func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-// TestItWedgedDaemonDoesNotHangTheClient: a daemon that cannot answer (here
+// TestItWedgedMonitorDoesNotHangTheClient: a monitor that cannot answer (here
 // stopped with SIGSTOP) makes a client give up with exit 3, not hang.
-func TestItWedgedDaemonDoesNotHangTheClient(t *testing.T) {
+func TestItWedgedMonitorDoesNotHangTheClient(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	e.expect("running, pid={N}", "", 0, "start", "frozen", "--command", "sleep 100", "--linger", "0.2")
-	daemon := e.daemonPid("frozen")
-	syscall.Kill(daemon, syscall.SIGSTOP)
-	defer syscall.Kill(daemon, syscall.SIGCONT) // before cleanup stops it
+	monitor := e.monitorPid("frozen")
+	syscall.Kill(monitor, syscall.SIGSTOP)
+	defer syscall.Kill(monitor, syscall.SIGCONT) // before cleanup stops it
 	r := e.run("status", "frozen")
 	if r.code != 3 || r.stdout != "" || !strings.Contains(r.stderr, "procdog: error: the monitor of 'frozen' does not answer") {
-		t.Fatalf("a stopped daemon: want exit 3 and an error naming it; got\n%s", r)
+		t.Fatalf("a stopped monitor: want exit 3 and an error naming it; got\n%s", r)
 	}
 }
 
@@ -4359,16 +4359,16 @@ func TestItActsOnNoRequestWhoseClientHasGone(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "late", "--command", "sleep 100")
-	pid, daemon := itPid(t, r), e.daemonPid("late")
-	syscall.Kill(daemon, syscall.SIGSTOP)
+	pid, monitor := itPid(t, r), e.monitorPid("late")
+	syscall.Kill(monitor, syscall.SIGSTOP)
 	stopped := e.run("stop", "late")
-	syscall.Kill(daemon, syscall.SIGCONT)
+	syscall.Kill(monitor, syscall.SIGCONT)
 	if stopped.code != 3 {
-		t.Fatalf("stop of a stopped daemon: want exit 3, got\n%s", stopped)
+		t.Fatalf("stop of a stopped monitor: want exit 3, got\n%s", stopped)
 	}
 	itLogHas(e, "late", `request "stop": not acted on, its client has gone`, 1)
 	if !itAlive(pid) {
-		t.Fatal("the daemon acted on a stop whose client had given up")
+		t.Fatal("the monitor acted on a stop whose client had given up")
 	}
 	e.expect("killed, signal=15", "", 0, "stop", "late")
 }
@@ -4399,9 +4399,9 @@ func TestItEndsAMonitorOnSIGTERMEvenWhileItLingers(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	e.expect("exited, returncode=0", "", 5, "start", "done", "--command", "true", "--linger", "3600")
-	daemon := e.daemonPid("done")
-	syscall.Kill(daemon, syscall.SIGTERM)
-	itDead(t, itSoon, "a lingering daemon told to end", daemon)
+	monitor := e.monitorPid("done")
+	syscall.Kill(monitor, syscall.SIGTERM)
+	itDead(t, itSoon, "a lingering monitor told to end", monitor)
 	e.expect("stopped", "", 5, "status", "done")
 	r := e.run("start", "forever", "--command", "true", "--linger", "1e9")
 	if r.code != 2 || !strings.Contains(r.stderr, "at most 86400 seconds") {
@@ -4498,7 +4498,7 @@ func TestItSurvivesSmallFaults(t *testing.T) {
 		}
 		for _, c := range conns {
 			c.SetReadDeadline(time.Now().Add(itCommandTimeout))
-			c.Read(make([]byte, 1)) // returns when the daemon drops it
+			c.Read(make([]byte, 1)) // returns when the monitor drops it
 		}
 		if n := strings.Count(itLog(e, "flood"), "dropped a connection"); n < 1 || n > 3 {
 			t.Errorf("50 silent clients made %d log lines, want 1 to 3:\n%s", n, itLog(e, "flood"))
@@ -4514,9 +4514,9 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 	e := itNew(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "orphan", "--command", "sleep 100")
 	pid := itPid(t, r)
-	daemon := e.daemonPid("orphan")
-	syscall.Kill(daemon, syscall.SIGKILL)
-	itDead(t, itSoon, "the killed monitor", daemon)
+	monitor := e.monitorPid("orphan")
+	syscall.Kill(monitor, syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", monitor)
 	orphaned := fmt.Sprintf("running, orphaned=1, pid=%d", pid)
 	e.expect(orphaned, "", 0, "status", "orphan")
 	itExpectJSON(e, fmt.Sprintf(`{"name":"orphan","orphaned":true,"pid":%d,"state":"running"}`, pid), "", 0,
@@ -4534,9 +4534,9 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 
 	// restart stops an orphan and starts afresh.
 	r = e.expect("running, pid={N}", "", 0, "start", "again", "--command", "sleep 100")
-	daemon = e.daemonPid("again")
-	syscall.Kill(daemon, syscall.SIGKILL)
-	itDead(t, itSoon, "the killed monitor", daemon)
+	monitor = e.monitorPid("again")
+	syscall.Kill(monitor, syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", monitor)
 	r2 := e.expect("running, pid={N}", "", 0, "restart", "again", "--command", "sleep 100")
 	itDead(t, itSoon, "the restarted orphan", itPid(t, r))
 	if itPid(t, r2) == itPid(t, r) {

@@ -27,7 +27,7 @@ WORK=$tmp/work
 # cleanup stops every name the tour used, in both state directories
 # ($PROCDOG_DIR, and $WORK/fleet where the tour lists), then kills by pid
 # whatever it started that is still alive: the processes (pid=N, or "pid":N
-# in JSON, in the responses) and their daemons (procdog[N] in the daemon
+# in JSON, in the responses) and their monitors (procdog[N] in the monitor
 # logs). Never by name.
 cleanup() {
 	set +e
@@ -42,7 +42,7 @@ cleanup() {
 	for pid in $(grep -Eoh '(pid=|"pid":)[0-9]+' "$tmp/out" 2>/dev/null | tr -dc '0-9\n' | sort -u); do
 		kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"
 	done
-	# A daemon that lingers after its process has ended has nothing left to
+	# A monitor that lingers after its process has ended has nothing left to
 	# stop, so SIGKILL loses nothing.
 	for pid in $(cat "$PROCDOG_DIR"/procdog.*.log "$WORK"/fleet/procdog.*.log 2>/dev/null |
 		grep -Eo 'procdog\[[0-9]+\]' | tr -dc '0-9\n' | sort -u); do
@@ -98,7 +98,7 @@ is_stopped() { [ "$(procdog status "$1" 2>&1)" = stopped ]; }
 status_is() { [ "$(procdog status "$1" 2>&1)" = "$2" ]; }
 status_matches() { procdog status "$1" 2>&1 | grep -Eq "$2"; }
 
-# only_log_left holds once NAME's daemon has ended: socket and lock gone.
+# only_log_left holds once NAME's monitor has ended: socket and lock gone.
 only_log_left() {
 	local f
 	for f in "$PROCDOG_DIR/procdog.$1".*; do
@@ -113,10 +113,10 @@ say() {
 }
 
 # tour is the session the golden file records. Where it reads a lingering
-# daemon's answer, the linger is long (10 s), so that a busy machine cannot
-# make the answer late; where it waits for a daemon to end, the linger is
-# short (0.3 s), and eventually waits until the daemon has ended: a step
-# never relies on time having passed. cleanup ends the daemons that are
+# monitor's answer, the linger is long (10 s), so that a busy machine cannot
+# make the answer late; where it waits for a monitor to end, the linger is
+# short (0.3 s), and eventually waits until the monitor has ended: a step
+# never relies on time having passed. cleanup ends the monitors that are
 # still lingering.
 tour() {
 	say "Quick start: start, status, stop. State files live in \$PROCDOG_DIR."
@@ -124,7 +124,7 @@ tour() {
 	run 'procdog status myprocess'
 	run 'ls $PROCDOG_DIR'
 	run 'procdog stop myprocess'
-	say "While the daemon lingers, a second stop reports how the process ended;" \
+	say "While the monitor lingers, a second stop reports how the process ended;" \
 		"with --strict, stopping a process that is not running is an error, exit 5."
 	run 'procdog stop myprocess'
 	run 'procdog stop myprocess --strict'
@@ -137,7 +137,7 @@ tour() {
 
 	say "Short-lived processes: start answers as soon as they exit" \
 		"(--settle only bounds how long it waits for one that keeps running)," \
-		"and the exit code can be read until the daemon stops lingering."
+		"and the exit code can be read until the monitor stops lingering."
 	run 'procdog start exit3 --command '\''sh -c "exit 3"'\'' --settle 5 --linger 10'
 	run 'procdog status exit3'
 	run 'procdog start succeeds --command true --settle 5 --linger 0.3'
@@ -158,7 +158,7 @@ tour() {
 	run 'head -2 backend/backend.log'
 	run 'procdog stop backend --strict'
 	eventually is_stopped backend
-	say "Once the daemon has stopped lingering:"
+	say "Once the monitor has stopped lingering:"
 	run 'procdog stop backend --strict'
 
 	say "The same through a config file: ./procdog.cfg, read from the working directory."
@@ -184,7 +184,7 @@ EOF
 	run 'procdog stop backend'
 	say "A server that never passes its health check is stopped, exit 6."
 	run 'procdog start backend --health-command="curl -sf http://127.0.0.1:$PORT/nope" --health-count=2 --health-delay=0.2'
-	say "Once a daemon has ended, only its log is left: no socket, no lock."
+	say "Once a monitor has ended, only its log is left: no socket, no lock."
 	eventually only_log_left backend
 	run 'ls $PROCDOG_DIR/procdog.backend.*'
 
@@ -233,7 +233,7 @@ EOF
 	eventually grep -q started reloader.out
 	run 'procdog signal reloader HUP'
 	eventually grep -q reloading reloader.out
-	say "logs prints the end of the output (--stdout, else the daemon log); -n says how much."
+	say "logs prints the end of the output (--stdout, else the monitor log); -n says how much."
 	run 'procdog logs reloader -n 2'
 	say "--json prints the same facts as JSON; the exit codes stay the same."
 	run 'procdog status reloader --json'
