@@ -56,7 +56,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -66,6 +65,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -911,7 +912,7 @@ func (o options) checkHealthProbes() error {
 		}
 	}
 	if o.HealthLog != "" {
-		if _, err := regexp.Compile(o.HealthLog); err != nil {
+		if _, err := compilePattern(o.HealthLog); err != nil {
 			return usageErrorf("argument --health-log: not a regular expression: %v", err)
 		}
 	}
@@ -2654,12 +2655,12 @@ func newMonitor(args []string) (*monitor, error) {
 	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
 	m.idle.L = &m.mu
 	if o.HealthLog != "" {
-		re, err := regexp.Compile(o.HealthLog)
+		pat, err := compilePattern(o.HealthLog)
 		if err != nil {
 			return nil, err
 		}
 		// What the monitor itself writes to its log is not the process's.
-		m.watch = &logWatch{re: re, skip: fmt.Sprintf(" procdog[%d] %s: ", os.Getpid(), m.name)}
+		m.watch = &logWatch{pat: pat, skip: fmt.Sprintf(" procdog[%d] %s: ", os.Getpid(), m.name)}
 		m.watch.paths = []string{orDefault(o.Stdout, statePath(args[1], m.name, "log")),
 			orDefault(o.Stderr, statePath(args[1], m.name, "log"))}
 	}
@@ -3626,7 +3627,7 @@ func probeFailure(err error, timeout time.Duration) string {
 // written to its output files since its run started, a line at a time,
 // remembering where it stopped, and is healthy once a line has matched.
 type logWatch struct {
-	re    *regexp.Regexp
+	pat   *pattern // not safe for concurrent use: matched under mu
 	skip  string   // lines of the monitor log that hold this are the monitor's own
 	paths []string // the process's stdout and stderr; may be one file
 
@@ -3715,9 +3716,550 @@ func (w *logWatch) readOn(i int) {
 }
 
 func (w *logWatch) match(line []byte) {
-	if !bytes.Contains(line, []byte(w.skip)) && w.re.Match(line) {
+	if !bytes.Contains(line, []byte(w.skip)) && w.pat.match(line) {
 		w.matched = true
 	}
+}
+
+// A pattern is a --health-log expression: a subset of Go's regexp syntax,
+// compiled to a small program run as a Pike VM (Thompson's NFA, simulated
+// with a set of states per position), so a match takes time linear in the
+// line, never exponential. procdog does not import package regexp: with
+// its Unicode tables, built at start in every process, it made the binary
+// a third of a megabyte and every monitor's memory larger, for a feature
+// few monitors use. What the subset lacks is refused at start, never
+// mis-matched.
+//
+// Supported: literal characters; . (one whole UTF-8 character, an invalid
+// byte counting as one, as in Go); [abc] [a-z] [^...] with \d \w \s and
+// escapes inside; \d \D \w \W \s \S (ASCII, as in Go); \ before ASCII
+// punctuation; \t \n \r \f \v \a; ^ $ \b \B; ( ) (?: ) (?P<name> )
+// (?<name> ); |; * + ? {n} {n,} {n,m}, each optionally lazy; and (?i) at
+// the very start, which folds case as Go does.
+type pattern struct {
+	prog      []inst
+	fold      bool    // (?i): a class takes a character if it takes any case of it
+	work      int     // emit's calls, which x{0}{1000}{1000} makes many without a program
+	now, next *states // match's scratch, kept so a monitor matching line after line allocates nothing
+}
+
+// inst is one instruction. opClass consumes one character that cls
+// takes; opSplit goes on at both x and y, opJump at x; opAssert goes on
+// only if cond holds at the position; opMatch is the end of the program.
+type inst struct {
+	op, cond byte
+	x, y     int
+	cls      *charClass
+}
+
+const (
+	opClass byte = iota
+	opSplit
+	opJump
+	opAssert
+	opMatch
+)
+
+// charClass is the characters of ranges (pairs lo, hi), or all others.
+type charClass struct {
+	ranges []rune
+	neg    bool
+}
+
+// node is a parsed expression: a class or an assertion (kinds opClass and
+// opAssert), or a concatenation ('c'), alternation ('|') or repetition
+// ('*', from min to max copies, max -1 for no limit) of subs.
+type node struct {
+	kind, cond byte
+	cls        *charClass
+	subs       []*node
+	min, max   int
+}
+
+const (
+	maxRepeat  = 1000 // the most {n,m} may say, as in Go
+	maxNesting = 1000 // groups deeper than this are refused, as in Go
+	maxProgram = 5000 // instructions, which bound the work per character
+	maxWork    = 50000
+)
+
+// patternParser reads an expression by recursive descent.
+type patternParser struct {
+	src   string
+	pos   int
+	fold  bool
+	depth int
+	names []string // of named groups, which must differ
+}
+
+func unsupported(what string) error {
+	return fmt.Errorf("unsupported %s (procdog matches a subset of Go's syntax)", what)
+}
+
+// compilePattern parses expr and compiles it to a program.
+func compilePattern(expr string) (*pattern, error) {
+	if !utf8.ValidString(expr) {
+		return nil, errors.New("invalid UTF-8")
+	}
+	p := &patternParser{src: expr}
+	if strings.HasPrefix(expr, "(?i)") {
+		p.fold, p.pos = true, len("(?i)")
+	}
+	n, err := p.alt()
+	if err == nil && p.pos < len(expr) {
+		err = errors.New("unexpected )")
+	}
+	if err != nil {
+		return nil, err
+	}
+	pt := &pattern{fold: p.fold}
+	pt.emit(n)
+	pt.add(opMatch)
+	if len(pt.prog) > maxProgram || pt.work > maxWork {
+		return nil, fmt.Errorf("expression too large: more than %d steps", maxProgram)
+	}
+	pt.now, pt.next = newStates(len(pt.prog)), newStates(len(pt.prog))
+	return pt, nil
+}
+
+// alt parses alternatives up to a ) or the end.
+func (p *patternParser) alt() (*node, error) {
+	if p.depth++; p.depth > maxNesting {
+		return nil, errors.New("expression nests too deeply")
+	}
+	defer func() { p.depth-- }()
+	alt := &node{kind: '|'}
+	for {
+		cat := &node{kind: 'c'}
+		for p.pos < len(p.src) && p.src[p.pos] != '|' && p.src[p.pos] != ')' {
+			n, err := p.atom()
+			if err == nil {
+				n, err = p.repeat(n)
+			}
+			if err != nil {
+				return nil, err
+			}
+			cat.subs = append(cat.subs, n)
+		}
+		if len(cat.subs) == 1 { // as short a tree as can be: emit walks it once a copy
+			cat = cat.subs[0]
+		}
+		alt.subs = append(alt.subs, cat)
+		if p.eat("|") {
+			continue
+		}
+		if len(alt.subs) == 1 {
+			return alt.subs[0], nil
+		}
+		return alt, nil
+	}
+}
+
+func (p *patternParser) eat(s string) bool {
+	if strings.HasPrefix(p.src[p.pos:], s) {
+		p.pos += len(s)
+		return true
+	}
+	return false
+}
+
+// atom parses one character, class, assertion or group.
+func (p *patternParser) atom() (*node, error) {
+	start := p.pos
+	if _, _, ok, err := p.quantifier(); ok || err != nil {
+		return nil, fmt.Errorf("missing argument to repetition operator: %s", p.src[start:p.pos])
+	}
+	if rest := p.src[p.pos:]; strings.HasPrefix(rest, `\b`) || strings.HasPrefix(rest, `\B`) {
+		p.pos += 2
+		return &node{kind: opAssert, cond: rest[1]}, nil
+	}
+	if ranges := p.perlClass(); ranges != nil {
+		return &node{kind: opClass, cls: &charClass{ranges: ranges}}, nil
+	}
+	r, w := utf8.DecodeRuneInString(p.src[p.pos:])
+	p.pos += w
+	switch r {
+	case '(':
+		return p.group()
+	case '[':
+		return p.class()
+	case '.':
+		return &node{kind: opClass, cls: &charClass{ranges: []rune{'\n', '\n'}, neg: true}}, nil
+	case '^', '$':
+		return &node{kind: opAssert, cond: byte(r)}, nil
+	case '\\':
+		var err error
+		if r, err = p.escapedChar(); err != nil {
+			return nil, err
+		}
+	}
+	return &node{kind: opClass, cls: &charClass{ranges: []rune{r, r}}}, nil
+}
+
+// repeat applies the quantifier after n, if there is one. A lazy ? after
+// it changes which match is found, not whether there is one, so it is read
+// and ignored. A second quantifier is an error, as in Go.
+func (p *patternParser) repeat(n *node) (*node, error) {
+	min, max, ok, err := p.quantifier()
+	if !ok || err != nil {
+		return n, err
+	}
+	p.eat("?")
+	start := p.pos
+	if _, _, again, _ := p.quantifier(); again {
+		return nil, fmt.Errorf("invalid nested repetition operator: %s", p.src[start:p.pos])
+	}
+	return &node{kind: '*', subs: []*node{n}, min: min, max: max}, nil
+}
+
+// quantifier reads * + ? or {n} {n,} {n,m}. A { that starts none of
+// these is a literal, as in Go.
+func (p *patternParser) quantifier() (min, max int, ok bool, err error) {
+	switch {
+	case p.eat("*"):
+		return 0, -1, true, nil
+	case p.eat("+"):
+		return 1, -1, true, nil
+	case p.eat("?"):
+		return 0, 1, true, nil
+	case !strings.HasPrefix(p.src[p.pos:], "{"):
+		return 0, 0, false, nil
+	}
+	min, rest, ok := repeatCount(p.src[p.pos+1:])
+	max = min
+	if ok && strings.HasPrefix(rest, ",") {
+		max, rest = -1, rest[1:]
+		if !strings.HasPrefix(rest, "}") {
+			max, rest, ok = repeatCount(rest)
+		}
+	}
+	if !ok || !strings.HasPrefix(rest, "}") {
+		return 0, 0, false, nil
+	}
+	text := p.src[p.pos : len(p.src)-len(rest)+1]
+	p.pos += len(text)
+	if min > maxRepeat || max > maxRepeat || max >= 0 && min > max {
+		return 0, 0, false, fmt.Errorf("invalid repeat count %s (at most %d)", text, maxRepeat)
+	}
+	return min, max, true, nil
+}
+
+// repeatCount reads a decimal count without leading zeros, as Go does.
+func repeatCount(s string) (n int, rest string, ok bool) {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if i == 0 || i > 1 && s[0] == '0' {
+		return 0, s, false
+	}
+	if i > 6 {
+		return maxRepeat + 1, s[i:], true // too large, without overflowing
+	}
+	n, _ = strconv.Atoi(s[:i])
+	return n, s[i:], true
+}
+
+// group parses a group after its (: plain, (?:...), (?P<name>...) or
+// (?<name>...). Other (? forms are flags or look-arounds: refused.
+func (p *patternParser) group() (*node, error) {
+	rest := p.src[p.pos:]
+	switch {
+	case strings.HasPrefix(rest, "?:"):
+		p.pos += 2
+	case strings.HasPrefix(rest, "?P<") || strings.HasPrefix(rest, "?<"):
+		p.pos += strings.IndexByte(rest, '<') + 1
+		name, _, ok := strings.Cut(p.src[p.pos:], ">")
+		if !ok || name == "" || strings.IndexFunc(name, func(r rune) bool { return !isWordChar(r) }) >= 0 {
+			what, _, _ := strings.Cut(rest, ">")
+			return nil, fmt.Errorf("invalid group name in (%s>", what)
+		}
+		if slices.Contains(p.names, name) {
+			return nil, fmt.Errorf("duplicate group name %s", name)
+		}
+		p.names, p.pos = append(p.names, name), p.pos+len(name)+1
+	case strings.HasPrefix(rest, "?"):
+		what := rest
+		if i := strings.IndexAny(rest, ":)"); i >= 0 {
+			what = rest[:i+1]
+		}
+		return nil, unsupported("group (" + what + "; (?i) is only allowed at the very start")
+	}
+	n, err := p.alt()
+	if err == nil && !p.eat(")") {
+		err = errors.New("missing closing )")
+	}
+	return n, err
+}
+
+// class parses a bracket class after its [: characters, ranges, and
+// \d \w \s and their negations. A ] first is literal, as is a - first or
+// last.
+func (p *patternParser) class() (*node, error) {
+	cls := &charClass{neg: p.eat("^")}
+	for first := true; first || !p.eat("]"); first = false {
+		if p.pos >= len(p.src) {
+			return nil, errors.New("missing closing ]")
+		}
+		if strings.HasPrefix(p.src[p.pos:], "[:") {
+			return nil, unsupported(`[:name:] class (use ranges, \d, \w or \s; \[ for a [)`)
+		}
+		if ranges := p.perlClass(); ranges != nil {
+			cls.ranges = append(cls.ranges, ranges...)
+			continue
+		}
+		lo, err := p.classChar()
+		hi := lo
+		if err == nil && len(p.src)-p.pos >= 2 && p.src[p.pos] == '-' && p.src[p.pos+1] != ']' {
+			p.pos++
+			if hi, err = p.classChar(); err == nil && hi < lo {
+				err = fmt.Errorf("invalid character class range %c-%c", lo, hi)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		cls.ranges = append(cls.ranges, lo, hi)
+	}
+	return &node{kind: opClass, cls: cls}, nil
+}
+
+func (p *patternParser) classChar() (rune, error) {
+	r, w := utf8.DecodeRuneInString(p.src[p.pos:])
+	p.pos += w
+	if r == '\\' {
+		return p.escapedChar()
+	}
+	return r, nil
+}
+
+// escapedChar reads the character after a \: ASCII punctuation stands for
+// itself, \t \n \r \f \v \a for their controls; anything else is refused.
+func (p *patternParser) escapedChar() (rune, error) {
+	if p.pos >= len(p.src) {
+		return 0, errors.New(`trailing \ at the end`)
+	}
+	r, w := utf8.DecodeRuneInString(p.src[p.pos:])
+	p.pos += w
+	if r < utf8.RuneSelf && !isWordChar(r) || r == '_' {
+		return r, nil
+	}
+	if i := strings.IndexRune("afnrtv", r); i >= 0 {
+		return rune("\a\f\n\r\t\v"[i]), nil
+	}
+	what, rest := `\`+string(r), p.src[p.pos:]
+	if r == 'p' || r == 'P' { // name the class: \pL, \p{Greek}
+		_, n := utf8.DecodeRuneInString(rest)
+		if i := strings.IndexByte(rest, '}'); strings.HasPrefix(rest, "{") && i >= 0 {
+			n = i + 1
+		}
+		what += rest[:n]
+	}
+	return 0, unsupported(what)
+}
+
+// perlClass reads \d \D \w \W \s \S, if one is next, as ranges, with the
+// ASCII meanings Go gives them. Go folds case before negating, so under
+// (?i) \w also holds ſ and the Kelvin sign (cases of s and k) and \W not.
+func (p *patternParser) perlClass() []rune {
+	rest := p.src[p.pos:]
+	if len(rest) < 2 || rest[0] != '\\' {
+		return nil
+	}
+	var ranges []rune
+	switch rest[1] | 0x20 {
+	case 'd':
+		ranges = []rune{'0', '9'}
+	case 's':
+		ranges = []rune{'\t', '\n', '\f', '\r', ' ', ' '}
+	case 'w':
+		ranges = []rune{'0', '9', 'A', 'Z', '_', '_', 'a', 'z'}
+		if p.fold {
+			ranges = append(ranges, 0x17f, 0x17f, 0x212a, 0x212a) // ſ, Kelvin sign
+		}
+	default:
+		return nil
+	}
+	p.pos += 2
+	if rest[1] < 'a' { // \D \S \W: all the others
+		var others []rune
+		next := rune(0)
+		for i := 0; i < len(ranges); i += 2 {
+			if ranges[i] > next {
+				others = append(others, next, ranges[i]-1)
+			}
+			next = ranges[i+1] + 1
+		}
+		ranges = append(others, next, unicode.MaxRune)
+	}
+	return ranges
+}
+
+// isWordChar is \w's ASCII meaning, which \b also uses.
+func isWordChar(r rune) bool {
+	return '0' <= r && r <= '9' || 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || r == '_'
+}
+
+func (pt *pattern) add(op byte) int {
+	pt.prog = append(pt.prog, inst{op: op})
+	return len(pt.prog) - 1
+}
+
+// emit appends n's instructions, by Thompson's construction; {n,m} is
+// written out as copies. It gives up once the program is too large, which
+// compilePattern then reports.
+func (pt *pattern) emit(n *node) {
+	if pt.work++; len(pt.prog) > maxProgram || pt.work > maxWork {
+		return
+	}
+	switch n.kind {
+	case opClass, opAssert:
+		pt.prog = append(pt.prog, inst{op: n.kind, cond: n.cond, cls: n.cls})
+	case 'c':
+		for _, sub := range n.subs {
+			pt.emit(sub)
+		}
+	case '|': // split to this one or the next; each jumps to the end
+		var jumps []int
+		for _, sub := range n.subs[:len(n.subs)-1] {
+			split := pt.add(opSplit)
+			pt.emit(sub)
+			jumps = append(jumps, pt.add(opJump))
+			pt.prog[split].x, pt.prog[split].y = split+1, len(pt.prog)
+		}
+		pt.emit(n.subs[len(n.subs)-1])
+		for _, j := range jumps {
+			pt.prog[j].x = len(pt.prog)
+		}
+	case '*': // min copies, then a loop or max-min optional ones
+		for i := 0; i < n.min; i++ {
+			pt.emit(n.subs[0])
+		}
+		if n.max < 0 { // split to the body or past it; the body jumps back
+			split := pt.add(opSplit)
+			pt.emit(n.subs[0])
+			pt.prog[pt.add(opJump)].x = split
+			pt.prog[split].x, pt.prog[split].y = split+1, len(pt.prog)
+		}
+		for i := n.min; i < n.max; i++ {
+			split := pt.add(opSplit)
+			pt.emit(n.subs[0])
+			pt.prog[split].x, pt.prog[split].y = split+1, len(pt.prog)
+		}
+	}
+}
+
+// states is a set of instruction indexes in the order added, cleared in
+// time proportional to its size.
+type states struct {
+	list []int
+	on   []bool
+}
+
+func newStates(n int) *states {
+	return &states{list: make([]int, 0, n), on: make([]bool, n)}
+}
+
+func (s *states) clear() {
+	for _, pc := range s.list {
+		s.on[pc] = false
+	}
+	s.list = s.list[:0]
+}
+
+// match reports whether the line holds a match anywhere, as regexp.Match
+// would. It steps through the line a character at a time with the set of
+// classes that threads wait at; a thread starts afresh at every position,
+// which makes the search unanchored.
+func (pt *pattern) match(line []byte) bool {
+	decode := func(i int) (rune, int) {
+		if i < len(line) {
+			return utf8.DecodeRune(line[i:])
+		}
+		return -1, 0 // the end of the line
+	}
+	now, next := pt.now, pt.next
+	now.clear() // an earlier match may have returned mid-line
+	next.clear()
+	prev, pos := rune(-1), 0
+	cur, w := decode(0)
+	for {
+		if pt.follow(now, 0, prev, cur) {
+			return true
+		}
+		if cur < 0 {
+			return false
+		}
+		after, aw := decode(pos + w)
+		for _, pc := range now.list {
+			if in := &pt.prog[pc]; in.op == opClass && pt.takes(in.cls, cur) && pt.follow(next, pc+1, cur, after) {
+				return true
+			}
+		}
+		now.clear()
+		now, next = next, now
+		prev, cur, pos, w = cur, after, pos+w, aw
+	}
+}
+
+// follow adds pc to the set with all that it reaches without consuming a
+// character; prev and cur are the characters either side of the position
+// (-1 past an end), for the assertions. It is true on reaching the end of
+// the program: a match.
+func (pt *pattern) follow(s *states, pc int, prev, cur rune) bool {
+	if s.on[pc] {
+		return false
+	}
+	s.on[pc] = true
+	s.list = append(s.list, pc)
+	switch in := &pt.prog[pc]; in.op {
+	case opMatch:
+		return true
+	case opJump:
+		return pt.follow(s, in.x, prev, cur)
+	case opSplit:
+		return pt.follow(s, in.x, prev, cur) || pt.follow(s, in.y, prev, cur)
+	case opAssert:
+		return holds(in.cond, prev, cur) && pt.follow(s, pc+1, prev, cur)
+	}
+	return false
+}
+
+// holds says whether an assertion holds between the characters prev and
+// cur: ^ and $ at the ends of the line, \b \B at a change of \w or none.
+func holds(cond byte, prev, cur rune) bool {
+	switch cond {
+	case '^':
+		return prev < 0
+	case '$':
+		return cur < 0
+	case 'b':
+		return isWordChar(prev) != isWordChar(cur)
+	}
+	return isWordChar(prev) == isWordChar(cur)
+}
+
+// takes says whether c takes r. Under (?i) it does if it holds any case
+// of r, found with unicode.SimpleFold as Go's (?i) does; a negated class
+// is negated after that, since Go folds before negating.
+func (pt *pattern) takes(c *charClass, r rune) bool {
+	in := c.has(r)
+	for f := r; pt.fold && !in; {
+		if f = unicode.SimpleFold(f); f == r {
+			break
+		}
+		in = c.has(f)
+	}
+	return in != c.neg
+}
+
+func (c *charClass) has(r rune) bool {
+	for i := 0; i < len(c.ranges); i += 2 {
+		if c.ranges[i] <= r && r <= c.ranges[i+1] {
+			return true
+		}
+	}
+	return false
 }
 
 // probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the

@@ -5919,3 +5919,311 @@ func TestItHealthLogJoinsALineTheMonitorsOwnLineCut(t *testing.T) {
 	e.expect("running, health=0, pid={N}", "", 0, "wait", "cut")
 	e.expect("killed, signal=15", "", 0, "stop", "cut")
 }
+
+// ---------------------------------------------------------------------------
+// --health-log's matcher: the subset of Go's regexp syntax that procdog
+// understands without importing package regexp, checked against regexp.
+
+// patternCases are patterns with lines to try each on; what Go's regexp
+// says about each line is what compilePattern's match must say.
+var patternCases = []struct {
+	pattern string
+	lines   []string
+}{
+	{``, []string{"", "x"}},
+	{`ready`, []string{"ready", "server ready now", "read", "READY", ""}},
+	{`héllo wörld`, []string{"héllo wörld", "hello world", "say héllo wörld!"}},
+	{`日本`, []string{"日本語", "日", "本日本"}},
+	{`a.c`, []string{"abc", "a.c", "ac", "a\u00e9c", "a日c", "a\xffc", "a\xc3c", "a\tc"}},
+	{`^.$`, []string{"é", "日", "\xff", "\xe6\x97", "ab", ""}},
+	{`^...$`, []string{"日本", "\xe6\x97\xa5", "abc"}},
+	{`�`, []string{"\xff", "a\xc3", "ok"}},
+	{`[abc]+`, []string{"cab", "xyz", ""}},
+	{`^[a-z0-9_]+$`, []string{"abc_12", "abc-12", "ABC", ""}},
+	{`[^a-z]`, []string{"abc", "abC", "é", "\xff", ""}},
+	{`^[^abc]*$`, []string{"xyz", "xaz", ""}},
+	{`[\d\s]`, []string{"a1", "a b", "ab", "\v", "\f"}},
+	{`[\w.-]+@[\w.-]+`, []string{"me@example.com", "@", "a@b"}},
+	{`[\D]`, []string{"123", "12a"}},
+	{`^[\W\d]+$`, []string{"1-2", "a-1", "é!"}},
+	{`[^\S]`, []string{"a b", "ab"}},
+	{`[\]\-\^\\]`, []string{"]", "-", "^", `\`, "a"}},
+	{`[]a]`, []string{"]", "a", "b"}},
+	{`[^]a]`, []string{"]", "a", "b"}},
+	{`[a-]`, []string{"-", "a", "b"}},
+	{`[-a]`, []string{"-", "b"}},
+	{`[a-c-e]`, []string{"b", "-", "d", "e"}},
+	{`[\.\*\(\)\[\{\|\$\+\?\/]`, []string{".", "*", "/", "a"}},
+	{`[à-ÿ]`, []string{"é", "e", "Ā"}},
+	{`[\t]`, []string{"a\tb", "ab"}},
+	{`\d+`, []string{"port 8080", "no digits", "٣"}},
+	{`\D`, []string{"123", "12x", "٣"}},
+	{`\w+`, []string{"_", "!!", "é"}},
+	{`^\W+$`, []string{"!?", "é", "a"}},
+	{`\s`, []string{"a b", "a\tb", "a\vb", "a\u00a0b", "ab"}},
+	{`^\S+$`, []string{"abc", "a c", "\u00a0"}},
+	{`\.\*\\\(\)\[\]\{\}\|\$\^\+\?\/\-`, []string{`.*\()[]{}|$^+?/-`, "x"}},
+	{`\_\!\"\#\%\&\'\,\:\;\<\=\>\@\~\` + "`", []string{"_!\"#%&',:;<=>@~`", "_"}},
+	{`a\tb\rc`, []string{"a\tb\rc", "atbrc"}},
+	{`\f\v\a`, []string{"\f\v\a", "fva"}},
+	{`^ready`, []string{"ready", "not ready"}},
+	{`ready$`, []string{"ready", "ready now"}},
+	{`^$`, []string{"", "x"}},
+	{`a^b`, []string{"ab", "a^b"}},
+	{`a$b`, []string{"ab", "a$b"}},
+	{`^*x`, []string{"x", "y"}},
+	{`$?x`, []string{"x"}},
+	{`\bword\b`, []string{"a word here", "swordfish", "word", "_word", "word_", "éwordé"}},
+	{`\Bor\B`, []string{"word", "or", "a or b"}},
+	{`\b`, []string{"", " ", "a"}},
+	{`\B`, []string{"", " ", "a", "ab"}},
+	{`\b+x`, []string{"x", " x", "ax"}},
+	{`(ab)+`, []string{"abab", "a", "ba"}},
+	{`^(?:ab|cd)+$`, []string{"abcd", "abc", ""}},
+	{`(?P<port>\d+)`, []string{"on 80", "on x"}},
+	{`(?<name>\w+) (?P<other>\w+)`, []string{"a b", "ab"}},
+	{`()`, []string{"", "x"}},
+	{`(|a)+b`, []string{"b", "aab", "a"}},
+	{`a|b|c`, []string{"xcx", "xyz"}},
+	{`listening|request|started`, []string{"server started", "stopped"}},
+	{`^(a|ab)(c|bcd)(d*)$`, []string{"abcd", "abcdd", "acd", "abc"}},
+	{`|`, []string{"", "x"}},
+	{`a|`, []string{"", "b"}},
+	{`x*`, []string{"", "y"}},
+	{`^a*$`, []string{"", "aaa", "aab"}},
+	{`^a+$`, []string{"", "a", "aa", "b"}},
+	{`^ab?c$`, []string{"ac", "abc", "abbc"}},
+	{`^a*?b+?c??$`, []string{"abbc", "b", "ac"}},
+	{`^a{3}$`, []string{"aa", "aaa", "aaaa"}},
+	{`^a{2,}$`, []string{"a", "aa", "aaaaa"}},
+	{`^a{2,3}$`, []string{"a", "aa", "aaa", "aaaa"}},
+	{`^a{0}$`, []string{"", "a"}},
+	{`^a{0,1}b$`, []string{"b", "ab", "aab"}},
+	{`^(ab){2}?$`, []string{"abab", "ab"}},
+	{`^a{1,2}?b{2,}?$`, []string{"abb", "aabbb", "ab"}},
+	{`^\d{1,1000}$`, []string{"123", "x"}},
+	{`a{`, []string{"a{", "a"}},
+	{`a{x}`, []string{"a{x}", "ax"}},
+	{`a{,2}`, []string{"a{,2}", "aa"}},
+	{`a{01}`, []string{"a{01}", "a"}},
+	{`a{1,2,3}`, []string{"a{1,2,3}"}},
+	{`a*{`, []string{"aa{", "{"}},
+	{`{`, []string{"{"}},
+	{`}]`, []string{"}]", "}"}},
+	{`(a*)*b`, []string{"aaab", "aaa", "b"}},
+	{`(a*)+$`, []string{"", "aaa"}},
+	{`(a|aa)*c`, []string{"aaaac", "aaaa"}},
+	{`((a?)*)*x`, []string{"aax", "aa"}},
+	{`(^|\s)id=\d+($|\s)`, []string{"id=1", "x id=12 y", "xid=1"}},
+	{`^ready on \d+$`, []string{"ready on 8080", "ready on ", "not ready on 1"}},
+	{`(?i)ready`, []string{"READY", "Ready", "rEaDy now", "steady"}},
+	{`(?i)k`, []string{"K", "k", "\u212a", "x"}},
+	{`(?i)s`, []string{"S", "\u017f", "x"}},
+	{"(?i)\u017f", []string{"s", "S"}},
+	{`(?i)é`, []string{"É", "é", "e"}},
+	{`(?i)[a-c]+x`, []string{"ABCX", "dx"}},
+	{`(?i)[^k]`, []string{"K", "k", "\u212a", "x"}},
+	{`(?i)[k-m]`, []string{"\u212a", "L"}},
+	{`(?i)\w`, []string{"\u212a", "\u017f", "é"}},
+	{`(?i)\W`, []string{"\u212a", "\u017f", "é"}},
+	{`(?i)[\W]`, []string{"\u212a", "\u017f", "é"}},
+	{`(?i)[^\w]`, []string{"\u212a", "é"}},
+	{`(?i)[\Wk]`, []string{"\u212a", "K", "é", "a"}},
+	{`\W`, []string{"\u212a", "\u017f"}},
+	{`(?i)\d\s`, []string{"1 ", "a "}},
+	{`(?i)^$`, []string{"", "a"}},
+	{`(?i)`, []string{"", "a"}},
+	{`(?i)\bREADY\b`, []string{"all ready.", "already"}},
+}
+
+func TestPatternAgreesWithGo(t *testing.T) {
+	for _, tc := range patternCases {
+		pt, err := compilePattern(tc.pattern)
+		if err != nil {
+			t.Errorf("compilePattern(%q): %v, want it compiled", tc.pattern, err)
+			continue
+		}
+		re := regexp.MustCompile(tc.pattern)
+		for _, line := range tc.lines {
+			if got, want := pt.match([]byte(line)), re.MatchString(line); got != want {
+				t.Errorf("pattern %q on line %q: match = %v, but Go's regexp says %v", tc.pattern, line, got, want)
+			}
+		}
+	}
+}
+
+// A pattern's scratch space is reused: a match that stopped early must not
+// leave anything behind for the next.
+func TestPatternMatchesAgainAfterAnEarlyStop(t *testing.T) {
+	pt, err := compilePattern(`(a|ab)(c|bcd)x|^q`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{{"abcdx", true}, {"abcd", false}, {"acx", true}, {"ab", false}, {"q", true}, {"aq", false}} {
+		if got := pt.match([]byte(tc.line)); got != tc.want {
+			t.Errorf("match(%q) = %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}
+
+func TestPatternRefuses(t *testing.T) {
+	for _, tc := range []struct{ pattern, wantErr string }{
+		// What Go has and procdog does not: refused, never mis-matched.
+		{`\p{Greek}`, `unsupported \p{Greek} (procdog matches a subset of Go's syntax)`},
+		{`\pL`, `unsupported \pL (`},
+		{`\PN`, `unsupported \PN (`},
+		{`\p`, `unsupported \p (`},
+		{`\p{Greek`, `unsupported \p{ (`},
+		{`[\p{L}]`, `unsupported \p{L}`},
+		{`[[:alpha:]]`, `unsupported [:name:] class`},
+		{`[^[:digit:]]`, `unsupported [:name:] class`},
+		{`\Qa.b\E`, `unsupported \Q`},
+		{`\Aa`, `unsupported \A`},
+		{`a\z`, `unsupported \z`},
+		{`\C`, `unsupported \C`},
+		{`\x41`, `unsupported \x`},
+		{`\x{41}`, `unsupported \x`},
+		{`\0`, `unsupported \0`},
+		{`\101`, `unsupported \1`},
+		{`(a)\1`, `unsupported \1`},
+		{`\e`, `unsupported \e`},
+		{`\é`, `unsupported \é`},
+		{`[\b]`, `unsupported \b`},
+		{`(?m)^a`, `unsupported group (?m)`},
+		{`(?s).`, `unsupported group (?s)`},
+		{`(?U)a*`, `unsupported group (?U)`},
+		{`a(?i)b`, `unsupported group (?i); (?i) is only allowed at the very start`},
+		{`(?i)(?i)a`, `unsupported group (?i)`},
+		{`(?i:a)`, `unsupported group (?i:`},
+		{`(?-i)a`, `unsupported group (?-i)`},
+		{`(?=a)`, `unsupported group (?=a)`},
+		{`(?!a)`, `unsupported group (?!a)`},
+		{`(?P=n)`, `unsupported group (?P=n)`},
+		{`(?`, `unsupported group (?`},
+		// What Go refuses too.
+		{`((`, `missing closing )`},
+		{`(a`, `missing closing )`},
+		{`a)`, `unexpected )`},
+		{`[a`, `missing closing ]`},
+		{`[]`, `missing closing ]`},
+		{`[^]`, `missing closing ]`},
+		{`[z-a]`, `invalid character class range z-a`},
+		{`*a`, `missing argument to repetition operator: *`},
+		{`a|+`, `missing argument to repetition operator: +`},
+		{`(?`, `unsupported`},
+		{`(?)`, `unsupported`},
+		{`(*)`, `missing argument to repetition operator: *`},
+		{`{2}`, `missing argument to repetition operator: {2}`},
+		{`(?i)*`, `missing argument to repetition operator: *`},
+		{`a**`, `invalid nested repetition operator: *`},
+		{`a*??`, `invalid nested repetition operator: ?`},
+		{`a{2}{3}`, `invalid nested repetition operator: {3}`},
+		{`a+*`, `invalid nested repetition operator`},
+		{`a{1001}`, `invalid repeat count {1001} (at most 1000)`},
+		{`a{2,1001}`, `invalid repeat count {2,1001}`},
+		{`a{3,2}`, `invalid repeat count {3,2}`},
+		{`a{99999999999}`, `invalid repeat count`},
+		{`(?P<>a)`, `invalid group name in (?P<>`},
+		{`(?P<a-b>a)`, `invalid group name in (?P<a-b>`},
+		{`(?<x y>a)`, `invalid group name`},
+		{`(?P<n`, `invalid group name in (?P<n>`},
+		{`(?P<n>a)(?P<n>b)`, `duplicate group name n`},
+		{`a\`, `trailing \ at the end`},
+		{"\xff", `invalid UTF-8`},
+		{strings.Repeat("(", 1001) + strings.Repeat(")", 1001), `expression nests too deeply`},
+		// Too large for procdog, though Go takes it: the work per character
+		// grows with the program.
+		{`(abcdef){1000}`, `expression too large`},
+		{`((a{0,1000}){1000}){1000}`, `expression too large`},
+		{`(((a{0}){1000}){1000}){1000}`, `expression too large`},
+		{`((((){1000}){1000}){1000}){1000}`, `expression too large`},
+	} {
+		pt, err := compilePattern(tc.pattern)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("compilePattern(%q) = %v, %v; want an error with %q", tc.pattern, pt, err, tc.wantErr)
+		}
+	}
+}
+
+// checkHealthProbes turns the matcher's refusal into the usage error.
+func TestPatternRefusedAtStart(t *testing.T) {
+	ce := codedErrorOf(t, options{HealthLog: `^\pL+ ready`}.checkHealthProbes())
+	want := `argument --health-log: not a regular expression: unsupported \pL (procdog matches a subset of Go's syntax)`
+	if ce.msg != want || !ce.usage || ce.code != exitError {
+		t.Errorf("checkHealthProbes = %q, usage %v, code %d; want %q, a usage error", ce.msg, ce.usage, ce.code, want)
+	}
+	if err := (options{HealthLog: `(?i)^ready on \d+$`}).checkHealthProbes(); err != nil {
+		t.Errorf("checkHealthProbes of a supported pattern = %v, want nil", err)
+	}
+}
+
+// Patterns that make a backtracking matcher take exponential time take a
+// Pike VM time linear in the line: these return.
+func TestPatternPathological(t *testing.T) {
+	line := bytes.Repeat([]byte("a"), maxLogLine)
+	for _, p := range []string{`(a*)*b`, `(a|aa)*c`, `(a+)+$x`, `(a?){30}a{30}b`, `(\w|a)*\d`} {
+		pt, err := compilePattern(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt.match(line) {
+			t.Errorf("%q matched a line of a's", p)
+		}
+	}
+}
+
+func BenchmarkPatternPathological(b *testing.B) {
+	line := bytes.Repeat([]byte("a"), maxLogLine)
+	pt, err := compilePattern(`(a|aa)*c`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(line)))
+	b.ResetTimer()
+	for range b.N {
+		pt.match(line)
+	}
+}
+
+// A typical log line against a typical pattern, for what a monitor spends.
+func BenchmarkPatternLogLine(b *testing.B) {
+	line := []byte("2024-05-01T12:00:00Z INFO http: server listening on 127.0.0.1:8080 (pid 4242)")
+	pt, err := compilePattern(`(?i)listening on [\d.]+:\d+`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		pt.match(line)
+	}
+}
+
+// FuzzPattern checks that where both procdog's matcher and Go's regexp
+// take a pattern, they agree on every line (a line has no newline).
+func FuzzPattern(f *testing.F) {
+	for _, tc := range patternCases {
+		for _, line := range tc.lines {
+			f.Add(tc.pattern, line)
+		}
+	}
+	f.Fuzz(func(t *testing.T, pattern, line string) {
+		if strings.Contains(line, "\n") {
+			return
+		}
+		pt, err := compilePattern(pattern)
+		if err != nil {
+			return
+		}
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			t.Fatalf("compilePattern(%q) took what Go's regexp refuses: %v", pattern, err)
+		}
+		if got, want := pt.match([]byte(line)), re.MatchString(line); got != want {
+			t.Errorf("pattern %q on line %q: match = %v, but Go's regexp says %v", pattern, line, got, want)
+		}
+	})
+}
