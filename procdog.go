@@ -3,28 +3,36 @@
 //
 // Usage:
 //
-//	procdog COMMAND NAME [options]
+//	procdog COMMAND NAME... [options]
 //
 // The commands are:
 //
-//	start NAME       start NAME with --command unless it is running, and print its status
-//	status NAME      print the status of NAME
-//	wait NAME        run the health check until it passes or --health-count tries fail
-//	stop NAME        stop NAME: its stop signal to the whole process group, then SIGKILL
-//	restart NAME     stop NAME if it runs, then start it with the options it had
-//	list             print NAME: status for every NAME in the state directory
-//	signal NAME SIG  send a signal to NAME's process group and print its status
-//	logs NAME        print the end of NAME's output (-n LINES), and follow it (-f)
+//	start NAME...       start NAME with --command unless it is running, and print its status
+//	status NAME...      print the status of NAME
+//	wait NAME...        run the health check until it passes or --health-count tries fail
+//	stop NAME...        stop NAME: its stop signal to the whole process group, then SIGKILL
+//	restart NAME...     stop NAME if it runs, then start it with the options it had
+//	list                print NAME: status for every NAME whose monitor answers (--all: every NAME)
+//	signal NAME SIG     send a signal to NAME's process group and print its status
+//	logs NAME           print the end of NAME's output (-n LINES), and follow it (-f)
+//	show NAME           print the options NAME's monitor runs with, as config file lines
+//	export FORMAT NAME  print a systemd unit or a launchd plist that runs NAME as start would
+//	help [COMMAND]      print the help, or what COMMAND takes
 //
-// A health check is a command (--health-command), an HTTP URL (--health-url)
-// or a TCP address (--health-tcp). With --restart on-failure or always, the
-// monitor restarts the process when it exits. --json prints JSON instead of
-// the response line.
+// With several names, start and restart go in order and stop at the first
+// failure, stop goes in reverse, and each answer is "NAME: <response>".
+//
+// A health check is a command (--health-command), an HTTP URL (--health-url),
+// a TCP address (--health-tcp) or a line the process prints (--health-log).
+// --env adds to the process's environment. With --restart on-failure or
+// always, the monitor restarts the process when it exits. --json prints JSON
+// instead of the response line.
 //
 // Each started process gets its own small monitor: this same binary,
 // re-executed in a new session. The monitor runs the process, reaps it,
 // answers one-line requests on a Unix socket and, after the process has
-// exited, lingers a little so its exit code can still be read.
+// exited, lingers a little so its exit code can still be read. A process
+// whose monitor was killed is found again as an orphan.
 //
 // Every command prints one response line, a code and sorted key=value pairs:
 //
@@ -36,9 +44,11 @@
 //	killed, signal=15
 //
 // State (procdog.NAME.sock, procdog.NAME.lock, procdog.NAME.log) lives in
-// /var/tmp, or in $PROCDOG_DIR. Options may also come from the section [NAME]
-// of a config file: --config, else the first of ./procdog.cfg, procdog.cfg
-// beside the executable, and ~/.procdog.cfg.
+// /var/tmp, or in $PROCDOG_DIR, and procdog believes no file there, and no
+// monitor, that is not its user's. Options may also come from the section
+// [NAME] of a config file: --config, else the first of procdog.cfg in the
+// current directory or the nearest parent that has one, procdog.cfg beside
+// the executable, and ~/.procdog.cfg.
 //
 // Exit codes: 0 ok, 2 usage error or error response, 3 unexpected failure,
 // 4 already running (start --strict), 5 not running, 6 not healthy.
@@ -126,6 +136,428 @@ func debugf(format string, args ...any) {
 }
 
 // ---------------------------------------------------------------------------
+// main, the commands and their help.
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == monitorArg {
+		os.Exit(runMonitor(os.Args[2:]))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the client's main: it returns the exit code, so that deferred
+// cleanups happen before main exits.
+func run(args []string, stdout, stderr io.Writer) int {
+	return report(stderr, runCommand(args, stdout, stderr))
+}
+
+// report prints what err says on stderr, the same way for every error,
+// and returns its exit code.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *codedError
+	if !errors.As(err, &ee) {
+		ee = &codedError{code: exitUnknown, msg: err.Error()}
+	}
+	if ee.usage {
+		fmt.Fprintln(stderr, usageLine)
+	}
+	if ee.msg != "" {
+		fmt.Fprintf(stderr, "procdog: error: %s\n", ee.msg)
+	}
+	if ee.hint != "" {
+		fmt.Fprintf(stderr, "procdog: %s\n", ee.hint)
+	}
+	return ee.code
+}
+
+// runCommand parses the command line, runs one command and prints its
+// response. A nil error means exit 0; any other exit code comes back as an
+// *codedError, with an empty message when the response already said it all.
+func runCommand(args []string, stdout, stderr io.Writer) error {
+	cl, err := parseCommandLine(args)
+	if err != nil {
+		return err
+	}
+	if cl.help || len(cl.words) > 0 && cl.words[0] == "help" {
+		return printHelp(cl, stdout)
+	}
+	if cl.version || len(cl.words) > 0 && cl.words[0] == "version" {
+		if len(cl.words) > 1 && !cl.version {
+			return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[1:], " "))
+		}
+		fmt.Fprintln(stdout, "procdog "+version)
+		return nil
+	}
+	if len(cl.words) == 0 {
+		err := usageErrorf("the following arguments are required: COMMAND")
+		err.(*codedError).hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") + "; 'procdog -h' for help"
+		return err
+	}
+	command, words := cl.words[0], cl.words[1:]
+	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == command })
+	var want []string
+	if i >= 0 {
+		want = commands[i].words
+	}
+	switch {
+	case i < 0:
+		return invalidCommand(command)
+	case len(words) < len(want):
+		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(strings.Join(want[len(words):], ", "), "..."))
+	case len(words) > len(want) && !slices.Equal(want, []string{"name..."}):
+		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
+	}
+	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
+	if command == "list" {
+		o := defaultOptions()
+		if err := o.applyCommandLine(cl); err != nil {
+			return err
+		}
+		return list(stateDir(), o, stdout)
+	}
+	if command == "export" {
+		return runExport(cl, words, stdout, stderr)
+	}
+	if len(words) > 1 && slices.Equal(want, []string{"name..."}) {
+		return runNames(command, words, cl, stdout, stderr)
+	}
+	return runName(command, words, cl, stdout)
+}
+
+// runName runs a command for one name: words are NAME and the command's
+// other words.
+func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
+	name := words[0]
+	if !validName(name) {
+		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+	}
+	var err error
+	c := client{dir: stateDir(), name: name, command: command}
+	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
+		if fit := len(name) - (len(sock) - maxSocketPath()); fit > 0 {
+			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)", name, c.dir, fit)
+		}
+		return usageErrorf("the state directory %s is too long for a socket path; set PROCDOG_DIR to a shorter one", c.dir)
+	}
+	if c.o, err = resolveOptions(cl, name); err != nil {
+		return err
+	}
+
+	var r response
+	switch command {
+	case "start", "restart":
+		if command == "restart" {
+			if c.o, err = c.restartOptions(cl); err != nil {
+				return err
+			}
+		}
+		if c.o.EnsureHealthy {
+			r, err = c.startHealthy(stdout)
+		} else {
+			r, _, err = c.start()
+		}
+	case "status":
+		r, err = c.status()
+	case "wait":
+		r, err = c.wait()
+	case "stop":
+		r, err = c.stop()
+	case "signal":
+		if _, err := parseSignal(words[1]); err != nil {
+			return usageErrorf("argument signal: %v", err)
+		}
+		r, err = c.signal(words[1])
+	case "logs":
+		return c.logs(stdout)
+	case "show":
+		return c.show(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if c.o.JSON {
+		r = c.withHealthError(r)
+	}
+	printResponse(stdout, name, r, c.o.JSON)
+	if code := exitCodeFor(command, r, c.o); code != exitOK {
+		return &codedError{code: code}
+	}
+	return nil
+}
+
+// runNames runs a command for several names. It prints a line
+// "NAME: <response>" for each (a JSON object names its own), in the order
+// given, and returns the first non-zero exit code. start and restart go
+// through the names in order, each answering before the next begins, and
+// stop at the first failure, so that "start db web --ensure-healthy"
+// brings db up healthy before web starts; stop goes in reverse order,
+// through every name; status and wait ask all at once.
+func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
+	for _, name := range names {
+		if !validName(name) {
+			return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+		}
+	}
+	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
+	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
+	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i]) }
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	switch command {
+	case "stop":
+		slices.Reverse(order)
+	case "status", "wait":
+		var wg sync.WaitGroup
+		for i := range names {
+			wg.Add(1)
+			go func(i int) { defer wg.Done(); runOne(i) }(i)
+		}
+		wg.Wait()
+	}
+	first := exitOK
+	for _, i := range order {
+		if command != "status" && command != "wait" {
+			runOne(i)
+		}
+		for _, line := range strings.SplitAfter(outs[i].String(), "\n") {
+			if line != "" && !asJSON {
+				line = names[i] + ": " + line
+			}
+			io.WriteString(stdout, line)
+		}
+		if code := report(stderr, errs[i]); code != exitOK && first == exitOK {
+			first = code
+			if command == "start" || command == "restart" {
+				break
+			}
+		}
+	}
+	if first != exitOK {
+		return &codedError{code: first}
+	}
+	return nil
+}
+
+// invalidCommand is argparse's error for an unknown command, with a hint
+// when the word looks like a typo of a command.
+func invalidCommand(command string) error {
+	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
+	if near := suggestCommand(command); near != "" {
+		err.(*codedError).hint = "did you mean '" + near + "'?"
+	}
+	return err
+}
+
+// printHelp prints the help that -h, help or help COMMAND asks for: a
+// command's own when one is named, else all of it.
+func printHelp(cl commandLine, stdout io.Writer) error {
+	words := cl.words
+	if len(words) > 0 && words[0] == "help" {
+		words = words[1:]
+		if len(words) > 1 && !cl.help {
+			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
+		}
+	}
+	if len(words) == 0 {
+		fmt.Fprint(stdout, helpText())
+		return nil
+	}
+	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] })
+	switch {
+	case i >= 0:
+		fmt.Fprint(stdout, commandHelp(commands[i]))
+	case cl.help || words[0] == "help" || words[0] == "version":
+		fmt.Fprint(stdout, helpText())
+	default:
+		return invalidCommand(words[0])
+	}
+	return nil
+}
+
+// commandSpec is one of procdog's commands: the words it takes after its
+// name (as argparse named them in errors) and what it does.
+type commandSpec struct {
+	name  string
+	words []string
+	help  string
+}
+
+// synopsis is the command as help shows it: "signal NAME SIG".
+func (c commandSpec) synopsis() string {
+	s := c.name
+	for _, w := range c.words {
+		s += " " + map[string]string{"name": "NAME", "name...": "NAME...", "signal": "SIG", "format": "FORMAT"}[w]
+	}
+	return s
+}
+
+// commands are procdog's commands, in the order help lists them.
+var commands = []commandSpec{
+	{"start", []string{"name..."}, "start NAME unless it is running, and print its status"},
+	{"status", []string{"name..."}, "print the status of NAME"},
+	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)"},
+	{"stop", []string{"name..."}, "stop NAME and its whole process group"},
+	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had"},
+	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)"},
+	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
+	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
+	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines"},
+	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would"},
+}
+
+// usageLine and commandChoices are what argparse printed, for the commands.
+var usageLine, commandChoices = func() (string, string) {
+	var names, quoted []string
+	for _, c := range commands {
+		names = append(names, c.name)
+		quoted = append(quoted, "'"+c.name+"'")
+	}
+	return "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]", strings.Join(quoted, ", ")
+}()
+
+func helpText() string {
+	var b strings.Builder
+	b.WriteString(usageLine + "\n\n")
+	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
+	b.WriteString("commands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
+	}
+	fmt.Fprintf(&b, "  %-15s  %s\n", "help [COMMAND]", "show this help, or what COMMAND takes (also: COMMAND -h)")
+	fmt.Fprintf(&b, "  %-15s  %s\n", "version", "show the version")
+	b.WriteString("\n")
+	b.WriteString("options:\n")
+	b.WriteString("  -h, --help              show this help and exit\n")
+	b.WriteString("  -v, --version           show the version and exit\n")
+	for _, s := range optionSpecs {
+		b.WriteString(s.helpLine())
+	}
+	b.WriteString("\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n")
+	b.WriteString("3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
+	return b.String()
+}
+
+// helpLine is the option as help lists it, with its default.
+func (s optionSpec) helpLine() string {
+	def := defaultOptions()
+	flag := "--" + s.long
+	if s.short != "" {
+		flag = "-" + s.short + ", " + flag
+	}
+	if !s.isBool() {
+		flag += " " + strings.ToUpper(s.key())
+	}
+	help := s.help
+	if v := reflectValue(s.field(&def)); v != reflectValue(s.field(&options{})) {
+		help += fmt.Sprintf(" (default %v)", v)
+	}
+	if len(flag) > 22 {
+		return fmt.Sprintf("  %s\n  %-22s  %s\n", flag, "", help)
+	}
+	return fmt.Sprintf("  %-22s  %s\n", flag, help)
+}
+
+// commandOptions are the options each command uses, where that is not all
+// of them: COMMAND -h lists only these, and only these are expanded. A
+// command missing here (start, restart) uses every option but those that
+// are some other command's alone.
+var commandOptions = map[string][]string{
+	"status": {"ensure-healthy", "json", "config", "debug"},
+	"wait":   {"json", "config", "debug"},
+	"stop":   {"strict", "json", "config", "debug"},
+	"signal": {"ensure-healthy", "json", "config", "debug"},
+	"list":   {"all", "json", "debug"},
+	"logs":   {"lines", "follow", "stdout", "dir", "config", "debug"},
+	"show":   {"json", "config", "debug"},
+}
+
+// ownOptions are options that only the commands that list them use.
+var ownOptions = []string{"lines", "follow", "all", "output"}
+
+// commandExamples show each command once, in COMMAND -h.
+var commandExamples = map[string]string{
+	"start":   `procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`,
+	"status":  "procdog status web --json",
+	"wait":    "procdog wait web",
+	"stop":    "procdog stop web --strict",
+	"restart": "procdog restart web --linger 10",
+	"list":    "procdog list --all",
+	"signal":  "procdog signal web HUP",
+	"logs":    "procdog logs web -n 20 -f",
+	"show":    "procdog show web --json",
+	"export":  "procdog export systemd web --output ~/.config/systemd/user/procdog-web.service",
+}
+
+// usesOption tells whether command uses the option long.
+func usesOption(command, long string) bool {
+	if opts, ok := commandOptions[command]; ok {
+		return slices.Contains(opts, long)
+	}
+	return !slices.Contains(ownOptions, long) || command == "export" && long == "output"
+}
+
+// commandHelp is what COMMAND -h and help COMMAND print: the command, the
+// options it uses and an example, rather than every option of every command.
+func commandHelp(c commandSpec) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n", c.synopsis(), c.help)
+	b.WriteString("  -h, --help              show this help and exit\n")
+	for _, s := range optionSpecs {
+		if usesOption(c.name, s.long) {
+			b.WriteString(s.helpLine())
+		}
+	}
+	if ex := commandExamples[c.name]; ex != "" {
+		fmt.Fprintf(&b, "\nexample:\n  $ %s\n", ex)
+	}
+	b.WriteString("\n'procdog -h' shows every command and option.\n")
+	return b.String()
+}
+
+// suggestCommand is the command, help or version, nearest to word by edit
+// distance, if one is near enough to be a typo of it.
+func suggestCommand(word string) string {
+	best, bestDist := "", 3
+	for _, c := range append(slices.Clone(commands), commandSpec{name: "help"}, commandSpec{name: "version"}) {
+		if d := editDistance(strings.ToLower(word), c.name); d < bestDist && d < len(c.name) {
+			best, bestDist = c.name, d
+		}
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps of
+// two neighbours that turn a into b: "strat" is one swap from "start".
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// ---------------------------------------------------------------------------
 // Errors that know their exit code.
 
 // codedError is an error that main reports as one "procdog: error: ..." line,
@@ -148,1674 +580,7 @@ func failf(code int, format string, args ...any) error {
 }
 
 // ---------------------------------------------------------------------------
-// Options.
-
-// options are everything a command can be told, from the command line, the
-// config file and the defaults. The client hands them to its monitor as
-// --option=value flags (see flags).
-type options struct {
-	Command       string
-	HealthCommand string
-	HealthCount   int
-	HealthDelay   float64
-	HealthTimeout float64
-	EnsureHealthy bool
-	Dir           string
-	Stdin         string
-	Stdout        string
-	Stderr        string
-	Append        bool
-	Linger        float64
-	Settle        float64
-	Strict        bool
-	Shell         bool
-	StopSignal    signalName
-	StopTimeout   float64
-	HealthURL     string
-	HealthTCP     string
-	HealthLog     string
-	Restart       restartPolicy
-	MaxRestarts   int
-	RestartDelay  float64
-	Env           envList
-	Config        string
-	Debug         bool
-	JSON          bool
-	Lines         int
-	Follow        bool
-	Output        string
-	All           bool
-}
-
-func defaultOptions() options {
-	return options{
-		HealthCount:   5,
-		HealthDelay:   1.0,
-		HealthTimeout: 10,
-		Stdin:         os.DevNull,
-		Linger:        3.0,
-		Settle:        0.1,
-		StopSignal:    "TERM",
-		StopTimeout:   10,
-		Restart:       "no",
-		MaxRestarts:   5,
-		RestartDelay:  1,
-		Lines:         10,
-	}
-}
-
-// optionSpec defines one option once: its flag, its config key (the flag
-// with dashes as underscores, when inFile is set), its help and its field.
-// The field's Go type decides how a value is parsed.
-type optionSpec struct {
-	long   string
-	short  string
-	inFile bool
-	help   string
-	field  func(o *options) any
-}
-
-var optionSpecs = []optionSpec{
-	{"command", "c", true, "the command line to run", func(o *options) any { return &o.Command }},
-	{"health-command", "", true, "command whose exit code is the health (0 = healthy)", func(o *options) any { return &o.HealthCommand }},
-	{"health-count", "", true, "how many health checks wait tries", func(o *options) any { return &o.HealthCount }},
-	{"health-delay", "", true, "seconds between those tries", func(o *options) any { return &o.HealthDelay }},
-	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy", func(o *options) any { return &o.HealthTimeout }},
-	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) any { return &o.EnsureHealthy }},
-	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) any { return &o.Dir }},
-	{"stdin", "", true, "file for standard input", func(o *options) any { return &o.Stdin }},
-	{"stdout", "", true, "file for standard output (default: the monitor log)", func(o *options) any { return &o.Stdout }},
-	{"stderr", "", true, "file for standard error (default: the monitor log)", func(o *options) any { return &o.Stderr }},
-	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) any { return &o.Append }},
-	{"linger", "", true, "seconds the monitor answers after the process exits", func(o *options) any { return &o.Linger }},
-	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) any { return &o.Settle }},
-	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) any { return &o.Strict }},
-	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) any { return &o.Shell }},
-	{"stop-signal", "", true, "signal that stop sends first, name or number", func(o *options) any { return &o.StopSignal }},
-	{"stop-timeout", "", true, "seconds before stop sends SIGKILL", func(o *options) any { return &o.StopTimeout }},
-	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) any { return &o.HealthURL }},
-	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) any { return &o.HealthTCP }},
-	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression", func(o *options) any { return &o.HealthLog }},
-	{"restart", "", true, "restart the process when it exits: no, on-failure or always", func(o *options) any { return &o.Restart }},
-	{"max-restarts", "", true, "restart at most this many times", func(o *options) any { return &o.MaxRestarts }},
-	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s", func(o *options) any { return &o.RestartDelay }},
-	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated", func(o *options) any { return &o.Env }},
-	{"config", "", false, "config file to read", func(o *options) any { return &o.Config }},
-	{"json", "", false, "print JSON instead of the response line", func(o *options) any { return &o.JSON }},
-	{"lines", "n", false, "logs: how many lines to print", func(o *options) any { return &o.Lines }},
-	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) any { return &o.Follow }},
-	{"all", "", false, "list: also the names whose monitor has ended, as stopped", func(o *options) any { return &o.All }},
-	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
-	{"output", "", false, "export: write the unit or plist to this file instead of stdout", func(o *options) any { return &o.Output }},
-}
-
-// expandedKeys are the options in which procdog expands $VAR and ${VAR}.
-var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
-	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true, "env": true}
-
-// healthKeys are the kinds of health check, of which a process has one.
-var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
-
-func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
-
-func (s optionSpec) isBool() bool {
-	_, ok := s.field(&options{}).(*bool)
-	return ok
-}
-
-// set parses value into the option's field. Errors name neither the flag nor
-// the config key; the caller knows which one the user wrote.
-func (s optionSpec) set(o *options, value string) error {
-	switch p := s.field(o).(type) {
-	case *string:
-		*p = value
-	case *bool:
-		b, err := parseBool(value)
-		if err != nil {
-			return err
-		}
-		*p = b
-	case *int:
-		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil || n < 0 {
-			return fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", value)
-		}
-		*p = n
-	case *signalName:
-		if _, err := parseSignal(value); err != nil {
-			return err
-		}
-		*p = signalName(value)
-	case *envList:
-		if _, err := envList(value).vars(); err != nil {
-			return err
-		}
-		*p = envList(value)
-	case *restartPolicy:
-		switch value {
-		case "no", "on-failure", "always":
-			*p = restartPolicy(value)
-		default:
-			return fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", value)
-		}
-	case *float64:
-		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		// Durations: no negatives, NaN or infinity, and no hex floats that
-		// Python's float() would refuse anyway.
-		if err != nil || f < 0 || f != f || f > 1e9 || strings.ContainsAny(value, "xXpP_") {
-			return fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", value)
-		}
-		// A monitor that lingers for ever could be ended by SIGKILL alone.
-		if p == &o.Linger && f > maxLinger {
-			return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", value, maxLinger)
-		}
-		*p = f
-	}
-	return nil
-}
-
-// parseBool accepts what Python's ConfigParser.getboolean accepts.
-func parseBool(s string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "1", "yes", "true", "on":
-		return true, nil
-	case "0", "no", "false", "off":
-		return false, nil
-	}
-	return false, fmt.Errorf("Not a boolean: %s", s)
-}
-
-func findOption(long string) (optionSpec, bool) {
-	for _, s := range optionSpecs {
-		if s.long == long {
-			return s, true
-		}
-	}
-	return optionSpec{}, false
-}
-
-// lookupFlag finds a long option by name or, like Python's argparse, by an
-// unambiguous prefix.
-func lookupFlag(name string) (optionSpec, error) {
-	if s, ok := findOption(name); ok {
-		return s, nil
-	}
-	var found []optionSpec
-	for _, s := range optionSpecs {
-		if strings.HasPrefix(s.long, name) {
-			found = append(found, s)
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		return optionSpec{}, usageErrorf("unrecognized arguments: --%s", name)
-	}
-	var names []string
-	for _, s := range found {
-		names = append(names, "--"+s.long)
-	}
-	return optionSpec{}, usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(names, ", "))
-}
-
-// ---------------------------------------------------------------------------
-// The command line.
-
-// commandLine is the command line before it meets the config file: the
-// positional words, and the raw value of each option given.
-type commandLine struct {
-	words   []string
-	set     map[string]string // long option name → raw value
-	help    bool
-	version bool
-}
-
-// parseCommandLine accepts options anywhere, as --opt value, --opt=value,
-// -c value and -cvalue; "--" ends them. Values are checked here so that a
-// bad one is a usage error, as argparse made it.
-func parseCommandLine(args []string) (commandLine, error) {
-	cl := commandLine{set: map[string]string{}}
-	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		switch {
-		case arg == "--":
-			cl.words = append(cl.words, args[i+1:]...)
-			return cl, nil
-		case arg == "-h" || arg == "--help":
-			cl.help = true
-			continue
-		case arg == "-v" || arg == "--version":
-			cl.version = true
-			continue
-		case arg == "-" || !strings.HasPrefix(arg, "-"):
-			cl.words = append(cl.words, arg)
-			continue
-		}
-		spec, value, hasValue, err := splitOption(arg)
-		if err != nil {
-			return cl, err
-		}
-		if !hasValue {
-			if spec.isBool() {
-				value = "true"
-			} else if i+1 < len(args) {
-				i++
-				value = args[i]
-			} else {
-				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
-			}
-		}
-		if spec.long == "env" {
-			// Each --env is one KEY=VALUE, spaces and all; together they
-			// are one list of words, as the config key has them.
-			value = strings.TrimSpace(cl.set["env"] + " " + quoteWord(value))
-		}
-		if err := spec.set(&options{}, value); err != nil {
-			return cl, usageErrorf("argument --%s: %v", spec.long, err)
-		}
-		cl.set[spec.long] = value
-	}
-	return cl, nil
-}
-
-// splitOption reads one option word: --name, --name=value, -c or -cvalue,
-// the name maybe an unambiguous prefix. hasValue tells whether the word
-// held the value.
-func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
-	if name, ok := strings.CutPrefix(arg, "--"); ok {
-		if k := strings.IndexByte(name, '='); k >= 0 {
-			name, value, hasValue = name[:k], name[k+1:], true
-		}
-		spec, err = lookupFlag(name)
-		return spec, value, hasValue, err
-	}
-	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short != "" && arg[1:2] == s.short })
-	if i < 0 {
-		return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
-	}
-	if len(arg) > 2 {
-		value, hasValue = strings.TrimPrefix(arg[2:], "="), true
-	}
-	return optionSpecs[i], value, hasValue, nil
-}
-
-// givesHealthCheck tells whether the command line gives a health check, of
-// any kind: it then replaces whatever kind the file or the monitor had.
-func (cl commandLine) givesHealthCheck() bool {
-	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
-}
-
-// skips tells whether the command on cl leaves the option alone: one that
-// would be expanded but that the command does not use (stop does not run
-// the command) is not set, so a $VAR this shell lacks cannot fail it.
-func (cl commandLine) skips(spec optionSpec) bool {
-	return expandedKeys[spec.key()] && len(cl.words) > 0 && !usesOption(cl.words[0], spec.long)
-}
-
-// validName reports whether name is safe to put into a file name.
-func validName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// resolveOptions merges defaults < config file < command line, expanding
-// $VAR in the options that take it. Paths are made absolute later, by
-// resolvePaths, for the commands that need them.
-func resolveOptions(cl commandLine, name string) (options, error) {
-	o := defaultOptions()
-	fileValues, path, err := readConfig(cl.set["config"], name)
-	if err != nil {
-		return o, err
-	}
-	keys := make([]string, 0, len(fileValues))
-	for k := range fileValues {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		spec, ok := findOption(strings.ReplaceAll(k, "_", "-"))
-		if !ok || !spec.inFile || strings.Contains(k, "-") {
-			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
-		}
-		// What the command line gives wins (its env adds to the file's),
-		// and a health check given there replaces the file's, of whatever
-		// kind.
-		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) || cl.skips(spec) {
-			continue
-		}
-		if err := o.setValue(spec, fileValues[k]); err != nil {
-			var ce *codedError
-			switch {
-			case errors.As(err, &ce):
-				return o, err
-			case spec.isBool():
-				return o, failf(exitUnknown, "%v", err)
-			}
-			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
-		}
-	}
-	// A relative dir in a config file means the same wherever procdog
-	// runs: it is relative to the file's own directory.
-	if _, ok := fileValues["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
-		if abs, err := filepath.Abs(path); err == nil {
-			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
-		}
-	}
-	if o.healthKinds() > 1 {
-		return o, failf(exitUnknown, "more than one kind of health check in '%s': use one of health_command, health_url, health_tcp, health_log", path)
-	}
-	return o, o.applyCommandLine(cl)
-}
-
-// applyCommandLine sets the options the command line gives over o. A
-// health check given there replaces o's, of whatever kind.
-func (o *options) applyCommandLine(cl commandLine) error {
-	if cl.givesHealthCheck() {
-		o.HealthCommand, o.HealthURL, o.HealthTCP = "", "", ""
-	}
-	for _, spec := range optionSpecs {
-		v, ok := cl.set[spec.long]
-		if !ok || cl.skips(spec) {
-			continue
-		}
-		before := o.Env
-		err := o.setValue(spec, v)
-		if spec.long == "env" && err == nil {
-			// Added to the file's or the monitor's, later words winning.
-			o.Env = envList(strings.TrimSpace(string(before) + " " + string(o.Env)))
-		}
-		if err != nil {
-			var ce *codedError
-			if errors.As(err, &ce) {
-				return err
-			}
-			return usageErrorf("argument --%s: %v", spec.long, err)
-		}
-	}
-	if o.healthKinds() > 1 {
-		return usageErrorf("use only one of --health-command, --health-url, --health-tcp, --health-log")
-	}
-	return nil
-}
-
-// setValue expands environment variables in the options that take them,
-// as the original did, and sets the option.
-func (o *options) setValue(spec optionSpec, value string) error {
-	if expandedKeys[spec.key()] {
-		v, err := expandVars(value, os.LookupEnv)
-		if err != nil {
-			return expansionError(spec, value, err)
-		}
-		value = v
-	}
-	return spec.set(o, value)
-}
-
-// expansionError says why value could not be expanded and, for a $ that is
-// no variable, how to write it: a shell's $1 or $(cmd) must reach it as $$.
-func expansionError(spec optionSpec, value string, err error) error {
-	ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err).(*codedError)
-	if strings.HasPrefix(err.Error(), "Invalid placeholder") {
-		ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
-	}
-	return ce
-}
-
-func (o options) healthKinds() int {
-	n := 0
-	for _, v := range []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog} {
-		if v != "" {
-			n++
-		}
-	}
-	return n
-}
-
-// ---------------------------------------------------------------------------
-// The config file: INI as Python's ConfigParser reads it.
-
-// readConfig finds the config file and returns the values for name: those of
-// [DEFAULT] overlaid by those of [name], if there is a [name]. It returns the
-// path it read, or "".
-func readConfig(explicit, name string) (map[string]string, string, error) {
-	path := explicit
-	if path == "" {
-		path = findConfig()
-		if path == "" {
-			return nil, "", nil
-		}
-	}
-	text, err := readConfigFile(path)
-	if err != nil {
-		return nil, path, err
-	}
-	debugf("reading config file %s", path)
-	sections, err := parseINI(string(text))
-	if err != nil {
-		return nil, path, failf(exitUnknown, "%s: %v", path, err)
-	}
-	// As ConfigParser.items(name) did in the original: [DEFAULT] fills in
-	// the sections that exist; a name without a section gets nothing.
-	section, ok := sections[name]
-	if !ok {
-		return nil, path, nil
-	}
-	values := map[string]string{}
-	for k, v := range sections["DEFAULT"] {
-		values[k] = v
-	}
-	for k, v := range section {
-		values[k] = v
-	}
-	return values, path, nil
-}
-
-// maxConfigSize bounds what procdog reads of a config file.
-const maxConfigSize = 1 << 20
-
-// readConfigFile reads a config file that only its reader could have
-// written: a config file can name commands that procdog runs, so one that
-// belongs to another user (root excepted), that others may write, or that
-// is not a regular file (a FIFO would hang procdog, /dev/zero fill it) is
-// refused. It is opened first and checked after, so that no file can be
-// swapped in between. (A missing --config file is an error too: the
-// original silently ignored it.)
-func readConfigFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, failf(exitUnknown, "cannot read config file: %v", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, failf(exitUnknown, "cannot read config file: %v", err)
-	}
-	uid := fileOwner(fi)
-	switch {
-	case !fi.Mode().IsRegular():
-		return nil, failf(exitUnknown, "refusing to read config file %s: it is not a regular file", path)
-	case uid != os.Getuid() && uid != 0:
-		return nil, failf(exitUnknown, "refusing to read config file %s: it belongs to another user (uid %d)", path, uid)
-	case fi.Mode().Perm()&0o002 != 0:
-		return nil, failf(exitUnknown, "refusing to read config file %s: other users may write to it", path)
-	}
-	text, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	switch {
-	case err != nil:
-		return nil, failf(exitUnknown, "cannot read config file: %v", err)
-	case len(text) > maxConfigSize:
-		return nil, failf(exitUnknown, "refusing to read config file %s: it is larger than %d bytes", path, maxConfigSize)
-	}
-	return text, nil
-}
-
-// findConfig is the config file procdog reads when --config names none:
-// procdog.cfg in the current directory or else in the nearest parent
-// directory that has one (tests and scripts run below a project's root,
-// where the file usually sits), else procdog.cfg beside the executable,
-// else ~/.procdog.cfg. The search upwards stops below a directory that
-// others may write to, such as /tmp: a file planted there by another user
-// would be refused, and would so stop procdog for everyone below it.
-func findConfig() string {
-	if exists("procdog.cfg") {
-		return "procdog.cfg" // named as the original named it, in messages too
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o002 != 0 {
-				break
-			}
-			if path := filepath.Join(dir, "procdog.cfg"); exists(path) {
-				return path
-			}
-		}
-	}
-	for _, path := range fallbackConfigs() {
-		if exists(path) {
-			return path
-		}
-	}
-	return ""
-}
-
-func fallbackConfigs() []string {
-	var paths []string
-	if exe, err := os.Executable(); err == nil {
-		paths = append(paths, filepath.Join(filepath.Dir(exe), "procdog.cfg"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		paths = append(paths, filepath.Join(home, ".procdog.cfg"))
-	}
-	return paths
-}
-
-// configHint says where start looked for a command it did not find.
-func configHint(name, path string) string {
-	if path != "" {
-		return fmt.Sprintf("no command for '%s' in the config file %s", name, path)
-	}
-	wd, _ := os.Getwd()
-	return fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, and for %s",
-		wd, strings.Join(fallbackConfigs(), " and "))
-}
-
-// exists reports whether path names something other than a directory.
-func exists(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir()
-}
-
-// parseINI reads sections of key=value or key: value lines. Keys are lower
-// case; values are trimmed; an indented line continues the previous value;
-// lines starting with # or ; are comments, and blank lines are skipped.
-// Like the original's RawConfigParser, a later value for the same key wins,
-// and no %(name)s interpolation is done.
-func parseINI(text string) (map[string]map[string]string, error) {
-	sections := map[string]map[string]string{}
-	var section map[string]string
-	key := "" // the key an indented line continues
-	for n, line := range strings.Split(text, "\n") {
-		line = strings.TrimRight(line, "\r")
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case trimmed == "":
-			// Python 2's ConfigParser, which the original ran on, skipped
-			// blank lines without ending the value they are inside.
-		case trimmed[0] == '#' || trimmed[0] == ';':
-		case key != "" && (line[0] == ' ' || line[0] == '\t'):
-			section[key] += "\n" + trimmed
-		case trimmed[0] == '[':
-			end := strings.LastIndexByte(trimmed, ']')
-			if end < 2 {
-				return nil, fmt.Errorf("line %d: bad section header: %s", n+1, trimmed)
-			}
-			header := trimmed[1:end]
-			if sections[header] == nil {
-				sections[header] = map[string]string{}
-			}
-			section, key = sections[header], ""
-		default:
-			k := strings.IndexAny(trimmed, "=:")
-			if k <= 0 {
-				return nil, fmt.Errorf("line %d: expected 'key = value' or '[section]': %s", n+1, trimmed)
-			}
-			if section == nil {
-				return nil, fmt.Errorf("line %d: key before the first [section]: %s", n+1, trimmed)
-			}
-			key = strings.ToLower(strings.TrimSpace(trimmed[:k]))
-			section[key] = strings.TrimSpace(trimmed[k+1:])
-		}
-	}
-	return sections, nil
-}
-
-// ---------------------------------------------------------------------------
-// Commands as the user wrote them.
-
-// expandVars substitutes $VAR and ${VAR}, with $$ for a literal $, exactly as
-// Python's string.Template.substitute did in the original, errors included.
-func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' {
-			b.WriteByte(s[i])
-			continue
-		}
-		rest := s[i+1:]
-		braced := strings.HasPrefix(rest, "{")
-		if braced {
-			rest = rest[1:]
-		}
-		n := identLen(rest)
-		switch {
-		case !braced && strings.HasPrefix(rest, "$"):
-			b.WriteByte('$')
-			i++
-			continue
-		case n == 0 || braced && !strings.HasPrefix(rest[n:], "}"):
-			// Lines end in \n, \r or \r\n, as Python's splitlines saw them.
-			before := strings.ReplaceAll(s[:i], "\r\n", "\n")
-			line := strings.Count(before, "\n") + strings.Count(before, "\r") + 1
-			col := len(before) + 1 - (strings.LastIndexAny(before, "\r\n") + 1)
-			return "", fmt.Errorf("Invalid placeholder in string: line %d, col %d", line, col)
-		}
-		v, ok := lookup(rest[:n])
-		if !ok {
-			return "", fmt.Errorf("'%s'", rest[:n])
-		}
-		b.WriteString(v)
-		i += n
-		if braced {
-			i += 2
-		}
-	}
-	return b.String(), nil
-}
-
-// identLen is the length of the identifier ([_A-Za-z][_A-Za-z0-9]*) that s starts with.
-func identLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
-			continue
-		}
-		return i
-	}
-	return len(s)
-}
-
-// splitWords splits a command line into words as Python's shlex.split did in
-// the original: single quotes keep everything, double quotes let a backslash
-// escape only " and \, a backslash outside quotes escapes any character.
-// Nothing is expanded.
-func splitWords(s string) ([]string, error) {
-	var words []string
-	var word strings.Builder
-	inWord := false
-	var quote byte // the open quote, or 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote == '\'':
-			if c == '\'' {
-				quote = 0
-			} else {
-				word.WriteByte(c)
-			}
-		case quote == '"':
-			switch {
-			case c == '"':
-				quote = 0
-			case c == '\\' && i+1 == len(s):
-				return nil, errors.New("No escaped character")
-			case c == '\\' && (s[i+1] == '"' || s[i+1] == '\\'):
-				i++
-				word.WriteByte(s[i])
-			default:
-				word.WriteByte(c)
-			}
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if inWord {
-				words = append(words, word.String())
-				word.Reset()
-				inWord = false
-			}
-		case c == '\\':
-			if i+1 == len(s) {
-				return nil, errors.New("No escaped character")
-			}
-			i++
-			word.WriteByte(s[i])
-			inWord = true
-		case c == '\'' || c == '"':
-			quote = c
-			inWord = true
-		default:
-			word.WriteByte(c)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, errors.New("No closing quotation")
-	}
-	if inWord {
-		words = append(words, word.String())
-	}
-	return words, nil
-}
-
-// resolvePaths makes the directory absolute, and the files relative to it,
-// so that the monitor, which runs elsewhere, finds what the user meant.
-func (o *options) resolvePaths() error {
-	var err error
-	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
-		return failf(exitUnknown, "%v", err)
-	}
-	for _, p := range []*string{&o.Stdin, &o.Stdout, &o.Stderr} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(o.Dir, *p)
-		}
-	}
-	return nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// checkHealthProbes checks --health-url and --health-tcp before anything
-// starts, so that a typo is a usage error and not a process that is never
-// healthy.
-func (o options) checkHealthProbes() error {
-	if o.HealthURL != "" {
-		u, err := url.Parse(o.HealthURL)
-		if err != nil || u.Scheme != "http" || u.Host == "" {
-			return usageErrorf("argument --health-url: not an http:// URL: '%s'", o.HealthURL)
-		}
-		port := u.Port()
-		if port == "" && !strings.HasSuffix(u.Host, ":") {
-			port = "80"
-		}
-		if err := checkProbeAddress("--health-url", o.HealthURL, u.Hostname(), port); err != nil {
-			return err
-		}
-	}
-	if o.HealthLog != "" {
-		if _, err := compilePattern(o.HealthLog); err != nil {
-			return usageErrorf("argument --health-log: not a regular expression: %v", err)
-		}
-	}
-	if o.HealthTCP != "" {
-		if i := strings.LastIndexByte(o.HealthTCP, ':'); i >= 0 {
-			host := strings.TrimSuffix(strings.TrimPrefix(o.HealthTCP[:i], "["), "]")
-			if err := checkProbeAddress("--health-tcp", o.HealthTCP, host, o.HealthTCP[i+1:]); err != nil {
-				return err
-			}
-		}
-		if _, _, err := splitHostPort(o.HealthTCP); err != nil {
-			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
-		}
-	}
-	return nil
-}
-
-// checkProbeAddress checks a probe's host and port as the monitor will
-// use them: a host it cannot resolve, without DNS, or a port that cannot
-// be, would leave the process unhealthy for ever with nothing saying why.
-func checkProbeAddress(flag, value, host, port string) error {
-	if host == "" {
-		return usageErrorf("argument %s: no host in '%s'", flag, value)
-	}
-	if port == "" {
-		return usageErrorf("argument %s: no port in '%s'", flag, value)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'", flag, port, value)
-	}
-	if _, err := lookupHost(host); err != nil {
-		ce := usageErrorf("argument %s: unknown host '%s' in '%s'", flag, host, value).(*codedError)
-		ce.hint = "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
-		return ce
-	}
-	return nil
-}
-
-// commandArgs is the argv that runs the command.
-func (o options) commandArgs() ([]string, error) {
-	if o.Shell {
-		return []string{"/bin/sh", "-c", o.Command}, nil
-	}
-	argv, err := splitWords(o.Command)
-	if err != nil {
-		return nil, failf(exitUnknown, "could not split command '%s': %v", o.Command, err)
-	}
-	return argv, nil
-}
-
-// healthArgs is the argv of the health check, or nil when there is none.
-// It is always split into words, never given to a shell.
-func (o options) healthArgs() ([]string, error) {
-	argv, err := splitWords(o.HealthCommand)
-	if err != nil {
-		return nil, failf(exitUnknown, "could not split health_command '%s': %v", o.HealthCommand, err)
-	}
-	return argv, nil
-}
-
-var signalNames = map[string]syscall.Signal{
-	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "KILL": syscall.SIGKILL,
-	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM, "ALRM": syscall.SIGALRM,
-	"CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
-}
-
-// signalName is a signal as the user wrote it; setting one checks it.
-type signalName string
-
-// envList is KEY=VALUE words, quoted as in a command: the variables added
-// to the process's environment, and its health command's.
-type envList string
-
-// vars are the list's KEY=VALUE words, checked.
-func (l envList) vars() ([]string, error) {
-	words, err := splitWords(string(l))
-	if err != nil {
-		return nil, fmt.Errorf("invalid env '%s': %v", l, err)
-	}
-	for _, w := range words {
-		key, _, ok := strings.Cut(w, "=")
-		if !ok || key == "" || identLen(key) != len(key) {
-			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, KEY a name of letters, digits and underscores", w)
-		}
-	}
-	return words, nil
-}
-
-// quoteWord quotes s as one word for splitWords.
-func quoteWord(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// restartPolicy says when the monitor restarts the process: no, on-failure
-// (a non-zero return code, or a signal) or always.
-type restartPolicy string
-
-// maxSignal is the highest signal number: Linux has real-time signals up
-// to 64, macOS and the BSDs stop at 31.
-func maxSignal() int {
-	if runtime.GOOS == "linux" {
-		return 64
-	}
-	return 31
-}
-
-// parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
-func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() {
-		return syscall.Signal(n), nil
-	}
-	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, or a number from 1 to %d)", s, maxSignal())
-}
-
-// flags are the options that differ from the defaults as --option=value
-// arguments: how a client tells its monitor the options, already expanded
-// and resolved. They also make the monitor's line in ps readable. Options
-// only a client uses (json, debug, config, lines, follow) are left out.
-func (o options) flags() []string {
-	var flags []string
-	for _, c := range o.changed() {
-		if c.spec.inFile {
-			flags = append(flags, "--"+c.spec.long+"="+c.value)
-		}
-	}
-	return flags
-}
-
-// quotedFlags are the flags on one line, each a Go-quoted string: how a
-// monitor answers the options request.
-func (o options) quotedFlags() string {
-	var quoted []string
-	for _, f := range o.flags() {
-		quoted = append(quoted, strconv.Quote(f))
-	}
-	return strings.Join(quoted, " ")
-}
-
-// optionsFromFlags reads the flags that flags wrote. Nothing is expanded again.
-func optionsFromFlags(flags []string) (options, error) {
-	o := defaultOptions()
-	for _, f := range flags {
-		long, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
-		spec, ok := findOption(long)
-		if !ok {
-			return o, fmt.Errorf("unknown option %q", f)
-		}
-		if err := spec.set(&o, value); err != nil {
-			return o, fmt.Errorf("%s: %v", f, err)
-		}
-	}
-	return o, nil
-}
-
-// summary is the options as the monitor log and the output header show them:
-// those that differ from the defaults, sorted by key.
-func (o options) summary() string {
-	var parts []string
-	for _, c := range o.changed() {
-		if c.spec.inFile {
-			parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
-		}
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, " ")
-}
-
-// changedOption is an option whose value differs from the default.
-type changedOption struct {
-	spec  optionSpec
-	value string // as text
-}
-
-func (o options) changed() []changedOption {
-	def := defaultOptions()
-	var changed []changedOption
-	for _, spec := range optionSpecs {
-		if v := fmt.Sprint(reflectValue(spec.field(&o))); v != fmt.Sprint(reflectValue(spec.field(&def))) {
-			changed = append(changed, changedOption{spec, v})
-		}
-	}
-	return changed
-}
-
-func reflectValue(p any) any {
-	switch p := p.(type) {
-	case *string:
-		return *p
-	case *bool:
-		return *p
-	case *int:
-		return *p
-	case *float64:
-		return *p
-	case *signalName:
-		return *p
-	case *restartPolicy:
-		return *p
-	case *envList:
-		return *p
-	}
-	return nil
-}
-
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-
-// ---------------------------------------------------------------------------
-// Responses.
-
-// response is one line of the protocol: a code, then key=value pairs sorted
-// by key ("running, health=0, pid=12"), or "error: MESSAGE".
-type response struct {
-	code        string
-	msg         string         // for codeError
-	values      map[string]int // pid, health, returncode, signal
-	healthError string         // why the health check failed: for JSON alone, asked for apart
-}
-
-func newResponse(code string, kv ...any) response {
-	r := response{code: code, values: map[string]int{}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		r.values[kv[i].(string)] = kv[i+1].(int)
-	}
-	return r
-}
-
-func errorResponse(format string, args ...any) response {
-	return response{code: codeError, msg: fmt.Sprintf(format, args...)}
-}
-
-func (r response) String() string {
-	if r.code == codeError {
-		// One line: a newline in a message would cut it short.
-		return "error: " + strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(r.msg)
-	}
-	keys := make([]string, 0, len(r.values))
-	for k := range r.values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(r.code)
-	for _, k := range keys {
-		fmt.Fprintf(&b, ", %s=%d", k, r.values[k])
-	}
-	return b.String()
-}
-
-// parseResponse reads a response line. Anything it does not understand is
-// codeInvalid, which the client reports with exit 3.
-func parseResponse(line string) response {
-	line = strings.TrimRight(line, "\r\n")
-	if msg, ok := strings.CutPrefix(line, "error: "); ok {
-		return response{code: codeError, msg: msg}
-	}
-	fields := strings.Split(line, ", ")
-	r := response{code: fields[0], values: map[string]int{}}
-	switch r.code {
-	case codeRunning, codeExited, codeKilled, codeStopped, codeInvalid, codeBusy:
-	default:
-		return response{code: codeInvalid}
-	}
-	for _, f := range fields[1:] {
-		k, v, ok := strings.Cut(f, "=")
-		n, err := strconv.Atoi(v)
-		if !ok || err != nil || k == "" || strings.ContainsAny(k, " ,=") {
-			return response{code: codeInvalid}
-		}
-		r.values[k] = n
-	}
-	return r
-}
-
-// healthy reports whether r is a running process whose health check passed.
-// better: without a health command, running counts as healthy.
-func (r response) healthy() bool {
-	h, checked := r.values["health"]
-	return r.code == codeRunning && (!checked || h == 0)
-}
-
-// exitCodeFor is the table of exit codes in one place: the exit code of a command that
-// printed r.
-func exitCodeFor(command string, r response, o options) int {
-	switch r.code {
-	case codeError:
-		return exitError
-	case codeInvalid, codeBusy:
-		return exitUnknown
-	}
-	switch command {
-	case "start", "restart", "status", "signal":
-		switch {
-		case o.EnsureHealthy && r.healthy():
-			return exitOK
-		case o.EnsureHealthy:
-			return exitUnhealthy
-		case r.code == codeRunning:
-			return exitOK
-		}
-		return exitNotRunning
-	case "wait":
-		if r.healthy() {
-			return exitOK
-		}
-		return exitUnhealthy
-	case "stop":
-		switch {
-		case r.code == codeKilled:
-			return exitOK
-		case r.code == codeRunning:
-			return exitUnknown
-		case o.Strict:
-			return exitNotRunning
-		}
-		return exitOK
-	}
-	return exitUnknown
-}
-
-// ---------------------------------------------------------------------------
-// State files.
-
-// stateDir is absolute, for the monitor runs in /.
-func stateDir() string {
-	if d := os.Getenv("PROCDOG_DIR"); d != "" {
-		if abs, err := filepath.Abs(d); err == nil {
-			return abs
-		}
-		return d
-	}
-	return "/var/tmp"
-}
-
-func statePath(dir, name, kind string) string {
-	return filepath.Join(dir, "procdog."+name+"."+kind)
-}
-
-// newSocketSuffix names the socket a monitor binds before renaming it into
-// place, so that clients never see a half-made socket.
-const newSocketSuffix = ".new"
-
-// maxSocketPath is the longest path a Unix socket can bind: sun_path holds
-// 104 bytes on macOS and 108 on Linux, with the terminating NUL.
-func maxSocketPath() int {
-	if runtime.GOOS == "linux" {
-		return 107
-	}
-	return 103
-}
-
-// checkStateFile refuses a state file that is a symbolic link or belongs to
-// another user: on a shared machine either could point procdog at somebody
-// else's file. A file that does not exist is fine.
-func checkStateFile(path string) error {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return failf(exitUnknown, "cannot use %s: %v", path, err)
-	}
-	return checkOwned(path, fi)
-}
-
-// checkOwned refuses a state file that is not a regular file or a socket,
-// or that belongs to another user.
-func checkOwned(path string, fi os.FileInfo) error {
-	switch {
-	case fi.Mode()&os.ModeSymlink != 0:
-		return failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
-	case !fi.Mode().IsRegular() && fi.Mode()&os.ModeSocket == 0:
-		return failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
-	case fileOwner(fi) != os.Getuid():
-		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, fileOwner(fi))
-	case fi.Mode().IsRegular() && linkCount(fi) > 1:
-		// Another user can hard-link a file of ours into the shared
-		// directory: it is ours, but not a state file, and would be
-		// truncated or appended to.
-		return failf(exitUnknown, "refusing to use %s: it has other names (hard links)", path)
-	}
-	return nil
-}
-
-// linkCount is how many names the file has.
-func linkCount(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Nlink)
-	}
-	return 1
-}
-
-// fileOwner is the uid of the file's owner.
-func fileOwner(fi os.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
-}
-
-// openStateFile opens a file in the state directory, owner-only, and then
-// checks what it opened (checkOwned). It never follows a symbolic link, and
-// never waits: a FIFO planted there must not hang anyone.
-func openStateFile(path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
-	if err != nil {
-		switch {
-		case errors.Is(err, syscall.ELOOP):
-			return nil, failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
-		case errors.Is(err, syscall.ENXIO): // a FIFO opened for writing, with no reader
-			return nil, failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
-		}
-		return nil, failf(exitUnknown, "cannot open %s: %v", path, err)
-	}
-	fi, err := f.Stat()
-	if err == nil {
-		err = checkOwned(path, fi)
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// stillAt tells whether the file at path is still the one fi describes.
-// Inode numbers are reused, so the modification time must match too.
-func stillAt(path string, fi os.FileInfo) bool {
-	pi, err := os.Lstat(path)
-	return err == nil && os.SameFile(fi, pi) && pi.ModTime().Equal(fi.ModTime())
-}
-
-var errLockBusy = errors.New("lock is held")
-
-// acquireLock takes the flock on procdog.NAME.lock. The kernel releases a
-// flock when its holder dies, so a killed monitor leaves no stale lock; the
-// file itself is only a place to hang the lock on.
-func acquireLock(path string) (*os.File, error) {
-	for try := 0; try < 100; try++ {
-		f, err := openStateFile(path, os.O_RDWR|os.O_CREATE)
-		if err != nil {
-			return nil, err
-		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, errLockBusy
-			}
-			return nil, fmt.Errorf("cannot lock %s: %v", path, err)
-		}
-		// The previous holder may have removed the file between our open and
-		// our flock; a lock on a removed file guards nothing, so try again.
-		if fi, err := f.Stat(); err == nil && stillAt(path, fi) {
-			return f, nil
-		}
-		f.Close()
-	}
-	return nil, fmt.Errorf("cannot lock %s: it keeps changing", path)
-}
-
-// releaseLock removes the lock file, if it is still ours, and then unlocks
-// it: in that order, so nobody can lock the file in the moment before it goes.
-func releaseLock(f *os.File) {
-	if fi, err := f.Stat(); err == nil && stillAt(f.Name(), fi) {
-		os.Remove(f.Name())
-	}
-	f.Close()
-}
-
-// lockHeld reports whether some monitor holds the lock on path now. Its
-// shared lock, held for a moment, can make a monitor starting at that very
-// moment answer busy; the start loop then simply tries again.
-func lockHeld(path string) bool {
-	f, err := openStateFile(path, os.O_RDONLY)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
-}
-
-// ---------------------------------------------------------------------------
-// Sockets, with the system calls themselves.
-//
-// Package net would do all this, but where cgo is available it links the C
-// library in for its DNS resolver, which procdog never needs: every command
-// would pay for the dynamic loader, and every monitor for libc's pages. So
-// procdog opens its sockets itself and hands them to the runtime's poller as
-// non-blocking *os.File, which gives reads, writes and accepts deadlines.
-
-// conn is one side of a connection: a socket file, or in tests a net.Conn.
-type conn interface {
-	io.ReadWriteCloser
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
-}
-
-// socket makes a non-blocking, close-on-exec socket. ForkLock keeps a
-// process being started meanwhile from inheriting it before it is marked.
-func socket(family int) (int, error) {
-	syscall.ForkLock.RLock()
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fd)
-	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		syscall.Close(fd)
-		return -1, os.NewSyscallError("setnonblock", err)
-	}
-	return fd, nil
-}
-
-// dialUnix connects to the Unix socket at path. A monitor whose backlog is
-// full makes a non-blocking connect fail with EAGAIN: try again until the
-// timeout.
-func dialUnix(path string, timeout time.Duration) (*os.File, error) {
-	fd, err := socket(syscall.AF_UNIX)
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
-		if err != syscall.EAGAIN || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-// dialMonitor connects to the monitor socket at path and makes sure that
-// the monitor behind it runs as this user. The socket file's owner was
-// checked before, but another user can swap the file in between: only
-// the peer's credentials, which the kernel keeps with the connection, say
-// who answers. Root is refused too: procdog never starts a root monitor
-// for another user.
-func dialMonitor(path string) (*os.File, error) {
-	conn, err := dialUnix(path, dialTimeout)
-	if err != nil {
-		return nil, err
-	}
-	_, uid, err := peerCred(conn)
-	if err == nil && uid != os.Getuid() {
-		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
-	}
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return conn, nil
-}
-
-// peerCred is the pid and effective uid of the process at the other end
-// of a connected Unix socket, as the kernel recorded them when it connected
-// or listened. The syscall package has no portable call for them, so this
-// is getsockopt itself, with each system's options and layouts: Linux's
-// SO_PEERCRED gives struct ucred {pid, uid, gid}; macOS and the BSDs give
-// struct xucred {version, uid, ...} for LOCAL_PEERCRED, and the pid for
-// LOCAL_PEERPID. A pid of 0 means the system did not tell.
-func peerCred(c syscall.Conn) (pid, uid int, err error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, -1, err
-	}
-	var errno syscall.Errno
-	getsockopt := func(level, option int, buf []uint32) {
-		n := uint32(4 * len(buf))
-		rc.Control(func(fd uintptr) {
-			_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level), uintptr(option),
-				uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
-		})
-	}
-	if runtime.GOOS == "linux" {
-		soPeercred := 17 // SO_PEERCRED, but for the few architectures that number it otherwise
-		if strings.HasPrefix(runtime.GOARCH, "ppc64") {
-			soPeercred = 21
-		} else if strings.HasPrefix(runtime.GOARCH, "mips") {
-			soPeercred = 18
-		}
-		var ucred [3]uint32
-		getsockopt(syscall.SOL_SOCKET, soPeercred, ucred[:])
-		pid, uid = int(int32(ucred[0])), int(ucred[1])
-	} else {
-		var xucred [19]uint32       // 76 bytes
-		getsockopt(0, 1, xucred[:]) // SOL_LOCAL, LOCAL_PEERCRED
-		uid = int(xucred[1])
-		var peerPid [1]uint32
-		if errno == 0 {
-			getsockopt(0, 2, peerPid[:])           // LOCAL_PEERPID
-			pid, errno = int(int32(peerPid[0])), 0 // older systems lack it: pid 0
-		}
-	}
-	if errno != 0 {
-		return 0, -1, os.NewSyscallError("getsockopt", errno)
-	}
-	return pid, uid, nil
-}
-
-// dialTCP connects to addr (HOST:PORT, where HOST is an IP address or a
-// name in /etc/hosts) within the timeout.
-func dialTCP(addr string, timeout time.Duration) (*os.File, error) {
-	host, port, err := splitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	ips, err := lookupHost(host)
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(timeout)
-	var f *os.File
-	for _, ip := range ips {
-		if f, err = dialIP(addr, ip, port, time.Until(deadline)); err == nil {
-			return f, nil
-		}
-	}
-	return nil, err
-}
-
-// dialIP connects to one address of addr within the timeout.
-func dialIP(addr string, ip netip.Addr, port int, timeout time.Duration) (*os.File, error) {
-	family, sa := syscall.AF_INET6, syscall.Sockaddr(&syscall.SockaddrInet6{Port: port, Addr: ip.As16()})
-	if ip.Is4() {
-		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
-	}
-	fd, err := socket(family)
-	if err != nil {
-		return nil, err
-	}
-	err = syscall.Connect(fd, sa)
-	if err != nil && err != syscall.EINPROGRESS {
-		syscall.Close(fd)
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
-	}
-	// Handed to the poller only now, so that no readiness from before the
-	// connect counts. The poller may still wake early: connected means no
-	// pending error and a peer, as package net checks it.
-	f := os.NewFile(uintptr(fd), addr)
-	if err == syscall.EINPROGRESS {
-		f.SetWriteDeadline(time.Now().Add(timeout))
-		rc, _ := f.SyscallConn()
-		if werr := rc.Write(func(fd uintptr) bool {
-			soerr, gerr := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
-			switch e := syscall.Errno(soerr); {
-			case gerr != nil:
-				err = gerr
-			case e == 0 || e == syscall.EISCONN:
-				if _, perr := syscall.Getpeername(int(fd)); perr != nil {
-					return false
-				}
-				err = nil
-			case e == syscall.EINPROGRESS || e == syscall.EALREADY || e == syscall.EINTR:
-				return false
-			default:
-				err = e
-			}
-			return true
-		}); werr != nil {
-			err = werr
-		}
-		f.SetWriteDeadline(time.Time{})
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
-	}
-	return f, nil
-}
-
-// splitHostPort splits "host:port" and "[v6]:port".
-func splitHostPort(addr string) (string, int, error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return "", 0, fmt.Errorf("missing port in address %q", addr)
-	}
-	host := addr[:i]
-	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	} else if strings.Contains(host, ":") {
-		return "", 0, fmt.Errorf("too many colons in address %q", addr)
-	}
-	port, err := strconv.Atoi(addr[i+1:])
-	if err != nil || port < 1 || port > 65535 || host == "" {
-		return "", 0, fmt.Errorf("bad address %q", addr)
-	}
-	return host, port, nil
-}
-
-// hostsFile is where names are looked up; tests give their own.
-var hostsFile = "/etc/hosts"
-
-// lookupHost finds the addresses of host: an IP address, localhost, or a
-// name in /etc/hosts, with every address the file gives it (localhost is
-// often ::1 first, where a server may listen on 127.0.0.1 alone). Health
-// checks are local, so there is no DNS.
-func lookupHost(host string) ([]netip.Addr, error) {
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{ip.Unmap()}, nil
-	}
-	var ips []netip.Addr
-	hosts, _ := os.ReadFile(hostsFile)
-	for _, line := range strings.Split(string(hosts), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		fields := strings.Fields(line)
-		if len(fields) > 1 && slices.ContainsFunc(fields[1:], func(f string) bool { return strings.EqualFold(f, host) }) {
-			if ip, err := netip.ParseAddr(fields[0]); err == nil && !slices.Contains(ips, ip.Unmap()) {
-				ips = append(ips, ip.Unmap())
-			}
-		}
-	}
-	if len(ips) > 0 {
-		return ips, nil
-	}
-	if strings.EqualFold(host, "localhost") {
-		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-	}
-	return nil, fmt.Errorf("unknown host %q: use an IP address or a name in /etc/hosts", host)
-}
-
-// unixListener is a listening Unix socket.
-type unixListener struct {
-	f  *os.File
-	rc syscall.RawConn
-}
-
-func listenUnix(path string) (*unixListener, error) {
-	fd, err := socket(syscall.AF_UNIX)
-	if err != nil {
-		return nil, err
-	}
-	// The socket file is owner-only from its first moment: made under a
-	// umask of 077, not chmod'ed after. The umask is the whole process's,
-	// so no process may be started meanwhile, and inherit it.
-	syscall.ForkLock.Lock()
-	oldMask := syscall.Umask(0o177) // read and write are all a client needs
-	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
-	syscall.Umask(oldMask)
-	syscall.ForkLock.Unlock()
-	if err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
-	}
-	// The kernel clamps the backlog to its own maximum, which on Linux and
-	// macOS alike is larger than syscall.SOMAXCONN.
-	if err := syscall.Listen(fd, 4096); err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &unixListener{f, rc}, nil
-}
-
-// Accept waits for a connection; after Close it fails with os.ErrClosed.
-func (l *unixListener) Accept() (*os.File, error) {
-	var nfd int
-	var err error
-	if rerr := l.rc.Read(func(fd uintptr) bool {
-		for {
-			syscall.ForkLock.RLock()
-			nfd, _, err = syscall.Accept(int(fd))
-			if err == nil {
-				syscall.CloseOnExec(nfd)
-			}
-			syscall.ForkLock.RUnlock()
-			// A client that left before it was accepted, or a signal, is
-			// no reason to make the next one wait.
-			if err != syscall.ECONNABORTED && err != syscall.EINTR {
-				return err != syscall.EAGAIN
-			}
-		}
-	}); rerr != nil {
-		// With no deadline set, waiting fails only once Close has begun.
-		return nil, fmt.Errorf("accept: %w (%v)", os.ErrClosed, rerr)
-	}
-	if err != nil {
-		return nil, os.NewSyscallError("accept", err)
-	}
-	if err := syscall.SetNonblock(nfd, true); err != nil {
-		syscall.Close(nfd)
-		return nil, os.NewSyscallError("setnonblock", err)
-	}
-	return os.NewFile(uintptr(nfd), "connection"), nil
-}
-
-func (l *unixListener) Close() error { return l.f.Close() }
-
-// ---------------------------------------------------------------------------
 // Client.
-
-// probeMonitor asks the monitor at path for its options, which it answers at
-// once whatever else it is doing, to tell a busy monitor from a wedged one.
-func probeMonitor(path string) error {
-	conn, err := dialMonitor(path)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(probeDeadline))
-	if _, err := io.WriteString(conn, "options\n"); err != nil {
-		return err
-	}
-	_, err = bufio.NewReader(conn).ReadString('\n')
-	return err
-}
-
-// request sends one request line to NAME's monitor and returns its answer.
-// No monitor listening means codeStopped.
-func request(dir, name, line string) (response, error) {
-	answer, alive, err := exchange(dir, name, line)
-	if err != nil || !alive {
-		return newResponse(codeStopped), err
-	}
-	return parseResponse(answer), nil
-}
-
-// exchange sends one request line to NAME's monitor and returns the line it
-// answers; alive is false when no monitor answers.
-//
-// How long may the answer take? Only the monitor knows the options it was
-// started with, and it bounds all its work by them (health timeout, health
-// count and delay, stop timeout); the kernel closes the connection at once
-// if the monitor dies. So the client waits as long as the monitor shows, every
-// livenessInterval, on a second connection, that it is alive and answering,
-// and gives up on a monitor that is wedged (stopped, say) rather than hang.
-// better: the original gave up after a fixed 10 seconds, even on a wait
-// that takes longer.
-func exchange(dir, name, line string) (answer string, alive bool, err error) {
-	path := statePath(dir, name, "sock")
-	if err := checkStateFile(path); err != nil {
-		return "", false, err
-	}
-	conn, err := dialMonitor(path)
-	if err != nil {
-		var ce *codedError
-		switch {
-		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
-			debugf("no monitor at %s: %v", path, err)
-			return "", false, nil
-		case errors.As(err, &ce):
-			return "", false, err
-		}
-		return "", false, failf(exitUnknown, "cannot reach the monitor of '%s': %v", name, err)
-	}
-	defer conn.Close()
-	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
-	debugf("sending %q to %s", line, path)
-	_, err = io.WriteString(conn, line+"\n")
-	reader := bufio.NewReader(conn)
-	for gone := 0; err == nil; {
-		conn.SetReadDeadline(time.Now().Add(livenessInterval))
-		var part string
-		part, err = reader.ReadString('\n')
-		answer += part // what came before a deadline is part of the answer
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		}
-		// Still working, or wedged? A second connection tells. A socket
-		// that has gone meanwhile belongs to a monitor that is ending, and
-		// answers what it has begun, or to one that puts it back soon
-		// (within healInterval); the connection in hand tells if it dies.
-		err = probeMonitor(path)
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
-				debugf("the monitor's socket stays gone: %v", err)
-				return "", false, nil
-			}
-			err = nil
-			continue
-		}
-		if err != nil {
-			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
-		}
-		gone = 0
-		debugf("the monitor is alive; waiting on")
-	}
-	if err != nil {
-		// A monitor that ends its linger closes its listener, and the kernel
-		// resets the connections still waiting to be accepted: like one that
-		// closes without answering, it has just ended.
-		if answer == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
-			debugf("the monitor closed the connection: %v", err)
-			return "", false, nil
-		}
-		return "", false, failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
-	}
-	debugf("answer: %s", strings.TrimSpace(answer))
-	return strings.TrimRight(answer, "\n"), true, nil
-}
 
 // client is what every command needs: the state directory, the name and the
 // resolved options.
@@ -1852,7 +617,8 @@ func (c client) request(line string) (response, error) {
 }
 
 func (c client) status() (response, error) { return c.request("status") }
-func (c client) wait() (response, error)   { return c.request("wait") }
+
+func (c client) wait() (response, error) { return c.request("wait") }
 
 func (c client) stop() (response, error) {
 	r, err := c.request("stop")
@@ -2035,29 +801,6 @@ func (c client) stopOrphan(pid int) response {
 		releaseLock(lock) // which removes it: the orphan is no more
 	}
 	return newResponse(codeKilled, "signal", int(sig))
-}
-
-// processStart is when pid started, as the system tells it, or "" if it
-// cannot tell: field 22 of /proc/PID/stat, in clock ticks since boot, on
-// Linux; what ps says elsewhere (macOS has no /proc).
-func processStart(pid int) string {
-	if runtime.GOOS != "linux" {
-		// In one locale and time zone, so that every procdog reads the
-		// same time the same way.
-		ps := exec.Command("ps", "-o", "lstart=", "-p", strconv.Itoa(pid))
-		ps.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
-		out, _ := ps.Output()
-		return strings.Join(strings.Fields(string(out)), "_")
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	i := strings.LastIndexByte(string(stat), ')')
-	if err != nil || i < 0 {
-		return ""
-	}
-	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
-		return fields[19] // a zombie has ended; it only waits to be reaped
-	}
-	return ""
 }
 
 // withHealthError adds to r, for JSON, why its health check failed: the
@@ -2277,68 +1020,6 @@ func tailOffset(f *os.File, n int) (int64, error) {
 	return 0, nil
 }
 
-// json is r as --json prints it: the name, the state, and the facts
-// the response line has.
-//
-// It is written by hand, keys sorted, as encoding/json would write it:
-// that package costs every procdog command time to start.
-func (r response) json(name string) string {
-	fields := map[string]string{"name": jsonString(name), "state": jsonString(r.code)}
-	for k, v := range r.values {
-		fields[k] = strconv.Itoa(v)
-	}
-	if r.values["orphaned"] == 1 {
-		fields["orphaned"] = "true"
-	}
-	if r.code == codeError {
-		fields["error"] = jsonString(r.msg)
-	}
-	if r.healthError != "" {
-		fields["health_error"] = jsonString(r.healthError)
-	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(jsonString(k) + ":" + fields[k])
-	}
-	return "{" + b.String() + "}"
-}
-
-// jsonString is s as a JSON string. Bytes that are not UTF-8 become U+FFFD,
-// as with encoding/json.
-func jsonString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20:
-			fmt.Fprintf(&b, "\\u%04x", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-func printResponse(w io.Writer, name string, r response, asJSON bool) {
-	if asJSON {
-		fmt.Fprintln(w, r.json(name))
-		return
-	}
-	fmt.Fprintln(w, r)
-}
-
 // firstAnswerTimeout bounds how long a new monitor may take to answer start:
 // the settle time and one health check, with its options, which the client
 // gave it.
@@ -2496,6 +1177,109 @@ func (c client) interrupted(stdout io.Writer) (response, error) {
 	}
 	printResponse(stdout, c.name, r, c.o.JSON)
 	return r, &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
+}
+
+// How a client reaches a monitor: one request, and the liveness probe.
+
+// probeMonitor asks the monitor at path for its options, which it answers at
+// once whatever else it is doing, to tell a busy monitor from a wedged one.
+func probeMonitor(path string) error {
+	conn, err := dialMonitor(path)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(probeDeadline))
+	if _, err := io.WriteString(conn, "options\n"); err != nil {
+		return err
+	}
+	_, err = bufio.NewReader(conn).ReadString('\n')
+	return err
+}
+
+// request sends one request line to NAME's monitor and returns its answer.
+// No monitor listening means codeStopped.
+func request(dir, name, line string) (response, error) {
+	answer, alive, err := exchange(dir, name, line)
+	if err != nil || !alive {
+		return newResponse(codeStopped), err
+	}
+	return parseResponse(answer), nil
+}
+
+// exchange sends one request line to NAME's monitor and returns the line it
+// answers; alive is false when no monitor answers.
+//
+// How long may the answer take? Only the monitor knows the options it was
+// started with, and it bounds all its work by them (health timeout, health
+// count and delay, stop timeout); the kernel closes the connection at once
+// if the monitor dies. So the client waits as long as the monitor shows, every
+// livenessInterval, on a second connection, that it is alive and answering,
+// and gives up on a monitor that is wedged (stopped, say) rather than hang.
+// better: the original gave up after a fixed 10 seconds, even on a wait
+// that takes longer.
+func exchange(dir, name, line string) (answer string, alive bool, err error) {
+	path := statePath(dir, name, "sock")
+	if err := checkStateFile(path); err != nil {
+		return "", false, err
+	}
+	conn, err := dialMonitor(path)
+	if err != nil {
+		var ce *codedError
+		switch {
+		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
+			debugf("no monitor at %s: %v", path, err)
+			return "", false, nil
+		case errors.As(err, &ce):
+			return "", false, err
+		}
+		return "", false, failf(exitUnknown, "cannot reach the monitor of '%s': %v", name, err)
+	}
+	defer conn.Close()
+	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
+	debugf("sending %q to %s", line, path)
+	_, err = io.WriteString(conn, line+"\n")
+	reader := bufio.NewReader(conn)
+	for gone := 0; err == nil; {
+		conn.SetReadDeadline(time.Now().Add(livenessInterval))
+		var part string
+		part, err = reader.ReadString('\n')
+		answer += part // what came before a deadline is part of the answer
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		// Still working, or wedged? A second connection tells. A socket
+		// that has gone meanwhile belongs to a monitor that is ending, and
+		// answers what it has begun, or to one that puts it back soon
+		// (within healInterval); the connection in hand tells if it dies.
+		err = probeMonitor(path)
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
+				debugf("the monitor's socket stays gone: %v", err)
+				return "", false, nil
+			}
+			err = nil
+			continue
+		}
+		if err != nil {
+			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
+		}
+		gone = 0
+		debugf("the monitor is alive; waiting on")
+	}
+	if err != nil {
+		// A monitor that ends its linger closes its listener, and the kernel
+		// resets the connections still waiting to be accepted: like one that
+		// closes without answering, it has just ended.
+		if answer == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			debugf("the monitor closed the connection: %v", err)
+			return "", false, nil
+		}
+		return "", false, failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
+	}
+	debugf("answer: %s", strings.TrimSpace(answer))
+	return strings.TrimRight(answer, "\n"), true, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -2941,28 +1725,6 @@ func (m *monitor) linger() {
 	m.handlers.Wait()
 }
 
-// findExecutable finds name as os/exec would run it, through $PATH, or
-// relative to dir when it has a slash, and says why it cannot be run. For
-// a name with a slash it returns the name itself: forkExec resolves it in
-// dir.
-func findExecutable(name, dir string) (string, error) {
-	if !strings.Contains(name, "/") {
-		return exec.LookPath(name)
-	}
-	path := name
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(dir, name)
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case err != nil:
-		return "", &os.PathError{Op: "exec", Path: name, Err: errors.Unwrap(err)}
-	case fi.IsDir() || fi.Mode()&0o111 == 0:
-		return "", &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
-	}
-	return name, nil
-}
-
 // startGroup starts argv in the process's directory and environment, as
 // the leader of a new process group, so that a signal to the group reaches
 // everything it starts, with files as its descriptors 0, 1 and 2.
@@ -2984,168 +1746,6 @@ func (m *monitor) findInDir(name string) (string, error) {
 		}
 	}
 	return findExecutable(name, m.o.Dir)
-}
-
-// openInput opens the process's standard input without waiting: a FIFO
-// with no writer yet must not hang the monitor, which holds the lock. The
-// process gets a blocking descriptor, as from a shell; from a FIFO, it
-// reads end of file while no writer has it open.
-func openInput(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open stdin: %v", err)
-	}
-	if fi, err := f.Stat(); err != nil || fi.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("cannot open stdin: %s is a directory", path)
-	}
-	if err := blocking(f); err != nil {
-		return nil, fmt.Errorf("cannot open stdin: %v", err)
-	}
-	return f, nil
-}
-
-// openOutputs opens --stdout and --stderr: the monitor log where none is
-// given, one file where both name the same (by whatever path), and both
-// before either is truncated, so that a start that fails on one leaves
-// the other as it was.
-func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
-	stdout, stderr = logOut, logOut
-	if o.Stdout != "" {
-		if stdout, err = openOutput(o.Stdout, o.Append); err != nil {
-			return nil, nil, fmt.Errorf("cannot open stdout: %v", err)
-		}
-	}
-	if o.Stderr != "" {
-		if stderr, err = openOutput(o.Stderr, o.Append); err != nil {
-			if stdout != logOut {
-				stdout.Close()
-			}
-			return nil, nil, fmt.Errorf("cannot open stderr: %v", err)
-		}
-		if a, err := stdout.Stat(); err == nil {
-			if b, err := stderr.Stat(); err == nil && os.SameFile(a, b) {
-				stderr.Close() // two descriptors would overwrite each other's lines
-				stderr = stdout
-			}
-		}
-	}
-	return stdout, stderr, nil
-}
-
-// openOutput opens an output file without waiting: a FIFO with no reader
-// is an error, not a monitor that hangs holding the lock.
-func openOutput(path string, appendTo bool) (*os.File, error) {
-	flag := os.O_WRONLY | os.O_CREATE | syscall.O_NONBLOCK
-	if appendTo {
-		flag |= os.O_APPEND
-	}
-	f, err := os.OpenFile(path, flag, 0o666)
-	if errors.Is(err, syscall.ENXIO) {
-		return nil, fmt.Errorf("%s is a FIFO with no reader", path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := blocking(f); err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-// blocking makes f's descriptor blocking again, as a process expects its
-// standard files to be.
-func blocking(f *os.File) error {
-	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %v", f.Name(), err)
-	}
-	return nil
-}
-
-// describeExecError says which command could not be run and why, without
-// Go's "exec:" and "fork/exec" prefixes.
-func describeExecError(err error) string {
-	var ee *exec.Error
-	var pe *os.PathError
-	switch {
-	case errors.As(err, &ee):
-		return fmt.Sprintf("%s: %v", ee.Name, ee.Err)
-	case errors.As(err, &pe):
-		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
-	}
-	return err.Error()
-}
-
-// returnCode is a child's exit status as Python's Popen reported it:
-// negative for a signal.
-func returnCode(ws syscall.WaitStatus) int {
-	if ws.Signaled() {
-		return -int(ws.Signal())
-	}
-	return ws.ExitStatus()
-}
-
-// forkExec runs the program at path with argv, whose argv[0] stays as the
-// user wrote it, and files as its descriptors 0, 1, 2 and on, in dir. It
-// calls syscall.ForkExec rather than os/exec, in the client and the monitor
-// both: os/exec's first start in a process probes for pidfd support with a
-// fork of its own, and that probe and its bookkeeping made 100 simultaneous
-// starts about 4% slower (README, Performance). A relative path with a
-// slash is taken relative to dir, as with os/exec.
-func forkExec(path string, argv []string, dir string, env []string, files []*os.File, sys *syscall.SysProcAttr) (int, error) {
-	fds := make([]uintptr, len(files))
-	for i, f := range files {
-		fds[i] = f.Fd()
-	}
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys})
-	runtime.KeepAlive(files) // no finalizer may close them before the fork
-	if err != nil {
-		return 0, &os.PathError{Op: "fork/exec", Path: path, Err: err}
-	}
-	return pid, nil
-}
-
-// closeInheritedOnExec marks every descriptor above stderr close-on-exec.
-// Go opens its own that way, but those that procdog's caller left open (a
-// shell's 5>&1, a lock held on fd 9) would otherwise pass on to the
-// monitor and from it to the process and its health checks: a pipe held
-// open so keeps "procdog start ... | cat" from ending, and a lock stays
-// held by a process that never heard of it.
-func closeInheritedOnExec() {
-	fds := make([]int, 0, 8)
-	if entries, err := os.ReadDir("/dev/fd"); err == nil {
-		for _, e := range entries {
-			if fd, err := strconv.Atoi(e.Name()); err == nil {
-				fds = append(fds, fd)
-			}
-		}
-	} else {
-		for fd := 3; fd < 1024; fd++ {
-			fds = append(fds, fd)
-		}
-	}
-	for _, fd := range fds {
-		if fd > 2 {
-			syscall.CloseOnExec(fd)
-		}
-	}
-}
-
-// waitExit reaps the child pid and returns its returncode. The goroutine
-// that calls it holds a thread while it waits, as os/exec's Wait would.
-func waitExit(pid int) int {
-	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(pid, &ws, 0, nil)
-		switch err {
-		case nil:
-			return returnCode(ws)
-		case syscall.EINTR:
-			continue
-		}
-		return -1
-	}
 }
 
 // environ is the environment of the process and its health command: the
@@ -4998,423 +3598,1839 @@ func (j *exportJob) launchdRestart(w *exportWriter) {
 }
 
 // ---------------------------------------------------------------------------
-// main.
+// The protocol: responses, their JSON, and the exit codes.
 
-// commandSpec is one of procdog's commands: the words it takes after its
-// name (as argparse named them in errors) and what it does.
-type commandSpec struct {
-	name  string
-	words []string
-	help  string
+// response is one line of the protocol: a code, then key=value pairs sorted
+// by key ("running, health=0, pid=12"), or "error: MESSAGE".
+type response struct {
+	code        string
+	msg         string         // for codeError
+	values      map[string]int // pid, health, returncode, signal
+	healthError string         // why the health check failed: for JSON alone, asked for apart
 }
 
-// synopsis is the command as help shows it: "signal NAME SIG".
-func (c commandSpec) synopsis() string {
-	s := c.name
-	for _, w := range c.words {
-		s += " " + map[string]string{"name": "NAME", "name...": "NAME...", "signal": "SIG", "format": "FORMAT"}[w]
+func newResponse(code string, kv ...any) response {
+	r := response{code: code, values: map[string]int{}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.values[kv[i].(string)] = kv[i+1].(int)
+	}
+	return r
+}
+
+func errorResponse(format string, args ...any) response {
+	return response{code: codeError, msg: fmt.Sprintf(format, args...)}
+}
+
+func (r response) String() string {
+	if r.code == codeError {
+		// One line: a newline in a message would cut it short.
+		return "error: " + strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(r.msg)
+	}
+	keys := make([]string, 0, len(r.values))
+	for k := range r.values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(r.code)
+	for _, k := range keys {
+		fmt.Fprintf(&b, ", %s=%d", k, r.values[k])
+	}
+	return b.String()
+}
+
+// parseResponse reads a response line. Anything it does not understand is
+// codeInvalid, which the client reports with exit 3.
+func parseResponse(line string) response {
+	line = strings.TrimRight(line, "\r\n")
+	if msg, ok := strings.CutPrefix(line, "error: "); ok {
+		return response{code: codeError, msg: msg}
+	}
+	fields := strings.Split(line, ", ")
+	r := response{code: fields[0], values: map[string]int{}}
+	switch r.code {
+	case codeRunning, codeExited, codeKilled, codeStopped, codeInvalid, codeBusy:
+	default:
+		return response{code: codeInvalid}
+	}
+	for _, f := range fields[1:] {
+		k, v, ok := strings.Cut(f, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || k == "" || strings.ContainsAny(k, " ,=") {
+			return response{code: codeInvalid}
+		}
+		r.values[k] = n
+	}
+	return r
+}
+
+// healthy reports whether r is a running process whose health check passed.
+// better: without a health command, running counts as healthy.
+func (r response) healthy() bool {
+	h, checked := r.values["health"]
+	return r.code == codeRunning && (!checked || h == 0)
+}
+
+// exitCodeFor is the table of exit codes in one place: the exit code of a command that
+// printed r.
+func exitCodeFor(command string, r response, o options) int {
+	switch r.code {
+	case codeError:
+		return exitError
+	case codeInvalid, codeBusy:
+		return exitUnknown
+	}
+	switch command {
+	case "start", "restart", "status", "signal":
+		switch {
+		case o.EnsureHealthy && r.healthy():
+			return exitOK
+		case o.EnsureHealthy:
+			return exitUnhealthy
+		case r.code == codeRunning:
+			return exitOK
+		}
+		return exitNotRunning
+	case "wait":
+		if r.healthy() {
+			return exitOK
+		}
+		return exitUnhealthy
+	case "stop":
+		switch {
+		case r.code == codeKilled:
+			return exitOK
+		case r.code == codeRunning:
+			return exitUnknown
+		case o.Strict:
+			return exitNotRunning
+		}
+		return exitOK
+	}
+	return exitUnknown
+}
+
+// json is r as --json prints it: the name, the state, and the facts
+// the response line has.
+//
+// It is written by hand, keys sorted, as encoding/json would write it:
+// that package costs every procdog command time to start.
+func (r response) json(name string) string {
+	fields := map[string]string{"name": jsonString(name), "state": jsonString(r.code)}
+	for k, v := range r.values {
+		fields[k] = strconv.Itoa(v)
+	}
+	if r.values["orphaned"] == 1 {
+		fields["orphaned"] = "true"
+	}
+	if r.code == codeError {
+		fields["error"] = jsonString(r.msg)
+	}
+	if r.healthError != "" {
+		fields["health_error"] = jsonString(r.healthError)
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(jsonString(k) + ":" + fields[k])
+	}
+	return "{" + b.String() + "}"
+}
+
+// jsonString is s as a JSON string. Bytes that are not UTF-8 become U+FFFD,
+// as with encoding/json.
+func jsonString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func printResponse(w io.Writer, name string, r response, asJSON bool) {
+	if asJSON {
+		fmt.Fprintln(w, r.json(name))
+		return
+	}
+	fmt.Fprintln(w, r)
+}
+
+// ---------------------------------------------------------------------------
+// Options.
+
+// options are everything a command can be told, from the command line, the
+// config file and the defaults. The client hands them to its monitor as
+// --option=value flags (see flags).
+type options struct {
+	Command       string
+	HealthCommand string
+	HealthCount   int
+	HealthDelay   float64
+	HealthTimeout float64
+	EnsureHealthy bool
+	Dir           string
+	Stdin         string
+	Stdout        string
+	Stderr        string
+	Append        bool
+	Linger        float64
+	Settle        float64
+	Strict        bool
+	Shell         bool
+	StopSignal    signalName
+	StopTimeout   float64
+	HealthURL     string
+	HealthTCP     string
+	HealthLog     string
+	Restart       restartPolicy
+	MaxRestarts   int
+	RestartDelay  float64
+	Env           envList
+	Config        string
+	Debug         bool
+	JSON          bool
+	Lines         int
+	Follow        bool
+	Output        string
+	All           bool
+}
+
+func defaultOptions() options {
+	return options{
+		HealthCount:   5,
+		HealthDelay:   1.0,
+		HealthTimeout: 10,
+		Stdin:         os.DevNull,
+		Linger:        3.0,
+		Settle:        0.1,
+		StopSignal:    "TERM",
+		StopTimeout:   10,
+		Restart:       "no",
+		MaxRestarts:   5,
+		RestartDelay:  1,
+		Lines:         10,
+	}
+}
+
+// optionSpec defines one option once: its flag, its config key (the flag
+// with dashes as underscores, when inFile is set), its help and its field.
+// The field's Go type decides how a value is parsed.
+type optionSpec struct {
+	long   string
+	short  string
+	inFile bool
+	help   string
+	field  func(o *options) any
+}
+
+var optionSpecs = []optionSpec{
+	{"command", "c", true, "the command line to run", func(o *options) any { return &o.Command }},
+	{"health-command", "", true, "command whose exit code is the health (0 = healthy)", func(o *options) any { return &o.HealthCommand }},
+	{"health-count", "", true, "how many health checks wait tries", func(o *options) any { return &o.HealthCount }},
+	{"health-delay", "", true, "seconds between those tries", func(o *options) any { return &o.HealthDelay }},
+	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy", func(o *options) any { return &o.HealthTimeout }},
+	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) any { return &o.EnsureHealthy }},
+	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) any { return &o.Dir }},
+	{"stdin", "", true, "file for standard input", func(o *options) any { return &o.Stdin }},
+	{"stdout", "", true, "file for standard output (default: the monitor log)", func(o *options) any { return &o.Stdout }},
+	{"stderr", "", true, "file for standard error (default: the monitor log)", func(o *options) any { return &o.Stderr }},
+	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) any { return &o.Append }},
+	{"linger", "", true, "seconds the monitor answers after the process exits", func(o *options) any { return &o.Linger }},
+	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) any { return &o.Settle }},
+	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) any { return &o.Strict }},
+	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) any { return &o.Shell }},
+	{"stop-signal", "", true, "signal that stop sends first, name or number", func(o *options) any { return &o.StopSignal }},
+	{"stop-timeout", "", true, "seconds before stop sends SIGKILL", func(o *options) any { return &o.StopTimeout }},
+	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) any { return &o.HealthURL }},
+	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) any { return &o.HealthTCP }},
+	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression", func(o *options) any { return &o.HealthLog }},
+	{"restart", "", true, "restart the process when it exits: no, on-failure or always", func(o *options) any { return &o.Restart }},
+	{"max-restarts", "", true, "restart at most this many times", func(o *options) any { return &o.MaxRestarts }},
+	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s", func(o *options) any { return &o.RestartDelay }},
+	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated", func(o *options) any { return &o.Env }},
+	{"config", "", false, "config file to read", func(o *options) any { return &o.Config }},
+	{"json", "", false, "print JSON instead of the response line", func(o *options) any { return &o.JSON }},
+	{"lines", "n", false, "logs: how many lines to print", func(o *options) any { return &o.Lines }},
+	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) any { return &o.Follow }},
+	{"all", "", false, "list: also the names whose monitor has ended, as stopped", func(o *options) any { return &o.All }},
+	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
+	{"output", "", false, "export: write the unit or plist to this file instead of stdout", func(o *options) any { return &o.Output }},
+}
+
+// expandedKeys are the options in which procdog expands $VAR and ${VAR}.
+var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
+	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true, "env": true}
+
+// healthKeys are the kinds of health check, of which a process has one.
+var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
+
+func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
+
+func (s optionSpec) isBool() bool {
+	_, ok := s.field(&options{}).(*bool)
+	return ok
+}
+
+// set parses value into the option's field. Errors name neither the flag nor
+// the config key; the caller knows which one the user wrote.
+func (s optionSpec) set(o *options, value string) error {
+	switch p := s.field(o).(type) {
+	case *string:
+		*p = value
+	case *bool:
+		b, err := parseBool(value)
+		if err != nil {
+			return err
+		}
+		*p = b
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", value)
+		}
+		*p = n
+	case *signalName:
+		if _, err := parseSignal(value); err != nil {
+			return err
+		}
+		*p = signalName(value)
+	case *envList:
+		if _, err := envList(value).vars(); err != nil {
+			return err
+		}
+		*p = envList(value)
+	case *restartPolicy:
+		switch value {
+		case "no", "on-failure", "always":
+			*p = restartPolicy(value)
+		default:
+			return fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", value)
+		}
+	case *float64:
+		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		// Durations: no negatives, NaN or infinity, and no hex floats that
+		// Python's float() would refuse anyway.
+		if err != nil || f < 0 || f != f || f > 1e9 || strings.ContainsAny(value, "xXpP_") {
+			return fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", value)
+		}
+		// A monitor that lingers for ever could be ended by SIGKILL alone.
+		if p == &o.Linger && f > maxLinger {
+			return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", value, maxLinger)
+		}
+		*p = f
+	}
+	return nil
+}
+
+// parseBool accepts what Python's ConfigParser.getboolean accepts.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "yes", "true", "on":
+		return true, nil
+	case "0", "no", "false", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("Not a boolean: %s", s)
+}
+
+func findOption(long string) (optionSpec, bool) {
+	for _, s := range optionSpecs {
+		if s.long == long {
+			return s, true
+		}
+	}
+	return optionSpec{}, false
+}
+
+// lookupFlag finds a long option by name or, like Python's argparse, by an
+// unambiguous prefix.
+func lookupFlag(name string) (optionSpec, error) {
+	if s, ok := findOption(name); ok {
+		return s, nil
+	}
+	var found []optionSpec
+	for _, s := range optionSpecs {
+		if strings.HasPrefix(s.long, name) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return optionSpec{}, usageErrorf("unrecognized arguments: --%s", name)
+	}
+	var names []string
+	for _, s := range found {
+		names = append(names, "--"+s.long)
+	}
+	return optionSpec{}, usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(names, ", "))
+}
+
+// ---------------------------------------------------------------------------
+// The command line.
+
+// commandLine is the command line before it meets the config file: the
+// positional words, and the raw value of each option given.
+type commandLine struct {
+	words   []string
+	set     map[string]string // long option name → raw value
+	help    bool
+	version bool
+}
+
+// parseCommandLine accepts options anywhere, as --opt value, --opt=value,
+// -c value and -cvalue; "--" ends them. Values are checked here so that a
+// bad one is a usage error, as argparse made it.
+func parseCommandLine(args []string) (commandLine, error) {
+	cl := commandLine{set: map[string]string{}}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			cl.words = append(cl.words, args[i+1:]...)
+			return cl, nil
+		case arg == "-h" || arg == "--help":
+			cl.help = true
+			continue
+		case arg == "-v" || arg == "--version":
+			cl.version = true
+			continue
+		case arg == "-" || !strings.HasPrefix(arg, "-"):
+			cl.words = append(cl.words, arg)
+			continue
+		}
+		spec, value, hasValue, err := splitOption(arg)
+		if err != nil {
+			return cl, err
+		}
+		if !hasValue {
+			if spec.isBool() {
+				value = "true"
+			} else if i+1 < len(args) {
+				i++
+				value = args[i]
+			} else {
+				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
+			}
+		}
+		if spec.long == "env" {
+			// Each --env is one KEY=VALUE, spaces and all; together they
+			// are one list of words, as the config key has them.
+			value = strings.TrimSpace(cl.set["env"] + " " + quoteWord(value))
+		}
+		if err := spec.set(&options{}, value); err != nil {
+			return cl, usageErrorf("argument --%s: %v", spec.long, err)
+		}
+		cl.set[spec.long] = value
+	}
+	return cl, nil
+}
+
+// splitOption reads one option word: --name, --name=value, -c or -cvalue,
+// the name maybe an unambiguous prefix. hasValue tells whether the word
+// held the value.
+func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
+	if name, ok := strings.CutPrefix(arg, "--"); ok {
+		if k := strings.IndexByte(name, '='); k >= 0 {
+			name, value, hasValue = name[:k], name[k+1:], true
+		}
+		spec, err = lookupFlag(name)
+		return spec, value, hasValue, err
+	}
+	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short != "" && arg[1:2] == s.short })
+	if i < 0 {
+		return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
+	}
+	if len(arg) > 2 {
+		value, hasValue = strings.TrimPrefix(arg[2:], "="), true
+	}
+	return optionSpecs[i], value, hasValue, nil
+}
+
+// givesHealthCheck tells whether the command line gives a health check, of
+// any kind: it then replaces whatever kind the file or the monitor had.
+func (cl commandLine) givesHealthCheck() bool {
+	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
+}
+
+// skips tells whether the command on cl leaves the option alone: one that
+// would be expanded but that the command does not use (stop does not run
+// the command) is not set, so a $VAR this shell lacks cannot fail it.
+func (cl commandLine) skips(spec optionSpec) bool {
+	return expandedKeys[spec.key()] && len(cl.words) > 0 && !usesOption(cl.words[0], spec.long)
+}
+
+// validName reports whether name is safe to put into a file name.
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// resolveOptions merges defaults < config file < command line, expanding
+// $VAR in the options that take it. Paths are made absolute later, by
+// resolvePaths, for the commands that need them.
+func resolveOptions(cl commandLine, name string) (options, error) {
+	o := defaultOptions()
+	fileValues, path, err := readConfig(cl.set["config"], name)
+	if err != nil {
+		return o, err
+	}
+	keys := make([]string, 0, len(fileValues))
+	for k := range fileValues {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		spec, ok := findOption(strings.ReplaceAll(k, "_", "-"))
+		if !ok || !spec.inFile || strings.Contains(k, "-") {
+			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
+		}
+		// What the command line gives wins (its env adds to the file's),
+		// and a health check given there replaces the file's, of whatever
+		// kind.
+		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) || cl.skips(spec) {
+			continue
+		}
+		if err := o.setValue(spec, fileValues[k]); err != nil {
+			var ce *codedError
+			switch {
+			case errors.As(err, &ce):
+				return o, err
+			case spec.isBool():
+				return o, failf(exitUnknown, "%v", err)
+			}
+			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
+		}
+	}
+	// A relative dir in a config file means the same wherever procdog
+	// runs: it is relative to the file's own directory.
+	if _, ok := fileValues["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
+		if abs, err := filepath.Abs(path); err == nil {
+			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
+		}
+	}
+	if o.healthKinds() > 1 {
+		return o, failf(exitUnknown, "more than one kind of health check in '%s': use one of health_command, health_url, health_tcp, health_log", path)
+	}
+	return o, o.applyCommandLine(cl)
+}
+
+// applyCommandLine sets the options the command line gives over o. A
+// health check given there replaces o's, of whatever kind.
+func (o *options) applyCommandLine(cl commandLine) error {
+	if cl.givesHealthCheck() {
+		o.HealthCommand, o.HealthURL, o.HealthTCP = "", "", ""
+	}
+	for _, spec := range optionSpecs {
+		v, ok := cl.set[spec.long]
+		if !ok || cl.skips(spec) {
+			continue
+		}
+		before := o.Env
+		err := o.setValue(spec, v)
+		if spec.long == "env" && err == nil {
+			// Added to the file's or the monitor's, later words winning.
+			o.Env = envList(strings.TrimSpace(string(before) + " " + string(o.Env)))
+		}
+		if err != nil {
+			var ce *codedError
+			if errors.As(err, &ce) {
+				return err
+			}
+			return usageErrorf("argument --%s: %v", spec.long, err)
+		}
+	}
+	if o.healthKinds() > 1 {
+		return usageErrorf("use only one of --health-command, --health-url, --health-tcp, --health-log")
+	}
+	return nil
+}
+
+// setValue expands environment variables in the options that take them,
+// as the original did, and sets the option.
+func (o *options) setValue(spec optionSpec, value string) error {
+	if expandedKeys[spec.key()] {
+		v, err := expandVars(value, os.LookupEnv)
+		if err != nil {
+			return expansionError(spec, value, err)
+		}
+		value = v
+	}
+	return spec.set(o, value)
+}
+
+// expansionError says why value could not be expanded and, for a $ that is
+// no variable, how to write it: a shell's $1 or $(cmd) must reach it as $$.
+func expansionError(spec optionSpec, value string, err error) error {
+	ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err).(*codedError)
+	if strings.HasPrefix(err.Error(), "Invalid placeholder") {
+		ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
+	}
+	return ce
+}
+
+func (o options) healthKinds() int {
+	n := 0
+	for _, v := range []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog} {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// ---------------------------------------------------------------------------
+// The config file: INI as Python's ConfigParser reads it.
+
+// readConfig finds the config file and returns the values for name: those of
+// [DEFAULT] overlaid by those of [name], if there is a [name]. It returns the
+// path it read, or "".
+func readConfig(explicit, name string) (map[string]string, string, error) {
+	path := explicit
+	if path == "" {
+		path = findConfig()
+		if path == "" {
+			return nil, "", nil
+		}
+	}
+	text, err := readConfigFile(path)
+	if err != nil {
+		return nil, path, err
+	}
+	debugf("reading config file %s", path)
+	sections, err := parseINI(string(text))
+	if err != nil {
+		return nil, path, failf(exitUnknown, "%s: %v", path, err)
+	}
+	// As ConfigParser.items(name) did in the original: [DEFAULT] fills in
+	// the sections that exist; a name without a section gets nothing.
+	section, ok := sections[name]
+	if !ok {
+		return nil, path, nil
+	}
+	values := map[string]string{}
+	for k, v := range sections["DEFAULT"] {
+		values[k] = v
+	}
+	for k, v := range section {
+		values[k] = v
+	}
+	return values, path, nil
+}
+
+// maxConfigSize bounds what procdog reads of a config file.
+const maxConfigSize = 1 << 20
+
+// readConfigFile reads a config file that only its reader could have
+// written: a config file can name commands that procdog runs, so one that
+// belongs to another user (root excepted), that others may write, or that
+// is not a regular file (a FIFO would hang procdog, /dev/zero fill it) is
+// refused. It is opened first and checked after, so that no file can be
+// swapped in between. (A missing --config file is an error too: the
+// original silently ignored it.)
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, failf(exitUnknown, "cannot read config file: %v", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, failf(exitUnknown, "cannot read config file: %v", err)
+	}
+	uid := fileOwner(fi)
+	switch {
+	case !fi.Mode().IsRegular():
+		return nil, failf(exitUnknown, "refusing to read config file %s: it is not a regular file", path)
+	case uid != os.Getuid() && uid != 0:
+		return nil, failf(exitUnknown, "refusing to read config file %s: it belongs to another user (uid %d)", path, uid)
+	case fi.Mode().Perm()&0o002 != 0:
+		return nil, failf(exitUnknown, "refusing to read config file %s: other users may write to it", path)
+	}
+	text, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	switch {
+	case err != nil:
+		return nil, failf(exitUnknown, "cannot read config file: %v", err)
+	case len(text) > maxConfigSize:
+		return nil, failf(exitUnknown, "refusing to read config file %s: it is larger than %d bytes", path, maxConfigSize)
+	}
+	return text, nil
+}
+
+// findConfig is the config file procdog reads when --config names none:
+// procdog.cfg in the current directory or else in the nearest parent
+// directory that has one (tests and scripts run below a project's root,
+// where the file usually sits), else procdog.cfg beside the executable,
+// else ~/.procdog.cfg. The search upwards stops below a directory that
+// others may write to, such as /tmp: a file planted there by another user
+// would be refused, and would so stop procdog for everyone below it.
+func findConfig() string {
+	if exists("procdog.cfg") {
+		return "procdog.cfg" // named as the original named it, in messages too
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
+			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o002 != 0 {
+				break
+			}
+			if path := filepath.Join(dir, "procdog.cfg"); exists(path) {
+				return path
+			}
+		}
+	}
+	for _, path := range fallbackConfigs() {
+		if exists(path) {
+			return path
+		}
+	}
+	return ""
+}
+
+func fallbackConfigs() []string {
+	var paths []string
+	if exe, err := os.Executable(); err == nil {
+		paths = append(paths, filepath.Join(filepath.Dir(exe), "procdog.cfg"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		paths = append(paths, filepath.Join(home, ".procdog.cfg"))
+	}
+	return paths
+}
+
+// configHint says where start looked for a command it did not find.
+func configHint(name, path string) string {
+	if path != "" {
+		return fmt.Sprintf("no command for '%s' in the config file %s", name, path)
+	}
+	wd, _ := os.Getwd()
+	return fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, and for %s",
+		wd, strings.Join(fallbackConfigs(), " and "))
+}
+
+// exists reports whether path names something other than a directory.
+func exists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
+}
+
+// parseINI reads sections of key=value or key: value lines. Keys are lower
+// case; values are trimmed; an indented line continues the previous value;
+// lines starting with # or ; are comments, and blank lines are skipped.
+// Like the original's RawConfigParser, a later value for the same key wins,
+// and no %(name)s interpolation is done.
+func parseINI(text string) (map[string]map[string]string, error) {
+	sections := map[string]map[string]string{}
+	var section map[string]string
+	key := "" // the key an indented line continues
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r")
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "":
+			// Python 2's ConfigParser, which the original ran on, skipped
+			// blank lines without ending the value they are inside.
+		case trimmed[0] == '#' || trimmed[0] == ';':
+		case key != "" && (line[0] == ' ' || line[0] == '\t'):
+			section[key] += "\n" + trimmed
+		case trimmed[0] == '[':
+			end := strings.LastIndexByte(trimmed, ']')
+			if end < 2 {
+				return nil, fmt.Errorf("line %d: bad section header: %s", n+1, trimmed)
+			}
+			header := trimmed[1:end]
+			if sections[header] == nil {
+				sections[header] = map[string]string{}
+			}
+			section, key = sections[header], ""
+		default:
+			k := strings.IndexAny(trimmed, "=:")
+			if k <= 0 {
+				return nil, fmt.Errorf("line %d: expected 'key = value' or '[section]': %s", n+1, trimmed)
+			}
+			if section == nil {
+				return nil, fmt.Errorf("line %d: key before the first [section]: %s", n+1, trimmed)
+			}
+			key = strings.ToLower(strings.TrimSpace(trimmed[:k]))
+			section[key] = strings.TrimSpace(trimmed[k+1:])
+		}
+	}
+	return sections, nil
+}
+
+// ---------------------------------------------------------------------------
+// Commands as the user wrote them.
+
+// expandVars substitutes $VAR and ${VAR}, with $$ for a literal $, exactly as
+// Python's string.Template.substitute did in the original, errors included.
+func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		rest := s[i+1:]
+		braced := strings.HasPrefix(rest, "{")
+		if braced {
+			rest = rest[1:]
+		}
+		n := identLen(rest)
+		switch {
+		case !braced && strings.HasPrefix(rest, "$"):
+			b.WriteByte('$')
+			i++
+			continue
+		case n == 0 || braced && !strings.HasPrefix(rest[n:], "}"):
+			// Lines end in \n, \r or \r\n, as Python's splitlines saw them.
+			before := strings.ReplaceAll(s[:i], "\r\n", "\n")
+			line := strings.Count(before, "\n") + strings.Count(before, "\r") + 1
+			col := len(before) + 1 - (strings.LastIndexAny(before, "\r\n") + 1)
+			return "", fmt.Errorf("Invalid placeholder in string: line %d, col %d", line, col)
+		}
+		v, ok := lookup(rest[:n])
+		if !ok {
+			return "", fmt.Errorf("'%s'", rest[:n])
+		}
+		b.WriteString(v)
+		i += n
+		if braced {
+			i += 2
+		}
+	}
+	return b.String(), nil
+}
+
+// identLen is the length of the identifier ([_A-Za-z][_A-Za-z0-9]*) that s starts with.
+func identLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return i
+	}
+	return len(s)
+}
+
+// splitWords splits a command line into words as Python's shlex.split did in
+// the original: single quotes keep everything, double quotes let a backslash
+// escape only " and \, a backslash outside quotes escapes any character.
+// Nothing is expanded.
+func splitWords(s string) ([]string, error) {
+	var words []string
+	var word strings.Builder
+	inWord := false
+	var quote byte // the open quote, or 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			} else {
+				word.WriteByte(c)
+			}
+		case quote == '"':
+			switch {
+			case c == '"':
+				quote = 0
+			case c == '\\' && i+1 == len(s):
+				return nil, errors.New("No escaped character")
+			case c == '\\' && (s[i+1] == '"' || s[i+1] == '\\'):
+				i++
+				word.WriteByte(s[i])
+			default:
+				word.WriteByte(c)
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+				inWord = false
+			}
+		case c == '\\':
+			if i+1 == len(s) {
+				return nil, errors.New("No escaped character")
+			}
+			i++
+			word.WriteByte(s[i])
+			inWord = true
+		case c == '\'' || c == '"':
+			quote = c
+			inWord = true
+		default:
+			word.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("No closing quotation")
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	return words, nil
+}
+
+// resolvePaths makes the directory absolute, and the files relative to it,
+// so that the monitor, which runs elsewhere, finds what the user meant.
+func (o *options) resolvePaths() error {
+	var err error
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
+		return failf(exitUnknown, "%v", err)
+	}
+	for _, p := range []*string{&o.Stdin, &o.Stdout, &o.Stderr} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(o.Dir, *p)
+		}
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
 	}
 	return s
 }
 
-// commands are procdog's commands, in the order help lists them.
-var commands = []commandSpec{
-	{"start", []string{"name..."}, "start NAME unless it is running, and print its status"},
-	{"status", []string{"name..."}, "print the status of NAME"},
-	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)"},
-	{"stop", []string{"name..."}, "stop NAME and its whole process group"},
-	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had"},
-	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)"},
-	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
-	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
-	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines"},
-	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would"},
-}
-
-// usageLine and commandChoices are what argparse printed, for the commands.
-var usageLine, commandChoices = func() (string, string) {
-	var names, quoted []string
-	for _, c := range commands {
-		names = append(names, c.name)
-		quoted = append(quoted, "'"+c.name+"'")
-	}
-	return "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]", strings.Join(quoted, ", ")
-}()
-
-func helpText() string {
-	var b strings.Builder
-	b.WriteString(usageLine + "\n\n")
-	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
-	b.WriteString("commands:\n")
-	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
-	}
-	fmt.Fprintf(&b, "  %-15s  %s\n", "help [COMMAND]", "show this help, or what COMMAND takes (also: COMMAND -h)")
-	fmt.Fprintf(&b, "  %-15s  %s\n", "version", "show the version")
-	b.WriteString("\n")
-	b.WriteString("options:\n")
-	b.WriteString("  -h, --help              show this help and exit\n")
-	b.WriteString("  -v, --version           show the version and exit\n")
-	for _, s := range optionSpecs {
-		b.WriteString(s.helpLine())
-	}
-	b.WriteString("\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n")
-	b.WriteString("3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
-	return b.String()
-}
-
-// helpLine is the option as help lists it, with its default.
-func (s optionSpec) helpLine() string {
-	def := defaultOptions()
-	flag := "--" + s.long
-	if s.short != "" {
-		flag = "-" + s.short + ", " + flag
-	}
-	if !s.isBool() {
-		flag += " " + strings.ToUpper(s.key())
-	}
-	help := s.help
-	if v := reflectValue(s.field(&def)); v != reflectValue(s.field(&options{})) {
-		help += fmt.Sprintf(" (default %v)", v)
-	}
-	if len(flag) > 22 {
-		return fmt.Sprintf("  %s\n  %-22s  %s\n", flag, "", help)
-	}
-	return fmt.Sprintf("  %-22s  %s\n", flag, help)
-}
-
-// commandOptions are the options each command uses, where that is not all
-// of them: COMMAND -h lists only these, and only these are expanded. A
-// command missing here (start, restart) uses every option but those that
-// are some other command's alone.
-var commandOptions = map[string][]string{
-	"status": {"ensure-healthy", "json", "config", "debug"},
-	"wait":   {"json", "config", "debug"},
-	"stop":   {"strict", "json", "config", "debug"},
-	"signal": {"ensure-healthy", "json", "config", "debug"},
-	"list":   {"all", "json", "debug"},
-	"logs":   {"lines", "follow", "stdout", "dir", "config", "debug"},
-	"show":   {"json", "config", "debug"},
-}
-
-// ownOptions are options that only the commands that list them use.
-var ownOptions = []string{"lines", "follow", "all", "output"}
-
-// commandExamples show each command once, in COMMAND -h.
-var commandExamples = map[string]string{
-	"start":   `procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`,
-	"status":  "procdog status web --json",
-	"wait":    "procdog wait web",
-	"stop":    "procdog stop web --strict",
-	"restart": "procdog restart web --linger 10",
-	"list":    "procdog list --all",
-	"signal":  "procdog signal web HUP",
-	"logs":    "procdog logs web -n 20 -f",
-	"show":    "procdog show web --json",
-	"export":  "procdog export systemd web --output ~/.config/systemd/user/procdog-web.service",
-}
-
-// usesOption tells whether command uses the option long.
-func usesOption(command, long string) bool {
-	if opts, ok := commandOptions[command]; ok {
-		return slices.Contains(opts, long)
-	}
-	return !slices.Contains(ownOptions, long) || command == "export" && long == "output"
-}
-
-// commandHelp is what COMMAND -h and help COMMAND print: the command, the
-// options it uses and an example, rather than every option of every command.
-func commandHelp(c commandSpec) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n", c.synopsis(), c.help)
-	b.WriteString("  -h, --help              show this help and exit\n")
-	for _, s := range optionSpecs {
-		if usesOption(c.name, s.long) {
-			b.WriteString(s.helpLine())
+// checkHealthProbes checks --health-url and --health-tcp before anything
+// starts, so that a typo is a usage error and not a process that is never
+// healthy.
+func (o options) checkHealthProbes() error {
+	if o.HealthURL != "" {
+		u, err := url.Parse(o.HealthURL)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return usageErrorf("argument --health-url: not an http:// URL: '%s'", o.HealthURL)
 		}
-	}
-	if ex := commandExamples[c.name]; ex != "" {
-		fmt.Fprintf(&b, "\nexample:\n  $ %s\n", ex)
-	}
-	b.WriteString("\n'procdog -h' shows every command and option.\n")
-	return b.String()
-}
-
-// suggestCommand is the command, help or version, nearest to word by edit
-// distance, if one is near enough to be a typo of it.
-func suggestCommand(word string) string {
-	best, bestDist := "", 3
-	for _, c := range append(slices.Clone(commands), commandSpec{name: "help"}, commandSpec{name: "version"}) {
-		if d := editDistance(strings.ToLower(word), c.name); d < bestDist && d < len(c.name) {
-			best, bestDist = c.name, d
+		port := u.Port()
+		if port == "" && !strings.HasSuffix(u.Host, ":") {
+			port = "80"
 		}
-	}
-	return best
-}
-
-// editDistance counts the insertions, deletions, substitutions and swaps of
-// two neighbours that turn a into b: "strat" is one swap from "start".
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
-}
-
-// run is the client's main: it returns the exit code, so that deferred
-// cleanups happen before main exits.
-func run(args []string, stdout, stderr io.Writer) int {
-	return report(stderr, runCommand(args, stdout, stderr))
-}
-
-// report prints what err says on stderr, the same way for every error,
-// and returns its exit code.
-func report(stderr io.Writer, err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var ee *codedError
-	if !errors.As(err, &ee) {
-		ee = &codedError{code: exitUnknown, msg: err.Error()}
-	}
-	if ee.usage {
-		fmt.Fprintln(stderr, usageLine)
-	}
-	if ee.msg != "" {
-		fmt.Fprintf(stderr, "procdog: error: %s\n", ee.msg)
-	}
-	if ee.hint != "" {
-		fmt.Fprintf(stderr, "procdog: %s\n", ee.hint)
-	}
-	return ee.code
-}
-
-// runCommand parses the command line, runs one command and prints its
-// response. A nil error means exit 0; any other exit code comes back as an
-// *codedError, with an empty message when the response already said it all.
-func runCommand(args []string, stdout, stderr io.Writer) error {
-	cl, err := parseCommandLine(args)
-	if err != nil {
-		return err
-	}
-	if cl.help || len(cl.words) > 0 && cl.words[0] == "help" {
-		return printHelp(cl, stdout)
-	}
-	if cl.version || len(cl.words) > 0 && cl.words[0] == "version" {
-		if len(cl.words) > 1 && !cl.version {
-			return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[1:], " "))
-		}
-		fmt.Fprintln(stdout, "procdog "+version)
-		return nil
-	}
-	if len(cl.words) == 0 {
-		err := usageErrorf("the following arguments are required: COMMAND")
-		err.(*codedError).hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") + "; 'procdog -h' for help"
-		return err
-	}
-	command, words := cl.words[0], cl.words[1:]
-	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == command })
-	var want []string
-	if i >= 0 {
-		want = commands[i].words
-	}
-	switch {
-	case i < 0:
-		return invalidCommand(command)
-	case len(words) < len(want):
-		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(strings.Join(want[len(words):], ", "), "..."))
-	case len(words) > len(want) && !slices.Equal(want, []string{"name..."}):
-		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
-	}
-	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
-	if command == "list" {
-		o := defaultOptions()
-		if err := o.applyCommandLine(cl); err != nil {
+		if err := checkProbeAddress("--health-url", o.HealthURL, u.Hostname(), port); err != nil {
 			return err
 		}
-		return list(stateDir(), o, stdout)
 	}
-	if command == "export" {
-		return runExport(cl, words, stdout, stderr)
-	}
-	if len(words) > 1 && slices.Equal(want, []string{"name..."}) {
-		return runNames(command, words, cl, stdout, stderr)
-	}
-	return runName(command, words, cl, stdout)
-}
-
-// runName runs a command for one name: words are NAME and the command's
-// other words.
-func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
-	name := words[0]
-	if !validName(name) {
-		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
-	}
-	var err error
-	c := client{dir: stateDir(), name: name, command: command}
-	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
-		if fit := len(name) - (len(sock) - maxSocketPath()); fit > 0 {
-			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)", name, c.dir, fit)
+	if o.HealthLog != "" {
+		if _, err := compilePattern(o.HealthLog); err != nil {
+			return usageErrorf("argument --health-log: not a regular expression: %v", err)
 		}
-		return usageErrorf("the state directory %s is too long for a socket path; set PROCDOG_DIR to a shorter one", c.dir)
 	}
-	if c.o, err = resolveOptions(cl, name); err != nil {
-		return err
-	}
-
-	var r response
-	switch command {
-	case "start", "restart":
-		if command == "restart" {
-			if c.o, err = c.restartOptions(cl); err != nil {
+	if o.HealthTCP != "" {
+		if i := strings.LastIndexByte(o.HealthTCP, ':'); i >= 0 {
+			host := strings.TrimSuffix(strings.TrimPrefix(o.HealthTCP[:i], "["), "]")
+			if err := checkProbeAddress("--health-tcp", o.HealthTCP, host, o.HealthTCP[i+1:]); err != nil {
 				return err
 			}
 		}
-		if c.o.EnsureHealthy {
-			r, err = c.startHealthy(stdout)
-		} else {
-			r, _, err = c.start()
+		if _, _, err := splitHostPort(o.HealthTCP); err != nil {
+			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
 		}
-	case "status":
-		r, err = c.status()
-	case "wait":
-		r, err = c.wait()
-	case "stop":
-		r, err = c.stop()
-	case "signal":
-		if _, err := parseSignal(words[1]); err != nil {
-			return usageErrorf("argument signal: %v", err)
+	}
+	return nil
+}
+
+// checkProbeAddress checks a probe's host and port as the monitor will
+// use them: a host it cannot resolve, without DNS, or a port that cannot
+// be, would leave the process unhealthy for ever with nothing saying why.
+func checkProbeAddress(flag, value, host, port string) error {
+	if host == "" {
+		return usageErrorf("argument %s: no host in '%s'", flag, value)
+	}
+	if port == "" {
+		return usageErrorf("argument %s: no port in '%s'", flag, value)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'", flag, port, value)
+	}
+	if _, err := lookupHost(host); err != nil {
+		ce := usageErrorf("argument %s: unknown host '%s' in '%s'", flag, host, value).(*codedError)
+		ce.hint = "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
+		return ce
+	}
+	return nil
+}
+
+// commandArgs is the argv that runs the command.
+func (o options) commandArgs() ([]string, error) {
+	if o.Shell {
+		return []string{"/bin/sh", "-c", o.Command}, nil
+	}
+	argv, err := splitWords(o.Command)
+	if err != nil {
+		return nil, failf(exitUnknown, "could not split command '%s': %v", o.Command, err)
+	}
+	return argv, nil
+}
+
+// healthArgs is the argv of the health check, or nil when there is none.
+// It is always split into words, never given to a shell.
+func (o options) healthArgs() ([]string, error) {
+	argv, err := splitWords(o.HealthCommand)
+	if err != nil {
+		return nil, failf(exitUnknown, "could not split health_command '%s': %v", o.HealthCommand, err)
+	}
+	return argv, nil
+}
+
+var signalNames = map[string]syscall.Signal{
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "KILL": syscall.SIGKILL,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM, "ALRM": syscall.SIGALRM,
+	"CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
+}
+
+// signalName is a signal as the user wrote it; setting one checks it.
+type signalName string
+
+// envList is KEY=VALUE words, quoted as in a command: the variables added
+// to the process's environment, and its health command's.
+type envList string
+
+// vars are the list's KEY=VALUE words, checked.
+func (l envList) vars() ([]string, error) {
+	words, err := splitWords(string(l))
+	if err != nil {
+		return nil, fmt.Errorf("invalid env '%s': %v", l, err)
+	}
+	for _, w := range words {
+		key, _, ok := strings.Cut(w, "=")
+		if !ok || key == "" || identLen(key) != len(key) {
+			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, KEY a name of letters, digits and underscores", w)
 		}
-		r, err = c.signal(words[1])
-	case "logs":
-		return c.logs(stdout)
-	case "show":
-		return c.show(stdout)
+	}
+	return words, nil
+}
+
+// quoteWord quotes s as one word for splitWords.
+func quoteWord(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// restartPolicy says when the monitor restarts the process: no, on-failure
+// (a non-zero return code, or a signal) or always.
+type restartPolicy string
+
+// maxSignal is the highest signal number: Linux has real-time signals up
+// to 64, macOS and the BSDs stop at 31.
+func maxSignal() int {
+	if runtime.GOOS == "linux" {
+		return 64
+	}
+	return 31
+}
+
+// parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() {
+		return syscall.Signal(n), nil
+	}
+	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, or a number from 1 to %d)", s, maxSignal())
+}
+
+// flags are the options that differ from the defaults as --option=value
+// arguments: how a client tells its monitor the options, already expanded
+// and resolved. They also make the monitor's line in ps readable. Options
+// only a client uses (json, debug, config, lines, follow) are left out.
+func (o options) flags() []string {
+	var flags []string
+	for _, c := range o.changed() {
+		if c.spec.inFile {
+			flags = append(flags, "--"+c.spec.long+"="+c.value)
+		}
+	}
+	return flags
+}
+
+// quotedFlags are the flags on one line, each a Go-quoted string: how a
+// monitor answers the options request.
+func (o options) quotedFlags() string {
+	var quoted []string
+	for _, f := range o.flags() {
+		quoted = append(quoted, strconv.Quote(f))
+	}
+	return strings.Join(quoted, " ")
+}
+
+// optionsFromFlags reads the flags that flags wrote. Nothing is expanded again.
+func optionsFromFlags(flags []string) (options, error) {
+	o := defaultOptions()
+	for _, f := range flags {
+		long, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+		spec, ok := findOption(long)
+		if !ok {
+			return o, fmt.Errorf("unknown option %q", f)
+		}
+		if err := spec.set(&o, value); err != nil {
+			return o, fmt.Errorf("%s: %v", f, err)
+		}
+	}
+	return o, nil
+}
+
+// summary is the options as the monitor log and the output header show them:
+// those that differ from the defaults, sorted by key.
+func (o options) summary() string {
+	var parts []string
+	for _, c := range o.changed() {
+		if c.spec.inFile {
+			parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+// changedOption is an option whose value differs from the default.
+type changedOption struct {
+	spec  optionSpec
+	value string // as text
+}
+
+func (o options) changed() []changedOption {
+	def := defaultOptions()
+	var changed []changedOption
+	for _, spec := range optionSpecs {
+		if v := fmt.Sprint(reflectValue(spec.field(&o))); v != fmt.Sprint(reflectValue(spec.field(&def))) {
+			changed = append(changed, changedOption{spec, v})
+		}
+	}
+	return changed
+}
+
+func reflectValue(p any) any {
+	switch p := p.(type) {
+	case *string:
+		return *p
+	case *bool:
+		return *p
+	case *int:
+		return *p
+	case *float64:
+		return *p
+	case *signalName:
+		return *p
+	case *restartPolicy:
+		return *p
+	case *envList:
+		return *p
+	}
+	return nil
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// ---------------------------------------------------------------------------
+// State files.
+
+// stateDir is absolute, for the monitor runs in /.
+func stateDir() string {
+	if d := os.Getenv("PROCDOG_DIR"); d != "" {
+		if abs, err := filepath.Abs(d); err == nil {
+			return abs
+		}
+		return d
+	}
+	return "/var/tmp"
+}
+
+func statePath(dir, name, kind string) string {
+	return filepath.Join(dir, "procdog."+name+"."+kind)
+}
+
+// newSocketSuffix names the socket a monitor binds before renaming it into
+// place, so that clients never see a half-made socket.
+const newSocketSuffix = ".new"
+
+// maxSocketPath is the longest path a Unix socket can bind: sun_path holds
+// 104 bytes on macOS and 108 on Linux, with the terminating NUL.
+func maxSocketPath() int {
+	if runtime.GOOS == "linux" {
+		return 107
+	}
+	return 103
+}
+
+// checkStateFile refuses a state file that is a symbolic link or belongs to
+// another user: on a shared machine either could point procdog at somebody
+// else's file. A file that does not exist is fine.
+func checkStateFile(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return failf(exitUnknown, "cannot use %s: %v", path, err)
+	}
+	return checkOwned(path, fi)
+}
+
+// checkOwned refuses a state file that is not a regular file or a socket,
+// or that belongs to another user.
+func checkOwned(path string, fi os.FileInfo) error {
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0:
+		return failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
+	case !fi.Mode().IsRegular() && fi.Mode()&os.ModeSocket == 0:
+		return failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
+	case fileOwner(fi) != os.Getuid():
+		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, fileOwner(fi))
+	case fi.Mode().IsRegular() && linkCount(fi) > 1:
+		// Another user can hard-link a file of ours into the shared
+		// directory: it is ours, but not a state file, and would be
+		// truncated or appended to.
+		return failf(exitUnknown, "refusing to use %s: it has other names (hard links)", path)
+	}
+	return nil
+}
+
+// linkCount is how many names the file has.
+func linkCount(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
+// fileOwner is the uid of the file's owner.
+func fileOwner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
+// openStateFile opens a file in the state directory, owner-only, and then
+// checks what it opened (checkOwned). It never follows a symbolic link, and
+// never waits: a FIFO planted there must not hang anyone.
+func openStateFile(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		switch {
+		case errors.Is(err, syscall.ELOOP):
+			return nil, failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
+		case errors.Is(err, syscall.ENXIO): // a FIFO opened for writing, with no reader
+			return nil, failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
+		}
+		return nil, failf(exitUnknown, "cannot open %s: %v", path, err)
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkOwned(path, fi)
 	}
 	if err != nil {
-		return err
+		f.Close()
+		return nil, err
 	}
-	if c.o.JSON {
-		r = c.withHealthError(r)
-	}
-	printResponse(stdout, name, r, c.o.JSON)
-	if code := exitCodeFor(command, r, c.o); code != exitOK {
-		return &codedError{code: code}
-	}
-	return nil
+	return f, nil
 }
 
-// runNames runs a command for several names. It prints a line
-// "NAME: <response>" for each (a JSON object names its own), in the order
-// given, and returns the first non-zero exit code. start and restart go
-// through the names in order, each answering before the next begins, and
-// stop at the first failure, so that "start db web --ensure-healthy"
-// brings db up healthy before web starts; stop goes in reverse order,
-// through every name; status and wait ask all at once.
-func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
-	for _, name := range names {
-		if !validName(name) {
-			return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+// stillAt tells whether the file at path is still the one fi describes.
+// Inode numbers are reused, so the modification time must match too.
+func stillAt(path string, fi os.FileInfo) bool {
+	pi, err := os.Lstat(path)
+	return err == nil && os.SameFile(fi, pi) && pi.ModTime().Equal(fi.ModTime())
+}
+
+var errLockBusy = errors.New("lock is held")
+
+// acquireLock takes the flock on procdog.NAME.lock. The kernel releases a
+// flock when its holder dies, so a killed monitor leaves no stale lock; the
+// file itself is only a place to hang the lock on.
+func acquireLock(path string) (*os.File, error) {
+	for try := 0; try < 100; try++ {
+		f, err := openStateFile(path, os.O_RDWR|os.O_CREATE)
+		if err != nil {
+			return nil, err
 		}
-	}
-	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
-	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
-	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i]) }
-	order := make([]int, len(names))
-	for i := range order {
-		order[i] = i
-	}
-	switch command {
-	case "stop":
-		slices.Reverse(order)
-	case "status", "wait":
-		var wg sync.WaitGroup
-		for i := range names {
-			wg.Add(1)
-			go func(i int) { defer wg.Done(); runOne(i) }(i)
-		}
-		wg.Wait()
-	}
-	first := exitOK
-	for _, i := range order {
-		if command != "status" && command != "wait" {
-			runOne(i)
-		}
-		for _, line := range strings.SplitAfter(outs[i].String(), "\n") {
-			if line != "" && !asJSON {
-				line = names[i] + ": " + line
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, errLockBusy
 			}
-			io.WriteString(stdout, line)
+			return nil, fmt.Errorf("cannot lock %s: %v", path, err)
 		}
-		if code := report(stderr, errs[i]); code != exitOK && first == exitOK {
-			first = code
-			if command == "start" || command == "restart" {
-				break
+		// The previous holder may have removed the file between our open and
+		// our flock; a lock on a removed file guards nothing, so try again.
+		if fi, err := f.Stat(); err == nil && stillAt(path, fi) {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, fmt.Errorf("cannot lock %s: it keeps changing", path)
+}
+
+// releaseLock removes the lock file, if it is still ours, and then unlocks
+// it: in that order, so nobody can lock the file in the moment before it goes.
+func releaseLock(f *os.File) {
+	if fi, err := f.Stat(); err == nil && stillAt(f.Name(), fi) {
+		os.Remove(f.Name())
+	}
+	f.Close()
+}
+
+// lockHeld reports whether some monitor holds the lock on path now. Its
+// shared lock, held for a moment, can make a monitor starting at that very
+// moment answer busy; the start loop then simply tries again.
+func lockHeld(path string) bool {
+	f, err := openStateFile(path, os.O_RDONLY)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
+}
+
+// ---------------------------------------------------------------------------
+// Sockets, with the system calls themselves.
+//
+// Package net would do all this, but where cgo is available it links the C
+// library in for its DNS resolver, which procdog never needs: every command
+// would pay for the dynamic loader, and every monitor for libc's pages. So
+// procdog opens its sockets itself and hands them to the runtime's poller as
+// non-blocking *os.File, which gives reads, writes and accepts deadlines.
+
+// conn is one side of a connection: a socket file, or in tests a net.Conn.
+type conn interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// socket makes a non-blocking, close-on-exec socket. ForkLock keeps a
+// process being started meanwhile from inheriting it before it is marked.
+func socket(family int) (int, error) {
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return -1, os.NewSyscallError("setnonblock", err)
+	}
+	return fd, nil
+}
+
+// dialUnix connects to the Unix socket at path. A monitor whose backlog is
+// full makes a non-blocking connect fail with EAGAIN: try again until the
+// timeout.
+func dialUnix(path string, timeout time.Duration) (*os.File, error) {
+	fd, err := socket(syscall.AF_UNIX)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
+		if err != syscall.EAGAIN || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// dialMonitor connects to the monitor socket at path and makes sure that
+// the monitor behind it runs as this user. The socket file's owner was
+// checked before, but another user can swap the file in between: only
+// the peer's credentials, which the kernel keeps with the connection, say
+// who answers. Root is refused too: procdog never starts a root monitor
+// for another user.
+func dialMonitor(path string) (*os.File, error) {
+	conn, err := dialUnix(path, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	_, uid, err := peerCred(conn)
+	if err == nil && uid != os.Getuid() {
+		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// peerCred is the pid and effective uid of the process at the other end
+// of a connected Unix socket, as the kernel recorded them when it connected
+// or listened. The syscall package has no portable call for them, so this
+// is getsockopt itself, with each system's options and layouts: Linux's
+// SO_PEERCRED gives struct ucred {pid, uid, gid}; macOS and the BSDs give
+// struct xucred {version, uid, ...} for LOCAL_PEERCRED, and the pid for
+// LOCAL_PEERPID. A pid of 0 means the system did not tell.
+func peerCred(c syscall.Conn) (pid, uid int, err error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, -1, err
+	}
+	var errno syscall.Errno
+	getsockopt := func(level, option int, buf []uint32) {
+		n := uint32(4 * len(buf))
+		rc.Control(func(fd uintptr) {
+			_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level), uintptr(option),
+				uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		})
+	}
+	if runtime.GOOS == "linux" {
+		soPeercred := 17 // SO_PEERCRED, but for the few architectures that number it otherwise
+		if strings.HasPrefix(runtime.GOARCH, "ppc64") {
+			soPeercred = 21
+		} else if strings.HasPrefix(runtime.GOARCH, "mips") {
+			soPeercred = 18
+		}
+		var ucred [3]uint32
+		getsockopt(syscall.SOL_SOCKET, soPeercred, ucred[:])
+		pid, uid = int(int32(ucred[0])), int(ucred[1])
+	} else {
+		var xucred [19]uint32       // 76 bytes
+		getsockopt(0, 1, xucred[:]) // SOL_LOCAL, LOCAL_PEERCRED
+		uid = int(xucred[1])
+		var peerPid [1]uint32
+		if errno == 0 {
+			getsockopt(0, 2, peerPid[:])           // LOCAL_PEERPID
+			pid, errno = int(int32(peerPid[0])), 0 // older systems lack it: pid 0
+		}
+	}
+	if errno != 0 {
+		return 0, -1, os.NewSyscallError("getsockopt", errno)
+	}
+	return pid, uid, nil
+}
+
+// dialTCP connects to addr (HOST:PORT, where HOST is an IP address or a
+// name in /etc/hosts) within the timeout.
+func dialTCP(addr string, timeout time.Duration) (*os.File, error) {
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := lookupHost(host)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	var f *os.File
+	for _, ip := range ips {
+		if f, err = dialIP(addr, ip, port, time.Until(deadline)); err == nil {
+			return f, nil
+		}
+	}
+	return nil, err
+}
+
+// dialIP connects to one address of addr within the timeout.
+func dialIP(addr string, ip netip.Addr, port int, timeout time.Duration) (*os.File, error) {
+	family, sa := syscall.AF_INET6, syscall.Sockaddr(&syscall.SockaddrInet6{Port: port, Addr: ip.As16()})
+	if ip.Is4() {
+		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
+	}
+	fd, err := socket(family)
+	if err != nil {
+		return nil, err
+	}
+	err = syscall.Connect(fd, sa)
+	if err != nil && err != syscall.EINPROGRESS {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	// Handed to the poller only now, so that no readiness from before the
+	// connect counts. The poller may still wake early: connected means no
+	// pending error and a peer, as package net checks it.
+	f := os.NewFile(uintptr(fd), addr)
+	if err == syscall.EINPROGRESS {
+		f.SetWriteDeadline(time.Now().Add(timeout))
+		rc, _ := f.SyscallConn()
+		if werr := rc.Write(func(fd uintptr) bool {
+			soerr, gerr := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+			switch e := syscall.Errno(soerr); {
+			case gerr != nil:
+				err = gerr
+			case e == 0 || e == syscall.EISCONN:
+				if _, perr := syscall.Getpeername(int(fd)); perr != nil {
+					return false
+				}
+				err = nil
+			case e == syscall.EINPROGRESS || e == syscall.EALREADY || e == syscall.EINTR:
+				return false
+			default:
+				err = e
+			}
+			return true
+		}); werr != nil {
+			err = werr
+		}
+		f.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return f, nil
+}
+
+// splitHostPort splits "host:port" and "[v6]:port".
+func splitHostPort(addr string) (string, int, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("missing port in address %q", addr)
+	}
+	host := addr[:i]
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	} else if strings.Contains(host, ":") {
+		return "", 0, fmt.Errorf("too many colons in address %q", addr)
+	}
+	port, err := strconv.Atoi(addr[i+1:])
+	if err != nil || port < 1 || port > 65535 || host == "" {
+		return "", 0, fmt.Errorf("bad address %q", addr)
+	}
+	return host, port, nil
+}
+
+// hostsFile is where names are looked up; tests give their own.
+var hostsFile = "/etc/hosts"
+
+// lookupHost finds the addresses of host: an IP address, localhost, or a
+// name in /etc/hosts, with every address the file gives it (localhost is
+// often ::1 first, where a server may listen on 127.0.0.1 alone). Health
+// checks are local, so there is no DNS.
+func lookupHost(host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip.Unmap()}, nil
+	}
+	var ips []netip.Addr
+	hosts, _ := os.ReadFile(hostsFile)
+	for _, line := range strings.Split(string(hosts), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		fields := strings.Fields(line)
+		if len(fields) > 1 && slices.ContainsFunc(fields[1:], func(f string) bool { return strings.EqualFold(f, host) }) {
+			if ip, err := netip.ParseAddr(fields[0]); err == nil && !slices.Contains(ips, ip.Unmap()) {
+				ips = append(ips, ip.Unmap())
 			}
 		}
 	}
-	if first != exitOK {
-		return &codedError{code: first}
+	if len(ips) > 0 {
+		return ips, nil
 	}
-	return nil
+	if strings.EqualFold(host, "localhost") {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, fmt.Errorf("unknown host %q: use an IP address or a name in /etc/hosts", host)
 }
 
-// invalidCommand is argparse's error for an unknown command, with a hint
-// when the word looks like a typo of a command.
-func invalidCommand(command string) error {
-	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
-	if near := suggestCommand(command); near != "" {
-		err.(*codedError).hint = "did you mean '" + near + "'?"
-	}
-	return err
+// unixListener is a listening Unix socket.
+type unixListener struct {
+	f  *os.File
+	rc syscall.RawConn
 }
 
-// printHelp prints the help that -h, help or help COMMAND asks for: a
-// command's own when one is named, else all of it.
-func printHelp(cl commandLine, stdout io.Writer) error {
-	words := cl.words
-	if len(words) > 0 && words[0] == "help" {
-		words = words[1:]
-		if len(words) > 1 && !cl.help {
-			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
+func listenUnix(path string) (*unixListener, error) {
+	fd, err := socket(syscall.AF_UNIX)
+	if err != nil {
+		return nil, err
+	}
+	// The socket file is owner-only from its first moment: made under a
+	// umask of 077, not chmod'ed after. The umask is the whole process's,
+	// so no process may be started meanwhile, and inherit it.
+	syscall.ForkLock.Lock()
+	oldMask := syscall.Umask(0o177) // read and write are all a client needs
+	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
+	syscall.Umask(oldMask)
+	syscall.ForkLock.Unlock()
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
+	}
+	// The kernel clamps the backlog to its own maximum, which on Linux and
+	// macOS alike is larger than syscall.SOMAXCONN.
+	if err := syscall.Listen(fd, 4096); err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &unixListener{f, rc}, nil
+}
+
+// Accept waits for a connection; after Close it fails with os.ErrClosed.
+func (l *unixListener) Accept() (*os.File, error) {
+	var nfd int
+	var err error
+	if rerr := l.rc.Read(func(fd uintptr) bool {
+		for {
+			syscall.ForkLock.RLock()
+			nfd, _, err = syscall.Accept(int(fd))
+			if err == nil {
+				syscall.CloseOnExec(nfd)
+			}
+			syscall.ForkLock.RUnlock()
+			// A client that left before it was accepted, or a signal, is
+			// no reason to make the next one wait.
+			if err != syscall.ECONNABORTED && err != syscall.EINTR {
+				return err != syscall.EAGAIN
+			}
 		}
+	}); rerr != nil {
+		// With no deadline set, waiting fails only once Close has begun.
+		return nil, fmt.Errorf("accept: %w (%v)", os.ErrClosed, rerr)
 	}
-	if len(words) == 0 {
-		fmt.Fprint(stdout, helpText())
-		return nil
+	if err != nil {
+		return nil, os.NewSyscallError("accept", err)
 	}
-	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] })
+	if err := syscall.SetNonblock(nfd, true); err != nil {
+		syscall.Close(nfd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	return os.NewFile(uintptr(nfd), "connection"), nil
+}
+
+func (l *unixListener) Close() error { return l.f.Close() }
+
+// ---------------------------------------------------------------------------
+// Processes and their files: finding, starting, reaping, describing.
+
+// processStart is when pid started, as the system tells it, or "" if it
+// cannot tell: field 22 of /proc/PID/stat, in clock ticks since boot, on
+// Linux; what ps says elsewhere (macOS has no /proc).
+func processStart(pid int) string {
+	if runtime.GOOS != "linux" {
+		// In one locale and time zone, so that every procdog reads the
+		// same time the same way.
+		ps := exec.Command("ps", "-o", "lstart=", "-p", strconv.Itoa(pid))
+		ps.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+		out, _ := ps.Output()
+		return strings.Join(strings.Fields(string(out)), "_")
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := strings.LastIndexByte(string(stat), ')')
+	if err != nil || i < 0 {
+		return ""
+	}
+	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
+		return fields[19] // a zombie has ended; it only waits to be reaped
+	}
+	return ""
+}
+
+// findExecutable finds name as os/exec would run it, through $PATH, or
+// relative to dir when it has a slash, and says why it cannot be run. For
+// a name with a slash it returns the name itself: forkExec resolves it in
+// dir.
+func findExecutable(name, dir string) (string, error) {
+	if !strings.Contains(name, "/") {
+		return exec.LookPath(name)
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, name)
+	}
+	fi, err := os.Stat(path)
 	switch {
-	case i >= 0:
-		fmt.Fprint(stdout, commandHelp(commands[i]))
-	case cl.help || words[0] == "help" || words[0] == "version":
-		fmt.Fprint(stdout, helpText())
-	default:
-		return invalidCommand(words[0])
+	case err != nil:
+		return "", &os.PathError{Op: "exec", Path: name, Err: errors.Unwrap(err)}
+	case fi.IsDir() || fi.Mode()&0o111 == 0:
+		return "", &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
+	}
+	return name, nil
+}
+
+// openInput opens the process's standard input without waiting: a FIFO
+// with no writer yet must not hang the monitor, which holds the lock. The
+// process gets a blocking descriptor, as from a shell; from a FIFO, it
+// reads end of file while no writer has it open.
+func openInput(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open stdin: %v", err)
+	}
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("cannot open stdin: %s is a directory", path)
+	}
+	if err := blocking(f); err != nil {
+		return nil, fmt.Errorf("cannot open stdin: %v", err)
+	}
+	return f, nil
+}
+
+// openOutputs opens --stdout and --stderr: the monitor log where none is
+// given, one file where both name the same (by whatever path), and both
+// before either is truncated, so that a start that fails on one leaves
+// the other as it was.
+func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
+	stdout, stderr = logOut, logOut
+	if o.Stdout != "" {
+		if stdout, err = openOutput(o.Stdout, o.Append); err != nil {
+			return nil, nil, fmt.Errorf("cannot open stdout: %v", err)
+		}
+	}
+	if o.Stderr != "" {
+		if stderr, err = openOutput(o.Stderr, o.Append); err != nil {
+			if stdout != logOut {
+				stdout.Close()
+			}
+			return nil, nil, fmt.Errorf("cannot open stderr: %v", err)
+		}
+		if a, err := stdout.Stat(); err == nil {
+			if b, err := stderr.Stat(); err == nil && os.SameFile(a, b) {
+				stderr.Close() // two descriptors would overwrite each other's lines
+				stderr = stdout
+			}
+		}
+	}
+	return stdout, stderr, nil
+}
+
+// openOutput opens an output file without waiting: a FIFO with no reader
+// is an error, not a monitor that hangs holding the lock.
+func openOutput(path string, appendTo bool) (*os.File, error) {
+	flag := os.O_WRONLY | os.O_CREATE | syscall.O_NONBLOCK
+	if appendTo {
+		flag |= os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flag, 0o666)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, fmt.Errorf("%s is a FIFO with no reader", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := blocking(f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// blocking makes f's descriptor blocking again, as a process expects its
+// standard files to be.
+func blocking(f *os.File) error {
+	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %v", f.Name(), err)
 	}
 	return nil
 }
 
-func main() {
-	if len(os.Args) > 1 && os.Args[1] == monitorArg {
-		os.Exit(runMonitor(os.Args[2:]))
+// describeExecError says which command could not be run and why, without
+// Go's "exec:" and "fork/exec" prefixes.
+func describeExecError(err error) string {
+	var ee *exec.Error
+	var pe *os.PathError
+	switch {
+	case errors.As(err, &ee):
+		return fmt.Sprintf("%s: %v", ee.Name, ee.Err)
+	case errors.As(err, &pe):
+		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	return err.Error()
+}
+
+// returnCode is a child's exit status as Python's Popen reported it:
+// negative for a signal.
+func returnCode(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// forkExec runs the program at path with argv, whose argv[0] stays as the
+// user wrote it, and files as its descriptors 0, 1, 2 and on, in dir. It
+// calls syscall.ForkExec rather than os/exec, in the client and the monitor
+// both: os/exec's first start in a process probes for pidfd support with a
+// fork of its own, and that probe and its bookkeeping made 100 simultaneous
+// starts about 4% slower (README, Performance). A relative path with a
+// slash is taken relative to dir, as with os/exec.
+func forkExec(path string, argv []string, dir string, env []string, files []*os.File, sys *syscall.SysProcAttr) (int, error) {
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys})
+	runtime.KeepAlive(files) // no finalizer may close them before the fork
+	if err != nil {
+		return 0, &os.PathError{Op: "fork/exec", Path: path, Err: err}
+	}
+	return pid, nil
+}
+
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec.
+// Go opens its own that way, but those that procdog's caller left open (a
+// shell's 5>&1, a lock held on fd 9) would otherwise pass on to the
+// monitor and from it to the process and its health checks: a pipe held
+// open so keeps "procdog start ... | cat" from ending, and a lock stays
+// held by a process that never heard of it.
+func closeInheritedOnExec() {
+	fds := make([]int, 0, 8)
+	if entries, err := os.ReadDir("/dev/fd"); err == nil {
+		for _, e := range entries {
+			if fd, err := strconv.Atoi(e.Name()); err == nil {
+				fds = append(fds, fd)
+			}
+		}
+	} else {
+		for fd := 3; fd < 1024; fd++ {
+			fds = append(fds, fd)
+		}
+	}
+	for _, fd := range fds {
+		if fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
+// waitExit reaps the child pid and returns its returncode. The goroutine
+// that calls it holds a thread while it waits, as os/exec's Wait would.
+func waitExit(pid int) int {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		switch err {
+		case nil:
+			return returnCode(ws)
+		case syscall.EINTR:
+			continue
+		}
+		return -1
+	}
 }
