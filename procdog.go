@@ -1238,35 +1238,10 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	defer conn.Close()
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	debugf("sending %q to %s", line, path)
-	_, err = io.WriteString(conn, line+"\n")
-	reader := bufio.NewReader(conn)
-	for gone := 0; err == nil; {
-		conn.SetReadDeadline(time.Now().Add(livenessInterval))
-		var part string
-		part, err = reader.ReadString('\n')
-		answer += part // what came before a deadline is part of the answer
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			break
+	if _, err = io.WriteString(conn, line+"\n"); err == nil {
+		if answer, alive, err = awaitAnswer(conn, path, name); !alive {
+			return "", false, err
 		}
-		// Still working, or wedged? A second connection tells. A socket
-		// that has gone meanwhile belongs to a monitor that is ending, and
-		// answers what it has begun, or to one that puts it back soon
-		// (within healInterval); the connection in hand tells if it dies.
-		err = probeMonitor(path)
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
-				debugf("the monitor's socket stays gone: %v", err)
-				return "", false, nil
-			}
-			err = nil
-			continue
-		}
-		if err != nil {
-			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
-		}
-		gone = 0
-		debugf("the monitor is alive; waiting on")
 	}
 	if err != nil {
 		// A monitor that ends its linger closes its listener, and the kernel
@@ -1280,6 +1255,42 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	}
 	debugf("answer: %s", strings.TrimSpace(answer))
 	return strings.TrimRight(answer, "\n"), true, nil
+}
+
+// awaitAnswer reads the answer to a request sent on conn, for as long as
+// the monitor at path shows, every livenessInterval, on a second
+// connection, that it is alive; alive is false when the monitor has gone
+// or does not answer (err then says so). A read error on conn comes back
+// with alive set, for exchange to tell an ending monitor from a fault.
+func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, err error) {
+	reader := bufio.NewReader(conn)
+	for gone := 0; ; {
+		conn.SetReadDeadline(time.Now().Add(livenessInterval))
+		var part string
+		part, err = reader.ReadString('\n')
+		answer += part // what came before a deadline is part of the answer
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return answer, true, err
+		}
+		// Still working, or wedged? A second connection tells. A socket
+		// that has gone meanwhile belongs to a monitor that is ending, and
+		// answers what it has begun, or to one that puts it back soon
+		// (within healInterval); the connection in hand tells if it dies.
+		err = probeMonitor(path)
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
+				debugf("the monitor's socket stays gone: %v", err)
+				return "", false, nil
+			}
+			continue
+		}
+		if err != nil {
+			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
+		}
+		gone = 0
+		debugf("the monitor is alive; waiting on")
+	}
 }
 
 // ---------------------------------------------------------------------------
