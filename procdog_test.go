@@ -4376,11 +4376,14 @@ func TestItActsOnNoRequestWhoseClientHasGone(t *testing.T) {
 func TestItAnswersRequestsInFlightWhenTheLingerEnds(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
+	// The health check is quick until the file slow exists: then it takes
+	// longer than the linger and the client's liveness interval together,
+	// so the linger ends while the check runs, and the client checks on
+	// the monitor after it has.
 	e.expect("running, health=0, pid={N}", "", 0, "start", "slow", "--command", "sleep 100",
-		"--health-command", "sleep 4", "--settle", "0", "--linger", "0.5")
+		"--health-command", "sh -c 'if test -e slow; then sleep 6; fi'", "--linger", "2")
+	itWrite(t, filepath.Join(e.work, "slow"), "")
 	e.expect("killed, signal=15", "", 0, "stop", "slow")
-	// The health check outlasts the linger and the client's liveness
-	// interval both.
 	e.expect("exited, health=0, returncode=-15", "", 5, "status", "slow")
 	e.expect("stopped", "", 5, "status", "slow")
 }
@@ -4398,7 +4401,7 @@ func TestItAnswersWithTheStateAfterTheHealthCheck(t *testing.T) {
 func TestItEndsAMonitorOnSIGTERMEvenWhileItLingers(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	e.expect("exited, returncode=0", "", 5, "start", "done", "--command", "true", "--linger", "3600")
+	e.expect("exited, returncode=0", "", 5, "start", "done", "--command", "true", "--linger", "3600", "--settle", "10")
 	monitor := e.monitorPid("done")
 	syscall.Kill(monitor, syscall.SIGTERM)
 	itDead(t, itSoon, "a lingering monitor told to end", monitor)
@@ -4413,7 +4416,7 @@ func TestItEndsWhatIsLeftOfTheGroupWhenTheProcessExits(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	e.expect("exited, returncode=0", "", 5, "start", "bg", "--shell", "--command",
-		"sleep 100 & echo $$! > bg.pid; exit 0", "--stop-timeout", "2", "--linger", itWindow)
+		"sleep 100 & echo $$! > bg.pid; exit 0", "--stop-timeout", "2", "--linger", itWindow, "--settle", "10")
 	var bg int
 	itEventually(t, itSoon, "bg.pid", func() (bool, string) {
 		b, err := os.ReadFile(filepath.Join(e.work, "bg.pid"))
