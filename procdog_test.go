@@ -45,7 +45,9 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// Helpers.
+// Helpers: the integration tests' world (TestMain builds the binary; itNew
+// gives each test a state directory of its own and ends what it starts), and
+// the small tools the tests share.
 
 // codedErrorOf returns err as a *codedError, failing the test if it is not one.
 func codedErrorOf(t *testing.T, err error) *codedError {
@@ -82,1166 +84,13 @@ func lookupIn(vars map[string]string) func(string) (string, bool) {
 	}
 }
 
-// ---------------------------------------------------------------------------
-// The config file.
-
-func TestParseINI(t *testing.T) {
-	tests := []struct {
-		name string
-		text string
-		want map[string]map[string]string
-	}{
-		{
-			name: "an empty file has no sections",
-			text: "",
-			want: map[string]map[string]string{},
-		},
-		{
-			name: "a section without keys is still a section",
-			text: "[web]\n",
-			want: map[string]map[string]string{"web": {}},
-		},
-		{
-			name: "keys are read with = and with :",
-			text: "[web]\ncommand=sleep 1\nhealth_count: 3\n",
-			want: map[string]map[string]string{"web": {"command": "sleep 1", "health_count": "3"}},
-		},
-		{
-			name: "the first = or : separates the key from the value",
-			text: "[web]\na : b = c\nd = e:f\n",
-			want: map[string]map[string]string{"web": {"a": "b = c", "d": "e:f"}},
-		},
-		{
-			name: "keys are lower-cased and trimmed, values trimmed",
-			text: "[web]\n  Health_Command   =   curl http://x/  \t\n",
-			want: map[string]map[string]string{"web": {"health_command": "curl http://x/"}},
-		},
-		{
-			name: "section names keep their case",
-			text: "[Web]\na=1\n[web]\na=2\n",
-			want: map[string]map[string]string{"Web": {"a": "1"}, "web": {"a": "2"}},
-		},
-		{
-			name: "several sections and DEFAULT are kept apart",
-			text: "[DEFAULT]\nlinger=4\n[web]\ncommand=a\n[db]\ncommand=b\n",
-			want: map[string]map[string]string{
-				"DEFAULT": {"linger": "4"},
-				"web":     {"command": "a"},
-				"db":      {"command": "b"},
-			},
-		},
-		{
-			name: "whole-line comments start with # or ;, indented or not",
-			text: "# top\n; top\n[web]\n# comment = no\n  ; comment: no\na=1\n",
-			want: map[string]map[string]string{"web": {"a": "1"}},
-		},
-		{
-			name: "a # inside a value is kept",
-			text: "[web]\ncommand = echo a#b # c\n",
-			want: map[string]map[string]string{"web": {"command": "echo a#b # c"}},
-		},
-		{
-			name: "indented lines continue the previous value, joined with newlines",
-			text: "[web]\ncommand = sleep 1\n  --flag\n\tmore  \nnext = 2\n",
-			want: map[string]map[string]string{"web": {"command": "sleep 1\n--flag\nmore", "next": "2"}},
-		},
-		{
-			name: "an empty value can be continued",
-			text: "[web]\na=\n  b\n",
-			want: map[string]map[string]string{"web": {"a": "\nb"}},
-		},
-		{
-			name: "a comment inside a continued value is skipped",
-			text: "[web]\na=1\n# c\n  more\n",
-			want: map[string]map[string]string{"web": {"a": "1\nmore"}},
-		},
-		{
-			name: "blank lines are ignored between keys",
-			text: "\n\n[web]\n\na=1\n   \n\nb=2\n\n",
-			want: map[string]map[string]string{"web": {"a": "1", "b": "2"}},
-		},
-		{
-			name: "CRLF line ends are read like LF",
-			text: "[web]\r\nA = 1\r\ncommand = x\r\n  y\r\n",
-			want: map[string]map[string]string{"web": {"a": "1", "command": "x\ny"}},
-		},
-		{
-			name: "a later value for a key wins",
-			text: "[web]\na=1\na=2\n",
-			want: map[string]map[string]string{"web": {"a": "2"}},
-		},
-		{
-			name: "a section name may contain ]",
-			text: "[a]b]\nk=v\n",
-			want: map[string]map[string]string{"a]b": {"k": "v"}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseINI(tt.text)
-			if err != nil {
-				t.Fatalf("parseINI(%q): unexpected error: %v", tt.text, err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("parseINI(%q)\n got %q\nwant %q", tt.text, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestParseINIRejectsMalformedFiles(t *testing.T) {
-	tests := []struct {
-		name string
-		text string
-		want string // the error names the line
-	}{
-		{"a key before any section is an error", "command = x\n[web]\n", "line 1"},
-		{"a line without = or : is an error", "[web]\na=1\njunk\n", "line 3"},
-		{"a line that starts with a delimiter is an error", "[web]\n= x\n", "line 2"},
-		{"an empty section header is an error", "[]\n", "line 1"},
-		{"an unclosed section header is an error", "\n[web\n", "line 2"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseINI(tt.text)
-			if err == nil {
-				t.Fatalf("parseINI(%q) = %q, want an error naming %q", tt.text, got, tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("parseINI(%q) error = %q, want it to name %q", tt.text, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestReadConfig(t *testing.T) {
-	path := writeConfig(t, "[DEFAULT]\nlinger=4\nstrict=yes\n[web]\nlinger=5\ncommand=x\n[db]\ncommand=y\n")
-	tests := []struct {
-		name string
-		proc string
-		want map[string]string
-	}{
-		{"[NAME] is overlaid on [DEFAULT]", "web", map[string]string{"linger": "5", "strict": "yes", "command": "x"}},
-		{"another section's values stay there", "db", map[string]string{"linger": "4", "strict": "yes", "command": "y"}},
-		{"a name without a section gets nothing", "other", map[string]string{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, gotPath, err := readConfig(path, tt.proc)
-			if err != nil || !maps.Equal(got, tt.want) || gotPath != path {
-				t.Errorf("readConfig(%q, %q) = %q, %q, %v; want %q, %q, nil", path, tt.proc, got, gotPath, err, tt.want, path)
-			}
-		})
-	}
-}
-
-func TestResolveOptions(t *testing.T) {
-	t.Setenv("PD_TEST_ROOT", "/srv")
-	tests := []struct {
-		name   string
-		config string            // the config file's text
-		flags  map[string]string // command-line options, as parseCommandLine records them
-		proc   string            // NAME; "web" when empty
-		want   func(o *options)  // changes to the defaults
-	}{
-		{
-			name: "an empty config file leaves the defaults",
-			want: func(o *options) {},
-		},
-		{
-			name:   "the config file overrides the defaults",
-			config: "[web]\ncommand = sleep 1\nhealth_count=7\nhealth_delay=2.\nlinger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n",
-			want: func(o *options) {
-				o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
-				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
-			},
-		},
-		{
-			name:   "[DEFAULT] supplies values for the named section",
-			config: "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n",
-			want:   func(o *options) { o.Command, o.Linger = "x", 4 },
-		},
-		{
-			name:   "the named section overrides [DEFAULT]",
-			config: "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n",
-			want:   func(o *options) { o.Linger = 5 },
-		},
-		{
-			name:   "a missing section for the name is fine, and other sections are ignored",
-			config: "[db]\ncommand=postgres\nbogus=1\n",
-			want:   func(o *options) {},
-		},
-		{
-			name:   "[DEFAULT] fills in only sections that exist, as ConfigParser.items did",
-			config: "[DEFAULT]\nlinger=4\n[db]\ncommand=postgres\n",
-			want:   func(o *options) {},
-		},
-		{
-			name:   "the command line overrides the config file",
-			config: "[web]\ncommand=from-file\nlinger=4\nstrict=false\nhealth_count=2\n",
-			flags:  map[string]string{"command": "from-flags", "linger": "9", "strict": "true"},
-			want: func(o *options) {
-				o.Command, o.Linger, o.Strict, o.HealthCount = "from-flags", 9, true, 2
-			},
-		},
-		{
-			name:  "the command line overrides the defaults",
-			flags: map[string]string{"health-delay": "0.25", "stdout": "out.log", "stderr": "out.log", "append": "true"},
-			want: func(o *options) {
-				o.HealthDelay, o.Stdout, o.Stderr, o.Append = 0.25, "out.log", "out.log", true
-			},
-		},
-		{
-			name: "variables are expanded in the command, health command, dir and files, from the config file too",
-			config: "[web]\ncommand=run $PD_TEST_ROOT/app\nhealth_command=check ${PD_TEST_ROOT}x $$HOME\n" +
-				"dir=$PD_TEST_ROOT/web\nstdin=$PD_TEST_ROOT/in\nstdout=$PD_TEST_ROOT/out\nstderr=${PD_TEST_ROOT}/err\n",
-			want: func(o *options) {
-				o.Command, o.HealthCommand, o.Dir = "run /srv/app", "check /srvx $HOME", "/srv/web"
-				o.Stdin, o.Stdout, o.Stderr = "/srv/in", "/srv/out", "/srv/err"
-			},
-		},
-		{
-			name:  "variables are expanded in command-line values",
-			flags: map[string]string{"command": "echo $PD_TEST_ROOT $$"},
-			want:  func(o *options) { o.Command = "echo /srv $" },
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, tt.config)
-			set := map[string]string{"config": path}
-			maps.Copy(set, tt.flags)
-			proc := tt.proc
-			if proc == "" {
-				proc = "web"
-			}
-			got, err := resolveOptions(commandLine{set: set}, proc)
-			if err != nil {
-				t.Fatalf("resolveOptions: unexpected error: %v", err)
-			}
-			want := defaultOptions()
-			want.Config = path
-			tt.want(&want)
-			if got != want {
-				t.Errorf("resolveOptions with config %q and flags %q\n got %+v\nwant %+v", tt.config, tt.flags, got, want)
-			}
-		})
-	}
-}
-
-func TestResolveOptionsReadsTheHomeConfigFile(t *testing.T) {
-	exe, _ := os.Executable()
-	for _, other := range []string{"procdog.cfg", filepath.Join(filepath.Dir(exe), "procdog.cfg")} {
-		if _, err := os.Stat(other); err == nil {
-			t.Skipf("%s exists and comes before ~/.procdog.cfg", other)
-		}
-	}
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	if err := os.WriteFile(filepath.Join(home, ".procdog.cfg"), []byte("[web]\nlinger=7\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	got, err := resolveOptions(commandLine{set: map[string]string{}}, "web")
-	if err != nil {
-		t.Fatalf("resolveOptions: unexpected error: %v", err)
-	}
-	if got.Linger != 7 {
-		t.Errorf("without --config, linger = %v, want 7 from ~/.procdog.cfg", got.Linger)
-	}
-}
-
-func TestResolveOptionsRejectsBadValues(t *testing.T) {
-	unsetenv(t, "BADENVVAR")
-	tests := []struct {
-		name     string
-		config   string
-		flags    map[string]string
-		wantCode int
-		wantMsg  string   // the exact message, with {path} for the config file; or
-		wantAll  []string // words the message must contain
-	}{
-		{
-			name:     "an unknown key is exit 3",
-			config:   "[web]\nbogus = 1\n",
-			wantCode: exitUnknown,
-			wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
-		},
-		{
-			name:     "an unknown key in [DEFAULT] is exit 3",
-			config:   "[DEFAULT]\nBogus = 1\n[web]\n",
-			wantCode: exitUnknown,
-			wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
-		},
-		{
-			name:     "config is not a config-file key",
-			config:   "[web]\nconfig = other.cfg\n",
-			wantCode: exitUnknown,
-			wantMsg:  "unrecognized config key: 'config' in '{path}'",
-		},
-		{
-			name:     "a key spelled with dashes is unknown",
-			config:   "[web]\nhealth-count = 3\n",
-			wantCode: exitUnknown,
-			wantMsg:  "unrecognized config key: 'health-count' in '{path}'",
-		},
-		{
-			name:     "a bad boolean is exit 3",
-			config:   "[web]\nstrict = not-valid\n",
-			wantCode: exitUnknown,
-			wantMsg:  "Not a boolean: not-valid",
-		},
-		{
-			name:     "a bad int is exit 3 and names the key and value",
-			config:   "[web]\nhealth_count = many\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"health_count", "many"},
-		},
-		{
-			name:     "a bad float is exit 3 and names the key and value",
-			config:   "[web]\nlinger = soon\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"linger", "soon"},
-		},
-		{
-			name:     "a negative float is exit 3 and names the key and value",
-			config:   "[web]\nsettle = -1\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"settle", "-1"},
-		},
-		{
-			name:     "a bad stop signal in the config file is exit 3",
-			config:   "[web]\nstop_signal = FOO\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"FOO"},
-		},
-		{
-			name:     "an undefined variable is exit 3",
-			flags:    map[string]string{"command": "echo hello $BADENVVAR"},
-			wantCode: exitUnknown,
-			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
-		},
-		{
-			name:     "an undefined variable in the config file is exit 3",
-			config:   "[web]\ncommand = echo hello $BADENVVAR\n",
-			wantCode: exitUnknown,
-			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
-		},
-		{
-			name:     "an invalid placeholder is exit 3",
-			config:   "[web]\ndir = /srv/$\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"'/srv/$'", "Invalid placeholder in string: line 1, col 6"},
-		},
-		{
-			name:     "a malformed config file is exit 3 and names the file",
-			config:   "junk\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"{path}", "line 1"},
-		},
-		{
-			name:     "a bad stop signal on the command line is a usage error",
-			flags:    map[string]string{"stop-signal": "FOO"},
-			wantCode: exitError,
-			wantAll:  []string{"FOO"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, tt.config)
-			set := map[string]string{"config": path}
-			maps.Copy(set, tt.flags)
-			o, err := resolveOptions(commandLine{set: set}, "web")
-			if err == nil {
-				t.Fatalf("resolveOptions = %+v, want an error with exit code %d", o, tt.wantCode)
-			}
-			ce := codedErrorOf(t, err)
-			if ce.code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d (error %q)", ce.code, tt.wantCode, ce.msg)
-			}
-			if wantUsage := tt.wantCode == exitError; ce.usage != wantUsage {
-				t.Errorf("usage = %v, want %v (error %q)", ce.usage, wantUsage, ce.msg)
-			}
-			if tt.wantMsg != "" {
-				if want := strings.ReplaceAll(tt.wantMsg, "{path}", path); ce.msg != want {
-					t.Errorf("error\n got %q\nwant %q", ce.msg, want)
-				}
-			}
-			for _, w := range tt.wantAll {
-				if w = strings.ReplaceAll(w, "{path}", path); !strings.Contains(ce.msg, w) {
-					t.Errorf("error %q does not contain %q", ce.msg, w)
-				}
-			}
-		})
-	}
-}
-
-func TestResolveOptionsFailsOnAMissingExplicitConfigFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "missing.cfg")
-	_, err := resolveOptions(commandLine{set: map[string]string{"config": path}}, "web")
-	if err == nil {
-		t.Fatalf("resolveOptions with --config %s: got no error, want exit 3", path)
-	}
-	ce := codedErrorOf(t, err)
-	if ce.code != exitUnknown || !strings.Contains(ce.msg, path) {
-		t.Errorf("got exit %d with %q, want exit %d naming %s", ce.code, ce.msg, exitUnknown, path)
-	}
-}
-
-// ---------------------------------------------------------------------------
-// Option values.
-
-// TestFlagsCarryOnlyWhatTheMonitorUses: the monitor gets the options that
-// shape the process, and they come back whole through optionsFromFlags; the
-// client's own options (how to print, where the config was) stay behind.
-func TestFlagsCarryOnlyWhatTheMonitorUses(t *testing.T) {
-	o := defaultOptions()
-	o.Command, o.Dir, o.Settle, o.Strict = "sleep 100", "/tmp/a b", 0, true
-	o.JSON, o.Debug, o.Config, o.Lines, o.Follow = true, true, "/etc/x.cfg", 3, true
-	flags := o.flags()
-	want := []string{"--command=sleep 100", "--dir=/tmp/a b", "--settle=0", "--strict=true"}
-	if !slices.Equal(flags, want) {
-		t.Errorf("flags: got %q, want %q", flags, want)
-	}
-	back, err := optionsFromFlags(flags)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Command != o.Command || back.Dir != o.Dir || back.Settle != 0 || !back.Strict ||
-		back.JSON || back.Debug || back.Config != "" || back.Follow {
-		t.Errorf("optionsFromFlags(%q) = %+v", flags, back)
-	}
-}
-
-func TestParseBool(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"1", true}, {"yes", true}, {"true", true}, {"on", true},
-		{"YES", true}, {"True", true}, {"oN", true},
-		{"0", false}, {"no", false}, {"false", false}, {"off", false},
-		{"NO", false}, {"False", false}, {"OFF", false},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s is %v", tt.in, tt.want), func(t *testing.T) {
-			got, err := parseBool(tt.in)
-			if err != nil || got != tt.want {
-				t.Errorf("parseBool(%q) = %v, %v; want %v, nil", tt.in, got, err, tt.want)
-			}
-		})
-	}
-	for _, in := range []string{"", "not-valid", "2", "y", "n", "t", "enabled", "truee"} {
-		t.Run(quoted(in)+" is not a boolean", func(t *testing.T) {
-			got, err := parseBool(in)
-			want := "Not a boolean: " + in
-			if err == nil || err.Error() != want {
-				t.Errorf("parseBool(%q) = %v, %v; want error %q", in, got, err, want)
-			}
-		})
-	}
-}
-
 // quoted quotes s for a subtest name, so that "" shows.
 func quoted(s string) string { return `"` + s + `"` }
-
-func TestOptionSpecSetParsesNumbers(t *testing.T) {
-	count, _ := findOption("health-count")
-	linger, _ := findOption("linger")
-	tests := []struct {
-		name    string
-		spec    optionSpec
-		in      string
-		want    options // the field that spec sets
-		wantErr string
-	}{
-		{"an int", count, "7", options{HealthCount: 7}, ""},
-		{"an int with spaces", count, " 7 ", options{HealthCount: 7}, ""},
-		{"zero", count, "0", options{HealthCount: 0}, ""},
-		{"a negative int is rejected", count, "-1", options{}, "invalid int value: '-1' (a whole number, 0 or more)"},
-		{"a fraction is not an int", count, "1.5", options{}, "invalid int value: '1.5' (a whole number, 0 or more)"},
-		{"a word is not an int", count, "abc", options{}, "invalid int value: 'abc' (a whole number, 0 or more)"},
-		{"an empty int is rejected", count, "", options{}, "invalid int value: '' (a whole number, 0 or more)"},
-		{"a hex int is rejected", count, "0x10", options{}, "invalid int value: '0x10' (a whole number, 0 or more)"},
-		{"a float", linger, "1.25", options{Linger: 1.25}, ""},
-		{"a whole float", linger, "3", options{Linger: 3}, ""},
-		{"a float with a leading dot", linger, ".5", options{Linger: 0.5}, ""},
-		{"a float with a trailing dot", linger, "2.", options{Linger: 2}, ""},
-		{"a float with an exponent", linger, "1e2", options{Linger: 100}, ""},
-		{"a float with spaces", linger, " 4 ", options{Linger: 4}, ""},
-		{"a negative float is rejected", linger, "-1", options{}, "invalid float value: '-1' (a number of seconds, 0 or more)"},
-		{"NaN is rejected", linger, "NaN", options{}, "invalid float value: 'NaN' (a number of seconds, 0 or more)"},
-		{"nan is rejected", linger, "nan", options{}, "invalid float value: 'nan' (a number of seconds, 0 or more)"},
-		{"inf is rejected", linger, "inf", options{}, "invalid float value: 'inf' (a number of seconds, 0 or more)"},
-		{"+Infinity is rejected", linger, "+Infinity", options{}, "invalid float value: '+Infinity' (a number of seconds, 0 or more)"},
-		{"a hex float is rejected", linger, "0x1p-2", options{}, "invalid float value: '0x1p-2' (a number of seconds, 0 or more)"},
-		{"a word is not a float", linger, "soon", options{}, "invalid float value: 'soon' (a number of seconds, 0 or more)"},
-		{"an empty float is rejected", linger, "", options{}, "invalid float value: '' (a number of seconds, 0 or more)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got options
-			err := tt.spec.set(&got, tt.in)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Errorf("set --%s %q: error %v, want %q", tt.spec.long, tt.in, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Errorf("set --%s %q: got %+v, %v; want %+v", tt.spec.long, tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
-
-// ---------------------------------------------------------------------------
-// Commands as the user wrote them.
-
-func TestSplitWords(t *testing.T) {
-	// Each case was checked against Python's shlex.split.
-	tests := []struct {
-		name string
-		in   string
-		want []string
-	}{
-		{"nothing is no words", "", nil},
-		{"white space is no words", " \t\n\r ", nil},
-		{"words are split on white space", " a  b\tc\nd\re ", []string{"a", "b", "c", "d", "e"}},
-		{"single quotes keep spaces", "'a b' c", []string{"a b", "c"}},
-		{"single quotes keep backslashes", `'a\b'`, []string{`a\b`}},
-		{"double quotes keep spaces", `"a b" c`, []string{"a b", "c"}},
-		{"a backslash in double quotes escapes a double quote", `"a\"b"`, []string{`a"b`}},
-		{"a backslash in double quotes escapes a backslash", `"a\\b"`, []string{`a\b`}},
-		{"a backslash in double quotes is kept before other characters", `"a\b\'"`, []string{`a\b\'`}},
-		{"a backslash outside quotes escapes a space", `a\ b`, []string{"a b"}},
-		{"a backslash outside quotes escapes a quote", `\'`, []string{"'"}},
-		{"a backslash outside quotes escapes a newline", "a\\\nb", []string{"a\nb"}},
-		{"an empty quoted word is kept", "''", []string{""}},
-		{"an empty double-quoted word is kept", `a "" b`, []string{"a", "", "b"}},
-		{"adjacent quoted parts are one word", `'a'"b"c`, []string{"abc"}},
-		{"quotes inside a word join it", `a"b c"d`, []string{"ab cd"}},
-		{"empty quotes inside a word vanish", "a''b", []string{"ab"}},
-		{"nothing is expanded", `"$x" *.go ~ a|b >c`, []string{"$x", "*.go", "~", "a|b", ">c"}},
-		{"# is not a comment", "x#y # c", []string{"x#y", "#", "c"}},
-		{"a java command line", "java -classpath my-backend.jar com.example.BackendServer server config.yml",
-			[]string{"java", "-classpath", "my-backend.jar", "com.example.BackendServer", "server", "config.yml"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := splitWords(tt.in)
-			if err != nil || !slices.Equal(got, tt.want) {
-				t.Errorf("splitWords(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestSplitWordsRejectsUnbalancedInput(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want string
-	}{
-		{"an unclosed single quote", "echo 'abc", "No closing quotation"},
-		{"an unclosed double quote", `echo "abc`, "No closing quotation"},
-		{"an unclosed quote after a closed one", `'a' "b`, "No closing quotation"},
-		{"a trailing backslash", `echo a\`, "No escaped character"},
-		{"a trailing backslash inside double quotes", `echo "a\`, "No escaped character"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name+" is an error", func(t *testing.T) {
-			got, err := splitWords(tt.in)
-			if err == nil || err.Error() != tt.want {
-				t.Errorf("splitWords(%q) = %q, %v; want error %q", tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestExpandVars(t *testing.T) {
-	vars := map[string]string{"HOME": "/home/u", "A": "1", "B": "2", "EMPTY": "", "_under1": "u"}
-	// Each case was checked against Python's string.Template.substitute.
-	tests := []struct {
-		name    string
-		in      string
-		want    string
-		wantErr string
-	}{
-		{name: "text without $ is unchanged", in: "plain text", want: "plain text"},
-		{name: "$VAR is replaced", in: "$HOME/x", want: "/home/u/x"},
-		{name: "${VAR} is replaced", in: "${HOME}x", want: "/home/ux"},
-		{name: "a name runs as far as it can", in: "$HOMEx", wantErr: "'HOMEx'"},
-		{name: "a name stops at a dash", in: "$A-b", want: "1-b"},
-		{name: "names may have underscores and digits", in: "$_under1", want: "u"},
-		{name: "adjacent braced names", in: "${A}${B}", want: "12"},
-		{name: "a brace after a braced name is kept", in: "${A}}", want: "1}"},
-		{name: "an empty variable is empty", in: "[$EMPTY]", want: "[]"},
-		{name: "$$ is a literal $", in: "$$", want: "$"},
-		{name: "$$ before a name is not expanded", in: "$$HOME", want: "$HOME"},
-		{name: "$$ then a variable", in: "a$$$HOME", want: "a$/home/u"},
-		{name: "an undefined variable names it", in: "echo hello $BADENVVAR", wantErr: "'BADENVVAR'"},
-		{name: "names are case-sensitive", in: "$home", wantErr: "'home'"},
-		{name: "a lone $ at the end is invalid", in: "echo $", wantErr: "Invalid placeholder in string: line 1, col 6"},
-		{name: "a lone $ at the start is invalid", in: "$", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "a $ after a variable is invalid", in: "$A$", wantErr: "Invalid placeholder in string: line 1, col 3"},
-		{name: "a $ before a space on line 2 is invalid", in: "a\n$ b", wantErr: "Invalid placeholder in string: line 2, col 1"},
-		{name: "columns count from the line start", in: "x\ny\n  $%", wantErr: "Invalid placeholder in string: line 3, col 3"},
-		{name: "CRLF ends a line", in: "a\r\n$", wantErr: "Invalid placeholder in string: line 2, col 1"},
-		{name: "a bare CR ends a line", in: "a\r$", wantErr: "Invalid placeholder in string: line 2, col 1"},
-		{name: "an unclosed brace is invalid", in: "${x", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "an unclosed brace around a defined name is invalid", in: "${A", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "empty braces are invalid", in: "${}", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "a digit cannot start a name", in: "$1", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "a digit cannot start a braced name", in: "${1x}", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "a space inside braces is invalid", in: "${ A}", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "the first problem is reported", in: "$UNDEF $", wantErr: "'UNDEF'"},
-		{name: "the first problem is reported, invalid first", in: "$ $UNDEF", wantErr: "Invalid placeholder in string: line 1, col 1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := expandVars(tt.in, lookupIn(vars))
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Errorf("expandVars(%q) = %q, %v; want error %q", tt.in, got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Errorf("expandVars(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
-
-// ---------------------------------------------------------------------------
-// The command line.
-
-func TestParseCommandLine(t *testing.T) {
-	tests := []struct {
-		name      string
-		args      []string
-		wantWords []string
-		wantSet   map[string]string
-		wantHelp  bool
-		wantVer   bool
-	}{
-		{"nothing is nothing", nil, nil, map[string]string{}, false, false},
-		{"a command and a name are words", []string{"status", "web"}, []string{"status", "web"}, map[string]string{}, false, false},
-		{"a bool option may come before the command", []string{"--strict", "stop", "web"},
-			[]string{"stop", "web"}, map[string]string{"strict": "true"}, false, false},
-		{"a bool option may come after the name", []string{"stop", "web", "--strict"},
-			[]string{"stop", "web"}, map[string]string{"strict": "true"}, false, false},
-		{"an option may come between the command and the name", []string{"start", "-c", "sleep 1", "web"},
-			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
-		{"--opt value takes the next argument", []string{"start", "web", "--command", "sleep 1"},
-			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
-		{"--opt=value takes what follows =", []string{"start", "web", "--command=sleep 1"},
-			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
-		{"--opt=value keeps later = signs", []string{"--command=env A=1 run"},
-			nil, map[string]string{"command": "env A=1 run"}, false, false},
-		{"--opt= gives an empty value", []string{"--stdout="},
-			nil, map[string]string{"stdout": ""}, false, false},
-		{"-c value takes the next argument", []string{"-c", "sleep 1"},
-			nil, map[string]string{"command": "sleep 1"}, false, false},
-		{"-cvalue takes the rest of the argument", []string{"-csleep"},
-			nil, map[string]string{"command": "sleep"}, false, false},
-		{"a value may look like a command", []string{"--command", "stop", "start", "web"},
-			[]string{"start", "web"}, map[string]string{"command": "stop"}, false, false},
-		{"numbers are recorded as written", []string{"--health-count", "10", "--health-delay=2."},
-			nil, map[string]string{"health-count": "10", "health-delay": "2."}, false, false},
-		{"a later value wins", []string{"--linger", "1", "--linger", "2"},
-			nil, map[string]string{"linger": "2"}, false, false},
-		{"-- ends options", []string{"start", "web", "--", "--strict", "-c"},
-			[]string{"start", "web", "--strict", "-c"}, map[string]string{}, false, false},
-		{"a lone dash is a word", []string{"status", "-"}, []string{"status", "-"}, map[string]string{}, false, false},
-		{"a unique prefix names an option", []string{"--comm=x", "--str", "--ensure", "--health-cou", "3"},
-			nil, map[string]string{"command": "x", "strict": "true", "ensure-healthy": "true", "health-count": "3"}, false, false},
-		{"an exact name wins over longer names", []string{"--dir", "/srv"},
-			nil, map[string]string{"dir": "/srv"}, false, false},
-		{"--config and --debug are recorded", []string{"--config", "x.cfg", "--debug"},
-			nil, map[string]string{"config": "x.cfg", "debug": "true"}, false, false},
-		{"-h asks for help anywhere", []string{"start", "web", "-h"},
-			[]string{"start", "web"}, map[string]string{}, true, false},
-		{"--help asks for help", []string{"--help"}, nil, map[string]string{}, true, false},
-		{"-v asks for the version", []string{"-v"}, nil, map[string]string{}, false, true},
-		{"--version asks for the version", []string{"status", "--version"},
-			[]string{"status"}, map[string]string{}, false, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseCommandLine(tt.args)
-			if err != nil {
-				t.Fatalf("parseCommandLine(%q): unexpected error: %v", tt.args, err)
-			}
-			if !slices.Equal(got.words, tt.wantWords) || !maps.Equal(got.set, tt.wantSet) ||
-				got.help != tt.wantHelp || got.version != tt.wantVer {
-				t.Errorf("parseCommandLine(%q)\n got words %q, set %q, help %v, version %v\nwant words %q, set %q, help %v, version %v",
-					tt.args, got.words, got.set, got.help, got.version, tt.wantWords, tt.wantSet, tt.wantHelp, tt.wantVer)
-			}
-		})
-	}
-}
-
-func TestParseCommandLineUsageErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want []string // words the message contains
-	}{
-		{"an unknown long option", []string{"status", "web", "--bogus"}, []string{"unrecognized arguments: --bogus"}},
-		{"an unknown long option with a value", []string{"--bogus=1", "status", "web"}, []string{"unrecognized arguments: --bogus"}},
-		{"an unknown short option", []string{"status", "web", "-x"}, []string{"unrecognized arguments: -x"}},
-		{"an ambiguous prefix", []string{"status", "web", "--health", "1"},
-			[]string{"ambiguous option: --health could match", "--health-command", "--health-count", "--health-delay"}},
-		{"a prefix of --command and --config", []string{"--c", "x"}, []string{"ambiguous option: --c could match", "--command", "--config"}},
-		{"a long option without its value", []string{"start", "web", "--command"}, []string{"--command", "expected one argument"}},
-		{"a short option without its value", []string{"start", "web", "-c"}, []string{"--command", "expected one argument"}},
-		{"a bad int", []string{"wait", "web", "--health-count", "abc"}, []string{"argument --health-count: invalid int value: 'abc'"}},
-		{"a negative int", []string{"wait", "web", "--health-count=-1"}, []string{"argument --health-count: invalid int value: '-1'"}},
-		{"a bad float", []string{"start", "web", "--linger", "soon"}, []string{"argument --linger: invalid float value: 'soon'"}},
-		{"a bad float through a prefix", []string{"start", "web", "--health-d=x"}, []string{"argument --health-delay: invalid float value: 'x'"}},
-		{"a bool option with a bad value", []string{"stop", "web", "--strict=maybe"}, []string{"--strict", "maybe"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name+" is a usage error", func(t *testing.T) {
-			cl, err := parseCommandLine(tt.args)
-			if err == nil {
-				t.Fatalf("parseCommandLine(%q) = %+v, want a usage error", tt.args, cl)
-			}
-			ce := codedErrorOf(t, err)
-			if !ce.usage || ce.code != exitError {
-				t.Errorf("parseCommandLine(%q): usage %v, code %d; want usage true, code %d", tt.args, ce.usage, ce.code, exitError)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(ce.msg, w) {
-					t.Errorf("parseCommandLine(%q) error %q does not contain %q", tt.args, ce.msg, w)
-				}
-			}
-		})
-	}
-}
-
-func TestValidName(t *testing.T) {
-	for _, name := range []string{"a", "web", "foo_bar-1", "A-Z_09", "-", "_"} {
-		if !validName(name) {
-			t.Errorf("validName(%q) = false, want true", name)
-		}
-	}
-	for _, name := range []string{"", "foo@bar", "foo bar", "a/b", "..", "a.b", "é", "web\n", "$x"} {
-		if validName(name) {
-			t.Errorf("validName(%q) = true, want false", name)
-		}
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	tests := []struct {
-		in   string
-		want syscall.Signal
-	}{
-		{"TERM", syscall.SIGTERM}, {"SIGTERM", syscall.SIGTERM}, {"term", syscall.SIGTERM},
-		{"sigkill", syscall.SIGKILL}, {"KILL", syscall.SIGKILL}, {"INT", syscall.SIGINT},
-		{"HUP", syscall.SIGHUP}, {"usr1", syscall.SIGUSR1}, {"9", syscall.SIGKILL}, {"15", syscall.SIGTERM},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in+" is a signal", func(t *testing.T) {
-			if got, err := parseSignal(tt.in); err != nil || got != tt.want {
-				t.Errorf("parseSignal(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
-			}
-		})
-	}
-	for _, in := range []string{"", "0", "-1", "65", "1.5", "FOO", "SIG", " 9", "SIGSIGTERM"} {
-		t.Run(quoted(in)+" is not a signal", func(t *testing.T) {
-			if got, err := parseSignal(in); err == nil {
-				t.Errorf("parseSignal(%q) = %v, want an error", in, got)
-			}
-		})
-	}
-}
-
-// ---------------------------------------------------------------------------
-// The whole client, for what it refuses before starting anything.
-
-func TestRunReportsUsageErrors(t *testing.T) {
-	stateDir := t.TempDir()
-	t.Setenv("PROCDOG_DIR", stateDir)
-	unsetenv(t, "BADENVVAR")
-	emptyConfig := writeConfig(t, "")
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantMsg  string // the message after "procdog: error: "; exact when compat is set
-		compat   bool
-	}{
-		{"no arguments", nil, exitError, "the following arguments are required", false},
-		{"an unknown command", []string{"frob", "web"}, exitError, "invalid choice: 'frob'", false},
-		{"a missing name", []string{"start"}, exitError, "the following arguments are required: name", false},
-		{"extra arguments", []string{"logs", "web", "extra", "more"}, exitError, "unrecognized arguments: extra more", false},
-		{"an unknown option", []string{"status", "web", "--bogus"}, exitError, "unrecognized arguments: --bogus", false},
-		{"a bad option value", []string{"wait", "web", "--health-count=abc"}, exitError, "invalid int value: 'abc'", false},
-		{"a bad stop signal", []string{"stop", "web", "--config", emptyConfig, "--stop-signal", "FOO"}, exitError, "FOO", false},
-		{"an invalid name", []string{"status", "foo@bar"}, exitError,
-			"Invalid process name 'foo@bar'; must be alphanumeric, with only underscores or dashes", true},
-		{"an invalid name after options", []string{"--strict", "stop", "a b"}, exitError,
-			"Invalid process name 'a b'; must be alphanumeric, with only underscores or dashes", true},
-		{"a name too long for a socket", []string{"status", strings.Repeat("n", 120)}, exitError, "too long", false},
-		{"start with no command", []string{"start", "web", "--config", emptyConfig}, exitError,
-			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
-		{"start with an empty command", []string{"start", "web", "--config", emptyConfig, "--command="}, exitError,
-			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name+" is a usage error", func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(tt.args, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Errorf("run(%q) = %d, want %d; stderr %q", tt.args, code, tt.wantCode, stderr.String())
-			}
-			if stdout.Len() != 0 {
-				t.Errorf("run(%q) printed %q on stdout, want nothing", tt.args, stdout.String())
-			}
-			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
-			if len(lines) == 3 && strings.HasPrefix(lines[2], "procdog: ") && !strings.HasPrefix(lines[2], "procdog: error: ") {
-				lines = lines[:2] // a hint that says what to do
-			}
-			if len(lines) != 2 || lines[0] != usageLine || !strings.HasPrefix(lines[1], "procdog: error: ") {
-				t.Fatalf("run(%q) stderr = %q, want the usage line and then one 'procdog: error: ' line", tt.args, stderr.String())
-			}
-			msg := strings.TrimPrefix(lines[1], "procdog: error: ")
-			if tt.compat && msg != tt.wantMsg || !strings.Contains(msg, tt.wantMsg) {
-				t.Errorf("run(%q) error\n got %q\nwant %q", tt.args, msg, tt.wantMsg)
-			}
-		})
-	}
-	if entries, _ := os.ReadDir(stateDir); len(entries) != 0 {
-		t.Errorf("usage errors left files in the state directory: %v", entries)
-	}
-}
-
-func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
-	stateDir := t.TempDir()
-	t.Setenv("PROCDOG_DIR", stateDir)
-	unsetenv(t, "BADENVVAR")
-	emptyConfig := writeConfig(t, "")
-	badBool := writeConfig(t, "[web]\nstrict = not-valid\n")
-	tests := []struct {
-		name       string
-		args       []string
-		wantStderr string
-	}{
-		{"an undefined variable in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo hello $BADENVVAR"},
-			"procdog: error: could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'\n"},
-		{"a bad boolean in the config file", []string{"status", "web", "--config", badBool},
-			"procdog: error: Not a boolean: not-valid\n"},
-		{"an unbalanced quote in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo 'oops"},
-			"procdog: error: could not split command 'echo 'oops': No closing quotation\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name+" is exit 3", func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(tt.args, &stdout, &stderr)
-			if code != exitUnknown || stdout.Len() != 0 || stderr.String() != tt.wantStderr {
-				t.Errorf("run(%q) = %d, stdout %q, stderr %q\nwant %d, nothing, %q",
-					tt.args, code, stdout.String(), stderr.String(), exitUnknown, tt.wantStderr)
-			}
-		})
-	}
-	if entries, _ := os.ReadDir(stateDir); len(entries) != 0 {
-		t.Errorf("configuration errors left files in the state directory: %v", entries)
-	}
-}
-
-func TestRunPrintsHelpAndVersion(t *testing.T) {
-	t.Setenv("PROCDOG_DIR", t.TempDir())
-	t.Run("-h prints usage on stdout and exits 0", func(t *testing.T) {
-		for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
-			var stdout, stderr bytes.Buffer
-			if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
-				t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
-			}
-			help := stdout.String()
-			if !strings.HasPrefix(help, "usage: procdog ") {
-				t.Errorf("run(%q) stdout starts %q, want the usage line", args, help[:min(len(help), 40)])
-			}
-			for _, s := range optionSpecs {
-				if !strings.Contains(help, "--"+s.long) {
-					t.Errorf("run(%q): help does not mention --%s", args, s.long)
-				}
-			}
-		}
-	})
-	t.Run("-v prints the version on stdout and exits 0", func(t *testing.T) {
-		for _, args := range [][]string{{"-v"}, {"--version"}} {
-			var stdout, stderr bytes.Buffer
-			code := run(args, &stdout, &stderr)
-			if want := "procdog " + version + "\n"; code != exitOK || stdout.String() != want || stderr.Len() != 0 {
-				t.Errorf("run(%q) = %d, stdout %q, stderr %q; want 0, %q, nothing", args, code, stdout.String(), stderr.String(), want)
-			}
-		}
-	})
-}
-
-// ---------------------------------------------------------------------------
-// Responses and exit codes.
-
-func TestResponseRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		r    response
-		line string
-	}{
-		{"running without a health command", newResponse(codeRunning, "pid", 14969), "running, pid=14969"},
-		{"running with a health check, keys sorted", newResponse(codeRunning, "pid", 15240, "health", 0), "running, health=0, pid=15240"},
-		{"running and unhealthy", newResponse(codeRunning, "pid", 7, "health", 1), "running, health=1, pid=7"},
-		{"exited", newResponse(codeExited, "returncode", 1), "exited, returncode=1"},
-		{"exited by a signal", newResponse(codeExited, "returncode", -15), "exited, returncode=-15"},
-		{"exited with a health check, keys sorted", newResponse(codeExited, "returncode", 0, "health", 1), "exited, health=1, returncode=0"},
-		{"killed", newResponse(codeKilled, "signal", 15), "killed, signal=15"},
-		{"killed by SIGKILL", newResponse(codeKilled, "signal", 9), "killed, signal=9"},
-		{"stopped", newResponse(codeStopped), "stopped"},
-		{"invalid", newResponse(codeInvalid), "invalid"},
-		{"restarts sorted with the other keys", newResponse(codeRunning, "restarts", 2, "pid", 3, "health", 0), "running, health=0, pid=3, restarts=2"},
-		{"an error", errorResponse("Failed to start: %s", "nosuch: executable file not found in $PATH"),
-			"error: Failed to start: nosuch: executable file not found in $PATH"},
-		{"an error whose message contains commas and equals signs", errorResponse("a, b=c, d"), "error: a, b=c, d"},
-		{"an error with an empty message", errorResponse(""), "error: "},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name+" encodes and parses back", func(t *testing.T) {
-			if got := tt.r.String(); got != tt.line {
-				t.Errorf("String() = %q, want %q", got, tt.line)
-			}
-			for _, line := range []string{tt.line, tt.line + "\n", tt.line + "\r\n"} {
-				got := parseResponse(line)
-				if got.code != tt.r.code || got.msg != tt.r.msg || !maps.Equal(got.values, tt.r.values) {
-					t.Errorf("parseResponse(%q) = %+v, want %+v", line, got, tt.r)
-				}
-			}
-		})
-	}
-}
-
-func TestParseResponseRejectsGarbage(t *testing.T) {
-	for _, line := range []string{
-		"", "\n", "hello", "Running, pid=1", "running pid=1", "running,pid=1", "running, pid",
-		"running, pid=", "running, pid=x", "running, pid=1.5", "running, =1", "running, pid=1, ",
-		"running, p d=1", "running, a=b=1", "error:no space", "error, pid=1", " running, pid=1",
-		"running, pid=99999999999999999999999",
-	} {
-		t.Run(quoted(line)+" is invalid", func(t *testing.T) {
-			if got := parseResponse(line); got.code != codeInvalid {
-				t.Errorf("parseResponse(%q) = %+v (%q), want invalid", line, got, got)
-			}
-		})
-	}
-}
-
-func TestExitCodeFor(t *testing.T) {
-	plain := options{}
-	ensure := options{EnsureHealthy: true}
-	strict := options{Strict: true}
-	type exitCase struct {
-		name    string
-		command string
-		line    string
-		o       options
-		want    int
-	}
-	tests := []exitCase{
-		{"start of a running process is ok", "start", "running, pid=1", plain, exitOK},
-		{"start of a running unhealthy process is ok without --ensure-healthy", "start", "running, health=1, pid=1", plain, exitOK},
-		{"start of a process that exited is not running", "start", "exited, returncode=1", plain, exitNotRunning},
-		{"start answered stopped is not running", "start", "stopped", plain, exitNotRunning},
-		{"start --ensure-healthy of a healthy process is ok", "start", "running, health=0, pid=1", ensure, exitOK},
-		{"start --ensure-healthy of an unhealthy process is not healthy", "start", "running, health=1, pid=1", ensure, exitUnhealthy},
-		{"start --ensure-healthy without a health command is ok", "start", "running, pid=1", ensure, exitOK},
-		{"start --ensure-healthy that stopped the process is not healthy", "start", "killed, signal=15", ensure, exitUnhealthy},
-		{"start --ensure-healthy of a process that exited is not healthy", "start", "exited, returncode=0", ensure, exitUnhealthy},
-		{"status of a running process is ok", "status", "running, pid=1", plain, exitOK},
-		{"status of a running unhealthy process is ok", "status", "running, health=3, pid=1", plain, exitOK},
-		{"status of an exited process is not running", "status", "exited, health=0, returncode=0", plain, exitNotRunning},
-		{"status of a stopped process is not running", "status", "stopped", plain, exitNotRunning},
-		{"status --ensure-healthy of a healthy process is ok", "status", "running, health=0, pid=1", ensure, exitOK},
-		{"status --ensure-healthy of an unhealthy process is not healthy", "status", "running, health=1, pid=1", ensure, exitUnhealthy},
-		{"status --ensure-healthy without a health command is ok", "status", "running, pid=1", ensure, exitOK},
-		{"status --ensure-healthy of a stopped process is not healthy", "status", "stopped", ensure, exitUnhealthy},
-		{"status --ensure-healthy of an exited process is not healthy", "status", "exited, health=0, returncode=0", ensure, exitUnhealthy},
-		{"wait for a healthy process is ok", "wait", "running, health=0, pid=1", plain, exitOK},
-		{"wait for an unhealthy process is not healthy", "wait", "running, health=1, pid=1", plain, exitUnhealthy},
-		{"wait for a running process without a health command is ok", "wait", "running, pid=1", plain, exitOK},
-		{"wait for a stopped process is not healthy", "wait", "stopped", plain, exitUnhealthy},
-		{"wait for an exited process is not healthy", "wait", "exited, returncode=0", plain, exitUnhealthy},
-		{"stop that killed the process is ok", "stop", "killed, signal=15", plain, exitOK},
-		{"stop of a stopped process is ok", "stop", "stopped", plain, exitOK},
-		{"stop of an exited process is ok", "stop", "exited, returncode=-15", plain, exitOK},
-		{"stop --strict that killed the process is ok", "stop", "killed, signal=9", strict, exitOK},
-		{"stop --strict of a stopped process is not running", "stop", "stopped", strict, exitNotRunning},
-		{"stop --strict of an exited process is not running", "stop", "exited, returncode=0", strict, exitNotRunning},
-	}
-	for _, command := range []string{"start", "status", "wait", "stop"} {
-		for _, o := range []options{plain, ensure, strict} {
-			flags := fmt.Sprintf(" (ensure-healthy=%v, strict=%v)", o.EnsureHealthy, o.Strict)
-			tests = append(tests,
-				exitCase{command + " answered with an error is exit 2" + flags, command, "error: Failed to start: x", o, exitError},
-				exitCase{command + " answered invalid is exit 3" + flags, command, "invalid", o, exitUnknown})
-		}
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := exitCodeFor(tt.command, parseResponse(tt.line), tt.o); got != tt.want {
-				t.Errorf("exitCodeFor(%q, %q, ensure-healthy=%v strict=%v) = %d, want %d",
-					tt.command, tt.line, tt.o.EnsureHealthy, tt.o.Strict, got, tt.want)
-			}
-		})
-	}
-}
-
-// ---------------------------------------------------------------------------
-// Fuzz targets. Their seeds run in every plain go test.
-
-func FuzzParseINI(f *testing.F) {
-	for _, seed := range []string{
-		"", "[web]\ncommand = sleep 1\n", "[DEFAULT]\nlinger=4\n[web]\nA : b\n  c\n",
-		"# c\n; c\n[s]\n\na=1\r\nb=\n\tx\n", "[]\n", "[a]b]\nk=v", "k=v", "[s]\njunk", "[s]\n =x",
-		"[s]\n  indented = x\n", "\n\n  \n", "[s]\na=1\n# c\n  more\n", "[\u00e9]\n\u00c9=\u00e8\n",
-	} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, text string) {
-		sections, err := parseINI(text)
-		if !strings.Contains(text, "\r") {
-			crlfSections, crlfErr := parseINI(strings.ReplaceAll(text, "\n", "\r\n"))
-			if (err == nil) != (crlfErr == nil) || !reflect.DeepEqual(sections, crlfSections) {
-				t.Errorf("parseINI(%q) = %q, %v\nbut with CRLF = %q, %v", text, sections, err, crlfSections, crlfErr)
-			}
-		}
-		if err != nil {
-			return
-		}
-		for name, section := range sections {
-			if name == "" {
-				t.Errorf("parseINI(%q) has a section with no name", text)
-			}
-			for k := range section {
-				if k == "" || k != strings.TrimSpace(k) || k != strings.ToLower(k) || strings.ContainsAny(k, "=:") {
-					t.Errorf("parseINI(%q) has key %q in [%s], want a trimmed lower-case key without = or :", text, k, name)
-				}
-			}
-		}
-	})
-}
 
 // shellQuote quotes w so that splitWords reads it back as one word.
 func shellQuote(w string) string { return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'" }
 
-func FuzzSplitWords(f *testing.F) {
-	for _, seed := range []string{
-		"", "a b", `'a b' "c\"d" e\ f`, "''", `a''b`, `"a\`, "'abc", `x\`, "a\\\nb", `"\\\'"`, " \t\r\n",
-	} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		words, err := splitWords(s)
-		if err != nil {
-			if msg := err.Error(); msg != "No closing quotation" && msg != "No escaped character" {
-				t.Errorf("splitWords(%q): unexpected error %q", s, msg)
-			}
-			return
-		}
-		if !strings.ContainsAny(s, `'"\`) {
-			fields := strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(" \t\r\n", r) })
-			if !slices.Equal(words, fields) {
-				t.Errorf("splitWords(%q) = %q, want the fields %q", s, words, fields)
-			}
-		}
-		quoted := make([]string, len(words))
-		for i, w := range words {
-			quoted[i] = shellQuote(w)
-		}
-		line := strings.Join(quoted, " ")
-		if again, err := splitWords(line); err != nil || !slices.Equal(again, words) {
-			t.Errorf("splitWords(%q) = %q, but splitting them quoted (%q) gives %q, %v", s, words, line, again, err)
-		}
-	})
-}
-
 var expandError = regexp.MustCompile(`^('[_A-Za-z][_A-Za-z0-9]*'|Invalid placeholder in string: line [1-9][0-9]*, col [1-9][0-9]*)$`)
-
-func FuzzExpandVars(f *testing.F) {
-	for _, seed := range []string{
-		"", "plain", "$A", "${A}", "$$", "$$A", "echo $", "a\n$ b", "${x", "${}", "$1", "$UNDEF", "x\r\n$%", "${A}}",
-	} {
-		f.Add(seed)
-	}
-	vars := lookupIn(map[string]string{"A": "1", "B": "$B", "EMPTY": ""})
-	f.Fuzz(func(t *testing.T, s string) {
-		got, err := expandVars(s, vars)
-		if err != nil && !expandError.MatchString(err.Error()) {
-			t.Errorf("expandVars(%q): unexpected error %q", s, err)
-		}
-		if !strings.Contains(s, "$") && (err != nil || got != s) {
-			t.Errorf("expandVars(%q) = %q, %v; want it unchanged", s, got, err)
-		}
-		escaped := strings.ReplaceAll(s, "$", "$$")
-		if got, err := expandVars(escaped, vars); err != nil || got != s {
-			t.Errorf("expandVars(%q) = %q, %v; want %q", escaped, got, err, s)
-		}
-	})
-}
-
-func FuzzParseResponse(f *testing.F) {
-	for _, seed := range []string{
-		"running, pid=1", "running, health=0, pid=2", "exited, returncode=-15", "exited, health=1, returncode=0",
-		"killed, signal=15", "stopped", "invalid", "error: a, b=c", "error: ", "", "garbage", "running, pid=x",
-		"running, pid=1, pid=2", "running, pid=+7\r\n",
-	} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, line string) {
-		encoded := parseResponse(line).String()
-		if again := parseResponse(encoded).String(); again != encoded {
-			t.Errorf("parseResponse(%q) encodes as %q, which parses and encodes as %q", line, encoded, again)
-		}
-	})
-}
-
-func FuzzParseCommandLine(f *testing.F) {
-	// Arguments are separated by NUL bytes, which no real argument contains.
-	for _, seed := range []string{
-		"", "start\x00web\x00--command\x00sleep 1", "--strict\x00stop\x00web", "-csleep", "--comm=x", "--health\x001",
-		"--\x00--strict", "-", "--", "-x", "--=", "--linger", "--health-count=abc", "-h", "-v", "--strict=maybe",
-	} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, joined string) {
-		args := strings.Split(joined, "\x00")
-		cl, err := parseCommandLine(args)
-		if err != nil {
-			if ce := codedErrorOf(t, err); !ce.usage || ce.code != exitError {
-				t.Errorf("parseCommandLine(%q) = %+v, want a usage error", args, ce)
-			}
-			return
-		}
-		for long, value := range cl.set {
-			spec, ok := findOption(long)
-			if !ok {
-				t.Errorf("parseCommandLine(%q) set unknown option %q", args, long)
-				continue
-			}
-			if err := spec.set(&options{}, value); err != nil {
-				t.Errorf("parseCommandLine(%q) accepted --%s %q, which does not parse: %v", args, long, value, err)
-			}
-		}
-	})
-}
-
-// ---------------------------------------------------------------------------
-// Integration tests: they build the real binary once and drive it the way a
-// user's shell would, checking the exact response line, the stderr line and
-// the exit code of every command (the README's reference). Each test has its own
-// PROCDOG_DIR, HOME and working directory, and ends every process it saw by
-// pid, even when it fails.
 
 // itBinary is the procdog binary that TestMain builds for the integration tests.
 var itBinary string
@@ -1682,8 +531,3054 @@ func itWrite(t testing.TB, path, text string) {
 	}
 }
 
+// itSessionID reads the session of pid from /proc.
+func itSessionID(pid int) (int, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(fields) < 4 {
+		return 0, fmt.Errorf("cannot parse %q", stat)
+	}
+	return strconv.Atoi(fields[3])
+}
+
+// itGoTimeout bounds one go command of the vendoring tests: its first build
+// of procdog can take a while on a loaded machine.
+const itGoTimeout = 3 * time.Minute
+
+// itGoSetup finds the go command and prepares e to run it offline: HOME is
+// the test's, so go is told where its real cache and settings are, and it
+// may neither switch toolchains nor download anything.
+func itGoSetup(t *testing.T, e *itEnv) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not on PATH")
+	}
+	goEnv, err := exec.Command(goBin, "env", "GOCACHE", "GOPATH", "GOMODCACHE", "GOENV").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	vars := strings.Split(strings.TrimSpace(string(goEnv)), "\n")
+	for i, name := range []string{"GOCACHE", "GOPATH", "GOMODCACHE", "GOENV"} {
+		if i < len(vars) && vars[i] != "" {
+			e.setenv(name, vars[i])
+		}
+	}
+	e.setenv("GOTOOLCHAIN", "local")
+	e.setenv("GOPROXY", "off")
+	return goBin
+}
+
+// goRun runs the go command with args in dir, in e's world. The NAME of a
+// procdog command in args (after "run FILE" or "tool procdog") is remembered
+// for the cleanup, and the pids in its response too.
+func (e *itEnv) goRun(goBin, dir string, args ...string) itResult {
+	e.t.Helper()
+	if len(args) >= 4 && (args[0] == "run" || args[0] == "tool") && !strings.HasPrefix(args[3], "-") {
+		e.mu.Lock()
+		e.names[args[3]] = true
+		e.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), itGoTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Dir = dir
+	cmd.Env = e.environ()
+	cmd.WaitDelay = time.Second
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := itResult{args: append([]string{"(go)"}, args...), stdout: out.String(), stderr: errOut.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		r.code = ee.ExitCode()
+	default:
+		e.t.Fatalf("go %q did not finish: %v\n%s", args, err, r)
+	}
+	e.notePids(r.stdout)
+	return r
+}
+
+// goExpect is goRun, failing unless stdout, stderr and the exit code are as
+// given, as in expect.
+func (e *itEnv) goExpect(goBin, dir, stdout, stderr string, code int, args ...string) itResult {
+	e.t.Helper()
+	r := e.goRun(goBin, dir, args...)
+	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
+		e.t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: %q\n  exit:   %d",
+			r, itLines(stdout), itLines(stderr), code)
+	}
+	return r
+}
+
+// itStateFiles lists the state directory, logs left out: what a failed or
+// finished start must not leave behind.
+func (e *itEnv) stateFiles() []string {
+	entries, _ := os.ReadDir(e.state)
+	var names []string
+	for _, d := range entries {
+		if !strings.HasSuffix(d.Name(), ".log") {
+			names = append(names, d.Name())
+		}
+	}
+	return names
+}
+
+// fileConn makes a net.Conn of one end of a socketpair.
+func fileConn(t *testing.T, fd int) net.Conn {
+	f := os.NewFile(uintptr(fd), "socketpair")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// itWant is one acceptable result of a command whose answer depends on a
+// race the test cannot steer, such as a signal and the reaping of the
+// process it ends.
+type itWant struct {
+	stdout string
+	code   int
+}
+
+// itExpectOneOf runs procdog and fails unless it printed one of want, with
+// its exit code, and nothing on stderr.
+func itExpectOneOf(e *itEnv, want []itWant, args ...string) itResult {
+	e.t.Helper()
+	r := e.run(args...)
+	for _, w := range want {
+		if itMatch(w.stdout, r.stdout) && r.stderr == "" && r.code == w.code {
+			return r
+		}
+	}
+	e.t.Fatalf("unexpected result of\n%s\nwant one of %+v", r, want)
+	return r
+}
+
+// itEventuallyAnswers runs procdog until it prints the line want, with
+// nothing on stderr, and exits with code.
+func itEventuallyAnswers(e *itEnv, timeout time.Duration, want string, code int, args ...string) itResult {
+	e.t.Helper()
+	var r itResult
+	itEventually(e.t, timeout, fmt.Sprintf("procdog %q to answer %q, exit %d", args, want, code), func() (bool, string) {
+		r = e.run(args...)
+		return itMatch(want, r.stdout) && r.stderr == "" && r.code == code, r.String()
+	})
+	return r
+}
+
+var itJSONPidRE = regexp.MustCompile(`"pid":(-?\d+)`)
+
+// itExpectJSON is expect for --json: it notes the pids in the JSON for the
+// cleanup, and checks that what was printed is JSON.
+func itExpectJSON(e *itEnv, stdout, stderr string, code int, args ...string) itResult {
+	e.t.Helper()
+	r := e.run(args...)
+	for _, m := range itJSONPidRE.FindAllStringSubmatch(r.stdout, -1) {
+		n, _ := strconv.Atoi(m[1])
+		e.track(n)
+	}
+	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
+		e.t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: %q\n  exit:   %d",
+			r, itLines(stdout), itLines(stderr), code)
+	}
+	if r.stdout != "" && !json.Valid([]byte(r.stdout)) {
+		e.t.Fatalf("procdog %q printed %q, which is not JSON", args, r.stdout)
+	}
+	return r
+}
+
+// itJSONPid is the pid in a --json response.
+func itJSONPid(t *testing.T, r itResult) int {
+	t.Helper()
+	m := itJSONPidRE.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no \"pid\":N in\n%s", r)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// itLog is NAME's monitor log.
+func itLog(e *itEnv, name string) string {
+	text, _ := os.ReadFile(e.path(name, "log"))
+	return string(text)
+}
+
+// itLogHas waits until NAME's monitor log holds text n times.
+func itLogHas(e *itEnv, name, text string, n int) {
+	e.t.Helper()
+	itEventually(e.t, itSoon, fmt.Sprintf("%d × %q in the monitor log", n, text), func() (bool, string) {
+		log := itLog(e, name)
+		return strings.Count(log, text) == n, fmt.Sprintf("%q", log)
+	})
+}
+
+// itStarted are the pids the monitors of NAME started, from their log.
+func itStarted(e *itEnv, name string) []int {
+	re := regexp.MustCompile(`\] ` + regexp.QuoteMeta(name) + `: started pid (\d+): `)
+	var pids []int
+	for _, m := range re.FindAllStringSubmatch(itLog(e, name), -1) {
+		n, _ := strconv.Atoi(m[1])
+		pids = append(pids, n)
+	}
+	return pids
+}
+
+// itSeq is the lines from to to, as seq prints them, without the last newline.
+func itSeq(from, to int) string {
+	var lines []string
+	for i := from; i <= to; i++ {
+		lines = append(lines, strconv.Itoa(i))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// itStamp matches the timestamp and pid that start a monitor log line.
+const itStamp = "{N}-{N}-{N}T{N}:{N}:{N}.{N}Z procdog[{N}]"
+
+// itSyncBuffer collects a subprocess's output while the test reads it.
+type itSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *itSyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *itSyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// itClosedAddr is a local TCP address where nobody listens.
+func itClosedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// itTCPListener is a local TCP address that accepts connections, until the
+// test ends.
+func itTCPListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// itHTTPServer is a local HTTP server for the health probes: /ok answers
+// 200, /redirect 302 (to /fail), /fail 500, and /slow does not answer
+// until the client goes away.
+func itHTTPServer(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/fail", http.StatusFound) })
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "failing", http.StatusInternalServerError) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(itSoon):
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// benchSamples is how many times each command is timed in one round; the
+// median counts. TestBenchmarkVsFloorRuns makes it small.
+var benchSamples = 15
+
+// itFloor builds the floor program beside procdog, once, the same way, and
+// once more without cgo: package net, which the floor uses, links the C
+// library where cgo is available, and procdog does not, so the static floor
+// is the stricter yardstick.
+var itFloor = sync.OnceValues(func() ([2]string, error) {
+	var paths [2]string
+	for i, cgo := range []string{"", "CGO_ENABLED=0"} {
+		paths[i] = filepath.Join(filepath.Dir(itBinary), fmt.Sprintf("floor%d", i))
+		build := exec.Command("go", "build", "-o", paths[i], "./testdata/floor")
+		build.Env = append(os.Environ(), cgo)
+		if out, err := build.CombinedOutput(); err != nil {
+			return paths, fmt.Errorf("building the floor: %v\n%s", err, out)
+		}
+	}
+	return paths, nil
+})
+
+// timeCommand runs name args to the end and says how long it took.
+func timeCommand(tb testing.TB, env []string, name string, args ...string) time.Duration {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil && !strings.Contains(string(out), "running") {
+		tb.Fatalf("%s %q: %v\n%s", name, args, err, out)
+	}
+	return time.Since(start)
+}
+
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// pssKiB is the proportional set size of pid, from /proc: its own memory
+// plus its share of what it shares with other processes.
+func pssKiB(pid int) (int, bool) {
+	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	return procField(string(text), "Pss:"), err == nil
+}
+
+func rssKiB(pid int) (int, bool) {
+	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procField(string(text), "VmRSS:"), err == nil
+}
+
+func procField(text, name string) int {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return n
+		}
+	}
+	return 0
+}
+
+// monitorPid is the pid of the monitor that logged for name last.
+func (e *itEnv) monitorPid(name string) int {
+	log, _ := os.ReadFile(e.path(name, "log"))
+	m := itMonitorRE.FindAllStringSubmatch(string(log), -1)
+	if len(m) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[len(m)-1][1])
+	return n
+}
+
+// floorStarts runs n floor starts of sleep at once and says how long they
+// took; then it ends each sleep, by the pid that its start printed.
+func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
+	var wg sync.WaitGroup
+	pids := make([]int, n)
+	begin := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(floor, "-start", "sleep", "1000")
+			cmd.Env = e.environ()
+			out, err := cmd.Output()
+			if pid, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "running, pid="); ok {
+				pids[i], _ = strconv.Atoi(pid)
+			}
+			if err != nil || pids[i] == 0 {
+				b.Errorf("floor -start: %q, %v", out, err)
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(begin)
+	for _, pid := range pids {
+		if pid > 0 {
+			// Should this kill fail, the cleanup ends it: the sleep has
+			// this test's PROCDOG_DIR in its environment.
+			e.track(pid)
+			syscall.Kill(-pid, syscall.SIGTERM)
+		}
+	}
+	return took
+}
+
+// itListenAs makes a listening Unix socket at path, bound as this test's
+// user but listening as uid, which is the uid a client sees as its peer,
+// and answers every request with answer. Only the one thread that
+// listens changes its uid, and it ends with its goroutine. Linux, as root.
+func itListenAs(t *testing.T, uid int, path, answer string) {
+	t.Helper()
+	if os.Getuid() != 0 || runtime.GOOS != "linux" {
+		t.Skip("needs root on Linux to listen as another user")
+	}
+	fds := make(chan int, 1)
+	errs := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err == nil {
+			err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
+		}
+		if err == nil {
+			// setreuid(-1, uid) by the raw system call changes this thread alone.
+			if _, _, errno := syscall.RawSyscall(syscall.SYS_SETREUID, ^uintptr(0), uintptr(uid), 0); errno != 0 {
+				err = errno
+			}
+		}
+		if err == nil {
+			err = syscall.Listen(fd, 8)
+		}
+		if err != nil {
+			errs <- err
+			return
+		}
+		fds <- fd
+	}()
+	var fd int
+	select {
+	case err := <-errs:
+		t.Fatalf("listening as uid %d: %v", uid, err)
+	case fd = <-fds:
+	}
+	ln, err := net.FileListener(os.NewFile(uintptr(fd), path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			bufio.NewReader(c).ReadString('\n')
+			io.WriteString(c, answer+"\n")
+			c.Close()
+		}
+	}()
+}
+
+// exportUnquoteSystemd reads an Exec line's value as systemd does, as far
+// as systemdQuote writes it: %% is % in the whole line (any other % would
+// be a specifier), words are split at blanks, double quotes hold blanks,
+// C escapes are read, and in each word $$ is $ (any other $ would be a
+// variable).
+func exportUnquoteSystemd(line string) ([]string, error) {
+	if strings.ContainsAny(line, "\n\r") {
+		return nil, errors.New("raw line break")
+	}
+	var b strings.Builder
+	for i := 0; i < len(line); i++ {
+		if line[i] == '%' {
+			if i+1 == len(line) || line[i+1] != '%' {
+				return nil, fmt.Errorf("specifier at %d", i)
+			}
+			i++
+		}
+		b.WriteByte(line[i])
+	}
+	words, err := exportSplitSystemd(b.String())
+	if err != nil {
+		return nil, err
+	}
+	for k, w := range words {
+		if strings.Contains(strings.ReplaceAll(w, "$$", ""), "$") {
+			return nil, fmt.Errorf("variable in word %q", w)
+		}
+		words[k] = strings.ReplaceAll(w, "$$", "$")
+	}
+	return words, nil
+}
+
+// exportSplitSystemd splits at blanks, with double quotes and C escapes.
+func exportSplitSystemd(s string) ([]string, error) {
+	var words []string
+	for i := 0; i < len(s); {
+		if s[i] == ' ' || s[i] == '\t' {
+			i++
+			continue
+		}
+		var w strings.Builder
+		quoted := s[i] == '"'
+		if quoted {
+			i++
+		}
+		for ; i < len(s) && (quoted || s[i] != ' ' && s[i] != '\t'); i++ {
+			switch {
+			case quoted && s[i] == '"':
+				quoted = false
+				if i+1 < len(s) && s[i+1] != ' ' {
+					return nil, fmt.Errorf("text after a closing quote at %d", i)
+				}
+			case s[i] == '\\':
+				n, c, err := exportCUnescape(s[i:])
+				if err != nil {
+					return nil, err
+				}
+				w.WriteByte(c)
+				i += n - 1
+			case s[i] == ';' && !quoted:
+				return nil, fmt.Errorf("unquoted ; at %d", i)
+			default:
+				w.WriteByte(s[i])
+			}
+		}
+		if quoted {
+			return nil, errors.New("unbalanced quote")
+		}
+		words = append(words, w.String())
+	}
+	return words, nil
+}
+
+// exportCUnescape reads one C escape at the start of s: its length and byte.
+func exportCUnescape(s string) (int, byte, error) {
+	if len(s) < 2 {
+		return 0, 0, errors.New("lone backslash")
+	}
+	if c, ok := map[byte]byte{'n': '\n', 't': '\t', '"': '"', '\\': '\\'}[s[1]]; ok {
+		return 2, c, nil
+	}
+	if s[1] == 'x' && len(s) >= 4 {
+		if n, err := strconv.ParseUint(s[2:4], 16, 8); err == nil && n != 0 {
+			return 4, byte(n), nil
+		}
+	}
+	return 0, 0, fmt.Errorf("bad escape %q", s[:2])
+}
+
+// exportReadmeConfig is the README's config file example, "The same from a
+// config file".
+const exportReadmeConfig = `# Procdog config file. Each section is a process name.
+[backend]
+command=java -classpath my-backend.jar com.example.BackendServer server config.yml
+health_command=curl http://localhost:8080/ping
+health_count=10
+health_delay=2.
+dir=$HOME/backend
+stdout=backend.log
+stderr=backend.log
+append=False
+ensure_healthy=True
+strict=True
+`
+
+// exportRun runs export in this process, as runCommand would, and returns
+// its stdout and stderr.
+func exportRun(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	cl, err := parseCommandLine(append([]string{"export"}, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err = runExport(cl, cl.words[1:], &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+// exportFakeTools puts executables named names in a new directory first on
+// PATH, so that the output names no machine's own paths.
+func exportFakeTools(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+// exportVerify writes unit to path and runs systemd-analyze verify on it as
+// a user unit, where systemd-analyze exists. It fails on any complaint that
+// names the unit; other units of the machine are not this test's business.
+func exportVerify(t *testing.T, path, unit string) {
+	t.Helper()
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("no systemd-analyze: the unit is not verified")
+		return
+	}
+	itWrite(t, path, unit)
+	// A user manager needs a runtime directory, which a CI job may lack.
+	runtimeDir := t.TempDir()
+	os.Chmod(runtimeDir, 0o700)
+	cmd := exec.Command(sa, "--user", "verify", path)
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtimeDir, "SYSTEMD_LOG_COLOR=0")
+	out, err := cmd.CombinedOutput()
+	if strings.Contains(string(out), "Failed to initialize manager") {
+		t.Logf("systemd-analyze cannot run here: %s", out)
+		return
+	}
+	if err != nil || strings.Contains(string(out), filepath.Base(path)) {
+		t.Errorf("systemd-analyze verify %s: %v\n%s\n%s", path, err, out, unit)
+	}
+}
+
+// exportPlist is what the tests read of a plist: its top dict, as keys and
+// the raw XML of their values.
+type exportPlist struct {
+	Dict struct {
+		Inner []byte `xml:",innerxml"`
+	} `xml:"dict"`
+}
+
+// exportPlistValues reads a plist's top dict as key → value element, and
+// ProgramArguments as strings.
+func exportPlistValues(t *testing.T, plist string) (map[string]string, []string) {
+	t.Helper()
+	var p exportPlist
+	if err := xml.Unmarshal([]byte(plist), &p); err != nil {
+		t.Fatalf("the plist is not XML: %v\n%s", err, plist)
+	}
+	values := map[string]string{}
+	var args []string
+	d := xml.NewDecoder(bytes.NewReader(p.Dict.Inner))
+	key := ""
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("the plist's dict: %v", err)
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch {
+		case start.Name.Local == "key" && key == "":
+			d.DecodeElement(&key, &start)
+			continue
+		case key == "ProgramArguments":
+			var a struct {
+				S []string `xml:"string"`
+			}
+			d.DecodeElement(&a, &start)
+			args = a.S
+		default:
+			var v struct {
+				Inner string `xml:",innerxml"`
+			}
+			d.DecodeElement(&v, &start)
+			values[key] = start.Name.Local + ":" + v.Inner
+		}
+		key = ""
+	}
+	return values, args
+}
+
+// exportCheckPlist parses a plist and checks its ProgramArguments; where
+// plutil exists, it must find the plist well formed.
+func exportCheckPlist(t *testing.T, plist string, argv []string) map[string]string {
+	t.Helper()
+	values, args := exportPlistValues(t, plist)
+	if !slices.Equal(args, argv) {
+		t.Errorf("ProgramArguments = %q, want %q\n%s", args, argv, plist)
+	}
+	if plutil, err := exec.LookPath("plutil"); err == nil {
+		path := filepath.Join(t.TempDir(), "procdog.x.plist")
+		itWrite(t, path, plist)
+		if out, err := exec.Command(plutil, "-lint", path).CombinedOutput(); err != nil {
+			t.Errorf("plutil -lint: %v\n%s\n%s", err, out, plist)
+		}
+	}
+	return values
+}
+
+// exportExecLine is the value of key= in unit, read as systemd reads it.
+func exportExecLine(t *testing.T, unit, key string) []string {
+	t.Helper()
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			argv, err := exportUnquoteSystemd(v)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", line, err, unit)
+			}
+			return argv
+		}
+	}
+	t.Fatalf("no %s= in\n%s", key, unit)
+	return nil
+}
+
+// exportHealthScript runs a unit's ExecStartPost= health loop in dir, as
+// systemd would, and returns its exit code.
+func exportHealthScript(t *testing.T, unit, dir string) int {
+	t.Helper()
+	argv := exportExecLine(t, unit, "ExecStartPost")
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		return ee.ExitCode()
+	}
+	t.Fatalf("%q: %v", argv, err)
+	return -1
+}
+
+// exportLookPath is the absolute path the exported unit should name.
+func exportLookPath(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("no %s: %v", name, err)
+	}
+	abs, _ := filepath.Abs(path)
+	return abs
+}
+
+// runLines runs the client in-process and returns its stderr as lines.
+func runLines(t *testing.T, args ...string) (stdout string, stderr []string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return out.String(), strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n"), code
+}
+
+// itInterruptWhen starts procdog with args, sends it SIGINT once the file
+// at path exists, and returns what it did and how long it took to end.
+func itInterruptWhen(t *testing.T, e *itEnv, path string, args ...string) (itResult, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	itEventually(t, itSoon, path+" to appear", func() (bool, string) { return itExists(path), "" })
+	sent := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	took := time.Since(sent)
+	r := itResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	e.notePids(r.stdout)
+	return r, took
+}
+
+// zeroReader reads its byte for ever.
+type zeroReader struct{ b byte }
+
+func (z zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = z.b
+	}
+	return len(p), nil
+}
+
+// patternCases are patterns with lines to try each on; what Go's regexp
+// says about each line is what compilePattern's match must say.
+var patternCases = []struct {
+	pattern string
+	lines   []string
+}{
+	{``, []string{"", "x"}},
+	{`ready`, []string{"ready", "server ready now", "read", "READY", ""}},
+	{`héllo wörld`, []string{"héllo wörld", "hello world", "say héllo wörld!"}},
+	{`日本`, []string{"日本語", "日", "本日本"}},
+	{`a.c`, []string{"abc", "a.c", "ac", "a\u00e9c", "a日c", "a\xffc", "a\xc3c", "a\tc"}},
+	{`^.$`, []string{"é", "日", "\xff", "\xe6\x97", "ab", ""}},
+	{`^...$`, []string{"日本", "\xe6\x97\xa5", "abc"}},
+	{`�`, []string{"\xff", "a\xc3", "ok"}},
+	{`[abc]+`, []string{"cab", "xyz", ""}},
+	{`^[a-z0-9_]+$`, []string{"abc_12", "abc-12", "ABC", ""}},
+	{`[^a-z]`, []string{"abc", "abC", "é", "\xff", ""}},
+	{`^[^abc]*$`, []string{"xyz", "xaz", ""}},
+	{`[\d\s]`, []string{"a1", "a b", "ab", "\v", "\f"}},
+	{`[\w.-]+@[\w.-]+`, []string{"me@example.com", "@", "a@b"}},
+	{`[\D]`, []string{"123", "12a"}},
+	{`^[\W\d]+$`, []string{"1-2", "a-1", "é!"}},
+	{`[^\S]`, []string{"a b", "ab"}},
+	{`[\]\-\^\\]`, []string{"]", "-", "^", `\`, "a"}},
+	{`[]a]`, []string{"]", "a", "b"}},
+	{`[^]a]`, []string{"]", "a", "b"}},
+	{`[a-]`, []string{"-", "a", "b"}},
+	{`[-a]`, []string{"-", "b"}},
+	{`[a-c-e]`, []string{"b", "-", "d", "e"}},
+	{`[\.\*\(\)\[\{\|\$\+\?\/]`, []string{".", "*", "/", "a"}},
+	{`[à-ÿ]`, []string{"é", "e", "Ā"}},
+	{`[\t]`, []string{"a\tb", "ab"}},
+	{`\d+`, []string{"port 8080", "no digits", "٣"}},
+	{`\D`, []string{"123", "12x", "٣"}},
+	{`\w+`, []string{"_", "!!", "é"}},
+	{`^\W+$`, []string{"!?", "é", "a"}},
+	{`\s`, []string{"a b", "a\tb", "a\vb", "a\u00a0b", "ab"}},
+	{`^\S+$`, []string{"abc", "a c", "\u00a0"}},
+	{`\.\*\\\(\)\[\]\{\}\|\$\^\+\?\/\-`, []string{`.*\()[]{}|$^+?/-`, "x"}},
+	{`\_\!\"\#\%\&\'\,\:\;\<\=\>\@\~\` + "`", []string{"_!\"#%&',:;<=>@~`", "_"}},
+	{`a\tb\rc`, []string{"a\tb\rc", "atbrc"}},
+	{`\f\v\a`, []string{"\f\v\a", "fva"}},
+	{`^ready`, []string{"ready", "not ready"}},
+	{`ready$`, []string{"ready", "ready now"}},
+	{`^$`, []string{"", "x"}},
+	{`a^b`, []string{"ab", "a^b"}},
+	{`a$b`, []string{"ab", "a$b"}},
+	{`^*x`, []string{"x", "y"}},
+	{`$?x`, []string{"x"}},
+	{`\bword\b`, []string{"a word here", "swordfish", "word", "_word", "word_", "éwordé"}},
+	{`\Bor\B`, []string{"word", "or", "a or b"}},
+	{`\b`, []string{"", " ", "a"}},
+	{`\B`, []string{"", " ", "a", "ab"}},
+	{`\b+x`, []string{"x", " x", "ax"}},
+	{`(ab)+`, []string{"abab", "a", "ba"}},
+	{`^(?:ab|cd)+$`, []string{"abcd", "abc", ""}},
+	{`(?P<port>\d+)`, []string{"on 80", "on x"}},
+	{`(?<name>\w+) (?P<other>\w+)`, []string{"a b", "ab"}},
+	{`()`, []string{"", "x"}},
+	{`(|a)+b`, []string{"b", "aab", "a"}},
+	{`a|b|c`, []string{"xcx", "xyz"}},
+	{`listening|request|started`, []string{"server started", "stopped"}},
+	{`^(a|ab)(c|bcd)(d*)$`, []string{"abcd", "abcdd", "acd", "abc"}},
+	{`|`, []string{"", "x"}},
+	{`a|`, []string{"", "b"}},
+	{`x*`, []string{"", "y"}},
+	{`^a*$`, []string{"", "aaa", "aab"}},
+	{`^a+$`, []string{"", "a", "aa", "b"}},
+	{`^ab?c$`, []string{"ac", "abc", "abbc"}},
+	{`^a*?b+?c??$`, []string{"abbc", "b", "ac"}},
+	{`^a{3}$`, []string{"aa", "aaa", "aaaa"}},
+	{`^a{2,}$`, []string{"a", "aa", "aaaaa"}},
+	{`^a{2,3}$`, []string{"a", "aa", "aaa", "aaaa"}},
+	{`^a{0}$`, []string{"", "a"}},
+	{`^a{0,1}b$`, []string{"b", "ab", "aab"}},
+	{`^(ab){2}?$`, []string{"abab", "ab"}},
+	{`^a{1,2}?b{2,}?$`, []string{"abb", "aabbb", "ab"}},
+	{`^\d{1,1000}$`, []string{"123", "x"}},
+	{`a{`, []string{"a{", "a"}},
+	{`a{x}`, []string{"a{x}", "ax"}},
+	{`a{,2}`, []string{"a{,2}", "aa"}},
+	{`a{01}`, []string{"a{01}", "a"}},
+	{`a{1,2,3}`, []string{"a{1,2,3}"}},
+	{`a*{`, []string{"aa{", "{"}},
+	{`{`, []string{"{"}},
+	{`}]`, []string{"}]", "}"}},
+	{`(a*)*b`, []string{"aaab", "aaa", "b"}},
+	{`(a*)+$`, []string{"", "aaa"}},
+	{`(a|aa)*c`, []string{"aaaac", "aaaa"}},
+	{`((a?)*)*x`, []string{"aax", "aa"}},
+	{`(^|\s)id=\d+($|\s)`, []string{"id=1", "x id=12 y", "xid=1"}},
+	{`^ready on \d+$`, []string{"ready on 8080", "ready on ", "not ready on 1"}},
+	{`(?i)ready`, []string{"READY", "Ready", "rEaDy now", "steady"}},
+	{`(?i)k`, []string{"K", "k", "\u212a", "x"}},
+	{`(?i)s`, []string{"S", "\u017f", "x"}},
+	{"(?i)\u017f", []string{"s", "S"}},
+	{`(?i)é`, []string{"É", "é", "e"}},
+	{`(?i)[a-c]+x`, []string{"ABCX", "dx"}},
+	{`(?i)[^k]`, []string{"K", "k", "\u212a", "x"}},
+	{`(?i)[k-m]`, []string{"\u212a", "L"}},
+	{`(?i)\w`, []string{"\u212a", "\u017f", "é"}},
+	{`(?i)\W`, []string{"\u212a", "\u017f", "é"}},
+	{`(?i)[\W]`, []string{"\u212a", "\u017f", "é"}},
+	{`(?i)[^\w]`, []string{"\u212a", "é"}},
+	{`(?i)[\Wk]`, []string{"\u212a", "K", "é", "a"}},
+	{`\W`, []string{"\u212a", "\u017f"}},
+	{`(?i)\d\s`, []string{"1 ", "a "}},
+	{`(?i)^$`, []string{"", "a"}},
+	{`(?i)`, []string{"", "a"}},
+	{`(?i)\bREADY\b`, []string{"all ready.", "already"}},
+}
+
 // ---------------------------------------------------------------------------
-// The tests.
+// Unit tests and fuzz targets: the parsers and rules, without a process.
+
+// The config file.
+
+func TestParseINI(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want map[string]map[string]string
+	}{
+		{
+			name: "an empty file has no sections",
+			text: "",
+			want: map[string]map[string]string{},
+		},
+		{
+			name: "a section without keys is still a section",
+			text: "[web]\n",
+			want: map[string]map[string]string{"web": {}},
+		},
+		{
+			name: "keys are read with = and with :",
+			text: "[web]\ncommand=sleep 1\nhealth_count: 3\n",
+			want: map[string]map[string]string{"web": {"command": "sleep 1", "health_count": "3"}},
+		},
+		{
+			name: "the first = or : separates the key from the value",
+			text: "[web]\na : b = c\nd = e:f\n",
+			want: map[string]map[string]string{"web": {"a": "b = c", "d": "e:f"}},
+		},
+		{
+			name: "keys are lower-cased and trimmed, values trimmed",
+			text: "[web]\n  Health_Command   =   curl http://x/  \t\n",
+			want: map[string]map[string]string{"web": {"health_command": "curl http://x/"}},
+		},
+		{
+			name: "section names keep their case",
+			text: "[Web]\na=1\n[web]\na=2\n",
+			want: map[string]map[string]string{"Web": {"a": "1"}, "web": {"a": "2"}},
+		},
+		{
+			name: "several sections and DEFAULT are kept apart",
+			text: "[DEFAULT]\nlinger=4\n[web]\ncommand=a\n[db]\ncommand=b\n",
+			want: map[string]map[string]string{
+				"DEFAULT": {"linger": "4"},
+				"web":     {"command": "a"},
+				"db":      {"command": "b"},
+			},
+		},
+		{
+			name: "whole-line comments start with # or ;, indented or not",
+			text: "# top\n; top\n[web]\n# comment = no\n  ; comment: no\na=1\n",
+			want: map[string]map[string]string{"web": {"a": "1"}},
+		},
+		{
+			name: "a # inside a value is kept",
+			text: "[web]\ncommand = echo a#b # c\n",
+			want: map[string]map[string]string{"web": {"command": "echo a#b # c"}},
+		},
+		{
+			name: "indented lines continue the previous value, joined with newlines",
+			text: "[web]\ncommand = sleep 1\n  --flag\n\tmore  \nnext = 2\n",
+			want: map[string]map[string]string{"web": {"command": "sleep 1\n--flag\nmore", "next": "2"}},
+		},
+		{
+			name: "an empty value can be continued",
+			text: "[web]\na=\n  b\n",
+			want: map[string]map[string]string{"web": {"a": "\nb"}},
+		},
+		{
+			name: "a comment inside a continued value is skipped",
+			text: "[web]\na=1\n# c\n  more\n",
+			want: map[string]map[string]string{"web": {"a": "1\nmore"}},
+		},
+		{
+			name: "blank lines are ignored between keys",
+			text: "\n\n[web]\n\na=1\n   \n\nb=2\n\n",
+			want: map[string]map[string]string{"web": {"a": "1", "b": "2"}},
+		},
+		{
+			name: "CRLF line ends are read like LF",
+			text: "[web]\r\nA = 1\r\ncommand = x\r\n  y\r\n",
+			want: map[string]map[string]string{"web": {"a": "1", "command": "x\ny"}},
+		},
+		{
+			name: "a later value for a key wins",
+			text: "[web]\na=1\na=2\n",
+			want: map[string]map[string]string{"web": {"a": "2"}},
+		},
+		{
+			name: "a section name may contain ]",
+			text: "[a]b]\nk=v\n",
+			want: map[string]map[string]string{"a]b": {"k": "v"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseINI(tt.text)
+			if err != nil {
+				t.Fatalf("parseINI(%q): unexpected error: %v", tt.text, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parseINI(%q)\n got %q\nwant %q", tt.text, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseINIRejectsMalformedFiles(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want string // the error names the line
+	}{
+		{"a key before any section is an error", "command = x\n[web]\n", "line 1"},
+		{"a line without = or : is an error", "[web]\na=1\njunk\n", "line 3"},
+		{"a line that starts with a delimiter is an error", "[web]\n= x\n", "line 2"},
+		{"an empty section header is an error", "[]\n", "line 1"},
+		{"an unclosed section header is an error", "\n[web\n", "line 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseINI(tt.text)
+			if err == nil {
+				t.Fatalf("parseINI(%q) = %q, want an error naming %q", tt.text, got, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("parseINI(%q) error = %q, want it to name %q", tt.text, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadConfig(t *testing.T) {
+	path := writeConfig(t, "[DEFAULT]\nlinger=4\nstrict=yes\n[web]\nlinger=5\ncommand=x\n[db]\ncommand=y\n")
+	tests := []struct {
+		name string
+		proc string
+		want map[string]string
+	}{
+		{"[NAME] is overlaid on [DEFAULT]", "web", map[string]string{"linger": "5", "strict": "yes", "command": "x"}},
+		{"another section's values stay there", "db", map[string]string{"linger": "4", "strict": "yes", "command": "y"}},
+		{"a name without a section gets nothing", "other", map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, gotPath, err := readConfig(path, tt.proc)
+			if err != nil || !maps.Equal(got, tt.want) || gotPath != path {
+				t.Errorf("readConfig(%q, %q) = %q, %q, %v; want %q, %q, nil", path, tt.proc, got, gotPath, err, tt.want, path)
+			}
+		})
+	}
+}
+
+func TestResolveOptions(t *testing.T) {
+	t.Setenv("PD_TEST_ROOT", "/srv")
+	tests := []struct {
+		name   string
+		config string            // the config file's text
+		flags  map[string]string // command-line options, as parseCommandLine records them
+		proc   string            // NAME; "web" when empty
+		want   func(o *options)  // changes to the defaults
+	}{
+		{
+			name: "an empty config file leaves the defaults",
+			want: func(o *options) {},
+		},
+		{
+			name:   "the config file overrides the defaults",
+			config: "[web]\ncommand = sleep 1\nhealth_count=7\nhealth_delay=2.\nlinger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n",
+			want: func(o *options) {
+				o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
+				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
+			},
+		},
+		{
+			name:   "[DEFAULT] supplies values for the named section",
+			config: "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n",
+			want:   func(o *options) { o.Command, o.Linger = "x", 4 },
+		},
+		{
+			name:   "the named section overrides [DEFAULT]",
+			config: "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n",
+			want:   func(o *options) { o.Linger = 5 },
+		},
+		{
+			name:   "a missing section for the name is fine, and other sections are ignored",
+			config: "[db]\ncommand=postgres\nbogus=1\n",
+			want:   func(o *options) {},
+		},
+		{
+			name:   "[DEFAULT] fills in only sections that exist, as ConfigParser.items did",
+			config: "[DEFAULT]\nlinger=4\n[db]\ncommand=postgres\n",
+			want:   func(o *options) {},
+		},
+		{
+			name:   "the command line overrides the config file",
+			config: "[web]\ncommand=from-file\nlinger=4\nstrict=false\nhealth_count=2\n",
+			flags:  map[string]string{"command": "from-flags", "linger": "9", "strict": "true"},
+			want: func(o *options) {
+				o.Command, o.Linger, o.Strict, o.HealthCount = "from-flags", 9, true, 2
+			},
+		},
+		{
+			name:  "the command line overrides the defaults",
+			flags: map[string]string{"health-delay": "0.25", "stdout": "out.log", "stderr": "out.log", "append": "true"},
+			want: func(o *options) {
+				o.HealthDelay, o.Stdout, o.Stderr, o.Append = 0.25, "out.log", "out.log", true
+			},
+		},
+		{
+			name: "variables are expanded in the command, health command, dir and files, from the config file too",
+			config: "[web]\ncommand=run $PD_TEST_ROOT/app\nhealth_command=check ${PD_TEST_ROOT}x $$HOME\n" +
+				"dir=$PD_TEST_ROOT/web\nstdin=$PD_TEST_ROOT/in\nstdout=$PD_TEST_ROOT/out\nstderr=${PD_TEST_ROOT}/err\n",
+			want: func(o *options) {
+				o.Command, o.HealthCommand, o.Dir = "run /srv/app", "check /srvx $HOME", "/srv/web"
+				o.Stdin, o.Stdout, o.Stderr = "/srv/in", "/srv/out", "/srv/err"
+			},
+		},
+		{
+			name:  "variables are expanded in command-line values",
+			flags: map[string]string{"command": "echo $PD_TEST_ROOT $$"},
+			want:  func(o *options) { o.Command = "echo /srv $" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.config)
+			set := map[string]string{"config": path}
+			maps.Copy(set, tt.flags)
+			proc := tt.proc
+			if proc == "" {
+				proc = "web"
+			}
+			got, err := resolveOptions(commandLine{set: set}, proc)
+			if err != nil {
+				t.Fatalf("resolveOptions: unexpected error: %v", err)
+			}
+			want := defaultOptions()
+			want.Config = path
+			tt.want(&want)
+			if got != want {
+				t.Errorf("resolveOptions with config %q and flags %q\n got %+v\nwant %+v", tt.config, tt.flags, got, want)
+			}
+		})
+	}
+}
+
+func TestResolveOptionsReadsTheHomeConfigFile(t *testing.T) {
+	exe, _ := os.Executable()
+	for _, other := range []string{"procdog.cfg", filepath.Join(filepath.Dir(exe), "procdog.cfg")} {
+		if _, err := os.Stat(other); err == nil {
+			t.Skipf("%s exists and comes before ~/.procdog.cfg", other)
+		}
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	if err := os.WriteFile(filepath.Join(home, ".procdog.cfg"), []byte("[web]\nlinger=7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolveOptions(commandLine{set: map[string]string{}}, "web")
+	if err != nil {
+		t.Fatalf("resolveOptions: unexpected error: %v", err)
+	}
+	if got.Linger != 7 {
+		t.Errorf("without --config, linger = %v, want 7 from ~/.procdog.cfg", got.Linger)
+	}
+}
+
+func TestResolveOptionsRejectsBadValues(t *testing.T) {
+	unsetenv(t, "BADENVVAR")
+	tests := []struct {
+		name     string
+		config   string
+		flags    map[string]string
+		wantCode int
+		wantMsg  string   // the exact message, with {path} for the config file; or
+		wantAll  []string // words the message must contain
+	}{
+		{
+			name:     "an unknown key is exit 3",
+			config:   "[web]\nbogus = 1\n",
+			wantCode: exitUnknown,
+			wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
+		},
+		{
+			name:     "an unknown key in [DEFAULT] is exit 3",
+			config:   "[DEFAULT]\nBogus = 1\n[web]\n",
+			wantCode: exitUnknown,
+			wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
+		},
+		{
+			name:     "config is not a config-file key",
+			config:   "[web]\nconfig = other.cfg\n",
+			wantCode: exitUnknown,
+			wantMsg:  "unrecognized config key: 'config' in '{path}'",
+		},
+		{
+			name:     "a key spelled with dashes is unknown",
+			config:   "[web]\nhealth-count = 3\n",
+			wantCode: exitUnknown,
+			wantMsg:  "unrecognized config key: 'health-count' in '{path}'",
+		},
+		{
+			name:     "a bad boolean is exit 3",
+			config:   "[web]\nstrict = not-valid\n",
+			wantCode: exitUnknown,
+			wantMsg:  "Not a boolean: not-valid",
+		},
+		{
+			name:     "a bad int is exit 3 and names the key and value",
+			config:   "[web]\nhealth_count = many\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"health_count", "many"},
+		},
+		{
+			name:     "a bad float is exit 3 and names the key and value",
+			config:   "[web]\nlinger = soon\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"linger", "soon"},
+		},
+		{
+			name:     "a negative float is exit 3 and names the key and value",
+			config:   "[web]\nsettle = -1\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"settle", "-1"},
+		},
+		{
+			name:     "a bad stop signal in the config file is exit 3",
+			config:   "[web]\nstop_signal = FOO\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"FOO"},
+		},
+		{
+			name:     "an undefined variable is exit 3",
+			flags:    map[string]string{"command": "echo hello $BADENVVAR"},
+			wantCode: exitUnknown,
+			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
+		},
+		{
+			name:     "an undefined variable in the config file is exit 3",
+			config:   "[web]\ncommand = echo hello $BADENVVAR\n",
+			wantCode: exitUnknown,
+			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
+		},
+		{
+			name:     "an invalid placeholder is exit 3",
+			config:   "[web]\ndir = /srv/$\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"'/srv/$'", "Invalid placeholder in string: line 1, col 6"},
+		},
+		{
+			name:     "a malformed config file is exit 3 and names the file",
+			config:   "junk\n",
+			wantCode: exitUnknown,
+			wantAll:  []string{"{path}", "line 1"},
+		},
+		{
+			name:     "a bad stop signal on the command line is a usage error",
+			flags:    map[string]string{"stop-signal": "FOO"},
+			wantCode: exitError,
+			wantAll:  []string{"FOO"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.config)
+			set := map[string]string{"config": path}
+			maps.Copy(set, tt.flags)
+			o, err := resolveOptions(commandLine{set: set}, "web")
+			if err == nil {
+				t.Fatalf("resolveOptions = %+v, want an error with exit code %d", o, tt.wantCode)
+			}
+			ce := codedErrorOf(t, err)
+			if ce.code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d (error %q)", ce.code, tt.wantCode, ce.msg)
+			}
+			if wantUsage := tt.wantCode == exitError; ce.usage != wantUsage {
+				t.Errorf("usage = %v, want %v (error %q)", ce.usage, wantUsage, ce.msg)
+			}
+			if tt.wantMsg != "" {
+				if want := strings.ReplaceAll(tt.wantMsg, "{path}", path); ce.msg != want {
+					t.Errorf("error\n got %q\nwant %q", ce.msg, want)
+				}
+			}
+			for _, w := range tt.wantAll {
+				if w = strings.ReplaceAll(w, "{path}", path); !strings.Contains(ce.msg, w) {
+					t.Errorf("error %q does not contain %q", ce.msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestResolveOptionsFailsOnAMissingExplicitConfigFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.cfg")
+	_, err := resolveOptions(commandLine{set: map[string]string{"config": path}}, "web")
+	if err == nil {
+		t.Fatalf("resolveOptions with --config %s: got no error, want exit 3", path)
+	}
+	ce := codedErrorOf(t, err)
+	if ce.code != exitUnknown || !strings.Contains(ce.msg, path) {
+		t.Errorf("got exit %d with %q, want exit %d naming %s", ce.code, ce.msg, exitUnknown, path)
+	}
+}
+
+// Option values.
+
+// TestFlagsCarryOnlyWhatTheMonitorUses: the monitor gets the options that
+// shape the process, and they come back whole through optionsFromFlags; the
+// client's own options (how to print, where the config was) stay behind.
+func TestFlagsCarryOnlyWhatTheMonitorUses(t *testing.T) {
+	o := defaultOptions()
+	o.Command, o.Dir, o.Settle, o.Strict = "sleep 100", "/tmp/a b", 0, true
+	o.JSON, o.Debug, o.Config, o.Lines, o.Follow = true, true, "/etc/x.cfg", 3, true
+	flags := o.flags()
+	want := []string{"--command=sleep 100", "--dir=/tmp/a b", "--settle=0", "--strict=true"}
+	if !slices.Equal(flags, want) {
+		t.Errorf("flags: got %q, want %q", flags, want)
+	}
+	back, err := optionsFromFlags(flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Command != o.Command || back.Dir != o.Dir || back.Settle != 0 || !back.Strict ||
+		back.JSON || back.Debug || back.Config != "" || back.Follow {
+		t.Errorf("optionsFromFlags(%q) = %+v", flags, back)
+	}
+}
+
+func TestParseBool(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"1", true}, {"yes", true}, {"true", true}, {"on", true},
+		{"YES", true}, {"True", true}, {"oN", true},
+		{"0", false}, {"no", false}, {"false", false}, {"off", false},
+		{"NO", false}, {"False", false}, {"OFF", false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s is %v", tt.in, tt.want), func(t *testing.T) {
+			got, err := parseBool(tt.in)
+			if err != nil || got != tt.want {
+				t.Errorf("parseBool(%q) = %v, %v; want %v, nil", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	for _, in := range []string{"", "not-valid", "2", "y", "n", "t", "enabled", "truee"} {
+		t.Run(quoted(in)+" is not a boolean", func(t *testing.T) {
+			got, err := parseBool(in)
+			want := "Not a boolean: " + in
+			if err == nil || err.Error() != want {
+				t.Errorf("parseBool(%q) = %v, %v; want error %q", in, got, err, want)
+			}
+		})
+	}
+}
+
+func TestOptionSpecSetParsesNumbers(t *testing.T) {
+	count, _ := findOption("health-count")
+	linger, _ := findOption("linger")
+	tests := []struct {
+		name    string
+		spec    optionSpec
+		in      string
+		want    options // the field that spec sets
+		wantErr string
+	}{
+		{"an int", count, "7", options{HealthCount: 7}, ""},
+		{"an int with spaces", count, " 7 ", options{HealthCount: 7}, ""},
+		{"zero", count, "0", options{HealthCount: 0}, ""},
+		{"a negative int is rejected", count, "-1", options{}, "invalid int value: '-1' (a whole number, 0 or more)"},
+		{"a fraction is not an int", count, "1.5", options{}, "invalid int value: '1.5' (a whole number, 0 or more)"},
+		{"a word is not an int", count, "abc", options{}, "invalid int value: 'abc' (a whole number, 0 or more)"},
+		{"an empty int is rejected", count, "", options{}, "invalid int value: '' (a whole number, 0 or more)"},
+		{"a hex int is rejected", count, "0x10", options{}, "invalid int value: '0x10' (a whole number, 0 or more)"},
+		{"a float", linger, "1.25", options{Linger: 1.25}, ""},
+		{"a whole float", linger, "3", options{Linger: 3}, ""},
+		{"a float with a leading dot", linger, ".5", options{Linger: 0.5}, ""},
+		{"a float with a trailing dot", linger, "2.", options{Linger: 2}, ""},
+		{"a float with an exponent", linger, "1e2", options{Linger: 100}, ""},
+		{"a float with spaces", linger, " 4 ", options{Linger: 4}, ""},
+		{"a negative float is rejected", linger, "-1", options{}, "invalid float value: '-1' (a number of seconds, 0 or more)"},
+		{"NaN is rejected", linger, "NaN", options{}, "invalid float value: 'NaN' (a number of seconds, 0 or more)"},
+		{"nan is rejected", linger, "nan", options{}, "invalid float value: 'nan' (a number of seconds, 0 or more)"},
+		{"inf is rejected", linger, "inf", options{}, "invalid float value: 'inf' (a number of seconds, 0 or more)"},
+		{"+Infinity is rejected", linger, "+Infinity", options{}, "invalid float value: '+Infinity' (a number of seconds, 0 or more)"},
+		{"a hex float is rejected", linger, "0x1p-2", options{}, "invalid float value: '0x1p-2' (a number of seconds, 0 or more)"},
+		{"a word is not a float", linger, "soon", options{}, "invalid float value: 'soon' (a number of seconds, 0 or more)"},
+		{"an empty float is rejected", linger, "", options{}, "invalid float value: '' (a number of seconds, 0 or more)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got options
+			err := tt.spec.set(&got, tt.in)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("set --%s %q: error %v, want %q", tt.spec.long, tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("set --%s %q: got %+v, %v; want %+v", tt.spec.long, tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// Commands as the user wrote them.
+
+func TestSplitWords(t *testing.T) {
+	// Each case was checked against Python's shlex.split.
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"nothing is no words", "", nil},
+		{"white space is no words", " \t\n\r ", nil},
+		{"words are split on white space", " a  b\tc\nd\re ", []string{"a", "b", "c", "d", "e"}},
+		{"single quotes keep spaces", "'a b' c", []string{"a b", "c"}},
+		{"single quotes keep backslashes", `'a\b'`, []string{`a\b`}},
+		{"double quotes keep spaces", `"a b" c`, []string{"a b", "c"}},
+		{"a backslash in double quotes escapes a double quote", `"a\"b"`, []string{`a"b`}},
+		{"a backslash in double quotes escapes a backslash", `"a\\b"`, []string{`a\b`}},
+		{"a backslash in double quotes is kept before other characters", `"a\b\'"`, []string{`a\b\'`}},
+		{"a backslash outside quotes escapes a space", `a\ b`, []string{"a b"}},
+		{"a backslash outside quotes escapes a quote", `\'`, []string{"'"}},
+		{"a backslash outside quotes escapes a newline", "a\\\nb", []string{"a\nb"}},
+		{"an empty quoted word is kept", "''", []string{""}},
+		{"an empty double-quoted word is kept", `a "" b`, []string{"a", "", "b"}},
+		{"adjacent quoted parts are one word", `'a'"b"c`, []string{"abc"}},
+		{"quotes inside a word join it", `a"b c"d`, []string{"ab cd"}},
+		{"empty quotes inside a word vanish", "a''b", []string{"ab"}},
+		{"nothing is expanded", `"$x" *.go ~ a|b >c`, []string{"$x", "*.go", "~", "a|b", ">c"}},
+		{"# is not a comment", "x#y # c", []string{"x#y", "#", "c"}},
+		{"a java command line", "java -classpath my-backend.jar com.example.BackendServer server config.yml",
+			[]string{"java", "-classpath", "my-backend.jar", "com.example.BackendServer", "server", "config.yml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := splitWords(tt.in)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("splitWords(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSplitWordsRejectsUnbalancedInput(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"an unclosed single quote", "echo 'abc", "No closing quotation"},
+		{"an unclosed double quote", `echo "abc`, "No closing quotation"},
+		{"an unclosed quote after a closed one", `'a' "b`, "No closing quotation"},
+		{"a trailing backslash", `echo a\`, "No escaped character"},
+		{"a trailing backslash inside double quotes", `echo "a\`, "No escaped character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is an error", func(t *testing.T) {
+			got, err := splitWords(tt.in)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("splitWords(%q) = %q, %v; want error %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExpandVars(t *testing.T) {
+	vars := map[string]string{"HOME": "/home/u", "A": "1", "B": "2", "EMPTY": "", "_under1": "u"}
+	// Each case was checked against Python's string.Template.substitute.
+	tests := []struct {
+		name    string
+		in      string
+		want    string
+		wantErr string
+	}{
+		{name: "text without $ is unchanged", in: "plain text", want: "plain text"},
+		{name: "$VAR is replaced", in: "$HOME/x", want: "/home/u/x"},
+		{name: "${VAR} is replaced", in: "${HOME}x", want: "/home/ux"},
+		{name: "a name runs as far as it can", in: "$HOMEx", wantErr: "'HOMEx'"},
+		{name: "a name stops at a dash", in: "$A-b", want: "1-b"},
+		{name: "names may have underscores and digits", in: "$_under1", want: "u"},
+		{name: "adjacent braced names", in: "${A}${B}", want: "12"},
+		{name: "a brace after a braced name is kept", in: "${A}}", want: "1}"},
+		{name: "an empty variable is empty", in: "[$EMPTY]", want: "[]"},
+		{name: "$$ is a literal $", in: "$$", want: "$"},
+		{name: "$$ before a name is not expanded", in: "$$HOME", want: "$HOME"},
+		{name: "$$ then a variable", in: "a$$$HOME", want: "a$/home/u"},
+		{name: "an undefined variable names it", in: "echo hello $BADENVVAR", wantErr: "'BADENVVAR'"},
+		{name: "names are case-sensitive", in: "$home", wantErr: "'home'"},
+		{name: "a lone $ at the end is invalid", in: "echo $", wantErr: "Invalid placeholder in string: line 1, col 6"},
+		{name: "a lone $ at the start is invalid", in: "$", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "a $ after a variable is invalid", in: "$A$", wantErr: "Invalid placeholder in string: line 1, col 3"},
+		{name: "a $ before a space on line 2 is invalid", in: "a\n$ b", wantErr: "Invalid placeholder in string: line 2, col 1"},
+		{name: "columns count from the line start", in: "x\ny\n  $%", wantErr: "Invalid placeholder in string: line 3, col 3"},
+		{name: "CRLF ends a line", in: "a\r\n$", wantErr: "Invalid placeholder in string: line 2, col 1"},
+		{name: "a bare CR ends a line", in: "a\r$", wantErr: "Invalid placeholder in string: line 2, col 1"},
+		{name: "an unclosed brace is invalid", in: "${x", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "an unclosed brace around a defined name is invalid", in: "${A", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "empty braces are invalid", in: "${}", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "a digit cannot start a name", in: "$1", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "a digit cannot start a braced name", in: "${1x}", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "a space inside braces is invalid", in: "${ A}", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "the first problem is reported", in: "$UNDEF $", wantErr: "'UNDEF'"},
+		{name: "the first problem is reported, invalid first", in: "$ $UNDEF", wantErr: "Invalid placeholder in string: line 1, col 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := expandVars(tt.in, lookupIn(vars))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("expandVars(%q) = %q, %v; want error %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("expandVars(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// The command line.
+
+func TestParseCommandLine(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		wantWords []string
+		wantSet   map[string]string
+		wantHelp  bool
+		wantVer   bool
+	}{
+		{"nothing is nothing", nil, nil, map[string]string{}, false, false},
+		{"a command and a name are words", []string{"status", "web"}, []string{"status", "web"}, map[string]string{}, false, false},
+		{"a bool option may come before the command", []string{"--strict", "stop", "web"},
+			[]string{"stop", "web"}, map[string]string{"strict": "true"}, false, false},
+		{"a bool option may come after the name", []string{"stop", "web", "--strict"},
+			[]string{"stop", "web"}, map[string]string{"strict": "true"}, false, false},
+		{"an option may come between the command and the name", []string{"start", "-c", "sleep 1", "web"},
+			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
+		{"--opt value takes the next argument", []string{"start", "web", "--command", "sleep 1"},
+			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
+		{"--opt=value takes what follows =", []string{"start", "web", "--command=sleep 1"},
+			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
+		{"--opt=value keeps later = signs", []string{"--command=env A=1 run"},
+			nil, map[string]string{"command": "env A=1 run"}, false, false},
+		{"--opt= gives an empty value", []string{"--stdout="},
+			nil, map[string]string{"stdout": ""}, false, false},
+		{"-c value takes the next argument", []string{"-c", "sleep 1"},
+			nil, map[string]string{"command": "sleep 1"}, false, false},
+		{"-cvalue takes the rest of the argument", []string{"-csleep"},
+			nil, map[string]string{"command": "sleep"}, false, false},
+		{"a value may look like a command", []string{"--command", "stop", "start", "web"},
+			[]string{"start", "web"}, map[string]string{"command": "stop"}, false, false},
+		{"numbers are recorded as written", []string{"--health-count", "10", "--health-delay=2."},
+			nil, map[string]string{"health-count": "10", "health-delay": "2."}, false, false},
+		{"a later value wins", []string{"--linger", "1", "--linger", "2"},
+			nil, map[string]string{"linger": "2"}, false, false},
+		{"-- ends options", []string{"start", "web", "--", "--strict", "-c"},
+			[]string{"start", "web", "--strict", "-c"}, map[string]string{}, false, false},
+		{"a lone dash is a word", []string{"status", "-"}, []string{"status", "-"}, map[string]string{}, false, false},
+		{"a unique prefix names an option", []string{"--comm=x", "--str", "--ensure", "--health-cou", "3"},
+			nil, map[string]string{"command": "x", "strict": "true", "ensure-healthy": "true", "health-count": "3"}, false, false},
+		{"an exact name wins over longer names", []string{"--dir", "/srv"},
+			nil, map[string]string{"dir": "/srv"}, false, false},
+		{"--config and --debug are recorded", []string{"--config", "x.cfg", "--debug"},
+			nil, map[string]string{"config": "x.cfg", "debug": "true"}, false, false},
+		{"-h asks for help anywhere", []string{"start", "web", "-h"},
+			[]string{"start", "web"}, map[string]string{}, true, false},
+		{"--help asks for help", []string{"--help"}, nil, map[string]string{}, true, false},
+		{"-v asks for the version", []string{"-v"}, nil, map[string]string{}, false, true},
+		{"--version asks for the version", []string{"status", "--version"},
+			[]string{"status"}, map[string]string{}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseCommandLine(tt.args)
+			if err != nil {
+				t.Fatalf("parseCommandLine(%q): unexpected error: %v", tt.args, err)
+			}
+			if !slices.Equal(got.words, tt.wantWords) || !maps.Equal(got.set, tt.wantSet) ||
+				got.help != tt.wantHelp || got.version != tt.wantVer {
+				t.Errorf("parseCommandLine(%q)\n got words %q, set %q, help %v, version %v\nwant words %q, set %q, help %v, version %v",
+					tt.args, got.words, got.set, got.help, got.version, tt.wantWords, tt.wantSet, tt.wantHelp, tt.wantVer)
+			}
+		})
+	}
+}
+
+func TestParseCommandLineUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // words the message contains
+	}{
+		{"an unknown long option", []string{"status", "web", "--bogus"}, []string{"unrecognized arguments: --bogus"}},
+		{"an unknown long option with a value", []string{"--bogus=1", "status", "web"}, []string{"unrecognized arguments: --bogus"}},
+		{"an unknown short option", []string{"status", "web", "-x"}, []string{"unrecognized arguments: -x"}},
+		{"an ambiguous prefix", []string{"status", "web", "--health", "1"},
+			[]string{"ambiguous option: --health could match", "--health-command", "--health-count", "--health-delay"}},
+		{"a prefix of --command and --config", []string{"--c", "x"}, []string{"ambiguous option: --c could match", "--command", "--config"}},
+		{"a long option without its value", []string{"start", "web", "--command"}, []string{"--command", "expected one argument"}},
+		{"a short option without its value", []string{"start", "web", "-c"}, []string{"--command", "expected one argument"}},
+		{"a bad int", []string{"wait", "web", "--health-count", "abc"}, []string{"argument --health-count: invalid int value: 'abc'"}},
+		{"a negative int", []string{"wait", "web", "--health-count=-1"}, []string{"argument --health-count: invalid int value: '-1'"}},
+		{"a bad float", []string{"start", "web", "--linger", "soon"}, []string{"argument --linger: invalid float value: 'soon'"}},
+		{"a bad float through a prefix", []string{"start", "web", "--health-d=x"}, []string{"argument --health-delay: invalid float value: 'x'"}},
+		{"a bool option with a bad value", []string{"stop", "web", "--strict=maybe"}, []string{"--strict", "maybe"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is a usage error", func(t *testing.T) {
+			cl, err := parseCommandLine(tt.args)
+			if err == nil {
+				t.Fatalf("parseCommandLine(%q) = %+v, want a usage error", tt.args, cl)
+			}
+			ce := codedErrorOf(t, err)
+			if !ce.usage || ce.code != exitError {
+				t.Errorf("parseCommandLine(%q): usage %v, code %d; want usage true, code %d", tt.args, ce.usage, ce.code, exitError)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(ce.msg, w) {
+					t.Errorf("parseCommandLine(%q) error %q does not contain %q", tt.args, ce.msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for _, name := range []string{"a", "web", "foo_bar-1", "A-Z_09", "-", "_"} {
+		if !validName(name) {
+			t.Errorf("validName(%q) = false, want true", name)
+		}
+	}
+	for _, name := range []string{"", "foo@bar", "foo bar", "a/b", "..", "a.b", "é", "web\n", "$x"} {
+		if validName(name) {
+			t.Errorf("validName(%q) = true, want false", name)
+		}
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want syscall.Signal
+	}{
+		{"TERM", syscall.SIGTERM}, {"SIGTERM", syscall.SIGTERM}, {"term", syscall.SIGTERM},
+		{"sigkill", syscall.SIGKILL}, {"KILL", syscall.SIGKILL}, {"INT", syscall.SIGINT},
+		{"HUP", syscall.SIGHUP}, {"usr1", syscall.SIGUSR1}, {"9", syscall.SIGKILL}, {"15", syscall.SIGTERM},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in+" is a signal", func(t *testing.T) {
+			if got, err := parseSignal(tt.in); err != nil || got != tt.want {
+				t.Errorf("parseSignal(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	for _, in := range []string{"", "0", "-1", "65", "1.5", "FOO", "SIG", " 9", "SIGSIGTERM"} {
+		t.Run(quoted(in)+" is not a signal", func(t *testing.T) {
+			if got, err := parseSignal(in); err == nil {
+				t.Errorf("parseSignal(%q) = %v, want an error", in, got)
+			}
+		})
+	}
+}
+
+// The whole client, for what it refuses before starting anything.
+
+func TestRunReportsUsageErrors(t *testing.T) {
+	stateDir := t.TempDir()
+	t.Setenv("PROCDOG_DIR", stateDir)
+	unsetenv(t, "BADENVVAR")
+	emptyConfig := writeConfig(t, "")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantMsg  string // the message after "procdog: error: "; exact when compat is set
+		compat   bool
+	}{
+		{"no arguments", nil, exitError, "the following arguments are required", false},
+		{"an unknown command", []string{"frob", "web"}, exitError, "invalid choice: 'frob'", false},
+		{"a missing name", []string{"start"}, exitError, "the following arguments are required: name", false},
+		{"extra arguments", []string{"logs", "web", "extra", "more"}, exitError, "unrecognized arguments: extra more", false},
+		{"an unknown option", []string{"status", "web", "--bogus"}, exitError, "unrecognized arguments: --bogus", false},
+		{"a bad option value", []string{"wait", "web", "--health-count=abc"}, exitError, "invalid int value: 'abc'", false},
+		{"a bad stop signal", []string{"stop", "web", "--config", emptyConfig, "--stop-signal", "FOO"}, exitError, "FOO", false},
+		{"an invalid name", []string{"status", "foo@bar"}, exitError,
+			"Invalid process name 'foo@bar'; must be alphanumeric, with only underscores or dashes", true},
+		{"an invalid name after options", []string{"--strict", "stop", "a b"}, exitError,
+			"Invalid process name 'a b'; must be alphanumeric, with only underscores or dashes", true},
+		{"a name too long for a socket", []string{"status", strings.Repeat("n", 120)}, exitError, "too long", false},
+		{"start with no command", []string{"start", "web", "--config", emptyConfig}, exitError,
+			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
+		{"start with an empty command", []string{"start", "web", "--config", emptyConfig, "--command="}, exitError,
+			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is a usage error", func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("run(%q) = %d, want %d; stderr %q", tt.args, code, tt.wantCode, stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("run(%q) printed %q on stdout, want nothing", tt.args, stdout.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) == 3 && strings.HasPrefix(lines[2], "procdog: ") && !strings.HasPrefix(lines[2], "procdog: error: ") {
+				lines = lines[:2] // a hint that says what to do
+			}
+			if len(lines) != 2 || lines[0] != usageLine || !strings.HasPrefix(lines[1], "procdog: error: ") {
+				t.Fatalf("run(%q) stderr = %q, want the usage line and then one 'procdog: error: ' line", tt.args, stderr.String())
+			}
+			msg := strings.TrimPrefix(lines[1], "procdog: error: ")
+			if tt.compat && msg != tt.wantMsg || !strings.Contains(msg, tt.wantMsg) {
+				t.Errorf("run(%q) error\n got %q\nwant %q", tt.args, msg, tt.wantMsg)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(stateDir); len(entries) != 0 {
+		t.Errorf("usage errors left files in the state directory: %v", entries)
+	}
+}
+
+func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
+	stateDir := t.TempDir()
+	t.Setenv("PROCDOG_DIR", stateDir)
+	unsetenv(t, "BADENVVAR")
+	emptyConfig := writeConfig(t, "")
+	badBool := writeConfig(t, "[web]\nstrict = not-valid\n")
+	tests := []struct {
+		name       string
+		args       []string
+		wantStderr string
+	}{
+		{"an undefined variable in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo hello $BADENVVAR"},
+			"procdog: error: could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'\n"},
+		{"a bad boolean in the config file", []string{"status", "web", "--config", badBool},
+			"procdog: error: Not a boolean: not-valid\n"},
+		{"an unbalanced quote in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo 'oops"},
+			"procdog: error: could not split command 'echo 'oops': No closing quotation\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is exit 3", func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != exitUnknown || stdout.Len() != 0 || stderr.String() != tt.wantStderr {
+				t.Errorf("run(%q) = %d, stdout %q, stderr %q\nwant %d, nothing, %q",
+					tt.args, code, stdout.String(), stderr.String(), exitUnknown, tt.wantStderr)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(stateDir); len(entries) != 0 {
+		t.Errorf("configuration errors left files in the state directory: %v", entries)
+	}
+}
+
+func TestRunPrintsHelpAndVersion(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	t.Run("-h prints usage on stdout and exits 0", func(t *testing.T) {
+		for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+			var stdout, stderr bytes.Buffer
+			if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
+				t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
+			}
+			help := stdout.String()
+			if !strings.HasPrefix(help, "usage: procdog ") {
+				t.Errorf("run(%q) stdout starts %q, want the usage line", args, help[:min(len(help), 40)])
+			}
+			for _, s := range optionSpecs {
+				if !strings.Contains(help, "--"+s.long) {
+					t.Errorf("run(%q): help does not mention --%s", args, s.long)
+				}
+			}
+		}
+	})
+	t.Run("-v prints the version on stdout and exits 0", func(t *testing.T) {
+		for _, args := range [][]string{{"-v"}, {"--version"}} {
+			var stdout, stderr bytes.Buffer
+			code := run(args, &stdout, &stderr)
+			if want := "procdog " + version + "\n"; code != exitOK || stdout.String() != want || stderr.Len() != 0 {
+				t.Errorf("run(%q) = %d, stdout %q, stderr %q; want 0, %q, nothing", args, code, stdout.String(), stderr.String(), want)
+			}
+		}
+	})
+}
+
+// Responses and exit codes.
+
+func TestResponseRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		r    response
+		line string
+	}{
+		{"running without a health command", newResponse(codeRunning, "pid", 14969), "running, pid=14969"},
+		{"running with a health check, keys sorted", newResponse(codeRunning, "pid", 15240, "health", 0), "running, health=0, pid=15240"},
+		{"running and unhealthy", newResponse(codeRunning, "pid", 7, "health", 1), "running, health=1, pid=7"},
+		{"exited", newResponse(codeExited, "returncode", 1), "exited, returncode=1"},
+		{"exited by a signal", newResponse(codeExited, "returncode", -15), "exited, returncode=-15"},
+		{"exited with a health check, keys sorted", newResponse(codeExited, "returncode", 0, "health", 1), "exited, health=1, returncode=0"},
+		{"killed", newResponse(codeKilled, "signal", 15), "killed, signal=15"},
+		{"killed by SIGKILL", newResponse(codeKilled, "signal", 9), "killed, signal=9"},
+		{"stopped", newResponse(codeStopped), "stopped"},
+		{"invalid", newResponse(codeInvalid), "invalid"},
+		{"restarts sorted with the other keys", newResponse(codeRunning, "restarts", 2, "pid", 3, "health", 0), "running, health=0, pid=3, restarts=2"},
+		{"an error", errorResponse("Failed to start: %s", "nosuch: executable file not found in $PATH"),
+			"error: Failed to start: nosuch: executable file not found in $PATH"},
+		{"an error whose message contains commas and equals signs", errorResponse("a, b=c, d"), "error: a, b=c, d"},
+		{"an error with an empty message", errorResponse(""), "error: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" encodes and parses back", func(t *testing.T) {
+			if got := tt.r.String(); got != tt.line {
+				t.Errorf("String() = %q, want %q", got, tt.line)
+			}
+			for _, line := range []string{tt.line, tt.line + "\n", tt.line + "\r\n"} {
+				got := parseResponse(line)
+				if got.code != tt.r.code || got.msg != tt.r.msg || !maps.Equal(got.values, tt.r.values) {
+					t.Errorf("parseResponse(%q) = %+v, want %+v", line, got, tt.r)
+				}
+			}
+		})
+	}
+}
+
+func TestParseResponseRejectsGarbage(t *testing.T) {
+	for _, line := range []string{
+		"", "\n", "hello", "Running, pid=1", "running pid=1", "running,pid=1", "running, pid",
+		"running, pid=", "running, pid=x", "running, pid=1.5", "running, =1", "running, pid=1, ",
+		"running, p d=1", "running, a=b=1", "error:no space", "error, pid=1", " running, pid=1",
+		"running, pid=99999999999999999999999",
+	} {
+		t.Run(quoted(line)+" is invalid", func(t *testing.T) {
+			if got := parseResponse(line); got.code != codeInvalid {
+				t.Errorf("parseResponse(%q) = %+v (%q), want invalid", line, got, got)
+			}
+		})
+	}
+}
+
+func TestExitCodeFor(t *testing.T) {
+	plain := options{}
+	ensure := options{EnsureHealthy: true}
+	strict := options{Strict: true}
+	type exitCase struct {
+		name    string
+		command string
+		line    string
+		o       options
+		want    int
+	}
+	tests := []exitCase{
+		{"start of a running process is ok", "start", "running, pid=1", plain, exitOK},
+		{"start of a running unhealthy process is ok without --ensure-healthy", "start", "running, health=1, pid=1", plain, exitOK},
+		{"start of a process that exited is not running", "start", "exited, returncode=1", plain, exitNotRunning},
+		{"start answered stopped is not running", "start", "stopped", plain, exitNotRunning},
+		{"start --ensure-healthy of a healthy process is ok", "start", "running, health=0, pid=1", ensure, exitOK},
+		{"start --ensure-healthy of an unhealthy process is not healthy", "start", "running, health=1, pid=1", ensure, exitUnhealthy},
+		{"start --ensure-healthy without a health command is ok", "start", "running, pid=1", ensure, exitOK},
+		{"start --ensure-healthy that stopped the process is not healthy", "start", "killed, signal=15", ensure, exitUnhealthy},
+		{"start --ensure-healthy of a process that exited is not healthy", "start", "exited, returncode=0", ensure, exitUnhealthy},
+		{"status of a running process is ok", "status", "running, pid=1", plain, exitOK},
+		{"status of a running unhealthy process is ok", "status", "running, health=3, pid=1", plain, exitOK},
+		{"status of an exited process is not running", "status", "exited, health=0, returncode=0", plain, exitNotRunning},
+		{"status of a stopped process is not running", "status", "stopped", plain, exitNotRunning},
+		{"status --ensure-healthy of a healthy process is ok", "status", "running, health=0, pid=1", ensure, exitOK},
+		{"status --ensure-healthy of an unhealthy process is not healthy", "status", "running, health=1, pid=1", ensure, exitUnhealthy},
+		{"status --ensure-healthy without a health command is ok", "status", "running, pid=1", ensure, exitOK},
+		{"status --ensure-healthy of a stopped process is not healthy", "status", "stopped", ensure, exitUnhealthy},
+		{"status --ensure-healthy of an exited process is not healthy", "status", "exited, health=0, returncode=0", ensure, exitUnhealthy},
+		{"wait for a healthy process is ok", "wait", "running, health=0, pid=1", plain, exitOK},
+		{"wait for an unhealthy process is not healthy", "wait", "running, health=1, pid=1", plain, exitUnhealthy},
+		{"wait for a running process without a health command is ok", "wait", "running, pid=1", plain, exitOK},
+		{"wait for a stopped process is not healthy", "wait", "stopped", plain, exitUnhealthy},
+		{"wait for an exited process is not healthy", "wait", "exited, returncode=0", plain, exitUnhealthy},
+		{"stop that killed the process is ok", "stop", "killed, signal=15", plain, exitOK},
+		{"stop of a stopped process is ok", "stop", "stopped", plain, exitOK},
+		{"stop of an exited process is ok", "stop", "exited, returncode=-15", plain, exitOK},
+		{"stop --strict that killed the process is ok", "stop", "killed, signal=9", strict, exitOK},
+		{"stop --strict of a stopped process is not running", "stop", "stopped", strict, exitNotRunning},
+		{"stop --strict of an exited process is not running", "stop", "exited, returncode=0", strict, exitNotRunning},
+	}
+	for _, command := range []string{"start", "status", "wait", "stop"} {
+		for _, o := range []options{plain, ensure, strict} {
+			flags := fmt.Sprintf(" (ensure-healthy=%v, strict=%v)", o.EnsureHealthy, o.Strict)
+			tests = append(tests,
+				exitCase{command + " answered with an error is exit 2" + flags, command, "error: Failed to start: x", o, exitError},
+				exitCase{command + " answered invalid is exit 3" + flags, command, "invalid", o, exitUnknown})
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := exitCodeFor(tt.command, parseResponse(tt.line), tt.o); got != tt.want {
+				t.Errorf("exitCodeFor(%q, %q, ensure-healthy=%v strict=%v) = %d, want %d",
+					tt.command, tt.line, tt.o.EnsureHealthy, tt.o.Strict, got, tt.want)
+			}
+		})
+	}
+}
+
+// Fuzz targets. Their seeds run in every plain go test.
+
+func FuzzParseINI(f *testing.F) {
+	for _, seed := range []string{
+		"", "[web]\ncommand = sleep 1\n", "[DEFAULT]\nlinger=4\n[web]\nA : b\n  c\n",
+		"# c\n; c\n[s]\n\na=1\r\nb=\n\tx\n", "[]\n", "[a]b]\nk=v", "k=v", "[s]\njunk", "[s]\n =x",
+		"[s]\n  indented = x\n", "\n\n  \n", "[s]\na=1\n# c\n  more\n", "[\u00e9]\n\u00c9=\u00e8\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		sections, err := parseINI(text)
+		if !strings.Contains(text, "\r") {
+			crlfSections, crlfErr := parseINI(strings.ReplaceAll(text, "\n", "\r\n"))
+			if (err == nil) != (crlfErr == nil) || !reflect.DeepEqual(sections, crlfSections) {
+				t.Errorf("parseINI(%q) = %q, %v\nbut with CRLF = %q, %v", text, sections, err, crlfSections, crlfErr)
+			}
+		}
+		if err != nil {
+			return
+		}
+		for name, section := range sections {
+			if name == "" {
+				t.Errorf("parseINI(%q) has a section with no name", text)
+			}
+			for k := range section {
+				if k == "" || k != strings.TrimSpace(k) || k != strings.ToLower(k) || strings.ContainsAny(k, "=:") {
+					t.Errorf("parseINI(%q) has key %q in [%s], want a trimmed lower-case key without = or :", text, k, name)
+				}
+			}
+		}
+	})
+}
+
+func FuzzSplitWords(f *testing.F) {
+	for _, seed := range []string{
+		"", "a b", `'a b' "c\"d" e\ f`, "''", `a''b`, `"a\`, "'abc", `x\`, "a\\\nb", `"\\\'"`, " \t\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := splitWords(s)
+		if err != nil {
+			if msg := err.Error(); msg != "No closing quotation" && msg != "No escaped character" {
+				t.Errorf("splitWords(%q): unexpected error %q", s, msg)
+			}
+			return
+		}
+		if !strings.ContainsAny(s, `'"\`) {
+			fields := strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(" \t\r\n", r) })
+			if !slices.Equal(words, fields) {
+				t.Errorf("splitWords(%q) = %q, want the fields %q", s, words, fields)
+			}
+		}
+		quoted := make([]string, len(words))
+		for i, w := range words {
+			quoted[i] = shellQuote(w)
+		}
+		line := strings.Join(quoted, " ")
+		if again, err := splitWords(line); err != nil || !slices.Equal(again, words) {
+			t.Errorf("splitWords(%q) = %q, but splitting them quoted (%q) gives %q, %v", s, words, line, again, err)
+		}
+	})
+}
+
+func FuzzExpandVars(f *testing.F) {
+	for _, seed := range []string{
+		"", "plain", "$A", "${A}", "$$", "$$A", "echo $", "a\n$ b", "${x", "${}", "$1", "$UNDEF", "x\r\n$%", "${A}}",
+	} {
+		f.Add(seed)
+	}
+	vars := lookupIn(map[string]string{"A": "1", "B": "$B", "EMPTY": ""})
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := expandVars(s, vars)
+		if err != nil && !expandError.MatchString(err.Error()) {
+			t.Errorf("expandVars(%q): unexpected error %q", s, err)
+		}
+		if !strings.Contains(s, "$") && (err != nil || got != s) {
+			t.Errorf("expandVars(%q) = %q, %v; want it unchanged", s, got, err)
+		}
+		escaped := strings.ReplaceAll(s, "$", "$$")
+		if got, err := expandVars(escaped, vars); err != nil || got != s {
+			t.Errorf("expandVars(%q) = %q, %v; want %q", escaped, got, err, s)
+		}
+	})
+}
+
+func FuzzParseResponse(f *testing.F) {
+	for _, seed := range []string{
+		"running, pid=1", "running, health=0, pid=2", "exited, returncode=-15", "exited, health=1, returncode=0",
+		"killed, signal=15", "stopped", "invalid", "error: a, b=c", "error: ", "", "garbage", "running, pid=x",
+		"running, pid=1, pid=2", "running, pid=+7\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		encoded := parseResponse(line).String()
+		if again := parseResponse(encoded).String(); again != encoded {
+			t.Errorf("parseResponse(%q) encodes as %q, which parses and encodes as %q", line, encoded, again)
+		}
+	})
+}
+
+func FuzzParseCommandLine(f *testing.F) {
+	// Arguments are separated by NUL bytes, which no real argument contains.
+	for _, seed := range []string{
+		"", "start\x00web\x00--command\x00sleep 1", "--strict\x00stop\x00web", "-csleep", "--comm=x", "--health\x001",
+		"--\x00--strict", "-", "--", "-x", "--=", "--linger", "--health-count=abc", "-h", "-v", "--strict=maybe",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		cl, err := parseCommandLine(args)
+		if err != nil {
+			if ce := codedErrorOf(t, err); !ce.usage || ce.code != exitError {
+				t.Errorf("parseCommandLine(%q) = %+v, want a usage error", args, ce)
+			}
+			return
+		}
+		for long, value := range cl.set {
+			spec, ok := findOption(long)
+			if !ok {
+				t.Errorf("parseCommandLine(%q) set unknown option %q", args, long)
+				continue
+			}
+			if err := spec.set(&options{}, value); err != nil {
+				t.Errorf("parseCommandLine(%q) accepted --%s %q, which does not parse: %v", args, long, value, err)
+			}
+		}
+	})
+}
+
+// FuzzMonitorRequest feeds arbitrary bytes to the monitor's connection handler
+// and checks that it answers exactly as the protocol says, or drops the
+// connection, and never panics or hangs.
+func FuzzMonitorRequest(f *testing.F) {
+	for _, seed := range []string{"status\n", "\n", "wait\n", "stop\n", "bogus\n", "status", "", " stop \r\n",
+		"options\n", "signal HUP\n", "signal 99\n", "signal\n",
+		"status\nstop\n", strings.Repeat("x", maxRequestLine-1), strings.Repeat("y", 5000)} {
+		f.Add([]byte(seed))
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, req []byte) {
+		// A process that has exited with code 3: every known request
+		// answers its state at once.
+		run := &childRun{exited: make(chan struct{}), returncode: 3}
+		close(run.exited)
+		m := &monitor{name: "fuzz", o: defaultOptions(), logOut: devNull, run: run, wake: make(chan struct{})}
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, client := fileConn(t, fds[0]), fileConn(t, fds[1])
+		defer client.Close()
+		go m.handle(server)
+		go func() {
+			client.Write(req)
+			client.(*net.UnixConn).CloseWrite()
+		}()
+		client.SetReadDeadline(time.Now().Add(itCommandTimeout))
+		answer, err := io.ReadAll(client)
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("reading the answer: %v", err)
+		}
+
+		want := ""
+		if i := bytes.IndexByte(req, '\n'); i >= 0 && i < maxRequestLine || i < 0 && len(req) > 0 && len(req) < maxRequestLine {
+			line := req
+			if i >= 0 {
+				line = req[:i]
+			}
+			req := strings.TrimSpace(string(line))
+			verb, arg, _ := strings.Cut(req, " ")
+			_, badSignal := parseSignal(arg)
+			switch {
+			case req == "" || req == "status" || req == "wait" || req == "stop" || verb == "signal" && badSignal == nil:
+				want = "exited, returncode=3\n"
+			case req == "options":
+				want = m.o.quotedFlags() + "\n"
+			default:
+				want = "invalid\n"
+			}
+		}
+		if string(answer) != want {
+			t.Fatalf("request %q: want answer %q, got %q", req, want, answer)
+		}
+	})
+}
+
+// FuzzJSONString checks the hand-written JSON strings against encoding/json.
+func FuzzJSONString(f *testing.F) {
+	for _, seed := range []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\x00", "é ☃ 🐕", "bad \xff utf-8"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var got string
+		if err := json.Unmarshal([]byte(jsonString(s)), &got); err != nil {
+			t.Fatalf("jsonString(%q) = %s is not JSON: %v", s, jsonString(s), err)
+		}
+		want, _ := json.Marshal(s)
+		var wantDecoded string
+		json.Unmarshal(want, &wantDecoded)
+		if got != wantDecoded {
+			t.Fatalf("jsonString(%q) decodes to %q, encoding/json's to %q", s, got, wantDecoded)
+		}
+	})
+}
+
+func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
+	for _, r := range []response{
+		newResponse(codeRunning, "pid", 12, "health", 0),
+		newResponse(codeExited, "returncode", -15, "restarts", 2),
+		newResponse(codeStopped),
+		errorResponse("Failed to start: \"x\": not found, really"),
+	} {
+		obj := map[string]any{"name": "web", "state": r.code}
+		for k, v := range r.values {
+			obj[k] = v
+		}
+		if r.code == codeError {
+			obj["error"] = r.msg
+		}
+		want, _ := json.Marshal(obj)
+		if got := r.json("web"); got != string(want) {
+			t.Errorf("%v as JSON:\nwant %s\ngot  %s", r, want, got)
+		}
+	}
+}
+
+// export systemd and export launchd: the quoting, checked against a model
+// of how systemd reads an Exec line; golden files for the README's config
+// file example; and, where the tools exist, systemd-analyze verify and
+// plutil -lint on what the real binary writes.
+//
+// The golden files are testdata/export.service.golden and
+// testdata/export.plist.golden, with the temporary directory as $TMP. To
+// rewrite them on purpose, as for run_test.sh:
+//
+//	UPDATE=1 go test -run TestExportGolden .
+
+func TestExportSystemdQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/usr/bin/python3", "/usr/bin/python3"},
+		{"--bind=127.0.0.1:8080", "--bind=127.0.0.1:8080"},
+		{"100%", "100%%"},
+		{"$HOME", "$$HOME"},
+		{"a b", `"a b"`},
+		{"", `""`},
+		{";", `";"`},
+		{`say "hi"`, `"say \"hi\""`},
+		{`C:\dir`, `"C:\\dir"`},
+		{"it's", `"it's"`},
+		{"two\nlines\tand\ra bell\a", `"two\nlines\tand\x0da bell\x07"`},
+		{"café", `"café"`},
+		{"\xff", `"\xff"`},
+		{`echo "$$((1+1))" 50% > f`, `"echo \"$$$$((1+1))\" 50%% > f"`},
+	}
+	for _, tc := range tests {
+		got := systemdQuote(tc.in)
+		if got != tc.want {
+			t.Errorf("systemdQuote(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+		if back, err := exportUnquoteSystemd(got); err != nil || len(back) != 1 || back[0] != tc.in {
+			t.Errorf("systemd would read %s as %q (%v), want [%q]", got, back, err, tc.in)
+		}
+	}
+}
+
+func TestExportShellQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/usr/bin/curl", "/usr/bin/curl"},
+		{"*", "'*'"},
+		{"", "''"},
+		{"it's $HOME", `'it'\''s $HOME'`},
+	}
+	for _, tc := range tests {
+		if got := exportShellQuote(tc.in); got != tc.want {
+			t.Errorf("exportShellQuote(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+		if words, err := splitWords(exportShellQuote(tc.in)); err != nil || len(words) != 1 || words[0] != tc.in {
+			t.Errorf("splitWords(exportShellQuote(%q)) = %q, %v", tc.in, words, err)
+		}
+	}
+}
+
+func TestExportPlistString(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"/usr/bin/java", "/usr/bin/java", true},
+		{`a & b <c> "d" 'e'`, `a &amp; b &lt;c&gt; "d" 'e'`, true},
+		{"tab\tnewline\ncr\r", "tab\tnewline\ncr&#13;", true},
+		{"café", "café", true},
+		{"bell\a", "", false},
+		{"\xff", "", false},
+		{"\uFFFE", "", false},
+	}
+	for _, tc := range tests {
+		w := &exportWriter{}
+		got := w.plistString(tc.in)
+		if (w.err == nil) != tc.ok || tc.ok && got != tc.want {
+			t.Errorf("plistString(%q) = %q, %v; want %q, ok %v", tc.in, got, w.err, tc.want, tc.ok)
+		}
+		if !tc.ok {
+			continue
+		}
+		var back struct {
+			S string `xml:"string"`
+		}
+		if err := xml.Unmarshal([]byte("<x><string>"+got+"</string></x>"), &back); err != nil || back.S != tc.in {
+			t.Errorf("XML reads %q back as %q (%v)", got, back.S, err)
+		}
+	}
+}
+
+func TestExportRestartWindow(t *testing.T) {
+	tests := []struct {
+		delay    float64
+		restarts int
+		want     int
+	}{
+		{1, 5, 10 + 1 + 2 + 4 + 8 + 16 + 30},
+		{0.5, 3, 18},
+		{0, 5, 10},
+		{40, 2, 10 + 3*30},
+		{1, 1000000000, 10 + 1 + 2 + 4 + 8 + 16 + (1000000000-4)*30},
+	}
+	for _, tc := range tests {
+		o := defaultOptions()
+		o.RestartDelay, o.MaxRestarts = tc.delay, tc.restarts
+		if got := exportRestartWindow(o); got != tc.want {
+			t.Errorf("exportRestartWindow(delay %g, %d restarts) = %d, want %d", tc.delay, tc.restarts, got, tc.want)
+		}
+	}
+}
+
+// FuzzExportSystemdQuote: systemd reads back every word as it was, and no
+// raw line break, lone % or lone $ ever reaches the unit.
+func FuzzExportSystemdQuote(f *testing.F) {
+	for _, s := range []string{"", "a b", "100%", "$HOME", "${X}", `"\`, ";", "\n", "\xff\x00", "%%$$", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, w string) {
+		if strings.ContainsRune(w, 0) {
+			return // export refuses it: no process can be given a NUL
+		}
+		q := systemdQuote(w)
+		if strings.ContainsAny(q, "\n\r") {
+			t.Fatalf("systemdQuote(%q) = %q holds a line break", w, q)
+		}
+		if strings.Count(q, "%") != 2*strings.Count(w, "%") || strings.Count(q, "$") != 2*strings.Count(w, "$") {
+			t.Fatalf("systemdQuote(%q) = %q leaves a %% or $ undoubled", w, q)
+		}
+		back, err := exportUnquoteSystemd("/bin/x " + q + " " + q)
+		if err != nil || len(back) != 3 || back[1] != w || back[2] != w {
+			t.Fatalf("systemd reads %q back as %q (%v), want %q twice", q, back, err, w)
+		}
+	})
+}
+
+// TestExportGolden exports the README's config file example in both
+// formats and compares them with the golden files (UPDATE=1 rewrites them).
+func TestExportGolden(t *testing.T) {
+	tmp := t.TempDir()
+	exportFakeTools(t, tmp, "java", "curl", "timeout")
+	t.Setenv("HOME", tmp)
+	t.Setenv("PROCDOG_DIR", filepath.Join(tmp, "state"))
+	if err := os.Mkdir(filepath.Join(tmp, "backend"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(tmp, "procdog.cfg")
+	itWrite(t, cfg, exportReadmeConfig)
+	for _, tc := range []struct{ format, golden, warning string }{
+		{"systemd", "export.service.golden", ""},
+		{"launchd", "export.plist.golden", "procdog: warning: the launchd output does not express: " +
+			"truncating the output files (launchd appends); the health check (see its comments)\n"},
+	} {
+		stdout, stderr, err := exportRun(t, tc.format, "backend", "--config", cfg)
+		if err != nil || stderr != tc.warning {
+			t.Fatalf("export %s: %v, stderr %q, want the warning %q", tc.format, err, stderr, tc.warning)
+		}
+		got := strings.ReplaceAll(stdout, tmp, "$TMP")
+		path := filepath.Join("testdata", tc.golden)
+		if os.Getenv("UPDATE") != "" {
+			itWrite(t, path, got)
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Errorf("export %s differs from %s (UPDATE=1 rewrites it):\n%s", tc.format, path, got)
+		}
+		if tc.format == "systemd" {
+			exportVerify(t, filepath.Join(tmp, "procdog-backend.service"), stdout)
+		} else {
+			exportCheckPlist(t, stdout, []string{filepath.Join(tmp, "bin", "java"), "-classpath", "my-backend.jar",
+				"com.example.BackendServer", "server", "config.yml"})
+		}
+	}
+}
+
+// TestExportSystemdVerify exports units with the real binary and has
+// systemd-analyze verify them where it exists; their Exec lines must read
+// back, as systemd reads them, as what start would run.
+func TestExportSystemdVerify(t *testing.T) {
+	t.Parallel()
+	shellCmd := `echo "it's $$HOME" 100% > out.txt; exec sleep 100`
+	tests := []struct {
+		name  string
+		args  []string
+		argv  []string
+		lines []string
+	}{
+		{"plain", []string{"-c", "sleep 100"}, []string{exportLookPath(t, "sleep"), "100"},
+			[]string{"Restart=no", "StandardOutput=journal", "StandardError=journal", "KillSignal=SIGTERM", "TimeoutStopSec=10"}},
+		{"shell", []string{"--shell", "-c", shellCmd}, []string{"/bin/sh", "-c", `echo "it's $HOME" 100% > out.txt; exec sleep 100`},
+			[]string{`Description=procdog shell: echo "it's $HOME" 100%% > out.txt; exec sleep 100`}},
+		{"files", []string{"-c", "sleep 100", "--stdin", "in.txt", "--stdout", "out dir/o.log", "--stderr", "e%.log", "--append"},
+			[]string{exportLookPath(t, "sleep"), "100"},
+			[]string{"StandardInput=file:$WORK/in.txt", "StandardOutput=append:$WORK/out dir/o.log", "StandardError=append:$WORK/e%%.log"}},
+		{"truncated", []string{"-c", "sleep 100", "--stdout", "o.log", "--stderr", "o.log"},
+			[]string{exportLookPath(t, "sleep"), "100"},
+			[]string{"StandardOutput=truncate:$WORK/o.log", "StandardError=truncate:$WORK/o.log"}},
+		{"restart", []string{"-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "3", "--restart-delay", "0.5",
+			"--stop-signal", "hup", "--stop-timeout", "0.5"}, []string{exportLookPath(t, "sleep"), "100"},
+			[]string{"Restart=on-failure", "RestartSec=0.5", "StartLimitBurst=4", "StartLimitIntervalSec=18",
+				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP", "TimeoutStopSec=0.5"}},
+		{"always", []string{"-c", "sleep 100", "--restart", "always", "--restart-delay", "60"},
+			[]string{exportLookPath(t, "sleep"), "100"},
+			[]string{"Restart=always", "RestartSec=30", "StartLimitBurst=6", "StartLimitIntervalSec=190"}},
+		{"health", []string{"-c", "sleep 100", "--health-command", "test -e 'ready now'", "--health-count", "2",
+			"--health-delay", "0.1", "--ensure-healthy"}, []string{exportLookPath(t, "sleep"), "100"},
+			[]string{"TimeoutStartSec=31"}},
+	}
+	e := itNew(t)
+	for _, tc := range tests {
+		r := e.run(append([]string{"export", "systemd", tc.name}, tc.args...)...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("export failed:\n%s", r)
+		}
+		unit := strings.ReplaceAll(r.stdout, e.work, "$WORK")
+		for _, want := range tc.lines {
+			if !slices.Contains(strings.Split(unit, "\n"), want) {
+				t.Errorf("%s: no line %q in\n%s", tc.name, want, unit)
+			}
+		}
+		if got := exportExecLine(t, r.stdout, "ExecStart"); !slices.Equal(got, tc.argv) {
+			t.Errorf("%s: systemd reads ExecStart as %q, want %q", tc.name, got, tc.argv)
+		}
+		exportVerify(t, filepath.Join(t.TempDir(), "procdog-"+tc.name+".service"), r.stdout)
+		if tc.name == "health" {
+			if code := exportHealthScript(t, r.stdout, e.work); code != 1 {
+				t.Errorf("the health loop exited %d without the file, want 1", code)
+			}
+			itWrite(t, filepath.Join(e.work, "ready now"), "")
+			if code := exportHealthScript(t, r.stdout, e.work); code != 0 {
+				t.Errorf("the health loop exited %d with the file, want 0", code)
+			}
+		}
+	}
+}
+
+// TestExportSystemdHealthProbes: --health-url and --health-tcp become curl
+// and bash commands that pass and fail as procdog's own probes do.
+func TestExportSystemdHealthProbes(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	srv := itHTTPServer(t)
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--health-url", srv.URL + "/ok"}, 0},
+		{[]string{"--health-url", srv.URL + "/redirect"}, 0},
+		{[]string{"--health-url", srv.URL + "/fail"}, 1},
+		{[]string{"--health-tcp", itTCPListener(t)}, 0},
+		{[]string{"--health-tcp", itClosedAddr(t)}, 1},
+	}
+	for _, tc := range tests {
+		args := append([]string{"export", "systemd", "probe", "-c", "sleep 100", "--ensure-healthy",
+			"--health-count", "2", "--health-delay", "0.05", "--health-timeout", "5"}, tc.args...)
+		r := e.run(args...)
+		tool := map[string]string{"--health-url": "curl", "--health-tcp": "bash"}[tc.args[0]]
+		if _, err := exec.LookPath(tool); err != nil {
+			if r.code != 0 || !strings.Contains(r.stderr, "procdog: warning: ") {
+				t.Errorf("without %s, want a warning:\n%s", tool, r)
+			}
+			continue
+		}
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("export failed:\n%s", r)
+		}
+		exportVerify(t, filepath.Join(t.TempDir(), "procdog-probe.service"), r.stdout)
+		if code := exportHealthScript(t, r.stdout, e.work); code != tc.want {
+			t.Errorf("%q: the health loop exited %d, want %d\n%s", tc.args, code, tc.want, r.stdout)
+		}
+	}
+}
+
+// TestExportSystemdHealthWithoutEnsureHealthy: a health check that procdog
+// only reports is left commented out, with a warning.
+func TestExportSystemdHealthWithoutEnsureHealthy(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.run("export", "systemd", "h", "-c", "sleep 100", "--health-command", "true")
+	want := "procdog: warning: the systemd output does not express: the health check, which only procdog status reports (commented out) (see its comments)\n"
+	if r.code != 0 || r.stderr != want || !strings.Contains(r.stdout, "\n#ExecStartPost=/bin/sh -c ") {
+		t.Errorf("want a commented-out ExecStartPost and the warning %q:\n%s", want, r)
+	}
+}
+
+// TestExportLaunchdPlist exports plists with the real binary: XML that
+// parses, ProgramArguments as procdog splits the command, and one warning
+// line for what launchd cannot do.
+func TestExportLaunchdPlist(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	printf := exportLookPath(t, "printf")
+	command := `printf '%s <&> "é"\n' "a]]>b" --`
+	words, err := splitWords(command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("export", "launchd", "plain", "-c", command)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("export failed:\n%s", r)
+	}
+	values := exportCheckPlist(t, r.stdout, append([]string{printf}, words[1:]...))
+	for key, want := range map[string]string{"Label": "string:procdog.plain", "RunAtLoad": "true:",
+		"WorkingDirectory": "string:" + e.work, "ExitTimeOut": "integer:10"} {
+		if values[key] != want {
+			t.Errorf("%s = %q, want %q", key, values[key], want)
+		}
+	}
+	for _, key := range []string{"KeepAlive", "StandardOutPath", "StandardInPath"} {
+		if v, ok := values[key]; ok {
+			t.Errorf("%s = %q, want none", key, v)
+		}
+	}
+
+	shell := `echo "a & b" > 'out file'; exec sleep 100`
+	r = e.run("export", "launchd", "shell", "--shell", "-c", shell, "--stdout", "o.log", "--append",
+		"--restart", "on-failure", "--restart-delay", "2.5", "--stop-timeout", "0.5", "--health-tcp", "127.0.0.1:1")
+	want := "procdog: warning: the launchd output does not express: max_restarts=5; the health check (see its comments)\n"
+	if r.code != 0 || r.stderr != want {
+		t.Fatalf("want exit 0 and the warning %q:\n%s", want, r)
+	}
+	values = exportCheckPlist(t, r.stdout, []string{"/bin/sh", "-c", shell})
+	for key, want := range map[string]string{"StandardOutPath": "string:" + filepath.Join(e.work, "o.log"),
+		"KeepAlive": "dict:<key>SuccessfulExit</key><false/>", "ThrottleInterval": "integer:3", "ExitTimeOut": "integer:1"} {
+		if values[key] != want {
+			t.Errorf("%s = %q, want %q", key, values[key], want)
+		}
+	}
+	r = e.run("export", "launchd", "always", "-c", "sleep 1", "--restart", "always", "--stop-signal", "INT")
+	if values, _ := exportPlistValues(t, r.stdout); values["KeepAlive"] != "true:" || !strings.Contains(r.stderr, "stop_signal=INT") {
+		t.Errorf("want KeepAlive true and a warning for the stop signal:\n%s", r)
+	}
+}
+
+// TestExportUsageErrors: export's words and a missing command are usage
+// errors, the latter the very one start gives.
+func TestExportUsageErrors(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: format, name", 2, "export")
+	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name", 2, "export", "systemd")
+	e.expect("", usageLine+"\nprocdog: error: argument format: invalid choice: 'upstart' (choose from 'systemd', 'launchd')",
+		2, "export", "upstart", "x", "-c", "true")
+	e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: y", 2, "export", "systemd", "x", "y", "-c", "true")
+	e.expect("", usageLine+"\nprocdog: error: Invalid process name 'a.b'; must be alphanumeric, with only underscores or dashes",
+		2, "export", "launchd", "a.b", "-c", "true")
+	start := e.run("start", "x")
+	for _, format := range exportFormats {
+		if r := e.run("export", format, "x"); r.code != 2 || r.stdout != "" || r.stderr != start.stderr {
+			t.Errorf("a missing command: want exit 2 and what start says,\n%s\ngot\n%s", start, r)
+		}
+	}
+	e.expect("", "procdog: error: Failed to start: no-such-command-here: executable file not found in $PATH",
+		2, "export", "systemd", "x", "-c", "no-such-command-here")
+	e.expect("", "procdog: error: Failed to run health command: no-such-command-here: executable file not found in $PATH",
+		2, "export", "systemd", "x", "-c", "true", "--health-command", "no-such-command-here")
+	e.expect("", "procdog: error: could not split command 'echo \"x': No closing quotation",
+		3, "export", "systemd", "x", "-c", `echo "x`)
+}
+
+// TestExportOutput: --output writes the file, whole, and refuses one that
+// is not the user's own regular file, leaving it as it was.
+func TestExportOutput(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	args := []string{"export", "systemd", "out", "-c", "sleep 100"}
+	unit := e.run(args...).stdout
+	path := filepath.Join(e.work, "procdog-out.service")
+	itWrite(t, path, strings.Repeat("an older, longer file\n", 200))
+	e.expect("", "", 0, append(args, "--output", path)...)
+	if got, _ := os.ReadFile(path); string(got) != unit {
+		t.Errorf("--output wrote\n%s\nwant\n%s", got, unit)
+	}
+
+	target := filepath.Join(e.work, "target")
+	itWrite(t, target, "keep\n")
+	link := filepath.Join(e.work, "link.service")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("", "procdog: error: refusing to write "+link+": it is a symbolic link", 3, append(args, "--output", link)...)
+	fifo := filepath.Join(e.work, "fifo.service")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("", "procdog: error: refusing to write "+fifo+": it is not a regular file", 3, append(args, "--output", fifo)...)
+	if os.Getuid() == 0 {
+		// Only root can give a file away, to see that export will not write it.
+		if err := os.Chown(target, 12345, -1); err != nil {
+			t.Fatal(err)
+		}
+		e.expect("", "procdog: error: refusing to write "+target+": it belongs to another user (uid 12345)",
+			3, append(args, "--output", target)...)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "keep\n" {
+		t.Errorf("a refused --output changed its target to %q", got)
+	}
+}
+
+func TestExportEnvironment(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	out, _, err := exportRun(t, "systemd", "envy", "--command", "sleep 100", "--env", "A=$$HOME 100%", "--env", "B=two words")
+	if err != nil || !strings.Contains(out, "Environment=\"A=$HOME 100%%\"\nEnvironment=\"B=two words\"\n") {
+		t.Errorf("export systemd with --env: err %v, unit\n%s", err, out)
+	}
+	out, _, err = exportRun(t, "launchd", "envy", "--command", "sleep 100", "--env", "A=<&>")
+	if err != nil || !strings.Contains(out, "<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>") {
+		t.Errorf("export launchd with --env: err %v, plist\n%s", err, out)
+	}
+}
+
+// A newcomer's first hour: errors that say what to do, help for one command,
+// health failures that explain themselves, and a list of what is alive.
+
+func TestUsageErrorsSayWhatToDo(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	tests := []struct {
+		name string
+		args []string
+		want []string // the stderr lines after the usage line
+	}{
+		{"no command", nil, []string{"procdog: error: the following arguments are required: COMMAND",
+			"procdog: COMMAND is one of start, status, wait, stop, restart, list, signal, logs, show, export; 'procdog -h' for help"}},
+		{"a swap of two letters", []string{"strat", "web"}, []string{
+			"procdog: error: argument command: invalid choice: 'strat' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'start'?"}},
+		{"a letter missing", []string{"sigal", "web", "HUP"}, []string{
+			"procdog: error: argument command: invalid choice: 'sigal' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'signal'?"}},
+		{"help for a typo", []string{"help", "restrat"}, []string{
+			"procdog: error: argument command: invalid choice: 'restrat' (choose from " + commandChoices + ")",
+			"procdog: did you mean 'restart'?"}},
+		{"nothing near", []string{"frobnicate", "web"}, []string{
+			"procdog: error: argument command: invalid choice: 'frobnicate' (choose from " + commandChoices + ")"}},
+		{"version takes no words", []string{"version", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
+		{"help takes one command", []string{"help", "start", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runLines(t, tt.args...)
+			want := append([]string{usageLine}, tt.want...)
+			if code != exitError || stdout != "" || !slices.Equal(stderr, want) {
+				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
+			}
+		})
+	}
+}
+
+func TestHelpAndVersionAsCommands(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	stop := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == "stop" })]
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, helpText()},
+		{[]string{"help", "stop"}, commandHelp(stop)},
+		{[]string{"stop", "-h"}, commandHelp(stop)},
+		{[]string{"stop", "web", "--help"}, commandHelp(stop)},
+		{[]string{"-h", "stop"}, commandHelp(stop)},
+		{[]string{"version"}, "procdog " + version + "\n"},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runLines(t, tt.args...)
+		if code != exitOK || stdout != tt.want || stderr[0] != "" {
+			t.Errorf("run(%q) = %d, stderr %q, stdout\n%s\nwant 0, nothing and\n%s", tt.args, code, stderr, stdout, tt.want)
+		}
+	}
+}
+
+func TestCommandHelpListsWhatTheCommandUses(t *testing.T) {
+	tests := []struct {
+		command string
+		has     []string
+		hasNot  []string
+	}{
+		{"start", []string{"usage: procdog start NAME... [options]", "--command", "--health-url", "--json", "$ procdog start web"}, []string{"--lines", "--follow", "--all", "--version"}},
+		{"restart", []string{"--command", "--linger"}, []string{"--lines"}},
+		{"status", []string{"--ensure-healthy", "--json", "$ procdog status web"}, []string{"--command", "--strict"}},
+		{"stop", []string{"--strict", "--json"}, []string{"--command", "--ensure-healthy"}},
+		{"signal", []string{"usage: procdog signal NAME SIG [options]", "$ procdog signal web HUP"}, []string{"--command"}},
+		{"list", []string{"--all", "--json"}, []string{"--command", "--config"}},
+		{"logs", []string{"-n, --lines", "-f, --follow", "--stdout", "--dir"}, []string{"--command", "--json"}},
+	}
+	for _, tt := range tests {
+		c := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == tt.command })]
+		help := commandHelp(c)
+		for _, s := range tt.has {
+			if !strings.Contains(help, s) {
+				t.Errorf("%s -h does not show %q:\n%s", tt.command, s, help)
+			}
+		}
+		for _, s := range tt.hasNot {
+			if strings.Contains(help, s+" ") || strings.Contains(help, s+"\n") {
+				t.Errorf("%s -h shows %q, which it does not use:\n%s", tt.command, s, help)
+			}
+		}
+		if n := strings.Count(help, "\n"); n >= strings.Count(helpText(), "\n") {
+			t.Errorf("%s -h has %d lines, no fewer than the whole help", tt.command, n)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"start", "start", 0}, {"strat", "start", 1}, {"stat", "start", 1}, {"stpo", "stop", 1},
+		{"", "wait", 4}, {"lsit", "list", 1}, {"kitten", "sitting", 3},
+	}
+	for _, tt := range tests {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+	for word, want := range map[string]string{"strat": "start", "STOP": "stop", "lgos": "logs", "hlep": "help",
+		"versoin": "version", "x": "", "frobnicate": "", "restarts": "restart"} {
+		if got := suggestCommand(word); got != want {
+			t.Errorf("suggestCommand(%q) = %q, want %q", word, got, want)
+		}
+	}
+}
+
+func TestListedKeepsWhatAnswers(t *testing.T) {
+	names := []string{"a", "b", "c"}
+	responses := []response{newResponse(codeRunning, "pid", 1), newResponse(codeStopped), errorResponse("refused")}
+	gotNames, got := listed(names, responses, false)
+	if !slices.Equal(gotNames, []string{"a", "c"}) || len(got) != 2 || got[1].code != codeError {
+		t.Errorf("listed without --all = %q, %v; want a and c", gotNames, got)
+	}
+	if gotNames, _ := listed(names, responses, true); !slices.Equal(gotNames, names) {
+		t.Errorf("listed with --all = %q, want all of %q", gotNames, names)
+	}
+}
+
+func TestBadValuesNameTheRule(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	sigRule := fmt.Sprintf(" (a name such as TERM, HUP or KILL, or a number from 1 to %d)", maxSignal())
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "x", "-c", "true", "--linger", "-1"}, "argument --linger: invalid float value: '-1' (a number of seconds, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--settle=soon"}, "argument --settle: invalid float value: 'soon' (a number of seconds, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--linger", "90000"}, "argument --linger: invalid float value: '90000' (at most 86400 seconds, one day)"},
+		{[]string{"wait", "x", "--health-count", "-2"}, "argument --health-count: invalid int value: '-2' (a whole number, 0 or more)"},
+		{[]string{"logs", "x", "-n", "ten"}, "argument --lines: invalid int value: 'ten' (a whole number, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--stop-signal", "NOPE"}, "argument --stop-signal: invalid signal: 'NOPE'" + sigRule},
+		{[]string{"signal", "x", "65"}, "argument signal: invalid signal: '65'" + sigRule},
+		{[]string{"start", "x", "-c", "true", "--restart", "often"}, "argument --restart: invalid choice: 'often' (choose from 'no', 'on-failure', 'always')"},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runLines(t, tt.args...)
+		if want := []string{usageLine, "procdog: error: " + tt.want}; code != exitError || stdout != "" || !slices.Equal(stderr, want) {
+			t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
+		}
+	}
+	path := writeConfig(t, "[x]\ncommand=true\nhealth_count=ten\n")
+	_, stderr, code := runLines(t, "start", "x", "--config", path)
+	if want := "procdog: error: invalid int value: 'ten' (a whole number, 0 or more) for config key 'health_count' in '" + path + "'"; code != exitUnknown || !slices.Equal(stderr, []string{want}) {
+		t.Errorf("a bad int in the config file: %d, %q; want 3, %q", code, stderr, want)
+	}
+}
+
+func TestMessagesSayWhatToWrite(t *testing.T) {
+	t.Setenv("PROCDOG_DIR", t.TempDir())
+	unsetenv(t, "BADENVVAR")
+	empty := writeConfig(t, "")
+	hint := "procdog: write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"restart with nothing to restart and no command", []string{"restart", "web", "--config", empty}, exitError, []string{usageLine,
+			"procdog: error: Must specify --command with 'restart' or supply a command in the config file for this id ('web')",
+			"procdog: no command for 'web' in the config file " + empty}},
+		{"start with no command keeps the original's text", []string{"start", "web", "--config", empty}, exitError, []string{usageLine,
+			"procdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('web')",
+			"procdog: no command for 'web' in the config file " + empty}},
+		{"a shell's $1", []string{"start", "web", "--config", empty, "--shell", "-c", "echo $1"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in command 'echo $1': Invalid placeholder in string: line 1, col 6", hint}},
+		{"a shell's $(cmd) in a health command", []string{"start", "web", "--config", empty, "-c", "true", "--health-command", "test $(date)"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in health_command 'test $(date)': Invalid placeholder in string: line 1, col 6", hint}},
+		{"an undefined variable needs no hint", []string{"start", "web", "--config", empty, "-c", "echo $BADENVVAR"}, exitUnknown, []string{
+			"procdog: error: could not expand environment variable names in command 'echo $BADENVVAR': 'BADENVVAR'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runLines(t, tt.args...)
+			if code != tt.code || stdout != "" || !slices.Equal(stderr, tt.want) {
+				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant %d, nothing,\n%q", tt.args, code, stdout, stderr, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestHealthProbesAreCheckedAtStart(t *testing.T) {
+	noDNS := "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
+	tests := []struct {
+		o        options
+		wantMsg  string // "" for none
+		wantHint string
+	}{
+		{options{HealthURL: "http://127.0.0.1:8080/ping"}, "", ""},
+		{options{HealthURL: "http://localhost/"}, "", ""},
+		{options{HealthURL: "http://[::1]:8080/"}, "", ""},
+		{options{HealthTCP: "127.0.0.1:5432"}, "", ""},
+		{options{HealthTCP: "[::1]:65535"}, "", ""},
+		{options{HealthTCP: "localhost:1"}, "", ""},
+		{options{HealthURL: "http://example.com/"}, "argument --health-url: unknown host 'example.com' in 'http://example.com/'", noDNS},
+		{options{HealthTCP: "nosuchhost.example:80"}, "argument --health-tcp: unknown host 'nosuchhost.example' in 'nosuchhost.example:80'", noDNS},
+		{options{HealthURL: "http://:8080/"}, "argument --health-url: no host in 'http://:8080/'", ""},
+		{options{HealthURL: "http://h:/"}, "argument --health-url: no port in 'http://h:/'", ""},
+		{options{HealthURL: "http://127.0.0.1:70000/"}, "argument --health-url: port '70000' is not a number from 1 to 65535 in 'http://127.0.0.1:70000/'", ""},
+		{options{HealthTCP: "127.0.0.1:0"}, "argument --health-tcp: port '0' is not a number from 1 to 65535 in '127.0.0.1:0'", ""},
+		{options{HealthTCP: "127.0.0.1:http"}, "argument --health-tcp: port 'http' is not a number from 1 to 65535 in '127.0.0.1:http'", ""},
+		{options{HealthTCP: ":80"}, "argument --health-tcp: no host in ':80'", ""},
+		{options{HealthTCP: "127.0.0.1"}, "argument --health-tcp: not HOST:PORT: '127.0.0.1'", ""},
+		{options{HealthURL: "https://127.0.0.1/"}, "argument --health-url: not an http:// URL: 'https://127.0.0.1/'", ""},
+	}
+	for _, tt := range tests {
+		err := tt.o.checkHealthProbes()
+		if tt.wantMsg == "" {
+			if err != nil {
+				t.Errorf("checkHealthProbes(%q%q) = %v, want nil", tt.o.HealthURL, tt.o.HealthTCP, err)
+			}
+			continue
+		}
+		ce := codedErrorOf(t, err)
+		if ce.msg != tt.wantMsg || ce.hint != tt.wantHint || !ce.usage || ce.code != exitError {
+			t.Errorf("checkHealthProbes(%q%q) = %q, hint %q, usage %v, code %d\nwant %q, hint %q, a usage error",
+				tt.o.HealthURL, tt.o.HealthTCP, ce.msg, ce.hint, ce.usage, ce.code, tt.wantMsg, tt.wantHint)
+		}
+	}
+}
+
+func TestEveryAddressOfAHostIsTried(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	itWrite(t, hosts, "# a comment\n::1 both other # the first\n127.0.0.1 both\n127.0.0.1 BOTH\n10.0.0.1 other\n")
+	old := hostsFile
+	hostsFile = hosts
+	t.Cleanup(func() { hostsFile = old })
+	ips, err := lookupHost("both")
+	if want := "[::1 127.0.0.1]"; err != nil || fmt.Sprint(ips) != want {
+		t.Errorf("lookupHost(both) = %v, %v; want %s", ips, err, want)
+	}
+	if ips, err := lookupHost("localhost"); err != nil || fmt.Sprint(ips) != "[127.0.0.1]" {
+		t.Errorf("lookupHost(localhost) with no line for it = %v, %v; want 127.0.0.1", ips, err)
+	}
+	if _, err := lookupHost("nosuch"); err == nil {
+		t.Errorf("lookupHost(nosuch) found an address")
+	}
+	// A server on 127.0.0.1 alone: ::1, tried first, refuses.
+	addr := itTCPListener(t)
+	_, port, _ := strings.Cut(addr, ":")
+	conn, err := dialTCP("both:"+port, itSoon)
+	if err != nil {
+		t.Fatalf("dialTCP(both:%s) = %v, want a connection through its second address", port, err)
+	}
+	conn.Close()
+}
+
+func TestHealthFailuresSayWhy(t *testing.T) {
+	tests := []struct {
+		health        int
+		why, lastLine string
+		want          string
+	}{
+		{0, "", "anything", ""},
+		{3, "", "", "health command exited with 3"},
+		{7, "", "curl: (7) Failed to connect", "health command exited with 7: curl: (7) Failed to connect"},
+		{-15, "", "", "health command ended by signal 15"},
+		{-9, "health command killed after 2s", "still trying", "health command killed after 2s: still trying"},
+	}
+	for _, tt := range tests {
+		if got := healthCommandFailure(tt.health, tt.why, tt.lastLine); got != tt.want {
+			t.Errorf("healthCommandFailure(%d, %q, %q) = %q, want %q", tt.health, tt.why, tt.lastLine, got, tt.want)
+		}
+	}
+	var log bytes.Buffer
+	out := "first\nthe last words\n  \n"
+	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(out))); got != "the last words" || log.String() != out {
+		t.Errorf("copyLastLine = %q, log %q; want %q and all of it", got, log.String(), "the last words")
+	}
+	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(strings.Repeat("x", 500)))); len(got) != 203 {
+		t.Errorf("copyLastLine of a long line kept %d bytes, want 200 and ...", len(got))
+	}
+	if got := probeFailure(fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second); got != "no answer within 2s" {
+		t.Errorf("probeFailure(timeout) = %q", got)
+	}
+	r := newResponse(codeRunning, "pid", 5, "health", 1)
+	r.healthError = `GET http://h/: HTTP status 500 "x"`
+	if got, want := r.json("w"), `{"health":1,"health_error":"GET http://h/: HTTP status 500 \"x\"","name":"w","pid":5,"state":"running"}`; got != want {
+		t.Errorf("json = %s, want %s", got, want)
+	}
+	if got := r.String(); got != "running, health=1, pid=5" {
+		t.Errorf("the response line changed with a health error: %q", got)
+	}
+}
+
+func TestOnlyWhatACommandUsesIsExpanded(t *testing.T) {
+	unsetenv(t, "IT_NOPE")
+	path := writeConfig(t, "[web]\ncommand=serve $IT_NOPE\nhealth_url=http://127.0.0.1:$IT_NOPE/\nstdout=$IT_NOPE/out\nstop_signal=INT\n")
+	tests := []struct {
+		command string
+		fails   bool
+	}{
+		{"start", true}, {"restart", true}, {"logs", true},
+		{"status", false}, {"wait", false}, {"stop", false}, {"signal", false}, {"list", false},
+	}
+	for _, tt := range tests {
+		cl := commandLine{words: []string{tt.command, "web"}, set: map[string]string{"config": path}}
+		o, err := resolveOptions(cl, "web")
+		if tt.fails {
+			if ce := codedErrorOf(t, err); ce.code != exitUnknown || !strings.Contains(ce.msg, "'IT_NOPE'") {
+				t.Errorf("%s: error %q (exit %d), want the expansion error, exit 3", tt.command, ce.msg, ce.code)
+			}
+			continue
+		}
+		if err != nil || o.StopSignal != "INT" {
+			t.Errorf("%s: %v, stop signal %q; want no error and the file's other keys", tt.command, err, o.StopSignal)
+		}
+	}
+	// The command line too: stop does not run --command.
+	cl, err := parseCommandLine([]string{"stop", "web", "--command", "serve $IT_NOPE", "--config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolveOptions(cl, "web"); err != nil {
+		t.Errorf("stop with an unexpandable --command: %v", err)
+	}
+}
+
+func TestCopyLastLineKeepsLittleOfAHugeLine(t *testing.T) {
+	huge := io.MultiReader(strings.NewReader("first line\n"), io.LimitReader(zeroReader{'x'}, 64<<20))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	last := copyLastLine(io.Discard, io.NopCloser(huge))
+	runtime.ReadMemStats(&after)
+	if last != strings.Repeat("x", 200)+"..." {
+		t.Errorf("the last line of a 64 MiB line: got %d bytes, want 200 x", len(last))
+	}
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
+		t.Errorf("copying a 64 MiB line allocated %d bytes; want it read in small pieces", grown)
+	}
+}
+
+// --health-log's matcher: the subset of Go's regexp syntax that procdog
+// understands without importing package regexp, checked against regexp.
+
+func TestPatternAgreesWithGo(t *testing.T) {
+	for _, tc := range patternCases {
+		pt, err := compilePattern(tc.pattern)
+		if err != nil {
+			t.Errorf("compilePattern(%q): %v, want it compiled", tc.pattern, err)
+			continue
+		}
+		re := regexp.MustCompile(tc.pattern)
+		for _, line := range tc.lines {
+			if got, want := pt.match([]byte(line)), re.MatchString(line); got != want {
+				t.Errorf("pattern %q on line %q: match = %v, but Go's regexp says %v", tc.pattern, line, got, want)
+			}
+		}
+	}
+}
+
+// A pattern's scratch space is reused: a match that stopped early must not
+// leave anything behind for the next.
+func TestPatternMatchesAgainAfterAnEarlyStop(t *testing.T) {
+	pt, err := compilePattern(`(a|ab)(c|bcd)x|^q`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{{"abcdx", true}, {"abcd", false}, {"acx", true}, {"ab", false}, {"q", true}, {"aq", false}} {
+		if got := pt.match([]byte(tc.line)); got != tc.want {
+			t.Errorf("match(%q) = %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}
+
+func TestPatternRefuses(t *testing.T) {
+	for _, tc := range []struct{ pattern, wantErr string }{
+		// What Go has and procdog does not: refused, never mis-matched.
+		{`\p{Greek}`, `unsupported \p{Greek} (procdog matches a subset of Go's syntax)`},
+		{`\pL`, `unsupported \pL (`},
+		{`\PN`, `unsupported \PN (`},
+		{`\p`, `unsupported \p (`},
+		{`\p{Greek`, `unsupported \p{ (`},
+		{`[\p{L}]`, `unsupported \p{L}`},
+		{`[[:alpha:]]`, `unsupported [:name:] class`},
+		{`[^[:digit:]]`, `unsupported [:name:] class`},
+		{`\Qa.b\E`, `unsupported \Q`},
+		{`\Aa`, `unsupported \A`},
+		{`a\z`, `unsupported \z`},
+		{`\C`, `unsupported \C`},
+		{`\x41`, `unsupported \x`},
+		{`\x{41}`, `unsupported \x`},
+		{`\0`, `unsupported \0`},
+		{`\101`, `unsupported \1`},
+		{`(a)\1`, `unsupported \1`},
+		{`\e`, `unsupported \e`},
+		{`\é`, `unsupported \é`},
+		{`[\b]`, `unsupported \b`},
+		{`(?m)^a`, `unsupported group (?m)`},
+		{`(?s).`, `unsupported group (?s)`},
+		{`(?U)a*`, `unsupported group (?U)`},
+		{`a(?i)b`, `unsupported group (?i); (?i) is only allowed at the very start`},
+		{`(?i)(?i)a`, `unsupported group (?i)`},
+		{`(?i:a)`, `unsupported group (?i:`},
+		{`(?-i)a`, `unsupported group (?-i)`},
+		{`(?=a)`, `unsupported group (?=a)`},
+		{`(?!a)`, `unsupported group (?!a)`},
+		{`(?P=n)`, `unsupported group (?P=n)`},
+		{`(?`, `unsupported group (?`},
+		// What Go refuses too.
+		{`((`, `missing closing )`},
+		{`(a`, `missing closing )`},
+		{`a)`, `unexpected )`},
+		{`[a`, `missing closing ]`},
+		{`[]`, `missing closing ]`},
+		{`[^]`, `missing closing ]`},
+		{`[z-a]`, `invalid character class range z-a`},
+		{`*a`, `missing argument to repetition operator: *`},
+		{`a|+`, `missing argument to repetition operator: +`},
+		{`(?`, `unsupported`},
+		{`(?)`, `unsupported`},
+		{`(*)`, `missing argument to repetition operator: *`},
+		{`{2}`, `missing argument to repetition operator: {2}`},
+		{`(?i)*`, `missing argument to repetition operator: *`},
+		{`a**`, `invalid nested repetition operator: *`},
+		{`a*??`, `invalid nested repetition operator: ?`},
+		{`a{2}{3}`, `invalid nested repetition operator: {3}`},
+		{`a+*`, `invalid nested repetition operator`},
+		{`a{1001}`, `invalid repeat count {1001} (at most 1000)`},
+		{`a{2,1001}`, `invalid repeat count {2,1001}`},
+		{`a{3,2}`, `invalid repeat count {3,2}`},
+		{`a{99999999999}`, `invalid repeat count`},
+		{`(?P<>a)`, `invalid group name in (?P<>`},
+		{`(?P<a-b>a)`, `invalid group name in (?P<a-b>`},
+		{`(?<x y>a)`, `invalid group name`},
+		{`(?P<n`, `invalid group name in (?P<n>`},
+		{`(?P<n>a)(?P<n>b)`, `duplicate group name n`},
+		{`a\`, `trailing \ at the end`},
+		{"\xff", `invalid UTF-8`},
+		{strings.Repeat("(", 1001) + strings.Repeat(")", 1001), `expression nests too deeply`},
+		// Too large for procdog, though Go takes it: the work per character
+		// grows with the program.
+		{`(abcdef){1000}`, `expression too large`},
+		{`((a{0,1000}){1000}){1000}`, `expression too large`},
+		{`(((a{0}){1000}){1000}){1000}`, `expression too large`},
+		{`((((){1000}){1000}){1000}){1000}`, `expression too large`},
+	} {
+		pt, err := compilePattern(tc.pattern)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("compilePattern(%q) = %v, %v; want an error with %q", tc.pattern, pt, err, tc.wantErr)
+		}
+	}
+}
+
+// checkHealthProbes turns the matcher's refusal into the usage error.
+func TestPatternRefusedAtStart(t *testing.T) {
+	ce := codedErrorOf(t, options{HealthLog: `^\pL+ ready`}.checkHealthProbes())
+	want := `argument --health-log: not a regular expression: unsupported \pL (procdog matches a subset of Go's syntax)`
+	if ce.msg != want || !ce.usage || ce.code != exitError {
+		t.Errorf("checkHealthProbes = %q, usage %v, code %d; want %q, a usage error", ce.msg, ce.usage, ce.code, want)
+	}
+	if err := (options{HealthLog: `(?i)^ready on \d+$`}).checkHealthProbes(); err != nil {
+		t.Errorf("checkHealthProbes of a supported pattern = %v, want nil", err)
+	}
+}
+
+// Patterns that make a backtracking matcher take exponential time take a
+// Pike VM time linear in the line: these return.
+func TestPatternPathological(t *testing.T) {
+	line := bytes.Repeat([]byte("a"), maxLogLine)
+	for _, p := range []string{`(a*)*b`, `(a|aa)*c`, `(a+)+$x`, `(a?){30}a{30}b`, `(\w|a)*\d`} {
+		pt, err := compilePattern(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt.match(line) {
+			t.Errorf("%q matched a line of a's", p)
+		}
+	}
+}
+
+// FuzzPattern checks that where both procdog's matcher and Go's regexp
+// take a pattern, they agree on every line (a line has no newline).
+func FuzzPattern(f *testing.F) {
+	for _, tc := range patternCases {
+		for _, line := range tc.lines {
+			f.Add(tc.pattern, line)
+		}
+	}
+	f.Fuzz(func(t *testing.T, pattern, line string) {
+		if strings.Contains(line, "\n") {
+			return
+		}
+		pt, err := compilePattern(pattern)
+		if err != nil {
+			return
+		}
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			t.Fatalf("compilePattern(%q) took what Go's regexp refuses: %v", pattern, err)
+		}
+		if got, want := pt.match([]byte(line)), re.MatchString(line); got != want {
+			t.Errorf("pattern %q on line %q: match = %v, but Go's regexp says %v", pattern, line, got, want)
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Integration tests: the real binary, driving real processes.
+
+// Integration tests: they build the real binary once and drive it the way a
+// user's shell would, checking the exact response line, the stderr line and
+// the exit code of every command (the README's reference). Each test has its own
+// PROCDOG_DIR, HOME and working directory, and ends every process it saw by
+// pid, even when it fails.
 
 func TestItQuickStart(t *testing.T) {
 	t.Parallel()
@@ -2319,20 +4214,6 @@ func TestItMonitorIsTheProcessParent(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "p")
 }
 
-// itSessionID reads the session of pid from /proc.
-func itSessionID(pid int) (int, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	fields := strings.Fields(string(stat[i+1:]))
-	if i < 0 || len(fields) < 4 {
-		return 0, fmt.Errorf("cannot parse %q", stat)
-	}
-	return strconv.Atoi(fields[3])
-}
-
 // TestItStartThroughAPipe is `procdog start ... | cat`: the reader must see
 // EOF as soon as the client exits, because nothing else holds the pipe.
 func TestItStartThroughAPipe(t *testing.T) {
@@ -2389,78 +4270,6 @@ func TestItStartThroughAPipe(t *testing.T) {
 	}
 	e.expect("running, pid={N}", "", 0, "status", "p")
 	e.expect("killed, signal=15", "", 0, "stop", "p")
-}
-
-// itGoTimeout bounds one go command of the vendoring tests: its first build
-// of procdog can take a while on a loaded machine.
-const itGoTimeout = 3 * time.Minute
-
-// itGoSetup finds the go command and prepares e to run it offline: HOME is
-// the test's, so go is told where its real cache and settings are, and it
-// may neither switch toolchains nor download anything.
-func itGoSetup(t *testing.T, e *itEnv) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go is not on PATH")
-	}
-	goEnv, err := exec.Command(goBin, "env", "GOCACHE", "GOPATH", "GOMODCACHE", "GOENV").Output()
-	if err != nil {
-		t.Fatalf("go env: %v", err)
-	}
-	vars := strings.Split(strings.TrimSpace(string(goEnv)), "\n")
-	for i, name := range []string{"GOCACHE", "GOPATH", "GOMODCACHE", "GOENV"} {
-		if i < len(vars) && vars[i] != "" {
-			e.setenv(name, vars[i])
-		}
-	}
-	e.setenv("GOTOOLCHAIN", "local")
-	e.setenv("GOPROXY", "off")
-	return goBin
-}
-
-// goRun runs the go command with args in dir, in e's world. The NAME of a
-// procdog command in args (after "run FILE" or "tool procdog") is remembered
-// for the cleanup, and the pids in its response too.
-func (e *itEnv) goRun(goBin, dir string, args ...string) itResult {
-	e.t.Helper()
-	if len(args) >= 4 && (args[0] == "run" || args[0] == "tool") && !strings.HasPrefix(args[3], "-") {
-		e.mu.Lock()
-		e.names[args[3]] = true
-		e.mu.Unlock()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), itGoTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Dir = dir
-	cmd.Env = e.environ()
-	cmd.WaitDelay = time.Second
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := itResult{args: append([]string{"(go)"}, args...), stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		r.code = ee.ExitCode()
-	default:
-		e.t.Fatalf("go %q did not finish: %v\n%s", args, err, r)
-	}
-	e.notePids(r.stdout)
-	return r
-}
-
-// goExpect is goRun, failing unless stdout, stderr and the exit code are as
-// given, as in expect.
-func (e *itEnv) goExpect(goBin, dir, stdout, stderr string, code int, args ...string) itResult {
-	e.t.Helper()
-	r := e.goRun(goBin, dir, args...)
-	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
-		e.t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: %q\n  exit:   %d",
-			r, itLines(stdout), itLines(stderr), code)
-	}
-	return r
 }
 
 // TestItVendored copies procdog.go alone into an empty directory and runs it
@@ -2582,21 +4391,7 @@ func TestItUsageErrors(t *testing.T) {
 	}
 }
 
-// ---------------------------------------------------------------------------
 // Faults that wedged the original, reproduced for real.
-
-// itStateFiles lists the state directory, logs left out: what a failed or
-// finished start must not leave behind.
-func (e *itEnv) stateFiles() []string {
-	entries, _ := os.ReadDir(e.state)
-	var names []string
-	for _, d := range entries {
-		if !strings.HasSuffix(d.Name(), ".log") {
-			names = append(names, d.Name())
-		}
-	}
-	return names
-}
 
 func TestItStopEscalatesToSIGKILL(t *testing.T) {
 	t.Parallel()
@@ -2891,275 +4686,9 @@ func TestItSoak(t *testing.T) {
 	}
 }
 
-// FuzzMonitorRequest feeds arbitrary bytes to the monitor's connection handler
-// and checks that it answers exactly as the protocol says, or drops the
-// connection, and never panics or hangs.
-func FuzzMonitorRequest(f *testing.F) {
-	for _, seed := range []string{"status\n", "\n", "wait\n", "stop\n", "bogus\n", "status", "", " stop \r\n",
-		"options\n", "signal HUP\n", "signal 99\n", "signal\n",
-		"status\nstop\n", strings.Repeat("x", maxRequestLine-1), strings.Repeat("y", 5000)} {
-		f.Add([]byte(seed))
-	}
-	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, req []byte) {
-		// A process that has exited with code 3: every known request
-		// answers its state at once.
-		run := &childRun{exited: make(chan struct{}), returncode: 3}
-		close(run.exited)
-		m := &monitor{name: "fuzz", o: defaultOptions(), logOut: devNull, run: run, wake: make(chan struct{})}
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		server, client := fileConn(t, fds[0]), fileConn(t, fds[1])
-		defer client.Close()
-		go m.handle(server)
-		go func() {
-			client.Write(req)
-			client.(*net.UnixConn).CloseWrite()
-		}()
-		client.SetReadDeadline(time.Now().Add(itCommandTimeout))
-		answer, err := io.ReadAll(client)
-		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("reading the answer: %v", err)
-		}
-
-		want := ""
-		if i := bytes.IndexByte(req, '\n'); i >= 0 && i < maxRequestLine || i < 0 && len(req) > 0 && len(req) < maxRequestLine {
-			line := req
-			if i >= 0 {
-				line = req[:i]
-			}
-			req := strings.TrimSpace(string(line))
-			verb, arg, _ := strings.Cut(req, " ")
-			_, badSignal := parseSignal(arg)
-			switch {
-			case req == "" || req == "status" || req == "wait" || req == "stop" || verb == "signal" && badSignal == nil:
-				want = "exited, returncode=3\n"
-			case req == "options":
-				want = m.o.quotedFlags() + "\n"
-			default:
-				want = "invalid\n"
-			}
-		}
-		if string(answer) != want {
-			t.Fatalf("request %q: want answer %q, got %q", req, want, answer)
-		}
-	})
-}
-
-// fileConn makes a net.Conn of one end of a socketpair.
-func fileConn(t *testing.T, fd int) net.Conn {
-	f := os.NewFile(uintptr(fd), "socketpair")
-	defer f.Close()
-	c, err := net.FileConn(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// TestRunTestSh runs the golden-output tour, run_test.sh, with the binary
-// that TestMain built, so that the one test command runs all three layers.
-func TestRunTestSh(t *testing.T) {
-	if testing.Short() {
-		t.Skip("golden tour")
-	}
-	t.Parallel()
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("no bash")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "run_test.sh")
-	cmd.Env = append(os.Environ(), "PROCDOG_BIN="+itBinary, "UPDATE=")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("run_test.sh failed: %v\n%s", err, out)
-	}
-}
-
-// ---------------------------------------------------------------------------
 // Beyond the original: restart, list, signal, logs, --json, the
 // built-in health probes and the restart policy, driven through
 // the real binary like the tests above.
-
-// itWant is one acceptable result of a command whose answer depends on a
-// race the test cannot steer, such as a signal and the reaping of the
-// process it ends.
-type itWant struct {
-	stdout string
-	code   int
-}
-
-// itExpectOneOf runs procdog and fails unless it printed one of want, with
-// its exit code, and nothing on stderr.
-func itExpectOneOf(e *itEnv, want []itWant, args ...string) itResult {
-	e.t.Helper()
-	r := e.run(args...)
-	for _, w := range want {
-		if itMatch(w.stdout, r.stdout) && r.stderr == "" && r.code == w.code {
-			return r
-		}
-	}
-	e.t.Fatalf("unexpected result of\n%s\nwant one of %+v", r, want)
-	return r
-}
-
-// itEventuallyAnswers runs procdog until it prints the line want, with
-// nothing on stderr, and exits with code.
-func itEventuallyAnswers(e *itEnv, timeout time.Duration, want string, code int, args ...string) itResult {
-	e.t.Helper()
-	var r itResult
-	itEventually(e.t, timeout, fmt.Sprintf("procdog %q to answer %q, exit %d", args, want, code), func() (bool, string) {
-		r = e.run(args...)
-		return itMatch(want, r.stdout) && r.stderr == "" && r.code == code, r.String()
-	})
-	return r
-}
-
-var itJSONPidRE = regexp.MustCompile(`"pid":(-?\d+)`)
-
-// itExpectJSON is expect for --json: it notes the pids in the JSON for the
-// cleanup, and checks that what was printed is JSON.
-func itExpectJSON(e *itEnv, stdout, stderr string, code int, args ...string) itResult {
-	e.t.Helper()
-	r := e.run(args...)
-	for _, m := range itJSONPidRE.FindAllStringSubmatch(r.stdout, -1) {
-		n, _ := strconv.Atoi(m[1])
-		e.track(n)
-	}
-	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
-		e.t.Fatalf("unexpected result of\n%s\nwant\n  stdout: %q\n  stderr: %q\n  exit:   %d",
-			r, itLines(stdout), itLines(stderr), code)
-	}
-	if r.stdout != "" && !json.Valid([]byte(r.stdout)) {
-		e.t.Fatalf("procdog %q printed %q, which is not JSON", args, r.stdout)
-	}
-	return r
-}
-
-// itJSONPid is the pid in a --json response.
-func itJSONPid(t *testing.T, r itResult) int {
-	t.Helper()
-	m := itJSONPidRE.FindStringSubmatch(r.stdout)
-	if m == nil {
-		t.Fatalf("no \"pid\":N in\n%s", r)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
-// itLog is NAME's monitor log.
-func itLog(e *itEnv, name string) string {
-	text, _ := os.ReadFile(e.path(name, "log"))
-	return string(text)
-}
-
-// itLogHas waits until NAME's monitor log holds text n times.
-func itLogHas(e *itEnv, name, text string, n int) {
-	e.t.Helper()
-	itEventually(e.t, itSoon, fmt.Sprintf("%d × %q in the monitor log", n, text), func() (bool, string) {
-		log := itLog(e, name)
-		return strings.Count(log, text) == n, fmt.Sprintf("%q", log)
-	})
-}
-
-// itStarted are the pids the monitors of NAME started, from their log.
-func itStarted(e *itEnv, name string) []int {
-	re := regexp.MustCompile(`\] ` + regexp.QuoteMeta(name) + `: started pid (\d+): `)
-	var pids []int
-	for _, m := range re.FindAllStringSubmatch(itLog(e, name), -1) {
-		n, _ := strconv.Atoi(m[1])
-		pids = append(pids, n)
-	}
-	return pids
-}
-
-// itSeq is the lines from to to, as seq prints them, without the last newline.
-func itSeq(from, to int) string {
-	var lines []string
-	for i := from; i <= to; i++ {
-		lines = append(lines, strconv.Itoa(i))
-	}
-	return strings.Join(lines, "\n")
-}
-
-// itStamp matches the timestamp and pid that start a monitor log line.
-const itStamp = "{N}-{N}-{N}T{N}:{N}:{N}.{N}Z procdog[{N}]"
-
-// itSyncBuffer collects a subprocess's output while the test reads it.
-type itSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *itSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *itSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// itClosedAddr is a local TCP address where nobody listens.
-func itClosedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// itTCPListener is a local TCP address that accepts connections, until the
-// test ends.
-func itTCPListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// itHTTPServer is a local HTTP server for the health probes: /ok answers
-// 200, /redirect 302 (to /fail), /fail 500, and /slow does not answer
-// until the client goes away.
-func itHTTPServer(t *testing.T) *httptest.Server {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/fail", http.StatusFound) })
-	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "failing", http.StatusInternalServerError) })
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(itSoon):
-		}
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 func TestItRestart(t *testing.T) {
 	t.Parallel()
@@ -3714,223 +5243,6 @@ func TestItRestartPolicy(t *testing.T) {
 	})
 }
 
-// ---------------------------------------------------------------------------
-// Benchmarks: procdog against the floor, the least a command can
-// do: a Go program that dials a Unix socket, sends a line and reads one
-// (testdata/floor), built the same way. They report, never fail on a time:
-//
-//	go test -run '^$' -bench VsFloor -benchtime 1x
-
-// benchSamples is how many times each command is timed in one round; the
-// median counts. TestBenchmarkVsFloorRuns makes it small.
-var benchSamples = 15
-
-// itFloor builds the floor program beside procdog, once, the same way, and
-// once more without cgo: package net, which the floor uses, links the C
-// library where cgo is available, and procdog does not, so the static floor
-// is the stricter yardstick.
-var itFloor = sync.OnceValues(func() ([2]string, error) {
-	var paths [2]string
-	for i, cgo := range []string{"", "CGO_ENABLED=0"} {
-		paths[i] = filepath.Join(filepath.Dir(itBinary), fmt.Sprintf("floor%d", i))
-		build := exec.Command("go", "build", "-o", paths[i], "./testdata/floor")
-		build.Env = append(os.Environ(), cgo)
-		if out, err := build.CombinedOutput(); err != nil {
-			return paths, fmt.Errorf("building the floor: %v\n%s", err, out)
-		}
-	}
-	return paths, nil
-})
-
-// timeCommand runs name args to the end and says how long it took.
-func timeCommand(tb testing.TB, env []string, name string, args ...string) time.Duration {
-	tb.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = env
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil && !strings.Contains(string(out), "running") {
-		tb.Fatalf("%s %q: %v\n%s", name, args, err, out)
-	}
-	return time.Since(start)
-}
-
-func median(ds []time.Duration) time.Duration {
-	slices.Sort(ds)
-	return ds[len(ds)/2]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// pssKiB is the proportional set size of pid, from /proc: its own memory
-// plus its share of what it shares with other processes.
-func pssKiB(pid int) (int, bool) {
-	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	return procField(string(text), "Pss:"), err == nil
-}
-
-func rssKiB(pid int) (int, bool) {
-	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	return procField(string(text), "VmRSS:"), err == nil
-}
-
-func procField(text, name string) int {
-	for _, line := range strings.Split(text, "\n") {
-		if rest, ok := strings.CutPrefix(line, name); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return n
-		}
-	}
-	return 0
-}
-
-// monitorPid is the pid of the monitor that logged for name last.
-func (e *itEnv) monitorPid(name string) int {
-	log, _ := os.ReadFile(e.path(name, "log"))
-	m := itMonitorRE.FindAllStringSubmatch(string(log), -1)
-	if len(m) == 0 {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[len(m)-1][1])
-	return n
-}
-
-// BenchmarkVsFloor times status, start and stop against the floor, side by
-// side and interleaved so that a busy machine weighs on all alike, and
-// measures a monitor's memory and 100 simultaneous starts.
-func BenchmarkVsFloor(b *testing.B) {
-	floors, err := itFloor()
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := itNew(b)
-	env := e.environ()
-	procdog := func(args ...string) time.Duration { return timeCommand(b, env, itBinary, args...) }
-	procdog("start", "bench", "--command", "sleep 1000", "--settle", "0")
-	sock := e.path("bench", "sock")
-	var floorT, staticT, statusT, startT, settleT, stopT []time.Duration
-	for i := 0; i < b.N*benchSamples; i++ {
-		name := fmt.Sprintf("s%d", i)
-		floorT = append(floorT, timeCommand(b, env, floors[0], sock, "status"))
-		staticT = append(staticT, timeCommand(b, env, floors[1], sock, "status"))
-		statusT = append(statusT, procdog("status", "bench"))
-		startT = append(startT, procdog("start", name, "--command", "sleep 1000", "--settle", "0", "--linger", "0"))
-		stopT = append(stopT, procdog("stop", name))
-		if i < 3 { // the default settle time is a fixed 100 ms: a few suffice
-			settleT = append(settleT, procdog("start", name, "--command", "sleep 1000", "--linger", "0"))
-			procdog("stop", name)
-		}
-	}
-	f := median(floorT)
-	b.ReportMetric(ms(f), "floor-ms")
-	b.ReportMetric(ms(median(statusT)), "status-ms")
-	b.ReportMetric(ms(median(statusT))/ms(f), "status/floor")
-	b.ReportMetric(ms(median(startT)), "start-ms")
-	b.ReportMetric(ms(median(startT))/ms(f), "start/floor")
-	b.ReportMetric(ms(median(settleT)), "start-settle-ms")
-	b.ReportMetric(ms(median(stopT)), "stop-ms")
-	b.ReportMetric(ms(median(stopT))/ms(f), "stop/floor")
-	sf := median(staticT)
-	b.ReportMetric(ms(sf), "static-floor-ms")
-	b.ReportMetric(ms(median(statusT))/ms(sf), "status/static-floor")
-	b.ReportMetric(ms(median(startT))/ms(sf), "start/static-floor")
-	b.ReportMetric(ms(median(stopT))/ms(sf), "stop/static-floor")
-	if rss, ok := rssKiB(e.monitorPid("bench")); ok {
-		b.ReportMetric(float64(rss)/1024, "monitor-RSS-MiB")
-	}
-
-	// 100 simultaneous starts, then the monitors' memory all together.
-	const n = 100
-	var wg sync.WaitGroup
-	begin := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			procdog("start", fmt.Sprintf("c%d", i), "--command", "sleep 1000", "--settle", "0")
-		}()
-	}
-	wg.Wait()
-	start100 := time.Since(begin)
-	b.ReportMetric(start100.Seconds(), "start100-s")
-	total, measured := 0, 0
-	for i := range n {
-		if pss, ok := pssKiB(e.monitorPid(fmt.Sprintf("c%d", i))); ok {
-			total += pss
-			measured++
-		}
-	}
-	if measured == n {
-		b.ReportMetric(float64(total)/1024, "PSS100-MiB")
-	}
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			procdog("stop", fmt.Sprintf("c%d", i))
-		}()
-	}
-	wg.Wait()
-
-	// The same 100 starts of the floor, whose monitors do nothing but start
-	// the command and answer: what is left is this design's own cost, a
-	// client and a monitor per start, both Go programs.
-	floor100 := floorStarts(b, e, floors[1], n)
-	b.ReportMetric(floor100.Seconds(), "start100-floor-s")
-	b.ReportMetric(start100.Seconds()/floor100.Seconds(), "start100/floor")
-}
-
-// floorStarts runs n floor starts of sleep at once and says how long they
-// took; then it ends each sleep, by the pid that its start printed.
-func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
-	var wg sync.WaitGroup
-	pids := make([]int, n)
-	begin := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(floor, "-start", "sleep", "1000")
-			cmd.Env = e.environ()
-			out, err := cmd.Output()
-			if pid, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "running, pid="); ok {
-				pids[i], _ = strconv.Atoi(pid)
-			}
-			if err != nil || pids[i] == 0 {
-				b.Errorf("floor -start: %q, %v", out, err)
-			}
-		}()
-	}
-	wg.Wait()
-	took := time.Since(begin)
-	for _, pid := range pids {
-		if pid > 0 {
-			// Should this kill fail, the cleanup ends it: the sleep has
-			// this test's PROCDOG_DIR in its environment.
-			e.track(pid)
-			syscall.Kill(-pid, syscall.SIGTERM)
-		}
-	}
-	return took
-}
-
-// TestBenchmarkVsFloorRuns runs the benchmark once, briefly, so that it
-// keeps working; it asserts nothing about time, so it runs beside the other
-// tests.
-func TestBenchmarkVsFloorRuns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("benchmark")
-	}
-	t.Parallel()
-	defer func(n int) { benchSamples = n }(benchSamples)
-	benchSamples = 2
-	r := testing.Benchmark(BenchmarkVsFloor)
-	for _, metric := range []string{"floor-ms", "status/floor", "start/floor", "stop/floor", "start100-s", "start100-floor-s"} {
-		if r.Extra[metric] <= 0 {
-			t.Errorf("the benchmark reported no %s: %v", metric, r.Extra)
-		}
-	}
-}
-
 // TestItMonitorGivesTheProcessTheUsersGOMAXPROCS: the monitor runs with
 // GOMAXPROCS=1 to save memory, but the process gets the user's setting.
 func TestItMonitorGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
@@ -4065,46 +5377,6 @@ func TestItEdgeCases(t *testing.T) {
 	})
 }
 
-// FuzzJSONString checks the hand-written JSON strings against encoding/json.
-func FuzzJSONString(f *testing.F) {
-	for _, seed := range []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\x00", "é ☃ 🐕", "bad \xff utf-8"} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var got string
-		if err := json.Unmarshal([]byte(jsonString(s)), &got); err != nil {
-			t.Fatalf("jsonString(%q) = %s is not JSON: %v", s, jsonString(s), err)
-		}
-		want, _ := json.Marshal(s)
-		var wantDecoded string
-		json.Unmarshal(want, &wantDecoded)
-		if got != wantDecoded {
-			t.Fatalf("jsonString(%q) decodes to %q, encoding/json's to %q", s, got, wantDecoded)
-		}
-	})
-}
-
-func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
-	for _, r := range []response{
-		newResponse(codeRunning, "pid", 12, "health", 0),
-		newResponse(codeExited, "returncode", -15, "restarts", 2),
-		newResponse(codeStopped),
-		errorResponse("Failed to start: \"x\": not found, really"),
-	} {
-		obj := map[string]any{"name": "web", "state": r.code}
-		for k, v := range r.values {
-			obj[k] = v
-		}
-		if r.code == codeError {
-			obj["error"] = r.msg
-		}
-		want, _ := json.Marshal(obj)
-		if got := r.json("web"); got != string(want) {
-			t.Errorf("%v as JSON:\nwant %s\ngot  %s", r, want, got)
-		}
-	}
-}
-
 // TestItWedgedMonitorDoesNotHangTheClient: a monitor that cannot answer (here
 // stopped with SIGSTOP) makes a client give up with exit 3, not hang.
 func TestItWedgedMonitorDoesNotHangTheClient(t *testing.T) {
@@ -4140,65 +5412,8 @@ func TestItRefusesAnotherUsersStateFile(t *testing.T) {
 	}
 }
 
-// ---------------------------------------------------------------------------
 // Shared machines and faults: what a hostile user on the same machine, or
 // bad luck, can do to procdog, and what it must not achieve.
-
-// itListenAs makes a listening Unix socket at path, bound as this test's
-// user but listening as uid, which is the uid a client sees as its peer,
-// and answers every request with answer. Only the one thread that
-// listens changes its uid, and it ends with its goroutine. Linux, as root.
-func itListenAs(t *testing.T, uid int, path, answer string) {
-	t.Helper()
-	if os.Getuid() != 0 || runtime.GOOS != "linux" {
-		t.Skip("needs root on Linux to listen as another user")
-	}
-	fds := make(chan int, 1)
-	errs := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-		if err == nil {
-			err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
-		}
-		if err == nil {
-			// setreuid(-1, uid) by the raw system call changes this thread alone.
-			if _, _, errno := syscall.RawSyscall(syscall.SYS_SETREUID, ^uintptr(0), uintptr(uid), 0); errno != 0 {
-				err = errno
-			}
-		}
-		if err == nil {
-			err = syscall.Listen(fd, 8)
-		}
-		if err != nil {
-			errs <- err
-			return
-		}
-		fds <- fd
-	}()
-	var fd int
-	select {
-	case err := <-errs:
-		t.Fatalf("listening as uid %d: %v", uid, err)
-	case fd = <-fds:
-	}
-	ln, err := net.FileListener(os.NewFile(uintptr(fd), path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			bufio.NewReader(c).ReadString('\n')
-			io.WriteString(c, answer+"\n")
-			c.Close()
-		}
-	}()
-}
 
 func TestItBelievesOnlyAMonitorOfItsOwnUser(t *testing.T) {
 	t.Parallel()
@@ -4509,7 +5724,6 @@ func TestItSurvivesSmallFaults(t *testing.T) {
 	})
 }
 
-// ---------------------------------------------------------------------------
 // Orphans: a process whose monitor was killed is found again.
 
 func TestItFindsAnOrphanAgain(t *testing.T) {
@@ -4569,7 +5783,6 @@ func TestItTakesNoReusedPidForAnOrphan(t *testing.T) {
 	}
 }
 
-// ---------------------------------------------------------------------------
 // Readiness by log line, and the process's environment.
 
 func TestItHealthLog(t *testing.T) {
@@ -4682,830 +5895,6 @@ command = sh -c 'test -e db.ready && exec sleep 100'
 		"stop", "db", "b@d")
 }
 
-// ---------------------------------------------------------------------------
-// export systemd and export launchd: the quoting, checked against a model
-// of how systemd reads an Exec line; golden files for the README's config
-// file example; and, where the tools exist, systemd-analyze verify and
-// plutil -lint on what the real binary writes.
-//
-// The golden files are testdata/export.service.golden and
-// testdata/export.plist.golden, with the temporary directory as $TMP. To
-// rewrite them on purpose, as for run_test.sh:
-//
-//	UPDATE=1 go test -run TestExportGolden .
-
-// exportUnquoteSystemd reads an Exec line's value as systemd does, as far
-// as systemdQuote writes it: %% is % in the whole line (any other % would
-// be a specifier), words are split at blanks, double quotes hold blanks,
-// C escapes are read, and in each word $$ is $ (any other $ would be a
-// variable).
-func exportUnquoteSystemd(line string) ([]string, error) {
-	if strings.ContainsAny(line, "\n\r") {
-		return nil, errors.New("raw line break")
-	}
-	var b strings.Builder
-	for i := 0; i < len(line); i++ {
-		if line[i] == '%' {
-			if i+1 == len(line) || line[i+1] != '%' {
-				return nil, fmt.Errorf("specifier at %d", i)
-			}
-			i++
-		}
-		b.WriteByte(line[i])
-	}
-	words, err := exportSplitSystemd(b.String())
-	if err != nil {
-		return nil, err
-	}
-	for k, w := range words {
-		if strings.Contains(strings.ReplaceAll(w, "$$", ""), "$") {
-			return nil, fmt.Errorf("variable in word %q", w)
-		}
-		words[k] = strings.ReplaceAll(w, "$$", "$")
-	}
-	return words, nil
-}
-
-// exportSplitSystemd splits at blanks, with double quotes and C escapes.
-func exportSplitSystemd(s string) ([]string, error) {
-	var words []string
-	for i := 0; i < len(s); {
-		if s[i] == ' ' || s[i] == '\t' {
-			i++
-			continue
-		}
-		var w strings.Builder
-		quoted := s[i] == '"'
-		if quoted {
-			i++
-		}
-		for ; i < len(s) && (quoted || s[i] != ' ' && s[i] != '\t'); i++ {
-			switch {
-			case quoted && s[i] == '"':
-				quoted = false
-				if i+1 < len(s) && s[i+1] != ' ' {
-					return nil, fmt.Errorf("text after a closing quote at %d", i)
-				}
-			case s[i] == '\\':
-				n, c, err := exportCUnescape(s[i:])
-				if err != nil {
-					return nil, err
-				}
-				w.WriteByte(c)
-				i += n - 1
-			case s[i] == ';' && !quoted:
-				return nil, fmt.Errorf("unquoted ; at %d", i)
-			default:
-				w.WriteByte(s[i])
-			}
-		}
-		if quoted {
-			return nil, errors.New("unbalanced quote")
-		}
-		words = append(words, w.String())
-	}
-	return words, nil
-}
-
-// exportCUnescape reads one C escape at the start of s: its length and byte.
-func exportCUnescape(s string) (int, byte, error) {
-	if len(s) < 2 {
-		return 0, 0, errors.New("lone backslash")
-	}
-	if c, ok := map[byte]byte{'n': '\n', 't': '\t', '"': '"', '\\': '\\'}[s[1]]; ok {
-		return 2, c, nil
-	}
-	if s[1] == 'x' && len(s) >= 4 {
-		if n, err := strconv.ParseUint(s[2:4], 16, 8); err == nil && n != 0 {
-			return 4, byte(n), nil
-		}
-	}
-	return 0, 0, fmt.Errorf("bad escape %q", s[:2])
-}
-
-func TestExportSystemdQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/usr/bin/python3", "/usr/bin/python3"},
-		{"--bind=127.0.0.1:8080", "--bind=127.0.0.1:8080"},
-		{"100%", "100%%"},
-		{"$HOME", "$$HOME"},
-		{"a b", `"a b"`},
-		{"", `""`},
-		{";", `";"`},
-		{`say "hi"`, `"say \"hi\""`},
-		{`C:\dir`, `"C:\\dir"`},
-		{"it's", `"it's"`},
-		{"two\nlines\tand\ra bell\a", `"two\nlines\tand\x0da bell\x07"`},
-		{"café", `"café"`},
-		{"\xff", `"\xff"`},
-		{`echo "$$((1+1))" 50% > f`, `"echo \"$$$$((1+1))\" 50%% > f"`},
-	}
-	for _, tc := range tests {
-		got := systemdQuote(tc.in)
-		if got != tc.want {
-			t.Errorf("systemdQuote(%q) = %s, want %s", tc.in, got, tc.want)
-		}
-		if back, err := exportUnquoteSystemd(got); err != nil || len(back) != 1 || back[0] != tc.in {
-			t.Errorf("systemd would read %s as %q (%v), want [%q]", got, back, err, tc.in)
-		}
-	}
-}
-
-func TestExportShellQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/usr/bin/curl", "/usr/bin/curl"},
-		{"*", "'*'"},
-		{"", "''"},
-		{"it's $HOME", `'it'\''s $HOME'`},
-	}
-	for _, tc := range tests {
-		if got := exportShellQuote(tc.in); got != tc.want {
-			t.Errorf("exportShellQuote(%q) = %s, want %s", tc.in, got, tc.want)
-		}
-		if words, err := splitWords(exportShellQuote(tc.in)); err != nil || len(words) != 1 || words[0] != tc.in {
-			t.Errorf("splitWords(exportShellQuote(%q)) = %q, %v", tc.in, words, err)
-		}
-	}
-}
-
-func TestExportPlistString(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"/usr/bin/java", "/usr/bin/java", true},
-		{`a & b <c> "d" 'e'`, `a &amp; b &lt;c&gt; "d" 'e'`, true},
-		{"tab\tnewline\ncr\r", "tab\tnewline\ncr&#13;", true},
-		{"café", "café", true},
-		{"bell\a", "", false},
-		{"\xff", "", false},
-		{"\uFFFE", "", false},
-	}
-	for _, tc := range tests {
-		w := &exportWriter{}
-		got := w.plistString(tc.in)
-		if (w.err == nil) != tc.ok || tc.ok && got != tc.want {
-			t.Errorf("plistString(%q) = %q, %v; want %q, ok %v", tc.in, got, w.err, tc.want, tc.ok)
-		}
-		if !tc.ok {
-			continue
-		}
-		var back struct {
-			S string `xml:"string"`
-		}
-		if err := xml.Unmarshal([]byte("<x><string>"+got+"</string></x>"), &back); err != nil || back.S != tc.in {
-			t.Errorf("XML reads %q back as %q (%v)", got, back.S, err)
-		}
-	}
-}
-
-func TestExportRestartWindow(t *testing.T) {
-	tests := []struct {
-		delay    float64
-		restarts int
-		want     int
-	}{
-		{1, 5, 10 + 1 + 2 + 4 + 8 + 16 + 30},
-		{0.5, 3, 18},
-		{0, 5, 10},
-		{40, 2, 10 + 3*30},
-		{1, 1000000000, 10 + 1 + 2 + 4 + 8 + 16 + (1000000000-4)*30},
-	}
-	for _, tc := range tests {
-		o := defaultOptions()
-		o.RestartDelay, o.MaxRestarts = tc.delay, tc.restarts
-		if got := exportRestartWindow(o); got != tc.want {
-			t.Errorf("exportRestartWindow(delay %g, %d restarts) = %d, want %d", tc.delay, tc.restarts, got, tc.want)
-		}
-	}
-}
-
-// FuzzExportSystemdQuote: systemd reads back every word as it was, and no
-// raw line break, lone % or lone $ ever reaches the unit.
-func FuzzExportSystemdQuote(f *testing.F) {
-	for _, s := range []string{"", "a b", "100%", "$HOME", "${X}", `"\`, ";", "\n", "\xff\x00", "%%$$", "é"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, w string) {
-		if strings.ContainsRune(w, 0) {
-			return // export refuses it: no process can be given a NUL
-		}
-		q := systemdQuote(w)
-		if strings.ContainsAny(q, "\n\r") {
-			t.Fatalf("systemdQuote(%q) = %q holds a line break", w, q)
-		}
-		if strings.Count(q, "%") != 2*strings.Count(w, "%") || strings.Count(q, "$") != 2*strings.Count(w, "$") {
-			t.Fatalf("systemdQuote(%q) = %q leaves a %% or $ undoubled", w, q)
-		}
-		back, err := exportUnquoteSystemd("/bin/x " + q + " " + q)
-		if err != nil || len(back) != 3 || back[1] != w || back[2] != w {
-			t.Fatalf("systemd reads %q back as %q (%v), want %q twice", q, back, err, w)
-		}
-	})
-}
-
-// exportReadmeConfig is the README's config file example, "The same from a
-// config file".
-const exportReadmeConfig = `# Procdog config file. Each section is a process name.
-[backend]
-command=java -classpath my-backend.jar com.example.BackendServer server config.yml
-health_command=curl http://localhost:8080/ping
-health_count=10
-health_delay=2.
-dir=$HOME/backend
-stdout=backend.log
-stderr=backend.log
-append=False
-ensure_healthy=True
-strict=True
-`
-
-// exportRun runs export in this process, as runCommand would, and returns
-// its stdout and stderr.
-func exportRun(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	cl, err := parseCommandLine(append([]string{"export"}, args...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	err = runExport(cl, cl.words[1:], &stdout, &stderr)
-	return stdout.String(), stderr.String(), err
-}
-
-// exportFakeTools puts executables named names in a new directory first on
-// PATH, so that the output names no machine's own paths.
-func exportFakeTools(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	bin := filepath.Join(dir, "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		if err := os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-}
-
-// TestExportGolden exports the README's config file example in both
-// formats and compares them with the golden files (UPDATE=1 rewrites them).
-func TestExportGolden(t *testing.T) {
-	tmp := t.TempDir()
-	exportFakeTools(t, tmp, "java", "curl", "timeout")
-	t.Setenv("HOME", tmp)
-	t.Setenv("PROCDOG_DIR", filepath.Join(tmp, "state"))
-	if err := os.Mkdir(filepath.Join(tmp, "backend"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(tmp, "procdog.cfg")
-	itWrite(t, cfg, exportReadmeConfig)
-	for _, tc := range []struct{ format, golden, warning string }{
-		{"systemd", "export.service.golden", ""},
-		{"launchd", "export.plist.golden", "procdog: warning: the launchd output does not express: " +
-			"truncating the output files (launchd appends); the health check (see its comments)\n"},
-	} {
-		stdout, stderr, err := exportRun(t, tc.format, "backend", "--config", cfg)
-		if err != nil || stderr != tc.warning {
-			t.Fatalf("export %s: %v, stderr %q, want the warning %q", tc.format, err, stderr, tc.warning)
-		}
-		got := strings.ReplaceAll(stdout, tmp, "$TMP")
-		path := filepath.Join("testdata", tc.golden)
-		if os.Getenv("UPDATE") != "" {
-			itWrite(t, path, got)
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != string(want) {
-			t.Errorf("export %s differs from %s (UPDATE=1 rewrites it):\n%s", tc.format, path, got)
-		}
-		if tc.format == "systemd" {
-			exportVerify(t, filepath.Join(tmp, "procdog-backend.service"), stdout)
-		} else {
-			exportCheckPlist(t, stdout, []string{filepath.Join(tmp, "bin", "java"), "-classpath", "my-backend.jar",
-				"com.example.BackendServer", "server", "config.yml"})
-		}
-	}
-}
-
-// exportVerify writes unit to path and runs systemd-analyze verify on it as
-// a user unit, where systemd-analyze exists. It fails on any complaint that
-// names the unit; other units of the machine are not this test's business.
-func exportVerify(t *testing.T, path, unit string) {
-	t.Helper()
-	sa, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Log("no systemd-analyze: the unit is not verified")
-		return
-	}
-	itWrite(t, path, unit)
-	// A user manager needs a runtime directory, which a CI job may lack.
-	runtimeDir := t.TempDir()
-	os.Chmod(runtimeDir, 0o700)
-	cmd := exec.Command(sa, "--user", "verify", path)
-	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtimeDir, "SYSTEMD_LOG_COLOR=0")
-	out, err := cmd.CombinedOutput()
-	if strings.Contains(string(out), "Failed to initialize manager") {
-		t.Logf("systemd-analyze cannot run here: %s", out)
-		return
-	}
-	if err != nil || strings.Contains(string(out), filepath.Base(path)) {
-		t.Errorf("systemd-analyze verify %s: %v\n%s\n%s", path, err, out, unit)
-	}
-}
-
-// exportPlist is what the tests read of a plist: its top dict, as keys and
-// the raw XML of their values.
-type exportPlist struct {
-	Dict struct {
-		Inner []byte `xml:",innerxml"`
-	} `xml:"dict"`
-}
-
-// exportPlistValues reads a plist's top dict as key → value element, and
-// ProgramArguments as strings.
-func exportPlistValues(t *testing.T, plist string) (map[string]string, []string) {
-	t.Helper()
-	var p exportPlist
-	if err := xml.Unmarshal([]byte(plist), &p); err != nil {
-		t.Fatalf("the plist is not XML: %v\n%s", err, plist)
-	}
-	values := map[string]string{}
-	var args []string
-	d := xml.NewDecoder(bytes.NewReader(p.Dict.Inner))
-	key := ""
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("the plist's dict: %v", err)
-		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		switch {
-		case start.Name.Local == "key" && key == "":
-			d.DecodeElement(&key, &start)
-			continue
-		case key == "ProgramArguments":
-			var a struct {
-				S []string `xml:"string"`
-			}
-			d.DecodeElement(&a, &start)
-			args = a.S
-		default:
-			var v struct {
-				Inner string `xml:",innerxml"`
-			}
-			d.DecodeElement(&v, &start)
-			values[key] = start.Name.Local + ":" + v.Inner
-		}
-		key = ""
-	}
-	return values, args
-}
-
-// exportCheckPlist parses a plist and checks its ProgramArguments; where
-// plutil exists, it must find the plist well formed.
-func exportCheckPlist(t *testing.T, plist string, argv []string) map[string]string {
-	t.Helper()
-	values, args := exportPlistValues(t, plist)
-	if !slices.Equal(args, argv) {
-		t.Errorf("ProgramArguments = %q, want %q\n%s", args, argv, plist)
-	}
-	if plutil, err := exec.LookPath("plutil"); err == nil {
-		path := filepath.Join(t.TempDir(), "procdog.x.plist")
-		itWrite(t, path, plist)
-		if out, err := exec.Command(plutil, "-lint", path).CombinedOutput(); err != nil {
-			t.Errorf("plutil -lint: %v\n%s\n%s", err, out, plist)
-		}
-	}
-	return values
-}
-
-// exportExecLine is the value of key= in unit, read as systemd reads it.
-func exportExecLine(t *testing.T, unit, key string) []string {
-	t.Helper()
-	for _, line := range strings.Split(unit, "\n") {
-		if v, ok := strings.CutPrefix(line, key+"="); ok {
-			argv, err := exportUnquoteSystemd(v)
-			if err != nil {
-				t.Fatalf("%s: %v\n%s", line, err, unit)
-			}
-			return argv
-		}
-	}
-	t.Fatalf("no %s= in\n%s", key, unit)
-	return nil
-}
-
-// exportHealthScript runs a unit's ExecStartPost= health loop in dir, as
-// systemd would, and returns its exit code.
-func exportHealthScript(t *testing.T, unit, dir string) int {
-	t.Helper()
-	argv := exportExecLine(t, unit, "ExecStartPost")
-	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = dir
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		return ee.ExitCode()
-	}
-	t.Fatalf("%q: %v", argv, err)
-	return -1
-}
-
-// exportLookPath is the absolute path the exported unit should name.
-func exportLookPath(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("no %s: %v", name, err)
-	}
-	abs, _ := filepath.Abs(path)
-	return abs
-}
-
-// TestExportSystemdVerify exports units with the real binary and has
-// systemd-analyze verify them where it exists; their Exec lines must read
-// back, as systemd reads them, as what start would run.
-func TestExportSystemdVerify(t *testing.T) {
-	t.Parallel()
-	shellCmd := `echo "it's $$HOME" 100% > out.txt; exec sleep 100`
-	tests := []struct {
-		name  string
-		args  []string
-		argv  []string
-		lines []string
-	}{
-		{"plain", []string{"-c", "sleep 100"}, []string{exportLookPath(t, "sleep"), "100"},
-			[]string{"Restart=no", "StandardOutput=journal", "StandardError=journal", "KillSignal=SIGTERM", "TimeoutStopSec=10"}},
-		{"shell", []string{"--shell", "-c", shellCmd}, []string{"/bin/sh", "-c", `echo "it's $HOME" 100% > out.txt; exec sleep 100`},
-			[]string{`Description=procdog shell: echo "it's $HOME" 100%% > out.txt; exec sleep 100`}},
-		{"files", []string{"-c", "sleep 100", "--stdin", "in.txt", "--stdout", "out dir/o.log", "--stderr", "e%.log", "--append"},
-			[]string{exportLookPath(t, "sleep"), "100"},
-			[]string{"StandardInput=file:$WORK/in.txt", "StandardOutput=append:$WORK/out dir/o.log", "StandardError=append:$WORK/e%%.log"}},
-		{"truncated", []string{"-c", "sleep 100", "--stdout", "o.log", "--stderr", "o.log"},
-			[]string{exportLookPath(t, "sleep"), "100"},
-			[]string{"StandardOutput=truncate:$WORK/o.log", "StandardError=truncate:$WORK/o.log"}},
-		{"restart", []string{"-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "3", "--restart-delay", "0.5",
-			"--stop-signal", "hup", "--stop-timeout", "0.5"}, []string{exportLookPath(t, "sleep"), "100"},
-			[]string{"Restart=on-failure", "RestartSec=0.5", "StartLimitBurst=4", "StartLimitIntervalSec=18",
-				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP", "TimeoutStopSec=0.5"}},
-		{"always", []string{"-c", "sleep 100", "--restart", "always", "--restart-delay", "60"},
-			[]string{exportLookPath(t, "sleep"), "100"},
-			[]string{"Restart=always", "RestartSec=30", "StartLimitBurst=6", "StartLimitIntervalSec=190"}},
-		{"health", []string{"-c", "sleep 100", "--health-command", "test -e 'ready now'", "--health-count", "2",
-			"--health-delay", "0.1", "--ensure-healthy"}, []string{exportLookPath(t, "sleep"), "100"},
-			[]string{"TimeoutStartSec=31"}},
-	}
-	e := itNew(t)
-	for _, tc := range tests {
-		r := e.run(append([]string{"export", "systemd", tc.name}, tc.args...)...)
-		if r.code != 0 || r.stderr != "" {
-			t.Fatalf("export failed:\n%s", r)
-		}
-		unit := strings.ReplaceAll(r.stdout, e.work, "$WORK")
-		for _, want := range tc.lines {
-			if !slices.Contains(strings.Split(unit, "\n"), want) {
-				t.Errorf("%s: no line %q in\n%s", tc.name, want, unit)
-			}
-		}
-		if got := exportExecLine(t, r.stdout, "ExecStart"); !slices.Equal(got, tc.argv) {
-			t.Errorf("%s: systemd reads ExecStart as %q, want %q", tc.name, got, tc.argv)
-		}
-		exportVerify(t, filepath.Join(t.TempDir(), "procdog-"+tc.name+".service"), r.stdout)
-		if tc.name == "health" {
-			if code := exportHealthScript(t, r.stdout, e.work); code != 1 {
-				t.Errorf("the health loop exited %d without the file, want 1", code)
-			}
-			itWrite(t, filepath.Join(e.work, "ready now"), "")
-			if code := exportHealthScript(t, r.stdout, e.work); code != 0 {
-				t.Errorf("the health loop exited %d with the file, want 0", code)
-			}
-		}
-	}
-}
-
-// TestExportSystemdHealthProbes: --health-url and --health-tcp become curl
-// and bash commands that pass and fail as procdog's own probes do.
-func TestExportSystemdHealthProbes(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	srv := itHTTPServer(t)
-	tests := []struct {
-		args []string
-		want int
-	}{
-		{[]string{"--health-url", srv.URL + "/ok"}, 0},
-		{[]string{"--health-url", srv.URL + "/redirect"}, 0},
-		{[]string{"--health-url", srv.URL + "/fail"}, 1},
-		{[]string{"--health-tcp", itTCPListener(t)}, 0},
-		{[]string{"--health-tcp", itClosedAddr(t)}, 1},
-	}
-	for _, tc := range tests {
-		args := append([]string{"export", "systemd", "probe", "-c", "sleep 100", "--ensure-healthy",
-			"--health-count", "2", "--health-delay", "0.05", "--health-timeout", "5"}, tc.args...)
-		r := e.run(args...)
-		tool := map[string]string{"--health-url": "curl", "--health-tcp": "bash"}[tc.args[0]]
-		if _, err := exec.LookPath(tool); err != nil {
-			if r.code != 0 || !strings.Contains(r.stderr, "procdog: warning: ") {
-				t.Errorf("without %s, want a warning:\n%s", tool, r)
-			}
-			continue
-		}
-		if r.code != 0 || r.stderr != "" {
-			t.Fatalf("export failed:\n%s", r)
-		}
-		exportVerify(t, filepath.Join(t.TempDir(), "procdog-probe.service"), r.stdout)
-		if code := exportHealthScript(t, r.stdout, e.work); code != tc.want {
-			t.Errorf("%q: the health loop exited %d, want %d\n%s", tc.args, code, tc.want, r.stdout)
-		}
-	}
-}
-
-// TestExportSystemdHealthWithoutEnsureHealthy: a health check that procdog
-// only reports is left commented out, with a warning.
-func TestExportSystemdHealthWithoutEnsureHealthy(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	r := e.run("export", "systemd", "h", "-c", "sleep 100", "--health-command", "true")
-	want := "procdog: warning: the systemd output does not express: the health check, which only procdog status reports (commented out) (see its comments)\n"
-	if r.code != 0 || r.stderr != want || !strings.Contains(r.stdout, "\n#ExecStartPost=/bin/sh -c ") {
-		t.Errorf("want a commented-out ExecStartPost and the warning %q:\n%s", want, r)
-	}
-}
-
-// TestExportLaunchdPlist exports plists with the real binary: XML that
-// parses, ProgramArguments as procdog splits the command, and one warning
-// line for what launchd cannot do.
-func TestExportLaunchdPlist(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	printf := exportLookPath(t, "printf")
-	command := `printf '%s <&> "é"\n' "a]]>b" --`
-	words, err := splitWords(command)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := e.run("export", "launchd", "plain", "-c", command)
-	if r.code != 0 || r.stderr != "" {
-		t.Fatalf("export failed:\n%s", r)
-	}
-	values := exportCheckPlist(t, r.stdout, append([]string{printf}, words[1:]...))
-	for key, want := range map[string]string{"Label": "string:procdog.plain", "RunAtLoad": "true:",
-		"WorkingDirectory": "string:" + e.work, "ExitTimeOut": "integer:10"} {
-		if values[key] != want {
-			t.Errorf("%s = %q, want %q", key, values[key], want)
-		}
-	}
-	for _, key := range []string{"KeepAlive", "StandardOutPath", "StandardInPath"} {
-		if v, ok := values[key]; ok {
-			t.Errorf("%s = %q, want none", key, v)
-		}
-	}
-
-	shell := `echo "a & b" > 'out file'; exec sleep 100`
-	r = e.run("export", "launchd", "shell", "--shell", "-c", shell, "--stdout", "o.log", "--append",
-		"--restart", "on-failure", "--restart-delay", "2.5", "--stop-timeout", "0.5", "--health-tcp", "127.0.0.1:1")
-	want := "procdog: warning: the launchd output does not express: max_restarts=5; the health check (see its comments)\n"
-	if r.code != 0 || r.stderr != want {
-		t.Fatalf("want exit 0 and the warning %q:\n%s", want, r)
-	}
-	values = exportCheckPlist(t, r.stdout, []string{"/bin/sh", "-c", shell})
-	for key, want := range map[string]string{"StandardOutPath": "string:" + filepath.Join(e.work, "o.log"),
-		"KeepAlive": "dict:<key>SuccessfulExit</key><false/>", "ThrottleInterval": "integer:3", "ExitTimeOut": "integer:1"} {
-		if values[key] != want {
-			t.Errorf("%s = %q, want %q", key, values[key], want)
-		}
-	}
-	r = e.run("export", "launchd", "always", "-c", "sleep 1", "--restart", "always", "--stop-signal", "INT")
-	if values, _ := exportPlistValues(t, r.stdout); values["KeepAlive"] != "true:" || !strings.Contains(r.stderr, "stop_signal=INT") {
-		t.Errorf("want KeepAlive true and a warning for the stop signal:\n%s", r)
-	}
-}
-
-// TestExportUsageErrors: export's words and a missing command are usage
-// errors, the latter the very one start gives.
-func TestExportUsageErrors(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: format, name", 2, "export")
-	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name", 2, "export", "systemd")
-	e.expect("", usageLine+"\nprocdog: error: argument format: invalid choice: 'upstart' (choose from 'systemd', 'launchd')",
-		2, "export", "upstart", "x", "-c", "true")
-	e.expect("", usageLine+"\nprocdog: error: unrecognized arguments: y", 2, "export", "systemd", "x", "y", "-c", "true")
-	e.expect("", usageLine+"\nprocdog: error: Invalid process name 'a.b'; must be alphanumeric, with only underscores or dashes",
-		2, "export", "launchd", "a.b", "-c", "true")
-	start := e.run("start", "x")
-	for _, format := range exportFormats {
-		if r := e.run("export", format, "x"); r.code != 2 || r.stdout != "" || r.stderr != start.stderr {
-			t.Errorf("a missing command: want exit 2 and what start says,\n%s\ngot\n%s", start, r)
-		}
-	}
-	e.expect("", "procdog: error: Failed to start: no-such-command-here: executable file not found in $PATH",
-		2, "export", "systemd", "x", "-c", "no-such-command-here")
-	e.expect("", "procdog: error: Failed to run health command: no-such-command-here: executable file not found in $PATH",
-		2, "export", "systemd", "x", "-c", "true", "--health-command", "no-such-command-here")
-	e.expect("", "procdog: error: could not split command 'echo \"x': No closing quotation",
-		3, "export", "systemd", "x", "-c", `echo "x`)
-}
-
-// TestExportOutput: --output writes the file, whole, and refuses one that
-// is not the user's own regular file, leaving it as it was.
-func TestExportOutput(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	args := []string{"export", "systemd", "out", "-c", "sleep 100"}
-	unit := e.run(args...).stdout
-	path := filepath.Join(e.work, "procdog-out.service")
-	itWrite(t, path, strings.Repeat("an older, longer file\n", 200))
-	e.expect("", "", 0, append(args, "--output", path)...)
-	if got, _ := os.ReadFile(path); string(got) != unit {
-		t.Errorf("--output wrote\n%s\nwant\n%s", got, unit)
-	}
-
-	target := filepath.Join(e.work, "target")
-	itWrite(t, target, "keep\n")
-	link := filepath.Join(e.work, "link.service")
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	e.expect("", "procdog: error: refusing to write "+link+": it is a symbolic link", 3, append(args, "--output", link)...)
-	fifo := filepath.Join(e.work, "fifo.service")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.expect("", "procdog: error: refusing to write "+fifo+": it is not a regular file", 3, append(args, "--output", fifo)...)
-	if os.Getuid() == 0 {
-		// Only root can give a file away, to see that export will not write it.
-		if err := os.Chown(target, 12345, -1); err != nil {
-			t.Fatal(err)
-		}
-		e.expect("", "procdog: error: refusing to write "+target+": it belongs to another user (uid 12345)",
-			3, append(args, "--output", target)...)
-	}
-	if got, _ := os.ReadFile(target); string(got) != "keep\n" {
-		t.Errorf("a refused --output changed its target to %q", got)
-	}
-}
-
-func TestExportEnvironment(t *testing.T) {
-	t.Setenv("PROCDOG_DIR", t.TempDir())
-	out, _, err := exportRun(t, "systemd", "envy", "--command", "sleep 100", "--env", "A=$$HOME 100%", "--env", "B=two words")
-	if err != nil || !strings.Contains(out, "Environment=\"A=$HOME 100%%\"\nEnvironment=\"B=two words\"\n") {
-		t.Errorf("export systemd with --env: err %v, unit\n%s", err, out)
-	}
-	out, _, err = exportRun(t, "launchd", "envy", "--command", "sleep 100", "--env", "A=<&>")
-	if err != nil || !strings.Contains(out, "<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>") {
-		t.Errorf("export launchd with --env: err %v, plist\n%s", err, out)
-	}
-}
-
-// ---------------------------------------------------------------------------
-// A newcomer's first hour: errors that say what to do, help for one command,
-// health failures that explain themselves, and a list of what is alive.
-
-// runLines runs the client in-process and returns its stderr as lines.
-func runLines(t *testing.T, args ...string) (stdout string, stderr []string, code int) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = run(args, &out, &errOut)
-	return out.String(), strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n"), code
-}
-
-func TestUsageErrorsSayWhatToDo(t *testing.T) {
-	t.Setenv("PROCDOG_DIR", t.TempDir())
-	tests := []struct {
-		name string
-		args []string
-		want []string // the stderr lines after the usage line
-	}{
-		{"no command", nil, []string{"procdog: error: the following arguments are required: COMMAND",
-			"procdog: COMMAND is one of start, status, wait, stop, restart, list, signal, logs, show, export; 'procdog -h' for help"}},
-		{"a swap of two letters", []string{"strat", "web"}, []string{
-			"procdog: error: argument command: invalid choice: 'strat' (choose from " + commandChoices + ")",
-			"procdog: did you mean 'start'?"}},
-		{"a letter missing", []string{"sigal", "web", "HUP"}, []string{
-			"procdog: error: argument command: invalid choice: 'sigal' (choose from " + commandChoices + ")",
-			"procdog: did you mean 'signal'?"}},
-		{"help for a typo", []string{"help", "restrat"}, []string{
-			"procdog: error: argument command: invalid choice: 'restrat' (choose from " + commandChoices + ")",
-			"procdog: did you mean 'restart'?"}},
-		{"nothing near", []string{"frobnicate", "web"}, []string{
-			"procdog: error: argument command: invalid choice: 'frobnicate' (choose from " + commandChoices + ")"}},
-		{"version takes no words", []string{"version", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
-		{"help takes one command", []string{"help", "start", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runLines(t, tt.args...)
-			want := append([]string{usageLine}, tt.want...)
-			if code != exitError || stdout != "" || !slices.Equal(stderr, want) {
-				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
-			}
-		})
-	}
-}
-
-func TestHelpAndVersionAsCommands(t *testing.T) {
-	t.Setenv("PROCDOG_DIR", t.TempDir())
-	stop := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == "stop" })]
-	tests := []struct {
-		args []string
-		want string
-	}{
-		{[]string{"help"}, helpText()},
-		{[]string{"help", "stop"}, commandHelp(stop)},
-		{[]string{"stop", "-h"}, commandHelp(stop)},
-		{[]string{"stop", "web", "--help"}, commandHelp(stop)},
-		{[]string{"-h", "stop"}, commandHelp(stop)},
-		{[]string{"version"}, "procdog " + version + "\n"},
-	}
-	for _, tt := range tests {
-		stdout, stderr, code := runLines(t, tt.args...)
-		if code != exitOK || stdout != tt.want || stderr[0] != "" {
-			t.Errorf("run(%q) = %d, stderr %q, stdout\n%s\nwant 0, nothing and\n%s", tt.args, code, stderr, stdout, tt.want)
-		}
-	}
-}
-
-func TestCommandHelpListsWhatTheCommandUses(t *testing.T) {
-	tests := []struct {
-		command string
-		has     []string
-		hasNot  []string
-	}{
-		{"start", []string{"usage: procdog start NAME... [options]", "--command", "--health-url", "--json", "$ procdog start web"}, []string{"--lines", "--follow", "--all", "--version"}},
-		{"restart", []string{"--command", "--linger"}, []string{"--lines"}},
-		{"status", []string{"--ensure-healthy", "--json", "$ procdog status web"}, []string{"--command", "--strict"}},
-		{"stop", []string{"--strict", "--json"}, []string{"--command", "--ensure-healthy"}},
-		{"signal", []string{"usage: procdog signal NAME SIG [options]", "$ procdog signal web HUP"}, []string{"--command"}},
-		{"list", []string{"--all", "--json"}, []string{"--command", "--config"}},
-		{"logs", []string{"-n, --lines", "-f, --follow", "--stdout", "--dir"}, []string{"--command", "--json"}},
-	}
-	for _, tt := range tests {
-		c := commands[slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == tt.command })]
-		help := commandHelp(c)
-		for _, s := range tt.has {
-			if !strings.Contains(help, s) {
-				t.Errorf("%s -h does not show %q:\n%s", tt.command, s, help)
-			}
-		}
-		for _, s := range tt.hasNot {
-			if strings.Contains(help, s+" ") || strings.Contains(help, s+"\n") {
-				t.Errorf("%s -h shows %q, which it does not use:\n%s", tt.command, s, help)
-			}
-		}
-		if n := strings.Count(help, "\n"); n >= strings.Count(helpText(), "\n") {
-			t.Errorf("%s -h has %d lines, no fewer than the whole help", tt.command, n)
-		}
-	}
-}
-
-func TestEditDistance(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"start", "start", 0}, {"strat", "start", 1}, {"stat", "start", 1}, {"stpo", "stop", 1},
-		{"", "wait", 4}, {"lsit", "list", 1}, {"kitten", "sitting", 3},
-	}
-	for _, tt := range tests {
-		if got := editDistance(tt.a, tt.b); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
-	}
-	for word, want := range map[string]string{"strat": "start", "STOP": "stop", "lgos": "logs", "hlep": "help",
-		"versoin": "version", "x": "", "frobnicate": "", "restarts": "restart"} {
-		if got := suggestCommand(word); got != want {
-			t.Errorf("suggestCommand(%q) = %q, want %q", word, got, want)
-		}
-	}
-}
-
-func TestListedKeepsWhatAnswers(t *testing.T) {
-	names := []string{"a", "b", "c"}
-	responses := []response{newResponse(codeRunning, "pid", 1), newResponse(codeStopped), errorResponse("refused")}
-	gotNames, got := listed(names, responses, false)
-	if !slices.Equal(gotNames, []string{"a", "c"}) || len(got) != 2 || got[1].code != codeError {
-		t.Errorf("listed without --all = %q, %v; want a and c", gotNames, got)
-	}
-	if gotNames, _ := listed(names, responses, true); !slices.Equal(gotNames, names) {
-		t.Errorf("listed with --all = %q, want all of %q", gotNames, names)
-	}
-}
-
 func TestItListShowsOnlyLiveNamesUnlessAll(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
@@ -5517,173 +5906,6 @@ func TestItListShowsOnlyLiveNamesUnlessAll(t *testing.T) {
 	itExpectJSON(e, fmt.Sprintf(`[{"name":"db","returncode":3,"state":"exited"},{"name":"web","pid":%d,"state":"running"}]`, web),
 		"", 0, "list", "--json")
 	e.expect(fmt.Sprintf("db: exited, returncode=3\ngone: stopped\nweb: running, pid=%d", web), "", 0, "list", "--all")
-}
-
-func TestBadValuesNameTheRule(t *testing.T) {
-	t.Setenv("PROCDOG_DIR", t.TempDir())
-	sigRule := fmt.Sprintf(" (a name such as TERM, HUP or KILL, or a number from 1 to %d)", maxSignal())
-	tests := []struct {
-		args []string
-		want string
-	}{
-		{[]string{"start", "x", "-c", "true", "--linger", "-1"}, "argument --linger: invalid float value: '-1' (a number of seconds, 0 or more)"},
-		{[]string{"start", "x", "-c", "true", "--settle=soon"}, "argument --settle: invalid float value: 'soon' (a number of seconds, 0 or more)"},
-		{[]string{"start", "x", "-c", "true", "--linger", "90000"}, "argument --linger: invalid float value: '90000' (at most 86400 seconds, one day)"},
-		{[]string{"wait", "x", "--health-count", "-2"}, "argument --health-count: invalid int value: '-2' (a whole number, 0 or more)"},
-		{[]string{"logs", "x", "-n", "ten"}, "argument --lines: invalid int value: 'ten' (a whole number, 0 or more)"},
-		{[]string{"start", "x", "-c", "true", "--stop-signal", "NOPE"}, "argument --stop-signal: invalid signal: 'NOPE'" + sigRule},
-		{[]string{"signal", "x", "65"}, "argument signal: invalid signal: '65'" + sigRule},
-		{[]string{"start", "x", "-c", "true", "--restart", "often"}, "argument --restart: invalid choice: 'often' (choose from 'no', 'on-failure', 'always')"},
-	}
-	for _, tt := range tests {
-		stdout, stderr, code := runLines(t, tt.args...)
-		if want := []string{usageLine, "procdog: error: " + tt.want}; code != exitError || stdout != "" || !slices.Equal(stderr, want) {
-			t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
-		}
-	}
-	path := writeConfig(t, "[x]\ncommand=true\nhealth_count=ten\n")
-	_, stderr, code := runLines(t, "start", "x", "--config", path)
-	if want := "procdog: error: invalid int value: 'ten' (a whole number, 0 or more) for config key 'health_count' in '" + path + "'"; code != exitUnknown || !slices.Equal(stderr, []string{want}) {
-		t.Errorf("a bad int in the config file: %d, %q; want 3, %q", code, stderr, want)
-	}
-}
-
-func TestMessagesSayWhatToWrite(t *testing.T) {
-	t.Setenv("PROCDOG_DIR", t.TempDir())
-	unsetenv(t, "BADENVVAR")
-	empty := writeConfig(t, "")
-	hint := "procdog: write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
-	tests := []struct {
-		name string
-		args []string
-		code int
-		want []string
-	}{
-		{"restart with nothing to restart and no command", []string{"restart", "web", "--config", empty}, exitError, []string{usageLine,
-			"procdog: error: Must specify --command with 'restart' or supply a command in the config file for this id ('web')",
-			"procdog: no command for 'web' in the config file " + empty}},
-		{"start with no command keeps the original's text", []string{"start", "web", "--config", empty}, exitError, []string{usageLine,
-			"procdog: error: Must specify --command with 'start' or supply a command in the config file for this id ('web')",
-			"procdog: no command for 'web' in the config file " + empty}},
-		{"a shell's $1", []string{"start", "web", "--config", empty, "--shell", "-c", "echo $1"}, exitUnknown, []string{
-			"procdog: error: could not expand environment variable names in command 'echo $1': Invalid placeholder in string: line 1, col 6", hint}},
-		{"a shell's $(cmd) in a health command", []string{"start", "web", "--config", empty, "-c", "true", "--health-command", "test $(date)"}, exitUnknown, []string{
-			"procdog: error: could not expand environment variable names in health_command 'test $(date)': Invalid placeholder in string: line 1, col 6", hint}},
-		{"an undefined variable needs no hint", []string{"start", "web", "--config", empty, "-c", "echo $BADENVVAR"}, exitUnknown, []string{
-			"procdog: error: could not expand environment variable names in command 'echo $BADENVVAR': 'BADENVVAR'"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runLines(t, tt.args...)
-			if code != tt.code || stdout != "" || !slices.Equal(stderr, tt.want) {
-				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant %d, nothing,\n%q", tt.args, code, stdout, stderr, tt.code, tt.want)
-			}
-		})
-	}
-}
-
-func TestHealthProbesAreCheckedAtStart(t *testing.T) {
-	noDNS := "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
-	tests := []struct {
-		o        options
-		wantMsg  string // "" for none
-		wantHint string
-	}{
-		{options{HealthURL: "http://127.0.0.1:8080/ping"}, "", ""},
-		{options{HealthURL: "http://localhost/"}, "", ""},
-		{options{HealthURL: "http://[::1]:8080/"}, "", ""},
-		{options{HealthTCP: "127.0.0.1:5432"}, "", ""},
-		{options{HealthTCP: "[::1]:65535"}, "", ""},
-		{options{HealthTCP: "localhost:1"}, "", ""},
-		{options{HealthURL: "http://example.com/"}, "argument --health-url: unknown host 'example.com' in 'http://example.com/'", noDNS},
-		{options{HealthTCP: "nosuchhost.example:80"}, "argument --health-tcp: unknown host 'nosuchhost.example' in 'nosuchhost.example:80'", noDNS},
-		{options{HealthURL: "http://:8080/"}, "argument --health-url: no host in 'http://:8080/'", ""},
-		{options{HealthURL: "http://h:/"}, "argument --health-url: no port in 'http://h:/'", ""},
-		{options{HealthURL: "http://127.0.0.1:70000/"}, "argument --health-url: port '70000' is not a number from 1 to 65535 in 'http://127.0.0.1:70000/'", ""},
-		{options{HealthTCP: "127.0.0.1:0"}, "argument --health-tcp: port '0' is not a number from 1 to 65535 in '127.0.0.1:0'", ""},
-		{options{HealthTCP: "127.0.0.1:http"}, "argument --health-tcp: port 'http' is not a number from 1 to 65535 in '127.0.0.1:http'", ""},
-		{options{HealthTCP: ":80"}, "argument --health-tcp: no host in ':80'", ""},
-		{options{HealthTCP: "127.0.0.1"}, "argument --health-tcp: not HOST:PORT: '127.0.0.1'", ""},
-		{options{HealthURL: "https://127.0.0.1/"}, "argument --health-url: not an http:// URL: 'https://127.0.0.1/'", ""},
-	}
-	for _, tt := range tests {
-		err := tt.o.checkHealthProbes()
-		if tt.wantMsg == "" {
-			if err != nil {
-				t.Errorf("checkHealthProbes(%q%q) = %v, want nil", tt.o.HealthURL, tt.o.HealthTCP, err)
-			}
-			continue
-		}
-		ce := codedErrorOf(t, err)
-		if ce.msg != tt.wantMsg || ce.hint != tt.wantHint || !ce.usage || ce.code != exitError {
-			t.Errorf("checkHealthProbes(%q%q) = %q, hint %q, usage %v, code %d\nwant %q, hint %q, a usage error",
-				tt.o.HealthURL, tt.o.HealthTCP, ce.msg, ce.hint, ce.usage, ce.code, tt.wantMsg, tt.wantHint)
-		}
-	}
-}
-
-func TestEveryAddressOfAHostIsTried(t *testing.T) {
-	hosts := filepath.Join(t.TempDir(), "hosts")
-	itWrite(t, hosts, "# a comment\n::1 both other # the first\n127.0.0.1 both\n127.0.0.1 BOTH\n10.0.0.1 other\n")
-	old := hostsFile
-	hostsFile = hosts
-	t.Cleanup(func() { hostsFile = old })
-	ips, err := lookupHost("both")
-	if want := "[::1 127.0.0.1]"; err != nil || fmt.Sprint(ips) != want {
-		t.Errorf("lookupHost(both) = %v, %v; want %s", ips, err, want)
-	}
-	if ips, err := lookupHost("localhost"); err != nil || fmt.Sprint(ips) != "[127.0.0.1]" {
-		t.Errorf("lookupHost(localhost) with no line for it = %v, %v; want 127.0.0.1", ips, err)
-	}
-	if _, err := lookupHost("nosuch"); err == nil {
-		t.Errorf("lookupHost(nosuch) found an address")
-	}
-	// A server on 127.0.0.1 alone: ::1, tried first, refuses.
-	addr := itTCPListener(t)
-	_, port, _ := strings.Cut(addr, ":")
-	conn, err := dialTCP("both:"+port, itSoon)
-	if err != nil {
-		t.Fatalf("dialTCP(both:%s) = %v, want a connection through its second address", port, err)
-	}
-	conn.Close()
-}
-
-func TestHealthFailuresSayWhy(t *testing.T) {
-	tests := []struct {
-		health        int
-		why, lastLine string
-		want          string
-	}{
-		{0, "", "anything", ""},
-		{3, "", "", "health command exited with 3"},
-		{7, "", "curl: (7) Failed to connect", "health command exited with 7: curl: (7) Failed to connect"},
-		{-15, "", "", "health command ended by signal 15"},
-		{-9, "health command killed after 2s", "still trying", "health command killed after 2s: still trying"},
-	}
-	for _, tt := range tests {
-		if got := healthCommandFailure(tt.health, tt.why, tt.lastLine); got != tt.want {
-			t.Errorf("healthCommandFailure(%d, %q, %q) = %q, want %q", tt.health, tt.why, tt.lastLine, got, tt.want)
-		}
-	}
-	var log bytes.Buffer
-	out := "first\nthe last words\n  \n"
-	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(out))); got != "the last words" || log.String() != out {
-		t.Errorf("copyLastLine = %q, log %q; want %q and all of it", got, log.String(), "the last words")
-	}
-	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(strings.Repeat("x", 500)))); len(got) != 203 {
-		t.Errorf("copyLastLine of a long line kept %d bytes, want 200 and ...", len(got))
-	}
-	if got := probeFailure(fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second); got != "no answer within 2s" {
-		t.Errorf("probeFailure(timeout) = %q", got)
-	}
-	r := newResponse(codeRunning, "pid", 5, "health", 1)
-	r.healthError = `GET http://h/: HTTP status 500 "x"`
-	if got, want := r.json("w"), `{"health":1,"health_error":"GET http://h/: HTTP status 500 \"x\"","name":"w","pid":5,"state":"running"}`; got != want {
-		t.Errorf("json = %s, want %s", got, want)
-	}
-	if got := r.String(); got != "running, health=1, pid=5" {
-		t.Errorf("the response line changed with a health error: %q", got)
-	}
 }
 
 func TestItHealthFailuresExplainThemselves(t *testing.T) {
@@ -5739,39 +5961,6 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 	})
 }
 
-func TestOnlyWhatACommandUsesIsExpanded(t *testing.T) {
-	unsetenv(t, "IT_NOPE")
-	path := writeConfig(t, "[web]\ncommand=serve $IT_NOPE\nhealth_url=http://127.0.0.1:$IT_NOPE/\nstdout=$IT_NOPE/out\nstop_signal=INT\n")
-	tests := []struct {
-		command string
-		fails   bool
-	}{
-		{"start", true}, {"restart", true}, {"logs", true},
-		{"status", false}, {"wait", false}, {"stop", false}, {"signal", false}, {"list", false},
-	}
-	for _, tt := range tests {
-		cl := commandLine{words: []string{tt.command, "web"}, set: map[string]string{"config": path}}
-		o, err := resolveOptions(cl, "web")
-		if tt.fails {
-			if ce := codedErrorOf(t, err); ce.code != exitUnknown || !strings.Contains(ce.msg, "'IT_NOPE'") {
-				t.Errorf("%s: error %q (exit %d), want the expansion error, exit 3", tt.command, ce.msg, ce.code)
-			}
-			continue
-		}
-		if err != nil || o.StopSignal != "INT" {
-			t.Errorf("%s: %v, stop signal %q; want no error and the file's other keys", tt.command, err, o.StopSignal)
-		}
-	}
-	// The command line too: stop does not run --command.
-	cl, err := parseCommandLine([]string{"stop", "web", "--command", "serve $IT_NOPE", "--config", path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := resolveOptions(cl, "web"); err != nil {
-		t.Errorf("stop with an unexpandable --command: %v", err)
-	}
-}
-
 func TestItStopNeedsNoVariableOnlyStartUses(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
@@ -5787,31 +5976,6 @@ func TestItStopNeedsNoVariableOnlyStartUses(t *testing.T) {
 	e.expect(fmt.Sprintf("web: running, pid=%d", pid), "", 0, "list")
 	e.expect("killed, signal=15", "", 0, "stop", "web")
 	e.expect("", "procdog: error: could not expand environment variable names in command 'sleep 10$IT_PORT_ONLY_AT_START': 'IT_PORT_ONLY_AT_START'", 3, "start", "web")
-}
-
-// itInterruptWhen starts procdog with args, sends it SIGINT once the file
-// at path exists, and returns what it did and how long it took to end.
-func itInterruptWhen(t *testing.T, e *itEnv, path string, args ...string) (itResult, time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
-	defer cancel()
-	cmd := e.command(ctx, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	itEventually(t, itSoon, path+" to appear", func() (bool, string) { return itExists(path), "" })
-	sent := time.Now()
-	cmd.Process.Signal(os.Interrupt)
-	err := cmd.Wait()
-	took := time.Since(sent)
-	r := itResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	}
-	e.notePids(r.stdout)
-	return r, took
 }
 
 func TestItCtrlCActsAtOnce(t *testing.T) {
@@ -5887,30 +6051,6 @@ func TestItEndsWhatAHealthCommandLeavesBehind(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "hc")
 }
 
-func TestCopyLastLineKeepsLittleOfAHugeLine(t *testing.T) {
-	huge := io.MultiReader(strings.NewReader("first line\n"), io.LimitReader(zeroReader{'x'}, 64<<20))
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	last := copyLastLine(io.Discard, io.NopCloser(huge))
-	runtime.ReadMemStats(&after)
-	if last != strings.Repeat("x", 200)+"..." {
-		t.Errorf("the last line of a 64 MiB line: got %d bytes, want 200 x", len(last))
-	}
-	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
-		t.Errorf("copying a 64 MiB line allocated %d bytes; want it read in small pieces", grown)
-	}
-}
-
-// zeroReader reads its byte for ever.
-type zeroReader struct{ b byte }
-
-func (z zeroReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = z.b
-	}
-	return len(p), nil
-}
-
 func TestItHealthLogJoinsALineTheMonitorsOwnLineCut(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
@@ -5924,256 +6064,136 @@ func TestItHealthLogJoinsALineTheMonitorsOwnLineCut(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// --health-log's matcher: the subset of Go's regexp syntax that procdog
-// understands without importing package regexp, checked against regexp.
+// The golden tour.
 
-// patternCases are patterns with lines to try each on; what Go's regexp
-// says about each line is what compilePattern's match must say.
-var patternCases = []struct {
-	pattern string
-	lines   []string
-}{
-	{``, []string{"", "x"}},
-	{`ready`, []string{"ready", "server ready now", "read", "READY", ""}},
-	{`héllo wörld`, []string{"héllo wörld", "hello world", "say héllo wörld!"}},
-	{`日本`, []string{"日本語", "日", "本日本"}},
-	{`a.c`, []string{"abc", "a.c", "ac", "a\u00e9c", "a日c", "a\xffc", "a\xc3c", "a\tc"}},
-	{`^.$`, []string{"é", "日", "\xff", "\xe6\x97", "ab", ""}},
-	{`^...$`, []string{"日本", "\xe6\x97\xa5", "abc"}},
-	{`�`, []string{"\xff", "a\xc3", "ok"}},
-	{`[abc]+`, []string{"cab", "xyz", ""}},
-	{`^[a-z0-9_]+$`, []string{"abc_12", "abc-12", "ABC", ""}},
-	{`[^a-z]`, []string{"abc", "abC", "é", "\xff", ""}},
-	{`^[^abc]*$`, []string{"xyz", "xaz", ""}},
-	{`[\d\s]`, []string{"a1", "a b", "ab", "\v", "\f"}},
-	{`[\w.-]+@[\w.-]+`, []string{"me@example.com", "@", "a@b"}},
-	{`[\D]`, []string{"123", "12a"}},
-	{`^[\W\d]+$`, []string{"1-2", "a-1", "é!"}},
-	{`[^\S]`, []string{"a b", "ab"}},
-	{`[\]\-\^\\]`, []string{"]", "-", "^", `\`, "a"}},
-	{`[]a]`, []string{"]", "a", "b"}},
-	{`[^]a]`, []string{"]", "a", "b"}},
-	{`[a-]`, []string{"-", "a", "b"}},
-	{`[-a]`, []string{"-", "b"}},
-	{`[a-c-e]`, []string{"b", "-", "d", "e"}},
-	{`[\.\*\(\)\[\{\|\$\+\?\/]`, []string{".", "*", "/", "a"}},
-	{`[à-ÿ]`, []string{"é", "e", "Ā"}},
-	{`[\t]`, []string{"a\tb", "ab"}},
-	{`\d+`, []string{"port 8080", "no digits", "٣"}},
-	{`\D`, []string{"123", "12x", "٣"}},
-	{`\w+`, []string{"_", "!!", "é"}},
-	{`^\W+$`, []string{"!?", "é", "a"}},
-	{`\s`, []string{"a b", "a\tb", "a\vb", "a\u00a0b", "ab"}},
-	{`^\S+$`, []string{"abc", "a c", "\u00a0"}},
-	{`\.\*\\\(\)\[\]\{\}\|\$\^\+\?\/\-`, []string{`.*\()[]{}|$^+?/-`, "x"}},
-	{`\_\!\"\#\%\&\'\,\:\;\<\=\>\@\~\` + "`", []string{"_!\"#%&',:;<=>@~`", "_"}},
-	{`a\tb\rc`, []string{"a\tb\rc", "atbrc"}},
-	{`\f\v\a`, []string{"\f\v\a", "fva"}},
-	{`^ready`, []string{"ready", "not ready"}},
-	{`ready$`, []string{"ready", "ready now"}},
-	{`^$`, []string{"", "x"}},
-	{`a^b`, []string{"ab", "a^b"}},
-	{`a$b`, []string{"ab", "a$b"}},
-	{`^*x`, []string{"x", "y"}},
-	{`$?x`, []string{"x"}},
-	{`\bword\b`, []string{"a word here", "swordfish", "word", "_word", "word_", "éwordé"}},
-	{`\Bor\B`, []string{"word", "or", "a or b"}},
-	{`\b`, []string{"", " ", "a"}},
-	{`\B`, []string{"", " ", "a", "ab"}},
-	{`\b+x`, []string{"x", " x", "ax"}},
-	{`(ab)+`, []string{"abab", "a", "ba"}},
-	{`^(?:ab|cd)+$`, []string{"abcd", "abc", ""}},
-	{`(?P<port>\d+)`, []string{"on 80", "on x"}},
-	{`(?<name>\w+) (?P<other>\w+)`, []string{"a b", "ab"}},
-	{`()`, []string{"", "x"}},
-	{`(|a)+b`, []string{"b", "aab", "a"}},
-	{`a|b|c`, []string{"xcx", "xyz"}},
-	{`listening|request|started`, []string{"server started", "stopped"}},
-	{`^(a|ab)(c|bcd)(d*)$`, []string{"abcd", "abcdd", "acd", "abc"}},
-	{`|`, []string{"", "x"}},
-	{`a|`, []string{"", "b"}},
-	{`x*`, []string{"", "y"}},
-	{`^a*$`, []string{"", "aaa", "aab"}},
-	{`^a+$`, []string{"", "a", "aa", "b"}},
-	{`^ab?c$`, []string{"ac", "abc", "abbc"}},
-	{`^a*?b+?c??$`, []string{"abbc", "b", "ac"}},
-	{`^a{3}$`, []string{"aa", "aaa", "aaaa"}},
-	{`^a{2,}$`, []string{"a", "aa", "aaaaa"}},
-	{`^a{2,3}$`, []string{"a", "aa", "aaa", "aaaa"}},
-	{`^a{0}$`, []string{"", "a"}},
-	{`^a{0,1}b$`, []string{"b", "ab", "aab"}},
-	{`^(ab){2}?$`, []string{"abab", "ab"}},
-	{`^a{1,2}?b{2,}?$`, []string{"abb", "aabbb", "ab"}},
-	{`^\d{1,1000}$`, []string{"123", "x"}},
-	{`a{`, []string{"a{", "a"}},
-	{`a{x}`, []string{"a{x}", "ax"}},
-	{`a{,2}`, []string{"a{,2}", "aa"}},
-	{`a{01}`, []string{"a{01}", "a"}},
-	{`a{1,2,3}`, []string{"a{1,2,3}"}},
-	{`a*{`, []string{"aa{", "{"}},
-	{`{`, []string{"{"}},
-	{`}]`, []string{"}]", "}"}},
-	{`(a*)*b`, []string{"aaab", "aaa", "b"}},
-	{`(a*)+$`, []string{"", "aaa"}},
-	{`(a|aa)*c`, []string{"aaaac", "aaaa"}},
-	{`((a?)*)*x`, []string{"aax", "aa"}},
-	{`(^|\s)id=\d+($|\s)`, []string{"id=1", "x id=12 y", "xid=1"}},
-	{`^ready on \d+$`, []string{"ready on 8080", "ready on ", "not ready on 1"}},
-	{`(?i)ready`, []string{"READY", "Ready", "rEaDy now", "steady"}},
-	{`(?i)k`, []string{"K", "k", "\u212a", "x"}},
-	{`(?i)s`, []string{"S", "\u017f", "x"}},
-	{"(?i)\u017f", []string{"s", "S"}},
-	{`(?i)é`, []string{"É", "é", "e"}},
-	{`(?i)[a-c]+x`, []string{"ABCX", "dx"}},
-	{`(?i)[^k]`, []string{"K", "k", "\u212a", "x"}},
-	{`(?i)[k-m]`, []string{"\u212a", "L"}},
-	{`(?i)\w`, []string{"\u212a", "\u017f", "é"}},
-	{`(?i)\W`, []string{"\u212a", "\u017f", "é"}},
-	{`(?i)[\W]`, []string{"\u212a", "\u017f", "é"}},
-	{`(?i)[^\w]`, []string{"\u212a", "é"}},
-	{`(?i)[\Wk]`, []string{"\u212a", "K", "é", "a"}},
-	{`\W`, []string{"\u212a", "\u017f"}},
-	{`(?i)\d\s`, []string{"1 ", "a "}},
-	{`(?i)^$`, []string{"", "a"}},
-	{`(?i)`, []string{"", "a"}},
-	{`(?i)\bREADY\b`, []string{"all ready.", "already"}},
-}
-
-func TestPatternAgreesWithGo(t *testing.T) {
-	for _, tc := range patternCases {
-		pt, err := compilePattern(tc.pattern)
-		if err != nil {
-			t.Errorf("compilePattern(%q): %v, want it compiled", tc.pattern, err)
-			continue
-		}
-		re := regexp.MustCompile(tc.pattern)
-		for _, line := range tc.lines {
-			if got, want := pt.match([]byte(line)), re.MatchString(line); got != want {
-				t.Errorf("pattern %q on line %q: match = %v, but Go's regexp says %v", tc.pattern, line, got, want)
-			}
-		}
+// TestRunTestSh runs the golden-output tour, run_test.sh, with the binary
+// that TestMain built, so that the one test command runs all three layers.
+func TestRunTestSh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("golden tour")
 	}
-}
-
-// A pattern's scratch space is reused: a match that stopped early must not
-// leave anything behind for the next.
-func TestPatternMatchesAgainAfterAnEarlyStop(t *testing.T) {
-	pt, err := compilePattern(`(a|ab)(c|bcd)x|^q`)
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "run_test.sh")
+	cmd.Env = append(os.Environ(), "PROCDOG_BIN="+itBinary, "UPDATE=")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		line string
-		want bool
-	}{{"abcdx", true}, {"abcd", false}, {"acx", true}, {"ab", false}, {"q", true}, {"aq", false}} {
-		if got := pt.match([]byte(tc.line)); got != tc.want {
-			t.Errorf("match(%q) = %v, want %v", tc.line, got, tc.want)
-		}
+		t.Fatalf("run_test.sh failed: %v\n%s", err, out)
 	}
 }
 
-func TestPatternRefuses(t *testing.T) {
-	for _, tc := range []struct{ pattern, wantErr string }{
-		// What Go has and procdog does not: refused, never mis-matched.
-		{`\p{Greek}`, `unsupported \p{Greek} (procdog matches a subset of Go's syntax)`},
-		{`\pL`, `unsupported \pL (`},
-		{`\PN`, `unsupported \PN (`},
-		{`\p`, `unsupported \p (`},
-		{`\p{Greek`, `unsupported \p{ (`},
-		{`[\p{L}]`, `unsupported \p{L}`},
-		{`[[:alpha:]]`, `unsupported [:name:] class`},
-		{`[^[:digit:]]`, `unsupported [:name:] class`},
-		{`\Qa.b\E`, `unsupported \Q`},
-		{`\Aa`, `unsupported \A`},
-		{`a\z`, `unsupported \z`},
-		{`\C`, `unsupported \C`},
-		{`\x41`, `unsupported \x`},
-		{`\x{41}`, `unsupported \x`},
-		{`\0`, `unsupported \0`},
-		{`\101`, `unsupported \1`},
-		{`(a)\1`, `unsupported \1`},
-		{`\e`, `unsupported \e`},
-		{`\é`, `unsupported \é`},
-		{`[\b]`, `unsupported \b`},
-		{`(?m)^a`, `unsupported group (?m)`},
-		{`(?s).`, `unsupported group (?s)`},
-		{`(?U)a*`, `unsupported group (?U)`},
-		{`a(?i)b`, `unsupported group (?i); (?i) is only allowed at the very start`},
-		{`(?i)(?i)a`, `unsupported group (?i)`},
-		{`(?i:a)`, `unsupported group (?i:`},
-		{`(?-i)a`, `unsupported group (?-i)`},
-		{`(?=a)`, `unsupported group (?=a)`},
-		{`(?!a)`, `unsupported group (?!a)`},
-		{`(?P=n)`, `unsupported group (?P=n)`},
-		{`(?`, `unsupported group (?`},
-		// What Go refuses too.
-		{`((`, `missing closing )`},
-		{`(a`, `missing closing )`},
-		{`a)`, `unexpected )`},
-		{`[a`, `missing closing ]`},
-		{`[]`, `missing closing ]`},
-		{`[^]`, `missing closing ]`},
-		{`[z-a]`, `invalid character class range z-a`},
-		{`*a`, `missing argument to repetition operator: *`},
-		{`a|+`, `missing argument to repetition operator: +`},
-		{`(?`, `unsupported`},
-		{`(?)`, `unsupported`},
-		{`(*)`, `missing argument to repetition operator: *`},
-		{`{2}`, `missing argument to repetition operator: {2}`},
-		{`(?i)*`, `missing argument to repetition operator: *`},
-		{`a**`, `invalid nested repetition operator: *`},
-		{`a*??`, `invalid nested repetition operator: ?`},
-		{`a{2}{3}`, `invalid nested repetition operator: {3}`},
-		{`a+*`, `invalid nested repetition operator`},
-		{`a{1001}`, `invalid repeat count {1001} (at most 1000)`},
-		{`a{2,1001}`, `invalid repeat count {2,1001}`},
-		{`a{3,2}`, `invalid repeat count {3,2}`},
-		{`a{99999999999}`, `invalid repeat count`},
-		{`(?P<>a)`, `invalid group name in (?P<>`},
-		{`(?P<a-b>a)`, `invalid group name in (?P<a-b>`},
-		{`(?<x y>a)`, `invalid group name`},
-		{`(?P<n`, `invalid group name in (?P<n>`},
-		{`(?P<n>a)(?P<n>b)`, `duplicate group name n`},
-		{`a\`, `trailing \ at the end`},
-		{"\xff", `invalid UTF-8`},
-		{strings.Repeat("(", 1001) + strings.Repeat(")", 1001), `expression nests too deeply`},
-		// Too large for procdog, though Go takes it: the work per character
-		// grows with the program.
-		{`(abcdef){1000}`, `expression too large`},
-		{`((a{0,1000}){1000}){1000}`, `expression too large`},
-		{`(((a{0}){1000}){1000}){1000}`, `expression too large`},
-		{`((((){1000}){1000}){1000}){1000}`, `expression too large`},
-	} {
-		pt, err := compilePattern(tc.pattern)
-		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-			t.Errorf("compilePattern(%q) = %v, %v; want an error with %q", tc.pattern, pt, err, tc.wantErr)
+// ---------------------------------------------------------------------------
+// Benchmarks.
+
+// Benchmarks: procdog against the floor, the least a command can
+// do: a Go program that dials a Unix socket, sends a line and reads one
+// (testdata/floor), built the same way. They report, never fail on a time:
+//
+//	go test -run '^$' -bench VsFloor -benchtime 1x
+
+// BenchmarkVsFloor times status, start and stop against the floor, side by
+// side and interleaved so that a busy machine weighs on all alike, and
+// measures a monitor's memory and 100 simultaneous starts.
+func BenchmarkVsFloor(b *testing.B) {
+	floors, err := itFloor()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := itNew(b)
+	env := e.environ()
+	procdog := func(args ...string) time.Duration { return timeCommand(b, env, itBinary, args...) }
+	procdog("start", "bench", "--command", "sleep 1000", "--settle", "0")
+	sock := e.path("bench", "sock")
+	var floorT, staticT, statusT, startT, settleT, stopT []time.Duration
+	for i := 0; i < b.N*benchSamples; i++ {
+		name := fmt.Sprintf("s%d", i)
+		floorT = append(floorT, timeCommand(b, env, floors[0], sock, "status"))
+		staticT = append(staticT, timeCommand(b, env, floors[1], sock, "status"))
+		statusT = append(statusT, procdog("status", "bench"))
+		startT = append(startT, procdog("start", name, "--command", "sleep 1000", "--settle", "0", "--linger", "0"))
+		stopT = append(stopT, procdog("stop", name))
+		if i < 3 { // the default settle time is a fixed 100 ms: a few suffice
+			settleT = append(settleT, procdog("start", name, "--command", "sleep 1000", "--linger", "0"))
+			procdog("stop", name)
 		}
 	}
-}
-
-// checkHealthProbes turns the matcher's refusal into the usage error.
-func TestPatternRefusedAtStart(t *testing.T) {
-	ce := codedErrorOf(t, options{HealthLog: `^\pL+ ready`}.checkHealthProbes())
-	want := `argument --health-log: not a regular expression: unsupported \pL (procdog matches a subset of Go's syntax)`
-	if ce.msg != want || !ce.usage || ce.code != exitError {
-		t.Errorf("checkHealthProbes = %q, usage %v, code %d; want %q, a usage error", ce.msg, ce.usage, ce.code, want)
+	f := median(floorT)
+	b.ReportMetric(ms(f), "floor-ms")
+	b.ReportMetric(ms(median(statusT)), "status-ms")
+	b.ReportMetric(ms(median(statusT))/ms(f), "status/floor")
+	b.ReportMetric(ms(median(startT)), "start-ms")
+	b.ReportMetric(ms(median(startT))/ms(f), "start/floor")
+	b.ReportMetric(ms(median(settleT)), "start-settle-ms")
+	b.ReportMetric(ms(median(stopT)), "stop-ms")
+	b.ReportMetric(ms(median(stopT))/ms(f), "stop/floor")
+	sf := median(staticT)
+	b.ReportMetric(ms(sf), "static-floor-ms")
+	b.ReportMetric(ms(median(statusT))/ms(sf), "status/static-floor")
+	b.ReportMetric(ms(median(startT))/ms(sf), "start/static-floor")
+	b.ReportMetric(ms(median(stopT))/ms(sf), "stop/static-floor")
+	if rss, ok := rssKiB(e.monitorPid("bench")); ok {
+		b.ReportMetric(float64(rss)/1024, "monitor-RSS-MiB")
 	}
-	if err := (options{HealthLog: `(?i)^ready on \d+$`}).checkHealthProbes(); err != nil {
-		t.Errorf("checkHealthProbes of a supported pattern = %v, want nil", err)
-	}
-}
 
-// Patterns that make a backtracking matcher take exponential time take a
-// Pike VM time linear in the line: these return.
-func TestPatternPathological(t *testing.T) {
-	line := bytes.Repeat([]byte("a"), maxLogLine)
-	for _, p := range []string{`(a*)*b`, `(a|aa)*c`, `(a+)+$x`, `(a?){30}a{30}b`, `(\w|a)*\d`} {
-		pt, err := compilePattern(p)
-		if err != nil {
-			t.Fatal(err)
+	// 100 simultaneous starts, then the monitors' memory all together.
+	const n = 100
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procdog("start", fmt.Sprintf("c%d", i), "--command", "sleep 1000", "--settle", "0")
+		}()
+	}
+	wg.Wait()
+	start100 := time.Since(begin)
+	b.ReportMetric(start100.Seconds(), "start100-s")
+	total, measured := 0, 0
+	for i := range n {
+		if pss, ok := pssKiB(e.monitorPid(fmt.Sprintf("c%d", i))); ok {
+			total += pss
+			measured++
 		}
-		if pt.match(line) {
-			t.Errorf("%q matched a line of a's", p)
+	}
+	if measured == n {
+		b.ReportMetric(float64(total)/1024, "PSS100-MiB")
+	}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procdog("stop", fmt.Sprintf("c%d", i))
+		}()
+	}
+	wg.Wait()
+
+	// The same 100 starts of the floor, whose monitors do nothing but start
+	// the command and answer: what is left is this design's own cost, a
+	// client and a monitor per start, both Go programs.
+	floor100 := floorStarts(b, e, floors[1], n)
+	b.ReportMetric(floor100.Seconds(), "start100-floor-s")
+	b.ReportMetric(start100.Seconds()/floor100.Seconds(), "start100/floor")
+}
+
+// TestBenchmarkVsFloorRuns runs the benchmark once, briefly, so that it
+// keeps working; it asserts nothing about time, so it runs beside the other
+// tests.
+func TestBenchmarkVsFloorRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark")
+	}
+	t.Parallel()
+	defer func(n int) { benchSamples = n }(benchSamples)
+	benchSamples = 2
+	r := testing.Benchmark(BenchmarkVsFloor)
+	for _, metric := range []string{"floor-ms", "status/floor", "start/floor", "stop/floor", "start100-s", "start100-floor-s"} {
+		if r.Extra[metric] <= 0 {
+			t.Errorf("the benchmark reported no %s: %v", metric, r.Extra)
 		}
 	}
 }
@@ -6203,30 +6223,4 @@ func BenchmarkPatternLogLine(b *testing.B) {
 	for range b.N {
 		pt.match(line)
 	}
-}
-
-// FuzzPattern checks that where both procdog's matcher and Go's regexp
-// take a pattern, they agree on every line (a line has no newline).
-func FuzzPattern(f *testing.F) {
-	for _, tc := range patternCases {
-		for _, line := range tc.lines {
-			f.Add(tc.pattern, line)
-		}
-	}
-	f.Fuzz(func(t *testing.T, pattern, line string) {
-		if strings.Contains(line, "\n") {
-			return
-		}
-		pt, err := compilePattern(pattern)
-		if err != nil {
-			return
-		}
-		re, err := regexp.Compile(pattern)
-		if err != nil {
-			t.Fatalf("compilePattern(%q) took what Go's regexp refuses: %v", pattern, err)
-		}
-		if got, want := pt.match([]byte(line)), re.MatchString(line); got != want {
-			t.Errorf("pattern %q on line %q: match = %v, but Go's regexp says %v", pattern, line, got, want)
-		}
-	})
 }
