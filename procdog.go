@@ -34,7 +34,8 @@
 // exited, lingers a little so its exit code can still be read. A process
 // whose monitor was killed is found again as an orphan.
 //
-// Every command prints one response line, a code and sorted key=value pairs:
+// start, status, wait, stop, restart and signal print one response line, a
+// code and sorted key=value pairs:
 //
 //	$ procdog start myprocess --command "sleep 100"
 //	running, pid=14969
@@ -51,7 +52,9 @@
 // the executable, and ~/.procdog.cfg.
 //
 // Exit codes: 0 ok, 2 usage error or error response, 3 unexpected failure,
-// 4 already running (start --strict), 5 not running, 6 not healthy.
+// 4 already running (start --strict), 5 not running, 6 not healthy, 130
+// interrupted (Ctrl-C during start --ensure-healthy). procdog version, or
+// -v, prints the version.
 package main
 
 import (
@@ -106,7 +109,7 @@ const (
 )
 
 // monitorArg is the hidden first argument that makes the binary a monitor
-// monitor instead of a client.
+// instead of a client.
 const monitorArg = "__procdog_monitor__"
 
 // Time bounds that are not options. Every socket operation has a deadline.
@@ -631,23 +634,8 @@ func (c client) stop() (response, error) {
 // start starts NAME unless it runs, and returns its status. started tells
 // whether this call started it.
 func (c client) start() (r response, started bool, err error) {
-	argv, err := c.o.commandArgs()
-	if err != nil {
+	if err := c.checkStartable(c.o); err != nil {
 		return r, false, err
-	}
-	if strings.TrimSpace(c.o.Command) == "" || len(argv) == 0 || argv[0] == "" {
-		err := usageErrorf("Must specify --command with '%s' or supply a command in the config file for this id ('%s')", orDefault(c.command, "start"), c.name)
-		err.(*codedError).hint = configHint(c.name, orDefault(c.o.Config, findConfig()))
-		return r, false, err
-	}
-	if _, err := c.o.healthArgs(); err != nil {
-		return r, false, err
-	}
-	if err := c.o.checkHealthProbes(); err != nil {
-		return r, false, err
-	}
-	if fi, err := os.Stat(orDefault(c.o.Dir, ".")); err != nil || !fi.IsDir() {
-		return r, false, usageErrorf("Not a directory: %s", c.o.Dir)
 	}
 	if err := c.o.resolvePaths(); err != nil {
 		return r, false, err
@@ -684,6 +672,30 @@ func (c client) start() (r response, started bool, err error) {
 		}
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
+}
+
+// checkStartable checks what can be checked of o before anything starts, or
+// stops: restart must not stop a process that it then cannot start again.
+func (c client) checkStartable(o options) error {
+	argv, err := o.commandArgs()
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
+		err := usageErrorf("Must specify --command with '%s' or supply a command in the config file for this id ('%s')", orDefault(c.command, "start"), c.name)
+		err.(*codedError).hint = configHint(c.name, orDefault(o.Config, findConfig()))
+		return err
+	}
+	if _, err := o.healthArgs(); err != nil {
+		return err
+	}
+	if err := o.checkHealthProbes(); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(orDefault(o.Dir, ".")); err != nil || !fi.IsDir() {
+		return usageErrorf("Not a directory: %s", o.Dir)
+	}
+	return nil
 }
 
 // isAlive tells whether r comes from a monitor whose process has not exited:
@@ -735,19 +747,28 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	if !ok {
 		// No monitor to ask, but maybe an orphan to stop before it
 		// starts afresh.
-		_, err := c.request("stop")
-		return c.o, err
+		o = c.o
+	} else {
+		// Whether to be strict is this command's business. (How to print
+		// is too, but only a command line gives that, and it is applied
+		// next.)
+		o.Strict = c.o.Strict
+		if err := o.applyCommandLine(cl); err != nil {
+			return o, err
+		}
 	}
-	// Whether to be strict is this command's business. (How to print is
-	// too, but only a command line gives that, and it is applied next.)
-	o.Strict = c.o.Strict
-	if err := o.applyCommandLine(cl); err != nil {
+	if err := c.checkStartable(o); err != nil {
 		return o, err
 	}
-	if _, err := c.request("stop"); err != nil {
-		return o, err
+	// The monitor refuses a health command it cannot run; found out after
+	// the stop, that would leave nothing running.
+	if health, _ := o.healthArgs(); len(health) > 0 {
+		if _, err := findExecutable(health[0], orDefault(o.Dir, ".")); err != nil {
+			return o, failf(exitError, "Failed to run health command: %s", describeExecError(err))
+		}
 	}
-	return o, nil
+	_, err = c.request("stop")
+	return o, err
 }
 
 // An orphan is a process whose monitor was killed (the OOM killer, kill -9)
@@ -969,13 +990,22 @@ func (c client) show(stdout io.Writer) error {
 		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
 		return &codedError{code: exitNotRunning}
 	}
-	lines := []string{"command=" + strings.ReplaceAll(o.Command, "\n", "\n  ")}
+	// As a config file says them: a value with a newline goes on over
+	// indented lines, and where procdog expands $VAR, the monitor's
+	// expanded value keeps its $ as $$.
+	configLine := func(key, value string) string {
+		if expandedKeys[key] {
+			value = strings.ReplaceAll(value, "$", "$$")
+		}
+		return key + "=" + strings.ReplaceAll(value, "\n", "\n  ")
+	}
+	lines := []string{configLine("command", o.Command)}
 	fields := []string{`"name":` + jsonString(c.name), `"command":` + jsonString(o.Command)}
 	for _, ch := range o.changed() {
 		if !ch.spec.inFile || ch.spec.long == "command" {
 			continue
 		}
-		lines = append(lines, ch.spec.key()+"="+strings.ReplaceAll(ch.value, "\n", "\n  "))
+		lines = append(lines, configLine(ch.spec.key(), ch.value))
 		value := jsonString(ch.value)
 		switch reflectValue(ch.spec.field(&o)).(type) {
 		case bool, int, float64:
@@ -1075,7 +1105,7 @@ func (c client) spawnMonitor() (response, error) {
 
 // startHealthy is start --ensure-healthy: it starts NAME, waits for it to
 // become healthy, and stops it if it does not. Ctrl-C at any moment stops
-// what it started too (better: the original left it running).
+// what it started too.
 func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
@@ -2064,9 +2094,9 @@ func (m *monitor) status() response {
 	return r
 }
 
-// checkHealth runs the health check, bounded by the health timeout
-// (better: the original could hang on a health command forever). A probe
-// that fails is health 1; a command killed for its time is health -9.
+// checkHealth runs the health check, bounded by the health timeout, so that
+// no check can hang a monitor. A probe that fails is health 1; a command
+// killed for its time is health -9.
 func (m *monitor) checkHealth() (int, error) {
 	timeout := seconds(m.o.HealthTimeout)
 	switch {
@@ -2929,7 +2959,7 @@ func (m *monitor) wait() response {
 // stop sends the stop signal to the whole process group, so that a shell's
 // children end too, with SIGCONT after it, so that a stopped process can
 // act on it, and waits for the process to end; if it outlives the stop
-// timeout, the group gets SIGKILL (better: the original waited forever).
+// timeout, the group gets SIGKILL: a stop always ends.
 // Members of the group that outlive the process itself get the rest of
 // the stop timeout (see endGroup): stop need not wait for them to answer.
 // A stop is for good: no restart follows.
@@ -3078,25 +3108,11 @@ func newExportJob(cl commandLine, name string) (*exportJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	argv, err := o.commandArgs()
-	if err != nil {
+	if err := (client{name: name, command: "export"}).checkStartable(o); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
-		err := usageErrorf("Must specify --command with 'start' or supply a command in the config file for this id ('%s')", name)
-		err.(*codedError).hint = configHint(name, orDefault(o.Config, findConfig()))
-		return nil, err
-	}
-	health, err := o.healthArgs()
-	if err != nil {
-		return nil, err
-	}
-	if err := o.checkHealthProbes(); err != nil {
-		return nil, err
-	}
-	if fi, err := os.Stat(orDefault(o.Dir, ".")); err != nil || !fi.IsDir() {
-		return nil, usageErrorf("Not a directory: %s", o.Dir)
-	}
+	argv, _ := o.commandArgs() // checked, as the health command's words are
+	health, _ := o.healthArgs()
 	if err := o.resolvePaths(); err != nil {
 		return nil, err
 	}
@@ -3131,9 +3147,9 @@ func exportExecutable(name, dir string) (string, error) {
 	return filepath.Clean(path), nil
 }
 
-// exportEnvironment is the hook for the variables procdog sets for the
-// process beyond those it inherits, as NAME=value: none yet. The writers
-// put them in Environment= lines and an EnvironmentVariables dict.
+// exportEnvironment is the variables --env adds to the process's
+// environment, as NAME=value. The writers put them in Environment= lines
+// and an EnvironmentVariables dict.
 func exportEnvironment(o options) []string {
 	vars, _ := o.Env.vars() // checked when the options were set
 	return vars
@@ -3203,16 +3219,6 @@ func exportWholeSeconds(f float64) int {
 	return n
 }
 
-// exportValidUTF8 is utf8.ValidString, without another import.
-func exportValidUTF8(s string) bool {
-	for i, r := range s {
-		if r == '\uFFFD' && !strings.HasPrefix(s[i:], "\uFFFD") {
-			return false
-		}
-	}
-	return true
-}
-
 // exportRestartWindow is how long procdog takes to use up its restarts for
 // a process that fails at once, each delay doubling up to the cap, plus
 // the systemd default window of 10 s for the runs themselves.
@@ -3254,7 +3260,7 @@ func systemdQuote(w string) string {
 	if !plain {
 		b.WriteByte('"')
 	}
-	valid := exportValidUTF8(w)
+	valid := utf8.ValidString(w)
 	for i := 0; i < len(w); i++ {
 		switch c := w[i]; {
 		case c == '%' || c == '$':
@@ -3305,7 +3311,7 @@ func systemdText(s string) string {
 // hold as it is (a control character, blanks at either end, a trailing
 // backslash) is an error rather than a unit that means another file.
 func (w *exportWriter) systemdPath(path string) string {
-	bad := strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) || !exportValidUTF8(path) ||
+	bad := strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) || !utf8.ValidString(path) ||
 		strings.IndexFunc(path, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
 	if bad {
 		w.fail(failf(exitUnknown, "cannot export the path %q: a unit file cannot hold it", path))
@@ -3487,7 +3493,7 @@ func (j *exportJob) healthArgv() []string {
 // rather than a plist that runs something else; a carriage return is
 // escaped, since a parser would turn it into a newline.
 func (w *exportWriter) plistString(s string) string {
-	bad := !exportValidUTF8(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
+	bad := !utf8.ValidString(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
 		strings.IndexFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' }) >= 0
 	if bad {
 		w.fail(failf(exitUnknown, "cannot export %q: a plist cannot hold it", s))

@@ -2988,7 +2988,7 @@ func TestExportLaunchdPlist(t *testing.T) {
 }
 
 // TestExportUsageErrors: export's words and a missing command are usage
-// errors, the latter the very one start gives.
+// errors, the latter the one start gives, naming export.
 func TestExportUsageErrors(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
@@ -3001,8 +3001,9 @@ func TestExportUsageErrors(t *testing.T) {
 		2, "export", "launchd", "a.b", "-c", "true")
 	start := e.run("start", "x")
 	for _, format := range exportFormats {
-		if r := e.run("export", format, "x"); r.code != 2 || r.stdout != "" || r.stderr != start.stderr {
-			t.Errorf("a missing command: want exit 2 and what start says,\n%s\ngot\n%s", start, r)
+		want := strings.Replace(start.stderr, "with 'start'", "with 'export'", 1)
+		if r := e.run("export", format, "x"); r.code != 2 || r.stdout != "" || r.stderr != want {
+			t.Errorf("a missing command: want exit 2 and what start says, of export,\n%s\ngot\n%s", start, r)
 		}
 	}
 	e.expect("", "procdog: error: Failed to start: no-such-command-here: executable file not found in $PATH",
@@ -5851,14 +5852,14 @@ func TestItEnv(t *testing.T) {
 func TestItShowPrintsWhatAConfigFileCanTakeBack(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	e.expect("running, pid={N}", "", 0, "start", "shown", "--shell", "--command", "sleep 100 # with 'quotes'",
+	e.expect("running, pid={N}", "", 0, "start", "shown", "--shell", "--command", "sleep 100 # with 'quotes' and $$dollars",
 		"--env", "A=two words", "--health-delay", "0.5", "--restart", "always", "--linger", "0.2")
 	shown := e.run("show", "shown")
-	want := "command=sleep 100 # with 'quotes'\nhealth_delay=0.5\ndir=" + e.work + "\nlinger=0.2\nshell=true\nrestart=always\nenv='A=two words'\n"
+	want := "command=sleep 100 # with 'quotes' and $$dollars\nhealth_delay=0.5\ndir=" + e.work + "\nlinger=0.2\nshell=true\nrestart=always\nenv='A=two words'\n"
 	if shown.stdout != want || shown.code != 0 {
 		t.Fatalf("show: want\n%s\ngot\n%s", want, shown)
 	}
-	itExpectJSON(e, `{"name":"shown","command":"sleep 100 # with 'quotes'","health_delay":0.5,"dir":"`+e.work+
+	itExpectJSON(e, `{"name":"shown","command":"sleep 100 # with 'quotes' and $dollars","health_delay":0.5,"dir":"`+e.work+
 		`","linger":0.2,"shell":true,"restart":"always","env":"'A=two words'"}`, "", 0, "show", "shown", "--json")
 	e.expect("killed, signal=15", "", 0, "stop", "shown")
 	itEventuallyAnswers(e, itSoon, "stopped", 5, "status", "shown")
@@ -6061,6 +6062,18 @@ func TestItHealthLogJoinsALineTheMonitorsOwnLineCut(t *testing.T) {
 	itWrite(t, filepath.Join(e.work, "go"), "")
 	e.expect("running, health=0, pid={N}", "", 0, "wait", "cut")
 	e.expect("killed, signal=15", "", 0, "stop", "cut")
+}
+
+func TestItRestartStopsNothingItCannotStartAgain(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "keep", "--command", "sleep 100")
+	missing := filepath.Join(e.work, "missing")
+	e.expect("", usageLine+"\nprocdog: error: Not a directory: "+missing, 2, "restart", "keep", "--dir", missing)
+	e.expect("", "procdog: error: Failed to run health command: nope-cmd: executable file not found in $PATH", 2,
+		"restart", "keep", "--health-command", "nope-cmd")
+	e.expect(r.line(), "", 0, "status", "keep")
+	e.expect("killed, signal=15", "", 0, "stop", "keep")
 }
 
 // ---------------------------------------------------------------------------
