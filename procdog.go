@@ -61,6 +61,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -448,21 +449,21 @@ func helpText() string {
 // helpLine is the option as help lists it, with its default.
 func (s optionSpec) helpLine() string {
 	def := defaultOptions()
-	flag := "--" + s.long
+	synopsis := "--" + s.long
 	if s.short != "" {
-		flag = "-" + s.short + ", " + flag
+		synopsis = "-" + s.short + ", " + synopsis
 	}
 	if !s.isBool() {
-		flag += " " + strings.ToUpper(s.key())
+		synopsis += " " + strings.ToUpper(s.key())
 	}
 	help := s.help
-	if v := reflectValue(s.field(&def)); v != reflectValue(s.field(&options{})) {
+	if v := s.value(&def).String(); v != s.value(&options{}).String() {
 		help += fmt.Sprintf(" (default %v)", v)
 	}
-	if len(flag) > 22 {
-		return fmt.Sprintf("  %s\n  %-22s  %s\n", flag, "", help)
+	if len(synopsis) > 22 {
+		return fmt.Sprintf("  %s\n  %-22s  %s\n", synopsis, "", help)
 	}
-	return fmt.Sprintf("  %-22s  %s\n", flag, help)
+	return fmt.Sprintf("  %-22s  %s\n", synopsis, help)
 }
 
 // commandOptions are the options each command uses, where that is not all
@@ -726,8 +727,8 @@ func (c client) monitorOptions() (o options, ok bool, err error) {
 		if err != nil {
 			return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options", c.name, answer)
 		}
-		flag, _ := strconv.Unquote(quoted)
-		flags = append(flags, flag)
+		word, _ := strconv.Unquote(quoted)
+		flags = append(flags, word)
 		rest = rest[len(quoted):]
 	}
 	if o, err = optionsFromFlags(flags); err != nil {
@@ -951,11 +952,11 @@ func (c client) logs(stdout io.Writer) error {
 // checks (checkOwned). Neither may be anything but a regular file, which a
 // FIFO or a device is not: following one would hang, or never end.
 func openLog(name, stdout, monitorLog string) (*os.File, error) {
-	path, flag := stdout, os.O_RDONLY|syscall.O_NONBLOCK
+	path, mode := stdout, os.O_RDONLY|syscall.O_NONBLOCK
 	if stdout == "" {
-		path, flag = monitorLog, flag|syscall.O_NOFOLLOW
+		path, mode = monitorLog, mode|syscall.O_NOFOLLOW
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	f, err := os.OpenFile(path, mode, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
 	} else if err != nil {
@@ -1007,8 +1008,8 @@ func (c client) show(stdout io.Writer) error {
 		}
 		lines = append(lines, configLine(ch.spec.key(), ch.value))
 		value := jsonString(ch.value)
-		switch reflectValue(ch.spec.field(&o)).(type) {
-		case bool, int, float64:
+		switch ch.spec.value(&o).(type) {
+		case boolFlag, countFlag, secondsFlag:
 			value = ch.value
 		}
 		fields = append(fields, jsonString(ch.spec.key())+":"+value)
@@ -3846,49 +3847,51 @@ func defaultOptions() options {
 	}
 }
 
-// optionSpec defines one option once: its flag, its config key (the flag
-// with dashes as underscores, when inFile is set), its help and its field.
-// The field's Go type decides how a value is parsed.
+// optionSpec defines one option once: its flag, its short flag if any, its
+// config key (the flag with dashes as underscores, when inFile is set), its
+// help, and its value: a flag.Value over the option's field in an options,
+// whose Set checks a value against the option's rules. Together they make
+// one flag.FlagSet (see flagSet).
 type optionSpec struct {
 	long   string
 	short  string
 	inFile bool
 	help   string
-	field  func(o *options) any
+	value  func(o *options) flag.Value
 }
 
 var optionSpecs = []optionSpec{
-	{"command", "c", true, "the command line to run", func(o *options) any { return &o.Command }},
-	{"health-command", "", true, "command whose exit code is the health (0 = healthy)", func(o *options) any { return &o.HealthCommand }},
-	{"health-count", "", true, "how many health checks wait tries", func(o *options) any { return &o.HealthCount }},
-	{"health-delay", "", true, "seconds between those tries", func(o *options) any { return &o.HealthDelay }},
-	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy", func(o *options) any { return &o.HealthTimeout }},
-	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) any { return &o.EnsureHealthy }},
-	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) any { return &o.Dir }},
-	{"stdin", "", true, "file for standard input", func(o *options) any { return &o.Stdin }},
-	{"stdout", "", true, "file for standard output (default: the monitor log)", func(o *options) any { return &o.Stdout }},
-	{"stderr", "", true, "file for standard error (default: the monitor log)", func(o *options) any { return &o.Stderr }},
-	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) any { return &o.Append }},
-	{"linger", "", true, "seconds the monitor answers after the process exits", func(o *options) any { return &o.Linger }},
-	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) any { return &o.Settle }},
-	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) any { return &o.Strict }},
-	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) any { return &o.Shell }},
-	{"stop-signal", "", true, "signal that stop sends first, name or number", func(o *options) any { return &o.StopSignal }},
-	{"stop-timeout", "", true, "seconds before stop sends SIGKILL", func(o *options) any { return &o.StopTimeout }},
-	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) any { return &o.HealthURL }},
-	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) any { return &o.HealthTCP }},
-	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression", func(o *options) any { return &o.HealthLog }},
-	{"restart", "", true, "restart the process when it exits: no, on-failure or always", func(o *options) any { return &o.Restart }},
-	{"max-restarts", "", true, "restart at most this many times", func(o *options) any { return &o.MaxRestarts }},
-	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s", func(o *options) any { return &o.RestartDelay }},
-	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated", func(o *options) any { return &o.Env }},
-	{"config", "", false, "config file to read", func(o *options) any { return &o.Config }},
-	{"json", "", false, "print JSON instead of the response line", func(o *options) any { return &o.JSON }},
-	{"lines", "n", false, "logs: how many lines to print", func(o *options) any { return &o.Lines }},
-	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) any { return &o.Follow }},
-	{"all", "", false, "list: also the names whose monitor has ended, as stopped", func(o *options) any { return &o.All }},
-	{"debug", "", false, "print what the client does to stderr", func(o *options) any { return &o.Debug }},
-	{"output", "", false, "export: write the unit or plist to this file instead of stdout", func(o *options) any { return &o.Output }},
+	{"command", "c", true, "the command line to run", func(o *options) flag.Value { return textFlag{&o.Command} }},
+	{"health-command", "", true, "command whose exit code is the health (0 = healthy)", func(o *options) flag.Value { return textFlag{&o.HealthCommand} }},
+	{"health-count", "", true, "how many health checks wait tries", func(o *options) flag.Value { return countFlag{&o.HealthCount} }},
+	{"health-delay", "", true, "seconds between those tries", func(o *options) flag.Value { return secondsFlag{&o.HealthDelay, maxSeconds} }},
+	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy", func(o *options) flag.Value { return secondsFlag{&o.HealthTimeout, maxSeconds} }},
+	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) flag.Value { return boolFlag{&o.EnsureHealthy} }},
+	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) flag.Value { return textFlag{&o.Dir} }},
+	{"stdin", "", true, "file for standard input", func(o *options) flag.Value { return textFlag{&o.Stdin} }},
+	{"stdout", "", true, "file for standard output (default: the monitor log)", func(o *options) flag.Value { return textFlag{&o.Stdout} }},
+	{"stderr", "", true, "file for standard error (default: the monitor log)", func(o *options) flag.Value { return textFlag{&o.Stderr} }},
+	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) flag.Value { return boolFlag{&o.Append} }},
+	{"linger", "", true, "seconds the monitor answers after the process exits", func(o *options) flag.Value { return secondsFlag{&o.Linger, maxLinger} }},
+	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) flag.Value { return secondsFlag{&o.Settle, maxSeconds} }},
+	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) flag.Value { return boolFlag{&o.Strict} }},
+	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) flag.Value { return boolFlag{&o.Shell} }},
+	{"stop-signal", "", true, "signal that stop sends first, name or number", func(o *options) flag.Value { return &o.StopSignal }},
+	{"stop-timeout", "", true, "seconds before stop sends SIGKILL", func(o *options) flag.Value { return secondsFlag{&o.StopTimeout, maxSeconds} }},
+	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) flag.Value { return textFlag{&o.HealthURL} }},
+	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) flag.Value { return textFlag{&o.HealthTCP} }},
+	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression", func(o *options) flag.Value { return textFlag{&o.HealthLog} }},
+	{"restart", "", true, "restart the process when it exits: no, on-failure or always", func(o *options) flag.Value { return &o.Restart }},
+	{"max-restarts", "", true, "restart at most this many times", func(o *options) flag.Value { return countFlag{&o.MaxRestarts} }},
+	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s", func(o *options) flag.Value { return secondsFlag{&o.RestartDelay, maxSeconds} }},
+	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated", func(o *options) flag.Value { return &o.Env }},
+	{"config", "", false, "config file to read", func(o *options) flag.Value { return textFlag{&o.Config} }},
+	{"json", "", false, "print JSON instead of the response line", func(o *options) flag.Value { return boolFlag{&o.JSON} }},
+	{"lines", "n", false, "logs: how many lines to print", func(o *options) flag.Value { return countFlag{&o.Lines} }},
+	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) flag.Value { return boolFlag{&o.Follow} }},
+	{"all", "", false, "list: also the names whose monitor has ended, as stopped", func(o *options) flag.Value { return boolFlag{&o.All} }},
+	{"debug", "", false, "print what the client does to stderr", func(o *options) flag.Value { return boolFlag{&o.Debug} }},
+	{"output", "", false, "export: write the unit or plist to this file instead of stdout", func(o *options) flag.Value { return textFlag{&o.Output} }},
 }
 
 // expandedKeys are the options in which procdog expands $VAR and ${VAR}.
@@ -3901,58 +3904,103 @@ var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-
 func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
 
 func (s optionSpec) isBool() bool {
-	_, ok := s.field(&options{}).(*bool)
+	_, ok := s.value(&options{}).(boolFlag)
 	return ok
 }
 
 // set parses value into the option's field. Errors name neither the flag nor
 // the config key; the caller knows which one the user wrote.
-func (s optionSpec) set(o *options, value string) error {
-	switch p := s.field(o).(type) {
-	case *string:
-		*p = value
-	case *bool:
-		b, err := parseBool(value)
-		if err != nil {
-			return err
-		}
-		*p = b
-	case *int:
-		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil || n < 0 {
-			return fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", value)
-		}
-		*p = n
-	case *signalName:
-		if _, err := parseSignal(value); err != nil {
-			return err
-		}
-		*p = signalName(value)
-	case *envList:
-		if _, err := envList(value).vars(); err != nil {
-			return err
-		}
-		*p = envList(value)
-	case *restartPolicy:
-		switch value {
-		case "no", "on-failure", "always":
-			*p = restartPolicy(value)
-		default:
-			return fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", value)
-		}
-	case *float64:
-		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		// Durations: no negatives, NaN or infinity, and no hex floats that
-		// Python's float() would refuse anyway.
-		if err != nil || f < 0 || f != f || f > 1e9 || strings.ContainsAny(value, "xXpP_") {
-			return fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", value)
-		}
-		// A monitor that lingers for ever could be ended by SIGKILL alone.
-		if p == &o.Linger && f > maxLinger {
-			return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", value, maxLinger)
-		}
-		*p = f
+func (s optionSpec) set(o *options, value string) error { return s.value(o).Set(value) }
+
+// flagSet is the options as one flag.FlagSet over o's fields. A monitor
+// reads the options its client hands it as flags with it; the client's own
+// front end (parseCommandLine) adds what package flag lacks and argparse
+// had: options after NAME, unambiguous prefixes, short options with values.
+func (o *options) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, s := range optionSpecs {
+		fs.Var(s.value(o), s.long, s.help)
 	}
+	return fs
+}
+
+// The kinds of option value. signalName, restartPolicy and envList are
+// flag.Values of their own.
+type (
+	textFlag    struct{ p *string }
+	boolFlag    struct{ p *bool }
+	countFlag   struct{ p *int }
+	secondsFlag struct {
+		p   *float64
+		max float64
+	}
+)
+
+// maxSeconds bounds a duration option where nothing tighter does.
+const maxSeconds = 1e9
+
+func (f textFlag) String() string     { return *f.p }
+func (f textFlag) Set(s string) error { *f.p = s; return nil }
+
+func (f boolFlag) String() string   { return strconv.FormatBool(*f.p) }
+func (f boolFlag) IsBoolFlag() bool { return true }
+func (f boolFlag) Set(s string) (err error) {
+	*f.p, err = parseBool(s)
+	return err
+}
+
+func (f countFlag) String() string { return strconv.Itoa(*f.p) }
+func (f countFlag) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", s)
+	}
+	*f.p = n
+	return nil
+}
+
+func (f secondsFlag) String() string { return strconv.FormatFloat(*f.p, 'g', -1, 64) }
+
+// Set takes no negatives, NaN or infinity, and no hex floats, which
+// Python's float() refused.
+func (f secondsFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || v < 0 || v != v || v > maxSeconds || strings.ContainsAny(s, "xXpP_") {
+		return fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", s)
+	}
+	if v > f.max {
+		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", s, int(f.max))
+	}
+	*f.p = v
+	return nil
+}
+
+func (p *signalName) String() string { return string(*p) }
+func (p *signalName) Set(s string) error {
+	if _, err := parseSignal(s); err != nil {
+		return err
+	}
+	*p = signalName(s)
+	return nil
+}
+
+func (p *restartPolicy) String() string { return string(*p) }
+func (p *restartPolicy) Set(s string) error {
+	switch s {
+	case "no", "on-failure", "always":
+		*p = restartPolicy(s)
+		return nil
+	}
+	return fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", s)
+}
+
+func (l *envList) String() string { return string(*l) }
+func (l *envList) Set(s string) error {
+	if _, err := envList(s).vars(); err != nil {
+		return err
+	}
+	*l = envList(s)
 	return nil
 }
 
@@ -4575,18 +4623,18 @@ func (o options) checkHealthProbes() error {
 // checkProbeAddress checks a probe's host and port as the monitor will
 // use them: a host it cannot resolve, without DNS, or a port that cannot
 // be, would leave the process unhealthy for ever with nothing saying why.
-func checkProbeAddress(flag, value, host, port string) error {
+func checkProbeAddress(option, value, host, port string) error {
 	if host == "" {
-		return usageErrorf("argument %s: no host in '%s'", flag, value)
+		return usageErrorf("argument %s: no host in '%s'", option, value)
 	}
 	if port == "" {
-		return usageErrorf("argument %s: no port in '%s'", flag, value)
+		return usageErrorf("argument %s: no port in '%s'", option, value)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'", flag, port, value)
+		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'", option, port, value)
 	}
 	if _, err := lookupHost(host); err != nil {
-		ce := usageErrorf("argument %s: unknown host '%s' in '%s'", flag, host, value).(*codedError)
+		ce := usageErrorf("argument %s: unknown host '%s' in '%s'", option, host, value).(*codedError)
 		ce.hint = "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
 		return ce
 	}
@@ -4697,15 +4745,12 @@ func (o options) quotedFlags() string {
 // optionsFromFlags reads the flags that flags wrote. Nothing is expanded again.
 func optionsFromFlags(flags []string) (options, error) {
 	o := defaultOptions()
-	for _, f := range flags {
-		long, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
-		spec, ok := findOption(long)
-		if !ok {
-			return o, fmt.Errorf("unknown option %q", f)
-		}
-		if err := spec.set(&o, value); err != nil {
-			return o, fmt.Errorf("%s: %v", f, err)
-		}
+	fs := o.flagSet()
+	if err := fs.Parse(flags); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("not an option: %q", fs.Arg(0))
 	}
 	return o, nil
 }
@@ -4733,31 +4778,11 @@ func (o options) changed() []changedOption {
 	def := defaultOptions()
 	var changed []changedOption
 	for _, spec := range optionSpecs {
-		if v := fmt.Sprint(reflectValue(spec.field(&o))); v != fmt.Sprint(reflectValue(spec.field(&def))) {
+		if v := spec.value(&o).String(); v != spec.value(&def).String() {
 			changed = append(changed, changedOption{spec, v})
 		}
 	}
 	return changed
-}
-
-func reflectValue(p any) any {
-	switch p := p.(type) {
-	case *string:
-		return *p
-	case *bool:
-		return *p
-	case *int:
-		return *p
-	case *float64:
-		return *p
-	case *signalName:
-		return *p
-	case *restartPolicy:
-		return *p
-	case *envList:
-		return *p
-	}
-	return nil
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
@@ -4845,8 +4870,8 @@ func fileOwner(fi os.FileInfo) int {
 // openStateFile opens a file in the state directory, owner-only, and then
 // checks what it opened (checkOwned). It never follows a symbolic link, and
 // never waits: a FIFO planted there must not hang anyone.
-func openStateFile(path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+func openStateFile(path string, mode int) (*os.File, error) {
+	f, err := os.OpenFile(path, mode|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		switch {
 		case errors.Is(err, syscall.ELOOP):
@@ -5340,11 +5365,11 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 // openOutput opens an output file without waiting: a FIFO with no reader
 // is an error, not a monitor that hangs holding the lock.
 func openOutput(path string, appendTo bool) (*os.File, error) {
-	flag := os.O_WRONLY | os.O_CREATE | syscall.O_NONBLOCK
+	mode := os.O_WRONLY | os.O_CREATE | syscall.O_NONBLOCK
 	if appendTo {
-		flag |= os.O_APPEND
+		mode |= os.O_APPEND
 	}
-	f, err := os.OpenFile(path, flag, 0o666)
+	f, err := os.OpenFile(path, mode, 0o666)
 	if errors.Is(err, syscall.ENXIO) {
 		return nil, fmt.Errorf("%s is a FIFO with no reader", path)
 	}
