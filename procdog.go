@@ -600,7 +600,7 @@ type client struct {
 // orphan of NAME's (see findOrphan) answers in its place: running, stopped
 // by stop, signalled by signal.
 func (c client) request(line string) (response, error) {
-	r, err := request(c.dir, c.name, line)
+	r, err := ask(c.dir, c.name, line)
 	if err != nil || r.code != codeStopped {
 		return r, err
 	}
@@ -1228,9 +1228,9 @@ func probeMonitor(path string) error {
 	return err
 }
 
-// request sends one request line to NAME's monitor and returns its answer.
-// No monitor listening means codeStopped.
-func request(dir, name, line string) (response, error) {
+// ask sends one request line to NAME's monitor and returns its answer as a
+// response. No monitor listening means codeStopped.
+func ask(dir, name, line string) (response, error) {
 	answer, alive, err := exchange(dir, name, line)
 	if err != nil || !alive {
 		return newResponse(codeStopped), err
@@ -4259,10 +4259,11 @@ func expansionError(spec optionSpec, value string, err error) error {
 	return ce
 }
 
+// healthKinds is how many kinds of health check o has, of healthKeys.
 func (o options) healthKinds() int {
 	n := 0
-	for _, v := range []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog} {
-		if v != "" {
+	for _, key := range healthKeys {
+		if spec, _ := findOption(key); spec.value(&o).String() != "" {
 			n++
 		}
 	}
