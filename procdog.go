@@ -792,10 +792,13 @@ func findOrphan(dir, name string) (int, bool) {
 	n, _ := f.Read(text[:])
 	var pid int
 	var started string
-	if _, err := fmt.Sscanf(string(text[:n]), "pid=%d start=%s\n", &pid, &started); err != nil || pid <= 0 {
+	if _, err := fmt.Sscanf(string(text[:n]), "pid=%d start=%s\n", &pid, &started); err != nil || pid <= 1 {
 		return 0, false
 	}
-	if syscall.Kill(pid, 0) != nil || processStart(pid) != started {
+	// A monitor starts its process as the leader of a group of its own,
+	// and signals go to the group: a pid that leads none is not one of
+	// ours, whatever the file says (kill(-1) would reach every process).
+	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid || processStart(pid) != started {
 		return 0, false
 	}
 	debugf("found the orphan %d of '%s' (started %s)", pid, name, started)
@@ -803,21 +806,25 @@ func findOrphan(dir, name string) (int, bool) {
 }
 
 // stopOrphan stops an orphan's process group as a monitor would: the stop
-// signal, then SIGKILL when the stop timeout has passed. It is not our
-// child, so its end is seen by polling, not waited for; it is gone when
-// its pid is, or has become another process.
+// signal, then SIGKILL when the stop timeout has passed, to the leader and
+// to what is left of the group. They are not our children, so their end is
+// seen by polling, not waited for. The group's id stays reserved while any
+// member lives, so the signals reach no one else.
 func (c client) stopOrphan(pid int) response {
 	started := processStart(pid)
-	gone := func() bool { return syscall.Kill(pid, 0) != nil || processStart(pid) != started }
+	leaderGone := func() bool { return syscall.Kill(pid, 0) != nil || processStart(pid) != started }
+	groupGone := func() bool { return syscall.Kill(-pid, 0) != nil }
 	sig, _ := parseSignal(string(c.o.StopSignal))
 	syscall.Kill(-pid, sig)
 	syscall.Kill(-pid, syscall.SIGCONT)
-	for deadline := time.Now().Add(seconds(c.o.StopTimeout)); !gone() && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(seconds(c.o.StopTimeout)); !groupGone() && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !gone() {
-		sig = syscall.SIGKILL
-		syscall.Kill(-pid, sig)
+	if !groupGone() {
+		if !leaderGone() {
+			sig = syscall.SIGKILL
+		}
+		syscall.Kill(-pid, syscall.SIGKILL)
 	}
 	if lock, err := acquireLock(statePath(c.dir, c.name, "lock")); err == nil {
 		releaseLock(lock) // which removes it: the orphan is no more
@@ -995,10 +1002,14 @@ func (c client) show(stdout io.Writer) error {
 	// indented lines, and where procdog expands $VAR, the monitor's
 	// expanded value keeps its $ as $$.
 	configLine := func(key, value string) string {
+		line := ""
+		if !fitsConfig(value) {
+			line = "# " + key + ": a config file cannot hold this value as it is (blanks at an end, or a line blank, indented or starting with # or ;)\n"
+		}
 		if expandedKeys[key] {
 			value = strings.ReplaceAll(value, "$", "$$")
 		}
-		return key + "=" + strings.ReplaceAll(value, "\n", "\n  ")
+		return line + key + "=" + strings.ReplaceAll(value, "\n", "\n  ")
 	}
 	lines := []string{configLine("command", o.Command)}
 	fields := []string{`"name":` + jsonString(c.name), `"command":` + jsonString(o.Command)}
@@ -1020,6 +1031,19 @@ func (c client) show(stdout io.Writer) error {
 		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
 	}
 	return nil
+}
+
+// fitsConfig tells whether parseINI reads value back as it is from a
+// key=value line with its other lines indented: it trims each line, and
+// skips blank and comment lines.
+func fitsConfig(value string) bool {
+	for i, line := range strings.Split(value, "\n") {
+		t := strings.TrimSpace(line)
+		if t != line || i > 0 && (t == "" || t[0] == '#' || t[0] == ';') {
+			return false
+		}
+	}
+	return true
 }
 
 // tailOffset is where the last n lines of f begin.
@@ -1486,7 +1510,7 @@ func newMonitor(args []string) (*monitor, error) {
 			return nil, err
 		}
 		// What the monitor itself writes to its log is not the process's.
-		m.watch = &logWatch{pat: pat, skip: fmt.Sprintf(" procdog[%d] %s: ", os.Getpid(), m.name)}
+		m.watch = &logWatch{pat: pat, name: m.name}
 		m.watch.paths = []string{orDefault(o.Stdout, statePath(args[1], m.name, "log")),
 			orDefault(o.Stderr, statePath(args[1], m.name, "log"))}
 	}
@@ -1544,6 +1568,12 @@ func (m *monitor) prepare() error {
 	}
 	if m.stdout, m.stderr, err = openOutputs(o, m.logOut); err != nil {
 		return err
+	}
+	for _, f := range []*os.File{m.stdout, m.stderr} {
+		// --health-log reads the output again, which a FIFO cannot give.
+		if fi, err := f.Stat(); m.watch != nil && (err != nil || !fi.Mode().IsRegular()) {
+			return fmt.Errorf("--health-log reads the process's output, and %s is not a regular file", f.Name())
+		}
 	}
 	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
 		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
@@ -2106,7 +2136,7 @@ func (m *monitor) checkHealth() (int, error) {
 		m.noteHealth(health, why)
 		return health, nil
 	case m.watch != nil:
-		health := m.watch.check()
+		health := m.watch.check(time.Now().Add(timeout))
 		m.noteHealth(health, "no line has matched "+m.o.HealthLog+" since the process started")
 		return health, nil
 	case m.o.HealthTCP != "":
@@ -2270,7 +2300,7 @@ func probeFailure(err error, timeout time.Duration) string {
 // remembering where it stopped, and is healthy once a line has matched.
 type logWatch struct {
 	pat   *pattern // not safe for concurrent use: matched under mu
-	skip  string   // lines of the monitor log that hold this are the monitor's own
+	name  string   // lines of NAME's monitors in the monitor log are not the process's
 	paths []string // the process's stdout and stderr; may be one file
 
 	mu      sync.Mutex
@@ -2303,14 +2333,17 @@ func (w *logWatch) reset(sizes []int64) {
 
 // check reads on from where the last check stopped, at most a few MiB
 // a time, and is 0 once a line has matched, else 1.
-func (w *logWatch) check() int {
+// The check stops at the deadline, and goes on from there the next time:
+// a pattern that costs much on lines that are many must not make a check
+// outlast the health timeout.
+func (w *logWatch) check(deadline time.Time) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i, p := range w.paths {
 		if w.matched || i == 1 && p == w.paths[0] {
 			break
 		}
-		w.readOn(i)
+		w.readOn(i, deadline)
 	}
 	if w.matched {
 		return 0
@@ -2318,7 +2351,7 @@ func (w *logWatch) check() int {
 	return 1
 }
 
-func (w *logWatch) readOn(i int) {
+func (w *logWatch) readOn(i int, deadline time.Time) {
 	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO has nothing to reread
 	if err != nil {
 		return
@@ -2328,7 +2361,7 @@ func (w *logWatch) readOn(i int) {
 		w.offsets[i], w.partial[i] = 0, nil // truncated: read from the start
 	}
 	buf := make([]byte, 64<<10)
-	for n := 0; n < 64 && !w.matched; n++ {
+	for n := 0; n < 64 && !w.matched && time.Now().Before(deadline); n++ {
 		k, _ := f.ReadAt(buf, w.offsets[i])
 		if k == 0 {
 			return
@@ -2338,12 +2371,13 @@ func (w *logWatch) readOn(i int) {
 		last := len(lines) - 1
 		var carry []byte
 		for _, line := range lines[:last] {
-			if j := bytes.Index(line, []byte(w.skip)); j >= 0 {
-				// A line of the monitor's own, written into the monitor
-				// log in the middle of a line the process had not
-				// finished: what stands before its time is the process's,
-				// and goes on in the next line.
-				carry = append(carry, line[:max(0, j-len(logTime))]...)
+			if j := monitorLineAt(line, w.name); j >= 0 {
+				// A line of a monitor's (this one's, or one starting or
+				// lingering for NAME), written into the monitor log maybe
+				// in the middle of a line the process had not finished:
+				// what stands before it is the process's, and goes on in
+				// the next line.
+				carry = append(carry, line[:j]...)
 				continue
 			}
 			w.match(append(carry, line...))
@@ -2358,8 +2392,25 @@ func (w *logWatch) readOn(i int) {
 }
 
 func (w *logWatch) match(line []byte) {
-	if !bytes.Contains(line, []byte(w.skip)) && w.pat.match(line) {
+	if monitorLineAt(line, w.name) < 0 && w.pat.match(line) {
 		w.matched = true
+	}
+}
+
+// monitorLineAt is where in line a line of a monitor of name begins, as
+// logf writes them: "TIME procdog[PID] NAME: ...", or -1.
+func monitorLineAt(line []byte, name string) int {
+	for rest, at := line, 0; ; {
+		j := bytes.Index(rest, []byte(" procdog["))
+		if j < 0 {
+			return -1
+		}
+		after := rest[j+len(" procdog["):]
+		digits := len(after) - len(bytes.TrimLeft(after, "0123456789"))
+		if j+at >= len(logTime) && digits > 0 && bytes.HasPrefix(after[digits:], []byte("] "+name+": ")) {
+			return at + j - len(logTime)
+		}
+		rest, at = rest[j+1:], at+j+1
 	}
 }
 
@@ -3237,15 +3288,6 @@ func exportRestartWindow(o options) int {
 	return exportWholeSeconds(window)
 }
 
-// exportShellQuote quotes a word for /bin/sh: single quotes keep
-// everything but a single quote.
-func exportShellQuote(w string) string {
-	if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%") == "" {
-		return w
-	}
-	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-}
-
 // systemdPlain are the bytes that an Exec line's word may hold unquoted.
 const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
 
@@ -3434,7 +3476,7 @@ func (j *exportJob) systemdHealth(w *exportWriter) {
 	tries := max(o.HealthCount, 1)
 	words := make([]string, len(argv))
 	for i, a := range argv {
-		words[i] = exportShellQuote(a)
+		words[i] = shellQuote(a)
 	}
 	script := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; sleep %s; done",
 		strings.Join(words, " "), tries, exportSeconds(o.HealthDelay))
@@ -3471,7 +3513,7 @@ func (j *exportJob) healthArgv() []string {
 	case o.HealthTCP != "":
 		host, port, _ := splitHostPort(o.HealthTCP)
 		if bash, err := exportExecutable("bash", o.Dir); err == nil {
-			argv = []string{bash, "-c", "exec 3<>" + exportShellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, port))}
+			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, port))}
 		}
 	}
 	if argv == nil {
@@ -4099,7 +4141,7 @@ func parseCommandLine(args []string) (commandLine, error) {
 		if spec.long == "env" {
 			// Each --env is one KEY=VALUE, spaces and all; together they
 			// are one list of words, as the config key has them.
-			value = strings.TrimSpace(cl.set["env"] + " " + quoteWord(value))
+			value = strings.TrimSpace(cl.set["env"] + " " + shellQuote(value))
 		}
 		if err := spec.set(&options{}, value); err != nil {
 			return cl, usageErrorf("argument --%s: %v", spec.long, err)
@@ -4209,7 +4251,10 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 // health check given there replaces o's, of whatever kind.
 func (o *options) applyCommandLine(cl commandLine) error {
 	if cl.givesHealthCheck() {
-		o.HealthCommand, o.HealthURL, o.HealthTCP = "", "", ""
+		for _, key := range healthKeys {
+			spec, _ := findOption(key)
+			spec.set(o, "")
+		}
 	}
 	for _, spec := range optionSpecs {
 		v, ok := cl.set[spec.long]
@@ -4219,8 +4264,7 @@ func (o *options) applyCommandLine(cl commandLine) error {
 		before := o.Env
 		err := o.setValue(spec, v)
 		if spec.long == "env" && err == nil {
-			// Added to the file's or the monitor's, later words winning.
-			o.Env = envList(strings.TrimSpace(string(before) + " " + string(o.Env)))
+			o.Env = before.with(o.Env) // added to the file's or the monitor's
 		}
 		if err != nil {
 			var ce *codedError
@@ -4239,7 +4283,21 @@ func (o *options) applyCommandLine(cl commandLine) error {
 // setValue expands environment variables in the options that take them,
 // as the original did, and sets the option.
 func (o *options) setValue(spec optionSpec, value string) error {
-	if expandedKeys[spec.key()] {
+	if spec.long == "env" {
+		// Word by word, after splitting, so that a value with a space or
+		// a quote in it stays one KEY=VALUE.
+		words, err := splitWords(value)
+		if err != nil {
+			return fmt.Errorf("invalid env '%s': %v", value, err)
+		}
+		for i, w := range words {
+			if w, err = expandVars(w, os.LookupEnv); err != nil {
+				return expansionError(spec, value, err)
+			}
+			words[i] = shellQuote(w)
+		}
+		value = strings.Join(words, " ")
+	} else if expandedKeys[spec.key()] {
 		v, err := expandVars(value, os.LookupEnv)
 		if err != nil {
 			return expansionError(spec, value, err)
@@ -4677,6 +4735,26 @@ type signalName string
 // to the process's environment, and its health command's.
 type envList string
 
+// with is l with the variables of more added: a later value for a name
+// replaces the earlier one where it stood, so a restart that gives --env
+// again does not make the list grow.
+func (l envList) with(more envList) envList {
+	a, _ := l.vars()
+	b, _ := more.vars()
+	var words []string
+	at := map[string]int{}
+	for _, kv := range append(a, b...) {
+		key, _, _ := strings.Cut(kv, "=")
+		if i, ok := at[key]; ok {
+			words[i] = shellQuote(kv)
+			continue
+		}
+		at[key] = len(words)
+		words = append(words, shellQuote(kv))
+	}
+	return envList(strings.Join(words, " "))
+}
+
 // vars are the list's KEY=VALUE words, checked.
 func (l envList) vars() ([]string, error) {
 	words, err := splitWords(string(l))
@@ -4692,8 +4770,14 @@ func (l envList) vars() ([]string, error) {
 	return words, nil
 }
 
-// quoteWord quotes s as one word for splitWords.
-func quoteWord(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+// shellQuote quotes a word for /bin/sh: single quotes keep
+// everything but a single quote.
+func shellQuote(w string) string {
+	if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%") == "" {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
 
 // restartPolicy says when the monitor restarts the process: no, on-failure
 // (a non-zero return code, or a signal) or always.

@@ -87,9 +87,6 @@ func lookupIn(vars map[string]string) func(string) (string, bool) {
 // quoted quotes s for a subtest name, so that "" shows.
 func quoted(s string) string { return `"` + s + `"` }
 
-// shellQuote quotes w so that splitWords reads it back as one word.
-func shellQuote(w string) string { return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'" }
-
 var expandError = regexp.MustCompile(`^('[_A-Za-z][_A-Za-z0-9]*'|Invalid placeholder in string: line [1-9][0-9]*, col [1-9][0-9]*)$`)
 
 // itBinary is the procdog binary that TestMain builds for the integration tests.
@@ -2701,11 +2698,11 @@ func TestExportShellQuote(t *testing.T) {
 		{"it's $HOME", `'it'\''s $HOME'`},
 	}
 	for _, tc := range tests {
-		if got := exportShellQuote(tc.in); got != tc.want {
-			t.Errorf("exportShellQuote(%q) = %s, want %s", tc.in, got, tc.want)
+		if got := shellQuote(tc.in); got != tc.want {
+			t.Errorf("shellQuote(%q) = %s, want %s", tc.in, got, tc.want)
 		}
-		if words, err := splitWords(exportShellQuote(tc.in)); err != nil || len(words) != 1 || words[0] != tc.in {
-			t.Errorf("splitWords(exportShellQuote(%q)) = %q, %v", tc.in, words, err)
+		if words, err := splitWords(shellQuote(tc.in)); err != nil || len(words) != 1 || words[0] != tc.in {
+			t.Errorf("splitWords(shellQuote(%q)) = %q, %v", tc.in, words, err)
 		}
 	}
 }
@@ -6076,6 +6073,76 @@ func TestItRestartStopsNothingItCannotStartAgain(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "keep")
 }
 
+func TestItTakesNoProcessThatLeadsNoGroupForAnOrphan(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	stat, err := os.ReadFile("/proc/1/stat")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	// pid 1, with its true start time: kill(-1) would reach every process.
+	itWrite(t, e.path("init", "lock"), fmt.Sprintf("pid=1 start=%s\n", fields[19]))
+	os.Chmod(e.path("init", "lock"), 0o600)
+	e.expect("stopped", "", 5, "status", "init")
+	e.expect("stopped", "", 0, "stop", "init")
+}
+
+func TestItStopsAllOfAnOrphansGroup(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "g", "--shell", "--command",
+		"(trap '' TERM; exec sleep 100) & echo $$! > member.pid; exec sleep 100", "--stop-timeout", "1")
+	var member int
+	itEventually(t, itSoon, "member.pid", func() (bool, string) {
+		b, err := os.ReadFile(filepath.Join(e.work, "member.pid"))
+		member, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && member > 0, fmt.Sprint(err)
+	})
+	e.track(member)
+	daemon := e.monitorPid("g")
+	syscall.Kill(daemon, syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", daemon)
+	e.expect("killed, signal=15", "", 0, "stop", "g", "--stop-timeout", "1")
+	itDead(t, itSoon, "the orphan", itPid(t, r))
+	itDead(t, itSoon, "the member of its group that ignores SIGTERM", member)
+}
+
+func TestItEnvValuesKeepTheirQuotes(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.setenv("IT_Q", "it's")
+	e.setenv("IT_SP", "two words")
+	itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[q]\nenv = B=$IT_SP\n")
+	e.expect("running, health=1, pid={N}", "", 0, "start", "q", "--command", "sleep 100", "--env", "A=$IT_Q", "--stdout", "out",
+		"--health-log", "never", "--health-count", "1")
+	e.expect("running, health=1, pid={N}", "", 0, "restart", "q", "--env", "A=again", "--health-tcp", itClosedAddr(t))
+	shown := e.run("show", "q")
+	if !strings.Contains(shown.stdout, "env='B=two words' A=again\n") || strings.Contains(shown.stdout, "health_log") {
+		t.Errorf("after restart --env A=again --health-tcp: want one A, B kept and the health check replaced; got\n%s", shown)
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "q")
+}
+
+func TestMonitorLineAt(t *testing.T) {
+	stamp := "2026-11-30T16:29:46.994Z"
+	for _, tc := range []struct {
+		line string
+		want int
+	}{
+		{stamp + " procdog[5437] web: health check failed", 0},
+		{"Serv" + stamp + " procdog[12] web: started pid 1", 4},
+		{stamp + " procdog[5437] other: a line of another name's", -1},
+		{"ready procdog[5] web: not after a time", -1},
+		{"plain output", -1},
+		{stamp + " procdog[] web: no pid", -1},
+	} {
+		if got := monitorLineAt([]byte(tc.line), "web"); got != tc.want {
+			t.Errorf("monitorLineAt(%q) = %d, want %d", tc.line, got, tc.want)
+		}
+	}
+}
+
 // ---------------------------------------------------------------------------
 // The golden tour.
 
@@ -6235,5 +6302,26 @@ func BenchmarkPatternLogLine(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		pt.match(line)
+	}
+}
+
+func TestFitsConfig(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{
+		{"sleep 100", true},
+		{"echo a\necho b", true},
+		{" lead", false},
+		{"trail ", false},
+		{"a\n\nb", false},
+		{"a\n  indented", false},
+		{"a\n# comment", false},
+		{"a\n; comment", false},
+		{"# first line is fine", true},
+	} {
+		if got := fitsConfig(tc.value); got != tc.want {
+			t.Errorf("fitsConfig(%q) = %v, want %v", tc.value, got, tc.want)
+		}
 	}
 }
