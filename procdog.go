@@ -1333,7 +1333,7 @@ func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, e
 		// (within healInterval); the connection in hand tells if it dies.
 		err = probeMonitor(path)
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 				debugf("the monitor's socket stays gone: %v", err)
 				return "", false, nil

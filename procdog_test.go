@@ -5590,11 +5590,12 @@ func TestItAnswersRequestsInFlightWhenTheLingerEnds(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	// The health check is quick until the file slow exists: then it takes
-	// longer than the linger and the client's liveness interval together,
-	// so the linger ends while the check runs, and the client checks on
-	// the monitor after it has.
+	// longer than the linger and two of the client's liveness intervals,
+	// so the linger (5 s, time enough for the next command to begin on a
+	// loaded machine) ends while the check runs, and the client checks on
+	// the monitor after it has (at 6 s).
 	e.expect("running, health=0, pid={N}", "", 0, "start", "slow", "--command", "sleep 100",
-		"--health-command", "sh -c 'if test -e slow; then sleep 6; fi'", "--linger", "2")
+		"--health-command", "sh -c 'if test -e slow; then sleep 9; fi'", "--linger", "5")
 	itWrite(t, filepath.Join(e.work, "slow"), "")
 	e.expect("killed, signal=15", "", 0, "stop", "slow")
 	e.expect("exited, health=0, returncode=-15", "", 5, "status", "slow")
