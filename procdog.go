@@ -1561,11 +1561,13 @@ func (m *monitor) prepare() error {
 			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	if f, err := openInput(o.Stdin); err != nil {
+	// Each run opens its input afresh; it is checked now, so that a start
+	// that fails on it leaves the output files as they were.
+	stdin, err := openInput(o.Stdin)
+	if err != nil {
 		return err
-	} else {
-		f.Close()
 	}
+	stdin.Close()
 	if m.stdout, m.stderr, err = openOutputs(o, m.logOut); err != nil {
 		return err
 	}
@@ -1605,8 +1607,8 @@ func (m *monitor) listen() error {
 		err = m.putSocket(ln)
 	}
 	if err != nil {
-		if m.run != nil {
-			syscall.Kill(-m.run.pid, syscall.SIGKILL)
+		if run := m.current(); run != nil {
+			syscall.Kill(-run.pid, syscall.SIGKILL)
 		}
 		ln.Close()
 		os.Remove(m.sock + newSocketSuffix)
