@@ -3115,15 +3115,19 @@ func (m *monitor) endGroup(run *childRun) {
 // exportFormats are what export writes, in the order errors list them.
 var exportFormats = []string{"systemd", "launchd"}
 
-// exportJob is NAME as start would run it: the options resolved and checked
-// as start does, and the executables found on PATH now, because a service
-// manager runs its services with a PATH of its own.
+// exportJob is NAME as start would run it, and the unit or plist written
+// for it: the options resolved and checked as start does, and the
+// executables found on PATH now, because a service manager runs its
+// services with a PATH of its own.
 type exportJob struct {
+	options
 	name   string
-	o      options
 	argv   []string // argv[0] is an absolute path
-	health []string // the health command, argv[0] absolute, or nil
+	health []string // the health command, argv[0] absolute, or none
+	env    []string // what --env adds to the environment, as NAME=value
 	notes  []string // what the format cannot say; one warning line lists them
+	b      strings.Builder
+	err    error // the first value that the format cannot hold
 }
 
 // runExport is "export FORMAT NAME": the unit or plist on stdout or in
@@ -3139,20 +3143,19 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	render := map[string]func() (string, error){"systemd": j.systemd, "launchd": j.launchd}[words[0]]
-	text, err := render()
-	if err != nil {
-		return err
-	}
-	if len(j.notes) > 0 {
+	map[string]func(){"systemd": j.systemd, "launchd": j.launchd}[words[0]]()
+	switch {
+	case j.err != nil:
+		return j.err
+	case len(j.notes) > 0:
 		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s (see its comments)\n",
 			words[0], strings.Join(j.notes, "; "))
 	}
-	if j.o.Output == "" {
-		_, err = io.WriteString(stdout, text)
+	if j.Output == "" {
+		_, err = io.WriteString(stdout, j.b.String())
 		return err
 	}
-	return writeExport(j.o.Output, text)
+	return writeExport(j.Output, j.b.String())
 }
 
 // newExportJob resolves and checks NAME's options as start does, so that
@@ -3165,64 +3168,50 @@ func newExportJob(cl commandLine, name string) (*exportJob, error) {
 	if err := (client{name: name, command: "export"}).checkStartable(o); err != nil {
 		return nil, err
 	}
-	argv, _ := o.commandArgs() // checked, as the health command's words are
-	health, _ := o.healthArgs()
 	if err := o.resolvePaths(); err != nil {
 		return nil, err
 	}
-	j := &exportJob{name: name, o: o, argv: argv}
-	if j.argv[0], err = exportExecutable(argv[0], o.Dir); err != nil {
+	argv, _ := o.commandArgs() // checked, as the health command's words and --env are
+	health, _ := o.healthArgs()
+	env, _ := o.Env.vars()
+	if argv[0], err = exportExecutable(argv[0], o.Dir); err != nil {
 		return nil, failf(exitError, "Failed to start: %s", describeExecError(err))
 	}
 	if len(health) > 0 {
 		if health[0], err = exportExecutable(health[0], o.Dir); err != nil {
 			return nil, failf(exitError, "Failed to run health command: %s", describeExecError(err))
 		}
-		j.health = health
 	}
-	for _, s := range append(append([]string{o.Dir, o.Stdin, o.Stdout, o.Stderr}, argv...), health...) {
+	for _, s := range append(append([]string{o.Stdin, o.Stdout, o.Stderr}, argv...), health...) {
 		if strings.ContainsRune(s, 0) {
 			return nil, failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, which no process can be given", name, s)
 		}
 	}
-	return j, nil
+	return &exportJob{options: o, name: name, argv: argv, health: health, env: env}, nil
 }
 
 // exportExecutable is the absolute path of the executable that start would
 // run for name in dir.
 func exportExecutable(name, dir string) (string, error) {
 	path, err := findExecutable(name, dir)
-	if err != nil {
-		return "", err
-	}
-	if !filepath.IsAbs(path) {
+	if err == nil && !filepath.IsAbs(path) {
 		path = filepath.Join(dir, path)
 	}
-	return filepath.Clean(path), nil
-}
-
-// exportEnvironment is the variables --env adds to the process's
-// environment, as NAME=value. The writers put them in Environment= lines
-// and an EnvironmentVariables dict.
-func exportEnvironment(o options) []string {
-	vars, _ := o.Env.vars() // checked when the options were set
-	return vars
+	return filepath.Clean(path), err
 }
 
 func (j *exportJob) note(what string) { j.notes = append(j.notes, what) }
 
-// exportWriter builds a unit or plist, keeping the first value that the
-// format cannot hold, so that the writers need not check every line.
-type exportWriter struct {
-	b   strings.Builder
-	err error
-}
+// restarts tells whether procdog would restart the process at all.
+func (j *exportJob) restarts() bool { return j.Restart != "no" && j.MaxRestarts > 0 }
 
-func (w *exportWriter) line(format string, args ...any) { fmt.Fprintf(&w.b, format+"\n", args...) }
+func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
 
-func (w *exportWriter) fail(err error) {
-	if w.err == nil {
-		w.err = err
+// refuse keeps the first value that the format cannot hold, so that the
+// writers need not check every line.
+func (j *exportJob) refuse(bad bool, format string, args ...any) {
+	if bad && j.err == nil {
+		j.err = failf(exitUnknown, format, args...)
 	}
 }
 
@@ -3240,22 +3229,20 @@ func writeExport(path, text string) error {
 		return failf(exitUnknown, "cannot write %s: %v", path, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	fi, _ := f.Stat() // the stat of an open file does not fail
 	switch {
-	case err != nil:
-		return failf(exitUnknown, "cannot write %s: %v", path, err)
 	case !fi.Mode().IsRegular():
 		return failf(exitUnknown, "refusing to write %s: it is not a regular file", path)
 	case fileOwner(fi) != os.Getuid():
 		return failf(exitUnknown, "refusing to write %s: it belongs to another user (uid %d)", path, fileOwner(fi))
 	}
-	if err := f.Truncate(0); err != nil {
-		return failf(exitUnknown, "cannot write %s: %v", path, err)
+	if err = f.Truncate(0); err == nil {
+		_, err = io.WriteString(f, text)
 	}
-	if _, err := io.WriteString(f, text); err != nil {
-		return failf(exitUnknown, "cannot write %s: %v", path, err)
+	if err == nil {
+		err = f.Close()
 	}
-	if err := f.Close(); err != nil {
+	if err != nil {
 		return failf(exitUnknown, "cannot write %s: %v", path, err)
 	}
 	return nil
@@ -3279,10 +3266,9 @@ func exportWholeSeconds(f float64) int {
 func exportRestartWindow(o options) int {
 	limit := maxRestartDelay.Seconds()
 	window, d := 10.0, min(o.RestartDelay, limit)
-	for i := 0; i <= o.MaxRestarts && d > 0; i++ {
-		if d >= limit {
-			window += float64(o.MaxRestarts-i+1) * limit
-			break
+	for starts := o.MaxRestarts + 1; starts > 0 && d > 0; starts-- {
+		if d == limit {
+			return exportWholeSeconds(window + float64(starts)*limit)
 		}
 		window += d
 		d = min(2*d, limit)
@@ -3293,6 +3279,10 @@ func exportRestartWindow(o options) int {
 // systemdPlain are the bytes that an Exec line's word may hold unquoted.
 const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
 
+// systemdEscapes are the bytes that systemdQuote writes otherwise than as
+// themselves, other control characters aside.
+var systemdEscapes = map[byte]string{'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`}
+
 // systemdQuote writes a word of an Exec line so that systemd reads it back
 // as it is. systemd resolves %-specifiers in the whole line and $VARIABLES
 // in each word, so % and $ are always doubled. A word with anything else
@@ -3301,50 +3291,41 @@ const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 // and a lone unquoted ; would end the command.
 func systemdQuote(w string) string {
 	var b strings.Builder
-	plain := w != "" && strings.Trim(w, systemdPlain) == ""
-	if !plain {
-		b.WriteByte('"')
-	}
 	valid := utf8.ValidString(w)
 	for i := 0; i < len(w); i++ {
-		switch c := w[i]; {
-		case c == '%' || c == '$':
-			b.WriteByte(c)
-			b.WriteByte(c)
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c < 0x20 || c == 0x7f || c >= 0x80 && !valid:
-			fmt.Fprintf(&b, `\x%02x`, c)
+		switch e, ok := systemdEscapes[w[i]]; {
+		case ok:
+			b.WriteString(e)
+		case w[i] < 0x20 || w[i] == 0x7f || w[i] >= 0x80 && !valid:
+			fmt.Fprintf(&b, `\x%02x`, w[i])
 		default:
-			b.WriteByte(c)
+			b.WriteByte(w[i])
 		}
 	}
-	if !plain {
-		b.WriteByte('"')
+	if w != "" && strings.Trim(w, systemdPlain) == "" {
+		return b.String()
 	}
-	return b.String()
+	return `"` + b.String() + `"`
 }
 
-// systemdExec is an argv as the value of an Exec line.
-func systemdExec(argv []string) string {
+// quoteWords is argv as one line, each word quoted by quote.
+func quoteWords(argv []string, quote func(string) string) string {
 	words := make([]string, len(argv))
 	for i, w := range argv {
-		words[i] = systemdQuote(w)
+		words[i] = quote(w)
 	}
 	return strings.Join(words, " ")
 }
+
+// systemdControl tells the characters that a unit file line cannot hold.
+func systemdControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // systemdText is free text, such as a description, as a unit file value:
 // one line, no specifiers, and no backslash at its end, which would join
 // the next line to it.
 func systemdText(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if systemdControl(r) {
 			return ' '
 		}
 		return r
@@ -3355,12 +3336,9 @@ func systemdText(s string) string {
 // systemdPath is a path as a unit file value. One that a unit file cannot
 // hold as it is (a control character, blanks at either end, a trailing
 // backslash) is an error rather than a unit that means another file.
-func (w *exportWriter) systemdPath(path string) string {
-	bad := strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) || !utf8.ValidString(path) ||
-		strings.IndexFunc(path, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
-	if bad {
-		w.fail(failf(exitUnknown, "cannot export the path %q: a unit file cannot hold it", path))
-	}
+func (j *exportJob) systemdPath(path string) string {
+	j.refuse(strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) || !utf8.ValidString(path) ||
+		strings.ContainsFunc(path, systemdControl), "cannot export the path %q: a unit file cannot hold it", path)
 	return strings.ReplaceAll(path, "%", "%%")
 }
 
@@ -3375,90 +3353,81 @@ func systemdSignal(s signalName) string {
 	return strconv.Itoa(int(sig))
 }
 
-// systemd is the user unit, procdog-NAME.service.
-func (j *exportJob) systemd() (string, error) {
-	w, o := &exportWriter{}, j.o
-	w.line("# procdog export systemd %s: runs %s as `procdog start %s` would.", j.name, j.name, j.name)
-	w.line("# A user unit, for procdog needs no root. To install it:")
-	w.line("#   cp THIS ~/.config/systemd/user/procdog-%s.service", j.name)
-	w.line("#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%s.service", j.name)
-	w.line("")
-	w.line("[Unit]")
-	w.line("Description=%s", systemdText("procdog "+j.name+": "+o.Command))
-	if o.Restart != "no" && o.MaxRestarts > 0 {
-		w.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:", o.MaxRestarts)
-		w.line("# these %d, in the time procdog's doubling delays take, plus 10 s. A process", o.MaxRestarts+1)
-		w.line("# that fails more slowly than that is restarted again.")
-		w.line("StartLimitIntervalSec=%d", exportRestartWindow(o))
-		w.line("StartLimitBurst=%d", o.MaxRestarts+1)
+// systemd writes the user unit, procdog-NAME.service.
+func (j *exportJob) systemd() {
+	j.line("# procdog export systemd %s: runs %s as `procdog start %s` would.", j.name, j.name, j.name)
+	j.line("# A user unit, for procdog needs no root. To install it:")
+	j.line("#   cp THIS ~/.config/systemd/user/procdog-%s.service", j.name)
+	j.line("#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%s.service", j.name)
+	j.line("")
+	j.line("[Unit]")
+	j.line("Description=%s", systemdText("procdog "+j.name+": "+j.Command))
+	if j.restarts() {
+		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:", j.MaxRestarts)
+		j.line("# these %d, in the time procdog's doubling delays take, plus 10 s. A process", j.MaxRestarts+1)
+		j.line("# that fails more slowly than that is restarted again.")
+		j.line("StartLimitIntervalSec=%d", exportRestartWindow(j.options))
+		j.line("StartLimitBurst=%d", j.MaxRestarts+1)
 	}
-	w.line("")
-	w.line("[Service]")
-	w.line("# exec: the start fails if the command cannot be run, as procdog's does.")
-	w.line("Type=exec")
-	w.line("ExecStart=%s", systemdExec(j.argv))
-	w.line("WorkingDirectory=%s", w.systemdPath(o.Dir))
-	w.line("# procdog passes on the environment of the shell that starts it; a service gets")
-	w.line("# the service manager's. Add Environment= lines for what the process needs.")
-	for _, kv := range exportEnvironment(o) {
+	j.line("")
+	j.line("[Service]")
+	j.line("# exec: the start fails if the command cannot be run, as procdog's does.")
+	j.line("Type=exec")
+	j.line("ExecStart=%s", quoteWords(j.argv, systemdQuote))
+	j.line("WorkingDirectory=%s", j.systemdPath(j.Dir))
+	j.line("# procdog passes on the environment of the shell that starts it; a service gets")
+	j.line("# the service manager's. Add Environment= lines for what the process needs.")
+	for _, kv := range j.env {
 		// Environment= expands specifiers (%) but not variables ($).
-		w.line("Environment=%s", strings.ReplaceAll(systemdQuote(kv), "$$", "$"))
+		j.line("Environment=%s", strings.ReplaceAll(systemdQuote(kv), "$$", "$"))
 	}
-	j.systemdFiles(w)
-	w.line("# Stop: the stop signal to every process the service started, then SIGKILL")
-	w.line("# after the stop timeout, as procdog does to the process group.")
-	w.line("KillMode=control-group")
-	w.line("KillSignal=%s", systemdSignal(o.StopSignal))
-	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
-	w.line("TimeoutStopSec=%s", exportSeconds(max(o.StopTimeout, 0.001)))
-	j.systemdRestart(w)
-	j.systemdHealth(w)
-	w.line("")
-	w.line("[Install]")
-	w.line("WantedBy=default.target")
-	return w.b.String(), w.err
-}
-
-// systemdFiles are the standard files. Where procdog writes to its monitor
-// log, the unit leaves output to the journal, systemd's own log.
-func (j *exportJob) systemdFiles(w *exportWriter) {
-	o := j.o
-	if o.Stdin != os.DevNull {
-		w.line("StandardInput=file:%s", w.systemdPath(o.Stdin))
+	// Where procdog writes to its monitor log, the unit leaves output to the
+	// journal, systemd's own log.
+	if j.Stdin != os.DevNull {
+		j.line("StandardInput=file:%s", j.systemdPath(j.Stdin))
 	}
-	mode := map[bool]string{true: "append:", false: "truncate:"}[o.Append]
-	if o.Stdout == "" || o.Stderr == "" {
-		w.line("# Output that procdog writes to its monitor log goes to the journal:")
-		w.line("#   journalctl --user -u procdog-%s", j.name)
+	if j.Stdout == "" || j.Stderr == "" {
+		j.line("# Output that procdog writes to its monitor log goes to the journal:")
+		j.line("#   journalctl --user -u procdog-%s", j.name)
 	}
-	for _, f := range []struct{ key, path string }{{"StandardOutput", o.Stdout}, {"StandardError", o.Stderr}} {
+	mode := map[bool]string{true: "append:", false: "truncate:"}[j.Append]
+	for _, f := range []struct{ key, path string }{{"StandardOutput", j.Stdout}, {"StandardError", j.Stderr}} {
 		if f.path == "" {
-			w.line("%s=journal", f.key)
+			j.line("%s=journal", f.key)
 		} else {
-			w.line("%s=%s%s", f.key, mode, w.systemdPath(f.path))
+			j.line("%s=%s%s", f.key, mode, j.systemdPath(f.path))
 		}
 	}
+	j.line("# Stop: the stop signal to every process the service started, then SIGKILL")
+	j.line("# after the stop timeout, as procdog does to the process group.")
+	j.line("KillMode=control-group")
+	j.line("KillSignal=%s", systemdSignal(j.StopSignal))
+	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
+	j.line("TimeoutStopSec=%s", exportSeconds(max(j.StopTimeout, 0.001)))
+	j.systemdRestart()
+	j.systemdHealth()
+	j.line("")
+	j.line("[Install]")
+	j.line("WantedBy=default.target")
 }
 
 // systemdRestart is the restart policy. A signal is a failure to procdog,
 // but SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean exit to systemd.
-func (j *exportJob) systemdRestart(w *exportWriter) {
-	o := j.o
-	if o.Restart == "no" || o.MaxRestarts == 0 {
-		w.line("Restart=no")
+func (j *exportJob) systemdRestart() {
+	if !j.restarts() {
+		j.line("Restart=no")
 		return
 	}
-	delay := min(o.RestartDelay, maxRestartDelay.Seconds())
-	w.line("Restart=%s", o.Restart)
-	w.line("RestartSec=%s", exportSeconds(delay))
-	if o.Restart == "on-failure" {
-		w.line("# procdog counts death by any signal as a failure.")
-		w.line("RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
+	j.line("Restart=%s", j.Restart)
+	j.line("RestartSec=%s", exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
+	if j.Restart == "on-failure" {
+		j.line("# procdog counts death by any signal as a failure.")
+		j.line("RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
 	}
-	w.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and")
-	w.line("# later can too:")
-	w.line("#RestartSteps=%d", max(o.MaxRestarts, 1))
-	w.line("#RestartMaxDelaySec=%s", exportSeconds(maxRestartDelay.Seconds()))
+	j.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and")
+	j.line("# later can too:")
+	j.line("#RestartSteps=%d", j.MaxRestarts)
+	j.line("#RestartMaxDelaySec=%s", exportSeconds(maxRestartDelay.Seconds()))
 }
 
 // systemdHealth is the health check as an ExecStartPost= that tries it
@@ -3466,197 +3435,173 @@ func (j *exportJob) systemdRestart(w *exportWriter) {
 // and its process is stopped, unless one try passes, as with
 // --ensure-healthy. Without that option procdog only reports the health,
 // which a unit cannot, so the line is there but commented out.
-func (j *exportJob) systemdHealth(w *exportWriter) {
-	o := j.o
-	if o.healthKinds() == 0 {
-		return
-	}
+func (j *exportJob) systemdHealth() {
 	argv := j.healthArgv()
 	if argv == nil {
 		return
 	}
-	tries := max(o.HealthCount, 1)
-	words := make([]string, len(argv))
-	for i, a := range argv {
-		words[i] = shellQuote(a)
-	}
+	tries := max(j.HealthCount, 1)
 	script := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; sleep %s; done",
-		strings.Join(words, " "), tries, exportSeconds(o.HealthDelay))
-	// The start may take every try, each to its timeout, and the delays.
-	budget := exportWholeSeconds(float64(tries)*(o.HealthTimeout+o.HealthDelay)) + 10
+		quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
 	prefix := ""
-	if o.EnsureHealthy {
-		w.line("# The health check, as --ensure-healthy: the unit fails to start and its")
-		w.line("# process is stopped unless a try passes within health_count=%d tries.", tries)
+	if j.EnsureHealthy {
+		j.line("# The health check, as --ensure-healthy: the unit fails to start and its")
+		j.line("# process is stopped unless a try passes within health_count=%d tries.", tries)
 	} else {
-		w.line("# procdog only reports the health check, in status; a unit has nowhere to.")
-		w.line("# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
+		j.line("# procdog only reports the health check, in status; a unit has nowhere to.")
+		j.line("# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
 		j.note("the health check, which only procdog status reports (commented out)")
 		prefix = "#"
 	}
-	w.line("%sExecStartPost=%s", prefix, systemdExec([]string{"/bin/sh", "-c", script}))
-	w.line("%sTimeoutStartSec=%d", prefix, budget)
+	j.line("%sExecStartPost=%s", prefix, quoteWords([]string{"/bin/sh", "-c", script}, systemdQuote))
+	// The start may take every try, each to its timeout, and the delays.
+	j.line("%sTimeoutStartSec=%d", prefix, exportWholeSeconds(float64(tries)*(j.HealthTimeout+j.HealthDelay))+10)
 }
 
 // healthArgv is the health check as a command that a unit can run: the
 // health command, curl for a URL, or bash's /dev/tcp for a TCP address,
-// bounded by the health timeout with timeout(1). Whatever is missing for
-// it becomes a note.
+// bounded by the health timeout with timeout(1), or nil where there is no
+// health check. Whatever is missing for it becomes a note.
 func (j *exportJob) healthArgv() []string {
-	o := j.o
 	argv := j.health
 	switch {
-	case o.HealthURL != "":
+	case j.healthKinds() == 0:
+		return nil
+	case j.HealthURL != "":
 		// 2xx and 3xx pass, as for procdog: -f fails on 4xx and 5xx and no
 		// redirect is followed; -g keeps [] and {} literal; no proxy.
-		if curl, err := exportExecutable("curl", o.Dir); err == nil {
-			argv = []string{curl, "-fsS", "-g", "--noproxy", "*", "-o", os.DevNull, o.HealthURL}
+		if curl, err := exportExecutable("curl", j.Dir); err == nil {
+			argv = []string{curl, "-fsS", "-g", "--noproxy", "*", "-o", os.DevNull, j.HealthURL}
 		}
-	case o.HealthTCP != "":
-		host, port, _ := splitHostPort(o.HealthTCP)
-		if bash, err := exportExecutable("bash", o.Dir); err == nil {
+	case j.HealthTCP != "":
+		host, port, _ := splitHostPort(j.HealthTCP)
+		if bash, err := exportExecutable("bash", j.Dir); err == nil {
 			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, port))}
 		}
 	}
-	if argv == nil {
+	timeout, err := exportExecutable("timeout", j.Dir)
+	switch {
+	case argv == nil:
 		j.note("the health check (no curl or bash on PATH to run it)")
 		return nil
+	case j.HealthTimeout == 0:
+		return argv
+	case err != nil:
+		j.note("health_timeout (no timeout command on PATH)")
+		return argv
 	}
-	if o.HealthTimeout > 0 {
-		t, err := exportExecutable("timeout", o.Dir)
-		if err != nil {
-			j.note("health_timeout (no timeout command on PATH)")
-			return argv
-		}
-		argv = append([]string{t, "-s", "KILL", exportSeconds(o.HealthTimeout)}, argv...)
-	}
-	return argv
+	return append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
 }
 
 // plistString is s as the text of a plist <string>. XML cannot hold most
 // control characters or invalid UTF-8 even escaped, so those are an error
 // rather than a plist that runs something else; a carriage return is
 // escaped, since a parser would turn it into a newline.
-func (w *exportWriter) plistString(s string) string {
-	bad := !utf8.ValidString(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
-		strings.IndexFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' }) >= 0
-	if bad {
-		w.fail(failf(exitUnknown, "cannot export %q: a plist cannot hold it", s))
-	}
+func (j *exportJob) plistString(s string) string {
+	j.refuse(!utf8.ValidString(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
+		strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' }),
+		"cannot export %q: a plist cannot hold it", s)
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;").Replace(s)
 }
 
 // plistComment is an XML comment, which may not hold "--".
-func (w *exportWriter) plistComment(format string, args ...any) {
+func (j *exportJob) plistComment(format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
 	for strings.Contains(text, "--") {
 		text = strings.ReplaceAll(text, "--", "- -")
 	}
-	w.line("\t<!-- %s -->", text)
+	j.line("\t<!-- %s -->", text)
 }
 
-func (w *exportWriter) plistKey(key, format string, args ...any) {
-	w.line("\t<key>%s</key>", key)
-	w.line("\t"+format, args...)
+// plistKey is a key of the top dict and its value, an element.
+func (j *exportJob) plistKey(key, format string, args ...any) {
+	j.line("\t<key>%s</key>", key)
+	j.line("\t"+format, args...)
 }
 
-// launchd is the launch agent, procdog.NAME.plist.
-func (j *exportJob) launchd() (string, error) {
-	w, o := &exportWriter{}, j.o
-	w.line(`<?xml version="1.0" encoding="UTF-8"?>`)
-	w.line(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">`)
-	w.line(`<plist version="1.0">`)
-	w.line("<dict>")
-	w.plistComment("procdog export launchd %s: runs %s as `procdog start %s` would.", j.name, j.name, j.name)
-	w.plistComment("To install it: cp THIS ~/Library/LaunchAgents/procdog.%s.plist", j.name)
-	w.plistComment("  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%s.plist", j.name)
-	w.plistKey("Label", "<string>procdog.%s</string>", j.name)
-	w.line("\t<key>ProgramArguments</key>")
-	w.line("\t<array>")
+// launchd writes the launch agent, procdog.NAME.plist.
+func (j *exportJob) launchd() {
+	j.line(`<?xml version="1.0" encoding="UTF-8"?>`)
+	j.line(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">`)
+	j.line(`<plist version="1.0">`)
+	j.line("<dict>")
+	j.plistComment("procdog export launchd %s: runs %s as `procdog start %s` would.", j.name, j.name, j.name)
+	j.plistComment("To install it: cp THIS ~/Library/LaunchAgents/procdog.%s.plist", j.name)
+	j.plistComment("  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%s.plist", j.name)
+	j.plistKey("Label", "<string>procdog.%s</string>", j.name)
+	j.line("\t<key>ProgramArguments</key>")
+	j.line("\t<array>")
 	for _, a := range j.argv {
-		w.line("\t\t<string>%s</string>", w.plistString(a))
+		j.line("\t\t<string>%s</string>", j.plistString(a))
 	}
-	w.line("\t</array>")
-	w.plistKey("WorkingDirectory", "<string>%s</string>", w.plistString(o.Dir))
-	w.plistComment("procdog passes on the environment of the shell that starts it; launchd")
-	w.plistComment("gives an agent its own. Add EnvironmentVariables for what the process needs.")
-	if env := exportEnvironment(o); len(env) > 0 {
-		w.line("\t<key>EnvironmentVariables</key>")
-		w.line("\t<dict>")
-		for _, kv := range env {
+	j.line("\t</array>")
+	j.plistKey("WorkingDirectory", "<string>%s</string>", j.plistString(j.Dir))
+	j.plistComment("procdog passes on the environment of the shell that starts it; launchd")
+	j.plistComment("gives an agent its own. Add EnvironmentVariables for what the process needs.")
+	if len(j.env) > 0 {
+		j.line("\t<key>EnvironmentVariables</key>")
+		j.line("\t<dict>")
+		for _, kv := range j.env {
 			k, v, _ := strings.Cut(kv, "=")
-			w.line("\t\t<key>%s</key>", w.plistString(k))
-			w.line("\t\t<string>%s</string>", w.plistString(v))
+			j.line("\t\t<key>%s</key>", j.plistString(k))
+			j.line("\t\t<string>%s</string>", j.plistString(v))
 		}
-		w.line("\t</dict>")
+		j.line("\t</dict>")
 	}
-	w.plistKey("RunAtLoad", "<true/>")
-	j.launchdFiles(w)
-	j.launchdStop(w)
-	j.launchdRestart(w)
-	if o.healthKinds() > 0 {
-		w.plistComment("launchd has no health check: the one procdog runs is left out.")
-		j.note("the health check")
+	j.plistKey("RunAtLoad", "<true/>")
+	// launchd always appends to output files, where procdog truncates them
+	// unless --append.
+	if j.Stdin != os.DevNull {
+		j.plistKey("StandardInPath", "<string>%s</string>", j.plistString(j.Stdin))
 	}
-	w.line("</dict>")
-	w.line("</plist>")
-	return w.b.String(), w.err
-}
-
-// launchdFiles are the standard files. launchd always appends to output
-// files, where procdog truncates them unless --append.
-func (j *exportJob) launchdFiles(w *exportWriter) {
-	o := j.o
-	if o.Stdin != os.DevNull {
-		w.plistKey("StandardInPath", "<string>%s</string>", w.plistString(o.Stdin))
+	if j.Stdout == "" || j.Stderr == "" {
+		j.plistComment("Output that procdog writes to its monitor log has no path: launchd drops it.")
 	}
-	if o.Stdout == "" || o.Stderr == "" {
-		w.plistComment("Output that procdog writes to its monitor log has no path: launchd drops it.")
-	}
-	if (o.Stdout != "" || o.Stderr != "") && !o.Append {
-		w.plistComment("launchd appends to these files; procdog truncates them without append=true.")
+	if (j.Stdout != "" || j.Stderr != "") && !j.Append {
+		j.plistComment("launchd appends to these files; procdog truncates them without append=true.")
 		j.note("truncating the output files (launchd appends)")
 	}
-	if o.Stdout != "" {
-		w.plistKey("StandardOutPath", "<string>%s</string>", w.plistString(o.Stdout))
+	for _, f := range []struct{ key, path string }{{"StandardOutPath", j.Stdout}, {"StandardErrorPath", j.Stderr}} {
+		if f.path != "" {
+			j.plistKey(f.key, "<string>%s</string>", j.plistString(f.path))
+		}
 	}
-	if o.Stderr != "" {
-		w.plistKey("StandardErrorPath", "<string>%s</string>", w.plistString(o.Stderr))
+	j.launchdStopAndRestart()
+	if j.healthKinds() > 0 {
+		j.plistComment("launchd has no health check: the one procdog runs is left out.")
+		j.note("the health check")
 	}
+	j.line("</dict>")
+	j.line("</plist>")
 }
 
-// launchdStop is how the job is stopped. launchd sends SIGTERM and, after
-// ExitTimeOut, SIGKILL, and kills the job's process group when the job
-// ends, as procdog does (unless AbandonProcessGroup).
-func (j *exportJob) launchdStop(w *exportWriter) {
-	o := j.o
-	w.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills")
-	w.plistComment("the job's process group when the job ends, as procdog does.")
-	if sig, _ := parseSignal(string(o.StopSignal)); sig != syscall.SIGTERM {
-		w.plistComment("procdog's stop signal, %s, is not SIGTERM: launchd cannot send it.", systemdSignal(o.StopSignal))
-		j.note("stop_signal=" + string(o.StopSignal))
+// launchdStopAndRestart is how the job is stopped: launchd sends SIGTERM
+// and, after ExitTimeOut, SIGKILL, and kills the job's process group when
+// the job ends, as procdog does (unless AbandonProcessGroup). Then the
+// restart policy: KeepAlive, and ThrottleInterval, the least time between
+// two starts, for the delay. launchd has no limit on restarts, nor a delay
+// that doubles.
+func (j *exportJob) launchdStopAndRestart() {
+	j.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills")
+	j.plistComment("the job's process group when the job ends, as procdog does.")
+	if sig, _ := parseSignal(string(j.StopSignal)); sig != syscall.SIGTERM {
+		j.plistComment("procdog's stop signal, %s, is not SIGTERM: launchd cannot send it.", systemdSignal(j.StopSignal))
+		j.note("stop_signal=" + string(j.StopSignal))
 	}
-	w.plistKey("ExitTimeOut", "<integer>%d</integer>", max(exportWholeSeconds(o.StopTimeout), 1))
-}
-
-// launchdRestart is the restart policy: KeepAlive, and ThrottleInterval,
-// the least time between two starts, for the delay. launchd has no limit
-// on restarts, nor a delay that doubles.
-func (j *exportJob) launchdRestart(w *exportWriter) {
-	o := j.o
-	if o.Restart == "no" || o.MaxRestarts == 0 {
+	j.plistKey("ExitTimeOut", "<integer>%d</integer>", max(exportWholeSeconds(j.StopTimeout), 1))
+	if !j.restarts() {
 		return
 	}
-	if o.Restart == "always" {
-		w.plistKey("KeepAlive", "<true/>")
+	if j.Restart == "always" {
+		j.plistKey("KeepAlive", "<true/>")
 	} else {
-		w.plistComment("Restarted unless it exits with status 0.")
-		w.plistKey("KeepAlive", "<dict><key>SuccessfulExit</key><false/></dict>")
+		j.plistComment("Restarted unless it exits with status 0.")
+		j.plistKey("KeepAlive", "<dict><key>SuccessfulExit</key><false/></dict>")
 	}
-	w.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles", o.MaxRestarts)
-	w.plistComment("up to 30 s; launchd restarts for ever, at most once per ThrottleInterval.")
-	w.plistKey("ThrottleInterval", "<integer>%d</integer>", exportWholeSeconds(min(o.RestartDelay, maxRestartDelay.Seconds())))
-	j.note(fmt.Sprintf("max_restarts=%d", o.MaxRestarts))
+	j.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles", j.MaxRestarts)
+	j.plistComment("up to 30 s; launchd restarts for ever, at most once per ThrottleInterval.")
+	j.plistKey("ThrottleInterval", "<integer>%d</integer>", exportWholeSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
+	j.note(fmt.Sprintf("max_restarts=%d", j.MaxRestarts))
 }
 
 // ---------------------------------------------------------------------------

@@ -2721,7 +2721,7 @@ func TestExportPlistString(t *testing.T) {
 		{"\uFFFE", "", false},
 	}
 	for _, tc := range tests {
-		w := &exportWriter{}
+		w := &exportJob{}
 		got := w.plistString(tc.in)
 		if (w.err == nil) != tc.ok || tc.ok && got != tc.want {
 			t.Errorf("plistString(%q) = %q, %v; want %q, ok %v", tc.in, got, w.err, tc.want, tc.ok)
