@@ -3116,9 +3116,8 @@ func (m *monitor) endGroup(run *childRun) {
 var exportFormats = []string{"systemd", "launchd"}
 
 // exportJob is NAME as start would run it, and the unit or plist written
-// for it: the options resolved and checked as start does, and the
-// executables found on PATH now, because a service manager runs its
-// services with a PATH of its own.
+// for it. Its executables are found on PATH now, because a service manager
+// runs its services with a PATH of its own.
 type exportJob struct {
 	options
 	name   string
@@ -3276,11 +3275,11 @@ func exportRestartWindow(o options) int {
 	return exportWholeSeconds(window)
 }
 
-// systemdPlain are the bytes that an Exec line's word may hold unquoted.
+// systemdPlain are the bytes that an Exec line's word may hold unquoted;
+// systemdEscapes, those written otherwise than as themselves, with other
+// control characters (as \xHH).
 const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
 
-// systemdEscapes are the bytes that systemdQuote writes otherwise than as
-// themselves, other control characters aside.
 var systemdEscapes = map[byte]string{'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`}
 
 // systemdQuote writes a word of an Exec line so that systemd reads it back
@@ -3296,7 +3295,7 @@ func systemdQuote(w string) string {
 		switch e, ok := systemdEscapes[w[i]]; {
 		case ok:
 			b.WriteString(e)
-		case w[i] < 0x20 || w[i] == 0x7f || w[i] >= 0x80 && !valid:
+		case systemdControl(rune(w[i])) || w[i] >= 0x80 && !valid:
 			fmt.Fprintf(&b, `\x%02x`, w[i])
 		default:
 			b.WriteByte(w[i])
@@ -3381,8 +3380,6 @@ func (j *exportJob) systemd() {
 		// Environment= expands specifiers (%) but not variables ($).
 		j.line("Environment=%s", strings.ReplaceAll(systemdQuote(kv), "$$", "$"))
 	}
-	// Where procdog writes to its monitor log, the unit leaves output to the
-	// journal, systemd's own log.
 	if j.Stdin != os.DevNull {
 		j.line("StandardInput=file:%s", j.systemdPath(j.Stdin))
 	}
@@ -3430,11 +3427,8 @@ func (j *exportJob) systemdRestart() {
 	j.line("#RestartMaxDelaySec=%s", exportSeconds(maxRestartDelay.Seconds()))
 }
 
-// systemdHealth is the health check as an ExecStartPost= that tries it
-// health_count times, health_delay seconds apart: the unit fails to start,
-// and its process is stopped, unless one try passes, as with
-// --ensure-healthy. Without that option procdog only reports the health,
-// which a unit cannot, so the line is there but commented out.
+// systemdHealth is the health check as an ExecStartPost= loop that tries
+// it health_count times, health_delay seconds apart.
 func (j *exportJob) systemdHealth() {
 	argv := j.healthArgv()
 	if argv == nil {
@@ -3549,8 +3543,6 @@ func (j *exportJob) launchd() {
 		j.line("\t</dict>")
 	}
 	j.plistKey("RunAtLoad", "<true/>")
-	// launchd always appends to output files, where procdog truncates them
-	// unless --append.
 	if j.Stdin != os.DevNull {
 		j.plistKey("StandardInPath", "<string>%s</string>", j.plistString(j.Stdin))
 	}
@@ -3575,17 +3567,14 @@ func (j *exportJob) launchd() {
 	j.line("</plist>")
 }
 
-// launchdStopAndRestart is how the job is stopped: launchd sends SIGTERM
-// and, after ExitTimeOut, SIGKILL, and kills the job's process group when
-// the job ends, as procdog does (unless AbandonProcessGroup). Then the
-// restart policy: KeepAlive, and ThrottleInterval, the least time between
-// two starts, for the delay. launchd has no limit on restarts, nor a delay
-// that doubles.
+// launchdStopAndRestart is how the job is stopped and restarted: launchd
+// has no stop signal but SIGTERM, no limit on restarts and no delay that
+// doubles, only ThrottleInterval, the least time between two starts.
 func (j *exportJob) launchdStopAndRestart() {
 	j.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills")
 	j.plistComment("the job's process group when the job ends, as procdog does.")
-	if sig, _ := parseSignal(string(j.StopSignal)); sig != syscall.SIGTERM {
-		j.plistComment("procdog's stop signal, %s, is not SIGTERM: launchd cannot send it.", systemdSignal(j.StopSignal))
+	if sig := systemdSignal(j.StopSignal); sig != "SIGTERM" {
+		j.plistComment("procdog's stop signal, %s, is not SIGTERM: launchd cannot send it.", sig)
 		j.note("stop_signal=" + string(j.StopSignal))
 	}
 	j.plistKey("ExitTimeOut", "<integer>%d</integer>", max(exportWholeSeconds(j.StopTimeout), 1))
