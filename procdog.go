@@ -2574,7 +2574,8 @@ func (p *patternParser) repeat(atom []inst) ([]inst, error) {
 	} else if again != "" {
 		return nil, fmt.Errorf("invalid nested repetition operator: %s", again)
 	}
-	// Go counts copies of copies, an unlimited {n,} as n, and none within {0}.
+	// Go refuses {n,m} nested to make more than maxRepeat copies of
+	// anything, counting {n,} as n copies and whatever is within {0} as none.
 	if p.copies = max(p.copies, 1) * max(lo, hi, 1); hi == 0 {
 		p.copies = 1
 	}
