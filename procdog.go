@@ -2418,12 +2418,12 @@ func monitorLineAt(line []byte, name string) int {
 
 // A pattern is a --health-log expression: a subset of Go's regexp syntax,
 // compiled to a small program run as a Pike VM (Thompson's NFA, simulated
-// with a set of states per position), so a match takes time linear in the
-// line, never exponential. procdog does not import package regexp: with
-// its Unicode tables, built at start in every process, it made the binary
-// a third of a megabyte and every monitor's memory larger, for a feature
-// few monitors use. What the subset lacks is refused at start, never
-// mis-matched.
+// with the set of states that threads are in), so a match takes time
+// linear in the line, never exponential. procdog does not import package
+// regexp: with its Unicode tables, built at start in every process, it
+// made the binary a third of a megabyte and every monitor's memory larger,
+// for a feature few monitors use. What the subset lacks is refused at
+// start, never mis-matched.
 //
 // Supported: literal characters; . (one whole UTF-8 character, an invalid
 // byte counting as one, as in Go); [abc] [a-z] [^...] with \d \w \s and
@@ -2433,58 +2433,38 @@ func monitorLineAt(line []byte, name string) int {
 // the very start, which folds case as Go does.
 type pattern struct {
 	prog      []inst
-	fold      bool    // (?i): a class takes a character if it takes any case of it
-	work      int     // emit's calls, which x{0}{1000}{1000} makes many without a program
-	now, next *states // match's scratch, kept so a monitor matching line after line allocates nothing
+	fold      bool  // (?i): a class takes a character if it takes any case of it
+	seen      []int // the step at which match last reached each instruction
+	now, next []int // the classes that threads wait at, kept so that match allocates nothing
 }
 
-// inst is one instruction. opClass consumes one character that cls
-// takes; opSplit goes on at both x and y, opJump at x; opAssert goes on
-// only if cond holds at the position; opMatch is the end of the program.
+// inst is one instruction. 'c' consumes a character that ranges (pairs
+// lo, hi) hold, or with neg one they do not; 's' goes on at both pc+x and
+// pc+y, a jump if they are equal; '^' '$' 'b' 'B' go on at pc+1 if that
+// assertion holds. Running off the end of the program is a match. Jumps
+// are relative, so that {n,m} can be compiled as copies of a piece.
 type inst struct {
-	op, cond byte
-	x, y     int
-	cls      *charClass
-}
-
-const (
-	opClass byte = iota
-	opSplit
-	opJump
-	opAssert
-	opMatch
-)
-
-// charClass is the characters of ranges (pairs lo, hi), or all others.
-type charClass struct {
+	op     byte
+	x, y   int
 	ranges []rune
 	neg    bool
 }
 
-// node is a parsed expression: a class or an assertion (kinds opClass and
-// opAssert), or a concatenation ('c'), alternation ('|') or repetition
-// ('*', from min to max copies, max -1 for no limit) of subs.
-type node struct {
-	kind, cond byte
-	cls        *charClass
-	subs       []*node
-	min, max   int
-}
-
 const (
-	maxRepeat  = 1000 // the most {n,m} may say, as in Go
-	maxNesting = 1000 // groups deeper than this are refused, as in Go
+	maxRepeat  = 1000 // the most copies of anything that {n,m}, nested or not, may make, as in Go
+	maxNesting = 1000 // groups nested this deep are refused, as in Go
 	maxProgram = 5000 // instructions, which bound the work per character
-	maxWork    = 50000
 )
 
-// patternParser reads an expression by recursive descent.
+var errTooLarge = fmt.Errorf("expression too large: more than %d steps", maxProgram)
+
+// patternParser compiles an expression as it reads it, by recursive descent.
 type patternParser struct {
-	src   string
-	pos   int
-	fold  bool
-	depth int
-	names []string // of named groups, which must differ
+	src           string
+	pos           int
+	fold          bool
+	depth, copies int             // copies: the most that the {n,m} in the atom just read make of anything
+	names         map[string]bool // of named groups, which must differ
 }
 
 func unsupported(what string) error {
@@ -2496,57 +2476,53 @@ func compilePattern(expr string) (*pattern, error) {
 	if !utf8.ValidString(expr) {
 		return nil, errors.New("invalid UTF-8")
 	}
-	p := &patternParser{src: expr}
+	p := &patternParser{src: expr, names: map[string]bool{}}
 	if strings.HasPrefix(expr, "(?i)") {
 		p.fold, p.pos = true, len("(?i)")
 	}
-	n, err := p.alt()
+	prog, err := p.alt()
 	if err == nil && p.pos < len(expr) {
 		err = errors.New("unexpected )")
 	}
 	if err != nil {
 		return nil, err
 	}
-	pt := &pattern{fold: p.fold}
-	pt.emit(n)
-	pt.add(opMatch)
-	if len(pt.prog) > maxProgram || pt.work > maxWork {
-		return nil, fmt.Errorf("expression too large: more than %d steps", maxProgram)
-	}
-	pt.now, pt.next = newStates(len(pt.prog)), newStates(len(pt.prog))
-	return pt, nil
+	n := len(prog)
+	return &pattern{prog: prog, fold: p.fold, seen: make([]int, n), now: make([]int, 0, n), next: make([]int, 0, n)}, nil
 }
 
-// alt parses alternatives up to a ) or the end.
-func (p *patternParser) alt() (*node, error) {
-	if p.depth++; p.depth > maxNesting {
-		return nil, errors.New("expression nests too deeply")
-	}
-	defer func() { p.depth-- }()
-	alt := &node{kind: '|'}
+// alt parses alternatives up to a ) or the end. Each but the last is
+// compiled behind a split to it or the next, and ends in a jump past the
+// last.
+func (p *patternParser) alt() ([]inst, error) {
+	var prog, cat []inst
+	var jumps []int
+	copies := 0
 	for {
-		cat := &node{kind: 'c'}
 		for p.pos < len(p.src) && p.src[p.pos] != '|' && p.src[p.pos] != ')' {
-			n, err := p.atom()
+			atom, err := p.atom()
 			if err == nil {
-				n, err = p.repeat(n)
+				atom, err = p.repeat(atom)
+			}
+			if err == nil && len(prog)+len(cat)+len(atom) > maxProgram {
+				err = errTooLarge
 			}
 			if err != nil {
 				return nil, err
 			}
-			cat.subs = append(cat.subs, n)
+			cat, copies = append(cat, atom...), max(copies, p.copies)
 		}
-		if len(cat.subs) == 1 { // as short a tree as can be: emit walks it once a copy
-			cat = cat.subs[0]
+		if !p.eat("|") {
+			prog = append(prog, cat...)
+			for _, j := range jumps {
+				prog[j].x, prog[j].y = len(prog)-j, len(prog)-j
+			}
+			p.copies = copies
+			return prog, nil
 		}
-		alt.subs = append(alt.subs, cat)
-		if p.eat("|") {
-			continue
-		}
-		if len(alt.subs) == 1 {
-			return alt.subs[0], nil
-		}
-		return alt, nil
+		prog = append(append(prog, inst{op: 's', x: 1, y: len(cat) + 2}), cat...)
+		jumps = append(jumps, len(prog))
+		prog, cat = append(prog, inst{op: 's'}), nil
 	}
 }
 
@@ -2559,120 +2535,127 @@ func (p *patternParser) eat(s string) bool {
 }
 
 // atom parses one character, class, assertion or group.
-func (p *patternParser) atom() (*node, error) {
-	start := p.pos
-	if _, _, ok, err := p.quantifier(); ok || err != nil {
-		return nil, fmt.Errorf("missing argument to repetition operator: %s", p.src[start:p.pos])
+func (p *patternParser) atom() ([]inst, error) {
+	if _, _, q, err := p.quantifier(); q != "" || err != nil {
+		return nil, fmt.Errorf("missing argument to repetition operator: %s", q)
 	}
-	if rest := p.src[p.pos:]; strings.HasPrefix(rest, `\b`) || strings.HasPrefix(rest, `\B`) {
-		p.pos += 2
-		return &node{kind: opAssert, cond: rest[1]}, nil
-	}
-	if ranges := p.perlClass(); ranges != nil {
-		return &node{kind: opClass, cls: &charClass{ranges: ranges}}, nil
-	}
-	r, w := utf8.DecodeRuneInString(p.src[p.pos:])
-	p.pos += w
-	switch r {
-	case '(':
+	in := inst{op: 'c'}
+	p.copies = 0
+	switch {
+	case p.eat("("):
 		return p.group()
-	case '[':
+	case p.eat("["):
 		return p.class()
-	case '.':
-		return &node{kind: opClass, cls: &charClass{ranges: []rune{'\n', '\n'}, neg: true}}, nil
-	case '^', '$':
-		return &node{kind: opAssert, cond: byte(r)}, nil
-	case '\\':
+	case p.eat("."):
+		in.ranges, in.neg = []rune{'\n', '\n'}, true
+	case p.eat("^"), p.eat("$"), p.eat(`\b`), p.eat(`\B`):
+		in.op = p.src[p.pos-1]
+	default:
 		var err error
-		if r, err = p.escapedChar(); err != nil {
+		if in.ranges, err = p.item(); err != nil {
 			return nil, err
 		}
 	}
-	return &node{kind: opClass, cls: &charClass{ranges: []rune{r, r}}}, nil
+	return []inst{in}, nil
 }
 
-// repeat applies the quantifier after n, if there is one. A lazy ? after
-// it changes which match is found, not whether there is one, so it is read
-// and ignored. A second quantifier is an error, as in Go.
-func (p *patternParser) repeat(n *node) (*node, error) {
-	min, max, ok, err := p.quantifier()
-	if !ok || err != nil {
-		return n, err
+// repeat compiles the quantifier after atom, if there is one: lo copies,
+// then a loop or hi-lo optional copies. A lazy ? after it changes which
+// match is found, not whether there is one, so it is read and ignored. A
+// second quantifier is an error, as in Go.
+func (p *patternParser) repeat(atom []inst) ([]inst, error) {
+	lo, hi, q, err := p.quantifier()
+	if q == "" || err != nil {
+		return atom, err
 	}
 	p.eat("?")
-	start := p.pos
-	if _, _, again, _ := p.quantifier(); again {
-		return nil, fmt.Errorf("invalid nested repetition operator: %s", p.src[start:p.pos])
+	if _, _, again, err := p.quantifier(); err != nil {
+		return nil, err
+	} else if again != "" {
+		return nil, fmt.Errorf("invalid nested repetition operator: %s", again)
 	}
-	return &node{kind: '*', subs: []*node{n}, min: min, max: max}, nil
+	// Go refuses {n,m} nested to make more than maxRepeat copies of
+	// anything, counting {n,} as n copies and whatever is within {0} as none.
+	if p.copies = max(p.copies, 1) * max(lo, hi, 1); hi == 0 {
+		p.copies = 1
+	}
+	n := len(atom)
+	size := lo*n + max(hi-lo, 0)*(n+1)
+	if hi < 0 {
+		size += n + 2
+	}
+	if p.copies > maxRepeat {
+		return nil, fmt.Errorf("expression too large: %s repeats a repetition to more than %d copies", q, maxRepeat)
+	} else if size > maxProgram {
+		return nil, errTooLarge
+	}
+	var prog []inst
+	for range lo {
+		prog = append(prog, atom...)
+	}
+	if hi < 0 { // a split to the atom or past it, and a jump back to the split
+		prog = append(append(prog, inst{op: 's', x: 1, y: n + 2}), atom...)
+		prog = append(prog, inst{op: 's', x: -n - 1, y: -n - 1})
+	}
+	for range hi - lo { // each a split to the atom or past it
+		prog = append(append(prog, inst{op: 's', x: 1, y: n + 1}), atom...)
+	}
+	return prog, nil
 }
 
-// quantifier reads * + ? or {n} {n,} {n,m}. A { that starts none of
-// these is a literal, as in Go.
-func (p *patternParser) quantifier() (min, max int, ok bool, err error) {
+// quantifier reads * + ? or {n} {n,} {n,m}, if one is next, and returns
+// its counts, hi -1 for no limit, and its text. A { that starts none of
+// these is a literal, as in Go, and so is one with a count that has a
+// leading zero.
+func (p *patternParser) quantifier() (lo, hi int, text string, err error) {
 	switch {
 	case p.eat("*"):
-		return 0, -1, true, nil
+		return 0, -1, "*", nil
 	case p.eat("+"):
-		return 1, -1, true, nil
+		return 1, -1, "+", nil
 	case p.eat("?"):
-		return 0, 1, true, nil
-	case !strings.HasPrefix(p.src[p.pos:], "{"):
-		return 0, 0, false, nil
+		return 0, 1, "?", nil
 	}
-	min, rest, ok := repeatCount(p.src[p.pos+1:])
-	max = min
-	if ok && strings.HasPrefix(rest, ",") {
-		max, rest = -1, rest[1:]
-		if !strings.HasPrefix(rest, "}") {
-			max, rest, ok = repeatCount(rest)
-		}
+	isCount := func(s string) bool {
+		return s != "" && strings.Trim(s, "0123456789") == "" && (s == "0" || s[0] != '0')
 	}
-	if !ok || !strings.HasPrefix(rest, "}") {
-		return 0, 0, false, nil
+	rest, brace := strings.CutPrefix(p.src[p.pos:], "{")
+	counts := rest[:len(rest)-len(strings.TrimLeft(rest, "0123456789,"))]
+	los, his, comma := strings.Cut(counts, ",")
+	if !brace || !strings.HasPrefix(rest[len(counts):], "}") || !isCount(los) || his != "" && !isCount(his) {
+		return 0, 0, "", nil
 	}
-	text := p.src[p.pos : len(p.src)-len(rest)+1]
+	text = "{" + counts + "}"
 	p.pos += len(text)
-	if min > maxRepeat || max > maxRepeat || max >= 0 && min > max {
-		return 0, 0, false, fmt.Errorf("invalid repeat count %s (at most %d)", text, maxRepeat)
+	lo, _ = strconv.Atoi(los) // a count too large for an int is the largest int, refused below
+	if hi = lo; comma {
+		hi = -1
 	}
-	return min, max, true, nil
-}
-
-// repeatCount reads a decimal count without leading zeros, as Go does.
-func repeatCount(s string) (n int, rest string, ok bool) {
-	i := 0
-	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-		i++
+	if his != "" {
+		hi, _ = strconv.Atoi(his)
 	}
-	if i == 0 || i > 1 && s[0] == '0' {
-		return 0, s, false
+	if lo > maxRepeat || hi > maxRepeat || hi >= 0 && lo > hi {
+		return 0, 0, text, fmt.Errorf("invalid repeat count %s (at most %d)", text, maxRepeat)
 	}
-	if i > 6 {
-		return maxRepeat + 1, s[i:], true // too large, without overflowing
-	}
-	n, _ = strconv.Atoi(s[:i])
-	return n, s[i:], true
+	return lo, hi, text, nil
 }
 
 // group parses a group after its (: plain, (?:...), (?P<name>...) or
 // (?<name>...). Other (? forms are flags or look-arounds: refused.
-func (p *patternParser) group() (*node, error) {
+func (p *patternParser) group() ([]inst, error) {
 	rest := p.src[p.pos:]
 	switch {
 	case strings.HasPrefix(rest, "?:"):
 		p.pos += 2
 	case strings.HasPrefix(rest, "?P<") || strings.HasPrefix(rest, "?<"):
-		p.pos += strings.IndexByte(rest, '<') + 1
-		name, _, ok := strings.Cut(p.src[p.pos:], ">")
-		if !ok || name == "" || strings.IndexFunc(name, func(r rune) bool { return !isWordChar(r) }) >= 0 {
-			what, _, _ := strings.Cut(rest, ">")
+		what, _, closed := strings.Cut(rest, ">")
+		name := what[strings.IndexByte(what, '<')+1:]
+		if !closed || name == "" || strings.IndexFunc(name, func(r rune) bool { return !isWordChar(r) }) >= 0 {
 			return nil, fmt.Errorf("invalid group name in (%s>", what)
-		}
-		if slices.Contains(p.names, name) {
+		} else if p.names[name] {
 			return nil, fmt.Errorf("duplicate group name %s", name)
 		}
-		p.names, p.pos = append(p.names, name), p.pos+len(name)+1
+		p.names[name], p.pos = true, p.pos+len(what)+1
 	case strings.HasPrefix(rest, "?"):
 		what := rest
 		if i := strings.IndexAny(rest, ":)"); i >= 0 {
@@ -2680,67 +2663,65 @@ func (p *patternParser) group() (*node, error) {
 		}
 		return nil, unsupported("group (" + what + "; (?i) is only allowed at the very start")
 	}
-	n, err := p.alt()
-	if err == nil && !p.eat(")") {
+	if p.depth++; p.depth >= maxNesting {
+		return nil, errors.New("expression nests too deeply")
+	}
+	prog, err := p.alt()
+	if p.depth--; err == nil && !p.eat(")") {
 		err = errors.New("missing closing )")
 	}
-	return n, err
+	return prog, err
 }
 
-// class parses a bracket class after its [: characters, ranges, and
-// \d \w \s and their negations. A ] first is literal, as is a - first or
-// last.
-func (p *patternParser) class() (*node, error) {
-	cls := &charClass{neg: p.eat("^")}
+// class parses a bracket class after its [: items and ranges of
+// characters. A ] first is literal, as is a - first or last.
+func (p *patternParser) class() ([]inst, error) {
+	in := inst{op: 'c', neg: p.eat("^")}
+	single := func(r []rune) bool { return len(r) == 2 && r[0] == r[1] }
 	for first := true; first || !p.eat("]"); first = false {
-		if p.pos >= len(p.src) {
+		if p.pos == len(p.src) {
 			return nil, errors.New("missing closing ]")
-		}
-		if strings.HasPrefix(p.src[p.pos:], "[:") {
+		} else if strings.HasPrefix(p.src[p.pos:], "[:") {
 			return nil, unsupported(`[:name:] class (use ranges, \d, \w or \s; \[ for a [)`)
 		}
-		if ranges := p.perlClass(); ranges != nil {
-			cls.ranges = append(cls.ranges, ranges...)
-			continue
-		}
-		lo, err := p.classChar()
-		hi := lo
-		if err == nil && len(p.src)-p.pos >= 2 && p.src[p.pos] == '-' && p.src[p.pos+1] != ']' {
+		start := p.pos
+		lo, err := p.item()
+		if err == nil && single(lo) && len(p.src)-p.pos >= 2 && p.src[p.pos] == '-' && p.src[p.pos+1] != ']' {
 			p.pos++
-			if hi, err = p.classChar(); err == nil && hi < lo {
-				err = fmt.Errorf("invalid character class range %c-%c", lo, hi)
+			var hi []rune
+			if hi, err = p.item(); err == nil && (!single(hi) || hi[0] < lo[0]) {
+				err = fmt.Errorf("invalid character class range %s", p.src[start:p.pos])
+			} else if err == nil {
+				lo[1] = hi[0]
 			}
 		}
 		if err != nil {
 			return nil, err
 		}
-		cls.ranges = append(cls.ranges, lo, hi)
+		in.ranges = append(in.ranges, lo...)
 	}
-	return &node{kind: opClass, cls: cls}, nil
+	return []inst{in}, nil
 }
 
-func (p *patternParser) classChar() (rune, error) {
+// item reads a character, or an escaped one, as ranges: ASCII punctuation
+// stands for itself, \t \n \r \f \v \a for their controls, and
+// \d \D \w \W \s \S for their classes; other escapes are refused.
+func (p *patternParser) item() ([]rune, error) {
 	r, w := utf8.DecodeRuneInString(p.src[p.pos:])
+	if p.pos += w; r != '\\' {
+		return []rune{r, r}, nil
+	} else if p.pos == len(p.src) {
+		return nil, errors.New(`trailing \ at the end`)
+	}
+	r, w = utf8.DecodeRuneInString(p.src[p.pos:])
 	p.pos += w
-	if r == '\\' {
-		return p.escapedChar()
-	}
-	return r, nil
-}
-
-// escapedChar reads the character after a \: ASCII punctuation stands for
-// itself, \t \n \r \f \v \a for their controls; anything else is refused.
-func (p *patternParser) escapedChar() (rune, error) {
-	if p.pos >= len(p.src) {
-		return 0, errors.New(`trailing \ at the end`)
-	}
-	r, w := utf8.DecodeRuneInString(p.src[p.pos:])
-	p.pos += w
-	if r < utf8.RuneSelf && !isWordChar(r) || r == '_' {
-		return r, nil
-	}
 	if i := strings.IndexRune("afnrtv", r); i >= 0 {
-		return rune("\a\f\n\r\t\v"[i]), nil
+		r = rune("\a\f\n\r\t\v"[i]) // which is not a word character
+	}
+	if r < utf8.RuneSelf && !isWordChar(r) || r == '_' {
+		return []rune{r, r}, nil
+	} else if ranges := p.perlClass(r); ranges != nil {
+		return ranges, nil
 	}
 	what, rest := `\`+string(r), p.src[p.pos:]
 	if r == 'p' || r == 'P' { // name the class: \pL, \p{Greek}
@@ -2750,44 +2731,27 @@ func (p *patternParser) escapedChar() (rune, error) {
 		}
 		what += rest[:n]
 	}
-	return 0, unsupported(what)
+	return nil, unsupported(what)
 }
 
-// perlClass reads \d \D \w \W \s \S, if one is next, as ranges, with the
-// ASCII meanings Go gives them. Go folds case before negating, so under
-// (?i) \w also holds ſ and the Kelvin sign (cases of s and k) and \W not.
-func (p *patternParser) perlClass() []rune {
-	rest := p.src[p.pos:]
-	if len(rest) < 2 || rest[0] != '\\' {
-		return nil
+// perlClass is the ranges of \d \D \w \W \s \S, named by their letter, with
+// the ASCII meanings Go gives them, or nil for another letter. Go folds
+// case before negating, so under (?i) \w also holds ſ and the Kelvin sign
+// (cases of s and k) and \W not.
+func (p *patternParser) perlClass(letter rune) []rune {
+	ranges := map[rune][]rune{'d': {'0', '9'}, 's': {'\t', '\n', '\f', '\r', ' ', ' '},
+		'w': {'0', '9', 'A', 'Z', '_', '_', 'a', 'z'}}[letter|0x20]
+	if p.fold && letter|0x20 == 'w' {
+		ranges = append(ranges, 0x17f, 0x17f, 0x212a, 0x212a)
 	}
-	var ranges []rune
-	switch rest[1] | 0x20 {
-	case 'd':
-		ranges = []rune{'0', '9'}
-	case 's':
-		ranges = []rune{'\t', '\n', '\f', '\r', ' ', ' '}
-	case 'w':
-		ranges = []rune{'0', '9', 'A', 'Z', '_', '_', 'a', 'z'}
-		if p.fold {
-			ranges = append(ranges, 0x17f, 0x17f, 0x212a, 0x212a) // ſ, Kelvin sign
-		}
-	default:
-		return nil
+	if ranges == nil || letter >= 'a' {
+		return ranges
 	}
-	p.pos += 2
-	if rest[1] < 'a' { // \D \S \W: all the others
-		var others []rune
-		next := rune(0)
-		for i := 0; i < len(ranges); i += 2 {
-			if ranges[i] > next {
-				others = append(others, next, ranges[i]-1)
-			}
-			next = ranges[i+1] + 1
-		}
-		ranges = append(others, next, unicode.MaxRune)
+	others := []rune{0} // \D \S \W: the ranges between, some perhaps empty
+	for i := 0; i < len(ranges); i += 2 {
+		others = append(others, ranges[i]-1, ranges[i+1]+1)
 	}
-	return ranges
+	return append(others, unicode.MaxRune)
 }
 
 // isWordChar is \w's ASCII meaning, which \b also uses.
@@ -2795,166 +2759,75 @@ func isWordChar(r rune) bool {
 	return '0' <= r && r <= '9' || 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || r == '_'
 }
 
-func (pt *pattern) add(op byte) int {
-	pt.prog = append(pt.prog, inst{op: op})
-	return len(pt.prog) - 1
-}
-
-// emit appends n's instructions, by Thompson's construction; {n,m} is
-// written out as copies. It gives up once the program is too large, which
-// compilePattern then reports.
-func (pt *pattern) emit(n *node) {
-	if pt.work++; len(pt.prog) > maxProgram || pt.work > maxWork {
-		return
-	}
-	switch n.kind {
-	case opClass, opAssert:
-		pt.prog = append(pt.prog, inst{op: n.kind, cond: n.cond, cls: n.cls})
-	case 'c':
-		for _, sub := range n.subs {
-			pt.emit(sub)
-		}
-	case '|': // split to this one or the next; each jumps to the end
-		var jumps []int
-		for _, sub := range n.subs[:len(n.subs)-1] {
-			split := pt.add(opSplit)
-			pt.emit(sub)
-			jumps = append(jumps, pt.add(opJump))
-			pt.prog[split].x, pt.prog[split].y = split+1, len(pt.prog)
-		}
-		pt.emit(n.subs[len(n.subs)-1])
-		for _, j := range jumps {
-			pt.prog[j].x = len(pt.prog)
-		}
-	case '*': // min copies, then a loop or max-min optional ones
-		for i := 0; i < n.min; i++ {
-			pt.emit(n.subs[0])
-		}
-		if n.max < 0 { // split to the body or past it; the body jumps back
-			split := pt.add(opSplit)
-			pt.emit(n.subs[0])
-			pt.prog[pt.add(opJump)].x = split
-			pt.prog[split].x, pt.prog[split].y = split+1, len(pt.prog)
-		}
-		for i := n.min; i < n.max; i++ {
-			split := pt.add(opSplit)
-			pt.emit(n.subs[0])
-			pt.prog[split].x, pt.prog[split].y = split+1, len(pt.prog)
-		}
-	}
-}
-
-// states is a set of instruction indexes in the order added, cleared in
-// time proportional to its size.
-type states struct {
-	list []int
-	on   []bool
-}
-
-func newStates(n int) *states {
-	return &states{list: make([]int, 0, n), on: make([]bool, n)}
-}
-
-func (s *states) clear() {
-	for _, pc := range s.list {
-		s.on[pc] = false
-	}
-	s.list = s.list[:0]
-}
-
 // match reports whether the line holds a match anywhere, as regexp.Match
-// would. It steps through the line a character at a time with the set of
-// classes that threads wait at; a thread starts afresh at every position,
-// which makes the search unanchored.
+// would. It steps through the line a character at a time with the classes
+// that threads wait at; a thread starts afresh at every position, which
+// makes the search unanchored.
 func (pt *pattern) match(line []byte) bool {
-	decode := func(i int) (rune, int) {
+	at := func(i int) (rune, int) {
 		if i < len(line) {
 			return utf8.DecodeRune(line[i:])
 		}
-		return -1, 0 // the end of the line
+		return -1, 0 // past the end of the line
 	}
-	now, next := pt.now, pt.next
-	now.clear() // an earlier match may have returned mid-line
-	next.clear()
-	prev, pos := rune(-1), 0
-	cur, w := decode(0)
-	for {
-		if pt.follow(now, 0, prev, cur) {
+	clear(pt.seen)
+	now, next, prev := pt.now[:0], pt.next[:0], rune(-1)
+	for pos, step := 0, 1; ; step++ {
+		cur, w := at(pos)
+		if pt.follow(&now, step, 0, prev, cur) {
 			return true
-		}
-		if cur < 0 {
+		} else if cur < 0 {
 			return false
 		}
-		after, aw := decode(pos + w)
-		for _, pc := range now.list {
-			if in := &pt.prog[pc]; in.op == opClass && pt.takes(in.cls, cur) && pt.follow(next, pc+1, cur, after) {
+		after, _ := at(pos + w)
+		for _, pc := range now {
+			if pt.takes(&pt.prog[pc], cur) && pt.follow(&next, step+1, pc+1, cur, after) {
 				return true
 			}
 		}
-		now.clear()
-		now, next = next, now
-		prev, cur, pos, w = cur, after, pos+w, aw
+		now, next, prev, pos = next, now[:0], cur, pos+w
 	}
 }
 
-// follow adds pc to the set with all that it reaches without consuming a
-// character; prev and cur are the characters either side of the position
-// (-1 past an end), for the assertions. It is true on reaching the end of
-// the program: a match.
-func (pt *pattern) follow(s *states, pc int, prev, cur rune) bool {
-	if s.on[pc] {
+// follow adds to list the classes that pc leads to without consuming a
+// character, marking what it reaches with step; prev and cur are the
+// characters either side of the position (-1 past an end), for the
+// assertions. It is true on reaching the end of the program: a match.
+func (pt *pattern) follow(list *[]int, step, pc int, prev, cur rune) bool {
+	if pc == len(pt.prog) {
+		return true
+	} else if pt.seen[pc] == step {
 		return false
 	}
-	s.on[pc] = true
-	s.list = append(s.list, pc)
-	switch in := &pt.prog[pc]; in.op {
-	case opMatch:
-		return true
-	case opJump:
-		return pt.follow(s, in.x, prev, cur)
-	case opSplit:
-		return pt.follow(s, in.x, prev, cur) || pt.follow(s, in.y, prev, cur)
-	case opAssert:
-		return holds(in.cond, prev, cur) && pt.follow(s, pc+1, prev, cur)
+	pt.seen[pc] = step
+	in := &pt.prog[pc]
+	switch in.op {
+	case 'c':
+		*list = append(*list, pc)
+		return false
+	case 's':
+		return pt.follow(list, step, pc+in.x, prev, cur) || pt.follow(list, step, pc+in.y, prev, cur)
 	}
-	return false
+	boundary := isWordChar(prev) != isWordChar(cur) // for \b, and \B where not
+	holds := in.op == '^' && prev < 0 || in.op == '$' && cur < 0 ||
+		in.op == 'b' && boundary || in.op == 'B' && !boundary
+	return holds && pt.follow(list, step, pc+1, prev, cur)
 }
 
-// holds says whether an assertion holds between the characters prev and
-// cur: ^ and $ at the ends of the line, \b \B at a change of \w or none.
-func holds(cond byte, prev, cur rune) bool {
-	switch cond {
-	case '^':
-		return prev < 0
-	case '$':
-		return cur < 0
-	case 'b':
-		return isWordChar(prev) != isWordChar(cur)
-	}
-	return isWordChar(prev) == isWordChar(cur)
-}
-
-// takes says whether c takes r. Under (?i) it does if it holds any case
+// takes says whether in takes r. Under (?i) it does if it holds any case
 // of r, found with unicode.SimpleFold as Go's (?i) does; a negated class
 // is negated after that, since Go folds before negating.
-func (pt *pattern) takes(c *charClass, r rune) bool {
-	in := c.has(r)
-	for f := r; pt.fold && !in; {
-		if f = unicode.SimpleFold(f); f == r {
-			break
+func (pt *pattern) takes(in *inst, r rune) bool {
+	for f := r; ; {
+		for i := 0; i < len(in.ranges); i += 2 {
+			if in.ranges[i] <= f && f <= in.ranges[i+1] {
+				return !in.neg
+			}
 		}
-		in = c.has(f)
-	}
-	return in != c.neg
-}
-
-func (c *charClass) has(r rune) bool {
-	for i := 0; i < len(c.ranges); i += 2 {
-		if c.ranges[i] <= r && r <= c.ranges[i+1] {
-			return true
+		if f = unicode.SimpleFold(f); !pt.fold || f == r {
+			return in.neg
 		}
 	}
-	return false
 }
 
 // probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the

@@ -3402,7 +3402,21 @@ func TestCopyLastLineKeepsLittleOfAHugeLine(t *testing.T) {
 // understands without importing package regexp, checked against regexp.
 
 func TestPatternAgreesWithGo(t *testing.T) {
-	for _, tc := range patternCases {
+	more := []struct {
+		pattern string
+		lines   []string
+	}{
+		{`[\d-z]`, []string{"5", "-", "z", "m"}},
+		{`[\d-\w]`, []string{"-", "x", "!"}},
+		{`[a\-z]`, []string{"-", "m", "z"}},
+		{`^a{2}{,}$`, []string{"aa{,}", "aa"}},
+		{`^(a{0}){1000}b`, []string{"b", "ab"}},
+		{`^((a{1000}){0,}){1}$`, []string{"", "a"}},
+		{`(?:(?:a|b)c|d)+e`, []string{"acbcde", "ce", "de"}},
+		{`^x{2,}?y$`, []string{"xy", "xxy", "xxxxy"}},
+		{`^(a|b|)c$`, []string{"c", "ac", "bc", "abc"}},
+	}
+	for _, tc := range append(patternCases, more...) {
 		pt, err := compilePattern(tc.pattern)
 		if err != nil {
 			t.Errorf("compilePattern(%q): %v, want it compiled", tc.pattern, err)
@@ -3496,15 +3510,27 @@ func TestPatternRefuses(t *testing.T) {
 		{`(?<x y>a)`, `invalid group name`},
 		{`(?P<n`, `invalid group name in (?P<n>`},
 		{`(?P<n>a)(?P<n>b)`, `duplicate group name n`},
+		{`a*{1001}`, `invalid repeat count {1001}`},
+		{`a*{2,1}`, `invalid repeat count {2,1}`},
+		{`[a-\d]`, `invalid character class range a-\d`},
+		{`[a-\pL]`, `unsupported \pL`},
 		{`a\`, `trailing \ at the end`},
 		{"\xff", `invalid UTF-8`},
 		{strings.Repeat("(", 1001) + strings.Repeat(")", 1001), `expression nests too deeply`},
-		// Too large for procdog, though Go takes it: the work per character
-		// grows with the program.
-		{`(abcdef){1000}`, `expression too large`},
+		// Nested {n,m} that make more than 1000 copies of anything, counting
+		// {n,} as n and nothing within {0}.
 		{`((a{0,1000}){1000}){1000}`, `expression too large`},
 		{`(((a{0}){1000}){1000}){1000}`, `expression too large`},
 		{`((((){1000}){1000}){1000}){1000}`, `expression too large`},
+		{`(a{0,40}){30}`, `expression too large: {30} repeats a repetition to more than 1000 copies`},
+		{`(a{2,}){600}`, `expression too large`},
+		{`((a{0}){1000}){2}`, `expression too large`},
+		{`((a{1000}){0,}){2}`, `expression too large`},
+		// Too large for procdog, though Go takes it: the work per character
+		// grows with the program.
+		{`(abcdef){1000}`, `expression too large: more than 5000 steps`},
+		{`a{1000}a{1000}a{1000}a{1000}a{1000}a`, `expression too large`},
+		{`a{1000}|a{1000}|a{1000}|a{1000}|a{1000}`, `expression too large`},
 	} {
 		pt, err := compilePattern(tc.pattern)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
