@@ -4863,7 +4863,7 @@ func checkOwned(path string, fi os.FileInfo) error {
 		return failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
 	case fileOwner(fi) != os.Getuid():
 		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, fileOwner(fi))
-	case fi.Mode().IsRegular() && linkCount(fi) > 1:
+	case fi.Mode().IsRegular() && fi.Sys().(*syscall.Stat_t).Nlink > 1:
 		// Another user can hard-link a file of ours into the shared
 		// directory: it is ours, but not a state file, and would be
 		// truncated or appended to.
@@ -4872,21 +4872,9 @@ func checkOwned(path string, fi os.FileInfo) error {
 	return nil
 }
 
-// linkCount is how many names the file has.
-func linkCount(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Nlink)
-	}
-	return 1
-}
-
-// fileOwner is the uid of the file's owner.
-func fileOwner(fi os.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
-}
+// fileOwner is the uid of the file's owner. On Unix, package os always
+// describes a file with a *syscall.Stat_t.
+func fileOwner(fi os.FileInfo) int { return int(fi.Sys().(*syscall.Stat_t).Uid) }
 
 // openStateFile opens a file in the state directory, owner-only, and then
 // checks what it opened (checkOwned). It never follows a symbolic link, and
