@@ -4992,15 +4992,20 @@ func socket(family int) (int, error) {
 	return fd, nil
 }
 
-// dialUnix connects to the Unix socket at path. A monitor whose backlog is
-// full makes a non-blocking connect fail with EAGAIN: try again until the
-// timeout.
-func dialUnix(path string, timeout time.Duration) (*os.File, error) {
+// dialMonitor connects to the monitor socket at path and makes sure that
+// the monitor behind it runs as this user. The socket file's owner was
+// checked before, but another user can swap the file in between: only
+// the peer's credentials, which the kernel keeps with the connection, say
+// who answers. Root is refused too: procdog never starts a root monitor
+// for another user.
+func dialMonitor(path string) (*os.File, error) {
 	fd, err := socket(syscall.AF_UNIX)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(timeout)
+	// A monitor whose backlog is full makes a non-blocking connect fail
+	// with EAGAIN: try again until the timeout.
+	deadline := time.Now().Add(dialTimeout)
 	for {
 		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
 		if err != syscall.EAGAIN || time.Now().After(deadline) {
@@ -5012,20 +5017,7 @@ func dialUnix(path string, timeout time.Duration) (*os.File, error) {
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
 	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-// dialMonitor connects to the monitor socket at path and makes sure that
-// the monitor behind it runs as this user. The socket file's owner was
-// checked before, but another user can swap the file in between: only
-// the peer's credentials, which the kernel keeps with the connection, say
-// who answers. Root is refused too: procdog never starts a root monitor
-// for another user.
-func dialMonitor(path string) (*os.File, error) {
-	conn, err := dialUnix(path, dialTimeout)
-	if err != nil {
-		return nil, err
-	}
+	conn := os.NewFile(uintptr(fd), path)
 	_, uid, err := peerCred(conn)
 	if err == nil && uid != os.Getuid() {
 		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
