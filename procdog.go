@@ -4973,17 +4973,23 @@ type conn interface {
 	SetWriteDeadline(time.Time) error
 }
 
-// socket makes a non-blocking, close-on-exec socket. ForkLock keeps a
-// process being started meanwhile from inheriting it before it is marked.
+// socket makes a non-blocking, close-on-exec stream socket.
 func socket(family int) (int, error) {
+	return newFD("socket", func() (int, error) { return syscall.Socket(family, syscall.SOCK_STREAM, 0) })
+}
+
+// newFD makes a descriptor with the system call op, and marks it
+// close-on-exec and non-blocking. ForkLock keeps a process being started
+// meanwhile from inheriting it before it is marked.
+func newFD(op string, call func() (int, error)) (int, error) {
 	syscall.ForkLock.RLock()
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM, 0)
+	fd, err := call()
 	if err == nil {
 		syscall.CloseOnExec(fd)
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+		return -1, os.NewSyscallError(op, err)
 	}
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		syscall.Close(fd)
@@ -5197,10 +5203,7 @@ func lookupHost(host string) ([]netip.Addr, error) {
 }
 
 // unixListener is a listening Unix socket.
-type unixListener struct {
-	f  *os.File
-	rc syscall.RawConn
-}
+type unixListener struct{ *os.File }
 
 func listenUnix(path string) (*unixListener, error) {
 	fd, err := socket(syscall.AF_UNIX)
@@ -5225,31 +5228,24 @@ func listenUnix(path string) (*unixListener, error) {
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), path)
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &unixListener{f, rc}, nil
+	return &unixListener{os.NewFile(uintptr(fd), path)}, nil
 }
 
 // Accept waits for a connection; after Close it fails with os.ErrClosed.
 func (l *unixListener) Accept() (*os.File, error) {
+	rc, _ := l.SyscallConn() // fails only for a nil file
 	var nfd int
 	var err error
-	if rerr := l.rc.Read(func(fd uintptr) bool {
+	if rerr := rc.Read(func(fd uintptr) bool {
 		for {
-			syscall.ForkLock.RLock()
-			nfd, _, err = syscall.Accept(int(fd))
-			if err == nil {
-				syscall.CloseOnExec(nfd)
-			}
-			syscall.ForkLock.RUnlock()
+			nfd, err = newFD("accept", func() (int, error) {
+				nfd, _, err := syscall.Accept(int(fd))
+				return nfd, err
+			})
 			// A client that left before it was accepted, or a signal, is
 			// no reason to make the next one wait.
-			if err != syscall.ECONNABORTED && err != syscall.EINTR {
-				return err != syscall.EAGAIN
+			if !errors.Is(err, syscall.ECONNABORTED) && !errors.Is(err, syscall.EINTR) {
+				return !errors.Is(err, syscall.EAGAIN)
 			}
 		}
 	}); rerr != nil {
@@ -5257,16 +5253,10 @@ func (l *unixListener) Accept() (*os.File, error) {
 		return nil, fmt.Errorf("accept: %w (%v)", os.ErrClosed, rerr)
 	}
 	if err != nil {
-		return nil, os.NewSyscallError("accept", err)
-	}
-	if err := syscall.SetNonblock(nfd, true); err != nil {
-		syscall.Close(nfd)
-		return nil, os.NewSyscallError("setnonblock", err)
+		return nil, err
 	}
 	return os.NewFile(uintptr(nfd), "connection"), nil
 }
-
-func (l *unixListener) Close() error { return l.f.Close() }
 
 // ---------------------------------------------------------------------------
 // Processes and their files: finding, starting, reaping, describing.
