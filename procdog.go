@@ -5113,10 +5113,6 @@ func dialIP(addr string, ip netip.Addr, port int, timeout time.Duration) (*os.Fi
 		return nil, err
 	}
 	err = syscall.Connect(fd, sa)
-	if err != nil && err != syscall.EINPROGRESS {
-		syscall.Close(fd)
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
-	}
 	// Handed to the poller only now, so that no readiness from before the
 	// connect counts. The poller may still wake early: connected means no
 	// pending error and a peer, as package net checks it.
