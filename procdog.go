@@ -5339,11 +5339,11 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 			}
 			return nil, nil, fmt.Errorf("cannot open stderr: %v", err)
 		}
-		if a, err := stdout.Stat(); err == nil {
-			if b, err := stderr.Stat(); err == nil && os.SameFile(a, b) {
-				stderr.Close() // two descriptors would overwrite each other's lines
-				stderr = stdout
-			}
+		a, _ := stdout.Stat() // SameFile is false for a failed Stat's nil
+		b, _ := stderr.Stat()
+		if os.SameFile(a, b) {
+			stderr.Close() // two descriptors would overwrite each other's lines
+			stderr = stdout
 		}
 	}
 	return stdout, stderr, nil
@@ -5393,15 +5393,6 @@ func describeExecError(err error) string {
 	return err.Error()
 }
 
-// returnCode is a child's exit status as Python's Popen reported it:
-// negative for a signal.
-func returnCode(ws syscall.WaitStatus) int {
-	if ws.Signaled() {
-		return -int(ws.Signal())
-	}
-	return ws.ExitStatus()
-}
-
 // forkExec runs the program at path with argv, whose argv[0] stays as the
 // user wrote it, and files as its descriptors 0, 1, 2 and on, in dir. It
 // calls syscall.ForkExec rather than os/exec, in the client and the monitor
@@ -5429,37 +5420,33 @@ func forkExec(path string, argv []string, dir string, env []string, files []*os.
 // open so keeps "procdog start ... | cat" from ending, and a lock stays
 // held by a process that never heard of it.
 func closeInheritedOnExec() {
-	fds := make([]int, 0, 8)
-	if entries, err := os.ReadDir("/dev/fd"); err == nil {
-		for _, e := range entries {
-			if fd, err := strconv.Atoi(e.Name()); err == nil {
-				fds = append(fds, fd)
-			}
-		}
-	} else {
+	entries, err := os.ReadDir("/dev/fd")
+	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
 		for fd := 3; fd < 1024; fd++ {
-			fds = append(fds, fd)
+			syscall.CloseOnExec(fd)
 		}
 	}
-	for _, fd := range fds {
-		if fd > 2 {
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
 			syscall.CloseOnExec(fd)
 		}
 	}
 }
 
-// waitExit reaps the child pid and returns its returncode. The goroutine
-// that calls it holds a thread while it waits, as os/exec's Wait would.
+// waitExit reaps the child pid and returns its returncode, as Python's
+// Popen reported it: negative for a signal. The goroutine that calls it
+// holds a thread while it waits, as os/exec's Wait would.
 func waitExit(pid int) int {
 	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(pid, &ws, 0, nil)
-		switch err {
-		case nil:
-			return returnCode(ws)
-		case syscall.EINTR:
-			continue
-		}
-		return -1
+	_, err := syscall.Wait4(pid, &ws, 0, nil)
+	for err == syscall.EINTR {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
 	}
+	switch {
+	case err != nil:
+		return -1
+	case ws.Signaled():
+		return -int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }
