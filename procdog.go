@@ -4741,14 +4741,11 @@ func parseSignal(s string) (syscall.Signal, error) {
 
 // flags are the options that differ from the defaults as --option=value
 // arguments: how a client tells its monitor the options, already expanded
-// and resolved. They also make the monitor's line in ps readable. Options
-// only a client uses (json, debug, config, lines, follow) are left out.
+// and resolved. They also make the monitor's line in ps readable.
 func (o options) flags() []string {
 	var flags []string
 	for _, c := range o.changed() {
-		if c.spec.inFile {
-			flags = append(flags, "--"+c.spec.long+"="+c.value)
-		}
+		flags = append(flags, "--"+c.spec.long+"="+c.value)
 	}
 	return flags
 }
@@ -4781,9 +4778,7 @@ func optionsFromFlags(flags []string) (options, error) {
 func (o options) summary() string {
 	var parts []string
 	for _, c := range o.changed() {
-		if c.spec.inFile {
-			parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
-		}
+		parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
@@ -4795,11 +4790,14 @@ type changedOption struct {
 	value string // as text
 }
 
+// changed are the options a config file can hold that differ from the
+// defaults. Those only a client uses (json, debug, config, lines, follow)
+// are left out: no monitor or output header needs them.
 func (o options) changed() []changedOption {
 	def := defaultOptions()
 	var changed []changedOption
 	for _, spec := range optionSpecs {
-		if v := spec.value(&o).String(); v != spec.value(&def).String() {
+		if v := spec.value(&o).String(); spec.inFile && v != spec.value(&def).String() {
 			changed = append(changed, changedOption{spec, v})
 		}
 	}
