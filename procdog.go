@@ -5212,15 +5212,15 @@ func listenUnix(path string) (*unixListener, error) {
 	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
 	syscall.Umask(oldMask)
 	syscall.ForkLock.Unlock()
+	op := "bind"
+	if err == nil {
+		// The kernel clamps the backlog to its own maximum, which on Linux
+		// and macOS alike is larger than syscall.SOMAXCONN.
+		op, err = "listen", syscall.Listen(fd, 4096)
+	}
 	if err != nil {
 		syscall.Close(fd)
-		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
-	}
-	// The kernel clamps the backlog to its own maximum, which on Linux and
-	// macOS alike is larger than syscall.SOMAXCONN.
-	if err := syscall.Listen(fd, 4096); err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
+		return nil, &os.PathError{Op: op, Path: path, Err: err}
 	}
 	return &unixListener{os.NewFile(uintptr(fd), path)}, nil
 }
@@ -5267,11 +5267,10 @@ func processStart(pid int) string {
 		out, _ := ps.Output()
 		return strings.Join(strings.Fields(string(out)), "_")
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	// Fields count from the end of the command's name, which may hold
+	// spaces and parentheses. A process that has gone leaves no fields.
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	i := strings.LastIndexByte(string(stat), ')')
-	if err != nil || i < 0 {
-		return ""
-	}
 	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
 		return fields[19] // a zombie has ended; it only waits to be reaped
 	}
