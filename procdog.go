@@ -4509,37 +4509,25 @@ func splitWords(s string) ([]string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case quote == '\'':
-			if c == '\'' {
-				quote = 0
-			} else {
-				word.WriteByte(c)
-			}
-		case quote == '"':
-			switch {
-			case c == '"':
-				quote = 0
-			case c == '\\' && i+1 == len(s):
+		case quote == '\'' && c != '\'', quote == '"' && c != '"' && c != '\\':
+			word.WriteByte(c)
+		case quote != 0 && c == quote:
+			quote = 0
+		case c == '\\':
+			if i+1 == len(s) {
 				return nil, errors.New("No escaped character")
-			case c == '\\' && (s[i+1] == '"' || s[i+1] == '\\'):
-				i++
-				word.WriteByte(s[i])
-			default:
-				word.WriteByte(c)
 			}
+			if quote == 0 || s[i+1] == '"' || s[i+1] == '\\' {
+				i++ // else, in double quotes, the backslash is itself
+			}
+			word.WriteByte(s[i])
+			inWord = true
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			if inWord {
 				words = append(words, word.String())
 				word.Reset()
 				inWord = false
 			}
-		case c == '\\':
-			if i+1 == len(s) {
-				return nil, errors.New("No escaped character")
-			}
-			i++
-			word.WriteByte(s[i])
-			inWord = true
 		case c == '\'' || c == '"':
 			quote = c
 			inWord = true
