@@ -4382,37 +4382,25 @@ func splitWords(s string) ([]string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case quote == '\'':
-			if c == '\'' {
-				quote = 0
-			} else {
-				word.WriteByte(c)
-			}
-		case quote == '"':
-			switch {
-			case c == '"':
-				quote = 0
-			case c == '\\' && i+1 == len(s):
+		case quote == '\'' && c != '\'', quote == '"' && c != '"' && c != '\\':
+			word.WriteByte(c)
+		case quote != 0 && c == quote:
+			quote = 0
+		case c == '\\':
+			if i+1 == len(s) {
 				return nil, errors.New("No escaped character")
-			case c == '\\' && (s[i+1] == '"' || s[i+1] == '\\'):
-				i++
-				word.WriteByte(s[i])
-			default:
-				word.WriteByte(c)
 			}
+			if quote == 0 || s[i+1] == '"' || s[i+1] == '\\' {
+				i++ // else, in double quotes, the backslash is itself
+			}
+			word.WriteByte(s[i])
+			inWord = true
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			if inWord {
 				words = append(words, word.String())
 				word.Reset()
 				inWord = false
 			}
-		case c == '\\':
-			if i+1 == len(s) {
-				return nil, errors.New("No escaped character")
-			}
-			i++
-			word.WriteByte(s[i])
-			inWord = true
 		case c == '\'' || c == '"':
 			quote = c
 			inWord = true
@@ -4614,14 +4602,11 @@ func parseSignal(s string) (syscall.Signal, error) {
 
 // flags are the options that differ from the defaults as --option=value
 // arguments: how a client tells its monitor the options, already expanded
-// and resolved. They also make the monitor's line in ps readable. Options
-// only a client uses (json, debug, config, lines, follow) are left out.
+// and resolved. They also make the monitor's line in ps readable.
 func (o options) flags() []string {
 	var flags []string
 	for _, c := range o.changed() {
-		if c.spec.inFile {
-			flags = append(flags, "--"+c.spec.long+"="+c.value)
-		}
+		flags = append(flags, "--"+c.spec.long+"="+c.value)
 	}
 	return flags
 }
@@ -4654,9 +4639,7 @@ func optionsFromFlags(flags []string) (options, error) {
 func (o options) summary() string {
 	var parts []string
 	for _, c := range o.changed() {
-		if c.spec.inFile {
-			parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
-		}
+		parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
@@ -4668,11 +4651,14 @@ type changedOption struct {
 	value string // as text
 }
 
+// changed are the options a config file can hold that differ from the
+// defaults. Those only a client uses (json, debug, config, lines, follow)
+// are left out: no monitor or output header needs them.
 func (o options) changed() []changedOption {
 	def := defaultOptions()
 	var changed []changedOption
 	for _, spec := range optionSpecs {
-		if v := spec.value(&o).String(); v != spec.value(&def).String() {
+		if v := spec.value(&o).String(); spec.inFile && v != spec.value(&def).String() {
 			changed = append(changed, changedOption{spec, v})
 		}
 	}
@@ -4736,7 +4722,7 @@ func checkOwned(path string, fi os.FileInfo) error {
 		return failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
 	case fileOwner(fi) != os.Getuid():
 		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, fileOwner(fi))
-	case fi.Mode().IsRegular() && linkCount(fi) > 1:
+	case fi.Mode().IsRegular() && fi.Sys().(*syscall.Stat_t).Nlink > 1:
 		// Another user can hard-link a file of ours into the shared
 		// directory: it is ours, but not a state file, and would be
 		// truncated or appended to.
@@ -4745,21 +4731,9 @@ func checkOwned(path string, fi os.FileInfo) error {
 	return nil
 }
 
-// linkCount is how many names the file has.
-func linkCount(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Nlink)
-	}
-	return 1
-}
-
-// fileOwner is the uid of the file's owner.
-func fileOwner(fi os.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
-}
+// fileOwner is the uid of the file's owner. On Unix, package os always
+// describes a file with a *syscall.Stat_t.
+func fileOwner(fi os.FileInfo) int { return int(fi.Sys().(*syscall.Stat_t).Uid) }
 
 // openStateFile opens a file in the state directory, owner-only, and then
 // checks what it opened (checkOwned). It never follows a symbolic link, and
@@ -4858,17 +4832,23 @@ type conn interface {
 	SetWriteDeadline(time.Time) error
 }
 
-// socket makes a non-blocking, close-on-exec socket. ForkLock keeps a
-// process being started meanwhile from inheriting it before it is marked.
+// socket makes a non-blocking, close-on-exec stream socket.
 func socket(family int) (int, error) {
+	return newFD("socket", func() (int, error) { return syscall.Socket(family, syscall.SOCK_STREAM, 0) })
+}
+
+// newFD makes a descriptor with the system call op, and marks it
+// close-on-exec and non-blocking. ForkLock keeps a process being started
+// meanwhile from inheriting it before it is marked.
+func newFD(op string, call func() (int, error)) (int, error) {
 	syscall.ForkLock.RLock()
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM, 0)
+	fd, err := call()
 	if err == nil {
 		syscall.CloseOnExec(fd)
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+		return -1, os.NewSyscallError(op, err)
 	}
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		syscall.Close(fd)
@@ -4877,15 +4857,20 @@ func socket(family int) (int, error) {
 	return fd, nil
 }
 
-// dialUnix connects to the Unix socket at path. A monitor whose backlog is
-// full makes a non-blocking connect fail with EAGAIN: try again until the
-// timeout.
-func dialUnix(path string, timeout time.Duration) (*os.File, error) {
+// dialMonitor connects to the monitor socket at path and makes sure that
+// the monitor behind it runs as this user. The socket file's owner was
+// checked before, but another user can swap the file in between: only
+// the peer's credentials, which the kernel keeps with the connection, say
+// who answers. Root is refused too: procdog never starts a root monitor
+// for another user.
+func dialMonitor(path string) (*os.File, error) {
 	fd, err := socket(syscall.AF_UNIX)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(timeout)
+	// A monitor whose backlog is full makes a non-blocking connect fail
+	// with EAGAIN: try again until the timeout.
+	deadline := time.Now().Add(dialTimeout)
 	for {
 		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
 		if err != syscall.EAGAIN || time.Now().After(deadline) {
@@ -4897,20 +4882,7 @@ func dialUnix(path string, timeout time.Duration) (*os.File, error) {
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
 	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-// dialMonitor connects to the monitor socket at path and makes sure that
-// the monitor behind it runs as this user. The socket file's owner was
-// checked before, but another user can swap the file in between: only
-// the peer's credentials, which the kernel keeps with the connection, say
-// who answers. Root is refused too: procdog never starts a root monitor
-// for another user.
-func dialMonitor(path string) (*os.File, error) {
-	conn, err := dialUnix(path, dialTimeout)
-	if err != nil {
-		return nil, err
-	}
+	conn := os.NewFile(uintptr(fd), path)
 	_, uid, err := peerCred(conn)
 	if err == nil && uid != os.Getuid() {
 		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
@@ -5000,10 +4972,6 @@ func dialIP(addr string, ip netip.Addr, port int, timeout time.Duration) (*os.Fi
 		return nil, err
 	}
 	err = syscall.Connect(fd, sa)
-	if err != nil && err != syscall.EINPROGRESS {
-		syscall.Close(fd)
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
-	}
 	// Handed to the poller only now, so that no readiness from before the
 	// connect counts. The poller may still wake early: connected means no
 	// pending error and a peer, as package net checks it.
@@ -5090,10 +5058,7 @@ func lookupHost(host string) ([]netip.Addr, error) {
 }
 
 // unixListener is a listening Unix socket.
-type unixListener struct {
-	f  *os.File
-	rc syscall.RawConn
-}
+type unixListener struct{ *os.File }
 
 func listenUnix(path string) (*unixListener, error) {
 	fd, err := socket(syscall.AF_UNIX)
@@ -5108,41 +5073,34 @@ func listenUnix(path string) (*unixListener, error) {
 	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
 	syscall.Umask(oldMask)
 	syscall.ForkLock.Unlock()
+	op := "bind"
+	if err == nil {
+		// The kernel clamps the backlog to its own maximum, which on Linux
+		// and macOS alike is larger than syscall.SOMAXCONN.
+		op, err = "listen", syscall.Listen(fd, 4096)
+	}
 	if err != nil {
 		syscall.Close(fd)
-		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
+		return nil, &os.PathError{Op: op, Path: path, Err: err}
 	}
-	// The kernel clamps the backlog to its own maximum, which on Linux and
-	// macOS alike is larger than syscall.SOMAXCONN.
-	if err := syscall.Listen(fd, 4096); err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &unixListener{f, rc}, nil
+	return &unixListener{os.NewFile(uintptr(fd), path)}, nil
 }
 
 // Accept waits for a connection; after Close it fails with os.ErrClosed.
 func (l *unixListener) Accept() (*os.File, error) {
+	rc, _ := l.SyscallConn() // fails only for a nil file
 	var nfd int
 	var err error
-	if rerr := l.rc.Read(func(fd uintptr) bool {
+	if rerr := rc.Read(func(fd uintptr) bool {
 		for {
-			syscall.ForkLock.RLock()
-			nfd, _, err = syscall.Accept(int(fd))
-			if err == nil {
-				syscall.CloseOnExec(nfd)
-			}
-			syscall.ForkLock.RUnlock()
+			nfd, err = newFD("accept", func() (int, error) {
+				nfd, _, err := syscall.Accept(int(fd))
+				return nfd, err
+			})
 			// A client that left before it was accepted, or a signal, is
 			// no reason to make the next one wait.
-			if err != syscall.ECONNABORTED && err != syscall.EINTR {
-				return err != syscall.EAGAIN
+			if !errors.Is(err, syscall.ECONNABORTED) && !errors.Is(err, syscall.EINTR) {
+				return !errors.Is(err, syscall.EAGAIN)
 			}
 		}
 	}); rerr != nil {
@@ -5150,16 +5108,10 @@ func (l *unixListener) Accept() (*os.File, error) {
 		return nil, fmt.Errorf("accept: %w (%v)", os.ErrClosed, rerr)
 	}
 	if err != nil {
-		return nil, os.NewSyscallError("accept", err)
-	}
-	if err := syscall.SetNonblock(nfd, true); err != nil {
-		syscall.Close(nfd)
-		return nil, os.NewSyscallError("setnonblock", err)
+		return nil, err
 	}
 	return os.NewFile(uintptr(nfd), "connection"), nil
 }
-
-func (l *unixListener) Close() error { return l.f.Close() }
 
 // ---------------------------------------------------------------------------
 // Processes and their files: finding, starting, reaping, describing.
@@ -5176,11 +5128,10 @@ func processStart(pid int) string {
 		out, _ := ps.Output()
 		return strings.Join(strings.Fields(string(out)), "_")
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	// Fields count from the end of the command's name, which may hold
+	// spaces and parentheses. A process that has gone leaves no fields.
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	i := strings.LastIndexByte(string(stat), ')')
-	if err != nil || i < 0 {
-		return ""
-	}
 	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
 		return fields[19] // a zombie has ended; it only waits to be reaped
 	}
@@ -5246,11 +5197,11 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 			}
 			return nil, nil, fmt.Errorf("cannot open stderr: %v", err)
 		}
-		if a, err := stdout.Stat(); err == nil {
-			if b, err := stderr.Stat(); err == nil && os.SameFile(a, b) {
-				stderr.Close() // two descriptors would overwrite each other's lines
-				stderr = stdout
-			}
+		a, _ := stdout.Stat() // SameFile is false for a failed Stat's nil
+		b, _ := stderr.Stat()
+		if os.SameFile(a, b) {
+			stderr.Close() // two descriptors would overwrite each other's lines
+			stderr = stdout
 		}
 	}
 	return stdout, stderr, nil
@@ -5300,15 +5251,6 @@ func describeExecError(err error) string {
 	return err.Error()
 }
 
-// returnCode is a child's exit status as Python's Popen reported it:
-// negative for a signal.
-func returnCode(ws syscall.WaitStatus) int {
-	if ws.Signaled() {
-		return -int(ws.Signal())
-	}
-	return ws.ExitStatus()
-}
-
 // forkExec runs the program at path with argv, whose argv[0] stays as the
 // user wrote it, and files as its descriptors 0, 1, 2 and on, in dir. It
 // calls syscall.ForkExec rather than os/exec, in the client and the monitor
@@ -5336,37 +5278,33 @@ func forkExec(path string, argv []string, dir string, env []string, files []*os.
 // open so keeps "procdog start ... | cat" from ending, and a lock stays
 // held by a process that never heard of it.
 func closeInheritedOnExec() {
-	fds := make([]int, 0, 8)
-	if entries, err := os.ReadDir("/dev/fd"); err == nil {
-		for _, e := range entries {
-			if fd, err := strconv.Atoi(e.Name()); err == nil {
-				fds = append(fds, fd)
-			}
-		}
-	} else {
+	entries, err := os.ReadDir("/dev/fd")
+	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
 		for fd := 3; fd < 1024; fd++ {
-			fds = append(fds, fd)
+			syscall.CloseOnExec(fd)
 		}
 	}
-	for _, fd := range fds {
-		if fd > 2 {
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
 			syscall.CloseOnExec(fd)
 		}
 	}
 }
 
-// waitExit reaps the child pid and returns its returncode. The goroutine
-// that calls it holds a thread while it waits, as os/exec's Wait would.
+// waitExit reaps the child pid and returns its returncode, as Python's
+// Popen reported it: negative for a signal. The goroutine that calls it
+// holds a thread while it waits, as os/exec's Wait would.
 func waitExit(pid int) int {
 	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(pid, &ws, 0, nil)
-		switch err {
-		case nil:
-			return returnCode(ws)
-		case syscall.EINTR:
-			continue
-		}
-		return -1
+	_, err := syscall.Wait4(pid, &ws, 0, nil)
+	for err == syscall.EINTR {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
 	}
+	switch {
+	case err != nil:
+		return -1
+	case ws.Signaled():
+		return -int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }
