@@ -1566,6 +1566,7 @@ func TestReadConfig(t *testing.T) {
 
 func TestResolveOptions(t *testing.T) {
 	t.Setenv("PD_TEST_ROOT", "/srv")
+	t.Setenv("PD_TEST_HOST", "127.0.0.1")
 	tests := []struct {
 		name   string
 		config string            // the config file's text
@@ -1614,6 +1615,23 @@ func TestResolveOptions(t *testing.T) {
 			},
 		},
 		{
+			name:   "the command line turns off what the config file turns on",
+			config: "[web]\nstrict=yes\n",
+			flags:  map[string]string{"strict": "false"},
+			want:   func(o *options) {},
+		},
+		{
+			name:   "a health check on the command line replaces the config file's other kind",
+			config: "[web]\nhealth_command=false\n",
+			flags:  map[string]string{"health-url": "http://127.0.0.1/ok"},
+			want:   func(o *options) { o.HealthURL = "http://127.0.0.1/ok" },
+		},
+		{
+			name:   "the restart policy comes from the config file",
+			config: "[web]\nrestart=on-failure\nmax_restarts=1\nrestart_delay=0.05\n",
+			want:   func(o *options) { o.Restart, o.MaxRestarts, o.RestartDelay = "on-failure", 1, 0.05 },
+		},
+		{
 			name:  "the command line overrides the defaults",
 			flags: map[string]string{"health-delay": "0.25", "stdout": "out.log", "stderr": "out.log", "append": "true"},
 			want: func(o *options) {
@@ -1630,9 +1648,19 @@ func TestResolveOptions(t *testing.T) {
 			},
 		},
 		{
+			name:   "variables are expanded in health_url from the config file",
+			config: "[web]\nhealth_url=http://${PD_TEST_HOST}:80/ok\n",
+			want:   func(o *options) { o.HealthURL = "http://127.0.0.1:80/ok" },
+		},
+		{
+			name:   "variables are expanded in health_tcp from the config file",
+			config: "[web]\nhealth_tcp=$PD_TEST_HOST:80\n",
+			want:   func(o *options) { o.HealthTCP = "127.0.0.1:80" },
+		},
+		{
 			name:  "variables are expanded in command-line values",
-			flags: map[string]string{"command": "echo $PD_TEST_ROOT $$"},
-			want:  func(o *options) { o.Command = "echo /srv $" },
+			flags: map[string]string{"command": "echo $PD_TEST_ROOT $$", "health-command": "test ${PD_TEST_ROOT}x"},
+			want:  func(o *options) { o.Command, o.HealthCommand = "echo /srv $", "test /srvx" },
 		},
 	}
 	for _, tt := range tests {
@@ -1754,6 +1782,24 @@ func TestResolveOptionsRejectsBadValues(t *testing.T) {
 			config:   "[web]\ncommand = echo hello $BADENVVAR\n",
 			wantCode: exitUnknown,
 			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
+		},
+		{
+			name:     "an undefined variable in health_url is exit 3",
+			config:   "[web]\nhealth_url=http://$BADENVVAR/\n",
+			wantCode: exitUnknown,
+			wantMsg:  "could not expand environment variable names in health_url 'http://$BADENVVAR/': 'BADENVVAR'",
+		},
+		{
+			name:     "two kinds of health check in the config file is exit 3",
+			config:   "[web]\nhealth_command=true\nhealth_tcp=127.0.0.1:1\n",
+			wantCode: exitUnknown,
+			wantMsg:  "more than one kind of health check in '{path}': use one of health_command, health_url, health_tcp, health_log",
+		},
+		{
+			name:     "a bad restart policy in the config file is exit 3",
+			config:   "[web]\nrestart=maybe\n",
+			wantCode: exitUnknown,
+			wantMsg:  "invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') for config key 'restart' in '{path}'",
 		},
 		{
 			name:     "an invalid placeholder is exit 3",
@@ -2200,9 +2246,9 @@ func TestRunReportsUsageErrors(t *testing.T) {
 		{"an unknown command", []string{"frob", "web"}, exitError, "invalid choice: 'frob'", false},
 		{"a missing name", []string{"start"}, exitError, "the following arguments are required: name", false},
 		{"extra arguments", []string{"logs", "web", "extra", "more"}, exitError, "unrecognized arguments: extra more", false},
-		{"an unknown option", []string{"status", "web", "--bogus"}, exitError, "unrecognized arguments: --bogus", false},
-		{"a bad option value", []string{"wait", "web", "--health-count=abc"}, exitError, "invalid int value: 'abc'", false},
-		{"a bad stop signal", []string{"stop", "web", "--config", emptyConfig, "--stop-signal", "FOO"}, exitError, "FOO", false},
+		{"extra arguments to list", []string{"list", "--json", "x", "y"}, exitError, "unrecognized arguments: x y", true},
+		{"a missing signal", []string{"signal", "web"}, exitError, "the following arguments are required: signal", true},
+		{"a missing name and signal", []string{"signal"}, exitError, "the following arguments are required: name, signal", true},
 		{"an invalid name", []string{"status", "foo@bar"}, exitError,
 			"Invalid process name 'foo@bar'; must be alphanumeric, with only underscores or dashes", true},
 		{"an invalid name after options", []string{"--strict", "stop", "a b"}, exitError,
@@ -2212,6 +2258,10 @@ func TestRunReportsUsageErrors(t *testing.T) {
 			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
 		{"start with an empty command", []string{"start", "web", "--config", emptyConfig, "--command="}, exitError,
 			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
+		{"start with --shell and no command", []string{"start", "web", "--config", emptyConfig, "--shell"}, exitError,
+			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
+		{"a --dir that is not a directory", []string{"start", "web", "--config", emptyConfig, "-c", "true", "--dir", emptyConfig}, exitError,
+			"Not a directory: " + emptyConfig, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is a usage error", func(t *testing.T) {
@@ -2258,6 +2308,8 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 			"procdog: error: Not a boolean: not-valid\n"},
 		{"an unbalanced quote in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo 'oops"},
 			"procdog: error: could not split command 'echo 'oops': No closing quotation\n"},
+		{"an unbalanced quote in the health command", []string{"start", "web", "--config", emptyConfig, "-c", "true", "--health-command", `echo "a`},
+			"procdog: error: could not split health_command 'echo \"a': No closing quotation\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is exit 3", func(t *testing.T) {
@@ -2277,7 +2329,7 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 func TestRunPrintsHelpAndVersion(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	t.Run("-h prints usage on stdout and exits 0", func(t *testing.T) {
-		for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		for _, args := range [][]string{{"-h"}, {"--help"}} {
 			var stdout, stderr bytes.Buffer
 			if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
 				t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
@@ -3190,6 +3242,7 @@ func TestListedKeepsWhatAnswers(t *testing.T) {
 func TestBadValuesNameTheRule(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	sigRule := fmt.Sprintf(" (a name such as TERM, HUP or KILL, or a number from 1 to %d)", maxSignal())
+	envRule := "want KEY=VALUE, KEY a name of letters, digits and underscores"
 	tests := []struct {
 		args []string
 		want string
@@ -3202,6 +3255,12 @@ func TestBadValuesNameTheRule(t *testing.T) {
 		{[]string{"start", "x", "-c", "true", "--stop-signal", "NOPE"}, "argument --stop-signal: invalid signal: 'NOPE'" + sigRule},
 		{[]string{"signal", "x", "65"}, "argument signal: invalid signal: '65'" + sigRule},
 		{[]string{"start", "x", "-c", "true", "--restart", "often"}, "argument --restart: invalid choice: 'often' (choose from 'no', 'on-failure', 'always')"},
+		{[]string{"start", "x", "-c", "true", "--max-restarts=many"}, "argument --max-restarts: invalid int value: 'many' (a whole number, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--restart-delay=-1"}, "argument --restart-delay: invalid float value: '-1' (a number of seconds, 0 or more)"},
+		{[]string{"start", "x", "-c", "true", "--health-log", "(("}, "argument --health-log: not a regular expression: missing closing )"},
+		{[]string{"start", "x", "-c", "true", "--env", "NOEQUALS"}, "argument --env: invalid env word 'NOEQUALS': " + envRule},
+		{[]string{"start", "x", "-c", "true", "--env", "1A=x"}, "argument --env: invalid env word '1A=x': " + envRule},
+		{[]string{"start", "x", "-c", "true", "--env", "=x"}, "argument --env: invalid env word '=x': " + envRule},
 	}
 	for _, tt := range tests {
 		stdout, stderr, code := runLines(t, tt.args...)
@@ -3237,8 +3296,6 @@ func TestMessagesSayWhatToWrite(t *testing.T) {
 			"procdog: error: could not expand environment variable names in command 'echo $1': Invalid placeholder in string: line 1, col 6", hint}},
 		{"a shell's $(cmd) in a health command", []string{"start", "web", "--config", empty, "-c", "true", "--health-command", "test $(date)"}, exitUnknown, []string{
 			"procdog: error: could not expand environment variable names in health_command 'test $(date)': Invalid placeholder in string: line 1, col 6", hint}},
-		{"an undefined variable needs no hint", []string{"start", "web", "--config", empty, "-c", "echo $BADENVVAR"}, exitUnknown, []string{
-			"procdog: error: could not expand environment variable names in command 'echo $BADENVVAR': 'BADENVVAR'"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -3273,6 +3330,10 @@ func TestHealthProbesAreCheckedAtStart(t *testing.T) {
 		{options{HealthTCP: ":80"}, "argument --health-tcp: no host in ':80'", ""},
 		{options{HealthTCP: "127.0.0.1"}, "argument --health-tcp: not HOST:PORT: '127.0.0.1'", ""},
 		{options{HealthURL: "https://127.0.0.1/"}, "argument --health-url: not an http:// URL: 'https://127.0.0.1/'", ""},
+		{options{HealthURL: "127.0.0.1:80"}, "argument --health-url: not an http:// URL: '127.0.0.1:80'", ""},
+		{options{HealthURL: "http://"}, "argument --health-url: not an http:// URL: 'http://'", ""},
+		{options{HealthURL: "http://[::1"}, "argument --health-url: not an http:// URL: 'http://[::1'", ""},
+		{options{HealthTCP: "nohostport"}, "argument --health-tcp: not HOST:PORT: 'nohostport'", ""},
 	}
 	for _, tt := range tests {
 		err := tt.o.checkHealthProbes()
