@@ -1,17 +1,21 @@
 package main
 
-// procdog's tests, in three layers that "go test ./..." runs together:
+// procdog's tests, in three layers that "go test ./..." runs together. Each
+// behaviour is checked in one layer, the one that fits it:
 //
-//   - unit tests and fuzz targets for the parsers and rules: the config file,
-//     the command line, variable expansion, word splitting, responses, exit
-//     codes, the export formats;
-//   - integration tests (TestIt*), which build the real binary in TestMain
-//     and drive real processes through it, each in a state directory of its
-//     own, ending everything they start by pid;
-//   - TestRunTestSh, the golden-output tour in run_test.sh.
+//   - unit tests and fuzz targets, for what needs no process: the config
+//     file, the command line, variable expansion, word splitting, options
+//     and their rules, the client's refusals and messages (run in this
+//     process), responses and exit codes, the --health-log matcher, the
+//     export formats;
+//   - integration tests (TestIt*), for what does: TestMain builds the real
+//     binary, and each test drives real processes through it in a state
+//     directory of its own, ending everything it starts by pid;
+//   - TestRunTestSh, the golden-output tour in run_test.sh: the response
+//     lines and exit codes as a user sees them.
 //
 // Benchmarks measure procdog against the least a program of its design can
-// cost (BenchmarkVsFloor).
+// cost (BenchmarkVsFloor); TestBenchmarkVsFloorRuns runs them once.
 
 import (
 	"bufio"
