@@ -5040,22 +5040,11 @@ func TestItSurvivesSmallFaults(t *testing.T) {
 
 // Orphans: a process whose monitor was killed is found again.
 
-// TestItFindsAnOrphanAgain: a process whose monitor was killed is found
-// again, is not started twice, and stop ends all of its group, with SIGKILL
-// for a member that ignores the stop signal.
 func TestItFindsAnOrphanAgain(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	r := e.expect("running, pid={N}", "", 0, "start", "orphan", "--shell", "--command",
-		"(trap '' TERM; exec sleep 100) & echo $$! > member.pid; exec sleep 100")
+	r := e.expect("running, pid={N}", "", 0, "start", "orphan", "--command", "sleep 100")
 	pid := itPid(t, r)
-	var member int
-	itEventually(t, itSoon, "member.pid", func() (bool, string) {
-		b, err := os.ReadFile(filepath.Join(e.work, "member.pid"))
-		member, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		return err == nil && member > 0, fmt.Sprint(err)
-	})
-	e.track(member)
 	monitor := e.monitorPid("orphan")
 	syscall.Kill(monitor, syscall.SIGKILL)
 	itDead(t, itSoon, "the killed monitor", monitor)
@@ -5070,9 +5059,8 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 	if n := len(itStarted(e, "orphan")); n != 1 {
 		t.Fatalf("%d processes were started, want 1", n)
 	}
-	e.expect("killed, signal=15", "", 0, "stop", "orphan", "--stop-timeout", "1")
+	e.expect("killed, signal=15", "", 0, "stop", "orphan")
 	itDead(t, itSoon, "the stopped orphan", pid)
-	itDead(t, itSoon, "the member of its group that ignores SIGTERM", member)
 	e.expect("stopped", "", 5, "status", "orphan")
 
 	// restart stops an orphan and starts afresh.
@@ -5376,6 +5364,26 @@ func TestItTakesNoProcessThatLeadsNoGroupForAnOrphan(t *testing.T) {
 	os.Chmod(e.path("init", "lock"), 0o600)
 	e.expect("stopped", "", 5, "status", "init")
 	e.expect("stopped", "", 0, "stop", "init")
+}
+
+func TestItStopsAllOfAnOrphansGroup(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "g", "--shell", "--command",
+		"(trap '' TERM; exec sleep 100) & echo $$! > member.pid; exec sleep 100", "--stop-timeout", "1")
+	var member int
+	itEventually(t, itSoon, "member.pid", func() (bool, string) {
+		b, err := os.ReadFile(filepath.Join(e.work, "member.pid"))
+		member, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && member > 0, fmt.Sprint(err)
+	})
+	e.track(member)
+	daemon := e.monitorPid("g")
+	syscall.Kill(daemon, syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", daemon)
+	e.expect("killed, signal=15", "", 0, "stop", "g", "--stop-timeout", "1")
+	itDead(t, itSoon, "the orphan", itPid(t, r))
+	itDead(t, itSoon, "the member of its group that ignores SIGTERM", member)
 }
 
 func TestItEnvValuesKeepTheirQuotes(t *testing.T) {
