@@ -1570,106 +1570,110 @@ func TestReadConfig(t *testing.T) {
 	}
 }
 
+// resolveOptionsCases are TestResolveOptions's: a config file and command-line
+// options, and the options they resolve to. The test sets $PD_TEST_ROOT to
+// /srv and $PD_TEST_HOST to 127.0.0.1.
+var resolveOptionsCases = []struct {
+	name   string
+	config string            // the config file's text
+	flags  map[string]string // command-line options, as parseCommandLine records them
+	proc   string            // NAME; "web" when empty
+	want   func(o *options)  // changes to the defaults
+}{
+	{
+		name: "an empty config file leaves the defaults",
+		want: func(o *options) {},
+	},
+	{
+		name:   "the config file overrides the defaults",
+		config: "[web]\ncommand = sleep 1\nhealth_count=7\nhealth_delay=2.\nlinger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n",
+		want: func(o *options) {
+			o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
+			o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
+		},
+	},
+	{
+		name:   "[DEFAULT] supplies values for the named section",
+		config: "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n",
+		want:   func(o *options) { o.Command, o.Linger = "x", 4 },
+	},
+	{
+		name:   "the named section overrides [DEFAULT]",
+		config: "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n",
+		want:   func(o *options) { o.Linger = 5 },
+	},
+	{
+		name:   "a missing section for the name is fine, and other sections are ignored",
+		config: "[db]\ncommand=postgres\nbogus=1\n",
+		want:   func(o *options) {},
+	},
+	{
+		name:   "[DEFAULT] fills in only sections that exist, as ConfigParser.items did",
+		config: "[DEFAULT]\nlinger=4\n[db]\ncommand=postgres\n",
+		want:   func(o *options) {},
+	},
+	{
+		name:   "the command line overrides the config file",
+		config: "[web]\ncommand=from-file\nlinger=4\nstrict=false\nhealth_count=2\n",
+		flags:  map[string]string{"command": "from-flags", "linger": "9", "strict": "true"},
+		want: func(o *options) {
+			o.Command, o.Linger, o.Strict, o.HealthCount = "from-flags", 9, true, 2
+		},
+	},
+	{
+		name:   "the command line turns off what the config file turns on",
+		config: "[web]\nstrict=yes\n",
+		flags:  map[string]string{"strict": "false"},
+		want:   func(o *options) {},
+	},
+	{
+		name:   "a health check on the command line replaces the config file's other kind",
+		config: "[web]\nhealth_command=false\n",
+		flags:  map[string]string{"health-url": "http://127.0.0.1/ok"},
+		want:   func(o *options) { o.HealthURL = "http://127.0.0.1/ok" },
+	},
+	{
+		name:   "the restart policy comes from the config file",
+		config: "[web]\nrestart=on-failure\nmax_restarts=1\nrestart_delay=0.05\n",
+		want:   func(o *options) { o.Restart, o.MaxRestarts, o.RestartDelay = "on-failure", 1, 0.05 },
+	},
+	{
+		name:  "the command line overrides the defaults",
+		flags: map[string]string{"health-delay": "0.25", "stdout": "out.log", "stderr": "out.log", "append": "true"},
+		want: func(o *options) {
+			o.HealthDelay, o.Stdout, o.Stderr, o.Append = 0.25, "out.log", "out.log", true
+		},
+	},
+	{
+		name: "variables are expanded in the command, health command, dir and files, from the config file too",
+		config: "[web]\ncommand=run $PD_TEST_ROOT/app\nhealth_command=check ${PD_TEST_ROOT}x $$HOME\n" +
+			"dir=$PD_TEST_ROOT/web\nstdin=$PD_TEST_ROOT/in\nstdout=$PD_TEST_ROOT/out\nstderr=${PD_TEST_ROOT}/err\n",
+		want: func(o *options) {
+			o.Command, o.HealthCommand, o.Dir = "run /srv/app", "check /srvx $HOME", "/srv/web"
+			o.Stdin, o.Stdout, o.Stderr = "/srv/in", "/srv/out", "/srv/err"
+		},
+	},
+	{
+		name:   "variables are expanded in health_url from the config file",
+		config: "[web]\nhealth_url=http://${PD_TEST_HOST}:80/ok\n",
+		want:   func(o *options) { o.HealthURL = "http://127.0.0.1:80/ok" },
+	},
+	{
+		name:   "variables are expanded in health_tcp from the config file",
+		config: "[web]\nhealth_tcp=$PD_TEST_HOST:80\n",
+		want:   func(o *options) { o.HealthTCP = "127.0.0.1:80" },
+	},
+	{
+		name:  "variables are expanded in command-line values",
+		flags: map[string]string{"command": "echo $PD_TEST_ROOT $$", "health-command": "test ${PD_TEST_ROOT}x"},
+		want:  func(o *options) { o.Command, o.HealthCommand = "echo /srv $", "test /srvx" },
+	},
+}
+
 func TestResolveOptions(t *testing.T) {
 	t.Setenv("PD_TEST_ROOT", "/srv")
 	t.Setenv("PD_TEST_HOST", "127.0.0.1")
-	tests := []struct {
-		name   string
-		config string            // the config file's text
-		flags  map[string]string // command-line options, as parseCommandLine records them
-		proc   string            // NAME; "web" when empty
-		want   func(o *options)  // changes to the defaults
-	}{
-		{
-			name: "an empty config file leaves the defaults",
-			want: func(o *options) {},
-		},
-		{
-			name:   "the config file overrides the defaults",
-			config: "[web]\ncommand = sleep 1\nhealth_count=7\nhealth_delay=2.\nlinger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n",
-			want: func(o *options) {
-				o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
-				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
-			},
-		},
-		{
-			name:   "[DEFAULT] supplies values for the named section",
-			config: "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n",
-			want:   func(o *options) { o.Command, o.Linger = "x", 4 },
-		},
-		{
-			name:   "the named section overrides [DEFAULT]",
-			config: "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n",
-			want:   func(o *options) { o.Linger = 5 },
-		},
-		{
-			name:   "a missing section for the name is fine, and other sections are ignored",
-			config: "[db]\ncommand=postgres\nbogus=1\n",
-			want:   func(o *options) {},
-		},
-		{
-			name:   "[DEFAULT] fills in only sections that exist, as ConfigParser.items did",
-			config: "[DEFAULT]\nlinger=4\n[db]\ncommand=postgres\n",
-			want:   func(o *options) {},
-		},
-		{
-			name:   "the command line overrides the config file",
-			config: "[web]\ncommand=from-file\nlinger=4\nstrict=false\nhealth_count=2\n",
-			flags:  map[string]string{"command": "from-flags", "linger": "9", "strict": "true"},
-			want: func(o *options) {
-				o.Command, o.Linger, o.Strict, o.HealthCount = "from-flags", 9, true, 2
-			},
-		},
-		{
-			name:   "the command line turns off what the config file turns on",
-			config: "[web]\nstrict=yes\n",
-			flags:  map[string]string{"strict": "false"},
-			want:   func(o *options) {},
-		},
-		{
-			name:   "a health check on the command line replaces the config file's other kind",
-			config: "[web]\nhealth_command=false\n",
-			flags:  map[string]string{"health-url": "http://127.0.0.1/ok"},
-			want:   func(o *options) { o.HealthURL = "http://127.0.0.1/ok" },
-		},
-		{
-			name:   "the restart policy comes from the config file",
-			config: "[web]\nrestart=on-failure\nmax_restarts=1\nrestart_delay=0.05\n",
-			want:   func(o *options) { o.Restart, o.MaxRestarts, o.RestartDelay = "on-failure", 1, 0.05 },
-		},
-		{
-			name:  "the command line overrides the defaults",
-			flags: map[string]string{"health-delay": "0.25", "stdout": "out.log", "stderr": "out.log", "append": "true"},
-			want: func(o *options) {
-				o.HealthDelay, o.Stdout, o.Stderr, o.Append = 0.25, "out.log", "out.log", true
-			},
-		},
-		{
-			name: "variables are expanded in the command, health command, dir and files, from the config file too",
-			config: "[web]\ncommand=run $PD_TEST_ROOT/app\nhealth_command=check ${PD_TEST_ROOT}x $$HOME\n" +
-				"dir=$PD_TEST_ROOT/web\nstdin=$PD_TEST_ROOT/in\nstdout=$PD_TEST_ROOT/out\nstderr=${PD_TEST_ROOT}/err\n",
-			want: func(o *options) {
-				o.Command, o.HealthCommand, o.Dir = "run /srv/app", "check /srvx $HOME", "/srv/web"
-				o.Stdin, o.Stdout, o.Stderr = "/srv/in", "/srv/out", "/srv/err"
-			},
-		},
-		{
-			name:   "variables are expanded in health_url from the config file",
-			config: "[web]\nhealth_url=http://${PD_TEST_HOST}:80/ok\n",
-			want:   func(o *options) { o.HealthURL = "http://127.0.0.1:80/ok" },
-		},
-		{
-			name:   "variables are expanded in health_tcp from the config file",
-			config: "[web]\nhealth_tcp=$PD_TEST_HOST:80\n",
-			want:   func(o *options) { o.HealthTCP = "127.0.0.1:80" },
-		},
-		{
-			name:  "variables are expanded in command-line values",
-			flags: map[string]string{"command": "echo $PD_TEST_ROOT $$", "health-command": "test ${PD_TEST_ROOT}x"},
-			want:  func(o *options) { o.Command, o.HealthCommand = "echo /srv $", "test /srvx" },
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range resolveOptionsCases {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeConfig(t, tt.config)
 			set := map[string]string{"config": path}
@@ -1713,120 +1717,123 @@ func TestResolveOptionsReadsTheHomeConfigFile(t *testing.T) {
 	}
 }
 
+// badOptionCases are TestResolveOptionsRejectsBadValues's: values that
+// resolveOptions refuses, and how.
+var badOptionCases = []struct {
+	name     string
+	config   string
+	flags    map[string]string
+	wantCode int
+	wantMsg  string   // the exact message, with {path} for the config file; or
+	wantAll  []string // words the message must contain
+}{
+	{
+		name:     "an unknown key is exit 3",
+		config:   "[web]\nbogus = 1\n",
+		wantCode: exitUnknown,
+		wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
+	},
+	{
+		name:     "an unknown key in [DEFAULT] is exit 3",
+		config:   "[DEFAULT]\nBogus = 1\n[web]\n",
+		wantCode: exitUnknown,
+		wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
+	},
+	{
+		name:     "config is not a config-file key",
+		config:   "[web]\nconfig = other.cfg\n",
+		wantCode: exitUnknown,
+		wantMsg:  "unrecognized config key: 'config' in '{path}'",
+	},
+	{
+		name:     "a key spelled with dashes is unknown",
+		config:   "[web]\nhealth-count = 3\n",
+		wantCode: exitUnknown,
+		wantMsg:  "unrecognized config key: 'health-count' in '{path}'",
+	},
+	{
+		name:     "a bad boolean is exit 3",
+		config:   "[web]\nstrict = not-valid\n",
+		wantCode: exitUnknown,
+		wantMsg:  "Not a boolean: not-valid",
+	},
+	{
+		name:     "a bad int is exit 3 and names the key and value",
+		config:   "[web]\nhealth_count = many\n",
+		wantCode: exitUnknown,
+		wantAll:  []string{"health_count", "many"},
+	},
+	{
+		name:     "a bad float is exit 3 and names the key and value",
+		config:   "[web]\nlinger = soon\n",
+		wantCode: exitUnknown,
+		wantAll:  []string{"linger", "soon"},
+	},
+	{
+		name:     "a negative float is exit 3 and names the key and value",
+		config:   "[web]\nsettle = -1\n",
+		wantCode: exitUnknown,
+		wantAll:  []string{"settle", "-1"},
+	},
+	{
+		name:     "a bad stop signal in the config file is exit 3",
+		config:   "[web]\nstop_signal = FOO\n",
+		wantCode: exitUnknown,
+		wantAll:  []string{"FOO"},
+	},
+	{
+		name:     "an undefined variable is exit 3",
+		flags:    map[string]string{"command": "echo hello $BADENVVAR"},
+		wantCode: exitUnknown,
+		wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
+	},
+	{
+		name:     "an undefined variable in the config file is exit 3",
+		config:   "[web]\ncommand = echo hello $BADENVVAR\n",
+		wantCode: exitUnknown,
+		wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
+	},
+	{
+		name:     "an undefined variable in health_url is exit 3",
+		config:   "[web]\nhealth_url=http://$BADENVVAR/\n",
+		wantCode: exitUnknown,
+		wantMsg:  "could not expand environment variable names in health_url 'http://$BADENVVAR/': 'BADENVVAR'",
+	},
+	{
+		name:     "two kinds of health check in the config file is exit 3",
+		config:   "[web]\nhealth_command=true\nhealth_tcp=127.0.0.1:1\n",
+		wantCode: exitUnknown,
+		wantMsg:  "more than one kind of health check in '{path}': use one of health_command, health_url, health_tcp, health_log",
+	},
+	{
+		name:     "a bad restart policy in the config file is exit 3",
+		config:   "[web]\nrestart=maybe\n",
+		wantCode: exitUnknown,
+		wantMsg:  "invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') for config key 'restart' in '{path}'",
+	},
+	{
+		name:     "an invalid placeholder is exit 3",
+		config:   "[web]\ndir = /srv/$\n",
+		wantCode: exitUnknown,
+		wantAll:  []string{"'/srv/$'", "Invalid placeholder in string: line 1, col 6"},
+	},
+	{
+		name:     "a malformed config file is exit 3 and names the file",
+		config:   "junk\n",
+		wantCode: exitUnknown,
+		wantAll:  []string{"{path}", "line 1"},
+	},
+	{
+		name:     "a bad stop signal on the command line is a usage error",
+		flags:    map[string]string{"stop-signal": "FOO"},
+		wantCode: exitError,
+		wantAll:  []string{"FOO"},
+	},
+}
+
 func TestResolveOptionsRejectsBadValues(t *testing.T) {
 	unsetenv(t, "BADENVVAR")
-	tests := []struct {
-		name     string
-		config   string
-		flags    map[string]string
-		wantCode int
-		wantMsg  string   // the exact message, with {path} for the config file; or
-		wantAll  []string // words the message must contain
-	}{
-		{
-			name:     "an unknown key is exit 3",
-			config:   "[web]\nbogus = 1\n",
-			wantCode: exitUnknown,
-			wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
-		},
-		{
-			name:     "an unknown key in [DEFAULT] is exit 3",
-			config:   "[DEFAULT]\nBogus = 1\n[web]\n",
-			wantCode: exitUnknown,
-			wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
-		},
-		{
-			name:     "config is not a config-file key",
-			config:   "[web]\nconfig = other.cfg\n",
-			wantCode: exitUnknown,
-			wantMsg:  "unrecognized config key: 'config' in '{path}'",
-		},
-		{
-			name:     "a key spelled with dashes is unknown",
-			config:   "[web]\nhealth-count = 3\n",
-			wantCode: exitUnknown,
-			wantMsg:  "unrecognized config key: 'health-count' in '{path}'",
-		},
-		{
-			name:     "a bad boolean is exit 3",
-			config:   "[web]\nstrict = not-valid\n",
-			wantCode: exitUnknown,
-			wantMsg:  "Not a boolean: not-valid",
-		},
-		{
-			name:     "a bad int is exit 3 and names the key and value",
-			config:   "[web]\nhealth_count = many\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"health_count", "many"},
-		},
-		{
-			name:     "a bad float is exit 3 and names the key and value",
-			config:   "[web]\nlinger = soon\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"linger", "soon"},
-		},
-		{
-			name:     "a negative float is exit 3 and names the key and value",
-			config:   "[web]\nsettle = -1\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"settle", "-1"},
-		},
-		{
-			name:     "a bad stop signal in the config file is exit 3",
-			config:   "[web]\nstop_signal = FOO\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"FOO"},
-		},
-		{
-			name:     "an undefined variable is exit 3",
-			flags:    map[string]string{"command": "echo hello $BADENVVAR"},
-			wantCode: exitUnknown,
-			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
-		},
-		{
-			name:     "an undefined variable in the config file is exit 3",
-			config:   "[web]\ncommand = echo hello $BADENVVAR\n",
-			wantCode: exitUnknown,
-			wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
-		},
-		{
-			name:     "an undefined variable in health_url is exit 3",
-			config:   "[web]\nhealth_url=http://$BADENVVAR/\n",
-			wantCode: exitUnknown,
-			wantMsg:  "could not expand environment variable names in health_url 'http://$BADENVVAR/': 'BADENVVAR'",
-		},
-		{
-			name:     "two kinds of health check in the config file is exit 3",
-			config:   "[web]\nhealth_command=true\nhealth_tcp=127.0.0.1:1\n",
-			wantCode: exitUnknown,
-			wantMsg:  "more than one kind of health check in '{path}': use one of health_command, health_url, health_tcp, health_log",
-		},
-		{
-			name:     "a bad restart policy in the config file is exit 3",
-			config:   "[web]\nrestart=maybe\n",
-			wantCode: exitUnknown,
-			wantMsg:  "invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') for config key 'restart' in '{path}'",
-		},
-		{
-			name:     "an invalid placeholder is exit 3",
-			config:   "[web]\ndir = /srv/$\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"'/srv/$'", "Invalid placeholder in string: line 1, col 6"},
-		},
-		{
-			name:     "a malformed config file is exit 3 and names the file",
-			config:   "junk\n",
-			wantCode: exitUnknown,
-			wantAll:  []string{"{path}", "line 1"},
-		},
-		{
-			name:     "a bad stop signal on the command line is a usage error",
-			flags:    map[string]string{"stop-signal": "FOO"},
-			wantCode: exitError,
-			wantAll:  []string{"FOO"},
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range badOptionCases {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeConfig(t, tt.config)
 			set := map[string]string{"config": path}
