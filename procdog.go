@@ -64,6 +64,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
@@ -3622,14 +3623,9 @@ func (r response) String() string {
 		// One line: a newline in a message would cut it short.
 		return "error: " + strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(r.msg)
 	}
-	keys := make([]string, 0, len(r.values))
-	for k := range r.values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
 	b.WriteString(r.code)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(r.values)) {
 		fmt.Fprintf(&b, ", %s=%d", k, r.values[k])
 	}
 	return b.String()
@@ -3725,13 +3721,8 @@ func (r response) json(name string) string {
 	if r.healthError != "" {
 		fields["health_error"] = jsonString(r.healthError)
 	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		if b.Len() > 0 {
 			b.WriteByte(',')
 		}
@@ -4143,12 +4134,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	if err != nil {
 		return o, err
 	}
-	keys := make([]string, 0, len(fileValues))
-	for k := range fileValues {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(fileValues)) {
 		spec, ok := findOption(strings.ReplaceAll(k, "_", "-"))
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
@@ -4294,12 +4280,8 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 		return nil, path, nil
 	}
 	values := map[string]string{}
-	for k, v := range sections["DEFAULT"] {
-		values[k] = v
-	}
-	for k, v := range section {
-		values[k] = v
-	}
+	maps.Copy(values, sections["DEFAULT"])
+	maps.Copy(values, section)
 	return values, path, nil
 }
 
