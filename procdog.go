@@ -3657,7 +3657,7 @@ func parseResponse(line string) response {
 }
 
 // healthy reports whether r is a running process whose health check passed.
-// better: without a health command, running counts as healthy.
+// Without a health check, running counts as healthy.
 func (r response) healthy() bool {
 	h, checked := r.values["health"]
 	return r.code == codeRunning && (!checked || h == 0)
@@ -3675,11 +3675,9 @@ func exitCodeFor(command string, r response, o options) int {
 	switch command {
 	case "start", "restart", "status", "signal":
 		switch {
-		case o.EnsureHealthy && r.healthy():
-			return exitOK
-		case o.EnsureHealthy:
+		case o.EnsureHealthy && !r.healthy():
 			return exitUnhealthy
-		case r.code == codeRunning:
+		case r.code == codeRunning: // and healthy, if it had to be
 			return exitOK
 		}
 		return exitNotRunning
@@ -3996,24 +3994,21 @@ func findOption(long string) (optionSpec, bool) {
 // lookupFlag finds a long option by name or, like Python's argparse, by an
 // unambiguous prefix.
 func lookupFlag(name string) (optionSpec, error) {
-	if s, ok := findOption(name); ok {
-		return s, nil
-	}
-	var found []optionSpec
+	var found optionSpec
+	var names []string
 	for _, s := range optionSpecs {
+		if s.long == name {
+			return s, nil // --restart, though --restart-delay starts with it too
+		}
 		if strings.HasPrefix(s.long, name) {
-			found = append(found, s)
+			found, names = s, append(names, "--"+s.long)
 		}
 	}
-	switch len(found) {
+	switch len(names) {
 	case 1:
-		return found[0], nil
+		return found, nil
 	case 0:
 		return optionSpec{}, usageErrorf("unrecognized arguments: --%s", name)
-	}
-	var names []string
-	for _, s := range found {
-		names = append(names, "--"+s.long)
 	}
 	return optionSpec{}, usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(names, ", "))
 }
@@ -4114,15 +4109,9 @@ func (cl commandLine) skips(spec optionSpec) bool {
 
 // validName reports whether name is safe to put into a file name.
 func validName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
+	return name != "" && !strings.ContainsFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	})
 }
 
 // resolveOptions merges defaults < config file < command line, expanding
