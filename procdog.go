@@ -4134,13 +4134,13 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) || cl.skips(spec) {
 			continue
 		}
-		if err := o.setValue(spec, fileValues[k]); err != nil {
-			var ce *codedError
-			switch {
-			case errors.As(err, &ce):
-				return o, err
-			case spec.isBool():
-				return o, failf(exitUnknown, "%v", err)
+		v, err := spec.expand(fileValues[k])
+		if err != nil {
+			return o, err
+		}
+		if err := spec.set(&o, v); err != nil {
+			if spec.isBool() {
+				return o, failf(exitUnknown, "%v", err) // as ConfigParser.getboolean says it
 			}
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
@@ -4162,27 +4162,23 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 // health check given there replaces o's, of whatever kind.
 func (o *options) applyCommandLine(cl commandLine) error {
 	if cl.givesHealthCheck() {
-		for _, key := range healthKeys {
-			spec, _ := findOption(key)
-			spec.set(o, "")
-		}
+		o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog = "", "", "", ""
 	}
 	for _, spec := range optionSpecs {
 		v, ok := cl.set[spec.long]
 		if !ok || cl.skips(spec) {
 			continue
 		}
-		before := o.Env
-		err := o.setValue(spec, v)
-		if spec.long == "env" && err == nil {
-			o.Env = before.with(o.Env) // added to the file's or the monitor's
-		}
+		v, err := spec.expand(v)
 		if err != nil {
-			var ce *codedError
-			if errors.As(err, &ce) {
-				return err
-			}
+			return err
+		}
+		before := o.Env
+		if err := spec.set(o, v); err != nil {
 			return usageErrorf("argument --%s: %v", spec.long, err)
+		}
+		if spec.long == "env" {
+			o.Env = before.with(o.Env) // added to the file's or the monitor's
 		}
 	}
 	if o.healthKinds() > 1 {
@@ -4191,31 +4187,33 @@ func (o *options) applyCommandLine(cl commandLine) error {
 	return nil
 }
 
-// setValue expands environment variables in the options that take them,
-// as the original did, and sets the option.
-func (o *options) setValue(spec optionSpec, value string) error {
-	if spec.long == "env" {
-		// Word by word, after splitting, so that a value with a space or
-		// a quote in it stays one KEY=VALUE.
-		words, err := splitWords(value)
-		if err != nil {
-			return fmt.Errorf("invalid env '%s': %v", value, err)
+// expand is value with $VAR and ${VAR} expanded, in the options that take
+// them. Its error is the whole message, for the file and the command line
+// alike; a value the option refuses is left to set.
+func (s optionSpec) expand(value string) (string, error) {
+	if s.long != "env" {
+		if !expandedKeys[s.key()] {
+			return value, nil
 		}
-		for i, w := range words {
-			if w, err = expandVars(w, os.LookupEnv); err != nil {
-				return expansionError(spec, value, err)
-			}
-			words[i] = shellQuote(w)
-		}
-		value = strings.Join(words, " ")
-	} else if expandedKeys[spec.key()] {
 		v, err := expandVars(value, os.LookupEnv)
 		if err != nil {
-			return expansionError(spec, value, err)
+			return "", expansionError(s, value, err)
 		}
-		value = v
+		return v, nil
 	}
-	return spec.set(o, value)
+	// Word by word, after splitting, so that a value with a space or a
+	// quote in it stays one KEY=VALUE.
+	words, err := splitWords(value)
+	if err != nil {
+		return value, nil // set refuses it, saying why
+	}
+	for i, w := range words {
+		if w, err = expandVars(w, os.LookupEnv); err != nil {
+			return "", expansionError(s, value, err)
+		}
+		words[i] = shellQuote(w)
+	}
+	return strings.Join(words, " "), nil
 }
 
 // expansionError says why value could not be expanded and, for a $ that is
