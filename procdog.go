@@ -3719,14 +3719,11 @@ func (r response) json(name string) string {
 	if r.healthError != "" {
 		fields["health_error"] = jsonString(r.healthError)
 	}
-	var b strings.Builder
+	var members []string
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(jsonString(k) + ":" + fields[k])
+		members = append(members, jsonString(k)+":"+fields[k])
 	}
-	return "{" + b.String() + "}"
+	return "{" + strings.Join(members, ",") + "}"
 }
 
 // jsonString is s as a JSON string. Bytes that are not UTF-8 become U+FFFD,
