@@ -3726,12 +3726,12 @@ func (r response) json(name string) string {
 	return "{" + strings.Join(members, ",") + "}"
 }
 
-// jsonString is s as a JSON string. Bytes that are not UTF-8 become U+FFFD,
-// as with encoding/json.
+// jsonString is s as a JSON string. Each byte that is not UTF-8 becomes
+// U+FFFD, as with encoding/json: ranging over a string decodes it so.
 func jsonString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+	for _, r := range s {
 		switch {
 		case r == '"' || r == '\\':
 			b.WriteByte('\\')
