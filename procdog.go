@@ -64,6 +64,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
@@ -3495,14 +3496,9 @@ func (r response) String() string {
 		// One line: a newline in a message would cut it short.
 		return "error: " + strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(r.msg)
 	}
-	keys := make([]string, 0, len(r.values))
-	for k := range r.values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
 	b.WriteString(r.code)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(r.values)) {
 		fmt.Fprintf(&b, ", %s=%d", k, r.values[k])
 	}
 	return b.String()
@@ -3534,7 +3530,7 @@ func parseResponse(line string) response {
 }
 
 // healthy reports whether r is a running process whose health check passed.
-// better: without a health command, running counts as healthy.
+// Without a health check, running counts as healthy.
 func (r response) healthy() bool {
 	h, checked := r.values["health"]
 	return r.code == codeRunning && (!checked || h == 0)
@@ -3552,11 +3548,9 @@ func exitCodeFor(command string, r response, o options) int {
 	switch command {
 	case "start", "restart", "status", "signal":
 		switch {
-		case o.EnsureHealthy && r.healthy():
-			return exitOK
-		case o.EnsureHealthy:
+		case o.EnsureHealthy && !r.healthy():
 			return exitUnhealthy
-		case r.code == codeRunning:
+		case r.code == codeRunning: // and healthy, if it had to be
 			return exitOK
 		}
 		return exitNotRunning
@@ -3598,27 +3592,19 @@ func (r response) json(name string) string {
 	if r.healthError != "" {
 		fields["health_error"] = jsonString(r.healthError)
 	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
+	var members []string
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		members = append(members, jsonString(k)+":"+fields[k])
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(jsonString(k) + ":" + fields[k])
-	}
-	return "{" + b.String() + "}"
+	return "{" + strings.Join(members, ",") + "}"
 }
 
-// jsonString is s as a JSON string. Bytes that are not UTF-8 become U+FFFD,
-// as with encoding/json.
+// jsonString is s as a JSON string. Each byte that is not UTF-8 becomes
+// U+FFFD, as with encoding/json: ranging over a string decodes it so.
 func jsonString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+	for _, r := range s {
 		switch {
 		case r == '"' || r == '\\':
 			b.WriteByte('\\')
@@ -3878,24 +3864,21 @@ func findOption(long string) (optionSpec, bool) {
 // lookupFlag finds a long option by name or, like Python's argparse, by an
 // unambiguous prefix.
 func lookupFlag(name string) (optionSpec, error) {
-	if s, ok := findOption(name); ok {
-		return s, nil
-	}
-	var found []optionSpec
+	var found optionSpec
+	var names []string
 	for _, s := range optionSpecs {
+		if s.long == name {
+			return s, nil // --restart, though --restart-delay starts with it too
+		}
 		if strings.HasPrefix(s.long, name) {
-			found = append(found, s)
+			found, names = s, append(names, "--"+s.long)
 		}
 	}
-	switch len(found) {
+	switch len(names) {
 	case 1:
-		return found[0], nil
+		return found, nil
 	case 0:
 		return optionSpec{}, usageErrorf("unrecognized arguments: --%s", name)
-	}
-	var names []string
-	for _, s := range found {
-		names = append(names, "--"+s.long)
 	}
 	return optionSpec{}, usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(names, ", "))
 }
@@ -3996,15 +3979,9 @@ func (cl commandLine) skips(spec optionSpec) bool {
 
 // validName reports whether name is safe to put into a file name.
 func validName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
+	return name != "" && !strings.ContainsFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	})
 }
 
 // resolveOptions merges defaults < config file < command line, expanding
@@ -4016,12 +3993,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	if err != nil {
 		return o, err
 	}
-	keys := make([]string, 0, len(fileValues))
-	for k := range fileValues {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(fileValues)) {
 		spec, ok := findOption(strings.ReplaceAll(k, "_", "-"))
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
@@ -4032,13 +4004,13 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) || cl.skips(spec) {
 			continue
 		}
-		if err := o.setValue(spec, fileValues[k]); err != nil {
-			var ce *codedError
-			switch {
-			case errors.As(err, &ce):
-				return o, err
-			case spec.isBool():
-				return o, failf(exitUnknown, "%v", err)
+		v, err := spec.expand(fileValues[k])
+		if err != nil {
+			return o, err
+		}
+		if err := spec.set(&o, v); err != nil {
+			if spec.isBool() {
+				return o, failf(exitUnknown, "%v", err) // as ConfigParser.getboolean says it
 			}
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
@@ -4060,27 +4032,23 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 // health check given there replaces o's, of whatever kind.
 func (o *options) applyCommandLine(cl commandLine) error {
 	if cl.givesHealthCheck() {
-		for _, key := range healthKeys {
-			spec, _ := findOption(key)
-			spec.set(o, "")
-		}
+		o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog = "", "", "", ""
 	}
 	for _, spec := range optionSpecs {
 		v, ok := cl.set[spec.long]
 		if !ok || cl.skips(spec) {
 			continue
 		}
-		before := o.Env
-		err := o.setValue(spec, v)
-		if spec.long == "env" && err == nil {
-			o.Env = before.with(o.Env) // added to the file's or the monitor's
-		}
+		v, err := spec.expand(v)
 		if err != nil {
-			var ce *codedError
-			if errors.As(err, &ce) {
-				return err
-			}
+			return err
+		}
+		before := o.Env
+		if err := spec.set(o, v); err != nil {
 			return usageErrorf("argument --%s: %v", spec.long, err)
+		}
+		if spec.long == "env" {
+			o.Env = before.with(o.Env) // added to the file's or the monitor's
 		}
 	}
 	if o.healthKinds() > 1 {
@@ -4089,31 +4057,33 @@ func (o *options) applyCommandLine(cl commandLine) error {
 	return nil
 }
 
-// setValue expands environment variables in the options that take them,
-// as the original did, and sets the option.
-func (o *options) setValue(spec optionSpec, value string) error {
-	if spec.long == "env" {
-		// Word by word, after splitting, so that a value with a space or
-		// a quote in it stays one KEY=VALUE.
-		words, err := splitWords(value)
-		if err != nil {
-			return fmt.Errorf("invalid env '%s': %v", value, err)
+// expand is value with $VAR and ${VAR} expanded, in the options that take
+// them. Its error is the whole message, for the file and the command line
+// alike; a value the option refuses is left to set.
+func (s optionSpec) expand(value string) (string, error) {
+	if s.long != "env" {
+		if !expandedKeys[s.key()] {
+			return value, nil
 		}
-		for i, w := range words {
-			if w, err = expandVars(w, os.LookupEnv); err != nil {
-				return expansionError(spec, value, err)
-			}
-			words[i] = shellQuote(w)
-		}
-		value = strings.Join(words, " ")
-	} else if expandedKeys[spec.key()] {
 		v, err := expandVars(value, os.LookupEnv)
 		if err != nil {
-			return expansionError(spec, value, err)
+			return "", expansionError(s, value, err)
 		}
-		value = v
+		return v, nil
 	}
-	return spec.set(o, value)
+	// Word by word, after splitting, so that a value with a space or a
+	// quote in it stays one KEY=VALUE.
+	words, err := splitWords(value)
+	if err != nil {
+		return value, nil // set refuses it, saying why
+	}
+	for i, w := range words {
+		if w, err = expandVars(w, os.LookupEnv); err != nil {
+			return "", expansionError(s, value, err)
+		}
+		words[i] = shellQuote(w)
+	}
+	return strings.Join(words, " "), nil
 }
 
 // expansionError says why value could not be expanded and, for a $ that is
@@ -4167,12 +4137,8 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 		return nil, path, nil
 	}
 	values := map[string]string{}
-	for k, v := range sections["DEFAULT"] {
-		values[k] = v
-	}
-	for k, v := range section {
-		values[k] = v
-	}
+	maps.Copy(values, sections["DEFAULT"])
+	maps.Copy(values, section)
 	return values, path, nil
 }
 
