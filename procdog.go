@@ -264,16 +264,16 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 			r, _, err = c.start()
 		}
 	case "status":
-		r, err = c.status()
+		r, err = c.request("status")
 	case "wait":
-		r, err = c.wait()
+		r, err = c.request("wait")
 	case "stop":
 		r, err = c.stop()
 	case "signal":
 		if _, err := parseSignal(words[1]); err != nil {
 			return usageErrorf("argument signal: %v", err)
 		}
-		r, err = c.signal(words[1])
+		r, err = c.request("signal " + words[1])
 	case "logs":
 		return c.logs(stdout)
 	case "show":
@@ -596,11 +596,16 @@ type client struct {
 	spawned *atomic.Bool // set once start spawns a monitor, if not nil
 }
 
-// request sends one request line to NAME's monitor. With no monitor, an
-// orphan of NAME's (see findOrphan) answers in its place: running, stopped
-// by stop, signalled by signal.
+// request sends one request line to NAME's monitor and returns its answer;
+// no monitor answering means stopped. With no monitor, an orphan of NAME's
+// (see findOrphan) answers in its place: running, stopped by stop,
+// signalled by signal.
 func (c client) request(line string) (response, error) {
-	r, err := ask(c.dir, c.name, line)
+	answer, alive, err := exchange(c.dir, c.name, line)
+	r := newResponse(codeStopped)
+	if alive {
+		r = parseResponse(answer)
+	}
 	if err != nil || r.code != codeStopped {
 		return r, err
 	}
@@ -619,10 +624,6 @@ func (c client) request(line string) (response, error) {
 	}
 	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
 }
-
-func (c client) status() (response, error) { return c.request("status") }
-
-func (c client) wait() (response, error) { return c.request("wait") }
 
 func (c client) stop() (response, error) {
 	r, err := c.request("stop")
@@ -647,10 +648,24 @@ func (c client) start() (r response, started bool, err error) {
 	// Several starts for one name may race; the monitors settle it with the
 	// lock, and each loser's client reports the winner's process.
 	// The lock's owner may also be a monitor waiting to restart its process.
+	// While another monitor owns the name, its lock is polled, quickly at
+	// first, for a racing start, then slowly, for a monitor that waits to
+	// restart its process: each poll is a line in its log.
 	deadline := time.Now().Add(firstAnswerTimeout(c.o) + maxRestartDelay)
+	var poll time.Duration // 0 until another monitor is found owning the name
 	for time.Now().Before(deadline) {
-		if r, err = c.status(); err != nil || isAlive(r) {
-			return r, false, c.alreadyRunning(err)
+		// A monitor whose process has not exited answers: running, or an
+		// error such as a health command that cannot be run.
+		if r, err = c.request("status"); err != nil || r.code != codeStopped && r.code != codeExited {
+			if err == nil && c.o.Strict {
+				err = failf(exitAlreadyRunning, "process '%s' is already running", c.name)
+			}
+			return r, false, err
+		}
+		if poll > 0 && lockHeld(statePath(c.dir, c.name, "lock")) {
+			time.Sleep(poll)
+			poll = min(2*poll, maxLockPoll)
+			continue
 		}
 		if c.spawned != nil {
 			c.spawned.Store(true)
@@ -659,18 +674,7 @@ func (c client) start() (r response, started bool, err error) {
 			return r, err == nil, err
 		}
 		debugf("another monitor owns '%s'; waiting for its answer", c.name)
-		// Polled quickly at first, for a racing start, then slowly, for a
-		// monitor that waits to restart its process: each poll is a line
-		// in its log.
-		for poll := lockPollInterval; time.Now().Before(deadline); poll = min(2*poll, maxLockPoll) {
-			if r, err = c.status(); err != nil || isAlive(r) {
-				return r, false, c.alreadyRunning(err)
-			}
-			if !lockHeld(statePath(c.dir, c.name, "lock")) {
-				break // the other monitor is gone or done: start afresh
-			}
-			time.Sleep(poll)
-		}
+		poll = lockPollInterval
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
 }
@@ -697,21 +701,6 @@ func (c client) checkStartable(o options) error {
 		return usageErrorf("Not a directory: %s", o.Dir)
 	}
 	return nil
-}
-
-// isAlive tells whether r comes from a monitor whose process has not exited:
-// running, or an error such as a health command that cannot be run.
-func isAlive(r response) bool { return r.code != codeStopped && r.code != codeExited }
-
-func (c client) alreadyRunning(err error) error {
-	if err == nil && c.o.Strict {
-		return failf(exitAlreadyRunning, "process '%s' is already running", c.name)
-	}
-	return err
-}
-
-func (c client) signal(sig string) (response, error) {
-	return c.request("signal " + sig)
 }
 
 // monitorOptions asks NAME's monitor for the options it was started with;
@@ -877,7 +866,7 @@ func list(dir string, o options, stdout io.Writer) error {
 		// line may be older than Go 1.22's loop variable per iteration.
 		go func(i int, name string) {
 			defer wg.Done()
-			r, err := client{dir: dir, name: name, o: o}.status()
+			r, err := client{dir: dir, name: name, o: o}.request("status")
 			if err != nil {
 				r = errorResponse("%v", err)
 			} else if o.JSON {
@@ -1153,7 +1142,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 		}
 		done := make(chan result, 1)
 		go func() {
-			r, err := c.wait()
+			r, err := c.request("wait")
 			done <- result{r, err}
 		}()
 		select {
@@ -1250,16 +1239,6 @@ func probeMonitor(path string) error {
 	}
 	_, err = bufio.NewReader(conn).ReadString('\n')
 	return err
-}
-
-// ask sends one request line to NAME's monitor and returns its answer as a
-// response. No monitor listening means codeStopped.
-func ask(dir, name, line string) (response, error) {
-	answer, alive, err := exchange(dir, name, line)
-	if err != nil || !alive {
-		return newResponse(codeStopped), err
-	}
-	return parseResponse(answer), nil
 }
 
 // exchange sends one request line to NAME's monitor and returns the line it
