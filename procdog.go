@@ -1250,8 +1250,6 @@ func probeMonitor(path string) error {
 // if the monitor dies. So the client waits as long as the monitor shows, every
 // livenessInterval, on a second connection, that it is alive and answering,
 // and gives up on a monitor that is wedged (stopped, say) rather than hang.
-// better: the original gave up after a fixed 10 seconds, even on a wait
-// that takes longer.
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
 	if err := checkStateFile(path); err != nil {
@@ -1261,7 +1259,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	if err != nil {
 		var ce *codedError
 		switch {
-		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
+		case monitorGone(err):
 			debugf("no monitor at %s: %v", path, err)
 			return "", false, nil
 		case errors.As(err, &ce):
@@ -1278,10 +1276,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 		}
 	}
 	if err != nil {
-		// A monitor that ends its linger closes its listener, and the kernel
-		// resets the connections still waiting to be accepted: like one that
-		// closes without answering, it has just ended.
-		if answer == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		if answer == "" && monitorGone(err) {
 			debugf("the monitor closed the connection: %v", err)
 			return "", false, nil
 		}
@@ -1310,9 +1305,7 @@ func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, e
 		// that has gone meanwhile belongs to a monitor that is ending, and
 		// answers what it has begun, or to one that puts it back soon
 		// (within healInterval); the connection in hand tells if it dies.
-		err = probeMonitor(path)
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		if err = probeMonitor(path); monitorGone(err) {
 			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 				debugf("the monitor's socket stays gone: %v", err)
 				return "", false, nil
@@ -1325,6 +1318,20 @@ func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, e
 		gone = 0
 		debugf("the monitor is alive; waiting on")
 	}
+}
+
+// monitorGone tells whether err says that no monitor is there to answer: no
+// socket, or nobody listening on it; or a monitor that has just ended. One
+// that ends its linger closes its listener, and the kernel resets the
+// connections still waiting to be accepted: like one that closes without
+// answering, it has ended.
+func monitorGone(err error) bool {
+	for _, gone := range []error{syscall.ENOENT, syscall.ECONNREFUSED, io.EOF, syscall.ECONNRESET, syscall.EPIPE} {
+		if errors.Is(err, gone) {
+			return true
+		}
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------
