@@ -1124,43 +1124,43 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
-	r, started, err := c.startOrInterrupt(interrupt, stdout)
-	if err != nil || !started {
+	pending := func() bool {
 		select {
 		case <-interrupt:
-			if err == nil {
-				err = &codedError{code: exitInterrupted, msg: "interrupted"}
-			}
+			return true
 		default:
+			return false
+		}
+	}
+	r, started, err := c.startOrInterrupt(interrupt, stdout)
+	if err != nil || !started {
+		if err == nil && pending() {
+			err = errInterrupted
 		}
 		return r, err
 	}
 	if r.code == codeRunning && !r.healthy() {
-		type result struct {
-			r   response
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			r, err := c.request("wait")
-			done <- result{r, err}
-		}()
+		done := make(chan struct{})
+		// r and err are read again only once done is closed.
+		go func() { r, err = c.request("wait"); close(done) }()
 		select {
-		case res := <-done:
-			if r, err = res.r, res.err; err == nil && r.code == codeRunning && !r.healthy() {
+		case <-done:
+			if err == nil && r.code == codeRunning && !r.healthy() {
 				return c.request("stop")
 			}
 		case <-interrupt:
-			return c.interrupted(stdout)
+			return response{}, c.interrupted(stdout)
 		}
 	}
-	select {
-	case <-interrupt:
-		return c.interrupted(stdout)
-	default:
-		return r, err
+	if pending() {
+		return response{}, c.interrupted(stdout)
 	}
+	return r, err
 }
+
+// errInterrupted is the end of a start that Ctrl-C interrupted with nothing
+// to stop.
+var errInterrupted = &codedError{code: exitInterrupted, msg: "interrupted"}
 
 // startOrInterrupt is start, acting on Ctrl-C within moments rather than
 // after the first health check: a monitor this start spawned is told to
@@ -1168,59 +1168,51 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 // and nothing is stopped.
 func (c client) startOrInterrupt(interrupt chan os.Signal, stdout io.Writer) (response, bool, error) {
 	c.spawned = new(atomic.Bool)
-	type result struct {
-		r       response
-		started bool
-		err     error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, started, err := c.start()
-		done <- result{r, started, err}
-	}()
+	var r response
+	var started bool
+	var err error
+	done := make(chan struct{})
+	// r, started and err are read only once done is closed.
+	go func() { r, started, err = c.start(); close(done) }()
 	select {
-	case res := <-done:
-		return res.r, res.started, res.err
+	case <-done:
+		return r, started, err
 	case <-interrupt:
 	}
 	for c.spawned.Load() {
-		r, err := c.request("stop")
-		if err != nil || r.code != codeStopped {
-			return c.stopped(stdout, r, err)
+		stop, stopErr := c.request("stop")
+		if stopErr != nil || stop.code != codeStopped {
+			return response{}, false, c.reportInterrupted(stdout, stop, stopErr)
 		}
 		// Its socket is not in place yet: the start will tell.
 		select {
-		case res := <-done:
-			if res.err == nil && res.started {
-				r, err := c.interrupted(stdout)
-				return r, false, err
+		case <-done:
+			if err == nil && started {
+				return response{}, false, c.interrupted(stdout)
 			}
-			return res.r, false, &codedError{code: exitInterrupted, msg: "interrupted"}
+			return r, false, errInterrupted
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return response{}, false, &codedError{code: exitInterrupted, msg: "interrupted"}
-}
-
-// stopped reports the stop that an interrupted start asked for.
-func (c client) stopped(stdout io.Writer, r response, err error) (response, bool, error) {
-	if err != nil {
-		return r, false, err
-	}
-	printResponse(stdout, c.name, r, c.o.JSON)
-	return r, false, &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
+	return response{}, false, errInterrupted
 }
 
 // interrupted stops what an interrupted start started, prints the stop
 // response and exits 130, as a shell does for Ctrl-C.
-func (c client) interrupted(stdout io.Writer) (response, error) {
+func (c client) interrupted(stdout io.Writer) error {
 	debugf("interrupted: stopping '%s'", c.name)
 	r, err := c.request("stop")
+	return c.reportInterrupted(stdout, r, err)
+}
+
+// reportInterrupted prints the answer to the stop that an interrupted start
+// asked for.
+func (c client) reportInterrupted(stdout io.Writer, r response, err error) error {
 	if err != nil {
-		return r, err
+		return err
 	}
 	printResponse(stdout, c.name, r, c.o.JSON)
-	return r, &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
+	return &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 }
 
 // How a client reaches a monitor: one request, and the liveness probe.
