@@ -308,14 +308,8 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
 	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i]) }
-	order := make([]int, len(names))
-	for i := range order {
-		order[i] = i
-	}
-	switch command {
-	case "stop":
-		slices.Reverse(order)
-	case "status", "wait":
+	together := command == "status" || command == "wait"
+	if together {
 		var wg sync.WaitGroup
 		for i := range names {
 			wg.Add(1)
@@ -324,8 +318,12 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		wg.Wait()
 	}
 	first := exitOK
-	for _, i := range order {
-		if command != "status" && command != "wait" {
+	for k := range names {
+		i := k
+		if command == "stop" {
+			i = len(names) - 1 - k
+		}
+		if !together {
 			runOne(i)
 		}
 		for _, line := range strings.SplitAfter(outs[i].String(), "\n") {
@@ -367,15 +365,14 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
 		}
 	}
-	if len(words) == 0 {
+	if len(words) == 0 || words[0] == "help" || words[0] == "version" {
 		fmt.Fprint(stdout, helpText())
 		return nil
 	}
-	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] })
-	switch {
+	switch i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] }); {
 	case i >= 0:
 		fmt.Fprint(stdout, commandHelp(commands[i]))
-	case cl.help || words[0] == "help" || words[0] == "version":
+	case cl.help:
 		fmt.Fprint(stdout, helpText())
 	default:
 		return invalidCommand(words[0])
