@@ -825,8 +825,8 @@ func (c client) withHealthError(r response) response {
 	if h, ok := r.values["health"]; !ok || h == 0 {
 		return r
 	}
-	answer, alive, err := exchange(c.dir, c.name, "health-error")
-	if err == nil && alive && answer != codeInvalid {
+	answer, alive, _ := exchange(c.dir, c.name, "health-error")
+	if alive && answer != codeInvalid {
 		r.healthError = answer
 	}
 	return r
@@ -838,17 +838,13 @@ func listNames(dir string) []string {
 	var names []string
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), "procdog.")
-		if !ok {
-			continue
-		}
-		for _, kind := range []string{".sock", ".lock", ".log"} {
-			if name, ok := strings.CutSuffix(rest, kind); ok && validName(name) && !slices.Contains(names, name) {
-				names = append(names, name)
-			}
+		kind := filepath.Ext(rest)
+		if name := strings.TrimSuffix(rest, kind); ok && validName(name) && (kind == ".sock" || kind == ".lock" || kind == ".log") {
+			names = append(names, name)
 		}
 	}
-	sort.Strings(names)
-	return names
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // list prints the status of every name in the state directory, asking
