@@ -220,7 +220,8 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		if err := o.applyCommandLine(cl); err != nil {
 			return err
 		}
-		return list(stateDir(), o, stdout)
+		list(stateDir(), o, stdout)
+		return nil
 	}
 	if command == "export" {
 		return runExport(cl, words, stdout, stderr)
@@ -849,7 +850,7 @@ func listNames(dir string) []string {
 
 // list prints the status of every name in the state directory, asking
 // their monitors all at once.
-func list(dir string, o options, stdout io.Writer) error {
+func list(dir string, o options, stdout io.Writer) {
 	names := listNames(dir)
 	responses := make([]response, len(names))
 	var wg sync.WaitGroup
@@ -876,12 +877,11 @@ func list(dir string, o options, stdout io.Writer) error {
 			objects[i] = r.json(names[i])
 		}
 		fmt.Fprintf(stdout, "[%s]\n", strings.Join(objects, ","))
-		return nil
+		return
 	}
 	for i, r := range responses {
 		fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
 	}
-	return nil
 }
 
 // listed keeps the names whose monitor answers, and, with --all, those
@@ -1271,11 +1271,10 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	return strings.TrimRight(answer, "\n"), true, nil
 }
 
-// awaitAnswer reads the answer to a request sent on conn, for as long as
-// the monitor at path shows, every livenessInterval, on a second
-// connection, that it is alive; alive is false when the monitor has gone
-// or does not answer (err then says so). A read error on conn comes back
-// with alive set, for exchange to tell an ending monitor from a fault.
+// awaitAnswer reads the answer to a request sent on conn for as long as
+// exchange says; alive is false when the monitor has gone or does not
+// answer (err then says so). A read error on conn comes back with alive
+// set, for exchange to tell an ending monitor from a fault.
 func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, err error) {
 	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
