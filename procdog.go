@@ -1112,41 +1112,57 @@ func (c client) spawnMonitor() (response, error) {
 
 // startHealthy is start --ensure-healthy: it starts NAME, waits for it to
 // become healthy, and stops it if it does not. Ctrl-C at any moment stops
-// what it started too.
+// what it started too, within moments rather than after the first health
+// check: a monitor this start spawned is told to stop (its health check
+// ends with it); with none, nothing was started, and nothing is stopped.
 func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
-	pending := func() bool {
-		select {
-		case <-interrupt:
-			return true
-		default:
-			return false
+	c.spawned = new(atomic.Bool)
+	var r response
+	var started bool
+	var err error
+	done := make(chan struct{})
+	// r, started and err are read only once done is closed.
+	go func() {
+		defer close(done)
+		if r, started, err = c.start(); started && r.code == codeRunning && !r.healthy() {
+			r, err = c.request("wait")
 		}
+	}()
+	select {
+	case <-done:
+	case <-interrupt:
+		for c.spawned.Load() {
+			stop, stopErr := c.request("stop")
+			if stopErr != nil || stop.code != codeStopped {
+				return response{}, c.reportInterrupted(stdout, stop, stopErr)
+			}
+			// Its socket is not in place yet: the start will tell.
+			select {
+			case <-done:
+				if started {
+					return response{}, c.interrupted(stdout)
+				}
+				return response{}, errInterrupted
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return response{}, errInterrupted
 	}
-	r, started, err := c.startOrInterrupt(interrupt, stdout)
-	if err != nil || !started {
-		if err == nil && pending() {
+	select {
+	case <-interrupt:
+		if started {
+			return response{}, c.interrupted(stdout)
+		} else if err == nil {
 			err = errInterrupted
 		}
 		return r, err
+	default:
 	}
-	if r.code == codeRunning && !r.healthy() {
-		done := make(chan struct{})
-		// r and err are read again only once done is closed.
-		go func() { r, err = c.request("wait"); close(done) }()
-		select {
-		case <-done:
-			if err == nil && r.code == codeRunning && !r.healthy() {
-				return c.request("stop")
-			}
-		case <-interrupt:
-			return response{}, c.interrupted(stdout)
-		}
-	}
-	if pending() {
-		return response{}, c.interrupted(stdout)
+	if started && err == nil && r.code == codeRunning && !r.healthy() {
+		return c.request("stop")
 	}
 	return r, err
 }
@@ -1154,41 +1170,6 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 // errInterrupted is the end of a start that Ctrl-C interrupted with nothing
 // to stop.
 var errInterrupted = &codedError{code: exitInterrupted, msg: "interrupted"}
-
-// startOrInterrupt is start, acting on Ctrl-C within moments rather than
-// after the first health check: a monitor this start spawned is told to
-// stop (its health check ends with it); with none, nothing was started,
-// and nothing is stopped.
-func (c client) startOrInterrupt(interrupt chan os.Signal, stdout io.Writer) (response, bool, error) {
-	c.spawned = new(atomic.Bool)
-	var r response
-	var started bool
-	var err error
-	done := make(chan struct{})
-	// r, started and err are read only once done is closed.
-	go func() { r, started, err = c.start(); close(done) }()
-	select {
-	case <-done:
-		return r, started, err
-	case <-interrupt:
-	}
-	for c.spawned.Load() {
-		stop, stopErr := c.request("stop")
-		if stopErr != nil || stop.code != codeStopped {
-			return response{}, false, c.reportInterrupted(stdout, stop, stopErr)
-		}
-		// Its socket is not in place yet: the start will tell.
-		select {
-		case <-done:
-			if err == nil && started {
-				return response{}, false, c.interrupted(stdout)
-			}
-			return r, false, errInterrupted
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return response{}, false, errInterrupted
-}
 
 // interrupted stops what an interrupted start started, prints the stop
 // response and exits 130, as a shell does for Ctrl-C.
