@@ -264,12 +264,12 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 		} else {
 			r, _, err = c.start()
 		}
-	case "status":
-		r, err = c.request("status")
-	case "wait":
-		r, err = c.request("wait")
+	case "status", "wait":
+		r, err = c.request(command)
 	case "stop":
-		r, err = c.stop()
+		if r, err = c.request("stop"); err == nil && c.o.Strict && r.code == codeStopped {
+			return failf(exitNotRunning, "process '%s' is not running", name)
+		}
 	case "signal":
 		if _, err := parseSignal(words[1]); err != nil {
 			return usageErrorf("argument signal: %v", err)
@@ -621,14 +621,6 @@ func (c client) request(line string) (response, error) {
 		}
 	}
 	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
-}
-
-func (c client) stop() (response, error) {
-	r, err := c.request("stop")
-	if err == nil && c.o.Strict && r.code == codeStopped {
-		return r, failf(exitNotRunning, "process '%s' is not running", c.name)
-	}
-	return r, err
 }
 
 // start starts NAME unless it runs, and returns its status. started tells
