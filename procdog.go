@@ -382,11 +382,13 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 }
 
 // commandSpec is one of procdog's commands: the words it takes after its
-// name (as argparse named them in errors) and what it does.
+// name (as argparse named them in errors), what it does, and an example
+// for COMMAND -h.
 type commandSpec struct {
-	name  string
-	words []string
-	help  string
+	name    string
+	words   []string
+	help    string
+	example string
 }
 
 // synopsis is the command as help shows it: "signal NAME SIG".
@@ -400,16 +402,18 @@ func (c commandSpec) synopsis() string {
 
 // commands are procdog's commands, in the order help lists them.
 var commands = []commandSpec{
-	{"start", []string{"name..."}, "start NAME unless it is running, and print its status"},
-	{"status", []string{"name..."}, "print the status of NAME"},
-	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)"},
-	{"stop", []string{"name..."}, "stop NAME and its whole process group"},
-	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had"},
-	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)"},
-	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
-	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
-	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines"},
-	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would"},
+	{"start", []string{"name..."}, "start NAME unless it is running, and print its status",
+		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`},
+	{"status", []string{"name..."}, "print the status of NAME", "procdog status web --json"},
+	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)", "procdog wait web"},
+	{"stop", []string{"name..."}, "stop NAME and its whole process group", "procdog stop web --strict"},
+	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had", "procdog restart web --linger 10"},
+	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)", "procdog list --all"},
+	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group", "procdog signal web HUP"},
+	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it", "procdog logs web -n 20 -f"},
+	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines", "procdog show web --json"},
+	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would",
+		"procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
 }
 
 // usageLine and commandChoices are what argparse printed, for the commands.
@@ -481,20 +485,6 @@ var commandOptions = map[string][]string{
 // ownOptions are options that only the commands that list them use.
 var ownOptions = []string{"lines", "follow", "all", "output"}
 
-// commandExamples show each command once, in COMMAND -h.
-var commandExamples = map[string]string{
-	"start":   `procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`,
-	"status":  "procdog status web --json",
-	"wait":    "procdog wait web",
-	"stop":    "procdog stop web --strict",
-	"restart": "procdog restart web --linger 10",
-	"list":    "procdog list --all",
-	"signal":  "procdog signal web HUP",
-	"logs":    "procdog logs web -n 20 -f",
-	"show":    "procdog show web --json",
-	"export":  "procdog export systemd web --output ~/.config/systemd/user/procdog-web.service",
-}
-
 // usesOption tells whether command uses the option long.
 func usesOption(command, long string) bool {
 	if opts, ok := commandOptions[command]; ok {
@@ -514,9 +504,7 @@ func commandHelp(c commandSpec) string {
 			b.WriteString(s.helpLine())
 		}
 	}
-	if ex := commandExamples[c.name]; ex != "" {
-		fmt.Fprintf(&b, "\nexample:\n  $ %s\n", ex)
-	}
+	fmt.Fprintf(&b, "\nexample:\n  $ %s\n", c.example)
 	b.WriteString("\n'procdog -h' shows every command and option.\n")
 	return b.String()
 }
