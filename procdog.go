@@ -221,7 +221,8 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		if err := o.applyCommandLine(cl); err != nil {
 			return err
 		}
-		return list(stateDir(), o, stdout)
+		list(stateDir(), o, stdout)
+		return nil
 	}
 	if command == "export" {
 		return runExport(cl, words, stdout, stderr)
@@ -264,17 +265,17 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 		} else {
 			r, _, err = c.start()
 		}
-	case "status":
-		r, err = c.status()
-	case "wait":
-		r, err = c.wait()
+	case "status", "wait":
+		r, err = c.request(command)
 	case "stop":
-		r, err = c.stop()
+		if r, err = c.request("stop"); err == nil && c.o.Strict && r.code == codeStopped {
+			return failf(exitNotRunning, "process '%s' is not running", name)
+		}
 	case "signal":
 		if _, err := parseSignal(words[1]); err != nil {
 			return usageErrorf("argument signal: %v", err)
 		}
-		r, err = c.signal(words[1])
+		r, err = c.request("signal " + words[1])
 	case "logs":
 		return c.logs(stdout)
 	case "show":
@@ -309,14 +310,8 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
 	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i]) }
-	order := make([]int, len(names))
-	for i := range order {
-		order[i] = i
-	}
-	switch command {
-	case "stop":
-		slices.Reverse(order)
-	case "status", "wait":
+	together := command == "status" || command == "wait"
+	if together {
 		var wg sync.WaitGroup
 		for i := range names {
 			wg.Add(1)
@@ -325,8 +320,12 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		wg.Wait()
 	}
 	first := exitOK
-	for _, i := range order {
-		if command != "status" && command != "wait" {
+	for k := range names {
+		i := k
+		if command == "stop" {
+			i = len(names) - 1 - k
+		}
+		if !together {
 			runOne(i)
 		}
 		for _, line := range strings.SplitAfter(outs[i].String(), "\n") {
@@ -368,15 +367,14 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
 		}
 	}
-	if len(words) == 0 {
+	if len(words) == 0 || words[0] == "help" || words[0] == "version" {
 		fmt.Fprint(stdout, helpText())
 		return nil
 	}
-	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] })
-	switch {
+	switch i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] }); {
 	case i >= 0:
 		fmt.Fprint(stdout, commandHelp(commands[i]))
-	case cl.help || words[0] == "help" || words[0] == "version":
+	case cl.help:
 		fmt.Fprint(stdout, helpText())
 	default:
 		return invalidCommand(words[0])
@@ -385,11 +383,13 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 }
 
 // commandSpec is one of procdog's commands: the words it takes after its
-// name (as argparse named them in errors) and what it does.
+// name (as argparse named them in errors), what it does, and an example
+// for COMMAND -h.
 type commandSpec struct {
-	name  string
-	words []string
-	help  string
+	name    string
+	words   []string
+	help    string
+	example string
 }
 
 // synopsis is the command as help shows it: "signal NAME SIG".
@@ -403,16 +403,18 @@ func (c commandSpec) synopsis() string {
 
 // commands are procdog's commands, in the order help lists them.
 var commands = []commandSpec{
-	{"start", []string{"name..."}, "start NAME unless it is running, and print its status"},
-	{"status", []string{"name..."}, "print the status of NAME"},
-	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)"},
-	{"stop", []string{"name..."}, "stop NAME and its whole process group"},
-	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had"},
-	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)"},
-	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group"},
-	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it"},
-	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines"},
-	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would"},
+	{"start", []string{"name..."}, "start NAME unless it is running, and print its status",
+		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`},
+	{"status", []string{"name..."}, "print the status of NAME", "procdog status web --json"},
+	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)", "procdog wait web"},
+	{"stop", []string{"name..."}, "stop NAME and its whole process group", "procdog stop web --strict"},
+	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had", "procdog restart web --linger 10"},
+	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)", "procdog list --all"},
+	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group", "procdog signal web HUP"},
+	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it", "procdog logs web -n 20 -f"},
+	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines", "procdog show web --json"},
+	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would",
+		"procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
 }
 
 // usageLine and commandChoices are what argparse printed, for the commands.
@@ -484,20 +486,6 @@ var commandOptions = map[string][]string{
 // ownOptions are options that only the commands that list them use.
 var ownOptions = []string{"lines", "follow", "all", "output"}
 
-// commandExamples show each command once, in COMMAND -h.
-var commandExamples = map[string]string{
-	"start":   `procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`,
-	"status":  "procdog status web --json",
-	"wait":    "procdog wait web",
-	"stop":    "procdog stop web --strict",
-	"restart": "procdog restart web --linger 10",
-	"list":    "procdog list --all",
-	"signal":  "procdog signal web HUP",
-	"logs":    "procdog logs web -n 20 -f",
-	"show":    "procdog show web --json",
-	"export":  "procdog export systemd web --output ~/.config/systemd/user/procdog-web.service",
-}
-
 // usesOption tells whether command uses the option long.
 func usesOption(command, long string) bool {
 	if opts, ok := commandOptions[command]; ok {
@@ -517,9 +505,7 @@ func commandHelp(c commandSpec) string {
 			b.WriteString(s.helpLine())
 		}
 	}
-	if ex := commandExamples[c.name]; ex != "" {
-		fmt.Fprintf(&b, "\nexample:\n  $ %s\n", ex)
-	}
+	fmt.Fprintf(&b, "\nexample:\n  $ %s\n", c.example)
 	b.WriteString("\n'procdog -h' shows every command and option.\n")
 	return b.String()
 }
@@ -597,11 +583,16 @@ type client struct {
 	spawned *atomic.Bool // set once start spawns a monitor, if not nil
 }
 
-// request sends one request line to NAME's monitor. With no monitor, an
-// orphan of NAME's (see findOrphan) answers in its place: running, stopped
-// by stop, signalled by signal.
+// request sends one request line to NAME's monitor and returns its answer;
+// no monitor answering means stopped. With no monitor, an orphan of NAME's
+// (see findOrphan) answers in its place: running, stopped by stop,
+// signalled by signal.
 func (c client) request(line string) (response, error) {
-	r, err := ask(c.dir, c.name, line)
+	answer, alive, err := exchange(c.dir, c.name, line)
+	r := newResponse(codeStopped)
+	if alive {
+		r = parseResponse(answer)
+	}
 	if err != nil || r.code != codeStopped {
 		return r, err
 	}
@@ -621,18 +612,6 @@ func (c client) request(line string) (response, error) {
 	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
 }
 
-func (c client) status() (response, error) { return c.request("status") }
-
-func (c client) wait() (response, error) { return c.request("wait") }
-
-func (c client) stop() (response, error) {
-	r, err := c.request("stop")
-	if err == nil && c.o.Strict && r.code == codeStopped {
-		return r, failf(exitNotRunning, "process '%s' is not running", c.name)
-	}
-	return r, err
-}
-
 // start starts NAME unless it runs, and returns its status. started tells
 // whether this call started it.
 func (c client) start() (r response, started bool, err error) {
@@ -648,10 +627,24 @@ func (c client) start() (r response, started bool, err error) {
 	// Several starts for one name may race; the monitors settle it with the
 	// lock, and each loser's client reports the winner's process.
 	// The lock's owner may also be a monitor waiting to restart its process.
+	// While another monitor owns the name, its lock is polled, quickly at
+	// first, for a racing start, then slowly, for a monitor that waits to
+	// restart its process: each poll is a line in its log.
 	deadline := time.Now().Add(firstAnswerTimeout(c.o) + maxRestartDelay)
+	var poll time.Duration // 0 until another monitor is found owning the name
 	for time.Now().Before(deadline) {
-		if r, err = c.status(); err != nil || isAlive(r) {
-			return r, false, c.alreadyRunning(err)
+		// A monitor whose process has not exited answers: running, or an
+		// error such as a health command that cannot be run.
+		if r, err = c.request("status"); err != nil || r.code != codeStopped && r.code != codeExited {
+			if err == nil && c.o.Strict {
+				err = failf(exitAlreadyRunning, "process '%s' is already running", c.name)
+			}
+			return r, false, err
+		}
+		if poll > 0 && lockHeld(statePath(c.dir, c.name, "lock")) {
+			time.Sleep(poll)
+			poll = min(2*poll, maxLockPoll)
+			continue
 		}
 		if c.spawned != nil {
 			c.spawned.Store(true)
@@ -660,18 +653,7 @@ func (c client) start() (r response, started bool, err error) {
 			return r, err == nil, err
 		}
 		debugf("another monitor owns '%s'; waiting for its answer", c.name)
-		// Polled quickly at first, for a racing start, then slowly, for a
-		// monitor that waits to restart its process: each poll is a line
-		// in its log.
-		for poll := lockPollInterval; time.Now().Before(deadline); poll = min(2*poll, maxLockPoll) {
-			if r, err = c.status(); err != nil || isAlive(r) {
-				return r, false, c.alreadyRunning(err)
-			}
-			if !lockHeld(statePath(c.dir, c.name, "lock")) {
-				break // the other monitor is gone or done: start afresh
-			}
-			time.Sleep(poll)
-		}
+		poll = lockPollInterval
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
 }
@@ -698,21 +680,6 @@ func (c client) checkStartable(o options) error {
 		return usageErrorf("Not a directory: %s", o.Dir)
 	}
 	return nil
-}
-
-// isAlive tells whether r comes from a monitor whose process has not exited:
-// running, or an error such as a health command that cannot be run.
-func isAlive(r response) bool { return r.code != codeStopped && r.code != codeExited }
-
-func (c client) alreadyRunning(err error) error {
-	if err == nil && c.o.Strict {
-		return failf(exitAlreadyRunning, "process '%s' is already running", c.name)
-	}
-	return err
-}
-
-func (c client) signal(sig string) (response, error) {
-	return c.request("signal " + sig)
 }
 
 // monitorOptions asks NAME's monitor for the options it was started with;
@@ -840,8 +807,8 @@ func (c client) withHealthError(r response) response {
 	if h, ok := r.values["health"]; !ok || h == 0 {
 		return r
 	}
-	answer, alive, err := exchange(c.dir, c.name, "health-error")
-	if err == nil && alive && answer != codeInvalid {
+	answer, alive, _ := exchange(c.dir, c.name, "health-error")
+	if alive && answer != codeInvalid {
 		r.healthError = answer
 	}
 	return r
@@ -853,22 +820,18 @@ func listNames(dir string) []string {
 	var names []string
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), "procdog.")
-		if !ok {
-			continue
-		}
-		for _, kind := range []string{".sock", ".lock", ".log"} {
-			if name, ok := strings.CutSuffix(rest, kind); ok && validName(name) && !slices.Contains(names, name) {
-				names = append(names, name)
-			}
+		kind := filepath.Ext(rest)
+		if name := strings.TrimSuffix(rest, kind); ok && validName(name) && (kind == ".sock" || kind == ".lock" || kind == ".log") {
+			names = append(names, name)
 		}
 	}
-	sort.Strings(names)
-	return names
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // list prints the status of every name in the state directory, asking
 // their monitors all at once.
-func list(dir string, o options, stdout io.Writer) error {
+func list(dir string, o options, stdout io.Writer) {
 	names := listNames(dir)
 	responses := make([]response, len(names))
 	var wg sync.WaitGroup
@@ -878,7 +841,7 @@ func list(dir string, o options, stdout io.Writer) error {
 		// line may be older than Go 1.22's loop variable per iteration.
 		go func(i int, name string) {
 			defer wg.Done()
-			r, err := client{dir: dir, name: name, o: o}.status()
+			r, err := client{dir: dir, name: name, o: o}.request("status")
 			if err != nil {
 				r = errorResponse("%v", err)
 			} else if o.JSON {
@@ -895,12 +858,11 @@ func list(dir string, o options, stdout io.Writer) error {
 			objects[i] = r.json(names[i])
 		}
 		fmt.Fprintf(stdout, "[%s]\n", strings.Join(objects, ","))
-		return nil
+		return
 	}
 	for i, r := range responses {
 		fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
 	}
-	return nil
 }
 
 // listed keeps the names whose monitor answers, and, with --all, those
@@ -1131,108 +1093,81 @@ func (c client) spawnMonitor() (response, error) {
 
 // startHealthy is start --ensure-healthy: it starts NAME, waits for it to
 // become healthy, and stops it if it does not. Ctrl-C at any moment stops
-// what it started too.
+// what it started too, within moments rather than after the first health
+// check: a monitor this start spawned is told to stop (its health check
+// ends with it); with none, nothing was started, and nothing is stopped.
 func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
-	r, started, err := c.startOrInterrupt(interrupt, stdout)
-	if err != nil || !started {
-		select {
-		case <-interrupt:
-			if err == nil {
-				err = &codedError{code: exitInterrupted, msg: "interrupted"}
-			}
-		default:
-		}
-		return r, err
-	}
-	if r.code == codeRunning && !r.healthy() {
-		type result struct {
-			r   response
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			r, err := c.wait()
-			done <- result{r, err}
-		}()
-		select {
-		case res := <-done:
-			if r, err = res.r, res.err; err == nil && r.code == codeRunning && !r.healthy() {
-				return c.request("stop")
-			}
-		case <-interrupt:
-			return c.interrupted(stdout)
-		}
-	}
-	select {
-	case <-interrupt:
-		return c.interrupted(stdout)
-	default:
-		return r, err
-	}
-}
-
-// startOrInterrupt is start, acting on Ctrl-C within moments rather than
-// after the first health check: a monitor this start spawned is told to
-// stop (its health check ends with it); with none, nothing was started,
-// and nothing is stopped.
-func (c client) startOrInterrupt(interrupt chan os.Signal, stdout io.Writer) (response, bool, error) {
 	c.spawned = new(atomic.Bool)
-	type result struct {
-		r       response
-		started bool
-		err     error
-	}
-	done := make(chan result, 1)
+	var r response
+	var started bool
+	var err error
+	done := make(chan struct{})
+	// r, started and err are read only once done is closed.
 	go func() {
-		r, started, err := c.start()
-		done <- result{r, started, err}
+		defer close(done)
+		if r, started, err = c.start(); started && r.code == codeRunning && !r.healthy() {
+			r, err = c.request("wait")
+		}
 	}()
 	select {
-	case res := <-done:
-		return res.r, res.started, res.err
+	case <-done:
 	case <-interrupt:
-	}
-	for c.spawned.Load() {
-		r, err := c.request("stop")
-		if err != nil || r.code != codeStopped {
-			return c.stopped(stdout, r, err)
-		}
-		// Its socket is not in place yet: the start will tell.
-		select {
-		case res := <-done:
-			if res.err == nil && res.started {
-				r, err := c.interrupted(stdout)
-				return r, false, err
+		for c.spawned.Load() {
+			stop, stopErr := c.request("stop")
+			if stopErr != nil || stop.code != codeStopped {
+				return response{}, c.reportInterrupted(stdout, stop, stopErr)
 			}
-			return res.r, false, &codedError{code: exitInterrupted, msg: "interrupted"}
-		case <-time.After(20 * time.Millisecond):
+			// Its socket is not in place yet: the start will tell.
+			select {
+			case <-done:
+				if started {
+					return response{}, c.interrupted(stdout)
+				}
+				return response{}, errInterrupted
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
+		return response{}, errInterrupted
 	}
-	return response{}, false, &codedError{code: exitInterrupted, msg: "interrupted"}
+	select {
+	case <-interrupt:
+		if started {
+			return response{}, c.interrupted(stdout)
+		} else if err == nil {
+			err = errInterrupted
+		}
+		return r, err
+	default:
+	}
+	if started && err == nil && r.code == codeRunning && !r.healthy() {
+		return c.request("stop")
+	}
+	return r, err
 }
 
-// stopped reports the stop that an interrupted start asked for.
-func (c client) stopped(stdout io.Writer, r response, err error) (response, bool, error) {
-	if err != nil {
-		return r, false, err
-	}
-	printResponse(stdout, c.name, r, c.o.JSON)
-	return r, false, &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
-}
+// errInterrupted is the end of a start that Ctrl-C interrupted with nothing
+// to stop.
+var errInterrupted = &codedError{code: exitInterrupted, msg: "interrupted"}
 
 // interrupted stops what an interrupted start started, prints the stop
 // response and exits 130, as a shell does for Ctrl-C.
-func (c client) interrupted(stdout io.Writer) (response, error) {
+func (c client) interrupted(stdout io.Writer) error {
 	debugf("interrupted: stopping '%s'", c.name)
 	r, err := c.request("stop")
+	return c.reportInterrupted(stdout, r, err)
+}
+
+// reportInterrupted prints the answer to the stop that an interrupted start
+// asked for.
+func (c client) reportInterrupted(stdout io.Writer, r response, err error) error {
 	if err != nil {
-		return r, err
+		return err
 	}
 	printResponse(stdout, c.name, r, c.o.JSON)
-	return r, &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
+	return &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 }
 
 // How a client reaches a monitor: one request, and the liveness probe.
@@ -1253,16 +1188,6 @@ func probeMonitor(path string) error {
 	return err
 }
 
-// ask sends one request line to NAME's monitor and returns its answer as a
-// response. No monitor listening means codeStopped.
-func ask(dir, name, line string) (response, error) {
-	answer, alive, err := exchange(dir, name, line)
-	if err != nil || !alive {
-		return newResponse(codeStopped), err
-	}
-	return parseResponse(answer), nil
-}
-
 // exchange sends one request line to NAME's monitor and returns the line it
 // answers; alive is false when no monitor answers.
 //
@@ -1272,8 +1197,6 @@ func ask(dir, name, line string) (response, error) {
 // if the monitor dies. So the client waits as long as the monitor shows, every
 // livenessInterval, on a second connection, that it is alive and answering,
 // and gives up on a monitor that is wedged (stopped, say) rather than hang.
-// better: the original gave up after a fixed 10 seconds, even on a wait
-// that takes longer.
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
 	if err := checkStateFile(path); err != nil {
@@ -1283,7 +1206,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	if err != nil {
 		var ce *codedError
 		switch {
-		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
+		case monitorGone(err):
 			debugf("no monitor at %s: %v", path, err)
 			return "", false, nil
 		case errors.As(err, &ce):
@@ -1300,10 +1223,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 		}
 	}
 	if err != nil {
-		// A monitor that ends its linger closes its listener, and the kernel
-		// resets the connections still waiting to be accepted: like one that
-		// closes without answering, it has just ended.
-		if answer == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		if answer == "" && monitorGone(err) {
 			debugf("the monitor closed the connection: %v", err)
 			return "", false, nil
 		}
@@ -1313,11 +1233,10 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	return strings.TrimRight(answer, "\n"), true, nil
 }
 
-// awaitAnswer reads the answer to a request sent on conn, for as long as
-// the monitor at path shows, every livenessInterval, on a second
-// connection, that it is alive; alive is false when the monitor has gone
-// or does not answer (err then says so). A read error on conn comes back
-// with alive set, for exchange to tell an ending monitor from a fault.
+// awaitAnswer reads the answer to a request sent on conn for as long as
+// exchange says; alive is false when the monitor has gone or does not
+// answer (err then says so). A read error on conn comes back with alive
+// set, for exchange to tell an ending monitor from a fault.
 func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, err error) {
 	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
@@ -1332,9 +1251,7 @@ func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, e
 		// that has gone meanwhile belongs to a monitor that is ending, and
 		// answers what it has begun, or to one that puts it back soon
 		// (within healInterval); the connection in hand tells if it dies.
-		err = probeMonitor(path)
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-			errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		if err = probeMonitor(path); monitorGone(err) {
 			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 				debugf("the monitor's socket stays gone: %v", err)
 				return "", false, nil
@@ -1347,6 +1264,20 @@ func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, e
 		gone = 0
 		debugf("the monitor is alive; waiting on")
 	}
+}
+
+// monitorGone tells whether err says that no monitor is there to answer: no
+// socket, or nobody listening on it; or a monitor that has just ended. One
+// that ends its linger closes its listener, and the kernel resets the
+// connections still waiting to be accepted: like one that closes without
+// answering, it has ended.
+func monitorGone(err error) bool {
+	for _, gone := range []error{syscall.ENOENT, syscall.ECONNREFUSED, io.EOF, syscall.ECONNRESET, syscall.EPIPE} {
+		if errors.Is(err, gone) {
+			return true
+		}
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------
