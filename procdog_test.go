@@ -414,16 +414,20 @@ func (e *itEnv) owns(pid int) bool {
 
 // itAlive tells whether pid is a live process. A zombie is not: it has
 // ended, and only waits for a parent (here, often a slow init) to reap it.
+// But a thread group's leader turns zombie before its other threads have
+// exited, and until the last has, the process's descriptors stay open: a
+// killed monitor still holds its lock and its socket. So a zombie with
+// threads left is alive.
 func itAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return !errors.Is(err, fs.ErrNotExist) || itNoProc()
 	}
-	i := bytes.LastIndexByte(stat, ')')
-	return !(i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z')
+	zombie := strings.Contains(string(status), "\nState:\tZ")
+	return !zombie || procField(string(status), "Threads:") > 1
 }
 
 // itNoProc is true on systems without /proc, like macOS.
