@@ -1642,9 +1642,6 @@ func (m *monitor) putSocket(ln *unixListener) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closing {
-		return errors.New("the monitor is closing")
-	}
 	m.sockInfo = fi
 	m.listeners = append(m.listeners, ln)
 	m.serving.Add(1)
@@ -1691,9 +1688,6 @@ func (m *monitor) startRun() error {
 // so that a later procdog finds the process again if this monitor is
 // killed (see findOrphan). The caller holds mu.
 func (m *monitor) recordRun(pid int) {
-	if m.lock == nil {
-		return
-	}
 	// Best effort: without the record, a killed monitor's process is
 	// merely not found again, as before there were records.
 	m.lock.Truncate(0)
@@ -1776,7 +1770,6 @@ func (m *monitor) linger() {
 	<-m.healed // puts nothing in place once the lock is gone
 	m.mu.Lock()
 	lock := m.lock
-	m.lock = nil
 	m.mu.Unlock()
 	releaseLock(lock)
 	m.closeFiles()
@@ -1876,10 +1869,7 @@ func (m *monitor) heal() {
 		case <-m.stopHealing:
 			return
 		}
-		m.mu.Lock()
-		lock := m.lock
-		m.mu.Unlock()
-		m.healLock(lock)
+		m.healLock()
 		if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
 			if ln, err := m.bind(); err != nil {
 				m.logf("cannot put the socket back: %v", err)
@@ -1893,8 +1883,13 @@ func (m *monitor) heal() {
 	}
 }
 
-// healLock locks a new lock file if the one held was removed.
-func (m *monitor) healLock(lock *os.File) {
+// healLock locks a new lock file if the one held was removed. Only heal
+// changes m.lock while the process may run, and linger lets it go only
+// once heal has ended.
+func (m *monitor) healLock() {
+	m.mu.Lock()
+	lock := m.lock
+	m.mu.Unlock()
 	if fi, err := lock.Stat(); err == nil && stillAt(m.lockPath, fi) {
 		return
 	}
@@ -1904,16 +1899,9 @@ func (m *monitor) healLock(lock *os.File) {
 		return
 	}
 	m.mu.Lock()
-	swapped := m.lock == lock
-	if swapped {
-		m.lock = newLock
-		m.recordRun(m.run.pid)
-	}
+	m.lock = newLock
+	m.recordRun(m.run.pid)
 	m.mu.Unlock()
-	if !swapped { // the process exited meanwhile, and the lock went with it
-		releaseLock(newLock)
-		return
-	}
 	lock.Close()
 	m.logf("put the lock file back")
 }
