@@ -1501,7 +1501,7 @@ func newMonitor(args []string) (*monitor, error) {
 		return nil, fmt.Errorf("bad monitor options: %v", err)
 	}
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{}),
-		stopHealing: make(chan struct{}), healed: make(chan struct{})}
+		stopHealing: make(chan struct{}), healed: make(chan struct{}), checks: map[int]bool{}}
 	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
 	m.idle.L = &m.mu
 	if o.HealthLog != "" {
@@ -1509,10 +1509,11 @@ func newMonitor(args []string) (*monitor, error) {
 		if err != nil {
 			return nil, err
 		}
-		// What the monitor itself writes to its log is not the process's.
-		m.watch = &logWatch{pat: pat, name: m.name}
-		m.watch.paths = []string{orDefault(o.Stdout, statePath(args[1], m.name, "log")),
-			orDefault(o.Stderr, statePath(args[1], m.name, "log"))}
+		logPath := statePath(args[1], m.name, "log")
+		m.watch = &logWatch{pat: pat, name: m.name, paths: []string{orDefault(o.Stdout, logPath)}}
+		if p := orDefault(o.Stderr, logPath); p != m.watch.paths[0] {
+			m.watch.paths = append(m.watch.paths, p)
+		}
 	}
 	return m, nil
 }
@@ -2106,102 +2107,86 @@ func (m *monitor) status() response {
 	if !m.hasHealthCheck() {
 		return m.state()
 	}
-	health, err := m.checkHealth()
+	health, why, err := m.checkHealth()
 	if err != nil {
 		return errorResponse("%v", err)
 	}
+	m.noteHealth(health, why)
 	r := m.state()
 	r.values["health"] = health
 	return r
 }
 
 // checkHealth runs the health check, bounded by the health timeout, so that
-// no check can hang a monitor. A probe that fails is health 1; a command
-// killed for its time is health -9.
-func (m *monitor) checkHealth() (int, error) {
+// no check can hang a monitor, and says why it failed. A probe that fails
+// is health 1.
+func (m *monitor) checkHealth() (health int, why string, err error) {
 	timeout := seconds(m.o.HealthTimeout)
 	switch {
 	case m.o.HealthURL != "":
-		health, why := probeHTTP(m.o.HealthURL, timeout)
-		m.noteHealth(health, why)
-		return health, nil
+		health, why = probeHTTP(m.o.HealthURL, timeout)
+		return health, why, nil
 	case m.watch != nil:
-		health := m.watch.check(time.Now().Add(timeout))
-		m.noteHealth(health, "no line has matched "+m.o.HealthLog+" since the process started")
-		return health, nil
+		return m.watch.check(time.Now().Add(timeout)), "no line has matched " + m.o.HealthLog + " since the process started", nil
 	case m.o.HealthTCP != "":
 		conn, err := dialTCP(m.o.HealthTCP, timeout)
 		if err != nil {
-			m.noteHealth(1, probeFailure(err, timeout))
-			return 1, nil
+			return 1, probeFailure(err, timeout), nil
 		}
 		conn.Close()
-		m.noteHealth(0, "")
-		return 0, nil
+		return 0, "", nil
 	}
-	// The command starts as the process does, in its directory and a group
-	// of its own, with stdin the monitor's /dev/null and its output on the
-	// monitor log, its stderr through a pipe whose last line says why it
-	// failed; the whole group is killed if it outlives the timeout.
+	return m.runHealthCommand(timeout)
+}
+
+// runHealthCommand starts the health command as the process starts, in its
+// directory and a group of its own, with stdin the monitor's /dev/null and
+// its output on the monitor log, its stderr through a pipe whose last line
+// says why it failed. The whole group is killed if it outlives the timeout,
+// which makes the health -9.
+func (m *monitor) runHealthCommand(timeout time.Duration) (int, string, error) {
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		return 0, fmt.Errorf("Failed to run health command: %v", err)
+		return 0, "", fmt.Errorf("Failed to run health command: %v", err)
 	}
 	pid, err := m.startGroup(m.health, os.Stdin, m.logOut, errW)
 	errW.Close()
 	if err != nil {
 		errR.Close()
-		return 0, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
+		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
 	m.trackCheck(pid, true)
 	defer m.trackCheck(pid, false)
 	lastLine := make(chan string, 1)
 	go func() { lastLine <- copyLastLine(m.logOut, errR) }()
-	exited := make(chan int, 1)
-	go func() { exited <- waitExit(pid) }()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	why := ""
-	select {
-	case health := <-exited:
-		// What it left running in its group would hold the stderr pipe
-		// open, and outlive the monitor: a check is over when it answers.
-		syscall.Kill(-pid, syscall.SIGKILL)
-		m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
-		return health, nil
-	case <-timer.C:
-	}
+	timer := time.AfterFunc(timeout, func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	health := waitExit(pid)
+	// What it left running in its group would hold the stderr pipe open,
+	// and outlive the monitor: a check is over when it answers.
 	syscall.Kill(-pid, syscall.SIGKILL)
-	m.logf("health check killed after %gs", m.o.HealthTimeout)
-	why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
-	health := <-exited
-	m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
-	return health, nil
+	why := ""
+	if !timer.Stop() {
+		m.logf("health check killed after %gs", m.o.HealthTimeout)
+		why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
+	}
+	// Its last line once stderr is read to the end, or none if a child
+	// of the command still holds the pipe a moment after it has exited.
+	last := ""
+	select {
+	case last = <-lastLine:
+	case <-time.After(100 * time.Millisecond):
+	}
+	return health, healthCommandFailure(health, why, last), nil
 }
 
 // trackCheck notes a health command's group while it runs, for stop to end.
 func (m *monitor) trackCheck(pid int, running bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.checks == nil {
-		m.checks = map[int]bool{}
-	}
 	if running {
 		m.checks[pid] = true
 	} else {
 		delete(m.checks, pid)
-	}
-}
-
-// lastLineSoon is the health command's last stderr line, once it has been
-// read to the end, or "" if a child of the command still holds the pipe a
-// moment after the command itself has exited.
-func lastLineSoon(lastLine chan string) string {
-	select {
-	case l := <-lastLine:
-		return l
-	case <-time.After(100 * time.Millisecond):
-		return ""
 	}
 }
 
@@ -2291,7 +2276,7 @@ func probeFailure(err error, timeout time.Duration) string {
 type logWatch struct {
 	pat   *pattern // not safe for concurrent use: matched under mu
 	name  string   // lines of NAME's monitors in the monitor log are not the process's
-	paths []string // the process's stdout and stderr; may be one file
+	paths []string // the process's stdout and stderr, or the one file of both
 
 	mu      sync.Mutex
 	offsets []int64  // how far each file has been read
@@ -2329,10 +2314,7 @@ func (w *logWatch) reset(sizes []int64) {
 func (w *logWatch) check(deadline time.Time) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i, p := range w.paths {
-		if w.matched || i == 1 && p == w.paths[0] {
-			break
-		}
+	for i := 0; i < len(w.paths) && !w.matched; i++ {
 		w.readOn(i, deadline)
 	}
 	if w.matched {
