@@ -1917,15 +1917,12 @@ var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUI
 // when the monitor itself is told to end. The monitor has no terminal, so a
 // SIGHUP can only be a stray one: it is dropped.
 func (m *monitor) handleSignals(sigs chan os.Signal) {
+	ending := false
 	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+		if sig == syscall.SIGHUP || ending {
 			continue
 		}
-		select {
-		case <-m.quit:
-			continue // already ending
-		default:
-		}
+		ending = true
 		m.logf("received %v: stopping the process", sig)
 		close(m.quit)
 		m.stop()
@@ -2198,26 +2195,19 @@ func (m *monitor) trackCheck(pid int, running bool) {
 // without a newline leaves the monitor's memory as it was.
 func copyLastLine(log io.Writer, r io.ReadCloser) string {
 	defer r.Close()
+	br := bufio.NewReaderSize(io.TeeReader(r, log), 4096)
 	var last, line []byte
-	buf := make([]byte, 4096)
 	for {
-		n, err := r.Read(buf)
-		log.Write(buf[:n])
-		for _, piece := range bytes.SplitAfter(buf[:n], []byte("\n")) {
-			if len(line) < 200 {
-				line = append(line, piece[:min(len(piece), 200-len(line))]...)
-			}
-			if bytes.HasSuffix(piece, []byte("\n")) {
-				if t := bytes.TrimSpace(line); len(t) > 0 {
-					last = append(last[:0], t...)
-				}
-				line = line[:0]
-			}
+		piece, err := br.ReadSlice('\n') // a line, or as much of it as fits
+		line = append(line, piece[:min(len(piece), 200-len(line))]...)
+		if err == bufio.ErrBufferFull {
+			continue
 		}
+		if t := bytes.TrimSpace(line); len(t) > 0 {
+			last = append(last[:0], t...)
+		}
+		line = line[:0]
 		if err != nil {
-			if t := bytes.TrimSpace(line); len(t) > 0 {
-				last = t
-			}
 			if len(last) >= 200 {
 				return string(last) + "..."
 			}
