@@ -2994,19 +2994,17 @@ func (m *monitor) stop() response {
 		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
 		m.stopDeadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
-	sig, deadline := m.stopSignal, m.stopDeadline
-	m.mu.Unlock()
-
-	syscall.Kill(-run.pid, sig)
+	syscall.Kill(-run.pid, m.stopSignal)
 	syscall.Kill(-run.pid, syscall.SIGCONT)
 	// A health check of a process being stopped has nothing left to tell:
 	// ended now, the start or wait that runs it answers at once (an
 	// interrupted start acts on Ctrl-C within moments, not the timeout).
-	m.mu.Lock()
 	for pid := range m.checks {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
+	deadline := m.stopDeadline
 	m.mu.Unlock()
+
 	select {
 	case <-run.exited:
 	case <-time.After(time.Until(deadline)):
