@@ -1393,8 +1393,7 @@ type monitor struct {
 	listeners    []*unixListener
 	sockInfo     os.FileInfo    // the socket this monitor bound, to tell it from a newer monitor's
 	closing      bool           // the linger is over: requests other than options go unanswered
-	inFlight     int            // requests being answered, other than options
-	idle         sync.Cond      // signalled when inFlight drops to 0
+	inFlight     sync.WaitGroup // requests being answered, other than options
 	serving      sync.WaitGroup // a serve loop for each listener
 	handlers     sync.WaitGroup // a handler for each connection
 	quietUntil   time.Time      // no line about a dropped connection before then
@@ -1503,7 +1502,6 @@ func newMonitor(args []string) (*monitor, error) {
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{}),
 		stopHealing: make(chan struct{}), healed: make(chan struct{}), checks: map[int]bool{}}
 	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
-	m.idle.L = &m.mu
 	if o.HealthLog != "" {
 		pat, err := compilePattern(o.HealthLog)
 		if err != nil {
@@ -1780,11 +1778,9 @@ func (m *monitor) linger() {
 	}
 	m.mu.Lock()
 	m.closing = true
-	for m.inFlight > 0 {
-		m.idle.Wait()
-	}
 	listeners := m.listeners
 	m.mu.Unlock()
+	m.inFlight.Wait()
 	for _, ln := range listeners {
 		ln.Close()
 	}
@@ -1980,7 +1976,7 @@ func (m *monitor) handle(conn conn) {
 		if !m.begin() {
 			return // the client reads end of file: this monitor has ended
 		}
-		defer m.end()
+		defer m.inFlight.Done()
 	}
 	verb, _, _ := strings.Cut(req, " ")
 	if (verb == "stop" || verb == "signal") && clientGone(conn) {
@@ -1995,24 +1991,17 @@ func (m *monitor) handle(conn conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// begin counts a request in, unless the linger is over.
+// begin counts a request in, unless the linger is over. It checks and
+// counts under mu, so that no request is counted in once linger has set
+// closing and begun to wait for the count to drop to 0.
 func (m *monitor) begin() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
 		return false
 	}
-	m.inFlight++
+	m.inFlight.Add(1)
 	return true
-}
-
-// end counts a request out.
-func (m *monitor) end() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.inFlight--; m.inFlight == 0 {
-		m.idle.Broadcast()
-	}
 }
 
 // clientGone tells whether the process that sent a request on conn has
@@ -2093,15 +2082,11 @@ func (m *monitor) state() response {
 	return r
 }
 
-func (m *monitor) hasHealthCheck() bool {
-	return len(m.health) > 0 || m.o.HealthURL != "" || m.o.HealthTCP != "" || m.watch != nil
-}
-
 // status is the state with the result of a health check run now, if there
 // is one. The state is taken after the check, so that a process that
 // exited meanwhile is not reported running.
 func (m *monitor) status() response {
-	if !m.hasHealthCheck() {
+	if len(m.health) == 0 && m.o.HealthURL == "" && m.o.HealthTCP == "" && m.watch == nil {
 		return m.state()
 	}
 	health, why, err := m.checkHealth()
