@@ -1469,9 +1469,13 @@ func runMonitor(args []string) int {
 		return exitUnknown
 	}
 	m.logf("monitor starting with options: %s", m.o.summary())
-	if r := m.setUp(); r.code != "" {
-		answerClient(r)
-		return map[bool]int{true: exitOK, false: exitError}[r.code == codeBusy]
+	if err := m.setUp(); err == errLockBusy {
+		m.logf("another monitor owns '%s'; exiting", m.name)
+		answerClient(newResponse(codeBusy))
+		return exitOK
+	} else if err != nil {
+		answerClient(errorResponse("%v", err))
+		return exitError
 	}
 	go m.handleSignals(sigs)
 	go m.heal()
@@ -1517,17 +1521,13 @@ func newMonitor(args []string) (*monitor, error) {
 }
 
 // setUp takes the lock, opens the process's files, binds the socket, starts
-// the first run and puts the socket in place. It returns the response that
-// tells the client why not (codeBusy when another monitor owns the name), or
-// a zero response; on failure it leaves nothing behind but a line in the log.
-func (m *monitor) setUp() response {
+// the first run and puts the socket in place. It fails with errLockBusy
+// when another monitor owns the name; once it has the lock, a failure
+// leaves nothing behind but a line in the log.
+func (m *monitor) setUp() error {
 	lock, err := acquireLock(m.lockPath)
-	if err == errLockBusy {
-		m.logf("another monitor owns '%s'; exiting", m.name)
-		return newResponse(codeBusy)
-	}
 	if err != nil {
-		return errorResponse("%v", err)
+		return err
 	}
 	m.lock = lock
 	if err = m.prepare(); err == nil {
@@ -1537,9 +1537,8 @@ func (m *monitor) setUp() response {
 		m.closeFiles()
 		releaseLock(lock)
 		m.logf("%v", err)
-		return errorResponse("%v", err)
 	}
-	return response{}
+	return err
 }
 
 // prepare splits the commands and opens the output files, checking all that
