@@ -1426,7 +1426,7 @@ const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 // plenty for a monitor's handful of requests, and only the environment sets
 // it before the runtime starts: each processor it sets up costs memory in
 // every monitor (about a fifth of it, measured with 100 monitors). (A lower
-// GOGC was tried too: its early first collection costs more than it saves.)
+// GOGC does not help: its early first collection costs more than it saves.)
 func monitorEnv() []string {
 	env := []string{"GOMAXPROCS=1"}
 	for _, kv := range os.Environ() {
@@ -1687,7 +1687,7 @@ func (m *monitor) startRun() error {
 // killed (see findOrphan). The caller holds mu.
 func (m *monitor) recordRun(pid int) {
 	// Best effort: without the record, a killed monitor's process is
-	// merely not found again, as before there were records.
+	// merely not found again.
 	m.lock.Truncate(0)
 	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
 }
@@ -2037,10 +2037,10 @@ func (m *monitor) logDropped(why string) {
 	m.logf("%s", why)
 }
 
-// answer is the one line that answers a request. Besides the original's
-// status, wait and stop, "signal SIG" signals the process group and
-// "options" gives the options the monitor was started with, as quoted
-// flags, for restart, logs and a waiting client's liveness check.
+// answer is the one line that answers a request: status, wait, stop,
+// "signal SIG", which signals the process group, "health-error", and
+// "options", the options the monitor was started with as quoted flags,
+// for restart, logs and a waiting client's liveness check.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	switch {
