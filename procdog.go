@@ -2136,8 +2136,15 @@ func (m *monitor) runHealthCommand(timeout time.Duration) (int, string, error) {
 		errR.Close()
 		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
-	m.trackCheck(pid, true)
-	defer m.trackCheck(pid, false)
+	// Noted while it runs, for stop to end.
+	m.mu.Lock()
+	m.checks[pid] = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.checks, pid)
+		m.mu.Unlock()
+	}()
 	lastLine := make(chan string, 1)
 	go func() { lastLine <- copyLastLine(m.logOut, errR) }()
 	timer := time.AfterFunc(timeout, func() { syscall.Kill(-pid, syscall.SIGKILL) })
@@ -2158,17 +2165,6 @@ func (m *monitor) runHealthCommand(timeout time.Duration) (int, string, error) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	return health, healthCommandFailure(health, why, last), nil
-}
-
-// trackCheck notes a health command's group while it runs, for stop to end.
-func (m *monitor) trackCheck(pid int, running bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if running {
-		m.checks[pid] = true
-	} else {
-		delete(m.checks, pid)
-	}
 }
 
 // copyLastLine copies r, a health command's stderr, to the log, as its
