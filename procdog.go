@@ -1325,8 +1325,7 @@ type monitor struct {
 	listeners    []*unixListener
 	sockInfo     os.FileInfo    // the socket this monitor bound, to tell it from a newer monitor's
 	closing      bool           // the linger is over: requests other than options go unanswered
-	inFlight     int            // requests being answered, other than options
-	idle         sync.Cond      // signalled when inFlight drops to 0
+	inFlight     sync.WaitGroup // requests being answered, other than options
 	serving      sync.WaitGroup // a serve loop for each listener
 	handlers     sync.WaitGroup // a handler for each connection
 	quietUntil   time.Time      // no line about a dropped connection before then
@@ -1359,7 +1358,7 @@ const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 // plenty for a monitor's handful of requests, and only the environment sets
 // it before the runtime starts: each processor it sets up costs memory in
 // every monitor (about a fifth of it, measured with 100 monitors). (A lower
-// GOGC was tried too: its early first collection costs more than it saves.)
+// GOGC does not help: its early first collection costs more than it saves.)
 func monitorEnv() []string {
 	env := []string{"GOMAXPROCS=1"}
 	for _, kv := range os.Environ() {
@@ -1402,9 +1401,13 @@ func runMonitor(args []string) int {
 		return exitUnknown
 	}
 	m.logf("monitor starting with options: %s", m.o.summary())
-	if r := m.setUp(); r.code != "" {
-		answerClient(r)
-		return map[bool]int{true: exitOK, false: exitError}[r.code == codeBusy]
+	if err := m.setUp(); err == errLockBusy {
+		m.logf("another monitor owns '%s'; exiting", m.name)
+		answerClient(newResponse(codeBusy))
+		return exitOK
+	} else if err != nil {
+		answerClient(errorResponse("%v", err))
+		return exitError
 	}
 	go m.handleSignals(sigs)
 	go m.heal()
@@ -1433,34 +1436,30 @@ func newMonitor(args []string) (*monitor, error) {
 		return nil, fmt.Errorf("bad monitor options: %v", err)
 	}
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{}),
-		stopHealing: make(chan struct{}), healed: make(chan struct{})}
+		stopHealing: make(chan struct{}), healed: make(chan struct{}), checks: map[int]bool{}}
 	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
-	m.idle.L = &m.mu
 	if o.HealthLog != "" {
 		pat, err := compilePattern(o.HealthLog)
 		if err != nil {
 			return nil, err
 		}
-		// What the monitor itself writes to its log is not the process's.
-		m.watch = &logWatch{pat: pat, name: m.name}
-		m.watch.paths = []string{orDefault(o.Stdout, statePath(args[1], m.name, "log")),
-			orDefault(o.Stderr, statePath(args[1], m.name, "log"))}
+		logPath := statePath(args[1], m.name, "log")
+		m.watch = &logWatch{pat: pat, name: m.name, paths: []string{orDefault(o.Stdout, logPath)}}
+		if p := orDefault(o.Stderr, logPath); p != m.watch.paths[0] {
+			m.watch.paths = append(m.watch.paths, p)
+		}
 	}
 	return m, nil
 }
 
 // setUp takes the lock, opens the process's files, binds the socket, starts
-// the first run and puts the socket in place. It returns the response that
-// tells the client why not (codeBusy when another monitor owns the name), or
-// a zero response; on failure it leaves nothing behind but a line in the log.
-func (m *monitor) setUp() response {
+// the first run and puts the socket in place. It fails with errLockBusy
+// when another monitor owns the name; once it has the lock, a failure
+// leaves nothing behind but a line in the log.
+func (m *monitor) setUp() error {
 	lock, err := acquireLock(m.lockPath)
-	if err == errLockBusy {
-		m.logf("another monitor owns '%s'; exiting", m.name)
-		return newResponse(codeBusy)
-	}
 	if err != nil {
-		return errorResponse("%v", err)
+		return err
 	}
 	m.lock = lock
 	if err = m.prepare(); err == nil {
@@ -1470,9 +1469,8 @@ func (m *monitor) setUp() response {
 		m.closeFiles()
 		releaseLock(lock)
 		m.logf("%v", err)
-		return errorResponse("%v", err)
 	}
-	return response{}
+	return err
 }
 
 // prepare splits the commands and opens the output files, checking all that
@@ -1574,9 +1572,6 @@ func (m *monitor) putSocket(ln *unixListener) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closing {
-		return errors.New("the monitor is closing")
-	}
 	m.sockInfo = fi
 	m.listeners = append(m.listeners, ln)
 	m.serving.Add(1)
@@ -1623,11 +1618,8 @@ func (m *monitor) startRun() error {
 // so that a later procdog finds the process again if this monitor is
 // killed (see findOrphan). The caller holds mu.
 func (m *monitor) recordRun(pid int) {
-	if m.lock == nil {
-		return
-	}
 	// Best effort: without the record, a killed monitor's process is
-	// merely not found again, as before there were records.
+	// merely not found again.
 	m.lock.Truncate(0)
 	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
 }
@@ -1708,7 +1700,6 @@ func (m *monitor) linger() {
 	<-m.healed // puts nothing in place once the lock is gone
 	m.mu.Lock()
 	lock := m.lock
-	m.lock = nil
 	m.mu.Unlock()
 	releaseLock(lock)
 	m.closeFiles()
@@ -1718,11 +1709,9 @@ func (m *monitor) linger() {
 	}
 	m.mu.Lock()
 	m.closing = true
-	for m.inFlight > 0 {
-		m.idle.Wait()
-	}
 	listeners := m.listeners
 	m.mu.Unlock()
+	m.inFlight.Wait()
 	for _, ln := range listeners {
 		ln.Close()
 	}
@@ -1808,10 +1797,7 @@ func (m *monitor) heal() {
 		case <-m.stopHealing:
 			return
 		}
-		m.mu.Lock()
-		lock := m.lock
-		m.mu.Unlock()
-		m.healLock(lock)
+		m.healLock()
 		if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
 			if ln, err := m.bind(); err != nil {
 				m.logf("cannot put the socket back: %v", err)
@@ -1825,8 +1811,13 @@ func (m *monitor) heal() {
 	}
 }
 
-// healLock locks a new lock file if the one held was removed.
-func (m *monitor) healLock(lock *os.File) {
+// healLock locks a new lock file if the one held was removed. Only heal
+// changes m.lock while the process may run, and linger lets it go only
+// once heal has ended.
+func (m *monitor) healLock() {
+	m.mu.Lock()
+	lock := m.lock
+	m.mu.Unlock()
 	if fi, err := lock.Stat(); err == nil && stillAt(m.lockPath, fi) {
 		return
 	}
@@ -1836,16 +1827,9 @@ func (m *monitor) healLock(lock *os.File) {
 		return
 	}
 	m.mu.Lock()
-	swapped := m.lock == lock
-	if swapped {
-		m.lock = newLock
-		m.recordRun(m.run.pid)
-	}
+	m.lock = newLock
+	m.recordRun(m.run.pid)
 	m.mu.Unlock()
-	if !swapped { // the process exited meanwhile, and the lock went with it
-		releaseLock(newLock)
-		return
-	}
 	lock.Close()
 	m.logf("put the lock file back")
 }
@@ -1860,15 +1844,12 @@ var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUI
 // when the monitor itself is told to end. The monitor has no terminal, so a
 // SIGHUP can only be a stray one: it is dropped.
 func (m *monitor) handleSignals(sigs chan os.Signal) {
+	ending := false
 	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+		if sig == syscall.SIGHUP || ending {
 			continue
 		}
-		select {
-		case <-m.quit:
-			continue // already ending
-		default:
-		}
+		ending = true
 		m.logf("received %v: stopping the process", sig)
 		close(m.quit)
 		m.stop()
@@ -1926,7 +1907,7 @@ func (m *monitor) handle(conn conn) {
 		if !m.begin() {
 			return // the client reads end of file: this monitor has ended
 		}
-		defer m.end()
+		defer m.inFlight.Done()
 	}
 	verb, _, _ := strings.Cut(req, " ")
 	if (verb == "stop" || verb == "signal") && clientGone(conn) {
@@ -1941,24 +1922,17 @@ func (m *monitor) handle(conn conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// begin counts a request in, unless the linger is over.
+// begin counts a request in, unless the linger is over. It checks and
+// counts under mu, so that no request is counted in once linger has set
+// closing and begun to wait for the count to drop to 0.
 func (m *monitor) begin() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
 		return false
 	}
-	m.inFlight++
+	m.inFlight.Add(1)
 	return true
-}
-
-// end counts a request out.
-func (m *monitor) end() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.inFlight--; m.inFlight == 0 {
-		m.idle.Broadcast()
-	}
 }
 
 // clientGone tells whether the process that sent a request on conn has
@@ -1995,10 +1969,10 @@ func (m *monitor) logDropped(why string) {
 	m.logf("%s", why)
 }
 
-// answer is the one line that answers a request. Besides the original's
-// status, wait and stop, "signal SIG" signals the process group and
-// "options" gives the options the monitor was started with, as quoted
-// flags, for restart, logs and a waiting client's liveness check.
+// answer is the one line that answers a request: status, wait, stop,
+// "signal SIG", which signals the process group, "health-error", and
+// "options", the options the monitor was started with as quoted flags,
+// for restart, logs and a waiting client's liveness check.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	switch {
@@ -2039,114 +2013,90 @@ func (m *monitor) state() response {
 	return r
 }
 
-func (m *monitor) hasHealthCheck() bool {
-	return len(m.health) > 0 || m.o.HealthURL != "" || m.o.HealthTCP != "" || m.watch != nil
-}
-
 // status is the state with the result of a health check run now, if there
 // is one. The state is taken after the check, so that a process that
 // exited meanwhile is not reported running.
 func (m *monitor) status() response {
-	if !m.hasHealthCheck() {
+	if len(m.health) == 0 && m.o.HealthURL == "" && m.o.HealthTCP == "" && m.watch == nil {
 		return m.state()
 	}
-	health, err := m.checkHealth()
+	health, why, err := m.checkHealth()
 	if err != nil {
 		return errorResponse("%v", err)
 	}
+	m.noteHealth(health, why)
 	r := m.state()
 	r.values["health"] = health
 	return r
 }
 
 // checkHealth runs the health check, bounded by the health timeout, so that
-// no check can hang a monitor. A probe that fails is health 1; a command
-// killed for its time is health -9.
-func (m *monitor) checkHealth() (int, error) {
+// no check can hang a monitor, and says why it failed. A probe that fails
+// is health 1.
+func (m *monitor) checkHealth() (health int, why string, err error) {
 	timeout := seconds(m.o.HealthTimeout)
 	switch {
 	case m.o.HealthURL != "":
-		health, why := probeHTTP(m.o.HealthURL, timeout)
-		m.noteHealth(health, why)
-		return health, nil
+		health, why = probeHTTP(m.o.HealthURL, timeout)
+		return health, why, nil
 	case m.watch != nil:
-		health := m.watch.check(time.Now().Add(timeout))
-		m.noteHealth(health, "no line has matched "+m.o.HealthLog+" since the process started")
-		return health, nil
+		return m.watch.check(time.Now().Add(timeout)), "no line has matched " + m.o.HealthLog + " since the process started", nil
 	case m.o.HealthTCP != "":
 		conn, err := dialTCP(m.o.HealthTCP, timeout)
 		if err != nil {
-			m.noteHealth(1, probeFailure(err, timeout))
-			return 1, nil
+			return 1, probeFailure(err, timeout), nil
 		}
 		conn.Close()
-		m.noteHealth(0, "")
-		return 0, nil
+		return 0, "", nil
 	}
-	// The command starts as the process does, in its directory and a group
-	// of its own, with stdin the monitor's /dev/null and its output on the
-	// monitor log, its stderr through a pipe whose last line says why it
-	// failed; the whole group is killed if it outlives the timeout.
+	return m.runHealthCommand(timeout)
+}
+
+// runHealthCommand starts the health command as the process starts, in its
+// directory and a group of its own, with stdin the monitor's /dev/null and
+// its output on the monitor log, its stderr through a pipe whose last line
+// says why it failed. The whole group is killed if it outlives the timeout,
+// which makes the health -9.
+func (m *monitor) runHealthCommand(timeout time.Duration) (int, string, error) {
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		return 0, fmt.Errorf("Failed to run health command: %v", err)
+		return 0, "", fmt.Errorf("Failed to run health command: %v", err)
 	}
 	pid, err := m.startGroup(m.health, os.Stdin, m.logOut, errW)
 	errW.Close()
 	if err != nil {
 		errR.Close()
-		return 0, fmt.Errorf("Failed to run health command: %s", describeExecError(err))
+		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
-	m.trackCheck(pid, true)
-	defer m.trackCheck(pid, false)
+	// Noted while it runs, for stop to end.
+	m.mu.Lock()
+	m.checks[pid] = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.checks, pid)
+		m.mu.Unlock()
+	}()
 	lastLine := make(chan string, 1)
 	go func() { lastLine <- copyLastLine(m.logOut, errR) }()
-	exited := make(chan int, 1)
-	go func() { exited <- waitExit(pid) }()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	why := ""
-	select {
-	case health := <-exited:
-		// What it left running in its group would hold the stderr pipe
-		// open, and outlive the monitor: a check is over when it answers.
-		syscall.Kill(-pid, syscall.SIGKILL)
-		m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
-		return health, nil
-	case <-timer.C:
-	}
+	timer := time.AfterFunc(timeout, func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	health := waitExit(pid)
+	// What it left running in its group would hold the stderr pipe open,
+	// and outlive the monitor: a check is over when it answers.
 	syscall.Kill(-pid, syscall.SIGKILL)
-	m.logf("health check killed after %gs", m.o.HealthTimeout)
-	why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
-	health := <-exited
-	m.noteHealth(health, healthCommandFailure(health, why, lastLineSoon(lastLine)))
-	return health, nil
-}
-
-// trackCheck notes a health command's group while it runs, for stop to end.
-func (m *monitor) trackCheck(pid int, running bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.checks == nil {
-		m.checks = map[int]bool{}
+	why := ""
+	if !timer.Stop() {
+		m.logf("health check killed after %gs", m.o.HealthTimeout)
+		why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
 	}
-	if running {
-		m.checks[pid] = true
-	} else {
-		delete(m.checks, pid)
-	}
-}
-
-// lastLineSoon is the health command's last stderr line, once it has been
-// read to the end, or "" if a child of the command still holds the pipe a
-// moment after the command itself has exited.
-func lastLineSoon(lastLine chan string) string {
+	// Its last line once stderr is read to the end, or none if a child
+	// of the command still holds the pipe a moment after it has exited.
+	last := ""
 	select {
-	case l := <-lastLine:
-		return l
+	case last = <-lastLine:
 	case <-time.After(100 * time.Millisecond):
-		return ""
 	}
+	return health, healthCommandFailure(health, why, last), nil
 }
 
 // copyLastLine copies r, a health command's stderr, to the log, as its
@@ -2157,26 +2107,19 @@ func lastLineSoon(lastLine chan string) string {
 // without a newline leaves the monitor's memory as it was.
 func copyLastLine(log io.Writer, r io.ReadCloser) string {
 	defer r.Close()
+	br := bufio.NewReaderSize(io.TeeReader(r, log), 4096)
 	var last, line []byte
-	buf := make([]byte, 4096)
 	for {
-		n, err := r.Read(buf)
-		log.Write(buf[:n])
-		for _, piece := range bytes.SplitAfter(buf[:n], []byte("\n")) {
-			if len(line) < 200 {
-				line = append(line, piece[:min(len(piece), 200-len(line))]...)
-			}
-			if bytes.HasSuffix(piece, []byte("\n")) {
-				if t := bytes.TrimSpace(line); len(t) > 0 {
-					last = append(last[:0], t...)
-				}
-				line = line[:0]
-			}
+		piece, err := br.ReadSlice('\n') // a line, or as much of it as fits
+		line = append(line, piece[:min(len(piece), 200-len(line))]...)
+		if err == bufio.ErrBufferFull {
+			continue
 		}
+		if t := bytes.TrimSpace(line); len(t) > 0 {
+			last = append(last[:0], t...)
+		}
+		line = line[:0]
 		if err != nil {
-			if t := bytes.TrimSpace(line); len(t) > 0 {
-				last = t
-			}
 			if len(last) >= 200 {
 				return string(last) + "..."
 			}
@@ -2235,7 +2178,7 @@ func probeFailure(err error, timeout time.Duration) string {
 type logWatch struct {
 	pat   *pattern // not safe for concurrent use: matched under mu
 	name  string   // lines of NAME's monitors in the monitor log are not the process's
-	paths []string // the process's stdout and stderr; may be one file
+	paths []string // the process's stdout and stderr, or the one file of both
 
 	mu      sync.Mutex
 	offsets []int64  // how far each file has been read
@@ -2273,10 +2216,7 @@ func (w *logWatch) reset(sizes []int64) {
 func (w *logWatch) check(deadline time.Time) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i, p := range w.paths {
-		if w.matched || i == 1 && p == w.paths[0] {
-			break
-		}
+	for i := 0; i < len(w.paths) && !w.matched; i++ {
 		w.readOn(i, deadline)
 	}
 	if w.matched {
@@ -2839,19 +2779,17 @@ func (m *monitor) stop() response {
 		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
 		m.stopDeadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
-	sig, deadline := m.stopSignal, m.stopDeadline
-	m.mu.Unlock()
-
-	syscall.Kill(-run.pid, sig)
+	syscall.Kill(-run.pid, m.stopSignal)
 	syscall.Kill(-run.pid, syscall.SIGCONT)
 	// A health check of a process being stopped has nothing left to tell:
 	// ended now, the start or wait that runs it answers at once (an
 	// interrupted start acts on Ctrl-C within moments, not the timeout).
-	m.mu.Lock()
 	for pid := range m.checks {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
+	deadline := m.stopDeadline
 	m.mu.Unlock()
+
 	select {
 	case <-run.exited:
 	case <-time.After(time.Until(deadline)):
