@@ -915,15 +915,35 @@ func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
 	}
 	wg.Wait()
 	took := time.Since(begin)
+	var ended []int
 	for _, pid := range pids {
 		if pid > 0 {
 			// Should this kill fail, the cleanup ends it: the sleep has
 			// this test's PROCDOG_DIR in its environment.
 			e.track(pid)
+			ended = append(ended, pid, parentPid(pid))
 			syscall.Kill(-pid, syscall.SIGTERM)
 		}
 	}
+	awaitEnd(ended...)
 	return took
+}
+
+// parentPid is the parent of pid, from /proc: for a floor's sleep, the
+// floor's monitor.
+func parentPid(pid int) int {
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procField(string(status), "PPid:")
+}
+
+// awaitEnd waits, for at most a few seconds, until the processes pids have
+// ended, so that their ending does not weigh on the next command timed.
+func awaitEnd(pids ...int) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if !slices.ContainsFunc(pids, func(pid int) bool { return pid > 1 && itAlive(pid) }) {
+			return
+		}
+	}
 }
 
 // itListenAs makes a listening Unix socket at path, bound as this test's
@@ -5509,9 +5529,11 @@ func BenchmarkVsFloor(b *testing.B) {
 		floorStartT = append(floorStartT, floorStarts(b, e, floor, 1))
 		startT = append(startT, procdog("start", name, "--command", "sleep 1000", "--settle", "0", "--linger", "0"))
 		stopT = append(stopT, procdog("stop", name))
+		awaitEnd(e.monitorPid(name))
 		if i < 3 { // the default settle time is a fixed 100 ms: a few suffice
 			settleT = append(settleT, procdog("start", name, "--command", "sleep 1000", "--linger", "0"))
 			procdog("stop", name)
+			awaitEnd(e.monitorPid(name))
 		}
 	}
 	f, fs := median(floorT), median(floorStartT)
