@@ -977,7 +977,7 @@ func (c client) show(stdout io.Writer) error {
 	lines := []string{configLine("command", o.Command)}
 	fields := []string{`"name":` + jsonString(c.name), `"command":` + jsonString(o.Command)}
 	for _, ch := range o.changed() {
-		if !ch.spec.inFile || ch.spec.long == "command" {
+		if ch.spec.long == "command" {
 			continue
 		}
 		lines = append(lines, configLine(ch.spec.key(), ch.value))
@@ -2107,7 +2107,7 @@ func (m *monitor) runHealthCommand(timeout time.Duration) (int, string, error) {
 // without a newline leaves the monitor's memory as it was.
 func copyLastLine(log io.Writer, r io.ReadCloser) string {
 	defer r.Close()
-	br := bufio.NewReaderSize(io.TeeReader(r, log), 4096)
+	br := bufio.NewReaderSize(io.TeeReader(r, bestEffort{log}), 4096)
 	var last, line []byte
 	for {
 		piece, err := br.ReadSlice('\n') // a line, or as much of it as fits
@@ -2126,6 +2126,16 @@ func copyLastLine(log io.Writer, r io.ReadCloser) string {
 			return string(last)
 		}
 	}
+}
+
+// bestEffort is a writer whose errors are dropped: a log that cannot be
+// written (a full disk) must not stop what is copied to it from being read,
+// or the health command writing it would die of SIGPIPE.
+type bestEffort struct{ io.Writer }
+
+func (w bestEffort) Write(p []byte) (int, error) {
+	w.Writer.Write(p)
+	return len(p), nil
 }
 
 // healthCommandFailure says why a health command failed: how it ended and
@@ -2971,8 +2981,10 @@ func writeExport(path, text string) error {
 		return failf(exitUnknown, "cannot write %s: %v", path, err)
 	}
 	defer f.Close()
-	fi, _ := f.Stat() // the stat of an open file does not fail
+	fi, err := f.Stat()
 	switch {
+	case err != nil:
+		return failf(exitUnknown, "cannot write %s: %v", path, err)
 	case !fi.Mode().IsRegular():
 		return failf(exitUnknown, "refusing to write %s: it is not a regular file", path)
 	case fileOwner(fi) != os.Getuid():
@@ -4487,8 +4499,9 @@ type changedOption struct {
 }
 
 // changed are the options a config file can hold that differ from the
-// defaults. Those only a client uses (json, debug, config, lines, follow)
-// are left out: no monitor or output header needs them.
+// defaults. Those only a client uses (json, debug, config, and the options
+// of logs, list and export) are left out: no monitor or output header needs
+// them.
 func (o options) changed() []changedOption {
 	def := defaultOptions()
 	var changed []changedOption

@@ -857,6 +857,11 @@ func median(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
+// failingWriter fails every write, as a file on a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // pssKiB is the proportional set size of pid, from /proc: its own memory
@@ -3437,6 +3442,11 @@ func TestHealthFailuresSayWhy(t *testing.T) {
 	}
 	if got := copyLastLine(&log, io.NopCloser(strings.NewReader(strings.Repeat("x", 500)))); len(got) != 203 {
 		t.Errorf("copyLastLine of a long line kept %d bytes, want 200 and ...", len(got))
+	}
+	// A log that cannot be written (a full disk) must not stop the reading.
+	long := strings.Repeat("chunk\n", 4096) + "the last words\n"
+	if got := copyLastLine(failingWriter{}, io.NopCloser(strings.NewReader(long))); got != "the last words" {
+		t.Errorf("copyLastLine into a log that fails = %q, want %q", got, "the last words")
 	}
 	if got := probeFailure(fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second); got != "no answer within 2s" {
 		t.Errorf("probeFailure(timeout) = %q", got)
