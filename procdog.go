@@ -652,6 +652,9 @@ func (c client) start() (r response, started bool, err error) {
 		if r, err = c.spawnMonitor(); err != nil || r.code != codeBusy {
 			return r, err == nil, err
 		}
+		if c.spawned != nil {
+			c.spawned.Store(false) // it started nothing: a Ctrl-C now stops nothing
+		}
 		debugf("another monitor owns '%s'; waiting for its answer", c.name)
 		poll = lockPollInterval
 	}

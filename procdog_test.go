@@ -5370,6 +5370,33 @@ func TestItCtrlCActsAtOnce(t *testing.T) {
 		e.expect(fmt.Sprintf("running, health=0, pid=%d", pid), "", 0, "status", "busy")
 		e.expect("killed, signal=15", "", 0, "stop", "busy")
 	})
+	t.Run("a start waiting for another monitor that owns the name stops nothing", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		// The owner waits to restart its process: it answers exited and
+		// keeps the lock, so the next start's monitor finds the name owned.
+		e.expect("exited, returncode=1", "", 5, "start", "owned", "-c", "sh -c 'exit 1'", "--restart", "always",
+			"--restart-delay", "100")
+		ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+		defer cancel()
+		cmd := e.command(ctx, "start", "owned", "-c", "sh -c 'exit 1'", "--ensure-healthy")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		itLogHas(e, "owned", "another monitor owns 'owned'", 1)
+		cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		if stdout.String() != "" || stderr.String() != "procdog: error: interrupted\n" || cmd.ProcessState.ExitCode() != exitInterrupted {
+			t.Fatalf("the interrupted start printed %q and %q, exit %v; want nothing, 'interrupted', exit 130",
+				stdout.String(), stderr.String(), err)
+		}
+		if log, _ := os.ReadFile(e.path("owned", "log")); strings.Contains(string(log), `request "stop"`) {
+			t.Fatalf("the interrupted start sent stop to the monitor that owns the name:\n%s", log)
+		}
+		e.expect("exited, returncode=1", "", 0, "stop", "owned")
+	})
 }
 
 func TestItRefusesAStateFileWithOtherNames(t *testing.T) {
