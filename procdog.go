@@ -778,20 +778,15 @@ func findOrphan(dir, name string) (int, bool) {
 
 // stopOrphan stops an orphan's process group as a monitor would: the stop
 // signal, then SIGKILL when the stop timeout has passed, to the leader and
-// to what is left of the group. They are not our children, so their end is
-// seen by polling, not waited for. The group's id stays reserved while any
+// to what is left of the group. The group's id stays reserved while any
 // member lives, so the signals reach no one else.
 func (c client) stopOrphan(pid int) response {
 	started := processStart(pid)
 	leaderGone := func() bool { return syscall.Kill(pid, 0) != nil || processStart(pid) != started }
-	groupGone := func() bool { return syscall.Kill(-pid, 0) != nil }
 	sig, _ := parseSignal(string(c.o.StopSignal))
 	syscall.Kill(-pid, sig)
 	syscall.Kill(-pid, syscall.SIGCONT)
-	for deadline := time.Now().Add(seconds(c.o.StopTimeout)); !groupGone() && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !groupGone() {
+	if !awaitGroupEnd(pid, time.Now().Add(seconds(c.o.StopTimeout))) {
 		if !leaderGone() {
 			sig = syscall.SIGKILL
 		}
@@ -2020,7 +2015,7 @@ func (m *monitor) state() response {
 // is one. The state is taken after the check, so that a process that
 // exited meanwhile is not reported running.
 func (m *monitor) status() response {
-	if len(m.health) == 0 && m.o.HealthURL == "" && m.o.HealthTCP == "" && m.watch == nil {
+	if m.o.healthKinds() == 0 {
 		return m.state()
 	}
 	health, why, err := m.checkHealth()
@@ -2855,13 +2850,20 @@ func (m *monitor) endGroup(run *childRun) {
 		syscall.Kill(-run.pid, syscall.SIGCONT)
 		deadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
-	for time.Now().Before(deadline) && syscall.Kill(-run.pid, 0) == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if syscall.Kill(-run.pid, 0) == nil {
+	if !awaitGroupEnd(run.pid, deadline) {
 		m.logf("process group %d outlived the stop timeout; sending SIGKILL", run.pid)
 		syscall.Kill(-run.pid, syscall.SIGKILL)
 	}
+}
+
+// awaitGroupEnd waits until process group pgid has no member left or
+// deadline has passed, and says whether it has none. Its members need not
+// be children of the caller, so their end is polled for, not waited for.
+func awaitGroupEnd(pgid int, deadline time.Time) bool {
+	for time.Now().Before(deadline) && syscall.Kill(-pgid, 0) == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return syscall.Kill(-pgid, 0) != nil
 }
 
 // ---------------------------------------------------------------------------
