@@ -1,76 +1,49 @@
 // Procdog starts, stops and checks the health of a process, detached from the
-// shell, on Linux and macOS, without root.
+// shell, on Linux and macOS, without root:
 //
-// Usage:
-//
-//	procdog COMMAND NAME... [options]
-//
-// The commands are:
-//
-//	start NAME...       start NAME with --command unless it is running, and print its status
-//	status NAME...      print the status of NAME
-//	wait NAME...        run the health check until it passes or --health-count tries fail
-//	stop NAME...        stop NAME: its stop signal to the whole process group, then SIGKILL
-//	restart NAME...     stop NAME if it runs, then start it with the options it had
-//	list                print NAME: status for every NAME whose monitor answers (--all: every NAME)
-//	signal NAME SIG     send a signal to NAME's process group and print its status
-//	logs NAME           print the end of NAME's output (-n LINES), and follow it (-f)
-//	show NAME           print the options NAME's monitor runs with, as config file lines
-//	export FORMAT NAME  print a systemd unit or a launchd plist that runs NAME as start would
-//	help [COMMAND]      print the help, or what COMMAND takes
-//
-// With several names, start and restart go in order and stop at the first
-// failure, stop goes in reverse, and each answer is "NAME: <response>".
-//
-// A health check is a command (--health-command), an HTTP URL (--health-url),
-// a TCP address (--health-tcp) or a line the process prints (--health-log).
-// --env adds to the process's environment. With --restart on-failure or
-// always, the monitor restarts the process when it exits. --json prints JSON
-// instead of the response line.
-//
-// Each started process gets its own small monitor: this same binary,
-// re-executed in a new session. The monitor runs the process, reaps it,
-// answers one-line requests on a Unix socket and, after the process has
-// exited, lingers a little so its exit code can still be read. A process
-// whose monitor was killed is found again as an orphan.
-//
-// start, status, wait, stop, restart and signal print one response line, a
-// code and sorted key=value pairs:
-//
-//	$ procdog start myprocess --command "sleep 100"
-//	running, pid=14969
-//	$ procdog status myprocess
-//	running, pid=14969
-//	$ procdog stop myprocess
+//	$ procdog start web --command "python3 -m http.server 8080" --health-tcp 127.0.0.1:8080 --ensure-healthy
+//	running, health=0, pid=14969
+//	$ procdog stop web
 //	killed, signal=15
 //
-// State (procdog.NAME.sock, procdog.NAME.lock, procdog.NAME.log) lives in
-// /var/tmp, or in $PROCDOG_DIR, and procdog believes no file there, and no
-// monitor, that is not its user's. Options may also come from the section
-// [NAME] of a config file: --config, else the first of procdog.cfg in the
-// current directory or the nearest parent that has one, procdog.cfg beside
-// the executable, and ~/.procdog.cfg.
+// "procdog help" lists the commands and options.
 //
-// Exit codes: 0 ok, 2 usage error or error response, 3 unexpected failure,
-// 4 already running (start --strict), 5 not running, 6 not healthy, 130
-// interrupted (Ctrl-C during start --ensure-healthy). procdog version, or
-// -v, prints the version.
+// How it is built. The client (every command) and the monitor are two roles of
+// this one binary. start re-executes the binary as NAME's monitor, in a new
+// session, with the options as flags; the monitor takes the flock on
+// procdog.NAME.lock (the kernel drops it if the monitor dies), starts the
+// process as the leader of its own process group, answers the client on a
+// pipe once the process has settled, and serves one-line requests (status,
+// wait, stop, signal SIG, options, health-error) on the Unix socket
+// procdog.NAME.sock, answering each with one response line. After the
+// process has exited for good, the monitor lingers so its exit code can be
+// read, then removes its socket. Its state is owned by one goroutine, the
+// event loop in monitor.loop; connections are served in goroutines of
+// their own that ask it. The lock file also records the process's pid and
+// start time, so a process whose monitor was killed is found again.
+//
+// The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users,
+// so every file there is opened without following links and then checked,
+// and a client believes only a monitor whose peer credentials are its own.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"net/netip"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -80,7 +53,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -98,8 +70,8 @@ const (
 	exitInterrupted    = 130 // the shell's convention for death by SIGINT
 )
 
-// Response codes, the first word of every answer. codeBusy never reaches a user: a monitor sends it
-// to its client when another monitor already owns the name.
+// Response codes, the first word of every answer. codeBusy never reaches a
+// user: a monitor sends it to its client when another monitor owns the name.
 const (
 	codeRunning = "running"
 	codeExited  = "exited"
@@ -110,28 +82,25 @@ const (
 	codeBusy    = "busy"
 )
 
-// monitorArg is the hidden first argument that makes the binary a monitor
-// instead of a client.
+// monitorArg is the hidden first argument that makes the binary a monitor.
 const monitorArg = "__procdog_monitor__"
 
-// Time bounds that are not options. Every socket operation has a deadline.
+// Time bounds that are not options: every socket operation has a deadline.
 const (
 	dialTimeout      = 2 * time.Second
-	requestDeadline  = 2 * time.Second      // a client must send its request line this soon
-	maxRequestLine   = 1024                 // longer request lines are dropped, not buffered
-	maxStatusLine    = 4096                 // longer HTTP status lines are unhealthy, not buffered
-	answerSlack      = 5 * time.Second      // added to the work a request may take
-	lockPollInterval = 2 * time.Millisecond // at first; it doubles up to maxLockPoll
+	requestDeadline  = 2 * time.Second // a client must send its request line this soon
+	maxRequestLine   = 1024            // longer request lines are dropped, not buffered
+	maxStatusLine    = 4096            // longer HTTP status lines are unhealthy, not buffered
+	answerSlack      = 5 * time.Second // added to the work a request may take
+	lockPollInterval = 2 * time.Millisecond
 	maxLockPoll      = 100 * time.Millisecond
 	livenessInterval = 3 * time.Second // how often a waiting client checks that its monitor answers
-	// probeDeadline bounds that check. A monitor answers it at once, but on
-	// a machine loaded many times over "at once" can take seconds; only one
-	// that is stopped or wedged takes longer.
+	// probeDeadline bounds that check: a monitor answers it at once, but on a
+	// machine loaded many times over "at once" can take seconds.
 	probeDeadline = 5 * time.Second
 )
 
-// debugging is set once by runCommand from --debug; it only adds lines on
-// stderr.
+// debugging is set once by runCommand from --debug.
 var debugging bool
 
 func debugf(format string, args ...any) {
@@ -784,8 +753,7 @@ func (c client) stopOrphan(pid int) response {
 	started := processStart(pid)
 	leaderGone := func() bool { return syscall.Kill(pid, 0) != nil || processStart(pid) != started }
 	sig, _ := parseSignal(string(c.o.StopSignal))
-	syscall.Kill(-pid, sig)
-	syscall.Kill(-pid, syscall.SIGCONT)
+	signalGroup(pid, sig)
 	if !awaitGroupEnd(pid, time.Now().Add(seconds(c.o.StopTimeout))) {
 		if !leaderGone() {
 			sig = syscall.SIGKILL
@@ -973,18 +941,19 @@ func (c client) show(stdout io.Writer) error {
 		return line + key + "=" + strings.ReplaceAll(value, "\n", "\n  ")
 	}
 	lines := []string{configLine("command", o.Command)}
-	fields := []string{`"name":` + jsonString(c.name), `"command":` + jsonString(o.Command)}
+	// JSON keeps the order of the config file lines.
+	fields := []string{`"name":` + jsonText(c.name), `"command":` + jsonText(o.Command)}
 	for _, ch := range o.changed() {
 		if ch.spec.long == "command" {
 			continue
 		}
 		lines = append(lines, configLine(ch.spec.key(), ch.value))
-		value := jsonString(ch.value)
+		value := jsonText(ch.value)
 		switch ch.spec.value(&o).(type) {
 		case boolFlag, countFlag, secondsFlag:
 			value = ch.value
 		}
-		fields = append(fields, jsonString(ch.spec.key())+":"+value)
+		fields = append(fields, jsonText(ch.spec.key())+":"+value)
 	}
 	if c.o.JSON {
 		fmt.Fprintf(stdout, "{%s}\n", strings.Join(fields, ","))
@@ -1059,27 +1028,25 @@ func (c client) spawnMonitor() (response, error) {
 		return response{}, err
 	}
 	defer logFile.Close()
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		return response{}, failf(exitUnknown, "%v", err)
-	}
-	defer null.Close()
 	ready, readyW, err := os.Pipe()
 	if err != nil {
 		return response{}, failf(exitUnknown, "%v", err)
 	}
 	defer ready.Close()
-	argv := append([]string{exe, monitorArg, c.name, c.dir}, c.o.flags()...)
-	debugf("spawning monitor: %s %s", exe, monitorArg)
-	closeInheritedOnExec()
 	// The monitor is never waited for: it outlives the client, which leaves
 	// it to init. "/" keeps no directory busy; fd 3 is the readiness pipe.
-	_, err = forkExec(exe, argv, "/", monitorEnv(), []*os.File{null, logFile, logFile, readyW},
-		&syscall.SysProcAttr{Setsid: true})
+	cmd := exec.Command(exe, append([]string{monitorArg, c.name, c.dir}, c.o.flags()...)...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = "/", monitorEnv(), logFile, logFile
+	cmd.ExtraFiles = []*os.File{readyW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	debugf("spawning monitor: %s %s", exe, monitorArg)
+	closeInheritedOnExec()
+	err = cmd.Start()
 	readyW.Close()
 	if err != nil {
 		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
+	cmd.Process.Release()
 	ready.SetReadDeadline(time.Now().Add(firstAnswerTimeout(c.o)))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	if err != nil {
@@ -1235,7 +1202,7 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 // exchange says; alive is false when the monitor has gone or does not
 // answer (err then says so). A read error on conn comes back with alive
 // set, for exchange to tell an ending monitor from a fault.
-func awaitAnswer(conn *os.File, path, name string) (answer string, alive bool, err error) {
+func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, err error) {
 	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
 		conn.SetReadDeadline(time.Now().Add(livenessInterval))
@@ -1287,58 +1254,86 @@ const maxLinger = 86400
 // maxRestartDelay caps the doubling delay between automatic restarts.
 const maxRestartDelay = 30 * time.Second
 
-// monitor is the monitor's state: the process it runs, more than once when a
-// restart policy restarts it, served to any number of concurrent
-// connections. One goroutine reaps each run; the monitor's main goroutine
-// decides about restarts; everything they share is behind mu.
+// healInterval is how often a monitor checks that its socket and lock file
+// are still there.
+const healInterval = 3 * time.Second
+
+// monitorState is where a monitor is in its process's life. Only the loop
+// changes it.
+type monitorState int
+
+const (
+	running    monitorState = iota // the process runs
+	stopping                       // the stop signal was sent; SIGKILL at the deadline
+	ending                         // the process exited; what is left of its group is ended
+	restarting                     // waiting to start the process again
+	lingering                      // the process exited for good; answering until the deadline
+	closing                        // the linger is over: requests in flight are answered, no more
+)
+
+// monitor runs one process, more than once when its restart policy says so.
+// The fields down to events are set before the loop starts and only read
+// after it has; the others belong to the loop goroutine (see loop) alone.
 type monitor struct {
-	name     string
-	o        options
-	argv     []string
-	health   []string // the health command's words, if it has one
-	sock     string
-	lockPath string
-	logOut   *os.File  // the monitor log, also the process's output by default
-	watch    *logWatch // the process's output, for --health-log
+	name           string
+	o              options
+	argv, health   []string
+	watch          *logWatch // --health-log
+	sock, lockPath string
+	logOut         *os.File // the monitor log, also the process's output by default
+	stdout, stderr *os.File // open for the monitor's life: a restarted process writes on
+	events         chan event
 
-	// The output files stay open for the monitor's life, so that a
-	// restarted process goes on writing where the last one stopped. Its
-	// input is opened afresh for each run, to be read from the start.
-	stdout, stderr *os.File
-
-	wake chan struct{} // closed by the first stop, to cut a restart delay short
-	quit chan struct{} // closed by SIGTERM, SIGINT or SIGQUIT: no linger
-
-	// heal runs until the process has exited for good: linger closes
-	// stopHealing and waits for healed before it lets the lock go.
-	stopHealing, healed chan struct{}
-
-	mu           sync.Mutex
-	run          *childRun // the current or last run
-	restarts     int
-	stopping     bool           // a stop has come: no more restarts
-	stopSignal   syscall.Signal // the signal stop ended the process with, if it did
-	stopDeadline time.Time      // when the first stop's timeout runs out
-	lock         *os.File       // the flock on lockPath, held until the process has exited for good
-	listeners    []*unixListener
-	sockInfo     os.FileInfo    // the socket this monitor bound, to tell it from a newer monitor's
-	closing      bool           // the linger is over: requests other than options go unanswered
-	inFlight     sync.WaitGroup // requests being answered, other than options
-	serving      sync.WaitGroup // a serve loop for each listener
-	handlers     sync.WaitGroup // a handler for each connection
-	quietUntil   time.Time      // no line about a dropped connection before then
-	suppressed   int            // lines about dropped connections not written since
-	healthKnown  bool           // a health check has run
-	healthLast   int            // the last health check's result
-	healthErr    string         // why the last health check failed, or ""
-	checks       map[int]bool   // the process groups of health commands running now
+	state       monitorState
+	lock        *os.File // the flock on lockPath, held until the process has exited for good
+	listeners   []net.Listener
+	sockInfo    os.FileInfo // the socket this monitor bound, to tell it from a newer monitor's
+	run         *childRun   // the current or last run
+	restarts    int
+	delay       time.Duration // before the next restart
+	stopped     bool          // a stop came: no more restarts
+	quit        bool          // a signal came: no linger
+	stopSignal  syscall.Signal
+	deadline    time.Time    // when the first stop's timeout runs out
+	timer       *time.Timer  // the state's deadline (see arm)
+	due         time.Time    // when timer is due
+	waiters     []chan reply // stops waiting for the process to exit
+	inFlight    int          // requests begun and not yet ended
+	checks      context.Context
+	endChecks   context.CancelFunc // health checks of a process being stopped end at once
+	healthKnown bool
+	healthLast  int
+	healthErr   string    // why the last health check failed, or ""
+	quietUntil  time.Time // no line about a dropped connection before then
+	suppressed  int       // such lines not written since
 }
 
 // childRun is one run of the process.
 type childRun struct {
 	pid        int
-	exited     chan struct{} // closed once the process has been reaped
-	returncode int           // set before exited is closed
+	exited     chan struct{} // closed by the loop once the process has been reaped
+	returncode int
+	logStart   []int64 // the output files' sizes when it started, for --health-log
+}
+
+// An event is what the loop waits for, besides signals and its timers: a
+// request of a connection's goroutine, which waits on reply, or news from
+// the goroutines that reap the process and end what it left.
+type event struct {
+	kind   string // begin, end, state, check, checked, stop, signal, health-error; exit, ended, dropped
+	run    *childRun
+	code   int // exit: the returncode; checked: the health
+	why    string
+	sig    syscall.Signal
+	answer chan reply
+}
+
+type reply struct {
+	r      response
+	ok     bool      // begin: false once the monitor is closing
+	run    *childRun // state, check: the current run
+	checks context.Context
+	why    string
 }
 
 // logTime is how a line of the monitor log begins.
@@ -1353,10 +1348,8 @@ func (m *monitor) logf(format string, args ...any) {
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
 // monitorEnv is the client's environment with GOMAXPROCS=1. One processor is
-// plenty for a monitor's handful of requests, and only the environment sets
-// it before the runtime starts: each processor it sets up costs memory in
-// every monitor (about a fifth of it, measured with 100 monitors). (A lower
-// GOGC does not help: its early first collection costs more than it saves.)
+// plenty for a monitor, and only the environment sets it before the runtime
+// starts: each processor it sets up costs memory in every monitor.
 func monitorEnv() []string {
 	env := []string{"GOMAXPROCS=1"}
 	for _, kv := range os.Environ() {
@@ -1368,8 +1361,8 @@ func monitorEnv() []string {
 	return env
 }
 
-// restoreGOMAXPROCS gives the monitor's environment, which every process it
-// starts inherits, the user's GOMAXPROCS back.
+// restoreGOMAXPROCS gives the monitor's environment, which the process
+// inherits, the user's GOMAXPROCS back.
 func restoreGOMAXPROCS() {
 	os.Unsetenv("GOMAXPROCS")
 	if v, ok := os.LookupEnv(savedGOMAXPROCS); ok {
@@ -1378,13 +1371,17 @@ func restoreGOMAXPROCS() {
 	}
 }
 
-// runMonitor is the monitor's main: it owns NAME until its process has exited
-// for good and the linger time has passed. Its arguments are NAME, the
-// state directory and the options as flags; its first answer goes to fd 3,
-// which the spawning client reads.
+// monitorSignals are caught from the monitor's first moment. A client run in
+// a shell's background job has SIGINT and SIGQUIT ignored, and an ignored
+// signal stays ignored across exec: caught, they reach the process with
+// their default action, as from a shell.
+var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
+
+// runMonitor is the monitor's main. Its arguments are NAME, the state
+// directory and the options as flags; its first answer goes to fd 3, which
+// the spawning client reads.
 func runMonitor(args []string) int {
 	restoreGOMAXPROCS()
-	// Buffered for each kind, so that none is lost while the monitor sets up.
 	sigs := make(chan os.Signal, len(monitorSignals))
 	signal.Notify(sigs, monitorSignals...)
 	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
@@ -1407,24 +1404,27 @@ func runMonitor(args []string) int {
 		answerClient(errorResponse("%v", err))
 		return exitError
 	}
-	go m.handleSignals(sigs)
-	go m.heal()
-
-	// Settle: answer once the process has run for a moment or has exited.
-	select {
-	case <-m.current().exited:
-	case <-time.After(seconds(m.o.Settle)):
+	// The first answer is a request in flight from the start, so that a
+	// process that exits at once cannot take the monitor away before it.
+	m.inFlight = 1
+	go func(exited chan struct{}) {
+		select {
+		case <-exited:
+		case <-time.After(seconds(m.o.Settle)):
+		}
+		answerClient(m.status())
+		m.events <- event{kind: "end"}
+	}(m.run.exited)
+	m.loop(sigs)
+	for _, ln := range m.listeners {
+		ln.Close()
 	}
-	answerClient(m.status())
-
-	m.superviseRestarts()
-	m.linger()
+	m.removeSocket()
 	m.logf("monitor exiting")
 	return exitOK
 }
 
-// newMonitor makes the monitor that its arguments describe: NAME, the
-// state directory and the options as flags.
+// newMonitor makes the monitor that its arguments describe.
 func newMonitor(args []string) (*monitor, error) {
 	if len(args) < 2 {
 		return nil, errors.New("a monitor needs a name and a state directory")
@@ -1433,35 +1433,51 @@ func newMonitor(args []string) (*monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad monitor options: %v", err)
 	}
-	m := &monitor{name: args[0], o: o, logOut: os.Stderr, wake: make(chan struct{}), quit: make(chan struct{}),
-		stopHealing: make(chan struct{}), healed: make(chan struct{}), checks: map[int]bool{}}
+	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan event),
+		timer: time.NewTimer(time.Hour), delay: min(seconds(o.RestartDelay), maxRestartDelay)}
+	m.timer.Stop()
 	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
 	if o.HealthLog != "" {
-		pat, err := compilePattern(o.HealthLog)
+		pattern, err := regexp.Compile(o.HealthLog)
 		if err != nil {
 			return nil, err
 		}
 		logPath := statePath(args[1], m.name, "log")
-		m.watch = &logWatch{pat: pat, name: m.name, paths: []string{orDefault(o.Stdout, logPath)}}
+		m.watch = &logWatch{pattern: pattern, name: m.name, paths: []string{orDefault(o.Stdout, logPath)},
+			asks: make(chan logAsk)}
 		if p := orDefault(o.Stderr, logPath); p != m.watch.paths[0] {
 			m.watch.paths = append(m.watch.paths, p)
 		}
+		go m.watch.serve()
 	}
 	return m, nil
 }
 
-// setUp takes the lock, opens the process's files, binds the socket, starts
-// the first run and puts the socket in place. It fails with errLockBusy
-// when another monitor owns the name; once it has the lock, a failure
-// leaves nothing behind but a line in the log.
+// setUp takes the lock, opens the process's files, starts the first run and
+// puts the socket in place, bound before the process starts and renamed
+// into place after, so that a client that finds the socket finds a process.
+// It fails with errLockBusy when another monitor owns the name; once it has
+// the lock, a failure leaves nothing behind but a line in the log.
 func (m *monitor) setUp() error {
 	lock, err := acquireLock(m.lockPath)
 	if err != nil {
 		return err
 	}
 	m.lock = lock
+	var ln net.Listener
 	if err = m.prepare(); err == nil {
-		err = m.listen()
+		ln, err = m.bind()
+	}
+	if err == nil {
+		if err = m.startRun(); err == nil {
+			if err = m.putSocket(ln); err != nil {
+				syscall.Kill(-m.run.pid, syscall.SIGKILL)
+			}
+		}
+		if err != nil {
+			ln.Close()
+			os.Remove(m.sock + newSocketSuffix)
+		}
 	}
 	if err != nil {
 		m.closeFiles()
@@ -1499,127 +1515,25 @@ func (m *monitor) prepare() error {
 	if m.stdout, m.stderr, err = openOutputs(o, m.logOut); err != nil {
 		return err
 	}
-	for _, f := range []*os.File{m.stdout, m.stderr} {
-		// --health-log reads the output again, which a FIFO cannot give.
-		if fi, err := f.Stat(); m.watch != nil && (err != nil || !fi.Mode().IsRegular()) {
-			return fmt.Errorf("--health-log reads the process's output, and %s is not a regular file", f.Name())
-		}
-	}
 	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
 		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
 	for i, f := range []*os.File{m.stdout, m.stderr} {
-		if f == m.logOut || i == 1 && f == m.stdout {
-			continue // the monitor log is never truncated, and a shared file has one header
+		fi, err := f.Stat()
+		regular := err == nil && fi.Mode().IsRegular()
+		if m.watch != nil && !regular {
+			return fmt.Errorf("--health-log reads the process's output, and %s is not a regular file", f.Name())
 		}
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			if !o.Append {
-				f.Truncate(0)
-			}
-			io.WriteString(f, header) // not to a FIFO, whose reader may not read yet
+		// The monitor log is never truncated, a shared file has one header,
+		// and a FIFO's reader may not read yet.
+		if f == m.logOut || i == 1 && f == m.stdout || !regular {
+			continue
 		}
-	}
-	return nil
-}
-
-// listen binds the socket, starts the first run and puts the socket in
-// place, so that a client that finds the socket finds a process.
-func (m *monitor) listen() error {
-	ln, err := m.bind()
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	err = m.startRun()
-	m.mu.Unlock()
-	if err == nil {
-		err = m.putSocket(ln)
-	}
-	if err != nil {
-		if run := m.current(); run != nil {
-			syscall.Kill(-run.pid, syscall.SIGKILL)
+		if !o.Append {
+			f.Truncate(0)
 		}
-		ln.Close()
-		os.Remove(m.sock + newSocketSuffix)
-		return err
+		io.WriteString(f, header)
 	}
-	m.logf("listening on %s", m.sock)
 	return nil
-}
-
-// bind makes a listening socket under a temporary name.
-func (m *monitor) bind() (*unixListener, error) {
-	newSock := m.sock + newSocketSuffix
-	os.Remove(newSock)
-	ln, err := listenUnix(newSock)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s: %v", newSock, err)
-	}
-	return ln, nil
-}
-
-// putSocket renames the bound socket into place, so that clients see either
-// the old socket or the new one, never none, and serves it. The caller
-// holds the lock.
-func (m *monitor) putSocket(ln *unixListener) error {
-	if err := os.Rename(m.sock+newSocketSuffix, m.sock); err != nil {
-		return fmt.Errorf("cannot put the socket in place: %v", err)
-	}
-	fi, err := os.Lstat(m.sock)
-	if err != nil {
-		return fmt.Errorf("cannot find the socket: %v", err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sockInfo = fi
-	m.listeners = append(m.listeners, ln)
-	m.serving.Add(1)
-	go m.serve(ln)
-	return nil
-}
-
-// startRun starts the process in its own process group, so that a stop or a
-// signal reaches everything it starts, and a goroutine that reaps it at
-// once. The caller holds mu.
-func (m *monitor) startRun() error {
-	stdin, err := openInput(m.o.Stdin)
-	if err != nil {
-		return err
-	}
-	var start []int64 // the output files' sizes, where this run's output begins
-	if m.watch != nil {
-		start = m.watch.sizes()
-	}
-	pid, err := m.startGroup(m.argv, stdin, m.stdout, m.stderr)
-	stdin.Close()
-	if err != nil {
-		return fmt.Errorf("Failed to start: %s", describeExecError(err))
-	}
-	run := &childRun{pid: pid, exited: make(chan struct{})}
-	m.recordRun(pid)
-	if m.watch != nil {
-		m.watch.reset(start)
-	}
-	go func() {
-		code := waitExit(pid)
-		m.mu.Lock()
-		run.returncode = code
-		m.mu.Unlock()
-		m.logf("process exited: returncode=%d", code)
-		close(run.exited)
-	}()
-	m.run = run
-	m.logf("started pid %d: %q", run.pid, m.argv)
-	return nil
-}
-
-// recordRun writes the process's pid and start time into the lock file,
-// so that a later procdog finds the process again if this monitor is
-// killed (see findOrphan). The caller holds mu.
-func (m *monitor) recordRun(pid int) {
-	// Best effort: without the record, a killed monitor's process is
-	// merely not found again.
-	m.lock.Truncate(0)
-	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
 }
 
 func (m *monitor) closeFiles() {
@@ -1630,103 +1544,320 @@ func (m *monitor) closeFiles() {
 	}
 }
 
-// current is the current or last run of the process.
-func (m *monitor) current() *childRun {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.run
+// bind makes a listening socket under a temporary name: renamed into place
+// by putSocket, clients see the old socket or the new one, never none.
+func (m *monitor) bind() (net.Listener, error) {
+	newSock := m.sock + newSocketSuffix
+	os.Remove(newSock)
+	ln, err := listenUnix(newSock)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %v", newSock, err)
+	}
+	return ln, nil
 }
 
-// superviseRestarts waits for the process to exit and restarts it as the
-// restart policy says, with a delay that doubles each time, until it has
-// exited for good: by itself with no restart due, after the last allowed
-// restart, or because of a stop. What is left of each run's process group
-// is ended before anything else happens.
-func (m *monitor) superviseRestarts() {
-	delay := min(seconds(m.o.RestartDelay), maxRestartDelay)
-	for {
-		run := m.current()
-		<-run.exited
-		m.endGroup(run)
-		if !m.restartDue(run) {
-			return
-		}
-		m.logf("restarting in %v", delay)
+func (m *monitor) putSocket(ln net.Listener) error {
+	if err := os.Rename(m.sock+newSocketSuffix, m.sock); err != nil {
+		return fmt.Errorf("cannot put the socket in place: %v", err)
+	}
+	fi, err := os.Lstat(m.sock)
+	if err != nil {
+		return fmt.Errorf("cannot find the socket: %v", err)
+	}
+	m.sockInfo = fi
+	m.listeners = append(m.listeners, ln)
+	go m.accept(ln)
+	return nil
+}
+
+// removeSocket removes the socket if it is still the one this monitor bound;
+// a newer monitor for the same name may have renamed its own over it. It
+// does so holding the lock, under which alone a monitor puts its socket in
+// place: if the lock is taken, a newer monitor owns the name and the socket.
+func (m *monitor) removeSocket() {
+	lock, err := acquireLock(m.lockPath)
+	if err != nil {
+		return
+	}
+	if stillAt(m.sock, m.sockInfo) {
+		os.Remove(m.sock)
+	}
+	releaseLock(lock)
+}
+
+// The event loop. It alone changes the monitor's state: each event is
+// handled in full before the next, so no transition can see another half
+// done, and nothing needs a lock.
+
+func (m *monitor) loop(sigs <-chan os.Signal) {
+	heal := time.NewTicker(healInterval)
+	defer heal.Stop()
+	for m.state != closing || m.inFlight > 0 {
 		select {
-		case <-time.After(delay):
-		case <-m.wake:
-			return
+		case ev := <-m.events:
+			m.handle(ev)
+		case sig := <-sigs:
+			m.signalled(sig)
+		case <-m.timer.C:
+			m.timeout()
+		case <-heal.C:
+			m.heal()
 		}
-		delay = min(2*delay, maxRestartDelay)
-		// Under mu, so that a stop either comes first and prevents the
-		// restart, or comes after and stops the new run.
-		m.mu.Lock()
-		err := errors.New("stopped")
-		if !m.stopping {
-			if err = m.startRun(); err == nil {
-				m.restarts++
+	}
+}
+
+// arm sets the state's one deadline.
+func (m *monitor) arm(at time.Time) {
+	m.due = at
+	m.timer.Reset(time.Until(at))
+}
+
+func (m *monitor) handle(ev event) {
+	switch ev.kind {
+	case "begin":
+		ok := m.state != closing
+		if ok {
+			m.inFlight++
+		}
+		ev.answer <- reply{ok: ok}
+	case "end":
+		m.inFlight--
+	case "state":
+		ev.answer <- reply{r: m.response(), run: m.run}
+	case "check":
+		ev.answer <- reply{run: m.run, checks: m.checks}
+	case "checked":
+		m.noteHealth(ev.code, ev.why)
+		r := m.response()
+		r.values["health"] = ev.code
+		ev.answer <- reply{r: r}
+	case "health-error":
+		ev.answer <- reply{why: m.healthErr}
+	case "stop":
+		m.stop(ev.answer)
+	case "signal":
+		if m.state == running || m.state == stopping {
+			m.logf("sending signal %d to process group %d", ev.sig, m.run.pid)
+			syscall.Kill(-m.run.pid, ev.sig)
+		}
+		ev.answer <- reply{}
+	case "exit":
+		m.exited(ev.run, ev.code)
+	case "ended":
+		m.afterRun()
+	case "dropped":
+		m.logDropped(ev.why)
+	}
+}
+
+// response is the process's state, without a health check.
+func (m *monitor) response() response {
+	r := newResponse(codeExited, "returncode", m.run.returncode)
+	if m.state == running || m.state == stopping {
+		r = newResponse(codeRunning, "pid", m.run.pid)
+	}
+	if m.restarts > 0 {
+		r.values["restarts"] = m.restarts
+	}
+	return r
+}
+
+// stop sends the stop signal to the whole process group, so that a shell's
+// children end too, and answers once the process has exited; at the stop
+// timeout the group gets SIGKILL (see timeout): a stop always ends. A stop
+// is for good: no restart follows. answer is nil for a stop that a signal
+// to the monitor asked for.
+func (m *monitor) stop(answer chan reply) {
+	m.stopped = true
+	switch m.state {
+	case running:
+		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
+		m.deadline = time.Now().Add(seconds(m.o.StopTimeout))
+		m.state = stopping
+		m.arm(m.deadline)
+		// A health check of a process being stopped has nothing left to
+		// tell: ended now, a start that waits on it acts on Ctrl-C at once.
+		m.endHealthChecks()
+		fallthrough
+	case stopping:
+		signalGroup(m.run.pid, m.stopSignal)
+		if answer != nil {
+			m.waiters = append(m.waiters, answer)
+		}
+		return
+	case restarting:
+		m.linger()
+	}
+	if answer != nil {
+		answer <- reply{r: m.response()}
+	}
+}
+
+// exited reaps a run: it answers the stops that wait, and ends what is left
+// of the process group, as a stop would (the stop signal, unless a stop
+// sent it already, and SIGKILL at the stop timeout): left over, they would
+// hold the process's port or files with nobody watching. The group's id
+// stays reserved while any member lives, so this reaches no one else.
+func (m *monitor) exited(r *childRun, code int) {
+	r.returncode = code
+	close(r.exited)
+	m.logf("process exited: returncode=%d", code)
+	m.state = ending
+	for _, w := range m.waiters {
+		killed := m.response()
+		killed.code = codeKilled
+		delete(killed.values, "returncode")
+		killed.values["signal"] = int(m.stopSignal)
+		w <- reply{r: killed}
+	}
+	m.waiters = nil
+	sig, deadline := syscall.Signal(0), m.deadline
+	if m.stopSignal == 0 {
+		sig, _ = parseSignal(string(m.o.StopSignal))
+		deadline = time.Now().Add(seconds(m.o.StopTimeout))
+	}
+	go func() {
+		if syscall.Kill(-r.pid, 0) == nil {
+			if sig != 0 {
+				m.logf("process group %d outlived its leader; sending signal %d", r.pid, sig)
+				signalGroup(r.pid, sig)
+			}
+			if !awaitGroupEnd(r.pid, deadline) {
+				m.logf("process group %d outlived the stop timeout; sending SIGKILL", r.pid)
+				syscall.Kill(-r.pid, syscall.SIGKILL)
 			}
 		}
-		m.mu.Unlock()
-		if err != nil {
+		m.events <- event{kind: "ended"}
+	}()
+}
+
+// afterRun restarts the process as the restart policy says, after a delay
+// that doubles each time, or lingers.
+func (m *monitor) afterRun() {
+	due := !m.stopped && (m.o.Restart == "always" || m.o.Restart == "on-failure" && m.run.returncode != 0)
+	if due && m.restarts >= m.o.MaxRestarts {
+		m.logf("not restarting: %d restarts were allowed", m.o.MaxRestarts)
+		due = false
+	}
+	if !due {
+		m.linger()
+		return
+	}
+	m.logf("restarting in %v", m.delay)
+	m.state = restarting
+	m.arm(time.Now().Add(m.delay))
+	m.delay = min(2*m.delay, maxRestartDelay)
+}
+
+// linger lets a new start begin, and answers for the linger time.
+func (m *monitor) linger() {
+	releaseLock(m.lock)
+	m.lock = nil
+	m.closeFiles()
+	m.state = lingering
+	if m.quit {
+		m.state = closing
+		return
+	}
+	m.arm(time.Now().Add(seconds(m.o.Linger)))
+}
+
+func (m *monitor) timeout() {
+	if time.Now().Before(m.due) {
+		return // a tick the timer had sent before it was set again
+	}
+	switch m.state {
+	case stopping:
+		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", m.run.pid)
+		m.stopSignal = syscall.SIGKILL
+		syscall.Kill(-m.run.pid, syscall.SIGKILL)
+	case restarting:
+		if err := m.startRun(); err != nil {
 			m.logf("not restarting: %v", err)
+			m.linger()
 			return
 		}
+		m.restarts++
+	case lingering:
+		m.state = closing
 	}
 }
 
-func (m *monitor) restartDue(run *childRun) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case m.stopping:
-		return false
-	case m.o.Restart == "always", m.o.Restart == "on-failure" && run.returncode != 0:
-		if m.restarts < m.o.MaxRestarts {
-			return true
-		}
-		m.logf("not restarting: %d restarts were allowed", m.o.MaxRestarts)
+// signalled stops the process and ends the monitor, lingering or not, when
+// the monitor itself is told to end. The monitor has no terminal, so a
+// SIGHUP can only be a stray one: it is dropped.
+func (m *monitor) signalled(sig os.Signal) {
+	if sig == syscall.SIGHUP || m.quit {
+		return
 	}
-	return false
+	m.quit = true
+	m.logf("received %v: stopping the process", sig)
+	if m.state == lingering {
+		m.state = closing
+	} else {
+		m.stop(nil)
+	}
 }
 
-// linger lets a new start begin, answers for the linger time (less, if a
-// signal ends the monitor), then answers the requests still in flight,
-// refuses new ones, and removes the socket.
-func (m *monitor) linger() {
-	close(m.stopHealing)
-	<-m.healed // puts nothing in place once the lock is gone
-	m.mu.Lock()
-	lock := m.lock
-	m.mu.Unlock()
-	releaseLock(lock)
-	m.closeFiles()
-	select {
-	case <-time.After(seconds(m.o.Linger)):
-	case <-m.quit:
-	}
-	m.mu.Lock()
-	m.closing = true
-	listeners := m.listeners
-	m.mu.Unlock()
-	m.inFlight.Wait()
-	for _, ln := range listeners {
-		ln.Close()
-	}
-	m.removeSocket()
-	m.serving.Wait() // no handler can be added once every serve loop has returned
-	m.handlers.Wait()
-}
-
-// startGroup starts argv in the process's directory and environment, as
-// the leader of a new process group, so that a signal to the group reaches
-// everything it starts, with files as its descriptors 0, 1 and 2.
-func (m *monitor) startGroup(argv []string, files ...*os.File) (int, error) {
-	path, err := m.findInDir(argv[0])
+// startRun starts the process as the leader of a new process group, so that
+// a stop or a signal reaches everything it starts, and a goroutine that
+// reaps it.
+func (m *monitor) startRun() error {
+	path, err := m.findInDir(m.argv[0])
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
-	return forkExec(path, argv, m.o.Dir, m.environ(), files, &syscall.SysProcAttr{Setpgid: true})
+	stdin, err := openInput(m.o.Stdin)
+	if err != nil {
+		return err
+	}
+	defer stdin.Close()
+	r := &childRun{exited: make(chan struct{})}
+	if m.watch != nil {
+		r.logStart = m.watch.sizes()
+	}
+	cmd := m.command(context.Background(), path, m.argv)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, m.stdout, m.stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("Failed to start: %s", describeExecError(err))
+	}
+	r.pid = cmd.Process.Pid
+	m.recordRun(r.pid)
+	go func() {
+		cmd.Wait()
+		m.events <- event{kind: "exit", run: r, code: exitCode(cmd.ProcessState)}
+	}()
+	m.run, m.state = r, running
+	m.endHealthChecks()
+	m.logf("started pid %d: %q", r.pid, m.argv)
+	return nil
+}
+
+// endHealthChecks ends the health commands that run now; those started
+// later get a context of their own.
+func (m *monitor) endHealthChecks() {
+	if m.endChecks != nil {
+		m.endChecks()
+	}
+	m.checks, m.endChecks = context.WithCancel(context.Background())
+}
+
+// recordRun writes the process's pid and start time into the lock file, so
+// that a later procdog finds the process again if this monitor is killed
+// (see findOrphan). Best effort: without it, the process is merely not
+// found again.
+func (m *monitor) recordRun(pid int) {
+	m.lock.Truncate(0)
+	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
+}
+
+// command is argv run as the process runs, in its directory and
+// environment, as the leader of a new process group; path is argv[0] found.
+func (m *monitor) command(ctx context.Context, path string, argv []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, path)
+	cmd.Args, cmd.Dir, cmd.Env = argv, m.o.Dir, m.environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
 }
 
 // findInDir finds the executable name for a command run in the process's
@@ -1743,8 +1874,8 @@ func (m *monitor) findInDir(name string) (string, error) {
 
 // environ is the environment of the process and its health command: the
 // monitor's own, which is the client's, with PWD set to the process's
-// directory, as os/exec sets it when it changes directory, and then the
-// --env variables, the later of two for one name winning.
+// directory, as a shell sets it, and then the --env variables, the later
+// of two for one name winning.
 func (m *monitor) environ() []string {
 	env := os.Environ()
 	added, _ := m.o.Env.vars() // checked when the options were set
@@ -1759,186 +1890,142 @@ func (m *monitor) environ() []string {
 	return env
 }
 
-// removeSocket removes the socket if it is still the one this monitor bound;
-// a newer monitor for the same name may have renamed its own over it. It
-// does so holding the lock, under which alone a monitor puts its socket in
-// place, so that no rename can come between the check and the removal. If
-// the lock is taken, a newer monitor owns the name, and the socket is its.
-func (m *monitor) removeSocket() {
-	lock, err := acquireLock(m.lockPath)
-	if err != nil {
-		return
-	}
-	m.mu.Lock()
-	sockInfo := m.sockInfo
-	m.mu.Unlock()
-	if stillAt(m.sock, sockInfo) {
-		os.Remove(m.sock)
-	}
-	releaseLock(lock)
-}
-
-// healInterval is how often a monitor checks that its socket and lock file
-// are still there.
-const healInterval = 3 * time.Second
-
 // heal puts the lock file and the socket back when they are removed under
 // a running process (a tmp cleaner, a careless rm): without them, clients
 // would take the name for stopped and start a second copy.
 func (m *monitor) heal() {
-	defer close(m.healed)
-	tick := time.NewTicker(healInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-m.stopHealing:
-			return
-		}
-		m.healLock()
-		if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
-			if ln, err := m.bind(); err != nil {
-				m.logf("cannot put the socket back: %v", err)
-			} else if err := m.putSocket(ln); err != nil {
-				ln.Close()
-				m.logf("cannot put the socket back: %v", err)
-			} else {
-				m.logf("put the socket back")
-			}
-		}
-	}
-}
-
-// healLock locks a new lock file if the one held was removed. Only heal
-// changes m.lock while the process may run, and linger lets it go only
-// once heal has ended.
-func (m *monitor) healLock() {
-	m.mu.Lock()
-	lock := m.lock
-	m.mu.Unlock()
-	if fi, err := lock.Stat(); err == nil && stillAt(m.lockPath, fi) {
+	if m.lock == nil {
 		return
 	}
-	newLock, err := acquireLock(m.lockPath)
+	if fi, err := m.lock.Stat(); err != nil || !stillAt(m.lockPath, fi) {
+		if lock, err := acquireLock(m.lockPath); err != nil {
+			m.logf("cannot put the lock file back: %v", err)
+		} else {
+			m.lock.Close()
+			m.lock = lock
+			m.recordRun(m.run.pid)
+			m.logf("put the lock file back")
+		}
+	}
+	if _, err := os.Lstat(m.sock); !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	ln, err := m.bind()
+	if err == nil {
+		if err = m.putSocket(ln); err != nil {
+			ln.Close()
+		}
+	}
 	if err != nil {
-		m.logf("cannot put the lock file back: %v", err)
+		m.logf("cannot put the socket back: %v", err)
+	} else {
+		m.logf("put the socket back")
+	}
+}
+
+// logDropped logs why a connection was dropped, at most once a second: a
+// flood of bad clients must not fill the disk.
+func (m *monitor) logDropped(why string) {
+	if now := time.Now(); now.Before(m.quietUntil) {
+		m.suppressed++
 		return
+	} else if m.suppressed > 0 {
+		why += fmt.Sprintf(" (and %d such lines left out before)", m.suppressed)
 	}
-	m.mu.Lock()
-	m.lock = newLock
-	m.recordRun(m.run.pid)
-	m.mu.Unlock()
-	lock.Close()
-	m.logf("put the lock file back")
+	m.suppressed, m.quietUntil = 0, time.Now().Add(time.Second)
+	m.logf("%s", why)
 }
 
-// monitorSignals are caught from the monitor's first moment. A client run in
-// a shell's background job has SIGINT and SIGQUIT ignored, and an ignored
-// signal stays ignored across exec: caught, they reach the process with
-// their default action, as from a shell.
-var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
-
-// handleSignals stops the process and ends the monitor, lingering or not,
-// when the monitor itself is told to end. The monitor has no terminal, so a
-// SIGHUP can only be a stray one: it is dropped.
-func (m *monitor) handleSignals(sigs chan os.Signal) {
-	ending := false
-	for sig := range sigs {
-		if sig == syscall.SIGHUP || ending {
-			continue
-		}
-		ending = true
-		m.logf("received %v: stopping the process", sig)
-		close(m.quit)
-		m.stop()
+// noteHealth keeps why the health check failed, for the health-error
+// request, and logs it when the result changes: a process that stays
+// unhealthy should say why somewhere.
+func (m *monitor) noteHealth(health int, why string) {
+	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why)
+	changed := !m.healthKnown || health != m.healthLast
+	m.healthKnown, m.healthLast, m.healthErr = true, health, why
+	switch {
+	case !changed:
+	case health == 0:
+		m.logf("health check passed")
+	default:
+		m.logf("health check failed (health=%d): %s", health, why)
 	}
 }
 
-// serve answers each connection in its own goroutine, so that one slow
-// health check or silent client delays nobody else.
-func (m *monitor) serve(ln *unixListener) {
-	defer m.serving.Done()
+// Connections. Each is served in a goroutine of its own, which asks the
+// loop, so that one slow health check or silent client delays nobody else.
+
+// ask sends the loop an event and waits for its reply.
+func (m *monitor) ask(ev event) reply {
+	ev.answer = make(chan reply, 1) // the loop never waits for the asker
+	m.events <- ev
+	return <-ev.answer
+}
+
+func (m *monitor) accept(ln net.Listener) {
 	backoff := 10 * time.Millisecond
 	for {
 		conn, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return
-			}
-			// Out of descriptors, say: give the handlers time to free
-			// some, longer each time.
-			m.logDropped("accept: " + err.Error())
+		if errors.Is(err, net.ErrClosed) {
+			return
+		} else if err != nil {
+			// Out of descriptors, say: give the handlers time to free some.
+			m.events <- event{kind: "dropped", why: "accept: " + err.Error()}
 			time.Sleep(backoff)
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
 		backoff = 10 * time.Millisecond
-		m.handlers.Add(1)
-		go func() {
-			defer m.handlers.Done()
-			m.handle(conn)
-		}()
+		go m.serve(conn)
 	}
 }
 
-func (m *monitor) handle(conn conn) {
+func (m *monitor) serve(conn net.Conn) {
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(requestDeadline))
 	line, err := bufio.NewReaderSize(conn, maxRequestLine).ReadSlice('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		why := "dropped a connection: " + err.Error()
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			m.logDropped(fmt.Sprintf("dropped a connection that sent no request within %v", requestDeadline))
+			why = fmt.Sprintf("dropped a connection that sent no request within %v", requestDeadline)
 		case errors.Is(err, bufio.ErrBufferFull):
-			m.logDropped(fmt.Sprintf("dropped a connection whose request is longer than %d bytes", maxRequestLine))
-		case !errors.Is(err, io.EOF):
-			m.logDropped("dropped a connection: " + err.Error())
+			why = fmt.Sprintf("dropped a connection whose request is longer than %d bytes", maxRequestLine)
+		case errors.Is(err, io.EOF):
+			return
 		}
+		m.events <- event{kind: "dropped", why: why}
 		return
 	}
 	req := strings.TrimSpace(string(line))
 	// An options request is answered even once the linger is over: a
 	// waiting client sends one to tell a monitor at work from a wedged one.
-	// It is not logged: logs asks for them, and would find its own
-	// request at the end of the log it prints.
+	// It is not logged: logs asks for them, and would find its own request
+	// at the end of the log it prints.
+	answer := m.o.quotedFlags()
 	if req != "options" {
-		if !m.begin() {
+		if !m.ask(event{kind: "begin"}).ok {
 			return // the client reads end of file: this monitor has ended
 		}
-		defer m.inFlight.Done()
-	}
-	verb, _, _ := strings.Cut(req, " ")
-	if (verb == "stop" || verb == "signal") && clientGone(conn) {
-		m.logf("request %q: not acted on, its client has gone", req)
-		return
-	}
-	answer := m.answer(req)
-	if req != "options" {
+		defer func() { m.events <- event{kind: "end"} }()
+		verb, _, _ := strings.Cut(req, " ")
+		if (verb == "stop" || verb == "signal") && clientGone(conn) {
+			m.logf("request %q: not acted on, its client has gone", req)
+			return
+		}
+		answer = m.answer(req)
 		m.logf("request %q: %s", req, answer)
 	}
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	io.WriteString(conn, answer+"\n")
 }
 
-// begin counts a request in, unless the linger is over. It checks and
-// counts under mu, so that no request is counted in once linger has set
-// closing and begun to wait for the count to drop to 0.
-func (m *monitor) begin() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closing {
-		return false
-	}
-	m.inFlight.Add(1)
-	return true
-}
-
 // clientGone tells whether the process that sent a request on conn has
 // ended: a client that gave up (its time ran out, Ctrl-C) while this
 // monitor could not answer (it was stopped, say) must find nothing done
 // later in its name. Where the peer cannot be told, it is not gone.
-func clientGone(c conn) bool {
-	sc, ok := c.(syscall.Conn)
+func clientGone(conn net.Conn) bool {
+	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return false
 	}
@@ -1946,31 +2033,9 @@ func clientGone(c conn) bool {
 	return err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
-// logDropped logs why a connection was dropped, at most once a second: a
-// flood of bad clients must not fill the disk.
-func (m *monitor) logDropped(why string) {
-	m.mu.Lock()
-	now, n := time.Now(), m.suppressed
-	quiet := now.Before(m.quietUntil)
-	if quiet {
-		m.suppressed++
-	} else {
-		m.suppressed, m.quietUntil = 0, now.Add(time.Second)
-	}
-	m.mu.Unlock()
-	if quiet {
-		return
-	}
-	if n > 0 {
-		why += fmt.Sprintf(" (and %d such lines left out before)", n)
-	}
-	m.logf("%s", why)
-}
-
-// answer is the one line that answers a request: status, wait, stop,
-// "signal SIG", which signals the process group, "health-error", and
-// "options", the options the monitor was started with as quoted flags,
-// for restart, logs and a waiting client's liveness check.
+// answer is the one line that answers a request: status (or an empty line),
+// wait, stop, "signal SIG", which signals the process group, and
+// health-error, why the last health check failed.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	switch {
@@ -1979,36 +2044,16 @@ func (m *monitor) answer(req string) string {
 	case req == "wait":
 		return m.wait().String()
 	case req == "stop":
-		return m.stop().String()
-	case req == "options":
-		return m.o.quotedFlags()
+		return m.ask(event{kind: "stop"}).r.String()
 	case req == "health-error":
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return m.healthErr
+		return m.ask(event{kind: "health-error"}).why
 	case verb == "signal":
 		if sig, err := parseSignal(arg); err == nil {
-			return m.signal(sig).String()
+			m.ask(event{kind: "signal", sig: sig})
+			return m.status().String()
 		}
 	}
 	return newResponse(codeInvalid).String()
-}
-
-// state is the process's state without a health check.
-func (m *monitor) state() response {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var r response
-	select {
-	case <-m.run.exited:
-		r = newResponse(codeExited, "returncode", m.run.returncode)
-	default:
-		r = newResponse(codeRunning, "pid", m.run.pid)
-	}
-	if m.restarts > 0 {
-		r.values["restarts"] = m.restarts
-	}
-	return r
 }
 
 // status is the state with the result of a health check run now, if there
@@ -2016,124 +2061,89 @@ func (m *monitor) state() response {
 // exited meanwhile is not reported running.
 func (m *monitor) status() response {
 	if m.o.healthKinds() == 0 {
-		return m.state()
+		return m.ask(event{kind: "state"}).r
 	}
-	health, why, err := m.checkHealth()
+	check := m.ask(event{kind: "check"})
+	health, why, err := m.checkHealth(check.run, check.checks)
 	if err != nil {
 		return errorResponse("%v", err)
 	}
-	m.noteHealth(health, why)
-	r := m.state()
-	r.values["health"] = health
+	return m.ask(event{kind: "checked", code: health, why: why}).r
+}
+
+// wait runs the health check up to HealthCount times, HealthDelay apart,
+// until it passes or the process exits. It runs at least one: a wait that
+// ran none would answer healthy without knowing.
+func (m *monitor) wait() response {
+	r := m.status()
+	for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
+		select {
+		case <-m.ask(event{kind: "state"}).run.exited:
+		case <-time.After(seconds(m.o.HealthDelay)):
+		}
+		r = m.status()
+	}
 	return r
 }
 
-// checkHealth runs the health check, bounded by the health timeout, so that
-// no check can hang a monitor, and says why it failed. A probe that fails
-// is health 1.
-func (m *monitor) checkHealth() (health int, why string, err error) {
+// Health checks. Each runs in the goroutine of the request that asked for
+// it, bounded by the health timeout, so that no check can hang a monitor.
+
+// checkHealth runs the health check of run and says why it failed; checks
+// ends when a stop begins. A probe that fails is health 1.
+func (m *monitor) checkHealth(r *childRun, checks context.Context) (health int, why string, err error) {
 	timeout := seconds(m.o.HealthTimeout)
 	switch {
 	case m.o.HealthURL != "":
 		health, why = probeHTTP(m.o.HealthURL, timeout)
 		return health, why, nil
 	case m.watch != nil:
-		return m.watch.check(time.Now().Add(timeout)), "no line has matched " + m.o.HealthLog + " since the process started", nil
+		answer := make(chan bool, 1)
+		m.watch.asks <- logAsk{r, time.Now().Add(timeout), answer}
+		if <-answer {
+			return 0, "", nil
+		}
+		return 1, "no line has matched " + m.o.HealthLog + " since the process started", nil
 	case m.o.HealthTCP != "":
-		conn, err := dialTCP(m.o.HealthTCP, timeout)
+		conn, err := net.DialTimeout("tcp", m.o.HealthTCP, timeout)
 		if err != nil {
-			return 1, probeFailure(err, timeout), nil
+			return 1, probeFailure(m.o.HealthTCP, err, timeout), nil
 		}
 		conn.Close()
 		return 0, "", nil
 	}
-	return m.runHealthCommand(timeout)
+	return m.runHealthCommand(checks, timeout)
 }
 
-// runHealthCommand starts the health command as the process starts, in its
-// directory and a group of its own, with stdin the monitor's /dev/null and
-// its output on the monitor log, its stderr through a pipe whose last line
-// says why it failed. The whole group is killed if it outlives the timeout,
-// which makes the health -9.
-func (m *monitor) runHealthCommand(timeout time.Duration) (int, string, error) {
-	errR, errW, err := os.Pipe()
+// runHealthCommand runs the health command as the process runs, with its
+// output on the monitor log. The whole group is killed at the timeout,
+// which makes the health -9, or when a stop begins.
+func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration) (int, string, error) {
+	path, err := m.findInDir(m.health[0])
 	if err != nil {
-		return 0, "", fmt.Errorf("Failed to run health command: %v", err)
-	}
-	pid, err := m.startGroup(m.health, os.Stdin, m.logOut, errW)
-	errW.Close()
-	if err != nil {
-		errR.Close()
 		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
-	// Noted while it runs, for stop to end.
-	m.mu.Lock()
-	m.checks[pid] = true
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.checks, pid)
-		m.mu.Unlock()
-	}()
-	lastLine := make(chan string, 1)
-	go func() { lastLine <- copyLastLine(m.logOut, errR) }()
-	timer := time.AfterFunc(timeout, func() { syscall.Kill(-pid, syscall.SIGKILL) })
-	health := waitExit(pid)
-	// What it left running in its group would hold the stderr pipe open,
-	// and outlive the monitor: a check is over when it answers.
-	syscall.Kill(-pid, syscall.SIGKILL)
-	why := ""
-	if !timer.Stop() {
+	ctx, cancel := context.WithTimeout(checks, timeout)
+	defer cancel()
+	cmd := m.command(ctx, path, m.health)
+	stderr := &lastLine{log: m.logOut}
+	cmd.Stdout, cmd.Stderr = m.logOut, stderr
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A child of the command that holds its stderr open does not keep the
+	// check from ending.
+	cmd.WaitDelay = 100 * time.Millisecond
+	if err := cmd.Start(); err != nil {
+		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
+	}
+	cmd.Wait()
+	// What it left running in its group would outlive the monitor.
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	health, why := exitCode(cmd.ProcessState), ""
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		m.logf("health check killed after %gs", m.o.HealthTimeout)
 		why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
 	}
-	// Its last line once stderr is read to the end, or none if a child
-	// of the command still holds the pipe a moment after it has exited.
-	last := ""
-	select {
-	case last = <-lastLine:
-	case <-time.After(100 * time.Millisecond):
-	}
-	return health, healthCommandFailure(health, why, last), nil
-}
-
-// copyLastLine copies r, a health command's stderr, to the log, as its
-// output went before, and returns its last non-blank line, cut short.
-//
-// It reads in pieces of at most a few KiB, and keeps at most 200 bytes of
-// the line it is in, so that a health command that writes a gigabyte
-// without a newline leaves the monitor's memory as it was.
-func copyLastLine(log io.Writer, r io.ReadCloser) string {
-	defer r.Close()
-	br := bufio.NewReaderSize(io.TeeReader(r, bestEffort{log}), 4096)
-	var last, line []byte
-	for {
-		piece, err := br.ReadSlice('\n') // a line, or as much of it as fits
-		line = append(line, piece[:min(len(piece), 200-len(line))]...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if t := bytes.TrimSpace(line); len(t) > 0 {
-			last = append(last[:0], t...)
-		}
-		line = line[:0]
-		if err != nil {
-			if len(last) >= 200 {
-				return string(last) + "..."
-			}
-			return string(last)
-		}
-	}
-}
-
-// bestEffort is a writer whose errors are dropped: a log that cannot be
-// written (a full disk) must not stop what is copied to it from being read,
-// or the health command writing it would die of SIGPIPE.
-type bestEffort struct{ io.Writer }
-
-func (w bestEffort) Write(p []byte) (int, error) {
-	w.Writer.Write(p)
-	return len(p), nil
+	return health, healthCommandFailure(health, why, stderr.String()), nil
 }
 
 // healthCommandFailure says why a health command failed: how it ended and
@@ -2154,44 +2164,116 @@ func healthCommandFailure(health int, why, lastLine string) string {
 	return why
 }
 
-// noteHealth keeps why the health check failed, for the health-error
-// request, and logs it when the result changes: a process that stays
-// unhealthy should say why somewhere.
-func (m *monitor) noteHealth(health int, why string) {
-	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why)
-	m.mu.Lock()
-	changed := !m.healthKnown || health != m.healthLast
-	m.healthKnown, m.healthLast, m.healthErr = true, health, why
-	m.mu.Unlock()
+// lastLine passes a health command's stderr on to the log and keeps its
+// last non-blank line, at most 200 bytes of it, to say why it failed. A log
+// that cannot be written (a full disk) must not stop the reading, or the
+// command would die of SIGPIPE; and a command that writes a gigabyte
+// without a newline leaves the monitor's memory as it was.
+type lastLine struct {
+	log        io.Writer
+	line, last []byte
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.log.Write(p)
+	for rest := p; len(rest) > 0; {
+		piece, after, found := bytes.Cut(rest, []byte("\n"))
+		l.line = append(l.line, piece[:min(len(piece), 200-len(l.line))]...)
+		if found {
+			l.endLine()
+		}
+		rest = after
+	}
+	return len(p), nil
+}
+
+func (l *lastLine) endLine() {
+	if t := bytes.TrimSpace(l.line); len(t) > 0 {
+		l.last = append(l.last[:0], t...)
+	}
+	l.line = l.line[:0]
+}
+
+func (l *lastLine) String() string {
+	l.endLine()
+	if len(l.last) >= 200 {
+		return string(l.last) + "..."
+	}
+	return string(l.last)
+}
+
+// probeFailure says why a probe of addr failed, a timeout in words.
+func probeFailure(addr string, err error, timeout time.Duration) string {
+	var ne net.Error
+	var se *os.SyscallError
 	switch {
-	case !changed:
-	case health == 0:
-		m.logf("health check passed")
-	default:
-		m.logf("health check failed (health=%d): %s", health, why)
-	}
-}
-
-// probeFailure says why a probe could not connect, a timeout in words.
-func probeFailure(err error, timeout time.Duration) string {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	case errors.As(err, &ne) && ne.Timeout():
 		return fmt.Sprintf("no answer within %v", timeout)
+	case errors.As(err, &se):
+		err = se.Err
 	}
-	return err.Error()
+	return "connect " + addr + ": " + err.Error()
 }
 
-// logWatch is the --health-log check: it reads what the process has
-// written to its output files since its run started, a line at a time,
-// remembering where it stopped, and is healthy once a line has matched.
-type logWatch struct {
-	pat   *pattern // not safe for concurrent use: matched under mu
-	name  string   // lines of NAME's monitors in the monitor log are not the process's
-	paths []string // the process's stdout and stderr, or the one file of both
+// probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the
+// timeout, else 1. It speaks just enough HTTP/1.0 for a status line, which
+// keeps net/http and its start-up cost out of every procdog command.
+func probeHTTP(rawURL string, timeout time.Duration) (int, string) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return 1, err.Error()
+	}
+	deadline := time.Now().Add(timeout)
+	host := u.Host
+	if u.Port() == "" {
+		host = u.Host + ":80"
+	}
+	conn, err := net.DialTimeout("tcp", host, timeout)
+	if err != nil {
+		return 1, probeFailure(host, err, timeout)
+	}
+	defer conn.Close()
+	conn.SetDeadline(deadline)
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n", u.RequestURI(), u.Host, version)
+	// Whatever a server sends beyond a status line is not read, so a
+	// monitor's memory stays flat.
+	status, err := bufio.NewReader(io.LimitReader(conn, maxStatusLine)).ReadString('\n')
+	if err != nil {
+		return 1, "GET " + rawURL + ": no HTTP status line: " + probeFailure(host, err, timeout)
+	}
+	fields := strings.Fields(status) // "HTTP/1.1 200 OK"
+	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/") {
+		return 1, "GET " + rawURL + ": not an HTTP status line"
+	}
+	if code, err := strconv.Atoi(fields[1]); err == nil && code >= 200 && code < 400 {
+		return 0, ""
+	}
+	return 1, "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
+}
 
-	mu      sync.Mutex
-	offsets []int64  // how far each file has been read
-	partial [][]byte // each file's last line, while it has no newline yet
+// logWatch is the --health-log check: it reads what the process has written
+// to its output files since its run started, a line at a time, remembering
+// where it stopped, and is healthy once a line has matched. Its goroutine,
+// serve, owns it, and answers the checks one at a time.
+type logWatch struct {
+	pattern *regexp.Regexp
+	name    string   // lines of NAME's monitors in the monitor log are not the process's
+	paths   []string // the process's stdout and stderr, or the one file of both
+	asks    chan logAsk
+
+	run     *childRun // whose output is read
+	offsets []int64   // how far each file has been read
+	partial [][]byte  // each file's last line, while it has no newline yet
 	matched bool
+}
+
+// A logAsk asks whether a line of run's output has matched, reading on until
+// the deadline at most: a pattern that costs much on lines that are many
+// must not make a check outlast the health timeout.
+type logAsk struct {
+	run      *childRun
+	deadline time.Time
+	answer   chan bool
 }
 
 // maxLogLine is the longest line --health-log matches whole; a longer one
@@ -2209,32 +2291,21 @@ func (w *logWatch) sizes() []int64 {
 	return sizes
 }
 
-// reset starts a new run's watch at the given sizes.
-func (w *logWatch) reset(sizes []int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.offsets, w.partial, w.matched = sizes, make([][]byte, len(w.paths)), false
-}
-
-// check reads on from where the last check stopped, at most a few MiB
-// a time, and is 0 once a line has matched, else 1.
-// The check stops at the deadline, and goes on from there the next time:
-// a pattern that costs much on lines that are many must not make a check
-// outlast the health timeout.
-func (w *logWatch) check(deadline time.Time) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i := 0; i < len(w.paths) && !w.matched; i++ {
-		w.readOn(i, deadline)
+func (w *logWatch) serve() {
+	for ask := range w.asks {
+		if ask.run != w.run {
+			w.run, w.matched = ask.run, false
+			w.offsets, w.partial = slices.Clone(ask.run.logStart), make([][]byte, len(w.paths))
+		}
+		for i := 0; i < len(w.paths) && !w.matched; i++ {
+			w.readOn(i, ask.deadline)
+		}
+		ask.answer <- w.matched
 	}
-	if w.matched {
-		return 0
-	}
-	return 1
 }
 
 func (w *logWatch) readOn(i int, deadline time.Time) {
-	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO has nothing to reread
+	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
@@ -2254,11 +2325,10 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 		var carry []byte
 		for _, line := range lines[:last] {
 			if j := monitorLineAt(line, w.name); j >= 0 {
-				// A line of a monitor's (this one's, or one starting or
-				// lingering for NAME), written into the monitor log maybe
-				// in the middle of a line the process had not finished:
-				// what stands before it is the process's, and goes on in
-				// the next line.
+				// A monitor's line, written into the monitor log maybe in
+				// the middle of a line the process had not finished: what
+				// stands before it is the process's, and goes on in the
+				// next line.
 				carry = append(carry, line[:j]...)
 				continue
 			}
@@ -2274,7 +2344,7 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 }
 
 func (w *logWatch) match(line []byte) {
-	if monitorLineAt(line, w.name) < 0 && w.pat.match(line) {
+	if monitorLineAt(line, w.name) < 0 && w.pattern.Match(line) {
 		w.matched = true
 	}
 }
@@ -2296,564 +2366,11 @@ func monitorLineAt(line []byte, name string) int {
 	}
 }
 
-// A pattern is a --health-log expression: a subset of Go's regexp syntax,
-// compiled to a small program run as a Pike VM (Thompson's NFA, simulated
-// with the set of states that threads are in), so a match takes time
-// linear in the line, never exponential. procdog does not import package
-// regexp: with its Unicode tables, built at start in every process, it
-// made the binary a third of a megabyte and every monitor's memory larger,
-// for a feature few monitors use. What the subset lacks is refused at
-// start, never mis-matched.
-//
-// Supported: literal characters; . (one whole UTF-8 character, an invalid
-// byte counting as one, as in Go); [abc] [a-z] [^...] with \d \w \s and
-// escapes inside; \d \D \w \W \s \S (ASCII, as in Go); \ before ASCII
-// punctuation; \t \n \r \f \v \a; ^ $ \b \B; ( ) (?: ) (?P<name> )
-// (?<name> ); |; * + ? {n} {n,} {n,m}, each optionally lazy; and (?i) at
-// the very start, which folds case as Go does.
-type pattern struct {
-	prog      []inst
-	fold      bool  // (?i): a class takes a character if it takes any case of it
-	seen      []int // the step at which match last reached each instruction
-	now, next []int // the classes that threads wait at, kept so that match allocates nothing
-}
-
-// inst is one instruction. 'c' consumes a character that ranges (pairs
-// lo, hi) hold, or with neg one they do not; 's' goes on at both pc+x and
-// pc+y, a jump if they are equal; '^' '$' 'b' 'B' go on at pc+1 if that
-// assertion holds. Running off the end of the program is a match. Jumps
-// are relative, so that {n,m} can be compiled as copies of a piece.
-type inst struct {
-	op     byte
-	x, y   int
-	ranges []rune
-	neg    bool
-}
-
-const (
-	maxRepeat  = 1000 // the most copies of anything that {n,m}, nested or not, may make, as in Go
-	maxNesting = 1000 // groups nested this deep are refused, as in Go
-	maxProgram = 5000 // instructions, which bound the work per character
-)
-
-var errTooLarge = fmt.Errorf("expression too large: more than %d steps", maxProgram)
-
-// patternParser compiles an expression as it reads it, by recursive descent.
-type patternParser struct {
-	src           string
-	pos           int
-	fold          bool
-	depth, copies int             // copies: the most that the {n,m} in the atom just read make of anything
-	names         map[string]bool // of named groups, which must differ
-}
-
-func unsupported(what string) error {
-	return fmt.Errorf("unsupported %s (procdog matches a subset of Go's syntax)", what)
-}
-
-// compilePattern parses expr and compiles it to a program.
-func compilePattern(expr string) (*pattern, error) {
-	if !utf8.ValidString(expr) {
-		return nil, errors.New("invalid UTF-8")
-	}
-	p := &patternParser{src: expr, names: map[string]bool{}}
-	if strings.HasPrefix(expr, "(?i)") {
-		p.fold, p.pos = true, len("(?i)")
-	}
-	prog, err := p.alt()
-	if err == nil && p.pos < len(expr) {
-		err = errors.New("unexpected )")
-	}
-	if err != nil {
-		return nil, err
-	}
-	n := len(prog)
-	return &pattern{prog: prog, fold: p.fold, seen: make([]int, n), now: make([]int, 0, n), next: make([]int, 0, n)}, nil
-}
-
-// alt parses alternatives up to a ) or the end. Each but the last is
-// compiled behind a split to it or the next, and ends in a jump past the
-// last.
-func (p *patternParser) alt() ([]inst, error) {
-	var prog, cat []inst
-	var jumps []int
-	copies := 0
-	for {
-		for p.pos < len(p.src) && p.src[p.pos] != '|' && p.src[p.pos] != ')' {
-			atom, err := p.atom()
-			if err == nil {
-				atom, err = p.repeat(atom)
-			}
-			if err == nil && len(prog)+len(cat)+len(atom) > maxProgram {
-				err = errTooLarge
-			}
-			if err != nil {
-				return nil, err
-			}
-			cat, copies = append(cat, atom...), max(copies, p.copies)
-		}
-		if !p.eat("|") {
-			prog = append(prog, cat...)
-			for _, j := range jumps {
-				prog[j].x, prog[j].y = len(prog)-j, len(prog)-j
-			}
-			p.copies = copies
-			return prog, nil
-		}
-		prog = append(append(prog, inst{op: 's', x: 1, y: len(cat) + 2}), cat...)
-		jumps = append(jumps, len(prog))
-		prog, cat = append(prog, inst{op: 's'}), nil
-	}
-}
-
-func (p *patternParser) eat(s string) bool {
-	if strings.HasPrefix(p.src[p.pos:], s) {
-		p.pos += len(s)
-		return true
-	}
-	return false
-}
-
-// atom parses one character, class, assertion or group.
-func (p *patternParser) atom() ([]inst, error) {
-	if _, _, q, err := p.quantifier(); q != "" || err != nil {
-		return nil, fmt.Errorf("missing argument to repetition operator: %s", q)
-	}
-	in := inst{op: 'c'}
-	p.copies = 0
-	switch {
-	case p.eat("("):
-		return p.group()
-	case p.eat("["):
-		return p.class()
-	case p.eat("."):
-		in.ranges, in.neg = []rune{'\n', '\n'}, true
-	case p.eat("^"), p.eat("$"), p.eat(`\b`), p.eat(`\B`):
-		in.op = p.src[p.pos-1]
-	default:
-		var err error
-		if in.ranges, err = p.item(); err != nil {
-			return nil, err
-		}
-	}
-	return []inst{in}, nil
-}
-
-// repeat compiles the quantifier after atom, if there is one: lo copies,
-// then a loop or hi-lo optional copies. A lazy ? after it changes which
-// match is found, not whether there is one, so it is read and ignored. A
-// second quantifier is an error, as in Go.
-func (p *patternParser) repeat(atom []inst) ([]inst, error) {
-	lo, hi, q, err := p.quantifier()
-	if q == "" || err != nil {
-		return atom, err
-	}
-	p.eat("?")
-	if _, _, again, err := p.quantifier(); err != nil {
-		return nil, err
-	} else if again != "" {
-		return nil, fmt.Errorf("invalid nested repetition operator: %s", again)
-	}
-	// Go refuses {n,m} nested to make more than maxRepeat copies of
-	// anything, counting {n,} as n copies and whatever is within {0} as none.
-	if p.copies = max(p.copies, 1) * max(lo, hi, 1); hi == 0 {
-		p.copies = 1
-	}
-	n := len(atom)
-	size := lo*n + max(hi-lo, 0)*(n+1)
-	if hi < 0 {
-		size += n + 2
-	}
-	if p.copies > maxRepeat {
-		return nil, fmt.Errorf("expression too large: %s repeats a repetition to more than %d copies", q, maxRepeat)
-	} else if size > maxProgram {
-		return nil, errTooLarge
-	}
-	var prog []inst
-	for range lo {
-		prog = append(prog, atom...)
-	}
-	if hi < 0 { // a split to the atom or past it, and a jump back to the split
-		prog = append(append(prog, inst{op: 's', x: 1, y: n + 2}), atom...)
-		prog = append(prog, inst{op: 's', x: -n - 1, y: -n - 1})
-	}
-	for range hi - lo { // each a split to the atom or past it
-		prog = append(append(prog, inst{op: 's', x: 1, y: n + 1}), atom...)
-	}
-	return prog, nil
-}
-
-// quantifier reads * + ? or {n} {n,} {n,m}, if one is next, and returns
-// its counts, hi -1 for no limit, and its text. A { that starts none of
-// these is a literal, as in Go, and so is one with a count that has a
-// leading zero.
-func (p *patternParser) quantifier() (lo, hi int, text string, err error) {
-	switch {
-	case p.eat("*"):
-		return 0, -1, "*", nil
-	case p.eat("+"):
-		return 1, -1, "+", nil
-	case p.eat("?"):
-		return 0, 1, "?", nil
-	}
-	isCount := func(s string) bool {
-		return s != "" && strings.Trim(s, "0123456789") == "" && (s == "0" || s[0] != '0')
-	}
-	rest, brace := strings.CutPrefix(p.src[p.pos:], "{")
-	counts := rest[:len(rest)-len(strings.TrimLeft(rest, "0123456789,"))]
-	los, his, comma := strings.Cut(counts, ",")
-	if !brace || !strings.HasPrefix(rest[len(counts):], "}") || !isCount(los) || his != "" && !isCount(his) {
-		return 0, 0, "", nil
-	}
-	text = "{" + counts + "}"
-	p.pos += len(text)
-	lo, _ = strconv.Atoi(los) // a count too large for an int is the largest int, refused below
-	if hi = lo; comma {
-		hi = -1
-	}
-	if his != "" {
-		hi, _ = strconv.Atoi(his)
-	}
-	if lo > maxRepeat || hi > maxRepeat || hi >= 0 && lo > hi {
-		return 0, 0, text, fmt.Errorf("invalid repeat count %s (at most %d)", text, maxRepeat)
-	}
-	return lo, hi, text, nil
-}
-
-// group parses a group after its (: plain, (?:...), (?P<name>...) or
-// (?<name>...). Other (? forms are flags or look-arounds: refused.
-func (p *patternParser) group() ([]inst, error) {
-	rest := p.src[p.pos:]
-	switch {
-	case strings.HasPrefix(rest, "?:"):
-		p.pos += 2
-	case strings.HasPrefix(rest, "?P<") || strings.HasPrefix(rest, "?<"):
-		what, _, closed := strings.Cut(rest, ">")
-		name := what[strings.IndexByte(what, '<')+1:]
-		if !closed || name == "" || strings.IndexFunc(name, func(r rune) bool { return !isWordChar(r) }) >= 0 {
-			return nil, fmt.Errorf("invalid group name in (%s>", what)
-		} else if p.names[name] {
-			return nil, fmt.Errorf("duplicate group name %s", name)
-		}
-		p.names[name], p.pos = true, p.pos+len(what)+1
-	case strings.HasPrefix(rest, "?"):
-		what := rest
-		if i := strings.IndexAny(rest, ":)"); i >= 0 {
-			what = rest[:i+1]
-		}
-		return nil, unsupported("group (" + what + "; (?i) is only allowed at the very start")
-	}
-	if p.depth++; p.depth >= maxNesting {
-		return nil, errors.New("expression nests too deeply")
-	}
-	prog, err := p.alt()
-	if p.depth--; err == nil && !p.eat(")") {
-		err = errors.New("missing closing )")
-	}
-	return prog, err
-}
-
-// class parses a bracket class after its [: items and ranges of
-// characters. A ] first is literal, as is a - first or last.
-func (p *patternParser) class() ([]inst, error) {
-	in := inst{op: 'c', neg: p.eat("^")}
-	single := func(r []rune) bool { return len(r) == 2 && r[0] == r[1] }
-	for first := true; first || !p.eat("]"); first = false {
-		if p.pos == len(p.src) {
-			return nil, errors.New("missing closing ]")
-		} else if strings.HasPrefix(p.src[p.pos:], "[:") {
-			return nil, unsupported(`[:name:] class (use ranges, \d, \w or \s; \[ for a [)`)
-		}
-		start := p.pos
-		lo, err := p.item()
-		if err == nil && single(lo) && len(p.src)-p.pos >= 2 && p.src[p.pos] == '-' && p.src[p.pos+1] != ']' {
-			p.pos++
-			var hi []rune
-			if hi, err = p.item(); err == nil && (!single(hi) || hi[0] < lo[0]) {
-				err = fmt.Errorf("invalid character class range %s", p.src[start:p.pos])
-			} else if err == nil {
-				lo[1] = hi[0]
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		in.ranges = append(in.ranges, lo...)
-	}
-	return []inst{in}, nil
-}
-
-// item reads a character, or an escaped one, as ranges: ASCII punctuation
-// stands for itself, \t \n \r \f \v \a for their controls, and
-// \d \D \w \W \s \S for their classes; other escapes are refused.
-func (p *patternParser) item() ([]rune, error) {
-	r, w := utf8.DecodeRuneInString(p.src[p.pos:])
-	if p.pos += w; r != '\\' {
-		return []rune{r, r}, nil
-	} else if p.pos == len(p.src) {
-		return nil, errors.New(`trailing \ at the end`)
-	}
-	r, w = utf8.DecodeRuneInString(p.src[p.pos:])
-	p.pos += w
-	if i := strings.IndexRune("afnrtv", r); i >= 0 {
-		r = rune("\a\f\n\r\t\v"[i]) // which is not a word character
-	}
-	if r < utf8.RuneSelf && !isWordChar(r) || r == '_' {
-		return []rune{r, r}, nil
-	} else if ranges := p.perlClass(r); ranges != nil {
-		return ranges, nil
-	}
-	what, rest := `\`+string(r), p.src[p.pos:]
-	if r == 'p' || r == 'P' { // name the class: \pL, \p{Greek}
-		_, n := utf8.DecodeRuneInString(rest)
-		if i := strings.IndexByte(rest, '}'); strings.HasPrefix(rest, "{") && i >= 0 {
-			n = i + 1
-		}
-		what += rest[:n]
-	}
-	return nil, unsupported(what)
-}
-
-// perlClass is the ranges of \d \D \w \W \s \S, named by their letter, with
-// the ASCII meanings Go gives them, or nil for another letter. Go folds
-// case before negating, so under (?i) \w also holds ſ and the Kelvin sign
-// (cases of s and k) and \W not.
-func (p *patternParser) perlClass(letter rune) []rune {
-	ranges := map[rune][]rune{'d': {'0', '9'}, 's': {'\t', '\n', '\f', '\r', ' ', ' '},
-		'w': {'0', '9', 'A', 'Z', '_', '_', 'a', 'z'}}[letter|0x20]
-	if p.fold && letter|0x20 == 'w' {
-		ranges = append(ranges, 0x17f, 0x17f, 0x212a, 0x212a)
-	}
-	if ranges == nil || letter >= 'a' {
-		return ranges
-	}
-	others := []rune{0} // \D \S \W: the ranges between, some perhaps empty
-	for i := 0; i < len(ranges); i += 2 {
-		others = append(others, ranges[i]-1, ranges[i+1]+1)
-	}
-	return append(others, unicode.MaxRune)
-}
-
-// isWordChar is \w's ASCII meaning, which \b also uses.
-func isWordChar(r rune) bool {
-	return '0' <= r && r <= '9' || 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || r == '_'
-}
-
-// match reports whether the line holds a match anywhere, as regexp.Match
-// would. It steps through the line a character at a time with the classes
-// that threads wait at; a thread starts afresh at every position, which
-// makes the search unanchored.
-func (pt *pattern) match(line []byte) bool {
-	at := func(i int) (rune, int) {
-		if i < len(line) {
-			return utf8.DecodeRune(line[i:])
-		}
-		return -1, 0 // past the end of the line
-	}
-	clear(pt.seen)
-	now, next, prev := pt.now[:0], pt.next[:0], rune(-1)
-	for pos, step := 0, 1; ; step++ {
-		cur, w := at(pos)
-		if pt.follow(&now, step, 0, prev, cur) {
-			return true
-		} else if cur < 0 {
-			return false
-		}
-		after, _ := at(pos + w)
-		for _, pc := range now {
-			if pt.takes(&pt.prog[pc], cur) && pt.follow(&next, step+1, pc+1, cur, after) {
-				return true
-			}
-		}
-		now, next, prev, pos = next, now[:0], cur, pos+w
-	}
-}
-
-// follow adds to list the classes that pc leads to without consuming a
-// character, marking what it reaches with step; prev and cur are the
-// characters either side of the position (-1 past an end), for the
-// assertions. It is true on reaching the end of the program: a match.
-func (pt *pattern) follow(list *[]int, step, pc int, prev, cur rune) bool {
-	if pc == len(pt.prog) {
-		return true
-	} else if pt.seen[pc] == step {
-		return false
-	}
-	pt.seen[pc] = step
-	in := &pt.prog[pc]
-	switch in.op {
-	case 'c':
-		*list = append(*list, pc)
-		return false
-	case 's':
-		return pt.follow(list, step, pc+in.x, prev, cur) || pt.follow(list, step, pc+in.y, prev, cur)
-	}
-	boundary := isWordChar(prev) != isWordChar(cur) // for \b, and \B where not
-	holds := in.op == '^' && prev < 0 || in.op == '$' && cur < 0 ||
-		in.op == 'b' && boundary || in.op == 'B' && !boundary
-	return holds && pt.follow(list, step, pc+1, prev, cur)
-}
-
-// takes says whether in takes r. Under (?i) it does if it holds any case
-// of r, found with unicode.SimpleFold as Go's (?i) does; a negated class
-// is negated after that, since Go folds before negating.
-func (pt *pattern) takes(in *inst, r rune) bool {
-	for f := r; ; {
-		for i := 0; i < len(in.ranges); i += 2 {
-			if in.ranges[i] <= f && f <= in.ranges[i+1] {
-				return !in.neg
-			}
-		}
-		if f = unicode.SimpleFold(f); !pt.fold || f == r {
-			return in.neg
-		}
-	}
-}
-
-// probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the
-// timeout, else 1. It speaks just enough HTTP/1.0 for a status line, which
-// keeps net/http and its start-up cost out of every procdog command.
-func probeHTTP(rawURL string, timeout time.Duration) (int, string) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return 1, err.Error()
-	}
-	deadline := time.Now().Add(timeout)
-	host := u.Host
-	if u.Port() == "" {
-		host = u.Host + ":80"
-	}
-	conn, err := dialTCP(host, timeout)
-	if err != nil {
-		return 1, probeFailure(err, timeout)
-	}
-	defer conn.Close()
-	conn.SetDeadline(deadline)
-	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n", u.RequestURI(), u.Host, version)
-	// A status line fits in a few KiB; whatever a server sends beyond that
-	// is not read, so a monitor's memory stays flat.
-	status, err := bufio.NewReader(io.LimitReader(conn, maxStatusLine)).ReadString('\n')
-	if err != nil {
-		return 1, "GET " + rawURL + ": no HTTP status line: " + probeFailure(err, timeout)
-	}
-	// "HTTP/1.1 200 OK"
-	fields := strings.Fields(status)
-	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/") {
-		return 1, "GET " + rawURL + ": not an HTTP status line"
-	}
-	if code, err := strconv.Atoi(fields[1]); err == nil && code >= 200 && code < 400 {
-		return 0, ""
-	}
-	return 1, "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
-}
-
-// wait runs the health check up to HealthCount times, HealthDelay apart,
-// until it passes or the process exits.
-func (m *monitor) wait() response {
-	// At least one check, even with a health count of 0: a wait that ran
-	// none would answer healthy without knowing.
-	r := m.status()
-	for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
-		select {
-		case <-m.current().exited:
-		case <-time.After(seconds(m.o.HealthDelay)):
-		}
-		r = m.status()
-	}
-	return r
-}
-
-// stop sends the stop signal to the whole process group, so that a shell's
-// children end too, with SIGCONT after it, so that a stopped process can
-// act on it, and waits for the process to end; if it outlives the stop
-// timeout, the group gets SIGKILL: a stop always ends.
-// Members of the group that outlive the process itself get the rest of
-// the stop timeout (see endGroup): stop need not wait for them to answer.
-// A stop is for good: no restart follows.
-func (m *monitor) stop() response {
-	m.mu.Lock()
-	if !m.stopping {
-		m.stopping = true
-		close(m.wake)
-	}
-	run := m.run
-	select {
-	case <-run.exited:
-		m.mu.Unlock()
-		return m.state()
-	default:
-	}
-	if m.stopSignal == 0 {
-		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
-		m.stopDeadline = time.Now().Add(seconds(m.o.StopTimeout))
-	}
-	syscall.Kill(-run.pid, m.stopSignal)
-	syscall.Kill(-run.pid, syscall.SIGCONT)
-	// A health check of a process being stopped has nothing left to tell:
-	// ended now, the start or wait that runs it answers at once (an
-	// interrupted start acts on Ctrl-C within moments, not the timeout).
-	for pid := range m.checks {
-		syscall.Kill(-pid, syscall.SIGKILL)
-	}
-	deadline := m.stopDeadline
-	m.mu.Unlock()
-
-	select {
-	case <-run.exited:
-	case <-time.After(time.Until(deadline)):
-		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", run.pid)
-		m.mu.Lock()
-		m.stopSignal = syscall.SIGKILL
-		m.mu.Unlock()
-		syscall.Kill(-run.pid, syscall.SIGKILL)
-		<-run.exited
-	}
-	r := m.state()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r.code = codeKilled
-	delete(r.values, "returncode")
-	r.values["signal"] = int(m.stopSignal)
-	return r
-}
-
-// signal sends sig to the process group, if the process runs, and answers
-// its status.
-func (m *monitor) signal(sig syscall.Signal) response {
-	run := m.current()
-	select {
-	case <-run.exited:
-	default:
-		m.logf("sending signal %d to process group %d", sig, run.pid)
-		syscall.Kill(-run.pid, sig)
-	}
-	return m.status()
-}
-
-// endGroup ends what is left of a run's process group once the process
-// itself has exited, as a stop would: the stop signal (unless a stop sent
-// it already), then SIGKILL when the stop timeout has passed. Left over,
-// they would hold the process's port or files with nobody watching. The
-// group's id stays reserved while any member lives, so this reaches no one
-// else; a member that moved to a session of its own has left the group.
-func (m *monitor) endGroup(run *childRun) {
-	if syscall.Kill(-run.pid, 0) != nil {
-		return
-	}
-	m.mu.Lock()
-	deadline := m.stopDeadline
-	m.mu.Unlock()
-	if deadline.IsZero() {
-		sig, _ := parseSignal(string(m.o.StopSignal))
-		m.logf("process group %d outlived its leader; sending signal %d", run.pid, sig)
-		syscall.Kill(-run.pid, sig)
-		syscall.Kill(-run.pid, syscall.SIGCONT)
-		deadline = time.Now().Add(seconds(m.o.StopTimeout))
-	}
-	if !awaitGroupEnd(run.pid, deadline) {
-		m.logf("process group %d outlived the stop timeout; sending SIGKILL", run.pid)
-		syscall.Kill(-run.pid, syscall.SIGKILL)
-	}
+// signalGroup sends sig to process group pgid, and SIGCONT after it, so that
+// a stopped process can act on it.
+func signalGroup(pgid int, sig syscall.Signal) {
+	syscall.Kill(-pgid, sig)
+	syscall.Kill(-pgid, syscall.SIGCONT)
 }
 
 // awaitGroupEnd waits until process group pgid has no member left or
@@ -3228,9 +2745,9 @@ func (j *exportJob) healthArgv() []string {
 			argv = []string{curl, "-fsS", "-g", "--noproxy", "*", "-o", os.DevNull, j.HealthURL}
 		}
 	case j.HealthTCP != "":
-		host, port, _ := splitHostPort(j.HealthTCP)
+		host, port, _ := net.SplitHostPort(j.HealthTCP)
 		if bash, err := exportExecutable("bash", j.Dir); err == nil {
-			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, port))}
+			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%s", host, port))}
 		}
 	}
 	timeout, err := exportExecutable("timeout", j.Dir)
@@ -3459,50 +2976,33 @@ func exitCodeFor(command string, r response, o options) int {
 	return exitUnknown
 }
 
-// json is r as --json prints it: the name, the state, and the facts
-// the response line has.
-//
-// It is written by hand, keys sorted, as encoding/json would write it:
-// that package costs every procdog command time to start.
+// json is r as --json prints it: the name, the state, and the facts the
+// response line has.
 func (r response) json(name string) string {
-	fields := map[string]string{"name": jsonString(name), "state": jsonString(r.code)}
+	fields := map[string]any{"name": name, "state": r.code}
 	for k, v := range r.values {
-		fields[k] = strconv.Itoa(v)
+		fields[k] = v
 	}
 	if r.values["orphaned"] == 1 {
-		fields["orphaned"] = "true"
+		fields["orphaned"] = true
 	}
 	if r.code == codeError {
-		fields["error"] = jsonString(r.msg)
+		fields["error"] = r.msg
 	}
 	if r.healthError != "" {
-		fields["health_error"] = jsonString(r.healthError)
+		fields["health_error"] = r.healthError
 	}
-	var members []string
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		members = append(members, jsonString(k)+":"+fields[k])
-	}
-	return "{" + strings.Join(members, ",") + "}"
+	return jsonText(fields)
 }
 
-// jsonString is s as a JSON string. Each byte that is not UTF-8 becomes
-// U+FFFD, as with encoding/json: ranging over a string decodes it so.
-func jsonString(s string) string {
+// jsonText is v as JSON on one line. Bytes that are not UTF-8 become
+// U+FFFD; <, > and & stay as they are, for a terminal, not a web page.
+func jsonText(v any) string {
 	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20:
-			fmt.Fprintf(&b, "\\u%04x", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func printResponse(w io.Writer, name string, r response, asJSON bool) {
@@ -4292,9 +3792,9 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// checkHealthProbes checks --health-url and --health-tcp before anything
-// starts, so that a typo is a usage error and not a process that is never
-// healthy.
+// checkHealthProbes checks --health-url, --health-tcp and --health-log
+// before anything starts, so that a typo is a usage error and not a process
+// that is never healthy.
 func (o options) checkHealthProbes() error {
 	if o.HealthURL != "" {
 		u, err := url.Parse(o.HealthURL)
@@ -4305,33 +3805,30 @@ func (o options) checkHealthProbes() error {
 		if port == "" && !strings.HasSuffix(u.Host, ":") {
 			port = "80"
 		}
-		if err := checkProbeAddress("--health-url", o.HealthURL, u.Hostname(), port); err != nil {
+		if err := o.checkProbeAddress("--health-url", o.HealthURL, u.Hostname(), port); err != nil {
 			return err
 		}
 	}
 	if o.HealthLog != "" {
-		if _, err := compilePattern(o.HealthLog); err != nil {
+		if _, err := regexp.Compile(o.HealthLog); err != nil {
 			return usageErrorf("argument --health-log: not a regular expression: %v", err)
 		}
 	}
 	if o.HealthTCP != "" {
-		if i := strings.LastIndexByte(o.HealthTCP, ':'); i >= 0 {
-			host := strings.TrimSuffix(strings.TrimPrefix(o.HealthTCP[:i], "["), "]")
-			if err := checkProbeAddress("--health-tcp", o.HealthTCP, host, o.HealthTCP[i+1:]); err != nil {
-				return err
-			}
-		}
-		if _, _, err := splitHostPort(o.HealthTCP); err != nil {
+		host, port, err := net.SplitHostPort(o.HealthTCP)
+		if err != nil {
 			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
 		}
+		return o.checkProbeAddress("--health-tcp", o.HealthTCP, host, port)
 	}
 	return nil
 }
 
-// checkProbeAddress checks a probe's host and port as the monitor will
-// use them: a host it cannot resolve, without DNS, or a port that cannot
-// be, would leave the process unhealthy for ever with nothing saying why.
-func checkProbeAddress(option, value, host, port string) error {
+// checkProbeAddress checks a probe's host and port as the monitor will use
+// them: a host that does not resolve, or a port that cannot be, would leave
+// the process unhealthy for ever. The lookup has the health timeout, but at
+// least a second: a timeout of 0 kills checks, not lookups.
+func (o options) checkProbeAddress(option, value, host, port string) error {
 	if host == "" {
 		return usageErrorf("argument %s: no host in '%s'", option, value)
 	}
@@ -4341,10 +3838,10 @@ func checkProbeAddress(option, value, host, port string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'", option, port, value)
 	}
-	if _, err := lookupHost(host); err != nil {
-		ce := usageErrorf("argument %s: unknown host '%s' in '%s'", option, host, value).(*codedError)
-		ce.hint = "procdog does no DNS: use an IP address, localhost or a name in /etc/hosts, or for another host --health-command \"curl -sf URL\""
-		return ce
+	ctx, cancel := context.WithTimeout(context.Background(), max(seconds(o.HealthTimeout), time.Second))
+	defer cancel()
+	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+		return usageErrorf("argument %s: unknown host '%s' in '%s'", option, host, value)
 	}
 	return nil
 }
@@ -4670,87 +4167,58 @@ func lockHeld(path string) bool {
 }
 
 // ---------------------------------------------------------------------------
-// Sockets, with the system calls themselves.
-//
-// Package net would do all this, but where cgo is available it links the C
-// library in for its DNS resolver, which procdog never needs: every command
-// would pay for the dynamic loader, and every monitor for libc's pages. So
-// procdog opens its sockets itself and hands them to the runtime's poller as
-// non-blocking *os.File, which gives reads, writes and accepts deadlines.
+// Sockets and processes.
 
-// conn is one side of a connection: a socket file, or in tests a net.Conn.
-type conn interface {
-	io.ReadWriteCloser
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
-}
-
-// socket makes a non-blocking, close-on-exec stream socket.
-func socket(family int) (int, error) {
-	return newFD("socket", func() (int, error) { return syscall.Socket(family, syscall.SOCK_STREAM, 0) })
-}
-
-// newFD makes a descriptor with the system call op, and marks it
-// close-on-exec and non-blocking. ForkLock keeps a process being started
-// meanwhile from inheriting it before it is marked.
-func newFD(op string, call func() (int, error)) (int, error) {
-	syscall.ForkLock.RLock()
-	fd, err := call()
-	if err == nil {
-		syscall.CloseOnExec(fd)
-	}
-	syscall.ForkLock.RUnlock()
+// listenUnix listens on a Unix socket that is owner-only from its first
+// moment: bound under a umask of 077, not chmod'ed after. The umask is the
+// whole process's, so no process may be started meanwhile and inherit it.
+// The socket file is procdog's to remove (see removeSocket), never the
+// listener's: by then it may be a newer monitor's.
+func listenUnix(path string) (net.Listener, error) {
+	syscall.ForkLock.Lock()
+	oldMask := syscall.Umask(0o177) // read and write are all a client needs
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(oldMask)
+	syscall.ForkLock.Unlock()
 	if err != nil {
-		return -1, os.NewSyscallError(op, err)
+		return nil, err
 	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		syscall.Close(fd)
-		return -1, os.NewSyscallError("setnonblock", err)
-	}
-	return fd, nil
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	return ln, nil
 }
 
 // dialMonitor connects to the monitor socket at path and makes sure that
 // the monitor behind it runs as this user. The socket file's owner was
-// checked before, but another user can swap the file in between: only
-// the peer's credentials, which the kernel keeps with the connection, say
-// who answers. Root is refused too: procdog never starts a root monitor
-// for another user.
-func dialMonitor(path string) (*os.File, error) {
-	fd, err := socket(syscall.AF_UNIX)
-	if err != nil {
-		return nil, err
-	}
-	// A monitor whose backlog is full makes a non-blocking connect fail
-	// with EAGAIN: try again until the timeout.
+// checked before, but another user can swap the file in between: only the
+// peer's credentials, which the kernel keeps with the connection, say who
+// answers. Root is refused too: procdog never starts a root monitor for
+// another user.
+func dialMonitor(path string) (net.Conn, error) {
 	deadline := time.Now().Add(dialTimeout)
 	for {
-		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
-		if err != syscall.EAGAIN || time.Now().After(deadline) {
-			break
+		conn, err := net.DialTimeout("unix", path, dialTimeout)
+		// A monitor whose backlog is full refuses with EAGAIN: try again.
+		if errors.Is(err, syscall.EAGAIN) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			continue
+		} else if err != nil {
+			return nil, err
 		}
-		time.Sleep(time.Millisecond)
+		_, uid, err := peerCred(conn.(*net.UnixConn))
+		if err == nil && uid != os.Getuid() {
+			err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
+		}
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
 	}
-	if err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
-	}
-	conn := os.NewFile(uintptr(fd), path)
-	_, uid, err := peerCred(conn)
-	if err == nil && uid != os.Getuid() {
-		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
-	}
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return conn, nil
 }
 
-// peerCred is the pid and effective uid of the process at the other end
-// of a connected Unix socket, as the kernel recorded them when it connected
-// or listened. The syscall package has no portable call for them, so this
-// is getsockopt itself, with each system's options and layouts: Linux's
+// peerCred is the pid and effective uid of the process at the other end of
+// a connected Unix socket, as the kernel recorded them. Package syscall has
+// no call for them on every system, so this is getsockopt itself: Linux's
 // SO_PEERCRED gives struct ucred {pid, uid, gid}; macOS and the BSDs give
 // struct xucred {version, uid, ...} for LOCAL_PEERCRED, and the pid for
 // LOCAL_PEERPID. A pid of 0 means the system did not tell.
@@ -4793,185 +4261,9 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	return pid, uid, nil
 }
 
-// dialTCP connects to addr (HOST:PORT, where HOST is an IP address or a
-// name in /etc/hosts) within the timeout.
-func dialTCP(addr string, timeout time.Duration) (*os.File, error) {
-	host, port, err := splitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	ips, err := lookupHost(host)
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(timeout)
-	var f *os.File
-	for _, ip := range ips {
-		if f, err = dialIP(addr, ip, port, time.Until(deadline)); err == nil {
-			return f, nil
-		}
-	}
-	return nil, err
-}
-
-// dialIP connects to one address of addr within the timeout.
-func dialIP(addr string, ip netip.Addr, port int, timeout time.Duration) (*os.File, error) {
-	family, sa := syscall.AF_INET6, syscall.Sockaddr(&syscall.SockaddrInet6{Port: port, Addr: ip.As16()})
-	if ip.Is4() {
-		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
-	}
-	fd, err := socket(family)
-	if err != nil {
-		return nil, err
-	}
-	err = syscall.Connect(fd, sa)
-	// Handed to the poller only now, so that no readiness from before the
-	// connect counts. The poller may still wake early: connected means no
-	// pending error and a peer, as package net checks it.
-	f := os.NewFile(uintptr(fd), addr)
-	if err == syscall.EINPROGRESS {
-		f.SetWriteDeadline(time.Now().Add(timeout))
-		rc, _ := f.SyscallConn()
-		if werr := rc.Write(func(fd uintptr) bool {
-			soerr, gerr := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
-			switch e := syscall.Errno(soerr); {
-			case gerr != nil:
-				err = gerr
-			case e == 0 || e == syscall.EISCONN:
-				if _, perr := syscall.Getpeername(int(fd)); perr != nil {
-					return false
-				}
-				err = nil
-			case e == syscall.EINPROGRESS || e == syscall.EALREADY || e == syscall.EINTR:
-				return false
-			default:
-				err = e
-			}
-			return true
-		}); werr != nil {
-			err = werr
-		}
-		f.SetWriteDeadline(time.Time{})
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
-	}
-	return f, nil
-}
-
-// splitHostPort splits "host:port" and "[v6]:port".
-func splitHostPort(addr string) (string, int, error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return "", 0, fmt.Errorf("missing port in address %q", addr)
-	}
-	host := addr[:i]
-	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	} else if strings.Contains(host, ":") {
-		return "", 0, fmt.Errorf("too many colons in address %q", addr)
-	}
-	port, err := strconv.Atoi(addr[i+1:])
-	if err != nil || port < 1 || port > 65535 || host == "" {
-		return "", 0, fmt.Errorf("bad address %q", addr)
-	}
-	return host, port, nil
-}
-
-// hostsFile is where names are looked up; tests give their own.
-var hostsFile = "/etc/hosts"
-
-// lookupHost finds the addresses of host: an IP address, localhost, or a
-// name in /etc/hosts, with every address the file gives it (localhost is
-// often ::1 first, where a server may listen on 127.0.0.1 alone). Health
-// checks are local, so there is no DNS.
-func lookupHost(host string) ([]netip.Addr, error) {
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{ip.Unmap()}, nil
-	}
-	var ips []netip.Addr
-	hosts, _ := os.ReadFile(hostsFile)
-	for _, line := range strings.Split(string(hosts), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		fields := strings.Fields(line)
-		if len(fields) > 1 && slices.ContainsFunc(fields[1:], func(f string) bool { return strings.EqualFold(f, host) }) {
-			if ip, err := netip.ParseAddr(fields[0]); err == nil && !slices.Contains(ips, ip.Unmap()) {
-				ips = append(ips, ip.Unmap())
-			}
-		}
-	}
-	if len(ips) > 0 {
-		return ips, nil
-	}
-	if strings.EqualFold(host, "localhost") {
-		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-	}
-	return nil, fmt.Errorf("unknown host %q: use an IP address or a name in /etc/hosts", host)
-}
-
-// unixListener is a listening Unix socket.
-type unixListener struct{ *os.File }
-
-func listenUnix(path string) (*unixListener, error) {
-	fd, err := socket(syscall.AF_UNIX)
-	if err != nil {
-		return nil, err
-	}
-	// The socket file is owner-only from its first moment: made under a
-	// umask of 077, not chmod'ed after. The umask is the whole process's,
-	// so no process may be started meanwhile, and inherit it.
-	syscall.ForkLock.Lock()
-	oldMask := syscall.Umask(0o177) // read and write are all a client needs
-	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
-	syscall.Umask(oldMask)
-	syscall.ForkLock.Unlock()
-	op := "bind"
-	if err == nil {
-		// The kernel clamps the backlog to its own maximum, which on Linux
-		// and macOS alike is larger than syscall.SOMAXCONN.
-		op, err = "listen", syscall.Listen(fd, 4096)
-	}
-	if err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: op, Path: path, Err: err}
-	}
-	return &unixListener{os.NewFile(uintptr(fd), path)}, nil
-}
-
-// Accept waits for a connection; after Close it fails with os.ErrClosed.
-func (l *unixListener) Accept() (*os.File, error) {
-	rc, _ := l.SyscallConn() // fails only for a nil file
-	var nfd int
-	var err error
-	if rerr := rc.Read(func(fd uintptr) bool {
-		for {
-			nfd, err = newFD("accept", func() (int, error) {
-				nfd, _, err := syscall.Accept(int(fd))
-				return nfd, err
-			})
-			// A client that left before it was accepted, or a signal, is
-			// no reason to make the next one wait.
-			if !errors.Is(err, syscall.ECONNABORTED) && !errors.Is(err, syscall.EINTR) {
-				return !errors.Is(err, syscall.EAGAIN)
-			}
-		}
-	}); rerr != nil {
-		// With no deadline set, waiting fails only once Close has begun.
-		return nil, fmt.Errorf("accept: %w (%v)", os.ErrClosed, rerr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(nfd), "connection"), nil
-}
-
-// ---------------------------------------------------------------------------
-// Processes and their files: finding, starting, reaping, describing.
-
 // processStart is when pid started, as the system tells it, or "" if it
-// cannot tell: field 22 of /proc/PID/stat, in clock ticks since boot, on
-// Linux; what ps says elsewhere (macOS has no /proc).
+// cannot tell or the process is a zombie: field 22 of /proc/PID/stat, in
+// clock ticks since boot, on Linux; what ps says elsewhere.
 func processStart(pid int) string {
 	if runtime.GOOS != "linux" {
 		// In one locale and time zone, so that every procdog reads the
@@ -4982,19 +4274,19 @@ func processStart(pid int) string {
 		return strings.Join(strings.Fields(string(out)), "_")
 	}
 	// Fields count from the end of the command's name, which may hold
-	// spaces and parentheses. A process that has gone leaves no fields.
+	// spaces and parentheses.
 	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	i := strings.LastIndexByte(string(stat), ')')
 	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
-		return fields[19] // a zombie has ended; it only waits to be reaped
+		return fields[19]
 	}
 	return ""
 }
 
 // findExecutable finds name as os/exec would run it, through $PATH, or
 // relative to dir when it has a slash, and says why it cannot be run. For
-// a name with a slash it returns the name itself: forkExec resolves it in
-// dir.
+// a name with a slash it returns the name itself, which os/exec resolves
+// in dir.
 func findExecutable(name, dir string) (string, error) {
 	if !strings.Contains(name, "/") {
 		return exec.LookPath(name)
@@ -5013,10 +4305,35 @@ func findExecutable(name, dir string) (string, error) {
 	return name, nil
 }
 
+// describeExecError says which command could not be run and why, without
+// Go's "exec:" and "fork/exec" prefixes.
+func describeExecError(err error) string {
+	var ee *exec.Error
+	var pe *os.PathError
+	switch {
+	case errors.As(err, &ee):
+		return fmt.Sprintf("%s: %v", ee.Name, ee.Err)
+	case errors.As(err, &pe):
+		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
+	}
+	return err.Error()
+}
+
+// exitCode is a process's returncode as Python's Popen reported it:
+// negative for a signal.
+func exitCode(ps *os.ProcessState) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
 // openInput opens the process's standard input without waiting: a FIFO
 // with no writer yet must not hang the monitor, which holds the lock. The
-// process gets a blocking descriptor, as from a shell; from a FIFO, it
-// reads end of file while no writer has it open.
+// process gets a blocking descriptor, as from a shell.
 func openInput(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -5070,8 +4387,7 @@ func openOutput(path string, appendTo bool) (*os.File, error) {
 	f, err := os.OpenFile(path, mode, 0o666)
 	if errors.Is(err, syscall.ENXIO) {
 		return nil, fmt.Errorf("%s is a FIFO with no reader", path)
-	}
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
 	if err := blocking(f); err != nil {
@@ -5090,46 +4406,12 @@ func blocking(f *os.File) error {
 	return nil
 }
 
-// describeExecError says which command could not be run and why, without
-// Go's "exec:" and "fork/exec" prefixes.
-func describeExecError(err error) string {
-	var ee *exec.Error
-	var pe *os.PathError
-	switch {
-	case errors.As(err, &ee):
-		return fmt.Sprintf("%s: %v", ee.Name, ee.Err)
-	case errors.As(err, &pe):
-		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
-	}
-	return err.Error()
-}
-
-// forkExec runs the program at path with argv, whose argv[0] stays as the
-// user wrote it, and files as its descriptors 0, 1, 2 and on, in dir. It
-// calls syscall.ForkExec rather than os/exec, in the client and the monitor
-// both: os/exec's first start in a process probes for pidfd support with a
-// fork of its own, and that probe and its bookkeeping made 100 simultaneous
-// starts about 4% slower (README, Performance). A relative path with a
-// slash is taken relative to dir, as with os/exec.
-func forkExec(path string, argv []string, dir string, env []string, files []*os.File, sys *syscall.SysProcAttr) (int, error) {
-	fds := make([]uintptr, len(files))
-	for i, f := range files {
-		fds[i] = f.Fd()
-	}
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys})
-	runtime.KeepAlive(files) // no finalizer may close them before the fork
-	if err != nil {
-		return 0, &os.PathError{Op: "fork/exec", Path: path, Err: err}
-	}
-	return pid, nil
-}
-
 // closeInheritedOnExec marks every descriptor above stderr close-on-exec.
 // Go opens its own that way, but those that procdog's caller left open (a
 // shell's 5>&1, a lock held on fd 9) would otherwise pass on to the
-// monitor and from it to the process and its health checks: a pipe held
-// open so keeps "procdog start ... | cat" from ending, and a lock stays
-// held by a process that never heard of it.
+// monitor and from it to the process: a pipe held open so keeps
+// "procdog start ... | cat" from ending, and a lock stays held by a
+// process that never heard of it.
 func closeInheritedOnExec() {
 	entries, err := os.ReadDir("/dev/fd")
 	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
@@ -5142,22 +4424,4 @@ func closeInheritedOnExec() {
 			syscall.CloseOnExec(fd)
 		}
 	}
-}
-
-// waitExit reaps the child pid and returns its returncode, as Python's
-// Popen reported it: negative for a signal. The goroutine that calls it
-// holds a thread while it waits, as os/exec's Wait would.
-func waitExit(pid int) int {
-	var ws syscall.WaitStatus
-	_, err := syscall.Wait4(pid, &ws, 0, nil)
-	for err == syscall.EINTR {
-		_, err = syscall.Wait4(pid, &ws, 0, nil)
-	}
-	switch {
-	case err != nil:
-		return -1
-	case ws.Signaled():
-		return -int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }
