@@ -30,6 +30,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -549,7 +550,7 @@ type client struct {
 	name    string
 	o       options
 	command string       // as the user typed it, for messages: start or restart
-	spawned *atomic.Bool // set once start spawns a monitor, if not nil
+	spawned *atomic.Bool // set while start has a monitor of its own starting, if not nil
 }
 
 // request sends one request line to NAME's monitor and returns its answer;
@@ -558,19 +559,14 @@ type client struct {
 // signalled by signal.
 func (c client) request(line string) (response, error) {
 	answer, alive, err := exchange(c.dir, c.name, line)
-	r := newResponse(codeStopped)
-	if alive {
-		r = parseResponse(answer)
-	}
-	if err != nil || r.code != codeStopped {
-		return r, err
+	if err != nil || alive {
+		return parseResponse(answer), err
 	}
 	pid, ok := findOrphan(c.dir, c.name)
 	if !ok {
-		return r, nil
+		return newResponse(codeStopped), nil
 	}
-	verb, arg, _ := strings.Cut(line, " ")
-	switch verb {
+	switch verb, arg, _ := strings.Cut(line, " "); verb {
 	case "stop":
 		return c.stopOrphan(pid), nil
 	case "signal":
@@ -581,8 +577,12 @@ func (c client) request(line string) (response, error) {
 	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
 }
 
-// start starts NAME unless it runs, and returns its status. started tells
-// whether this call started it.
+// start starts NAME unless it runs, and returns its status; started tells
+// whether this call started it. Several starts for one name may race: the
+// monitors settle it with the lock, and each loser's client reports the
+// winner's process. While another monitor owns the name (it may also be
+// waiting to restart its process), its lock is polled, quickly at first,
+// then slowly: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
 	if err := c.checkStartable(c.o); err != nil {
 		return r, false, err
@@ -593,16 +593,10 @@ func (c client) start() (r response, started bool, err error) {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
 	}
-	// Several starts for one name may race; the monitors settle it with the
-	// lock, and each loser's client reports the winner's process.
-	// The lock's owner may also be a monitor waiting to restart its process.
-	// While another monitor owns the name, its lock is polled, quickly at
-	// first, for a racing start, then slowly, for a monitor that waits to
-	// restart its process: each poll is a line in its log.
 	deadline := time.Now().Add(firstAnswerTimeout(c.o) + maxRestartDelay)
 	var poll time.Duration // 0 until another monitor is found owning the name
 	for time.Now().Before(deadline) {
-		// A monitor whose process has not exited answers: running, or an
+		// A monitor whose process has not exited answers running, or an
 		// error such as a health command that cannot be run.
 		if r, err = c.request("status"); err != nil || r.code != codeStopped && r.code != codeExited {
 			if err == nil && c.o.Strict {
@@ -638,7 +632,8 @@ func (c client) checkStartable(o options) error {
 		return err
 	}
 	if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
-		err := usageErrorf("Must specify --command with '%s' or supply a command in the config file for this id ('%s')", orDefault(c.command, "start"), c.name)
+		err := usageErrorf("Must specify --command with '%s' or supply a command in the config file for this id ('%s')",
+			orDefault(c.command, "start"), c.name)
 		err.(*codedError).hint = configHint(c.name, orDefault(o.Config, findConfig()))
 		return err
 	}
@@ -662,16 +657,17 @@ func (c client) monitorOptions() (o options, ok bool, err error) {
 		return o, false, err
 	}
 	var flags []string
-	for rest := answer; rest != ""; rest = strings.TrimPrefix(rest, " ") {
-		quoted, err := strconv.QuotedPrefix(rest)
-		if err != nil {
-			return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options", c.name, answer)
+	for rest := answer; rest != "" && err == nil; rest = strings.TrimPrefix(rest, " ") {
+		var quoted string
+		if quoted, err = strconv.QuotedPrefix(rest); err == nil {
+			word, _ := strconv.Unquote(quoted)
+			flags, rest = append(flags, word), rest[len(quoted):]
 		}
-		word, _ := strconv.Unquote(quoted)
-		flags = append(flags, word)
-		rest = rest[len(quoted):]
 	}
-	if o, err = optionsFromFlags(flags); err != nil {
+	if err == nil {
+		o, err = optionsFromFlags(flags)
+	}
+	if err != nil {
 		return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options: %v", c.name, answer, err)
 	}
 	return o, true, nil
@@ -679,21 +675,17 @@ func (c client) monitorOptions() (o options, ok bool, err error) {
 
 // restartOptions stops NAME if it runs and returns the options to start it
 // again with: those its monitor was started with, under what this command
-// line gives, or, with no monitor to ask, the options given.
+// line gives, or, with no monitor to ask (but maybe an orphan to stop), the
+// options given.
 func (c client) restartOptions(cl commandLine) (options, error) {
 	o, ok, err := c.monitorOptions()
 	if err != nil {
 		return c.o, err
 	}
 	if !ok {
-		// No monitor to ask, but maybe an orphan to stop before it
-		// starts afresh.
 		o = c.o
 	} else {
-		// Whether to be strict is this command's business. (How to print
-		// is too, but only a command line gives that, and it is applied
-		// next.)
-		o.Strict = c.o.Strict
+		o.Strict = c.o.Strict // this command's business, as is how to print, which cl gives
 		if err := o.applyCommandLine(cl); err != nil {
 			return o, err
 		}
@@ -712,15 +704,12 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	return o, err
 }
 
-// An orphan is a process whose monitor was killed (the OOM killer, kill -9)
-// while it ran on: its pid and start time are in procdog.NAME.lock, which
-// no monitor locks any more. The start time tells it from an unrelated
-// process that got its pid since.
-
-// findOrphan is the pid of NAME's orphan, if it has one.
+// findOrphan is the pid of NAME's orphan, if it has one: a process whose
+// monitor was killed (the OOM killer, kill -9) while it ran on. Its pid and
+// start time are in procdog.NAME.lock, which no monitor locks any more; the
+// start time tells it from an unrelated process that got its pid since.
 func findOrphan(dir, name string) (int, bool) {
-	path := statePath(dir, name, "lock")
-	f, err := openStateFile(path, os.O_RDONLY)
+	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
 	if err != nil {
 		return 0, false
 	}
@@ -735,9 +724,8 @@ func findOrphan(dir, name string) (int, bool) {
 	if _, err := fmt.Sscanf(string(text[:n]), "pid=%d start=%s\n", &pid, &started); err != nil || pid <= 1 {
 		return 0, false
 	}
-	// A monitor starts its process as the leader of a group of its own,
-	// and signals go to the group: a pid that leads none is not one of
-	// ours, whatever the file says (kill(-1) would reach every process).
+	// Signals go to the process group: a pid that leads none is not one of
+	// ours, whatever the file says (and kill(-1) would reach every process).
 	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid || processStart(pid) != started {
 		return 0, false
 	}
@@ -746,17 +734,15 @@ func findOrphan(dir, name string) (int, bool) {
 }
 
 // stopOrphan stops an orphan's process group as a monitor would: the stop
-// signal, then SIGKILL when the stop timeout has passed, to the leader and
-// to what is left of the group. The group's id stays reserved while any
-// member lives, so the signals reach no one else.
+// signal, then SIGKILL at the stop timeout. The group's id stays reserved
+// while any member lives, so the signals reach no one else.
 func (c client) stopOrphan(pid int) response {
 	started := processStart(pid)
-	leaderGone := func() bool { return syscall.Kill(pid, 0) != nil || processStart(pid) != started }
 	sig, _ := parseSignal(string(c.o.StopSignal))
 	signalGroup(pid, sig)
 	if !awaitGroupEnd(pid, time.Now().Add(seconds(c.o.StopTimeout))) {
-		if !leaderGone() {
-			sig = syscall.SIGKILL
+		if syscall.Kill(pid, 0) == nil && processStart(pid) == started {
+			sig = syscall.SIGKILL // the leader itself outlived the timeout
 		}
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
@@ -768,72 +754,60 @@ func (c client) stopOrphan(pid int) response {
 
 // withHealthError adds to r, for JSON, why its health check failed: the
 // response line has no room for it, so the monitor tells on a request of
-// its own. A monitor that does not know the request answers invalid.
+// its own.
 func (c client) withHealthError(r response) response {
-	if h, ok := r.values["health"]; !ok || h == 0 {
-		return r
-	}
-	answer, alive, _ := exchange(c.dir, c.name, "health-error")
-	if alive && answer != codeInvalid {
-		r.healthError = answer
+	if h, ok := r.values["health"]; ok && h != 0 {
+		if answer, alive, _ := exchange(c.dir, c.name, "health-error"); alive && answer != codeInvalid {
+			r.healthError = answer
+		}
 	}
 	return r
 }
 
-// listNames are the names that have files in the state directory, sorted.
-func listNames(dir string) []string {
+// list prints the status of every name in the state directory that a
+// monitor or an orphan answers for, asking them all at once. Without
+// --all, names with only files left (other users' too) are left out.
+func list(dir string, o options, stdout io.Writer) {
 	entries, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), "procdog.")
 		kind := filepath.Ext(rest)
-		if name := strings.TrimSuffix(rest, kind); ok && validName(name) && (kind == ".sock" || kind == ".lock" || kind == ".log") {
+		if name := strings.TrimSuffix(rest, kind); ok && validName(name) && slices.Contains([]string{".sock", ".lock", ".log"}, kind) {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
-	return slices.Compact(names)
-}
-
-// list prints the status of every name in the state directory, asking
-// their monitors all at once.
-func list(dir string, o options, stdout io.Writer) {
-	names := listNames(dir)
+	names = slices.Compact(names)
 	responses := make([]response, len(names))
 	var wg sync.WaitGroup
-	for i, name := range names {
+	for i := range names {
 		wg.Add(1)
-		// i and name are passed, not captured: a vendoring module's go
-		// line may be older than Go 1.22's loop variable per iteration.
-		go func(i int, name string) {
+		go func(i int) { // i passed: a vendoring module's go line may be older than 1.22
 			defer wg.Done()
-			r, err := client{dir: dir, name: name, o: o}.request("status")
-			if err != nil {
-				r = errorResponse("%v", err)
-			} else if o.JSON {
-				r = client{dir: dir, name: name}.withHealthError(r)
+			c := client{dir: dir, name: names[i], o: o}
+			if r, err := c.request("status"); err != nil {
+				responses[i] = errorResponse("%v", err)
+			} else if responses[i] = r; o.JSON {
+				responses[i] = c.withHealthError(r)
 			}
-			responses[i] = r
-		}(i, name)
+		}(i)
 	}
 	wg.Wait()
 	names, responses = listed(names, responses, o.All)
-	if o.JSON {
-		objects := make([]string, len(names))
-		for i, r := range responses {
-			objects[i] = r.json(names[i])
-		}
-		fmt.Fprintf(stdout, "[%s]\n", strings.Join(objects, ","))
-		return
-	}
+	objects := make([]any, len(names))
 	for i, r := range responses {
-		fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
+		if objects[i] = json.RawMessage(r.json(names[i])); !o.JSON {
+			fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
+		}
+	}
+	if o.JSON {
+		fmt.Fprintln(stdout, jsonText(objects))
 	}
 }
 
-// listed keeps the names whose monitor answers, and, with --all, those
-// that only have files left: without it, list would show every name ever
-// started in the state directory, other users' too, as stopped.
+// listed keeps the names whose monitor answers and, with --all, those that
+// only have files left.
 func listed(names []string, responses []response, all bool) ([]string, []response) {
 	var keptNames []string
 	var kept []response
@@ -854,9 +828,8 @@ func (c client) logs(stdout io.Writer) error {
 		return err
 	}
 	if !ok {
-		o = c.o
-		if err := o.resolvePaths(); err != nil {
-			return err
+		if o = c.o; o.resolvePaths() != nil {
+			return failf(exitUnknown, "cannot find the output of '%s'", c.name)
 		}
 	}
 	f, err := openLog(c.name, o.Stdout, statePath(c.dir, c.name, "log"))
@@ -864,7 +837,6 @@ func (c client) logs(stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	path := f.Name()
 	offset, err := tailOffset(f, c.o.Lines)
 	for err == nil {
 		var n int64
@@ -878,15 +850,15 @@ func (c client) logs(stdout io.Writer) error {
 		}
 	}
 	if err != nil {
-		return failf(exitUnknown, "reading %s: %v", path, err)
+		return failf(exitUnknown, "reading %s: %v", f.Name(), err)
 	}
 	return nil
 }
 
 // openLog opens the process's output file for logs: stdout, a file the
-// user chose, or else the monitor log, a state file with a state file's
-// checks (checkOwned). Neither may be anything but a regular file, which a
-// FIFO or a device is not: following one would hang, or never end.
+// user chose, or else the monitor log, with a state file's checks. Neither
+// may be anything but a regular file: following a FIFO or a device would
+// hang, or never end.
 func openLog(name, stdout, monitorLog string) (*os.File, error) {
 	path, mode := stdout, os.O_RDONLY|syscall.O_NONBLOCK
 	if stdout == "" {
@@ -912,68 +884,6 @@ func openLog(name, stdout, monitorLog string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// show prints the options NAME's monitor runs with: its command, and those
-// that differ from the defaults, as key=value lines ready for a [NAME]
-// section of a config file, or as one JSON object. With no monitor, it
-// prints stopped and exits 5.
-func (c client) show(stdout io.Writer) error {
-	o, ok, err := c.monitorOptions()
-	if err != nil {
-		return err
-	}
-	if !ok {
-		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
-		return &codedError{code: exitNotRunning}
-	}
-	// As a config file says them: a value with a newline goes on over
-	// indented lines, and where procdog expands $VAR, the monitor's
-	// expanded value keeps its $ as $$.
-	configLine := func(key, value string) string {
-		line := ""
-		if !fitsConfig(value) {
-			line = "# " + key + ": a config file cannot hold this value as it is (blanks at an end, or a line blank, indented or starting with # or ;)\n"
-		}
-		if expandedKeys[key] {
-			value = strings.ReplaceAll(value, "$", "$$")
-		}
-		return line + key + "=" + strings.ReplaceAll(value, "\n", "\n  ")
-	}
-	lines := []string{configLine("command", o.Command)}
-	// JSON keeps the order of the config file lines.
-	fields := []string{`"name":` + jsonText(c.name), `"command":` + jsonText(o.Command)}
-	for _, ch := range o.changed() {
-		if ch.spec.long == "command" {
-			continue
-		}
-		lines = append(lines, configLine(ch.spec.key(), ch.value))
-		value := jsonText(ch.value)
-		switch ch.spec.value(&o).(type) {
-		case boolFlag, countFlag, secondsFlag:
-			value = ch.value
-		}
-		fields = append(fields, jsonText(ch.spec.key())+":"+value)
-	}
-	if c.o.JSON {
-		fmt.Fprintf(stdout, "{%s}\n", strings.Join(fields, ","))
-	} else {
-		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
-	}
-	return nil
-}
-
-// fitsConfig tells whether parseINI reads value back as it is from a
-// key=value line with its other lines indented: it trims each line, and
-// skips blank and comment lines.
-func fitsConfig(value string) bool {
-	for i, line := range strings.Split(value, "\n") {
-		t := strings.TrimSpace(line)
-		if t != line || i > 0 && (t == "" || t[0] == '#' || t[0] == ';') {
-			return false
-		}
-	}
-	return true
 }
 
 // tailOffset is where the last n lines of f begin.
@@ -1005,18 +915,79 @@ func tailOffset(f *os.File, n int) (int64, error) {
 	return 0, nil
 }
 
-// firstAnswerTimeout bounds how long a new monitor may take to answer start:
-// the settle time and one health check, with its options, which the client
-// gave it.
+// show prints the options NAME's monitor runs with: its command and those
+// that differ from the defaults, as lines for a [NAME] section of a config
+// file, or as one JSON object in the same order. With no monitor it prints
+// stopped and exits 5.
+func (c client) show(stdout io.Writer) error {
+	o, ok, err := c.monitorOptions()
+	if err != nil {
+		return err
+	} else if !ok {
+		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
+		return &codedError{code: exitNotRunning}
+	}
+	lines := []string{configLine("command", o.Command)}
+	fields := []string{`"name":` + jsonText(c.name), `"command":` + jsonText(o.Command)}
+	for _, ch := range o.changed() {
+		if ch.spec.long == "command" {
+			continue
+		}
+		lines = append(lines, configLine(ch.spec.key(), ch.value))
+		value := jsonText(ch.value)
+		switch ch.spec.value(&o).(type) {
+		case boolFlag, countFlag, secondsFlag:
+			value = ch.value
+		}
+		fields = append(fields, jsonText(ch.spec.key())+":"+value)
+	}
+	if c.o.JSON {
+		fmt.Fprintf(stdout, "{%s}\n", strings.Join(fields, ","))
+	} else {
+		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
+	}
+	return nil
+}
+
+// configLine is key=value as a config file says it: a value with a newline
+// goes on over indented lines, and where procdog expands $VAR, the
+// monitor's expanded value keeps its $ as $$.
+func configLine(key, value string) string {
+	line := ""
+	if !fitsConfig(value) {
+		line = "# " + key + ": a config file cannot hold this value as it is" +
+			" (blanks at an end, or a line blank, indented or starting with # or ;)\n"
+	}
+	if expandedKeys[key] {
+		value = strings.ReplaceAll(value, "$", "$$")
+	}
+	return line + key + "=" + strings.ReplaceAll(value, "\n", "\n  ")
+}
+
+// fitsConfig tells whether parseINI reads value back as it is from a
+// key=value line with its other lines indented: it trims each line, and
+// skips blank and comment lines.
+func fitsConfig(value string) bool {
+	for i, line := range strings.Split(value, "\n") {
+		t := strings.TrimSpace(line)
+		if t != line || i > 0 && (t == "" || t[0] == '#' || t[0] == ';') {
+			return false
+		}
+	}
+	return true
+}
+
+// firstAnswerTimeout bounds how long a new monitor may take to answer
+// start: the settle time and one health check.
 func firstAnswerTimeout(o options) time.Duration {
 	return seconds(o.Settle) + seconds(o.HealthTimeout) + answerSlack
 }
 
-// spawnMonitor re-executes this binary as NAME's monitor, detached in
-// a new session with its output on the monitor log, and reads the monitor's
-// first answer from a pipe: the status once the process has settled, an
-// error, or codeBusy. The client keeps nothing of the monitor's, so a caller
-// reading the client's output through a pipe gets EOF as soon as it exits.
+// spawnMonitor re-executes this binary as NAME's monitor, detached in a new
+// session with its output on the monitor log, and reads its first answer
+// from a pipe: the status once the process has settled, an error, or
+// codeBusy. The client keeps nothing of the monitor's, so a caller reading
+// the client's output through a pipe gets EOF as soon as it exits.
 func (c client) spawnMonitor() (response, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -1034,11 +1005,18 @@ func (c client) spawnMonitor() (response, error) {
 	}
 	defer ready.Close()
 	// The monitor is never waited for: it outlives the client, which leaves
-	// it to init. "/" keeps no directory busy; fd 3 is the readiness pipe.
+	// it to init. "/" keeps no directory busy; fd 3 is the ready pipe.
 	cmd := exec.Command(exe, append([]string{monitorArg, c.name, c.dir}, c.o.flags()...)...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = "/", monitorEnv(), logFile, logFile
+	cmd.Dir, cmd.Stdout, cmd.Stderr = "/", logFile, logFile
 	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = []string{"GOMAXPROCS=1"} // see savedGOMAXPROCS
+	for _, kv := range os.Environ() {
+		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+			kv = savedGOMAXPROCS + "=" + v
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
 	debugf("spawning monitor: %s %s", exe, monitorArg)
 	closeInheritedOnExec()
 	err = cmd.Start()
@@ -1058,9 +1036,8 @@ func (c client) spawnMonitor() (response, error) {
 
 // startHealthy is start --ensure-healthy: it starts NAME, waits for it to
 // become healthy, and stops it if it does not. Ctrl-C at any moment stops
-// what it started too, within moments rather than after the first health
-// check: a monitor this start spawned is told to stop (its health check
-// ends with it); with none, nothing was started, and nothing is stopped.
+// what it started, within moments: a monitor this start spawned is told to
+// stop (its health check ends with it); with none, nothing is stopped.
 func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
@@ -1069,8 +1046,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	var r response
 	var started bool
 	var err error
-	done := make(chan struct{})
-	// r, started and err are read only once done is closed.
+	done := make(chan struct{}) // r, started and err are read once it is closed
 	go func() {
 		defer close(done)
 		if r, started, err = c.start(); started && r.code == codeRunning && !r.healthy() {
@@ -1079,54 +1055,49 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	}()
 	select {
 	case <-done:
-	case <-interrupt:
-		for c.spawned.Load() {
-			stop, stopErr := c.request("stop")
-			if stopErr != nil || stop.code != codeStopped {
-				return response{}, c.reportInterrupted(stdout, stop, stopErr)
+		select {
+		case <-interrupt:
+		default:
+			if started && err == nil && r.code == codeRunning && !r.healthy() {
+				return c.request("stop")
 			}
-			// Its socket is not in place yet: the start will tell.
-			select {
-			case <-done:
-				if started {
-					return response{}, c.interrupted(stdout)
-				}
-				return response{}, errInterrupted
-			case <-time.After(20 * time.Millisecond):
-			}
+			return r, err
 		}
-		return response{}, errInterrupted
-	}
-	select {
 	case <-interrupt:
-		if started {
-			return response{}, c.interrupted(stdout)
-		} else if err == nil {
-			err = errInterrupted
+		// Until its socket is in place, the spawned monitor cannot be told
+		// to stop: try again until it is, or the start tells.
+		for c.spawned.Load() && !isDone(done) {
+			if stop, err := c.request("stop"); err != nil || stop.code != codeStopped {
+				return response{}, c.reportInterrupted(stdout, stop, err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		return r, err
-	default:
+		if !isDone(done) {
+			return response{}, errInterrupted
+		}
 	}
-	if started && err == nil && r.code == codeRunning && !r.healthy() {
-		return c.request("stop")
+	if !started {
+		return r, cmp.Or(err, error(errInterrupted))
 	}
-	return r, err
+	debugf("interrupted: stopping '%s'", c.name)
+	stop, err := c.request("stop")
+	return response{}, c.reportInterrupted(stdout, stop, err)
 }
 
-// errInterrupted is the end of a start that Ctrl-C interrupted with nothing
-// to stop.
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// errInterrupted ends a start that Ctrl-C interrupted with nothing to stop.
 var errInterrupted = &codedError{code: exitInterrupted, msg: "interrupted"}
 
-// interrupted stops what an interrupted start started, prints the stop
-// response and exits 130, as a shell does for Ctrl-C.
-func (c client) interrupted(stdout io.Writer) error {
-	debugf("interrupted: stopping '%s'", c.name)
-	r, err := c.request("stop")
-	return c.reportInterrupted(stdout, r, err)
-}
-
 // reportInterrupted prints the answer to the stop that an interrupted start
-// asked for.
+// asked for, and exits 130, as a shell does for Ctrl-C.
 func (c client) reportInterrupted(stdout io.Writer, r response, err error) error {
 	if err != nil {
 		return err
@@ -1134,8 +1105,6 @@ func (c client) reportInterrupted(stdout io.Writer, r response, err error) error
 	printResponse(stdout, c.name, r, c.o.JSON)
 	return &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 }
-
-// How a client reaches a monitor: one request, and the liveness probe.
 
 // probeMonitor asks the monitor at path for its options, which it answers at
 // once whatever else it is doing, to tell a busy monitor from a wedged one.
@@ -1146,10 +1115,9 @@ func probeMonitor(path string) error {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(probeDeadline))
-	if _, err := io.WriteString(conn, "options\n"); err != nil {
-		return err
+	if _, err = io.WriteString(conn, "options\n"); err == nil {
+		_, err = bufio.NewReader(conn).ReadString('\n')
 	}
-	_, err = bufio.NewReader(conn).ReadString('\n')
 	return err
 }
 
@@ -1157,26 +1125,24 @@ func probeMonitor(path string) error {
 // answers; alive is false when no monitor answers.
 //
 // How long may the answer take? Only the monitor knows the options it was
-// started with, and it bounds all its work by them (health timeout, health
-// count and delay, stop timeout); the kernel closes the connection at once
-// if the monitor dies. So the client waits as long as the monitor shows, every
-// livenessInterval, on a second connection, that it is alive and answering,
-// and gives up on a monitor that is wedged (stopped, say) rather than hang.
+// started with, and it bounds all its work by them; the kernel closes the
+// connection at once if the monitor dies. So the client waits as long as
+// the monitor shows, every livenessInterval, on a second connection, that
+// it is alive, and gives up on a monitor that is wedged (stopped, say).
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
 	if err := checkStateFile(path); err != nil {
 		return "", false, err
 	}
 	conn, err := dialMonitor(path)
-	if err != nil {
-		var ce *codedError
-		switch {
-		case monitorGone(err):
-			debugf("no monitor at %s: %v", path, err)
-			return "", false, nil
-		case errors.As(err, &ce):
-			return "", false, err
-		}
+	var ce *codedError
+	switch {
+	case monitorGone(err):
+		debugf("no monitor at %s: %v", path, err)
+		return "", false, nil
+	case errors.As(err, &ce):
+		return "", false, err
+	case err != nil:
 		return "", false, failf(exitUnknown, "cannot reach the monitor of '%s': %v", name, err)
 	}
 	defer conn.Close()
@@ -1187,11 +1153,11 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 			return "", false, err
 		}
 	}
-	if err != nil {
-		if answer == "" && monitorGone(err) {
-			debugf("the monitor closed the connection: %v", err)
-			return "", false, nil
-		}
+	switch {
+	case err != nil && answer == "" && monitorGone(err):
+		debugf("the monitor closed the connection: %v", err)
+		return "", false, nil
+	case err != nil:
 		return "", false, failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
 	}
 	debugf("answer: %s", strings.TrimSpace(answer))
@@ -1200,8 +1166,8 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 
 // awaitAnswer reads the answer to a request sent on conn for as long as
 // exchange says; alive is false when the monitor has gone or does not
-// answer (err then says so). A read error on conn comes back with alive
-// set, for exchange to tell an ending monitor from a fault.
+// answer (err then says so). A read error comes back with alive set, for
+// exchange to tell an ending monitor from a fault.
 func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, err error) {
 	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
@@ -1212,18 +1178,16 @@ func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, e
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return answer, true, err
 		}
-		// Still working, or wedged? A second connection tells. A socket
-		// that has gone meanwhile belongs to a monitor that is ending, and
-		// answers what it has begun, or to one that puts it back soon
-		// (within healInterval); the connection in hand tells if it dies.
+		// A socket gone meanwhile belongs to a monitor that is ending, and
+		// answers what it has begun, or to one that puts it back soon; the
+		// connection in hand tells if it dies.
 		if err = probeMonitor(path); monitorGone(err) {
 			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 				debugf("the monitor's socket stays gone: %v", err)
 				return "", false, nil
 			}
 			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
 		}
 		gone = 0
@@ -1232,10 +1196,9 @@ func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, e
 }
 
 // monitorGone tells whether err says that no monitor is there to answer: no
-// socket, or nobody listening on it; or a monitor that has just ended. One
+// socket, nobody listening on it, or a monitor that has just ended (one
 // that ends its linger closes its listener, and the kernel resets the
-// connections still waiting to be accepted: like one that closes without
-// answering, it has ended.
+// connections still waiting to be accepted).
 func monitorGone(err error) bool {
 	for _, gone := range []error{syscall.ENOENT, syscall.ECONNREFUSED, io.EOF, syscall.ECONNRESET, syscall.EPIPE} {
 		if errors.Is(err, gone) {
@@ -1248,67 +1211,61 @@ func monitorGone(err error) bool {
 // ---------------------------------------------------------------------------
 // Monitor.
 
-// maxLinger caps --linger, in seconds.
-const maxLinger = 86400
+const (
+	maxLinger       = 86400 // seconds
+	maxRestartDelay = 30 * time.Second
+	healInterval    = 3 * time.Second // how often a monitor checks for its socket and lock file
+)
 
-// maxRestartDelay caps the doubling delay between automatic restarts.
-const maxRestartDelay = 30 * time.Second
-
-// healInterval is how often a monitor checks that its socket and lock file
-// are still there.
-const healInterval = 3 * time.Second
-
-// monitorState is where a monitor is in its process's life. Only the loop
-// changes it.
+// monitorState is where a monitor is in its process's life.
 type monitorState int
 
 const (
-	running    monitorState = iota // the process runs
-	stopping                       // the stop signal was sent; SIGKILL at the deadline
-	ending                         // the process exited; what is left of its group is ended
-	restarting                     // waiting to start the process again
-	lingering                      // the process exited for good; answering until the deadline
-	closing                        // the linger is over: requests in flight are answered, no more
+	running    monitorState = iota
+	stopping                // the stop signal was sent; SIGKILL at the deadline
+	ending                  // the process exited; what is left of its group is being ended
+	restarting              // waiting to start the process again
+	lingering               // the process exited for good; answering until the deadline
+	closing                 // answering the requests in flight, and no more
 )
 
-// monitor runs one process, more than once when its restart policy says so.
-// The fields down to events are set before the loop starts and only read
-// after it has; the others belong to the loop goroutine (see loop) alone.
+// monitor runs one process, again when its restart policy says so. The
+// fields down to events are set before the loop starts; the others belong
+// to the loop goroutine alone.
 type monitor struct {
 	name           string
 	o              options
 	argv, health   []string
 	watch          *logWatch // --health-log
 	sock, lockPath string
-	logOut         *os.File // the monitor log, also the process's output by default
+	logOut         *os.File // the monitor log, and the process's output by default
 	stdout, stderr *os.File // open for the monitor's life: a restarted process writes on
 	events         chan event
 
 	state       monitorState
-	lock        *os.File // the flock on lockPath, held until the process has exited for good
+	lock        *os.File // flocked until the process has exited for good
 	listeners   []net.Listener
 	sockInfo    os.FileInfo // the socket this monitor bound, to tell it from a newer monitor's
 	run         *childRun   // the current or last run
 	restarts    int
 	delay       time.Duration // before the next restart
-	stopped     bool          // a stop came: no more restarts
+	stopped     bool          // a stop came: no restart follows
 	quit        bool          // a signal came: no linger
 	stopSignal  syscall.Signal
-	deadline    time.Time    // when the first stop's timeout runs out
-	timer       *time.Timer  // the state's deadline (see arm)
+	deadline    time.Time // of the first stop
+	timer       *time.Timer
 	due         time.Time    // when timer is due
-	waiters     []chan reply // stops waiting for the process to exit
+	waiters     []chan reply // stops that wait for the process to exit
 	inFlight    int          // requests begun and not yet ended
 	checks      context.Context
-	endChecks   context.CancelFunc // health checks of a process being stopped end at once
+	endChecks   context.CancelFunc
 	healthKnown bool
 	healthLast  int
-	healthErr   string    // why the last health check failed, or ""
-	quietUntil  time.Time // no line about a dropped connection before then
-	suppressed  int       // such lines not written since
+	healthErr   string // why the last health check failed
+	quietUntil  time.Time
+	suppressed  int // lines about dropped connections left out since the last
 }
 
-// childRun is one run of the process.
 type childRun struct {
 	pid        int
 	exited     chan struct{} // closed by the loop once the process has been reaped
@@ -1317,8 +1274,8 @@ type childRun struct {
 }
 
 // An event is what the loop waits for, besides signals and its timers: a
-// request of a connection's goroutine, which waits on reply, or news from
-// the goroutines that reap the process and end what it left.
+// request from a goroutine that waits on answer, or news from the
+// goroutines that reap the process and end what it left.
 type event struct {
 	kind   string // begin, end, state, check, checked, stop, signal, health-error; exit, ended, dropped
 	run    *childRun
@@ -1330,13 +1287,12 @@ type event struct {
 
 type reply struct {
 	r      response
-	ok     bool      // begin: false once the monitor is closing
-	run    *childRun // state, check: the current run
-	checks context.Context
+	ok     bool // begin: false once the monitor is closing
+	run    *childRun
+	checks context.Context // ends when a stop begins
 	why    string
 }
 
-// logTime is how a line of the monitor log begins.
 const logTime = "2006-01-02T15:04:05.000Z"
 
 func (m *monitor) logf(format string, args ...any) {
@@ -1344,32 +1300,11 @@ func (m *monitor) logf(format string, args ...any) {
 		os.Getpid(), m.name, fmt.Sprintf(format, args...))
 }
 
-// savedGOMAXPROCS carries the user's GOMAXPROCS, if any, past the monitor.
+// savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, which
+// runs with GOMAXPROCS=1 (see spawnMonitor): each processor the runtime
+// sets up costs memory in every monitor, and only the environment sets
+// it before the runtime starts.
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
-
-// monitorEnv is the client's environment with GOMAXPROCS=1. One processor is
-// plenty for a monitor, and only the environment sets it before the runtime
-// starts: each processor it sets up costs memory in every monitor.
-func monitorEnv() []string {
-	env := []string{"GOMAXPROCS=1"}
-	for _, kv := range os.Environ() {
-		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
-			kv = savedGOMAXPROCS + "=" + v
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// restoreGOMAXPROCS gives the monitor's environment, which the process
-// inherits, the user's GOMAXPROCS back.
-func restoreGOMAXPROCS() {
-	os.Unsetenv("GOMAXPROCS")
-	if v, ok := os.LookupEnv(savedGOMAXPROCS); ok {
-		os.Setenv("GOMAXPROCS", v)
-		os.Unsetenv(savedGOMAXPROCS)
-	}
-}
 
 // monitorSignals are caught from the monitor's first moment. A client run in
 // a shell's background job has SIGINT and SIGQUIT ignored, and an ignored
@@ -1378,10 +1313,14 @@ func restoreGOMAXPROCS() {
 var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
 
 // runMonitor is the monitor's main. Its arguments are NAME, the state
-// directory and the options as flags; its first answer goes to fd 3, which
-// the spawning client reads.
+// directory and the options as flags; its first answer goes to fd 3, a
+// pipe that the spawning client reads.
 func runMonitor(args []string) int {
-	restoreGOMAXPROCS()
+	os.Unsetenv("GOMAXPROCS")
+	if v, ok := os.LookupEnv(savedGOMAXPROCS); ok {
+		os.Setenv("GOMAXPROCS", v)
+		os.Unsetenv(savedGOMAXPROCS)
+	}
 	sigs := make(chan os.Signal, len(monitorSignals))
 	signal.Notify(sigs, monitorSignals...)
 	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
@@ -1404,8 +1343,8 @@ func runMonitor(args []string) int {
 		answerClient(errorResponse("%v", err))
 		return exitError
 	}
-	// The first answer is a request in flight from the start, so that a
-	// process that exits at once cannot take the monitor away before it.
+	// The first answer is in flight from the start, so that a process that
+	// exits at once cannot take the monitor away before it is given.
 	m.inFlight = 1
 	go func(exited chan struct{}) {
 		select {
@@ -1424,7 +1363,6 @@ func runMonitor(args []string) int {
 	return exitOK
 }
 
-// newMonitor makes the monitor that its arguments describe.
 func newMonitor(args []string) (*monitor, error) {
 	if len(args) < 2 {
 		return nil, errors.New("a monitor needs a name and a state directory")
@@ -1443,8 +1381,8 @@ func newMonitor(args []string) (*monitor, error) {
 			return nil, err
 		}
 		logPath := statePath(args[1], m.name, "log")
-		m.watch = &logWatch{pattern: pattern, name: m.name, paths: []string{orDefault(o.Stdout, logPath)},
-			asks: make(chan logAsk)}
+		m.watch = &logWatch{pattern: pattern, name: m.name, asks: make(chan logAsk),
+			paths: []string{orDefault(o.Stdout, logPath)}}
 		if p := orDefault(o.Stderr, logPath); p != m.watch.paths[0] {
 			m.watch.paths = append(m.watch.paths, p)
 		}
@@ -1453,17 +1391,16 @@ func newMonitor(args []string) (*monitor, error) {
 	return m, nil
 }
 
-// setUp takes the lock, opens the process's files, starts the first run and
-// puts the socket in place, bound before the process starts and renamed
-// into place after, so that a client that finds the socket finds a process.
-// It fails with errLockBusy when another monitor owns the name; once it has
+// setUp takes the lock, opens the process's files and starts the first run
+// with its socket bound, under a temporary name, before the process starts
+// and renamed into place after: a client that finds the socket finds a
+// process, and clients see the old socket or the new one, never none. It
+// fails with errLockBusy when another monitor owns the name; once it has
 // the lock, a failure leaves nothing behind but a line in the log.
-func (m *monitor) setUp() error {
-	lock, err := acquireLock(m.lockPath)
-	if err != nil {
+func (m *monitor) setUp() (err error) {
+	if m.lock, err = acquireLock(m.lockPath); err != nil {
 		return err
 	}
-	m.lock = lock
 	var ln net.Listener
 	if err = m.prepare(); err == nil {
 		ln, err = m.bind()
@@ -1481,7 +1418,7 @@ func (m *monitor) setUp() error {
 	}
 	if err != nil {
 		m.closeFiles()
-		releaseLock(lock)
+		releaseLock(m.lock)
 		m.logf("%v", err)
 	}
 	return err
@@ -1489,9 +1426,8 @@ func (m *monitor) setUp() error {
 
 // prepare splits the commands and opens the output files, checking all that
 // can be checked before anything starts.
-func (m *monitor) prepare() error {
+func (m *monitor) prepare() (err error) {
 	o := m.o
-	var err error
 	if m.argv, err = o.commandArgs(); err != nil {
 		return err
 	}
@@ -1505,8 +1441,8 @@ func (m *monitor) prepare() error {
 			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	// Each run opens its input afresh; it is checked now, so that a start
-	// that fails on it leaves the output files as they were.
+	// Each run opens its input afresh; checked now, a start that fails on
+	// it leaves the output files as they were.
 	stdin, err := openInput(o.Stdin)
 	if err != nil {
 		return err
@@ -1523,15 +1459,14 @@ func (m *monitor) prepare() error {
 		if m.watch != nil && !regular {
 			return fmt.Errorf("--health-log reads the process's output, and %s is not a regular file", f.Name())
 		}
-		// The monitor log is never truncated, a shared file has one header,
-		// and a FIFO's reader may not read yet.
-		if f == m.logOut || i == 1 && f == m.stdout || !regular {
-			continue
+		// The monitor log is never truncated, a shared file has one
+		// header, and a FIFO's reader may not read yet.
+		if f != m.logOut && (i == 0 || f != m.stdout) && regular {
+			if !o.Append {
+				f.Truncate(0)
+			}
+			io.WriteString(f, header)
 		}
-		if !o.Append {
-			f.Truncate(0)
-		}
-		io.WriteString(f, header)
 	}
 	return nil
 }
@@ -1544,8 +1479,6 @@ func (m *monitor) closeFiles() {
 	}
 }
 
-// bind makes a listening socket under a temporary name: renamed into place
-// by putSocket, clients see the old socket or the new one, never none.
 func (m *monitor) bind() (net.Listener, error) {
 	newSock := m.sock + newSocketSuffix
 	os.Remove(newSock)
@@ -1570,25 +1503,22 @@ func (m *monitor) putSocket(ln net.Listener) error {
 	return nil
 }
 
-// removeSocket removes the socket if it is still the one this monitor bound;
-// a newer monitor for the same name may have renamed its own over it. It
-// does so holding the lock, under which alone a monitor puts its socket in
+// removeSocket removes the socket if it is still the one this monitor
+// bound, holding the lock, under which alone a monitor puts its socket in
 // place: if the lock is taken, a newer monitor owns the name and the socket.
 func (m *monitor) removeSocket() {
-	lock, err := acquireLock(m.lockPath)
-	if err != nil {
-		return
+	if lock, err := acquireLock(m.lockPath); err == nil {
+		if stillAt(m.sock, m.sockInfo) {
+			os.Remove(m.sock)
+		}
+		releaseLock(lock)
 	}
-	if stillAt(m.sock, m.sockInfo) {
-		os.Remove(m.sock)
-	}
-	releaseLock(lock)
 }
 
-// The event loop. It alone changes the monitor's state: each event is
-// handled in full before the next, so no transition can see another half
-// done, and nothing needs a lock.
-
+// The event loop. It alone changes the monitor's state, one event at a
+// time, so no transition can see another half done, and nothing needs a
+// lock. What takes time (health checks, ending a group, waiting for a
+// process) is done by other goroutines, which tell the loop by events.
 func (m *monitor) loop(sigs <-chan os.Signal) {
 	heal := time.NewTicker(healInterval)
 	defer heal.Stop()
@@ -1604,12 +1534,6 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 			m.heal()
 		}
 	}
-}
-
-// arm sets the state's one deadline.
-func (m *monitor) arm(at time.Time) {
-	m.due = at
-	m.timer.Reset(time.Until(at))
 }
 
 func (m *monitor) handle(ev event) {
@@ -1650,7 +1574,33 @@ func (m *monitor) handle(ev event) {
 	}
 }
 
-// response is the process's state, without a health check.
+// arm sets the one deadline of the state.
+func (m *monitor) arm(at time.Time) {
+	m.due = at
+	m.timer.Reset(time.Until(at))
+}
+
+func (m *monitor) timeout() {
+	if time.Now().Before(m.due) {
+		return // a tick the timer sent before it was set again
+	}
+	switch m.state {
+	case stopping:
+		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", m.run.pid)
+		m.stopSignal = syscall.SIGKILL
+		syscall.Kill(-m.run.pid, syscall.SIGKILL)
+	case restarting:
+		if err := m.startRun(); err != nil {
+			m.logf("not restarting: %v", err)
+			m.linger()
+		} else {
+			m.restarts++
+		}
+	case lingering:
+		m.state = closing
+	}
+}
+
 func (m *monitor) response() response {
 	r := newResponse(codeExited, "returncode", m.run.returncode)
 	if m.state == running || m.state == stopping {
@@ -1663,10 +1613,9 @@ func (m *monitor) response() response {
 }
 
 // stop sends the stop signal to the whole process group, so that a shell's
-// children end too, and answers once the process has exited; at the stop
-// timeout the group gets SIGKILL (see timeout): a stop always ends. A stop
-// is for good: no restart follows. answer is nil for a stop that a signal
-// to the monitor asked for.
+// children end too, and answers once the process has exited, SIGKILLed at
+// the stop timeout if need be (see timeout): a stop always ends, and is for
+// good. answer is nil for a stop that a signal to the monitor asked for.
 func (m *monitor) stop(answer chan reply) {
 	m.stopped = true
 	switch m.state {
@@ -1693,11 +1642,26 @@ func (m *monitor) stop(answer chan reply) {
 	}
 }
 
-// exited reaps a run: it answers the stops that wait, and ends what is left
-// of the process group, as a stop would (the stop signal, unless a stop
-// sent it already, and SIGKILL at the stop timeout): left over, they would
-// hold the process's port or files with nobody watching. The group's id
-// stays reserved while any member lives, so this reaches no one else.
+// signalled stops the process and ends the monitor, lingering or not. The
+// monitor has no terminal, so a SIGHUP can only be a stray one.
+func (m *monitor) signalled(sig os.Signal) {
+	if sig == syscall.SIGHUP || m.quit {
+		return
+	}
+	m.quit = true
+	m.logf("received %v: stopping the process", sig)
+	if m.state == lingering {
+		m.state = closing
+	} else {
+		m.stop(nil)
+	}
+}
+
+// exited reaps a run, answers the stops that wait, and ends what is left of
+// the process group as a stop would (the stop signal, unless a stop sent it
+// already, and SIGKILL at the stop timeout): left over, they would hold the
+// process's port or files with nobody watching. The group's id stays
+// reserved while any member lives, so this reaches no one else.
 func (m *monitor) exited(r *childRun, code int) {
 	r.returncode = code
 	close(r.exited)
@@ -1731,7 +1695,7 @@ func (m *monitor) exited(r *childRun, code int) {
 	}()
 }
 
-// afterRun restarts the process as the restart policy says, after a delay
+// afterRun restarts the process as its restart policy says, after a delay
 // that doubles each time, or lingers.
 func (m *monitor) afterRun() {
 	due := !m.stopped && (m.o.Restart == "always" || m.o.Restart == "on-failure" && m.run.returncode != 0)
@@ -1757,51 +1721,13 @@ func (m *monitor) linger() {
 	m.state = lingering
 	if m.quit {
 		m.state = closing
-		return
-	}
-	m.arm(time.Now().Add(seconds(m.o.Linger)))
-}
-
-func (m *monitor) timeout() {
-	if time.Now().Before(m.due) {
-		return // a tick the timer had sent before it was set again
-	}
-	switch m.state {
-	case stopping:
-		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", m.run.pid)
-		m.stopSignal = syscall.SIGKILL
-		syscall.Kill(-m.run.pid, syscall.SIGKILL)
-	case restarting:
-		if err := m.startRun(); err != nil {
-			m.logf("not restarting: %v", err)
-			m.linger()
-			return
-		}
-		m.restarts++
-	case lingering:
-		m.state = closing
-	}
-}
-
-// signalled stops the process and ends the monitor, lingering or not, when
-// the monitor itself is told to end. The monitor has no terminal, so a
-// SIGHUP can only be a stray one: it is dropped.
-func (m *monitor) signalled(sig os.Signal) {
-	if sig == syscall.SIGHUP || m.quit {
-		return
-	}
-	m.quit = true
-	m.logf("received %v: stopping the process", sig)
-	if m.state == lingering {
-		m.state = closing
 	} else {
-		m.stop(nil)
+		m.arm(time.Now().Add(seconds(m.o.Linger)))
 	}
 }
 
 // startRun starts the process as the leader of a new process group, so that
-// a stop or a signal reaches everything it starts, and a goroutine that
-// reaps it.
+// a stop or a signal reaches everything it starts, and a goroutine to reap it.
 func (m *monitor) startRun() error {
 	path, err := m.findInDir(m.argv[0])
 	if err != nil {
@@ -1833,8 +1759,8 @@ func (m *monitor) startRun() error {
 	return nil
 }
 
-// endHealthChecks ends the health commands that run now; those started
-// later get a context of their own.
+// endHealthChecks ends the health commands running now; those started later
+// get a context of their own.
 func (m *monitor) endHealthChecks() {
 	if m.endChecks != nil {
 		m.endChecks()
@@ -1842,17 +1768,16 @@ func (m *monitor) endHealthChecks() {
 	m.checks, m.endChecks = context.WithCancel(context.Background())
 }
 
-// recordRun writes the process's pid and start time into the lock file, so
-// that a later procdog finds the process again if this monitor is killed
-// (see findOrphan). Best effort: without it, the process is merely not
-// found again.
+// recordRun writes the process's pid and start time into the lock file, for
+// a later procdog to find the process again if this monitor is killed (see
+// findOrphan). Best effort: without it, the process is merely not found.
 func (m *monitor) recordRun(pid int) {
 	m.lock.Truncate(0)
 	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
 }
 
-// command is argv run as the process runs, in its directory and
-// environment, as the leader of a new process group; path is argv[0] found.
+// command is argv as the process runs: in its directory and environment,
+// as the leader of a new process group. path is argv[0] found.
 func (m *monitor) command(ctx context.Context, path string, argv []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Args, cmd.Dir, cmd.Env = argv, m.o.Dir, m.environ()
@@ -1860,22 +1785,18 @@ func (m *monitor) command(ctx context.Context, path string, argv []string) *exec
 	return cmd
 }
 
-// findInDir finds the executable name for a command run in the process's
-// directory. A directory that has gone is named as the reason, not the
-// command that would have run in it.
+// findInDir finds the executable name as the process's directory sees it,
+// and names a directory that has gone as the reason.
 func (m *monitor) findInDir(name string) (string, error) {
-	if m.o.Dir != "" {
-		if fi, err := os.Stat(m.o.Dir); err != nil || !fi.IsDir() {
-			return "", fmt.Errorf("directory %s is gone", m.o.Dir)
-		}
+	if fi, err := os.Stat(orDefault(m.o.Dir, ".")); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("directory %s is gone", m.o.Dir)
 	}
 	return findExecutable(name, m.o.Dir)
 }
 
-// environ is the environment of the process and its health command: the
-// monitor's own, which is the client's, with PWD set to the process's
-// directory, as a shell sets it, and then the --env variables, the later
-// of two for one name winning.
+// environ is the monitor's environment, which is the client's, with PWD
+// set to the process's directory, as a shell sets it, and the --env
+// variables, the later of two for one name winning.
 func (m *monitor) environ() []string {
 	env := os.Environ()
 	added, _ := m.o.Env.vars() // checked when the options were set
@@ -1926,10 +1847,11 @@ func (m *monitor) heal() {
 // logDropped logs why a connection was dropped, at most once a second: a
 // flood of bad clients must not fill the disk.
 func (m *monitor) logDropped(why string) {
-	if now := time.Now(); now.Before(m.quietUntil) {
+	if time.Now().Before(m.quietUntil) {
 		m.suppressed++
 		return
-	} else if m.suppressed > 0 {
+	}
+	if m.suppressed > 0 {
 		why += fmt.Sprintf(" (and %d such lines left out before)", m.suppressed)
 	}
 	m.suppressed, m.quietUntil = 0, time.Now().Add(time.Second)
@@ -1952,12 +1874,12 @@ func (m *monitor) noteHealth(health int, why string) {
 	}
 }
 
-// Connections. Each is served in a goroutine of its own, which asks the
-// loop, so that one slow health check or silent client delays nobody else.
+// Connections are served in goroutines of their own, which ask the loop,
+// so that one slow health check or silent client delays nobody else.
 
 // ask sends the loop an event and waits for its reply.
 func (m *monitor) ask(ev event) reply {
-	ev.answer = make(chan reply, 1) // the loop never waits for the asker
+	ev.answer = make(chan reply, 1) // the loop never waits for an asker
 	m.events <- ev
 	return <-ev.answer
 }
@@ -2008,8 +1930,9 @@ func (m *monitor) serve(conn net.Conn) {
 			return // the client reads end of file: this monitor has ended
 		}
 		defer func() { m.events <- event{kind: "end"} }()
-		verb, _, _ := strings.Cut(req, " ")
-		if (verb == "stop" || verb == "signal") && clientGone(conn) {
+		// A client that gave up (its time ran out, Ctrl-C) while this
+		// monitor could not answer must find nothing done later in its name.
+		if verb, _, _ := strings.Cut(req, " "); (verb == "stop" || verb == "signal") && clientGone(conn) {
 			m.logf("request %q: not acted on, its client has gone", req)
 			return
 		}
@@ -2020,10 +1943,8 @@ func (m *monitor) serve(conn net.Conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// clientGone tells whether the process that sent a request on conn has
-// ended: a client that gave up (its time ran out, Ctrl-C) while this
-// monitor could not answer (it was stopped, say) must find nothing done
-// later in its name. Where the peer cannot be told, it is not gone.
+// clientGone tells whether the process at the other end of conn has ended;
+// where that cannot be told, it has not.
 func clientGone(conn net.Conn) bool {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -2033,9 +1954,8 @@ func clientGone(conn net.Conn) bool {
 	return err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
-// answer is the one line that answers a request: status (or an empty line),
-// wait, stop, "signal SIG", which signals the process group, and
-// health-error, why the last health check failed.
+// answer answers a request: status (or an empty line), wait, stop,
+// "signal SIG" and health-error, why the last health check failed.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	switch {
@@ -2057,8 +1977,8 @@ func (m *monitor) answer(req string) string {
 }
 
 // status is the state with the result of a health check run now, if there
-// is one. The state is taken after the check, so that a process that
-// exited meanwhile is not reported running.
+// is one, taken after the check: a process that exited meanwhile is not
+// reported running.
 func (m *monitor) status() response {
 	if m.o.healthKinds() == 0 {
 		return m.ask(event{kind: "state"}).r
@@ -2072,7 +1992,7 @@ func (m *monitor) status() response {
 }
 
 // wait runs the health check up to HealthCount times, HealthDelay apart,
-// until it passes or the process exits. It runs at least one: a wait that
+// until it passes or the process exits. It runs one at least: a wait that
 // ran none would answer healthy without knowing.
 func (m *monitor) wait() response {
 	r := m.status()

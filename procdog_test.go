@@ -3139,18 +3139,6 @@ func TestEditDistance(t *testing.T) {
 	}
 }
 
-func TestListedKeepsWhatAnswers(t *testing.T) {
-	names := []string{"a", "b", "c"}
-	responses := []response{newResponse(codeRunning, "pid", 1), newResponse(codeStopped), errorResponse("refused")}
-	gotNames, got := listed(names, responses, false)
-	if !slices.Equal(gotNames, []string{"a", "c"}) || len(got) != 2 || got[1].code != codeError {
-		t.Errorf("listed without --all = %q, %v; want a and c", gotNames, got)
-	}
-	if gotNames, _ := listed(names, responses, true); !slices.Equal(gotNames, names) {
-		t.Errorf("listed with --all = %q, want all of %q", gotNames, names)
-	}
-}
-
 func TestBadValuesNameTheRule(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
 	sigRule := fmt.Sprintf(" (a name such as TERM, HUP or KILL, or a number from 1 to %d)", maxSignal())
@@ -5319,6 +5307,18 @@ func TestBenchmarkVsFloorRuns(t *testing.T) {
 		if r.Extra[metric] <= 0 {
 			t.Errorf("the benchmark reported no %s: %v", metric, r.Extra)
 		}
+	}
+}
+
+func TestListedKeepsWhatAnswers(t *testing.T) {
+	names := []string{"a", "b", "c"}
+	responses := []response{newResponse(codeRunning, "pid", 1), newResponse(codeStopped), errorResponse("refused")}
+	gotNames, got := listed(names, responses, false)
+	if !slices.Equal(gotNames, []string{"a", "c"}) || len(got) != 2 || got[1].code != codeError {
+		t.Errorf("listed without --all = %q, %v; want a and c", gotNames, got)
+	}
+	if gotNames, _ := listed(names, responses, true); !slices.Equal(gotNames, names) {
+		t.Errorf("listed with --all = %q, want all of %q", gotNames, names)
 	}
 }
 
