@@ -2174,7 +2174,7 @@ func probeHTTP(rawURL string, timeout time.Duration) (int, string) {
 // logWatch is the --health-log check: it reads what the process has written
 // to its output files since its run started, a line at a time, remembering
 // where it stopped, and is healthy once a line has matched. Its goroutine,
-// serve, owns it, and answers the checks one at a time.
+// serve, owns it and answers the checks one at a time.
 type logWatch struct {
 	pattern *regexp.Regexp
 	name    string   // lines of NAME's monitors in the monitor log are not the process's
@@ -2182,8 +2182,8 @@ type logWatch struct {
 	asks    chan logAsk
 
 	run     *childRun // whose output is read
-	offsets []int64   // how far each file has been read
-	partial [][]byte  // each file's last line, while it has no newline yet
+	offsets []int64   // how far each file has been read, to the end of a line
+	carry   [][]byte  // the start of a line that a monitor's line cut in two
 	matched bool
 }
 
@@ -2200,7 +2200,6 @@ type logAsk struct {
 // is matched in pieces of this size.
 const maxLogLine = 64 << 10
 
-// sizes are the sizes of the watched files now.
 func (w *logWatch) sizes() []int64 {
 	sizes := make([]int64, len(w.paths))
 	for i, p := range w.paths {
@@ -2215,7 +2214,7 @@ func (w *logWatch) serve() {
 	for ask := range w.asks {
 		if ask.run != w.run {
 			w.run, w.matched = ask.run, false
-			w.offsets, w.partial = slices.Clone(ask.run.logStart), make([][]byte, len(w.paths))
+			w.offsets, w.carry = slices.Clone(ask.run.logStart), make([][]byte, len(w.paths))
 		}
 		for i := 0; i < len(w.paths) && !w.matched; i++ {
 			w.readOn(i, ask.deadline)
@@ -2224,6 +2223,8 @@ func (w *logWatch) serve() {
 	}
 }
 
+// readOn reads file i on, line by line. A line without its newline yet is
+// left for the next check, unless it is too long to wait for.
 func (w *logWatch) readOn(i int, deadline time.Time) {
 	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -2231,41 +2232,25 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Size() < w.offsets[i] {
-		w.offsets[i], w.partial[i] = 0, nil // truncated: read from the start
+		w.offsets[i], w.carry[i] = 0, nil // truncated: read from the start
 	}
-	buf := make([]byte, 64<<10)
-	for n := 0; n < 64 && !w.matched && time.Now().Before(deadline); n++ {
-		k, _ := f.ReadAt(buf, w.offsets[i])
-		if k == 0 {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, w.offsets[i], 1<<62), maxLogLine)
+	for !w.matched && time.Now().Before(deadline) {
+		line, err := r.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull {
 			return
 		}
-		w.offsets[i] += int64(k)
-		lines := bytes.Split(append(w.partial[i], buf[:k]...), []byte("\n"))
-		last := len(lines) - 1
-		var carry []byte
-		for _, line := range lines[:last] {
-			if j := monitorLineAt(line, w.name); j >= 0 {
-				// A monitor's line, written into the monitor log maybe in
-				// the middle of a line the process had not finished: what
-				// stands before it is the process's, and goes on in the
-				// next line.
-				carry = append(carry, line[:j]...)
-				continue
-			}
-			w.match(append(carry, line...))
-			carry = nil
+		w.offsets[i] += int64(len(line))
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		if j := monitorLineAt(line, w.name); j >= 0 {
+			// A monitor's line, written into the monitor log in the middle
+			// of a line the process had not finished: what stands before
+			// it is the process's, and goes on in the next line.
+			w.carry[i] = append(w.carry[i], line[:j]...)
+			continue
 		}
-		w.partial[i] = append(carry, lines[last]...)
-		if len(w.partial[i]) >= maxLogLine {
-			w.match(w.partial[i])
-			w.partial[i] = nil
-		}
-	}
-}
-
-func (w *logWatch) match(line []byte) {
-	if monitorLineAt(line, w.name) < 0 && w.pattern.Match(line) {
-		w.matched = true
+		w.matched = w.pattern.Match(append(w.carry[i], line...))
+		w.carry[i] = nil
 	}
 }
 
