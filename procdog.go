@@ -65,6 +65,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -3228,9 +3229,10 @@ func (j *exportJob) healthArgv() []string {
 			argv = []string{curl, "-fsS", "-g", "--noproxy", "*", "-o", os.DevNull, j.HealthURL}
 		}
 	case j.HealthTCP != "":
-		host, port, _ := splitHostPort(j.HealthTCP)
+		host, port, _ := net.SplitHostPort(j.HealthTCP)
+		n, _ := strconv.Atoi(port)
 		if bash, err := exportExecutable("bash", j.Dir); err == nil {
-			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, port))}
+			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, n))}
 		}
 	}
 	timeout, err := exportExecutable("timeout", j.Dir)
