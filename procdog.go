@@ -3240,8 +3240,8 @@ func (j *exportJob) healthArgv() []string {
 // escaped, since a parser would turn it into a newline.
 func (j *exportJob) plistString(s string) string {
 	control := func(r rune) bool { return r < 0x20 && !strings.ContainsRune("\t\n\r", r) }
-	j.refuse(!utf8.ValidString(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") || strings.ContainsFunc(s, control),
-		"cannot export %q: a plist cannot hold it", s)
+	j.refuse(!utf8.ValidString(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
+		strings.ContainsFunc(s, control), "cannot export %q: a plist cannot hold it", s)
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;").Replace(s)
 }
 
