@@ -1101,22 +1101,6 @@ func exportRun(t *testing.T, args ...string) (stdout, stderr string, err error) 
 	return out.String(), errOut.String(), err
 }
 
-// exportFakeTools puts executables named names in a new directory first on
-// PATH, so that the output names no machine's own paths.
-func exportFakeTools(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	bin := filepath.Join(dir, "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		if err := os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-}
-
 // exportVerify writes unit to path and runs systemd-analyze verify on it as
 // a user unit, where systemd-analyze exists. It fails on any complaint that
 // names the unit; other units of the machine are not this test's business.
@@ -2801,26 +2785,52 @@ func FuzzExportSystemdQuote(f *testing.F) {
 	})
 }
 
-// TestExportGolden exports the README's config file example in both
-// formats and compares them with the golden files.
+// TestExportGolden exports the README's config file example in both formats
+// and compares them with the golden files, with fake tools first on PATH so
+// that they name no machine's own paths. In the same way it checks what
+// --env becomes, and that a health check that procdog only reports is left
+// commented out, with a warning.
 func TestExportGolden(t *testing.T) {
 	tmp := t.TempDir()
-	exportFakeTools(t, tmp, "java", "curl", "timeout")
+	bin := filepath.Join(tmp, "bin")
+	for _, dir := range []string{bin, filepath.Join(tmp, "backend")} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tool := range []string{"java", "curl", "timeout"} {
+		if err := os.WriteFile(filepath.Join(bin, tool), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv("HOME", tmp)
 	t.Setenv("PROCDOG_DIR", filepath.Join(tmp, "state"))
-	if err := os.Mkdir(filepath.Join(tmp, "backend"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	cfg := filepath.Join(tmp, "procdog.cfg")
 	itWrite(t, cfg, exportReadmeConfig)
-	for _, tc := range []struct{ format, golden, warning string }{
-		{"systemd", "export.service.golden", ""},
-		{"launchd", "export.plist.golden", "procdog: warning: the launchd output does not express: " +
-			"truncating the output files (launchd appends); the health check (see its comments)\n"},
+	for _, tc := range []struct {
+		args                  []string
+		golden, want, warning string
+	}{
+		{[]string{"systemd", "backend", "--config", cfg}, "export.service.golden", "", ""},
+		{[]string{"launchd", "backend", "--config", cfg}, "export.plist.golden", "",
+			"procdog: warning: the launchd output does not express: " +
+				"truncating the output files (launchd appends); the health check (see its comments)\n"},
+		{[]string{"systemd", "envy", "-c", "sleep 100", "--env", "A=$$HOME 100%", "--env", "B=two words"}, "",
+			"Environment=\"A=$HOME 100%%\"\nEnvironment=\"B=two words\"\n", ""},
+		{[]string{"launchd", "envy", "-c", "sleep 100", "--env", "A=<&>"}, "",
+			"<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>", ""},
+		{[]string{"systemd", "h", "-c", "sleep 100", "--health-command", "true"}, "",
+			"\n#ExecStartPost=/bin/sh -c ", "procdog: warning: the systemd output does not express: " +
+				"the health check, which only procdog status reports (commented out) (see its comments)\n"},
 	} {
-		stdout, stderr, err := exportRun(t, tc.format, "backend", "--config", cfg)
-		if err != nil || stderr != tc.warning {
-			t.Fatalf("export %s: %v, stderr %q, want the warning %q", tc.format, err, stderr, tc.warning)
+		stdout, stderr, err := exportRun(t, tc.args...)
+		if err != nil || stderr != tc.warning || !strings.Contains(stdout, tc.want) {
+			t.Fatalf("export %q: %v, stderr %q, want the warning %q and %q in\n%s",
+				tc.args, err, stderr, tc.warning, tc.want, stdout)
+		}
+		if tc.golden == "" {
+			continue
 		}
 		got := strings.ReplaceAll(stdout, tmp, "$TMP")
 		path := filepath.Join("testdata", tc.golden)
@@ -2828,12 +2838,12 @@ func TestExportGolden(t *testing.T) {
 			itWrite(t, path, got)
 		}
 		if want, err := os.ReadFile(path); err != nil || got != string(want) {
-			t.Errorf("export %s differs from %s (%v; UPDATE=1 rewrites it):\n%s", tc.format, path, err, got)
+			t.Errorf("export %q differs from %s (%v; UPDATE=1 rewrites it):\n%s", tc.args, path, err, got)
 		}
-		if tc.format == "systemd" {
+		if tc.args[0] == "systemd" {
 			exportVerify(t, filepath.Join(tmp, "procdog-backend.service"), stdout)
 		} else {
-			exportCheckPlist(t, stdout, []string{filepath.Join(tmp, "bin", "java"), "-classpath", "my-backend.jar",
+			exportCheckPlist(t, stdout, []string{filepath.Join(bin, "java"), "-classpath", "my-backend.jar",
 				"com.example.BackendServer", "server", "config.yml"})
 		}
 	}
@@ -2841,38 +2851,59 @@ func TestExportGolden(t *testing.T) {
 
 // TestExportSystemdVerify exports units with the real binary and has
 // systemd-analyze verify them where it exists; their Exec lines must read
-// back, as systemd reads them, as what start would run.
+// back, as systemd reads them, as what start would run, and their health
+// loops pass and fail as procdog's own health checks do.
 func TestExportSystemdVerify(t *testing.T) {
 	t.Parallel()
+	e := itNew(t)
+	srv := itHTTPServer(t)
+	itWrite(t, filepath.Join(e.work, "ready now"), "")
 	sleep := []string{exportLookPath(t, "sleep"), "100"}
+	health := func(probe ...string) []string {
+		return append([]string{"-c", "sleep 100", "--ensure-healthy", "--health-count", "2",
+			"--health-delay", "0.05", "--health-timeout", "5"}, probe...)
+	}
 	tests := []struct {
-		name  string
-		args  []string
-		argv  []string
-		lines []string
+		name   string
+		args   []string
+		argv   []string
+		lines  []string
+		health int // the health loop's exit code, or -1 for none
 	}{
 		{"plain", []string{"-c", "sleep 100"}, sleep, []string{"Restart=no", "StandardOutput=journal",
-			"StandardError=journal", "KillSignal=SIGTERM", "TimeoutStopSec=10"}},
+			"StandardError=journal", "KillSignal=SIGTERM", "TimeoutStopSec=10"}, -1},
 		{"shell", []string{"--shell", "-c", `echo "it's $$HOME" 100% > out.txt; exec sleep 100`},
 			[]string{"/bin/sh", "-c", `echo "it's $HOME" 100% > out.txt; exec sleep 100`},
-			[]string{`Description=procdog shell: echo "it's $HOME" 100%% > out.txt; exec sleep 100`}},
-		{"files", []string{"-c", "sleep 100", "--stdin", "in.txt", "--stdout", "out dir/o.log", "--stderr", "e%.log",
-			"--append"}, sleep, []string{"StandardInput=file:$WORK/in.txt",
-			"StandardOutput=append:$WORK/out dir/o.log", "StandardError=append:$WORK/e%%.log"}},
+			[]string{`Description=procdog shell: echo "it's $HOME" 100%% > out.txt; exec sleep 100`}, -1},
+		{"files", []string{"-c", "sleep 100", "--stdin", "in.txt", "--stdout", "out dir/o.log",
+			"--stderr", "e%.log", "--append"}, sleep, []string{"StandardInput=file:$WORK/in.txt",
+			"StandardOutput=append:$WORK/out dir/o.log", "StandardError=append:$WORK/e%%.log"}, -1},
 		{"truncated", []string{"-c", "sleep 100", "--stdout", "o.log", "--stderr", "o.log"}, sleep,
-			[]string{"StandardOutput=truncate:$WORK/o.log", "StandardError=truncate:$WORK/o.log"}},
-		{"restart", []string{"-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "3", "--restart-delay",
-			"0.5", "--stop-signal", "hup", "--stop-timeout", "0.5"}, sleep,
+			[]string{"StandardOutput=truncate:$WORK/o.log", "StandardError=truncate:$WORK/o.log"}, -1},
+		{"restart", []string{"-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "3",
+			"--restart-delay", "0.5", "--stop-signal", "hup", "--stop-timeout", "0.5"}, sleep,
 			[]string{"Restart=on-failure", "RestartSec=0.5", "StartLimitBurst=4", "StartLimitIntervalSec=18",
-				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP", "TimeoutStopSec=0.5"}},
+				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP", "TimeoutStopSec=0.5"}, -1},
 		{"always", []string{"-c", "sleep 100", "--restart", "always", "--restart-delay", "60"}, sleep,
-			[]string{"Restart=always", "RestartSec=30", "StartLimitBurst=6", "StartLimitIntervalSec=190"}},
-		{"health", []string{"-c", "sleep 100", "--health-command", "test -e 'ready now'", "--health-count", "2",
-			"--health-delay", "0.1", "--ensure-healthy"}, sleep, []string{"TimeoutStartSec=31"}},
+			[]string{"Restart=always", "RestartSec=30", "StartLimitBurst=6", "StartLimitIntervalSec=190"}, -1},
+		{"ready", []string{"-c", "sleep 100", "--health-command", "test -e 'ready now'", "--health-count", "2",
+			"--health-delay", "0.1", "--ensure-healthy"}, sleep, []string{"TimeoutStartSec=31"}, 0},
+		{"unready", health("--health-command", "test -e 'not ready'"), sleep, nil, 1},
+		{"url-ok", health("--health-url", srv.URL+"/ok"), sleep, nil, 0},
+		{"url-redirect", health("--health-url", srv.URL+"/redirect"), sleep, nil, 0},
+		{"url-fail", health("--health-url", srv.URL+"/fail"), sleep, nil, 1},
+		{"tcp-open", health("--health-tcp", itTCPListener(t)), sleep, nil, 0},
+		{"tcp-closed", health("--health-tcp", itClosedAddr(t)), sleep, nil, 1},
 	}
-	e := itNew(t)
 	for _, tc := range tests {
 		r := e.run(append([]string{"export", "systemd", tc.name}, tc.args...)...)
+		tool := map[string]string{"url": "curl", "tcp": "bash"}[tc.name[:3]]
+		if _, err := exec.LookPath(tool); tool != "" && err != nil {
+			if r.code != 0 || !strings.Contains(r.stderr, "procdog: warning: ") {
+				t.Errorf("without %s, want a warning:\n%s", tool, r)
+			}
+			continue
+		}
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("export failed:\n%s", r)
 		}
@@ -2886,49 +2917,10 @@ func TestExportSystemdVerify(t *testing.T) {
 			t.Errorf("%s: systemd reads ExecStart as %q, want %q", tc.name, got, tc.argv)
 		}
 		exportVerify(t, filepath.Join(t.TempDir(), "procdog-"+tc.name+".service"), r.stdout)
-		if tc.name == "health" {
-			if code := exportHealthScript(t, r.stdout, e.work); code != 1 {
-				t.Errorf("the health loop exited %d without the file, want 1", code)
+		if tc.health >= 0 {
+			if code := exportHealthScript(t, r.stdout, e.work); code != tc.health {
+				t.Errorf("%s: the health loop exited %d, want %d\n%s", tc.name, code, tc.health, r.stdout)
 			}
-			itWrite(t, filepath.Join(e.work, "ready now"), "")
-			if code := exportHealthScript(t, r.stdout, e.work); code != 0 {
-				t.Errorf("the health loop exited %d with the file, want 0", code)
-			}
-		}
-	}
-}
-
-// TestExportSystemdHealthProbes: --health-url and --health-tcp become curl
-// and bash commands that pass and fail as procdog's own probes do.
-func TestExportSystemdHealthProbes(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	srv := itHTTPServer(t)
-	for _, tc := range []struct {
-		args []string
-		want int
-	}{
-		{[]string{"--health-url", srv.URL + "/ok"}, 0},
-		{[]string{"--health-url", srv.URL + "/redirect"}, 0},
-		{[]string{"--health-url", srv.URL + "/fail"}, 1},
-		{[]string{"--health-tcp", itTCPListener(t)}, 0},
-		{[]string{"--health-tcp", itClosedAddr(t)}, 1},
-	} {
-		r := e.run(append([]string{"export", "systemd", "probe", "-c", "sleep 100", "--ensure-healthy",
-			"--health-count", "2", "--health-delay", "0.05", "--health-timeout", "5"}, tc.args...)...)
-		tool := map[string]string{"--health-url": "curl", "--health-tcp": "bash"}[tc.args[0]]
-		if _, err := exec.LookPath(tool); err != nil {
-			if r.code != 0 || !strings.Contains(r.stderr, "procdog: warning: ") {
-				t.Errorf("without %s, want a warning:\n%s", tool, r)
-			}
-			continue
-		}
-		if r.code != 0 || r.stderr != "" {
-			t.Fatalf("export failed:\n%s", r)
-		}
-		exportVerify(t, filepath.Join(t.TempDir(), "procdog-probe.service"), r.stdout)
-		if code := exportHealthScript(t, r.stdout, e.work); code != tc.want {
-			t.Errorf("%q: the health loop exited %d, want %d\n%s", tc.args, code, tc.want, r.stdout)
 		}
 	}
 }
@@ -3035,28 +3027,6 @@ func TestExportOutput(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(target); string(got) != "keep\n" {
 		t.Errorf("a refused --output changed its target to %q", got)
-	}
-}
-
-// TestExportInProcess: --env in both formats, and a health check that
-// procdog only reports, which a unit leaves commented out, with a warning.
-func TestExportInProcess(t *testing.T) {
-	t.Setenv("PROCDOG_DIR", t.TempDir())
-	for _, tc := range []struct {
-		args          []string
-		want, warning string
-	}{
-		{[]string{"systemd", "envy", "--env", "A=$$HOME 100%", "--env", "B=two words"},
-			"Environment=\"A=$HOME 100%%\"\nEnvironment=\"B=two words\"\n", ""},
-		{[]string{"launchd", "envy", "--env", "A=<&>"}, "<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>", ""},
-		{[]string{"systemd", "h", "--health-command", "true"}, "\n#ExecStartPost=/bin/sh -c ",
-			"procdog: warning: the systemd output does not express: " +
-				"the health check, which only procdog status reports (commented out) (see its comments)\n"},
-	} {
-		out, stderr, err := exportRun(t, append(tc.args, "--command", "sleep 100")...)
-		if err != nil || stderr != tc.warning || !strings.Contains(out, tc.want) {
-			t.Errorf("export %q: err %v, stderr %q, want %q in\n%s", tc.args, err, stderr, tc.want, out)
-		}
 	}
 }
 
