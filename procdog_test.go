@@ -1136,28 +1136,26 @@ func exportCheckPlist(t *testing.T, plist string, argv []string) map[string]stri
 		Dict struct {
 			Elements []struct {
 				XMLName xml.Name
-				Inner   string `xml:",innerxml"`
+				Inner   string   `xml:",innerxml"`
+				Strings []string `xml:"string"`
 			} `xml:",any"`
 		} `xml:"dict"`
 	}
 	if err := xml.Unmarshal([]byte(plist), &p); err != nil || len(p.Dict.Elements)%2 != 0 {
 		t.Fatalf("the plist is not XML, or its dict not keys and values: %v\n%s", err, plist)
 	}
-	elements := p.Dict.Elements
-	values := map[string]string{}
-	for i := 0; i < len(elements); i += 2 {
-		key, value := elements[i], elements[i+1]
-		if key.XMLName.Local != "key" {
-			t.Fatalf("<%s> where a key should be\n%s", key.XMLName.Local, plist)
+	values, args := map[string]string{}, []string(nil)
+	for i, e := 0, p.Dict.Elements; i < len(e); i += 2 {
+		if e[i].XMLName.Local != "key" {
+			t.Fatalf("<%s> where a key should be\n%s", e[i].XMLName.Local, plist)
 		}
-		values[key.Inner] = value.XMLName.Local + ":" + value.Inner
+		values[e[i].Inner] = e[i+1].XMLName.Local + ":" + e[i+1].Inner
+		if e[i].Inner == "ProgramArguments" {
+			args = e[i+1].Strings
+		}
 	}
-	var args struct {
-		S []string `xml:"string"`
-	}
-	xml.Unmarshal([]byte("<array>"+strings.TrimPrefix(values["ProgramArguments"], "array:")+"</array>"), &args)
-	if !slices.Equal(args.S, argv) {
-		t.Errorf("ProgramArguments = %q, want %q\n%s", args.S, argv, plist)
+	if !slices.Equal(args, argv) {
+		t.Errorf("ProgramArguments = %q, want %q\n%s", args, argv, plist)
 	}
 	if plutil, err := exec.LookPath("plutil"); err == nil {
 		path := filepath.Join(t.TempDir(), "procdog.x.plist")
