@@ -2881,7 +2881,8 @@ func TestExportSystemdVerify(t *testing.T) {
 		{"restart", []string{"-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "3",
 			"--restart-delay", "0.5", "--stop-signal", "hup", "--stop-timeout", "0.5"}, sleep,
 			[]string{"Restart=on-failure", "RestartSec=0.5", "StartLimitBurst=4", "StartLimitIntervalSec=18",
-				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP", "TimeoutStopSec=0.5"}, -1},
+				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP",
+				"TimeoutStopSec=0.5"}, -1},
 		{"always", []string{"-c", "sleep 100", "--restart", "always", "--restart-delay", "60"}, sleep,
 			[]string{"Restart=always", "RestartSec=30", "StartLimitBurst=6", "StartLimitIntervalSec=190"}, -1},
 		{"ready", []string{"-c", "sleep 100", "--health-command", "test -e 'ready now'", "--health-count", "2",
@@ -2943,15 +2944,18 @@ func TestExportLaunchdPlist(t *testing.T) {
 		values  map[string]string // "" for a key that must be absent
 	}{
 		{[]string{"plain", "-c", command}, append([]string{exportLookPath(t, "printf")}, words[1:]...), "",
-			map[string]string{"Label": "string:procdog.plain", "RunAtLoad": "true:", "ExitTimeOut": "integer:10",
-				"WorkingDirectory": "string:" + e.work, "KeepAlive": "", "StandardOutPath": "", "StandardInPath": ""}},
+			map[string]string{"Label": "string:procdog.plain", "RunAtLoad": "true:",
+				"ExitTimeOut": "integer:10", "WorkingDirectory": "string:" + e.work,
+				"KeepAlive": "", "StandardOutPath": "", "StandardInPath": ""}},
 		{[]string{"shell", "--shell", "-c", shell, "--stdout", "o.log", "--append", "--restart", "on-failure",
 			"--restart-delay", "2.5", "--stop-timeout", "0.5", "--health-tcp", "127.0.0.1:1"},
 			[]string{"/bin/sh", "-c", shell}, warning + "max_restarts=5; the health check (see its comments)\n",
-			map[string]string{"StandardOutPath": "string:" + filepath.Join(e.work, "o.log"), "ExitTimeOut": "integer:1",
-				"KeepAlive": "dict:<key>SuccessfulExit</key><false/>", "ThrottleInterval": "integer:3"}},
+			map[string]string{"StandardOutPath": "string:" + filepath.Join(e.work, "o.log"),
+				"ExitTimeOut": "integer:1", "ThrottleInterval": "integer:3",
+				"KeepAlive": "dict:<key>SuccessfulExit</key><false/>"}},
 		{[]string{"always", "-c", "sleep 1", "--restart", "always", "--stop-signal", "INT"},
-			[]string{exportLookPath(t, "sleep"), "1"}, warning + "stop_signal=INT; max_restarts=5 (see its comments)\n",
+			[]string{exportLookPath(t, "sleep"), "1"},
+			warning + "stop_signal=INT; max_restarts=5 (see its comments)\n",
 			map[string]string{"KeepAlive": "true:"}},
 	} {
 		r := e.run(append([]string{"export", "launchd"}, tc.args...)...)
