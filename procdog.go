@@ -2292,31 +2292,30 @@ func awaitGroupEnd(pgid int, deadline time.Time) bool {
 // Export: a systemd unit or a launchd plist that runs NAME as start would,
 // for a process that moves from a development machine to a server.
 
-// exportFormats are what export writes, in the order errors list them.
+// exportFormats are in the order that errors list them.
 var exportFormats = []string{"systemd", "launchd"}
 
-// exportJob is NAME as start would run it, and the unit or plist written
-// for it. Its executables are found on PATH now, because a service manager
-// runs its services with a PATH of its own.
+// exportJob is NAME as start would run it. Its executables are found on
+// PATH now, because a service manager runs its services with its own PATH.
 type exportJob struct {
 	options
 	name   string
-	argv   []string // argv[0] is an absolute path
+	argv   []string // argv[0] is absolute
 	health []string // the health command, argv[0] absolute, or none
-	env    []string // what --env adds to the environment, as NAME=value
-	notes  []string // what the format cannot say; one warning line lists them
+	env    []string // what --env adds, as NAME=value
+	notes  []string // what the format cannot say, for one warning line
 	b      strings.Builder
 	err    error // the first value that the format cannot hold
 }
 
-// runExport is "export FORMAT NAME": the unit or plist on stdout or in
-// --output, and one warning line for whatever it could not express.
 func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 	switch {
 	case !slices.Contains(exportFormats, words[0]):
-		return usageErrorf("argument format: invalid choice: '%s' (choose from '%s')", words[0], strings.Join(exportFormats, "', '"))
+		return usageErrorf("argument format: invalid choice: '%s' (choose from '%s')",
+			words[0], strings.Join(exportFormats, "', '"))
 	case !validName(words[1]):
-		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", words[1])
+		return usageErrorf("Invalid process name '%s'; must be alphanumeric, "+
+			"with only underscores or dashes", words[1])
 	}
 	j, err := newExportJob(cl, words[1])
 	if err != nil {
@@ -2330,15 +2329,15 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s (see its comments)\n",
 			words[0], strings.Join(j.notes, "; "))
 	}
-	if j.Output == "" {
-		_, err = io.WriteString(stdout, j.b.String())
-		return err
+	if j.Output != "" {
+		return writeExport(j.Output, j.b.String())
 	}
-	return writeExport(j.Output, j.b.String())
+	_, err = io.WriteString(stdout, j.b.String())
+	return err
 }
 
-// newExportJob resolves and checks NAME's options as start does, so that
-// what export refuses, start would have refused too.
+// newExportJob checks NAME's options as start does, so that export refuses
+// what start would refuse.
 func newExportJob(cl commandLine, name string) (*exportJob, error) {
 	o, err := resolveOptions(cl, name)
 	if err != nil {
@@ -2350,7 +2349,7 @@ func newExportJob(cl commandLine, name string) (*exportJob, error) {
 	if err := o.resolvePaths(); err != nil {
 		return nil, err
 	}
-	argv, _ := o.commandArgs() // checked, as the health command's words and --env are
+	argv, _ := o.commandArgs() // checkStartable has checked these three
 	health, _ := o.healthArgs()
 	env, _ := o.Env.vars()
 	if argv[0], err = exportExecutable(argv[0], o.Dir); err != nil {
@@ -2363,14 +2362,14 @@ func newExportJob(cl commandLine, name string) (*exportJob, error) {
 	}
 	for _, s := range append(append([]string{o.Stdin, o.Stdout, o.Stderr}, argv...), health...) {
 		if strings.ContainsRune(s, 0) {
-			return nil, failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, which no process can be given", name, s)
+			return nil, failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, "+
+				"which no process can be given", name, s)
 		}
 	}
 	return &exportJob{options: o, name: name, argv: argv, health: health, env: env}, nil
 }
 
-// exportExecutable is the absolute path of the executable that start would
-// run for name in dir.
+// exportExecutable is the absolute path of what start would run for name.
 func exportExecutable(name, dir string) (string, error) {
 	path, err := findExecutable(name, dir)
 	if err == nil && !filepath.IsAbs(path) {
@@ -2379,46 +2378,28 @@ func exportExecutable(name, dir string) (string, error) {
 	return filepath.Clean(path), err
 }
 
-func (j *exportJob) note(what string) { j.notes = append(j.notes, what) }
-
-// restarts tells whether procdog would restart the process at all.
-func (j *exportJob) restarts() bool { return j.Restart != "no" && j.MaxRestarts > 0 }
-
-func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
-
-// refuse keeps the first value that the format cannot hold, so that the
-// writers need not check every line.
-func (j *exportJob) refuse(bad bool, format string, args ...any) {
-	if bad && j.err == nil {
-		j.err = failf(exitUnknown, format, args...)
-	}
-}
-
-// writeExport writes text to path, refusing a file that is not the user's
-// own regular file: it is opened without following a symbolic link or
-// waiting on a FIFO, checked, and only then truncated.
+// writeExport refuses a file that is not the user's own regular file: it
+// opens it without following a symbolic link or waiting on a FIFO, checks
+// it, and only then truncates it.
 func writeExport(path, text string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	var fi os.FileInfo
+	if err == nil {
+		defer f.Close()
+		fi, err = f.Stat()
+	}
 	switch {
 	case errors.Is(err, syscall.ELOOP):
 		return failf(exitUnknown, "refusing to write %s: it is a symbolic link", path)
-	case errors.Is(err, syscall.ENXIO):
+	case errors.Is(err, syscall.ENXIO) || err == nil && !fi.Mode().IsRegular():
 		return failf(exitUnknown, "refusing to write %s: it is not a regular file", path)
-	case err != nil:
-		return failf(exitUnknown, "cannot write %s: %v", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	switch {
-	case err != nil:
-		return failf(exitUnknown, "cannot write %s: %v", path, err)
-	case !fi.Mode().IsRegular():
-		return failf(exitUnknown, "refusing to write %s: it is not a regular file", path)
-	case fileOwner(fi) != os.Getuid():
-		return failf(exitUnknown, "refusing to write %s: it belongs to another user (uid %d)", path, fileOwner(fi))
-	}
-	if err = f.Truncate(0); err == nil {
-		_, err = io.WriteString(f, text)
+	case err == nil && fileOwner(fi) != os.Getuid():
+		return failf(exitUnknown, "refusing to write %s: it belongs to another user (uid %d)",
+			path, fileOwner(fi))
+	case err == nil:
+		if err = f.Truncate(0); err == nil {
+			_, err = io.WriteString(f, text)
+		}
 	}
 	if err == nil {
 		err = f.Close()
@@ -2429,16 +2410,32 @@ func writeExport(path, text string) error {
 	return nil
 }
 
-// exportSeconds writes seconds as both formats read them: 2, 0.5.
+func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
+func (j *exportJob) note(what string)                { j.notes = append(j.notes, what) }
+
+// restarts tells whether procdog would restart the process at all.
+func (j *exportJob) restarts() bool { return j.Restart != "no" && j.MaxRestarts > 0 }
+
+// restartDelay is the first delay before a restart, which is also the least.
+func (j *exportJob) restartDelay() float64 { return min(j.RestartDelay, maxRestartDelay.Seconds()) }
+
+// refuse keeps the first value that the format cannot hold, so that the
+// writers need not check every line.
+func (j *exportJob) refuse(bad bool, format string, args ...any) {
+	if bad && j.err == nil {
+		j.err = failf(exitUnknown, format, args...)
+	}
+}
+
+// exportSeconds is seconds as both formats read them: 2, 0.5.
 func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// exportWholeSeconds rounds seconds up, for the keys that take integers.
+// exportWholeSeconds rounds up, for the keys that take integers.
 func exportWholeSeconds(f float64) int {
-	n := int(f)
-	if float64(n) < f {
-		n++
+	if n := int(f); float64(n) < f {
+		return n + 1
 	}
-	return n
+	return int(f)
 }
 
 // exportRestartWindow is how long procdog takes to use up its restarts for
@@ -2446,30 +2443,28 @@ func exportWholeSeconds(f float64) int {
 // the systemd default window of 10 s for the runs themselves.
 func exportRestartWindow(o options) int {
 	limit := maxRestartDelay.Seconds()
-	window, d := 10.0, min(o.RestartDelay, limit)
-	for starts := o.MaxRestarts + 1; starts > 0 && d > 0; starts-- {
-		if d == limit {
-			return exportWholeSeconds(window + float64(starts)*limit)
-		}
+	window, d, starts := 10.0, min(o.RestartDelay, limit), o.MaxRestarts+1
+	for ; starts > 0 && d > 0 && d < limit; starts-- {
 		window += d
 		d = min(2*d, limit)
+	}
+	if d == limit {
+		window += float64(starts) * limit
 	}
 	return exportWholeSeconds(window)
 }
 
-// systemdPlain are the bytes that an Exec line's word may hold unquoted;
-// systemdEscapes, those written otherwise than as themselves, with other
-// control characters (as \xHH).
+// systemdPlain are the bytes that an Exec line's word may hold unquoted.
 const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
 
 var systemdEscapes = map[byte]string{'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`}
 
 // systemdQuote writes a word of an Exec line so that systemd reads it back
 // as it is. systemd resolves %-specifiers in the whole line and $VARIABLES
-// in each word, so % and $ are always doubled. A word with anything else
-// than plain bytes goes in double quotes, with C escapes for quotes,
-// backslashes and control characters: a raw newline would end the line,
-// and a lone unquoted ; would end the command.
+// in each word, so % and $ are always doubled. Any other byte than a plain
+// one puts the word in double quotes, with C escapes for quotes, backslashes
+// and control characters: a raw newline would end the line, and a lone
+// unquoted ; would end the command.
 func systemdQuote(w string) string {
 	var b strings.Builder
 	valid := utf8.ValidString(w)
@@ -2489,7 +2484,6 @@ func systemdQuote(w string) string {
 	return `"` + b.String() + `"`
 }
 
-// quoteWords is argv as one line, each word quoted by quote.
 func quoteWords(argv []string, quote func(string) string) string {
 	words := make([]string, len(argv))
 	for i, w := range argv {
@@ -2501,9 +2495,8 @@ func quoteWords(argv []string, quote func(string) string) string {
 // systemdControl tells the characters that a unit file line cannot hold.
 func systemdControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// systemdText is free text, such as a description, as a unit file value:
-// one line, no specifiers, and no backslash at its end, which would join
-// the next line to it.
+// systemdText is free text as a unit file value: one line, no specifiers,
+// and no backslash at its end, which would join the next line to it.
 func systemdText(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if systemdControl(r) {
@@ -2514,12 +2507,11 @@ func systemdText(s string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, `\ `), "%", "%%")
 }
 
-// systemdPath is a path as a unit file value. One that a unit file cannot
-// hold as it is (a control character, blanks at either end, a trailing
-// backslash) is an error rather than a unit that means another file.
+// systemdPath refuses a path that a unit file would read as another one.
 func (j *exportJob) systemdPath(path string) string {
-	j.refuse(strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) || !utf8.ValidString(path) ||
-		strings.ContainsFunc(path, systemdControl), "cannot export the path %q: a unit file cannot hold it", path)
+	j.refuse(strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) ||
+		!utf8.ValidString(path) || strings.ContainsFunc(path, systemdControl),
+		"cannot export the path %q: a unit file cannot hold it", path)
 	return strings.ReplaceAll(path, "%", "%%")
 }
 
@@ -2534,24 +2526,22 @@ func systemdSignal(s signalName) string {
 	return strconv.Itoa(int(sig))
 }
 
-// systemd writes the user unit, procdog-NAME.service.
 func (j *exportJob) systemd() {
-	j.line("# procdog export systemd %s: runs %s as `procdog start %s` would.", j.name, j.name, j.name)
+	j.line("# procdog export systemd %[1]s: runs %[1]s as `procdog start %[1]s` would.", j.name)
 	j.line("# A user unit, for procdog needs no root. To install it:")
 	j.line("#   cp THIS ~/.config/systemd/user/procdog-%s.service", j.name)
 	j.line("#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%s.service", j.name)
-	j.line("")
-	j.line("[Unit]")
-	j.line("Description=%s", systemdText("procdog "+j.name+": "+j.Command))
+	j.line("\n[Unit]\nDescription=%s", systemdText("procdog "+j.name+": "+j.Command))
 	if j.restarts() {
-		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:", j.MaxRestarts)
-		j.line("# these %d, in the time procdog's doubling delays take, plus 10 s. A process", j.MaxRestarts+1)
+		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:",
+			j.MaxRestarts)
+		j.line("# these %d, in the time procdog's doubling delays take, plus 10 s. A process",
+			j.MaxRestarts+1)
 		j.line("# that fails more slowly than that is restarted again.")
 		j.line("StartLimitIntervalSec=%d", exportRestartWindow(j.options))
 		j.line("StartLimitBurst=%d", j.MaxRestarts+1)
 	}
-	j.line("")
-	j.line("[Service]")
+	j.line("\n[Service]")
 	j.line("# exec: the start fails if the command cannot be run, as procdog's does.")
 	j.line("Type=exec")
 	j.line("ExecStart=%s", quoteWords(j.argv, systemdQuote))
@@ -2570,24 +2560,21 @@ func (j *exportJob) systemd() {
 		j.line("#   journalctl --user -u procdog-%s", j.name)
 	}
 	mode := map[bool]string{true: "append:", false: "truncate:"}[j.Append]
-	for _, f := range []struct{ key, path string }{{"StandardOutput", j.Stdout}, {"StandardError", j.Stderr}} {
-		if f.path == "" {
-			j.line("%s=journal", f.key)
+	for _, f := range [][2]string{{"StandardOutput", j.Stdout}, {"StandardError", j.Stderr}} {
+		if f[1] == "" {
+			j.line("%s=journal", f[0])
 		} else {
-			j.line("%s=%s%s", f.key, mode, j.systemdPath(f.path))
+			j.line("%s=%s%s", f[0], mode, j.systemdPath(f[1]))
 		}
 	}
 	j.line("# Stop: the stop signal to every process the service started, then SIGKILL")
 	j.line("# after the stop timeout, as procdog does to the process group.")
-	j.line("KillMode=control-group")
-	j.line("KillSignal=%s", systemdSignal(j.StopSignal))
+	j.line("KillMode=control-group\nKillSignal=%s", systemdSignal(j.StopSignal))
 	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
 	j.line("TimeoutStopSec=%s", exportSeconds(max(j.StopTimeout, 0.001)))
 	j.systemdRestart()
 	j.systemdHealth()
-	j.line("")
-	j.line("[Install]")
-	j.line("WantedBy=default.target")
+	j.line("\n[Install]\nWantedBy=default.target")
 }
 
 // systemdRestart is the restart policy. A signal is a failure to procdog,
@@ -2597,8 +2584,7 @@ func (j *exportJob) systemdRestart() {
 		j.line("Restart=no")
 		return
 	}
-	j.line("Restart=%s", j.Restart)
-	j.line("RestartSec=%s", exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
+	j.line("Restart=%s\nRestartSec=%s", j.Restart, exportSeconds(j.restartDelay()))
 	if j.Restart == "on-failure" {
 		j.line("# procdog counts death by any signal as a failure.")
 		j.line("RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
@@ -2629,15 +2615,14 @@ func (j *exportJob) systemdHealth() {
 		j.note("the health check, which only procdog status reports (commented out)")
 		prefix = "#"
 	}
-	j.line("%sExecStartPost=%s", prefix, quoteWords([]string{"/bin/sh", "-c", script}, systemdQuote))
+	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(script))
 	// The start may take every try, each to its timeout, and the delays.
-	j.line("%sTimeoutStartSec=%d", prefix, exportWholeSeconds(float64(tries)*(j.HealthTimeout+j.HealthDelay))+10)
+	wait := exportWholeSeconds(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	j.line("%sTimeoutStartSec=%d", prefix, wait)
 }
 
-// healthArgv is the health check as a command that a unit can run: the
-// health command, curl for a URL, or bash's /dev/tcp for a TCP address,
-// bounded by the health timeout with timeout(1), or nil where there is no
-// health check. Whatever is missing for it becomes a note.
+// healthArgv is the health check as a command that a unit can run, bounded
+// by the health timeout with timeout(1), or nil; what it lacks is a note.
 func (j *exportJob) healthArgv() []string {
 	argv := j.health
 	switch {
@@ -2651,8 +2636,9 @@ func (j *exportJob) healthArgv() []string {
 		}
 	case j.HealthTCP != "":
 		host, port, _ := net.SplitHostPort(j.HealthTCP)
+		n, _ := strconv.Atoi(port)
 		if bash, err := exportExecutable("bash", j.Dir); err == nil {
-			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%s", host, port))}
+			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, n))}
 		}
 	}
 	timeout, err := exportExecutable("timeout", j.Dir)
@@ -2674,13 +2660,13 @@ func (j *exportJob) healthArgv() []string {
 // rather than a plist that runs something else; a carriage return is
 // escaped, since a parser would turn it into a newline.
 func (j *exportJob) plistString(s string) string {
+	control := func(r rune) bool { return r < 0x20 && !strings.ContainsRune("\t\n\r", r) }
 	j.refuse(!utf8.ValidString(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
-		strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' }),
-		"cannot export %q: a plist cannot hold it", s)
+		strings.ContainsFunc(s, control), "cannot export %q: a plist cannot hold it", s)
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;").Replace(s)
 }
 
-// plistComment is an XML comment, which may not hold "--".
+// plistComment writes an XML comment, which may not hold "--".
 func (j *exportJob) plistComment(format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
 	for strings.Contains(text, "--") {
@@ -2689,24 +2675,20 @@ func (j *exportJob) plistComment(format string, args ...any) {
 	j.line("\t<!-- %s -->", text)
 }
 
-// plistKey is a key of the top dict and its value, an element.
 func (j *exportJob) plistKey(key, format string, args ...any) {
-	j.line("\t<key>%s</key>", key)
-	j.line("\t"+format, args...)
+	j.line("\t<key>%s</key>\n\t"+format, append([]any{key}, args...)...)
 }
 
-// launchd writes the launch agent, procdog.NAME.plist.
 func (j *exportJob) launchd() {
 	j.line(`<?xml version="1.0" encoding="UTF-8"?>`)
-	j.line(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">`)
-	j.line(`<plist version="1.0">`)
-	j.line("<dict>")
-	j.plistComment("procdog export launchd %s: runs %s as `procdog start %s` would.", j.name, j.name, j.name)
+	j.line(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" ` +
+		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">`)
+	j.line(`<plist version="1.0">` + "\n<dict>")
+	j.plistComment("procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would.", j.name)
 	j.plistComment("To install it: cp THIS ~/Library/LaunchAgents/procdog.%s.plist", j.name)
 	j.plistComment("  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%s.plist", j.name)
 	j.plistKey("Label", "<string>procdog.%s</string>", j.name)
-	j.line("\t<key>ProgramArguments</key>")
-	j.line("\t<array>")
+	j.line("\t<key>ProgramArguments</key>\n\t<array>")
 	for _, a := range j.argv {
 		j.line("\t\t<string>%s</string>", j.plistString(a))
 	}
@@ -2715,12 +2697,10 @@ func (j *exportJob) launchd() {
 	j.plistComment("procdog passes on the environment of the shell that starts it; launchd")
 	j.plistComment("gives an agent its own. Add EnvironmentVariables for what the process needs.")
 	if len(j.env) > 0 {
-		j.line("\t<key>EnvironmentVariables</key>")
-		j.line("\t<dict>")
+		j.line("\t<key>EnvironmentVariables</key>\n\t<dict>")
 		for _, kv := range j.env {
 			k, v, _ := strings.Cut(kv, "=")
-			j.line("\t\t<key>%s</key>", j.plistString(k))
-			j.line("\t\t<string>%s</string>", j.plistString(v))
+			j.line("\t\t<key>%s</key>\n\t\t<string>%s</string>", j.plistString(k), j.plistString(v))
 		}
 		j.line("\t</dict>")
 	}
@@ -2735,9 +2715,9 @@ func (j *exportJob) launchd() {
 		j.plistComment("launchd appends to these files; procdog truncates them without append=true.")
 		j.note("truncating the output files (launchd appends)")
 	}
-	for _, f := range []struct{ key, path string }{{"StandardOutPath", j.Stdout}, {"StandardErrorPath", j.Stderr}} {
-		if f.path != "" {
-			j.plistKey(f.key, "<string>%s</string>", j.plistString(f.path))
+	for _, f := range [][2]string{{"StandardOutPath", j.Stdout}, {"StandardErrorPath", j.Stderr}} {
+		if f[1] != "" {
+			j.plistKey(f[0], "<string>%s</string>", j.plistString(f[1]))
 		}
 	}
 	j.launchdStopAndRestart()
@@ -2745,13 +2725,12 @@ func (j *exportJob) launchd() {
 		j.plistComment("launchd has no health check: the one procdog runs is left out.")
 		j.note("the health check")
 	}
-	j.line("</dict>")
-	j.line("</plist>")
+	j.line("</dict>\n</plist>")
 }
 
-// launchdStopAndRestart is how the job is stopped and restarted: launchd
-// has no stop signal but SIGTERM, no limit on restarts and no delay that
-// doubles, only ThrottleInterval, the least time between two starts.
+// launchdStopAndRestart: launchd has no stop signal but SIGTERM, no limit
+// on restarts and no delay that doubles, only ThrottleInterval, the least
+// time between two starts.
 func (j *exportJob) launchdStopAndRestart() {
 	j.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills")
 	j.plistComment("the job's process group when the job ends, as procdog does.")
@@ -2769,9 +2748,10 @@ func (j *exportJob) launchdStopAndRestart() {
 		j.plistComment("Restarted unless it exits with status 0.")
 		j.plistKey("KeepAlive", "<dict><key>SuccessfulExit</key><false/></dict>")
 	}
-	j.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles", j.MaxRestarts)
+	j.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles",
+		j.MaxRestarts)
 	j.plistComment("up to 30 s; launchd restarts for ever, at most once per ThrottleInterval.")
-	j.plistKey("ThrottleInterval", "<integer>%d</integer>", exportWholeSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
+	j.plistKey("ThrottleInterval", "<integer>%d</integer>", exportWholeSeconds(j.restartDelay()))
 	j.note(fmt.Sprintf("max_restarts=%d", j.MaxRestarts))
 }
 

@@ -1016,84 +1016,61 @@ func exportUnquoteSystemd(line string) ([]string, error) {
 	if strings.ContainsAny(line, "\n\r") {
 		return nil, errors.New("raw line break")
 	}
-	var b strings.Builder
-	for i := 0; i < len(line); i++ {
-		if line[i] == '%' {
-			if i+1 == len(line) || line[i+1] != '%' {
-				return nil, fmt.Errorf("specifier at %d", i)
-			}
-			i++
+	if strings.Contains(strings.ReplaceAll(line, "%%", ""), "%") {
+		return nil, fmt.Errorf("specifier in %q", line)
+	}
+	var words []string
+	s := strings.ReplaceAll(line, "%%", "%")
+	for s = strings.TrimLeft(s, " \t"); s != ""; s = strings.TrimLeft(s, " \t") {
+		w, rest, err := exportSystemdWord(s)
+		if err != nil {
+			return nil, err
 		}
-		b.WriteByte(line[i])
-	}
-	words, err := exportSplitSystemd(b.String())
-	if err != nil {
-		return nil, err
-	}
-	for k, w := range words {
 		if strings.Contains(strings.ReplaceAll(w, "$$", ""), "$") {
 			return nil, fmt.Errorf("variable in word %q", w)
 		}
-		words[k] = strings.ReplaceAll(w, "$$", "$")
+		words, s = append(words, strings.ReplaceAll(w, "$$", "$")), rest
 	}
 	return words, nil
 }
 
-// exportSplitSystemd splits at blanks, with double quotes and C escapes.
-func exportSplitSystemd(s string) ([]string, error) {
-	var words []string
-	for i := 0; i < len(s); {
-		if s[i] == ' ' || s[i] == '\t' {
-			i++
-			continue
-		}
-		var w strings.Builder
-		quoted := s[i] == '"'
-		if quoted {
-			i++
-		}
-		for ; i < len(s) && (quoted || s[i] != ' ' && s[i] != '\t'); i++ {
-			switch {
-			case quoted && s[i] == '"':
-				quoted = false
-				if i+1 < len(s) && s[i+1] != ' ' {
-					return nil, fmt.Errorf("text after a closing quote at %d", i)
-				}
-			case s[i] == '\\':
-				n, c, err := exportCUnescape(s[i:])
-				if err != nil {
-					return nil, err
-				}
-				w.WriteByte(c)
-				i += n - 1
-			case s[i] == ';' && !quoted:
-				return nil, fmt.Errorf("unquoted ; at %d", i)
-			default:
-				w.WriteByte(s[i])
+// exportSystemdWord reads the word that s starts with, which double quotes
+// may hold, and its C escapes; it returns the word and the rest of s.
+func exportSystemdWord(s string) (string, string, error) {
+	var w strings.Builder
+	quoted := s[0] == '"'
+	if quoted {
+		s = s[1:]
+	}
+	unescape := map[byte]byte{'n': '\n', 't': '\t', '"': '"', '\\': '\\'}
+	for ; s != "" && (quoted || s[0] != ' ' && s[0] != '\t'); s = s[1:] {
+		c := s[0]
+		switch {
+		case quoted && c == '"':
+			quoted = false
+			if len(s) > 1 && s[1] != ' ' {
+				return "", "", fmt.Errorf("text after a closing quote in %q", s)
 			}
+			continue
+		case c == ';' && !quoted:
+			return "", "", errors.New("unquoted ;")
+		case c == '\\' && len(s) > 1 && unescape[s[1]] != 0:
+			c, s = unescape[s[1]], s[1:]
+		case c == '\\' && len(s) >= 4 && s[1] == 'x':
+			n, err := strconv.ParseUint(s[2:4], 16, 8)
+			if err != nil || n == 0 {
+				return "", "", fmt.Errorf("bad escape %q", s[:4])
+			}
+			c, s = byte(n), s[3:]
+		case c == '\\':
+			return "", "", fmt.Errorf("bad escape in %q", s)
 		}
-		if quoted {
-			return nil, errors.New("unbalanced quote")
-		}
-		words = append(words, w.String())
+		w.WriteByte(c)
 	}
-	return words, nil
-}
-
-// exportCUnescape reads one C escape at the start of s: its length and byte.
-func exportCUnescape(s string) (int, byte, error) {
-	if len(s) < 2 {
-		return 0, 0, errors.New("lone backslash")
+	if quoted {
+		return "", "", errors.New("unbalanced quote")
 	}
-	if c, ok := map[byte]byte{'n': '\n', 't': '\t', '"': '"', '\\': '\\'}[s[1]]; ok {
-		return 2, c, nil
-	}
-	if s[1] == 'x' && len(s) >= 4 {
-		if n, err := strconv.ParseUint(s[2:4], 16, 8); err == nil && n != 0 {
-			return 4, byte(n), nil
-		}
-	}
-	return 0, 0, fmt.Errorf("bad escape %q", s[:2])
+	return w.String(), s, nil
 }
 
 // exportReadmeConfig is the README's config file example, "The same from a
@@ -1112,33 +1089,16 @@ ensure_healthy=True
 strict=True
 `
 
-// exportRun runs export in this process, as runCommand would, and returns
-// its stdout and stderr.
-func exportRun(t *testing.T, args ...string) (string, string, error) {
+// exportRun runs export in this process, as runCommand would.
+func exportRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	cl, err := parseCommandLine(append([]string{"export"}, args...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	err = runExport(cl, cl.words[1:], &stdout, &stderr)
-	return stdout.String(), stderr.String(), err
-}
-
-// exportFakeTools puts executables named names in a new directory first on
-// PATH, so that the output names no machine's own paths.
-func exportFakeTools(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	bin := filepath.Join(dir, "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		if err := os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var out, errOut bytes.Buffer
+	err = runExport(cl, cl.words[1:], &out, &errOut)
+	return out.String(), errOut.String(), err
 }
 
 // exportVerify writes unit to path and runs systemd-analyze verify on it as
@@ -1167,64 +1127,33 @@ func exportVerify(t *testing.T, path, unit string) {
 	}
 }
 
-// exportPlist is what the tests read of a plist: its top dict, as keys and
-// the raw XML of their values.
-type exportPlist struct {
-	Dict struct {
-		Inner []byte `xml:",innerxml"`
-	} `xml:"dict"`
-}
-
-// exportPlistValues reads a plist's top dict as key → value element, and
-// ProgramArguments as strings.
-func exportPlistValues(t *testing.T, plist string) (map[string]string, []string) {
-	t.Helper()
-	var p exportPlist
-	if err := xml.Unmarshal([]byte(plist), &p); err != nil {
-		t.Fatalf("the plist is not XML: %v\n%s", err, plist)
-	}
-	values := map[string]string{}
-	var args []string
-	d := xml.NewDecoder(bytes.NewReader(p.Dict.Inner))
-	key := ""
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("the plist's dict: %v", err)
-		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		switch {
-		case start.Name.Local == "key" && key == "":
-			d.DecodeElement(&key, &start)
-			continue
-		case key == "ProgramArguments":
-			var a struct {
-				S []string `xml:"string"`
-			}
-			d.DecodeElement(&a, &start)
-			args = a.S
-		default:
-			var v struct {
-				Inner string `xml:",innerxml"`
-			}
-			d.DecodeElement(&v, &start)
-			values[key] = start.Name.Local + ":" + v.Inner
-		}
-		key = ""
-	}
-	return values, args
-}
-
-// exportCheckPlist parses a plist and checks its ProgramArguments; where
-// plutil exists, it must find the plist well formed.
+// exportCheckPlist reads a plist's top dict as key → "element:inner XML"
+// and checks its ProgramArguments; where plutil exists, it must find the
+// plist well formed.
 func exportCheckPlist(t *testing.T, plist string, argv []string) map[string]string {
 	t.Helper()
-	values, args := exportPlistValues(t, plist)
+	var p struct {
+		Dict struct {
+			Elements []struct {
+				XMLName xml.Name
+				Inner   string   `xml:",innerxml"`
+				Strings []string `xml:"string"`
+			} `xml:",any"`
+		} `xml:"dict"`
+	}
+	if err := xml.Unmarshal([]byte(plist), &p); err != nil || len(p.Dict.Elements)%2 != 0 {
+		t.Fatalf("the plist is not XML, or its dict not keys and values: %v\n%s", err, plist)
+	}
+	values, args := map[string]string{}, []string(nil)
+	for i, e := 0, p.Dict.Elements; i < len(e); i += 2 {
+		if e[i].XMLName.Local != "key" {
+			t.Fatalf("<%s> where a key should be\n%s", e[i].XMLName.Local, plist)
+		}
+		values[e[i].Inner] = e[i+1].XMLName.Local + ":" + e[i+1].Inner
+		if e[i].Inner == "ProgramArguments" {
+			args = e[i+1].Strings
+		}
+	}
 	if !slices.Equal(args, argv) {
 		t.Errorf("ProgramArguments = %q, want %q\n%s", args, argv, plist)
 	}
@@ -1263,16 +1192,10 @@ func exportHealthScript(t *testing.T, unit, dir string) int {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		return ee.ExitCode()
+	if err := cmd.Run(); cmd.ProcessState == nil || ctx.Err() != nil {
+		t.Fatalf("%q: %v", argv, err)
 	}
-	t.Fatalf("%q: %v", argv, err)
-	return -1
+	return cmd.ProcessState.ExitCode()
 }
 
 // exportLookPath is the absolute path the exported unit should name.
@@ -2617,104 +2540,90 @@ func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
 
 // export systemd and export launchd: the quoting, checked against a model
 // of how systemd reads an Exec line; golden files for the README's config
-// file example; and, where the tools exist, systemd-analyze verify and
-// plutil -lint on what the real binary writes.
-//
-// The golden files are testdata/export.service.golden and
-// testdata/export.plist.golden, with the temporary directory as $TMP. To
-// rewrite them on purpose, as for run_test.sh:
-//
-//	UPDATE=1 go test -run TestExportGolden .
+// file example, testdata/export.service.golden and export.plist.golden,
+// with the temporary directory as $TMP (UPDATE=1 go test -run
+// TestExportGolden . rewrites them on purpose); and, where the tools exist,
+// systemd-analyze verify and plutil -lint on what the real binary writes.
 
-func TestExportSystemdQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/usr/bin/python3", "/usr/bin/python3"},
-		{"--bind=127.0.0.1:8080", "--bind=127.0.0.1:8080"},
-		{"100%", "100%%"},
-		{"$HOME", "$$HOME"},
-		{"a b", `"a b"`},
-		{"", `""`},
-		{";", `";"`},
-		{`say "hi"`, `"say \"hi\""`},
-		{`C:\dir`, `"C:\\dir"`},
-		{"it's", `"it's"`},
-		{"two\nlines\tand\ra bell\a", `"two\nlines\tand\x0da bell\x07"`},
-		{"café", `"café"`},
-		{"\xff", `"\xff"`},
-		{`echo "$$((1+1))" 50% > f`, `"echo \"$$$$((1+1))\" 50%% > f"`},
-	}
-	for _, tc := range tests {
-		got := systemdQuote(tc.in)
-		if got != tc.want {
-			t.Errorf("systemdQuote(%q) = %s, want %s", tc.in, got, tc.want)
-		}
-		if back, err := exportUnquoteSystemd(got); err != nil || len(back) != 1 || back[0] != tc.in {
-			t.Errorf("systemd would read %s as %q (%v), want [%q]", got, back, err, tc.in)
-		}
-	}
-}
-
-func TestExportShellQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/usr/bin/curl", "/usr/bin/curl"},
-		{"*", "'*'"},
-		{"", "''"},
-		{"it's $HOME", `'it'\''s $HOME'`},
-	}
-	for _, tc := range tests {
-		if got := shellQuote(tc.in); got != tc.want {
-			t.Errorf("shellQuote(%q) = %s, want %s", tc.in, got, tc.want)
-		}
-		if words, err := splitWords(shellQuote(tc.in)); err != nil || len(words) != 1 || words[0] != tc.in {
-			t.Errorf("splitWords(shellQuote(%q)) = %q, %v", tc.in, words, err)
+// TestExportQuote: each word is quoted as shown, and reads back as itself.
+func TestExportQuote(t *testing.T) {
+	for _, q := range []struct {
+		name  string
+		quote func(string) string
+		read  func(string) ([]string, error)
+		cases [][2]string // a word and how it is quoted
+	}{
+		{"systemdQuote", systemdQuote, exportUnquoteSystemd, [][2]string{
+			{"/usr/bin/python3", "/usr/bin/python3"},
+			{"--bind=127.0.0.1:8080", "--bind=127.0.0.1:8080"},
+			{"100%", "100%%"},
+			{"$HOME", "$$HOME"},
+			{"a b", `"a b"`},
+			{"", `""`},
+			{";", `";"`},
+			{`say "hi"`, `"say \"hi\""`},
+			{`C:\dir`, `"C:\\dir"`},
+			{"it's", `"it's"`},
+			{"two\nlines\tand\ra bell\a", `"two\nlines\tand\x0da bell\x07"`},
+			{"café", `"café"`},
+			{"\xff", `"\xff"`},
+			{`echo "$$((1+1))" 50% > f`, `"echo \"$$$$((1+1))\" 50%% > f"`},
+		}},
+		{"shellQuote", shellQuote, splitWords, [][2]string{
+			{"/usr/bin/curl", "/usr/bin/curl"},
+			{"*", "'*'"},
+			{"", "''"},
+			{"it's $HOME", `'it'\''s $HOME'`},
+		}},
+	} {
+		for _, c := range q.cases {
+			got := q.quote(c[0])
+			if got != c[1] {
+				t.Errorf("%s(%q) = %s, want %s", q.name, c[0], got, c[1])
+			}
+			if back, err := q.read(got); err != nil || len(back) != 1 || back[0] != c[0] {
+				t.Errorf("%s: %s reads back as %q (%v), want [%q]", q.name, got, back, err, c[0])
+			}
 		}
 	}
 }
 
 func TestExportPlistString(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"/usr/bin/java", "/usr/bin/java", true},
-		{`a & b <c> "d" 'e'`, `a &amp; b &lt;c&gt; "d" 'e'`, true},
-		{"tab\tnewline\ncr\r", "tab\tnewline\ncr&#13;", true},
-		{"café", "café", true},
-		{"bell\a", "", false},
-		{"\xff", "", false},
-		{"\uFFFE", "", false},
-	}
-	for _, tc := range tests {
-		w := &exportJob{}
-		got := w.plistString(tc.in)
-		if (w.err == nil) != tc.ok || tc.ok && got != tc.want {
-			t.Errorf("plistString(%q) = %q, %v; want %q, ok %v", tc.in, got, w.err, tc.want, tc.ok)
-		}
-		if !tc.ok {
-			continue
+	for _, tc := range []struct{ in, want string }{ // want "" where a plist cannot hold in
+		{"/usr/bin/java", "/usr/bin/java"},
+		{`a & b <c> "d" 'e'`, `a &amp; b &lt;c&gt; "d" 'e'`},
+		{"tab\tnewline\ncr\r", "tab\tnewline\ncr&#13;"},
+		{"café", "café"},
+		{"bell\a", ""},
+		{"\xff", ""},
+		{"\uFFFE", ""},
+	} {
+		j := &exportJob{}
+		got := j.plistString(tc.in)
+		if (j.err == nil) != (tc.want != "") || j.err == nil && got != tc.want {
+			t.Errorf("plistString(%q) = %q, %v; want %q", tc.in, got, j.err, tc.want)
 		}
 		var back struct {
 			S string `xml:"string"`
 		}
-		if err := xml.Unmarshal([]byte("<x><string>"+got+"</string></x>"), &back); err != nil || back.S != tc.in {
+		err := xml.Unmarshal([]byte("<x><string>"+got+"</string></x>"), &back)
+		if j.err == nil && (err != nil || back.S != tc.in) {
 			t.Errorf("XML reads %q back as %q (%v)", got, back.S, err)
 		}
 	}
 }
 
 func TestExportRestartWindow(t *testing.T) {
-	tests := []struct {
-		delay    float64
-		restarts int
-		want     int
+	for _, tc := range []struct {
+		delay          float64
+		restarts, want int
 	}{
 		{1, 5, 10 + 1 + 2 + 4 + 8 + 16 + 30},
 		{0.5, 3, 18},
 		{0, 5, 10},
 		{40, 2, 10 + 3*30},
 		{1, 1000000000, 10 + 1 + 2 + 4 + 8 + 16 + (1000000000-4)*30},
-	}
-	for _, tc := range tests {
+	} {
 		o := defaultOptions()
 		o.RestartDelay, o.MaxRestarts = tc.delay, tc.restarts
 		if got := exportRestartWindow(o); got != tc.want {
@@ -2747,43 +2656,65 @@ func FuzzExportSystemdQuote(f *testing.F) {
 	})
 }
 
-// TestExportGolden exports the README's config file example in both
-// formats and compares them with the golden files (UPDATE=1 rewrites them).
+// TestExportGolden exports the README's config file example in both formats
+// and compares them with the golden files, with fake tools first on PATH so
+// that they name no machine's own paths. In the same way it checks what
+// --env becomes, and that a health check that procdog only reports is left
+// commented out, with a warning.
 func TestExportGolden(t *testing.T) {
 	tmp := t.TempDir()
-	exportFakeTools(t, tmp, "java", "curl", "timeout")
+	bin := filepath.Join(tmp, "bin")
+	for _, dir := range []string{bin, filepath.Join(tmp, "backend")} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tool := range []string{"java", "curl", "timeout"} {
+		if err := os.WriteFile(filepath.Join(bin, tool), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv("HOME", tmp)
 	t.Setenv("PROCDOG_DIR", filepath.Join(tmp, "state"))
-	if err := os.Mkdir(filepath.Join(tmp, "backend"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	cfg := filepath.Join(tmp, "procdog.cfg")
 	itWrite(t, cfg, exportReadmeConfig)
-	for _, tc := range []struct{ format, golden, warning string }{
-		{"systemd", "export.service.golden", ""},
-		{"launchd", "export.plist.golden", "procdog: warning: the launchd output does not express: " +
-			"truncating the output files (launchd appends); the health check (see its comments)\n"},
+	for _, tc := range []struct {
+		args                  []string
+		golden, want, warning string
+	}{
+		{[]string{"systemd", "backend", "--config", cfg}, "export.service.golden", "", ""},
+		{[]string{"launchd", "backend", "--config", cfg}, "export.plist.golden", "",
+			"procdog: warning: the launchd output does not express: " +
+				"truncating the output files (launchd appends); the health check (see its comments)\n"},
+		{[]string{"systemd", "envy", "-c", "sleep 100", "--env", "A=$$HOME 100%", "--env", "B=two words"}, "",
+			"Environment=\"A=$HOME 100%%\"\nEnvironment=\"B=two words\"\n", ""},
+		{[]string{"launchd", "envy", "-c", "sleep 100", "--env", "A=<&>"}, "",
+			"<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>", ""},
+		{[]string{"systemd", "h", "-c", "sleep 100", "--health-command", "true"}, "",
+			"\n#ExecStartPost=/bin/sh -c ", "procdog: warning: the systemd output does not express: " +
+				"the health check, which only procdog status reports (commented out) (see its comments)\n"},
 	} {
-		stdout, stderr, err := exportRun(t, tc.format, "backend", "--config", cfg)
-		if err != nil || stderr != tc.warning {
-			t.Fatalf("export %s: %v, stderr %q, want the warning %q", tc.format, err, stderr, tc.warning)
+		stdout, stderr, err := exportRun(t, tc.args...)
+		if err != nil || stderr != tc.warning || !strings.Contains(stdout, tc.want) {
+			t.Fatalf("export %q: %v, stderr %q, want the warning %q and %q in\n%s",
+				tc.args, err, stderr, tc.warning, tc.want, stdout)
+		}
+		if tc.golden == "" {
+			continue
 		}
 		got := strings.ReplaceAll(stdout, tmp, "$TMP")
 		path := filepath.Join("testdata", tc.golden)
 		if os.Getenv("UPDATE") != "" {
 			itWrite(t, path, got)
 		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+		if want, err := os.ReadFile(path); err != nil || got != string(want) {
+			t.Errorf("export %q differs from %s (%v; UPDATE=1 rewrites it):\n%s", tc.args, path, err, got)
 		}
-		if got != string(want) {
-			t.Errorf("export %s differs from %s (UPDATE=1 rewrites it):\n%s", tc.format, path, got)
-		}
-		if tc.format == "systemd" {
+		if tc.args[0] == "systemd" {
 			exportVerify(t, filepath.Join(tmp, "procdog-backend.service"), stdout)
 		} else {
-			exportCheckPlist(t, stdout, []string{filepath.Join(tmp, "bin", "java"), "-classpath", "my-backend.jar",
+			exportCheckPlist(t, stdout, []string{filepath.Join(bin, "java"), "-classpath", "my-backend.jar",
 				"com.example.BackendServer", "server", "config.yml"})
 		}
 	}
@@ -2791,40 +2722,60 @@ func TestExportGolden(t *testing.T) {
 
 // TestExportSystemdVerify exports units with the real binary and has
 // systemd-analyze verify them where it exists; their Exec lines must read
-// back, as systemd reads them, as what start would run.
+// back, as systemd reads them, as what start would run, and their health
+// loops pass and fail as procdog's own health checks do.
 func TestExportSystemdVerify(t *testing.T) {
 	t.Parallel()
-	shellCmd := `echo "it's $$HOME" 100% > out.txt; exec sleep 100`
-	tests := []struct {
-		name  string
-		args  []string
-		argv  []string
-		lines []string
-	}{
-		{"plain", []string{"-c", "sleep 100"}, []string{exportLookPath(t, "sleep"), "100"},
-			[]string{"Restart=no", "StandardOutput=journal", "StandardError=journal", "KillSignal=SIGTERM", "TimeoutStopSec=10"}},
-		{"shell", []string{"--shell", "-c", shellCmd}, []string{"/bin/sh", "-c", `echo "it's $HOME" 100% > out.txt; exec sleep 100`},
-			[]string{`Description=procdog shell: echo "it's $HOME" 100%% > out.txt; exec sleep 100`}},
-		{"files", []string{"-c", "sleep 100", "--stdin", "in.txt", "--stdout", "out dir/o.log", "--stderr", "e%.log", "--append"},
-			[]string{exportLookPath(t, "sleep"), "100"},
-			[]string{"StandardInput=file:$WORK/in.txt", "StandardOutput=append:$WORK/out dir/o.log", "StandardError=append:$WORK/e%%.log"}},
-		{"truncated", []string{"-c", "sleep 100", "--stdout", "o.log", "--stderr", "o.log"},
-			[]string{exportLookPath(t, "sleep"), "100"},
-			[]string{"StandardOutput=truncate:$WORK/o.log", "StandardError=truncate:$WORK/o.log"}},
-		{"restart", []string{"-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "3", "--restart-delay", "0.5",
-			"--stop-signal", "hup", "--stop-timeout", "0.5"}, []string{exportLookPath(t, "sleep"), "100"},
-			[]string{"Restart=on-failure", "RestartSec=0.5", "StartLimitBurst=4", "StartLimitIntervalSec=18",
-				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP", "TimeoutStopSec=0.5"}},
-		{"always", []string{"-c", "sleep 100", "--restart", "always", "--restart-delay", "60"},
-			[]string{exportLookPath(t, "sleep"), "100"},
-			[]string{"Restart=always", "RestartSec=30", "StartLimitBurst=6", "StartLimitIntervalSec=190"}},
-		{"health", []string{"-c", "sleep 100", "--health-command", "test -e 'ready now'", "--health-count", "2",
-			"--health-delay", "0.1", "--ensure-healthy"}, []string{exportLookPath(t, "sleep"), "100"},
-			[]string{"TimeoutStartSec=31"}},
-	}
 	e := itNew(t)
+	srv := itHTTPServer(t)
+	itWrite(t, filepath.Join(e.work, "ready now"), "")
+	sleep := []string{exportLookPath(t, "sleep"), "100"}
+	health := func(probe ...string) []string {
+		return append([]string{"-c", "sleep 100", "--ensure-healthy", "--health-count", "2",
+			"--health-delay", "0.05", "--health-timeout", "5"}, probe...)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		argv   []string
+		lines  []string
+		health int // the health loop's exit code, or -1 for none
+	}{
+		{"plain", []string{"-c", "sleep 100"}, sleep, []string{"Restart=no", "StandardOutput=journal",
+			"StandardError=journal", "KillSignal=SIGTERM", "TimeoutStopSec=10"}, -1},
+		{"shell", []string{"--shell", "-c", `echo "it's $$HOME" 100% > out.txt; exec sleep 100`},
+			[]string{"/bin/sh", "-c", `echo "it's $HOME" 100% > out.txt; exec sleep 100`},
+			[]string{`Description=procdog shell: echo "it's $HOME" 100%% > out.txt; exec sleep 100`}, -1},
+		{"files", []string{"-c", "sleep 100", "--stdin", "in.txt", "--stdout", "out dir/o.log",
+			"--stderr", "e%.log", "--append"}, sleep, []string{"StandardInput=file:$WORK/in.txt",
+			"StandardOutput=append:$WORK/out dir/o.log", "StandardError=append:$WORK/e%%.log"}, -1},
+		{"truncated", []string{"-c", "sleep 100", "--stdout", "o.log", "--stderr", "o.log"}, sleep,
+			[]string{"StandardOutput=truncate:$WORK/o.log", "StandardError=truncate:$WORK/o.log"}, -1},
+		{"restart", []string{"-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "3",
+			"--restart-delay", "0.5", "--stop-signal", "hup", "--stop-timeout", "0.5"}, sleep,
+			[]string{"Restart=on-failure", "RestartSec=0.5", "StartLimitBurst=4", "StartLimitIntervalSec=18",
+				"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE", "KillSignal=SIGHUP",
+				"TimeoutStopSec=0.5"}, -1},
+		{"always", []string{"-c", "sleep 100", "--restart", "always", "--restart-delay", "60"}, sleep,
+			[]string{"Restart=always", "RestartSec=30", "StartLimitBurst=6", "StartLimitIntervalSec=190"}, -1},
+		{"ready", []string{"-c", "sleep 100", "--health-command", "test -e 'ready now'", "--health-count", "2",
+			"--health-delay", "0.1", "--ensure-healthy"}, sleep, []string{"TimeoutStartSec=31"}, 0},
+		{"unready", health("--health-command", "test -e 'not ready'"), sleep, nil, 1},
+		{"url-ok", health("--health-url", srv.URL+"/ok"), sleep, nil, 0},
+		{"url-redirect", health("--health-url", srv.URL+"/redirect"), sleep, nil, 0},
+		{"url-fail", health("--health-url", srv.URL+"/fail"), sleep, nil, 1},
+		{"tcp-open", health("--health-tcp", itTCPListener(t)), sleep, nil, 0},
+		{"tcp-closed", health("--health-tcp", itClosedAddr(t)), sleep, nil, 1},
+	}
 	for _, tc := range tests {
 		r := e.run(append([]string{"export", "systemd", tc.name}, tc.args...)...)
+		tool := map[string]string{"url": "curl", "tcp": "bash"}[tc.name[:3]]
+		if _, err := exec.LookPath(tool); tool != "" && err != nil {
+			if r.code != 0 || !strings.Contains(r.stderr, "procdog: warning: ") {
+				t.Errorf("without %s, want a warning:\n%s", tool, r)
+			}
+			continue
+		}
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("export failed:\n%s", r)
 		}
@@ -2838,64 +2789,11 @@ func TestExportSystemdVerify(t *testing.T) {
 			t.Errorf("%s: systemd reads ExecStart as %q, want %q", tc.name, got, tc.argv)
 		}
 		exportVerify(t, filepath.Join(t.TempDir(), "procdog-"+tc.name+".service"), r.stdout)
-		if tc.name == "health" {
-			if code := exportHealthScript(t, r.stdout, e.work); code != 1 {
-				t.Errorf("the health loop exited %d without the file, want 1", code)
-			}
-			itWrite(t, filepath.Join(e.work, "ready now"), "")
-			if code := exportHealthScript(t, r.stdout, e.work); code != 0 {
-				t.Errorf("the health loop exited %d with the file, want 0", code)
+		if tc.health >= 0 {
+			if code := exportHealthScript(t, r.stdout, e.work); code != tc.health {
+				t.Errorf("%s: the health loop exited %d, want %d\n%s", tc.name, code, tc.health, r.stdout)
 			}
 		}
-	}
-}
-
-// TestExportSystemdHealthProbes: --health-url and --health-tcp become curl
-// and bash commands that pass and fail as procdog's own probes do.
-func TestExportSystemdHealthProbes(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	srv := itHTTPServer(t)
-	tests := []struct {
-		args []string
-		want int
-	}{
-		{[]string{"--health-url", srv.URL + "/ok"}, 0},
-		{[]string{"--health-url", srv.URL + "/redirect"}, 0},
-		{[]string{"--health-url", srv.URL + "/fail"}, 1},
-		{[]string{"--health-tcp", itTCPListener(t)}, 0},
-		{[]string{"--health-tcp", itClosedAddr(t)}, 1},
-	}
-	for _, tc := range tests {
-		args := append([]string{"export", "systemd", "probe", "-c", "sleep 100", "--ensure-healthy",
-			"--health-count", "2", "--health-delay", "0.05", "--health-timeout", "5"}, tc.args...)
-		r := e.run(args...)
-		tool := map[string]string{"--health-url": "curl", "--health-tcp": "bash"}[tc.args[0]]
-		if _, err := exec.LookPath(tool); err != nil {
-			if r.code != 0 || !strings.Contains(r.stderr, "procdog: warning: ") {
-				t.Errorf("without %s, want a warning:\n%s", tool, r)
-			}
-			continue
-		}
-		if r.code != 0 || r.stderr != "" {
-			t.Fatalf("export failed:\n%s", r)
-		}
-		exportVerify(t, filepath.Join(t.TempDir(), "procdog-probe.service"), r.stdout)
-		if code := exportHealthScript(t, r.stdout, e.work); code != tc.want {
-			t.Errorf("%q: the health loop exited %d, want %d\n%s", tc.args, code, tc.want, r.stdout)
-		}
-	}
-}
-
-// TestExportSystemdHealthWithoutEnsureHealthy: a health check that procdog
-// only reports is left commented out, with a warning.
-func TestExportSystemdHealthWithoutEnsureHealthy(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	r := e.run("export", "systemd", "h", "-c", "sleep 100", "--health-command", "true")
-	want := "procdog: warning: the systemd output does not express: the health check, which only procdog status reports (commented out) (see its comments)\n"
-	if r.code != 0 || r.stderr != want || !strings.Contains(r.stdout, "\n#ExecStartPost=/bin/sh -c ") {
-		t.Errorf("want a commented-out ExecStartPost and the warning %q:\n%s", want, r)
 	}
 }
 
@@ -2905,46 +2803,44 @@ func TestExportSystemdHealthWithoutEnsureHealthy(t *testing.T) {
 func TestExportLaunchdPlist(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	printf := exportLookPath(t, "printf")
 	command := `printf '%s <&> "é"\n' "a]]>b" --`
 	words, err := splitWords(command)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e.run("export", "launchd", "plain", "-c", command)
-	if r.code != 0 || r.stderr != "" {
-		t.Fatalf("export failed:\n%s", r)
-	}
-	values := exportCheckPlist(t, r.stdout, append([]string{printf}, words[1:]...))
-	for key, want := range map[string]string{"Label": "string:procdog.plain", "RunAtLoad": "true:",
-		"WorkingDirectory": "string:" + e.work, "ExitTimeOut": "integer:10"} {
-		if values[key] != want {
-			t.Errorf("%s = %q, want %q", key, values[key], want)
-		}
-	}
-	for _, key := range []string{"KeepAlive", "StandardOutPath", "StandardInPath"} {
-		if v, ok := values[key]; ok {
-			t.Errorf("%s = %q, want none", key, v)
-		}
-	}
-
 	shell := `echo "a & b" > 'out file'; exec sleep 100`
-	r = e.run("export", "launchd", "shell", "--shell", "-c", shell, "--stdout", "o.log", "--append",
-		"--restart", "on-failure", "--restart-delay", "2.5", "--stop-timeout", "0.5", "--health-tcp", "127.0.0.1:1")
-	want := "procdog: warning: the launchd output does not express: max_restarts=5; the health check (see its comments)\n"
-	if r.code != 0 || r.stderr != want {
-		t.Fatalf("want exit 0 and the warning %q:\n%s", want, r)
-	}
-	values = exportCheckPlist(t, r.stdout, []string{"/bin/sh", "-c", shell})
-	for key, want := range map[string]string{"StandardOutPath": "string:" + filepath.Join(e.work, "o.log"),
-		"KeepAlive": "dict:<key>SuccessfulExit</key><false/>", "ThrottleInterval": "integer:3", "ExitTimeOut": "integer:1"} {
-		if values[key] != want {
-			t.Errorf("%s = %q, want %q", key, values[key], want)
+	warning := "procdog: warning: the launchd output does not express: "
+	for _, tc := range []struct {
+		args    []string
+		argv    []string
+		warning string
+		values  map[string]string // "" for a key that must be absent
+	}{
+		{[]string{"plain", "-c", command}, append([]string{exportLookPath(t, "printf")}, words[1:]...), "",
+			map[string]string{"Label": "string:procdog.plain", "RunAtLoad": "true:",
+				"ExitTimeOut": "integer:10", "WorkingDirectory": "string:" + e.work,
+				"KeepAlive": "", "StandardOutPath": "", "StandardInPath": ""}},
+		{[]string{"shell", "--shell", "-c", shell, "--stdout", "o.log", "--append", "--restart", "on-failure",
+			"--restart-delay", "2.5", "--stop-timeout", "0.5", "--health-tcp", "127.0.0.1:1"},
+			[]string{"/bin/sh", "-c", shell}, warning + "max_restarts=5; the health check (see its comments)\n",
+			map[string]string{"StandardOutPath": "string:" + filepath.Join(e.work, "o.log"),
+				"ExitTimeOut": "integer:1", "ThrottleInterval": "integer:3",
+				"KeepAlive": "dict:<key>SuccessfulExit</key><false/>"}},
+		{[]string{"always", "-c", "sleep 1", "--restart", "always", "--stop-signal", "INT"},
+			[]string{exportLookPath(t, "sleep"), "1"},
+			warning + "stop_signal=INT; max_restarts=5 (see its comments)\n",
+			map[string]string{"KeepAlive": "true:"}},
+	} {
+		r := e.run(append([]string{"export", "launchd"}, tc.args...)...)
+		if r.code != 0 || r.stderr != tc.warning {
+			t.Fatalf("want exit 0 and the warning %q:\n%s", tc.warning, r)
 		}
-	}
-	r = e.run("export", "launchd", "always", "-c", "sleep 1", "--restart", "always", "--stop-signal", "INT")
-	if values, _ := exportPlistValues(t, r.stdout); values["KeepAlive"] != "true:" || !strings.Contains(r.stderr, "stop_signal=INT") {
-		t.Errorf("want KeepAlive true and a warning for the stop signal:\n%s", r)
+		values := exportCheckPlist(t, r.stdout, tc.argv)
+		for key, want := range tc.values {
+			if got, ok := values[key]; got != want || ok && want == "" {
+				t.Errorf("%s: %s = %q, want %q", tc.args[0], key, got, want)
+			}
+		}
 	}
 }
 
@@ -2988,18 +2884,13 @@ func TestExportOutput(t *testing.T) {
 	if got, _ := os.ReadFile(path); string(got) != unit {
 		t.Errorf("--output wrote\n%s\nwant\n%s", got, unit)
 	}
-
-	target := filepath.Join(e.work, "target")
+	target, link, fifo := filepath.Join(e.work, "target"), filepath.Join(e.work, "link.service"),
+		filepath.Join(e.work, "fifo.service")
 	itWrite(t, target, "keep\n")
-	link := filepath.Join(e.work, "link.service")
-	if err := os.Symlink(target, link); err != nil {
+	if err := errors.Join(os.Symlink(target, link), syscall.Mkfifo(fifo, 0o600)); err != nil {
 		t.Fatal(err)
 	}
 	e.expect("", "procdog: error: refusing to write "+link+": it is a symbolic link", 3, append(args, "--output", link)...)
-	fifo := filepath.Join(e.work, "fifo.service")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	e.expect("", "procdog: error: refusing to write "+fifo+": it is not a regular file", 3, append(args, "--output", fifo)...)
 	if os.Getuid() == 0 {
 		// Only root can give a file away, to see that export will not write it.
@@ -3011,18 +2902,6 @@ func TestExportOutput(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(target); string(got) != "keep\n" {
 		t.Errorf("a refused --output changed its target to %q", got)
-	}
-}
-
-func TestExportEnvironment(t *testing.T) {
-	t.Setenv("PROCDOG_DIR", t.TempDir())
-	out, _, err := exportRun(t, "systemd", "envy", "--command", "sleep 100", "--env", "A=$$HOME 100%", "--env", "B=two words")
-	if err != nil || !strings.Contains(out, "Environment=\"A=$HOME 100%%\"\nEnvironment=\"B=two words\"\n") {
-		t.Errorf("export systemd with --env: err %v, unit\n%s", err, out)
-	}
-	out, _, err = exportRun(t, "launchd", "envy", "--command", "sleep 100", "--env", "A=<&>")
-	if err != nil || !strings.Contains(out, "<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>") {
-		t.Errorf("export launchd with --env: err %v, plist\n%s", err, out)
 	}
 }
 
