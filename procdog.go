@@ -179,58 +179,58 @@ func report(stderr io.Writer, err error) int {
 }
 
 // runCommand parses the command line, runs one command and prints its
-// response. A nil error means exit 0; any other exit code comes back as an
+// response. A nil error means exit 0; any other exit code comes back as a
 // *codedError, with an empty message when the response already said it all.
 func runCommand(args []string, stdout, stderr io.Writer) error {
 	cl, err := parseCommandLine(args)
 	if err != nil {
 		return err
 	}
-	if cl.help || len(cl.words) > 0 && cl.words[0] == "help" {
-		return printHelp(cl, stdout)
+	first := ""
+	if len(cl.words) > 0 {
+		first = cl.words[0]
 	}
-	if cl.version || len(cl.words) > 0 && cl.words[0] == "version" {
+	switch {
+	case cl.help || first == "help":
+		return printHelp(cl, stdout)
+	case cl.version || first == "version":
 		if len(cl.words) > 1 && !cl.version {
 			return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[1:], " "))
 		}
 		fmt.Fprintln(stdout, "procdog "+version)
 		return nil
-	}
-	if len(cl.words) == 0 {
-		err := usageErrorf("the following arguments are required: COMMAND")
-		err.(*codedError).hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") + "; 'procdog -h' for help"
+	case len(cl.words) == 0:
+		err := usageErrorf("the following arguments are required: COMMAND").(*codedError)
+		err.hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") +
+			"; 'procdog -h' for help"
 		return err
 	}
-	command, words := cl.words[0], cl.words[1:]
-	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == command })
-	var want []string
-	if i >= 0 {
-		want = commands[i].words
-	}
+	c, ok := findCommand(first)
+	words := cl.words[1:]
 	switch {
-	case i < 0:
-		return invalidCommand(command)
-	case len(words) < len(want):
-		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(strings.Join(want[len(words):], ", "), "..."))
-	case len(words) > len(want) && !slices.Equal(want, []string{"name..."}):
-		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
+	case !ok:
+		return invalidCommand(first)
+	case len(words) < len(c.words):
+		missing := strings.Join(c.words[len(words):], ", ")
+		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(missing, "..."))
+	case len(words) > len(c.words) && !c.takesNames():
+		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(c.words):], " "))
 	}
 	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
-	if command == "list" {
+	switch {
+	case c.name == "list":
 		o := defaultOptions()
 		if err := o.applyCommandLine(cl); err != nil {
 			return err
 		}
 		list(stateDir(), o, stdout)
 		return nil
-	}
-	if command == "export" {
+	case c.name == "export":
 		return runExport(cl, words, stdout, stderr)
+	case len(words) > 1 && c.takesNames():
+		return runNames(c.name, words, cl, stdout, stderr)
 	}
-	if len(words) > 1 && slices.Equal(want, []string{"name..."}) {
-		return runNames(command, words, cl, stdout, stderr)
-	}
-	return runName(command, words, cl, stdout)
+	return runName(c.name, words, cl, stdout)
 }
 
 // runName runs a command for one name: words are NAME and the command's
@@ -238,28 +238,29 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
 	name := words[0]
 	if !validName(name) {
-		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+		return invalidName(name)
+	}
+	c := client{dir: stateDir(), name: name, command: command}
+	if over := len(statePath(c.dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
+		if len(name) > over {
+			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)",
+				name, c.dir, len(name)-over)
+		}
+		return usageErrorf("the state directory %s is too long for a socket path; "+
+			"set PROCDOG_DIR to a shorter one", c.dir)
 	}
 	var err error
-	c := client{dir: stateDir(), name: name, command: command}
-	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
-		if fit := len(name) - (len(sock) - maxSocketPath()); fit > 0 {
-			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)", name, c.dir, fit)
-		}
-		return usageErrorf("the state directory %s is too long for a socket path; set PROCDOG_DIR to a shorter one", c.dir)
-	}
 	if c.o, err = resolveOptions(cl, name); err != nil {
 		return err
 	}
-
 	var r response
 	switch command {
-	case "start", "restart":
-		if command == "restart" {
-			if c.o, err = c.restartOptions(cl); err != nil {
-				return err
-			}
+	case "restart":
+		if c.o, err = c.restartOptions(cl); err != nil {
+			return err
 		}
+		fallthrough
+	case "start":
 		if c.o.EnsureHealthy {
 			r, err = c.startHealthy(stdout)
 		} else {
@@ -294,6 +295,10 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	return nil
 }
 
+func invalidName(name string) error {
+	return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+}
+
 // runNames runs a command for several names. It prints a line
 // "NAME: <response>" for each (a JSON object names its own), in the order
 // given, and returns the first non-zero exit code. start and restart go
@@ -302,10 +307,8 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 // brings db up healthy before web starts; stop goes in reverse order,
 // through every name; status and wait ask all at once.
 func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
-	for _, name := range names {
-		if !validName(name) {
-			return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
-		}
+	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
+		return invalidName(names[i])
 	}
 	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
@@ -315,7 +318,7 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		var wg sync.WaitGroup
 		for i := range names {
 			wg.Add(1)
-			go func(i int) { defer wg.Done(); runOne(i) }(i)
+			go func() { defer wg.Done(); runOne(i) }()
 		}
 		wg.Wait()
 	}
@@ -367,54 +370,89 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
 		}
 	}
-	if len(words) == 0 || words[0] == "help" || words[0] == "version" {
-		fmt.Fprint(stdout, helpText())
-		return nil
+	text := helpText()
+	if len(words) > 0 && words[0] != "help" && words[0] != "version" {
+		c, ok := findCommand(words[0])
+		switch {
+		case ok:
+			text = commandHelp(c)
+		case !cl.help:
+			return invalidCommand(words[0])
+		}
 	}
-	switch i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] }); {
-	case i >= 0:
-		fmt.Fprint(stdout, commandHelp(commands[i]))
-	case cl.help:
-		fmt.Fprint(stdout, helpText())
-	default:
-		return invalidCommand(words[0])
-	}
+	fmt.Fprint(stdout, text)
 	return nil
 }
 
 // commandSpec is one of procdog's commands: the words it takes after its
-// name (as argparse named them in errors), what it does, and an example
-// for COMMAND -h.
+// name (as argparse named them in errors), what it does, the options it
+// uses where that is not all of them (COMMAND -h lists only these, and only
+// these are expanded), and an example for COMMAND -h.
 type commandSpec struct {
 	name    string
 	words   []string
 	help    string
+	uses    string
 	example string
 }
 
+// takesNames tells whether the command takes any number of names.
+func (c commandSpec) takesNames() bool { return slices.Equal(c.words, manyNames) }
+
 // synopsis is the command as help shows it: "signal NAME SIG".
 func (c commandSpec) synopsis() string {
-	s := c.name
-	for _, w := range c.words {
-		s += " " + map[string]string{"name": "NAME", "name...": "NAME...", "signal": "SIG", "format": "FORMAT"}[w]
-	}
-	return s
+	words := strings.NewReplacer("name", "NAME", "signal", "SIG", "format", "FORMAT")
+	return strings.TrimSpace(c.name + " " + words.Replace(strings.Join(c.words, " ")))
 }
 
-// commands are procdog's commands, in the order help lists them.
+var manyNames = []string{"name..."}
+
+// commands are procdog's commands, in the order help lists them. One with
+// no options of its own (start, restart, export) uses every option but
+// those of ownOptions.
 var commands = []commandSpec{
-	{"start", []string{"name..."}, "start NAME unless it is running, and print its status",
-		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`},
-	{"status", []string{"name..."}, "print the status of NAME", "procdog status web --json"},
-	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)", "procdog wait web"},
-	{"stop", []string{"name..."}, "stop NAME and its whole process group", "procdog stop web --strict"},
-	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had", "procdog restart web --linger 10"},
-	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)", "procdog list --all"},
-	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group", "procdog signal web HUP"},
-	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it", "procdog logs web -n 20 -f"},
-	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines", "procdog show web --json"},
-	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would",
+	{"start", manyNames, "start NAME unless it is running, and print its status", "",
+		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1"` +
+			` --health-url http://127.0.0.1:8080/ --ensure-healthy`},
+	{"status", manyNames, "print the status of NAME", "ensure-healthy json config debug",
+		"procdog status web --json"},
+	{"wait", manyNames, "wait until the health check passes (or --health-count tries fail)",
+		"json config debug", "procdog wait web"},
+	{"stop", manyNames, "stop NAME and its whole process group", "strict json config debug",
+		"procdog stop web --strict"},
+	{"restart", manyNames, "stop NAME if it runs, then start it with the options it had", "",
+		"procdog restart web --linger 10"},
+	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)",
+		"all json debug", "procdog list --all"},
+	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group",
+		"ensure-healthy json config debug", "procdog signal web HUP"},
+	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it",
+		"lines follow stdout dir config debug", "procdog logs web -n 20 -f"},
+	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines",
+		"json config debug", "procdog show web --json"},
+	{"export", []string{"format", "name"},
+		"print a systemd unit or launchd plist that runs NAME as start would", "",
 		"procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
+}
+
+// ownOptions are the options that only the commands that name them use
+// (export uses output).
+var ownOptions = []string{"lines", "follow", "all", "output"}
+
+func findCommand(name string) (commandSpec, bool) {
+	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == name })
+	if i < 0 {
+		return commandSpec{}, false
+	}
+	return commands[i], true
+}
+
+// usesOption tells whether command uses the option long.
+func usesOption(command, long string) bool {
+	if c, _ := findCommand(command); c.uses != "" {
+		return slices.Contains(strings.Fields(c.uses), long)
+	}
+	return !slices.Contains(ownOptions, long) || command == "export" && long == "output"
 }
 
 // usageLine and commandChoices are what argparse printed, for the commands.
@@ -429,18 +467,16 @@ var usageLine, commandChoices = func() (string, string) {
 
 func helpText() string {
 	var b strings.Builder
-	b.WriteString(usageLine + "\n\n")
-	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
-	b.WriteString("commands:\n")
-	for _, c := range commands {
+	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, detached from the shell.\n")
+	b.WriteString("\ncommands:\n")
+	extra := []commandSpec{
+		{name: "help [COMMAND]", help: "show this help, or what COMMAND takes (also: COMMAND -h)"},
+		{name: "version", help: "show the version"},
+	}
+	for _, c := range slices.Concat(commands, extra) {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
-	fmt.Fprintf(&b, "  %-15s  %s\n", "help [COMMAND]", "show this help, or what COMMAND takes (also: COMMAND -h)")
-	fmt.Fprintf(&b, "  %-15s  %s\n", "version", "show the version")
-	b.WriteString("\n")
-	b.WriteString("options:\n")
-	b.WriteString("  -h, --help              show this help and exit\n")
-	b.WriteString("  -v, --version           show the version and exit\n")
+	b.WriteString("\noptions:\n" + helpOption + "  -v, --version           show the version and exit\n")
 	for _, s := range optionSpecs {
 		b.WriteString(s.helpLine())
 	}
@@ -448,6 +484,8 @@ func helpText() string {
 	b.WriteString("3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
 	return b.String()
 }
+
+const helpOption = "  -h, --help              show this help and exit\n"
 
 // helpLine is the option as help lists it, with its default.
 func (s optionSpec) helpLine() string {
@@ -469,44 +507,17 @@ func (s optionSpec) helpLine() string {
 	return fmt.Sprintf("  %-22s  %s\n", synopsis, help)
 }
 
-// commandOptions are the options each command uses, where that is not all
-// of them: COMMAND -h lists only these, and only these are expanded. A
-// command missing here (start, restart) uses every option but those that
-// are some other command's alone.
-var commandOptions = map[string][]string{
-	"status": {"ensure-healthy", "json", "config", "debug"},
-	"wait":   {"json", "config", "debug"},
-	"stop":   {"strict", "json", "config", "debug"},
-	"signal": {"ensure-healthy", "json", "config", "debug"},
-	"list":   {"all", "json", "debug"},
-	"logs":   {"lines", "follow", "stdout", "dir", "config", "debug"},
-	"show":   {"json", "config", "debug"},
-}
-
-// ownOptions are options that only the commands that list them use.
-var ownOptions = []string{"lines", "follow", "all", "output"}
-
-// usesOption tells whether command uses the option long.
-func usesOption(command, long string) bool {
-	if opts, ok := commandOptions[command]; ok {
-		return slices.Contains(opts, long)
-	}
-	return !slices.Contains(ownOptions, long) || command == "export" && long == "output"
-}
-
 // commandHelp is what COMMAND -h and help COMMAND print: the command, the
 // options it uses and an example, rather than every option of every command.
 func commandHelp(c commandSpec) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n", c.synopsis(), c.help)
-	b.WriteString("  -h, --help              show this help and exit\n")
+	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n%s", c.synopsis(), c.help, helpOption)
 	for _, s := range optionSpecs {
 		if usesOption(c.name, s.long) {
 			b.WriteString(s.helpLine())
 		}
 	}
-	fmt.Fprintf(&b, "\nexample:\n  $ %s\n", c.example)
-	b.WriteString("\n'procdog -h' shows every command and option.\n")
+	fmt.Fprintf(&b, "\nexample:\n  $ %s\n\n'procdog -h' shows every command and option.\n", c.example)
 	return b.String()
 }
 
@@ -514,7 +525,7 @@ func commandHelp(c commandSpec) string {
 // distance, if one is near enough to be a typo of it.
 func suggestCommand(word string) string {
 	best, bestDist := "", 3
-	for _, c := range append(slices.Clone(commands), commandSpec{name: "help"}, commandSpec{name: "version"}) {
+	for _, c := range slices.Concat(commands, []commandSpec{{name: "help"}, {name: "version"}}) {
 		if d := editDistance(strings.ToLower(word), c.name); d < bestDist && d < len(c.name) {
 			best, bestDist = c.name, d
 		}
@@ -3520,101 +3531,111 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 // config file and the defaults. The client hands them to its monitor as
 // --option=value flags (see flags).
 type options struct {
-	Command       string
-	HealthCommand string
-	HealthCount   int
-	HealthDelay   float64
-	HealthTimeout float64
-	EnsureHealthy bool
-	Dir           string
-	Stdin         string
-	Stdout        string
-	Stderr        string
-	Append        bool
-	Linger        float64
-	Settle        float64
-	Strict        bool
-	Shell         bool
-	StopSignal    signalName
-	StopTimeout   float64
-	HealthURL     string
-	HealthTCP     string
-	HealthLog     string
-	Restart       restartPolicy
-	MaxRestarts   int
-	RestartDelay  float64
-	Env           envList
-	Config        string
-	Debug         bool
-	JSON          bool
-	Lines         int
-	Follow        bool
-	Output        string
-	All           bool
+	Command, HealthCommand          string
+	HealthCount                     int
+	HealthDelay, HealthTimeout      float64
+	EnsureHealthy                   bool
+	Dir, Stdin, Stdout, Stderr      string
+	Append                          bool
+	Linger, Settle                  float64
+	Strict, Shell                   bool
+	StopSignal                      signalName
+	StopTimeout                     float64
+	HealthURL, HealthTCP, HealthLog string
+	Restart                         restartPolicy
+	MaxRestarts                     int
+	RestartDelay                    float64
+	Env                             envList
+	Config                          string
+	Debug, JSON                     bool
+	Lines                           int
+	Follow                          bool
+	Output                          string
+	All                             bool
 }
 
 func defaultOptions() options {
-	return options{
-		HealthCount:   5,
-		HealthDelay:   1.0,
-		HealthTimeout: 10,
-		Stdin:         os.DevNull,
-		Linger:        3.0,
-		Settle:        0.1,
-		StopSignal:    "TERM",
-		StopTimeout:   10,
-		Restart:       "no",
-		MaxRestarts:   5,
-		RestartDelay:  1,
-		Lines:         10,
-	}
+	return options{HealthCount: 5, HealthDelay: 1, HealthTimeout: 10, Stdin: os.DevNull, Linger: 3,
+		Settle: 0.1, StopSignal: "TERM", StopTimeout: 10, Restart: "no", MaxRestarts: 5,
+		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines one option once: its flag, its short flag if any, its
-// config key (the flag with dashes as underscores, when inFile is set), its
-// help, and its value: a flag.Value over the option's field in an options,
-// whose Set checks a value against the option's rules. Together they make
-// one flag.FlagSet (see flagSet).
+// optionSpec defines an option once: its flag, its short flag if any, whether
+// a config file may hold it (under key), its help, and its value: a flag.Value
+// over its field in an options, whose Set checks the option's rules. A monitor
+// reads its options with package flag over these values (optionsFromFlags);
+// the client's own front end, parseCommandLine, adds what package flag lacks
+// and argparse had: options after NAME, unambiguous prefixes, short options.
 type optionSpec struct {
-	long   string
-	short  string
-	inFile bool
-	help   string
-	value  func(o *options) flag.Value
+	long, short string
+	inFile      bool
+	help        string
+	value       func(o *options) flag.Value
 }
 
 var optionSpecs = []optionSpec{
-	{"command", "c", true, "the command line to run", func(o *options) flag.Value { return textFlag{&o.Command} }},
-	{"health-command", "", true, "command whose exit code is the health (0 = healthy)", func(o *options) flag.Value { return textFlag{&o.HealthCommand} }},
-	{"health-count", "", true, "how many health checks wait tries", func(o *options) flag.Value { return countFlag{&o.HealthCount} }},
-	{"health-delay", "", true, "seconds between those tries", func(o *options) flag.Value { return secondsFlag{&o.HealthDelay, maxSeconds} }},
-	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy", func(o *options) flag.Value { return secondsFlag{&o.HealthTimeout, maxSeconds} }},
-	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) flag.Value { return boolFlag{&o.EnsureHealthy} }},
-	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) flag.Value { return textFlag{&o.Dir} }},
-	{"stdin", "", true, "file for standard input", func(o *options) flag.Value { return textFlag{&o.Stdin} }},
-	{"stdout", "", true, "file for standard output (default: the monitor log)", func(o *options) flag.Value { return textFlag{&o.Stdout} }},
-	{"stderr", "", true, "file for standard error (default: the monitor log)", func(o *options) flag.Value { return textFlag{&o.Stderr} }},
-	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) flag.Value { return boolFlag{&o.Append} }},
-	{"linger", "", true, "seconds the monitor answers after the process exits", func(o *options) flag.Value { return secondsFlag{&o.Linger, maxLinger} }},
-	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) flag.Value { return secondsFlag{&o.Settle, maxSeconds} }},
-	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) flag.Value { return boolFlag{&o.Strict} }},
-	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) flag.Value { return boolFlag{&o.Shell} }},
-	{"stop-signal", "", true, "signal that stop sends first, name or number", func(o *options) flag.Value { return &o.StopSignal }},
-	{"stop-timeout", "", true, "seconds before stop sends SIGKILL", func(o *options) flag.Value { return secondsFlag{&o.StopTimeout, maxSeconds} }},
-	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) flag.Value { return textFlag{&o.HealthURL} }},
-	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) flag.Value { return textFlag{&o.HealthTCP} }},
-	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression", func(o *options) flag.Value { return textFlag{&o.HealthLog} }},
-	{"restart", "", true, "restart the process when it exits: no, on-failure or always", func(o *options) flag.Value { return &o.Restart }},
-	{"max-restarts", "", true, "restart at most this many times", func(o *options) flag.Value { return countFlag{&o.MaxRestarts} }},
-	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s", func(o *options) flag.Value { return secondsFlag{&o.RestartDelay, maxSeconds} }},
-	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated", func(o *options) flag.Value { return &o.Env }},
-	{"config", "", false, "config file to read", func(o *options) flag.Value { return textFlag{&o.Config} }},
-	{"json", "", false, "print JSON instead of the response line", func(o *options) flag.Value { return boolFlag{&o.JSON} }},
-	{"lines", "n", false, "logs: how many lines to print", func(o *options) flag.Value { return countFlag{&o.Lines} }},
-	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) flag.Value { return boolFlag{&o.Follow} }},
-	{"all", "", false, "list: also the names whose monitor has ended, as stopped", func(o *options) flag.Value { return boolFlag{&o.All} }},
-	{"debug", "", false, "print what the client does to stderr", func(o *options) flag.Value { return boolFlag{&o.Debug} }},
-	{"output", "", false, "export: write the unit or plist to this file instead of stdout", func(o *options) flag.Value { return textFlag{&o.Output} }},
+	{"command", "c", true, "the command line to run",
+		func(o *options) flag.Value { return textFlag{&o.Command} }},
+	{"health-command", "", true, "command whose exit code is the health (0 = healthy)",
+		func(o *options) flag.Value { return textFlag{&o.HealthCommand} }},
+	{"health-count", "", true, "how many health checks wait tries",
+		func(o *options) flag.Value { return countFlag{&o.HealthCount} }},
+	{"health-delay", "", true, "seconds between those tries",
+		func(o *options) flag.Value { return secondsFlag{&o.HealthDelay, maxSeconds} }},
+	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy",
+		func(o *options) flag.Value { return secondsFlag{&o.HealthTimeout, maxSeconds} }},
+	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy",
+		func(o *options) flag.Value { return boolFlag{&o.EnsureHealthy} }},
+	{"dir", "", true, "where the process runs (default: the current directory)",
+		func(o *options) flag.Value { return textFlag{&o.Dir} }},
+	{"stdin", "", true, "file for standard input",
+		func(o *options) flag.Value { return textFlag{&o.Stdin} }},
+	{"stdout", "", true, "file for standard output (default: the monitor log)",
+		func(o *options) flag.Value { return textFlag{&o.Stdout} }},
+	{"stderr", "", true, "file for standard error (default: the monitor log)",
+		func(o *options) flag.Value { return textFlag{&o.Stderr} }},
+	{"append", "", true, "append to --stdout/--stderr instead of truncating",
+		func(o *options) flag.Value { return boolFlag{&o.Append} }},
+	{"linger", "", true, "seconds the monitor answers after the process exits",
+		func(o *options) flag.Value { return secondsFlag{&o.Linger, maxLinger} }},
+	{"settle", "", true, "seconds start waits for the process to run or exit",
+		func(o *options) flag.Value { return secondsFlag{&o.Settle, maxSeconds} }},
+	{"strict", "", true, "error when starting a started or stopping a stopped process",
+		func(o *options) flag.Value { return boolFlag{&o.Strict} }},
+	{"shell", "", true, "run the command with /bin/sh -c",
+		func(o *options) flag.Value { return boolFlag{&o.Shell} }},
+	{"stop-signal", "", true, "signal that stop sends first, name or number",
+		func(o *options) flag.Value { return &o.StopSignal }},
+	{"stop-timeout", "", true, "seconds before stop sends SIGKILL",
+		func(o *options) flag.Value { return secondsFlag{&o.StopTimeout, maxSeconds} }},
+	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx",
+		func(o *options) flag.Value { return textFlag{&o.HealthURL} }},
+	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens",
+		func(o *options) flag.Value { return textFlag{&o.HealthTCP} }},
+	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression",
+		func(o *options) flag.Value { return textFlag{&o.HealthLog} }},
+	{"restart", "", true, "restart the process when it exits: no, on-failure or always",
+		func(o *options) flag.Value { return &o.Restart }},
+	{"max-restarts", "", true, "restart at most this many times",
+		func(o *options) flag.Value { return countFlag{&o.MaxRestarts} }},
+	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s",
+		func(o *options) flag.Value { return secondsFlag{&o.RestartDelay, maxSeconds} }},
+	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated",
+		func(o *options) flag.Value { return &o.Env }},
+	{"config", "", false, "config file to read",
+		func(o *options) flag.Value { return textFlag{&o.Config} }},
+	{"json", "", false, "print JSON instead of the response line",
+		func(o *options) flag.Value { return boolFlag{&o.JSON} }},
+	{"lines", "n", false, "logs: how many lines to print",
+		func(o *options) flag.Value { return countFlag{&o.Lines} }},
+	{"follow", "f", false, "logs: go on printing what is added, until interrupted",
+		func(o *options) flag.Value { return boolFlag{&o.Follow} }},
+	{"all", "", false, "list: also the names whose monitor has ended, as stopped",
+		func(o *options) flag.Value { return boolFlag{&o.All} }},
+	{"debug", "", false, "print what the client does to stderr",
+		func(o *options) flag.Value { return boolFlag{&o.Debug} }},
+	{"output", "", false, "export: write the unit or plist to this file instead of stdout",
+		func(o *options) flag.Value { return textFlag{&o.Output} }},
 }
 
 // expandedKeys are the options in which procdog expands $VAR and ${VAR}.
@@ -3631,24 +3652,11 @@ func (s optionSpec) isBool() bool {
 	return ok
 }
 
-// set parses value into the option's field. Errors name neither the flag nor
-// the config key; the caller knows which one the user wrote.
+// set parses value into the option's field. Its errors name neither the flag
+// nor the config key: the caller knows which one the user wrote.
 func (s optionSpec) set(o *options, value string) error { return s.value(o).Set(value) }
 
-// flagSet is the options as one flag.FlagSet over o's fields. A monitor
-// reads the options its client hands it as flags with it; the client's own
-// front end (parseCommandLine) adds what package flag lacks and argparse
-// had: options after NAME, unambiguous prefixes, short options with values.
-func (o *options) flagSet() *flag.FlagSet {
-	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	for _, s := range optionSpecs {
-		fs.Var(s.value(o), s.long, s.help)
-	}
-	return fs
-}
-
-// The kinds of option value. signalName, restartPolicy and envList are
+// The kinds of option value; signalName, restartPolicy and envList are
 // flag.Values of their own.
 type (
 	textFlag    struct{ p *string }
@@ -3701,30 +3709,31 @@ func (f secondsFlag) Set(s string) error {
 
 func (p *signalName) String() string { return string(*p) }
 func (p *signalName) Set(s string) error {
-	if _, err := parseSignal(s); err != nil {
-		return err
-	}
-	*p = signalName(s)
-	return nil
+	_, err := parseSignal(s)
+	return setChecked(p, s, err)
 }
 
 func (p *restartPolicy) String() string { return string(*p) }
 func (p *restartPolicy) Set(s string) error {
-	switch s {
-	case "no", "on-failure", "always":
-		*p = restartPolicy(s)
-		return nil
+	var err error
+	if s != "no" && s != "on-failure" && s != "always" {
+		err = fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", s)
 	}
-	return fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", s)
+	return setChecked(p, s, err)
 }
 
 func (l *envList) String() string { return string(*l) }
 func (l *envList) Set(s string) error {
-	if _, err := envList(s).vars(); err != nil {
-		return err
+	_, err := envList(s).vars()
+	return setChecked(l, s, err)
+}
+
+// setChecked sets *p to s, unless err says why s is wrong.
+func setChecked[T ~string](p *T, s string, err error) error {
+	if err == nil {
+		*p = T(s)
 	}
-	*l = envList(s)
-	return nil
+	return err
 }
 
 // parseBool accepts what Python's ConfigParser.getboolean accepts.
@@ -3739,46 +3748,22 @@ func parseBool(s string) (bool, error) {
 }
 
 func findOption(long string) (optionSpec, bool) {
-	for _, s := range optionSpecs {
-		if s.long == long {
-			return s, true
-		}
+	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
+	if i < 0 {
+		return optionSpec{}, false
 	}
-	return optionSpec{}, false
-}
-
-// lookupFlag finds a long option by name or, like Python's argparse, by an
-// unambiguous prefix.
-func lookupFlag(name string) (optionSpec, error) {
-	var found optionSpec
-	var names []string
-	for _, s := range optionSpecs {
-		if s.long == name {
-			return s, nil // --restart, though --restart-delay starts with it too
-		}
-		if strings.HasPrefix(s.long, name) {
-			found, names = s, append(names, "--"+s.long)
-		}
-	}
-	switch len(names) {
-	case 1:
-		return found, nil
-	case 0:
-		return optionSpec{}, usageErrorf("unrecognized arguments: --%s", name)
-	}
-	return optionSpec{}, usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(names, ", "))
+	return optionSpecs[i], true
 }
 
 // ---------------------------------------------------------------------------
 // The command line.
 
 // commandLine is the command line before it meets the config file: the
-// positional words, and the raw value of each option given.
+// positional words, and the raw value of each option given, by long name.
 type commandLine struct {
-	words   []string
-	set     map[string]string // long option name → raw value
-	help    bool
-	version bool
+	words         []string
+	set           map[string]string
+	help, version bool
 }
 
 // parseCommandLine accepts options anywhere, as --opt value, --opt=value,
@@ -3803,18 +3788,17 @@ func parseCommandLine(args []string) (commandLine, error) {
 			continue
 		}
 		spec, value, hasValue, err := splitOption(arg)
-		if err != nil {
+		switch {
+		case err != nil:
 			return cl, err
-		}
-		if !hasValue {
-			if spec.isBool() {
-				value = "true"
-			} else if i+1 < len(args) {
-				i++
-				value = args[i]
-			} else {
-				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
-			}
+		case hasValue:
+		case spec.isBool():
+			value = "true"
+		case i+1 < len(args):
+			i++
+			value = args[i]
+		default:
+			return cl, usageErrorf("argument --%s: expected one argument", spec.long)
 		}
 		if spec.long == "env" {
 			// Each --env is one KEY=VALUE, spaces and all; together they
@@ -3829,25 +3813,40 @@ func parseCommandLine(args []string) (commandLine, error) {
 	return cl, nil
 }
 
-// splitOption reads one option word: --name, --name=value, -c or -cvalue,
-// the name maybe an unambiguous prefix. hasValue tells whether the word
-// held the value.
+// splitOption reads one option word: --name, --name=value, -c or -cvalue.
+// A long name may be, as argparse allowed, an unambiguous prefix. hasValue
+// tells whether the word held the value.
 func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
-	if name, ok := strings.CutPrefix(arg, "--"); ok {
-		if k := strings.IndexByte(name, '='); k >= 0 {
-			name, value, hasValue = name[:k], name[k+1:], true
+	name, long := strings.CutPrefix(arg, "--")
+	if !long {
+		isShort := func(s optionSpec) bool { return s.short != "" && arg[1:2] == s.short }
+		i := slices.IndexFunc(optionSpecs, isShort)
+		if i < 0 {
+			return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
 		}
-		spec, err = lookupFlag(name)
-		return spec, value, hasValue, err
+		if len(arg) > 2 {
+			value, hasValue = strings.TrimPrefix(arg[2:], "="), true
+		}
+		return optionSpecs[i], value, hasValue, nil
 	}
-	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short != "" && arg[1:2] == s.short })
-	if i < 0 {
-		return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
+	name, value, hasValue = strings.Cut(name, "=")
+	if spec, ok := findOption(name); ok {
+		return spec, value, hasValue, nil // --restart, though --restart-delay starts with it too
 	}
-	if len(arg) > 2 {
-		value, hasValue = strings.TrimPrefix(arg[2:], "="), true
+	var matches []string
+	for _, s := range optionSpecs {
+		if strings.HasPrefix(s.long, name) {
+			spec, matches = s, append(matches, "--"+s.long)
+		}
 	}
-	return optionSpecs[i], value, hasValue, nil
+	switch len(matches) {
+	case 0:
+		return spec, "", false, usageErrorf("unrecognized arguments: --%s", name)
+	case 1:
+		return spec, value, hasValue, nil
+	}
+	err = usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(matches, ", "))
+	return optionSpec{}, "", false, err
 }
 
 // givesHealthCheck tells whether the command line gives a health check, of
@@ -3864,11 +3863,7 @@ func (cl commandLine) skips(spec optionSpec) bool {
 }
 
 // validName reports whether name is safe to put into a file name.
-func validName(name string) bool {
-	return name != "" && !strings.ContainsFunc(name, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-	})
-}
+func validName(name string) bool { return name != "" && strings.Trim(name, nameChars) == "" }
 
 // resolveOptions merges defaults < config file < command line, expanding
 // $VAR in the options that take it. Paths are made absolute later, by
@@ -3884,10 +3879,11 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
 		}
-		// What the command line gives wins (its env adds to the file's),
-		// and a health check given there replaces the file's, of whatever
-		// kind.
-		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) || cl.skips(spec) {
+		// What the command line gives wins (its env adds to the file's), and
+		// a health check given there replaces the file's, of whatever kind.
+		_, given := cl.set[spec.long]
+		if given && spec.long != "env" || cl.skips(spec) ||
+			cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
 			continue
 		}
 		v, err := spec.expand(fileValues[k])
@@ -3909,7 +3905,8 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		}
 	}
 	if o.healthKinds() > 1 {
-		return o, failf(exitUnknown, "more than one kind of health check in '%s': use one of health_command, health_url, health_tcp, health_log", path)
+		return o, failf(exitUnknown, "more than one kind of health check in '%s': "+
+			"use one of health_command, health_url, health_tcp, health_log", path)
 	}
 	return o, o.applyCommandLine(cl)
 }
@@ -3947,39 +3944,36 @@ func (o *options) applyCommandLine(cl commandLine) error {
 // them. Its error is the whole message, for the file and the command line
 // alike; a value the option refuses is left to set.
 func (s optionSpec) expand(value string) (string, error) {
-	if s.long != "env" {
-		if !expandedKeys[s.key()] {
-			return value, nil
-		}
-		v, err := expandVars(value, os.LookupEnv)
-		if err != nil {
-			return "", expansionError(s, value, err)
-		}
-		return v, nil
+	if !expandedKeys[s.key()] {
+		return value, nil
 	}
-	// Word by word, after splitting, so that a value with a space or a
-	// quote in it stays one KEY=VALUE.
-	words, err := splitWords(value)
-	if err != nil {
-		return value, nil // set refuses it, saying why
+	words := []string{value}
+	if s.long == "env" {
+		// Word by word, after splitting, so that a value with a space or a
+		// quote in it stays one KEY=VALUE.
+		var err error
+		if words, err = splitWords(value); err != nil {
+			return value, nil // set refuses it, saying why
+		}
 	}
 	for i, w := range words {
-		if w, err = expandVars(w, os.LookupEnv); err != nil {
-			return "", expansionError(s, value, err)
+		v, err := expandVars(w, os.LookupEnv)
+		if err != nil {
+			ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v",
+				s.key(), value, err).(*codedError)
+			if strings.HasPrefix(err.Error(), "Invalid placeholder") {
+				// A shell's $1 or $(cmd) must reach it as $$.
+				ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, " +
+					"before any shell sees the command"
+			}
+			return "", ce
 		}
-		words[i] = shellQuote(w)
+		words[i] = v
+		if s.long == "env" {
+			words[i] = shellQuote(v)
+		}
 	}
 	return strings.Join(words, " "), nil
-}
-
-// expansionError says why value could not be expanded and, for a $ that is
-// no variable, how to write it: a shell's $1 or $(cmd) must reach it as $$.
-func expansionError(spec optionSpec, value string, err error) error {
-	ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err).(*codedError)
-	if strings.HasPrefix(err.Error(), "Invalid placeholder") {
-		ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
-	}
-	return ce
 }
 
 // healthKinds is how many kinds of health check o has, of healthKeys.
@@ -4003,9 +3997,9 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
 		path = findConfig()
-		if path == "" {
-			return nil, "", nil
-		}
+	}
+	if path == "" {
+		return nil, "", nil
 	}
 	text, err := readConfigFile(path)
 	if err != nil {
@@ -4036,8 +4030,8 @@ const maxConfigSize = 1 << 20
 // belongs to another user (root excepted), that others may write, or that
 // is not a regular file (a FIFO would hang procdog, /dev/zero fill it) is
 // refused. It is opened first and checked after, so that no file can be
-// swapped in between. (A missing --config file is an error too: the
-// original silently ignored it.)
+// swapped in between. A missing --config file is an error too, which the
+// original silently ignored.
 func readConfigFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -4048,21 +4042,23 @@ func readConfigFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, failf(exitUnknown, "cannot read config file: %v", err)
 	}
-	uid := fileOwner(fi)
-	switch {
+	refuse := func(why string) error {
+		return failf(exitUnknown, "refusing to read config file %s: %s", path, why)
+	}
+	switch uid := fileOwner(fi); {
 	case !fi.Mode().IsRegular():
-		return nil, failf(exitUnknown, "refusing to read config file %s: it is not a regular file", path)
+		return nil, refuse("it is not a regular file")
 	case uid != os.Getuid() && uid != 0:
-		return nil, failf(exitUnknown, "refusing to read config file %s: it belongs to another user (uid %d)", path, uid)
+		return nil, refuse(fmt.Sprintf("it belongs to another user (uid %d)", uid))
 	case fi.Mode().Perm()&0o002 != 0:
-		return nil, failf(exitUnknown, "refusing to read config file %s: other users may write to it", path)
+		return nil, refuse("other users may write to it")
 	}
 	text, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	switch {
 	case err != nil:
 		return nil, failf(exitUnknown, "cannot read config file: %v", err)
 	case len(text) > maxConfigSize:
-		return nil, failf(exitUnknown, "refusing to read config file %s: it is larger than %d bytes", path, maxConfigSize)
+		return nil, refuse(fmt.Sprintf("it is larger than %d bytes", maxConfigSize))
 	}
 	return text, nil
 }
@@ -4135,6 +4131,7 @@ func parseINI(text string) (map[string]map[string]string, error) {
 	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimRight(line, "\r")
 		trimmed := strings.TrimSpace(line)
+		bad := func(what string) error { return fmt.Errorf("line %d: %s: %s", n+1, what, trimmed) }
 		switch {
 		case trimmed == "":
 			// Python 2's ConfigParser, which the original ran on, skipped
@@ -4145,7 +4142,7 @@ func parseINI(text string) (map[string]map[string]string, error) {
 		case trimmed[0] == '[':
 			end := strings.LastIndexByte(trimmed, ']')
 			if end < 2 {
-				return nil, fmt.Errorf("line %d: bad section header: %s", n+1, trimmed)
+				return nil, bad("bad section header")
 			}
 			header := trimmed[1:end]
 			if sections[header] == nil {
@@ -4155,10 +4152,10 @@ func parseINI(text string) (map[string]map[string]string, error) {
 		default:
 			k := strings.IndexAny(trimmed, "=:")
 			if k <= 0 {
-				return nil, fmt.Errorf("line %d: expected 'key = value' or '[section]': %s", n+1, trimmed)
+				return nil, bad("expected 'key = value' or '[section]'")
 			}
 			if section == nil {
-				return nil, fmt.Errorf("line %d: key before the first [section]: %s", n+1, trimmed)
+				return nil, bad("key before the first [section]")
 			}
 			key = strings.ToLower(strings.TrimSpace(trimmed[:k]))
 			section[key] = strings.TrimSpace(trimmed[k+1:])
@@ -4354,19 +4351,19 @@ func (o options) commandArgs() ([]string, error) {
 	if o.Shell {
 		return []string{"/bin/sh", "-c", o.Command}, nil
 	}
-	argv, err := splitWords(o.Command)
-	if err != nil {
-		return nil, failf(exitUnknown, "could not split command '%s': %v", o.Command, err)
-	}
-	return argv, nil
+	return splitCommand("command", o.Command)
 }
 
 // healthArgs is the argv of the health check, or nil when there is none.
 // It is always split into words, never given to a shell.
 func (o options) healthArgs() ([]string, error) {
-	argv, err := splitWords(o.HealthCommand)
+	return splitCommand("health_command", o.HealthCommand)
+}
+
+func splitCommand(key, line string) ([]string, error) {
+	argv, err := splitWords(line)
 	if err != nil {
-		return nil, failf(exitUnknown, "could not split health_command '%s': %v", o.HealthCommand, err)
+		return nil, failf(exitUnknown, "could not split %s '%s': %v", key, line, err)
 	}
 	return argv, nil
 }
@@ -4394,12 +4391,11 @@ func (l envList) with(more envList) envList {
 	at := map[string]int{}
 	for _, kv := range append(a, b...) {
 		key, _, _ := strings.Cut(kv, "=")
-		if i, ok := at[key]; ok {
-			words[i] = shellQuote(kv)
-			continue
+		if _, ok := at[key]; !ok {
+			at[key] = len(words)
+			words = append(words, "")
 		}
-		at[key] = len(words)
-		words = append(words, shellQuote(kv))
+		words[at[key]] = shellQuote(kv)
 	}
 	return envList(strings.Join(words, " "))
 }
@@ -4411,18 +4407,21 @@ func (l envList) vars() ([]string, error) {
 		return nil, fmt.Errorf("invalid env '%s': %v", l, err)
 	}
 	for _, w := range words {
-		key, _, ok := strings.Cut(w, "=")
-		if !ok || key == "" || identLen(key) != len(key) {
-			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, KEY a name of letters, digits and underscores", w)
+		if key, _, ok := strings.Cut(w, "="); !ok || key == "" || identLen(key) != len(key) {
+			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, "+
+				"KEY a name of letters, digits and underscores", w)
 		}
 	}
 	return words, nil
 }
 
-// shellQuote quotes a word for /bin/sh: single quotes keep
-// everything but a single quote.
+// nameChars are the characters of a valid NAME.
+const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+// shellQuote quotes a word for /bin/sh: single quotes keep everything but a
+// single quote.
 func shellQuote(w string) string {
-	if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%") == "" {
+	if w != "" && strings.Trim(w, nameChars+"./:,+=@%") == "" {
 		return w
 	}
 	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
@@ -4449,7 +4448,8 @@ func parseSignal(s string) (syscall.Signal, error) {
 	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
 		return sig, nil
 	}
-	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, or a number from 1 to %d)", s, maxSignal())
+	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, "+
+		"or a number from 1 to %d)", s, maxSignal())
 }
 
 // flags are the options that differ from the defaults as --option=value
@@ -4473,10 +4473,15 @@ func (o options) quotedFlags() string {
 	return strings.Join(quoted, " ")
 }
 
-// optionsFromFlags reads the flags that flags wrote. Nothing is expanded again.
+// optionsFromFlags reads the flags that flags wrote, with package flag.
+// Nothing is expanded again.
 func optionsFromFlags(flags []string) (options, error) {
 	o := defaultOptions()
-	fs := o.flagSet()
+	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, s := range optionSpecs {
+		fs.Var(s.value(&o), s.long, s.help)
+	}
 	if err := fs.Parse(flags); err != nil {
 		return o, err
 	}
@@ -4497,10 +4502,10 @@ func (o options) summary() string {
 	return strings.Join(parts, " ")
 }
 
-// changedOption is an option whose value differs from the default.
+// changedOption is an option whose value, as text, differs from the default.
 type changedOption struct {
 	spec  optionSpec
-	value string // as text
+	value string
 }
 
 // changed are the options a config file can hold that differ from the
