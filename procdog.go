@@ -186,16 +186,16 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	first := ""
+	command, words := "", []string(nil)
 	if len(cl.words) > 0 {
-		first = cl.words[0]
+		command, words = cl.words[0], cl.words[1:]
 	}
 	switch {
-	case cl.help || first == "help":
+	case cl.help || command == "help":
 		return printHelp(cl, stdout)
-	case cl.version || first == "version":
-		if len(cl.words) > 1 && !cl.version {
-			return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[1:], " "))
+	case cl.version || command == "version":
+		if len(words) > 0 && !cl.version {
+			return usageErrorf("unrecognized arguments: %s", strings.Join(words, " "))
 		}
 		fmt.Fprintln(stdout, "procdog "+version)
 		return nil
@@ -205,11 +205,10 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 			"; 'procdog -h' for help"
 		return err
 	}
-	c, ok := findCommand(first)
-	words := cl.words[1:]
+	c, ok := findCommand(command)
 	switch {
 	case !ok:
-		return invalidCommand(first)
+		return invalidCommand(command)
 	case len(words) < len(c.words):
 		missing := strings.Join(c.words[len(words):], ", ")
 		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(missing, "..."))
@@ -218,19 +217,19 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
 	switch {
-	case c.name == "list":
+	case command == "list":
 		o := defaultOptions()
 		if err := o.applyCommandLine(cl); err != nil {
 			return err
 		}
 		list(stateDir(), o, stdout)
 		return nil
-	case c.name == "export":
+	case command == "export":
 		return runExport(cl, words, stdout, stderr)
 	case len(words) > 1 && c.takesNames():
-		return runNames(c.name, words, cl, stdout, stderr)
+		return runNames(command, words, cl, stdout, stderr)
 	}
-	return runName(c.name, words, cl, stdout)
+	return runName(command, words, cl, stdout)
 }
 
 // runName runs a command for one name: words are NAME and the command's
@@ -299,16 +298,19 @@ func invalidName(name string) error {
 	return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
 }
 
-// runNames runs a command for several names. It prints a line
-// "NAME: <response>" for each (a JSON object names its own), in the order
-// given, and returns the first non-zero exit code. start and restart go
-// through the names in order, each answering before the next begins, and
-// stop at the first failure, so that "start db web --ensure-healthy"
-// brings db up healthy before web starts; stop goes in reverse order,
-// through every name; status and wait ask all at once.
+// runNames runs a command for several names, prints "NAME: <response>" for
+// each (a JSON object names its own) and returns the first non-zero exit code.
+// start and restart go in order, each answering before the next begins, and
+// stop at the first failure, so that "start db web --ensure-healthy" brings db
+// up healthy before web starts; stop goes in reverse order, through every
+// name; status and wait ask all at once.
 func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
 	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
 		return invalidName(names[i])
+	}
+	if command == "stop" {
+		names = slices.Clone(names)
+		slices.Reverse(names)
 	}
 	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
@@ -323,17 +325,13 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		wg.Wait()
 	}
 	first := exitOK
-	for k := range names {
-		i := k
-		if command == "stop" {
-			i = len(names) - 1 - k
-		}
+	for i, name := range names {
 		if !together {
 			runOne(i)
 		}
 		for _, line := range strings.SplitAfter(outs[i].String(), "\n") {
 			if line != "" && !asJSON {
-				line = names[i] + ": " + line
+				line = name + ": " + line
 			}
 			io.WriteString(stdout, line)
 		}
@@ -385,9 +383,9 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 }
 
 // commandSpec is one of procdog's commands: the words it takes after its
-// name (as argparse named them in errors), what it does, the options it
-// uses where that is not all of them (COMMAND -h lists only these, and only
-// these are expanded), and an example for COMMAND -h.
+// name (as argparse named them in errors), what it does, the options it uses
+// where not all (COMMAND -h lists only these, and only these are expanded),
+// and an example for COMMAND -h.
 type commandSpec struct {
 	name    string
 	words   []string
@@ -396,7 +394,6 @@ type commandSpec struct {
 	example string
 }
 
-// takesNames tells whether the command takes any number of names.
 func (c commandSpec) takesNames() bool { return slices.Equal(c.words, manyNames) }
 
 // synopsis is the command as help shows it: "signal NAME SIG".
@@ -3527,9 +3524,8 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 // ---------------------------------------------------------------------------
 // Options.
 
-// options are everything a command can be told, from the command line, the
-// config file and the defaults. The client hands them to its monitor as
-// --option=value flags (see flags).
+// options are everything a command can be told: the defaults, under the config
+// file, under the command line. A client hands them to its monitor as flags.
 type options struct {
 	Command, HealthCommand          string
 	HealthCount                     int
@@ -3560,12 +3556,12 @@ func defaultOptions() options {
 		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines an option once: its flag, its short flag if any, whether
-// a config file may hold it (under key), its help, and its value: a flag.Value
-// over its field in an options, whose Set checks the option's rules. A monitor
-// reads its options with package flag over these values (optionsFromFlags);
-// the client's own front end, parseCommandLine, adds what package flag lacks
-// and argparse had: options after NAME, unambiguous prefixes, short options.
+// optionSpec defines an option once: its flag, its short flag, whether a config
+// file may hold it (under key), its help, and its value: a flag.Value over its
+// field in an options, whose Set checks the option's rules. A monitor reads its
+// options with package flag (optionsFromFlags); the client's parseCommandLine
+// adds what package flag lacks and argparse had: options after NAME,
+// unambiguous prefixes, short options with values.
 type optionSpec struct {
 	long, short string
 	inFile      bool
@@ -3584,7 +3580,8 @@ var optionSpecs = []optionSpec{
 		func(o *options) flag.Value { return secondsFlag{&o.HealthDelay, maxSeconds} }},
 	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy",
 		func(o *options) flag.Value { return secondsFlag{&o.HealthTimeout, maxSeconds} }},
-	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy",
+	{"ensure-healthy", "", true,
+		"start waits for health, and stops the process if it never gets healthy",
 		func(o *options) flag.Value { return boolFlag{&o.EnsureHealthy} }},
 	{"dir", "", true, "where the process runs (default: the current directory)",
 		func(o *options) flag.Value { return textFlag{&o.Dir} }},
@@ -3612,7 +3609,8 @@ var optionSpecs = []optionSpec{
 		func(o *options) flag.Value { return textFlag{&o.HealthURL} }},
 	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens",
 		func(o *options) flag.Value { return textFlag{&o.HealthTCP} }},
-	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression",
+	{"health-log", "", true,
+		"healthy once the process has printed a line matching this regular expression",
 		func(o *options) flag.Value { return textFlag{&o.HealthLog} }},
 	{"restart", "", true, "restart the process when it exits: no, on-failure or always",
 		func(o *options) flag.Value { return &o.Restart }},
@@ -3656,6 +3654,14 @@ func (s optionSpec) isBool() bool {
 // nor the config key: the caller knows which one the user wrote.
 func (s optionSpec) set(o *options, value string) error { return s.value(o).Set(value) }
 
+func findOption(long string) (optionSpec, bool) {
+	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
+	if i < 0 {
+		return optionSpec{}, false
+	}
+	return optionSpecs[i], true
+}
+
 // The kinds of option value; signalName, restartPolicy and envList are
 // flag.Values of their own.
 type (
@@ -3693,8 +3699,8 @@ func (f countFlag) Set(s string) error {
 
 func (f secondsFlag) String() string { return strconv.FormatFloat(*f.p, 'g', -1, 64) }
 
-// Set takes no negatives, NaN or infinity, and no hex floats, which
-// Python's float() refused.
+// Set takes no negatives, NaN or infinity, and no hex floats, which Python's
+// float() refused.
 func (f secondsFlag) Set(s string) error {
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil || v < 0 || v != v || v > maxSeconds || strings.ContainsAny(s, "xXpP_") {
@@ -3745,14 +3751,6 @@ func parseBool(s string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("Not a boolean: %s", s)
-}
-
-func findOption(long string) (optionSpec, bool) {
-	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
-	if i < 0 {
-		return optionSpec{}, false
-	}
-	return optionSpecs[i], true
 }
 
 // ---------------------------------------------------------------------------
@@ -3813,14 +3811,13 @@ func parseCommandLine(args []string) (commandLine, error) {
 	return cl, nil
 }
 
-// splitOption reads one option word: --name, --name=value, -c or -cvalue.
-// A long name may be, as argparse allowed, an unambiguous prefix. hasValue
+// splitOption reads one option word: --name, --name=value, -c or -cvalue,
+// where name may be, as argparse allowed, an unambiguous prefix. hasValue
 // tells whether the word held the value.
 func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
 	name, long := strings.CutPrefix(arg, "--")
 	if !long {
-		isShort := func(s optionSpec) bool { return s.short != "" && arg[1:2] == s.short }
-		i := slices.IndexFunc(optionSpecs, isShort)
+		i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short == arg[1:2] })
 		if i < 0 {
 			return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
 		}
@@ -3865,8 +3862,11 @@ func (cl commandLine) skips(spec optionSpec) bool {
 // validName reports whether name is safe to put into a file name.
 func validName(name string) bool { return name != "" && strings.Trim(name, nameChars) == "" }
 
-// resolveOptions merges defaults < config file < command line, expanding
-// $VAR in the options that take it. Paths are made absolute later, by
+// nameChars are the characters of a valid NAME.
+const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+// resolveOptions merges defaults < config file < command line, expanding $VAR
+// in the options that take it. Paths are made absolute later, by
 // resolvePaths, for the commands that need them.
 func resolveOptions(cl commandLine, name string) (options, error) {
 	o := defaultOptions()
@@ -3879,8 +3879,8 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
 		}
-		// What the command line gives wins (its env adds to the file's), and
-		// a health check given there replaces the file's, of whatever kind.
+		// The command line's value wins (its env adds to the file's), and
+		// its health check replaces the file's, of whatever kind.
 		_, given := cl.set[spec.long]
 		if given && spec.long != "env" || cl.skips(spec) ||
 			cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
@@ -3897,8 +3897,8 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
 	}
-	// A relative dir in a config file means the same wherever procdog
-	// runs: it is relative to the file's own directory.
+	// A relative dir in a config file means the same wherever procdog runs:
+	// it is relative to the file's own directory.
 	if _, ok := fileValues["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
 		if abs, err := filepath.Abs(path); err == nil {
 			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
@@ -3911,8 +3911,8 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	return o, o.applyCommandLine(cl)
 }
 
-// applyCommandLine sets the options the command line gives over o. A
-// health check given there replaces o's, of whatever kind.
+// applyCommandLine sets the options the command line gives over o's. Its
+// health check replaces o's, of whatever kind; its env adds to o's.
 func (o *options) applyCommandLine(cl commandLine) error {
 	if cl.givesHealthCheck() {
 		o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog = "", "", "", ""
@@ -3931,7 +3931,7 @@ func (o *options) applyCommandLine(cl commandLine) error {
 			return usageErrorf("argument --%s: %v", spec.long, err)
 		}
 		if spec.long == "env" {
-			o.Env = before.with(o.Env) // added to the file's or the monitor's
+			o.Env = before.with(o.Env)
 		}
 	}
 	if o.healthKinds() > 1 {
@@ -3953,7 +3953,7 @@ func (s optionSpec) expand(value string) (string, error) {
 		// quote in it stays one KEY=VALUE.
 		var err error
 		if words, err = splitWords(value); err != nil {
-			return value, nil // set refuses it, saying why
+			return value, nil
 		}
 	}
 	for i, w := range words {
@@ -3990,9 +3990,9 @@ func (o options) healthKinds() int {
 // ---------------------------------------------------------------------------
 // The config file: INI as Python's ConfigParser reads it.
 
-// readConfig finds the config file and returns the values for name: those of
-// [DEFAULT] overlaid by those of [name], if there is a [name]. It returns the
-// path it read, or "".
+// readConfig finds the config file and returns the values for name, and the
+// path it read, or "". As ConfigParser.items(name) did in the original,
+// [DEFAULT] fills in the sections that exist; a name without one gets nothing.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
@@ -4010,8 +4010,6 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	if err != nil {
 		return nil, path, failf(exitUnknown, "%s: %v", path, err)
 	}
-	// As ConfigParser.items(name) did in the original: [DEFAULT] fills in
-	// the sections that exist; a name without a section gets nothing.
 	section, ok := sections[name]
 	if !ok {
 		return nil, path, nil
@@ -4026,7 +4024,7 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 const maxConfigSize = 1 << 20
 
 // readConfigFile reads a config file that only its reader could have
-// written: a config file can name commands that procdog runs, so one that
+// written: a config file names commands that procdog runs, so one that
 // belongs to another user (root excepted), that others may write, or that
 // is not a regular file (a FIFO would hang procdog, /dev/zero fill it) is
 // refused. It is opened first and checked after, so that no file can be
@@ -4064,12 +4062,11 @@ func readConfigFile(path string) ([]byte, error) {
 }
 
 // findConfig is the config file procdog reads when --config names none:
-// procdog.cfg in the current directory or else in the nearest parent
-// directory that has one (tests and scripts run below a project's root,
-// where the file usually sits), else procdog.cfg beside the executable,
-// else ~/.procdog.cfg. The search upwards stops below a directory that
-// others may write to, such as /tmp: a file planted there by another user
-// would be refused, and would so stop procdog for everyone below it.
+// procdog.cfg in the current directory or else in the nearest parent that
+// has one (tests and scripts run below a project's root, where the file
+// usually sits), else one of fallbackConfigs. The search upwards stops below
+// a directory that others may write to, such as /tmp: a file planted there by
+// another user would be refused, and would so stop procdog for everyone below.
 func findConfig() string {
 	if exists("procdog.cfg") {
 		return "procdog.cfg" // named as the original named it, in messages too
@@ -4092,6 +4089,7 @@ func findConfig() string {
 	return ""
 }
 
+// fallbackConfigs are procdog.cfg beside the executable, and ~/.procdog.cfg.
 func fallbackConfigs() []string {
 	var paths []string
 	if exe, err := os.Executable(); err == nil {
@@ -4121,9 +4119,8 @@ func exists(path string) bool {
 
 // parseINI reads sections of key=value or key: value lines. Keys are lower
 // case; values are trimmed; an indented line continues the previous value;
-// lines starting with # or ; are comments, and blank lines are skipped.
-// Like the original's RawConfigParser, a later value for the same key wins,
-// and no %(name)s interpolation is done.
+// lines starting with # or ; are comments. As in the original's
+// RawConfigParser, a later value for a key wins, and nothing is interpolated.
 func parseINI(text string) (map[string]map[string]string, error) {
 	sections := map[string]map[string]string{}
 	var section map[string]string
@@ -4207,7 +4204,8 @@ func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 	return b.String(), nil
 }
 
-// identLen is the length of the identifier ([_A-Za-z][_A-Za-z0-9]*) that s starts with.
+// identLen is the length of the identifier, [_A-Za-z][_A-Za-z0-9]*, that s
+// starts with.
 func identLen(s string) int {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -4354,8 +4352,8 @@ func (o options) commandArgs() ([]string, error) {
 	return splitCommand("command", o.Command)
 }
 
-// healthArgs is the argv of the health check, or nil when there is none.
-// It is always split into words, never given to a shell.
+// healthArgs is the argv of the health check, or nil when there is none:
+// never a shell's.
 func (o options) healthArgs() ([]string, error) {
 	return splitCommand("health_command", o.HealthCommand)
 }
@@ -4377,12 +4375,16 @@ var signalNames = map[string]syscall.Signal{
 // signalName is a signal as the user wrote it; setting one checks it.
 type signalName string
 
-// envList is KEY=VALUE words, quoted as in a command: the variables added
-// to the process's environment, and its health command's.
+// restartPolicy says when the monitor restarts the process: no, on-failure
+// (a non-zero return code, or a signal) or always.
+type restartPolicy string
+
+// envList is KEY=VALUE words, quoted as in a command: the variables added to
+// the environment of the process and of its health command.
 type envList string
 
 // with is l with the variables of more added: a later value for a name
-// replaces the earlier one where it stood, so a restart that gives --env
+// replaces the earlier one where it stood, so that a restart that gives --env
 // again does not make the list grow.
 func (l envList) with(more envList) envList {
 	a, _ := l.vars()
@@ -4415,9 +4417,6 @@ func (l envList) vars() ([]string, error) {
 	return words, nil
 }
 
-// nameChars are the characters of a valid NAME.
-const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
-
 // shellQuote quotes a word for /bin/sh: single quotes keep everything but a
 // single quote.
 func shellQuote(w string) string {
@@ -4426,10 +4425,6 @@ func shellQuote(w string) string {
 	}
 	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
-
-// restartPolicy says when the monitor restarts the process: no, on-failure
-// (a non-zero return code, or a signal) or always.
-type restartPolicy string
 
 // maxSignal is the highest signal number: Linux has real-time signals up
 // to 64, macOS and the BSDs stop at 31.
@@ -4463,8 +4458,8 @@ func (o options) flags() []string {
 	return flags
 }
 
-// quotedFlags are the flags on one line, each a Go-quoted string: how a
-// monitor answers the options request.
+// quotedFlags are the flags on one line, each Go-quoted: how a monitor
+// answers the options request.
 func (o options) quotedFlags() string {
 	var quoted []string
 	for _, f := range o.flags() {
@@ -4473,8 +4468,8 @@ func (o options) quotedFlags() string {
 	return strings.Join(quoted, " ")
 }
 
-// optionsFromFlags reads the flags that flags wrote, with package flag.
-// Nothing is expanded again.
+// optionsFromFlags reads what flags wrote, with package flag, expanding
+// nothing again.
 func optionsFromFlags(flags []string) (options, error) {
 	o := defaultOptions()
 	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
@@ -4509,9 +4504,8 @@ type changedOption struct {
 }
 
 // changed are the options a config file can hold that differ from the
-// defaults. Those only a client uses (json, debug, config, and the options
-// of logs, list and export) are left out: no monitor or output header needs
-// them.
+// defaults. The client's own (json, debug, config, and those of logs, list
+// and export) are left out: no monitor or output header needs them.
 func (o options) changed() []changedOption {
 	def := defaultOptions()
 	var changed []changedOption
