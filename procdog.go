@@ -210,8 +210,8 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	case !ok:
 		return invalidCommand(command)
 	case len(words) < len(c.words):
-		missing := strings.Join(c.words[len(words):], ", ")
-		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(missing, "..."))
+		missing := strings.TrimSuffix(strings.Join(c.words[len(words):], ", "), "...")
+		return usageErrorf("the following arguments are required: %s", missing)
 	case len(words) > len(c.words) && !c.takesNames():
 		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(c.words):], " "))
 	}
@@ -242,8 +242,8 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	c := client{dir: stateDir(), name: name, command: command}
 	if over := len(statePath(c.dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
 		if len(name) > over {
-			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)",
-				name, c.dir, len(name)-over)
+			return usageErrorf("process name '%s' is too long for a socket in %s "+
+				"(at most %d characters fit)", name, c.dir, len(name)-over)
 		}
 		return usageErrorf("the state directory %s is too long for a socket path; "+
 			"set PROCDOG_DIR to a shorter one", c.dir)
@@ -295,7 +295,8 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 }
 
 func invalidName(name string) error {
-	return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+	return usageErrorf("Invalid process name '%s'; "+
+		"must be alphanumeric, with only underscores or dashes", name)
 }
 
 // runNames runs a command for several names, prints "NAME: <response>" for
@@ -351,7 +352,8 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 // invalidCommand is argparse's error for an unknown command, with a hint
 // when the word looks like a typo of a command.
 func invalidCommand(command string) error {
-	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
+	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)",
+		command, commandChoices)
 	if near := suggestCommand(command); near != "" {
 		err.(*codedError).hint = "did you mean '" + near + "'?"
 	}
@@ -384,14 +386,12 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 
 // commandSpec is one of procdog's commands: the words it takes after its
 // name (as argparse named them in errors), what it does, the options it uses
-// where not all (COMMAND -h lists only these, and only these are expanded),
-// and an example for COMMAND -h.
+// if not all (COMMAND -h lists only these, and only these are expanded), and
+// an example for COMMAND -h.
 type commandSpec struct {
-	name    string
-	words   []string
-	help    string
-	uses    string
-	example string
+	name, help    string
+	words         []string
+	uses, example string
 }
 
 func (c commandSpec) takesNames() bool { return slices.Equal(c.words, manyNames) }
@@ -404,36 +404,35 @@ func (c commandSpec) synopsis() string {
 
 var manyNames = []string{"name..."}
 
-// commands are procdog's commands, in the order help lists them. One with
-// no options of its own (start, restart, export) uses every option but
-// those of ownOptions.
+// commands are procdog's commands, in the order help lists them. One that
+// lists no options (start, restart, export) uses all but ownOptions.
 var commands = []commandSpec{
-	{"start", manyNames, "start NAME unless it is running, and print its status", "",
+	{"start", "start NAME unless it is running, and print its status", manyNames, "",
 		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1"` +
 			` --health-url http://127.0.0.1:8080/ --ensure-healthy`},
-	{"status", manyNames, "print the status of NAME", "ensure-healthy json config debug",
+	{"status", "print the status of NAME", manyNames, "ensure-healthy json config debug",
 		"procdog status web --json"},
-	{"wait", manyNames, "wait until the health check passes (or --health-count tries fail)",
+	{"wait", "wait until the health check passes (or --health-count tries fail)", manyNames,
 		"json config debug", "procdog wait web"},
-	{"stop", manyNames, "stop NAME and its whole process group", "strict json config debug",
+	{"stop", "stop NAME and its whole process group", manyNames, "strict json config debug",
 		"procdog stop web --strict"},
-	{"restart", manyNames, "stop NAME if it runs, then start it with the options it had", "",
+	{"restart", "stop NAME if it runs, then start it with the options it had", manyNames, "",
 		"procdog restart web --linger 10"},
-	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)",
+	{"list", "print NAME: status for every NAME whose monitor answers (--all: every NAME)", nil,
 		"all json debug", "procdog list --all"},
-	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group",
-		"ensure-healthy json config debug", "procdog signal web HUP"},
-	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it",
+	{"signal", "send a signal (HUP, TERM, 9, ...) to NAME's process group",
+		[]string{"name", "signal"}, "ensure-healthy json config debug", "procdog signal web HUP"},
+	{"logs", "print the end of NAME's output; -f follows it", []string{"name"},
 		"lines follow stdout dir config debug", "procdog logs web -n 20 -f"},
-	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines",
+	{"show", "print the options NAME's monitor runs with, as config file lines", []string{"name"},
 		"json config debug", "procdog show web --json"},
-	{"export", []string{"format", "name"},
-		"print a systemd unit or launchd plist that runs NAME as start would", "",
+	{"export", "print a systemd unit or launchd plist that runs NAME as start would",
+		[]string{"format", "name"}, "",
 		"procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
 }
 
-// ownOptions are the options that only the commands that name them use
-// (export uses output).
+// ownOptions are used only by the commands that list them, and export uses
+// output.
 var ownOptions = []string{"lines", "follow", "all", "output"}
 
 func findCommand(name string) (commandSpec, bool) {
@@ -459,13 +458,17 @@ var usageLine, commandChoices = func() (string, string) {
 		names = append(names, c.name)
 		quoted = append(quoted, "'"+c.name+"'")
 	}
-	return "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]", strings.Join(quoted, ", ")
+	usage := "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]"
+	return usage, strings.Join(quoted, ", ")
 }()
+
+const helpOption = "  -h, --help              show this help and exit\n"
 
 func helpText() string {
 	var b strings.Builder
-	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, detached from the shell.\n")
-	b.WriteString("\ncommands:\n")
+	b.WriteString(usageLine + "\n\n")
+	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
+	b.WriteString("commands:\n")
 	extra := []commandSpec{
 		{name: "help [COMMAND]", help: "show this help, or what COMMAND takes (also: COMMAND -h)"},
 		{name: "version", help: "show the version"},
@@ -473,7 +476,8 @@ func helpText() string {
 	for _, c := range slices.Concat(commands, extra) {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
-	b.WriteString("\noptions:\n" + helpOption + "  -v, --version           show the version and exit\n")
+	b.WriteString("\noptions:\n" + helpOption)
+	b.WriteString("  -v, --version           show the version and exit\n")
 	for _, s := range optionSpecs {
 		b.WriteString(s.helpLine())
 	}
@@ -481,8 +485,6 @@ func helpText() string {
 	b.WriteString("3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
 	return b.String()
 }
-
-const helpOption = "  -h, --help              show this help and exit\n"
 
 // helpLine is the option as help lists it, with its default.
 func (s optionSpec) helpLine() string {
@@ -508,13 +510,15 @@ func (s optionSpec) helpLine() string {
 // options it uses and an example, rather than every option of every command.
 func commandHelp(c commandSpec) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n%s", c.synopsis(), c.help, helpOption)
+	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\n", c.synopsis(), c.help)
+	b.WriteString("options:\n" + helpOption)
 	for _, s := range optionSpecs {
 		if usesOption(c.name, s.long) {
 			b.WriteString(s.helpLine())
 		}
 	}
-	fmt.Fprintf(&b, "\nexample:\n  $ %s\n\n'procdog -h' shows every command and option.\n", c.example)
+	fmt.Fprintf(&b, "\nexample:\n  $ %s\n\n", c.example)
+	b.WriteString("'procdog -h' shows every command and option.\n")
 	return b.String()
 }
 
@@ -3558,10 +3562,7 @@ func defaultOptions() options {
 
 // optionSpec defines an option once: its flag, its short flag, whether a config
 // file may hold it (under key), its help, and its value: a flag.Value over its
-// field in an options, whose Set checks the option's rules. A monitor reads its
-// options with package flag (optionsFromFlags); the client's parseCommandLine
-// adds what package flag lacks and argparse had: options after NAME,
-// unambiguous prefixes, short options with values.
+// field in an options, whose Set checks the option's rules.
 type optionSpec struct {
 	long, short string
 	inFile      bool
@@ -3638,7 +3639,8 @@ var optionSpecs = []optionSpec{
 
 // expandedKeys are the options in which procdog expands $VAR and ${VAR}.
 var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
-	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true, "env": true}
+	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true,
+	"env": true}
 
 // healthKeys are the kinds of health check, of which a process has one.
 var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
@@ -3662,8 +3664,7 @@ func findOption(long string) (optionSpec, bool) {
 	return optionSpecs[i], true
 }
 
-// The kinds of option value; signalName, restartPolicy and envList are
-// flag.Values of their own.
+// The kinds of option value, besides signalName, restartPolicy and envList.
 type (
 	textFlag    struct{ p *string }
 	boolFlag    struct{ p *bool }
@@ -3674,7 +3675,6 @@ type (
 	}
 )
 
-// maxSeconds bounds a duration option where nothing tighter does.
 const maxSeconds = 1e9
 
 func (f textFlag) String() string     { return *f.p }
@@ -3764,9 +3764,11 @@ type commandLine struct {
 	help, version bool
 }
 
-// parseCommandLine accepts options anywhere, as --opt value, --opt=value,
-// -c value and -cvalue; "--" ends them. Values are checked here so that a
-// bad one is a usage error, as argparse made it.
+// parseCommandLine reads the client's command line. A monitor reads its options
+// with package flag (optionsFromFlags); this adds what package flag lacks and
+// argparse had: options anywhere, as --opt value, --opt=value, -c value and
+// -cvalue, until "--", and unambiguous prefixes. Values are checked here so
+// that a bad one is a usage error, as argparse made it.
 func parseCommandLine(args []string) (commandLine, error) {
 	cl := commandLine{set: map[string]string{}}
 	for i := 0; i < len(args); i++ {
@@ -3846,8 +3848,6 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 	return optionSpec{}, "", false, err
 }
 
-// givesHealthCheck tells whether the command line gives a health check, of
-// any kind: it then replaces whatever kind the file or the monitor had.
 func (cl commandLine) givesHealthCheck() bool {
 	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 }
@@ -3862,7 +3862,6 @@ func (cl commandLine) skips(spec optionSpec) bool {
 // validName reports whether name is safe to put into a file name.
 func validName(name string) bool { return name != "" && strings.Trim(name, nameChars) == "" }
 
-// nameChars are the characters of a valid NAME.
 const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
 // resolveOptions merges defaults < config file < command line, expanding $VAR
@@ -3935,7 +3934,8 @@ func (o *options) applyCommandLine(cl commandLine) error {
 		}
 	}
 	if o.healthKinds() > 1 {
-		return usageErrorf("use only one of --health-command, --health-url, --health-tcp, --health-log")
+		return usageErrorf("use only one of " +
+			"--health-command, --health-url, --health-tcp, --health-log")
 	}
 	return nil
 }
@@ -3976,7 +3976,6 @@ func (s optionSpec) expand(value string) (string, error) {
 	return strings.Join(words, " "), nil
 }
 
-// healthKinds is how many kinds of health check o has, of healthKeys.
 func (o options) healthKinds() int {
 	n := 0
 	for _, key := range healthKeys {
@@ -4020,16 +4019,14 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
-// maxConfigSize bounds what procdog reads of a config file.
 const maxConfigSize = 1 << 20
 
-// readConfigFile reads a config file that only its reader could have
-// written: a config file names commands that procdog runs, so one that
-// belongs to another user (root excepted), that others may write, or that
-// is not a regular file (a FIFO would hang procdog, /dev/zero fill it) is
-// refused. It is opened first and checked after, so that no file can be
-// swapped in between. A missing --config file is an error too, which the
-// original silently ignored.
+// readConfigFile reads a config file that only its reader could have written,
+// for it names commands that procdog runs: one of another user (root
+// excepted), one that others may write, or one that is not a regular file (a
+// FIFO would hang procdog, /dev/zero fill it) is refused. It is checked once
+// open, so that no file can be swapped in between. A missing --config file is
+// an error too, which the original silently ignored.
 func readConfigFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -4107,8 +4104,8 @@ func configHint(name, path string) string {
 		return fmt.Sprintf("no command for '%s' in the config file %s", name, path)
 	}
 	wd, _ := os.Getwd()
-	return fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, and for %s",
-		wd, strings.Join(fallbackConfigs(), " and "))
+	return fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, "+
+		"and for %s", wd, strings.Join(fallbackConfigs(), " and "))
 }
 
 // exists reports whether path names something other than a directory.
@@ -4204,15 +4201,14 @@ func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 	return b.String(), nil
 }
 
-// identLen is the length of the identifier, [_A-Za-z][_A-Za-z0-9]*, that s
-// starts with.
+// identLen is the length of the identifier ([_A-Za-z][_A-Za-z0-9]*) s starts with.
 func identLen(s string) int {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
-			continue
+		letter := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return i
 		}
-		return i
 	}
 	return len(s)
 }
@@ -4344,7 +4340,6 @@ func checkProbeAddress(option, value, host, port string) error {
 	return nil
 }
 
-// commandArgs is the argv that runs the command.
 func (o options) commandArgs() ([]string, error) {
 	if o.Shell {
 		return []string{"/bin/sh", "-c", o.Command}, nil
@@ -4352,8 +4347,7 @@ func (o options) commandArgs() ([]string, error) {
 	return splitCommand("command", o.Command)
 }
 
-// healthArgs is the argv of the health check, or nil when there is none:
-// never a shell's.
+// healthArgs is the argv of the health check, or none; it never runs in a shell.
 func (o options) healthArgs() ([]string, error) {
 	return splitCommand("health_command", o.HealthCommand)
 }
@@ -4367,9 +4361,10 @@ func splitCommand(key, line string) ([]string, error) {
 }
 
 var signalNames = map[string]syscall.Signal{
-	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "KILL": syscall.SIGKILL,
-	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM, "ALRM": syscall.SIGALRM,
-	"CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
+	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+	"TERM": syscall.SIGTERM, "ALRM": syscall.SIGALRM, "CONT": syscall.SIGCONT,
+	"STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
 }
 
 // signalName is a signal as the user wrote it; setting one checks it.
@@ -4497,7 +4492,6 @@ func (o options) summary() string {
 	return strings.Join(parts, " ")
 }
 
-// changedOption is an option whose value, as text, differs from the default.
 type changedOption struct {
 	spec  optionSpec
 	value string
