@@ -149,55 +149,54 @@ func report(stderr io.Writer, err error) int {
 }
 
 // runCommand parses the command line, runs one command and prints its
-// response. A nil error means exit 0; any other exit code comes back as an
+// response. A nil error means exit 0; any other exit code comes back as a
 // *codedError, with an empty message when the response already said it all.
 func runCommand(args []string, stdout, stderr io.Writer) error {
 	cl, err := parseCommandLine(args)
 	if err != nil {
 		return err
 	}
-	if cl.help || len(cl.words) > 0 && cl.words[0] == "help" {
-		return printHelp(cl, stdout)
+	command, words := "", []string(nil)
+	if len(cl.words) > 0 {
+		command, words = cl.words[0], cl.words[1:]
 	}
-	if cl.version || len(cl.words) > 0 && cl.words[0] == "version" {
-		if len(cl.words) > 1 && !cl.version {
-			return usageErrorf("unrecognized arguments: %s", strings.Join(cl.words[1:], " "))
+	switch {
+	case cl.help || command == "help":
+		return printHelp(cl, stdout)
+	case cl.version || command == "version":
+		if len(words) > 0 && !cl.version {
+			return usageErrorf("unrecognized arguments: %s", strings.Join(words, " "))
 		}
 		fmt.Fprintln(stdout, "procdog "+version)
 		return nil
-	}
-	if len(cl.words) == 0 {
-		err := usageErrorf("the following arguments are required: COMMAND")
-		err.(*codedError).hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") + "; 'procdog -h' for help"
+	case len(cl.words) == 0:
+		err := usageErrorf("the following arguments are required: COMMAND").(*codedError)
+		err.hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") +
+			"; 'procdog -h' for help"
 		return err
 	}
-	command, words := cl.words[0], cl.words[1:]
-	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == command })
-	var want []string
-	if i >= 0 {
-		want = commands[i].words
-	}
+	c, ok := findCommand(command)
 	switch {
-	case i < 0:
+	case !ok:
 		return invalidCommand(command)
-	case len(words) < len(want):
-		return usageErrorf("the following arguments are required: %s", strings.TrimSuffix(strings.Join(want[len(words):], ", "), "..."))
-	case len(words) > len(want) && !slices.Equal(want, []string{"name..."}):
-		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
+	case len(words) < len(c.words):
+		missing := strings.TrimSuffix(strings.Join(c.words[len(words):], ", "), "...")
+		return usageErrorf("the following arguments are required: %s", missing)
+	case len(words) > len(c.words) && !c.takesNames():
+		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(c.words):], " "))
 	}
 	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
-	if command == "list" {
+	switch {
+	case command == "list":
 		o := defaultOptions()
 		if err := o.applyCommandLine(cl); err != nil {
 			return err
 		}
 		list(stateDir(), o, stdout)
 		return nil
-	}
-	if command == "export" {
+	case command == "export":
 		return runExport(cl, words, stdout, stderr)
-	}
-	if len(words) > 1 && slices.Equal(want, []string{"name..."}) {
+	case len(words) > 1 && c.takesNames():
 		return runNames(command, words, cl, stdout, stderr)
 	}
 	return runName(command, words, cl, stdout)
@@ -208,28 +207,29 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
 	name := words[0]
 	if !validName(name) {
-		return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
+		return invalidName(name)
+	}
+	c := client{dir: stateDir(), name: name, command: command}
+	if over := len(statePath(c.dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
+		if len(name) > over {
+			return usageErrorf("process name '%s' is too long for a socket in %s "+
+				"(at most %d characters fit)", name, c.dir, len(name)-over)
+		}
+		return usageErrorf("the state directory %s is too long for a socket path; "+
+			"set PROCDOG_DIR to a shorter one", c.dir)
 	}
 	var err error
-	c := client{dir: stateDir(), name: name, command: command}
-	if sock := statePath(c.dir, name, "sock") + newSocketSuffix; len(sock) > maxSocketPath() {
-		if fit := len(name) - (len(sock) - maxSocketPath()); fit > 0 {
-			return usageErrorf("process name '%s' is too long for a socket in %s (at most %d characters fit)", name, c.dir, fit)
-		}
-		return usageErrorf("the state directory %s is too long for a socket path; set PROCDOG_DIR to a shorter one", c.dir)
-	}
 	if c.o, err = resolveOptions(cl, name); err != nil {
 		return err
 	}
-
 	var r response
 	switch command {
-	case "start", "restart":
-		if command == "restart" {
-			if c.o, err = c.restartOptions(cl); err != nil {
-				return err
-			}
+	case "restart":
+		if c.o, err = c.restartOptions(cl); err != nil {
+			return err
 		}
+		fallthrough
+	case "start":
 		if c.o.EnsureHealthy {
 			r, err = c.startHealthy(stdout)
 		} else {
@@ -264,18 +264,24 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	return nil
 }
 
-// runNames runs a command for several names. It prints a line
-// "NAME: <response>" for each (a JSON object names its own), in the order
-// given, and returns the first non-zero exit code. start and restart go
-// through the names in order, each answering before the next begins, and
-// stop at the first failure, so that "start db web --ensure-healthy"
-// brings db up healthy before web starts; stop goes in reverse order,
-// through every name; status and wait ask all at once.
+func invalidName(name string) error {
+	return usageErrorf("Invalid process name '%s'; "+
+		"must be alphanumeric, with only underscores or dashes", name)
+}
+
+// runNames runs a command for several names, prints "NAME: <response>" for
+// each (a JSON object names its own) and returns the first non-zero exit code.
+// start and restart go in order, each answering before the next begins, and
+// stop at the first failure, so that "start db web --ensure-healthy" brings db
+// up healthy before web starts; stop goes in reverse order, through every
+// name; status and wait ask all at once.
 func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
-	for _, name := range names {
-		if !validName(name) {
-			return usageErrorf("Invalid process name '%s'; must be alphanumeric, with only underscores or dashes", name)
-		}
+	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
+		return invalidName(names[i])
+	}
+	if command == "stop" {
+		names = slices.Clone(names)
+		slices.Reverse(names)
 	}
 	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
@@ -285,22 +291,18 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		var wg sync.WaitGroup
 		for i := range names {
 			wg.Add(1)
-			go func(i int) { defer wg.Done(); runOne(i) }(i)
+			go func() { defer wg.Done(); runOne(i) }()
 		}
 		wg.Wait()
 	}
 	first := exitOK
-	for k := range names {
-		i := k
-		if command == "stop" {
-			i = len(names) - 1 - k
-		}
+	for i, name := range names {
 		if !together {
 			runOne(i)
 		}
 		for _, line := range strings.SplitAfter(outs[i].String(), "\n") {
 			if line != "" && !asJSON {
-				line = names[i] + ": " + line
+				line = name + ": " + line
 			}
 			io.WriteString(stdout, line)
 		}
@@ -320,7 +322,8 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 // invalidCommand is argparse's error for an unknown command, with a hint
 // when the word looks like a typo of a command.
 func invalidCommand(command string) error {
-	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)", command, commandChoices)
+	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)",
+		command, commandChoices)
 	if near := suggestCommand(command); near != "" {
 		err.(*codedError).hint = "did you mean '" + near + "'?"
 	}
@@ -337,54 +340,85 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
 		}
 	}
-	if len(words) == 0 || words[0] == "help" || words[0] == "version" {
-		fmt.Fprint(stdout, helpText())
-		return nil
+	text := helpText()
+	if len(words) > 0 && words[0] != "help" && words[0] != "version" {
+		c, ok := findCommand(words[0])
+		switch {
+		case ok:
+			text = commandHelp(c)
+		case !cl.help:
+			return invalidCommand(words[0])
+		}
 	}
-	switch i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == words[0] }); {
-	case i >= 0:
-		fmt.Fprint(stdout, commandHelp(commands[i]))
-	case cl.help:
-		fmt.Fprint(stdout, helpText())
-	default:
-		return invalidCommand(words[0])
-	}
+	fmt.Fprint(stdout, text)
 	return nil
 }
 
 // commandSpec is one of procdog's commands: the words it takes after its
-// name (as argparse named them in errors), what it does, and an example
-// for COMMAND -h.
+// name (as argparse named them in errors), what it does, the options it uses
+// if not all (COMMAND -h lists only these, and only these are expanded), and
+// an example for COMMAND -h.
 type commandSpec struct {
-	name    string
-	words   []string
-	help    string
-	example string
+	name, help    string
+	words         []string
+	uses, example string
 }
+
+func (c commandSpec) takesNames() bool { return slices.Equal(c.words, manyNames) }
 
 // synopsis is the command as help shows it: "signal NAME SIG".
 func (c commandSpec) synopsis() string {
-	s := c.name
-	for _, w := range c.words {
-		s += " " + map[string]string{"name": "NAME", "name...": "NAME...", "signal": "SIG", "format": "FORMAT"}[w]
-	}
-	return s
+	words := strings.NewReplacer("name", "NAME", "signal", "SIG", "format", "FORMAT")
+	return strings.TrimSpace(c.name + " " + words.Replace(strings.Join(c.words, " ")))
 }
 
-// commands are procdog's commands, in the order help lists them.
+var manyNames = []string{"name..."}
+
+// commands are procdog's commands, in the order help lists them. One that
+// lists no options (start, restart, export) uses all but ownOptions.
 var commands = []commandSpec{
-	{"start", []string{"name..."}, "start NAME unless it is running, and print its status",
-		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1" --health-url http://127.0.0.1:8080/ --ensure-healthy`},
-	{"status", []string{"name..."}, "print the status of NAME", "procdog status web --json"},
-	{"wait", []string{"name..."}, "wait until the health check passes (or --health-count tries fail)", "procdog wait web"},
-	{"stop", []string{"name..."}, "stop NAME and its whole process group", "procdog stop web --strict"},
-	{"restart", []string{"name..."}, "stop NAME if it runs, then start it with the options it had", "procdog restart web --linger 10"},
-	{"list", nil, "print NAME: status for every NAME whose monitor answers (--all: every NAME)", "procdog list --all"},
-	{"signal", []string{"name", "signal"}, "send a signal (HUP, TERM, 9, ...) to NAME's process group", "procdog signal web HUP"},
-	{"logs", []string{"name"}, "print the end of NAME's output; -f follows it", "procdog logs web -n 20 -f"},
-	{"show", []string{"name"}, "print the options NAME's monitor runs with, as config file lines", "procdog show web --json"},
-	{"export", []string{"format", "name"}, "print a systemd unit or launchd plist that runs NAME as start would",
+	{"start", "start NAME unless it is running, and print its status", manyNames, "",
+		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1"` +
+			` --health-url http://127.0.0.1:8080/ --ensure-healthy`},
+	{"status", "print the status of NAME", manyNames, "ensure-healthy json config debug",
+		"procdog status web --json"},
+	{"wait", "wait until the health check passes (or --health-count tries fail)", manyNames,
+		"json config debug", "procdog wait web"},
+	{"stop", "stop NAME and its whole process group", manyNames, "strict json config debug",
+		"procdog stop web --strict"},
+	{"restart", "stop NAME if it runs, then start it with the options it had", manyNames, "",
+		"procdog restart web --linger 10"},
+	{"list", "print NAME: status for every NAME whose monitor answers (--all: every NAME)", nil,
+		"all json debug", "procdog list --all"},
+	{"signal", "send a signal (HUP, TERM, 9, ...) to NAME's process group",
+		[]string{"name", "signal"}, "ensure-healthy json config debug", "procdog signal web HUP"},
+	{"logs", "print the end of NAME's output; -f follows it", []string{"name"},
+		"lines follow stdout dir config debug", "procdog logs web -n 20 -f"},
+	{"show", "print the options NAME's monitor runs with, as config file lines", []string{"name"},
+		"json config debug", "procdog show web --json"},
+	{"export", "print a systemd unit or launchd plist that runs NAME as start would",
+		[]string{"format", "name"}, "",
 		"procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
+}
+
+// ownOptions are used only by the commands that list them, and export uses
+// output.
+var ownOptions = []string{"lines", "follow", "all", "output"}
+
+func findCommand(name string) (commandSpec, bool) {
+	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == name })
+	if i < 0 {
+		return commandSpec{}, false
+	}
+	return commands[i], true
+}
+
+// usesOption tells whether command uses the option long.
+func usesOption(command, long string) bool {
+	if c, _ := findCommand(command); c.uses != "" {
+		return slices.Contains(strings.Fields(c.uses), long)
+	}
+	return !slices.Contains(ownOptions, long) || command == "export" && long == "output"
 }
 
 // usageLine and commandChoices are what argparse printed, for the commands.
@@ -394,22 +428,25 @@ var usageLine, commandChoices = func() (string, string) {
 		names = append(names, c.name)
 		quoted = append(quoted, "'"+c.name+"'")
 	}
-	return "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]", strings.Join(quoted, ", ")
+	usage := "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]"
+	return usage, strings.Join(quoted, ", ")
 }()
+
+const helpOption = "  -h, --help              show this help and exit\n"
 
 func helpText() string {
 	var b strings.Builder
 	b.WriteString(usageLine + "\n\n")
 	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
 	b.WriteString("commands:\n")
-	for _, c := range commands {
+	extra := []commandSpec{
+		{name: "help [COMMAND]", help: "show this help, or what COMMAND takes (also: COMMAND -h)"},
+		{name: "version", help: "show the version"},
+	}
+	for _, c := range slices.Concat(commands, extra) {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
-	fmt.Fprintf(&b, "  %-15s  %s\n", "help [COMMAND]", "show this help, or what COMMAND takes (also: COMMAND -h)")
-	fmt.Fprintf(&b, "  %-15s  %s\n", "version", "show the version")
-	b.WriteString("\n")
-	b.WriteString("options:\n")
-	b.WriteString("  -h, --help              show this help and exit\n")
+	b.WriteString("\noptions:\n" + helpOption)
 	b.WriteString("  -v, --version           show the version and exit\n")
 	for _, s := range optionSpecs {
 		b.WriteString(s.helpLine())
@@ -439,44 +476,19 @@ func (s optionSpec) helpLine() string {
 	return fmt.Sprintf("  %-22s  %s\n", synopsis, help)
 }
 
-// commandOptions are the options each command uses, where that is not all
-// of them: COMMAND -h lists only these, and only these are expanded. A
-// command missing here (start, restart) uses every option but those that
-// are some other command's alone.
-var commandOptions = map[string][]string{
-	"status": {"ensure-healthy", "json", "config", "debug"},
-	"wait":   {"json", "config", "debug"},
-	"stop":   {"strict", "json", "config", "debug"},
-	"signal": {"ensure-healthy", "json", "config", "debug"},
-	"list":   {"all", "json", "debug"},
-	"logs":   {"lines", "follow", "stdout", "dir", "config", "debug"},
-	"show":   {"json", "config", "debug"},
-}
-
-// ownOptions are options that only the commands that list them use.
-var ownOptions = []string{"lines", "follow", "all", "output"}
-
-// usesOption tells whether command uses the option long.
-func usesOption(command, long string) bool {
-	if opts, ok := commandOptions[command]; ok {
-		return slices.Contains(opts, long)
-	}
-	return !slices.Contains(ownOptions, long) || command == "export" && long == "output"
-}
-
 // commandHelp is what COMMAND -h and help COMMAND print: the command, the
 // options it uses and an example, rather than every option of every command.
 func commandHelp(c commandSpec) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n", c.synopsis(), c.help)
-	b.WriteString("  -h, --help              show this help and exit\n")
+	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\n", c.synopsis(), c.help)
+	b.WriteString("options:\n" + helpOption)
 	for _, s := range optionSpecs {
 		if usesOption(c.name, s.long) {
 			b.WriteString(s.helpLine())
 		}
 	}
-	fmt.Fprintf(&b, "\nexample:\n  $ %s\n", c.example)
-	b.WriteString("\n'procdog -h' shows every command and option.\n")
+	fmt.Fprintf(&b, "\nexample:\n  $ %s\n\n", c.example)
+	b.WriteString("'procdog -h' shows every command and option.\n")
 	return b.String()
 }
 
@@ -484,7 +496,7 @@ func commandHelp(c commandSpec) string {
 // distance, if one is near enough to be a typo of it.
 func suggestCommand(word string) string {
 	best, bestDist := "", 3
-	for _, c := range append(slices.Clone(commands), commandSpec{name: "help"}, commandSpec{name: "version"}) {
+	for _, c := range slices.Concat(commands, []commandSpec{{name: "help"}, {name: "version"}}) {
 		if d := editDistance(strings.ToLower(word), c.name); d < bestDist && d < len(c.name) {
 			best, bestDist = c.name, d
 		}
@@ -2901,110 +2913,119 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 // ---------------------------------------------------------------------------
 // Options.
 
-// options are everything a command can be told, from the command line, the
-// config file and the defaults. The client hands them to its monitor as
-// --option=value flags (see flags).
+// options are everything a command can be told: the defaults, under the config
+// file, under the command line. A client hands them to its monitor as flags.
 type options struct {
-	Command       string
-	HealthCommand string
-	HealthCount   int
-	HealthDelay   float64
-	HealthTimeout float64
-	EnsureHealthy bool
-	Dir           string
-	Stdin         string
-	Stdout        string
-	Stderr        string
-	Append        bool
-	Linger        float64
-	Settle        float64
-	Strict        bool
-	Shell         bool
-	StopSignal    signalName
-	StopTimeout   float64
-	HealthURL     string
-	HealthTCP     string
-	HealthLog     string
-	Restart       restartPolicy
-	MaxRestarts   int
-	RestartDelay  float64
-	Env           envList
-	Config        string
-	Debug         bool
-	JSON          bool
-	Lines         int
-	Follow        bool
-	Output        string
-	All           bool
+	Command, HealthCommand          string
+	HealthCount                     int
+	HealthDelay, HealthTimeout      float64
+	EnsureHealthy                   bool
+	Dir, Stdin, Stdout, Stderr      string
+	Append                          bool
+	Linger, Settle                  float64
+	Strict, Shell                   bool
+	StopSignal                      signalName
+	StopTimeout                     float64
+	HealthURL, HealthTCP, HealthLog string
+	Restart                         restartPolicy
+	MaxRestarts                     int
+	RestartDelay                    float64
+	Env                             envList
+	Config                          string
+	Debug, JSON                     bool
+	Lines                           int
+	Follow                          bool
+	Output                          string
+	All                             bool
 }
 
 func defaultOptions() options {
-	return options{
-		HealthCount:   5,
-		HealthDelay:   1.0,
-		HealthTimeout: 10,
-		Stdin:         os.DevNull,
-		Linger:        3.0,
-		Settle:        0.1,
-		StopSignal:    "TERM",
-		StopTimeout:   10,
-		Restart:       "no",
-		MaxRestarts:   5,
-		RestartDelay:  1,
-		Lines:         10,
-	}
+	return options{HealthCount: 5, HealthDelay: 1, HealthTimeout: 10, Stdin: os.DevNull, Linger: 3,
+		Settle: 0.1, StopSignal: "TERM", StopTimeout: 10, Restart: "no", MaxRestarts: 5,
+		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines one option once: its flag, its short flag if any, its
-// config key (the flag with dashes as underscores, when inFile is set), its
-// help, and its value: a flag.Value over the option's field in an options,
-// whose Set checks a value against the option's rules. Together they make
-// one flag.FlagSet (see flagSet).
+// optionSpec defines an option once: its flag, its short flag, whether a config
+// file may hold it (under key), its help, and its value: a flag.Value over its
+// field in an options, whose Set checks the option's rules.
 type optionSpec struct {
-	long   string
-	short  string
-	inFile bool
-	help   string
-	value  func(o *options) flag.Value
+	long, short string
+	inFile      bool
+	help        string
+	value       func(o *options) flag.Value
 }
 
 var optionSpecs = []optionSpec{
-	{"command", "c", true, "the command line to run", func(o *options) flag.Value { return textFlag{&o.Command} }},
-	{"health-command", "", true, "command whose exit code is the health (0 = healthy)", func(o *options) flag.Value { return textFlag{&o.HealthCommand} }},
-	{"health-count", "", true, "how many health checks wait tries", func(o *options) flag.Value { return countFlag{&o.HealthCount} }},
-	{"health-delay", "", true, "seconds between those tries", func(o *options) flag.Value { return secondsFlag{&o.HealthDelay, maxSeconds} }},
-	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy", func(o *options) flag.Value { return secondsFlag{&o.HealthTimeout, maxSeconds} }},
-	{"ensure-healthy", "", true, "start waits for health, and stops the process if it never gets healthy", func(o *options) flag.Value { return boolFlag{&o.EnsureHealthy} }},
-	{"dir", "", true, "where the process runs (default: the current directory)", func(o *options) flag.Value { return textFlag{&o.Dir} }},
-	{"stdin", "", true, "file for standard input", func(o *options) flag.Value { return textFlag{&o.Stdin} }},
-	{"stdout", "", true, "file for standard output (default: the monitor log)", func(o *options) flag.Value { return textFlag{&o.Stdout} }},
-	{"stderr", "", true, "file for standard error (default: the monitor log)", func(o *options) flag.Value { return textFlag{&o.Stderr} }},
-	{"append", "", true, "append to --stdout/--stderr instead of truncating", func(o *options) flag.Value { return boolFlag{&o.Append} }},
-	{"linger", "", true, "seconds the monitor answers after the process exits", func(o *options) flag.Value { return secondsFlag{&o.Linger, maxLinger} }},
-	{"settle", "", true, "seconds start waits for the process to run or exit", func(o *options) flag.Value { return secondsFlag{&o.Settle, maxSeconds} }},
-	{"strict", "", true, "error when starting a started or stopping a stopped process", func(o *options) flag.Value { return boolFlag{&o.Strict} }},
-	{"shell", "", true, "run the command with /bin/sh -c", func(o *options) flag.Value { return boolFlag{&o.Shell} }},
-	{"stop-signal", "", true, "signal that stop sends first, name or number", func(o *options) flag.Value { return &o.StopSignal }},
-	{"stop-timeout", "", true, "seconds before stop sends SIGKILL", func(o *options) flag.Value { return secondsFlag{&o.StopTimeout, maxSeconds} }},
-	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx", func(o *options) flag.Value { return textFlag{&o.HealthURL} }},
-	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens", func(o *options) flag.Value { return textFlag{&o.HealthTCP} }},
-	{"health-log", "", true, "healthy once the process has printed a line matching this regular expression", func(o *options) flag.Value { return textFlag{&o.HealthLog} }},
-	{"restart", "", true, "restart the process when it exits: no, on-failure or always", func(o *options) flag.Value { return &o.Restart }},
-	{"max-restarts", "", true, "restart at most this many times", func(o *options) flag.Value { return countFlag{&o.MaxRestarts} }},
-	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s", func(o *options) flag.Value { return secondsFlag{&o.RestartDelay, maxSeconds} }},
-	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated", func(o *options) flag.Value { return &o.Env }},
-	{"config", "", false, "config file to read", func(o *options) flag.Value { return textFlag{&o.Config} }},
-	{"json", "", false, "print JSON instead of the response line", func(o *options) flag.Value { return boolFlag{&o.JSON} }},
-	{"lines", "n", false, "logs: how many lines to print", func(o *options) flag.Value { return countFlag{&o.Lines} }},
-	{"follow", "f", false, "logs: go on printing what is added, until interrupted", func(o *options) flag.Value { return boolFlag{&o.Follow} }},
-	{"all", "", false, "list: also the names whose monitor has ended, as stopped", func(o *options) flag.Value { return boolFlag{&o.All} }},
-	{"debug", "", false, "print what the client does to stderr", func(o *options) flag.Value { return boolFlag{&o.Debug} }},
-	{"output", "", false, "export: write the unit or plist to this file instead of stdout", func(o *options) flag.Value { return textFlag{&o.Output} }},
+	{"command", "c", true, "the command line to run",
+		func(o *options) flag.Value { return textFlag{&o.Command} }},
+	{"health-command", "", true, "command whose exit code is the health (0 = healthy)",
+		func(o *options) flag.Value { return textFlag{&o.HealthCommand} }},
+	{"health-count", "", true, "how many health checks wait tries",
+		func(o *options) flag.Value { return countFlag{&o.HealthCount} }},
+	{"health-delay", "", true, "seconds between those tries",
+		func(o *options) flag.Value { return secondsFlag{&o.HealthDelay, maxSeconds} }},
+	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy",
+		func(o *options) flag.Value { return secondsFlag{&o.HealthTimeout, maxSeconds} }},
+	{"ensure-healthy", "", true,
+		"start waits for health, and stops the process if it never gets healthy",
+		func(o *options) flag.Value { return boolFlag{&o.EnsureHealthy} }},
+	{"dir", "", true, "where the process runs (default: the current directory)",
+		func(o *options) flag.Value { return textFlag{&o.Dir} }},
+	{"stdin", "", true, "file for standard input",
+		func(o *options) flag.Value { return textFlag{&o.Stdin} }},
+	{"stdout", "", true, "file for standard output (default: the monitor log)",
+		func(o *options) flag.Value { return textFlag{&o.Stdout} }},
+	{"stderr", "", true, "file for standard error (default: the monitor log)",
+		func(o *options) flag.Value { return textFlag{&o.Stderr} }},
+	{"append", "", true, "append to --stdout/--stderr instead of truncating",
+		func(o *options) flag.Value { return boolFlag{&o.Append} }},
+	{"linger", "", true, "seconds the monitor answers after the process exits",
+		func(o *options) flag.Value { return secondsFlag{&o.Linger, maxLinger} }},
+	{"settle", "", true, "seconds start waits for the process to run or exit",
+		func(o *options) flag.Value { return secondsFlag{&o.Settle, maxSeconds} }},
+	{"strict", "", true, "error when starting a started or stopping a stopped process",
+		func(o *options) flag.Value { return boolFlag{&o.Strict} }},
+	{"shell", "", true, "run the command with /bin/sh -c",
+		func(o *options) flag.Value { return boolFlag{&o.Shell} }},
+	{"stop-signal", "", true, "signal that stop sends first, name or number",
+		func(o *options) flag.Value { return &o.StopSignal }},
+	{"stop-timeout", "", true, "seconds before stop sends SIGKILL",
+		func(o *options) flag.Value { return secondsFlag{&o.StopTimeout, maxSeconds} }},
+	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx",
+		func(o *options) flag.Value { return textFlag{&o.HealthURL} }},
+	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens",
+		func(o *options) flag.Value { return textFlag{&o.HealthTCP} }},
+	{"health-log", "", true,
+		"healthy once the process has printed a line matching this regular expression",
+		func(o *options) flag.Value { return textFlag{&o.HealthLog} }},
+	{"restart", "", true, "restart the process when it exits: no, on-failure or always",
+		func(o *options) flag.Value { return &o.Restart }},
+	{"max-restarts", "", true, "restart at most this many times",
+		func(o *options) flag.Value { return countFlag{&o.MaxRestarts} }},
+	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s",
+		func(o *options) flag.Value { return secondsFlag{&o.RestartDelay, maxSeconds} }},
+	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated",
+		func(o *options) flag.Value { return &o.Env }},
+	{"config", "", false, "config file to read",
+		func(o *options) flag.Value { return textFlag{&o.Config} }},
+	{"json", "", false, "print JSON instead of the response line",
+		func(o *options) flag.Value { return boolFlag{&o.JSON} }},
+	{"lines", "n", false, "logs: how many lines to print",
+		func(o *options) flag.Value { return countFlag{&o.Lines} }},
+	{"follow", "f", false, "logs: go on printing what is added, until interrupted",
+		func(o *options) flag.Value { return boolFlag{&o.Follow} }},
+	{"all", "", false, "list: also the names whose monitor has ended, as stopped",
+		func(o *options) flag.Value { return boolFlag{&o.All} }},
+	{"debug", "", false, "print what the client does to stderr",
+		func(o *options) flag.Value { return boolFlag{&o.Debug} }},
+	{"output", "", false, "export: write the unit or plist to this file instead of stdout",
+		func(o *options) flag.Value { return textFlag{&o.Output} }},
 }
 
 // expandedKeys are the options in which procdog expands $VAR and ${VAR}.
 var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
-	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true, "env": true}
+	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true,
+	"env": true}
 
 // healthKeys are the kinds of health check, of which a process has one.
 var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
@@ -3016,25 +3037,19 @@ func (s optionSpec) isBool() bool {
 	return ok
 }
 
-// set parses value into the option's field. Errors name neither the flag nor
-// the config key; the caller knows which one the user wrote.
+// set parses value into the option's field. Its errors name neither the flag
+// nor the config key: the caller knows which one the user wrote.
 func (s optionSpec) set(o *options, value string) error { return s.value(o).Set(value) }
 
-// flagSet is the options as one flag.FlagSet over o's fields. A monitor
-// reads the options its client hands it as flags with it; the client's own
-// front end (parseCommandLine) adds what package flag lacks and argparse
-// had: options after NAME, unambiguous prefixes, short options with values.
-func (o *options) flagSet() *flag.FlagSet {
-	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	for _, s := range optionSpecs {
-		fs.Var(s.value(o), s.long, s.help)
+func findOption(long string) (optionSpec, bool) {
+	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
+	if i < 0 {
+		return optionSpec{}, false
 	}
-	return fs
+	return optionSpecs[i], true
 }
 
-// The kinds of option value. signalName, restartPolicy and envList are
-// flag.Values of their own.
+// The kinds of option value, besides signalName, restartPolicy and envList.
 type (
 	textFlag    struct{ p *string }
 	boolFlag    struct{ p *bool }
@@ -3045,7 +3060,6 @@ type (
 	}
 )
 
-// maxSeconds bounds a duration option where nothing tighter does.
 const maxSeconds = 1e9
 
 func (f textFlag) String() string     { return *f.p }
@@ -3070,8 +3084,8 @@ func (f countFlag) Set(s string) error {
 
 func (f secondsFlag) String() string { return strconv.FormatFloat(*f.p, 'g', -1, 64) }
 
-// Set takes no negatives, NaN or infinity, and no hex floats, which
-// Python's float() refused.
+// Set takes no negatives, NaN or infinity, and no hex floats, which Python's
+// float() refused.
 func (f secondsFlag) Set(s string) error {
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil || v < 0 || v != v || v > maxSeconds || strings.ContainsAny(s, "xXpP_") {
@@ -3086,30 +3100,31 @@ func (f secondsFlag) Set(s string) error {
 
 func (p *signalName) String() string { return string(*p) }
 func (p *signalName) Set(s string) error {
-	if _, err := parseSignal(s); err != nil {
-		return err
-	}
-	*p = signalName(s)
-	return nil
+	_, err := parseSignal(s)
+	return setChecked(p, s, err)
 }
 
 func (p *restartPolicy) String() string { return string(*p) }
 func (p *restartPolicy) Set(s string) error {
-	switch s {
-	case "no", "on-failure", "always":
-		*p = restartPolicy(s)
-		return nil
+	var err error
+	if s != "no" && s != "on-failure" && s != "always" {
+		err = fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", s)
 	}
-	return fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", s)
+	return setChecked(p, s, err)
 }
 
 func (l *envList) String() string { return string(*l) }
 func (l *envList) Set(s string) error {
-	if _, err := envList(s).vars(); err != nil {
-		return err
+	_, err := envList(s).vars()
+	return setChecked(l, s, err)
+}
+
+// setChecked sets *p to s, unless err says why s is wrong.
+func setChecked[T ~string](p *T, s string, err error) error {
+	if err == nil {
+		*p = T(s)
 	}
-	*l = envList(s)
-	return nil
+	return err
 }
 
 // parseBool accepts what Python's ConfigParser.getboolean accepts.
@@ -3123,52 +3138,22 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("Not a boolean: %s", s)
 }
 
-func findOption(long string) (optionSpec, bool) {
-	for _, s := range optionSpecs {
-		if s.long == long {
-			return s, true
-		}
-	}
-	return optionSpec{}, false
-}
-
-// lookupFlag finds a long option by name or, like Python's argparse, by an
-// unambiguous prefix.
-func lookupFlag(name string) (optionSpec, error) {
-	var found optionSpec
-	var names []string
-	for _, s := range optionSpecs {
-		if s.long == name {
-			return s, nil // --restart, though --restart-delay starts with it too
-		}
-		if strings.HasPrefix(s.long, name) {
-			found, names = s, append(names, "--"+s.long)
-		}
-	}
-	switch len(names) {
-	case 1:
-		return found, nil
-	case 0:
-		return optionSpec{}, usageErrorf("unrecognized arguments: --%s", name)
-	}
-	return optionSpec{}, usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(names, ", "))
-}
-
 // ---------------------------------------------------------------------------
 // The command line.
 
 // commandLine is the command line before it meets the config file: the
-// positional words, and the raw value of each option given.
+// positional words, and the raw value of each option given, by long name.
 type commandLine struct {
-	words   []string
-	set     map[string]string // long option name → raw value
-	help    bool
-	version bool
+	words         []string
+	set           map[string]string
+	help, version bool
 }
 
-// parseCommandLine accepts options anywhere, as --opt value, --opt=value,
-// -c value and -cvalue; "--" ends them. Values are checked here so that a
-// bad one is a usage error, as argparse made it.
+// parseCommandLine reads the client's command line. A monitor reads its options
+// with package flag (optionsFromFlags); this adds what package flag lacks and
+// argparse had: options anywhere, as --opt value, --opt=value, -c value and
+// -cvalue, until "--", and unambiguous prefixes. Values are checked here so
+// that a bad one is a usage error, as argparse made it.
 func parseCommandLine(args []string) (commandLine, error) {
 	cl := commandLine{set: map[string]string{}}
 	for i := 0; i < len(args); i++ {
@@ -3188,18 +3173,17 @@ func parseCommandLine(args []string) (commandLine, error) {
 			continue
 		}
 		spec, value, hasValue, err := splitOption(arg)
-		if err != nil {
+		switch {
+		case err != nil:
 			return cl, err
-		}
-		if !hasValue {
-			if spec.isBool() {
-				value = "true"
-			} else if i+1 < len(args) {
-				i++
-				value = args[i]
-			} else {
-				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
-			}
+		case hasValue:
+		case spec.isBool():
+			value = "true"
+		case i+1 < len(args):
+			i++
+			value = args[i]
+		default:
+			return cl, usageErrorf("argument --%s: expected one argument", spec.long)
 		}
 		if spec.long == "env" {
 			// Each --env is one KEY=VALUE, spaces and all; together they
@@ -3215,28 +3199,40 @@ func parseCommandLine(args []string) (commandLine, error) {
 }
 
 // splitOption reads one option word: --name, --name=value, -c or -cvalue,
-// the name maybe an unambiguous prefix. hasValue tells whether the word
-// held the value.
+// where name may be, as argparse allowed, an unambiguous prefix. hasValue
+// tells whether the word held the value.
 func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
-	if name, ok := strings.CutPrefix(arg, "--"); ok {
-		if k := strings.IndexByte(name, '='); k >= 0 {
-			name, value, hasValue = name[:k], name[k+1:], true
+	name, long := strings.CutPrefix(arg, "--")
+	if !long {
+		i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short == arg[1:2] })
+		if i < 0 {
+			return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
 		}
-		spec, err = lookupFlag(name)
-		return spec, value, hasValue, err
+		if len(arg) > 2 {
+			value, hasValue = strings.TrimPrefix(arg[2:], "="), true
+		}
+		return optionSpecs[i], value, hasValue, nil
 	}
-	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short != "" && arg[1:2] == s.short })
-	if i < 0 {
-		return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
+	name, value, hasValue = strings.Cut(name, "=")
+	if spec, ok := findOption(name); ok {
+		return spec, value, hasValue, nil // --restart, though --restart-delay starts with it too
 	}
-	if len(arg) > 2 {
-		value, hasValue = strings.TrimPrefix(arg[2:], "="), true
+	var matches []string
+	for _, s := range optionSpecs {
+		if strings.HasPrefix(s.long, name) {
+			spec, matches = s, append(matches, "--"+s.long)
+		}
 	}
-	return optionSpecs[i], value, hasValue, nil
+	switch len(matches) {
+	case 0:
+		return spec, "", false, usageErrorf("unrecognized arguments: --%s", name)
+	case 1:
+		return spec, value, hasValue, nil
+	}
+	err = usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(matches, ", "))
+	return optionSpec{}, "", false, err
 }
 
-// givesHealthCheck tells whether the command line gives a health check, of
-// any kind: it then replaces whatever kind the file or the monitor had.
 func (cl commandLine) givesHealthCheck() bool {
 	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 }
@@ -3249,14 +3245,12 @@ func (cl commandLine) skips(spec optionSpec) bool {
 }
 
 // validName reports whether name is safe to put into a file name.
-func validName(name string) bool {
-	return name != "" && !strings.ContainsFunc(name, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-	})
-}
+func validName(name string) bool { return name != "" && strings.Trim(name, nameChars) == "" }
 
-// resolveOptions merges defaults < config file < command line, expanding
-// $VAR in the options that take it. Paths are made absolute later, by
+const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+// resolveOptions merges defaults < config file < command line, expanding $VAR
+// in the options that take it. Paths are made absolute later, by
 // resolvePaths, for the commands that need them.
 func resolveOptions(cl commandLine, name string) (options, error) {
 	o := defaultOptions()
@@ -3269,10 +3263,11 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
 		}
-		// What the command line gives wins (its env adds to the file's),
-		// and a health check given there replaces the file's, of whatever
-		// kind.
-		if _, ok := cl.set[spec.long]; ok && spec.long != "env" || cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) || cl.skips(spec) {
+		// The command line's value wins (its env adds to the file's), and
+		// its health check replaces the file's, of whatever kind.
+		_, given := cl.set[spec.long]
+		if given && spec.long != "env" || cl.skips(spec) ||
+			cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
 			continue
 		}
 		v, err := spec.expand(fileValues[k])
@@ -3286,21 +3281,22 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
 	}
-	// A relative dir in a config file means the same wherever procdog
-	// runs: it is relative to the file's own directory.
+	// A relative dir in a config file means the same wherever procdog runs:
+	// it is relative to the file's own directory.
 	if _, ok := fileValues["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
 		if abs, err := filepath.Abs(path); err == nil {
 			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
 		}
 	}
 	if o.healthKinds() > 1 {
-		return o, failf(exitUnknown, "more than one kind of health check in '%s': use one of health_command, health_url, health_tcp, health_log", path)
+		return o, failf(exitUnknown, "more than one kind of health check in '%s': "+
+			"use one of health_command, health_url, health_tcp, health_log", path)
 	}
 	return o, o.applyCommandLine(cl)
 }
 
-// applyCommandLine sets the options the command line gives over o. A
-// health check given there replaces o's, of whatever kind.
+// applyCommandLine sets the options the command line gives over o's. Its
+// health check replaces o's, of whatever kind; its env adds to o's.
 func (o *options) applyCommandLine(cl commandLine) error {
 	if cl.givesHealthCheck() {
 		o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog = "", "", "", ""
@@ -3319,11 +3315,12 @@ func (o *options) applyCommandLine(cl commandLine) error {
 			return usageErrorf("argument --%s: %v", spec.long, err)
 		}
 		if spec.long == "env" {
-			o.Env = before.with(o.Env) // added to the file's or the monitor's
+			o.Env = before.with(o.Env)
 		}
 	}
 	if o.healthKinds() > 1 {
-		return usageErrorf("use only one of --health-command, --health-url, --health-tcp, --health-log")
+		return usageErrorf("use only one of " +
+			"--health-command, --health-url, --health-tcp, --health-log")
 	}
 	return nil
 }
@@ -3332,42 +3329,38 @@ func (o *options) applyCommandLine(cl commandLine) error {
 // them. Its error is the whole message, for the file and the command line
 // alike; a value the option refuses is left to set.
 func (s optionSpec) expand(value string) (string, error) {
-	if s.long != "env" {
-		if !expandedKeys[s.key()] {
+	if !expandedKeys[s.key()] {
+		return value, nil
+	}
+	words := []string{value}
+	if s.long == "env" {
+		// Word by word, after splitting, so that a value with a space or a
+		// quote in it stays one KEY=VALUE.
+		var err error
+		if words, err = splitWords(value); err != nil {
 			return value, nil
 		}
-		v, err := expandVars(value, os.LookupEnv)
-		if err != nil {
-			return "", expansionError(s, value, err)
-		}
-		return v, nil
-	}
-	// Word by word, after splitting, so that a value with a space or a
-	// quote in it stays one KEY=VALUE.
-	words, err := splitWords(value)
-	if err != nil {
-		return value, nil // set refuses it, saying why
 	}
 	for i, w := range words {
-		if w, err = expandVars(w, os.LookupEnv); err != nil {
-			return "", expansionError(s, value, err)
+		v, err := expandVars(w, os.LookupEnv)
+		if err != nil {
+			ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v",
+				s.key(), value, err).(*codedError)
+			if strings.HasPrefix(err.Error(), "Invalid placeholder") {
+				// A shell's $1 or $(cmd) must reach it as $$.
+				ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, " +
+					"before any shell sees the command"
+			}
+			return "", ce
 		}
-		words[i] = shellQuote(w)
+		words[i] = v
+		if s.long == "env" {
+			words[i] = shellQuote(v)
+		}
 	}
 	return strings.Join(words, " "), nil
 }
 
-// expansionError says why value could not be expanded and, for a $ that is
-// no variable, how to write it: a shell's $1 or $(cmd) must reach it as $$.
-func expansionError(spec optionSpec, value string, err error) error {
-	ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v", spec.key(), value, err).(*codedError)
-	if strings.HasPrefix(err.Error(), "Invalid placeholder") {
-		ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, before any shell sees the command"
-	}
-	return ce
-}
-
-// healthKinds is how many kinds of health check o has, of healthKeys.
 func (o options) healthKinds() int {
 	n := 0
 	for _, key := range healthKeys {
@@ -3381,16 +3374,16 @@ func (o options) healthKinds() int {
 // ---------------------------------------------------------------------------
 // The config file: INI as Python's ConfigParser reads it.
 
-// readConfig finds the config file and returns the values for name: those of
-// [DEFAULT] overlaid by those of [name], if there is a [name]. It returns the
-// path it read, or "".
+// readConfig finds the config file and returns the values for name, and the
+// path it read, or "". As ConfigParser.items(name) did in the original,
+// [DEFAULT] fills in the sections that exist; a name without one gets nothing.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
 		path = findConfig()
-		if path == "" {
-			return nil, "", nil
-		}
+	}
+	if path == "" {
+		return nil, "", nil
 	}
 	text, err := readConfigFile(path)
 	if err != nil {
@@ -3401,8 +3394,6 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	if err != nil {
 		return nil, path, failf(exitUnknown, "%s: %v", path, err)
 	}
-	// As ConfigParser.items(name) did in the original: [DEFAULT] fills in
-	// the sections that exist; a name without a section gets nothing.
 	section, ok := sections[name]
 	if !ok {
 		return nil, path, nil
@@ -3413,16 +3404,14 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
-// maxConfigSize bounds what procdog reads of a config file.
 const maxConfigSize = 1 << 20
 
-// readConfigFile reads a config file that only its reader could have
-// written: a config file can name commands that procdog runs, so one that
-// belongs to another user (root excepted), that others may write, or that
-// is not a regular file (a FIFO would hang procdog, /dev/zero fill it) is
-// refused. It is opened first and checked after, so that no file can be
-// swapped in between. (A missing --config file is an error too: the
-// original silently ignored it.)
+// readConfigFile reads a config file that only its reader could have written,
+// for it names commands that procdog runs: one of another user (root
+// excepted), one that others may write, or one that is not a regular file (a
+// FIFO would hang procdog, /dev/zero fill it) is refused. It is checked once
+// open, so that no file can be swapped in between. A missing --config file is
+// an error too, which the original silently ignored.
 func readConfigFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -3433,32 +3422,33 @@ func readConfigFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, failf(exitUnknown, "cannot read config file: %v", err)
 	}
-	uid := fileOwner(fi)
-	switch {
+	refuse := func(why string) error {
+		return failf(exitUnknown, "refusing to read config file %s: %s", path, why)
+	}
+	switch uid := fileOwner(fi); {
 	case !fi.Mode().IsRegular():
-		return nil, failf(exitUnknown, "refusing to read config file %s: it is not a regular file", path)
+		return nil, refuse("it is not a regular file")
 	case uid != os.Getuid() && uid != 0:
-		return nil, failf(exitUnknown, "refusing to read config file %s: it belongs to another user (uid %d)", path, uid)
+		return nil, refuse(fmt.Sprintf("it belongs to another user (uid %d)", uid))
 	case fi.Mode().Perm()&0o002 != 0:
-		return nil, failf(exitUnknown, "refusing to read config file %s: other users may write to it", path)
+		return nil, refuse("other users may write to it")
 	}
 	text, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	switch {
 	case err != nil:
 		return nil, failf(exitUnknown, "cannot read config file: %v", err)
 	case len(text) > maxConfigSize:
-		return nil, failf(exitUnknown, "refusing to read config file %s: it is larger than %d bytes", path, maxConfigSize)
+		return nil, refuse(fmt.Sprintf("it is larger than %d bytes", maxConfigSize))
 	}
 	return text, nil
 }
 
 // findConfig is the config file procdog reads when --config names none:
-// procdog.cfg in the current directory or else in the nearest parent
-// directory that has one (tests and scripts run below a project's root,
-// where the file usually sits), else procdog.cfg beside the executable,
-// else ~/.procdog.cfg. The search upwards stops below a directory that
-// others may write to, such as /tmp: a file planted there by another user
-// would be refused, and would so stop procdog for everyone below it.
+// procdog.cfg in the current directory or else in the nearest parent that
+// has one (tests and scripts run below a project's root, where the file
+// usually sits), else one of fallbackConfigs. The search upwards stops below
+// a directory that others may write to, such as /tmp: a file planted there by
+// another user would be refused, and would so stop procdog for everyone below.
 func findConfig() string {
 	if exists("procdog.cfg") {
 		return "procdog.cfg" // named as the original named it, in messages too
@@ -3481,6 +3471,7 @@ func findConfig() string {
 	return ""
 }
 
+// fallbackConfigs are procdog.cfg beside the executable, and ~/.procdog.cfg.
 func fallbackConfigs() []string {
 	var paths []string
 	if exe, err := os.Executable(); err == nil {
@@ -3498,8 +3489,8 @@ func configHint(name, path string) string {
 		return fmt.Sprintf("no command for '%s' in the config file %s", name, path)
 	}
 	wd, _ := os.Getwd()
-	return fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, and for %s",
-		wd, strings.Join(fallbackConfigs(), " and "))
+	return fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, "+
+		"and for %s", wd, strings.Join(fallbackConfigs(), " and "))
 }
 
 // exists reports whether path names something other than a directory.
@@ -3510,9 +3501,8 @@ func exists(path string) bool {
 
 // parseINI reads sections of key=value or key: value lines. Keys are lower
 // case; values are trimmed; an indented line continues the previous value;
-// lines starting with # or ; are comments, and blank lines are skipped.
-// Like the original's RawConfigParser, a later value for the same key wins,
-// and no %(name)s interpolation is done.
+// lines starting with # or ; are comments. As in the original's
+// RawConfigParser, a later value for a key wins, and nothing is interpolated.
 func parseINI(text string) (map[string]map[string]string, error) {
 	sections := map[string]map[string]string{}
 	var section map[string]string
@@ -3520,6 +3510,7 @@ func parseINI(text string) (map[string]map[string]string, error) {
 	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimRight(line, "\r")
 		trimmed := strings.TrimSpace(line)
+		bad := func(what string) error { return fmt.Errorf("line %d: %s: %s", n+1, what, trimmed) }
 		switch {
 		case trimmed == "":
 			// Python 2's ConfigParser, which the original ran on, skipped
@@ -3530,7 +3521,7 @@ func parseINI(text string) (map[string]map[string]string, error) {
 		case trimmed[0] == '[':
 			end := strings.LastIndexByte(trimmed, ']')
 			if end < 2 {
-				return nil, fmt.Errorf("line %d: bad section header: %s", n+1, trimmed)
+				return nil, bad("bad section header")
 			}
 			header := trimmed[1:end]
 			if sections[header] == nil {
@@ -3540,10 +3531,10 @@ func parseINI(text string) (map[string]map[string]string, error) {
 		default:
 			k := strings.IndexAny(trimmed, "=:")
 			if k <= 0 {
-				return nil, fmt.Errorf("line %d: expected 'key = value' or '[section]': %s", n+1, trimmed)
+				return nil, bad("expected 'key = value' or '[section]'")
 			}
 			if section == nil {
-				return nil, fmt.Errorf("line %d: key before the first [section]: %s", n+1, trimmed)
+				return nil, bad("key before the first [section]")
 			}
 			key = strings.ToLower(strings.TrimSpace(trimmed[:k]))
 			section[key] = strings.TrimSpace(trimmed[k+1:])
@@ -3595,14 +3586,14 @@ func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 	return b.String(), nil
 }
 
-// identLen is the length of the identifier ([_A-Za-z][_A-Za-z0-9]*) that s starts with.
+// identLen is the length of the identifier ([_A-Za-z][_A-Za-z0-9]*) s starts with.
 func identLen(s string) int {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
-			continue
+		letter := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return i
 		}
-		return i
 	}
 	return len(s)
 }
@@ -3731,43 +3722,46 @@ func (o options) checkProbeAddress(option, value, host, port string) error {
 	return nil
 }
 
-// commandArgs is the argv that runs the command.
 func (o options) commandArgs() ([]string, error) {
 	if o.Shell {
 		return []string{"/bin/sh", "-c", o.Command}, nil
 	}
-	argv, err := splitWords(o.Command)
-	if err != nil {
-		return nil, failf(exitUnknown, "could not split command '%s': %v", o.Command, err)
-	}
-	return argv, nil
+	return splitCommand("command", o.Command)
 }
 
-// healthArgs is the argv of the health check, or nil when there is none.
-// It is always split into words, never given to a shell.
+// healthArgs is the argv of the health check, or none; it never runs in a shell.
 func (o options) healthArgs() ([]string, error) {
-	argv, err := splitWords(o.HealthCommand)
+	return splitCommand("health_command", o.HealthCommand)
+}
+
+func splitCommand(key, line string) ([]string, error) {
+	argv, err := splitWords(line)
 	if err != nil {
-		return nil, failf(exitUnknown, "could not split health_command '%s': %v", o.HealthCommand, err)
+		return nil, failf(exitUnknown, "could not split %s '%s': %v", key, line, err)
 	}
 	return argv, nil
 }
 
 var signalNames = map[string]syscall.Signal{
-	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "KILL": syscall.SIGKILL,
-	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM, "ALRM": syscall.SIGALRM,
-	"CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
+	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+	"TERM": syscall.SIGTERM, "ALRM": syscall.SIGALRM, "CONT": syscall.SIGCONT,
+	"STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
 }
 
 // signalName is a signal as the user wrote it; setting one checks it.
 type signalName string
 
-// envList is KEY=VALUE words, quoted as in a command: the variables added
-// to the process's environment, and its health command's.
+// restartPolicy says when the monitor restarts the process: no, on-failure
+// (a non-zero return code, or a signal) or always.
+type restartPolicy string
+
+// envList is KEY=VALUE words, quoted as in a command: the variables added to
+// the environment of the process and of its health command.
 type envList string
 
 // with is l with the variables of more added: a later value for a name
-// replaces the earlier one where it stood, so a restart that gives --env
+// replaces the earlier one where it stood, so that a restart that gives --env
 // again does not make the list grow.
 func (l envList) with(more envList) envList {
 	a, _ := l.vars()
@@ -3776,12 +3770,11 @@ func (l envList) with(more envList) envList {
 	at := map[string]int{}
 	for _, kv := range append(a, b...) {
 		key, _, _ := strings.Cut(kv, "=")
-		if i, ok := at[key]; ok {
-			words[i] = shellQuote(kv)
-			continue
+		if _, ok := at[key]; !ok {
+			at[key] = len(words)
+			words = append(words, "")
 		}
-		at[key] = len(words)
-		words = append(words, shellQuote(kv))
+		words[at[key]] = shellQuote(kv)
 	}
 	return envList(strings.Join(words, " "))
 }
@@ -3793,26 +3786,22 @@ func (l envList) vars() ([]string, error) {
 		return nil, fmt.Errorf("invalid env '%s': %v", l, err)
 	}
 	for _, w := range words {
-		key, _, ok := strings.Cut(w, "=")
-		if !ok || key == "" || identLen(key) != len(key) {
-			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, KEY a name of letters, digits and underscores", w)
+		if key, _, ok := strings.Cut(w, "="); !ok || key == "" || identLen(key) != len(key) {
+			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, "+
+				"KEY a name of letters, digits and underscores", w)
 		}
 	}
 	return words, nil
 }
 
-// shellQuote quotes a word for /bin/sh: single quotes keep
-// everything but a single quote.
+// shellQuote quotes a word for /bin/sh: single quotes keep everything but a
+// single quote.
 func shellQuote(w string) string {
-	if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%") == "" {
+	if w != "" && strings.Trim(w, nameChars+"./:,+=@%") == "" {
 		return w
 	}
 	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
-
-// restartPolicy says when the monitor restarts the process: no, on-failure
-// (a non-zero return code, or a signal) or always.
-type restartPolicy string
 
 // maxSignal is the highest signal number: Linux has real-time signals up
 // to 64, macOS and the BSDs stop at 31.
@@ -3831,7 +3820,8 @@ func parseSignal(s string) (syscall.Signal, error) {
 	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
 		return sig, nil
 	}
-	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, or a number from 1 to %d)", s, maxSignal())
+	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, "+
+		"or a number from 1 to %d)", s, maxSignal())
 }
 
 // flags are the options that differ from the defaults as --option=value
@@ -3845,8 +3835,8 @@ func (o options) flags() []string {
 	return flags
 }
 
-// quotedFlags are the flags on one line, each a Go-quoted string: how a
-// monitor answers the options request.
+// quotedFlags are the flags on one line, each Go-quoted: how a monitor
+// answers the options request.
 func (o options) quotedFlags() string {
 	var quoted []string
 	for _, f := range o.flags() {
@@ -3855,10 +3845,15 @@ func (o options) quotedFlags() string {
 	return strings.Join(quoted, " ")
 }
 
-// optionsFromFlags reads the flags that flags wrote. Nothing is expanded again.
+// optionsFromFlags reads what flags wrote, with package flag, expanding
+// nothing again.
 func optionsFromFlags(flags []string) (options, error) {
 	o := defaultOptions()
-	fs := o.flagSet()
+	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, s := range optionSpecs {
+		fs.Var(s.value(&o), s.long, s.help)
+	}
 	if err := fs.Parse(flags); err != nil {
 		return o, err
 	}
@@ -3879,16 +3874,14 @@ func (o options) summary() string {
 	return strings.Join(parts, " ")
 }
 
-// changedOption is an option whose value differs from the default.
 type changedOption struct {
 	spec  optionSpec
-	value string // as text
+	value string
 }
 
 // changed are the options a config file can hold that differ from the
-// defaults. Those only a client uses (json, debug, config, and the options
-// of logs, list and export) are left out: no monitor or output header needs
-// them.
+// defaults. The client's own (json, debug, config, and those of logs, list
+// and export) are left out: no monitor or output header needs them.
 func (o options) changed() []changedOption {
 	def := defaultOptions()
 	var changed []changedOption

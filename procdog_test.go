@@ -1258,129 +1258,53 @@ func (z zeroReader) Read(p []byte) (int, error) {
 // The config file.
 
 func TestParseINI(t *testing.T) {
+	type ini = map[string]map[string]string
 	tests := []struct {
-		name string
-		text string
-		want map[string]map[string]string
+		name, text string
+		want       ini
 	}{
-		{
-			name: "an empty file has no sections",
-			text: "",
-			want: map[string]map[string]string{},
-		},
-		{
-			name: "a section without keys is still a section",
-			text: "[web]\n",
-			want: map[string]map[string]string{"web": {}},
-		},
-		{
-			name: "keys are read with = and with :",
-			text: "[web]\ncommand=sleep 1\nhealth_count: 3\n",
-			want: map[string]map[string]string{"web": {"command": "sleep 1", "health_count": "3"}},
-		},
-		{
-			name: "the first = or : separates the key from the value",
-			text: "[web]\na : b = c\nd = e:f\n",
-			want: map[string]map[string]string{"web": {"a": "b = c", "d": "e:f"}},
-		},
-		{
-			name: "keys are lower-cased and trimmed, values trimmed",
-			text: "[web]\n  Health_Command   =   curl http://x/  \t\n",
-			want: map[string]map[string]string{"web": {"health_command": "curl http://x/"}},
-		},
-		{
-			name: "section names keep their case",
-			text: "[Web]\na=1\n[web]\na=2\n",
-			want: map[string]map[string]string{"Web": {"a": "1"}, "web": {"a": "2"}},
-		},
-		{
-			name: "several sections and DEFAULT are kept apart",
-			text: "[DEFAULT]\nlinger=4\n[web]\ncommand=a\n[db]\ncommand=b\n",
-			want: map[string]map[string]string{
-				"DEFAULT": {"linger": "4"},
-				"web":     {"command": "a"},
-				"db":      {"command": "b"},
-			},
-		},
-		{
-			name: "whole-line comments start with # or ;, indented or not",
-			text: "# top\n; top\n[web]\n# comment = no\n  ; comment: no\na=1\n",
-			want: map[string]map[string]string{"web": {"a": "1"}},
-		},
-		{
-			name: "a # inside a value is kept",
-			text: "[web]\ncommand = echo a#b # c\n",
-			want: map[string]map[string]string{"web": {"command": "echo a#b # c"}},
-		},
-		{
-			name: "indented lines continue the previous value, joined with newlines",
-			text: "[web]\ncommand = sleep 1\n  --flag\n\tmore  \nnext = 2\n",
-			want: map[string]map[string]string{"web": {"command": "sleep 1\n--flag\nmore", "next": "2"}},
-		},
-		{
-			name: "an empty value can be continued",
-			text: "[web]\na=\n  b\n",
-			want: map[string]map[string]string{"web": {"a": "\nb"}},
-		},
-		{
-			name: "a comment inside a continued value is skipped",
-			text: "[web]\na=1\n# c\n  more\n",
-			want: map[string]map[string]string{"web": {"a": "1\nmore"}},
-		},
-		{
-			name: "blank lines are ignored between keys",
-			text: "\n\n[web]\n\na=1\n   \n\nb=2\n\n",
-			want: map[string]map[string]string{"web": {"a": "1", "b": "2"}},
-		},
-		{
-			name: "CRLF line ends are read like LF",
-			text: "[web]\r\nA = 1\r\ncommand = x\r\n  y\r\n",
-			want: map[string]map[string]string{"web": {"a": "1", "command": "x\ny"}},
-		},
-		{
-			name: "a later value for a key wins",
-			text: "[web]\na=1\na=2\n",
-			want: map[string]map[string]string{"web": {"a": "2"}},
-		},
-		{
-			name: "a section name may contain ]",
-			text: "[a]b]\nk=v\n",
-			want: map[string]map[string]string{"a]b": {"k": "v"}},
-		},
+		{"an empty file has no sections", "", ini{}},
+		{"a section without keys is still a section", "[web]\n", ini{"web": {}}},
+		{"keys are read with = and with :", "[web]\ncommand=sleep 1\nhealth_count: 3\n",
+			ini{"web": {"command": "sleep 1", "health_count": "3"}}},
+		{"the first = or : separates the key from the value", "[web]\na : b = c\nd = e:f\n",
+			ini{"web": {"a": "b = c", "d": "e:f"}}},
+		{"keys are lower-cased and trimmed, values trimmed", "[web]\n  Health_Command   =   curl http://x/  \t\n",
+			ini{"web": {"health_command": "curl http://x/"}}},
+		{"section names keep their case", "[Web]\na=1\n[web]\na=2\n", ini{"Web": {"a": "1"}, "web": {"a": "2"}}},
+		{"several sections and DEFAULT are kept apart", "[DEFAULT]\nlinger=4\n[web]\ncommand=a\n[db]\ncommand=b\n",
+			ini{"DEFAULT": {"linger": "4"}, "web": {"command": "a"}, "db": {"command": "b"}}},
+		{"whole-line comments start with # or ;, indented or not",
+			"# top\n; top\n[web]\n# comment = no\n  ; comment: no\na=1\n", ini{"web": {"a": "1"}}},
+		{"a # inside a value is kept", "[web]\ncommand = echo a#b # c\n", ini{"web": {"command": "echo a#b # c"}}},
+		{"indented lines continue the previous value, joined with newlines",
+			"[web]\ncommand = sleep 1\n  --flag\n\tmore  \nnext = 2\n",
+			ini{"web": {"command": "sleep 1\n--flag\nmore", "next": "2"}}},
+		{"an empty value can be continued", "[web]\na=\n  b\n", ini{"web": {"a": "\nb"}}},
+		{"a comment inside a continued value is skipped", "[web]\na=1\n# c\n  more\n", ini{"web": {"a": "1\nmore"}}},
+		{"blank lines are ignored between keys", "\n\n[web]\n\na=1\n   \n\nb=2\n\n", ini{"web": {"a": "1", "b": "2"}}},
+		{"CRLF line ends are read like LF", "[web]\r\nA = 1\r\ncommand = x\r\n  y\r\n",
+			ini{"web": {"a": "1", "command": "x\ny"}}},
+		{"a later value for a key wins", "[web]\na=1\na=2\n", ini{"web": {"a": "2"}}},
+		{"a section name may contain ]", "[a]b]\nk=v\n", ini{"a]b": {"k": "v"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseINI(tt.text)
-			if err != nil {
-				t.Fatalf("parseINI(%q): unexpected error: %v", tt.text, err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("parseINI(%q)\n got %q\nwant %q", tt.text, got, tt.want)
+			if got, err := parseINI(tt.text); err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parseINI(%q) = %q, %v; want %q", tt.text, got, err, tt.want)
 			}
 		})
 	}
-}
-
-func TestParseINIRejectsMalformedFiles(t *testing.T) {
-	tests := []struct {
-		name string
-		text string
-		want string // the error names the line
-	}{
-		{"a key before any section is an error", "command = x\n[web]\n", "line 1"},
-		{"a line without = or : is an error", "[web]\na=1\njunk\n", "line 3"},
-		{"a line that starts with a delimiter is an error", "[web]\n= x\n", "line 2"},
-		{"an empty section header is an error", "[]\n", "line 1"},
-		{"an unclosed section header is an error", "\n[web\n", "line 2"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseINI(tt.text)
-			if err == nil {
-				t.Fatalf("parseINI(%q) = %q, want an error naming %q", tt.text, got, tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("parseINI(%q) error = %q, want it to name %q", tt.text, err, tt.want)
+	for _, tt := range []struct{ name, text, line string }{
+		{"a key before any section", "command = x\n[web]\n", "line 1"},
+		{"a line without = or :", "[web]\na=1\njunk\n", "line 3"},
+		{"a line that starts with a delimiter", "[web]\n= x\n", "line 2"},
+		{"an empty section header", "[]\n", "line 1"},
+		{"an unclosed section header", "\n[web\n", "line 2"},
+	} {
+		t.Run(tt.name+" is an error that names the line", func(t *testing.T) {
+			if got, err := parseINI(tt.text); err == nil || !strings.Contains(err.Error(), tt.line) {
+				t.Errorf("parseINI(%q) = %q, %v; want an error naming %q", tt.text, got, err, tt.line)
 			}
 		})
 	}
@@ -1389,145 +1313,100 @@ func TestParseINIRejectsMalformedFiles(t *testing.T) {
 func TestReadConfig(t *testing.T) {
 	path := writeConfig(t, "[DEFAULT]\nlinger=4\nstrict=yes\n[web]\nlinger=5\ncommand=x\n[db]\ncommand=y\n")
 	tests := []struct {
-		name string
-		proc string
-		want map[string]string
+		name, proc string
+		want       map[string]string
 	}{
-		{"[NAME] is overlaid on [DEFAULT]", "web", map[string]string{"linger": "5", "strict": "yes", "command": "x"}},
-		{"another section's values stay there", "db", map[string]string{"linger": "4", "strict": "yes", "command": "y"}},
+		{"[NAME] is overlaid on [DEFAULT]", "web",
+			map[string]string{"linger": "5", "strict": "yes", "command": "x"}},
+		{"another section's values stay there", "db",
+			map[string]string{"linger": "4", "strict": "yes", "command": "y"}},
 		{"a name without a section gets nothing", "other", map[string]string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, gotPath, err := readConfig(path, tt.proc)
 			if err != nil || !maps.Equal(got, tt.want) || gotPath != path {
-				t.Errorf("readConfig(%q, %q) = %q, %q, %v; want %q, %q, nil", path, tt.proc, got, gotPath, err, tt.want, path)
+				t.Errorf("readConfig(%q, %q) = %q, %q, %v; want %q, %q, nil",
+					path, tt.proc, got, gotPath, err, tt.want, path)
 			}
 		})
 	}
 }
 
-// resolveOptionsCases are TestResolveOptions's: a config file and command-line
-// options, and the options they resolve to. The test sets $PD_TEST_ROOT to
-// /srv and $PD_TEST_HOST to 127.0.0.1.
-var resolveOptionsCases = []struct {
-	name   string
-	config string            // the config file's text
-	flags  map[string]string // command-line options, as parseCommandLine records them
-	proc   string            // NAME; "web" when empty
-	want   func(o *options)  // changes to the defaults
-}{
-	{
-		name: "an empty config file leaves the defaults",
-		want: func(o *options) {},
-	},
-	{
-		name:   "the config file overrides the defaults",
-		config: "[web]\ncommand = sleep 1\nhealth_count=7\nhealth_delay=2.\nlinger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n",
-		want: func(o *options) {
-			o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
-			o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
-		},
-	},
-	{
-		name:   "[DEFAULT] supplies values for the named section",
-		config: "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n",
-		want:   func(o *options) { o.Command, o.Linger = "x", 4 },
-	},
-	{
-		name:   "the named section overrides [DEFAULT]",
-		config: "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n",
-		want:   func(o *options) { o.Linger = 5 },
-	},
-	{
-		name:   "a missing section for the name is fine, and other sections are ignored",
-		config: "[db]\ncommand=postgres\nbogus=1\n",
-		want:   func(o *options) {},
-	},
-	{
-		name:   "[DEFAULT] fills in only sections that exist, as ConfigParser.items did",
-		config: "[DEFAULT]\nlinger=4\n[db]\ncommand=postgres\n",
-		want:   func(o *options) {},
-	},
-	{
-		name:   "the command line overrides the config file",
-		config: "[web]\ncommand=from-file\nlinger=4\nstrict=false\nhealth_count=2\n",
-		flags:  map[string]string{"command": "from-flags", "linger": "9", "strict": "true"},
-		want: func(o *options) {
-			o.Command, o.Linger, o.Strict, o.HealthCount = "from-flags", 9, true, 2
-		},
-	},
-	{
-		name:   "the command line turns off what the config file turns on",
-		config: "[web]\nstrict=yes\n",
-		flags:  map[string]string{"strict": "false"},
-		want:   func(o *options) {},
-	},
-	{
-		name:   "a health check on the command line replaces the config file's other kind",
-		config: "[web]\nhealth_command=false\n",
-		flags:  map[string]string{"health-url": "http://127.0.0.1/ok"},
-		want:   func(o *options) { o.HealthURL = "http://127.0.0.1/ok" },
-	},
-	{
-		name:   "the restart policy comes from the config file",
-		config: "[web]\nrestart=on-failure\nmax_restarts=1\nrestart_delay=0.05\n",
-		want:   func(o *options) { o.Restart, o.MaxRestarts, o.RestartDelay = "on-failure", 1, 0.05 },
-	},
-	{
-		name:  "the command line overrides the defaults",
-		flags: map[string]string{"health-delay": "0.25", "stdout": "out.log", "stderr": "out.log", "append": "true"},
-		want: func(o *options) {
-			o.HealthDelay, o.Stdout, o.Stderr, o.Append = 0.25, "out.log", "out.log", true
-		},
-	},
-	{
-		name: "variables are expanded in the command, health command, dir and files, from the config file too",
-		config: "[web]\ncommand=run $PD_TEST_ROOT/app\nhealth_command=check ${PD_TEST_ROOT}x $$HOME\n" +
-			"dir=$PD_TEST_ROOT/web\nstdin=$PD_TEST_ROOT/in\nstdout=$PD_TEST_ROOT/out\nstderr=${PD_TEST_ROOT}/err\n",
-		want: func(o *options) {
-			o.Command, o.HealthCommand, o.Dir = "run /srv/app", "check /srvx $HOME", "/srv/web"
-			o.Stdin, o.Stdout, o.Stderr = "/srv/in", "/srv/out", "/srv/err"
-		},
-	},
-	{
-		name:   "variables are expanded in health_url from the config file",
-		config: "[web]\nhealth_url=http://${PD_TEST_HOST}:80/ok\n",
-		want:   func(o *options) { o.HealthURL = "http://127.0.0.1:80/ok" },
-	},
-	{
-		name:   "variables are expanded in health_tcp from the config file",
-		config: "[web]\nhealth_tcp=$PD_TEST_HOST:80\n",
-		want:   func(o *options) { o.HealthTCP = "127.0.0.1:80" },
-	},
-	{
-		name:  "variables are expanded in command-line values",
-		flags: map[string]string{"command": "echo $PD_TEST_ROOT $$", "health-command": "test ${PD_TEST_ROOT}x"},
-		want:  func(o *options) { o.Command, o.HealthCommand = "echo /srv $", "test /srvx" },
-	},
+// resolveWith resolves the options of web with a config file of text and the
+// command-line options flags, as parseCommandLine records them.
+func resolveWith(t *testing.T, text string, flags map[string]string) (options, string, error) {
+	t.Helper()
+	path := writeConfig(t, text)
+	set := map[string]string{"config": path}
+	maps.Copy(set, flags)
+	o, err := resolveOptions(commandLine{set: set}, "web")
+	return o, path, err
 }
 
 func TestResolveOptions(t *testing.T) {
 	t.Setenv("PD_TEST_ROOT", "/srv")
 	t.Setenv("PD_TEST_HOST", "127.0.0.1")
-	for _, tt := range resolveOptionsCases {
+	tests := []struct {
+		name, config string
+		flags        map[string]string
+		want         func(o *options) // changes to the defaults
+	}{
+		{"an empty config file leaves the defaults", "", nil, func(o *options) {}},
+		{"the config file overrides the defaults", "[web]\ncommand = sleep 1\nhealth_count=7\nhealth_delay=2.\n" +
+			"linger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n", nil,
+			func(o *options) {
+				o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
+				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
+			}},
+		{"[DEFAULT] supplies values for the named section", "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n", nil,
+			func(o *options) { o.Command, o.Linger = "x", 4 }},
+		{"the named section overrides [DEFAULT]", "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n", nil,
+			func(o *options) { o.Linger = 5 }},
+		{"a missing section for the name is fine, and other sections are ignored",
+			"[db]\ncommand=postgres\nbogus=1\n", nil, func(o *options) {}},
+		{"[DEFAULT] fills in only sections that exist, as ConfigParser.items did",
+			"[DEFAULT]\nlinger=4\n[db]\ncommand=postgres\n", nil, func(o *options) {}},
+		{"the command line overrides the config file",
+			"[web]\ncommand=from-file\nlinger=4\nstrict=false\nhealth_count=2\n",
+			map[string]string{"command": "from-flags", "linger": "9", "strict": "true"},
+			func(o *options) { o.Command, o.Linger, o.Strict, o.HealthCount = "from-flags", 9, true, 2 }},
+		{"the command line turns off what the config file turns on", "[web]\nstrict=yes\n",
+			map[string]string{"strict": "false"}, func(o *options) {}},
+		{"a health check on the command line replaces the config file's other kind",
+			"[web]\nhealth_command=false\n", map[string]string{"health-url": "http://127.0.0.1/ok"},
+			func(o *options) { o.HealthURL = "http://127.0.0.1/ok" }},
+		{"the restart policy comes from the config file",
+			"[web]\nrestart=on-failure\nmax_restarts=1\nrestart_delay=0.05\n", nil,
+			func(o *options) { o.Restart, o.MaxRestarts, o.RestartDelay = "on-failure", 1, 0.05 }},
+		{"the command line overrides the defaults", "",
+			map[string]string{"health-delay": "0.25", "stdout": "out.log", "stderr": "out.log", "append": "true"},
+			func(o *options) { o.HealthDelay, o.Stdout, o.Stderr, o.Append = 0.25, "out.log", "out.log", true }},
+		{"variables are expanded in the command, health command, dir and files, from the config file too",
+			"[web]\ncommand=run $PD_TEST_ROOT/app\nhealth_command=check ${PD_TEST_ROOT}x $$HOME\n" +
+				"dir=$PD_TEST_ROOT/web\nstdin=$PD_TEST_ROOT/in\nstdout=$PD_TEST_ROOT/out\nstderr=${PD_TEST_ROOT}/err\n",
+			nil, func(o *options) {
+				o.Command, o.HealthCommand, o.Dir = "run /srv/app", "check /srvx $HOME", "/srv/web"
+				o.Stdin, o.Stdout, o.Stderr = "/srv/in", "/srv/out", "/srv/err"
+			}},
+		{"variables are expanded in health_url from the config file",
+			"[web]\nhealth_url=http://${PD_TEST_HOST}:80/ok\n", nil,
+			func(o *options) { o.HealthURL = "http://127.0.0.1:80/ok" }},
+		{"variables are expanded in health_tcp from the config file", "[web]\nhealth_tcp=$PD_TEST_HOST:80\n",
+			nil, func(o *options) { o.HealthTCP = "127.0.0.1:80" }},
+		{"variables are expanded in command-line values", "",
+			map[string]string{"command": "echo $PD_TEST_ROOT $$", "health-command": "test ${PD_TEST_ROOT}x"},
+			func(o *options) { o.Command, o.HealthCommand = "echo /srv $", "test /srvx" }},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, tt.config)
-			set := map[string]string{"config": path}
-			maps.Copy(set, tt.flags)
-			proc := tt.proc
-			if proc == "" {
-				proc = "web"
-			}
-			got, err := resolveOptions(commandLine{set: set}, proc)
-			if err != nil {
-				t.Fatalf("resolveOptions: unexpected error: %v", err)
-			}
+			got, path, err := resolveWith(t, tt.config, tt.flags)
 			want := defaultOptions()
 			want.Config = path
 			tt.want(&want)
-			if got != want {
-				t.Errorf("resolveOptions with config %q and flags %q\n got %+v\nwant %+v", tt.config, tt.flags, got, want)
+			if err != nil || got != want {
+				t.Errorf("resolveOptions with config %q and flags %q\n got %+v, %v\nwant %+v",
+					tt.config, tt.flags, got, err, want)
 			}
 		})
 	}
@@ -1545,171 +1424,85 @@ func TestResolveOptionsReadsTheHomeConfigFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, ".procdog.cfg"), []byte("[web]\nlinger=7\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := resolveOptions(commandLine{set: map[string]string{}}, "web")
-	if err != nil {
-		t.Fatalf("resolveOptions: unexpected error: %v", err)
+	if got, err := resolveOptions(commandLine{set: map[string]string{}}, "web"); err != nil || got.Linger != 7 {
+		t.Errorf("without --config: linger %v, %v; want 7 from ~/.procdog.cfg", got.Linger, err)
 	}
-	if got.Linger != 7 {
-		t.Errorf("without --config, linger = %v, want 7 from ~/.procdog.cfg", got.Linger)
-	}
-}
-
-// badOptionCases are TestResolveOptionsRejectsBadValues's: values that
-// resolveOptions refuses, and how.
-var badOptionCases = []struct {
-	name     string
-	config   string
-	flags    map[string]string
-	wantCode int
-	wantMsg  string   // the exact message, with {path} for the config file; or
-	wantAll  []string // words the message must contain
-}{
-	{
-		name:     "an unknown key is exit 3",
-		config:   "[web]\nbogus = 1\n",
-		wantCode: exitUnknown,
-		wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
-	},
-	{
-		name:     "an unknown key in [DEFAULT] is exit 3",
-		config:   "[DEFAULT]\nBogus = 1\n[web]\n",
-		wantCode: exitUnknown,
-		wantMsg:  "unrecognized config key: 'bogus' in '{path}'",
-	},
-	{
-		name:     "config is not a config-file key",
-		config:   "[web]\nconfig = other.cfg\n",
-		wantCode: exitUnknown,
-		wantMsg:  "unrecognized config key: 'config' in '{path}'",
-	},
-	{
-		name:     "a key spelled with dashes is unknown",
-		config:   "[web]\nhealth-count = 3\n",
-		wantCode: exitUnknown,
-		wantMsg:  "unrecognized config key: 'health-count' in '{path}'",
-	},
-	{
-		name:     "a bad boolean is exit 3",
-		config:   "[web]\nstrict = not-valid\n",
-		wantCode: exitUnknown,
-		wantMsg:  "Not a boolean: not-valid",
-	},
-	{
-		name:     "a bad int is exit 3 and names the key and value",
-		config:   "[web]\nhealth_count = many\n",
-		wantCode: exitUnknown,
-		wantAll:  []string{"health_count", "many"},
-	},
-	{
-		name:     "a bad float is exit 3 and names the key and value",
-		config:   "[web]\nlinger = soon\n",
-		wantCode: exitUnknown,
-		wantAll:  []string{"linger", "soon"},
-	},
-	{
-		name:     "a negative float is exit 3 and names the key and value",
-		config:   "[web]\nsettle = -1\n",
-		wantCode: exitUnknown,
-		wantAll:  []string{"settle", "-1"},
-	},
-	{
-		name:     "a bad stop signal in the config file is exit 3",
-		config:   "[web]\nstop_signal = FOO\n",
-		wantCode: exitUnknown,
-		wantAll:  []string{"FOO"},
-	},
-	{
-		name:     "an undefined variable is exit 3",
-		flags:    map[string]string{"command": "echo hello $BADENVVAR"},
-		wantCode: exitUnknown,
-		wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
-	},
-	{
-		name:     "an undefined variable in the config file is exit 3",
-		config:   "[web]\ncommand = echo hello $BADENVVAR\n",
-		wantCode: exitUnknown,
-		wantMsg:  "could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'",
-	},
-	{
-		name:     "an undefined variable in health_url is exit 3",
-		config:   "[web]\nhealth_url=http://$BADENVVAR/\n",
-		wantCode: exitUnknown,
-		wantMsg:  "could not expand environment variable names in health_url 'http://$BADENVVAR/': 'BADENVVAR'",
-	},
-	{
-		name:     "two kinds of health check in the config file is exit 3",
-		config:   "[web]\nhealth_command=true\nhealth_tcp=127.0.0.1:1\n",
-		wantCode: exitUnknown,
-		wantMsg:  "more than one kind of health check in '{path}': use one of health_command, health_url, health_tcp, health_log",
-	},
-	{
-		name:     "a bad restart policy in the config file is exit 3",
-		config:   "[web]\nrestart=maybe\n",
-		wantCode: exitUnknown,
-		wantMsg:  "invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') for config key 'restart' in '{path}'",
-	},
-	{
-		name:     "an invalid placeholder is exit 3",
-		config:   "[web]\ndir = /srv/$\n",
-		wantCode: exitUnknown,
-		wantAll:  []string{"'/srv/$'", "Invalid placeholder in string: line 1, col 6"},
-	},
-	{
-		name:     "a malformed config file is exit 3 and names the file",
-		config:   "junk\n",
-		wantCode: exitUnknown,
-		wantAll:  []string{"{path}", "line 1"},
-	},
-	{
-		name:     "a bad stop signal on the command line is a usage error",
-		flags:    map[string]string{"stop-signal": "FOO"},
-		wantCode: exitError,
-		wantAll:  []string{"FOO"},
-	},
 }
 
 func TestResolveOptionsRejectsBadValues(t *testing.T) {
 	unsetenv(t, "BADENVVAR")
-	for _, tt := range badOptionCases {
+	expansion := "could not expand environment variable names in "
+	tests := []struct {
+		name, config string
+		flags        map[string]string
+		code         int
+		msg          string   // the exact message, with {path} for the config file; or
+		words        []string // words the message must contain
+	}{
+		{"an unknown key is exit 3", "[web]\nbogus = 1\n", nil, exitUnknown,
+			"unrecognized config key: 'bogus' in '{path}'", nil},
+		{"an unknown key in [DEFAULT] is exit 3", "[DEFAULT]\nBogus = 1\n[web]\n", nil, exitUnknown,
+			"unrecognized config key: 'bogus' in '{path}'", nil},
+		{"config is not a config-file key", "[web]\nconfig = other.cfg\n", nil, exitUnknown,
+			"unrecognized config key: 'config' in '{path}'", nil},
+		{"a key spelled with dashes is unknown", "[web]\nhealth-count = 3\n", nil, exitUnknown,
+			"unrecognized config key: 'health-count' in '{path}'", nil},
+		{"a bad boolean is exit 3", "[web]\nstrict = not-valid\n", nil, exitUnknown, "Not a boolean: not-valid", nil},
+		{"a bad int is exit 3 and names the key and value", "[web]\nhealth_count = many\n", nil, exitUnknown,
+			"", []string{"health_count", "many"}},
+		{"a bad float is exit 3 and names the key and value", "[web]\nlinger = soon\n", nil, exitUnknown,
+			"", []string{"linger", "soon"}},
+		{"a negative float is exit 3 and names the key and value", "[web]\nsettle = -1\n", nil, exitUnknown,
+			"", []string{"settle", "-1"}},
+		{"a bad stop signal in the config file is exit 3", "[web]\nstop_signal = FOO\n", nil, exitUnknown,
+			"", []string{"FOO"}},
+		{"an undefined variable is exit 3", "", map[string]string{"command": "echo hello $BADENVVAR"}, exitUnknown,
+			expansion + "command 'echo hello $BADENVVAR': 'BADENVVAR'", nil},
+		{"an undefined variable in the config file is exit 3", "[web]\ncommand = echo hello $BADENVVAR\n", nil,
+			exitUnknown, expansion + "command 'echo hello $BADENVVAR': 'BADENVVAR'", nil},
+		{"an undefined variable in health_url is exit 3", "[web]\nhealth_url=http://$BADENVVAR/\n", nil,
+			exitUnknown, expansion + "health_url 'http://$BADENVVAR/': 'BADENVVAR'", nil},
+		{"two kinds of health check in the config file is exit 3",
+			"[web]\nhealth_command=true\nhealth_tcp=127.0.0.1:1\n", nil, exitUnknown, "more than one kind of " +
+				"health check in '{path}': use one of health_command, health_url, health_tcp, health_log", nil},
+		{"a bad restart policy in the config file is exit 3", "[web]\nrestart=maybe\n", nil, exitUnknown,
+			"invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') " +
+				"for config key 'restart' in '{path}'", nil},
+		{"an invalid placeholder is exit 3", "[web]\ndir = /srv/$\n", nil, exitUnknown,
+			"", []string{"'/srv/$'", "Invalid placeholder in string: line 1, col 6"}},
+		{"a malformed config file is exit 3 and names the file", "junk\n", nil, exitUnknown,
+			"", []string{"{path}", "line 1"}},
+		{"a bad stop signal on the command line is a usage error", "", map[string]string{"stop-signal": "FOO"},
+			exitError, "", []string{"FOO"}},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, tt.config)
-			set := map[string]string{"config": path}
-			maps.Copy(set, tt.flags)
-			o, err := resolveOptions(commandLine{set: set}, "web")
+			o, path, err := resolveWith(t, tt.config, tt.flags)
 			if err == nil {
-				t.Fatalf("resolveOptions = %+v, want an error with exit code %d", o, tt.wantCode)
+				t.Fatalf("resolveOptions = %+v, want an error with exit code %d", o, tt.code)
 			}
 			ce := codedErrorOf(t, err)
-			if ce.code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d (error %q)", ce.code, tt.wantCode, ce.msg)
+			if ce.code != tt.code || ce.usage != (tt.code == exitError) {
+				t.Errorf("exit code %d, usage %v; want %d, %v (error %q)",
+					ce.code, ce.usage, tt.code, tt.code == exitError, ce.msg)
 			}
-			if wantUsage := tt.wantCode == exitError; ce.usage != wantUsage {
-				t.Errorf("usage = %v, want %v (error %q)", ce.usage, wantUsage, ce.msg)
+			if want := strings.ReplaceAll(tt.msg, "{path}", path); tt.msg != "" && ce.msg != want {
+				t.Errorf("error\n got %q\nwant %q", ce.msg, want)
 			}
-			if tt.wantMsg != "" {
-				if want := strings.ReplaceAll(tt.wantMsg, "{path}", path); ce.msg != want {
-					t.Errorf("error\n got %q\nwant %q", ce.msg, want)
-				}
-			}
-			for _, w := range tt.wantAll {
+			for _, w := range tt.words {
 				if w = strings.ReplaceAll(w, "{path}", path); !strings.Contains(ce.msg, w) {
 					t.Errorf("error %q does not contain %q", ce.msg, w)
 				}
 			}
 		})
 	}
-}
-
-func TestResolveOptionsFailsOnAMissingExplicitConfigFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "missing.cfg")
-	_, err := resolveOptions(commandLine{set: map[string]string{"config": path}}, "web")
-	if err == nil {
-		t.Fatalf("resolveOptions with --config %s: got no error, want exit 3", path)
-	}
-	ce := codedErrorOf(t, err)
-	if ce.code != exitUnknown || !strings.Contains(ce.msg, path) {
-		t.Errorf("got exit %d with %q, want exit %d naming %s", ce.code, ce.msg, exitUnknown, path)
-	}
+	t.Run("a missing --config file is exit 3 and names it", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "missing.cfg")
+		_, err := resolveOptions(commandLine{set: map[string]string{"config": path}}, "web")
+		if ce := codedErrorOf(t, err); ce.code != exitUnknown || !strings.Contains(ce.msg, path) {
+			t.Errorf("got exit %d with %q, want exit %d naming %s", ce.code, ce.msg, exitUnknown, path)
+		}
+	})
 }
 
 // Option values.
@@ -1727,39 +1520,26 @@ func TestFlagsCarryOnlyWhatTheMonitorUses(t *testing.T) {
 		t.Errorf("flags: got %q, want %q", flags, want)
 	}
 	back, err := optionsFromFlags(flags)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Command != o.Command || back.Dir != o.Dir || back.Settle != 0 || !back.Strict ||
+	if err != nil || back.Command != o.Command || back.Dir != o.Dir || back.Settle != 0 || !back.Strict ||
 		back.JSON || back.Debug || back.Config != "" || back.Follow {
-		t.Errorf("optionsFromFlags(%q) = %+v", flags, back)
+		t.Errorf("optionsFromFlags(%q) = %+v, %v", flags, back, err)
 	}
 }
 
 func TestParseBool(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"1", true}, {"yes", true}, {"true", true}, {"on", true},
-		{"YES", true}, {"True", true}, {"oN", true},
-		{"0", false}, {"no", false}, {"false", false}, {"off", false},
-		{"NO", false}, {"False", false}, {"OFF", false},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s is %v", tt.in, tt.want), func(t *testing.T) {
-			got, err := parseBool(tt.in)
-			if err != nil || got != tt.want {
-				t.Errorf("parseBool(%q) = %v, %v; want %v, nil", tt.in, got, err, tt.want)
+	for in, want := range map[string]bool{"1": true, "yes": true, "true": true, "on": true, "YES": true,
+		"True": true, "oN": true, "0": false, "no": false, "false": false, "off": false, "NO": false,
+		"False": false, "OFF": false} {
+		t.Run(fmt.Sprintf("%s is %v", in, want), func(t *testing.T) {
+			if got, err := parseBool(in); err != nil || got != want {
+				t.Errorf("parseBool(%q) = %v, %v; want %v, nil", in, got, err, want)
 			}
 		})
 	}
 	for _, in := range []string{"", "not-valid", "2", "y", "n", "t", "enabled", "truee"} {
 		t.Run(quoted(in)+" is not a boolean", func(t *testing.T) {
-			got, err := parseBool(in)
-			want := "Not a boolean: " + in
-			if err == nil || err.Error() != want {
-				t.Errorf("parseBool(%q) = %v, %v; want error %q", in, got, err, want)
+			if got, err := parseBool(in); err == nil || err.Error() != "Not a boolean: "+in {
+				t.Errorf("parseBool(%q) = %v, %v; want error %q", in, got, err, "Not a boolean: "+in)
 			}
 		})
 	}
@@ -1768,47 +1548,40 @@ func TestParseBool(t *testing.T) {
 func TestOptionSpecSetParsesNumbers(t *testing.T) {
 	count, _ := findOption("health-count")
 	linger, _ := findOption("linger")
-	tests := []struct {
-		name    string
-		spec    optionSpec
-		in      string
-		want    options // the field that spec sets
-		wantErr string
-	}{
+	type setCase struct {
+		name string
+		spec optionSpec
+		in   string
+		want options // the field that spec sets; or
+		err  string  // the error
+	}
+	tests := []setCase{
 		{"an int", count, "7", options{HealthCount: 7}, ""},
 		{"an int with spaces", count, " 7 ", options{HealthCount: 7}, ""},
 		{"zero", count, "0", options{HealthCount: 0}, ""},
-		{"a negative int is rejected", count, "-1", options{}, "invalid int value: '-1' (a whole number, 0 or more)"},
-		{"a fraction is not an int", count, "1.5", options{}, "invalid int value: '1.5' (a whole number, 0 or more)"},
-		{"a word is not an int", count, "abc", options{}, "invalid int value: 'abc' (a whole number, 0 or more)"},
-		{"an empty int is rejected", count, "", options{}, "invalid int value: '' (a whole number, 0 or more)"},
-		{"a hex int is rejected", count, "0x10", options{}, "invalid int value: '0x10' (a whole number, 0 or more)"},
 		{"a float", linger, "1.25", options{Linger: 1.25}, ""},
 		{"a whole float", linger, "3", options{Linger: 3}, ""},
 		{"a float with a leading dot", linger, ".5", options{Linger: 0.5}, ""},
 		{"a float with a trailing dot", linger, "2.", options{Linger: 2}, ""},
 		{"a float with an exponent", linger, "1e2", options{Linger: 100}, ""},
 		{"a float with spaces", linger, " 4 ", options{Linger: 4}, ""},
-		{"a negative float is rejected", linger, "-1", options{}, "invalid float value: '-1' (a number of seconds, 0 or more)"},
-		{"NaN is rejected", linger, "NaN", options{}, "invalid float value: 'NaN' (a number of seconds, 0 or more)"},
-		{"nan is rejected", linger, "nan", options{}, "invalid float value: 'nan' (a number of seconds, 0 or more)"},
-		{"inf is rejected", linger, "inf", options{}, "invalid float value: 'inf' (a number of seconds, 0 or more)"},
-		{"+Infinity is rejected", linger, "+Infinity", options{}, "invalid float value: '+Infinity' (a number of seconds, 0 or more)"},
-		{"a hex float is rejected", linger, "0x1p-2", options{}, "invalid float value: '0x1p-2' (a number of seconds, 0 or more)"},
-		{"a word is not a float", linger, "soon", options{}, "invalid float value: 'soon' (a number of seconds, 0 or more)"},
-		{"an empty float is rejected", linger, "", options{}, "invalid float value: '' (a number of seconds, 0 or more)"},
+	}
+	for _, in := range []string{"-1", "1.5", "abc", "", "0x10"} {
+		tests = append(tests, setCase{quoted(in) + " is not an int", count, in, options{},
+			"invalid int value: '" + in + "' (a whole number, 0 or more)"})
+	}
+	for _, in := range []string{"-1", "NaN", "nan", "inf", "+Infinity", "0x1p-2", "soon", ""} {
+		tests = append(tests, setCase{quoted(in) + " is not a number of seconds", linger, in, options{},
+			"invalid float value: '" + in + "' (a number of seconds, 0 or more)"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got options
 			err := tt.spec.set(&got, tt.in)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Errorf("set --%s %q: error %v, want %q", tt.spec.long, tt.in, err, tt.wantErr)
-				}
-				return
+			if tt.err != "" && (err == nil || err.Error() != tt.err) {
+				t.Errorf("set --%s %q: error %v, want %q", tt.spec.long, tt.in, err, tt.err)
 			}
-			if err != nil || got != tt.want {
+			if tt.err == "" && (err != nil || got != tt.want) {
 				t.Errorf("set --%s %q: got %+v, %v; want %+v", tt.spec.long, tt.in, got, err, tt.want)
 			}
 		})
@@ -1820,9 +1593,8 @@ func TestOptionSpecSetParsesNumbers(t *testing.T) {
 func TestSplitWords(t *testing.T) {
 	// Each case was checked against Python's shlex.split.
 	tests := []struct {
-		name string
-		in   string
-		want []string
+		name, in string
+		want     []string
 	}{
 		{"nothing is no words", "", nil},
 		{"white space is no words", " \t\n\r ", nil},
@@ -1848,30 +1620,20 @@ func TestSplitWords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := splitWords(tt.in)
-			if err != nil || !slices.Equal(got, tt.want) {
+			if got, err := splitWords(tt.in); err != nil || !slices.Equal(got, tt.want) {
 				t.Errorf("splitWords(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 			}
 		})
 	}
-}
-
-func TestSplitWordsRejectsUnbalancedInput(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want string
-	}{
+	for _, tt := range []struct{ name, in, want string }{
 		{"an unclosed single quote", "echo 'abc", "No closing quotation"},
 		{"an unclosed double quote", `echo "abc`, "No closing quotation"},
 		{"an unclosed quote after a closed one", `'a' "b`, "No closing quotation"},
 		{"a trailing backslash", `echo a\`, "No escaped character"},
 		{"a trailing backslash inside double quotes", `echo "a\`, "No escaped character"},
-	}
-	for _, tt := range tests {
+	} {
 		t.Run(tt.name+" is an error", func(t *testing.T) {
-			got, err := splitWords(tt.in)
-			if err == nil || err.Error() != tt.want {
+			if got, err := splitWords(tt.in); err == nil || err.Error() != tt.want {
 				t.Errorf("splitWords(%q) = %q, %v; want error %q", tt.in, got, err, tt.want)
 			}
 		})
@@ -1880,17 +1642,15 @@ func TestSplitWordsRejectsUnbalancedInput(t *testing.T) {
 
 func TestExpandVars(t *testing.T) {
 	vars := map[string]string{"HOME": "/home/u", "A": "1", "B": "2", "EMPTY": "", "_under1": "u"}
+	invalid := func(line, col int) string {
+		return fmt.Sprintf("Invalid placeholder in string: line %d, col %d", line, col)
+	}
 	// Each case was checked against Python's string.Template.substitute.
-	tests := []struct {
-		name    string
-		in      string
-		want    string
-		wantErr string
-	}{
+	tests := []struct{ name, in, want, err string }{
 		{name: "text without $ is unchanged", in: "plain text", want: "plain text"},
 		{name: "$VAR is replaced", in: "$HOME/x", want: "/home/u/x"},
 		{name: "${VAR} is replaced", in: "${HOME}x", want: "/home/ux"},
-		{name: "a name runs as far as it can", in: "$HOMEx", wantErr: "'HOMEx'"},
+		{name: "a name runs as far as it can", in: "$HOMEx", err: "'HOMEx'"},
 		{name: "a name stops at a dash", in: "$A-b", want: "1-b"},
 		{name: "names may have underscores and digits", in: "$_under1", want: "u"},
 		{name: "adjacent braced names", in: "${A}${B}", want: "12"},
@@ -1899,34 +1659,31 @@ func TestExpandVars(t *testing.T) {
 		{name: "$$ is a literal $", in: "$$", want: "$"},
 		{name: "$$ before a name is not expanded", in: "$$HOME", want: "$HOME"},
 		{name: "$$ then a variable", in: "a$$$HOME", want: "a$/home/u"},
-		{name: "an undefined variable names it", in: "echo hello $BADENVVAR", wantErr: "'BADENVVAR'"},
-		{name: "names are case-sensitive", in: "$home", wantErr: "'home'"},
-		{name: "a lone $ at the end is invalid", in: "echo $", wantErr: "Invalid placeholder in string: line 1, col 6"},
-		{name: "a lone $ at the start is invalid", in: "$", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "a $ after a variable is invalid", in: "$A$", wantErr: "Invalid placeholder in string: line 1, col 3"},
-		{name: "a $ before a space on line 2 is invalid", in: "a\n$ b", wantErr: "Invalid placeholder in string: line 2, col 1"},
-		{name: "columns count from the line start", in: "x\ny\n  $%", wantErr: "Invalid placeholder in string: line 3, col 3"},
-		{name: "CRLF ends a line", in: "a\r\n$", wantErr: "Invalid placeholder in string: line 2, col 1"},
-		{name: "a bare CR ends a line", in: "a\r$", wantErr: "Invalid placeholder in string: line 2, col 1"},
-		{name: "an unclosed brace is invalid", in: "${x", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "an unclosed brace around a defined name is invalid", in: "${A", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "empty braces are invalid", in: "${}", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "a digit cannot start a name", in: "$1", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "a digit cannot start a braced name", in: "${1x}", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "a space inside braces is invalid", in: "${ A}", wantErr: "Invalid placeholder in string: line 1, col 1"},
-		{name: "the first problem is reported", in: "$UNDEF $", wantErr: "'UNDEF'"},
-		{name: "the first problem is reported, invalid first", in: "$ $UNDEF", wantErr: "Invalid placeholder in string: line 1, col 1"},
+		{name: "an undefined variable names it", in: "echo hello $BADENVVAR", err: "'BADENVVAR'"},
+		{name: "names are case-sensitive", in: "$home", err: "'home'"},
+		{name: "a lone $ at the end is invalid", in: "echo $", err: invalid(1, 6)},
+		{name: "a lone $ at the start is invalid", in: "$", err: invalid(1, 1)},
+		{name: "a $ after a variable is invalid", in: "$A$", err: invalid(1, 3)},
+		{name: "a $ before a space on line 2 is invalid", in: "a\n$ b", err: invalid(2, 1)},
+		{name: "columns count from the line start", in: "x\ny\n  $%", err: invalid(3, 3)},
+		{name: "CRLF ends a line", in: "a\r\n$", err: invalid(2, 1)},
+		{name: "a bare CR ends a line", in: "a\r$", err: invalid(2, 1)},
+		{name: "an unclosed brace is invalid", in: "${x", err: invalid(1, 1)},
+		{name: "an unclosed brace around a defined name is invalid", in: "${A", err: invalid(1, 1)},
+		{name: "empty braces are invalid", in: "${}", err: invalid(1, 1)},
+		{name: "a digit cannot start a name", in: "$1", err: invalid(1, 1)},
+		{name: "a digit cannot start a braced name", in: "${1x}", err: invalid(1, 1)},
+		{name: "a space inside braces is invalid", in: "${ A}", err: invalid(1, 1)},
+		{name: "the first problem is reported", in: "$UNDEF $", err: "'UNDEF'"},
+		{name: "the first problem is reported, invalid first", in: "$ $UNDEF", err: invalid(1, 1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := expandVars(tt.in, lookupIn(vars))
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Errorf("expandVars(%q) = %q, %v; want error %q", tt.in, got, err, tt.wantErr)
-				}
-				return
+			if tt.err != "" && (err == nil || err.Error() != tt.err) {
+				t.Errorf("expandVars(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
 			}
-			if err != nil || got != tt.want {
+			if tt.err == "" && (err != nil || got != tt.want) {
 				t.Errorf("expandVars(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 			}
 		})
@@ -1936,16 +1693,15 @@ func TestExpandVars(t *testing.T) {
 // The command line.
 
 func TestParseCommandLine(t *testing.T) {
+	none := map[string]string{}
 	tests := []struct {
-		name      string
-		args      []string
-		wantWords []string
-		wantSet   map[string]string
-		wantHelp  bool
-		wantVer   bool
+		name          string
+		args, words   []string
+		set           map[string]string
+		help, version bool
 	}{
-		{"nothing is nothing", nil, nil, map[string]string{}, false, false},
-		{"a command and a name are words", []string{"status", "web"}, []string{"status", "web"}, map[string]string{}, false, false},
+		{"nothing is nothing", nil, nil, none, false, false},
+		{"a command and a name are words", []string{"status", "web"}, []string{"status", "web"}, none, false, false},
 		{"a bool option may come before the command", []string{"--strict", "stop", "web"},
 			[]string{"stop", "web"}, map[string]string{"strict": "true"}, false, false},
 		{"a bool option may come after the name", []string{"stop", "web", "--strict"},
@@ -1958,12 +1714,12 @@ func TestParseCommandLine(t *testing.T) {
 			[]string{"start", "web"}, map[string]string{"command": "sleep 1"}, false, false},
 		{"--opt=value keeps later = signs", []string{"--command=env A=1 run"},
 			nil, map[string]string{"command": "env A=1 run"}, false, false},
-		{"--opt= gives an empty value", []string{"--stdout="},
-			nil, map[string]string{"stdout": ""}, false, false},
+		{"--opt= gives an empty value", []string{"--stdout="}, nil, map[string]string{"stdout": ""}, false, false},
 		{"-c value takes the next argument", []string{"-c", "sleep 1"},
 			nil, map[string]string{"command": "sleep 1"}, false, false},
 		{"-cvalue takes the rest of the argument", []string{"-csleep"},
 			nil, map[string]string{"command": "sleep"}, false, false},
+		{"-c=value takes what follows =", []string{"-c=a=b"}, nil, map[string]string{"command": "a=b"}, false, false},
 		{"a value may look like a command", []string{"--command", "stop", "start", "web"},
 			[]string{"start", "web"}, map[string]string{"command": "stop"}, false, false},
 		{"numbers are recorded as written", []string{"--health-count", "10", "--health-delay=2."},
@@ -1971,57 +1727,56 @@ func TestParseCommandLine(t *testing.T) {
 		{"a later value wins", []string{"--linger", "1", "--linger", "2"},
 			nil, map[string]string{"linger": "2"}, false, false},
 		{"-- ends options", []string{"start", "web", "--", "--strict", "-c"},
-			[]string{"start", "web", "--strict", "-c"}, map[string]string{}, false, false},
-		{"a lone dash is a word", []string{"status", "-"}, []string{"status", "-"}, map[string]string{}, false, false},
-		{"a unique prefix names an option", []string{"--comm=x", "--str", "--ensure", "--health-cou", "3"},
-			nil, map[string]string{"command": "x", "strict": "true", "ensure-healthy": "true", "health-count": "3"}, false, false},
+			[]string{"start", "web", "--strict", "-c"}, none, false, false},
+		{"a lone dash is a word", []string{"status", "-"}, []string{"status", "-"}, none, false, false},
+		{"a unique prefix names an option", []string{"--comm=x", "--str", "--ensure", "--health-cou", "3"}, nil,
+			map[string]string{"command": "x", "strict": "true", "ensure-healthy": "true", "health-count": "3"},
+			false, false},
 		{"an exact name wins over longer names", []string{"--dir", "/srv"},
 			nil, map[string]string{"dir": "/srv"}, false, false},
 		{"--config and --debug are recorded", []string{"--config", "x.cfg", "--debug"},
 			nil, map[string]string{"config": "x.cfg", "debug": "true"}, false, false},
-		{"-h asks for help anywhere", []string{"start", "web", "-h"},
-			[]string{"start", "web"}, map[string]string{}, true, false},
-		{"--help asks for help", []string{"--help"}, nil, map[string]string{}, true, false},
-		{"-v asks for the version", []string{"-v"}, nil, map[string]string{}, false, true},
-		{"--version asks for the version", []string{"status", "--version"},
-			[]string{"status"}, map[string]string{}, false, true},
+		{"-h asks for help anywhere", []string{"start", "web", "-h"}, []string{"start", "web"}, none, true, false},
+		{"--help asks for help", []string{"--help"}, nil, none, true, false},
+		{"-v asks for the version", []string{"-v"}, nil, none, false, true},
+		{"--version asks for the version", []string{"status", "--version"}, []string{"status"}, none, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseCommandLine(tt.args)
-			if err != nil {
-				t.Fatalf("parseCommandLine(%q): unexpected error: %v", tt.args, err)
-			}
-			if !slices.Equal(got.words, tt.wantWords) || !maps.Equal(got.set, tt.wantSet) ||
-				got.help != tt.wantHelp || got.version != tt.wantVer {
-				t.Errorf("parseCommandLine(%q)\n got words %q, set %q, help %v, version %v\nwant words %q, set %q, help %v, version %v",
-					tt.args, got.words, got.set, got.help, got.version, tt.wantWords, tt.wantSet, tt.wantHelp, tt.wantVer)
+			if err != nil || !slices.Equal(got.words, tt.words) || !maps.Equal(got.set, tt.set) ||
+				got.help != tt.help || got.version != tt.version {
+				t.Errorf("parseCommandLine(%q) = %+v, %v\nwant words %q, set %q, help %v, version %v",
+					tt.args, got, err, tt.words, tt.set, tt.help, tt.version)
 			}
 		})
 	}
-}
-
-func TestParseCommandLineUsageErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want []string // words the message contains
+	for _, tt := range []struct {
+		name       string
+		args, want []string // want: words the message contains
 	}{
 		{"an unknown long option", []string{"status", "web", "--bogus"}, []string{"unrecognized arguments: --bogus"}},
-		{"an unknown long option with a value", []string{"--bogus=1", "status", "web"}, []string{"unrecognized arguments: --bogus"}},
+		{"an unknown long option with a value", []string{"--bogus=1", "status", "web"},
+			[]string{"unrecognized arguments: --bogus"}},
 		{"an unknown short option", []string{"status", "web", "-x"}, []string{"unrecognized arguments: -x"}},
 		{"an ambiguous prefix", []string{"status", "web", "--health", "1"},
 			[]string{"ambiguous option: --health could match", "--health-command", "--health-count", "--health-delay"}},
-		{"a prefix of --command and --config", []string{"--c", "x"}, []string{"ambiguous option: --c could match", "--command", "--config"}},
-		{"a long option without its value", []string{"start", "web", "--command"}, []string{"--command", "expected one argument"}},
-		{"a short option without its value", []string{"start", "web", "-c"}, []string{"--command", "expected one argument"}},
-		{"a bad int", []string{"wait", "web", "--health-count", "abc"}, []string{"argument --health-count: invalid int value: 'abc'"}},
-		{"a negative int", []string{"wait", "web", "--health-count=-1"}, []string{"argument --health-count: invalid int value: '-1'"}},
-		{"a bad float", []string{"start", "web", "--linger", "soon"}, []string{"argument --linger: invalid float value: 'soon'"}},
-		{"a bad float through a prefix", []string{"start", "web", "--health-d=x"}, []string{"argument --health-delay: invalid float value: 'x'"}},
+		{"a prefix of --command and --config", []string{"--c", "x"},
+			[]string{"ambiguous option: --c could match", "--command", "--config"}},
+		{"a long option without its value", []string{"start", "web", "--command"},
+			[]string{"--command", "expected one argument"}},
+		{"a short option without its value", []string{"start", "web", "-c"},
+			[]string{"--command", "expected one argument"}},
+		{"a bad int", []string{"wait", "web", "--health-count", "abc"},
+			[]string{"argument --health-count: invalid int value: 'abc'"}},
+		{"a negative int", []string{"wait", "web", "--health-count=-1"},
+			[]string{"argument --health-count: invalid int value: '-1'"}},
+		{"a bad float", []string{"start", "web", "--linger", "soon"},
+			[]string{"argument --linger: invalid float value: 'soon'"}},
+		{"a bad float through a prefix", []string{"start", "web", "--health-d=x"},
+			[]string{"argument --health-delay: invalid float value: 'x'"}},
 		{"a bool option with a bad value", []string{"stop", "web", "--strict=maybe"}, []string{"--strict", "maybe"}},
-	}
-	for _, tt := range tests {
+	} {
 		t.Run(tt.name+" is a usage error", func(t *testing.T) {
 			cl, err := parseCommandLine(tt.args)
 			if err == nil {
@@ -2029,7 +1784,8 @@ func TestParseCommandLineUsageErrors(t *testing.T) {
 			}
 			ce := codedErrorOf(t, err)
 			if !ce.usage || ce.code != exitError {
-				t.Errorf("parseCommandLine(%q): usage %v, code %d; want usage true, code %d", tt.args, ce.usage, ce.code, exitError)
+				t.Errorf("parseCommandLine(%q): usage %v, code %d; want true, %d",
+					tt.args, ce.usage, ce.code, exitError)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(ce.msg, w) {
@@ -2054,27 +1810,17 @@ func TestValidName(t *testing.T) {
 }
 
 func TestParseSignal(t *testing.T) {
-	tests := []struct {
-		in   string
-		want syscall.Signal
-	}{
-		{"TERM", syscall.SIGTERM}, {"SIGTERM", syscall.SIGTERM}, {"term", syscall.SIGTERM},
-		{"sigkill", syscall.SIGKILL}, {"KILL", syscall.SIGKILL}, {"INT", syscall.SIGINT},
-		{"HUP", syscall.SIGHUP}, {"usr1", syscall.SIGUSR1}, {"9", syscall.SIGKILL}, {"15", syscall.SIGTERM},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in+" is a signal", func(t *testing.T) {
-			if got, err := parseSignal(tt.in); err != nil || got != tt.want {
-				t.Errorf("parseSignal(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
-			}
-		})
+	for in, want := range map[string]syscall.Signal{"TERM": syscall.SIGTERM, "SIGTERM": syscall.SIGTERM,
+		"term": syscall.SIGTERM, "sigkill": syscall.SIGKILL, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT,
+		"HUP": syscall.SIGHUP, "usr1": syscall.SIGUSR1, "9": syscall.SIGKILL, "15": syscall.SIGTERM} {
+		if got, err := parseSignal(in); err != nil || got != want {
+			t.Errorf("parseSignal(%q) = %v, %v; want %v", in, got, err, want)
+		}
 	}
 	for _, in := range []string{"", "0", "-1", "65", "1.5", "FOO", "SIG", " 9", "SIGSIGTERM"} {
-		t.Run(quoted(in)+" is not a signal", func(t *testing.T) {
-			if got, err := parseSignal(in); err == nil {
-				t.Errorf("parseSignal(%q) = %v, want an error", in, got)
-			}
-		})
+		if got, err := parseSignal(in); err == nil {
+			t.Errorf("parseSignal(%q) = %v, want an error", in, got)
+		}
 	}
 }
 
@@ -2084,55 +1830,48 @@ func TestRunReportsUsageErrors(t *testing.T) {
 	stateDir := t.TempDir()
 	t.Setenv("PROCDOG_DIR", stateDir)
 	unsetenv(t, "BADENVVAR")
-	emptyConfig := writeConfig(t, "")
+	empty := writeConfig(t, "")
+	noCommand := "Must specify --command with 'start' or supply a command in the config file for this id ('web')"
+	badName := "Invalid process name '%s'; must be alphanumeric, with only underscores or dashes"
 	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantMsg  string // the message after "procdog: error: "; exact when compat is set
-		compat   bool
+		name  string
+		args  []string
+		msg   string // the message after "procdog: error: "; exact when exact is set
+		exact bool
 	}{
-		{"no arguments", nil, exitError, "the following arguments are required", false},
-		{"an unknown command", []string{"frob", "web"}, exitError, "invalid choice: 'frob'", false},
-		{"a missing name", []string{"start"}, exitError, "the following arguments are required: name", false},
-		{"extra arguments", []string{"logs", "web", "extra", "more"}, exitError, "unrecognized arguments: extra more", false},
-		{"extra arguments to list", []string{"list", "--json", "x", "y"}, exitError, "unrecognized arguments: x y", true},
-		{"a missing signal", []string{"signal", "web"}, exitError, "the following arguments are required: signal", true},
-		{"a missing name and signal", []string{"signal"}, exitError, "the following arguments are required: name, signal", true},
-		{"an invalid name", []string{"status", "foo@bar"}, exitError,
-			"Invalid process name 'foo@bar'; must be alphanumeric, with only underscores or dashes", true},
-		{"an invalid name after options", []string{"--strict", "stop", "a b"}, exitError,
-			"Invalid process name 'a b'; must be alphanumeric, with only underscores or dashes", true},
-		{"a name too long for a socket", []string{"status", strings.Repeat("n", 120)}, exitError, "too long", false},
-		{"start with no command", []string{"start", "web", "--config", emptyConfig}, exitError,
-			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
-		{"start with an empty command", []string{"start", "web", "--config", emptyConfig, "--command="}, exitError,
-			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
-		{"start with --shell and no command", []string{"start", "web", "--config", emptyConfig, "--shell"}, exitError,
-			"Must specify --command with 'start' or supply a command in the config file for this id ('web')", true},
-		{"a --dir that is not a directory", []string{"start", "web", "--config", emptyConfig, "-c", "true", "--dir", emptyConfig}, exitError,
-			"Not a directory: " + emptyConfig, true},
+		{"no arguments", nil, "the following arguments are required", false},
+		{"an unknown command", []string{"frob", "web"}, "invalid choice: 'frob'", false},
+		{"a missing name", []string{"start"}, "the following arguments are required: name", false},
+		{"extra arguments", []string{"logs", "web", "extra", "more"}, "unrecognized arguments: extra more", false},
+		{"extra arguments to list", []string{"list", "--json", "x", "y"}, "unrecognized arguments: x y", true},
+		{"a missing signal", []string{"signal", "web"}, "the following arguments are required: signal", true},
+		{"a missing name and signal", []string{"signal"}, "the following arguments are required: name, signal", true},
+		{"an invalid name", []string{"status", "foo@bar"}, fmt.Sprintf(badName, "foo@bar"), true},
+		{"an invalid name after options", []string{"--strict", "stop", "a b"}, fmt.Sprintf(badName, "a b"), true},
+		{"a name too long for a socket", []string{"status", strings.Repeat("n", 120)}, "too long", false},
+		{"start with no command", []string{"start", "web", "--config", empty}, noCommand, true},
+		{"start with an empty command", []string{"start", "web", "--config", empty, "--command="}, noCommand, true},
+		{"start with --shell and no command", []string{"start", "web", "--config", empty, "--shell"}, noCommand, true},
+		{"a --dir that is not a directory", []string{"start", "web", "--config", empty, "-c", "true", "--dir", empty},
+			"Not a directory: " + empty, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is a usage error", func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(tt.args, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Errorf("run(%q) = %d, want %d; stderr %q", tt.args, code, tt.wantCode, stderr.String())
+			stdout, lines, code := runLines(t, tt.args...)
+			if code != exitError || stdout != "" {
+				t.Errorf("run(%q) = %d, stdout %q; want %d and nothing", tt.args, code, stdout, exitError)
 			}
-			if stdout.Len() != 0 {
-				t.Errorf("run(%q) printed %q on stdout, want nothing", tt.args, stdout.String())
-			}
-			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
-			if len(lines) == 3 && strings.HasPrefix(lines[2], "procdog: ") && !strings.HasPrefix(lines[2], "procdog: error: ") {
+			if len(lines) == 3 && !strings.HasPrefix(lines[2], "procdog: error: ") &&
+				strings.HasPrefix(lines[2], "procdog: ") {
 				lines = lines[:2] // a hint that says what to do
 			}
 			if len(lines) != 2 || lines[0] != usageLine || !strings.HasPrefix(lines[1], "procdog: error: ") {
-				t.Fatalf("run(%q) stderr = %q, want the usage line and then one 'procdog: error: ' line", tt.args, stderr.String())
+				t.Fatalf("run(%q) stderr = %q, want the usage line, then one 'procdog: error: ' line",
+					tt.args, lines)
 			}
 			msg := strings.TrimPrefix(lines[1], "procdog: error: ")
-			if tt.compat && msg != tt.wantMsg || !strings.Contains(msg, tt.wantMsg) {
-				t.Errorf("run(%q) error\n got %q\nwant %q", tt.args, msg, tt.wantMsg)
+			if tt.exact && msg != tt.msg || !strings.Contains(msg, tt.msg) {
+				t.Errorf("run(%q) error\n got %q\nwant %q", tt.args, msg, tt.msg)
 			}
 		})
 	}
@@ -2145,29 +1884,32 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 	stateDir := t.TempDir()
 	t.Setenv("PROCDOG_DIR", stateDir)
 	unsetenv(t, "BADENVVAR")
-	emptyConfig := writeConfig(t, "")
+	empty := writeConfig(t, "")
 	badBool := writeConfig(t, "[web]\nstrict = not-valid\n")
 	tests := []struct {
-		name       string
-		args       []string
-		wantStderr string
+		name string
+		args []string
+		want string // stderr
 	}{
-		{"an undefined variable in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo hello $BADENVVAR"},
-			"procdog: error: could not expand environment variable names in command 'echo hello $BADENVVAR': 'BADENVVAR'\n"},
+		{"an undefined variable in the command",
+			[]string{"start", "web", "--config", empty, "--command", "echo hello $BADENVVAR"},
+			"procdog: error: could not expand environment variable names in command " +
+				"'echo hello $BADENVVAR': 'BADENVVAR'"},
 		{"a bad boolean in the config file", []string{"status", "web", "--config", badBool},
-			"procdog: error: Not a boolean: not-valid\n"},
-		{"an unbalanced quote in the command", []string{"start", "web", "--config", emptyConfig, "--command", "echo 'oops"},
-			"procdog: error: could not split command 'echo 'oops': No closing quotation\n"},
-		{"an unbalanced quote in the health command", []string{"start", "web", "--config", emptyConfig, "-c", "true", "--health-command", `echo "a`},
-			"procdog: error: could not split health_command 'echo \"a': No closing quotation\n"},
+			"procdog: error: Not a boolean: not-valid"},
+		{"an unbalanced quote in the command", []string{"start", "web", "--config", empty, "--command", "echo 'oops"},
+			"procdog: error: could not split command 'echo 'oops': No closing quotation"},
+		{"an unbalanced quote in the health command",
+			[]string{"start", "web", "--config", empty, "-c", "true", "--health-command", `echo "a`},
+			"procdog: error: could not split health_command 'echo \"a': No closing quotation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is exit 3", func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run(tt.args, &stdout, &stderr)
-			if code != exitUnknown || stdout.Len() != 0 || stderr.String() != tt.wantStderr {
+			if code != exitUnknown || stdout.Len() != 0 || stderr.String() != tt.want+"\n" {
 				t.Errorf("run(%q) = %d, stdout %q, stderr %q\nwant %d, nothing, %q",
-					tt.args, code, stdout.String(), stderr.String(), exitUnknown, tt.wantStderr)
+					tt.args, code, stdout.String(), stderr.String(), exitUnknown, tt.want+"\n")
 			}
 		})
 	}
@@ -2178,32 +1920,27 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 
 func TestRunPrintsHelpAndVersion(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
-	t.Run("-h prints usage on stdout and exits 0", func(t *testing.T) {
-		for _, args := range [][]string{{"-h"}, {"--help"}} {
-			var stdout, stderr bytes.Buffer
-			if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
-				t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"-v"}, {"--version"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
+			t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
+		}
+		out := stdout.String()
+		if want := "procdog " + version + "\n"; strings.HasPrefix(args[0], "-v") || args[0] == "--version" {
+			if out != want {
+				t.Errorf("run(%q) printed %q, want %q", args, out, want)
 			}
-			help := stdout.String()
-			if !strings.HasPrefix(help, "usage: procdog ") {
-				t.Errorf("run(%q) stdout starts %q, want the usage line", args, help[:min(len(help), 40)])
-			}
-			for _, s := range optionSpecs {
-				if !strings.Contains(help, "--"+s.long) {
-					t.Errorf("run(%q): help does not mention --%s", args, s.long)
-				}
+			continue
+		}
+		if !strings.HasPrefix(out, "usage: procdog ") {
+			t.Errorf("run(%q) stdout starts %q, want the usage line", args, out[:min(len(out), 40)])
+		}
+		for _, s := range optionSpecs {
+			if !strings.Contains(out, "--"+s.long) {
+				t.Errorf("run(%q): help does not mention --%s", args, s.long)
 			}
 		}
-	})
-	t.Run("-v prints the version on stdout and exits 0", func(t *testing.T) {
-		for _, args := range [][]string{{"-v"}, {"--version"}} {
-			var stdout, stderr bytes.Buffer
-			code := run(args, &stdout, &stderr)
-			if want := "procdog " + version + "\n"; code != exitOK || stdout.String() != want || stderr.Len() != 0 {
-				t.Errorf("run(%q) = %d, stdout %q, stderr %q; want 0, %q, nothing", args, code, stdout.String(), stderr.String(), want)
-			}
-		}
-	})
+	}
 }
 
 // Responses and exit codes.
@@ -5202,22 +4939,11 @@ func TestListedKeepsWhatAnswers(t *testing.T) {
 }
 
 func TestFitsConfig(t *testing.T) {
-	for _, tc := range []struct {
-		value string
-		want  bool
-	}{
-		{"sleep 100", true},
-		{"echo a\necho b", true},
-		{" lead", false},
-		{"trail ", false},
-		{"a\n\nb", false},
-		{"a\n  indented", false},
-		{"a\n# comment", false},
-		{"a\n; comment", false},
-		{"# first line is fine", true},
-	} {
-		if got := fitsConfig(tc.value); got != tc.want {
-			t.Errorf("fitsConfig(%q) = %v, want %v", tc.value, got, tc.want)
+	for value, want := range map[string]bool{"sleep 100": true, "echo a\necho b": true,
+		"# first line is fine": true, " lead": false, "trail ": false, "a\n\nb": false,
+		"a\n  indented": false, "a\n# comment": false, "a\n; comment": false} {
+		if got := fitsConfig(value); got != want {
+			t.Errorf("fitsConfig(%q) = %v, want %v", value, got, want)
 		}
 	}
 }
