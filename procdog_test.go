@@ -823,8 +823,9 @@ func itHTTPServer(t *testing.T) *httptest.Server {
 }
 
 // benchSamples is how many times each command is timed in one round; the
-// median counts. TestBenchmarkVsFloorRuns makes it small.
-var benchSamples = 15
+// median counts. benchCrowd is how many starts run at once. Both are small
+// in TestBenchmarkVsFloorRuns.
+var benchSamples, benchCrowd = 15, 100
 
 // itFloor builds the floor program beside procdog, once, without cgo.
 // Package net, which the floor uses, links the C library where cgo is
@@ -4307,7 +4308,7 @@ func TestItSoak(t *testing.T) {
 	}
 	t.Parallel()
 	e := itNew(t)
-	const names, clients, cycles = 4, 3, 25
+	const names, clients, cycles = 3, 3, 8
 	valid := map[string]string{
 		"start":  "running, pid={N}",
 		"status": "running, pid={N}|exited, returncode=-15|stopped",
@@ -5588,7 +5589,7 @@ func BenchmarkVsFloor(b *testing.B) {
 	}
 
 	// 100 simultaneous starts, then the monitors' memory all together.
-	const n = 100
+	n := benchCrowd
 	var wg sync.WaitGroup
 	begin := time.Now()
 	for i := range n {
@@ -5629,15 +5630,15 @@ func BenchmarkVsFloor(b *testing.B) {
 }
 
 // TestBenchmarkVsFloorRuns runs the benchmark once, briefly, so that it
-// keeps working; it asserts nothing about time, so it runs beside the other
-// tests.
+// keeps working: a few samples, and 10 simultaneous starts, not 100. It
+// asserts nothing about time, so it runs beside the other tests.
 func TestBenchmarkVsFloorRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("benchmark")
 	}
 	t.Parallel()
-	defer func(n int) { benchSamples = n }(benchSamples)
-	benchSamples = 2
+	defer func(s, c int) { benchSamples, benchCrowd = s, c }(benchSamples, benchCrowd)
+	benchSamples, benchCrowd = 2, 10
 	r := testing.Benchmark(BenchmarkVsFloor)
 	for _, metric := range []string{"floor-ms", "status/floor", "stop/floor", "start/floor-start", "start100/floor"} {
 		if r.Extra[metric] <= 0 {
