@@ -4991,30 +4991,23 @@ func TestItGivesUpOnAWedgedMonitorWhichThenIgnoresTheRequest(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "late")
 }
 
-func TestItAnswersRequestsInFlightWhenTheLingerEnds(t *testing.T) {
+// TestItAnswersARequestInFlightWithTheStateAfterItsHealthCheck: status runs
+// the health check and answers with the state after it. Here the check makes
+// the process exit, and takes longer than the linger that follows, so the
+// linger ends while a request is in flight, which is answered all the same;
+// and longer than the client's liveness interval (3 s), so the client checks
+// on the monitor while it is closing, and waits on.
+func TestItAnswersARequestInFlightWithTheStateAfterItsHealthCheck(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	// The health check is quick until the file slow exists: then it takes
-	// longer than the linger and two of the client's liveness intervals,
-	// so the linger (5 s, time enough for the next command to begin on a
-	// loaded machine) ends while the check runs, and the client checks on
-	// the monitor after it has (at 6 s).
-	e.expect("running, health=0, pid={N}", "", 0, "start", "slow", "--command", "sleep 100",
-		"--health-command", "sh -c 'if test -e slow; then sleep 9; fi'", "--linger", "5")
+	e.expect("running, health=0, pid={N}", "", 0, "start", "slow", "--command", "sh -c 'until test -e exit; do sleep 0.01; done'",
+		"--health-command", "sh -c 'test -e slow || exit 0; touch exit; sleep 4'", "--linger", "0.2")
 	itWrite(t, filepath.Join(e.work, "slow"), "")
-	e.expect("killed, signal=15", "", 0, "stop", "slow")
-	e.expect("exited, health=0, returncode=-15", "", 5, "status", "slow")
-	e.expect("stopped", "", 5, "status", "slow")
-}
-
-func TestItAnswersWithTheStateAfterTheHealthCheck(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	e.expect("exited, health=0, returncode=0", "", 5, "start", "brief", "--command", "sleep 0.2",
-		"--health-command", "sleep 3", "--settle", "0")
-	if log := itLog(e, "brief"); !strings.Contains(log, "process exited: returncode=0") {
+	e.expect("exited, health=0, returncode=0", "", 5, "status", "slow")
+	if log := itLog(e, "slow"); !strings.Contains(log, "process exited: returncode=0") {
 		t.Fatalf("the exit is not in the log:\n%s", log)
 	}
+	e.expect("stopped", "", 5, "status", "slow")
 }
 
 func TestItEndsAMonitorOnSIGTERMEvenWhileItLingers(t *testing.T) {
