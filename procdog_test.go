@@ -4284,19 +4284,17 @@ func TestItRefusesSymlinksInTheStateDirectory(t *testing.T) {
 
 // TestItLingeringMonitorKeepsItsHandsOffTheNewSocket: a lingering name is
 // not running, so start starts it afresh, --strict or not; the new monitor
-// takes the name, and the old one ends without touching the new socket.
+// takes the name, and the old one, told to end by SIGTERM while it lingers,
+// ends at once, as it would at the end of its linger, without touching the
+// new socket.
 func TestItLingeringMonitorKeepsItsHandsOffTheNewSocket(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	// The old monitor must still linger when the new one puts its socket in
-	// place, however slow the machine: a linger of 2 s is many times what
-	// one start takes. The test waits it out.
-	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "2", "--settle", "10")
-	old := e.monitorPids()
+	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "3600", "--settle", "10")
+	old := e.monitorPid("again")
 	e.expect("running, pid={N}", "", 0, "start", "again", "--command", "sleep 100", "--linger", "0.2", "--strict")
-	for _, pid := range old {
-		itDead(t, itWindowWait, "the old monitor", pid)
-	}
+	syscall.Kill(old, syscall.SIGTERM)
+	itDead(t, itSoon, "the old monitor, told to end while it lingers", old)
 	e.expect("running, pid={N}", "", 0, "status", "again")
 }
 
@@ -5008,16 +5006,6 @@ func TestItAnswersARequestInFlightWithTheStateAfterItsHealthCheck(t *testing.T) 
 		t.Fatalf("the exit is not in the log:\n%s", log)
 	}
 	e.expect("stopped", "", 5, "status", "slow")
-}
-
-func TestItEndsAMonitorOnSIGTERMEvenWhileItLingers(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	e.expect("exited, returncode=0", "", 5, "start", "done", "--command", "true", "--linger", "3600", "--settle", "10")
-	monitor := e.monitorPid("done")
-	syscall.Kill(monitor, syscall.SIGTERM)
-	itDead(t, itSoon, "a lingering monitor told to end", monitor)
-	e.expect("stopped", "", 5, "status", "done")
 }
 
 func TestItEndsWhatIsLeftOfTheGroupWhenTheProcessExits(t *testing.T) {
