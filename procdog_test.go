@@ -4598,7 +4598,7 @@ func TestItRestartPolicy(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		e.expect("running, pid={N}", "", 0, "start", "a", "-c", "sleep 0.3", "--restart", "always", "--max-restarts", "100",
-			"--restart-delay", "0.05", "--linger", "1")
+			"--restart-delay", "0.05", "--linger", "0.2")
 		itEventuallyAnswers(e, itSoon, "running, pid={N}, restarts={N}", 0, "status", "a")
 		// A stop is for good, whether it finds the process running or
 		// waiting to be restarted.
@@ -4616,7 +4616,7 @@ func TestItRestartPolicy(t *testing.T) {
 		e := itNew(t)
 		itExpectOneOf(e, []itWant{{"exited, returncode=3", 5}, {"exited, restarts={N}, returncode=3", 5}, {"running, pid={N}, restarts={N}", 0}},
 			"start", "d", "-c", "sh -c 'exit 3'", "--restart", "on-failure", "--max-restarts", "100", "--restart-delay", "0.3",
-			"--settle", "10", "--linger", "1")
+			"--settle", "10", "--linger", "0.2")
 		itExpectOneOf(e, []itWant{{"exited, returncode=3", 0}, {"exited, restarts={N}, returncode=3", 0}, {"killed, restarts={N}, signal=15", 0}},
 			"stop", "d")
 		started := itStarted(e, "d")
@@ -5169,7 +5169,7 @@ func TestItHealthLog(t *testing.T) {
 	t.Run("reads the --stdout file, and starts over with each run", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
-		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[svc]\ncommand=sh -c 'echo up; sleep 100'\nstdout=out\nhealth_log=^up$\n")
+		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[svc]\ncommand=sh -c 'echo up; exec sleep 100'\nstdout=out\nhealth_log=^up$\n")
 		e.run("start", "svc", "--health-delay", "0.05", "--health-count", "1000")
 		e.expect("running, health=0, pid={N}", "", 0, "wait", "svc")
 		e.expect("running, health=1, pid={N}", "", 0, "restart", "svc", "--command", "sleep 100")
@@ -5190,7 +5190,7 @@ func TestItEnv(t *testing.T) {
 	e.setenv("IT_HOME_DIR", "/home/it")
 	itWrite(t, filepath.Join(e.work, "procdog.cfg"),
 		"[env]\nenv = A=1 'B=two words'\n  C=$IT_HOME_DIR/bin\nstdout = out\nshell = true\n"+
-			"command = echo \"A=$$A B=$$B C=$$C D=$$D\"; sleep 100\n")
+			"command = echo \"A=$$A B=$$B C=$$C D=$$D\"; exec sleep 100\n")
 	e.expect("running, health=0, pid={N}", "", 0, "start", "env", "--env", "D=it's", "--env", "A=one",
 		"--health-command", `sh -c 'test "$$D" = "it'"'"'s"'`)
 	itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "A=one B=two words C=/home/it/bin D=it's")
@@ -5202,14 +5202,14 @@ func TestItEnv(t *testing.T) {
 func TestItShowPrintsWhatAConfigFileCanTakeBack(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	e.expect("running, pid={N}", "", 0, "start", "shown", "--shell", "--command", "sleep 100 # with 'quotes' and $$dollars",
+	e.expect("running, pid={N}", "", 0, "start", "shown", "--shell", "--command", "exec sleep 100 # with 'quotes' and $$dollars",
 		"--env", "A=two words", "--health-delay", "0.5", "--restart", "always", "--linger", "0.2")
 	shown := e.run("show", "shown")
-	want := "command=sleep 100 # with 'quotes' and $$dollars\nhealth_delay=0.5\ndir=" + e.work + "\nlinger=0.2\nshell=true\nrestart=always\nenv='A=two words'\n"
+	want := "command=exec sleep 100 # with 'quotes' and $$dollars\nhealth_delay=0.5\ndir=" + e.work + "\nlinger=0.2\nshell=true\nrestart=always\nenv='A=two words'\n"
 	if shown.stdout != want || shown.code != 0 {
 		t.Fatalf("show: want\n%s\ngot\n%s", want, shown)
 	}
-	itExpectJSON(e, `{"name":"shown","command":"sleep 100 # with 'quotes' and $dollars","health_delay":0.5,"dir":"`+e.work+
+	itExpectJSON(e, `{"name":"shown","command":"exec sleep 100 # with 'quotes' and $dollars","health_delay":0.5,"dir":"`+e.work+
 		`","linger":0.2,"shell":true,"restart":"always","env":"'A=two words'"}`, "", 0, "show", "shown", "--json")
 	e.expect("killed, signal=15", "", 0, "stop", "shown")
 	itEventuallyAnswers(e, itSoon, "stopped", 5, "status", "shown")
