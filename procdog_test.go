@@ -4786,6 +4786,10 @@ func TestItSurvivesSmallFaults(t *testing.T) {
 
 // Orphans: a process whose monitor was killed is found again.
 
+// TestItFindsAnOrphanAgain. An orphan's stop waits, up to the stop timeout,
+// until its process group has no member left, and a killed orphan is a
+// zombie of init's until init reaps it, which some take seconds to do: the
+// stops here have a short stop timeout, which ends the wait for a zombie.
 func TestItFindsAnOrphanAgain(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
@@ -4804,7 +4808,7 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 	if n := len(itStarted(e, "orphan")); n != 1 {
 		t.Fatalf("%d processes were started, want 1", n)
 	}
-	e.expect("killed, signal=15", "", 0, "stop", "orphan")
+	e.expect("killed, signal=15", "", 0, "stop", "orphan", "--stop-timeout", "0.3")
 	itDead(t, itSoon, "the stopped orphan", pid)
 	e.expect("stopped", "", 5, "status", "orphan")
 
@@ -4813,7 +4817,7 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 	monitor = e.monitorPid("again")
 	syscall.Kill(monitor, syscall.SIGKILL)
 	itDead(t, itSoon, "the killed monitor", monitor)
-	r2 := e.expect("running, pid={N}", "", 0, "restart", "again", "--command", "sleep 100", "--linger", "0.2")
+	r2 := e.expect("running, pid={N}", "", 0, "restart", "again", "--command", "sleep 100", "--stop-timeout", "0.3", "--linger", "0.2")
 	itDead(t, itSoon, "the restarted orphan", itPid(t, r))
 	if itPid(t, r2) == itPid(t, r) {
 		t.Fatal("restart of an orphan did not start afresh")
