@@ -5185,6 +5185,9 @@ func TestRunTestSh(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "run_test.sh")
 	cmd.Env = append(os.Environ(), "PROCDOG_BIN="+itBinary, "UPDATE=")
+	// The tour's reaper hands SIGTERM on, and the tour's trap cleans up.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("run_test.sh failed: %v\n%s", err, out)
