@@ -21,6 +21,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -557,27 +558,70 @@ func itWrite(t testing.TB, path, text string) {
 	}
 }
 
-// itGoSetup finds the go command and prepares e to run it offline: HOME is
-// the test's, so go is told where its real cache and settings are, and it
-// may neither switch toolchains nor download anything.
-func itGoSetup(t *testing.T, e *itEnv) string {
+// itGoSetup finds the go command and its version, and prepares e to run it
+// offline: HOME is the test's, so go is told where its real cache and
+// settings are, and it may neither switch toolchains nor download anything.
+func itGoSetup(t *testing.T, e *itEnv) (goBin, version string) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("go is not on PATH")
 	}
-	goEnv, err := exec.Command(goBin, "env", "GOCACHE", "GOPATH", "GOMODCACHE", "GOENV").Output()
+	names := []string{"GOCACHE", "GOPATH", "GOMODCACHE", "GOENV", "GOVERSION"}
+	out, err := exec.Command(goBin, append([]string{"env"}, names...)...).Output()
 	if err != nil {
 		t.Fatalf("go env: %v", err)
 	}
-	for i, v := range strings.Split(strings.TrimSpace(string(goEnv)), "\n") {
-		if v != "" && i < 4 {
-			e.setenv([]string{"GOCACHE", "GOPATH", "GOMODCACHE", "GOENV"}[i], v)
+	values := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(values) != len(names) {
+		t.Fatalf("go env %v printed %q", names, out)
+	}
+	for i, v := range values[:4] {
+		if v != "" {
+			e.setenv(names[i], v)
 		}
 	}
 	e.setenv("GOTOOLCHAIN", "local")
 	e.setenv("GOPROXY", "off")
-	return goBin
+	return goBin, values[4]
+}
+
+// itGoDir is a directory holding files (path: text), the same one for every
+// run of the tests with the same files: go caches a build of a main package
+// by its directory too, and a build of procdog takes a second or two of CPU.
+// It is made whole elsewhere, then renamed into place; those of other files
+// go once unused for a day.
+func itGoDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	sum := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		fmt.Fprintf(sum, "%q %q\n", name, files[name])
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("procdog-test-go-%x", sum.Sum(nil)[:8]))
+	if !itExists(dir) {
+		tmp, err := os.MkdirTemp(os.TempDir(), "procdog-test-go-new-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range files {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(tmp, name)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			itWrite(t, filepath.Join(tmp, name), text)
+		}
+		if os.Rename(tmp, dir) != nil {
+			os.RemoveAll(tmp) // another run of the tests made it meanwhile
+		}
+	}
+	now := time.Now()
+	os.Chtimes(dir, now, now)
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "procdog-test-go-*"))
+	for _, d := range old {
+		if fi, err := os.Stat(d); err == nil && now.Sub(fi.ModTime()) > 24*time.Hour {
+			os.RemoveAll(d)
+		}
+	}
+	return dir
 }
 
 // goExpect runs the go command with args in dir, in e's world, and checks
@@ -3940,13 +3984,12 @@ func TestItMonitorIsTheProcessParent(t *testing.T) {
 func TestItVendored(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	goBin := itGoSetup(t, e)
+	goBin, _ := itGoSetup(t, e)
 	src, err := os.ReadFile("procdog.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	itWrite(t, filepath.Join(dir, "procdog.go"), string(src))
+	dir := itGoDir(t, map[string]string{"procdog.go": string(src)})
 	r := e.goExpect(goBin, dir, "running, pid={N}", "", 0, "run", "procdog.go", "start", "v", "--command", "sleep 100", "--linger", "0.2")
 	if pid := itPid(t, r); !itAlive(pid) {
 		t.Errorf("pid %d is not alive after go run procdog.go start", pid)
@@ -3962,33 +4005,28 @@ func TestItVendored(t *testing.T) {
 func TestItGoTool(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	goBin := itGoSetup(t, e)
-	out, err := exec.Command(goBin, "env", "GOVERSION").Output()
-	if err != nil {
-		t.Fatalf("go env GOVERSION: %v", err)
-	}
-	if v := strings.TrimSpace(string(out)); goversion.IsValid(v) && goversion.Compare(v, "go1.24") < 0 {
-		t.Skipf("%s has no go tool directive; it came in go1.24", v)
+	goBin, version := itGoSetup(t, e)
+	if goversion.IsValid(version) && goversion.Compare(version, "go1.24") < 0 {
+		t.Skipf("%s has no go tool directive; it came in go1.24", version)
 	}
 	src, err := os.ReadFile("procdog.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
+	mod := t.TempDir()
+	itWrite(t, filepath.Join(mod, "go.mod"), "module example.com/app\n\ngo 1.24\n")
+	e.goExpect(goBin, mod, "", "", 0, "mod", "edit", "-tool", "example.com/app/tools/procdog")
+	goMod, err := os.ReadFile(filepath.Join(mod, "go.mod"))
+	if err != nil || !strings.Contains(string(goMod), "\ntool example.com/app/tools/procdog\n") {
+		t.Fatalf("go.mod after go mod edit -tool: %v\n%s", err, goMod)
+	}
+	root := itGoDir(t, map[string]string{
+		"go.mod":                   string(goMod),
+		"main.go":                  "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"app\") }\n",
+		"tools/procdog/procdog.go": string(src),
+		"internal/store/.keep":     "",
+	})
 	sub := filepath.Join(root, "internal", "store")
-	for _, d := range []string{sub, filepath.Join(root, "tools", "procdog")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	itWrite(t, filepath.Join(root, "go.mod"), "module example.com/app\n\ngo 1.24\n")
-	itWrite(t, filepath.Join(root, "main.go"), "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"app\") }\n")
-	itWrite(t, filepath.Join(root, "tools", "procdog", "procdog.go"), string(src))
-
-	e.goExpect(goBin, root, "", "", 0, "mod", "edit", "-tool", "example.com/app/tools/procdog")
-	if mod, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil || !strings.Contains(string(mod), "\ntool example.com/app/tools/procdog\n") {
-		t.Fatalf("go.mod after go mod edit -tool: %v\n%s", err, mod)
-	}
 	// Both main packages build, each in its own directory.
 	e.goExpect(goBin, root, "", "", 0, "build", "./...")
 	r := e.goExpect(goBin, root, "running, pid={N}", "", 0, "tool", "procdog", "start", "g", "--command", "sleep 100", "--linger", itWindow)
