@@ -4226,59 +4226,56 @@ func TestItSoak(t *testing.T) {
 // built-in health probes and the restart policy, driven through
 // the real binary like the tests above.
 
+// TestItRestart: restart stops NAME and starts it again with the options its
+// monitor had, those given to restart winning; with no monitor, it starts
+// NAME with the options given.
 func TestItRestart(t *testing.T) {
 	t.Parallel()
-	t.Run("a running process gets a new pid, with the options its monitor had", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		r := e.expect("running, pid={N}", "", 0, "start", "r", "-c", "sleep 100", "--stop-signal", "USR1", "--linger", "0.2")
-		old := itPid(t, r)
-		// --strict fails only when the name is running after the stop.
-		again := e.expect("running, pid={N}", "", 0, "restart", "r", "--strict")
-		if itPid(t, again) == old {
-			t.Fatalf("restart: want a new pid, got the old one: %s", again.line())
-		}
-		itDead(t, itSoon, "the process before the restart", old)
-		e.expect(again.line(), "", 0, "status", "r")
-		if started := itStarted(e, "r"); len(started) != 2 || started[1] != itPid(t, again) {
-			t.Errorf("want two processes started, the second %d; the log says %v", itPid(t, again), started)
-		}
-		// The stop signal came from the first monitor too. (Not INT: a
-		// shell's background job, such as go test run from a script,
-		// ignores it, and so would sleep.)
-		e.expect(fmt.Sprintf("killed, signal=%d", int(syscall.SIGUSR1)), "", 0, "stop", "r")
-	})
-	t.Run("options given to restart override the monitor's", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		e.expect("running, pid={N}", "", 0, "start", "o", "-c", "sh -c 'echo hello; exec sleep 100'", "--linger", "0.2")
-		e.expect("running, pid={N}", "", 0, "restart", "o", "--stdout", "out")
-		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "hello")
-		e.expect("hello", "", 0, "logs", "o", "-n", "1")
-	})
-	t.Run("a health check given to restart replaces the monitor's other kind", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		addr := itTCPListener(t)
-		e.expect("running, health=1, pid={N}", "", 0, "start", "k", "-c", "sleep 100", "--health-command", "false", "--linger", "0.2")
-		e.expect("running, health=0, pid={N}", "", 0, "restart", "k", "--health-tcp", addr)
-	})
-	t.Run("a name with no monitor is started with the options given", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		r := e.expect("running, pid={N}", "", 0, "restart", "n", "-c", "sleep 100", "--linger", "0.2")
-		e.expect(r.line(), "", 0, "status", "n")
-	})
-	t.Run("a lingering name is started again with its options", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		e.expect("exited, returncode=3", "", 5, "start", "l", "-c", "sh -c 'test -e again && exec sleep 100; exit 3'",
-			"--settle", "10", "--linger", itWindow)
-		itWrite(t, filepath.Join(e.work, "again"), "")
-		// The settle time, like the command, would come from the monitor.
-		r := e.expect("running, pid={N}", "", 0, "restart", "l", "--settle", "0.1")
-		e.expect(r.line(), "", 0, "status", "l")
-	})
+	e := itNew(t)
+	r := e.expect("running, pid={N}", "", 0, "start", "r", "-c", "sleep 100", "--stop-signal", "USR1", "--linger", "0.2")
+	old := itPid(t, r)
+	// --strict fails only when the name is running after the stop.
+	again := e.expect("running, pid={N}", "", 0, "restart", "r", "--strict")
+	if itPid(t, again) == old {
+		t.Fatalf("restart: want a new pid, got the old one: %s", again.line())
+	}
+	itDead(t, itSoon, "the process before the restart", old)
+	e.expect(again.line(), "", 0, "status", "r")
+	if started := itStarted(e, "r"); len(started) != 2 || started[1] != itPid(t, again) {
+		t.Errorf("want two processes started, the second %d; the log says %v", itPid(t, again), started)
+	}
+	// The stop signal came from the first monitor too. (Not INT: a shell's
+	// background job, such as go test run from a script, ignores it, and so
+	// would sleep.)
+	e.expect(fmt.Sprintf("killed, signal=%d", int(syscall.SIGUSR1)), "", 0, "stop", "r")
+
+	e.expect("running, pid={N}", "", 0, "start", "o", "-c", "sh -c 'echo hello; exec sleep 100'", "--linger", "0.2")
+	e.expect("running, pid={N}", "", 0, "restart", "o", "--stdout", "out")
+	itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "hello")
+	e.expect("hello", "", 0, "logs", "o", "-n", "1")
+
+	// A health check given to restart replaces the monitor's other kind.
+	e.expect("running, health=1, pid={N}", "", 0, "start", "k", "-c", "sleep 100", "--health-command", "false", "--linger", "0.2")
+	e.expect("running, health=0, pid={N}", "", 0, "restart", "k", "--health-tcp", itTCPListener(t))
+
+	r = e.expect("running, pid={N}", "", 0, "restart", "n", "-c", "sleep 100", "--linger", "0.2")
+	e.expect(r.line(), "", 0, "status", "n")
+
+	// A lingering name is started again with its monitor's options: the
+	// settle time, like the command, would come from the monitor.
+	e.expect("exited, returncode=3", "", 5, "start", "l", "-c", "sh -c 'test -e again && exec sleep 100; exit 3'",
+		"--settle", "10", "--linger", itWindow)
+	itWrite(t, filepath.Join(e.work, "again"), "")
+	r = e.expect("running, pid={N}", "", 0, "restart", "l", "--settle", "0.1")
+	e.expect(r.line(), "", 0, "status", "l")
+
+	// A restart that could not start NAME again stops nothing.
+	r = e.expect("running, pid={N}", "", 0, "start", "keep", "--command", "sleep 100", "--linger", "0.2")
+	missing := filepath.Join(e.work, "missing")
+	e.expect("", usageLine+"\nprocdog: error: Not a directory: "+missing, 2, "restart", "keep", "--dir", missing)
+	e.expect("", "procdog: error: Failed to run health command: nope-cmd: executable file not found in $PATH", 2,
+		"restart", "keep", "--health-command", "nope-cmd")
+	e.expect(r.line(), "", 0, "status", "keep")
 }
 
 func TestItList(t *testing.T) {
@@ -4314,67 +4311,54 @@ func TestItList(t *testing.T) {
 	})
 }
 
+// TestItLogs: logs prints the last lines of the --stdout file, else of the
+// monitor log, and with -f what is appended.
 func TestItLogs(t *testing.T) {
 	t.Parallel()
-	t.Run("the last lines of the --stdout file", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "out", "-c", "sh -c 'seq 1 30; exec sleep 100'", "--linger", "0.2")
-		itEventually(t, itSoon, "30 lines in out", func() (bool, string) {
-			text, err := os.ReadFile(filepath.Join(e.work, "out"))
-			return strings.HasSuffix(string(text), "\n30\n"), fmt.Sprintf("%q %v", text, err)
-		})
-		e.expect(itSeq(21, 30), "", 0, "logs", "s")
-		e.expect("", "", 0, "logs", "s", "-n", "0")
-	})
-	t.Run("the last lines of the monitor log", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		e.expect("running, pid={N}", "", 0, "start", "d", "-c", "sh -c 'while [ ! -e go ]; do sleep 0.01; done; seq 1 30; exec sleep 100'",
-			"--linger", "0.2")
-		itWrite(t, filepath.Join(e.work, "go"), "")
-		itLogHas(e, "d", "\n30\n", 1)
-		// logs asks the monitor for its options, and finds no line of that
-		// at the end of what it prints.
-		e.expect(itSeq(27, 30), "", 0, "logs", "d", "-n", "4")
-	})
-	t.Run("-f follows what is appended", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "out",
-			"-c", "sh -c 'seq 1 3; while [ ! -e go ]; do sleep 0.01; done; echo appended; exec sleep 100'", "--linger", "0.2")
-		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "1", "2", "3")
-		ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
-		defer cancel()
-		cmd := e.command(ctx, "logs", "f", "-f", "-n", "2")
-		followed, err := os.Create(filepath.Join(e.work, "followed"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer followed.Close()
-		cmd.Stdout, cmd.Stderr = followed, followed
-		itMust(t, cmd.Start())
-		defer func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}()
-		itFileLines(t, followed.Name(), "2", "3")
-		itWrite(t, filepath.Join(e.work, "go"), "")
-		itFileLines(t, followed.Name(), "2", "3", "appended")
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatalf("logs -f ended before it was interrupted: %v", err)
-		}
-	})
-	t.Run("after the monitor has gone", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		e.expect("exited, returncode=0", "", 5, "start", "g", "--stdout", "out", "-c", "echo bye", "--settle", "10", "--linger", "0.2")
-		itGone(t, itWindowWait, e.path("g", "sock"))
-		itDead(t, itSoon, "the monitor", e.monitorPid("g"))
-		// With no monitor to ask, the options given say where the output is.
-		e.expect("bye", "", 0, "logs", "g", "-n", "1", "--stdout", "out")
-		e.expect(itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1")
-	})
+	e := itNew(t)
+	e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "s.out", "-c", "sh -c 'seq 1 30; exec sleep 100'", "--linger", "0.2")
+	itFileLines(t, filepath.Join(e.work, "s.out"), append([]string{"HEADER"}, strings.Split(itSeq(1, 30), "\n")...)...)
+	e.expect(itSeq(21, 30), "", 0, "logs", "s")
+	e.expect("", "", 0, "logs", "s", "-n", "0")
+
+	e.expect("running, pid={N}", "", 0, "start", "d", "-c", "sh -c 'while [ ! -e go-d ]; do sleep 0.01; done; seq 1 30; exec sleep 100'",
+		"--linger", "0.2")
+	itWrite(t, filepath.Join(e.work, "go-d"), "")
+	itLogHas(e, "d", "\n30\n", 1)
+	// logs asks the monitor for its options, and finds no line of that at
+	// the end of what it prints.
+	e.expect(itSeq(27, 30), "", 0, "logs", "d", "-n", "4")
+
+	e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "f.out",
+		"-c", "sh -c 'seq 1 3; while [ ! -e go-f ]; do sleep 0.01; done; echo appended; exec sleep 100'", "--linger", "0.2")
+	itFileLines(t, filepath.Join(e.work, "f.out"), "HEADER", "1", "2", "3")
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "logs", "f", "-f", "-n", "2")
+	followed, err := os.Create(filepath.Join(e.work, "followed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer followed.Close()
+	cmd.Stdout, cmd.Stderr = followed, followed
+	itMust(t, cmd.Start())
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	itFileLines(t, followed.Name(), "2", "3")
+	itWrite(t, filepath.Join(e.work, "go-f"), "")
+	itFileLines(t, followed.Name(), "2", "3", "appended")
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatalf("logs -f ended before it was interrupted: %v", err)
+	}
+
+	// With no monitor to ask, the options given say where the output is.
+	e.expect("exited, returncode=0", "", 5, "start", "g", "--stdout", "g.out", "-c", "echo bye", "--settle", "10", "--linger", "0.2")
+	itGone(t, itWindowWait, e.path("g", "sock"))
+	itDead(t, itSoon, "the monitor", e.monitorPid("g"))
+	e.expect("bye", "", 0, "logs", "g", "-n", "1", "--stdout", "g.out")
+	e.expect(itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1")
 }
 
 // TestItJSON: --json changes how a command prints its answer, and nothing
@@ -5109,17 +5093,6 @@ func TestItCtrlCActsAtOnce(t *testing.T) {
 		}
 		e.expect("exited, returncode=1", "", 0, "stop", "owned")
 	})
-}
-
-func TestItRestartStopsNothingItCannotStartAgain(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	r := e.expect("running, pid={N}", "", 0, "start", "keep", "--command", "sleep 100", "--linger", "0.2")
-	missing := filepath.Join(e.work, "missing")
-	e.expect("", usageLine+"\nprocdog: error: Not a directory: "+missing, 2, "restart", "keep", "--dir", missing)
-	e.expect("", "procdog: error: Failed to run health command: nope-cmd: executable file not found in $PATH", 2,
-		"restart", "keep", "--health-command", "nope-cmd")
-	e.expect(r.line(), "", 0, "status", "keep")
 }
 
 func TestMonitorLineAt(t *testing.T) {
