@@ -3840,6 +3840,8 @@ func TestItOutputFiles(t *testing.T) {
 		{"--shell: pipes and &&", []string{"--shell", "--stdout", "out", "--stderr", "out",
 			"-c", "echo hello | tr a-z A-Z && echo second >&2 && exec sleep 100"},
 			map[string][]string{"out": {"HEADER", "HELLO", "second"}}},
+		{"stdout and stderr that are one file through a link share it", []string{"--shell", "--stdout", "out", "--stderr", "link",
+			"-c", "echo a; echo b >&2; echo c; exec sleep 100"}, map[string][]string{"out": {"HEADER", "a", "b", "c"}}},
 		{"without --shell nothing is interpreted", []string{"--stdout", "out",
 			"-c", `sh -c 'echo "$$@"; exec sleep 100' sh 'a  b' "c\"d" | x && y *`},
 			map[string][]string{"out": {"HEADER", `a  b c"d | x && y *`}}},
@@ -3850,6 +3852,7 @@ func TestItOutputFiles(t *testing.T) {
 			itMust(t, os.Mkdir(filepath.Join(e.work, "d"), 0o755))
 			itWrite(t, filepath.Join(e.work, "d", "in"), "line one\nline two\n")
 			itMust(t, syscall.Mkfifo(filepath.Join(e.work, "fifo"), 0o600))
+			itMust(t, os.Symlink("out", filepath.Join(e.work, "link")))
 			e.expect("running, pid={N}", "", 0, append([]string{"start", "o", "--linger", "0.2"}, tc.args...)...)
 			for file, lines := range tc.files {
 				itFileLines(t, filepath.Join(e.work, file), lines...)
@@ -4391,90 +4394,87 @@ func TestItHealthURLTakesARedirectAsHealthy(t *testing.T) {
 	e.expect(r.line(), "", 0, "wait", "p")
 }
 
+// TestItRestartPolicy: --restart restarts a process that exits (always) or
+// fails (on-failure), a signal being a failure, until --max-restarts; a stop
+// is for good, whether it finds the process running or waiting to be
+// restarted.
 func TestItRestartPolicy(t *testing.T) {
 	t.Parallel()
-	t.Run("always restarts a process that exits 0", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		e.expect("running, pid={N}", "", 0, "start", "a", "-c", "sleep 0.3", "--restart", "always", "--max-restarts", "100",
-			"--restart-delay", "0.05", "--linger", "0.2")
-		itEventuallyAnswers(e, itSoon, "running, pid={N}, restarts={N}", 0, "status", "a")
-		// A stop is for good, whether it finds the process running or
-		// waiting to be restarted.
-		itExpectOneOf(e, []itWant{{"killed, restarts={N}, signal=15", 0}, {"exited, restarts={N}, returncode=0", 0}}, "stop", "a")
-		started := itStarted(e, "a")
-		itGone(t, itWindowWait, e.path("a", "sock"))
-		if again := itStarted(e, "a"); len(again) != len(started) {
-			t.Errorf("runs started after the stop: before %v, after %v", started, again)
+	e := itNew(t)
+	e.expect("running, pid={N}", "", 0, "start", "a", "-c", "sleep 0.3", "--restart", "always", "--max-restarts", "100",
+		"--restart-delay", "0.05", "--linger", "0.2")
+	itEventuallyAnswers(e, itSoon, "running, pid={N}, restarts={N}", 0, "status", "a")
+	itExpectOneOf(e, []itWant{{"killed, restarts={N}, signal=15", 0}, {"exited, restarts={N}, returncode=0", 0}}, "stop", "a")
+	started := itStarted(e, "a")
+	itGone(t, itWindowWait, e.path("a", "sock"))
+	if again := itStarted(e, "a"); len(again) != len(started) {
+		t.Errorf("runs started after the stop: before %v, after %v", started, again)
+	}
+	itDead(t, itSoon, "the last run", started[len(started)-1])
+	e.expect("stopped", "", 5, "status", "a")
+
+	// A stop during the restart delay.
+	itExpectOneOf(e, []itWant{{"exited, returncode=3", 5}, {"exited, restarts={N}, returncode=3", 5}, {"running, pid={N}, restarts={N}", 0}},
+		"start", "d", "-c", "sh -c 'exit 3'", "--restart", "on-failure", "--max-restarts", "100", "--restart-delay", "0.3",
+		"--settle", "10", "--linger", "0.2")
+	itExpectOneOf(e, []itWant{{"exited, returncode=3", 0}, {"exited, restarts={N}, returncode=3", 0}, {"killed, restarts={N}, signal=15", 0}},
+		"stop", "d")
+	started = itStarted(e, "d")
+	itGone(t, itWindowWait, e.path("d", "sock"))
+	if again := itStarted(e, "d"); len(again) != len(started) {
+		t.Errorf("runs started after the stop: before %v, after %v", started, again)
+	}
+	e.expect("stopped", "", 5, "status", "d")
+
+	// A process that exits 0 is not restarted by on-failure, nor by always
+	// with --max-restarts 0.
+	for name, args := range map[string][]string{
+		"z":  {"--restart", "on-failure", "--restart-delay", "0.05"},
+		"a0": {"--restart", "always", "--max-restarts", "0"},
+	} {
+		e.expect("exited, returncode=0", "", 5, append([]string{"start", name, "-c", "true", "--settle", "10", "--linger", itWindow}, args...)...)
+		itGone(t, itSoon, e.path(name, "lock")) // the monitor has decided: no restart
+		e.expect("exited, returncode=0", "", 5, "status", name)
+		if started := itStarted(e, name); len(started) != 1 {
+			t.Errorf("%s: want one run; the log says %v", name, started)
 		}
-		itDead(t, itSoon, "the last run", started[len(started)-1])
-		e.expect("stopped", "", 5, "status", "a")
-	})
-	t.Run("a stop during the restart delay is for good", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		itExpectOneOf(e, []itWant{{"exited, returncode=3", 5}, {"exited, restarts={N}, returncode=3", 5}, {"running, pid={N}, restarts={N}", 0}},
-			"start", "d", "-c", "sh -c 'exit 3'", "--restart", "on-failure", "--max-restarts", "100", "--restart-delay", "0.3",
-			"--settle", "10", "--linger", "0.2")
-		itExpectOneOf(e, []itWant{{"exited, returncode=3", 0}, {"exited, restarts={N}, returncode=3", 0}, {"killed, restarts={N}, signal=15", 0}},
-			"stop", "d")
-		started := itStarted(e, "d")
-		itGone(t, itWindowWait, e.path("d", "sock"))
-		if again := itStarted(e, "d"); len(again) != len(started) {
-			t.Errorf("runs started after the stop: before %v, after %v", started, again)
-		}
-		e.expect("stopped", "", 5, "status", "d")
-	})
-	t.Run("a process that exits 0 is not restarted by on-failure, nor by always with --max-restarts 0", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		for name, args := range map[string][]string{
-			"z": {"--restart", "on-failure", "--restart-delay", "0.05"},
-			"a": {"--restart", "always", "--max-restarts", "0"},
-		} {
-			e.expect("exited, returncode=0", "", 5, append([]string{"start", name, "-c", "true", "--settle", "10", "--linger", itWindow}, args...)...)
-			itGone(t, itSoon, e.path(name, "lock")) // the monitor has decided: no restart
-			e.expect("exited, returncode=0", "", 5, "status", name)
-			if started := itStarted(e, name); len(started) != 1 {
-				t.Errorf("%s: want one run; the log says %v", name, started)
-			}
-		}
-	})
-	t.Run("a process killed by a signal has failed", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		r := e.expect("running, pid={N}", "", 0, "start", "k", "-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "1",
-			"--restart-delay", "0.05", "--linger", itWindow)
-		first := itPid(t, r)
-		itExpectOneOf(e, []itWant{{r.line(), 0}, {"exited, returncode=-9", 5}, {"running, pid={N}, restarts=1", 0}}, "signal", "k", "KILL")
-		again := itEventuallyAnswers(e, itSoon, "running, pid={N}, restarts=1", 0, "status", "k")
-		if second := itPid(t, again); second == first {
-			t.Fatalf("want a new pid after the restart, got the old one: %s", again.line())
-		}
-		itDead(t, itSoon, "the killed process", first)
-		e.expect(fmt.Sprintf(`{"name":"k","pid":%d,"restarts":1,"state":"running"}`, itPid(t, again)), "", 0, "status", "k", "--json")
-		itExpectOneOf(e, []itWant{{again.line(), 0}, {"exited, restarts=1, returncode=-9", 5}}, "signal", "k", "KILL")
-		// A signal to a process that has ended says how it ended.
-		itEventuallyAnswers(e, itSoon, "exited, restarts=1, returncode=-9", 5, "signal", "k", "HUP")
-		itGone(t, itSoon, e.path("k", "lock"))
-		if started := itStarted(e, "k"); len(started) != 2 {
-			t.Errorf("want two runs; the log says %v", started)
-		}
-	})
-	t.Run("start while a restart is pending reports the restarted process", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		// The first run fails and makes ok itself, so that the restart runs
-		// on however soon it comes: the test need not beat the delay to it.
-		e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
-			"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
-		// The monitor still owns the name: its restart, not this command, wins.
-		r := e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
-		if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
-			t.Errorf("want the restarted process %d and no other; the log says %v", itPid(t, r), started)
-		}
-		e.expect("killed, restarts=1, signal=15", "", 0, "stop", "p")
-	})
+	}
+
+	r := e.expect("running, pid={N}", "", 0, "start", "k", "-c", "sleep 100", "--restart", "on-failure", "--max-restarts", "1",
+		"--restart-delay", "0.05", "--linger", itWindow)
+	first := itPid(t, r)
+	itExpectOneOf(e, []itWant{{r.line(), 0}, {"exited, returncode=-9", 5}, {"running, pid={N}, restarts=1", 0}}, "signal", "k", "KILL")
+	again := itEventuallyAnswers(e, itSoon, "running, pid={N}, restarts=1", 0, "status", "k")
+	if second := itPid(t, again); second == first {
+		t.Fatalf("want a new pid after the restart, got the old one: %s", again.line())
+	}
+	itDead(t, itSoon, "the killed process", first)
+	e.expect(fmt.Sprintf(`{"name":"k","pid":%d,"restarts":1,"state":"running"}`, itPid(t, again)), "", 0, "status", "k", "--json")
+	itExpectOneOf(e, []itWant{{again.line(), 0}, {"exited, restarts=1, returncode=-9", 5}}, "signal", "k", "KILL")
+	// A signal to a process that has ended says how it ended.
+	itEventuallyAnswers(e, itSoon, "exited, restarts=1, returncode=-9", 5, "signal", "k", "HUP")
+	itGone(t, itSoon, e.path("k", "lock"))
+	if started := itStarted(e, "k"); len(started) != 2 {
+		t.Errorf("want two runs; the log says %v", started)
+	}
+
+	// A start while a restart is pending reports the restarted process: the
+	// monitor still owns the name. The first run fails and makes ok itself,
+	// so that the restart runs on however soon it comes: the test need not
+	// beat the delay to it.
+	e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
+		"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
+	r = e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
+	if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
+		t.Errorf("want the restarted process %d and no other; the log says %v", itPid(t, r), started)
+	}
+	e.expect("killed, restarts=1, signal=15", "", 0, "stop", "p")
+
+	// A restarted process reads its input from the start.
+	itWrite(t, filepath.Join(e.work, "in"), "hello\n")
+	e.run("start", "in", "--command", "sh -c 'cat; exit 1'", "--stdin", "in", "--stdout", "in.out",
+		"--restart", "on-failure", "--max-restarts", "1", "--restart-delay", "0.01", "--linger", "0.2")
+	itFileLines(t, filepath.Join(e.work, "in.out"), "HEADER", "hello", "hello")
 }
 
 // TestItMonitorGivesTheProcessTheUsersGOMAXPROCS: the monitor runs with
@@ -4523,6 +4523,12 @@ func TestItProcessRunsAsWritten(t *testing.T) {
 	if strings.Contains(log, "/somewhere/else") {
 		t.Errorf("the process kept the client's PWD:\n%s", log)
 	}
+	// A directory that has gone is named as the reason that a health
+	// command cannot run.
+	e.expect("running, health=0, pid={N}", "", 0, "start", "gone", "--command", "sleep 100",
+		"--dir", "sub", "--health-command", "true", "--linger", "0.2")
+	itMust(t, os.RemoveAll(sub))
+	e.expect("error: Failed to run health command: directory "+sub+" is gone", "", 2, "status", "gone")
 	if itNoProc() {
 		return
 	}
@@ -4719,34 +4725,6 @@ func TestItPutsBackARemovedSocketAndLock(t *testing.T) {
 	if n := len(itStarted(e, "heal")); n != 1 {
 		t.Fatalf("%d processes were started, want 1", n)
 	}
-}
-
-func TestItSurvivesSmallFaults(t *testing.T) {
-	t.Run("a restarted process reads its input from the start", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		itWrite(t, filepath.Join(e.work, "in"), "hello\n")
-		e.run("start", "again", "--command", "sh -c 'cat; exit 1'", "--stdin", "in", "--stdout", "out",
-			"--restart", "on-failure", "--max-restarts", "1", "--restart-delay", "0.01", "--linger", "0.2")
-		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "hello", "hello")
-	})
-	t.Run("stdout and stderr that are one file through a link share it", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		itMust(t, os.Symlink("out", filepath.Join(e.work, "link")))
-		e.run("start", "both", "--shell", "--command", "echo a; echo b >&2; echo c", "--stdout", "out", "--stderr", "link", "--linger", "0.2")
-		itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "a", "b", "c")
-	})
-	t.Run("a directory that has gone is named", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		dir := filepath.Join(e.work, "gone")
-		os.Mkdir(dir, 0o755)
-		e.expect("running, health=0, pid={N}", "", 0, "start", "gone", "--command", "sleep 100",
-			"--dir", dir, "--health-command", "true", "--linger", "0.2")
-		os.Remove(dir)
-		e.expect("error: Failed to run health command: directory "+dir+" is gone", "", 2, "status", "gone")
-	})
 }
 
 // Orphans: a process whose monitor was killed is found again.
