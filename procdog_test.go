@@ -738,6 +738,16 @@ func itStarted(e *itEnv, name string) []int {
 	return pids
 }
 
+// itAtOnce runs f(0) to f(n-1) at once, and waits for them all.
+func itAtOnce(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(i) }()
+	}
+	wg.Wait()
+}
+
 // itSeq is the lines from to to, as seq prints them, without the last newline.
 func itSeq(from, to int) string {
 	var lines []string
@@ -867,25 +877,19 @@ func procField(text, name string) int {
 // took; then it ends each sleep, by the pid that its start printed, and
 // waits for it and its floor monitor to end.
 func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
-	var wg sync.WaitGroup
 	pids := make([]int, n)
 	begin := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(floor, "-start", "sleep", "1000")
-			cmd.Env = e.environ()
-			out, err := cmd.Output()
-			if pid, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "running, pid="); ok {
-				pids[i], _ = strconv.Atoi(pid)
-			}
-			if err != nil || pids[i] == 0 {
-				b.Errorf("floor -start: %q, %v", out, err)
-			}
-		}()
-	}
-	wg.Wait()
+	itAtOnce(n, func(i int) {
+		cmd := exec.Command(floor, "-start", "sleep", "1000")
+		cmd.Env = e.environ()
+		out, err := cmd.Output()
+		if pid, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "running, pid="); ok {
+			pids[i], _ = strconv.Atoi(pid)
+		}
+		if err != nil || pids[i] == 0 {
+			b.Errorf("floor -start: %q, %v", out, err)
+		}
+	})
 	took := time.Since(begin)
 	var ended []int
 	for _, pid := range pids {
@@ -3663,13 +3667,8 @@ func FuzzPattern(f *testing.F) {
 }
 
 // ---------------------------------------------------------------------------
-// Integration tests: the real binary, driving real processes.
-
-// Integration tests: they build the real binary once and drive it the way a
-// user's shell would, checking the exact response line, the stderr line and
-// the exit code of every command (the README's reference). Each test has its own
-// PROCDOG_DIR, HOME and working directory, and ends every process it saw by
-// pid, even when it fails.
+// Integration tests: the real binary, driving real processes, checking the
+// exact response line, stderr and exit code of every command.
 
 // TestItStartSettles: start answers as soon as the process exits, however
 // long the settle time. A process that exits at once gets a settle time far
@@ -3791,20 +3790,17 @@ func TestItHealth(t *testing.T) {
 			itFileLines(t, filepath.Join(e.work, "checks"), slices.Repeat([]string{"x"}, tc.checks)...)
 		})
 	}
-	t.Run("ensure-healthy on a process that exits while it waits", func(t *testing.T) {
+	t.Run("ensure-healthy", func(t *testing.T) {
 		t.Parallel()
 		e := itNew(t)
 		// Checks for 10 s, far longer than the process runs: the wait ends
 		// when it exits.
-		e.expect("exited, health=1, returncode=2", "", 6, "start", "h", "-c", "sh -c 'sleep 0.3; exit 2'", "--health-command", "false",
+		e.expect("exited, health=1, returncode=2", "", 6, "start", "exits", "-c", "sh -c 'sleep 0.3; exit 2'", "--health-command", "false",
 			"--health-count", "100", "--health-delay", "0.1", "--ensure-healthy", "--linger", "0.2")
-	})
-	t.Run("ensure-healthy stops a process that never gets healthy", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		// $$$$ is $$ for the shell: its pid, which exec hands on to sleep.
-		// The check fails only once the pid file is there, so that the
-		// process is not stopped before it has written it.
+		// What never gets healthy is stopped. $$$$ is $$ for the shell: its
+		// pid, which exec hands on to sleep. The check fails only once the
+		// pid file is there, so that the process is not stopped before it
+		// has written it.
 		e.expect("killed, signal=15", "", 6, "start", "h", "--shell", "-c", "echo $$$$ > pid; exec sleep 100",
 			"--health-command", "sh -c 'until test -s pid; do sleep 0.01; done; false'",
 			"--health-count", "2", "--health-delay", "0.05", "--ensure-healthy", "--linger", itWindow)
@@ -3900,28 +3896,15 @@ func TestItStateFiles(t *testing.T) {
 	e.expect("stopped", "", 5, "status", "f")
 	itDead(t, itSoon, "the monitor after its linger time", e.monitorPid("f"))
 
-	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	if len(lines) < 4 {
-		t.Fatalf("monitor log: want a line per event, got %q", text)
+	// Each line is stamped, and names the one monitor and the name.
+	lines := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z procdog\[(\d+)\] f: `).FindAllStringSubmatch(text, -1)
+	if len(lines) < 4 || len(lines) != strings.Count(text, "\n") {
+		t.Fatalf("monitor log: want a stamped line per event, got %q", text)
 	}
-	stamp := regexp.MustCompile(`\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\b`)
-	monitor := 0
-	for _, line := range lines {
-		m := itMonitorRE.FindStringSubmatch(line)
-		if !stamp.MatchString(line) || m == nil {
-			t.Errorf("monitor log line without a timestamp and procdog[PID]: %q", line)
-			continue
+	for _, m := range lines {
+		if m[2] != lines[0][2] || m[2] == strconv.Itoa(pid) {
+			t.Errorf("monitor log: want every line from the one monitor, not the process %d; got\n%s", pid, text)
 		}
-		n, _ := strconv.Atoi(m[1])
-		if monitor == 0 {
-			monitor = n
-		}
-		if n != monitor {
-			t.Errorf("monitor log: want every line from monitor %d, got %q", monitor, line)
-		}
-	}
-	if monitor == pid || monitor == 0 {
-		t.Errorf("monitor log: want the monitor's pid, not the process's %d, got %d", pid, monitor)
 	}
 	for _, want := range []string{r.line(), "killed, signal=15"} {
 		if !strings.Contains(text, want) {
@@ -4013,8 +3996,6 @@ func TestItGoTool(t *testing.T) {
 	e.goExpect(goBin, sub, "exited, returncode=-15", "", 5, "tool", "procdog", "status", "g")
 }
 
-// Faults that wedged the original, reproduced for real.
-
 // TestItStopEndsWhatItStarted: stop signals the process's whole group, with
 // SIGCONT after it, so that a stopped process acts on it, and SIGKILL once
 // the stop timeout has passed.
@@ -4049,15 +4030,7 @@ func TestItConcurrentStartsLeaveExactlyOne(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	results := make([]itResult, 20)
-	var wg sync.WaitGroup
-	for i := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = e.run("start", "one", "--command", "sleep 100", "--linger", "0.2")
-		}()
-	}
-	wg.Wait()
+	itAtOnce(len(results), func(i int) { results[i] = e.run("start", "one", "--command", "sleep 100", "--linger", "0.2") })
 	for _, r := range results {
 		if r.stdout != results[0].stdout || r.code != 0 || !itMatch("running, pid={N}", r.stdout) {
 			t.Fatalf("every start should print the one process's status; got\n%s\nand\n%s", r, results[0])
@@ -4182,33 +4155,25 @@ func TestItSoak(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	const names, clients, cycles = 3, 3, 8
-	valid := map[string]string{
-		"start":  "running, pid={N}",
-		"status": "running, pid={N}|exited, returncode=-15|stopped",
-		"stop":   "killed, signal=15|exited, returncode=-15|stopped",
+	valid := map[string][]string{
+		"start":  {"running, pid={N}"},
+		"status": {"running, pid={N}", "exited, returncode=-15", "stopped"},
+		"stop":   {"killed, signal=15", "exited, returncode=-15", "stopped"},
 	}
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var wrong []string
-	for n := range names {
-		for range clients {
-			wg.Add(1)
-			go func(name string) {
-				defer wg.Done()
-				for range cycles {
-					for _, cmd := range []string{"start", "status", "stop"} {
-						r := e.run(cmd, name, "--command", "sleep 100", "--linger", "0.1", "--settle", "0")
-						if !slices.ContainsFunc(strings.Split(valid[cmd], "|"), func(w string) bool { return itMatch(w, r.stdout) }) {
-							mu.Lock()
-							wrong = append(wrong, r.String())
-							mu.Unlock()
-						}
-					}
+	itAtOnce(names*clients, func(i int) {
+		for range cycles {
+			for _, cmd := range []string{"start", "status", "stop"} {
+				r := e.run(cmd, fmt.Sprintf("soak%d", i%names), "--command", "sleep 100", "--linger", "0.1", "--settle", "0")
+				if !slices.ContainsFunc(valid[cmd], func(w string) bool { return itMatch(w, r.stdout) }) {
+					mu.Lock()
+					wrong = append(wrong, r.String())
+					mu.Unlock()
 				}
-			}(fmt.Sprintf("soak%d", n))
+			}
 		}
-	}
-	wg.Wait()
+	})
 	if len(wrong) > 0 {
 		t.Fatalf("%d wrong answers, the first:\n%s", len(wrong), wrong[0])
 	}
@@ -4224,10 +4189,6 @@ func TestItSoak(t *testing.T) {
 		itDead(t, itSoon, "a soak process or monitor", pid)
 	}
 }
-
-// Beyond the original: restart, list, signal, logs, --json, the
-// built-in health probes and the restart policy, driven through
-// the real binary like the tests above.
 
 // TestItRestart: restart stops NAME and starts it again with the options its
 // monitor had, those given to restart winning; with no monitor, it starts
@@ -4976,7 +4937,7 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 			e := itNew(t)
 			args := append([]string{"start", "h", "-c", "sleep 100", "--linger", "0.2"}, tt.health...)
 			pid := itPid(t, e.expect(fmt.Sprintf("running, health=%d, pid={N}", tt.code), "", 0, args...))
-			// The line is the original's; JSON carries the reason.
+			// The response line has no room for the reason; JSON has.
 			e.expect(fmt.Sprintf(`{"health":%d,"health_error":%s,"name":"h","pid":%d,"state":"running"}`, tt.code, jsonString(tt.why), pid),
 				"", 0, "status", "h", "--json")
 			itLogHas(e, "h", fmt.Sprintf("h: health check failed (health=%d): %s", tt.code, tt.why), 1)
@@ -5173,16 +5134,8 @@ func BenchmarkVsFloor(b *testing.B) {
 
 	// 100 simultaneous starts, then the monitors' memory all together.
 	n := benchCrowd
-	var wg sync.WaitGroup
 	begin := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			procdog("start", fmt.Sprintf("c%d", i), "--command", "sleep 1000", "--settle", "0")
-		}()
-	}
-	wg.Wait()
+	itAtOnce(n, func(i int) { procdog("start", fmt.Sprintf("c%d", i), "--command", "sleep 1000", "--settle", "0") })
 	start100 := time.Since(begin)
 	b.ReportMetric(start100.Seconds(), "start100-s")
 	total, measured := 0, 0
@@ -5195,14 +5148,7 @@ func BenchmarkVsFloor(b *testing.B) {
 	if measured == n {
 		b.ReportMetric(float64(total)/1024, "PSS100-MiB")
 	}
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			procdog("stop", fmt.Sprintf("c%d", i))
-		}()
-	}
-	wg.Wait()
+	itAtOnce(n, func(i int) { procdog("stop", fmt.Sprintf("c%d", i)) })
 
 	// The same 100 starts of the floor, whose monitors do nothing but start
 	// the command and answer: what is left is this design's own cost, a
