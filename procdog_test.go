@@ -164,9 +164,7 @@ func itNew(t testing.TB) *itEnv {
 	// Not t.TempDir: a subtest's long name would make the socket path too
 	// long for a Unix socket.
 	state, err := os.MkdirTemp("", "procdog-it-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	e := &itEnv{t: t, state: state, home: t.TempDir(), work: t.TempDir(),
 		names: map[string]bool{}, pids: map[int]bool{}}
 	// Registered after the TempDirs, so it runs before they are removed.
@@ -587,9 +585,7 @@ var itHeaderRE = regexp.MustCompile(`^procdog: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.
 
 func itWrite(t testing.TB, path, text string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, os.WriteFile(path, []byte(text), 0o644))
 }
 
 // itGoSetup finds the go command and its version, and prepares e to run it
@@ -634,13 +630,9 @@ func itGoDir(t *testing.T, files map[string]string) string {
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("procdog-test-go-%x", sum.Sum(nil)[:8]))
 	if !itExists(dir) {
 		tmp, err := os.MkdirTemp(os.TempDir(), "procdog-test-go-new-")
-		if err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, err)
 		for name, text := range files {
-			if err := os.MkdirAll(filepath.Dir(filepath.Join(tmp, name)), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			itMust(t, os.MkdirAll(filepath.Dir(filepath.Join(tmp, name)), 0o755))
 			itWrite(t, filepath.Join(tmp, name), text)
 		}
 		if os.Rename(tmp, dir) != nil {
@@ -784,9 +776,7 @@ const itStamp = "{N}-{N}-{N}T{N}:{N}:{N}.{N}Z procdog[{N}]"
 func itClosedAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
@@ -797,9 +787,7 @@ func itClosedAddr(t *testing.T) string {
 func itTCPListener(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -974,9 +962,7 @@ func itListenAs(t *testing.T, uid int, path, answer string) {
 	case fd = <-fds:
 	}
 	ln, err := net.FileListener(os.NewFile(uintptr(fd), path))
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -3695,7 +3681,7 @@ func FuzzPattern(f *testing.F) {
 // longer than it needs, so that a slow or loaded machine cannot make it
 // outlive that and be reported running. (What start prints for a process
 // that exits is the tour's; --settle 0 answering running at once is
-// TestItMonitorGivesTheProcessTheUsersGOMAXPROCS's.)
+// TestItEnv's.)
 func TestItStartSettles(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
@@ -3931,20 +3917,45 @@ func TestItStateFiles(t *testing.T) {
 			t.Errorf("monitor log: want a line with the response %q, got\n%s", want, text)
 		}
 	}
+
+	// A relative PROCDOG_DIR is the client's working directory's.
+	e.setenv("PROCDOG_DIR", "relative-state")
+	e.expect("running, pid={N}", "", 0, "start", "rel", "--command", "sleep 100", "--linger", "0.2")
+	if !itExists(filepath.Join(e.work, "relative-state", "procdog.rel.sock")) {
+		t.Fatalf("no socket in the client's relative state directory")
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "rel")
 }
 
 // TestItMonitorIsTheProcessParent: the monitor leads a session of its own,
-// with /dev/null as its stdin and the monitor log as its output. (That the
-// process holds nothing but its standard files is
-// TestItLeaksNoDescriptorOfTheCaller's.)
+// with /dev/null as its stdin and the monitor log as its output, and holds
+// no descriptor of its caller's, nor does the process, which has its
+// standard files alone. As "procdog start ... 5>&1 | cat", the caller here
+// leaves a pipe open on descriptors 3, 4 and 5.
 func TestItMonitorIsTheProcessParent(t *testing.T) {
 	t.Parallel()
-	if itNoProc() {
-		t.Skip("needs /proc")
-	}
 	e := itNew(t)
-	r := e.expect("running, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--linger", "0.2")
-	parent := itStat(itPid(t, r), 4)
+	pr, pw, err := os.Pipe()
+	itMust(t, err)
+	defer pr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "start", "p", "--command", "sleep 100", "--linger", "0.2")
+	cmd.ExtraFiles = []*os.File{pw, pw, pw}
+	r := e.finish(ctx, cmd, cmd.Args[1:])
+	pw.Close()
+	pid := itPid(t, e.check(r, "running, pid={N}", "", 0))
+	pr.SetReadDeadline(time.Now().Add(itSoon))
+	if n, err := pr.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("the caller's pipe is still open in what procdog started (read %d, %v)", n, err)
+	}
+	if itNoProc() {
+		return
+	}
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err != nil || len(fds) != 3 {
+		t.Errorf("the process has %d descriptors open (%v), want 0, 1 and 2", len(fds), err)
+	}
+	parent := itStat(pid, 4)
 	if monitors := e.monitorPids(); len(monitors) != 1 || monitors[0] != parent {
 		t.Errorf("want the process's parent %d to be the one monitor in the log, got %v", parent, monitors)
 	}
@@ -3967,9 +3978,7 @@ func TestItVendored(t *testing.T) {
 	e := itNew(t)
 	goBin, _ := itGoSetup(t, e)
 	src, err := os.ReadFile("procdog.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	dir := itGoDir(t, map[string]string{"procdog.go": string(src)})
 	r := e.goExpect(goBin, dir, "running, pid={N}", "", 0, "run", "procdog.go", "start", "v", "--command", "sleep 100", "--linger", "0.2")
 	if pid := itPid(t, r); !itAlive(pid) {
@@ -3991,9 +4000,7 @@ func TestItGoTool(t *testing.T) {
 		t.Skipf("%s has no go tool directive; it came in go1.24", version)
 	}
 	src, err := os.ReadFile("procdog.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	mod := t.TempDir()
 	itWrite(t, filepath.Join(mod, "go.mod"), "module example.com/app\n\ngo 1.24\n")
 	e.goExpect(goBin, mod, "", "", 0, "mod", "edit", "-tool", "example.com/app/tools/procdog")
@@ -4070,9 +4077,7 @@ func TestItSilentAndFloodingClientsBlockNobody(t *testing.T) {
 	e.expect("running, pid={N}", "", 0, "start", "busy", "--command", "sleep 100", "--linger", "0.2")
 	dial := func() net.Conn {
 		c, err := net.Dial("unix", e.path("busy", "sock"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, err)
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
@@ -4320,9 +4325,7 @@ func TestItLogs(t *testing.T) {
 	defer cancel()
 	cmd := e.command(ctx, "logs", "f", "-f", "-n", "2")
 	followed, err := os.Create(filepath.Join(e.work, "followed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	defer followed.Close()
 	cmd.Stdout, cmd.Stderr = followed, followed
 	itMust(t, cmd.Start())
@@ -4364,15 +4367,28 @@ func TestItJSON(t *testing.T) {
 	itDead(t, itSoon, "the stopped process", itPid(t, plain))
 }
 
-// TestItHealthURLTakesARedirectAsHealthy: HTTP 302 is healthy, and not
-// followed (to /fail). (The answers of other probes that pass are the
-// tour's; why one fails is TestItHealthFailuresExplainThemselves's.)
-func TestItHealthURLTakesARedirectAsHealthy(t *testing.T) {
+// TestItHealthProbesPass: HTTP 302 is healthy, and not followed (to
+// /fail); an IPv6 address is probed. (The answers of other probes that pass
+// are the tour's; why one fails is TestItHealthFailuresExplainThemselves's.)
+func TestItHealthProbesPass(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	r := e.expect("running, health=0, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--health-url", itHTTPServer(t).URL+"/redirect",
 		"--health-timeout", "10", "--health-count", "2", "--health-delay", "0.05", "--linger", "0.2")
 	e.expect(r.line(), "", 0, "wait", "p")
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback here:", err)
+	}
+	defer ln.Close()
+	go func() {
+		for c, err := ln.Accept(); err == nil; c, err = ln.Accept() {
+			c.Close()
+		}
+	}()
+	r = e.expect("running, health=0, pid={N}", "", 0, "start", "v6", "--command", "sleep 100",
+		"--health-tcp", ln.Addr().String(), "--linger", "0.2")
+	e.expect(r.line(), "", 0, "status", "v6")
 }
 
 // TestItRestartPolicy: --restart restarts a process that exits (always) or
@@ -4458,24 +4474,6 @@ func TestItRestartPolicy(t *testing.T) {
 	itFileLines(t, filepath.Join(e.work, "in.out"), "HEADER", "hello", "hello")
 }
 
-// TestItMonitorGivesTheProcessTheUsersGOMAXPROCS: the monitor runs with
-// GOMAXPROCS=1 to save memory, but the process gets the user's setting.
-func TestItMonitorGivesTheProcessTheUsersGOMAXPROCS(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	for _, c := range []struct{ name, env, want string }{
-		{"unset", "", "G=unset P=unset"},
-		{"set", "7", "G=7 P=unset"},
-	} {
-		if c.env != "" {
-			e.setenv("GOMAXPROCS", c.env)
-		}
-		e.expect("running, pid={N}", "", 0, "start", c.name, "--settle", "0", "--linger", "0.2",
-			"--command", `sh -c 'echo G=$${GOMAXPROCS-unset} P=$${PROCDOG_GOMAXPROCS-unset}; exec sleep 100'`)
-		itLogHas(e, c.name, "\n"+c.want+"\n", 1)
-	}
-}
-
 // TestItProcessRunsAsWritten: the process starts in --dir with PWD saying
 // so, as os/exec set it before procdog forked by itself, and a command with
 // a slash is found relative to that directory; its argv[0] is the command's
@@ -4492,9 +4490,7 @@ func TestItProcessRunsAsWritten(t *testing.T) {
 	e.expect("exited, returncode=0", "", 5, "start", "show", "--command", "./show.sh", "--dir", "sub",
 		"--settle", "10", "--linger", "0.2")
 	real, err := filepath.EvalSymlinks(sub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	log := itLog(e, "show")
 	for _, want := range []string{"\nhere=" + real + "\n", "\nPWD=" + sub + "\n"} {
 		if !strings.Contains(log, want) {
@@ -4520,43 +4516,6 @@ func TestItProcessRunsAsWritten(t *testing.T) {
 	}
 }
 
-// TestItEdgeCases covers edge cases one by one: each subtest is one.
-func TestItEdgeCases(t *testing.T) {
-	t.Parallel()
-	t.Run("an IPv6 health address is probed, not a crash", func(t *testing.T) {
-		t.Parallel()
-		ln, err := net.Listen("tcp", "[::1]:0")
-		if err != nil {
-			t.Skip("no IPv6 loopback here:", err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				conn.Close()
-			}
-		}()
-		e := itNew(t)
-		e.expect("running, health=0, pid={N}", "", 0, "start", "v6", "--command", "sleep 100",
-			"--health-tcp", ln.Addr().String(), "--linger", "0.2")
-		e.expect("running, health=0, pid={N}", "", 0, "status", "v6")
-	})
-	// (A short name: the work directory, named after the test, holds the state.)
-	t.Run("relative PROCDOG_DIR", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		e.setenv("PROCDOG_DIR", "relative-state")
-		e.expect("running, pid={N}", "", 0, "start", "rel", "--command", "sleep 100", "--linger", "0.2")
-		if !itExists(filepath.Join(e.work, "relative-state", "procdog.rel.sock")) {
-			t.Fatalf("no socket in the client's relative state directory")
-		}
-		e.expect("killed, signal=15", "", 0, "stop", "rel")
-	})
-}
-
 // Shared machines and faults: what a hostile user on the same machine, or
 // bad luck, can do to procdog, and what it must not achieve.
 
@@ -4577,10 +4536,24 @@ func TestItBelievesOnlyAMonitorOfItsOwnUser(t *testing.T) {
 	}
 }
 
-func TestItRefusesConfigFilesOthersCouldHaveWritten(t *testing.T) {
+// TestItConfigFile: procdog.cfg is found in the nearest directory above
+// that has one, and a relative dir in it is relative to it; a config file
+// that others could have written is refused.
+func TestItConfigFile(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	cfg := filepath.Join(e.work, "procdog.cfg")
+	itWrite(t, cfg, "[up]\ncommand=sleep 100\ndir=srv\nlinger=0.2\n")
+	below := filepath.Join(e.work, "pkg", "deeper")
+	for _, d := range []string{below, filepath.Join(e.work, "srv")} {
+		itMust(t, os.MkdirAll(d, 0o755))
+	}
+	r := e.expectIn(below, "running, pid={N}", "", 0, "start", "up")
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != filepath.Join(e.work, "srv") {
+		t.Errorf("a relative dir in a config file: the process runs in %s, want %s", cwd, filepath.Join(e.work, "srv"))
+	}
+	e.expectIn(below, "killed, signal=15", "", 0, "stop", "up")
+
 	itWrite(t, cfg, "[x]\nhealth_command=touch pwned\n")
 	itMust(t, os.Chmod(cfg, 0o666))
 	e.expect("", "procdog: error: refusing to read config file procdog.cfg: other users may write to it", 3, "status", "x")
@@ -4594,47 +4567,6 @@ func TestItRefusesConfigFilesOthersCouldHaveWritten(t *testing.T) {
 	if os.Getuid() == 0 && os.Chown(cfg, 65534, 65534) == nil {
 		e.expect("", "procdog: error: refusing to read config file procdog.cfg: it belongs to another user (uid 65534)", 3,
 			"status", "x")
-	}
-}
-
-func TestItFindsTheConfigFileOfTheDirectoryAbove(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[up]\ncommand=sleep 100\ndir=srv\nlinger=0.2\n")
-	below := filepath.Join(e.work, "pkg", "deeper")
-	for _, d := range []string{below, filepath.Join(e.work, "srv")} {
-		itMust(t, os.MkdirAll(d, 0o755))
-	}
-	r := e.expectIn(below, "running, pid={N}", "", 0, "start", "up")
-	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != filepath.Join(e.work, "srv") {
-		t.Errorf("a relative dir in a config file: the process runs in %s, want %s", cwd, filepath.Join(e.work, "srv"))
-	}
-	e.expectIn(below, "killed, signal=15", "", 0, "stop", "up")
-}
-
-func TestItLeaksNoDescriptorOfTheCaller(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	// As "procdog start ... 5>&1 | cat": procdog's caller leaves a pipe open
-	// on descriptors 3, 4 and 5.
-	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
-	defer cancel()
-	cmd := e.command(ctx, "start", "leak", "--command", "sleep 100", "--linger", "0.2")
-	cmd.ExtraFiles = []*os.File{pw, pw, pw}
-	r := e.finish(ctx, cmd, cmd.Args[1:])
-	pw.Close()
-	pid := itPid(t, e.check(r, "running, pid={N}", "", 0))
-	pr.SetReadDeadline(time.Now().Add(itSoon))
-	if n, err := pr.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Fatalf("the caller's pipe is still open in what procdog started (read %d, %v)", n, err)
-	}
-	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil && len(fds) != 3 {
-		t.Errorf("the process has %d descriptors open, want 0, 1 and 2", len(fds))
 	}
 }
 
@@ -4758,16 +4690,23 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 	if r := e.expect("running, pid={N}", "", 0, "start", "crash", "--command", "sleep 100", "--strict", "--linger", "0.2"); itPid(t, r) == child {
 		t.Fatalf("start after a crash reported the old child %d", child)
 	}
-}
 
-// TestItTakesNoStrangerForAnOrphan: a lock file that names a process which
-// is not the one procdog started is no orphan of NAME's: neither a process
-// of ours that got the pid but started at another time, nor one that leads
-// no process group (pid 1, with its true start time: kill(-1) would reach
-// every process).
-func TestItTakesNoStrangerForAnOrphan(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	// A stop ends all of an orphan's group, with SIGKILL after the stop
+	// timeout.
+	r = e.expect("running, pid={N}", "", 0, "start", "g", "--shell", "--command",
+		"(trap '' TERM; exec sleep 100) & echo $$! > member.pid; exec sleep 100")
+	member := itPidFile(e, filepath.Join(e.work, "member.pid"))
+	monitor = e.monitorPid("g")
+	syscall.Kill(monitor, syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", monitor)
+	e.expect("killed, signal=15", "", 0, "stop", "g", "--stop-timeout", "0.3")
+	itDead(t, itSoon, "the orphan", itPid(t, r))
+	itDead(t, itSoon, "the member of its group that ignores SIGTERM", member)
+
+	// A lock file that names a process which is not the one procdog started
+	// is no orphan of NAME's: neither a process of ours that got the pid but
+	// started at another time, nor one that leads no process group (pid 1,
+	// with its true start time: kill(-1) would reach every process).
 	other := exec.Command("sleep", "100")
 	itMust(t, other.Start())
 	defer other.Wait()
@@ -4787,20 +4726,6 @@ func TestItTakesNoStrangerForAnOrphan(t *testing.T) {
 	os.Chmod(e.path("init", "lock"), 0o600)
 	e.expect("stopped", "", 5, "status", "init")
 	e.expect("stopped", "", 0, "stop", "init")
-}
-
-func TestItStopsAllOfAnOrphansGroup(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
-	r := e.expect("running, pid={N}", "", 0, "start", "g", "--shell", "--command",
-		"(trap '' TERM; exec sleep 100) & echo $$! > member.pid; exec sleep 100")
-	member := itPidFile(e, filepath.Join(e.work, "member.pid"))
-	monitor := e.monitorPid("g")
-	syscall.Kill(monitor, syscall.SIGKILL)
-	itDead(t, itSoon, "the killed monitor", monitor)
-	e.expect("killed, signal=15", "", 0, "stop", "g", "--stop-timeout", "0.3")
-	itDead(t, itSoon, "the orphan", itPid(t, r))
-	itDead(t, itSoon, "the member of its group that ignores SIGTERM", member)
 }
 
 // Readiness by log line, and the process's environment.
@@ -4860,6 +4785,20 @@ func TestItEnv(t *testing.T) {
 	if shown := e.run("show", "env"); !strings.Contains(shown.stdout, "\nenv=A=again 'B=two words' C=/home/it/bin 'D=it'\\''s'\n") {
 		t.Errorf("after restart --env A=again: want one A, and the others kept; got\n%s", shown)
 	}
+
+	// The monitor runs with GOMAXPROCS=1 to save memory, but the process
+	// gets the user's setting. (--settle 0 answers running at once.)
+	for _, c := range []struct{ name, env, want string }{
+		{"unset", "", "G=unset P=unset"},
+		{"set", "7", "G=7 P=unset"},
+	} {
+		if c.env != "" {
+			e.setenv("GOMAXPROCS", c.env)
+		}
+		e.expect("running, pid={N}", "", 0, "start", c.name, "--settle", "0", "--linger", "0.2",
+			"--command", `sh -c 'echo G=$${GOMAXPROCS-unset} P=$${PROCDOG_GOMAXPROCS-unset}; exec sleep 100'`)
+		itLogHas(e, c.name, "\n"+c.want+"\n", 1)
+	}
 }
 
 func TestItShowPrintsWhatAConfigFileCanTakeBack(t *testing.T) {
@@ -4917,9 +4856,7 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 	// A server whose status line is 8 KiB long: one that would send that
 	// could as well send a gigabyte, and only a status line's worth is read.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
