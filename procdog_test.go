@@ -786,19 +786,25 @@ func itClosedAddr(t *testing.T) string {
 // test ends.
 func itTCPListener(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := itListen(t, "127.0.0.1:0", "")
 	itMust(t, err)
+	return addr
+}
+
+// itListen listens on addr until the test ends, and says where; it writes
+// answer to every connection, then closes it.
+func itListen(t *testing.T, addr, answer string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
+		for c, err := ln.Accept(); err == nil; c, err = ln.Accept() {
+			go func() { io.WriteString(c, answer); c.Close() }()
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), nil
 }
 
 // itHTTPServer is a local HTTP server for the health probes: /ok answers
@@ -4376,18 +4382,12 @@ func TestItHealthProbesPass(t *testing.T) {
 	r := e.expect("running, health=0, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--health-url", itHTTPServer(t).URL+"/redirect",
 		"--health-timeout", "10", "--health-count", "2", "--health-delay", "0.05", "--linger", "0.2")
 	e.expect(r.line(), "", 0, "wait", "p")
-	ln, err := net.Listen("tcp", "[::1]:0")
+	v6, err := itListen(t, "[::1]:0", "")
 	if err != nil {
 		t.Skip("no IPv6 loopback here:", err)
 	}
-	defer ln.Close()
-	go func() {
-		for c, err := ln.Accept(); err == nil; c, err = ln.Accept() {
-			c.Close()
-		}
-	}()
 	r = e.expect("running, health=0, pid={N}", "", 0, "start", "v6", "--command", "sleep 100",
-		"--health-tcp", ln.Addr().String(), "--linger", "0.2")
+		"--health-tcp", v6, "--linger", "0.2")
 	e.expect(r.line(), "", 0, "status", "v6")
 }
 
@@ -4855,22 +4855,9 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 	closed := itClosedAddr(t)
 	// A server whose status line is 8 KiB long: one that would send that
 	// could as well send a gigabyte, and only a status line's worth is read.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	bigAddr, err := itListen(t, "127.0.0.1:0", "HTTP/1.0 200 "+strings.Repeat("x", 8<<10)+"\r\n\r\n")
 	itMust(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.WriteString(c, "HTTP/1.0 200 "+strings.Repeat("x", 8<<10)+"\r\n\r\n")
-			}()
-		}
-	}()
-	big := "http://" + ln.Addr().String() + "/"
+	big := "http://" + bigAddr + "/"
 	tests := []struct {
 		name   string
 		health []string
