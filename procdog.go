@@ -2137,14 +2137,18 @@ func (l *lastLine) String() string {
 // probeFailure says why a probe of addr failed, a timeout in words.
 func probeFailure(addr string, err error, timeout time.Duration) string {
 	var ne net.Error
-	var se *os.SyscallError
+	var oe *net.OpError
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		return fmt.Sprintf("no answer within %v", timeout)
-	case errors.As(err, &se):
-		err = se.Err
+	case errors.As(err, &oe) && oe.Op == "dial":
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			err = se.Err // "connection refused", not "dial tcp ...: connect: ..."
+		}
+		return "connect " + addr + ": " + err.Error()
 	}
-	return "connect " + addr + ": " + err.Error()
+	return err.Error()
 }
 
 // probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the

@@ -1,5 +1,6 @@
 // Floor is the benchmark's yardstick: the least a procdog command can do.
-// The benchmark builds it the same way as procdog.
+// The benchmark builds it the same way as procdog, and it starts processes
+// with os/exec, as procdog does.
 //
 //	floor SOCKET LINE     dials a Unix socket, sends one line and prints
 //	                      the one line it reads: status and stop.
@@ -47,17 +48,12 @@ func status(socket, line string) {
 func start(argv []string) {
 	exe, err := os.Executable()
 	check(err)
-	null, err := os.Open(os.DevNull)
-	check(err)
 	r, w, err := os.Pipe()
 	check(err)
-	_, err = syscall.ForkExec(exe, append([]string{exe, "-monitor"}, argv...), &syscall.ProcAttr{
-		Dir:   "/",
-		Env:   append(os.Environ(), "GOMAXPROCS=1"),
-		Files: []uintptr{null.Fd(), null.Fd(), null.Fd(), w.Fd()},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
-	check(err)
+	cmd := exec.Command(exe, append([]string{"-monitor"}, argv...)...)
+	cmd.Dir, cmd.Env, cmd.ExtraFiles = "/", append(os.Environ(), "GOMAXPROCS=1"), []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	check(cmd.Start())
 	w.Close()
 	answer, err := bufio.NewReader(r).ReadString('\n')
 	check(err)
@@ -67,22 +63,13 @@ func start(argv []string) {
 func monitor(argv []string) {
 	syscall.CloseOnExec(3) // the command must not hold the client's pipe
 	ready := os.NewFile(3, "ready")
-	path, err := exec.LookPath(argv[0])
-	check(err)
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	})
-	check(err)
-	fmt.Fprintf(ready, "running, pid=%d\n", pid)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	check(cmd.Start())
+	fmt.Fprintf(ready, "running, pid=%d\n", cmd.Process.Pid)
 	ready.Close()
-	var ws syscall.WaitStatus
-	for {
-		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
-			return
-		}
-	}
+	cmd.Wait()
 }
 
 func check(err error) {
