@@ -1637,8 +1637,9 @@ func (m *monitor) stop(answer chan reply) {
 		m.state = stopping
 		m.arm(m.deadline)
 		// A health check of a process being stopped has nothing left to
-		// tell: ended now, a start that waits on it acts on Ctrl-C at once.
-		m.endHealthChecks()
+		// tell: ended now, and none started until it has exited, a start
+		// that waits on one acts on Ctrl-C at once.
+		m.endChecks()
 		fallthrough
 	case stopping:
 		signalGroup(m.run.pid, m.stopSignal)
@@ -1679,6 +1680,7 @@ func (m *monitor) exited(r *childRun, code int) {
 	close(r.exited)
 	m.logf("process exited: returncode=%d", code)
 	m.state = ending
+	m.newHealthChecks()
 	for _, w := range m.waiters {
 		killed := m.response()
 		killed.code = codeKilled
@@ -1766,17 +1768,14 @@ func (m *monitor) startRun() error {
 		m.events <- event{kind: "exit", run: r, code: exitCode(cmd.ProcessState)}
 	}()
 	m.run, m.state = r, running
-	m.endHealthChecks()
+	m.newHealthChecks()
 	m.logf("started pid %d: %q", r.pid, m.argv)
 	return nil
 }
 
-// endHealthChecks ends the health commands running now; those started later
-// get a context of their own.
-func (m *monitor) endHealthChecks() {
-	if m.endChecks != nil {
-		m.endChecks()
-	}
+// newHealthChecks gives the health commands started from now on a context
+// of their own, which a stop ends; those running now run on.
+func (m *monitor) newHealthChecks() {
 	m.checks, m.endChecks = context.WithCancel(context.Background())
 }
 
@@ -2051,6 +2050,9 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context) (health int, 
 // output on the monitor log. The whole group is killed at the timeout,
 // which makes the health -9, or when a stop begins.
 func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration) (int, string, error) {
+	if checks.Err() != nil {
+		return -9, "health command not run: the process is being stopped", nil
+	}
 	path, err := m.findInDir(m.health[0])
 	if err != nil {
 		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
