@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"flag"
 	"fmt"
 	goversion "go/version"
 	"io"
@@ -100,6 +101,13 @@ var itBinary string
 func TestMain(m *testing.M) { os.Exit(itMain(m)) }
 
 func itMain(m *testing.M) int {
+	// Most integration tests spend their time waiting for processes, not
+	// computing: twice as many at once as there are cores keeps both busy.
+	// An explicit -parallel wins.
+	flag.Parse()
+	if p := flag.Lookup("test.parallel"); p != nil && p.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		p.Value.Set(strconv.Itoa(2 * runtime.GOMAXPROCS(0)))
+	}
 	dir, err := os.MkdirTemp("", "procdog-it-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
