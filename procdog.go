@@ -22,6 +22,16 @@
 // their own that ask it. The lock file also records the process's pid and
 // start time, so a process whose monitor was killed is found again.
 //
+// The protocol: a client connects, sends one line within 2 s (at most 1 KiB)
+// and reads one line. "status" (or ""), "wait" and "stop" answer a response
+// line ("running, health=0, pid=12": a code, then sorted key=value pairs);
+// "signal SIG" signals the group and answers the status; "options" answers
+// the monitor's options as Go-quoted flags, and is what a waiting client
+// sends every few seconds on a second connection to tell a busy monitor from
+// a wedged one; "health-error" answers why the last check failed; anything
+// else is "invalid". The benchmark (go test -bench VsFloor) times commands
+// against a floor program, testdata/floor, built the same way.
+//
 // The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users,
 // so every file there is opened without following links and then checked,
 // and a client believes only a monitor whose peer credentials are its own.
