@@ -1054,8 +1054,8 @@ func exportSystemdWord(s string) (string, string, error) {
 	return w.String(), s, nil
 }
 
-// exportReadmeConfig is the README's config file example, "The same from a
-// config file".
+// exportReadmeConfig is the original procdog's documented config file
+// example, its Java backend.
 const exportReadmeConfig = `# Procdog config file. Each section is a process name.
 [backend]
 command=java -classpath my-backend.jar com.example.BackendServer server config.yml
@@ -2257,7 +2257,7 @@ func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
 }
 
 // export systemd and export launchd: the quoting, checked against a model
-// of how systemd reads an Exec line; golden files for the README's config
+// of how systemd reads an Exec line; golden files for the original's config
 // file example, testdata/export.service.golden and export.plist.golden,
 // with the temporary directory as $TMP (UPDATE=1 go test -run
 // TestExportGolden . rewrites them on purpose); and, where the tools exist,
@@ -2374,7 +2374,7 @@ func FuzzExportSystemdQuote(f *testing.F) {
 	})
 }
 
-// TestExportGolden exports the README's config file example in both formats
+// TestExportGolden exports the original's config file example in both formats
 // and compares them with the golden files, with fake tools first on PATH so
 // that they name no machine's own paths. In the same way it checks what
 // --env becomes, and that a health check that procdog only reports is left
