@@ -878,34 +878,20 @@ func (c client) logs(stdout io.Writer) error {
 }
 
 // openLog opens the process's output file for logs: stdout, a file the
-// user chose, or else the monitor log, with a state file's checks. Neither
-// may be anything but a regular file: following a FIFO or a device would
-// hang, or never end.
+// user chose, or else the monitor log, a state file. Neither may be anything
+// but a regular file: following a FIFO or a device would hang, or never end.
 func openLog(name, stdout, monitorLog string) (*os.File, error) {
-	path, mode := stdout, os.O_RDONLY|syscall.O_NONBLOCK
+	check := func(fi os.FileInfo) string {
+		if !fi.Mode().IsRegular() {
+			return "it is not a regular file"
+		}
+		return ""
+	}
+	path, flag := stdout, os.O_RDONLY
 	if stdout == "" {
-		path, mode = monitorLog, mode|syscall.O_NOFOLLOW
+		path, flag, check = monitorLog, flag|syscall.O_NOFOLLOW, stateFileProblem
 	}
-	f, err := os.OpenFile(path, mode, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
-	} else if err != nil {
-		return nil, failf(exitUnknown, "no output to show for '%s': %v", name, err)
-	}
-	fi, err := f.Stat()
-	switch {
-	case err != nil:
-		err = failf(exitUnknown, "no output to show for '%s': %v", name, err)
-	case !fi.Mode().IsRegular():
-		err = failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
-	case stdout == "":
-		err = checkOwned(path, fi)
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return openChecked(path, flag, 0, "use", "no output to show for '"+name+"'", check)
 }
 
 // tailOffset is where the last n lines of f begin.
@@ -2410,24 +2396,22 @@ func exportExecutable(name, dir string) (string, error) {
 // opens it without following a symbolic link or waiting on a FIFO, checks
 // it, and only then truncates it.
 func writeExport(path, text string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
-	var fi os.FileInfo
-	if err == nil {
-		defer f.Close()
-		fi, err = f.Stat()
+	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write", "cannot write "+path,
+		func(fi os.FileInfo) string {
+			switch {
+			case !fi.Mode().IsRegular():
+				return "it is not a regular file"
+			case fileOwner(fi) != os.Getuid():
+				return fmt.Sprintf("it belongs to another user (uid %d)", fileOwner(fi))
+			}
+			return ""
+		})
+	if err != nil {
+		return err
 	}
-	switch {
-	case errors.Is(err, syscall.ELOOP):
-		return failf(exitUnknown, "refusing to write %s: it is a symbolic link", path)
-	case errors.Is(err, syscall.ENXIO) || err == nil && !fi.Mode().IsRegular():
-		return failf(exitUnknown, "refusing to write %s: it is not a regular file", path)
-	case err == nil && fileOwner(fi) != os.Getuid():
-		return failf(exitUnknown, "refusing to write %s: it belongs to another user (uid %d)",
-			path, fileOwner(fi))
-	case err == nil:
-		if err = f.Truncate(0); err == nil {
-			_, err = io.WriteString(f, text)
-		}
+	defer f.Close()
+	if err = f.Truncate(0); err == nil {
+		_, err = io.WriteString(f, text)
 	}
 	if err == nil {
 		err = f.Close()
@@ -3429,25 +3413,24 @@ const maxConfigSize = 1 << 20
 // open, so that no file can be swapped in between. A missing --config file is
 // an error too, which the original silently ignored.
 func readConfigFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := openChecked(path, os.O_RDONLY, 0, "read config file", "cannot read config file",
+		func(fi os.FileInfo) string {
+			switch uid := fileOwner(fi); {
+			case !fi.Mode().IsRegular():
+				return "it is not a regular file"
+			case uid != os.Getuid() && uid != 0:
+				return fmt.Sprintf("it belongs to another user (uid %d)", uid)
+			case fi.Mode().Perm()&0o002 != 0:
+				return "other users may write to it"
+			}
+			return ""
+		})
 	if err != nil {
-		return nil, failf(exitUnknown, "cannot read config file: %v", err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, failf(exitUnknown, "cannot read config file: %v", err)
-	}
 	refuse := func(why string) error {
 		return failf(exitUnknown, "refusing to read config file %s: %s", path, why)
-	}
-	switch uid := fileOwner(fi); {
-	case !fi.Mode().IsRegular():
-		return nil, refuse("it is not a regular file")
-	case uid != os.Getuid() && uid != 0:
-		return nil, refuse(fmt.Sprintf("it belongs to another user (uid %d)", uid))
-	case fi.Mode().Perm()&0o002 != 0:
-		return nil, refuse("other users may write to it")
 	}
 	text, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	switch {
@@ -3947,61 +3930,75 @@ func maxSocketPath() int {
 // else's file. A file that does not exist is fine.
 func checkStateFile(path string) error {
 	fi, err := os.Lstat(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
 		return failf(exitUnknown, "cannot use %s: %v", path, err)
+	case stateFileProblem(fi) != "":
+		return failf(exitUnknown, "refusing to use %s: %s", path, stateFileProblem(fi))
 	}
-	return checkOwned(path, fi)
+	return nil
 }
 
-// checkOwned refuses a state file that is not a regular file or a socket,
-// or that belongs to another user.
-func checkOwned(path string, fi os.FileInfo) error {
+// stateFileProblem says why fi cannot be a state file, or "": it must be
+// this user's regular file (or socket), with no other name.
+func stateFileProblem(fi os.FileInfo) string {
 	switch {
 	case fi.Mode()&os.ModeSymlink != 0:
-		return failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
+		return "it is a symbolic link"
 	case !fi.Mode().IsRegular() && fi.Mode()&os.ModeSocket == 0:
-		return failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
+		return "it is not a regular file"
 	case fileOwner(fi) != os.Getuid():
-		return failf(exitUnknown, "refusing to use %s: it belongs to another user (uid %d)", path, fileOwner(fi))
+		return fmt.Sprintf("it belongs to another user (uid %d)", fileOwner(fi))
 	case fi.Mode().IsRegular() && fi.Sys().(*syscall.Stat_t).Nlink > 1:
 		// Another user can hard-link a file of ours into the shared
 		// directory: it is ours, but not a state file, and would be
 		// truncated or appended to.
-		return failf(exitUnknown, "refusing to use %s: it has other names (hard links)", path)
+		return "it has other names (hard links)"
 	}
-	return nil
+	return ""
 }
 
 // fileOwner is the uid of the file's owner. On Unix, package os always
 // describes a file with a *syscall.Stat_t.
 func fileOwner(fi os.FileInfo) int { return int(fi.Sys().(*syscall.Stat_t).Uid) }
 
-// openStateFile opens a file in the state directory, owner-only, and then
-// checks what it opened (checkOwned). It never follows a symbolic link, and
-// never waits: a FIFO planted there must not hang anyone.
+// openStateFile opens a file in the state directory, owner-only, never
+// following a symbolic link, and checks what it opened.
 func openStateFile(path string, mode int) (*os.File, error) {
-	f, err := os.OpenFile(path, mode|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
-	if err != nil {
-		switch {
-		case errors.Is(err, syscall.ELOOP):
-			return nil, failf(exitUnknown, "refusing to use %s: it is a symbolic link", path)
-		case errors.Is(err, syscall.ENXIO): // a FIFO opened for writing, with no reader
-			return nil, failf(exitUnknown, "refusing to use %s: it is not a regular file", path)
+	return openChecked(path, mode|syscall.O_NOFOLLOW, 0o600, "use", "cannot open "+path, stateFileProblem)
+}
+
+// openChecked is how procdog opens every file in a place others can write
+// to. It never waits (a FIFO planted there must not hang anyone), and
+// follows no symbolic link with O_NOFOLLOW in flag; then it checks the file
+// it opened, not the path, so that nothing can be swapped in between: check
+// says why it refuses the file, or "". Refusals read "refusing to VERB PATH:
+// WHY"; other errors "CANNOT: ERROR".
+func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
+	check func(os.FileInfo) string) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
+	var why string
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		why = "it is a symbolic link"
+	case errors.Is(err, syscall.ENXIO): // a FIFO opened for writing, with no reader
+		why = "it is not a regular file"
+	case err != nil:
+		return nil, failf(exitUnknown, "%s: %v", cannot, err)
+	default:
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, failf(exitUnknown, "%s: %v", cannot, err)
 		}
-		return nil, failf(exitUnknown, "cannot open %s: %v", path, err)
-	}
-	fi, err := f.Stat()
-	if err == nil {
-		err = checkOwned(path, fi)
-	}
-	if err != nil {
+		if why = check(fi); why == "" {
+			return f, nil
+		}
 		f.Close()
-		return nil, err
 	}
-	return f, nil
+	return nil, failf(exitUnknown, "refusing to %s %s: %s", verb, path, why)
 }
 
 // stillAt tells whether the file at path is still the one fi describes.
