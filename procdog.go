@@ -130,14 +130,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run is the client's main: it returns the exit code, so that deferred
-// cleanups happen before main exits.
+// run returns the exit code, so that deferred cleanups happen before main exits.
 func run(args []string, stdout, stderr io.Writer) int {
 	return report(stderr, runCommand(args, stdout, stderr))
 }
 
-// report prints what err says on stderr, the same way for every error,
-// and returns its exit code.
+// report prints err on stderr, the same way for every error, and returns its exit code.
 func report(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
@@ -158,9 +156,8 @@ func report(stderr io.Writer, err error) int {
 	return ee.code
 }
 
-// runCommand parses the command line, runs one command and prints its
-// response. A nil error means exit 0; any other exit code comes back as a
-// *codedError, with an empty message when the response already said it all.
+// runCommand runs one command. A non-zero exit code comes back as a *codedError,
+// with no message when the response already said it all.
 func runCommand(args []string, stdout, stderr io.Writer) error {
 	cl, err := parseCommandLine(args)
 	if err != nil {
@@ -212,8 +209,7 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	return runName(command, words, cl, stdout)
 }
 
-// runName runs a command for one name: words are NAME and the command's
-// other words.
+// runName runs a command for one name: words are NAME and the command's others.
 func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
 	name := words[0]
 	if !validName(name) {
@@ -279,12 +275,10 @@ func invalidName(name string) error {
 		"must be alphanumeric, with only underscores or dashes", name)
 }
 
-// runNames runs a command for several names, prints "NAME: <response>" for
-// each (a JSON object names its own) and returns the first non-zero exit code.
-// start and restart go in order, each answering before the next begins, and
-// stop at the first failure, so that "start db web --ensure-healthy" brings db
-// up healthy before web starts; stop goes in reverse order, through every
-// name; status and wait ask all at once.
+// runNames prints "NAME: <response>" for each name and returns the first non-zero
+// exit code. start and restart go in order and stop at the first failure, so that
+// "start db web --ensure-healthy" has db healthy before web starts; stop goes in
+// reverse order, through every name; status and wait ask all at once.
 func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
 	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
 		return invalidName(names[i])
@@ -329,8 +323,7 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	return nil
 }
 
-// invalidCommand is argparse's error for an unknown command, with a hint
-// when the word looks like a typo of a command.
+// invalidCommand is argparse's error for an unknown command, with a typo hint.
 func invalidCommand(command string) error {
 	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)",
 		command, commandChoices)
@@ -340,8 +333,7 @@ func invalidCommand(command string) error {
 	return err
 }
 
-// printHelp prints the help that -h, help or help COMMAND asks for: a
-// command's own when one is named, else all of it.
+// printHelp prints a command's own help when one is named, else all of it.
 func printHelp(cl commandLine, stdout io.Writer) error {
 	words := cl.words
 	if len(words) > 0 && words[0] == "help" {
@@ -364,10 +356,8 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 	return nil
 }
 
-// commandSpec is one of procdog's commands: the words it takes after its
-// name (as argparse named them in errors), what it does, the options it uses
-// if not all (COMMAND -h lists only these, and only these are expanded), and
-// an example for COMMAND -h.
+// commandSpec: words are as argparse named them in errors; uses lists the options
+// the command uses if not all (COMMAND -h lists only these, only these are expanded).
 type commandSpec struct {
 	name, help    string
 	words         []string
@@ -384,8 +374,7 @@ func (c commandSpec) synopsis() string {
 
 var manyNames = []string{"name..."}
 
-// commands are procdog's commands, in the order help lists them. One that
-// lists no options (start, restart, export) uses all but ownOptions.
+// commands, in help's order. One that lists no options uses all but ownOptions.
 var commands = []commandSpec{
 	{"start", "start NAME unless it is running, and print its status", manyNames, "",
 		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1"` +
@@ -411,8 +400,7 @@ var commands = []commandSpec{
 		"procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
 }
 
-// ownOptions are used only by the commands that list them, and export uses
-// output.
+// ownOptions are used only by the commands that list them, and export uses output.
 var ownOptions = []string{"lines", "follow", "all", "output"}
 
 func findCommand(name string) (commandSpec, bool) {
@@ -423,7 +411,6 @@ func findCommand(name string) (commandSpec, bool) {
 	return commands[i], true
 }
 
-// usesOption tells whether command uses the option long.
 func usesOption(command, long string) bool {
 	if c, _ := findCommand(command); c.uses != "" {
 		return slices.Contains(strings.Fields(c.uses), long)
@@ -466,7 +453,6 @@ func helpText() string {
 	return b.String()
 }
 
-// helpLine is the option as help lists it, with its default.
 func (s optionSpec) helpLine() string {
 	def := defaultOptions()
 	synopsis := "--" + s.long
@@ -486,8 +472,7 @@ func (s optionSpec) helpLine() string {
 	return fmt.Sprintf("  %-22s  %s\n", synopsis, help)
 }
 
-// commandHelp is what COMMAND -h and help COMMAND print: the command, the
-// options it uses and an example, rather than every option of every command.
+// commandHelp is COMMAND -h: only the options the command uses, and an example.
 func commandHelp(c commandSpec) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\n", c.synopsis(), c.help)
@@ -502,8 +487,7 @@ func commandHelp(c commandSpec) string {
 	return b.String()
 }
 
-// suggestCommand is the command, help or version, nearest to word by edit
-// distance, if one is near enough to be a typo of it.
+// suggestCommand is the command nearest to word, if near enough to be a typo.
 func suggestCommand(word string) string {
 	best, bestDist := "", 3
 	for _, c := range slices.Concat(commands, []commandSpec{{name: "help"}, {name: "version"}}) {
@@ -514,8 +498,7 @@ func suggestCommand(word string) string {
 	return best
 }
 
-// editDistance counts the insertions, deletions, substitutions and swaps of
-// two neighbours that turn a into b: "strat" is one swap from "start".
+// editDistance counts a swap of neighbours as one edit: "strat" is one from "start".
 func editDistance(a, b string) int {
 	d := make([][]int, len(a)+1)
 	for i := range d {
@@ -2306,7 +2289,6 @@ func awaitGroupEnd(pgid int, deadline time.Time) bool {
 // Export: a systemd unit or a launchd plist that runs NAME as start would,
 // for a process that moves from a development machine to a server.
 
-// exportFormats are in the order that errors list them.
 var exportFormats = []string{"systemd", "launchd"}
 
 // exportJob is NAME as start would run it. Its executables are found on
@@ -2350,8 +2332,7 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// newExportJob checks NAME's options as start does, so that export refuses
-// what start would refuse.
+// newExportJob refuses what start would refuse.
 func newExportJob(cl commandLine, name string) (*exportJob, error) {
 	o, err := resolveOptions(cl, name)
 	if err != nil {
@@ -2383,7 +2364,6 @@ func newExportJob(cl commandLine, name string) (*exportJob, error) {
 	return &exportJob{options: o, name: name, argv: argv, health: health, env: env}, nil
 }
 
-// exportExecutable is the absolute path of what start would run for name.
 func exportExecutable(name, dir string) (string, error) {
 	path, err := findExecutable(name, dir)
 	if err == nil && !filepath.IsAbs(path) {
@@ -2392,9 +2372,8 @@ func exportExecutable(name, dir string) (string, error) {
 	return filepath.Clean(path), err
 }
 
-// writeExport refuses a file that is not the user's own regular file: it
-// opens it without following a symbolic link or waiting on a FIFO, checks
-// it, and only then truncates it.
+// writeExport refuses all but the user's own regular file, opened without following
+// a symbolic link or waiting on a FIFO, and truncates it only once checked.
 func writeExport(path, text string) error {
 	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write", "cannot write "+path,
 		func(fi os.FileInfo) string {
@@ -2425,14 +2404,11 @@ func writeExport(path, text string) error {
 func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
 func (j *exportJob) note(what string)                { j.notes = append(j.notes, what) }
 
-// restarts tells whether procdog would restart the process at all.
 func (j *exportJob) restarts() bool { return j.Restart != "no" && j.MaxRestarts > 0 }
 
-// restartDelay is the first delay before a restart, which is also the least.
 func (j *exportJob) restartDelay() float64 { return min(j.RestartDelay, maxRestartDelay.Seconds()) }
 
-// refuse keeps the first value that the format cannot hold, so that the
-// writers need not check every line.
+// refuse keeps the first value the format cannot hold: writers need not check each line.
 func (j *exportJob) refuse(bad bool, format string, args ...any) {
 	if bad && j.err == nil {
 		j.err = failf(exitUnknown, format, args...)
@@ -2450,9 +2426,8 @@ func exportWholeSeconds(f float64) int {
 	return int(f)
 }
 
-// exportRestartWindow is how long procdog takes to use up its restarts for
-// a process that fails at once, each delay doubling up to the cap, plus
-// the systemd default window of 10 s for the runs themselves.
+// exportRestartWindow is how long procdog's doubling delays take to use up its restarts,
+// plus the systemd default window of 10 s for the runs themselves.
 func exportRestartWindow(o options) int {
 	limit := maxRestartDelay.Seconds()
 	window, d, starts := 10.0, min(o.RestartDelay, limit), o.MaxRestarts+1
@@ -2471,12 +2446,10 @@ const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 
 var systemdEscapes = map[byte]string{'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`}
 
-// systemdQuote writes a word of an Exec line so that systemd reads it back
-// as it is. systemd resolves %-specifiers in the whole line and $VARIABLES
-// in each word, so % and $ are always doubled. Any other byte than a plain
-// one puts the word in double quotes, with C escapes for quotes, backslashes
-// and control characters: a raw newline would end the line, and a lone
-// unquoted ; would end the command.
+// systemdQuote writes an Exec line word as systemd reads it back. systemd resolves
+// %-specifiers in the whole line and $VARIABLES in each word, so % and $ are doubled.
+// A byte not plain puts the word in double quotes, with C escapes for quotes,
+// backslashes and control characters: a raw newline or a lone ; would end the command.
 func systemdQuote(w string) string {
 	var b strings.Builder
 	valid := utf8.ValidString(w)
@@ -2607,8 +2580,7 @@ func (j *exportJob) systemdRestart() {
 	j.line("#RestartMaxDelaySec=%s", exportSeconds(maxRestartDelay.Seconds()))
 }
 
-// systemdHealth is the health check as an ExecStartPost= loop that tries
-// it health_count times, health_delay seconds apart.
+// systemdHealth is the health check as an ExecStartPost= loop of health_count tries.
 func (j *exportJob) systemdHealth() {
 	argv := j.healthArgv()
 	if argv == nil {
@@ -2633,8 +2605,7 @@ func (j *exportJob) systemdHealth() {
 	j.line("%sTimeoutStartSec=%d", prefix, wait)
 }
 
-// healthArgv is the health check as a command that a unit can run, bounded
-// by the health timeout with timeout(1), or nil; what it lacks is a note.
+// healthArgv is the health check as a unit's command, under timeout(1), or nil.
 func (j *exportJob) healthArgv() []string {
 	argv := j.health
 	switch {
@@ -2667,10 +2638,9 @@ func (j *exportJob) healthArgv() []string {
 	return append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
 }
 
-// plistString is s as the text of a plist <string>. XML cannot hold most
-// control characters or invalid UTF-8 even escaped, so those are an error
-// rather than a plist that runs something else; a carriage return is
-// escaped, since a parser would turn it into a newline.
+// plistString is s as plist <string> text. XML cannot hold most control characters
+// or invalid UTF-8 even escaped, so those are an error rather than a plist that runs
+// something else; \r is escaped, since a parser would turn it into a newline.
 func (j *exportJob) plistString(s string) string {
 	control := func(r rune) bool { return r < 0x20 && !strings.ContainsRune("\t\n\r", r) }
 	j.refuse(!utf8.ValidString(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
@@ -2740,9 +2710,7 @@ func (j *exportJob) launchd() {
 	j.line("</dict>\n</plist>")
 }
 
-// launchdStopAndRestart: launchd has no stop signal but SIGTERM, no limit
-// on restarts and no delay that doubles, only ThrottleInterval, the least
-// time between two starts.
+// launchd has no stop signal but SIGTERM, no restart limit and no doubling delay.
 func (j *exportJob) launchdStopAndRestart() {
 	j.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills")
 	j.plistComment("the job's process group when the job ends, as procdog does.")
@@ -2913,8 +2881,7 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 // ---------------------------------------------------------------------------
 // Options.
 
-// options are everything a command can be told: the defaults, under the config
-// file, under the command line. A client hands them to its monitor as flags.
+// options: the defaults, under the config file, under the command line.
 type options struct {
 	Command, HealthCommand          string
 	HealthCount                     int
@@ -2945,9 +2912,8 @@ func defaultOptions() options {
 		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines an option once: its flag, its short flag, whether a config
-// file may hold it (under key), its help, and its value: a flag.Value over its
-// field in an options, whose Set checks the option's rules.
+// optionSpec defines an option once. value is a flag.Value over its field in an
+// options, whose Set checks the option's rules.
 type optionSpec struct {
 	long, short string
 	inFile      bool
@@ -3022,7 +2988,6 @@ var optionSpecs = []optionSpec{
 		func(o *options) flag.Value { return textFlag{&o.Output} }},
 }
 
-// expandedKeys are the options in which procdog expands $VAR and ${VAR}.
 var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
 	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true,
 	"env": true}
@@ -3037,8 +3002,7 @@ func (s optionSpec) isBool() bool {
 	return ok
 }
 
-// set parses value into the option's field. Its errors name neither the flag
-// nor the config key: the caller knows which one the user wrote.
+// set's errors name neither flag nor config key: the caller knows which one was used.
 func (s optionSpec) set(o *options, value string) error { return s.value(o).Set(value) }
 
 func findOption(long string) (optionSpec, bool) {
@@ -3049,7 +3013,6 @@ func findOption(long string) (optionSpec, bool) {
 	return optionSpecs[i], true
 }
 
-// The kinds of option value, besides signalName, restartPolicy and envList.
 type (
 	textFlag    struct{ p *string }
 	boolFlag    struct{ p *bool }
@@ -3119,7 +3082,6 @@ func (l *envList) Set(s string) error {
 	return setChecked(l, s, err)
 }
 
-// setChecked sets *p to s, unless err says why s is wrong.
 func setChecked[T ~string](p *T, s string, err error) error {
 	if err == nil {
 		*p = T(s)
@@ -3141,19 +3103,16 @@ func parseBool(s string) (bool, error) {
 // ---------------------------------------------------------------------------
 // The command line.
 
-// commandLine is the command line before it meets the config file: the
-// positional words, and the raw value of each option given, by long name.
+// commandLine is the command line before it meets the config file.
 type commandLine struct {
 	words         []string
 	set           map[string]string
 	help, version bool
 }
 
-// parseCommandLine reads the client's command line. A monitor reads its options
-// with package flag (optionsFromFlags); this adds what package flag lacks and
-// argparse had: options anywhere, as --opt value, --opt=value, -c value and
-// -cvalue, until "--", and unambiguous prefixes. Values are checked here so
-// that a bad one is a usage error, as argparse made it.
+// parseCommandLine adds what package flag (the monitor's parser) lacks and argparse had:
+// options anywhere, --opt value, --opt=value, -c value, -cvalue, "--", and unambiguous
+// prefixes. Values are checked here so that a bad one is a usage error, as in argparse.
 func parseCommandLine(args []string) (commandLine, error) {
 	cl := commandLine{set: map[string]string{}}
 	for i := 0; i < len(args); i++ {
@@ -3186,8 +3145,7 @@ func parseCommandLine(args []string) (commandLine, error) {
 			return cl, usageErrorf("argument --%s: expected one argument", spec.long)
 		}
 		if spec.long == "env" {
-			// Each --env is one KEY=VALUE, spaces and all; together they
-			// are one list of words, as the config key has them.
+			// Each --env is one KEY=VALUE, spaces and all, in a list as the config key has.
 			value = strings.TrimSpace(cl.set["env"] + " " + shellQuote(value))
 		}
 		if err := spec.set(&options{}, value); err != nil {
@@ -3198,9 +3156,8 @@ func parseCommandLine(args []string) (commandLine, error) {
 	return cl, nil
 }
 
-// splitOption reads one option word: --name, --name=value, -c or -cvalue,
-// where name may be, as argparse allowed, an unambiguous prefix. hasValue
-// tells whether the word held the value.
+// splitOption reads --name[=value], -c or -cvalue; name may be an unambiguous
+// prefix, as argparse allowed.
 func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
 	name, long := strings.CutPrefix(arg, "--")
 	if !long {
@@ -3237,9 +3194,8 @@ func (cl commandLine) givesHealthCheck() bool {
 	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 }
 
-// skips tells whether the command on cl leaves the option alone: one that
-// would be expanded but that the command does not use (stop does not run
-// the command) is not set, so a $VAR this shell lacks cannot fail it.
+// skips: an expanded option the command does not use (stop runs no command) is
+// not set, so a $VAR this shell lacks cannot fail it.
 func (cl commandLine) skips(spec optionSpec) bool {
 	return expandedKeys[spec.key()] && len(cl.words) > 0 && !usesOption(cl.words[0], spec.long)
 }
@@ -3249,9 +3205,8 @@ func validName(name string) bool { return name != "" && strings.Trim(name, nameC
 
 const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
-// resolveOptions merges defaults < config file < command line, expanding $VAR
-// in the options that take it. Paths are made absolute later, by
-// resolvePaths, for the commands that need them.
+// resolveOptions merges defaults < config file < command line, expanding $VAR.
+// resolvePaths makes paths absolute later, for the commands that need them.
 func resolveOptions(cl commandLine, name string) (options, error) {
 	o := defaultOptions()
 	fileValues, path, err := readConfig(cl.set["config"], name)
@@ -3281,8 +3236,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
 	}
-	// A relative dir in a config file means the same wherever procdog runs:
-	// it is relative to the file's own directory.
+	// A relative dir in a config file is relative to the file, wherever procdog runs.
 	if _, ok := fileValues["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
 		if abs, err := filepath.Abs(path); err == nil {
 			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
@@ -3295,8 +3249,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	return o, o.applyCommandLine(cl)
 }
 
-// applyCommandLine sets the options the command line gives over o's. Its
-// health check replaces o's, of whatever kind; its env adds to o's.
+// applyCommandLine: the command line's health check replaces o's; its env adds to o's.
 func (o *options) applyCommandLine(cl commandLine) error {
 	if cl.givesHealthCheck() {
 		o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog = "", "", "", ""
@@ -3325,17 +3278,15 @@ func (o *options) applyCommandLine(cl commandLine) error {
 	return nil
 }
 
-// expand is value with $VAR and ${VAR} expanded, in the options that take
-// them. Its error is the whole message, for the file and the command line
-// alike; a value the option refuses is left to set.
+// expand's error is the whole message, for the file and the command line alike;
+// a value the option refuses is left to set.
 func (s optionSpec) expand(value string) (string, error) {
 	if !expandedKeys[s.key()] {
 		return value, nil
 	}
 	words := []string{value}
 	if s.long == "env" {
-		// Word by word, after splitting, so that a value with a space or a
-		// quote in it stays one KEY=VALUE.
+		// Word by word, so that a value with a space or a quote stays one KEY=VALUE.
 		var err error
 		if words, err = splitWords(value); err != nil {
 			return value, nil
@@ -3374,8 +3325,7 @@ func (o options) healthKinds() int {
 // ---------------------------------------------------------------------------
 // The config file: INI as Python's ConfigParser reads it.
 
-// readConfig finds the config file and returns the values for name, and the
-// path it read, or "". As ConfigParser.items(name) did in the original,
+// readConfig returns name's values and the path read. As ConfigParser.items(name),
 // [DEFAULT] fills in the sections that exist; a name without one gets nothing.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
@@ -3406,12 +3356,10 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 
 const maxConfigSize = 1 << 20
 
-// readConfigFile reads a config file that only its reader could have written,
-// for it names commands that procdog runs: one of another user (root
-// excepted), one that others may write, or one that is not a regular file (a
-// FIFO would hang procdog, /dev/zero fill it) is refused. It is checked once
-// open, so that no file can be swapped in between. A missing --config file is
-// an error too, which the original silently ignored.
+// readConfigFile refuses, for procdog runs its commands, a file of another user (root
+// excepted), one others may write, or one not regular (a FIFO would hang procdog,
+// /dev/zero fill it), checked once open so none can be swapped in. A missing --config
+// file is an error too, which the original silently ignored.
 func readConfigFile(path string) ([]byte, error) {
 	f, err := openChecked(path, os.O_RDONLY, 0, "read config file", "cannot read config file",
 		func(fi os.FileInfo) string {
@@ -3442,12 +3390,10 @@ func readConfigFile(path string) ([]byte, error) {
 	return text, nil
 }
 
-// findConfig is the config file procdog reads when --config names none:
-// procdog.cfg in the current directory or else in the nearest parent that
-// has one (tests and scripts run below a project's root, where the file
-// usually sits), else one of fallbackConfigs. The search upwards stops below
-// a directory that others may write to, such as /tmp: a file planted there by
-// another user would be refused, and would so stop procdog for everyone below.
+// findConfig finds procdog.cfg here or in the nearest parent (tests run below a
+// project's root, where it sits), else a fallbackConfigs one. The search stops below
+// a directory others may write, such as /tmp: a file another user planted there
+// would be refused, and so stop procdog for everyone below.
 func findConfig() string {
 	if exists("procdog.cfg") {
 		return "procdog.cfg" // named as the original named it, in messages too
@@ -3498,10 +3444,9 @@ func exists(path string) bool {
 	return err == nil && !fi.IsDir()
 }
 
-// parseINI reads sections of key=value or key: value lines. Keys are lower
-// case; values are trimmed; an indented line continues the previous value;
-// lines starting with # or ; are comments. As in the original's
-// RawConfigParser, a later value for a key wins, and nothing is interpolated.
+// parseINI reads key=value or key: value lines as RawConfigParser: keys lower case,
+// values trimmed, indented lines continuing, # and ; comments, a later value winning,
+// nothing interpolated.
 func parseINI(text string) (map[string]map[string]string, error) {
 	sections := map[string]map[string]string{}
 	var section map[string]string
@@ -3597,10 +3542,8 @@ func identLen(s string) int {
 	return len(s)
 }
 
-// splitWords splits a command line into words as Python's shlex.split did in
-// the original: single quotes keep everything, double quotes let a backslash
-// escape only " and \, a backslash outside quotes escapes any character.
-// Nothing is expanded.
+// splitWords splits as Python's shlex.split did, expanding nothing: single quotes keep
+// all, in double quotes a backslash escapes only " and \, outside them any character.
 func splitWords(s string) ([]string, error) {
 	var words []string
 	var word strings.Builder
@@ -3645,8 +3588,7 @@ func splitWords(s string) ([]string, error) {
 	return words, nil
 }
 
-// resolvePaths makes the directory absolute, and the files relative to it,
-// so that the monitor, which runs elsewhere, finds what the user meant.
+// resolvePaths makes the paths absolute (files relative to dir): the monitor runs elsewhere.
 func (o *options) resolvePaths() error {
 	var err error
 	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
@@ -3667,9 +3609,7 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// checkHealthProbes checks --health-url, --health-tcp and --health-log
-// before anything starts, so that a typo is a usage error and not a process
-// that is never healthy.
+// checkHealthProbes makes a typo a usage error, not a process that is never healthy.
 func (o options) checkHealthProbes() error {
 	if o.HealthURL != "" {
 		u, err := url.Parse(o.HealthURL)
@@ -3699,10 +3639,8 @@ func (o options) checkHealthProbes() error {
 	return nil
 }
 
-// checkProbeAddress checks a probe's host and port as the monitor will use
-// them: a host that does not resolve, or a port that cannot be, would leave
-// the process unhealthy for ever. The lookup has the health timeout, but at
-// least a second: a timeout of 0 kills checks, not lookups.
+// checkProbeAddress: a bad host or port would leave the process unhealthy for ever. The
+// lookup has the health timeout, but at least a second: 0 kills checks, not lookups.
 func (o options) checkProbeAddress(option, value, host, port string) error {
 	if host == "" {
 		return usageErrorf("argument %s: no host in '%s'", option, value)
@@ -3751,17 +3689,14 @@ var signalNames = map[string]syscall.Signal{
 // signalName is a signal as the user wrote it; setting one checks it.
 type signalName string
 
-// restartPolicy says when the monitor restarts the process: no, on-failure
-// (a non-zero return code, or a signal) or always.
+// restartPolicy: no, on-failure (a non-zero return code, or a signal) or always.
 type restartPolicy string
 
-// envList is KEY=VALUE words, quoted as in a command: the variables added to
-// the environment of the process and of its health command.
+// envList is KEY=VALUE words, quoted as in a command, for the process and health command.
 type envList string
 
-// with is l with the variables of more added: a later value for a name
-// replaces the earlier one where it stood, so that a restart that gives --env
-// again does not make the list grow.
+// with adds more: a later value replaces the earlier one where it stood, so that a
+// restart that gives --env again does not make the list grow.
 func (l envList) with(more envList) envList {
 	a, _ := l.vars()
 	b, _ := more.vars()
@@ -3778,7 +3713,6 @@ func (l envList) with(more envList) envList {
 	return envList(strings.Join(words, " "))
 }
 
-// vars are the list's KEY=VALUE words, checked.
 func (l envList) vars() ([]string, error) {
 	words, err := splitWords(string(l))
 	if err != nil {
@@ -3793,8 +3727,7 @@ func (l envList) vars() ([]string, error) {
 	return words, nil
 }
 
-// shellQuote quotes a word for /bin/sh: single quotes keep everything but a
-// single quote.
+// shellQuote quotes a word for /bin/sh.
 func shellQuote(w string) string {
 	if w != "" && strings.Trim(w, nameChars+"./:,+=@%") == "" {
 		return w
@@ -3802,8 +3735,7 @@ func shellQuote(w string) string {
 	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
 
-// maxSignal is the highest signal number: Linux has real-time signals up
-// to 64, macOS and the BSDs stop at 31.
+// maxSignal: Linux has real-time signals up to 64, macOS and the BSDs stop at 31.
 func maxSignal() int {
 	if runtime.GOOS == "linux" {
 		return 64
@@ -3823,9 +3755,8 @@ func parseSignal(s string) (syscall.Signal, error) {
 		"or a number from 1 to %d)", s, maxSignal())
 }
 
-// flags are the options that differ from the defaults as --option=value
-// arguments: how a client tells its monitor the options, already expanded
-// and resolved. They also make the monitor's line in ps readable.
+// flags are how a client tells its monitor the options, expanded and resolved;
+// they also make the monitor's line in ps readable.
 func (o options) flags() []string {
 	var flags []string
 	for _, c := range o.changed() {
@@ -3834,8 +3765,7 @@ func (o options) flags() []string {
 	return flags
 }
 
-// quotedFlags are the flags on one line, each Go-quoted: how a monitor
-// answers the options request.
+// quotedFlags are the flags Go-quoted on one line, as a monitor answers options.
 func (o options) quotedFlags() string {
 	var quoted []string
 	for _, f := range o.flags() {
@@ -3844,8 +3774,7 @@ func (o options) quotedFlags() string {
 	return strings.Join(quoted, " ")
 }
 
-// optionsFromFlags reads what flags wrote, with package flag, expanding
-// nothing again.
+// optionsFromFlags reads what flags wrote, expanding nothing again.
 func optionsFromFlags(flags []string) (options, error) {
 	o := defaultOptions()
 	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
@@ -3862,8 +3791,7 @@ func optionsFromFlags(flags []string) (options, error) {
 	return o, nil
 }
 
-// summary is the options as the monitor log and the output header show them:
-// those that differ from the defaults, sorted by key.
+// summary is the options as the monitor log and the output header show them.
 func (o options) summary() string {
 	var parts []string
 	for _, c := range o.changed() {
@@ -3878,9 +3806,8 @@ type changedOption struct {
 	value string
 }
 
-// changed are the options a config file can hold that differ from the
-// defaults. The client's own (json, debug, config, and those of logs, list
-// and export) are left out: no monitor or output header needs them.
+// changed are the non-default options a config file can hold: no monitor or output
+// header needs the client's own (json, debug, config, and those of logs, list, export).
 func (o options) changed() []changedOption {
 	def := defaultOptions()
 	var changed []changedOption
