@@ -156,8 +156,7 @@ func report(stderr io.Writer, err error) int {
 	return ee.code
 }
 
-// runCommand runs one command. A non-zero exit code comes back as a *codedError,
-// with no message when the response already said it all.
+// runCommand returns a non-zero exit as a *codedError, with no message if the response said it.
 func runCommand(args []string, stdout, stderr io.Writer) error {
 	cl, err := parseCommandLine(args)
 	if err != nil {
@@ -275,10 +274,9 @@ func invalidName(name string) error {
 		"must be alphanumeric, with only underscores or dashes", name)
 }
 
-// runNames prints "NAME: <response>" for each name and returns the first non-zero
-// exit code. start and restart go in order and stop at the first failure, so that
-// "start db web --ensure-healthy" has db healthy before web starts; stop goes in
-// reverse order, through every name; status and wait ask all at once.
+// runNames prints "NAME: <response>" for each name. start and restart go in order and
+// stop at the first failure, so that "start db web --ensure-healthy" has db healthy
+// before web starts; stop goes in reverse, through every name; status and wait at once.
 func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
 	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
 		return invalidName(names[i])
@@ -333,7 +331,6 @@ func invalidCommand(command string) error {
 	return err
 }
 
-// printHelp prints a command's own help when one is named, else all of it.
 func printHelp(cl commandLine, stdout io.Writer) error {
 	words := cl.words
 	if len(words) > 0 && words[0] == "help" {
@@ -366,7 +363,6 @@ type commandSpec struct {
 
 func (c commandSpec) takesNames() bool { return slices.Equal(c.words, manyNames) }
 
-// synopsis is the command as help shows it: "signal NAME SIG".
 func (c commandSpec) synopsis() string {
 	words := strings.NewReplacer("name", "NAME", "signal", "SIG", "format", "FORMAT")
 	return strings.TrimSpace(c.name + " " + words.Replace(strings.Join(c.words, " ")))
@@ -2415,7 +2411,6 @@ func (j *exportJob) refuse(bad bool, format string, args ...any) {
 	}
 }
 
-// exportSeconds is seconds as both formats read them: 2, 0.5.
 func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // exportWholeSeconds rounds up, for the keys that take integers.
@@ -2426,8 +2421,7 @@ func exportWholeSeconds(f float64) int {
 	return int(f)
 }
 
-// exportRestartWindow is how long procdog's doubling delays take to use up its restarts,
-// plus the systemd default window of 10 s for the runs themselves.
+// exportRestartWindow is the time procdog's doubling delays take, plus systemd's 10 s.
 func exportRestartWindow(o options) int {
 	limit := maxRestartDelay.Seconds()
 	window, d, starts := 10.0, min(o.RestartDelay, limit), o.MaxRestarts+1
@@ -2441,15 +2435,13 @@ func exportRestartWindow(o options) int {
 	return exportWholeSeconds(window)
 }
 
-// systemdPlain are the bytes that an Exec line's word may hold unquoted.
 const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
 
 var systemdEscapes = map[byte]string{'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`}
 
-// systemdQuote writes an Exec line word as systemd reads it back. systemd resolves
-// %-specifiers in the whole line and $VARIABLES in each word, so % and $ are doubled.
-// A byte not plain puts the word in double quotes, with C escapes for quotes,
-// backslashes and control characters: a raw newline or a lone ; would end the command.
+// systemdQuote: systemd resolves %-specifiers in the whole Exec line and $VARIABLES in
+// each word, so % and $ are doubled; any other byte not plain puts the word in double
+// quotes, with C escapes: a raw newline or a lone ; would end the command.
 func systemdQuote(w string) string {
 	var b strings.Builder
 	valid := utf8.ValidString(w)
@@ -2477,11 +2469,9 @@ func quoteWords(argv []string, quote func(string) string) string {
 	return strings.Join(words, " ")
 }
 
-// systemdControl tells the characters that a unit file line cannot hold.
 func systemdControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// systemdText is free text as a unit file value: one line, no specifiers,
-// and no backslash at its end, which would join the next line to it.
+// systemdText is one line, no specifiers, no backslash at its end (which joins the next).
 func systemdText(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if systemdControl(r) {
@@ -2638,9 +2628,8 @@ func (j *exportJob) healthArgv() []string {
 	return append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
 }
 
-// plistString is s as plist <string> text. XML cannot hold most control characters
-// or invalid UTF-8 even escaped, so those are an error rather than a plist that runs
-// something else; \r is escaped, since a parser would turn it into a newline.
+// plistString refuses what XML cannot hold even escaped (most control characters,
+// invalid UTF-8), and escapes \r, which a parser would turn into a newline.
 func (j *exportJob) plistString(s string) string {
 	control := func(r rune) bool { return r < 0x20 && !strings.ContainsRune("\t\n\r", r) }
 	j.refuse(!utf8.ValidString(s) || strings.ContainsAny(s, "\uFFFE\uFFFF") ||
@@ -2912,8 +2901,7 @@ func defaultOptions() options {
 		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines an option once. value is a flag.Value over its field in an
-// options, whose Set checks the option's rules.
+// optionSpec defines an option once; value's Set checks the option's rules.
 type optionSpec struct {
 	long, short string
 	inFile      bool
@@ -3047,8 +3035,7 @@ func (f countFlag) Set(s string) error {
 
 func (f secondsFlag) String() string { return strconv.FormatFloat(*f.p, 'g', -1, 64) }
 
-// Set takes no negatives, NaN or infinity, and no hex floats, which Python's
-// float() refused.
+// Set takes no negatives, NaN, infinity, or hex floats (which Python's float() refused).
 func (f secondsFlag) Set(s string) error {
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil || v < 0 || v != v || v > maxSeconds || strings.ContainsAny(s, "xXpP_") {
@@ -3156,8 +3143,7 @@ func parseCommandLine(args []string) (commandLine, error) {
 	return cl, nil
 }
 
-// splitOption reads --name[=value], -c or -cvalue; name may be an unambiguous
-// prefix, as argparse allowed.
+// splitOption reads --name[=value], -c or -cvalue; name may be a prefix, as in argparse.
 func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
 	name, long := strings.CutPrefix(arg, "--")
 	if !long {
@@ -3194,8 +3180,7 @@ func (cl commandLine) givesHealthCheck() bool {
 	return slices.ContainsFunc(healthKeys, func(k string) bool { _, ok := cl.set[k]; return ok })
 }
 
-// skips: an expanded option the command does not use (stop runs no command) is
-// not set, so a $VAR this shell lacks cannot fail it.
+// skips an expanded option the command does not use: a $VAR this shell lacks can't fail it.
 func (cl commandLine) skips(spec optionSpec) bool {
 	return expandedKeys[spec.key()] && len(cl.words) > 0 && !usesOption(cl.words[0], spec.long)
 }
@@ -3205,8 +3190,7 @@ func validName(name string) bool { return name != "" && strings.Trim(name, nameC
 
 const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
-// resolveOptions merges defaults < config file < command line, expanding $VAR.
-// resolvePaths makes paths absolute later, for the commands that need them.
+// resolveOptions merges defaults < config file < command line; resolvePaths comes later.
 func resolveOptions(cl commandLine, name string) (options, error) {
 	o := defaultOptions()
 	fileValues, path, err := readConfig(cl.set["config"], name)
@@ -3218,8 +3202,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
 		}
-		// The command line's value wins (its env adds to the file's), and
-		// its health check replaces the file's, of whatever kind.
+		// The command line's value wins (env adds), and its health check replaces any.
 		_, given := cl.set[spec.long]
 		if given && spec.long != "env" || cl.skips(spec) ||
 			cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
@@ -3278,8 +3261,7 @@ func (o *options) applyCommandLine(cl commandLine) error {
 	return nil
 }
 
-// expand's error is the whole message, for the file and the command line alike;
-// a value the option refuses is left to set.
+// expand's error is the whole message; a value the option refuses is left to set.
 func (s optionSpec) expand(value string) (string, error) {
 	if !expandedKeys[s.key()] {
 		return value, nil
@@ -3428,7 +3410,6 @@ func fallbackConfigs() []string {
 	return paths
 }
 
-// configHint says where start looked for a command it did not find.
 func configHint(name, path string) string {
 	if path != "" {
 		return fmt.Sprintf("no command for '%s' in the config file %s", name, path)
@@ -3444,9 +3425,8 @@ func exists(path string) bool {
 	return err == nil && !fi.IsDir()
 }
 
-// parseINI reads key=value or key: value lines as RawConfigParser: keys lower case,
-// values trimmed, indented lines continuing, # and ; comments, a later value winning,
-// nothing interpolated.
+// parseINI reads as RawConfigParser: keys lower case, values trimmed, indented lines
+// continuing, # and ; comments, a later value winning, nothing interpolated.
 func parseINI(text string) (map[string]map[string]string, error) {
 	sections := map[string]map[string]string{}
 	var section map[string]string
@@ -3457,8 +3437,7 @@ func parseINI(text string) (map[string]map[string]string, error) {
 		bad := func(what string) error { return fmt.Errorf("line %d: %s: %s", n+1, what, trimmed) }
 		switch {
 		case trimmed == "":
-			// Python 2's ConfigParser, which the original ran on, skipped
-			// blank lines without ending the value they are inside.
+			// As Python 2's ConfigParser: a blank line does not end the value it is in.
 		case trimmed[0] == '#' || trimmed[0] == ';':
 		case key != "" && (line[0] == ' ' || line[0] == '\t'):
 			section[key] += "\n" + trimmed
@@ -3490,8 +3469,7 @@ func parseINI(text string) (map[string]map[string]string, error) {
 // ---------------------------------------------------------------------------
 // Commands as the user wrote them.
 
-// expandVars substitutes $VAR and ${VAR}, with $$ for a literal $, exactly as
-// Python's string.Template.substitute did in the original, errors included.
+// expandVars is Python's string.Template.substitute ($VAR, ${VAR}, $$), errors included.
 func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -3695,8 +3673,7 @@ type restartPolicy string
 // envList is KEY=VALUE words, quoted as in a command, for the process and health command.
 type envList string
 
-// with adds more: a later value replaces the earlier one where it stood, so that a
-// restart that gives --env again does not make the list grow.
+// with adds more, a later value replacing the earlier in place, so restarts do not grow it.
 func (l envList) with(more envList) envList {
 	a, _ := l.vars()
 	b, _ := more.vars()
@@ -3755,8 +3732,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 		"or a number from 1 to %d)", s, maxSignal())
 }
 
-// flags are how a client tells its monitor the options, expanded and resolved;
-// they also make the monitor's line in ps readable.
+// flags tell a monitor the options, expanded and resolved, readably in ps.
 func (o options) flags() []string {
 	var flags []string
 	for _, c := range o.changed() {
@@ -3806,8 +3782,7 @@ type changedOption struct {
 	value string
 }
 
-// changed are the non-default options a config file can hold: no monitor or output
-// header needs the client's own (json, debug, config, and those of logs, list, export).
+// changed are the non-default options a config file can hold (not the client's own).
 func (o options) changed() []changedOption {
 	def := defaultOptions()
 	var changed []changedOption
