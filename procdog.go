@@ -1225,9 +1225,9 @@ type monitor struct {
 	argv, health   []string
 	watch          *logWatch // --health-log
 	sock, lockPath string
-	logOut         *os.File // the monitor log, and the process's output by default
-	stdout, stderr *os.File // open for the monitor's life: a restarted process writes on
-	events         chan event
+	logOut         *os.File    // the monitor log, and the process's output by default
+	stdout, stderr *os.File    // open for the monitor's life: a restarted process writes on
+	events         chan func() // run by the loop, one at a time
 
 	state       monitorState
 	lock        *os.File // flocked until the process has exited for good
@@ -1239,12 +1239,11 @@ type monitor struct {
 	stopped     bool          // a stop came: no restart follows
 	quit        bool          // a signal came: no linger
 	stopSignal  syscall.Signal
-	deadline    time.Time // of the first stop
 	timer       *time.Timer
-	due         time.Time    // when timer is due
-	waiters     []chan reply // stops that wait for the process to exit
-	inFlight    int          // requests begun and not yet ended
-	checks      context.Context
+	due         time.Time       // when timer is due; while stopping, the stop's deadline
+	waiters     []chan response // stops that wait for the process to exit
+	inFlight    int             // requests begun and not yet ended
+	checks      context.Context // of the health checks, ended when a stop begins
 	endChecks   context.CancelFunc
 	healthKnown bool
 	healthLast  int
@@ -1260,26 +1259,6 @@ type childRun struct {
 	logStart   []int64 // the output files' sizes when it started, for --health-log
 }
 
-// An event is what the loop waits for, besides signals and its timers: a
-// request from a goroutine that waits on answer, or news from the
-// goroutines that reap the process and end what it left.
-type event struct {
-	kind   string // begin, end, state, check, checked, stop, signal, health-error; exit, ended, dropped
-	run    *childRun
-	code   int // exit: the returncode; checked: the health
-	why    string
-	sig    syscall.Signal
-	answer chan reply
-}
-
-type reply struct {
-	r      response
-	ok     bool // begin: false once the monitor is closing
-	run    *childRun
-	checks context.Context // ends when a stop begins
-	why    string
-}
-
 const logTime = "2006-01-02T15:04:05.000Z"
 
 func (m *monitor) logf(format string, args ...any) {
@@ -1287,16 +1266,14 @@ func (m *monitor) logf(format string, args ...any) {
 		os.Getpid(), m.name, fmt.Sprintf(format, args...))
 }
 
-// savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, which
-// runs with GOMAXPROCS=1 (see spawnMonitor): each processor the runtime
-// sets up costs memory in every monitor, and only the environment sets
-// it before the runtime starts.
+// savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, which runs
+// with GOMAXPROCS=1 (see spawnMonitor) to save memory; only the environment
+// sets it before the runtime starts.
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
-// monitorSignals are caught from the monitor's first moment. A client run in
-// a shell's background job has SIGINT and SIGQUIT ignored, and an ignored
-// signal stays ignored across exec: caught, they reach the process with
-// their default action, as from a shell.
+// monitorSignals are caught from the monitor's first moment: a client in a
+// shell's background job has SIGINT and SIGQUIT ignored, which exec would
+// pass on to the process; caught, they reach it with their default action.
 var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
 
 // runMonitor is the monitor's main. Its arguments are NAME, the state
@@ -1339,7 +1316,7 @@ func runMonitor(args []string) int {
 		case <-time.After(seconds(m.o.Settle)):
 		}
 		answerClient(m.status())
-		m.events <- event{kind: "end"}
+		m.events <- m.end
 	}(m.run.exited)
 	m.loop(sigs)
 	for _, ln := range m.listeners {
@@ -1358,7 +1335,7 @@ func newMonitor(args []string) (*monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad monitor options: %v", err)
 	}
-	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan event),
+	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
 		timer: time.NewTimer(time.Hour), delay: min(seconds(o.RestartDelay), maxRestartDelay)}
 	m.timer.Stop()
 	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
@@ -1378,32 +1355,20 @@ func newMonitor(args []string) (*monitor, error) {
 	return m, nil
 }
 
-// setUp takes the lock, opens the process's files and starts the first run
-// with its socket bound, under a temporary name, before the process starts
-// and renamed into place after: a client that finds the socket finds a
-// process, and clients see the old socket or the new one, never none. It
-// fails with errLockBusy when another monitor owns the name; once it has
+// setUp takes the lock, opens the process's files and starts the first run.
+// It fails with errLockBusy when another monitor owns the name; once it has
 // the lock, a failure leaves nothing behind but a line in the log.
 func (m *monitor) setUp() (err error) {
 	if m.lock, err = acquireLock(m.lockPath); err != nil {
 		return err
 	}
-	var ln net.Listener
 	if err = m.prepare(); err == nil {
-		ln, err = m.bind()
-	}
-	if err == nil {
-		if err = m.startRun(); err == nil {
-			if err = m.putSocket(ln); err != nil {
-				syscall.Kill(-m.run.pid, syscall.SIGKILL)
-			}
-		}
-		if err != nil {
-			ln.Close()
-			os.Remove(m.sock + newSocketSuffix)
-		}
+		err = m.putSocket(m.startRun)
 	}
 	if err != nil {
+		if m.run != nil {
+			syscall.Kill(-m.run.pid, syscall.SIGKILL)
+		}
 		m.closeFiles()
 		releaseLock(m.lock)
 		m.logf("%v", err)
@@ -1422,7 +1387,7 @@ func (m *monitor) prepare() (err error) {
 		return err
 	}
 	// A health command that cannot run would turn every answer into an
-	// error while the process ran on unwatched: refuse to start instead.
+	// error while the process ran on unwatched.
 	if len(m.health) > 0 {
 		if _, err := m.findInDir(m.health[0]); err != nil {
 			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
@@ -1466,26 +1431,33 @@ func (m *monitor) closeFiles() {
 	}
 }
 
-func (m *monitor) bind() (net.Listener, error) {
+// putSocket binds the socket under a temporary name, calls start and renames
+// it into place: a client that finds the socket finds a process, and clients
+// see the old socket or the new one, never none.
+func (m *monitor) putSocket(start func() error) (err error) {
 	newSock := m.sock + newSocketSuffix
 	os.Remove(newSock)
 	ln, err := listenUnix(newSock)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s: %v", newSock, err)
+		return fmt.Errorf("cannot listen on %s: %v", newSock, err)
 	}
-	return ln, nil
-}
-
-func (m *monitor) putSocket(ln net.Listener) error {
-	if err := os.Rename(m.sock+newSocketSuffix, m.sock); err != nil {
+	defer func() {
+		if err != nil {
+			ln.Close()
+			os.Remove(newSock)
+		}
+	}()
+	if err := start(); err != nil {
+		return err
+	}
+	if err := os.Rename(newSock, m.sock); err != nil {
 		return fmt.Errorf("cannot put the socket in place: %v", err)
 	}
 	fi, err := os.Lstat(m.sock)
 	if err != nil {
 		return fmt.Errorf("cannot find the socket: %v", err)
 	}
-	m.sockInfo = fi
-	m.listeners = append(m.listeners, ln)
+	m.sockInfo, m.listeners = fi, append(m.listeners, ln)
 	go m.accept(ln)
 	return nil
 }
@@ -1502,17 +1474,17 @@ func (m *monitor) removeSocket() {
 	}
 }
 
-// The event loop. It alone changes the monitor's state, one event at a
-// time, so no transition can see another half done, and nothing needs a
-// lock. What takes time (health checks, ending a group, waiting for a
-// process) is done by other goroutines, which tell the loop by events.
+// loop alone changes the monitor's state, one event at a time, so no
+// transition can see another half done, and nothing needs a lock. What takes
+// time (health checks, ending a group, waiting for a process) is done by
+// other goroutines, which send the loop a func to run with what they found.
 func (m *monitor) loop(sigs <-chan os.Signal) {
 	heal := time.NewTicker(healInterval)
 	defer heal.Stop()
 	for m.state != closing || m.inFlight > 0 {
 		select {
-		case ev := <-m.events:
-			m.handle(ev)
+		case f := <-m.events:
+			f()
 		case sig := <-sigs:
 			m.signalled(sig)
 		case <-m.timer.C:
@@ -1523,43 +1495,27 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 	}
 }
 
-func (m *monitor) handle(ev event) {
-	switch ev.kind {
-	case "begin":
-		ok := m.state != closing
-		if ok {
+// do runs f on the loop and returns once it has run.
+func (m *monitor) do(f func()) {
+	done := make(chan struct{})
+	m.events <- func() {
+		f()
+		close(done)
+	}
+	<-done
+}
+
+// begin counts a request in flight, unless the monitor is closing.
+func (m *monitor) begin() (ok bool) {
+	m.do(func() {
+		if ok = m.state != closing; ok {
 			m.inFlight++
 		}
-		ev.answer <- reply{ok: ok}
-	case "end":
-		m.inFlight--
-	case "state":
-		ev.answer <- reply{r: m.response(), run: m.run}
-	case "check":
-		ev.answer <- reply{run: m.run, checks: m.checks}
-	case "checked":
-		m.noteHealth(ev.code, ev.why)
-		r := m.response()
-		r.values["health"] = ev.code
-		ev.answer <- reply{r: r}
-	case "health-error":
-		ev.answer <- reply{why: m.healthErr}
-	case "stop":
-		m.stop(ev.answer)
-	case "signal":
-		if m.state == running || m.state == stopping {
-			m.logf("sending signal %d to process group %d", ev.sig, m.run.pid)
-			syscall.Kill(-m.run.pid, ev.sig)
-		}
-		ev.answer <- reply{}
-	case "exit":
-		m.exited(ev.run, ev.code)
-	case "ended":
-		m.afterRun()
-	case "dropped":
-		m.logDropped(ev.why)
-	}
+	})
+	return ok
 }
+
+func (m *monitor) end() { m.inFlight-- }
 
 // arm sets the one deadline of the state.
 func (m *monitor) arm(at time.Time) {
@@ -1601,33 +1557,27 @@ func (m *monitor) response() response {
 
 // stop sends the stop signal to the whole process group, so that a shell's
 // children end too, and answers once the process has exited, SIGKILLed at
-// the stop timeout if need be (see timeout): a stop always ends, and is for
-// good. answer is nil for a stop that a signal to the monitor asked for.
-func (m *monitor) stop(answer chan reply) {
+// the stop timeout if need be: a stop always ends, and is for good. answer
+// has room for the one answer, which nobody need read.
+func (m *monitor) stop(answer chan response) {
 	m.stopped = true
 	switch m.state {
 	case running:
 		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
-		m.deadline = time.Now().Add(seconds(m.o.StopTimeout))
 		m.state = stopping
-		m.arm(m.deadline)
+		m.arm(time.Now().Add(seconds(m.o.StopTimeout)))
 		// A health check of a process being stopped has nothing left to
-		// tell: ended now, and none started until it has exited, a start
-		// that waits on one acts on Ctrl-C at once.
+		// tell: ended now, a start that waits on one acts on Ctrl-C at once.
 		m.endChecks()
 		fallthrough
 	case stopping:
 		signalGroup(m.run.pid, m.stopSignal)
-		if answer != nil {
-			m.waiters = append(m.waiters, answer)
-		}
+		m.waiters = append(m.waiters, answer)
 		return
 	case restarting:
 		m.linger()
 	}
-	if answer != nil {
-		answer <- reply{r: m.response()}
-	}
+	answer <- m.response()
 }
 
 // signalled stops the process and ends the monitor, lingering or not. The
@@ -1641,13 +1591,12 @@ func (m *monitor) signalled(sig os.Signal) {
 	if m.state == lingering {
 		m.state = closing
 	} else {
-		m.stop(nil)
+		m.stop(make(chan response, 1))
 	}
 }
 
 // exited reaps a run, answers the stops that wait, and ends what is left of
-// the process group as a stop would (the stop signal, unless a stop sent it
-// already, and SIGKILL at the stop timeout): left over, they would hold the
+// the process group as a stop would: left over, they would hold the
 // process's port or files with nobody watching. The group's id stays
 // reserved while any member lives, so this reaches no one else.
 func (m *monitor) exited(r *childRun, code int) {
@@ -1655,16 +1604,16 @@ func (m *monitor) exited(r *childRun, code int) {
 	close(r.exited)
 	m.logf("process exited: returncode=%d", code)
 	m.state = ending
-	m.newHealthChecks()
+	m.checks, m.endChecks = context.WithCancel(context.Background())
 	for _, w := range m.waiters {
 		killed := m.response()
 		killed.code = codeKilled
 		delete(killed.values, "returncode")
 		killed.values["signal"] = int(m.stopSignal)
-		w <- reply{r: killed}
+		w <- killed
 	}
 	m.waiters = nil
-	sig, deadline := syscall.Signal(0), m.deadline
+	sig, deadline := syscall.Signal(0), m.due // a stop sent its signal already
 	if m.stopSignal == 0 {
 		sig, _ = parseSignal(string(m.o.StopSignal))
 		deadline = time.Now().Add(seconds(m.o.StopTimeout))
@@ -1680,7 +1629,7 @@ func (m *monitor) exited(r *childRun, code int) {
 				syscall.Kill(-r.pid, syscall.SIGKILL)
 			}
 		}
-		m.events <- event{kind: "ended"}
+		m.events <- m.afterRun
 	}()
 }
 
@@ -1740,18 +1689,13 @@ func (m *monitor) startRun() error {
 	m.recordRun(r.pid)
 	go func() {
 		cmd.Wait()
-		m.events <- event{kind: "exit", run: r, code: exitCode(cmd.ProcessState)}
+		code := exitCode(cmd.ProcessState)
+		m.events <- func() { m.exited(r, code) }
 	}()
 	m.run, m.state = r, running
-	m.newHealthChecks()
+	m.checks, m.endChecks = context.WithCancel(context.Background())
 	m.logf("started pid %d: %q", r.pid, m.argv)
 	return nil
-}
-
-// newHealthChecks gives the health commands started from now on a context
-// of their own, which a stop ends; those running now run on.
-func (m *monitor) newHealthChecks() {
-	m.checks, m.endChecks = context.WithCancel(context.Background())
 }
 
 // recordRun writes the process's pid and start time into the lock file, for
@@ -1817,13 +1761,7 @@ func (m *monitor) heal() {
 	if _, err := os.Lstat(m.sock); !errors.Is(err, os.ErrNotExist) {
 		return
 	}
-	ln, err := m.bind()
-	if err == nil {
-		if err = m.putSocket(ln); err != nil {
-			ln.Close()
-		}
-	}
-	if err != nil {
+	if err := m.putSocket(func() error { return nil }); err != nil {
 		m.logf("cannot put the socket back: %v", err)
 	} else {
 		m.logf("put the socket back")
@@ -1863,13 +1801,6 @@ func (m *monitor) noteHealth(health int, why string) {
 // Connections are served in goroutines of their own, which ask the loop,
 // so that one slow health check or silent client delays nobody else.
 
-// ask sends the loop an event and waits for its reply.
-func (m *monitor) ask(ev event) reply {
-	ev.answer = make(chan reply, 1) // the loop never waits for an asker
-	m.events <- ev
-	return <-ev.answer
-}
-
 func (m *monitor) accept(ln net.Listener) {
 	backoff := 10 * time.Millisecond
 	for {
@@ -1878,7 +1809,7 @@ func (m *monitor) accept(ln net.Listener) {
 			return
 		} else if err != nil {
 			// Out of descriptors, say: give the handlers time to free some.
-			m.events <- event{kind: "dropped", why: "accept: " + err.Error()}
+			m.events <- func() { m.logDropped("accept: " + err.Error()) }
 			time.Sleep(backoff)
 			backoff = min(2*backoff, time.Second)
 			continue
@@ -1902,7 +1833,7 @@ func (m *monitor) serve(conn net.Conn) {
 		case errors.Is(err, io.EOF):
 			return
 		}
-		m.events <- event{kind: "dropped", why: why}
+		m.events <- func() { m.logDropped(why) }
 		return
 	}
 	req := strings.TrimSpace(string(line))
@@ -1912,10 +1843,10 @@ func (m *monitor) serve(conn net.Conn) {
 	// at the end of the log it prints.
 	answer := m.o.quotedFlags()
 	if req != "options" {
-		if !m.ask(event{kind: "begin"}).ok {
+		if !m.begin() {
 			return // the client reads end of file: this monitor has ended
 		}
-		defer func() { m.events <- event{kind: "end"} }()
+		defer func() { m.events <- m.end }()
 		// A client that gave up (its time ran out, Ctrl-C) while this
 		// monitor could not answer must find nothing done later in its name.
 		if verb, _, _ := strings.Cut(req, " "); (verb == "stop" || verb == "signal") && clientGone(conn) {
@@ -1944,20 +1875,28 @@ func clientGone(conn net.Conn) bool {
 // "signal SIG" and health-error, why the last health check failed.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
+	sig, sigErr := parseSignal(arg)
 	switch {
 	case req == "" || req == "status":
 		return m.status().String()
 	case req == "wait":
 		return m.wait().String()
 	case req == "stop":
-		return m.ask(event{kind: "stop"}).r.String()
+		answer := make(chan response, 1)
+		m.events <- func() { m.stop(answer) }
+		return (<-answer).String()
 	case req == "health-error":
-		return m.ask(event{kind: "health-error"}).why
-	case verb == "signal":
-		if sig, err := parseSignal(arg); err == nil {
-			m.ask(event{kind: "signal", sig: sig})
-			return m.status().String()
-		}
+		var why string
+		m.do(func() { why = m.healthErr })
+		return why
+	case verb == "signal" && sigErr == nil:
+		m.do(func() {
+			if m.state == running || m.state == stopping {
+				m.logf("sending signal %d to process group %d", sig, m.run.pid)
+				syscall.Kill(-m.run.pid, sig)
+			}
+		})
+		return m.status().String()
 	}
 	return newResponse(codeInvalid).String()
 }
@@ -1965,16 +1904,24 @@ func (m *monitor) answer(req string) string {
 // status is the state with the result of a health check run now, if there
 // is one, taken after the check: a process that exited meanwhile is not
 // reported running.
-func (m *monitor) status() response {
+func (m *monitor) status() (r response) {
 	if m.o.healthKinds() == 0 {
-		return m.ask(event{kind: "state"}).r
+		m.do(func() { r = m.response() })
+		return r
 	}
-	check := m.ask(event{kind: "check"})
-	health, why, err := m.checkHealth(check.run, check.checks)
+	var run *childRun
+	var checks context.Context
+	m.do(func() { run, checks = m.run, m.checks })
+	health, why, err := m.checkHealth(run, checks)
 	if err != nil {
 		return errorResponse("%v", err)
 	}
-	return m.ask(event{kind: "checked", code: health, why: why}).r
+	m.do(func() {
+		m.noteHealth(health, why)
+		r = m.response()
+		r.values["health"] = health
+	})
+	return r
 }
 
 // wait runs the health check up to HealthCount times, HealthDelay apart,
@@ -1983,8 +1930,10 @@ func (m *monitor) status() response {
 func (m *monitor) wait() response {
 	r := m.status()
 	for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
+		var exited chan struct{}
+		m.do(func() { exited = m.run.exited })
 		select {
-		case <-m.ask(event{kind: "state"}).run.exited:
+		case <-exited:
 		case <-time.After(seconds(m.o.HealthDelay)):
 		}
 		r = m.status()
