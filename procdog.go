@@ -1217,8 +1217,7 @@ const (
 )
 
 // monitor runs one process, again when its restart policy says so. The
-// fields down to events are set before the loop starts; the others belong
-// to the loop goroutine alone.
+// fields after events belong to the loop goroutine alone.
 type monitor struct {
 	name           string
 	o              options
@@ -1267,18 +1266,15 @@ func (m *monitor) logf(format string, args ...any) {
 }
 
 // savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, which runs
-// with GOMAXPROCS=1 (see spawnMonitor) to save memory; only the environment
-// sets it before the runtime starts.
+// with GOMAXPROCS=1 to save memory (see spawnMonitor).
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
-// monitorSignals are caught from the monitor's first moment: a client in a
-// shell's background job has SIGINT and SIGQUIT ignored, which exec would
-// pass on to the process; caught, they reach it with their default action.
+// monitorSignals are caught from the start: a shell's background job ignores
+// SIGINT and SIGQUIT, and exec would pass that on to the process.
 var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
 
-// runMonitor is the monitor's main. Its arguments are NAME, the state
-// directory and the options as flags; its first answer goes to fd 3, a
-// pipe that the spawning client reads.
+// runMonitor is the monitor's main: NAME, the state directory, the options
+// as flags. Its first answer goes to fd 3, a pipe the spawning client reads.
 func runMonitor(args []string) int {
 	os.Unsetenv("GOMAXPROCS")
 	if v, ok := os.LookupEnv(savedGOMAXPROCS); ok {
@@ -1307,8 +1303,8 @@ func runMonitor(args []string) int {
 		answerClient(errorResponse("%v", err))
 		return exitError
 	}
-	// The first answer is in flight from the start, so that a process that
-	// exits at once cannot take the monitor away before it is given.
+	// In flight from the start, so that a process that exits at once cannot
+	// take the monitor away before the first answer is given.
 	m.inFlight = 1
 	go func(exited chan struct{}) {
 		select {
@@ -1319,10 +1315,7 @@ func runMonitor(args []string) int {
 		m.events <- m.end
 	}(m.run.exited)
 	m.loop(sigs)
-	for _, ln := range m.listeners {
-		ln.Close()
-	}
-	m.removeSocket()
+	m.closeSocket()
 	m.logf("monitor exiting")
 	return exitOK
 }
@@ -1345,19 +1338,16 @@ func newMonitor(args []string) (*monitor, error) {
 			return nil, err
 		}
 		logPath := statePath(args[1], m.name, "log")
+		paths := []string{orDefault(o.Stdout, logPath), orDefault(o.Stderr, logPath)}
 		m.watch = &logWatch{pattern: pattern, name: m.name, asks: make(chan logAsk),
-			paths: []string{orDefault(o.Stdout, logPath)}}
-		if p := orDefault(o.Stderr, logPath); p != m.watch.paths[0] {
-			m.watch.paths = append(m.watch.paths, p)
-		}
+			paths: slices.Compact(paths)}
 		go m.watch.serve()
 	}
 	return m, nil
 }
 
-// setUp takes the lock, opens the process's files and starts the first run.
-// It fails with errLockBusy when another monitor owns the name; once it has
-// the lock, a failure leaves nothing behind but a line in the log.
+// setUp takes the lock (or fails with errLockBusy) and starts the first run;
+// once it has the lock, a failure leaves nothing behind but a line in the log.
 func (m *monitor) setUp() (err error) {
 	if m.lock, err = acquireLock(m.lockPath); err != nil {
 		return err
@@ -1376,8 +1366,7 @@ func (m *monitor) setUp() (err error) {
 	return err
 }
 
-// prepare splits the commands and opens the output files, checking all that
-// can be checked before anything starts.
+// prepare splits the commands and opens the output files, checking all it can.
 func (m *monitor) prepare() (err error) {
 	o := m.o
 	if m.argv, err = o.commandArgs(); err != nil {
@@ -1386,15 +1375,13 @@ func (m *monitor) prepare() (err error) {
 	if m.health, err = o.healthArgs(); err != nil {
 		return err
 	}
-	// A health command that cannot run would turn every answer into an
-	// error while the process ran on unwatched.
+	// Else every answer would be an error while the process ran unwatched.
 	if len(m.health) > 0 {
 		if _, err := m.findInDir(m.health[0]); err != nil {
 			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	// Each run opens its input afresh; checked now, a start that fails on
-	// it leaves the output files as they were.
+	// Each run opens its input afresh: checked before the outputs are truncated.
 	stdin, err := openInput(o.Stdin)
 	if err != nil {
 		return err
@@ -1409,10 +1396,11 @@ func (m *monitor) prepare() (err error) {
 		fi, err := f.Stat()
 		regular := err == nil && fi.Mode().IsRegular()
 		if m.watch != nil && !regular {
-			return fmt.Errorf("--health-log reads the process's output, and %s is not a regular file", f.Name())
+			return fmt.Errorf("--health-log reads the process's output, "+
+				"and %s is not a regular file", f.Name())
 		}
-		// The monitor log is never truncated, a shared file has one
-		// header, and a FIFO's reader may not read yet.
+		// Not the monitor log, one header in a shared file, none in a FIFO
+		// whose reader may not read yet.
 		if f != m.logOut && (i == 0 || f != m.stdout) && regular {
 			if !o.Append {
 				f.Truncate(0)
@@ -1462,10 +1450,13 @@ func (m *monitor) putSocket(start func() error) (err error) {
 	return nil
 }
 
-// removeSocket removes the socket if it is still the one this monitor
-// bound, holding the lock, under which alone a monitor puts its socket in
-// place: if the lock is taken, a newer monitor owns the name and the socket.
-func (m *monitor) removeSocket() {
+// closeSocket stops listening, and removes the socket if it is still the one
+// this monitor bound. Only a lock holder puts a socket in place: if the lock
+// is taken, a newer monitor owns the name and the socket.
+func (m *monitor) closeSocket() {
+	for _, ln := range m.listeners {
+		ln.Close()
+	}
 	if lock, err := acquireLock(m.lockPath); err == nil {
 		if stillAt(m.sock, m.sockInfo) {
 			os.Remove(m.sock)
@@ -1474,10 +1465,9 @@ func (m *monitor) removeSocket() {
 	}
 }
 
-// loop alone changes the monitor's state, one event at a time, so no
-// transition can see another half done, and nothing needs a lock. What takes
-// time (health checks, ending a group, waiting for a process) is done by
-// other goroutines, which send the loop a func to run with what they found.
+// loop alone changes the monitor's state, one event at a time, so nothing
+// needs a lock. Other goroutines do what takes time (health checks, reaping,
+// ending a group, connections) and send the loop a func to run on its result.
 func (m *monitor) loop(sigs <-chan os.Signal) {
 	heal := time.NewTicker(healInterval)
 	defer heal.Stop()
@@ -1503,16 +1493,6 @@ func (m *monitor) do(f func()) {
 		close(done)
 	}
 	<-done
-}
-
-// begin counts a request in flight, unless the monitor is closing.
-func (m *monitor) begin() (ok bool) {
-	m.do(func() {
-		if ok = m.state != closing; ok {
-			m.inFlight++
-		}
-	})
-	return ok
 }
 
 func (m *monitor) end() { m.inFlight-- }
@@ -1555,10 +1535,10 @@ func (m *monitor) response() response {
 	return r
 }
 
-// stop sends the stop signal to the whole process group, so that a shell's
-// children end too, and answers once the process has exited, SIGKILLed at
-// the stop timeout if need be: a stop always ends, and is for good. answer
-// has room for the one answer, which nobody need read.
+// stop signals the whole process group, so that a shell's children end too,
+// and answers once the process has exited, SIGKILLed at the stop timeout if
+// need be: a stop always ends, and is for good. answer has room for the one
+// answer, which nobody need read.
 func (m *monitor) stop(answer chan response) {
 	m.stopped = true
 	switch m.state {
@@ -1566,8 +1546,7 @@ func (m *monitor) stop(answer chan response) {
 		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
 		m.state = stopping
 		m.arm(time.Now().Add(seconds(m.o.StopTimeout)))
-		// A health check of a process being stopped has nothing left to
-		// tell: ended now, a start that waits on one acts on Ctrl-C at once.
+		// Ended, so that a start that waits on one acts on Ctrl-C at once.
 		m.endChecks()
 		fallthrough
 	case stopping:
@@ -1595,10 +1574,9 @@ func (m *monitor) signalled(sig os.Signal) {
 	}
 }
 
-// exited reaps a run, answers the stops that wait, and ends what is left of
-// the process group as a stop would: left over, they would hold the
-// process's port or files with nobody watching. The group's id stays
-// reserved while any member lives, so this reaches no one else.
+// exited answers the stops that wait, and ends what is left of the group as
+// a stop would: it would hold the process's port or files unwatched. The
+// group id stays reserved while any member lives, so this hits no one else.
 func (m *monitor) exited(r *childRun, code int) {
 	r.returncode = code
 	close(r.exited)
@@ -1633,22 +1611,20 @@ func (m *monitor) exited(r *childRun, code int) {
 	}()
 }
 
-// afterRun restarts the process as its restart policy says, after a delay
-// that doubles each time, or lingers.
+// afterRun restarts the process as its policy says, after a doubling delay.
 func (m *monitor) afterRun() {
-	due := !m.stopped && (m.o.Restart == "always" || m.o.Restart == "on-failure" && m.run.returncode != 0)
+	failed := m.run.returncode != 0
+	due := !m.stopped && (m.o.Restart == "always" || m.o.Restart == "on-failure" && failed)
 	if due && m.restarts >= m.o.MaxRestarts {
 		m.logf("not restarting: %d restarts were allowed", m.o.MaxRestarts)
-		due = false
-	}
-	if !due {
-		m.linger()
+	} else if due {
+		m.logf("restarting in %v", m.delay)
+		m.state = restarting
+		m.arm(time.Now().Add(m.delay))
+		m.delay = min(2*m.delay, maxRestartDelay)
 		return
 	}
-	m.logf("restarting in %v", m.delay)
-	m.state = restarting
-	m.arm(time.Now().Add(m.delay))
-	m.delay = min(2*m.delay, maxRestartDelay)
+	m.linger()
 }
 
 // linger lets a new start begin, and answers for the linger time.
@@ -1689,8 +1665,7 @@ func (m *monitor) startRun() error {
 	m.recordRun(r.pid)
 	go func() {
 		cmd.Wait()
-		code := exitCode(cmd.ProcessState)
-		m.events <- func() { m.exited(r, code) }
+		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
 	}()
 	m.run, m.state = r, running
 	m.checks, m.endChecks = context.WithCancel(context.Background())
@@ -1698,16 +1673,14 @@ func (m *monitor) startRun() error {
 	return nil
 }
 
-// recordRun writes the process's pid and start time into the lock file, for
-// a later procdog to find the process again if this monitor is killed (see
-// findOrphan). Best effort: without it, the process is merely not found.
+// recordRun notes the process in the lock file, for findOrphan. Best effort.
 func (m *monitor) recordRun(pid int) {
 	m.lock.Truncate(0)
 	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
 }
 
-// command is argv as the process runs: in its directory and environment,
-// as the leader of a new process group. path is argv[0] found.
+// command runs argv, argv[0] found at path, as the process runs: in its
+// directory and environment, leading a new process group.
 func (m *monitor) command(ctx context.Context, path string, argv []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Args, cmd.Dir, cmd.Env = argv, m.o.Dir, m.environ()
@@ -1715,8 +1688,7 @@ func (m *monitor) command(ctx context.Context, path string, argv []string) *exec
 	return cmd
 }
 
-// findInDir finds the executable name as the process's directory sees it,
-// and names a directory that has gone as the reason.
+// findInDir finds the executable name as seen from the process's directory.
 func (m *monitor) findInDir(name string) (string, error) {
 	if fi, err := os.Stat(orDefault(m.o.Dir, ".")); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("directory %s is gone", m.o.Dir)
@@ -1724,9 +1696,8 @@ func (m *monitor) findInDir(name string) (string, error) {
 	return findExecutable(name, m.o.Dir)
 }
 
-// environ is the monitor's environment, which is the client's, with PWD
-// set to the process's directory, as a shell sets it, and the --env
-// variables, the later of two for one name winning.
+// environ is the monitor's environment (the client's), with PWD set as a
+// shell sets it and the --env variables, the later of two for one name winning.
 func (m *monitor) environ() []string {
 	env := os.Environ()
 	added, _ := m.o.Env.vars() // checked when the options were set
@@ -1735,15 +1706,14 @@ func (m *monitor) environ() []string {
 	}
 	for _, kv := range added {
 		key, _, _ := strings.Cut(kv, "=")
-		env = slices.DeleteFunc(env, func(old string) bool { return strings.HasPrefix(old, key+"=") })
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") })
 		env = append(env, kv)
 	}
 	return env
 }
 
-// heal puts the lock file and the socket back when they are removed under
-// a running process (a tmp cleaner, a careless rm): without them, clients
-// would take the name for stopped and start a second copy.
+// heal puts back the lock file and socket removed under a running process (a
+// tmp cleaner, a careless rm): else clients would start a second copy.
 func (m *monitor) heal() {
 	if m.lock == nil {
 		return
@@ -1782,9 +1752,7 @@ func (m *monitor) logDropped(why string) {
 	m.logf("%s", why)
 }
 
-// noteHealth keeps why the health check failed, for the health-error
-// request, and logs it when the result changes: a process that stays
-// unhealthy should say why somewhere.
+// noteHealth keeps why the check failed, for health-error, and logs changes.
 func (m *monitor) noteHealth(health int, why string) {
 	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why)
 	changed := !m.healthKnown || health != m.healthLast
@@ -1798,9 +1766,8 @@ func (m *monitor) noteHealth(health int, why string) {
 	}
 }
 
-// Connections are served in goroutines of their own, which ask the loop,
-// so that one slow health check or silent client delays nobody else.
-
+// Connections are served in goroutines of their own, so that one slow
+// health check or silent client delays nobody else.
 func (m *monitor) accept(ln net.Listener) {
 	backoff := 10 * time.Millisecond
 	for {
@@ -1827,9 +1794,11 @@ func (m *monitor) serve(conn net.Conn) {
 		why := "dropped a connection: " + err.Error()
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			why = fmt.Sprintf("dropped a connection that sent no request within %v", requestDeadline)
+			why = fmt.Sprintf("dropped a connection that sent no request within %v",
+				requestDeadline)
 		case errors.Is(err, bufio.ErrBufferFull):
-			why = fmt.Sprintf("dropped a connection whose request is longer than %d bytes", maxRequestLine)
+			why = fmt.Sprintf("dropped a connection whose request is longer than %d bytes",
+				maxRequestLine)
 		case errors.Is(err, io.EOF):
 			return
 		}
@@ -1837,19 +1806,24 @@ func (m *monitor) serve(conn net.Conn) {
 		return
 	}
 	req := strings.TrimSpace(string(line))
-	// An options request is answered even once the linger is over: a
-	// waiting client sends one to tell a monitor at work from a wedged one.
-	// It is not logged: logs asks for them, and would find its own request
-	// at the end of the log it prints.
+	// options is answered even after the linger, to tell a monitor at work
+	// from a wedged one, and not logged: logs asks for it, and would print it.
 	answer := m.o.quotedFlags()
 	if req != "options" {
-		if !m.begin() {
+		closed := true
+		m.do(func() {
+			if closed = m.state == closing; !closed {
+				m.inFlight++
+			}
+		})
+		if closed {
 			return // the client reads end of file: this monitor has ended
 		}
 		defer func() { m.events <- m.end }()
-		// A client that gave up (its time ran out, Ctrl-C) while this
-		// monitor could not answer must find nothing done later in its name.
-		if verb, _, _ := strings.Cut(req, " "); (verb == "stop" || verb == "signal") && clientGone(conn) {
+		// A client that gave up (timeout, Ctrl-C) must find nothing done later
+		// in its name.
+		verb, _, _ := strings.Cut(req, " ")
+		if (verb == "stop" || verb == "signal") && clientGone(conn) {
 			m.logf("request %q: not acted on, its client has gone", req)
 			return
 		}
@@ -1860,8 +1834,7 @@ func (m *monitor) serve(conn net.Conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// clientGone tells whether the process at the other end of conn has ended;
-// where that cannot be told, it has not.
+// clientGone tells whether the process at the other end of conn is known gone.
 func clientGone(conn net.Conn) bool {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -1871,8 +1844,7 @@ func clientGone(conn net.Conn) bool {
 	return err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
-// answer answers a request: status (or an empty line), wait, stop,
-// "signal SIG" and health-error, why the last health check failed.
+// answer answers status (or ""), wait, stop, "signal SIG" and health-error.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	sig, sigErr := parseSignal(arg)
@@ -1901,9 +1873,8 @@ func (m *monitor) answer(req string) string {
 	return newResponse(codeInvalid).String()
 }
 
-// status is the state with the result of a health check run now, if there
-// is one, taken after the check: a process that exited meanwhile is not
-// reported running.
+// status is the state, with a health check run now if there is one; the
+// state is taken after it, so a process that exited meanwhile is not running.
 func (m *monitor) status() (r response) {
 	if m.o.healthKinds() == 0 {
 		m.do(func() { r = m.response() })
@@ -1925,8 +1896,7 @@ func (m *monitor) status() (r response) {
 }
 
 // wait runs the health check up to HealthCount times, HealthDelay apart,
-// until it passes or the process exits. It runs one at least: a wait that
-// ran none would answer healthy without knowing.
+// until it passes or the process exits; at least once, to know.
 func (m *monitor) wait() response {
 	r := m.status()
 	for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
