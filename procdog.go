@@ -1810,16 +1810,15 @@ func (m *monitor) serve(conn net.Conn) {
 	// from a wedged one, and not logged: logs asks for it, and would print it.
 	answer := m.o.quotedFlags()
 	if req != "options" {
-		closed := true
+		var closed bool
 		m.do(func() {
-			if closed = m.state == closing; !closed {
-				m.inFlight++
-			}
+			closed = m.state == closing
+			m.inFlight++
 		})
+		defer func() { m.events <- m.end }()
 		if closed {
 			return // the client reads end of file: this monitor has ended
 		}
-		defer func() { m.events <- m.end }()
 		// A client that gave up (timeout, Ctrl-C) must find nothing done later
 		// in its name.
 		verb, _, _ := strings.Cut(req, " ")
@@ -1876,13 +1875,12 @@ func (m *monitor) answer(req string) string {
 // status is the state, with a health check run now if there is one; the
 // state is taken after it, so a process that exited meanwhile is not running.
 func (m *monitor) status() (r response) {
-	if m.o.healthKinds() == 0 {
-		m.do(func() { r = m.response() })
-		return r
-	}
 	var run *childRun
 	var checks context.Context
-	m.do(func() { run, checks = m.run, m.checks })
+	m.do(func() { r, run, checks = m.response(), m.run, m.checks })
+	if m.o.healthKinds() == 0 {
+		return r
+	}
 	health, why, err := m.checkHealth(run, checks)
 	if err != nil {
 		return errorResponse("%v", err)
