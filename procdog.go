@@ -1270,7 +1270,7 @@ func (m *monitor) logf(format string, args ...any) {
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
 // monitorSignals are caught from the start: a shell's background job ignores
-// SIGINT and SIGQUIT, and exec would pass that on to the process.
+// SIGINT and SIGQUIT, and exec passes on an ignored signal, not a caught one.
 var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
 
 // runMonitor is the monitor's main: NAME, the state directory, the options
