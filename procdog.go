@@ -2869,29 +2869,16 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 // ---------------------------------------------------------------------------
 // Options.
 
-// options: the defaults, under the config file, under the command line.
+// options: the defaults, under the config file, under the command line; optionSpecs
+// tells what each is.
 type options struct {
-	Command, HealthCommand          string
-	HealthCount                     int
-	HealthDelay, HealthTimeout      float64
-	EnsureHealthy                   bool
-	Dir, Stdin, Stdout, Stderr      string
-	Append                          bool
-	Linger, Settle                  float64
-	Strict, Shell                   bool
-	StopSignal                      signalName
-	StopTimeout                     float64
-	HealthURL, HealthTCP, HealthLog string
-	Restart                         string
-	MaxRestarts                     int
-	RestartDelay                    float64
-	Env                             envList
-	Config                          string
-	Debug, JSON                     bool
-	Lines                           int
-	Follow                          bool
-	Output                          string
-	All                             bool
+	Command, HealthCommand, HealthURL, HealthTCP, HealthLog               string
+	Dir, Stdin, Stdout, Stderr, Restart, Config, Output                   string
+	HealthCount, MaxRestarts, Lines                                       int
+	HealthDelay, HealthTimeout, Linger, Settle, StopTimeout, RestartDelay float64
+	EnsureHealthy, Append, Strict, Shell, Debug, JSON, Follow, All        bool
+	StopSignal                                                            signalName
+	Env                                                                   envList
 }
 
 func defaultOptions() options {
@@ -2900,53 +2887,48 @@ func defaultOptions() options {
 		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines an option once. Its field in options has its name without the dashes,
-// in any case; the field's type (bool, int count, float64 seconds, text) gives its syntax,
-// and check any further rule.
+// optionSpec defines an option once. Its field in options has its name, dashes dropped,
+// in any case; the field's type (bool, int count, float64 seconds, text) gives its syntax.
 type optionSpec struct {
 	long, short string
 	inFile      bool // a config file may set it
-	check       func(string) error
 	help        string
 }
 
 var optionSpecs = []optionSpec{
-	{"command", "c", true, nil, "the command line to run"},
-	{"health-command", "", true, nil, "command whose exit code is the health (0 = healthy)"},
-	{"health-count", "", true, nil, "how many health checks wait tries"},
-	{"health-delay", "", true, nil, "seconds between those tries"},
-	{"health-timeout", "", true, nil,
-		"seconds before a health check is killed and counts as unhealthy"},
-	{"ensure-healthy", "", true, nil,
+	{"command", "c", true, "the command line to run"},
+	{"health-command", "", true, "command whose exit code is the health (0 = healthy)"},
+	{"health-count", "", true, "how many health checks wait tries"},
+	{"health-delay", "", true, "seconds between those tries"},
+	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy"},
+	{"ensure-healthy", "", true,
 		"start waits for health, and stops the process if it never gets healthy"},
-	{"dir", "", true, nil, "where the process runs (default: the current directory)"},
-	{"stdin", "", true, nil, "file for standard input"},
-	{"stdout", "", true, nil, "file for standard output (default: the monitor log)"},
-	{"stderr", "", true, nil, "file for standard error (default: the monitor log)"},
-	{"append", "", true, nil, "append to --stdout/--stderr instead of truncating"},
-	{"linger", "", true, checkLinger, "seconds the monitor answers after the process exits"},
-	{"settle", "", true, nil, "seconds start waits for the process to run or exit"},
-	{"strict", "", true, nil, "error when starting a started or stopping a stopped process"},
-	{"shell", "", true, nil, "run the command with /bin/sh -c"},
-	{"stop-signal", "", true, checkSignal, "signal that stop sends first, name or number"},
-	{"stop-timeout", "", true, nil, "seconds before stop sends SIGKILL"},
-	{"health-url", "", true, nil,
-		"healthy when an HTTP GET of this http:// URL answers 2xx or 3xx"},
-	{"health-tcp", "", true, nil, "healthy when a TCP connection to this HOST:PORT opens"},
-	{"health-log", "", true, nil,
+	{"dir", "", true, "where the process runs (default: the current directory)"},
+	{"stdin", "", true, "file for standard input"},
+	{"stdout", "", true, "file for standard output (default: the monitor log)"},
+	{"stderr", "", true, "file for standard error (default: the monitor log)"},
+	{"append", "", true, "append to --stdout/--stderr instead of truncating"},
+	{"linger", "", true, "seconds the monitor answers after the process exits"},
+	{"settle", "", true, "seconds start waits for the process to run or exit"},
+	{"strict", "", true, "error when starting a started or stopping a stopped process"},
+	{"shell", "", true, "run the command with /bin/sh -c"},
+	{"stop-signal", "", true, "signal that stop sends first, name or number"},
+	{"stop-timeout", "", true, "seconds before stop sends SIGKILL"},
+	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx"},
+	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens"},
+	{"health-log", "", true,
 		"healthy once the process has printed a line matching this regular expression"},
-	{"restart", "", true, checkRestart,
-		"restart the process when it exits: no, on-failure or always"},
-	{"max-restarts", "", true, nil, "restart at most this many times"},
-	{"restart-delay", "", true, nil, "seconds before the first restart, doubling up to 30 s"},
-	{"env", "", true, checkEnv, "KEY=VALUE to add to the process's environment; may be repeated"},
-	{"config", "", false, nil, "config file to read"},
-	{"json", "", false, nil, "print JSON instead of the response line"},
-	{"lines", "n", false, nil, "logs: how many lines to print"},
-	{"follow", "f", false, nil, "logs: go on printing what is added, until interrupted"},
-	{"all", "", false, nil, "list: also the names whose monitor has ended, as stopped"},
-	{"debug", "", false, nil, "print what the client does to stderr"},
-	{"output", "", false, nil, "export: write the unit or plist to this file instead of stdout"},
+	{"restart", "", true, "restart the process when it exits: no, on-failure or always"},
+	{"max-restarts", "", true, "restart at most this many times"},
+	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s"},
+	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated"},
+	{"config", "", false, "config file to read"},
+	{"json", "", false, "print JSON instead of the response line"},
+	{"lines", "n", false, "logs: how many lines to print"},
+	{"follow", "f", false, "logs: go on printing what is added, until interrupted"},
+	{"all", "", false, "list: also the names whose monitor has ended, as stopped"},
+	{"debug", "", false, "print what the client does to stderr"},
+	{"output", "", false, "export: write the unit or plist to this file instead of stdout"},
 }
 
 var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
@@ -3003,36 +2985,20 @@ func (s optionSpec) set(o *options, text string) error {
 		}
 		v = x
 	}
-	if err == nil && s.check != nil {
-		err = s.check(text)
+	switch {
+	case err != nil:
+	case s.long == "linger" && v.(float64) > maxLinger:
+		err = fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text, maxLinger)
+	case s.long == "stop-signal":
+		_, err = parseSignal(text)
+	case s.long == "restart" && text != "no" && text != "on-failure" && text != "always":
+		err = fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", text)
+	case s.long == "env":
+		_, err = envList(text).vars()
 	}
 	if err == nil {
 		f.Set(reflect.ValueOf(v).Convert(f.Type()))
 	}
-	return err
-}
-
-func checkLinger(s string) error {
-	if x, _ := strconv.ParseFloat(strings.TrimSpace(s), 64); x > maxLinger {
-		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", s, maxLinger)
-	}
-	return nil
-}
-
-func checkSignal(s string) error {
-	_, err := parseSignal(s)
-	return err
-}
-
-func checkRestart(s string) error {
-	if s != "no" && s != "on-failure" && s != "always" {
-		return fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", s)
-	}
-	return nil
-}
-
-func checkEnv(s string) error {
-	_, err := envList(s).vars()
 	return err
 }
 
@@ -3696,15 +3662,14 @@ type envList string
 func (l envList) with(more envList) envList {
 	a, _ := l.vars()
 	b, _ := more.vars()
-	var words []string
-	at := map[string]int{}
+	var keys, words []string
 	for _, kv := range append(a, b...) {
 		key, _, _ := strings.Cut(kv, "=")
-		if _, ok := at[key]; !ok {
-			at[key] = len(words)
-			words = append(words, "")
+		if i := slices.Index(keys, key); i >= 0 {
+			words[i] = shellQuote(kv)
+		} else {
+			keys, words = append(keys, key), append(words, shellQuote(kv))
 		}
-		words[at[key]] = shellQuote(kv)
 	}
 	return envList(strings.Join(words, " "))
 }
