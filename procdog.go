@@ -2869,8 +2869,7 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 // ---------------------------------------------------------------------------
 // Options.
 
-// options: the defaults, under the config file, under the command line; optionSpecs
-// tells what each is.
+// options: the defaults, under the config file, under the command line.
 type options struct {
 	Command, HealthCommand, HealthURL, HealthTCP, HealthLog               string
 	Dir, Stdin, Stdout, Stderr, Restart, Config, Output                   string
@@ -3294,11 +3293,10 @@ func (s optionSpec) expand(value string) (string, error) {
 
 const maxConfigSize = 1 << 20
 
-// readConfig returns name's values and the path read. As ConfigParser.items(name),
-// [DEFAULT] fills in the sections that exist; a name without one gets nothing.
-// For procdog runs its commands, it refuses a file of another user (root excepted), one
-// others may write, or one not regular (a FIFO would hang procdog, /dev/zero fill it),
-// checked once open so none can be swapped in. A missing --config file is an error too.
+// readConfig returns name's values and the path read; [DEFAULT] fills in the sections that
+// exist, as in ConfigParser. As procdog runs its commands, it refuses a file of another user
+// (root excepted), one others may write, or one not regular (a FIFO would hang procdog,
+// /dev/zero fill it), checked once open so none can be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
@@ -3350,23 +3348,18 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 // a directory others may write, such as /tmp: a file another user planted there
 // would be refused, and so stop procdog for everyone below.
 func findConfig() string {
-	if exists("procdog.cfg") {
-		return "procdog.cfg" // named as the original named it, in messages too
-	}
+	paths := []string{"procdog.cfg"} // named as the original named it, in messages too
 	if wd, err := os.Getwd(); err == nil {
 		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
 			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o002 != 0 {
 				break
 			}
-			if path := filepath.Join(dir, "procdog.cfg"); exists(path) {
-				return path
-			}
+			paths = append(paths, filepath.Join(dir, "procdog.cfg"))
 		}
 	}
-	for _, path := range fallbackConfigs() {
-		if exists(path) {
-			return path
-		}
+	paths = append(paths, fallbackConfigs()...)
+	if i := slices.IndexFunc(paths, exists); i >= 0 {
+		return paths[i]
 	}
 	return ""
 }
@@ -3553,12 +3546,7 @@ func (o *options) resolvePaths() error {
 	return nil
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
+func orDefault(s, def string) string { return cmp.Or(s, def) }
 
 // checkHealthProbes makes a typo a usage error, not a process that is never healthy. A bad
 // host is one too: the lookup has the health timeout, but at least a second, as 0 kills
