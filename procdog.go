@@ -54,10 +54,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -459,7 +459,7 @@ func (s optionSpec) helpLine() string {
 		synopsis += " " + strings.ToUpper(s.key())
 	}
 	help := s.help
-	if v := s.value(&def).String(); v != s.value(&options{}).String() {
+	if v := s.value(&def); v != s.value(&options{}) {
 		help += fmt.Sprintf(" (default %v)", v)
 	}
 	if len(synopsis) > 22 {
@@ -922,8 +922,7 @@ func (c client) show(stdout io.Writer) error {
 		}
 		lines = append(lines, configLine(ch.spec.key(), ch.value))
 		value := jsonText(ch.value)
-		switch ch.spec.value(&o).(type) {
-		case boolFlag, countFlag, secondsFlag:
+		if ch.spec.field(&o).Kind() != reflect.String {
 			value = ch.value
 		}
 		fields = append(fields, jsonText(ch.spec.key())+":"+value)
@@ -2789,27 +2788,13 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 
 // options: the defaults, under the config file, under the command line.
 type options struct {
-	Command, HealthCommand          string
-	HealthCount                     int
-	HealthDelay, HealthTimeout      float64
-	EnsureHealthy                   bool
-	Dir, Stdin, Stdout, Stderr      string
-	Append                          bool
-	Linger, Settle                  float64
-	Strict, Shell                   bool
-	StopSignal                      signalName
-	StopTimeout                     float64
-	HealthURL, HealthTCP, HealthLog string
-	Restart                         restartPolicy
-	MaxRestarts                     int
-	RestartDelay                    float64
-	Env                             envList
-	Config                          string
-	Debug, JSON                     bool
-	Lines                           int
-	Follow                          bool
-	Output                          string
-	All                             bool
+	Command, HealthCommand, HealthURL, HealthTCP, HealthLog               string
+	Dir, Stdin, Stdout, Stderr, Restart, Config, Output                   string
+	HealthCount, MaxRestarts, Lines                                       int
+	HealthDelay, HealthTimeout, Linger, Settle, StopTimeout, RestartDelay float64
+	EnsureHealthy, Append, Strict, Shell, Debug, JSON, Follow, All        bool
+	StopSignal                                                            signalName
+	Env                                                                   envList
 }
 
 func defaultOptions() options {
@@ -2818,79 +2803,48 @@ func defaultOptions() options {
 		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines an option once; value's Set checks the option's rules.
+// optionSpec defines an option once. Its field in options has its name, dashes dropped,
+// in any case; the field's type (bool, int count, float64 seconds, text) gives its syntax.
 type optionSpec struct {
 	long, short string
-	inFile      bool
+	inFile      bool // a config file may set it
 	help        string
-	value       func(o *options) flag.Value
 }
 
 var optionSpecs = []optionSpec{
-	{"command", "c", true, "the command line to run",
-		func(o *options) flag.Value { return textFlag{&o.Command} }},
-	{"health-command", "", true, "command whose exit code is the health (0 = healthy)",
-		func(o *options) flag.Value { return textFlag{&o.HealthCommand} }},
-	{"health-count", "", true, "how many health checks wait tries",
-		func(o *options) flag.Value { return countFlag{&o.HealthCount} }},
-	{"health-delay", "", true, "seconds between those tries",
-		func(o *options) flag.Value { return secondsFlag{&o.HealthDelay, maxSeconds} }},
-	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy",
-		func(o *options) flag.Value { return secondsFlag{&o.HealthTimeout, maxSeconds} }},
+	{"command", "c", true, "the command line to run"},
+	{"health-command", "", true, "command whose exit code is the health (0 = healthy)"},
+	{"health-count", "", true, "how many health checks wait tries"},
+	{"health-delay", "", true, "seconds between those tries"},
+	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy"},
 	{"ensure-healthy", "", true,
-		"start waits for health, and stops the process if it never gets healthy",
-		func(o *options) flag.Value { return boolFlag{&o.EnsureHealthy} }},
-	{"dir", "", true, "where the process runs (default: the current directory)",
-		func(o *options) flag.Value { return textFlag{&o.Dir} }},
-	{"stdin", "", true, "file for standard input",
-		func(o *options) flag.Value { return textFlag{&o.Stdin} }},
-	{"stdout", "", true, "file for standard output (default: the monitor log)",
-		func(o *options) flag.Value { return textFlag{&o.Stdout} }},
-	{"stderr", "", true, "file for standard error (default: the monitor log)",
-		func(o *options) flag.Value { return textFlag{&o.Stderr} }},
-	{"append", "", true, "append to --stdout/--stderr instead of truncating",
-		func(o *options) flag.Value { return boolFlag{&o.Append} }},
-	{"linger", "", true, "seconds the monitor answers after the process exits",
-		func(o *options) flag.Value { return secondsFlag{&o.Linger, maxLinger} }},
-	{"settle", "", true, "seconds start waits for the process to run or exit",
-		func(o *options) flag.Value { return secondsFlag{&o.Settle, maxSeconds} }},
-	{"strict", "", true, "error when starting a started or stopping a stopped process",
-		func(o *options) flag.Value { return boolFlag{&o.Strict} }},
-	{"shell", "", true, "run the command with /bin/sh -c",
-		func(o *options) flag.Value { return boolFlag{&o.Shell} }},
-	{"stop-signal", "", true, "signal that stop sends first, name or number",
-		func(o *options) flag.Value { return &o.StopSignal }},
-	{"stop-timeout", "", true, "seconds before stop sends SIGKILL",
-		func(o *options) flag.Value { return secondsFlag{&o.StopTimeout, maxSeconds} }},
-	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx",
-		func(o *options) flag.Value { return textFlag{&o.HealthURL} }},
-	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens",
-		func(o *options) flag.Value { return textFlag{&o.HealthTCP} }},
+		"start waits for health, and stops the process if it never gets healthy"},
+	{"dir", "", true, "where the process runs (default: the current directory)"},
+	{"stdin", "", true, "file for standard input"},
+	{"stdout", "", true, "file for standard output (default: the monitor log)"},
+	{"stderr", "", true, "file for standard error (default: the monitor log)"},
+	{"append", "", true, "append to --stdout/--stderr instead of truncating"},
+	{"linger", "", true, "seconds the monitor answers after the process exits"},
+	{"settle", "", true, "seconds start waits for the process to run or exit"},
+	{"strict", "", true, "error when starting a started or stopping a stopped process"},
+	{"shell", "", true, "run the command with /bin/sh -c"},
+	{"stop-signal", "", true, "signal that stop sends first, name or number"},
+	{"stop-timeout", "", true, "seconds before stop sends SIGKILL"},
+	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx"},
+	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens"},
 	{"health-log", "", true,
-		"healthy once the process has printed a line matching this regular expression",
-		func(o *options) flag.Value { return textFlag{&o.HealthLog} }},
-	{"restart", "", true, "restart the process when it exits: no, on-failure or always",
-		func(o *options) flag.Value { return &o.Restart }},
-	{"max-restarts", "", true, "restart at most this many times",
-		func(o *options) flag.Value { return countFlag{&o.MaxRestarts} }},
-	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s",
-		func(o *options) flag.Value { return secondsFlag{&o.RestartDelay, maxSeconds} }},
-	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated",
-		func(o *options) flag.Value { return &o.Env }},
-	{"config", "", false, "config file to read",
-		func(o *options) flag.Value { return textFlag{&o.Config} }},
-	{"json", "", false, "print JSON instead of the response line",
-		func(o *options) flag.Value { return boolFlag{&o.JSON} }},
-	{"lines", "n", false, "logs: how many lines to print",
-		func(o *options) flag.Value { return countFlag{&o.Lines} }},
-	{"follow", "f", false, "logs: go on printing what is added, until interrupted",
-		func(o *options) flag.Value { return boolFlag{&o.Follow} }},
-	{"all", "", false, "list: also the names whose monitor has ended, as stopped",
-		func(o *options) flag.Value { return boolFlag{&o.All} }},
-	{"debug", "", false, "print what the client does to stderr",
-		func(o *options) flag.Value { return boolFlag{&o.Debug} }},
-	{"output", "", false, "export: write the unit or plist to this file instead of stdout",
-		func(o *options) flag.Value { return textFlag{&o.Output} }},
+		"healthy once the process has printed a line matching this regular expression"},
+	{"restart", "", true, "restart the process when it exits: no, on-failure or always"},
+	{"max-restarts", "", true, "restart at most this many times"},
+	{"restart-delay", "", true, "seconds before the first restart, doubling up to 30 s"},
+	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated"},
+	{"config", "", false, "config file to read"},
+	{"json", "", false, "print JSON instead of the response line"},
+	{"lines", "n", false, "logs: how many lines to print"},
+	{"follow", "f", false, "logs: go on printing what is added, until interrupted"},
+	{"all", "", false, "list: also the names whose monitor has ended, as stopped"},
+	{"debug", "", false, "print what the client does to stderr"},
+	{"output", "", false, "export: write the unit or plist to this file instead of stdout"},
 }
 
 var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
@@ -2900,16 +2854,6 @@ var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir
 // healthKeys are the kinds of health check, of which a process has one.
 var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
 
-func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
-
-func (s optionSpec) isBool() bool {
-	_, ok := s.value(&options{}).(boolFlag)
-	return ok
-}
-
-// set's errors name neither flag nor config key: the caller knows which one was used.
-func (s optionSpec) set(o *options, value string) error { return s.value(o).Set(value) }
-
 func findOption(long string) (optionSpec, bool) {
 	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
 	if i < 0 {
@@ -2918,77 +2862,58 @@ func findOption(long string) (optionSpec, bool) {
 	return optionSpecs[i], true
 }
 
-type (
-	textFlag    struct{ p *string }
-	boolFlag    struct{ p *bool }
-	countFlag   struct{ p *int }
-	secondsFlag struct {
-		p   *float64
-		max float64
-	}
-)
+func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
+
+// field is the option's field in o.
+func (s optionSpec) field(o *options) reflect.Value {
+	name := strings.ReplaceAll(s.long, "-", "")
+	return reflect.ValueOf(o).Elem().FieldByNameFunc(func(f string) bool {
+		return strings.EqualFold(f, name)
+	})
+}
+
+func (s optionSpec) isBool() bool { return s.field(&options{}).Kind() == reflect.Bool }
+
+// value is the option's value in o as flags, config lines and help show it.
+func (s optionSpec) value(o *options) string { return fmt.Sprint(s.field(o)) }
 
 const maxSeconds = 1e9
 
-func (f textFlag) String() string     { return *f.p }
-func (f textFlag) Set(s string) error { *f.p = s; return nil }
-
-func (f boolFlag) String() string   { return strconv.FormatBool(*f.p) }
-func (f boolFlag) IsBoolFlag() bool { return true }
-func (f boolFlag) Set(s string) (err error) {
-	*f.p, err = parseBool(s)
-	return err
-}
-
-func (f countFlag) String() string { return strconv.Itoa(*f.p) }
-func (f countFlag) Set(s string) error {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || n < 0 {
-		return fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", s)
-	}
-	*f.p = n
-	return nil
-}
-
-func (f secondsFlag) String() string { return strconv.FormatFloat(*f.p, 'g', -1, 64) }
-
-// Set takes no negatives, NaN, infinity, or hex floats (which Python's float() refused).
-func (f secondsFlag) Set(s string) error {
-	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || v < 0 || v != v || v > maxSeconds || strings.ContainsAny(s, "xXpP_") {
-		return fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", s)
-	}
-	if v > f.max {
-		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", s, int(f.max))
-	}
-	*f.p = v
-	return nil
-}
-
-func (p *signalName) String() string { return string(*p) }
-func (p *signalName) Set(s string) error {
-	_, err := parseSignal(s)
-	return setChecked(p, s, err)
-}
-
-func (p *restartPolicy) String() string { return string(*p) }
-func (p *restartPolicy) Set(s string) error {
+// set's errors name neither flag nor config key: the caller knows which one was used.
+func (s optionSpec) set(o *options, text string) error {
+	f := s.field(o)
+	var v any = text
 	var err error
-	if s != "no" && s != "on-failure" && s != "always" {
-		err = fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", s)
+	switch f.Kind() {
+	case reflect.Bool:
+		v, err = parseBool(text)
+	case reflect.Int:
+		n, nerr := strconv.Atoi(strings.TrimSpace(text))
+		if nerr != nil || n < 0 {
+			err = fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", text)
+		}
+		v = n
+	case reflect.Float64:
+		// No negatives, NaN, infinity, or hex floats (which Python's float() refused).
+		x, xerr := strconv.ParseFloat(strings.TrimSpace(text), 64)
+		if xerr != nil || x < 0 || x != x || x > maxSeconds || strings.ContainsAny(text, "xXpP_") {
+			err = fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", text)
+		}
+		v = x
 	}
-	return setChecked(p, s, err)
-}
-
-func (l *envList) String() string { return string(*l) }
-func (l *envList) Set(s string) error {
-	_, err := envList(s).vars()
-	return setChecked(l, s, err)
-}
-
-func setChecked[T ~string](p *T, s string, err error) error {
+	switch {
+	case err != nil:
+	case s.long == "linger" && v.(float64) > maxLinger:
+		err = fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text, maxLinger)
+	case s.long == "stop-signal":
+		_, err = parseSignal(text)
+	case s.long == "restart" && text != "no" && text != "on-failure" && text != "always":
+		err = fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", text)
+	case s.long == "env":
+		_, err = envList(text).vars()
+	}
 	if err == nil {
-		*p = T(s)
+		f.Set(reflect.ValueOf(v).Convert(f.Type()))
 	}
 	return err
 }
@@ -3003,6 +2928,81 @@ func parseBool(s string) (bool, error) {
 	}
 	return false, fmt.Errorf("Not a boolean: %s", s)
 }
+
+// healthKinds counts the kinds of health check o has.
+func (o options) healthKinds() int {
+	n := 0
+	for _, probe := range []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog} {
+		if probe != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// flags tell a monitor the options, expanded and resolved, readably in ps.
+func (o options) flags() []string {
+	var flags []string
+	for _, c := range o.changed() {
+		flags = append(flags, "--"+c.spec.long+"="+c.value)
+	}
+	return flags
+}
+
+// quotedFlags are the flags Go-quoted on one line, as a monitor answers options.
+func (o options) quotedFlags() string {
+	flags := o.flags()
+	for i, f := range flags {
+		flags[i] = strconv.Quote(f)
+	}
+	return strings.Join(flags, " ")
+}
+
+// optionsFromFlags reads what flags wrote, expanding nothing again.
+func optionsFromFlags(flags []string) (options, error) {
+	o := defaultOptions()
+	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, s := range optionSpecs {
+		fs.Func(s.long, s.help, func(v string) error { return s.set(&o, v) })
+	}
+	if err := fs.Parse(flags); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("not an option: %q", fs.Arg(0))
+	}
+	return o, nil
+}
+
+// summary is the options as the monitor log and the output header show them.
+func (o options) summary() string {
+	var parts []string
+	for _, c := range o.changed() {
+		parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+type changedOption struct {
+	spec  optionSpec
+	value string
+}
+
+// changed are the non-default options a config file can hold (not the client's own).
+func (o options) changed() []changedOption {
+	def := defaultOptions()
+	var changed []changedOption
+	for _, spec := range optionSpecs {
+		if v := spec.value(&o); spec.inFile && v != spec.value(&def) {
+			changed = append(changed, changedOption{spec, v})
+		}
+	}
+	return changed
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // ---------------------------------------------------------------------------
 // The command line.
@@ -3020,42 +3020,39 @@ type commandLine struct {
 func parseCommandLine(args []string) (commandLine, error) {
 	cl := commandLine{set: map[string]string{}}
 	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		switch {
+		switch arg := args[i]; {
 		case arg == "--":
 			cl.words = append(cl.words, args[i+1:]...)
 			return cl, nil
 		case arg == "-h" || arg == "--help":
 			cl.help = true
-			continue
 		case arg == "-v" || arg == "--version":
 			cl.version = true
-			continue
 		case arg == "-" || !strings.HasPrefix(arg, "-"):
 			cl.words = append(cl.words, arg)
-			continue
-		}
-		spec, value, hasValue, err := splitOption(arg)
-		switch {
-		case err != nil:
-			return cl, err
-		case hasValue:
-		case spec.isBool():
-			value = "true"
-		case i+1 < len(args):
-			i++
-			value = args[i]
 		default:
-			return cl, usageErrorf("argument --%s: expected one argument", spec.long)
+			spec, value, hasValue, err := splitOption(arg)
+			switch {
+			case err != nil:
+				return cl, err
+			case hasValue:
+			case spec.isBool():
+				value = "true"
+			case i+1 < len(args):
+				i++
+				value = args[i]
+			default:
+				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
+			}
+			if spec.long == "env" {
+				// Each --env is one KEY=VALUE, spaces and all, in a list as the config key has.
+				value = strings.TrimSpace(cl.set["env"] + " " + shellQuote(value))
+			}
+			if err := spec.set(&options{}, value); err != nil {
+				return cl, usageErrorf("argument --%s: %v", spec.long, err)
+			}
+			cl.set[spec.long] = value
 		}
-		if spec.long == "env" {
-			// Each --env is one KEY=VALUE, spaces and all, in a list as the config key has.
-			value = strings.TrimSpace(cl.set["env"] + " " + shellQuote(value))
-		}
-		if err := spec.set(&options{}, value); err != nil {
-			return cl, usageErrorf("argument --%s: %v", spec.long, err)
-		}
-		cl.set[spec.long] = value
 	}
 	return cl, nil
 }
@@ -3064,22 +3061,19 @@ func parseCommandLine(args []string) (commandLine, error) {
 func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
 	name, long := strings.CutPrefix(arg, "--")
 	if !long {
-		i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short == arg[1:2] })
-		if i < 0 {
-			return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
+		for _, s := range optionSpecs {
+			if s.short == arg[1:2] {
+				return s, strings.TrimPrefix(arg[2:], "="), len(arg) > 2, nil
+			}
 		}
-		if len(arg) > 2 {
-			value, hasValue = strings.TrimPrefix(arg[2:], "="), true
-		}
-		return optionSpecs[i], value, hasValue, nil
+		return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
 	}
 	name, value, hasValue = strings.Cut(name, "=")
-	if spec, ok := findOption(name); ok {
-		return spec, value, hasValue, nil // --restart, though --restart-delay starts with it too
-	}
 	var matches []string
 	for _, s := range optionSpecs {
-		if strings.HasPrefix(s.long, name) {
+		if s.long == name {
+			return s, value, hasValue, nil // --restart, though --restart-delay starts with it too
+		} else if strings.HasPrefix(s.long, name) {
 			spec, matches = s, append(matches, "--"+s.long)
 		}
 	}
@@ -3110,11 +3104,11 @@ const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 // resolveOptions merges defaults < config file < command line; resolvePaths comes later.
 func resolveOptions(cl commandLine, name string) (options, error) {
 	o := defaultOptions()
-	fileValues, path, err := readConfig(cl.set["config"], name)
+	values, path, err := readConfig(cl.set["config"], name)
 	if err != nil {
 		return o, err
 	}
-	for _, k := range slices.Sorted(maps.Keys(fileValues)) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		spec, ok := findOption(strings.ReplaceAll(k, "_", "-"))
 		if !ok || !spec.inFile || strings.Contains(k, "-") {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
@@ -3125,7 +3119,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
 			continue
 		}
-		v, err := spec.expand(fileValues[k])
+		v, err := spec.expand(values[k])
 		if err != nil {
 			return o, err
 		}
@@ -3137,7 +3131,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		}
 	}
 	// A relative dir in a config file is relative to the file, wherever procdog runs.
-	if _, ok := fileValues["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
+	if _, ok := values["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
 		if abs, err := filepath.Abs(path); err == nil {
 			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
 		}
@@ -3211,21 +3205,15 @@ func (s optionSpec) expand(value string) (string, error) {
 	return strings.Join(words, " "), nil
 }
 
-func (o options) healthKinds() int {
-	n := 0
-	for _, key := range healthKeys {
-		if spec, _ := findOption(key); spec.value(&o).String() != "" {
-			n++
-		}
-	}
-	return n
-}
-
 // ---------------------------------------------------------------------------
 // The config file: INI as Python's ConfigParser reads it.
 
-// readConfig returns name's values and the path read. As ConfigParser.items(name),
-// [DEFAULT] fills in the sections that exist; a name without one gets nothing.
+const maxConfigSize = 1 << 20
+
+// readConfig returns name's values and the path read; [DEFAULT] fills in the sections that
+// exist, as in ConfigParser. As procdog runs its commands, it refuses a file of another user
+// (root excepted), one others may write, or one not regular (a FIFO would hang procdog,
+// /dev/zero fill it), checked once open so none can be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
@@ -3234,9 +3222,28 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
-	text, err := readConfigFile(path)
+	f, err := openChecked(path, os.O_RDONLY, 0, "read config file", "cannot read config file",
+		func(fi os.FileInfo) string {
+			switch uid := fileOwner(fi); {
+			case !fi.Mode().IsRegular():
+				return "it is not a regular file"
+			case uid != os.Getuid() && uid != 0:
+				return fmt.Sprintf("it belongs to another user (uid %d)", uid)
+			case fi.Mode().Perm()&0o002 != 0:
+				return "other users may write to it"
+			}
+			return ""
+		})
 	if err != nil {
 		return nil, path, err
+	}
+	defer f.Close()
+	text, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, path, failf(exitUnknown, "cannot read config file: %v", err)
+	} else if len(text) > maxConfigSize {
+		return nil, path, failf(exitUnknown, "refusing to read config file %s: "+
+			"it is larger than %d bytes", path, maxConfigSize)
 	}
 	debugf("reading config file %s", path)
 	sections, err := parseINI(string(text))
@@ -3253,64 +3260,23 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
-const maxConfigSize = 1 << 20
-
-// readConfigFile refuses, for procdog runs its commands, a file of another user (root
-// excepted), one others may write, or one not regular (a FIFO would hang procdog,
-// /dev/zero fill it), checked once open so none can be swapped in. A missing --config
-// file is an error too, which the original silently ignored.
-func readConfigFile(path string) ([]byte, error) {
-	f, err := openChecked(path, os.O_RDONLY, 0, "read config file", "cannot read config file",
-		func(fi os.FileInfo) string {
-			switch uid := fileOwner(fi); {
-			case !fi.Mode().IsRegular():
-				return "it is not a regular file"
-			case uid != os.Getuid() && uid != 0:
-				return fmt.Sprintf("it belongs to another user (uid %d)", uid)
-			case fi.Mode().Perm()&0o002 != 0:
-				return "other users may write to it"
-			}
-			return ""
-		})
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	refuse := func(why string) error {
-		return failf(exitUnknown, "refusing to read config file %s: %s", path, why)
-	}
-	text, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	switch {
-	case err != nil:
-		return nil, failf(exitUnknown, "cannot read config file: %v", err)
-	case len(text) > maxConfigSize:
-		return nil, refuse(fmt.Sprintf("it is larger than %d bytes", maxConfigSize))
-	}
-	return text, nil
-}
-
 // findConfig finds procdog.cfg here or in the nearest parent (tests run below a
 // project's root, where it sits), else a fallbackConfigs one. The search stops below
 // a directory others may write, such as /tmp: a file another user planted there
 // would be refused, and so stop procdog for everyone below.
 func findConfig() string {
-	if exists("procdog.cfg") {
-		return "procdog.cfg" // named as the original named it, in messages too
-	}
+	paths := []string{"procdog.cfg"} // named as the original named it, in messages too
 	if wd, err := os.Getwd(); err == nil {
 		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
 			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o002 != 0 {
 				break
 			}
-			if path := filepath.Join(dir, "procdog.cfg"); exists(path) {
-				return path
-			}
+			paths = append(paths, filepath.Join(dir, "procdog.cfg"))
 		}
 	}
-	for _, path := range fallbackConfigs() {
-		if exists(path) {
-			return path
-		}
+	paths = append(paths, fallbackConfigs()...)
+	if i := slices.IndexFunc(paths, exists); i >= 0 {
+		return paths[i]
 	}
 	return ""
 }
@@ -3497,46 +3463,34 @@ func (o *options) resolvePaths() error {
 	return nil
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
+func orDefault(s, def string) string { return cmp.Or(s, def) }
 
-// checkHealthProbes makes a typo a usage error, not a process that is never healthy.
+// checkHealthProbes makes a typo a usage error, not a process that is never healthy. A bad
+// host is one too: the lookup has the health timeout, but at least a second, as 0 kills
+// checks, not lookups. Only one kind of health check gets this far.
 func (o options) checkHealthProbes() error {
-	if o.HealthURL != "" {
-		u, err := url.Parse(o.HealthURL)
+	if _, err := regexp.Compile(o.HealthLog); err != nil {
+		return usageErrorf("argument --health-log: not a regular expression: %v", err)
+	}
+	option, value, host, port := "--health-url", o.HealthURL, "", ""
+	switch {
+	case o.HealthURL != "":
+		u, err := url.Parse(value)
 		if err != nil || u.Scheme != "http" || u.Host == "" {
-			return usageErrorf("argument --health-url: not an http:// URL: '%s'", o.HealthURL)
+			return usageErrorf("argument --health-url: not an http:// URL: '%s'", value)
 		}
-		port := u.Port()
-		if port == "" && !strings.HasSuffix(u.Host, ":") {
+		if host, port = u.Hostname(), u.Port(); port == "" && !strings.HasSuffix(u.Host, ":") {
 			port = "80"
 		}
-		if err := o.checkProbeAddress("--health-url", o.HealthURL, u.Hostname(), port); err != nil {
-			return err
+	case o.HealthTCP != "":
+		option, value = "--health-tcp", o.HealthTCP
+		var err error
+		if host, port, err = net.SplitHostPort(value); err != nil {
+			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", value)
 		}
+	default:
+		return nil
 	}
-	if o.HealthLog != "" {
-		if _, err := regexp.Compile(o.HealthLog); err != nil {
-			return usageErrorf("argument --health-log: not a regular expression: %v", err)
-		}
-	}
-	if o.HealthTCP != "" {
-		host, port, err := net.SplitHostPort(o.HealthTCP)
-		if err != nil {
-			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", o.HealthTCP)
-		}
-		return o.checkProbeAddress("--health-tcp", o.HealthTCP, host, port)
-	}
-	return nil
-}
-
-// checkProbeAddress: a bad host or port would leave the process unhealthy for ever. The
-// lookup has the health timeout, but at least a second: 0 kills checks, not lookups.
-func (o options) checkProbeAddress(option, value, host, port string) error {
 	if host == "" {
 		return usageErrorf("argument %s: no host in '%s'", option, value)
 	}
@@ -3544,9 +3498,11 @@ func (o options) checkProbeAddress(option, value, host, port string) error {
 		return usageErrorf("argument %s: no port in '%s'", option, value)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'", option, port, value)
+		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'",
+			option, port, value)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(seconds(o.HealthTimeout), time.Second))
+	timeout := max(seconds(o.HealthTimeout), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
 		return usageErrorf("argument %s: unknown host '%s' in '%s'", option, host, value)
@@ -3581,11 +3537,28 @@ var signalNames = map[string]syscall.Signal{
 	"STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
 }
 
-// signalName is a signal as the user wrote it; setting one checks it.
+// signalName is a signal as the user wrote it.
 type signalName string
 
-// restartPolicy: no, on-failure (a non-zero return code, or a signal) or always.
-type restartPolicy string
+// maxSignal: Linux has real-time signals up to 64, macOS and the BSDs stop at 31.
+func maxSignal() int {
+	if runtime.GOOS == "linux" {
+		return 64
+	}
+	return 31
+}
+
+// parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() {
+		return syscall.Signal(n), nil
+	}
+	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, "+
+		"or a number from 1 to %d)", s, maxSignal())
+}
 
 // envList is KEY=VALUE words, quoted as in a command, for the process and health command.
 type envList string
@@ -3594,15 +3567,14 @@ type envList string
 func (l envList) with(more envList) envList {
 	a, _ := l.vars()
 	b, _ := more.vars()
-	var words []string
-	at := map[string]int{}
+	var keys, words []string
 	for _, kv := range append(a, b...) {
 		key, _, _ := strings.Cut(kv, "=")
-		if _, ok := at[key]; !ok {
-			at[key] = len(words)
-			words = append(words, "")
+		if i := slices.Index(keys, key); i >= 0 {
+			words[i] = shellQuote(kv)
+		} else {
+			keys, words = append(keys, key), append(words, shellQuote(kv))
 		}
-		words[at[key]] = shellQuote(kv)
 	}
 	return envList(strings.Join(words, " "))
 }
@@ -3628,90 +3600,6 @@ func shellQuote(w string) string {
 	}
 	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
-
-// maxSignal: Linux has real-time signals up to 64, macOS and the BSDs stop at 31.
-func maxSignal() int {
-	if runtime.GOOS == "linux" {
-		return 64
-	}
-	return 31
-}
-
-// parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
-func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() {
-		return syscall.Signal(n), nil
-	}
-	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, "+
-		"or a number from 1 to %d)", s, maxSignal())
-}
-
-// flags tell a monitor the options, expanded and resolved, readably in ps.
-func (o options) flags() []string {
-	var flags []string
-	for _, c := range o.changed() {
-		flags = append(flags, "--"+c.spec.long+"="+c.value)
-	}
-	return flags
-}
-
-// quotedFlags are the flags Go-quoted on one line, as a monitor answers options.
-func (o options) quotedFlags() string {
-	var quoted []string
-	for _, f := range o.flags() {
-		quoted = append(quoted, strconv.Quote(f))
-	}
-	return strings.Join(quoted, " ")
-}
-
-// optionsFromFlags reads what flags wrote, expanding nothing again.
-func optionsFromFlags(flags []string) (options, error) {
-	o := defaultOptions()
-	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	for _, s := range optionSpecs {
-		fs.Var(s.value(&o), s.long, s.help)
-	}
-	if err := fs.Parse(flags); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("not an option: %q", fs.Arg(0))
-	}
-	return o, nil
-}
-
-// summary is the options as the monitor log and the output header show them.
-func (o options) summary() string {
-	var parts []string
-	for _, c := range o.changed() {
-		parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, " ")
-}
-
-type changedOption struct {
-	spec  optionSpec
-	value string
-}
-
-// changed are the non-default options a config file can hold (not the client's own).
-func (o options) changed() []changedOption {
-	def := defaultOptions()
-	var changed []changedOption
-	for _, spec := range optionSpecs {
-		if v := spec.value(&o).String(); spec.inFile && v != spec.value(&def).String() {
-			changed = append(changed, changedOption{spec, v})
-		}
-	}
-	return changed
-}
-
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // ---------------------------------------------------------------------------
 // State files.
