@@ -4,19 +4,14 @@
 //	$ procdog start web -c "python3 -m http.server" --health-tcp 127.0.0.1:8000 --ensure-healthy
 //	running, health=0, pid=14969
 //
-// The client (every command) and the monitor are two roles of this binary. start
-// re-executes it as NAME's monitor, in a new session; the monitor holds the flock on
-// procdog.NAME.lock, which also records the process's pid and start time so that a
-// process whose monitor was killed is found again. It runs the process as the leader
-// of its own process group and serves the Unix socket procdog.NAME.sock until it has
-// lingered after the process exited for good. One goroutine, monitor.loop, owns its
-// state; each connection is served by a goroutine that asks it.
-//
-// The protocol: a client sends one line within 2 s (at most 1 KiB) and reads one.
-// "status" (or ""), "wait", "stop" and "signal SIG" answer a response ("running,
-// health=0, pid=12": a code, then sorted key=value pairs); "options" answers the
-// monitor's flags, and is how a waiting client tells a busy monitor from a wedged one;
-// "health-error" answers why the last check failed; anything else is "invalid".
+// Every command is a client. start re-executes the binary as NAME's monitor, which
+// holds the flock on procdog.NAME.lock (with the pid and start time, so that a process
+// whose monitor was killed is found again), runs the process as a process group leader,
+// and serves the Unix socket procdog.NAME.sock until it has lingered after the exit.
+// One goroutine, monitor.loop, owns the monitor's state. The protocol: within 2 s a
+// client sends one line of at most 1 KiB ("status", "wait", "stop", "signal SIG",
+// "options" or "health-error") and reads one line, for most a response ("running,
+// health=0, pid=12": a code, then sorted key=value pairs).
 //
 // The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users, so
 // every file there is opened without following links and then checked, and a client
@@ -70,8 +65,7 @@ const (
 	exitInterrupted    = 130 // the shell's convention for death by SIGINT
 )
 
-// Response codes. A monitor answers codeBusy only to its client, when another monitor
-// owns the name.
+// Response codes. codeBusy goes only from a monitor to its client: another has the name.
 const (
 	codeRunning = "running"
 	codeExited  = "exited"
@@ -195,9 +189,17 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 // runName runs a command for one name: words are NAME and the command's others.
 func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
 	name := words[0]
+	if !validName(name) {
+		return invalidName(name)
+	}
 	c := client{dir: stateDir(), name: name, command: command}
-	if err := checkName(c.dir, name); err != nil {
-		return err
+	if over := len(statePath(c.dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
+		if len(name) > over {
+			return usageErrorf("process name '%s' is too long for a socket in %s "+
+				"(at most %d characters fit)", name, c.dir, len(name)-over)
+		}
+		return usageErrorf("the state directory %s is too long for a socket path; "+
+			"set PROCDOG_DIR to a shorter one", c.dir)
 	}
 	var err error
 	if c.o, err = resolveOptions(cl, name); err != nil {
@@ -241,23 +243,6 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	return exitWith(exitCodeFor(command, r, c.o))
 }
 
-// checkName refuses a name that is invalid, or too long for a socket in dir.
-func checkName(dir, name string) error {
-	if !validName(name) {
-		return invalidName(name)
-	}
-	over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath()
-	switch {
-	case over <= 0:
-		return nil
-	case len(name) > over:
-		return usageErrorf("process name '%s' is too long for a socket in %s "+
-			"(at most %d characters fit)", name, dir, len(name)-over)
-	}
-	return usageErrorf("the state directory %s is too long for a socket path; "+
-		"set PROCDOG_DIR to a shorter one", dir)
-}
-
 func invalidName(name string) error {
 	return usageErrorf("Invalid process name '%s'; "+
 		"must be alphanumeric, with only underscores or dashes", name)
@@ -282,7 +267,10 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		var wg sync.WaitGroup
 		for i := range names {
 			wg.Add(1)
-			go func() { defer wg.Done(); runOne(i) }()
+			go func() {
+				defer wg.Done()
+				runOne(i)
+			}()
 		}
 		wg.Wait()
 	}
@@ -412,16 +400,14 @@ const helpOption = "  -h, --help              show this help and exit\n"
 
 func helpText() string {
 	var b strings.Builder
-	b.WriteString(usageLine + "\n\n")
-	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
-	b.WriteString("commands:\n")
+	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, " +
+		"detached from the shell.\n\ncommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
 	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n")
 	b.WriteString("  version          show the version\n")
-	b.WriteString("\noptions:\n" + helpOption)
-	b.WriteString("  -v, --version           show the version and exit\n")
+	b.WriteString("\noptions:\n" + helpOption + "  -v, --version           show the version and exit\n")
 	for _, s := range optionSpecs {
 		b.WriteString(s.helpLine())
 	}
