@@ -407,7 +407,8 @@ func helpText() string {
 	}
 	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n")
 	b.WriteString("  version          show the version\n")
-	b.WriteString("\noptions:\n" + helpOption + "  -v, --version           show the version and exit\n")
+	b.WriteString("\noptions:\n" + helpOption)
+	b.WriteString("  -v, --version           show the version and exit\n")
 	for _, s := range optionSpecs {
 		b.WriteString(s.helpLine())
 	}
