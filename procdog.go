@@ -2765,10 +2765,10 @@ func (r response) healthy() bool {
 
 // exitCodeFor is the table of exit codes: that of a command that printed r.
 func exitCodeFor(command string, r response, o options) int {
-	switch {
-	case r.code == codeError:
+	switch r.code {
+	case codeError:
 		return exitError
-	case r.code == codeInvalid || r.code == codeBusy:
+	case codeInvalid, codeBusy:
 		return exitUnknown
 	}
 	switch command {
