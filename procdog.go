@@ -1,40 +1,21 @@
 // Procdog starts, stops and checks the health of a process, detached from the
 // shell, on Linux and macOS, without root:
 //
-//	$ procdog start web --command "python3 -m http.server 8080" --health-tcp 127.0.0.1:8080 --ensure-healthy
+//	$ procdog start web -c "python3 -m http.server" --health-tcp 127.0.0.1:8000 --ensure-healthy
 //	running, health=0, pid=14969
-//	$ procdog stop web
-//	killed, signal=15
 //
-// "procdog help" lists the commands and options.
+// Every command is a client. start re-executes the binary as NAME's monitor, which
+// holds the flock on procdog.NAME.lock (with the pid and start time, so that a process
+// whose monitor was killed is found again), runs the process as a process group leader,
+// and serves the Unix socket procdog.NAME.sock until it has lingered after the exit.
+// One goroutine, monitor.loop, owns the monitor's state. The protocol: within 2 s a
+// client sends one line of at most 1 KiB ("status", "wait", "stop", "signal SIG",
+// "options" or "health-error") and reads one line, for most a response ("running,
+// health=0, pid=12": a code, then sorted key=value pairs).
 //
-// How it is built. The client (every command) and the monitor are two roles of
-// this one binary. start re-executes the binary as NAME's monitor, in a new
-// session, with the options as flags; the monitor takes the flock on
-// procdog.NAME.lock (the kernel drops it if the monitor dies), starts the
-// process as the leader of its own process group, answers the client on a
-// pipe once the process has settled, and serves one-line requests (status,
-// wait, stop, signal SIG, options, health-error) on the Unix socket
-// procdog.NAME.sock, answering each with one response line. After the
-// process has exited for good, the monitor lingers so its exit code can be
-// read, then removes its socket. Its state is owned by one goroutine, the
-// event loop in monitor.loop; connections are served in goroutines of
-// their own that ask it. The lock file also records the process's pid and
-// start time, so a process whose monitor was killed is found again.
-//
-// The protocol: a client connects, sends one line within 2 s (at most 1 KiB)
-// and reads one line. "status" (or ""), "wait" and "stop" answer a response
-// line ("running, health=0, pid=12": a code, then sorted key=value pairs);
-// "signal SIG" signals the group and answers the status; "options" answers
-// the monitor's options as Go-quoted flags, and is what a waiting client
-// sends every few seconds on a second connection to tell a busy monitor from
-// a wedged one; "health-error" answers why the last check failed; anything
-// else is "invalid". The benchmark (go test -bench VsFloor) times commands
-// against a floor program, testdata/floor, built the same way.
-//
-// The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users,
-// so every file there is opened without following links and then checked,
-// and a client believes only a monitor whose peer credentials are its own.
+// The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users, so
+// every file there is opened without following links and then checked, and a client
+// believes only a monitor whose peer credentials are its own.
 package main
 
 import (
@@ -68,9 +49,12 @@ import (
 	"unsafe"
 )
 
-const version = "0.2.0"
+const (
+	version    = "0.2.0"
+	monitorArg = "__procdog_monitor__" // the hidden first argument of a monitor
+)
 
-// Exit codes are part of procdog's public interface: scripts test them.
+// Exit codes are public: scripts test them.
 const (
 	exitOK             = 0
 	exitError          = 2 // usage error, or an error: response
@@ -81,8 +65,7 @@ const (
 	exitInterrupted    = 130 // the shell's convention for death by SIGINT
 )
 
-// Response codes, the first word of every answer. codeBusy never reaches a
-// user: a monitor sends it to its client when another monitor owns the name.
+// Response codes. codeBusy goes only from a monitor to its client: another has the name.
 const (
 	codeRunning = "running"
 	codeExited  = "exited"
@@ -93,22 +76,17 @@ const (
 	codeBusy    = "busy"
 )
 
-// monitorArg is the hidden first argument that makes the binary a monitor.
-const monitorArg = "__procdog_monitor__"
-
-// Time bounds that are not options: every socket operation has a deadline.
+// Every socket operation has a deadline.
 const (
 	dialTimeout      = 2 * time.Second
-	requestDeadline  = 2 * time.Second // a client must send its request line this soon
+	requestDeadline  = 2 * time.Second // for the client's request line
 	maxRequestLine   = 1024            // longer request lines are dropped, not buffered
 	maxStatusLine    = 4096            // longer HTTP status lines are unhealthy, not buffered
 	answerSlack      = 5 * time.Second // added to the work a request may take
 	lockPollInterval = 2 * time.Millisecond
 	maxLockPoll      = 100 * time.Millisecond
-	livenessInterval = 3 * time.Second // how often a waiting client checks that its monitor answers
-	// probeDeadline bounds that check: a monitor answers it at once, but on a
-	// machine loaded many times over "at once" can take seconds.
-	probeDeadline = 5 * time.Second
+	livenessInterval = 3 * time.Second // how often a waiting client checks its monitor answers
+	probeDeadline    = 5 * time.Second // for that check: "at once" takes seconds under load
 )
 
 // debugging is set once by runCommand from --debug.
@@ -240,12 +218,8 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 		} else {
 			r, _, err = c.start()
 		}
-	case "status", "wait":
+	case "status", "wait", "stop":
 		r, err = c.request(command)
-	case "stop":
-		if r, err = c.request("stop"); err == nil && c.o.Strict && r.code == codeStopped {
-			return failf(exitNotRunning, "process '%s' is not running", name)
-		}
 	case "signal":
 		if _, err := parseSignal(words[1]); err != nil {
 			return usageErrorf("argument signal: %v", err)
@@ -259,14 +233,14 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
+	if command == "stop" && c.o.Strict && r.code == codeStopped {
+		return failf(exitNotRunning, "process '%s' is not running", name)
+	}
 	if c.o.JSON {
 		r = c.withHealthError(r)
 	}
 	printResponse(stdout, name, r, c.o.JSON)
-	if code := exitCodeFor(command, r, c.o); code != exitOK {
-		return &codedError{code: code}
-	}
-	return nil
+	return exitWith(exitCodeFor(command, r, c.o))
 }
 
 func invalidName(name string) error {
@@ -293,7 +267,10 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		var wg sync.WaitGroup
 		for i := range names {
 			wg.Add(1)
-			go func() { defer wg.Done(); runOne(i) }()
+			go func() {
+				defer wg.Done()
+				runOne(i)
+			}()
 		}
 		wg.Wait()
 	}
@@ -315,10 +292,7 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 			}
 		}
 	}
-	if first != exitOK {
-		return &codedError{code: first}
-	}
-	return nil
+	return exitWith(first)
 }
 
 // invalidCommand is argparse's error for an unknown command, with a typo hint.
@@ -340,12 +314,10 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 		}
 	}
 	text := helpText()
-	if len(words) > 0 && words[0] != "help" && words[0] != "version" {
-		c, ok := findCommand(words[0])
-		switch {
-		case ok:
+	if len(words) > 0 {
+		if c, ok := findCommand(words[0]); ok {
 			text = commandHelp(c)
-		case !cl.help:
+		} else if !cl.help && words[0] != "help" && words[0] != "version" {
 			return invalidCommand(words[0])
 		}
 	}
@@ -416,29 +388,25 @@ func usesOption(command, long string) bool {
 
 // usageLine and commandChoices are what argparse printed, for the commands.
 var usageLine, commandChoices = func() (string, string) {
-	var names, quoted []string
-	for _, c := range commands {
-		names = append(names, c.name)
-		quoted = append(quoted, "'"+c.name+"'")
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
 	}
-	usage := "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]"
-	return usage, strings.Join(quoted, ", ")
+	return "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]",
+		"'" + strings.Join(names, "', '") + "'"
 }()
 
 const helpOption = "  -h, --help              show this help and exit\n"
 
 func helpText() string {
 	var b strings.Builder
-	b.WriteString(usageLine + "\n\n")
-	b.WriteString("Start, stop and check the health of a process, detached from the shell.\n\n")
-	b.WriteString("commands:\n")
-	extra := []commandSpec{
-		{name: "help [COMMAND]", help: "show this help, or what COMMAND takes (also: COMMAND -h)"},
-		{name: "version", help: "show the version"},
-	}
-	for _, c := range slices.Concat(commands, extra) {
+	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, " +
+		"detached from the shell.\n\ncommands:\n")
+	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
+	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n")
+	b.WriteString("  version          show the version\n")
 	b.WriteString("\noptions:\n" + helpOption)
 	b.WriteString("  -v, --version           show the version and exit\n")
 	for _, s := range optionSpecs {
@@ -471,15 +439,15 @@ func (s optionSpec) helpLine() string {
 // commandHelp is COMMAND -h: only the options the command uses, and an example.
 func commandHelp(c commandSpec) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\n", c.synopsis(), c.help)
-	b.WriteString("options:\n" + helpOption)
+	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n%s", c.synopsis(), c.help,
+		helpOption)
 	for _, s := range optionSpecs {
 		if usesOption(c.name, s.long) {
 			b.WriteString(s.helpLine())
 		}
 	}
-	fmt.Fprintf(&b, "\nexample:\n  $ %s\n\n", c.example)
-	b.WriteString("'procdog -h' shows every command and option.\n")
+	fmt.Fprintf(&b, "\nexample:\n  $ %s\n\n'procdog -h' shows every command and option.\n",
+		c.example)
 	return b.String()
 }
 
@@ -499,13 +467,11 @@ func editDistance(a, b string) int {
 	d := make([][]int, len(a)+1)
 	for i := range d {
 		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
+		for j := range d[i] {
+			d[i][j] = i + j // the distance from or to "", and an upper bound
+			if i == 0 || j == 0 {
+				continue
+			}
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
@@ -522,8 +488,8 @@ func editDistance(a, b string) int {
 // ---------------------------------------------------------------------------
 // Errors that know their exit code.
 
-// codedError is an error that main reports as one "procdog: error: ..." line,
-// preceded by the usage line when usage is set, before exiting with code.
+// codedError is reported as one "procdog: error: MSG" line, after the usage line if usage
+// is set, and the process exits with code.
 type codedError struct {
 	code  int
 	msg   string
@@ -539,6 +505,14 @@ func usageErrorf(format string, args ...any) error {
 
 func failf(code int, format string, args ...any) error {
 	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// exitWith is the error that exits with code and says nothing: nil for exitOK.
+func exitWith(code int) error {
+	if code == exitOK {
+		return nil
+	}
+	return &codedError{code: code}
 }
 
 // ---------------------------------------------------------------------------
@@ -2669,26 +2643,23 @@ func (r response) String() string {
 		// One line: a newline in a message would cut it short.
 		return "error: " + strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(r.msg)
 	}
-	var b strings.Builder
-	b.WriteString(r.code)
+	s := r.code
 	for _, k := range slices.Sorted(maps.Keys(r.values)) {
-		fmt.Fprintf(&b, ", %s=%d", k, r.values[k])
+		s += fmt.Sprintf(", %s=%d", k, r.values[k])
 	}
-	return b.String()
+	return s
 }
 
-// parseResponse reads a response line. Anything it does not understand is
-// codeInvalid, which the client reports with exit 3.
+// parseResponse reads a response line; what it does not understand is codeInvalid.
 func parseResponse(line string) response {
 	line = strings.TrimRight(line, "\r\n")
 	if msg, ok := strings.CutPrefix(line, "error: "); ok {
 		return response{code: codeError, msg: msg}
 	}
 	fields := strings.Split(line, ", ")
-	r := response{code: fields[0], values: map[string]int{}}
-	switch r.code {
-	case codeRunning, codeExited, codeKilled, codeStopped, codeInvalid, codeBusy:
-	default:
+	r := newResponse(fields[0])
+	codes := []string{codeRunning, codeExited, codeKilled, codeStopped, codeInvalid, codeBusy}
+	if !slices.Contains(codes, r.code) {
 		return response{code: codeInvalid}
 	}
 	for _, f := range fields[1:] {
@@ -2702,15 +2673,13 @@ func parseResponse(line string) response {
 	return r
 }
 
-// healthy reports whether r is a running process whose health check passed.
-// Without a health check, running counts as healthy.
+// healthy: running, and the health check passed if there is one.
 func (r response) healthy() bool {
 	h, checked := r.values["health"]
 	return r.code == codeRunning && (!checked || h == 0)
 }
 
-// exitCodeFor is the table of exit codes in one place: the exit code of a command that
-// printed r.
+// exitCodeFor is the table of exit codes: that of a command that printed r.
 func exitCodeFor(command string, r response, o options) int {
 	switch r.code {
 	case codeError:
@@ -2719,26 +2688,22 @@ func exitCodeFor(command string, r response, o options) int {
 		return exitUnknown
 	}
 	switch command {
+	case "wait": // is status --ensure-healthy
+		o.EnsureHealthy = true
+		fallthrough
 	case "start", "restart", "status", "signal":
 		switch {
 		case o.EnsureHealthy && !r.healthy():
 			return exitUnhealthy
-		case r.code == codeRunning: // and healthy, if it had to be
-			return exitOK
+		case r.code != codeRunning:
+			return exitNotRunning
 		}
-		return exitNotRunning
-	case "wait":
-		if r.healthy() {
-			return exitOK
-		}
-		return exitUnhealthy
+		return exitOK
 	case "stop":
 		switch {
-		case r.code == codeKilled:
-			return exitOK
 		case r.code == codeRunning:
 			return exitUnknown
-		case o.Strict:
+		case o.Strict && r.code != codeKilled:
 			return exitNotRunning
 		}
 		return exitOK
@@ -2746,8 +2711,7 @@ func exitCodeFor(command string, r response, o options) int {
 	return exitUnknown
 }
 
-// json is r as --json prints it: the name, the state, and the facts the
-// response line has.
+// json is r as --json prints it: the name, the state, and the response's facts.
 func (r response) json(name string) string {
 	fields := map[string]any{"name": name, "state": r.code}
 	for k, v := range r.values {
