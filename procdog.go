@@ -575,10 +575,9 @@ func (c client) request(line string) (response, error) {
 	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
 }
 
-// start starts NAME unless it runs; started tells whether this call started it. The monitors
-// of racing starts settle it with the lock, and each loser reports the winner's process. While
-// another monitor owns the name (maybe waiting to restart its process), its lock is polled,
-// quickly at first, then slowly: each poll is a line in its log.
+// start starts NAME unless it runs; started tells whether this call did. Racing starts are
+// settled by their monitors with the lock: a loser reports the winner's process. While another
+// monitor owns the name, its lock is polled, slower and slower: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
 	if err := c.checkStartable(c.o); err != nil {
 		return r, false, err
@@ -614,7 +613,8 @@ func (c client) start() (r response, started bool, err error) {
 		debugf("another monitor owns '%s'; waiting for its answer", c.name)
 		poll = lockPollInterval
 	}
-	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
+	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock",
+		c.name)
 }
 
 // checkStartable checks what it can of o before anything starts, or stops: restart must not
@@ -670,18 +670,16 @@ func (c client) monitorOptions() (o options, ok bool, err error) {
 // monitor's, under what this command line gives, or with no monitor, the options given.
 func (c client) restartOptions(cl commandLine) (options, error) {
 	o, ok, err := c.monitorOptions()
-	if err != nil {
-		return c.o, err
-	}
-	if !ok {
-		o = c.o
-	} else {
+	if ok {
 		o.Strict = c.o.Strict // this command's business, as is how to print, which cl gives
-		if err := o.applyCommandLine(cl); err != nil {
-			return o, err
-		}
+		err = o.applyCommandLine(cl)
+	} else if err == nil {
+		o = c.o
 	}
-	if err := c.checkStartable(o); err != nil {
+	if err == nil {
+		err = c.checkStartable(o)
+	}
+	if err != nil {
 		return o, err
 	}
 	// The monitor refuses a health command it cannot run: found after the stop, that would
@@ -695,9 +693,9 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	return o, err
 }
 
-// findOrphan is the pid of NAME's orphan, if it has one: a process whose monitor was killed
-// (the OOM killer, kill -9) while it ran on. Its pid and start time are in procdog.NAME.lock,
-// which no monitor locks any more; the start time tells it from a process that got its pid since.
+// findOrphan is the pid of NAME's orphan, if any: a process whose monitor was killed (kill -9,
+// the OOM killer). Its pid and start time are in procdog.NAME.lock, which no monitor locks any
+// more; the start time tells it from a later process with its pid.
 func findOrphan(dir, name string) (int, bool) {
 	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
 	if err != nil {
@@ -715,16 +713,16 @@ func findOrphan(dir, name string) (int, bool) {
 	}
 	// Signals go to the process group: a pid that leads none is not one of ours, whatever the
 	// file says (and kill(-1) would reach every process).
-	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid || processStart(pid) != started {
+	pgid, err := syscall.Getpgid(pid)
+	if err != nil || pgid != pid || processStart(pid) != started {
 		return 0, false
 	}
 	debugf("found the orphan %d of '%s' (started %s)", pid, name, started)
 	return pid, true
 }
 
-// stopOrphan stops an orphan's process group as a monitor would: the stop signal, then
-// SIGKILL at the stop timeout. The group's id stays reserved while any member lives, so the
-// signals reach no one else.
+// stopOrphan stops an orphan's process group as its monitor would. The group's id stays
+// reserved while any member lives, so the signals reach no one else.
 func (c client) stopOrphan(pid int) response {
 	started := processStart(pid)
 	sig, _ := parseSignal(string(c.o.StopSignal))
@@ -744,8 +742,9 @@ func (c client) stopOrphan(pid int) response {
 // withHealthError adds to r, for JSON, why its health check failed, which the response line
 // has no room for: the monitor tells it on a request of its own.
 func (c client) withHealthError(r response) response {
-	if h, ok := r.values["health"]; ok && h != 0 {
-		if answer, alive, _ := exchange(c.dir, c.name, "health-error"); alive && answer != codeInvalid {
+	if r.values["health"] != 0 {
+		answer, alive, _ := exchange(c.dir, c.name, "health-error")
+		if alive && answer != codeInvalid {
 			r.healthError = answer
 		}
 	}
@@ -792,8 +791,8 @@ func list(dir string, o options, stdout io.Writer) {
 	}
 }
 
-// listed keeps the names that a monitor or an orphan answers for, and with all, every one:
-// those with only files left (other users' too) are stopped.
+// listed keeps the names not stopped, or with all, every one: names with only files left
+// (other users' too) are stopped.
 func listed(names []string, responses []response, all bool) ([]string, []response) {
 	var keptNames []string
 	var kept []response
@@ -806,8 +805,7 @@ func listed(names []string, responses []response, all bool) ([]string, []respons
 }
 
 // logs prints the last lines of NAME's --stdout file, else of the monitor log, and with
-// --follow, what is added, until interrupted. Either must be a regular file: following a
-// FIFO or a device would hang, or never end.
+// --follow what is added. Only a regular file: following a FIFO or a device would hang.
 func (c client) logs(stdout io.Writer) error {
 	o, ok, err := c.monitorOptions()
 	if err != nil {
@@ -825,7 +823,8 @@ func (c client) logs(stdout io.Writer) error {
 		return ""
 	}
 	if path == "" {
-		path, flag, check = statePath(c.dir, c.name, "log"), flag|syscall.O_NOFOLLOW, stateFileProblem
+		path, check = statePath(c.dir, c.name, "log"), stateFileProblem
+		flag |= syscall.O_NOFOLLOW
 	}
 	f, err := openChecked(path, flag, 0, "use", "no output to show for '"+c.name+"'", check)
 	if err != nil {
@@ -835,7 +834,8 @@ func (c client) logs(stdout io.Writer) error {
 	offset, err := tailOffset(f, c.o.Lines)
 	for err == nil {
 		var n int64
-		if n, err = io.Copy(stdout, io.NewSectionReader(f, offset, 1<<62)); err != nil || !c.o.Follow {
+		n, err = io.Copy(stdout, io.NewSectionReader(f, offset, 1<<62))
+		if err != nil || !c.o.Follow {
 			break
 		}
 		offset += n
@@ -862,11 +862,11 @@ func tailOffset(f *os.File, n int) (int64, error) {
 	// Search backwards from before the last byte: the newline that ends the last line starts none.
 	for end := fi.Size() - 1; end > 0; {
 		pos := max(end-int64(len(buf)), 0)
-		chunk := buf[:end-pos]
-		if _, err := f.ReadAt(chunk, pos); err != nil && !errors.Is(err, io.EOF) {
+		b := buf[:end-pos]
+		if _, err := f.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
-		for i := bytes.LastIndexByte(chunk, '\n'); i >= 0; i = bytes.LastIndexByte(chunk[:i], '\n') {
+		for i := bytes.LastIndexByte(b, '\n'); i >= 0; i = bytes.LastIndexByte(b[:i], '\n') {
 			if n--; n == 0 {
 				return pos + int64(i) + 1, nil
 			}
@@ -876,9 +876,8 @@ func tailOffset(f *os.File, n int) (int64, error) {
 	return 0, nil
 }
 
-// show prints the options NAME's monitor runs with, its command and those that differ from
-// the defaults, as lines for a [NAME] section of a config file, or as one JSON object in the
-// same order. With no monitor it prints stopped and exits 5.
+// show prints the options NAME's monitor runs with that differ from the defaults, as the
+// lines of a config file's [NAME] section, or as one JSON object.
 func (c client) show(stdout io.Writer) error {
 	o, ok, err := c.monitorOptions()
 	if err != nil {
@@ -887,12 +886,9 @@ func (c client) show(stdout io.Writer) error {
 		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
 		return &codedError{code: exitNotRunning}
 	}
-	lines := []string{configLine("command", o.Command)}
-	fields := []string{`"name":` + jsonText(c.name), `"command":` + jsonText(o.Command)}
-	for _, ch := range o.changed() {
-		if ch.spec.long == "command" {
-			continue
-		}
+	var lines []string
+	fields := []string{`"name":` + jsonText(c.name)}
+	for _, ch := range o.changed() { // the command, the first option, comes first
 		lines = append(lines, configLine(ch.spec.key(), ch.value))
 		value := jsonText(ch.value)
 		switch ch.spec.value(&o).(type) {
@@ -940,10 +936,9 @@ func firstAnswerTimeout(o options) time.Duration {
 	return seconds(o.Settle) + seconds(o.HealthTimeout) + answerSlack
 }
 
-// spawnMonitor re-executes this binary as NAME's monitor, in a new session with its output on
-// the monitor log, and reads its first answer from a pipe: the status once the process has
-// settled, an error, or codeBusy. The client keeps nothing of the monitor's, so a caller
-// reading the client's output through a pipe gets EOF as soon as the client exits.
+// spawnMonitor re-executes this binary as NAME's monitor, in a new session, and reads its first
+// answer from a pipe: the settled status, an error, or codeBusy. The client keeps nothing of
+// the monitor's, so whoever reads the client's output through a pipe gets EOF when it exits.
 func (c client) spawnMonitor() (response, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -992,8 +987,7 @@ func (c client) spawnMonitor() (response, error) {
 }
 
 // startHealthy is start --ensure-healthy: it starts NAME, waits for it to become healthy, and
-// stops it if it does not. Ctrl-C at any moment stops what it started, within moments: a
-// monitor this start spawned is told to stop (its health check ends with it).
+// stops it if it does not. Ctrl-C at any moment stops at once what this start spawned.
 func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
@@ -1061,8 +1055,8 @@ func (c client) reportInterrupted(stdout io.Writer, r response, err error) error
 	return &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 }
 
-// probeMonitor asks the monitor at path for its options, which it answers at once whatever
-// else it is doing, to tell a busy monitor from a wedged one.
+// probeMonitor asks the monitor at path for its options, which it answers at once however
+// busy it is: a monitor that does not is wedged.
 func probeMonitor(path string) error {
 	conn, err := dialMonitor(path)
 	if err != nil {
@@ -1076,11 +1070,10 @@ func probeMonitor(path string) error {
 	return err
 }
 
-// exchange sends one request line to NAME's monitor and returns the line it answers; alive is
-// false when no monitor answers. Only the monitor knows how long its work may take (its
-// options bound it), and the kernel closes the connection at once if it dies; so the client
-// waits as long as the monitor shows, on a second connection every livenessInterval, that it
-// is not wedged (stopped, say).
+// exchange sends one request line to NAME's monitor and returns its answer; alive is false when
+// no monitor answers. Only the monitor knows how long its work may take, and the kernel closes
+// the connection if it dies; so the client waits as long as the monitor shows, every
+// livenessInterval on a second connection, that it is not wedged (stopped, say).
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
 	if err := checkStateFile(path); err != nil {
@@ -1115,9 +1108,8 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	return strings.TrimRight(answer, "\n"), true, nil
 }
 
-// awaitAnswer reads the answer to a request sent on conn for as long as exchange says; alive
-// is false when the monitor has gone or does not answer (err then says so). A read error comes
-// back with alive set, for exchange to tell an ending monitor from a fault.
+// awaitAnswer reads the answer on conn as exchange says; alive is false when the monitor has
+// gone or does not answer (err says so). A read error comes back with alive set.
 func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, err error) {
 	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
@@ -1137,16 +1129,16 @@ func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, e
 			}
 			continue
 		} else if err != nil {
-			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
+			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v",
+				name, err)
 		}
 		gone = 0
 		debugf("the monitor is alive; waiting on")
 	}
 }
 
-// monitorGone tells whether err says that no monitor is there to answer: no socket, nobody
-// listening, or a monitor that has just ended (closing its listener, the kernel resets the
-// connections still waiting to be accepted).
+// monitorGone tells whether err says that no monitor is there: no socket, nobody listening, or
+// one just ended (the kernel resets the connections its closed listener had not accepted).
 func monitorGone(err error) bool {
 	gone := []error{syscall.ENOENT, syscall.ECONNREFUSED, io.EOF, syscall.ECONNRESET, syscall.EPIPE}
 	return slices.ContainsFunc(gone, func(g error) bool { return errors.Is(err, g) })
