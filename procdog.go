@@ -518,20 +518,17 @@ func exitWith(code int) error {
 // ---------------------------------------------------------------------------
 // Client.
 
-// client is what every command needs: the state directory, the name and the
-// resolved options.
+// client is what every command needs: the state directory, the name and the options.
 type client struct {
 	dir     string
 	name    string
 	o       options
 	command string       // as the user typed it, for messages: start or restart
-	spawned *atomic.Bool // set while start has a monitor of its own starting, if not nil
+	spawned *atomic.Bool // if not nil, set while start has a monitor of its own starting
 }
 
-// request sends one request line to NAME's monitor and returns its answer;
-// no monitor answering means stopped. With no monitor, an orphan of NAME's
-// (see findOrphan) answers in its place: running, stopped by stop,
-// signalled by signal.
+// request sends one request line to NAME's monitor and returns its answer. With no monitor,
+// an orphan of NAME's (see findOrphan) answers in its place; with neither, NAME is stopped.
 func (c client) request(line string) (response, error) {
 	answer, alive, err := exchange(c.dir, c.name, line)
 	if err != nil || alive {
@@ -552,12 +549,9 @@ func (c client) request(line string) (response, error) {
 	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
 }
 
-// start starts NAME unless it runs, and returns its status; started tells
-// whether this call started it. Several starts for one name may race: the
-// monitors settle it with the lock, and each loser's client reports the
-// winner's process. While another monitor owns the name (it may also be
-// waiting to restart its process), its lock is polled, quickly at first,
-// then slowly: each poll is a line in its log.
+// start starts NAME unless it runs; started tells whether this call did. Racing starts are
+// settled by their monitors with the lock: a loser reports the winner's process. While another
+// monitor owns the name, its lock is polled, slower and slower: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
 	if err := c.checkStartable(c.o); err != nil {
 		return r, false, err
@@ -568,12 +562,13 @@ func (c client) start() (r response, started bool, err error) {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
 	}
+	spawned := cmp.Or(c.spawned, new(atomic.Bool))
 	deadline := time.Now().Add(firstAnswerTimeout(c.o) + maxRestartDelay)
 	var poll time.Duration // 0 until another monitor is found owning the name
 	for time.Now().Before(deadline) {
-		// A monitor whose process has not exited answers running, or an
-		// error such as a health command that cannot be run.
-		if r, err = c.request("status"); err != nil || r.code != codeStopped && r.code != codeExited {
+		// A monitor whose process has not exited answers running, or an error.
+		r, err = c.request("status")
+		if err != nil || r.code != codeStopped && r.code != codeExited {
 			if err == nil && c.o.Strict {
 				err = failf(exitAlreadyRunning, "process '%s' is already running", c.name)
 			}
@@ -584,31 +579,28 @@ func (c client) start() (r response, started bool, err error) {
 			poll = min(2*poll, maxLockPoll)
 			continue
 		}
-		if c.spawned != nil {
-			c.spawned.Store(true)
-		}
+		spawned.Store(true)
 		if r, err = c.spawnMonitor(); err != nil || r.code != codeBusy {
 			return r, err == nil, err
 		}
-		if c.spawned != nil {
-			c.spawned.Store(false) // it started nothing: a Ctrl-C now stops nothing
-		}
+		spawned.Store(false) // it started nothing: a Ctrl-C now stops nothing
 		debugf("another monitor owns '%s'; waiting for its answer", c.name)
 		poll = lockPollInterval
 	}
-	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock", c.name)
+	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock",
+		c.name)
 }
 
-// checkStartable checks what can be checked of o before anything starts, or
-// stops: restart must not stop a process that it then cannot start again.
+// checkStartable checks what it can of o before anything starts, or stops: restart must not
+// stop a process that it then cannot start again.
 func (c client) checkStartable(o options) error {
 	argv, err := o.commandArgs()
 	if err != nil {
 		return err
 	}
 	if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
-		err := usageErrorf("Must specify --command with '%s' or supply a command in the config file for this id ('%s')",
-			orDefault(c.command, "start"), c.name)
+		err := usageErrorf("Must specify --command with '%s' or supply a command in the "+
+			"config file for this id ('%s')", orDefault(c.command, "start"), c.name)
 		err.(*codedError).hint = configHint(c.name, orDefault(o.Config, findConfig()))
 		return err
 	}
@@ -624,7 +616,7 @@ func (c client) checkStartable(o options) error {
 	return nil
 }
 
-// monitorOptions asks NAME's monitor for the options it was started with;
+// monitorOptions asks NAME's monitor for the options it was started with, Go-quoted flags;
 // ok is false when no monitor answers.
 func (c client) monitorOptions() (o options, ok bool, err error) {
 	answer, alive, err := exchange(c.dir, c.name, "options")
@@ -632,44 +624,40 @@ func (c client) monitorOptions() (o options, ok bool, err error) {
 		return o, false, err
 	}
 	var flags []string
-	for rest := answer; rest != "" && err == nil; rest = strings.TrimPrefix(rest, " ") {
-		var quoted string
-		if quoted, err = strconv.QuotedPrefix(rest); err == nil {
-			word, _ := strconv.Unquote(quoted)
-			flags, rest = append(flags, word), rest[len(quoted):]
+	for r := strings.NewReader(answer); err == nil && r.Len() > 0; {
+		var flag string
+		if _, err = fmt.Fscanf(r, "%q", &flag); err == nil {
+			flags = append(flags, flag)
 		}
 	}
 	if err == nil {
 		o, err = optionsFromFlags(flags)
 	}
 	if err != nil {
-		return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options: %v", c.name, answer, err)
+		return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options: %v",
+			c.name, answer, err)
 	}
 	return o, true, nil
 }
 
-// restartOptions stops NAME if it runs and returns the options to start it
-// again with: those its monitor was started with, under what this command
-// line gives, or, with no monitor to ask (but maybe an orphan to stop), the
-// options given.
+// restartOptions stops NAME if it runs and returns the options to start it again with: its
+// monitor's, under what this command line gives, or with no monitor, the options given.
 func (c client) restartOptions(cl commandLine) (options, error) {
 	o, ok, err := c.monitorOptions()
-	if err != nil {
-		return c.o, err
-	}
-	if !ok {
-		o = c.o
-	} else {
+	if ok {
 		o.Strict = c.o.Strict // this command's business, as is how to print, which cl gives
-		if err := o.applyCommandLine(cl); err != nil {
-			return o, err
-		}
+		err = o.applyCommandLine(cl)
+	} else if err == nil {
+		o = c.o
 	}
-	if err := c.checkStartable(o); err != nil {
+	if err == nil {
+		err = c.checkStartable(o)
+	}
+	if err != nil {
 		return o, err
 	}
-	// The monitor refuses a health command it cannot run; found out after
-	// the stop, that would leave nothing running.
+	// The monitor refuses a health command it cannot run: found after the stop, that would
+	// leave nothing running.
 	if health, _ := o.healthArgs(); len(health) > 0 {
 		if _, err := findExecutable(health[0], orDefault(o.Dir, ".")); err != nil {
 			return o, failf(exitError, "Failed to run health command: %s", describeExecError(err))
@@ -679,10 +667,9 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	return o, err
 }
 
-// findOrphan is the pid of NAME's orphan, if it has one: a process whose
-// monitor was killed (the OOM killer, kill -9) while it ran on. Its pid and
-// start time are in procdog.NAME.lock, which no monitor locks any more; the
-// start time tells it from an unrelated process that got its pid since.
+// findOrphan is the pid of NAME's orphan, if any: a process whose monitor was killed (kill -9,
+// the OOM killer). Its pid and start time are in procdog.NAME.lock, which no monitor locks any
+// more; the start time tells it from a later process with its pid.
 func findOrphan(dir, name string) (int, bool) {
 	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
 	if err != nil {
@@ -692,25 +679,24 @@ func findOrphan(dir, name string) (int, bool) {
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
 		return 0, false // a monitor holds it: it is starting or running
 	}
-	var text [128]byte
-	n, _ := f.Read(text[:])
 	var pid int
 	var started string
-	if _, err := fmt.Sscanf(string(text[:n]), "pid=%d start=%s\n", &pid, &started); err != nil || pid <= 1 {
+	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s\n", &pid, &started)
+	if err != nil || pid <= 1 {
 		return 0, false
 	}
-	// Signals go to the process group: a pid that leads none is not one of
-	// ours, whatever the file says (and kill(-1) would reach every process).
-	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid || processStart(pid) != started {
+	// Signals go to the process group: a pid that leads none is not one of ours, whatever the
+	// file says (and kill(-1) would reach every process).
+	pgid, err := syscall.Getpgid(pid)
+	if err != nil || pgid != pid || processStart(pid) != started {
 		return 0, false
 	}
 	debugf("found the orphan %d of '%s' (started %s)", pid, name, started)
 	return pid, true
 }
 
-// stopOrphan stops an orphan's process group as a monitor would: the stop
-// signal, then SIGKILL at the stop timeout. The group's id stays reserved
-// while any member lives, so the signals reach no one else.
+// stopOrphan stops an orphan's process group as its monitor would. The group's id stays
+// reserved while any member lives, so the signals reach no one else.
 func (c client) stopOrphan(pid int) response {
 	started := processStart(pid)
 	sig, _ := parseSignal(string(c.o.StopSignal))
@@ -727,28 +713,26 @@ func (c client) stopOrphan(pid int) response {
 	return newResponse(codeKilled, "signal", int(sig))
 }
 
-// withHealthError adds to r, for JSON, why its health check failed: the
-// response line has no room for it, so the monitor tells on a request of
-// its own.
+// withHealthError adds to r, for JSON, why its health check failed, which the response line
+// has no room for: the monitor tells it on a request of its own.
 func (c client) withHealthError(r response) response {
-	if h, ok := r.values["health"]; ok && h != 0 {
-		if answer, alive, _ := exchange(c.dir, c.name, "health-error"); alive && answer != codeInvalid {
+	if r.values["health"] != 0 {
+		answer, alive, _ := exchange(c.dir, c.name, "health-error")
+		if alive && answer != codeInvalid {
 			r.healthError = answer
 		}
 	}
 	return r
 }
 
-// list prints the status of every name in the state directory that a
-// monitor or an orphan answers for, asking them all at once. Without
-// --all, names with only files left (other users' too) are left out.
+// list prints the status of every name in the state directory, asking all at once.
 func list(dir string, o options, stdout io.Writer) {
 	entries, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), "procdog.")
-		kind := filepath.Ext(rest)
-		if name := strings.TrimSuffix(rest, kind); ok && validName(name) && slices.Contains([]string{".sock", ".lock", ".log"}, kind) {
+		name, kind, _ := strings.Cut(rest, ".")
+		if ok && validName(name) && (kind == "sock" || kind == "lock" || kind == "log") {
 			names = append(names, name)
 		}
 	}
@@ -781,8 +765,8 @@ func list(dir string, o options, stdout io.Writer) {
 	}
 }
 
-// listed keeps the names whose monitor answers and, with --all, those that
-// only have files left.
+// listed keeps the names not stopped, or with all, every one: names with only files left
+// (other users' too) are stopped.
 func listed(names []string, responses []response, all bool) ([]string, []response) {
 	var keptNames []string
 	var kept []response
@@ -794,9 +778,8 @@ func listed(names []string, responses []response, all bool) ([]string, []respons
 	return keptNames, kept
 }
 
-// logs prints the last lines of NAME's output: its --stdout file, else the
-// monitor log; with --follow, it goes on printing what is added until it is
-// interrupted.
+// logs prints the last lines of NAME's --stdout file, else of the monitor log, and with
+// --follow what is added. Only a regular file: following a FIFO or a device would hang.
 func (c client) logs(stdout io.Writer) error {
 	o, ok, err := c.monitorOptions()
 	if err != nil {
@@ -807,7 +790,17 @@ func (c client) logs(stdout io.Writer) error {
 			return failf(exitUnknown, "cannot find the output of '%s'", c.name)
 		}
 	}
-	f, err := openLog(c.name, o.Stdout, statePath(c.dir, c.name, "log"))
+	path, flag, check := o.Stdout, os.O_RDONLY, func(fi os.FileInfo) string {
+		if !fi.Mode().IsRegular() {
+			return "it is not a regular file"
+		}
+		return ""
+	}
+	if path == "" {
+		path, check = statePath(c.dir, c.name, "log"), stateFileProblem
+		flag |= syscall.O_NOFOLLOW
+	}
+	f, err := openChecked(path, flag, 0, "use", "no output to show for '"+c.name+"'", check)
 	if err != nil {
 		return err
 	}
@@ -815,7 +808,8 @@ func (c client) logs(stdout io.Writer) error {
 	offset, err := tailOffset(f, c.o.Lines)
 	for err == nil {
 		var n int64
-		if n, err = io.Copy(stdout, io.NewSectionReader(f, offset, 1<<62)); err != nil || !c.o.Follow {
+		n, err = io.Copy(stdout, io.NewSectionReader(f, offset, 1<<62))
+		if err != nil || !c.o.Follow {
 			break
 		}
 		offset += n
@@ -830,56 +824,34 @@ func (c client) logs(stdout io.Writer) error {
 	return nil
 }
 
-// openLog opens the process's output file for logs: stdout, a file the
-// user chose, or else the monitor log, a state file. Neither may be anything
-// but a regular file: following a FIFO or a device would hang, or never end.
-func openLog(name, stdout, monitorLog string) (*os.File, error) {
-	check := func(fi os.FileInfo) string {
-		if !fi.Mode().IsRegular() {
-			return "it is not a regular file"
-		}
-		return ""
-	}
-	path, flag := stdout, os.O_RDONLY
-	if stdout == "" {
-		path, flag, check = monitorLog, flag|syscall.O_NOFOLLOW, stateFileProblem
-	}
-	return openChecked(path, flag, 0, "use", "no output to show for '"+name+"'", check)
-}
-
 // tailOffset is where the last n lines of f begin.
 func tailOffset(f *os.File, n int) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
-	}
-	end := fi.Size()
-	if n <= 0 {
-		return end, nil
+	} else if n <= 0 {
+		return fi.Size(), nil
 	}
 	buf := make([]byte, 64<<10)
-	for pos := end; pos > 0; {
-		k := min(pos, int64(len(buf)))
-		pos -= k
-		if _, err := f.ReadAt(buf[:k], pos); err != nil && !errors.Is(err, io.EOF) {
+	// Search backwards from before the last byte: the newline that ends the last line starts none.
+	for end := fi.Size() - 1; end > 0; {
+		pos := max(end-int64(len(buf)), 0)
+		b := buf[:end-pos]
+		if _, err := f.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
-		for i := k - 1; i >= 0; i-- {
-			// The newline that ends the last line starts no line.
-			if buf[i] == '\n' && pos+i != end-1 {
-				if n--; n == 0 {
-					return pos + i + 1, nil
-				}
+		for i := bytes.LastIndexByte(b, '\n'); i >= 0; i = bytes.LastIndexByte(b[:i], '\n') {
+			if n--; n == 0 {
+				return pos + int64(i) + 1, nil
 			}
 		}
+		end = pos
 	}
 	return 0, nil
 }
 
-// show prints the options NAME's monitor runs with: its command and those
-// that differ from the defaults, as lines for a [NAME] section of a config
-// file, or as one JSON object in the same order. With no monitor it prints
-// stopped and exits 5.
+// show prints the options NAME's monitor runs with that differ from the defaults, as the
+// lines of a config file's [NAME] section, or as one JSON object.
 func (c client) show(stdout io.Writer) error {
 	o, ok, err := c.monitorOptions()
 	if err != nil {
@@ -888,12 +860,9 @@ func (c client) show(stdout io.Writer) error {
 		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
 		return &codedError{code: exitNotRunning}
 	}
-	lines := []string{configLine("command", o.Command)}
-	fields := []string{`"name":` + jsonText(c.name), `"command":` + jsonText(o.Command)}
-	for _, ch := range o.changed() {
-		if ch.spec.long == "command" {
-			continue
-		}
+	var lines []string
+	fields := []string{`"name":` + jsonText(c.name)}
+	for _, ch := range o.changed() { // the command, the first option, comes first
 		lines = append(lines, configLine(ch.spec.key(), ch.value))
 		value := jsonText(ch.value)
 		if ch.spec.field(&o).Kind() != reflect.String {
@@ -909,9 +878,8 @@ func (c client) show(stdout io.Writer) error {
 	return nil
 }
 
-// configLine is key=value as a config file says it: a value with a newline
-// goes on over indented lines, and where procdog expands $VAR, the
-// monitor's expanded value keeps its $ as $$.
+// configLine is key=value as a config file says it: a value's further lines indented, and
+// where procdog expands $VAR, the monitor's expanded value's $ as $$.
 func configLine(key, value string) string {
 	line := ""
 	if !fitsConfig(value) {
@@ -924,9 +892,8 @@ func configLine(key, value string) string {
 	return line + key + "=" + strings.ReplaceAll(value, "\n", "\n  ")
 }
 
-// fitsConfig tells whether parseINI reads value back as it is from a
-// key=value line with its other lines indented: it trims each line, and
-// skips blank and comment lines.
+// fitsConfig tells whether parseINI reads value back as configLine writes it: it trims each
+// line, and skips blank and comment lines.
 func fitsConfig(value string) bool {
 	for i, line := range strings.Split(value, "\n") {
 		t := strings.TrimSpace(line)
@@ -937,17 +904,14 @@ func fitsConfig(value string) bool {
 	return true
 }
 
-// firstAnswerTimeout bounds how long a new monitor may take to answer
-// start: the settle time and one health check.
+// firstAnswerTimeout bounds a new monitor's answer to start: the settle time, one health check.
 func firstAnswerTimeout(o options) time.Duration {
 	return seconds(o.Settle) + seconds(o.HealthTimeout) + answerSlack
 }
 
-// spawnMonitor re-executes this binary as NAME's monitor, detached in a new
-// session with its output on the monitor log, and reads its first answer
-// from a pipe: the status once the process has settled, an error, or
-// codeBusy. The client keeps nothing of the monitor's, so a caller reading
-// the client's output through a pipe gets EOF as soon as it exits.
+// spawnMonitor re-executes this binary as NAME's monitor, in a new session, and reads its first
+// answer from a pipe: the settled status, an error, or codeBusy. The client keeps nothing of
+// the monitor's, so whoever reads the client's output through a pipe gets EOF when it exits.
 func (c client) spawnMonitor() (response, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -964,8 +928,8 @@ func (c client) spawnMonitor() (response, error) {
 		return response{}, failf(exitUnknown, "%v", err)
 	}
 	defer ready.Close()
-	// The monitor is never waited for: it outlives the client, which leaves
-	// it to init. "/" keeps no directory busy; fd 3 is the ready pipe.
+	// The monitor is never waited for: it outlives the client and is left to init. "/" keeps
+	// no directory busy; fd 3 is the ready pipe.
 	cmd := exec.Command(exe, append([]string{monitorArg, c.name, c.dir}, c.o.flags()...)...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = "/", logFile, logFile
 	cmd.ExtraFiles = []*os.File{readyW}
@@ -988,16 +952,15 @@ func (c client) spawnMonitor() (response, error) {
 	ready.SetReadDeadline(time.Now().Add(firstAnswerTimeout(c.o)))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	if err != nil {
-		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s", c.name, err, logPath)
+		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s",
+			c.name, err, logPath)
 	}
 	debugf("monitor answered: %s", strings.TrimSpace(line))
 	return parseResponse(line), nil
 }
 
-// startHealthy is start --ensure-healthy: it starts NAME, waits for it to
-// become healthy, and stops it if it does not. Ctrl-C at any moment stops
-// what it started, within moments: a monitor this start spawned is told to
-// stop (its health check ends with it); with none, nothing is stopped.
+// startHealthy is start --ensure-healthy: it starts NAME, waits for it to become healthy, and
+// stops it if it does not. Ctrl-C at any moment stops at once what this start spawned.
 func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
@@ -1015,24 +978,22 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	}()
 	select {
 	case <-done:
-		select {
-		case <-interrupt:
-		default:
+		if !received(interrupt) {
 			if started && err == nil && r.code == codeRunning && !r.healthy() {
 				return c.request("stop")
 			}
 			return r, err
 		}
 	case <-interrupt:
-		// Until its socket is in place, the spawned monitor cannot be told
-		// to stop: try again until it is, or the start tells.
-		for c.spawned.Load() && !isDone(done) {
+		// Until its socket is in place, the spawned monitor cannot be told to stop: try
+		// again until it is, or the start tells.
+		for c.spawned.Load() && !received(done) {
 			if stop, err := c.request("stop"); err != nil || stop.code != codeStopped {
 				return response{}, c.reportInterrupted(stdout, stop, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if !isDone(done) {
+		if !received(done) {
 			return response{}, errInterrupted
 		}
 	}
@@ -1044,9 +1005,10 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	return response{}, c.reportInterrupted(stdout, stop, err)
 }
 
-func isDone(done <-chan struct{}) bool {
+// received tells whether ch has a value ready, or is closed, taking the value.
+func received[T any](ch <-chan T) bool {
 	select {
-	case <-done:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -1056,8 +1018,8 @@ func isDone(done <-chan struct{}) bool {
 // errInterrupted ends a start that Ctrl-C interrupted with nothing to stop.
 var errInterrupted = &codedError{code: exitInterrupted, msg: "interrupted"}
 
-// reportInterrupted prints the answer to the stop that an interrupted start
-// asked for, and exits 130, as a shell does for Ctrl-C.
+// reportInterrupted prints the answer to the stop that an interrupted start asked for, and
+// exits 130, as a shell does for Ctrl-C.
 func (c client) reportInterrupted(stdout io.Writer, r response, err error) error {
 	if err != nil {
 		return err
@@ -1066,8 +1028,8 @@ func (c client) reportInterrupted(stdout io.Writer, r response, err error) error
 	return &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
 }
 
-// probeMonitor asks the monitor at path for its options, which it answers at
-// once whatever else it is doing, to tell a busy monitor from a wedged one.
+// probeMonitor asks the monitor at path for its options, which it answers at once however
+// busy it is: a monitor that does not is wedged.
 func probeMonitor(path string) error {
 	conn, err := dialMonitor(path)
 	if err != nil {
@@ -1081,14 +1043,10 @@ func probeMonitor(path string) error {
 	return err
 }
 
-// exchange sends one request line to NAME's monitor and returns the line it
-// answers; alive is false when no monitor answers.
-//
-// How long may the answer take? Only the monitor knows the options it was
-// started with, and it bounds all its work by them; the kernel closes the
-// connection at once if the monitor dies. So the client waits as long as
-// the monitor shows, every livenessInterval, on a second connection, that
-// it is alive, and gives up on a monitor that is wedged (stopped, say).
+// exchange sends one request line to NAME's monitor and returns its answer; alive is false when
+// no monitor answers. Only the monitor knows how long its work may take, and the kernel closes
+// the connection if it dies; so the client waits as long as the monitor shows, every
+// livenessInterval on a second connection, that it is not wedged (stopped, say).
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
 	if err := checkStateFile(path); err != nil {
@@ -1113,21 +1071,18 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 			return "", false, err
 		}
 	}
-	switch {
-	case err != nil && answer == "" && monitorGone(err):
+	if err != nil && answer == "" && monitorGone(err) {
 		debugf("the monitor closed the connection: %v", err)
 		return "", false, nil
-	case err != nil:
+	} else if err != nil {
 		return "", false, failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
 	}
 	debugf("answer: %s", strings.TrimSpace(answer))
 	return strings.TrimRight(answer, "\n"), true, nil
 }
 
-// awaitAnswer reads the answer to a request sent on conn for as long as
-// exchange says; alive is false when the monitor has gone or does not
-// answer (err then says so). A read error comes back with alive set, for
-// exchange to tell an ending monitor from a fault.
+// awaitAnswer reads the answer on conn as exchange says; alive is false when the monitor has
+// gone or does not answer (err says so). A read error comes back with alive set.
 func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, err error) {
 	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
@@ -1138,9 +1093,8 @@ func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, e
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return answer, true, err
 		}
-		// A socket gone meanwhile belongs to a monitor that is ending, and
-		// answers what it has begun, or to one that puts it back soon; the
-		// connection in hand tells if it dies.
+		// A socket gone meanwhile is an ending monitor's, which answers what it has begun, or
+		// one's that puts it back soon; the connection in hand tells if it dies.
 		if err = probeMonitor(path); monitorGone(err) {
 			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 				debugf("the monitor's socket stays gone: %v", err)
@@ -1148,24 +1102,19 @@ func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, e
 			}
 			continue
 		} else if err != nil {
-			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
+			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v",
+				name, err)
 		}
 		gone = 0
 		debugf("the monitor is alive; waiting on")
 	}
 }
 
-// monitorGone tells whether err says that no monitor is there to answer: no
-// socket, nobody listening on it, or a monitor that has just ended (one
-// that ends its linger closes its listener, and the kernel resets the
-// connections still waiting to be accepted).
+// monitorGone tells whether err says that no monitor is there: no socket, nobody listening, or
+// one just ended (the kernel resets the connections its closed listener had not accepted).
 func monitorGone(err error) bool {
-	for _, gone := range []error{syscall.ENOENT, syscall.ECONNREFUSED, io.EOF, syscall.ECONNRESET, syscall.EPIPE} {
-		if errors.Is(err, gone) {
-			return true
-		}
-	}
-	return false
+	gone := []error{syscall.ENOENT, syscall.ECONNREFUSED, io.EOF, syscall.ECONNRESET, syscall.EPIPE}
+	return slices.ContainsFunc(gone, func(g error) bool { return errors.Is(err, g) })
 }
 
 // ---------------------------------------------------------------------------
