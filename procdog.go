@@ -1996,7 +1996,7 @@ func (m *monitor) wait() response {
 // it, bounded by the health timeout, so that no check can hang a monitor.
 
 // checkHealth runs the health check of run r and says why it failed; checks
-// ends when a stop begins. A probe that fails is health 1.
+// ends when a stop begins.
 func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string, error) {
 	timeout := seconds(m.o.HealthTimeout)
 	var why string
@@ -2019,8 +2019,7 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string,
 }
 
 // runHealthCommand runs the health command as the process runs, its output
-// on the monitor log. Its group is killed at the timeout (health -9) or
-// when a stop begins.
+// on the monitor log, its group killed at the timeout or when a stop begins.
 func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration) (int, string, error) {
 	if checks.Err() != nil {
 		return -9, "health command not run: the process is being stopped", nil
@@ -2035,8 +2034,7 @@ func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration
 	stderr := &lastLine{log: m.logOut}
 	cmd.Stdout, cmd.Stderr = m.logOut, stderr
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A child of the command that holds stderr open must not keep the check going.
-	cmd.WaitDelay = 100 * time.Millisecond
+	cmd.WaitDelay = 100 * time.Millisecond // for a child that holds its stderr open
 	if err := cmd.Start(); err != nil {
 		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
@@ -2051,16 +2049,13 @@ func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration
 	return health, healthCommandFailure(health, why, stderr.String()), nil
 }
 
-// healthCommandFailure says why a health command failed: how it ended and
-// the last line it wrote on stderr.
+// healthCommandFailure says how a health command failed, with its last line on stderr.
 func healthCommandFailure(health int, why, lastLine string) string {
-	switch {
-	case health == 0:
+	if health == 0 {
 		return ""
-	case why != "":
-	case health < 0:
+	} else if why == "" && health < 0 {
 		why = fmt.Sprintf("health command ended by signal %d", -health)
-	default:
+	} else if why == "" {
 		why = fmt.Sprintf("health command exited with %d", health)
 	}
 	if lastLine != "" {
@@ -2069,10 +2064,9 @@ func healthCommandFailure(health int, why, lastLine string) string {
 	return why
 }
 
-// lastLine passes a health command's stderr on to the log and keeps the
-// first 200 bytes of its last non-blank line. A log that cannot be written
-// (a full disk) must not stop the reading, or the command would die of
-// SIGPIPE; a line of a gigabyte must not grow the monitor's memory.
+// lastLine passes a health command's stderr on to the log and keeps the first
+// 200 bytes of its last non-blank line. A log that cannot be written (a full
+// disk) must not stop the reading, or the command would die of SIGPIPE.
 type lastLine struct {
 	log        io.Writer
 	line, last []byte
@@ -2122,10 +2116,9 @@ func probeFailure(addr string, err error, timeout time.Duration) string {
 	return err.Error()
 }
 
-// probe connects to addr, or for a URL to its host and GETs it, within the
-// timeout, and says why that failed or the answer was not 2xx or 3xx. It
-// speaks just enough HTTP/1.0 for a status line: net/http's start-up cost
-// would land on every procdog command.
+// probe connects to addr, or GETs rawURL, within the timeout, and says why
+// that failed or did not answer 2xx or 3xx. It speaks just enough HTTP/1.0
+// for a status line: net/http's start-up cost would land on every command.
 func probe(rawURL, addr string, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
 	u, err := url.Parse(rawURL)
@@ -2165,9 +2158,8 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 }
 
 // logWatch is the --health-log check: healthy once a line that the process
-// wrote to its output files since its run started has matched. Its
-// goroutine, serve, answers the checks one at a time, each reading on from
-// where the last stopped.
+// wrote to its output files in this run has matched. Its goroutine, serve,
+// answers the checks one at a time, each reading on where the last stopped.
 type logWatch struct {
 	pattern *regexp.Regexp
 	name    string   // NAME's monitors' lines in the monitor log are not the process's
@@ -2180,9 +2172,8 @@ type logWatch struct {
 	matched bool
 }
 
-// A logAsk asks whether a line of run's output has matched, reading until
-// the deadline at most: a costly pattern on many lines must not make a
-// check outlast the health timeout.
+// A logAsk asks whether a line of run's output has matched, reading until the
+// deadline at most: a costly pattern must not make a check outlast its timeout.
 type logAsk struct {
 	run      *childRun
 	deadline time.Time
@@ -2216,8 +2207,8 @@ func (w *logWatch) serve() {
 	}
 }
 
-// readOn reads file i on, a line at a time. A line without its newline yet
-// is left for the next check, unless it is too long to wait for.
+// readOn reads file i on. A line without its newline yet is left for the
+// next check, unless it is too long to wait for.
 func (w *logWatch) readOn(i int, deadline time.Time) {
 	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -2236,8 +2227,7 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 		w.offsets[i] += int64(len(line))
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if j := monitorLineAt(line, w.name); j >= 0 {
-			// A monitor's line, written in the middle of one of the
-			// process's: what stands before it goes on in the next line.
+			// Written into a line of the process's, which goes on in the next.
 			w.carry[i] = append(w.carry[i], line[:j]...)
 			continue
 		}
@@ -2264,15 +2254,14 @@ func monitorLineAt(line []byte, name string) int {
 	return -1
 }
 
-// signalGroup sends sig to process group pgid, then SIGCONT, so that a
-// stopped process can act on it.
+// signalGroup sends sig to process group pgid, and SIGCONT for a stopped one.
 func signalGroup(pgid int, sig syscall.Signal) {
 	syscall.Kill(-pgid, sig)
 	syscall.Kill(-pgid, syscall.SIGCONT)
 }
 
-// awaitGroupEnd says whether process group pgid has no member left by
-// deadline. Its members need not be the caller's children, so it polls.
+// awaitGroupEnd says whether process group pgid is gone by deadline, polling,
+// for its members need not be the caller's children.
 func awaitGroupEnd(pgid int, deadline time.Time) bool {
 	for time.Now().Before(deadline) && syscall.Kill(-pgid, 0) == nil {
 		time.Sleep(20 * time.Millisecond)
@@ -3812,7 +3801,7 @@ func statePath(dir, name, kind string) string {
 }
 
 // newSocketSuffix names the socket a monitor binds before renaming it into
-// place, so that clients never see a half-made socket.
+// place, so that clients never see a half-made one.
 const newSocketSuffix = ".new"
 
 // maxSocketPath is the longest path a Unix socket can bind: sun_path holds
@@ -3824,8 +3813,7 @@ func maxSocketPath() int {
 	return 103
 }
 
-// checkStateFile refuses a state file that stateFileProblem refuses. A
-// file that does not exist is fine.
+// checkStateFile refuses what stateFileProblem refuses; a missing file is fine.
 func checkStateFile(path string) error {
 	fi, err := os.Lstat(path)
 	switch {
@@ -3839,9 +3827,8 @@ func checkStateFile(path string) error {
 	return nil
 }
 
-// stateFileProblem says why fi cannot be a state file, or "": it must be
-// this user's regular file (or socket), with no other name. On a shared
-// machine, anything else could point procdog at somebody else's file.
+// stateFileProblem says why fi cannot be a state file, or "": on a shared
+// machine, a link or another user's file could lead to somebody else's.
 func stateFileProblem(fi os.FileInfo) string {
 	switch {
 	case fi.Mode()&os.ModeSymlink != 0:
@@ -3851,8 +3838,7 @@ func stateFileProblem(fi os.FileInfo) string {
 	case fileOwner(fi) != os.Getuid():
 		return fmt.Sprintf("it belongs to another user (uid %d)", fileOwner(fi))
 	case fi.Mode().IsRegular() && fi.Sys().(*syscall.Stat_t).Nlink > 1:
-		// Another user can hard-link a file of ours into the shared
-		// directory, for us to truncate or append to.
+		// Another user can link a file of ours here, for us to truncate.
 		return "it has other names (hard links)"
 	}
 	return ""
@@ -3861,17 +3847,15 @@ func stateFileProblem(fi os.FileInfo) string {
 // fileOwner is the uid of fi's owner; on Unix, fi.Sys() is a *syscall.Stat_t.
 func fileOwner(fi os.FileInfo) int { return int(fi.Sys().(*syscall.Stat_t).Uid) }
 
-// openStateFile opens a file in the state directory, owner-only, without
-// following a symbolic link, and checks what it opened.
+// openStateFile opens a file in the state directory, owner-only.
 func openStateFile(path string, mode int) (*os.File, error) {
 	return openChecked(path, mode|syscall.O_NOFOLLOW, 0o600, "use", "cannot open "+path, stateFileProblem)
 }
 
-// openChecked is how procdog opens every file in a place others can write
-// to. It never waits (a FIFO planted there must not hang anyone), and it
-// checks the file it opened, not the path, so that nothing can be swapped
-// in between: check says why it refuses the file, or "". Refusals read
-// "refusing to VERB PATH: WHY"; other errors "CANNOT: ERROR".
+// openChecked opens every file in a place others can write to, never waiting
+// (on a planted FIFO). check looks at the file opened, not the path, which
+// could be swapped meanwhile, and says why it refuses it, or "". Errors read
+// "refusing to VERB PATH: WHY", or else "CANNOT: ERROR".
 func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	check func(os.FileInfo) string) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
@@ -3906,8 +3890,8 @@ func stillAt(path string, fi os.FileInfo) bool {
 
 var errLockBusy = errors.New("lock is held")
 
-// acquireLock takes the flock on procdog.NAME.lock, which the kernel
-// releases when its holder dies: a killed monitor leaves no stale lock.
+// acquireLock takes the flock on path, which the kernel releases when its
+// holder dies: a killed monitor leaves no stale lock.
 func acquireLock(path string) (*os.File, error) {
 	for try := 0; try < 100; try++ {
 		f, err := openStateFile(path, os.O_RDWR|os.O_CREATE)
@@ -3921,8 +3905,7 @@ func acquireLock(path string) (*os.File, error) {
 			}
 			return nil, fmt.Errorf("cannot lock %s: %v", path, err)
 		}
-		// The previous holder may have removed the file between our open
-		// and our flock, and a removed file's lock guards nothing.
+		// A lock on a file that its holder removed meanwhile guards nothing.
 		if fi, err := f.Stat(); err == nil && stillAt(path, fi) {
 			return f, nil
 		}
@@ -3931,8 +3914,8 @@ func acquireLock(path string) (*os.File, error) {
 	return nil, fmt.Errorf("cannot lock %s: it keeps changing", path)
 }
 
-// releaseLock removes the lock file, if still ours, and then unlocks it: in
-// that order, so that nobody can lock the file in the moment before it goes.
+// releaseLock removes the lock file, if still ours, before unlocking it, so
+// that nobody can lock it in the moment before it goes.
 func releaseLock(f *os.File) {
 	if fi, err := f.Stat(); err == nil && stillAt(f.Name(), fi) {
 		os.Remove(f.Name())
@@ -3940,9 +3923,8 @@ func releaseLock(f *os.File) {
 	f.Close()
 }
 
-// lockHeld reports whether some monitor holds the lock on path. A monitor
-// starting in the moment its shared lock is held answers busy, and the
-// start loop tries again.
+// lockHeld reports whether a monitor holds the lock on path. One starting
+// while its shared lock is held answers busy, and the start loop tries again.
 func lockHeld(path string) bool {
 	f, err := openStateFile(path, os.O_RDONLY)
 	if err != nil {
@@ -3955,11 +3937,9 @@ func lockHeld(path string) bool {
 // ---------------------------------------------------------------------------
 // Sockets and processes.
 
-// listenUnix listens on a Unix socket that is owner-only from its first
-// moment: bound under a umask of 077, not chmod'ed after. The umask is the
-// whole process's, so no child may be started meanwhile. The socket file
-// is removeSocket's to remove, not the listener's: by then it may be a
-// newer monitor's.
+// listenUnix listens on a socket that is owner-only from the first moment,
+// bound under a umask that no child started meanwhile may inherit. Only
+// removeSocket removes the file: by then it may be a newer monitor's.
 func listenUnix(path string) (net.Listener, error) {
 	syscall.ForkLock.Lock()
 	oldMask := syscall.Umask(0o177) // read and write are all a client needs
@@ -3973,11 +3953,9 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// dialMonitor connects to the monitor socket at path if the monitor runs as
-// this user. Only the peer's credentials, which the kernel keeps with the
-// connection, say who answers: another user can swap the socket file after
-// its owner was checked. Root is refused too; procdog never starts a root
-// monitor for another user.
+// dialMonitor connects to the monitor at path if it runs as this user (not
+// root either). The socket file can be swapped after its owner was checked;
+// only the peer's credentials, which the kernel keeps, say who answers.
 func dialMonitor(path string) (net.Conn, error) {
 	deadline := time.Now().Add(dialTimeout)
 	conn, err := net.DialTimeout("unix", path, dialTimeout)
@@ -4000,11 +3978,9 @@ func dialMonitor(path string) (net.Conn, error) {
 	return conn, nil
 }
 
-// peerCred is the pid and effective uid of the process at the other end of
-// a Unix socket, as the kernel recorded them; pid 0 if it does not tell.
-// Package syscall lacks the calls on some systems, so this is getsockopt:
-// Linux's SO_PEERCRED gives struct ucred {pid, uid, gid}; macOS's
-// LOCAL_PEERCRED struct xucred {version, uid, ...}, and LOCAL_PEERPID the pid.
+// peerCred is the pid (0 if the system does not tell) and effective uid of
+// the peer of a Unix socket, by getsockopt, as package syscall lacks them:
+// struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
 func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -4019,7 +3995,7 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 		return errno
 	}
 	if runtime.GOOS != "linux" {
-		var xucred [19]uint32                                 // 76 bytes
+		var xucred [76 / 4]uint32
 		if errno := getsockopt(0, 1, xucred[:]); errno != 0 { // SOL_LOCAL, LOCAL_PEERCRED
 			return 0, -1, os.NewSyscallError("getsockopt", errno)
 		}
@@ -4027,7 +4003,7 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 		getsockopt(0, 2, peerPid[:]) // LOCAL_PEERPID; older systems lack it, and say pid 0
 		return int(int32(peerPid[0])), int(xucred[1]), nil
 	}
-	soPeercred := 17 // but for the few architectures that number it otherwise
+	soPeercred := 17 // SO_PEERCRED, but for a few architectures
 	if strings.HasPrefix(runtime.GOARCH, "ppc64") {
 		soPeercred = 21
 	} else if strings.HasPrefix(runtime.GOARCH, "mips") {
@@ -4040,9 +4016,8 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	return int(int32(ucred[0])), int(ucred[1]), nil
 }
 
-// processStart is when pid started, as the system tells it, or "" if it
-// cannot tell or the process is a zombie: on Linux, field 22 of
-// /proc/PID/stat, in clock ticks since boot; elsewhere what ps says.
+// processStart is when pid started, or "" for a zombie or if the system
+// cannot tell: field 22 of /proc/PID/stat on Linux, elsewhere what ps says.
 func processStart(pid int) string {
 	if runtime.GOOS != "linux" {
 		// One locale and time zone, so that every procdog reads the same.
@@ -4051,8 +4026,7 @@ func processStart(pid int) string {
 		out, _ := ps.Output()
 		return strings.Join(strings.Fields(string(out)), "_")
 	}
-	// Fields count from the end of the command's name, which may hold
-	// spaces and parentheses.
+	// Fields count from the end of the command's name, which may hold ") ".
 	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	i := strings.LastIndexByte(string(stat), ')')
 	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
@@ -4061,9 +4035,8 @@ func processStart(pid int) string {
 	return ""
 }
 
-// findExecutable finds name as os/exec would run it, through $PATH, or in
-// dir when it has a slash, and says why it cannot be run. A name with a
-// slash is returned as it is, for os/exec to resolve in dir.
+// findExecutable finds name through $PATH, or says why it cannot be run from
+// dir when it has a slash; then it is returned as it is, for os/exec.
 func findExecutable(name, dir string) (string, error) {
 	if !strings.Contains(name, "/") {
 		return exec.LookPath(name)
@@ -4096,8 +4069,7 @@ func describeExecError(err error) string {
 	return err.Error()
 }
 
-// exitCode is a process's returncode as Python's Popen reported it:
-// negative for a signal.
+// exitCode is a process's returncode as Python's Popen gave it: -SIGNAL.
 func exitCode(ps *os.ProcessState) int {
 	if ps == nil {
 		return -1
@@ -4108,12 +4080,11 @@ func exitCode(ps *os.ProcessState) int {
 	return ps.ExitCode()
 }
 
-// openInput opens the process's standard input.
 func openInput(path string) (*os.File, error) { return openStd("stdin", path, os.O_RDONLY) }
 
-// openOutputs opens --stdout and --stderr: the monitor log where none is
-// given, one file where both name the same (by whatever path, for two
-// descriptors would overwrite each other's lines).
+// openOutputs opens --stdout and --stderr, or gives the monitor log. Both
+// naming one file by any paths share a descriptor, or each would overwrite
+// the other's lines. Neither is truncated yet: a start may still fail.
 func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
 	flag := os.O_WRONLY | os.O_CREATE
 	if o.Append {
@@ -4142,9 +4113,8 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 	return stdout, stderr, nil
 }
 
-// openStd opens a standard file of the process without waiting: a FIFO
-// with no peer must not hang the monitor, which holds the lock. The process
-// gets a blocking descriptor, as from a shell.
+// openStd opens a standard file of the process without waiting on a FIFO,
+// which would hang the monitor that holds the lock, and makes it blocking.
 func openStd(what, path string, flag int) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, 0o666)
 	switch {
@@ -4164,10 +4134,8 @@ func openStd(what, path string, flag int) (*os.File, error) {
 	return f, nil
 }
 
-// closeInheritedOnExec marks every descriptor above stderr close-on-exec.
-// Those that procdog's caller left open (a shell's 5>&1, a lock on fd 9)
-// would pass on to the monitor and the process: a pipe held open keeps
-// "procdog start ... | cat" from ending, and a lock stays held.
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec, so
+// that none that the caller left open (a pipe, a lock) is held by a monitor.
 func closeInheritedOnExec() {
 	entries, err := os.ReadDir("/dev/fd")
 	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
