@@ -2180,9 +2180,6 @@ type logAsk struct {
 	answer   chan bool
 }
 
-// maxLogLine is the longest line matched whole; a longer one is matched in pieces.
-const maxLogLine = 64 << 10
-
 // sizes are the output files' sizes: where a run's output begins.
 func (w *logWatch) sizes() []int64 {
 	sizes := make([]int64, len(w.paths))
@@ -2218,7 +2215,8 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 	if fi, err := f.Stat(); err == nil && fi.Size() < w.offsets[i] {
 		w.offsets[i], w.carry[i] = 0, nil // truncated: read from the start
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, w.offsets[i], 1<<62), maxLogLine)
+	// A line longer than the buffer is matched in pieces.
+	r := bufio.NewReaderSize(io.NewSectionReader(f, w.offsets[i], 1<<62), 64<<10)
 	for !w.matched && time.Now().Before(deadline) {
 		line, err := r.ReadSlice('\n')
 		if err != nil && err != bufio.ErrBufferFull {
