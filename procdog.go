@@ -2020,7 +2020,8 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string,
 
 // runHealthCommand runs the health command as the process runs, its output
 // on the monitor log, its group killed at the timeout or when a stop begins.
-func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration) (int, string, error) {
+func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration) (
+	int, string, error) {
 	if checks.Err() != nil {
 		return -9, "health command not run: the process is being stopped", nil
 	}
@@ -3847,7 +3848,8 @@ func fileOwner(fi os.FileInfo) int { return int(fi.Sys().(*syscall.Stat_t).Uid) 
 
 // openStateFile opens a file in the state directory, owner-only.
 func openStateFile(path string, mode int) (*os.File, error) {
-	return openChecked(path, mode|syscall.O_NOFOLLOW, 0o600, "use", "cannot open "+path, stateFileProblem)
+	return openChecked(path, mode|syscall.O_NOFOLLOW, 0o600, "use", "cannot open "+path,
+		stateFileProblem)
 }
 
 // openChecked opens every file in a place others can write to, never waiting
@@ -3929,7 +3931,8 @@ func lockHeld(path string) bool {
 		return false
 	}
 	defer f.Close()
-	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
 // ---------------------------------------------------------------------------
@@ -3967,7 +3970,8 @@ func dialMonitor(path string) (net.Conn, error) {
 	}
 	_, uid, err := peerCred(conn.(*net.UnixConn))
 	if err == nil && uid != os.Getuid() {
-		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
+		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)",
+			path, uid)
 	}
 	if err != nil {
 		conn.Close()
@@ -3987,8 +3991,8 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	getsockopt := func(level, option int, buf []uint32) (errno syscall.Errno) {
 		n := uint32(4 * len(buf))
 		rc.Control(func(fd uintptr) {
-			_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level), uintptr(option),
-				uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+			_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level),
+				uintptr(option), uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
 		})
 		return errno
 	}
