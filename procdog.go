@@ -1834,36 +1834,33 @@ func (m *monitor) wait() response {
 // Health checks. Each runs in the goroutine of the request that asked for
 // it, bounded by the health timeout, so that no check can hang a monitor.
 
-// checkHealth runs the health check of run and says why it failed; checks
-// ends when a stop begins. A probe that fails is health 1.
-func (m *monitor) checkHealth(r *childRun, checks context.Context) (health int, why string, err error) {
+// checkHealth runs the health check of run r and says why it failed; checks
+// ends when a stop begins.
+func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string, error) {
 	timeout := seconds(m.o.HealthTimeout)
+	var why string
 	switch {
-	case m.o.HealthURL != "":
-		health, why = probeHTTP(m.o.HealthURL, timeout)
-		return health, why, nil
+	case m.o.HealthURL != "" || m.o.HealthTCP != "":
+		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
 	case m.watch != nil:
 		answer := make(chan bool, 1)
 		m.watch.asks <- logAsk{r, time.Now().Add(timeout), answer}
-		if <-answer {
-			return 0, "", nil
+		if !<-answer {
+			why = "no line has matched " + m.o.HealthLog + " since the process started"
 		}
-		return 1, "no line has matched " + m.o.HealthLog + " since the process started", nil
-	case m.o.HealthTCP != "":
-		conn, err := net.DialTimeout("tcp", m.o.HealthTCP, timeout)
-		if err != nil {
-			return 1, probeFailure(m.o.HealthTCP, err, timeout), nil
-		}
-		conn.Close()
-		return 0, "", nil
+	default:
+		return m.runHealthCommand(checks, timeout)
 	}
-	return m.runHealthCommand(checks, timeout)
+	if why != "" {
+		return 1, why, nil
+	}
+	return 0, "", nil
 }
 
-// runHealthCommand runs the health command as the process runs, with its
-// output on the monitor log. The whole group is killed at the timeout,
-// which makes the health -9, or when a stop begins.
-func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration) (int, string, error) {
+// runHealthCommand runs the health command as the process runs, its output
+// on the monitor log, its group killed at the timeout or when a stop begins.
+func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration) (
+	int, string, error) {
 	if checks.Err() != nil {
 		return -9, "health command not run: the process is being stopped", nil
 	}
@@ -1877,9 +1874,7 @@ func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration
 	stderr := &lastLine{log: m.logOut}
 	cmd.Stdout, cmd.Stderr = m.logOut, stderr
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A child of the command that holds its stderr open does not keep the
-	// check from ending.
-	cmd.WaitDelay = 100 * time.Millisecond
+	cmd.WaitDelay = 100 * time.Millisecond // for a child that holds its stderr open
 	if err := cmd.Start(); err != nil {
 		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
@@ -1894,16 +1889,13 @@ func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration
 	return health, healthCommandFailure(health, why, stderr.String()), nil
 }
 
-// healthCommandFailure says why a health command failed: how it ended and
-// the last line it wrote on stderr.
+// healthCommandFailure says how a health command failed, with its last line on stderr.
 func healthCommandFailure(health int, why, lastLine string) string {
-	switch {
-	case health == 0:
+	if health == 0 {
 		return ""
-	case why != "":
-	case health < 0:
+	} else if why == "" && health < 0 {
 		why = fmt.Sprintf("health command ended by signal %d", -health)
-	default:
+	} else if why == "" {
 		why = fmt.Sprintf("health command exited with %d", health)
 	}
 	if lastLine != "" {
@@ -1912,11 +1904,9 @@ func healthCommandFailure(health int, why, lastLine string) string {
 	return why
 }
 
-// lastLine passes a health command's stderr on to the log and keeps its
-// last non-blank line, at most 200 bytes of it, to say why it failed. A log
-// that cannot be written (a full disk) must not stop the reading, or the
-// command would die of SIGPIPE; and a command that writes a gigabyte
-// without a newline leaves the monitor's memory as it was.
+// lastLine passes a health command's stderr on to the log and keeps the first
+// 200 bytes of its last non-blank line. A log that cannot be written (a full
+// disk) must not stop the reading, or the command would die of SIGPIPE.
 type lastLine struct {
 	log        io.Writer
 	line, last []byte
@@ -1924,13 +1914,12 @@ type lastLine struct {
 
 func (l *lastLine) Write(p []byte) (int, error) {
 	l.log.Write(p)
-	for rest := p; len(rest) > 0; {
-		piece, after, found := bytes.Cut(rest, []byte("\n"))
-		l.line = append(l.line, piece[:min(len(piece), 200-len(l.line))]...)
-		if found {
+	for _, c := range p {
+		if c == '\n' {
 			l.endLine()
+		} else if len(l.line) < 200 {
+			l.line = append(l.line, c)
 		}
-		rest = after
 	}
 	return len(p), nil
 }
@@ -1967,49 +1956,53 @@ func probeFailure(addr string, err error, timeout time.Duration) string {
 	return err.Error()
 }
 
-// probeHTTP is 0 when an HTTP GET of rawURL answers 2xx or 3xx within the
-// timeout, else 1. It speaks just enough HTTP/1.0 for a status line, which
-// keeps net/http and its start-up cost out of every procdog command.
-func probeHTTP(rawURL string, timeout time.Duration) (int, string) {
+// probe connects to addr, or GETs rawURL, within the timeout, and says why
+// that failed or did not answer 2xx or 3xx. It speaks just enough HTTP/1.0
+// for a status line: net/http's start-up cost would land on every command.
+func probe(rawURL, addr string, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return 1, err.Error()
+		return err.Error()
 	}
-	deadline := time.Now().Add(timeout)
-	host := u.Host
-	if u.Port() == "" {
-		host = u.Host + ":80"
+	if rawURL != "" {
+		addr = u.Host
+		if u.Port() == "" {
+			addr += ":80"
+		}
 	}
-	conn, err := net.DialTimeout("tcp", host, timeout)
+	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
-		return 1, probeFailure(host, err, timeout)
+		return probeFailure(addr, err, timeout)
 	}
 	defer conn.Close()
+	if rawURL == "" {
+		return ""
+	}
 	conn.SetDeadline(deadline)
-	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n", u.RequestURI(), u.Host, version)
-	// Whatever a server sends beyond a status line is not read, so a
-	// monitor's memory stays flat.
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n",
+		u.RequestURI(), u.Host, version)
+	// Only the status line is read, so that a monitor's memory stays flat.
 	status, err := bufio.NewReader(io.LimitReader(conn, maxStatusLine)).ReadString('\n')
 	if err != nil {
-		return 1, "GET " + rawURL + ": no HTTP status line: " + probeFailure(host, err, timeout)
+		return "GET " + rawURL + ": no HTTP status line: " + probeFailure(addr, err, timeout)
 	}
 	fields := strings.Fields(status) // "HTTP/1.1 200 OK"
 	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/") {
-		return 1, "GET " + rawURL + ": not an HTTP status line"
+		return "GET " + rawURL + ": not an HTTP status line"
 	}
 	if code, err := strconv.Atoi(fields[1]); err == nil && code >= 200 && code < 400 {
-		return 0, ""
+		return ""
 	}
-	return 1, "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
+	return "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
 }
 
-// logWatch is the --health-log check: it reads what the process has written
-// to its output files since its run started, a line at a time, remembering
-// where it stopped, and is healthy once a line has matched. Its goroutine,
-// serve, owns it and answers the checks one at a time.
+// logWatch is the --health-log check: healthy once a line that the process
+// wrote to its output files in this run has matched. Its goroutine, serve,
+// answers the checks one at a time, each reading on where the last stopped.
 type logWatch struct {
 	pattern *regexp.Regexp
-	name    string   // lines of NAME's monitors in the monitor log are not the process's
+	name    string   // NAME's monitors' lines in the monitor log are not the process's
 	paths   []string // the process's stdout and stderr, or the one file of both
 	asks    chan logAsk
 
@@ -2019,19 +2012,15 @@ type logWatch struct {
 	matched bool
 }
 
-// A logAsk asks whether a line of run's output has matched, reading on until
-// the deadline at most: a pattern that costs much on lines that are many
-// must not make a check outlast the health timeout.
+// A logAsk asks whether a line of run's output has matched, reading until the
+// deadline at most: a costly pattern must not make a check outlast its timeout.
 type logAsk struct {
 	run      *childRun
 	deadline time.Time
 	answer   chan bool
 }
 
-// maxLogLine is the longest line --health-log matches whole; a longer one
-// is matched in pieces of this size.
-const maxLogLine = 64 << 10
-
+// sizes are the output files' sizes: where a run's output begins.
 func (w *logWatch) sizes() []int64 {
 	sizes := make([]int64, len(w.paths))
 	for i, p := range w.paths {
@@ -2055,8 +2044,8 @@ func (w *logWatch) serve() {
 	}
 }
 
-// readOn reads file i on, line by line. A line without its newline yet is
-// left for the next check, unless it is too long to wait for.
+// readOn reads file i on. A line without its newline yet is left for the
+// next check, unless it is too long to wait for.
 func (w *logWatch) readOn(i int, deadline time.Time) {
 	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -2066,7 +2055,8 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 	if fi, err := f.Stat(); err == nil && fi.Size() < w.offsets[i] {
 		w.offsets[i], w.carry[i] = 0, nil // truncated: read from the start
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, w.offsets[i], 1<<62), maxLogLine)
+	// A line longer than the buffer is matched in pieces.
+	r := bufio.NewReaderSize(io.NewSectionReader(f, w.offsets[i], 1<<62), 64<<10)
 	for !w.matched && time.Now().Before(deadline) {
 		line, err := r.ReadSlice('\n')
 		if err != nil && err != bufio.ErrBufferFull {
@@ -2075,9 +2065,7 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 		w.offsets[i] += int64(len(line))
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if j := monitorLineAt(line, w.name); j >= 0 {
-			// A monitor's line, written into the monitor log in the middle
-			// of a line the process had not finished: what stands before
-			// it is the process's, and goes on in the next line.
+			// Written into a line of the process's, which goes on in the next.
 			w.carry[i] = append(w.carry[i], line[:j]...)
 			continue
 		}
@@ -2086,33 +2074,32 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 	}
 }
 
-// monitorLineAt is where in line a line of a monitor of name begins, as
-// logf writes them: "TIME procdog[PID] NAME: ...", or -1.
+// monitorLineAt is where in line a line that logf wrote for a monitor of
+// name begins, "TIME procdog[PID] NAME: ...", or -1.
 func monitorLineAt(line []byte, name string) int {
-	for rest, at := line, 0; ; {
-		j := bytes.Index(rest, []byte(" procdog["))
-		if j < 0 {
+	for at := len(logTime); at < len(line); at++ {
+		i := bytes.Index(line[at:], []byte(" procdog["))
+		if i < 0 {
 			return -1
 		}
-		after := rest[j+len(" procdog["):]
-		digits := len(after) - len(bytes.TrimLeft(after, "0123456789"))
-		if j+at >= len(logTime) && digits > 0 && bytes.HasPrefix(after[digits:], []byte("] "+name+": ")) {
-			return at + j - len(logTime)
+		at += i
+		rest := line[at+len(" procdog["):]
+		digits := len(rest) - len(bytes.TrimLeft(rest, "0123456789"))
+		if digits > 0 && bytes.HasPrefix(rest[digits:], []byte("] "+name+": ")) {
+			return at - len(logTime)
 		}
-		rest, at = rest[j+1:], at+j+1
 	}
+	return -1
 }
 
-// signalGroup sends sig to process group pgid, and SIGCONT after it, so that
-// a stopped process can act on it.
+// signalGroup sends sig to process group pgid, and SIGCONT for a stopped one.
 func signalGroup(pgid int, sig syscall.Signal) {
 	syscall.Kill(-pgid, sig)
 	syscall.Kill(-pgid, syscall.SIGCONT)
 }
 
-// awaitGroupEnd waits until process group pgid has no member left or
-// deadline has passed, and says whether it has none. Its members need not
-// be children of the caller, so their end is polled for, not waited for.
+// awaitGroupEnd says whether process group pgid is gone by deadline, polling,
+// for its members need not be the caller's children.
 func awaitGroupEnd(pgid int, deadline time.Time) bool {
 	for time.Now().Before(deadline) && syscall.Kill(-pgid, 0) == nil {
 		time.Sleep(20 * time.Millisecond)
@@ -3519,13 +3506,11 @@ func shellQuote(w string) string {
 
 // stateDir is absolute, for the monitor runs in /.
 func stateDir() string {
-	if d := os.Getenv("PROCDOG_DIR"); d != "" {
-		if abs, err := filepath.Abs(d); err == nil {
-			return abs
-		}
-		return d
+	d := orDefault(os.Getenv("PROCDOG_DIR"), "/var/tmp")
+	if abs, err := filepath.Abs(d); err == nil {
+		return abs
 	}
-	return "/var/tmp"
+	return d
 }
 
 func statePath(dir, name, kind string) string {
@@ -3533,7 +3518,7 @@ func statePath(dir, name, kind string) string {
 }
 
 // newSocketSuffix names the socket a monitor binds before renaming it into
-// place, so that clients never see a half-made socket.
+// place, so that clients never see a half-made one.
 const newSocketSuffix = ".new"
 
 // maxSocketPath is the longest path a Unix socket can bind: sun_path holds
@@ -3545,9 +3530,7 @@ func maxSocketPath() int {
 	return 103
 }
 
-// checkStateFile refuses a state file that is a symbolic link or belongs to
-// another user: on a shared machine either could point procdog at somebody
-// else's file. A file that does not exist is fine.
+// checkStateFile refuses what stateFileProblem refuses; a missing file is fine.
 func checkStateFile(path string) error {
 	fi, err := os.Lstat(path)
 	switch {
@@ -3561,8 +3544,8 @@ func checkStateFile(path string) error {
 	return nil
 }
 
-// stateFileProblem says why fi cannot be a state file, or "": it must be
-// this user's regular file (or socket), with no other name.
+// stateFileProblem says why fi cannot be a state file, or "": on a shared
+// machine, a link or another user's file could lead to somebody else's.
 func stateFileProblem(fi os.FileInfo) string {
 	switch {
 	case fi.Mode()&os.ModeSymlink != 0:
@@ -3572,36 +3555,31 @@ func stateFileProblem(fi os.FileInfo) string {
 	case fileOwner(fi) != os.Getuid():
 		return fmt.Sprintf("it belongs to another user (uid %d)", fileOwner(fi))
 	case fi.Mode().IsRegular() && fi.Sys().(*syscall.Stat_t).Nlink > 1:
-		// Another user can hard-link a file of ours into the shared
-		// directory: it is ours, but not a state file, and would be
-		// truncated or appended to.
+		// Another user can link a file of ours here, for us to truncate.
 		return "it has other names (hard links)"
 	}
 	return ""
 }
 
-// fileOwner is the uid of the file's owner. On Unix, package os always
-// describes a file with a *syscall.Stat_t.
+// fileOwner is the uid of fi's owner; on Unix, fi.Sys() is a *syscall.Stat_t.
 func fileOwner(fi os.FileInfo) int { return int(fi.Sys().(*syscall.Stat_t).Uid) }
 
-// openStateFile opens a file in the state directory, owner-only, never
-// following a symbolic link, and checks what it opened.
+// openStateFile opens a file in the state directory, owner-only.
 func openStateFile(path string, mode int) (*os.File, error) {
-	return openChecked(path, mode|syscall.O_NOFOLLOW, 0o600, "use", "cannot open "+path, stateFileProblem)
+	return openChecked(path, mode|syscall.O_NOFOLLOW, 0o600, "use", "cannot open "+path,
+		stateFileProblem)
 }
 
-// openChecked is how procdog opens every file in a place others can write
-// to. It never waits (a FIFO planted there must not hang anyone), and
-// follows no symbolic link with O_NOFOLLOW in flag; then it checks the file
-// it opened, not the path, so that nothing can be swapped in between: check
-// says why it refuses the file, or "". Refusals read "refusing to VERB PATH:
-// WHY"; other errors "CANNOT: ERROR".
+// openChecked opens every file in a place others can write to, never waiting
+// (on a planted FIFO). check looks at the file opened, not the path, which
+// could be swapped meanwhile, and says why it refuses it, or "". Errors read
+// "refusing to VERB PATH: WHY", or else "CANNOT: ERROR".
 func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	check func(os.FileInfo) string) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
 	var why string
 	switch {
-	case errors.Is(err, syscall.ELOOP):
+	case errors.Is(err, syscall.ELOOP): // from O_NOFOLLOW
 		why = "it is a symbolic link"
 	case errors.Is(err, syscall.ENXIO): // a FIFO opened for writing, with no reader
 		why = "it is not a regular file"
@@ -3630,9 +3608,8 @@ func stillAt(path string, fi os.FileInfo) bool {
 
 var errLockBusy = errors.New("lock is held")
 
-// acquireLock takes the flock on procdog.NAME.lock. The kernel releases a
-// flock when its holder dies, so a killed monitor leaves no stale lock; the
-// file itself is only a place to hang the lock on.
+// acquireLock takes the flock on path, which the kernel releases when its
+// holder dies: a killed monitor leaves no stale lock.
 func acquireLock(path string) (*os.File, error) {
 	for try := 0; try < 100; try++ {
 		f, err := openStateFile(path, os.O_RDWR|os.O_CREATE)
@@ -3646,8 +3623,7 @@ func acquireLock(path string) (*os.File, error) {
 			}
 			return nil, fmt.Errorf("cannot lock %s: %v", path, err)
 		}
-		// The previous holder may have removed the file between our open and
-		// our flock; a lock on a removed file guards nothing, so try again.
+		// A lock on a file that its holder removed meanwhile guards nothing.
 		if fi, err := f.Stat(); err == nil && stillAt(path, fi) {
 			return f, nil
 		}
@@ -3656,8 +3632,8 @@ func acquireLock(path string) (*os.File, error) {
 	return nil, fmt.Errorf("cannot lock %s: it keeps changing", path)
 }
 
-// releaseLock removes the lock file, if it is still ours, and then unlocks
-// it: in that order, so nobody can lock the file in the moment before it goes.
+// releaseLock removes the lock file, if still ours, before unlocking it, so
+// that nobody can lock it in the moment before it goes.
 func releaseLock(f *os.File) {
 	if fi, err := f.Stat(); err == nil && stillAt(f.Name(), fi) {
 		os.Remove(f.Name())
@@ -3665,26 +3641,24 @@ func releaseLock(f *os.File) {
 	f.Close()
 }
 
-// lockHeld reports whether some monitor holds the lock on path now. Its
-// shared lock, held for a moment, can make a monitor starting at that very
-// moment answer busy; the start loop then simply tries again.
+// lockHeld reports whether a monitor holds the lock on path. One starting
+// while its shared lock is held answers busy, and the start loop tries again.
 func lockHeld(path string) bool {
 	f, err := openStateFile(path, os.O_RDONLY)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
 // ---------------------------------------------------------------------------
 // Sockets and processes.
 
-// listenUnix listens on a Unix socket that is owner-only from its first
-// moment: bound under a umask of 077, not chmod'ed after. The umask is the
-// whole process's, so no process may be started meanwhile and inherit it.
-// The socket file is procdog's to remove (see removeSocket), never the
-// listener's: by then it may be a newer monitor's.
+// listenUnix listens on a socket that is owner-only from the first moment,
+// bound under a umask that no child started meanwhile may inherit. Only
+// removeSocket removes the file: by then it may be a newer monitor's.
 func listenUnix(path string) (net.Listener, error) {
 	syscall.ForkLock.Lock()
 	oldMask := syscall.Umask(0o177) // read and write are all a client needs
@@ -3698,94 +3672,81 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// dialMonitor connects to the monitor socket at path and makes sure that
-// the monitor behind it runs as this user. The socket file's owner was
-// checked before, but another user can swap the file in between: only the
-// peer's credentials, which the kernel keeps with the connection, say who
-// answers. Root is refused too: procdog never starts a root monitor for
-// another user.
+// dialMonitor connects to the monitor at path if it runs as this user (not
+// root either). The socket file can be swapped after its owner was checked;
+// only the peer's credentials, which the kernel keeps, say who answers.
 func dialMonitor(path string) (net.Conn, error) {
 	deadline := time.Now().Add(dialTimeout)
-	for {
-		conn, err := net.DialTimeout("unix", path, dialTimeout)
-		// A monitor whose backlog is full refuses with EAGAIN: try again.
-		if errors.Is(err, syscall.EAGAIN) && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-			continue
-		} else if err != nil {
-			return nil, err
-		}
-		_, uid, err := peerCred(conn.(*net.UnixConn))
-		if err == nil && uid != os.Getuid() {
-			err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)", path, uid)
-		}
-		if err != nil {
-			conn.Close()
-			return nil, err
-		}
-		return conn, nil
+	conn, err := net.DialTimeout("unix", path, dialTimeout)
+	// A monitor whose backlog is full refuses with EAGAIN.
+	for errors.Is(err, syscall.EAGAIN) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		conn, err = net.DialTimeout("unix", path, dialTimeout)
 	}
+	if err != nil {
+		return nil, err
+	}
+	_, uid, err := peerCred(conn.(*net.UnixConn))
+	if err == nil && uid != os.Getuid() {
+		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)",
+			path, uid)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
-// peerCred is the pid and effective uid of the process at the other end of
-// a connected Unix socket, as the kernel recorded them. Package syscall has
-// no call for them on every system, so this is getsockopt itself: Linux's
-// SO_PEERCRED gives struct ucred {pid, uid, gid}; macOS and the BSDs give
-// struct xucred {version, uid, ...} for LOCAL_PEERCRED, and the pid for
-// LOCAL_PEERPID. A pid of 0 means the system did not tell.
+// peerCred is the pid (0 if the system does not tell) and effective uid of
+// the peer of a Unix socket, by getsockopt, as package syscall lacks them:
+// struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
 func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0, -1, err
 	}
-	var errno syscall.Errno
-	getsockopt := func(level, option int, buf []uint32) {
+	getsockopt := func(level, option int, buf []uint32) (errno syscall.Errno) {
 		n := uint32(4 * len(buf))
 		rc.Control(func(fd uintptr) {
-			_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level), uintptr(option),
-				uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+			_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level),
+				uintptr(option), uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
 		})
+		return errno
 	}
-	if runtime.GOOS == "linux" {
-		soPeercred := 17 // SO_PEERCRED, but for the few architectures that number it otherwise
-		if strings.HasPrefix(runtime.GOARCH, "ppc64") {
-			soPeercred = 21
-		} else if strings.HasPrefix(runtime.GOARCH, "mips") {
-			soPeercred = 18
+	if runtime.GOOS != "linux" {
+		var xucred [76 / 4]uint32
+		if errno := getsockopt(0, 1, xucred[:]); errno != 0 { // SOL_LOCAL, LOCAL_PEERCRED
+			return 0, -1, os.NewSyscallError("getsockopt", errno)
 		}
-		var ucred [3]uint32
-		getsockopt(syscall.SOL_SOCKET, soPeercred, ucred[:])
-		pid, uid = int(int32(ucred[0])), int(ucred[1])
-	} else {
-		var xucred [19]uint32       // 76 bytes
-		getsockopt(0, 1, xucred[:]) // SOL_LOCAL, LOCAL_PEERCRED
-		uid = int(xucred[1])
 		var peerPid [1]uint32
-		if errno == 0 {
-			getsockopt(0, 2, peerPid[:])           // LOCAL_PEERPID
-			pid, errno = int(int32(peerPid[0])), 0 // older systems lack it: pid 0
-		}
+		getsockopt(0, 2, peerPid[:]) // LOCAL_PEERPID; older systems lack it, and say pid 0
+		return int(int32(peerPid[0])), int(xucred[1]), nil
 	}
-	if errno != 0 {
+	soPeercred := 17 // SO_PEERCRED, but for a few architectures
+	if strings.HasPrefix(runtime.GOARCH, "ppc64") {
+		soPeercred = 21
+	} else if strings.HasPrefix(runtime.GOARCH, "mips") {
+		soPeercred = 18
+	}
+	var ucred [3]uint32
+	if errno := getsockopt(syscall.SOL_SOCKET, soPeercred, ucred[:]); errno != 0 {
 		return 0, -1, os.NewSyscallError("getsockopt", errno)
 	}
-	return pid, uid, nil
+	return int(int32(ucred[0])), int(ucred[1]), nil
 }
 
-// processStart is when pid started, as the system tells it, or "" if it
-// cannot tell or the process is a zombie: field 22 of /proc/PID/stat, in
-// clock ticks since boot, on Linux; what ps says elsewhere.
+// processStart is when pid started, or "" for a zombie or if the system
+// cannot tell: field 22 of /proc/PID/stat on Linux, elsewhere what ps says.
 func processStart(pid int) string {
 	if runtime.GOOS != "linux" {
-		// In one locale and time zone, so that every procdog reads the
-		// same time the same way.
+		// One locale and time zone, so that every procdog reads the same.
 		ps := exec.Command("ps", "-o", "lstart=", "-p", strconv.Itoa(pid))
 		ps.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
 		out, _ := ps.Output()
 		return strings.Join(strings.Fields(string(out)), "_")
 	}
-	// Fields count from the end of the command's name, which may hold
-	// spaces and parentheses.
+	// Fields count from the end of the command's name, which may hold ") ".
 	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	i := strings.LastIndexByte(string(stat), ')')
 	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
@@ -3794,10 +3755,8 @@ func processStart(pid int) string {
 	return ""
 }
 
-// findExecutable finds name as os/exec would run it, through $PATH, or
-// relative to dir when it has a slash, and says why it cannot be run. For
-// a name with a slash it returns the name itself, which os/exec resolves
-// in dir.
+// findExecutable finds name through $PATH, or says why it cannot be run from
+// dir when it has a slash; then it is returned as it is, for os/exec.
 func findExecutable(name, dir string) (string, error) {
 	if !strings.Contains(name, "/") {
 		return exec.LookPath(name)
@@ -3830,8 +3789,7 @@ func describeExecError(err error) string {
 	return err.Error()
 }
 
-// exitCode is a process's returncode as Python's Popen reported it:
-// negative for a signal.
+// exitCode is a process's returncode as Python's Popen gave it: -SIGNAL.
 func exitCode(ps *os.ProcessState) int {
 	if ps == nil {
 		return -1
@@ -3842,87 +3800,62 @@ func exitCode(ps *os.ProcessState) int {
 	return ps.ExitCode()
 }
 
-// openInput opens the process's standard input without waiting: a FIFO
-// with no writer yet must not hang the monitor, which holds the lock. The
-// process gets a blocking descriptor, as from a shell.
-func openInput(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open stdin: %v", err)
-	}
-	if fi, err := f.Stat(); err != nil || fi.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("cannot open stdin: %s is a directory", path)
-	}
-	if err := blocking(f); err != nil {
-		return nil, fmt.Errorf("cannot open stdin: %v", err)
-	}
-	return f, nil
-}
+func openInput(path string) (*os.File, error) { return openStd("stdin", path, os.O_RDONLY) }
 
-// openOutputs opens --stdout and --stderr: the monitor log where none is
-// given, one file where both name the same (by whatever path), and both
-// before either is truncated, so that a start that fails on one leaves
-// the other as it was.
+// openOutputs opens --stdout and --stderr, or gives the monitor log. Both
+// naming one file by any paths share a descriptor, or each would overwrite
+// the other's lines. Neither is truncated yet: a start may still fail.
 func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
+	flag := os.O_WRONLY | os.O_CREATE
+	if o.Append {
+		flag |= os.O_APPEND
+	}
 	stdout, stderr = logOut, logOut
 	if o.Stdout != "" {
-		if stdout, err = openOutput(o.Stdout, o.Append); err != nil {
-			return nil, nil, fmt.Errorf("cannot open stdout: %v", err)
+		if stdout, err = openStd("stdout", o.Stdout, flag); err != nil {
+			return nil, nil, err
 		}
 	}
 	if o.Stderr != "" {
-		if stderr, err = openOutput(o.Stderr, o.Append); err != nil {
+		if stderr, err = openStd("stderr", o.Stderr, flag); err != nil {
 			if stdout != logOut {
 				stdout.Close()
 			}
-			return nil, nil, fmt.Errorf("cannot open stderr: %v", err)
+			return nil, nil, err
 		}
 		a, _ := stdout.Stat() // SameFile is false for a failed Stat's nil
 		b, _ := stderr.Stat()
 		if os.SameFile(a, b) {
-			stderr.Close() // two descriptors would overwrite each other's lines
+			stderr.Close()
 			stderr = stdout
 		}
 	}
 	return stdout, stderr, nil
 }
 
-// openOutput opens an output file without waiting: a FIFO with no reader
-// is an error, not a monitor that hangs holding the lock.
-func openOutput(path string, appendTo bool) (*os.File, error) {
-	mode := os.O_WRONLY | os.O_CREATE | syscall.O_NONBLOCK
-	if appendTo {
-		mode |= os.O_APPEND
+// openStd opens a standard file of the process without waiting on a FIFO,
+// which would hang the monitor that holds the lock, and makes it blocking.
+func openStd(what, path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, 0o666)
+	switch {
+	case errors.Is(err, syscall.ENXIO): // opened for writing, with no reader
+		return nil, fmt.Errorf("cannot open %s: %s is a FIFO with no reader", what, path)
+	case err != nil:
+		return nil, fmt.Errorf("cannot open %s: %v", what, err)
 	}
-	f, err := os.OpenFile(path, mode, 0o666)
-	if errors.Is(err, syscall.ENXIO) {
-		return nil, fmt.Errorf("%s is a FIFO with no reader", path)
-	} else if err != nil {
-		return nil, err
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("cannot open %s: %s is a directory", what, path)
 	}
-	if err := blocking(f); err != nil {
-		return nil, err
+	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot open %s: %s: %v", what, path, err)
 	}
 	return f, nil
 }
 
-// blocking makes f's descriptor blocking again, as a process expects its
-// standard files to be.
-func blocking(f *os.File) error {
-	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %v", f.Name(), err)
-	}
-	return nil
-}
-
-// closeInheritedOnExec marks every descriptor above stderr close-on-exec.
-// Go opens its own that way, but those that procdog's caller left open (a
-// shell's 5>&1, a lock held on fd 9) would otherwise pass on to the
-// monitor and from it to the process: a pipe held open so keeps
-// "procdog start ... | cat" from ending, and a lock stays held by a
-// process that never heard of it.
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec, so
+// that none that the caller left open (a pipe, a lock) is held by a monitor.
 func closeInheritedOnExec() {
 	entries, err := os.ReadDir("/dev/fd")
 	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
