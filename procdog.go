@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -2371,8 +2372,8 @@ func exportExecutable(name, dir string) (string, error) {
 // writeExport refuses all but the user's own regular file, opened without following
 // a symbolic link or waiting on a FIFO, and truncates it only once checked.
 func writeExport(path, text string) error {
-	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write", "cannot write "+path,
-		func(fi os.FileInfo) string {
+	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
+		"cannot write "+path, func(fi os.FileInfo) string {
 			switch {
 			case !fi.Mode().IsRegular():
 				return "it is not a regular file"
@@ -2384,14 +2385,10 @@ func writeExport(path, text string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	if err = f.Truncate(0); err == nil {
-		_, err = io.WriteString(f, text)
+		_, err = f.WriteString(text)
 	}
-	if err == nil {
-		err = f.Close()
-	}
-	if err != nil {
+	if err = cmp.Or(err, f.Close()); err != nil {
 		return failf(exitUnknown, "cannot write %s: %v", path, err)
 	}
 	return nil
@@ -2414,12 +2411,7 @@ func (j *exportJob) refuse(bad bool, format string, args ...any) {
 func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // exportWholeSeconds rounds up, for the keys that take integers.
-func exportWholeSeconds(f float64) int {
-	if n := int(f); float64(n) < f {
-		return n + 1
-	}
-	return int(f)
-}
+func exportWholeSeconds(f float64) int { return int(math.Ceil(f)) }
 
 // exportRestartWindow is the time procdog's doubling delays take, plus systemd's 10 s.
 func exportRestartWindow(o options) int {
@@ -2437,7 +2429,9 @@ func exportRestartWindow(o options) int {
 
 const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
 
-var systemdEscapes = map[byte]string{'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`}
+var systemdEscapes = map[byte]string{
+	'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`,
+}
 
 // systemdQuote: systemd resolves %-specifiers in the whole Exec line and $VARIABLES in
 // each word, so % and $ are doubled; any other byte not plain puts the word in double
@@ -2502,19 +2496,17 @@ func systemdSignal(s signalName) string {
 }
 
 func (j *exportJob) systemd() {
-	j.line("# procdog export systemd %[1]s: runs %[1]s as `procdog start %[1]s` would.", j.name)
-	j.line("# A user unit, for procdog needs no root. To install it:")
-	j.line("#   cp THIS ~/.config/systemd/user/procdog-%s.service", j.name)
-	j.line("#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%s.service", j.name)
-	j.line("\n[Unit]\nDescription=%s", systemdText("procdog "+j.name+": "+j.Command))
+	j.line("# procdog export systemd %[1]s: runs %[1]s as `procdog start %[1]s` would.\n"+
+		"# A user unit, for procdog needs no root. To install it:\n"+
+		"#   cp THIS ~/.config/systemd/user/procdog-%[1]s.service\n"+
+		"#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%[1]s.service\n"+
+		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
 	if j.restarts() {
-		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:",
-			j.MaxRestarts)
-		j.line("# these %d, in the time procdog's doubling delays take, plus 10 s. A process",
-			j.MaxRestarts+1)
-		j.line("# that fails more slowly than that is restarted again.")
-		j.line("StartLimitIntervalSec=%d", exportRestartWindow(j.options))
-		j.line("StartLimitBurst=%d", j.MaxRestarts+1)
+		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:\n"+
+			"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
+			"# that fails more slowly than that is restarted again.\n"+
+			"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
+			j.MaxRestarts, j.MaxRestarts+1, exportRestartWindow(j.options))
 	}
 	j.line("\n[Service]")
 	j.line("# exec: the start fails if the command cannot be run, as procdog's does.")
@@ -2577,8 +2569,8 @@ func (j *exportJob) systemdHealth() {
 		return
 	}
 	tries := max(j.HealthCount, 1)
-	script := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; sleep %s; done",
-		quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
+	loop := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; "+
+		"sleep %s; done", quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
 	prefix := ""
 	if j.EnsureHealthy {
 		j.line("# The health check, as --ensure-healthy: the unit fails to start and its")
@@ -2589,9 +2581,9 @@ func (j *exportJob) systemdHealth() {
 		j.note("the health check, which only procdog status reports (commented out)")
 		prefix = "#"
 	}
-	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(script))
 	// The start may take every try, each to its timeout, and the delays.
 	wait := exportWholeSeconds(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(loop))
 	j.line("%sTimeoutStartSec=%d", prefix, wait)
 }
 
