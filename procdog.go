@@ -2410,7 +2410,6 @@ func (j *exportJob) refuse(bad bool, format string, args ...any) {
 
 func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// exportWholeSeconds rounds up, for the keys that take integers.
 func exportWholeSeconds(f float64) int { return int(math.Ceil(f)) }
 
 // exportRestartWindow is the time procdog's doubling delays take, plus systemd's 10 s.
@@ -2508,13 +2507,12 @@ func (j *exportJob) systemd() {
 			"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
 			j.MaxRestarts, j.MaxRestarts+1, exportRestartWindow(j.options))
 	}
-	j.line("\n[Service]")
-	j.line("# exec: the start fails if the command cannot be run, as procdog's does.")
-	j.line("Type=exec")
-	j.line("ExecStart=%s", quoteWords(j.argv, systemdQuote))
-	j.line("WorkingDirectory=%s", j.systemdPath(j.Dir))
-	j.line("# procdog passes on the environment of the shell that starts it; a service gets")
-	j.line("# the service manager's. Add Environment= lines for what the process needs.")
+	j.line("\n[Service]\n"+
+		"# exec: the start fails if the command cannot be run, as procdog's does.\n"+
+		"Type=exec\nExecStart=%s\nWorkingDirectory=%s\n"+
+		"# procdog passes on the environment of the shell that starts it; a service gets\n"+
+		"# the service manager's. Add Environment= lines for what the process needs.",
+		quoteWords(j.argv, systemdQuote), j.systemdPath(j.Dir))
 	for _, kv := range j.env {
 		// Environment= expands specifiers (%) but not variables ($).
 		j.line("Environment=%s", strings.ReplaceAll(systemdQuote(kv), "$$", "$"))
@@ -2534,11 +2532,11 @@ func (j *exportJob) systemd() {
 			j.line("%s=%s%s", f[0], mode, j.systemdPath(f[1]))
 		}
 	}
-	j.line("# Stop: the stop signal to every process the service started, then SIGKILL")
-	j.line("# after the stop timeout, as procdog does to the process group.")
-	j.line("KillMode=control-group\nKillSignal=%s", systemdSignal(j.StopSignal))
 	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
-	j.line("TimeoutStopSec=%s", exportSeconds(max(j.StopTimeout, 0.001)))
+	j.line("# Stop: the stop signal to every process the service started, then SIGKILL\n"+
+		"# after the stop timeout, as procdog does to the process group.\n"+
+		"KillMode=control-group\nKillSignal=%s\nTimeoutStopSec=%s",
+		systemdSignal(j.StopSignal), exportSeconds(max(j.StopTimeout, 0.001)))
 	j.systemdRestart()
 	j.systemdHealth()
 	j.line("\n[Install]\nWantedBy=default.target")
@@ -2553,13 +2551,12 @@ func (j *exportJob) systemdRestart() {
 	}
 	j.line("Restart=%s\nRestartSec=%s", j.Restart, exportSeconds(j.restartDelay()))
 	if j.Restart == "on-failure" {
-		j.line("# procdog counts death by any signal as a failure.")
-		j.line("RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
+		j.line("# procdog counts death by any signal as a failure.\n" +
+			"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
 	}
-	j.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and")
-	j.line("# later can too:")
-	j.line("#RestartSteps=%d", j.MaxRestarts)
-	j.line("#RestartMaxDelaySec=%s", exportSeconds(maxRestartDelay.Seconds()))
+	j.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and\n"+
+		"# later can too:\n#RestartSteps=%d\n#RestartMaxDelaySec=%g", j.MaxRestarts,
+		maxRestartDelay.Seconds())
 }
 
 // systemdHealth is the health check as an ExecStartPost= loop of health_count tries.
