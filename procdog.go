@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -2197,8 +2198,8 @@ func exportExecutable(name, dir string) (string, error) {
 // writeExport refuses all but the user's own regular file, opened without following
 // a symbolic link or waiting on a FIFO, and truncates it only once checked.
 func writeExport(path, text string) error {
-	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write", "cannot write "+path,
-		func(fi os.FileInfo) string {
+	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
+		"cannot write "+path, func(fi os.FileInfo) string {
 			switch {
 			case !fi.Mode().IsRegular():
 				return "it is not a regular file"
@@ -2210,14 +2211,10 @@ func writeExport(path, text string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	if err = f.Truncate(0); err == nil {
-		_, err = io.WriteString(f, text)
+		_, err = f.WriteString(text)
 	}
-	if err == nil {
-		err = f.Close()
-	}
-	if err != nil {
+	if err = cmp.Or(err, f.Close()); err != nil {
 		return failf(exitUnknown, "cannot write %s: %v", path, err)
 	}
 	return nil
@@ -2239,13 +2236,7 @@ func (j *exportJob) refuse(bad bool, format string, args ...any) {
 
 func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// exportWholeSeconds rounds up, for the keys that take integers.
-func exportWholeSeconds(f float64) int {
-	if n := int(f); float64(n) < f {
-		return n + 1
-	}
-	return int(f)
-}
+func exportWholeSeconds(f float64) int { return int(math.Ceil(f)) }
 
 // exportRestartWindow is the time procdog's doubling delays take, plus systemd's 10 s.
 func exportRestartWindow(o options) int {
@@ -2263,7 +2254,9 @@ func exportRestartWindow(o options) int {
 
 const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
 
-var systemdEscapes = map[byte]string{'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`}
+var systemdEscapes = map[byte]string{
+	'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`,
+}
 
 // systemdQuote: systemd resolves %-specifiers in the whole Exec line and $VARIABLES in
 // each word, so % and $ are doubled; any other byte not plain puts the word in double
@@ -2328,27 +2321,24 @@ func systemdSignal(s signalName) string {
 }
 
 func (j *exportJob) systemd() {
-	j.line("# procdog export systemd %[1]s: runs %[1]s as `procdog start %[1]s` would.", j.name)
-	j.line("# A user unit, for procdog needs no root. To install it:")
-	j.line("#   cp THIS ~/.config/systemd/user/procdog-%s.service", j.name)
-	j.line("#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%s.service", j.name)
-	j.line("\n[Unit]\nDescription=%s", systemdText("procdog "+j.name+": "+j.Command))
+	j.line("# procdog export systemd %[1]s: runs %[1]s as `procdog start %[1]s` would.\n"+
+		"# A user unit, for procdog needs no root. To install it:\n"+
+		"#   cp THIS ~/.config/systemd/user/procdog-%[1]s.service\n"+
+		"#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%[1]s.service\n"+
+		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
 	if j.restarts() {
-		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:",
-			j.MaxRestarts)
-		j.line("# these %d, in the time procdog's doubling delays take, plus 10 s. A process",
-			j.MaxRestarts+1)
-		j.line("# that fails more slowly than that is restarted again.")
-		j.line("StartLimitIntervalSec=%d", exportRestartWindow(j.options))
-		j.line("StartLimitBurst=%d", j.MaxRestarts+1)
+		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:\n"+
+			"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
+			"# that fails more slowly than that is restarted again.\n"+
+			"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
+			j.MaxRestarts, j.MaxRestarts+1, exportRestartWindow(j.options))
 	}
-	j.line("\n[Service]")
-	j.line("# exec: the start fails if the command cannot be run, as procdog's does.")
-	j.line("Type=exec")
-	j.line("ExecStart=%s", quoteWords(j.argv, systemdQuote))
-	j.line("WorkingDirectory=%s", j.systemdPath(j.Dir))
-	j.line("# procdog passes on the environment of the shell that starts it; a service gets")
-	j.line("# the service manager's. Add Environment= lines for what the process needs.")
+	j.line("\n[Service]\n"+
+		"# exec: the start fails if the command cannot be run, as procdog's does.\n"+
+		"Type=exec\nExecStart=%s\nWorkingDirectory=%s\n"+
+		"# procdog passes on the environment of the shell that starts it; a service gets\n"+
+		"# the service manager's. Add Environment= lines for what the process needs.",
+		quoteWords(j.argv, systemdQuote), j.systemdPath(j.Dir))
 	for _, kv := range j.env {
 		// Environment= expands specifiers (%) but not variables ($).
 		j.line("Environment=%s", strings.ReplaceAll(systemdQuote(kv), "$$", "$"))
@@ -2368,11 +2358,11 @@ func (j *exportJob) systemd() {
 			j.line("%s=%s%s", f[0], mode, j.systemdPath(f[1]))
 		}
 	}
-	j.line("# Stop: the stop signal to every process the service started, then SIGKILL")
-	j.line("# after the stop timeout, as procdog does to the process group.")
-	j.line("KillMode=control-group\nKillSignal=%s", systemdSignal(j.StopSignal))
 	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
-	j.line("TimeoutStopSec=%s", exportSeconds(max(j.StopTimeout, 0.001)))
+	j.line("# Stop: the stop signal to every process the service started, then SIGKILL\n"+
+		"# after the stop timeout, as procdog does to the process group.\n"+
+		"KillMode=control-group\nKillSignal=%s\nTimeoutStopSec=%s",
+		systemdSignal(j.StopSignal), exportSeconds(max(j.StopTimeout, 0.001)))
 	j.systemdRestart()
 	j.systemdHealth()
 	j.line("\n[Install]\nWantedBy=default.target")
@@ -2387,13 +2377,12 @@ func (j *exportJob) systemdRestart() {
 	}
 	j.line("Restart=%s\nRestartSec=%s", j.Restart, exportSeconds(j.restartDelay()))
 	if j.Restart == "on-failure" {
-		j.line("# procdog counts death by any signal as a failure.")
-		j.line("RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
+		j.line("# procdog counts death by any signal as a failure.\n" +
+			"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
 	}
-	j.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and")
-	j.line("# later can too:")
-	j.line("#RestartSteps=%d", j.MaxRestarts)
-	j.line("#RestartMaxDelaySec=%s", exportSeconds(maxRestartDelay.Seconds()))
+	j.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and\n"+
+		"# later can too:\n#RestartSteps=%d\n#RestartMaxDelaySec=%g", j.MaxRestarts,
+		maxRestartDelay.Seconds())
 }
 
 // systemdHealth is the health check as an ExecStartPost= loop of health_count tries.
@@ -2403,8 +2392,8 @@ func (j *exportJob) systemdHealth() {
 		return
 	}
 	tries := max(j.HealthCount, 1)
-	script := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; sleep %s; done",
-		quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
+	loop := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; "+
+		"sleep %s; done", quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
 	prefix := ""
 	if j.EnsureHealthy {
 		j.line("# The health check, as --ensure-healthy: the unit fails to start and its")
@@ -2415,9 +2404,9 @@ func (j *exportJob) systemdHealth() {
 		j.note("the health check, which only procdog status reports (commented out)")
 		prefix = "#"
 	}
-	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(script))
 	// The start may take every try, each to its timeout, and the delays.
 	wait := exportWholeSeconds(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(loop))
 	j.line("%sTimeoutStartSec=%d", prefix, wait)
 }
 
