@@ -8,10 +8,8 @@
 // flock on procdog.NAME.lock, runs the process as a process group leader and serves the socket
 // procdog.NAME.sock; one goroutine, monitor.loop, owns its state. A client sends one line
 // ("status", "wait", "stop", "signal SIG", ...) and reads one ("running, health=0, pid=12").
-//
-// The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users, so every file
-// there is opened without following links and then checked, and a client believes only a
-// monitor whose peer credentials are its own.
+// The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users: every file there
+// is opened without following links, then checked, and a client trusts only its own uid's monitor.
 package main
 
 import (
@@ -50,13 +48,8 @@ const (
 	monitorArg = "__procdog_monitor__" // the hidden first argument of a monitor
 
 	// Exit codes are public: scripts test them. 130 is the shell's for death by SIGINT.
-	exitOK             = 0
-	exitError          = 2
-	exitUnknown        = 3
-	exitAlreadyRunning = 4
-	exitNotRunning     = 5
-	exitUnhealthy      = 6
-	exitInterrupted    = 130
+	exitOK, exitError, exitUnknown, exitAlreadyRunning = 0, 2, 3, 4
+	exitNotRunning, exitUnhealthy, exitInterrupted     = 5, 6, 130
 
 	// Response codes; codeBusy goes only from a monitor to its client: another has the name.
 	codeRunning, codeExited, codeKilled, codeStopped = "running", "exited", "killed", "stopped"
@@ -67,7 +60,7 @@ const (
 	maxRequestLine, maxStatusLine   = 1024, 4096
 	answerSlack                     = 5 * time.Second // added to the work a request may take
 	lockPollInterval, maxLockPoll   = 2 * time.Millisecond, 100 * time.Millisecond
-	livenessInterval, probeDeadline = 3 * time.Second, 5 * time.Second // under load, seconds
+	livenessInterval, probeDeadline = 3 * time.Second, 5 * time.Second // a probe: slow under load
 )
 
 var debugging bool // set once, by runCommand from --debug
@@ -93,14 +86,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return report(stderr, runCommand(args, stdout, stderr))
 }
 
-// report prints err on stderr, the same way for every error, and returns its exit code.
 func report(stderr io.Writer, err error) int {
-	var ee *codedError
 	if err == nil {
 		return exitOK
-	} else if !errors.As(err, &ee) {
-		ee = &codedError{code: exitUnknown, msg: err.Error()}
 	}
+	ee := &codedError{code: exitUnknown, msg: err.Error()}
+	errors.As(err, &ee)
 	if ee.usage {
 		fmt.Fprintln(stderr, usageLine)
 	}
@@ -111,6 +102,32 @@ func report(stderr io.Writer, err error) int {
 		fmt.Fprintf(stderr, "procdog: %s\n", ee.hint)
 	}
 	return ee.code
+}
+
+// codedError is reported as "procdog: error: MSG", after the usage line if usage is set and
+// before "procdog: HINT" if there is one, and the process exits with code.
+type codedError struct {
+	code      int
+	msg, hint string
+	usage     bool
+}
+
+func (e *codedError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &codedError{code: exitError, msg: fmt.Sprintf(format, args...), usage: true}
+}
+
+func failf(code int, format string, args ...any) error {
+	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// exitWith is the error that exits with code and says nothing: nil for exitOK.
+func exitWith(code int) error {
+	if code == exitOK {
+		return nil
+	}
+	return &codedError{code: code}
 }
 
 // runCommand returns a non-zero exit as a *codedError, with no message if the response said it.
@@ -227,9 +244,9 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	return exitWith(exitCodeFor(command, r, c.o))
 }
 
-// runNames prints "NAME: <response>" for each name. start and restart go in order and
-// stop at the first failure, so that "start db web --ensure-healthy" has db healthy
-// before web starts; stop goes in reverse, through every name; status and wait at once.
+// runNames prints "NAME: <response>" for each name. start and restart stop at the first
+// failure, so "start db web --ensure-healthy" starts web once db is healthy; stop goes in
+// reverse; status and wait run at once.
 func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
 	if command == "stop" {
 		names = slices.Clone(names)
@@ -271,7 +288,6 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	return exitWith(first)
 }
 
-// invalidCommand is argparse's error for an unknown command, with a typo hint.
 func invalidCommand(command string) error {
 	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)",
 		command, commandChoices)
@@ -317,8 +333,7 @@ func (c commandSpec) synopsis() string {
 
 var manyNames = []string{"name..."}
 
-// commands, in help's order. One that lists no options uses all but lines, follow, all and
-// output (export uses output).
+// commands, in help's order. One that lists no uses takes all options but a few.
 var commands = []commandSpec{
 	{"start", "start NAME unless it is running, and print its status", manyNames, "",
 		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1"` +
@@ -409,7 +424,6 @@ func (s optionSpec) helpLine() string {
 	return fmt.Sprintf("  %-22s  %s\n", synopsis, help)
 }
 
-// commandHelp is COMMAND -h: only the options the command uses, and an example.
 func commandHelp(c commandSpec) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n%s", c.synopsis(), c.help,
@@ -424,7 +438,6 @@ func commandHelp(c commandSpec) string {
 	return b.String()
 }
 
-// suggestCommand is the command nearest to word, if near enough to be a typo.
 func suggestCommand(word string) string {
 	best, bestDist := "", 3
 	for _, c := range slices.Concat(commands, []commandSpec{{name: "help"}, {name: "version"}}) {
@@ -455,35 +468,6 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(a)][len(b)]
-}
-
-// ---------------------------------------------------------------------------
-// Errors that know their exit code.
-
-// codedError is reported as "procdog: error: MSG", after the usage line if usage is set and
-// before "procdog: HINT" if there is one, and the process exits with code.
-type codedError struct {
-	code      int
-	msg, hint string
-	usage     bool
-}
-
-func (e *codedError) Error() string { return e.msg }
-
-func usageErrorf(format string, args ...any) error {
-	return &codedError{code: exitError, msg: fmt.Sprintf(format, args...), usage: true}
-}
-
-func failf(code int, format string, args ...any) error {
-	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// exitWith is the error that exits with code and says nothing: nil for exitOK.
-func exitWith(code int) error {
-	if code == exitOK {
-		return nil
-	}
-	return &codedError{code: code}
 }
 
 // ---------------------------------------------------------------------------
@@ -2603,7 +2587,6 @@ func exitCodeFor(command string, r response, o options) int {
 	return exitOK
 }
 
-// json is r as --json prints it: the name, the state, and the response's facts.
 func (r response) json(name string) string {
 	fields := map[string]any{"name": name, "state": r.code}
 	for k, v := range r.values {
@@ -2621,8 +2604,7 @@ func (r response) json(name string) string {
 	return jsonText(fields)
 }
 
-// jsonText is v as JSON on one line. Bytes that are not UTF-8 become U+FFFD;
-// <, > and & stay as they are, for a terminal, not a web page.
+// jsonText is v as JSON on one line, with <, > and & as they are: for a terminal, not a web page.
 func jsonText(v any) string {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
