@@ -385,8 +385,6 @@ var usageLine, commandChoices = func() (string, string) {
 		"'" + strings.Join(names, "', '") + "'"
 }()
 
-const helpOption = "  -h, --help              show this help and exit\n"
-
 func helpText() string {
 	var b strings.Builder
 	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, " +
@@ -395,14 +393,22 @@ func helpText() string {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
 	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n" +
-		"  version          show the version\n\noptions:\n" + helpOption +
-		"  -v, --version           show the version and exit\n")
-	for _, s := range optionSpecs {
-		b.WriteString(s.helpLine())
-	}
-	b.WriteString("\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n" +
+		"  version          show the version\n" +
+		optionsHelp("", "  -v, --version           show the version and exit\n") +
+		"\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n" +
 		"3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
 	return b.String()
+}
+
+// optionsHelp lists -h, extra, then the options command uses, or all for "".
+func optionsHelp(command, extra string) string {
+	text := "\noptions:\n  -h, --help              show this help and exit\n" + extra
+	for _, s := range optionSpecs {
+		if command == "" || usesOption(command, s.long) {
+			text += s.helpLine()
+		}
+	}
+	return text
 }
 
 func (s optionSpec) helpLine() string {
@@ -425,17 +431,9 @@ func (s optionSpec) helpLine() string {
 }
 
 func commandHelp(c commandSpec) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n%s", c.synopsis(), c.help,
-		helpOption)
-	for _, s := range optionSpecs {
-		if usesOption(c.name, s.long) {
-			b.WriteString(s.helpLine())
-		}
-	}
-	fmt.Fprintf(&b, "\nexample:\n  $ %s\n\n'procdog -h' shows every command and option.\n",
-		c.example)
-	return b.String()
+	return fmt.Sprintf("usage: procdog %s [options]\n\n%s\n%s\nexample:\n  $ %s\n\n"+
+		"'procdog -h' shows every command and option.\n",
+		c.synopsis(), c.help, optionsHelp(c.name, ""), c.example)
 }
 
 func suggestCommand(word string) string {
@@ -2575,13 +2573,9 @@ func exitCodeFor(command string, r response, o options) int {
 		return exitError
 	case r.code == codeInvalid || r.code == codeBusy || stop && r.code == codeRunning:
 		return exitUnknown
-	case stop && o.Strict && r.code != codeKilled:
-		return exitNotRunning
-	case stop:
-		return exitOK
-	case (o.EnsureHealthy || command == "wait") && !r.healthy():
+	case !stop && (o.EnsureHealthy || command == "wait") && !r.healthy():
 		return exitUnhealthy
-	case r.code != codeRunning:
+	case stop && o.Strict && r.code != codeKilled, !stop && r.code != codeRunning:
 		return exitNotRunning
 	}
 	return exitOK
