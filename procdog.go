@@ -1,21 +1,15 @@
-// Procdog starts, stops and checks the health of a process, detached from the
-// shell, on Linux and macOS, without root:
+// Procdog starts, stops and checks the health of a process, detached from the shell, on Linux
+// and macOS, without root:
 //
 //	$ procdog start web -c "python3 -m http.server" --health-tcp 127.0.0.1:8000 --ensure-healthy
 //	running, health=0, pid=14969
 //
-// Every command is a client. start re-executes the binary as NAME's monitor, which
-// holds the flock on procdog.NAME.lock (with the pid and start time, so that a process
-// whose monitor was killed is found again), runs the process as a process group leader,
-// and serves the Unix socket procdog.NAME.sock until it has lingered after the exit.
-// One goroutine, monitor.loop, owns the monitor's state. The protocol: within 2 s a
-// client sends one line of at most 1 KiB ("status", "wait", "stop", "signal SIG",
-// "options" or "health-error") and reads one line, for most a response ("running,
-// health=0, pid=12": a code, then sorted key=value pairs).
-//
-// The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users, so
-// every file there is opened without following links and then checked, and a client
-// believes only a monitor whose peer credentials are its own.
+// Every command is a client. start re-executes the binary as NAME's monitor, which holds the
+// flock on procdog.NAME.lock, runs the process as a process group leader and serves the socket
+// procdog.NAME.sock; one goroutine, monitor.loop, owns its state. A client sends one line
+// ("status", "wait", "stop", "signal SIG", ...) and reads one ("running, health=0, pid=12").
+// The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users: every file there
+// is opened without following links, then checked, and a client trusts only its own uid's monitor.
 package main
 
 import (
@@ -53,45 +47,24 @@ import (
 const (
 	version    = "0.2.0"
 	monitorArg = "__procdog_monitor__" // the hidden first argument of a monitor
+
+	// Exit codes are public: scripts test them. 130 is the shell's for death by SIGINT.
+	exitOK, exitError, exitUnknown, exitAlreadyRunning = 0, 2, 3, 4
+	exitNotRunning, exitUnhealthy, exitInterrupted     = 5, 6, 130
+
+	// Response codes; codeBusy goes only from a monitor to its client: another has the name.
+	codeRunning, codeExited, codeKilled, codeStopped = "running", "exited", "killed", "stopped"
+	codeError, codeInvalid, codeBusy                 = "error", "invalid", "busy"
+
+	// Every socket operation has a deadline, and a line too long is dropped, not buffered.
+	dialTimeout, requestDeadline    = 2 * time.Second, 2 * time.Second
+	maxRequestLine, maxStatusLine   = 1024, 4096
+	answerSlack                     = 5 * time.Second // added to the work a request may take
+	lockPollInterval, maxLockPoll   = 2 * time.Millisecond, 100 * time.Millisecond
+	livenessInterval, probeDeadline = 3 * time.Second, 5 * time.Second // a probe: slow under load
 )
 
-// Exit codes are public: scripts test them.
-const (
-	exitOK             = 0
-	exitError          = 2 // usage error, or an error: response
-	exitUnknown        = 3 // invalid response, bad config, failed expansion, anything unexpected
-	exitAlreadyRunning = 4
-	exitNotRunning     = 5
-	exitUnhealthy      = 6
-	exitInterrupted    = 130 // the shell's convention for death by SIGINT
-)
-
-// Response codes. codeBusy goes only from a monitor to its client: another has the name.
-const (
-	codeRunning = "running"
-	codeExited  = "exited"
-	codeKilled  = "killed"
-	codeStopped = "stopped"
-	codeError   = "error"
-	codeInvalid = "invalid"
-	codeBusy    = "busy"
-)
-
-// Every socket operation has a deadline.
-const (
-	dialTimeout      = 2 * time.Second
-	requestDeadline  = 2 * time.Second // for the client's request line
-	maxRequestLine   = 1024            // longer request lines are dropped, not buffered
-	maxStatusLine    = 4096            // longer HTTP status lines are unhealthy, not buffered
-	answerSlack      = 5 * time.Second // added to the work a request may take
-	lockPollInterval = 2 * time.Millisecond
-	maxLockPoll      = 100 * time.Millisecond
-	livenessInterval = 3 * time.Second // how often a waiting client checks its monitor answers
-	probeDeadline    = 5 * time.Second // for that check: "at once" takes seconds under load
-)
-
-// debugging is set once by runCommand from --debug.
-var debugging bool
+var debugging bool // set once, by runCommand from --debug
 
 func debugf(format string, args ...any) {
 	if debugging {
@@ -114,15 +87,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return report(stderr, runCommand(args, stdout, stderr))
 }
 
-// report prints err on stderr, the same way for every error, and returns its exit code.
 func report(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	var ee *codedError
-	if !errors.As(err, &ee) {
-		ee = &codedError{code: exitUnknown, msg: err.Error()}
-	}
+	ee := &codedError{code: exitUnknown, msg: err.Error()}
+	errors.As(err, &ee)
 	if ee.usage {
 		fmt.Fprintln(stderr, usageLine)
 	}
@@ -133,6 +103,32 @@ func report(stderr io.Writer, err error) int {
 		fmt.Fprintf(stderr, "procdog: %s\n", ee.hint)
 	}
 	return ee.code
+}
+
+// codedError is reported as "procdog: error: MSG", after the usage line if usage is set and
+// before "procdog: HINT" if there is one, and the process exits with code.
+type codedError struct {
+	code      int
+	msg, hint string
+	usage     bool
+}
+
+func (e *codedError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &codedError{code: exitError, msg: fmt.Sprintf(format, args...), usage: true}
+}
+
+func failf(code int, format string, args ...any) error {
+	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// exitWith is the error that exits with code and says nothing: nil for exitOK.
+func exitWith(code int) error {
+	if code == exitOK {
+		return nil
+	}
+	return &codedError{code: code}
 }
 
 // runCommand returns a non-zero exit as a *codedError, with no message if the response said it.
@@ -155,10 +151,10 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "procdog "+version)
 		return nil
 	case len(cl.words) == 0:
-		err := usageErrorf("the following arguments are required: COMMAND").(*codedError)
-		err.hint = "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") +
-			"; 'procdog -h' for help"
-		return err
+		return &codedError{code: exitError, usage: true,
+			msg: "the following arguments are required: COMMAND",
+			hint: "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") +
+				"; 'procdog -h' for help"}
 	}
 	c, ok := findCommand(command)
 	switch {
@@ -171,41 +167,46 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(c.words):], " "))
 	}
 	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
-	switch {
-	case command == "list":
+	if command == "list" {
 		o := defaultOptions()
 		if err := o.applyCommandLine(cl); err != nil {
 			return err
 		}
 		list(stateDir(), o, stdout)
 		return nil
-	case command == "export":
+	} else if command == "export" {
 		return runExport(cl, words, stdout, stderr)
-	case len(words) > 1 && c.takesNames():
-		return runNames(command, words, cl, stdout, stderr)
+	}
+	names := words[:1]
+	if c.takesNames() {
+		names = words
+	}
+	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
+		return usageErrorf("Invalid process name '%s'; "+
+			"must be alphanumeric, with only underscores or dashes", names[i])
+	}
+	if len(names) > 1 {
+		return runNames(command, names, cl, stdout, stderr)
 	}
 	return runName(command, words, cl, stdout)
 }
 
 // runName runs a command for one name: words are NAME and the command's others.
 func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
-	name := words[0]
-	if !validName(name) {
-		return invalidName(name)
-	}
-	c := client{dir: stateDir(), name: name, command: command}
-	if over := len(statePath(c.dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
+	name, dir := words[0], stateDir()
+	if over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
 		if len(name) > over {
 			return usageErrorf("process name '%s' is too long for a socket in %s "+
-				"(at most %d characters fit)", name, c.dir, len(name)-over)
+				"(at most %d characters fit)", name, dir, len(name)-over)
 		}
 		return usageErrorf("the state directory %s is too long for a socket path; "+
-			"set PROCDOG_DIR to a shorter one", c.dir)
+			"set PROCDOG_DIR to a shorter one", dir)
 	}
-	var err error
-	if c.o, err = resolveOptions(cl, name); err != nil {
+	o, err := resolveOptions(cl, name)
+	if err != nil {
 		return err
 	}
+	c := client{dir: dir, name: name, command: command, o: o}
 	var r response
 	switch command {
 	case "restart":
@@ -244,18 +245,10 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	return exitWith(exitCodeFor(command, r, c.o))
 }
 
-func invalidName(name string) error {
-	return usageErrorf("Invalid process name '%s'; "+
-		"must be alphanumeric, with only underscores or dashes", name)
-}
-
-// runNames prints "NAME: <response>" for each name. start and restart go in order and
-// stop at the first failure, so that "start db web --ensure-healthy" has db healthy
-// before web starts; stop goes in reverse, through every name; status and wait at once.
+// runNames prints "NAME: <response>" for each name. start and restart stop at the first
+// failure, so "start db web --ensure-healthy" starts web once db is healthy; stop goes in
+// reverse; status and wait run at once.
 func runNames(command string, names []string, cl commandLine, stdout, stderr io.Writer) error {
-	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
-		return invalidName(names[i])
-	}
 	if command == "stop" {
 		names = slices.Clone(names)
 		slices.Reverse(names)
@@ -296,7 +289,6 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	return exitWith(first)
 }
 
-// invalidCommand is argparse's error for an unknown command, with a typo hint.
 func invalidCommand(command string) error {
 	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)",
 		command, commandChoices)
@@ -310,12 +302,11 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 	words := cl.words
 	if len(words) > 0 && words[0] == "help" {
 		words = words[1:]
-		if len(words) > 1 && !cl.help {
-			return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
-		}
 	}
 	text := helpText()
-	if len(words) > 0 {
+	if len(words) > 1 && !cl.help {
+		return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
+	} else if len(words) > 0 {
 		if c, ok := findCommand(words[0]); ok {
 			text = commandHelp(c)
 		} else if !cl.help && words[0] != "help" && words[0] != "version" {
@@ -343,7 +334,7 @@ func (c commandSpec) synopsis() string {
 
 var manyNames = []string{"name..."}
 
-// commands, in help's order. One that lists no options uses all but ownOptions.
+// commands, in help's order. One that lists no uses takes all options but a few.
 var commands = []commandSpec{
 	{"start", "start NAME unless it is running, and print its status", manyNames, "",
 		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1"` +
@@ -369,9 +360,6 @@ var commands = []commandSpec{
 		"procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
 }
 
-// ownOptions are used only by the commands that list them, and export uses output.
-var ownOptions = []string{"lines", "follow", "all", "output"}
-
 func findCommand(name string) (commandSpec, bool) {
 	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == name })
 	if i < 0 {
@@ -384,7 +372,8 @@ func usesOption(command, long string) bool {
 	if c, _ := findCommand(command); c.uses != "" {
 		return slices.Contains(strings.Fields(c.uses), long)
 	}
-	return !slices.Contains(ownOptions, long) || command == "export" && long == "output"
+	return !slices.Contains([]string{"lines", "follow", "all", "output"}, long) ||
+		command == "export" && long == "output"
 }
 
 // usageLine and commandChoices are what argparse printed, for the commands.
@@ -397,8 +386,6 @@ var usageLine, commandChoices = func() (string, string) {
 		"'" + strings.Join(names, "', '") + "'"
 }()
 
-const helpOption = "  -h, --help              show this help and exit\n"
-
 func helpText() string {
 	var b strings.Builder
 	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, " +
@@ -406,16 +393,23 @@ func helpText() string {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
 	}
-	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n")
-	b.WriteString("  version          show the version\n")
-	b.WriteString("\noptions:\n" + helpOption)
-	b.WriteString("  -v, --version           show the version and exit\n")
-	for _, s := range optionSpecs {
-		b.WriteString(s.helpLine())
-	}
-	b.WriteString("\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n")
-	b.WriteString("3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
+	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n" +
+		"  version          show the version\n" +
+		optionsHelp("", "  -v, --version           show the version and exit\n") +
+		"\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n" +
+		"3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
 	return b.String()
+}
+
+// optionsHelp lists -h, extra, then the options command uses, or all for "".
+func optionsHelp(command, extra string) string {
+	text := "\noptions:\n  -h, --help              show this help and exit\n" + extra
+	for _, s := range optionSpecs {
+		if command == "" || usesOption(command, s.long) {
+			text += s.helpLine()
+		}
+	}
+	return text
 }
 
 func (s optionSpec) helpLine() string {
@@ -437,22 +431,12 @@ func (s optionSpec) helpLine() string {
 	return fmt.Sprintf("  %-22s  %s\n", synopsis, help)
 }
 
-// commandHelp is COMMAND -h: only the options the command uses, and an example.
 func commandHelp(c commandSpec) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "usage: procdog %s [options]\n\n%s\n\noptions:\n%s", c.synopsis(), c.help,
-		helpOption)
-	for _, s := range optionSpecs {
-		if usesOption(c.name, s.long) {
-			b.WriteString(s.helpLine())
-		}
-	}
-	fmt.Fprintf(&b, "\nexample:\n  $ %s\n\n'procdog -h' shows every command and option.\n",
-		c.example)
-	return b.String()
+	return fmt.Sprintf("usage: procdog %s [options]\n\n%s\n%s\nexample:\n  $ %s\n\n"+
+		"'procdog -h' shows every command and option.\n",
+		c.synopsis(), c.help, optionsHelp(c.name, ""), c.example)
 }
 
-// suggestCommand is the command nearest to word, if near enough to be a typo.
 func suggestCommand(word string) string {
 	best, bestDist := "", 3
 	for _, c := range slices.Concat(commands, []commandSpec{{name: "help"}, {name: "version"}}) {
@@ -469,51 +453,20 @@ func editDistance(a, b string) int {
 	for i := range d {
 		d[i] = make([]int, len(b)+1)
 		for j := range d[i] {
-			d[i][j] = i + j // the distance from or to "", and an upper bound
-			if i == 0 || j == 0 {
-				continue
+			switch {
+			case i == 0 || j == 0:
+				d[i][j] = i + j
+			case a[i-1] == b[j-1]:
+				d[i][j] = d[i-1][j-1]
+			default:
+				d[i][j] = 1 + min(d[i-1][j], d[i][j-1], d[i-1][j-1])
 			}
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
 			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
 				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
 			}
 		}
 	}
 	return d[len(a)][len(b)]
-}
-
-// ---------------------------------------------------------------------------
-// Errors that know their exit code.
-
-// codedError is reported as one "procdog: error: MSG" line, after the usage line if usage
-// is set, and the process exits with code.
-type codedError struct {
-	code  int
-	msg   string
-	usage bool
-	hint  string // a second line, "procdog: HINT", that says what to do
-}
-
-func (e *codedError) Error() string { return e.msg }
-
-func usageErrorf(format string, args ...any) error {
-	return &codedError{code: exitError, msg: fmt.Sprintf(format, args...), usage: true}
-}
-
-func failf(code int, format string, args ...any) error {
-	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// exitWith is the error that exits with code and says nothing: nil for exitOK.
-func exitWith(code int) error {
-	if code == exitOK {
-		return nil
-	}
-	return &codedError{code: code}
 }
 
 // ---------------------------------------------------------------------------
@@ -2542,13 +2495,11 @@ func (j *exportJob) launchdStopAndRestart() {
 // ---------------------------------------------------------------------------
 // The protocol: responses, their JSON, and the exit codes.
 
-// response is one line of the protocol: a code, then key=value pairs sorted
-// by key ("running, health=0, pid=12"), or "error: MESSAGE".
+// response is one line of the protocol: a code, then key=value pairs sorted by key
+// ("running, health=0, pid=12"), or "error: MESSAGE". healthError is for JSON alone.
 type response struct {
-	code        string
-	msg         string         // for codeError
-	values      map[string]int // pid, health, returncode, signal
-	healthError string         // why the health check failed: for JSON alone, asked for apart
+	code, msg, healthError string
+	values                 map[string]int
 }
 
 func newResponse(code string, kv ...any) response {
@@ -2590,7 +2541,7 @@ func parseResponse(line string) response {
 	for _, f := range fields[1:] {
 		k, v, ok := strings.Cut(f, "=")
 		n, err := strconv.Atoi(v)
-		if !ok || err != nil || k == "" || strings.ContainsAny(k, " ,=") {
+		if !ok || err != nil || k == "" || strings.ContainsAny(k, " ,") {
 			return response{code: codeInvalid}
 		}
 		r.values[k] = n
@@ -2598,7 +2549,6 @@ func parseResponse(line string) response {
 	return r
 }
 
-// healthy: running, and the health check passed if there is one.
 func (r response) healthy() bool {
 	h, checked := r.values["health"]
 	return r.code == codeRunning && (!checked || h == 0)
@@ -2606,37 +2556,20 @@ func (r response) healthy() bool {
 
 // exitCodeFor is the table of exit codes: that of a command that printed r.
 func exitCodeFor(command string, r response, o options) int {
-	switch r.code {
-	case codeError:
+	stop := command == "stop"
+	switch {
+	case r.code == codeError:
 		return exitError
-	case codeInvalid, codeBusy:
+	case r.code == codeInvalid || r.code == codeBusy || stop && r.code == codeRunning:
 		return exitUnknown
+	case !stop && (o.EnsureHealthy || command == "wait") && !r.healthy():
+		return exitUnhealthy
+	case stop && o.Strict && r.code != codeKilled, !stop && r.code != codeRunning:
+		return exitNotRunning
 	}
-	switch command {
-	case "wait": // is status --ensure-healthy
-		o.EnsureHealthy = true
-		fallthrough
-	case "start", "restart", "status", "signal":
-		switch {
-		case o.EnsureHealthy && !r.healthy():
-			return exitUnhealthy
-		case r.code != codeRunning:
-			return exitNotRunning
-		}
-		return exitOK
-	case "stop":
-		switch {
-		case r.code == codeRunning:
-			return exitUnknown
-		case o.Strict && r.code != codeKilled:
-			return exitNotRunning
-		}
-		return exitOK
-	}
-	return exitUnknown
+	return exitOK
 }
 
-// json is r as --json prints it: the name, the state, and the response's facts.
 func (r response) json(name string) string {
 	fields := map[string]any{"name": name, "state": r.code}
 	for k, v := range r.values {
@@ -2654,8 +2587,7 @@ func (r response) json(name string) string {
 	return jsonText(fields)
 }
 
-// jsonText is v as JSON on one line. Bytes that are not UTF-8 become
-// U+FFFD; <, > and & stay as they are, for a terminal, not a web page.
+// jsonText is v as JSON on one line, with <, > and & as they are: for a terminal, not a web page.
 func jsonText(v any) string {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
@@ -2665,11 +2597,11 @@ func jsonText(v any) string {
 }
 
 func printResponse(w io.Writer, name string, r response, asJSON bool) {
+	line := r.String()
 	if asJSON {
-		fmt.Fprintln(w, r.json(name))
-		return
+		line = r.json(name)
 	}
-	fmt.Fprintln(w, r)
+	fmt.Fprintln(w, line)
 }
 
 // ---------------------------------------------------------------------------
