@@ -518,7 +518,6 @@ func exitWith(code int) error {
 // ---------------------------------------------------------------------------
 // Client.
 
-// client is what every command needs: the state directory, the name and the options.
 type client struct {
 	dir     string
 	name    string
@@ -527,8 +526,7 @@ type client struct {
 	spawned *atomic.Bool // if not nil, set while start has a monitor of its own starting
 }
 
-// request sends one request line to NAME's monitor and returns its answer. With no monitor,
-// NAME's orphan, if any, answers: stopped as its monitor would have.
+// request sends line to NAME's monitor, or with none, acts on NAME's orphan as it would.
 func (c client) request(line string) (response, error) {
 	answer, alive, err := exchange(c.dir, c.name, line)
 	if err != nil || alive {
@@ -561,9 +559,8 @@ func (c client) request(line string) (response, error) {
 	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
 }
 
-// start starts NAME unless it runs; started tells whether this call did. Racing starts are
-// settled by the lock: while another monitor owns the name, poll the lock, slower and slower,
-// as each poll is a line in that monitor's log.
+// start starts NAME unless it runs; started tells whether this call did. While another
+// monitor owns the name, its lock is polled, slower and slower: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
 	if err := c.checkStartable(c.o); err != nil {
 		return r, false, err
@@ -601,8 +598,7 @@ func (c client) start() (r response, started bool, err error) {
 		c.name)
 }
 
-// checkStartable checks what it can before anything starts, or stops: restart must not stop
-// a process that it then cannot start again.
+// checkStartable runs before anything starts, or stops: restart must not stop what it cannot start.
 func (c client) checkStartable(o options) error {
 	argv, err := o.commandArgs()
 	if err != nil {
@@ -626,8 +622,7 @@ func (c client) checkStartable(o options) error {
 	return nil
 }
 
-// monitorOptions asks NAME's monitor for its options, Go-quoted flags; ok is false when no
-// monitor answers.
+// monitorOptions asks NAME's monitor for its options; ok is false when no monitor answers.
 func (c client) monitorOptions() (o options, ok bool, err error) {
 	answer, alive, err := exchange(c.dir, c.name, "options")
 	if err != nil || !alive {
@@ -650,8 +645,8 @@ func (c client) monitorOptions() (o options, ok bool, err error) {
 	return o, err == nil, err
 }
 
-// restartOptions stops NAME if it runs and returns the options to start it again with: its
-// monitor's under this command line's, or with no monitor, this command's.
+// restartOptions stops NAME and returns the options to start it again with: its monitor's
+// under cl's, or with no monitor, this command's.
 func (c client) restartOptions(cl commandLine) (options, error) {
 	o, ok, err := c.monitorOptions()
 	if ok {
@@ -676,8 +671,8 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	return o, err
 }
 
-// findOrphan is the pid of NAME's orphan, a process whose monitor was killed: its pid and
-// start time are in procdog.NAME.lock, which no monitor locks any more.
+// findOrphan finds the process of NAME's killed monitor by the pid and start time in the lock
+// file, which no monitor holds any more. The start time tells it from a later process.
 func findOrphan(dir, name string) (int, bool) {
 	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
 	if err != nil {
@@ -694,13 +689,11 @@ func findOrphan(dir, name string) (int, bool) {
 		return 0, false
 	}
 	// Signals go to the group: a pid that leads none is not ours (and kill(-1) reaches all).
-	// The start time tells the orphan from a later process with its pid.
 	pgid, err := syscall.Getpgid(pid)
 	return pid, err == nil && pgid == pid && processStart(pid) == started
 }
 
-// withHealthError adds to r, for JSON, why its health check failed, which the response line
-// has no room for.
+// withHealthError adds why r's health check failed, for JSON: a response line has no room.
 func (c client) withHealthError(r response) response {
 	if r.values["health"] != 0 {
 		answer, alive, _ := exchange(c.dir, c.name, "health-error")
@@ -711,8 +704,7 @@ func (c client) withHealthError(r response) response {
 	return r
 }
 
-// list prints the status of every name in the state directory, asked all at once, but not
-// of names stopped (with only files left, other users' too) unless with --all.
+// list prints every name's status, but not stopped ones' (files left, maybe others') unless --all.
 func list(dir string, o options, stdout io.Writer) {
 	entries, _ := os.ReadDir(dir)
 	var names []string
@@ -760,11 +752,9 @@ func (c client) logs(stdout io.Writer) error {
 	o, ok, err := c.monitorOptions()
 	if err != nil {
 		return err
-	}
-	if !ok {
-		if o = c.o; o.resolvePaths() != nil {
-			return failf(exitUnknown, "cannot find the output of '%s'", c.name)
-		}
+	} else if !ok {
+		o = c.o
+		o.resolvePaths() // if it fails, the open below does
 	}
 	path, flag, check := o.Stdout, os.O_RDONLY, func(fi os.FileInfo) string {
 		if !fi.Mode().IsRegular() {
@@ -800,8 +790,7 @@ func (c client) logs(stdout io.Writer) error {
 	return nil
 }
 
-// tailOffset is where the last n lines of f begin. The search starts before the last byte:
-// the newline that ends the last line starts none.
+// tailOffset is where the last n lines of f begin; the newline ending the last starts none.
 func tailOffset(f *os.File, n int) (int64, error) {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil || n <= 0 {
@@ -823,8 +812,7 @@ func tailOffset(f *os.File, n int) (int64, error) {
 	return 0, nil
 }
 
-// show prints the options NAME's monitor runs with that differ from the defaults, as the
-// lines of a config file's [NAME] section, or as one JSON object.
+// show prints the options of NAME's monitor not at their defaults, as a config file would.
 func (c client) show(stdout io.Writer) error {
 	o, ok, err := c.monitorOptions()
 	if err != nil {
@@ -858,8 +846,8 @@ func (c client) show(stdout io.Writer) error {
 	return nil
 }
 
-// fitsConfig tells whether parseINI reads value back as show writes it: it trims each line,
-// and skips blank and comment lines.
+// fitsConfig tells whether parseINI, which trims lines and skips blank and comment ones,
+// reads value back as show writes it.
 func fitsConfig(value string) bool {
 	for i, line := range strings.Split(value, "\n") {
 		t := strings.TrimSpace(line)
@@ -870,9 +858,8 @@ func fitsConfig(value string) bool {
 	return true
 }
 
-// spawnMonitor re-executes this binary as NAME's monitor, in a new session, and reads its first
-// answer from a pipe: the settled status, an error, or codeBusy. The client keeps nothing of
-// the monitor's, so whoever reads the client's output through a pipe gets EOF when it exits.
+// spawnMonitor runs NAME's monitor, in a new session, and reads its first answer from a pipe.
+// The client keeps none of its files: whoever reads the client's output gets EOF when it exits.
 func (c client) spawnMonitor(wait time.Duration) (response, error) {
 	logPath := statePath(c.dir, c.name, "log")
 	logFile, err := openStateFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
@@ -892,8 +879,7 @@ func (c client) spawnMonitor(wait time.Duration) (response, error) {
 	// Never waited for, the monitor is left to init. "/" keeps no directory busy.
 	cmd := exec.Command(exe, append([]string{monitorArg, c.name, c.dir}, c.o.flags()...)...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = "/", logFile, logFile
-	cmd.ExtraFiles = []*os.File{readyW}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.ExtraFiles, cmd.SysProcAttr = []*os.File{readyW}, &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1") // see savedGOMAXPROCS
 	if v, ok := os.LookupEnv("GOMAXPROCS"); ok {
 		cmd.Env = append(cmd.Env, savedGOMAXPROCS+"="+v)
@@ -912,7 +898,6 @@ func (c client) spawnMonitor(wait time.Duration) (response, error) {
 		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s",
 			c.name, err, logPath)
 	}
-	debugf("monitor answered: %s", strings.TrimSpace(line))
 	return parseResponse(line), nil
 }
 
@@ -922,6 +907,13 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
+	stopped := func(stop response, err error) (response, error) {
+		if err == nil {
+			printResponse(stdout, c.name, stop, c.o.JSON)
+			err = &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
+		}
+		return response{}, err // exit 130, as a shell's for Ctrl-C
+	}
 	c.spawned = new(atomic.Bool)
 	var r response
 	var started bool
@@ -948,7 +940,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 				return response{}, errInterrupted
 			}
 			if stop, err := c.request("stop"); err != nil || stop.code != codeStopped {
-				return response{}, c.reportInterrupted(stdout, stop, err)
+				return stopped(stop, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -956,8 +948,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	if !started {
 		return r, cmp.Or(err, error(errInterrupted))
 	}
-	stop, err := c.request("stop")
-	return response{}, c.reportInterrupted(stdout, stop, err)
+	return stopped(c.request("stop"))
 }
 
 func received[T any](ch <-chan T) bool {
@@ -971,18 +962,7 @@ func received[T any](ch <-chan T) bool {
 
 var errInterrupted = &codedError{code: exitInterrupted, msg: "interrupted"}
 
-// reportInterrupted prints the answer to an interrupted start's stop, and exits 130, as a
-// shell does for Ctrl-C.
-func (c client) reportInterrupted(stdout io.Writer, r response, err error) error {
-	if err != nil {
-		return err
-	}
-	printResponse(stdout, c.name, r, c.o.JSON)
-	return &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
-}
-
-// exchange sends one request line to NAME's monitor and returns its answer; alive is false when
-// no monitor answers.
+// exchange sends line to NAME's monitor and returns its answer; alive is false with no monitor.
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
 	debugf("sending %q to %s", line, path)
@@ -991,16 +971,12 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	}
 	switch {
 	case answer == "" && monitorGone(err):
-		debugf("no monitor at %s: %v", path, err)
 		return "", false, nil
 	case err != nil && !errors.As(err, new(*codedError)):
 		err = failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
 	}
-	if err != nil {
-		return "", false, err
-	}
-	debugf("answer: %s", strings.TrimSpace(answer))
-	return strings.TrimRight(answer, "\n"), true, nil
+	debugf("answer: %q, error: %v", answer, err)
+	return strings.TrimRight(answer, "\n"), err == nil, err
 }
 
 // ask sends line to the monitor at path and reads its answer. Only the monitor knows how long
@@ -1029,8 +1005,7 @@ func ask(path, name, line string, probe bool) (answer string, err error) {
 		if probe || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return answer, err
 		}
-		// A socket gone meanwhile is an ending monitor's, which answers what it has begun, or
-		// one's that puts it back soon; the connection in hand tells if it dies.
+		// A socket gone is an ending monitor's, or one's that puts it back: conn tells if it dies.
 		switch _, err = ask(path, name, "options", true); {
 		case err == nil:
 			gone = 0
@@ -1045,8 +1020,7 @@ func ask(path, name, line string, probe bool) (answer string, err error) {
 	}
 }
 
-// monitorGone tells whether err says that no monitor is there: no socket, nobody listening, or
-// one just ended (the kernel resets the connections its closed listener had not accepted).
+// monitorGone tells whether err means no monitor; one that ends resets unaccepted connections.
 func monitorGone(err error) bool {
 	gone := []error{syscall.ENOENT, syscall.ECONNREFUSED, io.EOF, syscall.ECONNRESET, syscall.EPIPE}
 	return slices.ContainsFunc(gone, func(g error) bool { return errors.Is(err, g) })
