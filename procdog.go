@@ -594,8 +594,7 @@ func (c client) start() (r response, started bool, err error) {
 		spawned.Store(false) // it started nothing: a Ctrl-C now stops nothing
 		poll = lockPollInterval
 	}
-	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock",
-		c.name)
+	return r, false, failf(exitUnknown, "gave up starting '%s': its lock stays held", c.name)
 }
 
 // checkStartable runs before anything starts, or stops: restart must not stop what it cannot start.
@@ -771,17 +770,15 @@ func (c client) logs(stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	offset, err := tailOffset(f, c.o.Lines)
+	_, err = seekTail(f, c.o.Lines)
 	for err == nil {
-		var n int64
-		n, err = io.Copy(stdout, io.NewSectionReader(f, offset, 1<<62))
-		if err != nil || !c.o.Follow {
+		if _, err = io.Copy(stdout, f); err != nil || !c.o.Follow {
 			break
 		}
-		offset += n
 		time.Sleep(200 * time.Millisecond) // following a file is polling it
+		offset, _ := f.Seek(0, io.SeekCurrent)
 		if fi, statErr := f.Stat(); statErr == nil && fi.Size() < offset {
-			offset = 0 // truncated: start over, as tail -f does
+			_, err = f.Seek(0, io.SeekStart) // truncated: start over, as tail -f does
 		}
 	}
 	if err != nil {
@@ -790,8 +787,8 @@ func (c client) logs(stdout io.Writer) error {
 	return nil
 }
 
-// tailOffset is where the last n lines of f begin; the newline ending the last starts none.
-func tailOffset(f *os.File, n int) (int64, error) {
+// seekTail seeks f to where its last n lines begin; the newline ending the last starts none.
+func seekTail(f *os.File, n int) (int64, error) {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil || n <= 0 {
 		return size, err
@@ -805,11 +802,11 @@ func tailOffset(f *os.File, n int) (int64, error) {
 		}
 		for i := bytes.LastIndexByte(b, '\n'); i >= 0; i = bytes.LastIndexByte(b[:i], '\n') {
 			if n--; n == 0 {
-				return pos + int64(i) + 1, nil
+				return f.Seek(pos+int64(i)+1, io.SeekStart)
 			}
 		}
 	}
-	return 0, nil
+	return f.Seek(0, io.SeekStart)
 }
 
 // show prints the options of NAME's monitor not at their defaults, as a config file would.
@@ -914,6 +911,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 		}
 		return response{}, err // exit 130, as a shell's for Ctrl-C
 	}
+	interrupted := &codedError{code: exitInterrupted, msg: "interrupted"}
 	c.spawned = new(atomic.Bool)
 	var r response
 	var started bool
@@ -937,7 +935,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 		// Until its socket is in place, the spawned monitor cannot be told to stop.
 		for !received(done) {
 			if !c.spawned.Load() {
-				return response{}, errInterrupted
+				return response{}, interrupted
 			}
 			if stop, err := c.request("stop"); err != nil || stop.code != codeStopped {
 				return stopped(stop, err)
@@ -946,7 +944,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 		}
 	}
 	if !started {
-		return r, cmp.Or(err, error(errInterrupted))
+		return r, cmp.Or(err, error(interrupted))
 	}
 	return stopped(c.request("stop"))
 }
@@ -959,8 +957,6 @@ func received[T any](ch <-chan T) bool {
 		return false
 	}
 }
-
-var errInterrupted = &codedError{code: exitInterrupted, msg: "interrupted"}
 
 // exchange sends line to NAME's monitor and returns its answer; alive is false with no monitor.
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
@@ -1009,7 +1005,6 @@ func ask(path, name, line string, probe bool) (answer string, err error) {
 		switch _, err = ask(path, name, "options", true); {
 		case err == nil:
 			gone = 0
-			debugf("the monitor is alive; waiting on")
 		case !monitorGone(err):
 			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
 		case time.Duration(gone+1)*livenessInterval > 4*healInterval:
