@@ -629,10 +629,8 @@ func (c client) monitorOptions() (o options, ok bool, err error) {
 	}
 	var flags []string
 	for r := strings.NewReader(answer); err == nil && r.Len() > 0; {
-		var flag string
-		if _, err = fmt.Fscanf(r, "%q", &flag); err == nil {
-			flags = append(flags, flag)
-		}
+		flags = append(flags, "")
+		_, err = fmt.Fscanf(r, "%q", &flags[len(flags)-1])
 	}
 	if err == nil {
 		o, err = optionsFromFlags(flags)
@@ -657,16 +655,15 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	if err == nil {
 		err = c.checkStartable(o)
 	}
-	if err != nil {
-		return o, err
-	}
 	// The monitor refuses a health command it cannot run: after the stop, too late.
-	if health, _ := o.healthArgs(); len(health) > 0 {
-		if _, err := findExecutable(health[0], orDefault(o.Dir, ".")); err != nil {
-			return o, failf(exitError, "Failed to run health command: %s", describeExecError(err))
+	if health, _ := o.healthArgs(); err == nil && len(health) > 0 {
+		if _, err = findExecutable(health[0], orDefault(o.Dir, ".")); err != nil {
+			err = failf(exitError, "Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	_, err = c.request("stop")
+	if err == nil {
+		_, err = c.request("stop")
+	}
 	return o, err
 }
 
@@ -684,12 +681,10 @@ func findOrphan(dir, name string) (int, bool) {
 	var pid int
 	var started string
 	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s\n", &pid, &started)
-	if err != nil || pid <= 1 {
-		return 0, false
-	}
 	// Signals go to the group: a pid that leads none is not ours (and kill(-1) reaches all).
-	pgid, err := syscall.Getpgid(pid)
-	return pid, err == nil && pgid == pid && processStart(pid) == started
+	pgid, pgErr := syscall.Getpgid(pid)
+	ok := err == nil && pgErr == nil && pid > 1 && pgid == pid
+	return pid, ok && processStart(pid) == started
 }
 
 // withHealthError adds why r's health check failed, for JSON: a response line has no room.
