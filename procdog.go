@@ -612,16 +612,13 @@ func (c client) checkStartable(o options) error {
 	if _, err = o.healthArgs(); err == nil {
 		err = o.checkHealthProbes()
 	}
-	if err != nil {
-		return err
+	fi, statErr := os.Stat(orDefault(o.Dir, "."))
+	if err == nil && (statErr != nil || !fi.IsDir()) {
+		err = usageErrorf("Not a directory: %s", o.Dir)
 	}
-	if fi, err := os.Stat(orDefault(o.Dir, ".")); err != nil || !fi.IsDir() {
-		return usageErrorf("Not a directory: %s", o.Dir)
-	}
-	return nil
+	return err
 }
 
-// monitorOptions asks NAME's monitor for its options; ok is false when no monitor answers.
 func (c client) monitorOptions() (o options, ok bool, err error) {
 	answer, alive, err := exchange(c.dir, c.name, "options")
 	if err != nil || !alive {
@@ -642,8 +639,7 @@ func (c client) monitorOptions() (o options, ok bool, err error) {
 	return o, err == nil, err
 }
 
-// restartOptions stops NAME and returns the options to start it again with: its monitor's
-// under cl's, or with no monitor, this command's.
+// restartOptions stops NAME and returns the options to start it with: its monitor's, under cl's.
 func (c client) restartOptions(cl commandLine) (options, error) {
 	o, ok, err := c.monitorOptions()
 	if ok {
@@ -667,8 +663,7 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	return o, err
 }
 
-// findOrphan finds the process of NAME's killed monitor by the pid and start time in the lock
-// file, which no monitor holds any more. The start time tells it from a later process.
+// findOrphan finds the process of NAME's killed monitor by the pid and start time in its lock.
 func findOrphan(dir, name string) (int, bool) {
 	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
 	if err != nil {
@@ -748,7 +743,7 @@ func (c client) logs(stdout io.Writer) error {
 		return err
 	} else if !ok {
 		o = c.o
-		o.resolvePaths() // if it fails, the open below does
+		o.resolvePaths() // with no working directory, a relative --stdout fails to open
 	}
 	path, flag, check := o.Stdout, os.O_RDONLY, func(fi os.FileInfo) string {
 		if !fi.Mode().IsRegular() {
@@ -838,8 +833,7 @@ func (c client) show(stdout io.Writer) error {
 	return nil
 }
 
-// fitsConfig tells whether parseINI, which trims lines and skips blank and comment ones,
-// reads value back as show writes it.
+// fitsConfig tells whether parseINI reads value back as show writes it.
 func fitsConfig(value string) bool {
 	for i, line := range strings.Split(value, "\n") {
 		t := strings.TrimSpace(line)
@@ -893,8 +887,7 @@ func (c client) spawnMonitor(wait time.Duration) (response, error) {
 	return parseResponse(line), nil
 }
 
-// startHealthy is start --ensure-healthy: it starts NAME, waits for it to become healthy, and
-// stops it if it does not. Ctrl-C at any moment stops at once what this start spawned.
+// startHealthy is start --ensure-healthy. Ctrl-C at any moment stops what it spawned, at once.
 func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
@@ -970,9 +963,8 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	return strings.TrimRight(answer, "\n"), err == nil, err
 }
 
-// ask sends line to the monitor at path and reads its answer. Only the monitor knows how long
-// its work takes, so a request waits as long as a probe shows, every livenessInterval, that
-// the monitor is not wedged (stopped, say); a probe asks for the options, answered at once.
+// ask sends line to the monitor at path and reads its answer. A request waits as long as a
+// probe, every livenessInterval, shows the monitor is not wedged: it answers options at once.
 func ask(path, name, line string, probe bool) (answer string, err error) {
 	conn, err := dialMonitor(path)
 	if err != nil {
