@@ -519,11 +519,10 @@ func exitWith(code int) error {
 // Client.
 
 type client struct {
-	dir     string
-	name    string
-	o       options
-	command string       // as the user typed it, for messages: start or restart
-	spawned *atomic.Bool // if not nil, set while start has a monitor of its own starting
+	dir, name string
+	o         options
+	command   string       // as the user typed it, for messages: start or restart
+	spawned   *atomic.Bool // if not nil, set while start has a monitor of its own starting
 }
 
 // request sends line to NAME's monitor, or with none, acts on NAME's orphan as it would.
