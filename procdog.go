@@ -618,10 +618,11 @@ func (c client) checkStartable(o options) error {
 	return err
 }
 
+// monitorOptions are the options of NAME's monitor; with none answering, this command's.
 func (c client) monitorOptions() (o options, ok bool, err error) {
 	answer, alive, err := exchange(c.dir, c.name, "options")
 	if err != nil || !alive {
-		return o, false, err
+		return c.o, false, err
 	}
 	var flags []string
 	for r := strings.NewReader(answer); err == nil && r.Len() > 0; {
@@ -644,8 +645,6 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	if ok {
 		o.Strict = c.o.Strict // this command's business, as is how to print, which cl gives
 		err = o.applyCommandLine(cl)
-	} else if err == nil {
-		o = c.o
 	}
 	if err == nil {
 		err = c.checkStartable(o)
@@ -737,13 +736,11 @@ func list(dir string, o options, stdout io.Writer) {
 // logs prints the last lines of NAME's --stdout file, else of the monitor log, and with
 // --follow what is added. Only a regular file: following a FIFO or a device would hang.
 func (c client) logs(stdout io.Writer) error {
-	o, ok, err := c.monitorOptions()
+	o, _, err := c.monitorOptions()
 	if err != nil {
 		return err
-	} else if !ok {
-		o = c.o
-		o.resolvePaths() // with no working directory, a relative --stdout fails to open
 	}
+	o.resolvePaths() // with no working directory, a relative --stdout fails to open
 	path, flag, check := o.Stdout, os.O_RDONLY, func(fi os.FileInfo) string {
 		if !fi.Mode().IsRegular() {
 			return "it is not a regular file"
