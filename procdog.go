@@ -985,15 +985,12 @@ func ask(path, name, line string, probe bool) (answer string, err error) {
 			return answer, err
 		}
 		// A socket gone is an ending monitor's, or one's that puts it back: conn tells if it dies.
-		switch _, err = ask(path, name, "options", true); {
-		case err == nil:
+		if _, err = ask(path, name, "options", true); err == nil {
 			gone = 0
-		case !monitorGone(err):
+		} else if !monitorGone(err) {
 			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
-		case time.Duration(gone+1)*livenessInterval > 4*healInterval:
+		} else if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 			return "", err // the socket stays gone
-		default:
-			gone++
 		}
 	}
 }
