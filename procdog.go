@@ -472,17 +472,14 @@ func editDistance(a, b string) int {
 // ---------------------------------------------------------------------------
 // Client.
 
-// client is what every command needs: the state directory, the name and the options.
 type client struct {
-	dir     string
-	name    string
-	o       options
-	command string       // as the user typed it, for messages: start or restart
-	spawned *atomic.Bool // if not nil, set while start has a monitor of its own starting
+	dir, name string
+	o         options
+	command   string       // as the user typed it, for messages: start or restart
+	spawned   *atomic.Bool // if not nil, set while start has a monitor of its own starting
 }
 
-// request sends one request line to NAME's monitor and returns its answer. With no monitor,
-// an orphan of NAME's (see findOrphan) answers in its place; with neither, NAME is stopped.
+// request sends line to NAME's monitor, or with none, acts on NAME's orphan as it would.
 func (c client) request(line string) (response, error) {
 	answer, alive, err := exchange(c.dir, c.name, line)
 	if err != nil || alive {
@@ -493,18 +490,29 @@ func (c client) request(line string) (response, error) {
 		return newResponse(codeStopped), nil
 	}
 	switch verb, arg, _ := strings.Cut(line, " "); verb {
-	case "stop":
-		return c.stopOrphan(pid), nil
 	case "signal":
-		if sig, err := parseSignal(arg); err == nil {
-			syscall.Kill(-pid, sig)
+		sig, _ := parseSignal(arg) // 0, harmless, if invalid
+		syscall.Kill(-pid, sig)
+	case "stop":
+		// The group's id stays reserved while any member lives: no one else gets the signals.
+		started := processStart(pid)
+		sig, _ := parseSignal(string(c.o.StopSignal))
+		signalGroup(pid, sig)
+		if !awaitGroupEnd(pid, time.Now().Add(seconds(c.o.StopTimeout))) {
+			if syscall.Kill(pid, 0) == nil && processStart(pid) == started {
+				sig = syscall.SIGKILL // the leader itself outlived the timeout
+			}
+			syscall.Kill(-pid, syscall.SIGKILL)
 		}
+		if lock, err := acquireLock(statePath(c.dir, c.name, "lock")); err == nil {
+			releaseLock(lock) // which removes it: the orphan is no more
+		}
+		return newResponse(codeKilled, "signal", int(sig)), nil
 	}
 	return newResponse(codeRunning, "orphaned", 1, "pid", pid), nil
 }
 
-// start starts NAME unless it runs; started tells whether this call did. Racing starts are
-// settled by their monitors with the lock: a loser reports the winner's process. While another
+// start starts NAME unless it runs; started tells whether this call did. While another
 // monitor owns the name, its lock is polled, slower and slower: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
 	if err := c.checkStartable(c.o); err != nil {
@@ -517,10 +525,9 @@ func (c client) start() (r response, started bool, err error) {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
 	}
 	spawned := cmp.Or(c.spawned, new(atomic.Bool))
-	deadline := time.Now().Add(firstAnswerTimeout(c.o) + maxRestartDelay)
+	wait := seconds(c.o.Settle) + seconds(c.o.HealthTimeout) + answerSlack
 	var poll time.Duration // 0 until another monitor is found owning the name
-	for time.Now().Before(deadline) {
-		// A monitor whose process has not exited answers running, or an error.
+	for deadline := time.Now().Add(wait + maxRestartDelay); time.Now().Before(deadline); {
 		r, err = c.request("status")
 		if err != nil || r.code != codeStopped && r.code != codeExited {
 			if err == nil && c.o.Strict {
@@ -534,19 +541,16 @@ func (c client) start() (r response, started bool, err error) {
 			continue
 		}
 		spawned.Store(true)
-		if r, err = c.spawnMonitor(); err != nil || r.code != codeBusy {
+		if r, err = c.spawnMonitor(wait); err != nil || r.code != codeBusy {
 			return r, err == nil, err
 		}
 		spawned.Store(false) // it started nothing: a Ctrl-C now stops nothing
-		debugf("another monitor owns '%s'; waiting for its answer", c.name)
 		poll = lockPollInterval
 	}
-	return r, false, failf(exitUnknown, "gave up starting '%s': another start kept the lock",
-		c.name)
+	return r, false, failf(exitUnknown, "gave up starting '%s': its lock stays held", c.name)
 }
 
-// checkStartable checks what it can of o before anything starts, or stops: restart must not
-// stop a process that it then cannot start again.
+// checkStartable runs before anything starts, or stops: restart must not stop what it cannot start.
 func (c client) checkStartable(o options) error {
 	argv, err := o.commandArgs()
 	if err != nil {
@@ -558,72 +562,60 @@ func (c client) checkStartable(o options) error {
 		err.(*codedError).hint = configHint(c.name, orDefault(o.Config, findConfig()))
 		return err
 	}
-	if _, err := o.healthArgs(); err != nil {
-		return err
+	if _, err = o.healthArgs(); err == nil {
+		err = o.checkHealthProbes()
 	}
-	if err := o.checkHealthProbes(); err != nil {
-		return err
+	fi, statErr := os.Stat(orDefault(o.Dir, "."))
+	if err == nil && (statErr != nil || !fi.IsDir()) {
+		err = usageErrorf("Not a directory: %s", o.Dir)
 	}
-	if fi, err := os.Stat(orDefault(o.Dir, ".")); err != nil || !fi.IsDir() {
-		return usageErrorf("Not a directory: %s", o.Dir)
-	}
-	return nil
+	return err
 }
 
-// monitorOptions asks NAME's monitor for the options it was started with, Go-quoted flags;
-// ok is false when no monitor answers.
+// monitorOptions are the options of NAME's monitor; with none answering, this command's.
 func (c client) monitorOptions() (o options, ok bool, err error) {
 	answer, alive, err := exchange(c.dir, c.name, "options")
 	if err != nil || !alive {
-		return o, false, err
+		return c.o, false, err
 	}
 	var flags []string
 	for r := strings.NewReader(answer); err == nil && r.Len() > 0; {
-		var flag string
-		if _, err = fmt.Fscanf(r, "%q", &flag); err == nil {
-			flags = append(flags, flag)
-		}
+		flags = append(flags, "")
+		_, err = fmt.Fscanf(r, "%q", &flags[len(flags)-1])
 	}
 	if err == nil {
 		o, err = optionsFromFlags(flags)
 	}
 	if err != nil {
-		return o, false, failf(exitUnknown, "the monitor of '%s' answered %q for its options: %v",
+		err = failf(exitUnknown, "the monitor of '%s' answered %q for its options: %v",
 			c.name, answer, err)
 	}
-	return o, true, nil
+	return o, err == nil, err
 }
 
-// restartOptions stops NAME if it runs and returns the options to start it again with: its
-// monitor's, under what this command line gives, or with no monitor, the options given.
+// restartOptions stops NAME and returns the options to start it with: its monitor's, under cl's.
 func (c client) restartOptions(cl commandLine) (options, error) {
 	o, ok, err := c.monitorOptions()
 	if ok {
 		o.Strict = c.o.Strict // this command's business, as is how to print, which cl gives
 		err = o.applyCommandLine(cl)
-	} else if err == nil {
-		o = c.o
 	}
 	if err == nil {
 		err = c.checkStartable(o)
 	}
-	if err != nil {
-		return o, err
-	}
-	// The monitor refuses a health command it cannot run: found after the stop, that would
-	// leave nothing running.
-	if health, _ := o.healthArgs(); len(health) > 0 {
-		if _, err := findExecutable(health[0], orDefault(o.Dir, ".")); err != nil {
-			return o, failf(exitError, "Failed to run health command: %s", describeExecError(err))
+	// The monitor refuses a health command it cannot run: after the stop, too late.
+	if health, _ := o.healthArgs(); err == nil && len(health) > 0 {
+		if _, err = findExecutable(health[0], orDefault(o.Dir, ".")); err != nil {
+			err = failf(exitError, "Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	_, err = c.request("stop")
+	if err == nil {
+		_, err = c.request("stop")
+	}
 	return o, err
 }
 
-// findOrphan is the pid of NAME's orphan, if any: a process whose monitor was killed (kill -9,
-// the OOM killer). Its pid and start time are in procdog.NAME.lock, which no monitor locks any
-// more; the start time tells it from a later process with its pid.
+// findOrphan finds the process of NAME's killed monitor by the pid and start time in its lock.
 func findOrphan(dir, name string) (int, bool) {
 	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
 	if err != nil {
@@ -636,39 +628,13 @@ func findOrphan(dir, name string) (int, bool) {
 	var pid int
 	var started string
 	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s\n", &pid, &started)
-	if err != nil || pid <= 1 {
-		return 0, false
-	}
-	// Signals go to the process group: a pid that leads none is not one of ours, whatever the
-	// file says (and kill(-1) would reach every process).
-	pgid, err := syscall.Getpgid(pid)
-	if err != nil || pgid != pid || processStart(pid) != started {
-		return 0, false
-	}
-	debugf("found the orphan %d of '%s' (started %s)", pid, name, started)
-	return pid, true
+	// Signals go to the group: a pid that leads none is not ours (and kill(-1) reaches all).
+	pgid, pgErr := syscall.Getpgid(pid)
+	ok := err == nil && pgErr == nil && pid > 1 && pgid == pid
+	return pid, ok && processStart(pid) == started
 }
 
-// stopOrphan stops an orphan's process group as its monitor would. The group's id stays
-// reserved while any member lives, so the signals reach no one else.
-func (c client) stopOrphan(pid int) response {
-	started := processStart(pid)
-	sig, _ := parseSignal(string(c.o.StopSignal))
-	signalGroup(pid, sig)
-	if !awaitGroupEnd(pid, time.Now().Add(seconds(c.o.StopTimeout))) {
-		if syscall.Kill(pid, 0) == nil && processStart(pid) == started {
-			sig = syscall.SIGKILL // the leader itself outlived the timeout
-		}
-		syscall.Kill(-pid, syscall.SIGKILL)
-	}
-	if lock, err := acquireLock(statePath(c.dir, c.name, "lock")); err == nil {
-		releaseLock(lock) // which removes it: the orphan is no more
-	}
-	return newResponse(codeKilled, "signal", int(sig))
-}
-
-// withHealthError adds to r, for JSON, why its health check failed, which the response line
-// has no room for: the monitor tells it on a request of its own.
+// withHealthError adds why r's health check failed, for JSON: a response line has no room.
 func (c client) withHealthError(r response) response {
 	if r.values["health"] != 0 {
 		answer, alive, _ := exchange(c.dir, c.name, "health-error")
@@ -679,7 +645,7 @@ func (c client) withHealthError(r response) response {
 	return r
 }
 
-// list prints the status of every name in the state directory, asking all at once.
+// list prints every name's status, but not stopped ones' (files left, maybe others') unless --all.
 func list(dir string, o options, stdout io.Writer) {
 	entries, _ := os.ReadDir(dir)
 	var names []string
@@ -696,7 +662,7 @@ func list(dir string, o options, stdout io.Writer) {
 	var wg sync.WaitGroup
 	for i := range names {
 		wg.Add(1)
-		go func(i int) { // i passed: a vendoring module's go line may be older than 1.22
+		go func() {
 			defer wg.Done()
 			c := client{dir: dir, name: names[i], o: o}
 			if r, err := c.request("status"); err != nil {
@@ -704,13 +670,15 @@ func list(dir string, o options, stdout io.Writer) {
 			} else if responses[i] = r; o.JSON {
 				responses[i] = c.withHealthError(r)
 			}
-		}(i)
+		}()
 	}
 	wg.Wait()
-	names, responses = listed(names, responses, o.All)
-	objects := make([]any, len(names))
+	objects := []any{}
 	for i, r := range responses {
-		if objects[i] = json.RawMessage(r.json(names[i])); !o.JSON {
+		if !o.All && r.code == codeStopped {
+			continue
+		}
+		if objects = append(objects, json.RawMessage(r.json(names[i]))); !o.JSON {
 			fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
 		}
 	}
@@ -719,31 +687,14 @@ func list(dir string, o options, stdout io.Writer) {
 	}
 }
 
-// listed keeps the names not stopped, or with all, every one: names with only files left
-// (other users' too) are stopped.
-func listed(names []string, responses []response, all bool) ([]string, []response) {
-	var keptNames []string
-	var kept []response
-	for i, r := range responses {
-		if all || r.code != codeStopped {
-			keptNames, kept = append(keptNames, names[i]), append(kept, r)
-		}
-	}
-	return keptNames, kept
-}
-
 // logs prints the last lines of NAME's --stdout file, else of the monitor log, and with
 // --follow what is added. Only a regular file: following a FIFO or a device would hang.
 func (c client) logs(stdout io.Writer) error {
-	o, ok, err := c.monitorOptions()
+	o, _, err := c.monitorOptions()
 	if err != nil {
 		return err
 	}
-	if !ok {
-		if o = c.o; o.resolvePaths() != nil {
-			return failf(exitUnknown, "cannot find the output of '%s'", c.name)
-		}
-	}
+	o.resolvePaths() // with no working directory, a relative --stdout fails to open
 	path, flag, check := o.Stdout, os.O_RDONLY, func(fi os.FileInfo) string {
 		if !fi.Mode().IsRegular() {
 			return "it is not a regular file"
@@ -759,17 +710,15 @@ func (c client) logs(stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	offset, err := tailOffset(f, c.o.Lines)
+	_, err = seekTail(f, c.o.Lines)
 	for err == nil {
-		var n int64
-		n, err = io.Copy(stdout, io.NewSectionReader(f, offset, 1<<62))
-		if err != nil || !c.o.Follow {
+		if _, err = io.Copy(stdout, f); err != nil || !c.o.Follow {
 			break
 		}
-		offset += n
 		time.Sleep(200 * time.Millisecond) // following a file is polling it
+		offset, _ := f.Seek(0, io.SeekCurrent)
 		if fi, statErr := f.Stat(); statErr == nil && fi.Size() < offset {
-			offset = 0 // truncated: start over, as tail -f does
+			_, err = f.Seek(0, io.SeekStart) // truncated: start over, as tail -f does
 		}
 	}
 	if err != nil {
@@ -778,34 +727,29 @@ func (c client) logs(stdout io.Writer) error {
 	return nil
 }
 
-// tailOffset is where the last n lines of f begin.
-func tailOffset(f *os.File, n int) (int64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	} else if n <= 0 {
-		return fi.Size(), nil
+// seekTail seeks f to where its last n lines begin; the newline ending the last starts none.
+func seekTail(f *os.File, n int) (int64, error) {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil || n <= 0 {
+		return size, err
 	}
 	buf := make([]byte, 64<<10)
-	// Search backwards from before the last byte: the newline that ends the last line starts none.
-	for end := fi.Size() - 1; end > 0; {
-		pos := max(end-int64(len(buf)), 0)
+	for end, pos := size-1, int64(0); end > 0; end = pos {
+		pos = max(end-int64(len(buf)), 0)
 		b := buf[:end-pos]
 		if _, err := f.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
 		for i := bytes.LastIndexByte(b, '\n'); i >= 0; i = bytes.LastIndexByte(b[:i], '\n') {
 			if n--; n == 0 {
-				return pos + int64(i) + 1, nil
+				return f.Seek(pos+int64(i)+1, io.SeekStart)
 			}
 		}
-		end = pos
 	}
-	return 0, nil
+	return f.Seek(0, io.SeekStart)
 }
 
-// show prints the options NAME's monitor runs with that differ from the defaults, as the
-// lines of a config file's [NAME] section, or as one JSON object.
+// show prints the options of NAME's monitor not at their defaults, as a config file would.
 func (c client) show(stdout io.Writer) error {
 	o, ok, err := c.monitorOptions()
 	if err != nil {
@@ -817,12 +761,19 @@ func (c client) show(stdout io.Writer) error {
 	var lines []string
 	fields := []string{`"name":` + jsonText(c.name)}
 	for _, ch := range o.changed() { // the command, the first option, comes first
-		lines = append(lines, configLine(ch.spec.key(), ch.value))
-		value := jsonText(ch.value)
+		key, value := ch.spec.key(), jsonText(ch.value)
 		if ch.spec.field(&o).Kind() != reflect.String {
 			value = ch.value
 		}
-		fields = append(fields, jsonText(ch.spec.key())+":"+value)
+		fields = append(fields, jsonText(key)+":"+value)
+		if !fitsConfig(ch.value) {
+			lines = append(lines, "# "+key+": a config file cannot hold this value as it is"+
+				" (blanks at an end, or a line blank, indented or starting with # or ;)")
+		}
+		if value = ch.value; expandedKeys[key] {
+			value = strings.ReplaceAll(value, "$", "$$") // the monitor's value is expanded
+		}
+		lines = append(lines, key+"="+strings.ReplaceAll(value, "\n", "\n  "))
 	}
 	if c.o.JSON {
 		fmt.Fprintf(stdout, "{%s}\n", strings.Join(fields, ","))
@@ -832,22 +783,7 @@ func (c client) show(stdout io.Writer) error {
 	return nil
 }
 
-// configLine is key=value as a config file says it: a value's further lines indented, and
-// where procdog expands $VAR, the monitor's expanded value's $ as $$.
-func configLine(key, value string) string {
-	line := ""
-	if !fitsConfig(value) {
-		line = "# " + key + ": a config file cannot hold this value as it is" +
-			" (blanks at an end, or a line blank, indented or starting with # or ;)\n"
-	}
-	if expandedKeys[key] {
-		value = strings.ReplaceAll(value, "$", "$$")
-	}
-	return line + key + "=" + strings.ReplaceAll(value, "\n", "\n  ")
-}
-
-// fitsConfig tells whether parseINI reads value back as configLine writes it: it trims each
-// line, and skips blank and comment lines.
+// fitsConfig tells whether parseINI reads value back as show writes it.
 func fitsConfig(value string) bool {
 	for i, line := range strings.Split(value, "\n") {
 		t := strings.TrimSpace(line)
@@ -858,42 +794,31 @@ func fitsConfig(value string) bool {
 	return true
 }
 
-// firstAnswerTimeout bounds a new monitor's answer to start: the settle time, one health check.
-func firstAnswerTimeout(o options) time.Duration {
-	return seconds(o.Settle) + seconds(o.HealthTimeout) + answerSlack
-}
-
-// spawnMonitor re-executes this binary as NAME's monitor, in a new session, and reads its first
-// answer from a pipe: the settled status, an error, or codeBusy. The client keeps nothing of
-// the monitor's, so whoever reads the client's output through a pipe gets EOF when it exits.
-func (c client) spawnMonitor() (response, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return response{}, failf(exitUnknown, "cannot find my own executable: %v", err)
-	}
+// spawnMonitor runs NAME's monitor, in a new session, and reads its first answer from a pipe.
+// The client keeps none of its files: whoever reads the client's output gets EOF when it exits.
+func (c client) spawnMonitor(wait time.Duration) (response, error) {
 	logPath := statePath(c.dir, c.name, "log")
 	logFile, err := openStateFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
 	if err != nil {
 		return response{}, err
 	}
 	defer logFile.Close()
-	ready, readyW, err := os.Pipe()
+	exe, err := os.Executable()
+	var ready, readyW *os.File
+	if err == nil {
+		ready, readyW, err = os.Pipe()
+	}
 	if err != nil {
-		return response{}, failf(exitUnknown, "%v", err)
+		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
 	defer ready.Close()
-	// The monitor is never waited for: it outlives the client and is left to init. "/" keeps
-	// no directory busy; fd 3 is the ready pipe.
+	// Never waited for, the monitor is left to init. "/" keeps no directory busy.
 	cmd := exec.Command(exe, append([]string{monitorArg, c.name, c.dir}, c.o.flags()...)...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = "/", logFile, logFile
-	cmd.ExtraFiles = []*os.File{readyW}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = []string{"GOMAXPROCS=1"} // see savedGOMAXPROCS
-	for _, kv := range os.Environ() {
-		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
-			kv = savedGOMAXPROCS + "=" + v
-		}
-		cmd.Env = append(cmd.Env, kv)
+	cmd.ExtraFiles, cmd.SysProcAttr = []*os.File{readyW}, &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1") // see savedGOMAXPROCS
+	if v, ok := os.LookupEnv("GOMAXPROCS"); ok {
+		cmd.Env = append(cmd.Env, savedGOMAXPROCS+"="+v)
 	}
 	debugf("spawning monitor: %s %s", exe, monitorArg)
 	closeInheritedOnExec()
@@ -903,22 +828,28 @@ func (c client) spawnMonitor() (response, error) {
 		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
 	cmd.Process.Release()
-	ready.SetReadDeadline(time.Now().Add(firstAnswerTimeout(c.o)))
+	ready.SetReadDeadline(time.Now().Add(wait))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	if err != nil {
 		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s",
 			c.name, err, logPath)
 	}
-	debugf("monitor answered: %s", strings.TrimSpace(line))
 	return parseResponse(line), nil
 }
 
-// startHealthy is start --ensure-healthy: it starts NAME, waits for it to become healthy, and
-// stops it if it does not. Ctrl-C at any moment stops at once what this start spawned.
+// startHealthy is start --ensure-healthy. Ctrl-C at any moment stops what it spawned, at once.
 func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
+	stopped := func(stop response, err error) (response, error) {
+		if err == nil {
+			printResponse(stdout, c.name, stop, c.o.JSON)
+			err = &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
+		}
+		return response{}, err // exit 130, as a shell's for Ctrl-C
+	}
+	interrupted := &codedError{code: exitInterrupted, msg: "interrupted"}
 	c.spawned = new(atomic.Bool)
 	var r response
 	var started bool
@@ -939,27 +870,23 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 			return r, err
 		}
 	case <-interrupt:
-		// Until its socket is in place, the spawned monitor cannot be told to stop: try
-		// again until it is, or the start tells.
-		for c.spawned.Load() && !received(done) {
+		// Until its socket is in place, the spawned monitor cannot be told to stop.
+		for !received(done) {
+			if !c.spawned.Load() {
+				return response{}, interrupted
+			}
 			if stop, err := c.request("stop"); err != nil || stop.code != codeStopped {
-				return response{}, c.reportInterrupted(stdout, stop, err)
+				return stopped(stop, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if !received(done) {
-			return response{}, errInterrupted
-		}
 	}
 	if !started {
-		return r, cmp.Or(err, error(errInterrupted))
+		return r, cmp.Or(err, error(interrupted))
 	}
-	debugf("interrupted: stopping '%s'", c.name)
-	stop, err := c.request("stop")
-	return response{}, c.reportInterrupted(stdout, stop, err)
+	return stopped(c.request("stop"))
 }
 
-// received tells whether ch has a value ready, or is closed, taking the value.
 func received[T any](ch <-chan T) bool {
 	select {
 	case <-ch:
@@ -969,103 +896,60 @@ func received[T any](ch <-chan T) bool {
 	}
 }
 
-// errInterrupted ends a start that Ctrl-C interrupted with nothing to stop.
-var errInterrupted = &codedError{code: exitInterrupted, msg: "interrupted"}
-
-// reportInterrupted prints the answer to the stop that an interrupted start asked for, and
-// exits 130, as a shell does for Ctrl-C.
-func (c client) reportInterrupted(stdout io.Writer, r response, err error) error {
-	if err != nil {
-		return err
-	}
-	printResponse(stdout, c.name, r, c.o.JSON)
-	return &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
-}
-
-// probeMonitor asks the monitor at path for its options, which it answers at once however
-// busy it is: a monitor that does not is wedged.
-func probeMonitor(path string) error {
-	conn, err := dialMonitor(path)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(probeDeadline))
-	if _, err = io.WriteString(conn, "options\n"); err == nil {
-		_, err = bufio.NewReader(conn).ReadString('\n')
-	}
-	return err
-}
-
-// exchange sends one request line to NAME's monitor and returns its answer; alive is false when
-// no monitor answers. Only the monitor knows how long its work may take, and the kernel closes
-// the connection if it dies; so the client waits as long as the monitor shows, every
-// livenessInterval on a second connection, that it is not wedged (stopped, say).
+// exchange sends line to NAME's monitor and returns its answer; alive is false with no monitor.
 func exchange(dir, name, line string) (answer string, alive bool, err error) {
 	path := statePath(dir, name, "sock")
-	if err := checkStateFile(path); err != nil {
-		return "", false, err
+	debugf("sending %q to %s", line, path)
+	if err = checkStateFile(path); err == nil {
+		answer, err = ask(path, name, line, false)
 	}
-	conn, err := dialMonitor(path)
-	var ce *codedError
 	switch {
-	case monitorGone(err):
-		debugf("no monitor at %s: %v", path, err)
+	case answer == "" && monitorGone(err):
 		return "", false, nil
-	case errors.As(err, &ce):
-		return "", false, err
-	case err != nil:
-		return "", false, failf(exitUnknown, "cannot reach the monitor of '%s': %v", name, err)
+	case err != nil && !errors.As(err, new(*codedError)):
+		err = failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
+	}
+	debugf("answer: %q, error: %v", answer, err)
+	return strings.TrimRight(answer, "\n"), err == nil, err
+}
+
+// ask sends line to the monitor at path and reads its answer. A request waits as long as a
+// probe, every livenessInterval, shows the monitor is not wedged: it answers options at once.
+func ask(path, name, line string, probe bool) (answer string, err error) {
+	conn, err := dialMonitor(path)
+	if err != nil {
+		return "", err
 	}
 	defer conn.Close()
-	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
-	debugf("sending %q to %s", line, path)
-	if _, err = io.WriteString(conn, line+"\n"); err == nil {
-		if answer, alive, err = awaitAnswer(conn, path, name); !alive {
-			return "", false, err
-		}
+	conn.SetDeadline(time.Now().Add(requestDeadline))
+	if probe {
+		conn.SetDeadline(time.Now().Add(probeDeadline))
 	}
-	if err != nil && answer == "" && monitorGone(err) {
-		debugf("the monitor closed the connection: %v", err)
-		return "", false, nil
-	} else if err != nil {
-		return "", false, failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
+	if _, err := io.WriteString(conn, line+"\n"); err != nil {
+		return "", err
 	}
-	debugf("answer: %s", strings.TrimSpace(answer))
-	return strings.TrimRight(answer, "\n"), true, nil
-}
-
-// awaitAnswer reads the answer on conn as exchange says; alive is false when the monitor has
-// gone or does not answer (err says so). A read error comes back with alive set.
-func awaitAnswer(conn net.Conn, path, name string) (answer string, alive bool, err error) {
 	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
-		conn.SetReadDeadline(time.Now().Add(livenessInterval))
-		var part string
-		part, err = reader.ReadString('\n')
+		if !probe {
+			conn.SetReadDeadline(time.Now().Add(livenessInterval))
+		}
+		part, err := reader.ReadString('\n')
 		answer += part // what came before a deadline is part of the answer
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			return answer, true, err
+		if probe || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return answer, err
 		}
-		// A socket gone meanwhile is an ending monitor's, which answers what it has begun, or
-		// one's that puts it back soon; the connection in hand tells if it dies.
-		if err = probeMonitor(path); monitorGone(err) {
-			if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
-				debugf("the monitor's socket stays gone: %v", err)
-				return "", false, nil
-			}
-			continue
-		} else if err != nil {
-			return "", false, failf(exitUnknown, "the monitor of '%s' does not answer: %v",
-				name, err)
+		// A socket gone is an ending monitor's, or one's that puts it back: conn tells if it dies.
+		if _, err = ask(path, name, "options", true); err == nil {
+			gone = 0
+		} else if !monitorGone(err) {
+			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
+		} else if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
+			return "", err // the socket stays gone
 		}
-		gone = 0
-		debugf("the monitor is alive; waiting on")
 	}
 }
 
-// monitorGone tells whether err says that no monitor is there: no socket, nobody listening, or
-// one just ended (the kernel resets the connections its closed listener had not accepted).
+// monitorGone tells whether err means no monitor; one that ends resets unaccepted connections.
 func monitorGone(err error) bool {
 	gone := []error{syscall.ENOENT, syscall.ECONNREFUSED, io.EOF, syscall.ECONNRESET, syscall.EPIPE}
 	return slices.ContainsFunc(gone, func(g error) bool { return errors.Is(err, g) })

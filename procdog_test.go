@@ -4405,15 +4405,41 @@ func TestBenchmarkVsFloorRuns(t *testing.T) {
 	}
 }
 
-func TestListedKeepsWhatAnswers(t *testing.T) {
-	names := []string{"a", "b", "c"}
-	responses := []response{newResponse(codeRunning, "pid", 1), newResponse(codeStopped), errorResponse("refused")}
-	gotNames, got := listed(names, responses, false)
-	if !slices.Equal(gotNames, []string{"a", "c"}) || len(got) != 2 || got[1].code != codeError {
-		t.Errorf("listed without --all = %q, %v; want a and c", gotNames, got)
+func TestListKeepsWhatAnswers(t *testing.T) {
+	// a answers running, b has only a log left (stopped), c's socket is refused (an error).
+	dir, err := os.MkdirTemp("", "procdog-list-") // not t.TempDir: a socket path must be short
+	itMust(t, err)
+	defer os.RemoveAll(dir)
+	ln, err := listenUnix(filepath.Join(dir, "procdog.a.sock"))
+	itMust(t, err)
+	defer ln.Close()
+	go func() {
+		for conn, err := ln.Accept(); err == nil; conn, err = ln.Accept() {
+			bufio.NewReader(conn).ReadString('\n')
+			io.WriteString(conn, "running, pid=1\n")
+			conn.Close()
+		}
+	}()
+	itMust(t, os.WriteFile(filepath.Join(dir, "procdog.b.log"), nil, 0o600))
+	itMust(t, os.Symlink("elsewhere", filepath.Join(dir, "procdog.c.sock")))
+	listed := func(all bool) (names, lines []string) {
+		o := defaultOptions()
+		o.All = all
+		var out strings.Builder
+		list(dir, o, &out)
+		lines = strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		for _, line := range lines {
+			name, _, _ := strings.Cut(line, ": ")
+			names = append(names, name)
+		}
+		return names, lines
 	}
-	if gotNames, _ := listed(names, responses, true); !slices.Equal(gotNames, names) {
-		t.Errorf("listed with --all = %q, want all of %q", gotNames, names)
+	gotNames, got := listed(false)
+	if !slices.Equal(gotNames, []string{"a", "c"}) || len(got) != 2 || !strings.HasPrefix(got[1], "c: error: ") {
+		t.Errorf("list without --all = %q, %q; want a and c", gotNames, got)
+	}
+	if gotNames, _ := listed(true); !slices.Equal(gotNames, []string{"a", "b", "c"}) {
+		t.Errorf("list with --all = %q, want all of a, b and c", gotNames)
 	}
 }
 
