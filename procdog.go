@@ -1140,36 +1140,33 @@ const (
 // monitor runs one process, again when its restart policy says so. The fields after
 // events belong to the loop goroutine alone.
 type monitor struct {
-	name           string
-	o              options
-	argv, health   []string
-	watch          *logWatch // --health-log
-	sock, lockPath string
-	logOut         *os.File // the monitor log, and the process's output by default
-	stdout, stderr *os.File // open for the monitor's life: a restarted process writes on
-	events         chan func()
+	name, sock, lockPath string
+	o                    options
+	argv, health         []string
+	watch                *logWatch // --health-log
+	logOut               *os.File  // the monitor log, and the process's output by default
+	stdout, stderr       *os.File  // open for the monitor's life: a restarted process writes on
+	events               chan func()
 
-	state       monitorState
-	lock        *os.File // flocked until the process has exited for good
-	listeners   []net.Listener
-	sockInfo    os.FileInfo // the socket this monitor bound, to tell it from a newer monitor's
-	run         *childRun   // the current or last run
-	restarts    int
-	delay       time.Duration // before the next restart
-	stopped     bool          // a stop came: no restart follows
-	quit        bool          // a signal came: no linger
-	stopSignal  syscall.Signal
-	timer       *time.Timer
-	due         time.Time // when timer is due; while stopping, the stop's deadline
-	waiters     []chan response
-	inFlight    int             // requests begun and not yet ended
-	checks      context.Context // of the health checks, ended when a stop begins
-	endChecks   context.CancelFunc
-	healthKnown bool
-	healthLast  int
-	healthErr   string
-	quietUntil  time.Time // of the lines about dropped connections
-	suppressed  int
+	state              monitorState
+	run                *childRun // the current or last run
+	lock               *os.File  // flocked until the process has exited for good
+	listeners          []net.Listener
+	sockInfo           os.FileInfo // the socket this monitor bound, not a newer monitor's
+	stopped, quit      bool        // a stop came: no restart follows; a signal: no linger
+	stopSignal         syscall.Signal
+	timer              *time.Timer
+	due                time.Time     // when timer is due; while stopping, the stop's deadline
+	delay              time.Duration // before the next restart
+	restarts, inFlight int
+	waiters            []chan response
+	checks             context.Context // of the health checks, ended when a stop begins
+	endChecks          context.CancelFunc
+	healthKnown        bool
+	healthLast         int
+	healthErr          string
+	quietUntil         time.Time // of the lines about dropped connections
+	suppressed         int
 }
 
 type childRun struct {
@@ -1232,7 +1229,7 @@ func runMonitor(args []string) int {
 		case <-time.After(seconds(m.o.Settle)):
 		}
 		answerClient(m.status())
-		m.events <- m.end
+		m.events <- func() { m.inFlight-- }
 	}(m.run.exited)
 	m.loop(sigs)
 	m.closeSocket()
@@ -1394,7 +1391,22 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 				m.state = closing
 			}
 		case <-m.timer.C:
-			m.timeout()
+			switch m.state {
+			case stopping:
+				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
+					m.run.pid)
+				m.stopSignal = syscall.SIGKILL
+				syscall.Kill(-m.run.pid, syscall.SIGKILL)
+			case restarting:
+				if err := m.startRun(); err != nil {
+					m.logf("not restarting: %v", err)
+					m.linger()
+				} else {
+					m.restarts++
+				}
+			case lingering:
+				m.state = closing
+			}
 		}
 	}
 }
@@ -1409,30 +1421,10 @@ func (m *monitor) do(f func()) {
 	<-done
 }
 
-func (m *monitor) end() { m.inFlight-- }
-
 // arm sets the one deadline of the state. A timer reset since Go 1.23 sends no stale tick.
 func (m *monitor) arm(at time.Time) {
 	m.due = at
 	m.timer.Reset(time.Until(at))
-}
-
-func (m *monitor) timeout() {
-	switch m.state {
-	case stopping:
-		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", m.run.pid)
-		m.stopSignal = syscall.SIGKILL
-		syscall.Kill(-m.run.pid, syscall.SIGKILL)
-	case restarting:
-		if err := m.startRun(); err != nil {
-			m.logf("not restarting: %v", err)
-			m.linger()
-		} else {
-			m.restarts++
-		}
-	case lingering:
-		m.state = closing
-	}
 }
 
 func (m *monitor) response() response {
@@ -1525,10 +1517,9 @@ func (m *monitor) linger() {
 	releaseLock(m.lock)
 	m.lock = nil
 	m.closeFiles()
-	m.state = lingering
-	if m.quit {
-		m.state = closing
-	} else {
+	m.state = closing
+	if !m.quit {
+		m.state = lingering
 		m.arm(time.Now().Add(seconds(m.o.Linger)))
 	}
 }
@@ -1677,15 +1668,17 @@ func (m *monitor) serve(conn net.Conn) {
 	if req != "options" {
 		var closed bool
 		m.do(func() { closed, m.inFlight = m.state == closing, m.inFlight+1 })
-		defer func() { m.events <- m.end }()
+		defer func() { m.events <- func() { m.inFlight-- } }()
 		if closed {
 			return // the client reads end of file: this monitor has ended
 		}
 		// A client that gave up (timeout, Ctrl-C) must find nothing done later in its name.
-		verb, _, _ := strings.Cut(req, " ")
-		if (verb == "stop" || verb == "signal") && clientGone(conn) {
-			m.logf("request %q: not acted on, its client has gone", req)
-			return
+		if verb, _, _ := strings.Cut(req, " "); verb == "stop" || verb == "signal" {
+			pid, _, err := peerCred(conn.(*net.UnixConn))
+			if err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+				m.logf("request %q: not acted on, its client has gone", req)
+				return
+			}
 		}
 		answer = m.answer(req)
 		m.logf("request %q: %s", req, answer)
@@ -1694,13 +1687,9 @@ func (m *monitor) serve(conn net.Conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// clientGone tells whether the process at the other end of conn is known gone.
-func clientGone(conn net.Conn) bool {
-	pid, _, err := peerCred(conn.(*net.UnixConn))
-	return err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
-}
-
-// answer answers status (or ""), wait, stop, "signal SIG" and health-error.
+// answer answers status (or ""), stop, "signal SIG", health-error, and wait, which runs the
+// health check up to HealthCount times, HealthDelay apart, until it passes or the process
+// exits; at least once, to know.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	sig, sigErr := parseSignal(arg)
@@ -1709,7 +1698,16 @@ func (m *monitor) answer(req string) string {
 	case req == "" || req == "status":
 		r = m.status()
 	case req == "wait":
-		r = m.wait()
+		r = m.status()
+		for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
+			var exited chan struct{}
+			m.do(func() { exited = m.run.exited })
+			select {
+			case <-exited:
+			case <-time.After(seconds(m.o.HealthDelay)):
+			}
+			r = m.status()
+		}
 	case req == "stop":
 		answer := make(chan response, 1)
 		m.do(func() { m.stop(answer) })
@@ -1756,22 +1754,6 @@ func (m *monitor) status() (r response) {
 		r = m.response()
 		r.values["health"] = health
 	})
-	return r
-}
-
-// wait runs the health check up to HealthCount times, HealthDelay apart, until it passes or
-// the process exits; at least once, to know.
-func (m *monitor) wait() response {
-	r := m.status()
-	for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
-		var exited chan struct{}
-		m.do(func() { exited = m.run.exited })
-		select {
-		case <-exited:
-		case <-time.After(seconds(m.o.HealthDelay)):
-		}
-		r = m.status()
-	}
 	return r
 }
 
