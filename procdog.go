@@ -1137,16 +1137,16 @@ const (
 	closing                 // answering the requests in flight, and no more
 )
 
-// monitor runs one process, again when its restart policy says so. The fields after
-// events belong to the loop goroutine alone.
+// monitor runs one process, again when its restart policy says so. The fields after events
+// belong to the loop goroutine alone.
 type monitor struct {
-	name, sock, lockPath string
-	o                    options
-	argv, health         []string
-	watch                *logWatch // --health-log
-	logOut               *os.File  // the monitor log, and the process's output by default
-	stdout, stderr       *os.File  // open for the monitor's life: a restarted process writes on
-	events               chan func()
+	name, sock, lockPath, logPath string
+	o                             options
+	argv, health                  []string
+	watch                         *logWatch // --health-log
+	logOut                        *os.File  // the monitor log, and the process's output by default
+	stdout, stderr                *os.File  // open for the monitor's life: a restarted process writes on
+	events                        chan func()
 
 	state              monitorState
 	run                *childRun // the current or last run
@@ -1182,16 +1182,14 @@ func (m *monitor) logf(format string, args ...any) {
 		os.Getpid(), m.name, fmt.Sprintf(format, args...))
 }
 
-// savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, which runs with
-// GOMAXPROCS=1 to save memory.
+// savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, run with 1 to save memory.
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
 // monitorSignals are caught from the start: a shell's background job ignores SIGINT and
 // SIGQUIT, and exec passes on an ignored signal, not a caught one.
 var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
 
-// runMonitor is the monitor's main: NAME, the state directory, the options as flags. Its
-// first answer goes to fd 3, a pipe the spawning client reads.
+// runMonitor is the monitor's main. Its first answer goes to fd 3, the spawning client's pipe.
 func runMonitor(args []string) int {
 	os.Unsetenv("GOMAXPROCS")
 	if v, ok := os.LookupEnv(savedGOMAXPROCS); ok {
@@ -1206,11 +1204,20 @@ func runMonitor(args []string) int {
 		fmt.Fprintln(ready, r)
 		ready.Close()
 	}
-	m, err := newMonitor(args)
-	if err != nil {
-		answerClient(errorResponse("%v", err))
+	if len(args) < 2 {
+		answerClient(errorResponse("a monitor needs a name and a state directory"))
 		return exitUnknown
 	}
+	o, err := optionsFromFlags(args[2:])
+	if err != nil {
+		answerClient(errorResponse("bad monitor options: %v", err))
+		return exitUnknown
+	}
+	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
+		sock: statePath(args[1], args[0], "sock"), lockPath: statePath(args[1], args[0], "lock"),
+		logPath: statePath(args[1], args[0], "log"), timer: time.NewTimer(time.Hour),
+		delay: min(seconds(o.RestartDelay), maxRestartDelay)}
+	m.timer.Stop()
 	m.logf("monitor starting with options: %s", m.o.summary())
 	if err := m.setUp(); err == errLockBusy {
 		m.logf("another monitor owns '%s'; exiting", m.name)
@@ -1220,8 +1227,7 @@ func runMonitor(args []string) int {
 		answerClient(errorResponse("%v", err))
 		return exitError
 	}
-	// In flight from the start: a process that exits at once must not take the monitor
-	// away before the first answer.
+	// In flight, so that a process that exits at once cannot end the monitor before it answers.
 	m.inFlight = 1
 	go func(exited chan struct{}) {
 		select {
@@ -1237,34 +1243,8 @@ func runMonitor(args []string) int {
 	return exitOK
 }
 
-func newMonitor(args []string) (*monitor, error) {
-	if len(args) < 2 {
-		return nil, errors.New("a monitor needs a name and a state directory")
-	}
-	o, err := optionsFromFlags(args[2:])
-	if err != nil {
-		return nil, fmt.Errorf("bad monitor options: %v", err)
-	}
-	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
-		timer: time.NewTimer(time.Hour), delay: min(seconds(o.RestartDelay), maxRestartDelay)}
-	m.timer.Stop()
-	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
-	if o.HealthLog != "" {
-		pattern, err := regexp.Compile(o.HealthLog)
-		if err != nil {
-			return nil, err
-		}
-		logPath := statePath(args[1], m.name, "log")
-		paths := []string{orDefault(o.Stdout, logPath), orDefault(o.Stderr, logPath)}
-		m.watch = &logWatch{pattern: pattern, name: m.name, asks: make(chan logAsk),
-			paths: slices.Compact(paths)}
-		go m.watch.serve()
-	}
-	return m, nil
-}
-
-// setUp takes the lock (or fails with errLockBusy), checks all it can and starts the first
-// run; once it has the lock, a failure leaves nothing behind but a line in the log.
+// setUp takes the lock, checks all it can and starts the first run; once it has the lock, a
+// failure leaves nothing behind but a line in the log.
 func (m *monitor) setUp() (err error) {
 	if m.lock, err = acquireLock(m.lockPath); err != nil {
 		return err
@@ -1275,15 +1255,17 @@ func (m *monitor) setUp() (err error) {
 		} else if m.run != nil {
 			syscall.Kill(-m.run.pid, syscall.SIGKILL)
 		}
-		m.closeFiles()
 		releaseLock(m.lock)
 		m.logf("%v", err)
 	}()
-	if m.argv, err = m.o.commandArgs(); err == nil {
-		m.health, err = m.o.healthArgs()
-	}
-	if err != nil {
-		return err
+	// The client has checked the options before it wrote them as flags.
+	m.argv, _ = m.o.commandArgs()
+	m.health, _ = m.o.healthArgs()
+	if m.o.HealthLog != "" {
+		paths := []string{orDefault(m.o.Stdout, m.logPath), orDefault(m.o.Stderr, m.logPath)}
+		m.watch = &logWatch{pattern: regexp.MustCompile(m.o.HealthLog), name: m.name,
+			asks: make(chan logAsk), paths: slices.Compact(paths)}
+		go m.watch.serve()
 	}
 	// Else every answer would be an error while the process ran unwatched.
 	if len(m.health) > 0 {
@@ -1354,9 +1336,8 @@ func (m *monitor) putSocket(start func() error) error {
 	return nil
 }
 
-// closeSocket stops listening, and removes the socket if it is still the one this monitor
-// bound. Only a lock holder puts a socket in place: if the lock is taken, a newer monitor
-// owns the name and the socket.
+// closeSocket removes the socket if still this monitor's: if the lock is taken, a newer
+// monitor owns the name and the socket.
 func (m *monitor) closeSocket() {
 	for _, ln := range m.listeners {
 		ln.Close()
@@ -1369,8 +1350,8 @@ func (m *monitor) closeSocket() {
 	}
 }
 
-// loop alone changes the monitor's state, one event at a time, so nothing needs a lock.
-// Other goroutines do what takes time and send the loop a func to run on its result.
+// loop alone changes the monitor's state, so nothing needs a lock. Other goroutines do what
+// takes time and send the loop a func to run on its result.
 func (m *monitor) loop(sigs <-chan os.Signal) {
 	heal := time.NewTicker(healInterval)
 	for m.state != closing || m.inFlight > 0 {
@@ -1411,7 +1392,6 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 	}
 }
 
-// do runs f on the loop and returns once it has run.
 func (m *monitor) do(f func()) {
 	done := make(chan struct{})
 	m.events <- func() {
@@ -1438,9 +1418,8 @@ func (m *monitor) response() response {
 	return r
 }
 
-// stop signals the whole process group, so that a shell's children end too, and answers
-// once the process has exited, SIGKILLed at the stop timeout if need be. answer has room
-// for the one answer, which nobody need read.
+// stop signals the process group, so that a shell's children end too, and answers once the
+// process has exited. answer has room for the one answer, which nobody need read.
 func (m *monitor) stop(answer chan response) {
 	m.stopped = true
 	switch m.state {
@@ -1460,9 +1439,8 @@ func (m *monitor) stop(answer chan response) {
 	answer <- m.response()
 }
 
-// exited answers the stops that wait, and ends what is left of the group as a stop would:
-// it would hold the process's port or files unwatched. The group id stays reserved while
-// any member lives, so this hits no one else.
+// exited ends what is left of the group, which would hold the process's port or files
+// unwatched. The group id stays reserved while any member lives: this hits no one else.
 func (m *monitor) exited(r *childRun, code int) {
 	r.returncode = code
 	close(r.exited)
@@ -1496,7 +1474,6 @@ func (m *monitor) exited(r *childRun, code int) {
 	}()
 }
 
-// afterRun restarts the process as its policy says, after a doubling delay.
 func (m *monitor) afterRun() {
 	failed := m.run.returncode != 0
 	due := !m.stopped && (m.o.Restart == "always" || m.o.Restart == "on-failure" && failed)
@@ -1512,7 +1489,6 @@ func (m *monitor) afterRun() {
 	m.linger()
 }
 
-// linger lets a new start begin, and answers for the linger time.
 func (m *monitor) linger() {
 	releaseLock(m.lock)
 	m.lock = nil
@@ -1524,8 +1500,8 @@ func (m *monitor) linger() {
 	}
 }
 
-// startRun starts the process as the leader of a new process group, so that a stop or a
-// signal reaches everything it starts, and a goroutine to reap it.
+// startRun starts the process leading a new process group, so that a stop or a signal
+// reaches everything it starts.
 func (m *monitor) startRun() error {
 	path, err := m.findInDir(m.argv[0])
 	if err != nil {
@@ -1557,15 +1533,14 @@ func (m *monitor) startRun() error {
 	return nil
 }
 
-// recordRun notes the process in the lock file, for findOrphan. Best effort.
+// recordRun notes the process in the lock file, for findOrphan.
 func (m *monitor) recordRun(pid int) {
 	m.lock.Truncate(0)
 	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
 }
 
-// command runs argv, argv[0] found at path, as the process runs: in its directory, leading
-// a new process group, in the client's environment with PWD set as a shell sets it, and the
-// --env variables (os/exec keeps the last value of a name).
+// command runs argv as the process runs. Environ sets PWD for Dir as a shell would; os/exec
+// keeps the last value of a name.
 func (m *monitor) command(ctx context.Context, path string, argv []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Args, cmd.Dir = argv, m.o.Dir
@@ -1575,7 +1550,6 @@ func (m *monitor) command(ctx context.Context, path string, argv []string) *exec
 	return cmd
 }
 
-// findInDir finds the executable name as seen from the process's directory.
 func (m *monitor) findInDir(name string) (string, error) {
 	if fi, err := os.Stat(orDefault(m.o.Dir, ".")); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("directory %s is gone", m.o.Dir)
@@ -1583,8 +1557,8 @@ func (m *monitor) findInDir(name string) (string, error) {
 	return findExecutable(name, m.o.Dir)
 }
 
-// heal puts back the lock file and socket removed under a running process (a tmp cleaner,
-// a careless rm): else clients would start a second copy.
+// heal puts back the lock file and socket that a tmp cleaner removed: else clients would
+// start a second copy.
 func (m *monitor) heal() {
 	if m.lock == nil {
 		return
@@ -1608,8 +1582,7 @@ func (m *monitor) heal() {
 	}
 }
 
-// logDropped logs why a connection was dropped, at most once a second: a flood of bad
-// clients must not fill the disk.
+// logDropped logs at most once a second: a flood of bad clients must not fill the disk.
 func (m *monitor) logDropped(why string) {
 	if time.Now().Before(m.quietUntil) {
 		m.suppressed++
@@ -1622,8 +1595,7 @@ func (m *monitor) logDropped(why string) {
 	m.logf("%s", why)
 }
 
-// accept serves each connection in a goroutine of its own, so that one slow health check
-// or silent client delays nobody else.
+// accept serves each connection in a goroutine, so that a slow one delays nobody else.
 func (m *monitor) accept(ln net.Listener) {
 	backoff := 10 * time.Millisecond
 	for {
@@ -1662,8 +1634,8 @@ func (m *monitor) serve(conn net.Conn) {
 		return
 	}
 	req := strings.TrimSpace(string(line))
-	// options is answered even after the linger, to tell a monitor at work from a wedged
-	// one, and not logged: logs asks for it, and would print it.
+	// options is answered even when closing, to tell a wedged monitor, and not logged, as
+	// logs asks for it.
 	answer := m.o.quotedFlags()
 	if req != "options" {
 		var closed bool
@@ -1687,9 +1659,7 @@ func (m *monitor) serve(conn net.Conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// answer answers status (or ""), stop, "signal SIG", health-error, and wait, which runs the
-// health check up to HealthCount times, HealthDelay apart, until it passes or the process
-// exits; at least once, to know.
+// answer answers a request; wait checks health up to HealthCount times, at least once.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	sig, sigErr := parseSignal(arg)
@@ -1728,8 +1698,8 @@ func (m *monitor) answer(req string) string {
 	return r.String()
 }
 
-// status is the state, with a health check run now if there is one; the state is taken
-// after it, so a process that exited meanwhile is not running. Changes of health are logged.
+// status runs the health check, if any, before it takes the state: a process that exited
+// meanwhile is not running.
 func (m *monitor) status() (r response) {
 	var run *childRun
 	var checks context.Context
