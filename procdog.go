@@ -1597,20 +1597,19 @@ func (m *monitor) logDropped(why string) {
 
 // accept serves each connection in a goroutine, so that a slow one delays nobody else.
 func (m *monitor) accept(ln net.Listener) {
-	backoff := 10 * time.Millisecond
-	for {
+	for backoff := 10 * time.Millisecond; ; {
 		conn, err := ln.Accept()
-		if errors.Is(err, net.ErrClosed) {
+		if err == nil {
+			backoff = 10 * time.Millisecond
+			go m.serve(conn)
+		} else if errors.Is(err, net.ErrClosed) {
 			return
-		} else if err != nil {
+		} else {
 			// Out of descriptors, say: give the handlers time to free some.
 			m.events <- func() { m.logDropped("accept: " + err.Error()) }
 			time.Sleep(backoff)
 			backoff = min(2*backoff, time.Second)
-			continue
 		}
-		backoff = 10 * time.Millisecond
-		go m.serve(conn)
 	}
 }
 
@@ -1619,18 +1618,16 @@ func (m *monitor) serve(conn net.Conn) {
 	conn.SetReadDeadline(time.Now().Add(requestDeadline))
 	line, err := bufio.NewReaderSize(conn, maxRequestLine).ReadSlice('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
-		why := "dropped a connection: " + err.Error()
+		why := ": " + err.Error()
 		switch {
 		case errors.Is(err, io.EOF):
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			why = fmt.Sprintf("dropped a connection that sent no request within %v",
-				requestDeadline)
+			why = fmt.Sprintf(" that sent no request within %v", requestDeadline)
 		case errors.Is(err, bufio.ErrBufferFull):
-			why = fmt.Sprintf("dropped a connection whose request is longer than %d bytes",
-				maxRequestLine)
+			why = fmt.Sprintf(" whose request is longer than %d bytes", maxRequestLine)
 		}
-		m.events <- func() { m.logDropped(why) }
+		m.events <- func() { m.logDropped("dropped a connection" + why) }
 		return
 	}
 	req := strings.TrimSpace(string(line))
