@@ -964,7 +964,6 @@ const (
 	healInterval    = 3 * time.Second // how often a monitor checks for its socket and lock file
 )
 
-// monitorState is where a monitor is in its process's life.
 type monitorState int
 
 const (
@@ -976,46 +975,42 @@ const (
 	closing                 // answering the requests in flight, and no more
 )
 
-// monitor runs one process, again when its restart policy says so. The
-// fields after events belong to the loop goroutine alone.
+// monitor runs one process, again when its restart policy says so. The fields after events
+// belong to the loop goroutine alone.
 type monitor struct {
-	name           string
-	o              options
-	argv, health   []string
-	watch          *logWatch // --health-log
-	sock, lockPath string
-	logOut         *os.File    // the monitor log, and the process's output by default
-	stdout, stderr *os.File    // open for the monitor's life: a restarted process writes on
-	events         chan func() // run by the loop, one at a time
+	name, sock, lockPath, logPath string
+	o                             options
+	argv, health                  []string
+	watch                         *logWatch // --health-log
+	logOut                        *os.File  // the monitor log, and the process's output by default
+	stdout, stderr                *os.File  // open for the monitor's life: a restarted process writes on
+	events                        chan func()
 
-	state       monitorState
-	lock        *os.File // flocked until the process has exited for good
-	listeners   []net.Listener
-	sockInfo    os.FileInfo // the socket this monitor bound, to tell it from a newer monitor's
-	run         *childRun   // the current or last run
-	restarts    int
-	delay       time.Duration // before the next restart
-	stopped     bool          // a stop came: no restart follows
-	quit        bool          // a signal came: no linger
-	stopSignal  syscall.Signal
-	timer       *time.Timer
-	due         time.Time       // when timer is due; while stopping, the stop's deadline
-	waiters     []chan response // stops that wait for the process to exit
-	inFlight    int             // requests begun and not yet ended
-	checks      context.Context // of the health checks, ended when a stop begins
-	endChecks   context.CancelFunc
-	healthKnown bool
-	healthLast  int
-	healthErr   string // why the last health check failed
-	quietUntil  time.Time
-	suppressed  int // lines about dropped connections left out since the last
+	state              monitorState
+	run                *childRun // the current or last run
+	lock               *os.File  // flocked until the process has exited for good
+	listeners          []net.Listener
+	sockInfo           os.FileInfo // the socket this monitor bound, not a newer monitor's
+	stopped, quit      bool        // a stop came: no restart follows; a signal: no linger
+	stopSignal         syscall.Signal
+	timer              *time.Timer
+	due                time.Time     // when timer is due; while stopping, the stop's deadline
+	delay              time.Duration // before the next restart
+	restarts, inFlight int
+	waiters            []chan response
+	checks             context.Context // of the health checks, ended when a stop begins
+	endChecks          context.CancelFunc
+	healthKnown        bool
+	healthLast         int
+	healthErr          string
+	quietUntil         time.Time // of the lines about dropped connections
+	suppressed         int
 }
 
 type childRun struct {
-	pid        int
-	exited     chan struct{} // closed by the loop once the process has been reaped
-	returncode int
-	logStart   []int64 // the output files' sizes when it started, for --health-log
+	pid, returncode int
+	exited          chan struct{} // closed by the loop once the process has been reaped
+	logStart        []int64       // the output files' sizes when it started, for --health-log
 }
 
 const logTime = "2006-01-02T15:04:05.000Z"
@@ -1025,16 +1020,14 @@ func (m *monitor) logf(format string, args ...any) {
 		os.Getpid(), m.name, fmt.Sprintf(format, args...))
 }
 
-// savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, which runs
-// with GOMAXPROCS=1 to save memory (see spawnMonitor).
+// savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, run with 1 to save memory.
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
-// monitorSignals are caught from the start: a shell's background job ignores
-// SIGINT and SIGQUIT, and exec passes on an ignored signal, not a caught one.
+// monitorSignals are caught from the start: a shell's background job ignores SIGINT and
+// SIGQUIT, and exec passes on an ignored signal, not a caught one.
 var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
 
-// runMonitor is the monitor's main: NAME, the state directory, the options
-// as flags. Its first answer goes to fd 3, a pipe the spawning client reads.
+// runMonitor is the monitor's main. Its first answer goes to fd 3, the spawning client's pipe.
 func runMonitor(args []string) int {
 	os.Unsetenv("GOMAXPROCS")
 	if v, ok := os.LookupEnv(savedGOMAXPROCS); ok {
@@ -1049,11 +1042,20 @@ func runMonitor(args []string) int {
 		fmt.Fprintln(ready, r)
 		ready.Close()
 	}
-	m, err := newMonitor(args)
-	if err != nil {
-		answerClient(errorResponse("%v", err))
+	if len(args) < 2 {
+		answerClient(errorResponse("a monitor needs a name and a state directory"))
 		return exitUnknown
 	}
+	o, err := optionsFromFlags(args[2:])
+	if err != nil {
+		answerClient(errorResponse("bad monitor options: %v", err))
+		return exitUnknown
+	}
+	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
+		sock: statePath(args[1], args[0], "sock"), lockPath: statePath(args[1], args[0], "lock"),
+		logPath: statePath(args[1], args[0], "log"), timer: time.NewTimer(time.Hour),
+		delay: min(seconds(o.RestartDelay), maxRestartDelay)}
+	m.timer.Stop()
 	m.logf("monitor starting with options: %s", m.o.summary())
 	if err := m.setUp(); err == errLockBusy {
 		m.logf("another monitor owns '%s'; exiting", m.name)
@@ -1063,8 +1065,7 @@ func runMonitor(args []string) int {
 		answerClient(errorResponse("%v", err))
 		return exitError
 	}
-	// In flight from the start, so that a process that exits at once cannot
-	// take the monitor away before the first answer is given.
+	// In flight, so that a process that exits at once cannot end the monitor before it answers.
 	m.inFlight = 1
 	go func(exited chan struct{}) {
 		select {
@@ -1072,7 +1073,7 @@ func runMonitor(args []string) int {
 		case <-time.After(seconds(m.o.Settle)):
 		}
 		answerClient(m.status())
-		m.events <- m.end
+		m.events <- func() { m.inFlight-- }
 	}(m.run.exited)
 	m.loop(sigs)
 	m.closeSocket()
@@ -1080,60 +1081,29 @@ func runMonitor(args []string) int {
 	return exitOK
 }
 
-func newMonitor(args []string) (*monitor, error) {
-	if len(args) < 2 {
-		return nil, errors.New("a monitor needs a name and a state directory")
-	}
-	o, err := optionsFromFlags(args[2:])
-	if err != nil {
-		return nil, fmt.Errorf("bad monitor options: %v", err)
-	}
-	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
-		timer: time.NewTimer(time.Hour), delay: min(seconds(o.RestartDelay), maxRestartDelay)}
-	m.timer.Stop()
-	m.sock, m.lockPath = statePath(args[1], m.name, "sock"), statePath(args[1], m.name, "lock")
-	if o.HealthLog != "" {
-		pattern, err := regexp.Compile(o.HealthLog)
-		if err != nil {
-			return nil, err
-		}
-		logPath := statePath(args[1], m.name, "log")
-		paths := []string{orDefault(o.Stdout, logPath), orDefault(o.Stderr, logPath)}
-		m.watch = &logWatch{pattern: pattern, name: m.name, asks: make(chan logAsk),
-			paths: slices.Compact(paths)}
-		go m.watch.serve()
-	}
-	return m, nil
-}
-
-// setUp takes the lock (or fails with errLockBusy) and starts the first run;
-// once it has the lock, a failure leaves nothing behind but a line in the log.
+// setUp takes the lock, checks all it can and starts the first run; once it has the lock, a
+// failure leaves nothing behind but a line in the log.
 func (m *monitor) setUp() (err error) {
 	if m.lock, err = acquireLock(m.lockPath); err != nil {
 		return err
 	}
-	if err = m.prepare(); err == nil {
-		err = m.putSocket(m.startRun)
-	}
-	if err != nil {
-		if m.run != nil {
+	defer func() {
+		if err == nil {
+			return
+		} else if m.run != nil {
 			syscall.Kill(-m.run.pid, syscall.SIGKILL)
 		}
-		m.closeFiles()
 		releaseLock(m.lock)
 		m.logf("%v", err)
-	}
-	return err
-}
-
-// prepare splits the commands and opens the output files, checking all it can.
-func (m *monitor) prepare() (err error) {
-	o := m.o
-	if m.argv, err = o.commandArgs(); err != nil {
-		return err
-	}
-	if m.health, err = o.healthArgs(); err != nil {
-		return err
+	}()
+	// The client has checked the options before it wrote them as flags.
+	m.argv, _ = m.o.commandArgs()
+	m.health, _ = m.o.healthArgs()
+	if m.o.HealthLog != "" {
+		paths := []string{orDefault(m.o.Stdout, m.logPath), orDefault(m.o.Stderr, m.logPath)}
+		m.watch = &logWatch{pattern: regexp.MustCompile(m.o.HealthLog), name: m.name,
+			asks: make(chan logAsk), paths: slices.Compact(paths)}
+		go m.watch.serve()
 	}
 	// Else every answer would be an error while the process ran unwatched.
 	if len(m.health) > 0 {
@@ -1142,33 +1112,32 @@ func (m *monitor) prepare() (err error) {
 		}
 	}
 	// Each run opens its input afresh: checked before the outputs are truncated.
-	stdin, err := openInput(o.Stdin)
+	stdin, err := openInput(m.o.Stdin)
 	if err != nil {
 		return err
 	}
 	stdin.Close()
-	if m.stdout, m.stderr, err = openOutputs(o, m.logOut); err != nil {
+	if m.stdout, m.stderr, err = openOutputs(m.o, m.logOut); err != nil {
 		return err
 	}
 	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
-		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, o.summary())
-	for i, f := range []*os.File{m.stdout, m.stderr} {
+		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, m.o.summary())
+	for _, f := range slices.Compact([]*os.File{m.stdout, m.stderr}) {
 		fi, err := f.Stat()
 		regular := err == nil && fi.Mode().IsRegular()
 		if m.watch != nil && !regular {
 			return fmt.Errorf("--health-log reads the process's output, "+
 				"and %s is not a regular file", f.Name())
 		}
-		// Not the monitor log, one header in a shared file, none in a FIFO
-		// whose reader may not read yet.
-		if f != m.logOut && (i == 0 || f != m.stdout) && regular {
-			if !o.Append {
+		// No header in the monitor log, nor in a FIFO whose reader may not read yet.
+		if f != m.logOut && regular {
+			if !m.o.Append {
 				f.Truncate(0)
 			}
 			io.WriteString(f, header)
 		}
 	}
-	return nil
+	return m.putSocket(m.startRun)
 }
 
 func (m *monitor) closeFiles() {
@@ -1179,40 +1148,34 @@ func (m *monitor) closeFiles() {
 	}
 }
 
-// putSocket binds the socket under a temporary name, calls start and renames
-// it into place: a client that finds the socket finds a process, and clients
-// see the old socket or the new one, never none.
-func (m *monitor) putSocket(start func() error) (err error) {
-	newSock := m.sock + newSocketSuffix
-	os.Remove(newSock)
-	ln, err := listenUnix(newSock)
+// putSocket binds the socket under a temporary name, calls start and renames it into place:
+// a client that finds the socket finds a process, and sees the old socket or the new one.
+func (m *monitor) putSocket(start func() error) error {
+	tmp := m.sock + newSocketSuffix
+	os.Remove(tmp)
+	ln, err := listenUnix(tmp)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %v", newSock, err)
+		return fmt.Errorf("cannot listen on %s: %v", tmp, err)
 	}
-	defer func() {
-		if err != nil {
-			ln.Close()
-			os.Remove(newSock)
+	if err = start(); err == nil {
+		if err = os.Rename(tmp, m.sock); err != nil {
+			err = fmt.Errorf("cannot put the socket in place: %v", err)
+		} else if m.sockInfo, err = os.Lstat(m.sock); err != nil {
+			err = fmt.Errorf("cannot find the socket: %v", err)
 		}
-	}()
-	if err := start(); err != nil {
+	}
+	if err != nil {
+		ln.Close()
+		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(newSock, m.sock); err != nil {
-		return fmt.Errorf("cannot put the socket in place: %v", err)
-	}
-	fi, err := os.Lstat(m.sock)
-	if err != nil {
-		return fmt.Errorf("cannot find the socket: %v", err)
-	}
-	m.sockInfo, m.listeners = fi, append(m.listeners, ln)
+	m.listeners = append(m.listeners, ln)
 	go m.accept(ln)
 	return nil
 }
 
-// closeSocket stops listening, and removes the socket if it is still the one
-// this monitor bound. Only a lock holder puts a socket in place: if the lock
-// is taken, a newer monitor owns the name and the socket.
+// closeSocket removes the socket if still this monitor's: if the lock is taken, a newer
+// monitor owns the name and the socket.
 func (m *monitor) closeSocket() {
 	for _, ln := range m.listeners {
 		ln.Close()
@@ -1225,27 +1188,48 @@ func (m *monitor) closeSocket() {
 	}
 }
 
-// loop alone changes the monitor's state, one event at a time, so nothing
-// needs a lock. Other goroutines do what takes time (health checks, reaping,
-// ending a group, connections) and send the loop a func to run on its result.
+// loop alone changes the monitor's state, so nothing needs a lock. Other goroutines do what
+// takes time and send the loop a func to run on its result.
 func (m *monitor) loop(sigs <-chan os.Signal) {
 	heal := time.NewTicker(healInterval)
-	defer heal.Stop()
 	for m.state != closing || m.inFlight > 0 {
 		select {
 		case f := <-m.events:
 			f()
-		case sig := <-sigs:
-			m.signalled(sig)
-		case <-m.timer.C:
-			m.timeout()
 		case <-heal.C:
 			m.heal()
+		case sig := <-sigs:
+			// A signal ends the monitor, lingering or not; with no terminal, a SIGHUP is a stray.
+			if sig == syscall.SIGHUP || m.quit {
+				continue
+			}
+			m.quit = true
+			m.logf("received %v: stopping the process", sig)
+			m.stop(make(chan response, 1))
+			if m.state == lingering {
+				m.state = closing
+			}
+		case <-m.timer.C:
+			switch m.state {
+			case stopping:
+				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
+					m.run.pid)
+				m.stopSignal = syscall.SIGKILL
+				syscall.Kill(-m.run.pid, syscall.SIGKILL)
+			case restarting:
+				if err := m.startRun(); err != nil {
+					m.logf("not restarting: %v", err)
+					m.linger()
+				} else {
+					m.restarts++
+				}
+			case lingering:
+				m.state = closing
+			}
 		}
 	}
 }
 
-// do runs f on the loop and returns once it has run.
 func (m *monitor) do(f func()) {
 	done := make(chan struct{})
 	m.events <- func() {
@@ -1255,33 +1239,10 @@ func (m *monitor) do(f func()) {
 	<-done
 }
 
-func (m *monitor) end() { m.inFlight-- }
-
-// arm sets the one deadline of the state.
+// arm sets the one deadline of the state. A timer reset since Go 1.23 sends no stale tick.
 func (m *monitor) arm(at time.Time) {
 	m.due = at
 	m.timer.Reset(time.Until(at))
-}
-
-func (m *monitor) timeout() {
-	if time.Now().Before(m.due) {
-		return // a tick the timer sent before it was set again
-	}
-	switch m.state {
-	case stopping:
-		m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", m.run.pid)
-		m.stopSignal = syscall.SIGKILL
-		syscall.Kill(-m.run.pid, syscall.SIGKILL)
-	case restarting:
-		if err := m.startRun(); err != nil {
-			m.logf("not restarting: %v", err)
-			m.linger()
-		} else {
-			m.restarts++
-		}
-	case lingering:
-		m.state = closing
-	}
 }
 
 func (m *monitor) response() response {
@@ -1295,10 +1256,8 @@ func (m *monitor) response() response {
 	return r
 }
 
-// stop signals the whole process group, so that a shell's children end too,
-// and answers once the process has exited, SIGKILLed at the stop timeout if
-// need be: a stop always ends, and is for good. answer has room for the one
-// answer, which nobody need read.
+// stop signals the process group, so that a shell's children end too, and answers once the
+// process has exited. answer has room for the one answer, which nobody need read.
 func (m *monitor) stop(answer chan response) {
 	m.stopped = true
 	switch m.state {
@@ -1306,8 +1265,7 @@ func (m *monitor) stop(answer chan response) {
 		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
 		m.state = stopping
 		m.arm(time.Now().Add(seconds(m.o.StopTimeout)))
-		// Ended, so that a start that waits on one acts on Ctrl-C at once.
-		m.endChecks()
+		m.endChecks() // so that a start waiting on a check acts on Ctrl-C at once
 		fallthrough
 	case stopping:
 		signalGroup(m.run.pid, m.stopSignal)
@@ -1319,35 +1277,18 @@ func (m *monitor) stop(answer chan response) {
 	answer <- m.response()
 }
 
-// signalled stops the process and ends the monitor, lingering or not. The
-// monitor has no terminal, so a SIGHUP can only be a stray one.
-func (m *monitor) signalled(sig os.Signal) {
-	if sig == syscall.SIGHUP || m.quit {
-		return
-	}
-	m.quit = true
-	m.logf("received %v: stopping the process", sig)
-	if m.state == lingering {
-		m.state = closing
-	} else {
-		m.stop(make(chan response, 1))
-	}
-}
-
-// exited answers the stops that wait, and ends what is left of the group as
-// a stop would: it would hold the process's port or files unwatched. The
-// group id stays reserved while any member lives, so this hits no one else.
+// exited ends what is left of the group, which would hold the process's port or files
+// unwatched. The group id stays reserved while any member lives: this hits no one else.
 func (m *monitor) exited(r *childRun, code int) {
 	r.returncode = code
 	close(r.exited)
 	m.logf("process exited: returncode=%d", code)
 	m.state = ending
 	m.checks, m.endChecks = context.WithCancel(context.Background())
+	killed := m.response()
+	killed.code, killed.values["signal"] = codeKilled, int(m.stopSignal)
+	delete(killed.values, "returncode")
 	for _, w := range m.waiters {
-		killed := m.response()
-		killed.code = codeKilled
-		delete(killed.values, "returncode")
-		killed.values["signal"] = int(m.stopSignal)
 		w <- killed
 	}
 	m.waiters = nil
@@ -1371,7 +1312,6 @@ func (m *monitor) exited(r *childRun, code int) {
 	}()
 }
 
-// afterRun restarts the process as its policy says, after a doubling delay.
 func (m *monitor) afterRun() {
 	failed := m.run.returncode != 0
 	due := !m.stopped && (m.o.Restart == "always" || m.o.Restart == "on-failure" && failed)
@@ -1387,21 +1327,19 @@ func (m *monitor) afterRun() {
 	m.linger()
 }
 
-// linger lets a new start begin, and answers for the linger time.
 func (m *monitor) linger() {
 	releaseLock(m.lock)
 	m.lock = nil
 	m.closeFiles()
-	m.state = lingering
-	if m.quit {
-		m.state = closing
-	} else {
+	m.state = closing
+	if !m.quit {
+		m.state = lingering
 		m.arm(time.Now().Add(seconds(m.o.Linger)))
 	}
 }
 
-// startRun starts the process as the leader of a new process group, so that
-// a stop or a signal reaches everything it starts, and a goroutine to reap it.
+// startRun starts the process leading a new process group, so that a stop or a signal
+// reaches everything it starts.
 func (m *monitor) startRun() error {
 	path, err := m.findInDir(m.argv[0])
 	if err != nil {
@@ -1433,22 +1371,23 @@ func (m *monitor) startRun() error {
 	return nil
 }
 
-// recordRun notes the process in the lock file, for findOrphan. Best effort.
+// recordRun notes the process in the lock file, for findOrphan.
 func (m *monitor) recordRun(pid int) {
 	m.lock.Truncate(0)
 	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
 }
 
-// command runs argv, argv[0] found at path, as the process runs: in its
-// directory and environment, leading a new process group.
+// command runs argv as the process runs. Environ sets PWD for Dir as a shell would; os/exec
+// keeps the last value of a name.
 func (m *monitor) command(ctx context.Context, path string, argv []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, path)
-	cmd.Args, cmd.Dir, cmd.Env = argv, m.o.Dir, m.environ()
+	cmd.Args, cmd.Dir = argv, m.o.Dir
+	added, _ := m.o.Env.vars() // checked when the options were set
+	cmd.Env = append(cmd.Environ(), added...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }
 
-// findInDir finds the executable name as seen from the process's directory.
 func (m *monitor) findInDir(name string) (string, error) {
 	if fi, err := os.Stat(orDefault(m.o.Dir, ".")); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("directory %s is gone", m.o.Dir)
@@ -1456,24 +1395,8 @@ func (m *monitor) findInDir(name string) (string, error) {
 	return findExecutable(name, m.o.Dir)
 }
 
-// environ is the monitor's environment (the client's), with PWD set as a
-// shell sets it and the --env variables, the later of two for one name winning.
-func (m *monitor) environ() []string {
-	env := os.Environ()
-	added, _ := m.o.Env.vars() // checked when the options were set
-	if pwd, err := filepath.Abs(m.o.Dir); err == nil && m.o.Dir != "" {
-		added = append([]string{"PWD=" + pwd}, added...)
-	}
-	for _, kv := range added {
-		key, _, _ := strings.Cut(kv, "=")
-		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") })
-		env = append(env, kv)
-	}
-	return env
-}
-
-// heal puts back the lock file and socket removed under a running process (a
-// tmp cleaner, a careless rm): else clients would start a second copy.
+// heal puts back the lock file and socket that a tmp cleaner removed: else clients would
+// start a second copy.
 func (m *monitor) heal() {
 	if m.lock == nil {
 		return
@@ -1488,18 +1411,16 @@ func (m *monitor) heal() {
 			m.logf("put the lock file back")
 		}
 	}
-	if _, err := os.Lstat(m.sock); !errors.Is(err, os.ErrNotExist) {
-		return
-	}
-	if err := m.putSocket(func() error { return nil }); err != nil {
-		m.logf("cannot put the socket back: %v", err)
-	} else {
-		m.logf("put the socket back")
+	if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
+		if err := m.putSocket(func() error { return nil }); err != nil {
+			m.logf("cannot put the socket back: %v", err)
+		} else {
+			m.logf("put the socket back")
+		}
 	}
 }
 
-// logDropped logs why a connection was dropped, at most once a second: a
-// flood of bad clients must not fill the disk.
+// logDropped logs at most once a second: a flood of bad clients must not fill the disk.
 func (m *monitor) logDropped(why string) {
 	if time.Now().Before(m.quietUntil) {
 		m.suppressed++
@@ -1512,37 +1433,21 @@ func (m *monitor) logDropped(why string) {
 	m.logf("%s", why)
 }
 
-// noteHealth keeps why the check failed, for health-error, and logs changes.
-func (m *monitor) noteHealth(health int, why string) {
-	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why)
-	changed := !m.healthKnown || health != m.healthLast
-	m.healthKnown, m.healthLast, m.healthErr = true, health, why
-	switch {
-	case !changed:
-	case health == 0:
-		m.logf("health check passed")
-	default:
-		m.logf("health check failed (health=%d): %s", health, why)
-	}
-}
-
-// Connections are served in goroutines of their own, so that one slow
-// health check or silent client delays nobody else.
+// accept serves each connection in a goroutine, so that a slow one delays nobody else.
 func (m *monitor) accept(ln net.Listener) {
-	backoff := 10 * time.Millisecond
-	for {
+	for backoff := 10 * time.Millisecond; ; {
 		conn, err := ln.Accept()
-		if errors.Is(err, net.ErrClosed) {
+		if err == nil {
+			backoff = 10 * time.Millisecond
+			go m.serve(conn)
+		} else if errors.Is(err, net.ErrClosed) {
 			return
-		} else if err != nil {
+		} else {
 			// Out of descriptors, say: give the handlers time to free some.
 			m.events <- func() { m.logDropped("accept: " + err.Error()) }
 			time.Sleep(backoff)
 			backoff = min(2*backoff, time.Second)
-			continue
 		}
-		backoff = 10 * time.Millisecond
-		go m.serve(conn)
 	}
 }
 
@@ -1551,40 +1456,36 @@ func (m *monitor) serve(conn net.Conn) {
 	conn.SetReadDeadline(time.Now().Add(requestDeadline))
 	line, err := bufio.NewReaderSize(conn, maxRequestLine).ReadSlice('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
-		why := "dropped a connection: " + err.Error()
+		why := ": " + err.Error()
 		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			why = fmt.Sprintf("dropped a connection that sent no request within %v",
-				requestDeadline)
-		case errors.Is(err, bufio.ErrBufferFull):
-			why = fmt.Sprintf("dropped a connection whose request is longer than %d bytes",
-				maxRequestLine)
 		case errors.Is(err, io.EOF):
 			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			why = fmt.Sprintf(" that sent no request within %v", requestDeadline)
+		case errors.Is(err, bufio.ErrBufferFull):
+			why = fmt.Sprintf(" whose request is longer than %d bytes", maxRequestLine)
 		}
-		m.events <- func() { m.logDropped(why) }
+		m.events <- func() { m.logDropped("dropped a connection" + why) }
 		return
 	}
 	req := strings.TrimSpace(string(line))
-	// options is answered even after the linger, to tell a monitor at work
-	// from a wedged one, and not logged: logs asks for it, and would print it.
+	// options is answered even when closing, to tell a wedged monitor, and not logged, as
+	// logs asks for it.
 	answer := m.o.quotedFlags()
 	if req != "options" {
 		var closed bool
-		m.do(func() {
-			closed = m.state == closing
-			m.inFlight++
-		})
-		defer func() { m.events <- m.end }()
+		m.do(func() { closed, m.inFlight = m.state == closing, m.inFlight+1 })
+		defer func() { m.events <- func() { m.inFlight-- } }()
 		if closed {
 			return // the client reads end of file: this monitor has ended
 		}
-		// A client that gave up (timeout, Ctrl-C) must find nothing done later
-		// in its name.
-		verb, _, _ := strings.Cut(req, " ")
-		if (verb == "stop" || verb == "signal") && clientGone(conn) {
-			m.logf("request %q: not acted on, its client has gone", req)
-			return
+		// A client that gave up (timeout, Ctrl-C) must find nothing done later in its name.
+		if verb, _, _ := strings.Cut(req, " "); verb == "stop" || verb == "signal" {
+			pid, _, err := peerCred(conn.(*net.UnixConn))
+			if err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+				m.logf("request %q: not acted on, its client has gone", req)
+				return
+			}
 		}
 		answer = m.answer(req)
 		m.logf("request %q: %s", req, answer)
@@ -1593,29 +1494,29 @@ func (m *monitor) serve(conn net.Conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// clientGone tells whether the process at the other end of conn is known gone.
-func clientGone(conn net.Conn) bool {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	pid, _, err := peerCred(sc)
-	return err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
-}
-
-// answer answers status (or ""), wait, stop, "signal SIG" and health-error.
+// answer answers a request; wait checks health up to HealthCount times, at least once.
 func (m *monitor) answer(req string) string {
 	verb, arg, _ := strings.Cut(req, " ")
 	sig, sigErr := parseSignal(arg)
+	r := newResponse(codeInvalid)
 	switch {
 	case req == "" || req == "status":
-		return m.status().String()
+		r = m.status()
 	case req == "wait":
-		return m.wait().String()
+		r = m.status()
+		for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
+			var exited chan struct{}
+			m.do(func() { exited = m.run.exited })
+			select {
+			case <-exited:
+			case <-time.After(seconds(m.o.HealthDelay)):
+			}
+			r = m.status()
+		}
 	case req == "stop":
 		answer := make(chan response, 1)
-		m.events <- func() { m.stop(answer) }
-		return (<-answer).String()
+		m.do(func() { m.stop(answer) })
+		r = <-answer
 	case req == "health-error":
 		var why string
 		m.do(func() { why = m.healthErr })
@@ -1627,13 +1528,13 @@ func (m *monitor) answer(req string) string {
 				syscall.Kill(-m.run.pid, sig)
 			}
 		})
-		return m.status().String()
+		r = m.status()
 	}
-	return newResponse(codeInvalid).String()
+	return r.String()
 }
 
-// status is the state, with a health check run now if there is one; the
-// state is taken after it, so a process that exited meanwhile is not running.
+// status runs the health check, if any, before it takes the state: a process that exited
+// meanwhile is not running.
 func (m *monitor) status() (r response) {
 	var run *childRun
 	var checks context.Context
@@ -1645,27 +1546,19 @@ func (m *monitor) status() (r response) {
 	if err != nil {
 		return errorResponse("%v", err)
 	}
+	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why) // health-error is one line
 	m.do(func() {
-		m.noteHealth(health, why)
+		switch {
+		case m.healthKnown && health == m.healthLast:
+		case health == 0:
+			m.logf("health check passed")
+		default:
+			m.logf("health check failed (health=%d): %s", health, why)
+		}
+		m.healthKnown, m.healthLast, m.healthErr = true, health, why
 		r = m.response()
 		r.values["health"] = health
 	})
-	return r
-}
-
-// wait runs the health check up to HealthCount times, HealthDelay apart,
-// until it passes or the process exits; at least once, to know.
-func (m *monitor) wait() response {
-	r := m.status()
-	for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
-		var exited chan struct{}
-		m.do(func() { exited = m.run.exited })
-		select {
-		case <-exited:
-		case <-time.After(seconds(m.o.HealthDelay)):
-		}
-		r = m.status()
-	}
 	return r
 }
 
