@@ -1835,7 +1835,7 @@ func (m *monitor) wait() response {
 // it, bounded by the health timeout, so that no check can hang a monitor.
 
 // checkHealth runs the health check of run r and says why it failed; checks ends when a stop
-// begins, and with it a health command, whose output goes to the monitor log.
+// begins, and with it a health command.
 func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string, error) {
 	timeout, why := seconds(m.o.HealthTimeout), ""
 	switch {
@@ -1870,8 +1870,7 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string,
 		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
 	cmd.Wait()
-	// What it left running in its group would outlive the monitor.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left would outlive the monitor
 	health := exitCode(cmd.ProcessState)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		m.logf("health check killed after %gs", m.o.HealthTimeout)
@@ -1896,9 +1895,8 @@ func healthCommandFailure(health int, why, lastLine string) string {
 	return why
 }
 
-// lastLine passes a health command's stderr on to the log and keeps the first 200 bytes of
-// its last non-blank line. It ignores the log's errors (a full disk), or the command would
-// die of SIGPIPE.
+// lastLine passes stderr on to the log and keeps the first 200 bytes of its last non-blank
+// line. It ignores the log's errors (a full disk), or the command would die of SIGPIPE.
 type lastLine struct {
 	log        io.Writer
 	line, last []byte
@@ -1940,15 +1938,14 @@ func probeFailure(addr string, err error, timeout time.Duration) string {
 		return fmt.Sprintf("no answer within %v", timeout)
 	case errors.As(err, &oe) && oe.Op == "dial" && errors.As(err, &se):
 		return "connect " + addr + ": " + se.Err.Error() // not "dial tcp ...: connect: ..."
-	case oe != nil && oe.Op == "dial":
+	case errors.As(err, &oe) && oe.Op == "dial":
 		return "connect " + addr + ": " + err.Error()
 	}
 	return err.Error()
 }
 
 // probe connects to addr, or GETs rawURL, and says why that failed or did not answer 2xx or
-// 3xx. It speaks just enough HTTP/1.0 for a status line: net/http's start-up cost would land
-// on every command.
+// 3xx. It reads just the status line: net/http's start-up cost would land on every command.
 func probe(rawURL, addr string, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
 	u, err := url.Parse(rawURL)
@@ -1968,7 +1965,6 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 	conn.SetDeadline(deadline)
 	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n",
 		u.RequestURI(), u.Host, version)
-	// Only the status line is read, so that a monitor's memory stays flat.
 	status, err := bufio.NewReader(io.LimitReader(conn, maxStatusLine)).ReadString('\n')
 	if err != nil {
 		return "GET " + rawURL + ": no HTTP status line: " + probeFailure(addr, err, timeout)
@@ -1984,11 +1980,10 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 }
 
 // logWatch is the --health-log check: healthy once a line that the process wrote to its
-// output files in this run has matched. serve answers the checks one at a time, each reading
-// on where the last stopped.
+// output files in this run has matched. Each check reads on where the last stopped.
 type logWatch struct {
 	pattern *regexp.Regexp
-	name    string   // NAME's monitors' lines in the monitor log are not the process's
+	name    string   // whose monitor's lines in the monitor log are not the process's
 	paths   []string // the process's stdout and stderr, or the one file of both
 	asks    chan logAsk
 	run     *childRun
@@ -2048,8 +2043,7 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 		w.offsets[i] += int64(len(line))
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if j := monitorLineAt(line, w.name); j >= 0 {
-			// Written into a line of the process's, which goes on in the next.
-			w.carry[i] = append(w.carry[i], line[:j]...)
+			w.carry[i] = append(w.carry[i], line[:j]...) // the process's line goes on in the next
 			continue
 		}
 		w.matched = w.pattern.Match(append(w.carry[i], line...))
@@ -2057,19 +2051,15 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 	}
 }
 
+var monitorTag = regexp.MustCompile(`procdog\[[0-9]+\] `)
+
 // monitorLineAt is where in line a line that logf wrote for a monitor of name begins,
 // "TIME procdog[PID] NAME: ...", or -1.
 func monitorLineAt(line []byte, name string) int {
-	for at := len(logTime); at < len(line); at++ {
-		i := bytes.Index(line[at:], []byte(" procdog["))
-		if i < 0 {
-			return -1
-		}
-		at += i
-		rest := line[at+len(" procdog["):]
-		digits := len(rest) - len(bytes.TrimLeft(rest, "0123456789"))
-		if digits > 0 && bytes.HasPrefix(rest[digits:], []byte("] "+name+": ")) {
-			return at - len(logTime)
+	for _, m := range monitorTag.FindAllIndex(line, -1) {
+		at := m[0] - 1 - len(logTime)
+		if at >= 0 && line[m[0]-1] == ' ' && bytes.HasPrefix(line[m[1]:], []byte(name+": ")) {
+			return at
 		}
 	}
 	return -1
@@ -3497,12 +3487,10 @@ func statePath(dir, name, kind string) string {
 	return filepath.Join(dir, "procdog."+name+"."+kind)
 }
 
-// newSocketSuffix names the socket a monitor binds before renaming it into place, so that
-// clients never see a half-made one.
+// newSocketSuffix names the socket a monitor binds before it renames it into place.
 const newSocketSuffix = ".new"
 
-// maxSocketPath is the longest path a Unix socket can bind: sun_path holds 104 bytes on macOS
-// and 108 on Linux, with the terminating NUL.
+// maxSocketPath fits sun_path, of 104 bytes on macOS and 108 on Linux, with a NUL.
 func maxSocketPath() int {
 	if runtime.GOOS == "linux" {
 		return 107
@@ -3547,9 +3535,8 @@ func openStateFile(path string, mode int) (*os.File, error) {
 		stateFileProblem)
 }
 
-// openChecked opens a file in a place others can write to, never waiting (on a planted FIFO),
-// and then checks the file opened, not the path, which could be swapped meanwhile. Errors read
-// "refusing to VERB PATH: WHY", or else "CANNOT: ERROR".
+// openChecked opens a file where others can write, then checks the file opened, not the path,
+// which could be swapped meanwhile. Errors read "refusing to VERB PATH: WHY" or "CANNOT: ERR".
 func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	check func(os.FileInfo) string) (*os.File, error) {
 	f, fi, err := openNoWait(path, flag, perm)
@@ -3570,6 +3557,7 @@ func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	return nil, failf(exitUnknown, "refusing to %s %s: %s", verb, path, why)
 }
 
+// openNoWait opens path without waiting on a FIFO (a planted one would hang us).
 func openNoWait(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
 	if err != nil {
@@ -3583,8 +3571,7 @@ func openNoWait(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo,
 	return f, fi, nil
 }
 
-// stillAt tells whether the file at path is still the one fi describes; inode numbers are
-// reused, so the modification time must match too.
+// stillAt tells whether path is still the file fi; inode numbers are reused, mtimes rarely.
 func stillAt(path string, fi os.FileInfo) bool {
 	pi, err := os.Lstat(path)
 	return err == nil && os.SameFile(fi, pi) && pi.ModTime().Equal(fi.ModTime())
@@ -3592,8 +3579,7 @@ func stillAt(path string, fi os.FileInfo) bool {
 
 var errLockBusy = errors.New("lock is held")
 
-// acquireLock takes the flock on path, which the kernel releases when its holder dies: a
-// killed monitor leaves no stale lock.
+// acquireLock takes the flock on path, which the kernel drops when its holder dies.
 func acquireLock(path string) (*os.File, error) {
 	for range 100 {
 		f, err := openStateFile(path, os.O_RDWR|os.O_CREATE)
@@ -3615,8 +3601,8 @@ func acquireLock(path string) (*os.File, error) {
 	return nil, fmt.Errorf("cannot lock %s: it keeps changing", path)
 }
 
-// releaseLock removes the lock file, if still ours, before unlocking it, so that nobody can
-// lock it in the moment before it goes.
+// releaseLock removes the lock file, if still ours, before it unlocks it: else another could
+// lock it just before it goes.
 func releaseLock(f *os.File) {
 	if fi, err := f.Stat(); err == nil && stillAt(f.Name(), fi) {
 		os.Remove(f.Name())
@@ -3624,8 +3610,8 @@ func releaseLock(f *os.File) {
 	f.Close()
 }
 
-// lockHeld reports whether a monitor holds the lock on path. One starting while its shared
-// lock is held answers busy, and the start loop tries again.
+// lockHeld says whether a monitor holds the lock; one holding just its shared lock answers
+// busy, and the start loop tries again.
 func lockHeld(path string) bool {
 	f, err := openStateFile(path, os.O_RDONLY)
 	if err != nil {
@@ -3639,9 +3625,8 @@ func lockHeld(path string) bool {
 // ---------------------------------------------------------------------------
 // Sockets and processes.
 
-// listenUnix listens on a socket that is owner-only from the first moment, bound under a umask
-// that no child started meanwhile may inherit. Only removeSocket removes the file: by then it
-// may be a newer monitor's.
+// listenUnix binds under a umask that makes the socket owner-only from the first moment, and
+// that no child started meanwhile inherits. Only removeSocket removes the file.
 func listenUnix(path string) (net.Listener, error) {
 	syscall.ForkLock.Lock()
 	oldMask := syscall.Umask(0o177)
@@ -3656,7 +3641,7 @@ func listenUnix(path string) (net.Listener, error) {
 }
 
 // dialMonitor connects to the monitor at path if it runs as this user. The socket file can be
-// swapped after its owner was checked; only the peer's credentials say who answers.
+// swapped after its owner was checked: only the peer's credentials say who answers.
 func dialMonitor(path string) (net.Conn, error) {
 	deadline := time.Now().Add(dialTimeout)
 	conn, err := net.DialTimeout("unix", path, dialTimeout)
@@ -3683,9 +3668,8 @@ func dialMonitor(path string) (net.Conn, error) {
 var soPeercred = map[string]int{"ppc64": 21, "ppc64le": 21,
 	"mips": 18, "mipsle": 18, "mips64": 18, "mips64le": 18}
 
-// peerCred is the pid (0 if the system does not tell) and effective uid of the peer of a Unix
-// socket: struct ucred {pid, uid, gid} on Linux; struct xucred {version, uid, ...} and
-// LOCAL_PEERPID on macOS.
+// peerCred is the pid (0 if the system does not tell) and effective uid of a Unix socket's
+// peer: struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
 func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -3715,9 +3699,8 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 // processStart is when pid started, or "" for a zombie or if the system cannot tell.
 func processStart(pid int) string {
 	if runtime.GOOS != "linux" {
-		// One locale and time zone, so that every procdog reads the same.
 		ps := exec.Command("ps", "-o", "lstart=", "-p", strconv.Itoa(pid))
-		ps.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+		ps.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC") // for every procdog to read the same
 		out, _ := ps.Output()
 		return strings.Join(strings.Fields(string(out)), "_")
 	}
@@ -3730,8 +3713,8 @@ func processStart(pid int) string {
 	return ""
 }
 
-// findExecutable finds name through $PATH, or, when it has a slash, says why it cannot be run
-// from dir; then it is returned as it is, for os/exec.
+// findExecutable finds name through $PATH or, if it has a slash, in dir; then it returns name
+// as it is, for os/exec.
 func findExecutable(name, dir string) (string, error) {
 	if !strings.Contains(name, "/") {
 		return exec.LookPath(name)
@@ -3772,9 +3755,9 @@ func exitCode(ps *os.ProcessState) int {
 
 func openInput(path string) (*os.File, error) { return openStd("stdin", path, os.O_RDONLY) }
 
-// openOutputs opens --stdout and --stderr, or gives the monitor log. Both naming one file by
-// any paths share a descriptor, or each would overwrite the other's lines. Neither is
-// truncated yet: a start may still fail.
+// openOutputs opens --stdout and --stderr, or gives the monitor log, not truncating them yet.
+// Both naming one file share a descriptor, or each would overwrite the other's lines. On an
+// error, the caller closes what it got.
 func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
 	flag := os.O_WRONLY | os.O_CREATE
 	if o.Append {
@@ -3782,17 +3765,10 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 	}
 	stdout, stderr = logOut, logOut
 	if o.Stdout != "" {
-		if stdout, err = openStd("stdout", o.Stdout, flag); err != nil {
-			return nil, nil, err
-		}
+		stdout, err = openStd("stdout", o.Stdout, flag)
 	}
-	if o.Stderr != "" {
-		if stderr, err = openStd("stderr", o.Stderr, flag); err != nil {
-			if stdout != logOut {
-				stdout.Close()
-			}
-			return nil, nil, err
-		}
+	if o.Stderr != "" && err == nil {
+		stderr, err = openStd("stderr", o.Stderr, flag)
 		a, _ := stdout.Stat() // SameFile is false for a failed Stat's nil
 		b, _ := stderr.Stat()
 		if os.SameFile(a, b) {
@@ -3800,11 +3776,11 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 			stderr = stdout
 		}
 	}
-	return stdout, stderr, nil
+	return stdout, stderr, err
 }
 
-// openStd opens a standard file of the process without waiting on a FIFO, which would hang the
-// monitor that holds the lock, and makes it blocking.
+// openStd opens a standard file of the process, blocking but not waiting on a FIFO, which
+// would hang the monitor that holds the lock.
 func openStd(what, path string, flag int) (*os.File, error) {
 	f, fi, err := openNoWait(path, flag, 0o666)
 	switch {
