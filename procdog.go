@@ -1831,11 +1831,9 @@ func (m *monitor) wait() response {
 	return r
 }
 
-// Health checks. Each runs in the goroutine of the request that asked for
-// it, bounded by the health timeout, so that no check can hang a monitor.
+// Health checks. Each is bounded by the health timeout, so that none can hang a monitor.
 
-// checkHealth runs the health check of run r and says why it failed; checks ends when a stop
-// begins, and with it a health command.
+// checkHealth checks run r and says why it failed; a stop ends checks, and a health command.
 func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string, error) {
 	timeout, why := seconds(m.o.HealthTimeout), ""
 	switch {
@@ -1880,13 +1878,11 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string,
 }
 
 func healthCommandFailure(health int, why, lastLine string) string {
-	switch {
-	case health == 0:
+	if health == 0 {
 		return ""
-	case why != "":
-	case health < 0:
+	} else if why == "" && health < 0 {
 		why = fmt.Sprintf("health command ended by signal %d", -health)
-	default:
+	} else if why == "" {
 		why = fmt.Sprintf("health command exited with %d", health)
 	}
 	if lastLine != "" {
@@ -1895,8 +1891,8 @@ func healthCommandFailure(health int, why, lastLine string) string {
 	return why
 }
 
-// lastLine passes stderr on to the log and keeps the first 200 bytes of its last non-blank
-// line. It ignores the log's errors (a full disk), or the command would die of SIGPIPE.
+// lastLine keeps 200 bytes of the last non-blank line on its way to the log, whose errors (a
+// full disk) it ignores: else the health command would die of SIGPIPE.
 type lastLine struct {
 	log        io.Writer
 	line, last []byte
@@ -1944,8 +1940,8 @@ func probeFailure(addr string, err error, timeout time.Duration) string {
 	return err.Error()
 }
 
-// probe connects to addr, or GETs rawURL, and says why that failed or did not answer 2xx or
-// 3xx. It reads just the status line: net/http's start-up cost would land on every command.
+// probe connects to addr, or GETs rawURL for a 2xx or 3xx status, not with net/http, whose
+// start-up cost would land on every command. It reads the status line only.
 func probe(rawURL, addr string, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
 	u, err := url.Parse(rawURL)
@@ -1979,8 +1975,8 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 	return "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
 }
 
-// logWatch is the --health-log check: healthy once a line that the process wrote to its
-// output files in this run has matched. Each check reads on where the last stopped.
+// logWatch is --health-log: healthy once a line of this run's output has matched. Each check
+// reads on where the last one stopped.
 type logWatch struct {
 	pattern *regexp.Regexp
 	name    string   // whose monitor's lines in the monitor log are not the process's
@@ -1999,7 +1995,6 @@ type logAsk struct {
 	answer   chan bool
 }
 
-// sizes are the output files' sizes: where a run's output begins.
 func (w *logWatch) sizes() []int64 {
 	sizes := make([]int64, len(w.paths))
 	for i, p := range w.paths {
@@ -2053,8 +2048,7 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 
 var monitorTag = regexp.MustCompile(`procdog\[[0-9]+\] `)
 
-// monitorLineAt is where in line a line that logf wrote for a monitor of name begins,
-// "TIME procdog[PID] NAME: ...", or -1.
+// monitorLineAt is where a line that logf wrote for name's monitor begins in line, or -1.
 func monitorLineAt(line []byte, name string) int {
 	for _, m := range monitorTag.FindAllIndex(line, -1) {
 		at := m[0] - 1 - len(logTime)
@@ -3511,8 +3505,8 @@ func checkStateFile(path string) error {
 	return nil
 }
 
-// stateFileProblem says why fi cannot be a state file, or "": on a shared machine, a link or
-// another user's file could lead to somebody else's.
+// stateFileProblem says why fi cannot be a state file: on a shared machine, a link or another
+// user's file could lead to somebody else's.
 func stateFileProblem(fi os.FileInfo) string {
 	switch {
 	case fi.Mode()&os.ModeSymlink != 0:
@@ -3601,7 +3595,7 @@ func acquireLock(path string) (*os.File, error) {
 	return nil, fmt.Errorf("cannot lock %s: it keeps changing", path)
 }
 
-// releaseLock removes the lock file, if still ours, before it unlocks it: else another could
+// releaseLock removes the lock file, if still ours, before unlocking it, or another could
 // lock it just before it goes.
 func releaseLock(f *os.File) {
 	if fi, err := f.Stat(); err == nil && stillAt(f.Name(), fi) {
@@ -3626,7 +3620,7 @@ func lockHeld(path string) bool {
 // Sockets and processes.
 
 // listenUnix binds under a umask that makes the socket owner-only from the first moment, and
-// that no child started meanwhile inherits. Only removeSocket removes the file.
+// that no child started meanwhile inherits.
 func listenUnix(path string) (net.Listener, error) {
 	syscall.ForkLock.Lock()
 	oldMask := syscall.Umask(0o177)
@@ -3636,7 +3630,7 @@ func listenUnix(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.(*net.UnixListener).SetUnlinkOnClose(false) // removeSocket knows when it is still ours
 	return ln, nil
 }
 
@@ -3713,8 +3707,7 @@ func processStart(pid int) string {
 	return ""
 }
 
-// findExecutable finds name through $PATH or, if it has a slash, in dir; then it returns name
-// as it is, for os/exec.
+// findExecutable finds name through $PATH or, if it has a slash, in dir, returning it as is.
 func findExecutable(name, dir string) (string, error) {
 	if !strings.Contains(name, "/") {
 		return exec.LookPath(name)
@@ -3755,9 +3748,8 @@ func exitCode(ps *os.ProcessState) int {
 
 func openInput(path string) (*os.File, error) { return openStd("stdin", path, os.O_RDONLY) }
 
-// openOutputs opens --stdout and --stderr, or gives the monitor log, not truncating them yet.
-// Both naming one file share a descriptor, or each would overwrite the other's lines. On an
-// error, the caller closes what it got.
+// openOutputs opens --stdout and --stderr, not truncating them yet; the caller closes them on
+// an error. One file by two paths gets one descriptor, or each would overwrite the other.
 func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
 	flag := os.O_WRONLY | os.O_CREATE
 	if o.Append {
@@ -3799,8 +3791,7 @@ func openStd(what, path string, flag int) (*os.File, error) {
 	return f, nil
 }
 
-// closeInheritedOnExec marks every descriptor above stderr close-on-exec, so that none that
-// the caller left open (a pipe, a lock) is held by a monitor.
+// closeInheritedOnExec keeps what the caller left open (a pipe, a lock) from the monitor.
 func closeInheritedOnExec() {
 	entries, err := os.ReadDir("/dev/fd")
 	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
