@@ -1901,28 +1901,27 @@ type lastLine struct {
 func (l *lastLine) Write(p []byte) (int, error) {
 	l.log.Write(p)
 	for _, c := range p {
-		if c == '\n' {
-			l.endLine()
-		} else if len(l.line) < 200 {
+		switch {
+		case c == '\n' && len(bytes.TrimSpace(l.line)) > 0:
+			l.last, l.line = l.line, l.last[:0] // the buffers swap places
+		case c == '\n':
+			l.line = l.line[:0]
+		case len(l.line) < 200:
 			l.line = append(l.line, c)
 		}
 	}
 	return len(p), nil
 }
 
-func (l *lastLine) endLine() {
-	if t := bytes.TrimSpace(l.line); len(t) > 0 {
-		l.last = append(l.last[:0], t...)
-	}
-	l.line = l.line[:0]
-}
-
 func (l *lastLine) String() string {
-	l.endLine()
-	if len(l.last) >= 200 {
-		return string(l.last) + "..."
+	last := bytes.TrimSpace(l.line)
+	if len(last) == 0 {
+		last = bytes.TrimSpace(l.last)
 	}
-	return string(l.last)
+	if len(last) >= 200 {
+		return string(last) + "..."
+	}
+	return string(last)
 }
 
 func probeFailure(addr string, err error, timeout time.Duration) string {
