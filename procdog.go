@@ -1562,14 +1562,11 @@ func (m *monitor) status() (r response) {
 	return r
 }
 
-// Health checks. Each runs in the goroutine of the request that asked for
-// it, bounded by the health timeout, so that no check can hang a monitor.
+// Health checks. Each is bounded by the health timeout, so that none can hang a monitor.
 
-// checkHealth runs the health check of run r and says why it failed; checks
-// ends when a stop begins.
+// checkHealth checks run r and says why it failed; a stop ends checks, and a health command.
 func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string, error) {
-	timeout := seconds(m.o.HealthTimeout)
-	var why string
+	timeout, why := seconds(m.o.HealthTimeout), ""
 	switch {
 	case m.o.HealthURL != "" || m.o.HealthTCP != "":
 		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
@@ -1579,26 +1576,15 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string,
 		if !<-answer {
 			why = "no line has matched " + m.o.HealthLog + " since the process started"
 		}
-	default:
-		return m.runHealthCommand(checks, timeout)
+	case checks.Err() != nil:
+		return -9, "health command not run: the process is being stopped", nil
 	}
 	if why != "" {
 		return 1, why, nil
-	}
-	return 0, "", nil
-}
-
-// runHealthCommand runs the health command as the process runs, its output
-// on the monitor log, its group killed at the timeout or when a stop begins.
-func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration) (
-	int, string, error) {
-	if checks.Err() != nil {
-		return -9, "health command not run: the process is being stopped", nil
+	} else if len(m.health) == 0 {
+		return 0, "", nil
 	}
 	path, err := m.findInDir(m.health[0])
-	if err != nil {
-		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
-	}
 	ctx, cancel := context.WithTimeout(checks, timeout)
 	defer cancel()
 	cmd := m.command(ctx, path, m.health)
@@ -1606,13 +1592,15 @@ func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration
 	cmd.Stdout, cmd.Stderr = m.logOut, stderr
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 100 * time.Millisecond // for a child that holds its stderr open
-	if err := cmd.Start(); err != nil {
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
 		return 0, "", fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 	}
 	cmd.Wait()
-	// What it left running in its group would outlive the monitor.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	health, why := exitCode(cmd.ProcessState), ""
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left would outlive the monitor
+	health := exitCode(cmd.ProcessState)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		m.logf("health check killed after %gs", m.o.HealthTimeout)
 		why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
@@ -1620,7 +1608,6 @@ func (m *monitor) runHealthCommand(checks context.Context, timeout time.Duration
 	return health, healthCommandFailure(health, why, stderr.String()), nil
 }
 
-// healthCommandFailure says how a health command failed, with its last line on stderr.
 func healthCommandFailure(health int, why, lastLine string) string {
 	if health == 0 {
 		return ""
@@ -1635,9 +1622,8 @@ func healthCommandFailure(health int, why, lastLine string) string {
 	return why
 }
 
-// lastLine passes a health command's stderr on to the log and keeps the first
-// 200 bytes of its last non-blank line. A log that cannot be written (a full
-// disk) must not stop the reading, or the command would die of SIGPIPE.
+// lastLine keeps 200 bytes of the last non-blank line on its way to the log, whose errors (a
+// full disk) it ignores: else the health command would die of SIGPIPE.
 type lastLine struct {
 	log        io.Writer
 	line, last []byte
@@ -1646,61 +1632,53 @@ type lastLine struct {
 func (l *lastLine) Write(p []byte) (int, error) {
 	l.log.Write(p)
 	for _, c := range p {
-		if c == '\n' {
-			l.endLine()
-		} else if len(l.line) < 200 {
+		switch {
+		case c == '\n' && len(bytes.TrimSpace(l.line)) > 0:
+			l.last, l.line = l.line, l.last[:0] // the buffers swap places
+		case c == '\n':
+			l.line = l.line[:0]
+		case len(l.line) < 200:
 			l.line = append(l.line, c)
 		}
 	}
 	return len(p), nil
 }
 
-func (l *lastLine) endLine() {
-	if t := bytes.TrimSpace(l.line); len(t) > 0 {
-		l.last = append(l.last[:0], t...)
-	}
-	l.line = l.line[:0]
-}
-
 func (l *lastLine) String() string {
-	l.endLine()
-	if len(l.last) >= 200 {
-		return string(l.last) + "..."
+	last := bytes.TrimSpace(l.line)
+	if len(last) == 0 {
+		last = bytes.TrimSpace(l.last)
 	}
-	return string(l.last)
+	if len(last) >= 200 {
+		return string(last) + "..."
+	}
+	return string(last)
 }
 
-// probeFailure says why a probe of addr failed, a timeout in words.
 func probeFailure(addr string, err error, timeout time.Duration) string {
 	var ne net.Error
 	var oe *net.OpError
+	var se *os.SyscallError
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		return fmt.Sprintf("no answer within %v", timeout)
+	case errors.As(err, &oe) && oe.Op == "dial" && errors.As(err, &se):
+		return "connect " + addr + ": " + se.Err.Error() // not "dial tcp ...: connect: ..."
 	case errors.As(err, &oe) && oe.Op == "dial":
-		var se *os.SyscallError
-		if errors.As(err, &se) {
-			err = se.Err // "connection refused", not "dial tcp ...: connect: ..."
-		}
 		return "connect " + addr + ": " + err.Error()
 	}
 	return err.Error()
 }
 
-// probe connects to addr, or GETs rawURL, within the timeout, and says why
-// that failed or did not answer 2xx or 3xx. It speaks just enough HTTP/1.0
-// for a status line: net/http's start-up cost would land on every command.
+// probe connects to addr, or GETs rawURL for a 2xx or 3xx status, not with net/http, whose
+// start-up cost would land on every command. It reads the status line only.
 func probe(rawURL, addr string, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err.Error()
-	}
-	if rawURL != "" {
-		addr = u.Host
-		if u.Port() == "" {
-			addr += ":80"
-		}
+	} else if rawURL != "" {
+		addr = net.JoinHostPort(u.Hostname(), orDefault(u.Port(), "80"))
 	}
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
@@ -1713,7 +1691,6 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 	conn.SetDeadline(deadline)
 	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: procdog/%s\r\n\r\n",
 		u.RequestURI(), u.Host, version)
-	// Only the status line is read, so that a monitor's memory stays flat.
 	status, err := bufio.NewReader(io.LimitReader(conn, maxStatusLine)).ReadString('\n')
 	if err != nil {
 		return "GET " + rawURL + ": no HTTP status line: " + probeFailure(addr, err, timeout)
@@ -1728,30 +1705,26 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 	return "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
 }
 
-// logWatch is the --health-log check: healthy once a line that the process
-// wrote to its output files in this run has matched. Its goroutine, serve,
-// answers the checks one at a time, each reading on where the last stopped.
+// logWatch is --health-log: healthy once a line of this run's output has matched. Each check
+// reads on where the last one stopped.
 type logWatch struct {
 	pattern *regexp.Regexp
-	name    string   // NAME's monitors' lines in the monitor log are not the process's
+	name    string   // whose monitor's lines in the monitor log are not the process's
 	paths   []string // the process's stdout and stderr, or the one file of both
 	asks    chan logAsk
-
-	run     *childRun // whose output is read
-	offsets []int64   // how far each file has been read, to the end of a line
-	carry   [][]byte  // the start of a line that a monitor's line cut in two
+	run     *childRun
+	offsets []int64  // how far each file has been read, to the end of a line
+	carry   [][]byte // the start of a line that a monitor's line cut in two
 	matched bool
 }
 
-// A logAsk asks whether a line of run's output has matched, reading until the
-// deadline at most: a costly pattern must not make a check outlast its timeout.
+// A logAsk reads until its deadline at most: a costly pattern must not outlast the timeout.
 type logAsk struct {
 	run      *childRun
 	deadline time.Time
 	answer   chan bool
 }
 
-// sizes are the output files' sizes: where a run's output begins.
 func (w *logWatch) sizes() []int64 {
 	sizes := make([]int64, len(w.paths))
 	for i, p := range w.paths {
@@ -1775,8 +1748,8 @@ func (w *logWatch) serve() {
 	}
 }
 
-// readOn reads file i on. A line without its newline yet is left for the
-// next check, unless it is too long to wait for.
+// readOn reads file i on. A line without its newline yet is left for the next check, unless
+// it fills the buffer: then it is matched in pieces.
 func (w *logWatch) readOn(i int, deadline time.Time) {
 	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -1786,7 +1759,6 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 	if fi, err := f.Stat(); err == nil && fi.Size() < w.offsets[i] {
 		w.offsets[i], w.carry[i] = 0, nil // truncated: read from the start
 	}
-	// A line longer than the buffer is matched in pieces.
 	r := bufio.NewReaderSize(io.NewSectionReader(f, w.offsets[i], 1<<62), 64<<10)
 	for !w.matched && time.Now().Before(deadline) {
 		line, err := r.ReadSlice('\n')
@@ -1796,8 +1768,7 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 		w.offsets[i] += int64(len(line))
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if j := monitorLineAt(line, w.name); j >= 0 {
-			// Written into a line of the process's, which goes on in the next.
-			w.carry[i] = append(w.carry[i], line[:j]...)
+			w.carry[i] = append(w.carry[i], line[:j]...) // the process's line goes on in the next
 			continue
 		}
 		w.matched = w.pattern.Match(append(w.carry[i], line...))
@@ -1805,19 +1776,14 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 	}
 }
 
-// monitorLineAt is where in line a line that logf wrote for a monitor of
-// name begins, "TIME procdog[PID] NAME: ...", or -1.
+var monitorTag = regexp.MustCompile(`procdog\[[0-9]+\] `)
+
+// monitorLineAt is where a line that logf wrote for name's monitor begins in line, or -1.
 func monitorLineAt(line []byte, name string) int {
-	for at := len(logTime); at < len(line); at++ {
-		i := bytes.Index(line[at:], []byte(" procdog["))
-		if i < 0 {
-			return -1
-		}
-		at += i
-		rest := line[at+len(" procdog["):]
-		digits := len(rest) - len(bytes.TrimLeft(rest, "0123456789"))
-		if digits > 0 && bytes.HasPrefix(rest[digits:], []byte("] "+name+": ")) {
-			return at - len(logTime)
+	for _, m := range monitorTag.FindAllIndex(line, -1) {
+		at := m[0] - 1 - len(logTime)
+		if at >= 0 && line[m[0]-1] == ' ' && bytes.HasPrefix(line[m[1]:], []byte(name+": ")) {
+			return at
 		}
 	}
 	return -1
@@ -1829,8 +1795,7 @@ func signalGroup(pgid int, sig syscall.Signal) {
 	syscall.Kill(-pgid, syscall.SIGCONT)
 }
 
-// awaitGroupEnd says whether process group pgid is gone by deadline, polling,
-// for its members need not be the caller's children.
+// awaitGroupEnd polls, for the group's members need not be the caller's children.
 func awaitGroupEnd(pgid int, deadline time.Time) bool {
 	for time.Now().Before(deadline) && syscall.Kill(-pgid, 0) == nil {
 		time.Sleep(20 * time.Millisecond)
@@ -3205,22 +3170,18 @@ func shellQuote(w string) string {
 // stateDir is absolute, for the monitor runs in /.
 func stateDir() string {
 	d := orDefault(os.Getenv("PROCDOG_DIR"), "/var/tmp")
-	if abs, err := filepath.Abs(d); err == nil {
-		return abs
-	}
-	return d
+	abs, _ := filepath.Abs(d)
+	return orDefault(abs, d)
 }
 
 func statePath(dir, name, kind string) string {
 	return filepath.Join(dir, "procdog."+name+"."+kind)
 }
 
-// newSocketSuffix names the socket a monitor binds before renaming it into
-// place, so that clients never see a half-made one.
+// newSocketSuffix names the socket a monitor binds before it renames it into place.
 const newSocketSuffix = ".new"
 
-// maxSocketPath is the longest path a Unix socket can bind: sun_path holds
-// 104 bytes on macOS and 108 on Linux, with the terminating NUL.
+// maxSocketPath fits sun_path, of 104 bytes on macOS and 108 on Linux, with a NUL.
 func maxSocketPath() int {
 	if runtime.GOOS == "linux" {
 		return 107
@@ -3231,19 +3192,18 @@ func maxSocketPath() int {
 // checkStateFile refuses what stateFileProblem refuses; a missing file is fine.
 func checkStateFile(path string) error {
 	fi, err := os.Lstat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
-	case err != nil:
+	} else if err != nil {
 		return failf(exitUnknown, "cannot use %s: %v", path, err)
-	case stateFileProblem(fi) != "":
-		return failf(exitUnknown, "refusing to use %s: %s", path, stateFileProblem(fi))
+	} else if why := stateFileProblem(fi); why != "" {
+		return failf(exitUnknown, "refusing to use %s: %s", path, why)
 	}
 	return nil
 }
 
-// stateFileProblem says why fi cannot be a state file, or "": on a shared
-// machine, a link or another user's file could lead to somebody else's.
+// stateFileProblem says why fi cannot be a state file: on a shared machine, a link or another
+// user's file could lead to somebody else's.
 func stateFileProblem(fi os.FileInfo) string {
 	switch {
 	case fi.Mode()&os.ModeSymlink != 0:
@@ -3259,23 +3219,19 @@ func stateFileProblem(fi os.FileInfo) string {
 	return ""
 }
 
-// fileOwner is the uid of fi's owner; on Unix, fi.Sys() is a *syscall.Stat_t.
 func fileOwner(fi os.FileInfo) int { return int(fi.Sys().(*syscall.Stat_t).Uid) }
 
-// openStateFile opens a file in the state directory, owner-only.
 func openStateFile(path string, mode int) (*os.File, error) {
 	return openChecked(path, mode|syscall.O_NOFOLLOW, 0o600, "use", "cannot open "+path,
 		stateFileProblem)
 }
 
-// openChecked opens every file in a place others can write to, never waiting
-// (on a planted FIFO). check looks at the file opened, not the path, which
-// could be swapped meanwhile, and says why it refuses it, or "". Errors read
-// "refusing to VERB PATH: WHY", or else "CANNOT: ERROR".
+// openChecked opens a file where others can write, then checks the file opened, not the path,
+// which could be swapped meanwhile. Errors read "refusing to VERB PATH: WHY" or "CANNOT: ERR".
 func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	check func(os.FileInfo) string) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
-	var why string
+	f, fi, err := openNoWait(path, flag, perm)
+	why := ""
 	switch {
 	case errors.Is(err, syscall.ELOOP): // from O_NOFOLLOW
 		why = "it is a symbolic link"
@@ -3284,11 +3240,6 @@ func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	case err != nil:
 		return nil, failf(exitUnknown, "%s: %v", cannot, err)
 	default:
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, failf(exitUnknown, "%s: %v", cannot, err)
-		}
 		if why = check(fi); why == "" {
 			return f, nil
 		}
@@ -3297,8 +3248,21 @@ func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	return nil, failf(exitUnknown, "refusing to %s %s: %s", verb, path, why)
 }
 
-// stillAt tells whether the file at path is still the one fi describes.
-// Inode numbers are reused, so the modification time must match too.
+// openNoWait opens path without waiting on a FIFO (a planted one would hang us).
+func openNoWait(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// stillAt tells whether path is still the file fi; inode numbers are reused, mtimes rarely.
 func stillAt(path string, fi os.FileInfo) bool {
 	pi, err := os.Lstat(path)
 	return err == nil && os.SameFile(fi, pi) && pi.ModTime().Equal(fi.ModTime())
@@ -3306,32 +3270,30 @@ func stillAt(path string, fi os.FileInfo) bool {
 
 var errLockBusy = errors.New("lock is held")
 
-// acquireLock takes the flock on path, which the kernel releases when its
-// holder dies: a killed monitor leaves no stale lock.
+// acquireLock takes the flock on path, which the kernel drops when its holder dies.
 func acquireLock(path string) (*os.File, error) {
-	for try := 0; try < 100; try++ {
+	for range 100 {
 		f, err := openStateFile(path, os.O_RDWR|os.O_CREATE)
 		if err != nil {
 			return nil, err
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, errLockBusy
-			}
-			return nil, fmt.Errorf("cannot lock %s: %v", path, err)
-		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		// A lock on a file that its holder removed meanwhile guards nothing.
-		if fi, err := f.Stat(); err == nil && stillAt(path, fi) {
+		if fi, serr := f.Stat(); err == nil && serr == nil && stillAt(path, fi) {
 			return f, nil
 		}
 		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errLockBusy
+		} else if err != nil {
+			return nil, fmt.Errorf("cannot lock %s: %v", path, err)
+		}
 	}
 	return nil, fmt.Errorf("cannot lock %s: it keeps changing", path)
 }
 
-// releaseLock removes the lock file, if still ours, before unlocking it, so
-// that nobody can lock it in the moment before it goes.
+// releaseLock removes the lock file, if still ours, before unlocking it, or another could
+// lock it just before it goes.
 func releaseLock(f *os.File) {
 	if fi, err := f.Stat(); err == nil && stillAt(f.Name(), fi) {
 		os.Remove(f.Name())
@@ -3339,8 +3301,8 @@ func releaseLock(f *os.File) {
 	f.Close()
 }
 
-// lockHeld reports whether a monitor holds the lock on path. One starting
-// while its shared lock is held answers busy, and the start loop tries again.
+// lockHeld says whether a monitor holds the lock; one holding just its shared lock answers
+// busy, and the start loop tries again.
 func lockHeld(path string) bool {
 	f, err := openStateFile(path, os.O_RDONLY)
 	if err != nil {
@@ -3354,30 +3316,27 @@ func lockHeld(path string) bool {
 // ---------------------------------------------------------------------------
 // Sockets and processes.
 
-// listenUnix listens on a socket that is owner-only from the first moment,
-// bound under a umask that no child started meanwhile may inherit. Only
-// removeSocket removes the file: by then it may be a newer monitor's.
+// listenUnix binds under a umask that makes the socket owner-only from the first moment, and
+// that no child started meanwhile inherits.
 func listenUnix(path string) (net.Listener, error) {
 	syscall.ForkLock.Lock()
-	oldMask := syscall.Umask(0o177) // read and write are all a client needs
+	oldMask := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)
 	syscall.Umask(oldMask)
 	syscall.ForkLock.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.(*net.UnixListener).SetUnlinkOnClose(false) // removeSocket knows when it is still ours
 	return ln, nil
 }
 
-// dialMonitor connects to the monitor at path if it runs as this user (not
-// root either). The socket file can be swapped after its owner was checked;
-// only the peer's credentials, which the kernel keeps, say who answers.
+// dialMonitor connects to the monitor at path if it runs as this user. The socket file can be
+// swapped after its owner was checked: only the peer's credentials say who answers.
 func dialMonitor(path string) (net.Conn, error) {
 	deadline := time.Now().Add(dialTimeout)
 	conn, err := net.DialTimeout("unix", path, dialTimeout)
-	// A monitor whose backlog is full refuses with EAGAIN.
-	for errors.Is(err, syscall.EAGAIN) && time.Now().Before(deadline) {
+	for errors.Is(err, syscall.EAGAIN) && time.Now().Before(deadline) { // a full backlog
 		time.Sleep(time.Millisecond)
 		conn, err = net.DialTimeout("unix", path, dialTimeout)
 	}
@@ -3396,55 +3355,47 @@ func dialMonitor(path string) (net.Conn, error) {
 	return conn, nil
 }
 
-// peerCred is the pid (0 if the system does not tell) and effective uid of
-// the peer of a Unix socket, by getsockopt, as package syscall lacks them:
-// struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
+// soPeercred is SO_PEERCRED where it is not 17; package syscall has it on Linux only.
+var soPeercred = map[string]int{"ppc64": 21, "ppc64le": 21,
+	"mips": 18, "mipsle": 18, "mips64": 18, "mips64le": 18}
+
+// peerCred is the pid (0 if the system does not tell) and effective uid of a Unix socket's
+// peer: struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
 func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0, -1, err
 	}
-	getsockopt := func(level, option int, buf []uint32) (errno syscall.Errno) {
-		n := uint32(4 * len(buf))
-		rc.Control(func(fd uintptr) {
-			_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level),
-				uintptr(option), uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
-		})
-		return errno
+	level, option := 0, 1 // SOL_LOCAL, LOCAL_PEERCRED
+	if runtime.GOOS == "linux" {
+		level, option = syscall.SOL_SOCKET, cmp.Or(soPeercred[runtime.GOARCH], 17)
 	}
-	if runtime.GOOS != "linux" {
-		var xucred [76 / 4]uint32
-		if errno := getsockopt(0, 1, xucred[:]); errno != 0 { // SOL_LOCAL, LOCAL_PEERCRED
-			return 0, -1, os.NewSyscallError("getsockopt", errno)
+	var cred [76 / 4]uint32 // sizeof(struct xucred); Linux fills in less
+	var errno syscall.Errno
+	rc.Control(func(fd uintptr) {
+		n := uint32(len(cred) * 4)
+		_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level),
+			uintptr(option), uintptr(unsafe.Pointer(&cred[0])), uintptr(unsafe.Pointer(&n)), 0)
+		if runtime.GOOS != "linux" {
+			peerPid, _ := syscall.GetsockoptInt(int(fd), 0, 2) // LOCAL_PEERPID, or 0 if none
+			cred[0] = uint32(peerPid)
 		}
-		var peerPid [1]uint32
-		getsockopt(0, 2, peerPid[:]) // LOCAL_PEERPID; older systems lack it, and say pid 0
-		return int(int32(peerPid[0])), int(xucred[1]), nil
-	}
-	soPeercred := 17 // SO_PEERCRED, but for a few architectures
-	if strings.HasPrefix(runtime.GOARCH, "ppc64") {
-		soPeercred = 21
-	} else if strings.HasPrefix(runtime.GOARCH, "mips") {
-		soPeercred = 18
-	}
-	var ucred [3]uint32
-	if errno := getsockopt(syscall.SOL_SOCKET, soPeercred, ucred[:]); errno != 0 {
+	})
+	if errno != 0 {
 		return 0, -1, os.NewSyscallError("getsockopt", errno)
 	}
-	return int(int32(ucred[0])), int(ucred[1]), nil
+	return int(int32(cred[0])), int(cred[1]), nil
 }
 
-// processStart is when pid started, or "" for a zombie or if the system
-// cannot tell: field 22 of /proc/PID/stat on Linux, elsewhere what ps says.
+// processStart is when pid started, or "" for a zombie or if the system cannot tell.
 func processStart(pid int) string {
 	if runtime.GOOS != "linux" {
-		// One locale and time zone, so that every procdog reads the same.
 		ps := exec.Command("ps", "-o", "lstart=", "-p", strconv.Itoa(pid))
-		ps.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+		ps.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC") // for every procdog to read the same
 		out, _ := ps.Output()
 		return strings.Join(strings.Fields(string(out)), "_")
 	}
-	// Fields count from the end of the command's name, which may hold ") ".
+	// Field 22 counts from the end of the command's name, which may hold ") ".
 	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	i := strings.LastIndexByte(string(stat), ')')
 	if fields := strings.Fields(string(stat[i+1:])); len(fields) > 19 && fields[0] != "Z" {
@@ -3453,8 +3404,7 @@ func processStart(pid int) string {
 	return ""
 }
 
-// findExecutable finds name through $PATH, or says why it cannot be run from
-// dir when it has a slash; then it is returned as it is, for os/exec.
+// findExecutable finds name through $PATH or, if it has a slash, in dir, returning it as is.
 func findExecutable(name, dir string) (string, error) {
 	if !strings.Contains(name, "/") {
 		return exec.LookPath(name)
@@ -3464,45 +3414,39 @@ func findExecutable(name, dir string) (string, error) {
 		path = filepath.Join(dir, name)
 	}
 	fi, err := os.Stat(path)
-	switch {
-	case err != nil:
+	if err != nil {
 		return "", &os.PathError{Op: "exec", Path: name, Err: errors.Unwrap(err)}
-	case fi.IsDir() || fi.Mode()&0o111 == 0:
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
 		return "", &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
 	}
 	return name, nil
 }
 
-// describeExecError says which command could not be run and why, without
-// Go's "exec:" and "fork/exec" prefixes.
+// describeExecError drops Go's "exec:" and "fork/exec" prefixes.
 func describeExecError(err error) string {
 	var ee *exec.Error
 	var pe *os.PathError
-	switch {
-	case errors.As(err, &ee):
-		return fmt.Sprintf("%s: %v", ee.Name, ee.Err)
-	case errors.As(err, &pe):
-		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
+	if errors.As(err, &ee) {
+		return ee.Name + ": " + ee.Err.Error()
+	} else if errors.As(err, &pe) {
+		return pe.Path + ": " + pe.Err.Error()
 	}
 	return err.Error()
 }
 
 // exitCode is a process's returncode as Python's Popen gave it: -SIGNAL.
 func exitCode(ps *os.ProcessState) int {
-	if ps == nil {
-		return -1
+	if ps != nil && ps.Sys().(syscall.WaitStatus).Signaled() {
+		return -int(ps.Sys().(syscall.WaitStatus).Signal())
 	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -int(ws.Signal())
-	}
-	return ps.ExitCode()
+	return ps.ExitCode() // -1 for nil
 }
 
 func openInput(path string) (*os.File, error) { return openStd("stdin", path, os.O_RDONLY) }
 
-// openOutputs opens --stdout and --stderr, or gives the monitor log. Both
-// naming one file by any paths share a descriptor, or each would overwrite
-// the other's lines. Neither is truncated yet: a start may still fail.
+// openOutputs opens --stdout and --stderr, not truncating them yet; the caller closes them on
+// an error. One file by two paths gets one descriptor, or each would overwrite the other.
 func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
 	flag := os.O_WRONLY | os.O_CREATE
 	if o.Append {
@@ -3510,17 +3454,10 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 	}
 	stdout, stderr = logOut, logOut
 	if o.Stdout != "" {
-		if stdout, err = openStd("stdout", o.Stdout, flag); err != nil {
-			return nil, nil, err
-		}
+		stdout, err = openStd("stdout", o.Stdout, flag)
 	}
-	if o.Stderr != "" {
-		if stderr, err = openStd("stderr", o.Stderr, flag); err != nil {
-			if stdout != logOut {
-				stdout.Close()
-			}
-			return nil, nil, err
-		}
+	if o.Stderr != "" && err == nil {
+		stderr, err = openStd("stderr", o.Stderr, flag)
 		a, _ := stdout.Stat() // SameFile is false for a failed Stat's nil
 		b, _ := stderr.Stat()
 		if os.SameFile(a, b) {
@@ -3528,20 +3465,19 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 			stderr = stdout
 		}
 	}
-	return stdout, stderr, nil
+	return stdout, stderr, err
 }
 
-// openStd opens a standard file of the process without waiting on a FIFO,
-// which would hang the monitor that holds the lock, and makes it blocking.
+// openStd opens a standard file of the process, blocking but not waiting on a FIFO, which
+// would hang the monitor that holds the lock.
 func openStd(what, path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, 0o666)
+	f, fi, err := openNoWait(path, flag, 0o666)
 	switch {
-	case errors.Is(err, syscall.ENXIO): // opened for writing, with no reader
+	case errors.Is(err, syscall.ENXIO):
 		return nil, fmt.Errorf("cannot open %s: %s is a FIFO with no reader", what, path)
 	case err != nil:
 		return nil, fmt.Errorf("cannot open %s: %v", what, err)
-	}
-	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+	case fi.IsDir():
 		f.Close()
 		return nil, fmt.Errorf("cannot open %s: %s is a directory", what, path)
 	}
@@ -3552,8 +3488,7 @@ func openStd(what, path string, flag int) (*os.File, error) {
 	return f, nil
 }
 
-// closeInheritedOnExec marks every descriptor above stderr close-on-exec, so
-// that none that the caller left open (a pipe, a lock) is held by a monitor.
+// closeInheritedOnExec keeps what the caller left open (a pipe, a lock) from the monitor.
 func closeInheritedOnExec() {
 	entries, err := os.ReadDir("/dev/fd")
 	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
