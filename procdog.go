@@ -2703,8 +2703,7 @@ func defaultOptions() options {
 		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines an option once. Its field in options has its name, dashes dropped,
-// in any case; the field's type (bool, int count, float64 seconds, text) gives its syntax.
+// optionSpec defines an option once; its field in options has its name, less dashes, any case.
 type optionSpec struct {
 	long, short string
 	inFile      bool // a config file may set it
@@ -2751,7 +2750,6 @@ var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir
 	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true,
 	"env": true}
 
-// healthKeys are the kinds of health check, of which a process has one.
 var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
 
 func findOption(long string) (optionSpec, bool) {
@@ -2770,7 +2768,6 @@ func (s optionSpec) field(o *options) reflect.Value {
 
 func (s optionSpec) isBool() bool { return s.field(&options{}).Kind() == reflect.Bool }
 
-// value is the option's value in o as flags, config lines and help show it.
 func (s optionSpec) value(o *options) string { return fmt.Sprint(s.field(o)) }
 
 const maxSeconds = 1e9
@@ -2858,7 +2855,6 @@ func (o options) flags() (flags []string) {
 // quotedFlags are the flags Go-quoted on one line: fmt prints them as ["--a=1" "--b=2"].
 func (o options) quotedFlags() string { return strings.Trim(fmt.Sprintf("%q", o.flags()), "[]") }
 
-// summary is the options as the monitor log and the output header show them.
 func (o options) summary() string {
 	var parts []string
 	for _, c := range o.changed() {
@@ -2888,16 +2884,14 @@ func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Se
 // ---------------------------------------------------------------------------
 // The command line.
 
-// commandLine is the command line before it meets the config file.
 type commandLine struct {
 	words         []string
 	set           map[string]string
 	help, version bool
 }
 
-// parseCommandLine adds what package flag (the monitor's parser) lacks and argparse had:
-// options anywhere, --opt value, --opt=value, -c value, -cvalue, "--", and unambiguous
-// prefixes. Values are checked here so that a bad one is a usage error, as in argparse.
+// parseCommandLine parses as argparse did, unlike package flag (options anywhere, -cvalue,
+// unambiguous prefixes), and checks values so that a bad one is a usage error.
 func parseCommandLine(args []string) (commandLine, error) {
 	cl := commandLine{set: map[string]string{}}
 	for i := 0; i < len(args); i++ {
@@ -3131,9 +3125,8 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
-// findConfig finds procdog.cfg here or in the nearest parent (tests run below a project's
-// root), else a fallbackConfigs one. The search stops below a directory others may write,
-// such as /tmp: a file planted there would be refused, and so stop procdog for all below.
+// findConfig looks here and up, else in fallbackConfigs. It stops below a directory others may
+// write, such as /tmp: a file planted there would be refused, and so stop procdog for all.
 func findConfig() string {
 	paths := []string{"procdog.cfg"} // named as the original named it, in messages too
 	if wd, err := os.Getwd(); err == nil {
@@ -3304,8 +3297,7 @@ func (o *options) resolvePaths() (err error) {
 
 func orDefault(s, def string) string { return cmp.Or(s, def) }
 
-// checkHealthProbes makes a typo or an unknown host a usage error, not a process that is
-// never healthy. Only one kind of health check gets this far.
+// checkHealthProbes makes a typo or unknown host a usage error, not a never healthy process.
 func (o options) checkHealthProbes() error {
 	if _, err := regexp.Compile(o.HealthLog); err != nil {
 		return usageErrorf("argument --health-log: not a regular expression: %v", err)
@@ -3374,7 +3366,6 @@ var signalNames = map[string]syscall.Signal{
 	"STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
 }
 
-// signalName is a signal as the user wrote it.
 type signalName string
 
 // maxSignal: Linux has real-time signals up to 64, macOS and the BSDs stop at 31.
@@ -3385,7 +3376,6 @@ func maxSignal() int {
 	return 31
 }
 
-// parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
 func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() {
 		return syscall.Signal(n), nil
