@@ -2366,8 +2366,7 @@ func defaultOptions() options {
 		RestartDelay: 1, Lines: 10}
 }
 
-// optionSpec defines an option once. Its field in options has its name, dashes dropped,
-// in any case; the field's type (bool, int count, float64 seconds, text) gives its syntax.
+// optionSpec defines an option once; its field in options has its name, less dashes, any case.
 type optionSpec struct {
 	long, short string
 	inFile      bool // a config file may set it
@@ -2414,20 +2413,15 @@ var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir
 	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true,
 	"env": true}
 
-// healthKeys are the kinds of health check, of which a process has one.
 var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
 
 func findOption(long string) (optionSpec, bool) {
 	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
-	if i < 0 {
-		return optionSpec{}, false
-	}
-	return optionSpecs[i], true
+	return optionSpecs[max(i, 0)], i >= 0
 }
 
 func (s optionSpec) key() string { return strings.ReplaceAll(s.long, "-", "_") }
 
-// field is the option's field in o.
 func (s optionSpec) field(o *options) reflect.Value {
 	name := strings.ReplaceAll(s.long, "-", "")
 	return reflect.ValueOf(o).Elem().FieldByNameFunc(func(f string) bool {
@@ -2437,7 +2431,6 @@ func (s optionSpec) field(o *options) reflect.Value {
 
 func (s optionSpec) isBool() bool { return s.field(&options{}).Kind() == reflect.Bool }
 
-// value is the option's value in o as flags, config lines and help show it.
 func (s optionSpec) value(o *options) string { return fmt.Sprint(s.field(o)) }
 
 const maxSeconds = 1e9
@@ -2452,25 +2445,26 @@ func (s optionSpec) set(o *options, text string) error {
 		v, err = parseBool(text)
 	case reflect.Int:
 		n, nerr := strconv.Atoi(strings.TrimSpace(text))
+		v = n
 		if nerr != nil || n < 0 {
 			err = fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", text)
 		}
-		v = n
 	case reflect.Float64:
-		// No negatives, NaN, infinity, or hex floats (which Python's float() refused).
+		// NaN fails the range check; Python's float() refused hex floats.
 		x, xerr := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		if xerr != nil || x < 0 || x != x || x > maxSeconds || strings.ContainsAny(text, "xXpP_") {
+		v = x
+		if xerr != nil || !(x >= 0 && x <= maxSeconds) || strings.ContainsAny(text, "xXpP_") {
 			err = fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", text)
 		}
-		v = x
 	}
 	switch {
 	case err != nil:
+		return err
 	case s.long == "linger" && v.(float64) > maxLinger:
-		err = fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text, maxLinger)
+		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text, maxLinger)
 	case s.long == "stop-signal":
 		_, err = parseSignal(text)
-	case s.long == "restart" && text != "no" && text != "on-failure" && text != "always":
+	case s.long == "restart" && !slices.Contains([]string{"no", "on-failure", "always"}, text):
 		err = fmt.Errorf("invalid choice: '%s' (choose from 'no', 'on-failure', 'always')", text)
 	case s.long == "env":
 		_, err = envList(text).vars()
@@ -2492,33 +2486,45 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("Not a boolean: %s", s)
 }
 
-// healthKinds counts the kinds of health check o has.
 func (o options) healthKinds() int {
-	n := 0
-	for _, probe := range []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog} {
-		if probe != "" {
-			n++
+	probes := []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog}
+	return len(slices.DeleteFunc(probes, func(p string) bool { return p == "" }))
+}
+
+type changedOption struct {
+	spec  optionSpec
+	value string
+}
+
+// changed are the non-default options a config file can hold (not the client's own).
+func (o options) changed() (changed []changedOption) {
+	def := defaultOptions()
+	for _, spec := range optionSpecs {
+		if v := spec.value(&o); spec.inFile && v != spec.value(&def) {
+			changed = append(changed, changedOption{spec, v})
 		}
 	}
-	return n
+	return changed
 }
 
 // flags tell a monitor the options, expanded and resolved, readably in ps.
-func (o options) flags() []string {
-	var flags []string
+func (o options) flags() (flags []string) {
 	for _, c := range o.changed() {
 		flags = append(flags, "--"+c.spec.long+"="+c.value)
 	}
 	return flags
 }
 
-// quotedFlags are the flags Go-quoted on one line, as a monitor answers options.
-func (o options) quotedFlags() string {
-	flags := o.flags()
-	for i, f := range flags {
-		flags[i] = strconv.Quote(f)
+// quotedFlags are the flags Go-quoted on one line: fmt prints them as ["--a=1" "--b=2"].
+func (o options) quotedFlags() string { return strings.Trim(fmt.Sprintf("%q", o.flags()), "[]") }
+
+func (o options) summary() string {
+	var parts []string
+	for _, c := range o.changed() {
+		parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
 	}
-	return strings.Join(flags, " ")
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
 }
 
 // optionsFromFlags reads what flags wrote, expanding nothing again.
@@ -2529,40 +2535,11 @@ func optionsFromFlags(flags []string) (options, error) {
 	for _, s := range optionSpecs {
 		fs.Func(s.long, s.help, func(v string) error { return s.set(&o, v) })
 	}
-	if err := fs.Parse(flags); err != nil {
-		return o, err
+	err := fs.Parse(flags)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("not an option: %q", fs.Arg(0))
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("not an option: %q", fs.Arg(0))
-	}
-	return o, nil
-}
-
-// summary is the options as the monitor log and the output header show them.
-func (o options) summary() string {
-	var parts []string
-	for _, c := range o.changed() {
-		parts = append(parts, fmt.Sprintf("%s=%q", c.spec.key(), c.value))
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, " ")
-}
-
-type changedOption struct {
-	spec  optionSpec
-	value string
-}
-
-// changed are the non-default options a config file can hold (not the client's own).
-func (o options) changed() []changedOption {
-	def := defaultOptions()
-	var changed []changedOption
-	for _, spec := range optionSpecs {
-		if v := spec.value(&o); spec.inFile && v != spec.value(&def) {
-			changed = append(changed, changedOption{spec, v})
-		}
-	}
-	return changed
+	return o, err
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
@@ -2570,16 +2547,14 @@ func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Se
 // ---------------------------------------------------------------------------
 // The command line.
 
-// commandLine is the command line before it meets the config file.
 type commandLine struct {
 	words         []string
 	set           map[string]string
 	help, version bool
 }
 
-// parseCommandLine adds what package flag (the monitor's parser) lacks and argparse had:
-// options anywhere, --opt value, --opt=value, -c value, -cvalue, "--", and unambiguous
-// prefixes. Values are checked here so that a bad one is a usage error, as in argparse.
+// parseCommandLine parses as argparse did, unlike package flag (options anywhere, -cvalue,
+// unambiguous prefixes), and checks values so that a bad one is a usage error.
 func parseCommandLine(args []string) (commandLine, error) {
 	cl := commandLine{set: map[string]string{}}
 	for i := 0; i < len(args); i++ {
@@ -2624,30 +2599,28 @@ func parseCommandLine(args []string) (commandLine, error) {
 func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err error) {
 	name, long := strings.CutPrefix(arg, "--")
 	if !long {
-		for _, s := range optionSpecs {
-			if s.short == arg[1:2] {
-				return s, strings.TrimPrefix(arg[2:], "="), len(arg) > 2, nil
-			}
+		i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.short == arg[1:2] })
+		if i < 0 {
+			return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
 		}
-		return spec, "", false, usageErrorf("unrecognized arguments: %s", arg)
+		return optionSpecs[i], strings.TrimPrefix(arg[2:], "="), len(arg) > 2, nil
 	}
 	name, value, hasValue = strings.Cut(name, "=")
+	if spec, ok := findOption(name); ok {
+		return spec, value, hasValue, nil // --restart, though --restart-delay starts with it too
+	}
 	var matches []string
 	for _, s := range optionSpecs {
-		if s.long == name {
-			return s, value, hasValue, nil // --restart, though --restart-delay starts with it too
-		} else if strings.HasPrefix(s.long, name) {
+		if strings.HasPrefix(s.long, name) {
 			spec, matches = s, append(matches, "--"+s.long)
 		}
 	}
-	switch len(matches) {
-	case 0:
-		return spec, "", false, usageErrorf("unrecognized arguments: --%s", name)
-	case 1:
-		return spec, value, hasValue, nil
+	if len(matches) == 0 {
+		err = usageErrorf("unrecognized arguments: --%s", name)
+	} else if len(matches) > 1 {
+		err = usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(matches, ", "))
 	}
-	err = usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(matches, ", "))
-	return optionSpec{}, "", false, err
+	return spec, value, hasValue, err
 }
 
 func (cl commandLine) givesHealthCheck() bool {
@@ -2659,7 +2632,6 @@ func (cl commandLine) skips(spec optionSpec) bool {
 	return expandedKeys[spec.key()] && len(cl.words) > 0 && !usesOption(cl.words[0], spec.long)
 }
 
-// validName reports whether name is safe to put into a file name.
 func validName(name string) bool { return name != "" && strings.Trim(name, nameChars) == "" }
 
 const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
@@ -2686,10 +2658,9 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 		if err != nil {
 			return o, err
 		}
-		if err := spec.set(&o, v); err != nil {
-			if spec.isBool() {
-				return o, failf(exitUnknown, "%v", err) // as ConfigParser.getboolean says it
-			}
+		if err := spec.set(&o, v); err != nil && spec.isBool() {
+			return o, failf(exitUnknown, "%v", err) // as ConfigParser.getboolean says it
+		} else if err != nil {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
 	}
@@ -2751,8 +2722,9 @@ func (s optionSpec) expand(value string) (string, error) {
 	for i, w := range words {
 		v, err := expandVars(w, os.LookupEnv)
 		if err != nil {
-			ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v",
-				s.key(), value, err).(*codedError)
+			msg := fmt.Sprintf("could not expand environment variable names in %s '%s': %v",
+				s.key(), value, err)
+			ce := &codedError{code: exitUnknown, msg: msg}
 			if strings.HasPrefix(err.Error(), "Invalid placeholder") {
 				// A shell's $1 or $(cmd) must reach it as $$.
 				ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, " +
@@ -2760,10 +2732,10 @@ func (s optionSpec) expand(value string) (string, error) {
 			}
 			return "", ce
 		}
-		words[i] = v
 		if s.long == "env" {
-			words[i] = shellQuote(v)
+			v = shellQuote(v)
 		}
+		words[i] = v
 	}
 	return strings.Join(words, " "), nil
 }
@@ -2773,15 +2745,11 @@ func (s optionSpec) expand(value string) (string, error) {
 
 const maxConfigSize = 1 << 20
 
-// readConfig returns name's values and the path read; [DEFAULT] fills in the sections that
-// exist, as in ConfigParser. As procdog runs its commands, it refuses a file of another user
-// (root excepted), one others may write, or one not regular (a FIFO would hang procdog,
-// /dev/zero fill it), checked once open so none can be swapped in.
+// readConfig returns name's values, over [DEFAULT]'s, and the path read. As procdog runs its
+// commands, it refuses a file of another user (root excepted), one others may write, or one
+// not regular (a FIFO would hang procdog), checked once open so none can be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
-	path := explicit
-	if path == "" {
-		path = findConfig()
-	}
+	path := cmp.Or(explicit, findConfig())
 	if path == "" {
 		return nil, "", nil
 	}
@@ -2808,25 +2776,20 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 		return nil, path, failf(exitUnknown, "refusing to read config file %s: "+
 			"it is larger than %d bytes", path, maxConfigSize)
 	}
-	debugf("reading config file %s", path)
 	sections, err := parseINI(string(text))
 	if err != nil {
 		return nil, path, failf(exitUnknown, "%s: %v", path, err)
 	}
-	section, ok := sections[name]
-	if !ok {
-		return nil, path, nil
-	}
 	values := map[string]string{}
-	maps.Copy(values, sections["DEFAULT"])
-	maps.Copy(values, section)
+	if section, ok := sections[name]; ok {
+		maps.Copy(values, sections["DEFAULT"])
+		maps.Copy(values, section)
+	}
 	return values, path, nil
 }
 
-// findConfig finds procdog.cfg here or in the nearest parent (tests run below a
-// project's root, where it sits), else a fallbackConfigs one. The search stops below
-// a directory others may write, such as /tmp: a file another user planted there
-// would be refused, and so stop procdog for everyone below.
+// findConfig looks here and up, else in fallbackConfigs. It stops below a directory others may
+// write, such as /tmp: a file planted there would be refused, and so stop procdog for all.
 func findConfig() string {
 	paths := []string{"procdog.cfg"} // named as the original named it, in messages too
 	if wd, err := os.Getwd(); err == nil {
@@ -2837,16 +2800,15 @@ func findConfig() string {
 			paths = append(paths, filepath.Join(dir, "procdog.cfg"))
 		}
 	}
-	paths = append(paths, fallbackConfigs()...)
-	if i := slices.IndexFunc(paths, exists); i >= 0 {
-		return paths[i]
+	for _, path := range append(paths, fallbackConfigs()...) {
+		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+			return path
+		}
 	}
 	return ""
 }
 
-// fallbackConfigs are procdog.cfg beside the executable, and ~/.procdog.cfg.
-func fallbackConfigs() []string {
-	var paths []string
+func fallbackConfigs() (paths []string) {
 	if exe, err := os.Executable(); err == nil {
 		paths = append(paths, filepath.Join(filepath.Dir(exe), "procdog.cfg"))
 	}
@@ -2865,12 +2827,6 @@ func configHint(name, path string) string {
 		"and for %s", wd, strings.Join(fallbackConfigs(), " and "))
 }
 
-// exists reports whether path names something other than a directory.
-func exists(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir()
-}
-
 // parseINI reads as RawConfigParser: keys lower case, values trimmed, indented lines
 // continuing, # and ; comments, a later value winning, nothing interpolated.
 func parseINI(text string) (map[string]map[string]string, error) {
@@ -2881,10 +2837,9 @@ func parseINI(text string) (map[string]map[string]string, error) {
 		line = strings.TrimRight(line, "\r")
 		trimmed := strings.TrimSpace(line)
 		bad := func(what string) error { return fmt.Errorf("line %d: %s: %s", n+1, what, trimmed) }
-		switch {
-		case trimmed == "":
+		switch k := strings.IndexAny(trimmed, "=:"); {
+		case trimmed == "" || trimmed[0] == '#' || trimmed[0] == ';':
 			// As Python 2's ConfigParser: a blank line does not end the value it is in.
-		case trimmed[0] == '#' || trimmed[0] == ';':
 		case key != "" && (line[0] == ' ' || line[0] == '\t'):
 			section[key] += "\n" + trimmed
 		case trimmed[0] == '[':
@@ -2897,14 +2852,11 @@ func parseINI(text string) (map[string]map[string]string, error) {
 				sections[header] = map[string]string{}
 			}
 			section, key = sections[header], ""
+		case k <= 0:
+			return nil, bad("expected 'key = value' or '[section]'")
+		case section == nil:
+			return nil, bad("key before the first [section]")
 		default:
-			k := strings.IndexAny(trimmed, "=:")
-			if k <= 0 {
-				return nil, bad("expected 'key = value' or '[section]'")
-			}
-			if section == nil {
-				return nil, bad("key before the first [section]")
-			}
 			key = strings.ToLower(strings.TrimSpace(trimmed[:k]))
 			section[key] = strings.TrimSpace(trimmed[k+1:])
 		}
@@ -2915,55 +2867,38 @@ func parseINI(text string) (map[string]map[string]string, error) {
 // ---------------------------------------------------------------------------
 // Commands as the user wrote them.
 
+const identifier = `[_a-zA-Z][_a-zA-Z0-9]*`
+
+var (
+	placeholder = regexp.MustCompile(`\$(\$|` + identifier + `|\{` + identifier + `\}|)`)
+	envWord     = regexp.MustCompile(`^` + identifier + `=`)
+)
+
 // expandVars is Python's string.Template.substitute ($VAR, ${VAR}, $$), errors included.
 func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' {
-			b.WriteByte(s[i])
-			continue
-		}
-		rest := s[i+1:]
-		braced := strings.HasPrefix(rest, "{")
-		if braced {
-			rest = rest[1:]
-		}
-		n := identLen(rest)
-		switch {
-		case !braced && strings.HasPrefix(rest, "$"):
+	end := 0
+	for _, m := range placeholder.FindAllStringIndex(s, -1) {
+		b.WriteString(s[end:m[0]])
+		end = m[1]
+		switch name := strings.Trim(s[m[0]+1:m[1]], "{}"); name {
+		case "$":
 			b.WriteByte('$')
-			i++
-			continue
-		case n == 0 || braced && !strings.HasPrefix(rest[n:], "}"):
+		case "":
 			// Lines end in \n, \r or \r\n, as Python's splitlines saw them.
-			before := strings.ReplaceAll(s[:i], "\r\n", "\n")
+			before := strings.ReplaceAll(s[:m[0]], "\r\n", "\n")
 			line := strings.Count(before, "\n") + strings.Count(before, "\r") + 1
-			col := len(before) + 1 - (strings.LastIndexAny(before, "\r\n") + 1)
+			col := len(before) - strings.LastIndexAny(before, "\r\n")
 			return "", fmt.Errorf("Invalid placeholder in string: line %d, col %d", line, col)
-		}
-		v, ok := lookup(rest[:n])
-		if !ok {
-			return "", fmt.Errorf("'%s'", rest[:n])
-		}
-		b.WriteString(v)
-		i += n
-		if braced {
-			i += 2
+		default:
+			v, ok := lookup(name)
+			if !ok {
+				return "", fmt.Errorf("'%s'", name)
+			}
+			b.WriteString(v)
 		}
 	}
-	return b.String(), nil
-}
-
-// identLen is the length of the identifier ([_A-Za-z][_A-Za-z0-9]*) s starts with.
-func identLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		letter := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		if !letter && (i == 0 || c < '0' || c > '9') {
-			return i
-		}
-	}
-	return len(s)
+	return b.String() + s[end:], nil
 }
 
 // splitWords splits as Python's shlex.split did, expanding nothing: single quotes keep
@@ -2974,8 +2909,7 @@ func splitWords(s string) ([]string, error) {
 	inWord := false
 	var quote byte // the open quote, or 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
+		switch c := s[i]; {
 		case quote == '\'' && c != '\'', quote == '"' && c != '"' && c != '\\':
 			word.WriteByte(c)
 		case quote != 0 && c == quote:
@@ -2988,20 +2922,19 @@ func splitWords(s string) ([]string, error) {
 				i++ // else, in double quotes, the backslash is itself
 			}
 			word.WriteByte(s[i])
-			inWord = true
+		case c == '\'' || c == '"':
+			quote = c
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			if inWord {
 				words = append(words, word.String())
 				word.Reset()
-				inWord = false
 			}
-		case c == '\'' || c == '"':
-			quote = c
-			inWord = true
+			inWord = false
+			continue
 		default:
 			word.WriteByte(c)
-			inWord = true
 		}
+		inWord = true
 	}
 	if quote != 0 {
 		return nil, errors.New("No closing quotation")
@@ -3013,8 +2946,7 @@ func splitWords(s string) ([]string, error) {
 }
 
 // resolvePaths makes the paths absolute (files relative to dir): the monitor runs elsewhere.
-func (o *options) resolvePaths() error {
-	var err error
+func (o *options) resolvePaths() (err error) {
 	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
 		return failf(exitUnknown, "%v", err)
 	}
@@ -3028,9 +2960,7 @@ func (o *options) resolvePaths() error {
 
 func orDefault(s, def string) string { return cmp.Or(s, def) }
 
-// checkHealthProbes makes a typo a usage error, not a process that is never healthy. A bad
-// host is one too: the lookup has the health timeout, but at least a second, as 0 kills
-// checks, not lookups. Only one kind of health check gets this far.
+// checkHealthProbes makes a typo or unknown host a usage error, not a never healthy process.
 func (o options) checkHealthProbes() error {
 	if _, err := regexp.Compile(o.HealthLog); err != nil {
 		return usageErrorf("argument --health-log: not a regular expression: %v", err)
@@ -3054,17 +2984,16 @@ func (o options) checkHealthProbes() error {
 	default:
 		return nil
 	}
-	if host == "" {
+	switch n, err := strconv.Atoi(port); {
+	case host == "":
 		return usageErrorf("argument %s: no host in '%s'", option, value)
-	}
-	if port == "" {
+	case port == "":
 		return usageErrorf("argument %s: no port in '%s'", option, value)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	case err != nil || n < 1 || n > 65535:
 		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'",
 			option, port, value)
 	}
-	timeout := max(seconds(o.HealthTimeout), time.Second)
+	timeout := max(seconds(o.HealthTimeout), time.Second) // 0 kills checks, not lookups
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
@@ -3100,7 +3029,6 @@ var signalNames = map[string]syscall.Signal{
 	"STOP": syscall.SIGSTOP, "WINCH": syscall.SIGWINCH, "PIPE": syscall.SIGPIPE,
 }
 
-// signalName is a signal as the user wrote it.
 type signalName string
 
 // maxSignal: Linux has real-time signals up to 64, macOS and the BSDs stop at 31.
@@ -3111,7 +3039,6 @@ func maxSignal() int {
 	return 31
 }
 
-// parseSignal reads a signal as a name (TERM, SIGTERM, term) or a number.
 func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() {
 		return syscall.Signal(n), nil
@@ -3148,7 +3075,7 @@ func (l envList) vars() ([]string, error) {
 		return nil, fmt.Errorf("invalid env '%s': %v", l, err)
 	}
 	for _, w := range words {
-		if key, _, ok := strings.Cut(w, "="); !ok || key == "" || identLen(key) != len(key) {
+		if !envWord.MatchString(w) {
 			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, "+
 				"KEY a name of letters, digits and underscores", w)
 		}
@@ -3156,7 +3083,6 @@ func (l envList) vars() ([]string, error) {
 	return words, nil
 }
 
-// shellQuote quotes a word for /bin/sh.
 func shellQuote(w string) string {
 	if w != "" && strings.Trim(w, nameChars+"./:,+=@%") == "" {
 		return w
