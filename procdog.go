@@ -261,10 +261,10 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		var wg sync.WaitGroup
 		for i := range names {
 			wg.Add(1)
-			go func() {
+			go func(i int) { // i passed: a vendoring module's go line may be older than 1.22
 				defer wg.Done()
 				runOne(i)
-			}()
+			}(i)
 		}
 		wg.Wait()
 	}
@@ -475,13 +475,14 @@ func editDistance(a, b string) int {
 type client struct {
 	dir, name string
 	o         options
-	command   string       // as the user typed it, for messages: start or restart
-	spawned   *atomic.Bool // if not nil, set while start has a monitor of its own starting
+	command   string        // as the user typed it, for messages: start or restart
+	spawned   *atomic.Int64 // if not nil, the pid of the monitor start spawned, until it is busy
+	only      int           // if not 0, the pid of the one monitor to talk to
 }
 
 // request sends line to NAME's monitor, or with none, acts on NAME's orphan as it would.
 func (c client) request(line string) (response, error) {
-	answer, alive, err := exchange(c.dir, c.name, line)
+	answer, alive, err := c.exchange(line)
 	if err != nil || alive {
 		return parseResponse(answer), err
 	}
@@ -524,7 +525,7 @@ func (c client) start() (r response, started bool, err error) {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
 	}
-	spawned := cmp.Or(c.spawned, new(atomic.Bool))
+	spawned := cmp.Or(c.spawned, new(atomic.Int64))
 	wait := seconds(c.o.Settle) + seconds(c.o.HealthTimeout) + answerSlack
 	var poll time.Duration // 0 until another monitor is found owning the name
 	for deadline := time.Now().Add(wait + maxRestartDelay); time.Now().Before(deadline); {
@@ -540,11 +541,10 @@ func (c client) start() (r response, started bool, err error) {
 			poll = min(2*poll, maxLockPoll)
 			continue
 		}
-		spawned.Store(true)
-		if r, err = c.spawnMonitor(wait); err != nil || r.code != codeBusy {
+		if r, err = c.spawnMonitor(wait, spawned); err != nil || r.code != codeBusy {
 			return r, err == nil, err
 		}
-		spawned.Store(false) // it started nothing: a Ctrl-C now stops nothing
+		spawned.Store(0) // it started nothing: a Ctrl-C now stops nothing
 		poll = lockPollInterval
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': its lock stays held", c.name)
@@ -574,7 +574,7 @@ func (c client) checkStartable(o options) error {
 
 // monitorOptions are the options of NAME's monitor; with none answering, this command's.
 func (c client) monitorOptions() (o options, ok bool, err error) {
-	answer, alive, err := exchange(c.dir, c.name, "options")
+	answer, alive, err := c.exchange("options")
 	if err != nil || !alive {
 		return c.o, false, err
 	}
@@ -637,7 +637,7 @@ func findOrphan(dir, name string) (int, bool) {
 // withHealthError adds why r's health check failed, for JSON: a response line has no room.
 func (c client) withHealthError(r response) response {
 	if r.values["health"] != 0 {
-		answer, alive, _ := exchange(c.dir, c.name, "health-error")
+		answer, alive, _ := c.exchange("health-error")
 		if alive && answer != codeInvalid {
 			r.healthError = answer
 		}
@@ -662,7 +662,7 @@ func list(dir string, o options, stdout io.Writer) {
 	var wg sync.WaitGroup
 	for i := range names {
 		wg.Add(1)
-		go func() {
+		go func(i int) { // as in runNames
 			defer wg.Done()
 			c := client{dir: dir, name: names[i], o: o}
 			if r, err := c.request("status"); err != nil {
@@ -670,7 +670,7 @@ func list(dir string, o options, stdout io.Writer) {
 			} else if responses[i] = r; o.JSON {
 				responses[i] = c.withHealthError(r)
 			}
-		}()
+		}(i)
 	}
 	wg.Wait()
 	objects := []any{}
@@ -796,7 +796,7 @@ func fitsConfig(value string) bool {
 
 // spawnMonitor runs NAME's monitor, in a new session, and reads its first answer from a pipe.
 // The client keeps none of its files: whoever reads the client's output gets EOF when it exits.
-func (c client) spawnMonitor(wait time.Duration) (response, error) {
+func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (response, error) {
 	logPath := statePath(c.dir, c.name, "log")
 	logFile, err := openStateFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
 	if err != nil {
@@ -827,6 +827,7 @@ func (c client) spawnMonitor(wait time.Duration) (response, error) {
 	if err != nil {
 		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
+	spawned.Store(int64(cmd.Process.Pid))
 	cmd.Process.Release()
 	ready.SetReadDeadline(time.Now().Add(wait))
 	line, err := bufio.NewReader(ready).ReadString('\n')
@@ -850,7 +851,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 		return response{}, err // exit 130, as a shell's for Ctrl-C
 	}
 	interrupted := &codedError{code: exitInterrupted, msg: "interrupted"}
-	c.spawned = new(atomic.Bool)
+	c.spawned = new(atomic.Int64)
 	var r response
 	var started bool
 	var err error
@@ -870,12 +871,14 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 			return r, err
 		}
 	case <-interrupt:
-		// Until its socket is in place, the spawned monitor cannot be told to stop.
+		// Until its socket is in place, the spawned monitor cannot be told to stop; and until
+		// then, the socket may be another monitor's, which owns the name: stop only ours.
 		for !received(done) {
-			if !c.spawned.Load() {
+			ours := c
+			if ours.only = int(c.spawned.Load()); ours.only == 0 {
 				return response{}, interrupted
 			}
-			if stop, err := c.request("stop"); err != nil || stop.code != codeStopped {
+			if stop, err := ours.request("stop"); err != nil || stop.code != codeStopped {
 				return stopped(stop, err)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -897,11 +900,11 @@ func received[T any](ch <-chan T) bool {
 }
 
 // exchange sends line to NAME's monitor and returns its answer; alive is false with no monitor.
-func exchange(dir, name, line string) (answer string, alive bool, err error) {
-	path := statePath(dir, name, "sock")
+func (c client) exchange(line string) (answer string, alive bool, err error) {
+	path, name := statePath(c.dir, c.name, "sock"), c.name
 	debugf("sending %q to %s", line, path)
 	if err = checkStateFile(path); err == nil {
-		answer, err = ask(path, name, line, false)
+		answer, err = ask(path, name, line, false, c.only)
 	}
 	switch {
 	case answer == "" && monitorGone(err):
@@ -915,8 +918,8 @@ func exchange(dir, name, line string) (answer string, alive bool, err error) {
 
 // ask sends line to the monitor at path and reads its answer. A request waits as long as a
 // probe, every livenessInterval, shows the monitor is not wedged: it answers options at once.
-func ask(path, name, line string, probe bool) (answer string, err error) {
-	conn, err := dialMonitor(path)
+func ask(path, name, line string, probe bool, only int) (answer string, err error) {
+	conn, err := dialMonitor(path, only)
 	if err != nil {
 		return "", err
 	}
@@ -939,7 +942,7 @@ func ask(path, name, line string, probe bool) (answer string, err error) {
 			return answer, err
 		}
 		// A socket gone is an ending monitor's, or one's that puts it back: conn tells if it dies.
-		if _, err = ask(path, name, "options", true); err == nil {
+		if _, err = ask(path, name, "options", true, only); err == nil {
 			gone = 0
 		} else if !monitorGone(err) {
 			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
@@ -1101,8 +1104,12 @@ func (m *monitor) setUp() (err error) {
 	m.health, _ = m.o.healthArgs()
 	if m.o.HealthLog != "" {
 		paths := []string{orDefault(m.o.Stdout, m.logPath), orDefault(m.o.Stderr, m.logPath)}
-		m.watch = &logWatch{pattern: regexp.MustCompile(m.o.HealthLog), name: m.name,
-			asks: make(chan logAsk), paths: slices.Compact(paths)}
+		pattern, err := regexp.Compile(m.o.HealthLog)
+		if err != nil {
+			return err
+		}
+		m.watch = &logWatch{pattern: pattern, name: m.name, asks: make(chan logAsk),
+			paths: slices.Compact(paths)}
 		go m.watch.serve()
 	}
 	// Else every answer would be an error while the process ran unwatched.
@@ -1210,6 +1217,9 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 				m.state = closing
 			}
 		case <-m.timer.C:
+			if time.Now().Before(m.due) {
+				continue // a tick sent before the timer was set again (timers before Go 1.23)
+			}
 			switch m.state {
 			case stopping:
 				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
@@ -1239,7 +1249,8 @@ func (m *monitor) do(f func()) {
 	<-done
 }
 
-// arm sets the one deadline of the state. A timer reset since Go 1.23 sends no stale tick.
+// arm sets the one deadline of the state. A vendoring module's go line decides whether a
+// reset timer can still deliver a tick from before: the loop checks due.
 func (m *monitor) arm(at time.Time) {
 	m.due = at
 	m.timer.Reset(time.Until(at))
@@ -2749,7 +2760,10 @@ const maxConfigSize = 1 << 20
 // commands, it refuses a file of another user (root excepted), one others may write, or one
 // not regular (a FIFO would hang procdog), checked once open so none can be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
-	path := cmp.Or(explicit, findConfig())
+	path := explicit
+	if path == "" {
+		path = findConfig()
+	}
 	if path == "" {
 		return nil, "", nil
 	}
@@ -3259,7 +3273,7 @@ func listenUnix(path string) (net.Listener, error) {
 
 // dialMonitor connects to the monitor at path if it runs as this user. The socket file can be
 // swapped after its owner was checked: only the peer's credentials say who answers.
-func dialMonitor(path string) (net.Conn, error) {
+func dialMonitor(path string, only int) (net.Conn, error) {
 	deadline := time.Now().Add(dialTimeout)
 	conn, err := net.DialTimeout("unix", path, dialTimeout)
 	for errors.Is(err, syscall.EAGAIN) && time.Now().Before(deadline) { // a full backlog
@@ -3269,10 +3283,14 @@ func dialMonitor(path string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, uid, err := peerCred(conn.(*net.UnixConn))
-	if err == nil && uid != os.Getuid() {
+	pid, uid, err := peerCred(conn.(*net.UnixConn))
+	switch {
+	case err != nil:
+	case uid != os.Getuid():
 		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)",
 			path, uid)
+	case only != 0 && pid != only:
+		err = syscall.ECONNREFUSED // not the one monitor asked for: as if none were there
 	}
 	if err != nil {
 		conn.Close()

@@ -4170,7 +4170,7 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 			e.expect(fmt.Sprintf(`{"health":%d,"health_error":%s,"name":"h","pid":%d,"state":"running"}`, tt.code, jsonText(tt.why), pid),
 				"", 0, "status", "h", "--json")
 			itLogHas(e, "h", fmt.Sprintf("h: health check failed (health=%d): %s", tt.code, tt.why), 1)
-			if answer, alive, err := exchange(e.state, "h", "health-error"); err != nil || !alive || answer != tt.why {
+			if answer, alive, err := (client{dir: e.state, name: "h"}).exchange("health-error"); err != nil || !alive || answer != tt.why {
 				t.Errorf("health-error request = %q, %v, %v; want %q", answer, alive, err, tt.why)
 			}
 		})
@@ -4184,7 +4184,7 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 		e.expect(fmt.Sprintf(`{"health":0,"name":"h","pid":%d,"state":"running"}`, pid), "", 0, "status", "h", "--json")
 		itLogHas(e, "h", "h: health check failed (health=1): health command exited with 1: no ready file", 1)
 		itLogHas(e, "h", "h: health check passed", 1)
-		if answer, _, _ := exchange(e.state, "h", "health-error"); answer != "" {
+		if answer, _, _ := (client{dir: e.state, name: "h"}).exchange("health-error"); answer != "" {
 			t.Errorf("health-error after a passing check = %q, want nothing", answer)
 		}
 		// The command's stderr still reaches the log, as before.
