@@ -220,7 +220,11 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 		} else {
 			r, _, err = c.start()
 		}
-	case "status", "wait", "stop":
+	case "wait":
+		if r, err = c.request(waitRequest(cl)); err == nil && r.code == codeRunning && !r.healthy() {
+			r = c.whyUnhealthy(r, 0)
+		}
+	case "status", "stop":
 		r, err = c.request(command)
 	case "signal":
 		if _, err := parseSignal(words[1]); err != nil {
@@ -242,7 +246,36 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 		r = c.withHealthError(r)
 	}
 	printResponse(stdout, name, r, c.o.JSON)
-	return exitWith(exitCodeFor(command, r, c.o))
+	code := exitCodeFor(command, r, c.o)
+	if code == exitUnhealthy && r.checks > 0 {
+		plural := map[bool]string{true: "s"}[r.checks != 1]
+		return failf(code, "'%s' is not healthy after %d check%s: %s", name, r.checks, plural,
+			r.healthError)
+	}
+	return exitWith(code)
+}
+
+// waitRequest is "wait", or with the health_count, health_delay and health_timeout that cl
+// gives, "wait COUNT DELAY TIMEOUT", "-" for those the monitor's own options give.
+func waitRequest(cl commandLine) string {
+	var args []string
+	for _, k := range []string{"health-count", "health-delay", "health-timeout"} {
+		args = append(args, cmp.Or(cl.set[k], "-"))
+	}
+	if args := strings.Join(args, " "); args != "- - -" {
+		return "wait " + args
+	}
+	return "wait"
+}
+
+// whyUnhealthy adds to r why the last check of a wait failed, and how many ran: before are
+// those run before the wait.
+func (c client) whyUnhealthy(r response, before int) response {
+	r.healthError, _, _ = c.exchange("health-error")
+	n, _, _ := c.exchange("wait-checks")
+	r.checks, _ = strconv.Atoi(n)
+	r.checks += before
+	return r
 }
 
 // runNames prints "NAME: <response>" for each name. start and restart stop at the first
@@ -636,7 +669,12 @@ func findOrphan(dir, name string) (int, bool) {
 
 // withHealthError adds why r's health check failed, for JSON: a response line has no room.
 func (c client) withHealthError(r response) response {
-	if r.values["health"] != 0 {
+	if r.code == codeRunning {
+		if status, alive, _ := c.exchange("notify-status"); alive && status != codeInvalid {
+			r.notifyStatus = status
+		}
+	}
+	if r.values["health"] != 0 && r.healthError == "" {
 		answer, alive, _ := c.exchange("health-error")
 		if alive && answer != codeInvalid {
 			r.healthError = answer
@@ -866,7 +904,10 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	case <-done:
 		if !received(interrupt) {
 			if started && err == nil && r.code == codeRunning && !r.healthy() {
-				return c.request("stop")
+				why := c.whyUnhealthy(r, 1) // and the check of start's first answer
+				stop, err := c.request("stop")
+				stop.healthError, stop.checks = why.healthError, why.checks
+				return stop, err
 			}
 			return r, err
 		}
@@ -984,9 +1025,10 @@ type monitor struct {
 	name, sock, lockPath, logPath string
 	o                             options
 	argv, health                  []string
-	watch                         *logWatch // --health-log
-	logOut                        *os.File  // the monitor log, and the process's output by default
-	stdout, stderr                *os.File  // open for the monitor's life: a restarted process writes on
+	watch                         *logWatch     // --health-log
+	notify                        *net.UnixConn // --health-notify's socket, till the linger
+	logOut                        *os.File      // the monitor log, and the process's output by default
+	stdout, stderr                *os.File      // open for the monitor's life: a restarted process writes on
 	events                        chan func()
 
 	state              monitorState
@@ -1006,14 +1048,27 @@ type monitor struct {
 	healthKnown        bool
 	healthLast         int
 	healthErr          string
+	notifyStatus       string    // the process's last STATUS= on its notify socket
+	waitChecks         int       // how many checks the last wait ran, for its client's message
 	quietUntil         time.Time // of the lines about dropped connections
 	suppressed         int
 }
 
 type childRun struct {
 	pid, returncode int
+	started         time.Time
 	exited          chan struct{} // closed by the loop once the process has been reaped
-	logStart        []int64       // the output files' sizes when it started, for --health-log
+	ready           chan struct{} // closed by the loop when the process says it is ready
+	isReady         bool
+	logStart        []int64 // the output files' sizes when it started, for --health-log
+}
+
+// markReady runs on the loop: a readiness event wakes the waits at once.
+func (m *monitor) markReady(r *childRun) {
+	if !r.isReady {
+		r.isReady = true
+		close(r.ready)
+	}
 }
 
 const logTime = "2006-01-02T15:04:05.000Z"
@@ -1075,7 +1130,7 @@ func runMonitor(args []string) int {
 		case <-exited:
 		case <-time.After(seconds(m.o.Settle)):
 		}
-		answerClient(m.status())
+		answerClient(m.status(m.o))
 		m.events <- func() { m.inFlight-- }
 	}(m.run.exited)
 	m.loop(sigs)
@@ -1096,21 +1151,15 @@ func (m *monitor) setUp() (err error) {
 		} else if m.run != nil {
 			syscall.Kill(-m.run.pid, syscall.SIGKILL)
 		}
+		m.closeNotify()
 		releaseLock(m.lock)
 		m.logf("%v", err)
 	}()
 	// The client has checked the options before it wrote them as flags.
 	m.argv, _ = m.o.commandArgs()
 	m.health, _ = m.o.healthArgs()
-	if m.o.HealthLog != "" {
-		paths := []string{orDefault(m.o.Stdout, m.logPath), orDefault(m.o.Stderr, m.logPath)}
-		pattern, err := regexp.Compile(m.o.HealthLog)
-		if err != nil {
-			return err
-		}
-		m.watch = &logWatch{pattern: pattern, name: m.name, asks: make(chan logAsk),
-			paths: slices.Compact(paths)}
-		go m.watch.serve()
+	if err := m.watchReadiness(); err != nil {
+		return err
 	}
 	// Else every answer would be an error while the process ran unwatched.
 	if len(m.health) > 0 {
@@ -1339,6 +1388,7 @@ func (m *monitor) afterRun() {
 }
 
 func (m *monitor) linger() {
+	m.closeNotify()
 	releaseLock(m.lock)
 	m.lock = nil
 	m.closeFiles()
@@ -1346,6 +1396,99 @@ func (m *monitor) linger() {
 	if !m.quit {
 		m.state = lingering
 		m.arm(time.Now().Add(seconds(m.o.Linger)))
+	}
+}
+
+// watchReadiness follows the process's output for --health-log, and listens on its notify
+// socket for --health-notify: each tells the loop when the process is ready.
+func (m *monitor) watchReadiness() error {
+	if m.o.HealthLog != "" {
+		paths := []string{orDefault(m.o.Stdout, m.logPath), orDefault(m.o.Stderr, m.logPath)}
+		pattern, err := regexp.Compile(m.o.HealthLog)
+		if err != nil {
+			return err
+		}
+		m.watch = &logWatch{pattern: pattern, name: m.name, asks: make(chan logAsk),
+			runs: make(chan *childRun, 1), paths: slices.Compact(paths)}
+		go m.watch.serve(func(r *childRun) { m.events <- func() { m.markReady(r) } })
+	}
+	if m.o.HealthNotify {
+		path := strings.TrimSuffix(m.sock, "sock") + "notify"
+		os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
+		conn, err := ownerOnly(func() (*net.UnixConn, error) {
+			return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+		})
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s: %v", path, err)
+		}
+		m.notify = conn
+		go m.readNotify(conn)
+	}
+	return nil
+}
+
+// readNotify reads the notify datagrams, at most 4 KiB each (longer ones are dropped), and
+// closes the descriptors they carry at once: systemd-notify waits until they are closed.
+func (m *monitor) readNotify(conn *net.UnixConn) {
+	if runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
+		rc, _ := conn.SyscallConn()
+		rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, cmp.Or(soPasscred[runtime.GOARCH], 16), 1)
+		})
+	}
+	buf, oob := make([]byte, 4097), make([]byte, 512)
+	for {
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			return // closed
+		}
+		pgid, uid := -1, -1 // unknown: the socket is owner-only, but macOS cannot tell more
+		msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
+		for _, cm := range msgs {
+			if cm.Header.Level == syscall.SOL_SOCKET && cm.Header.Type == 2 && len(cm.Data) >= 12 &&
+				runtime.GOOS == "linux" { // SCM_CREDENTIALS: struct ucred {pid, uid, gid}
+				cred := (*[3]int32)(unsafe.Pointer(&cm.Data[0]))
+				uid = int(uint32(cred[1]))
+				if g, err := syscall.Getpgid(int(cred[0])); err == nil {
+					pgid = g // else a sender that has gone already, all but known
+				}
+			}
+		}
+		for _, cm := range msgs { // only now: a sender that waits for them may then exit
+			fds, _ := syscall.ParseUnixRights(&cm)
+			for _, fd := range fds {
+				syscall.Close(fd)
+			}
+		}
+		if text := string(buf[:n]); n < len(buf) {
+			m.events <- func() { m.notified(pgid, uid, text) }
+		}
+	}
+}
+
+// notified believes a datagram from this user's process in the process's group, as far as
+// the system tells (-1: it does not); the socket is owner-only, so only the user can send.
+func (m *monitor) notified(pgid, uid int, text string) {
+	if m.state != running || pgid != -1 && pgid != m.run.pid || uid != -1 && uid != os.Getuid() {
+		return
+	}
+	for _, line := range strings.Split(text, "\n") {
+		switch key, value, _ := strings.Cut(line, "="); key {
+		case "READY":
+			if value == "1" {
+				m.markReady(m.run)
+			}
+		case "STATUS":
+			m.notifyStatus = value
+		}
+	}
+}
+
+func (m *monitor) closeNotify() {
+	if m.notify != nil {
+		m.notify.Close()
+		os.Remove(m.notify.LocalAddr().String())
+		m.notify = nil
 	}
 }
 
@@ -1361,12 +1504,15 @@ func (m *monitor) startRun() error {
 		return err
 	}
 	defer stdin.Close()
-	r := &childRun{exited: make(chan struct{})}
+	r := &childRun{started: time.Now(), exited: make(chan struct{}), ready: make(chan struct{})}
 	if m.watch != nil {
 		r.logStart = m.watch.sizes()
 	}
 	cmd := m.command(context.Background(), path, m.argv)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, m.stdout, m.stderr
+	if m.notify != nil {
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+m.notify.LocalAddr().String())
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
@@ -1376,8 +1522,15 @@ func (m *monitor) startRun() error {
 		cmd.Wait()
 		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
 	}()
-	m.run, m.state = r, running
+	m.run, m.state, m.notifyStatus = r, running, ""
 	m.checks, m.endChecks = context.WithCancel(context.Background())
+	if m.watch != nil {
+		select { // only the loop sends: once drained, the channel has room
+		case <-m.watch.runs:
+		default:
+		}
+		m.watch.runs <- r
+	}
 	m.logf("started pid %d: %q", r.pid, m.argv)
 	return nil
 }
@@ -1512,18 +1665,27 @@ func (m *monitor) answer(req string) string {
 	r := newResponse(codeInvalid)
 	switch {
 	case req == "" || req == "status":
-		r = m.status()
-	case req == "wait":
-		r = m.status()
-		for i := 1; i < m.o.HealthCount && r.code == codeRunning && !r.healthy(); i++ {
-			var exited chan struct{}
-			m.do(func() { exited = m.run.exited })
-			select {
-			case <-exited:
-			case <-time.After(seconds(m.o.HealthDelay)):
+		r = m.status(m.o)
+	case verb == "wait":
+		o := m.o // "wait COUNT DELAY TIMEOUT" is a wait with options of its own
+		if fields := strings.Fields(arg); len(fields) == 3 {
+			for i, spec := range []string{"health-count", "health-delay", "health-timeout"} {
+				if s, _ := findOption(spec); fields[i] != "-" && s.set(&o, fields[i]) != nil {
+					return r.String()
+				}
 			}
-			r = m.status()
+		} else if arg != "" {
+			return r.String()
 		}
+		r = m.wait(o)
+	case req == "notify-status":
+		var status string
+		m.do(func() { status = m.notifyStatus })
+		return status
+	case req == "wait-checks":
+		var n int
+		m.do(func() { n = m.waitChecks })
+		return strconv.Itoa(n)
 	case req == "stop":
 		answer := make(chan response, 1)
 		m.do(func() { m.stop(answer) })
@@ -1539,21 +1701,21 @@ func (m *monitor) answer(req string) string {
 				syscall.Kill(-m.run.pid, sig)
 			}
 		})
-		r = m.status()
+		r = m.status(m.o)
 	}
 	return r.String()
 }
 
 // status runs the health check, if any, before it takes the state: a process that exited
 // meanwhile is not running.
-func (m *monitor) status() (r response) {
+func (m *monitor) status(o options) (r response) {
 	var run *childRun
 	var checks context.Context
 	m.do(func() { r, run, checks = m.response(), m.run, m.checks })
 	if m.o.healthKinds() == 0 {
 		return r
 	}
-	health, why, err := m.checkHealth(run, checks)
+	health, why, err := m.checkHealth(run, checks, seconds(o.HealthTimeout))
 	if err != nil {
 		return errorResponse("%v", err)
 	}
@@ -1573,11 +1735,42 @@ func (m *monitor) status() (r response) {
 	return r
 }
 
+// wait checks until the process is healthy or has exited, or the budget is spent: o's
+// health_count checks, and (health_count-1) health_delays. Checks come sooner at first,
+// after a pause of 1/20 of the process's age, from 10 ms (50 ms for a command) up to the
+// delay, and at once when the process says it is ready.
+func (m *monitor) wait(o options) (r response) {
+	floor, delay := 10*time.Millisecond, seconds(o.HealthDelay)
+	if m.o.HealthCommand != "" {
+		floor = 50 * time.Millisecond
+	}
+	deadline := time.Now().Add(time.Duration(max(o.HealthCount-1, 0)) * delay)
+	for checks := 1; ; checks++ {
+		r = m.status(o)
+		var run *childRun
+		m.do(func() { run, m.waitChecks = m.run, checks })
+		if r.code != codeRunning || r.healthy() ||
+			checks >= o.HealthCount && !time.Now().Before(deadline) {
+			return r
+		}
+		pause := min(max(time.Since(run.started)/20, floor), delay)
+		if left := time.Until(deadline); left > 0 {
+			pause = min(pause, left)
+		}
+		select {
+		case <-run.exited:
+		case <-run.ready:
+		case <-time.After(pause):
+		}
+	}
+}
+
 // Health checks. Each is bounded by the health timeout, so that none can hang a monitor.
 
 // checkHealth checks run r and says why it failed; a stop ends checks, and a health command.
-func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string, error) {
-	timeout, why := seconds(m.o.HealthTimeout), ""
+func (m *monitor) checkHealth(r *childRun, checks context.Context, timeout time.Duration) (
+	int, string, error) {
+	why := ""
 	switch {
 	case m.o.HealthURL != "" || m.o.HealthTCP != "":
 		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
@@ -1586,6 +1779,12 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string,
 		m.watch.asks <- logAsk{r, time.Now().Add(timeout), answer}
 		if !<-answer {
 			why = "no line has matched " + m.o.HealthLog + " since the process started"
+		}
+	case m.o.HealthNotify:
+		select {
+		case <-r.ready:
+		default:
+			why = "no READY=1 on $NOTIFY_SOCKET since the process started"
 		}
 	case checks.Err() != nil:
 		return -9, "health command not run: the process is being stopped", nil
@@ -1613,8 +1812,8 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context) (int, string,
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left would outlive the monitor
 	health := exitCode(cmd.ProcessState)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		m.logf("health check killed after %gs", m.o.HealthTimeout)
-		why = fmt.Sprintf("health command killed after %gs", m.o.HealthTimeout)
+		m.logf("health check killed after %gs", timeout.Seconds())
+		why = fmt.Sprintf("health command killed after %gs", timeout.Seconds())
 	}
 	return health, healthCommandFailure(health, why, stderr.String()), nil
 }
@@ -1723,6 +1922,7 @@ type logWatch struct {
 	name    string   // whose monitor's lines in the monitor log are not the process's
 	paths   []string // the process's stdout and stderr, or the one file of both
 	asks    chan logAsk
+	runs    chan *childRun // each new run, to follow its output as it is written
 	run     *childRun
 	offsets []int64  // how far each file has been read, to the end of a line
 	carry   [][]byte // the start of a line that a monitor's line cut in two
@@ -1746,16 +1946,42 @@ func (w *logWatch) sizes() []int64 {
 	return sizes
 }
 
-func (w *logWatch) serve() {
-	for ask := range w.asks {
-		if ask.run != w.run {
-			w.run, w.matched = ask.run, false
-			w.offsets, w.carry = slices.Clone(ask.run.logStart), make([][]byte, len(w.paths))
+// serve answers the checks, and between them follows the output of the run, polling it from
+// every 5 ms, slower as the run ages, so that a matching line makes it ready at once.
+func (w *logWatch) serve(ready func(*childRun)) {
+	poll := time.NewTimer(time.Hour)
+	for {
+		var ask logAsk
+		select {
+		case r := <-w.runs:
+			w.follow(r)
+		case ask = <-w.asks:
+			w.follow(ask.run)
+		case <-poll.C:
 		}
+		if w.run == nil {
+			continue
+		}
+		before := w.matched
 		for i := 0; i < len(w.paths) && !w.matched; i++ {
-			w.readOn(i, ask.deadline)
+			w.readOn(i, cmp.Or(ask.deadline, time.Now().Add(100*time.Millisecond)))
 		}
-		ask.answer <- w.matched
+		if ask.answer != nil {
+			ask.answer <- w.matched
+		}
+		if w.matched && !before {
+			go ready(w.run)
+		}
+		if !w.matched {
+			poll.Reset(min(max(time.Since(w.run.started)/40, 5*time.Millisecond), time.Second))
+		}
+	}
+}
+
+func (w *logWatch) follow(r *childRun) {
+	if r != w.run {
+		w.run, w.matched = r, false
+		w.offsets, w.carry = slices.Clone(r.logStart), make([][]byte, len(w.paths))
 	}
 }
 
@@ -2039,9 +2265,15 @@ func (j *exportJob) systemd() {
 			"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
 			j.MaxRestarts, j.MaxRestarts+1, exportRestartWindow(j.options))
 	}
-	j.line("\n[Service]\n"+
-		"# exec: the start fails if the command cannot be run, as procdog's does.\n"+
-		"Type=exec\nExecStart=%s\nWorkingDirectory=%s\n"+
+	if j.HealthNotify {
+		j.line("\n[Service]\n# The process is started once it sends READY=1, as for procdog's\n" +
+			"# --health-notify; any process of the service may send it.\n" +
+			"Type=notify\nNotifyAccess=all")
+	} else {
+		j.line("\n[Service]\n" +
+			"# exec: the start fails if the command cannot be run, as procdog's does.\nType=exec")
+	}
+	j.line("ExecStart=%s\nWorkingDirectory=%s\n"+
 		"# procdog passes on the environment of the shell that starts it; a service gets\n"+
 		"# the service manager's. Add Environment= lines for what the process needs.",
 		quoteWords(j.argv, systemdQuote), j.systemdPath(j.Dir))
@@ -2120,7 +2352,7 @@ func (j *exportJob) systemdHealth() {
 func (j *exportJob) healthArgv() []string {
 	argv := j.health
 	switch {
-	case j.healthKinds() == 0:
+	case j.healthKinds() == 0 || j.HealthNotify:
 		return nil
 	case j.HealthURL != "":
 		// 2xx and 3xx pass, as for procdog: -f fails on 4xx and 5xx and no
@@ -2252,6 +2484,8 @@ func (j *exportJob) launchdStopAndRestart() {
 // ("running, health=0, pid=12"), or "error: MESSAGE". healthError is for JSON alone.
 type response struct {
 	code, msg, healthError string
+	notifyStatus           string // the process's STATUS=, for JSON alone
+	checks                 int    // how many checks found it unhealthy, for the client's message
 	values                 map[string]int
 }
 
@@ -2334,6 +2568,9 @@ func (r response) json(name string) string {
 	if r.code == codeError {
 		fields["error"] = r.msg
 	}
+	if r.notifyStatus != "" {
+		fields["notify_status"] = r.notifyStatus
+	}
 	if r.healthError != "" {
 		fields["health_error"] = r.healthError
 	}
@@ -2366,7 +2603,8 @@ type options struct {
 	Dir, Stdin, Stdout, Stderr, Restart, Config, Output                   string
 	HealthCount, MaxRestarts, Lines                                       int
 	HealthDelay, HealthTimeout, Linger, Settle, StopTimeout, RestartDelay float64
-	EnsureHealthy, Append, Strict, Shell, Debug, JSON, Follow, All        bool
+	EnsureHealthy, HealthNotify, Append, Strict, Shell, Debug, JSON       bool
+	Follow, All                                                           bool
 	StopSignal                                                            signalName
 	Env                                                                   envList
 }
@@ -2405,6 +2643,8 @@ var optionSpecs = []optionSpec{
 	{"stop-timeout", "", true, "seconds before stop sends SIGKILL"},
 	{"health-url", "", true, "healthy when an HTTP GET of this http:// URL answers 2xx or 3xx"},
 	{"health-tcp", "", true, "healthy when a TCP connection to this HOST:PORT opens"},
+	{"health-notify", "", true,
+		"healthy once the process sends READY=1 to $NOTIFY_SOCKET, as systemd's notify protocol"},
 	{"health-log", "", true,
 		"healthy once the process has printed a line matching this regular expression"},
 	{"restart", "", true, "restart the process when it exits: no, on-failure or always"},
@@ -2424,7 +2664,8 @@ var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir
 	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true,
 	"env": true}
 
-var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log"}
+var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log",
+	"health-notify"}
 
 func findOption(long string) (optionSpec, bool) {
 	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
@@ -2499,6 +2740,9 @@ func parseBool(s string) (bool, error) {
 
 func (o options) healthKinds() int {
 	probes := []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog}
+	if o.HealthNotify {
+		probes = append(probes, "notify")
+	}
 	return len(slices.DeleteFunc(probes, func(p string) bool { return p == "" }))
 }
 
@@ -2683,7 +2927,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	}
 	if o.healthKinds() > 1 {
 		return o, failf(exitUnknown, "more than one kind of health check in '%s': "+
-			"use one of health_command, health_url, health_tcp, health_log", path)
+			"use one of health_command, health_url, health_tcp, health_log, health_notify", path)
 	}
 	return o, o.applyCommandLine(cl)
 }
@@ -2692,6 +2936,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 func (o *options) applyCommandLine(cl commandLine) error {
 	if cl.givesHealthCheck() {
 		o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog = "", "", "", ""
+		o.HealthNotify = false
 	}
 	for _, spec := range optionSpecs {
 		v, ok := cl.set[spec.long]
@@ -2712,7 +2957,7 @@ func (o *options) applyCommandLine(cl commandLine) error {
 	}
 	if o.healthKinds() > 1 {
 		return usageErrorf("use only one of " +
-			"--health-command, --health-url, --health-tcp, --health-log")
+			"--health-command, --health-url, --health-tcp, --health-log, --health-notify")
 	}
 	return nil
 }
@@ -3259,17 +3504,26 @@ func lockHeld(path string) bool {
 // listenUnix binds under a umask that makes the socket owner-only from the first moment, and
 // that no child started meanwhile inherits.
 func listenUnix(path string) (net.Listener, error) {
-	syscall.ForkLock.Lock()
-	oldMask := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(oldMask)
-	syscall.ForkLock.Unlock()
+	ln, err := ownerOnly(func() (net.Listener, error) { return net.Listen("unix", path) })
 	if err != nil {
 		return nil, err
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false) // removeSocket knows when it is still ours
 	return ln, nil
 }
+
+// ownerOnly binds a socket that is owner-only from its first moment: under a umask of 077, not
+// chmod'ed after. The umask is the process's: no process may be started meanwhile.
+func ownerOnly[T any](listen func() (T, error)) (T, error) {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	defer syscall.Umask(syscall.Umask(0o177))
+	return listen()
+}
+
+// soPasscred is SO_PASSCRED where it is not 16.
+var soPasscred = map[string]int{"ppc64": 20, "ppc64le": 20,
+	"mips": 17, "mipsle": 17, "mips64": 17, "mips64le": 17}
 
 // dialMonitor connects to the monitor at path if it runs as this user. The socket file can be
 // swapped after its owner was checked: only the peer's credentials say who answers.

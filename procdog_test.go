@@ -98,7 +98,60 @@ var expandError = regexp.MustCompile(`^('[_A-Za-z][_A-Za-z0-9]*'|Invalid placeho
 // itBinary is the procdog binary that TestMain builds for the integration tests.
 var itBinary string
 
-func TestMain(m *testing.M) { os.Exit(itMain(m)) }
+func TestMain(m *testing.M) {
+	if kind := os.Getenv("PROCDOG_TEST_SERVER"); kind != "" {
+		itServer(kind)
+	}
+	os.Exit(itMain(m))
+}
+
+// itServer is the test binary as a server that becomes ready $DELAY after it starts, as kind
+// says: tcp listens on $ADDR and answers HTTP; log prints $LINE; file makes the file $FILE;
+// notify sends READY=1 to $NOTIFY_SOCKET. Then it notes the moment, in ns, in $READY, and runs
+// until it is stopped.
+func itServer(kind string) {
+	delay, _ := time.ParseDuration(os.Getenv("DELAY"))
+	time.Sleep(delay)
+	switch kind {
+	case "tcp":
+		ln, err := net.Listen("tcp", os.Getenv("ADDR"))
+		if err != nil {
+			os.Exit(3)
+		}
+		go http.Serve(ln, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	case "log":
+		fmt.Println(os.Getenv("LINE"))
+	case "file":
+		os.WriteFile(os.Getenv("FILE"), nil, 0o644)
+	case "notify", "status": // status waits for $FILE, and says it is serving, not ready
+		for kind == "status" && !itExists(os.Getenv("FILE")) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		conn, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
+		if err != nil {
+			os.Exit(3)
+		}
+		conn.Write([]byte(map[string]string{"notify": "STATUS=warming up\nREADY=1\nSTATUS=serving",
+			"status": "STATUS=serving"}[kind]))
+	}
+	os.WriteFile(os.Getenv("READY"), []byte(strconv.FormatInt(time.Now().UnixNano(), 10)), 0o644)
+	select {}
+}
+
+// itServerArgs are the options that start the test binary as a server of kind, ready after
+// delay, and the health check that finds it ready: tcp, url, log, command or notify.
+func itServerArgs(t testing.TB, e *itEnv, kind, delay string) []string {
+	exe, err := os.Executable()
+	itMust(t, err)
+	addr := itClosedAddr(t)
+	env := map[string]string{"tcp": "tcp", "url": "tcp", "log": "log", "command": "file", "notify": "notify"}
+	check := map[string][]string{"tcp": {"--health-tcp", addr}, "url": {"--health-url", "http://" + addr + "/"},
+		"log": {"--health-log", "ready to accept"}, "command": {"--health-command", "test -e " + filepath.Join(e.work, "up")},
+		"notify": {"--health-notify"}}[kind]
+	return append([]string{"-c", exe, "--env", "PROCDOG_TEST_SERVER=" + env[kind], "--env", "DELAY=" + delay,
+		"--env", "ADDR=" + addr, "--env", "LINE=ready to accept connections", "--env", "FILE=" + filepath.Join(e.work, "up"),
+		"--env", "READY=" + filepath.Join(e.work, "ready")}, check...)
+}
 
 func itMain(m *testing.M) int {
 	// Most integration tests spend their time waiting for processes, not
@@ -781,7 +834,7 @@ func itSeq(from, to int) string {
 const itStamp = "{N}-{N}-{N}T{N}:{N}:{N}.{N}Z procdog[{N}]"
 
 // itClosedAddr is a local TCP address where nobody listens.
-func itClosedAddr(t *testing.T) string {
+func itClosedAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	itMust(t, err)
@@ -1445,7 +1498,7 @@ func TestResolveOptionsRejectsBadValues(t *testing.T) {
 			exitUnknown, expansion + "health_url 'http://$BADENVVAR/': 'BADENVVAR'", nil},
 		{"two kinds of health check in the config file is exit 3",
 			"[web]\nhealth_command=true\nhealth_tcp=127.0.0.1:1\n", nil, exitUnknown, "more than one kind of " +
-				"health check in '{path}': use one of health_command, health_url, health_tcp, health_log", nil},
+				"health check in '{path}': use one of health_command, health_url, health_tcp, health_log, health_notify", nil},
 		{"a bad restart policy in the config file is exit 3", "[web]\nrestart=maybe\n", nil, exitUnknown,
 			"invalid choice: 'maybe' (choose from 'no', 'on-failure', 'always') " +
 				"for config key 'restart' in '{path}'", nil},
@@ -2409,6 +2462,8 @@ func TestExportGolden(t *testing.T) {
 			"Environment=\"A=$HOME 100%%\"\nEnvironment=\"B=two words\"\n", ""},
 		{[]string{"launchd", "envy", "-c", "sleep 100", "--env", "A=<&>"}, "",
 			"<key>A</key>\n\t\t<string>&lt;&amp;&gt;</string>", ""},
+		{[]string{"systemd", "ready", "-c", "java -jar ready.jar", "--dir", tmp, "--health-notify"},
+			"export.notify.service.golden", "Type=notify\n", ""},
 		{[]string{"systemd", "h", "-c", "sleep 100", "--health-command", "true"}, "",
 			"\n#ExecStartPost=/bin/sh -c ", "procdog: warning: the systemd output does not express: " +
 				"the health check, which only procdog status reports (commented out) (see its comments)\n"},
@@ -2756,7 +2811,7 @@ func TestBadValuesNameTheRule(t *testing.T) {
 		{[]string{"start", "x", "-c", "true", "--restart-delay=-1"}, "argument --restart-delay: invalid float value: '-1' (a number of seconds, 0 or more)"},
 		{[]string{"start", "x", "-c", "true", "--health-log", "(("}, "argument --health-log: not a regular expression: error parsing regexp: missing closing ): `((`"},
 		{[]string{"start", "x", "-c", "true", "--health-log", "x", "--health-tcp", "127.0.0.1:1"},
-			"use only one of --health-command, --health-url, --health-tcp, --health-log"},
+			"use only one of --health-command, --health-url, --health-tcp, --health-log, --health-notify"},
 		{[]string{"start", "x", "-c", "true", "--env", "NOEQUALS"}, "argument --env: invalid env word 'NOEQUALS': " + envRule},
 		{[]string{"start", "x", "-c", "true", "--env", "1A=x"}, "argument --env: invalid env word '1A=x': " + envRule},
 		{[]string{"start", "x", "-c", "true", "--env", "=x"}, "argument --env: invalid env word '=x': " + envRule},
@@ -3073,17 +3128,20 @@ func TestItHealth(t *testing.T) {
 		atStart, afterWait string // the health= of start's answer and wait's
 		code               int    // wait's exit code
 		checks             int    // how many checks ran, start's first among them
+		why                string // wait's stderr: why the last check failed
 	}{
-		{"wait retries until healthy", `sh -c 'echo x >> checks; test $$(wc -l < checks) -ge 3'`, "5", "1", "0", 0, 3},
-		{"wait gives up after health-count checks", `sh -c 'echo x >> checks; exit 7'`, "3", "7", "7", 6, 4},
-		{"wait with a health count of 0 still checks once", `sh -c 'echo x >> checks; exit 1'`, "0", "1", "1", 6, 2},
+		{"wait retries until healthy", `sh -c 'echo x >> checks; test $$(wc -l < checks) -ge 3'`, "5", "1", "0", 0, 3, ""},
+		{"wait gives up after health-count checks", `sh -c 'echo x >> checks; exit 7'`, "3", "7", "7", 6, 4,
+			"procdog: error: 'h' is not healthy after 3 checks: health command exited with 7"},
+		{"wait with a health count of 0 still checks once", `sh -c 'echo x >> checks; exit 1'`, "0", "1", "1", 6, 2,
+			"procdog: error: 'h' is not healthy after 1 check: health command exited with 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := itNew(t)
 			r := e.expect("running, health="+tc.atStart+", pid={N}", "", 0, "start", "h", "-c", "sleep 100", "--health-command", tc.check,
 				"--health-count", tc.count, "--health-delay", "0.05", "--linger", "0.2")
-			e.expect(strings.Replace(r.line(), "health="+tc.atStart, "health="+tc.afterWait, 1), "", tc.code, "wait", "h")
+			e.expect(strings.Replace(r.line(), "health="+tc.atStart, "health="+tc.afterWait, 1), tc.why, tc.code, "wait", "h")
 			itFileLines(t, filepath.Join(e.work, "checks"), slices.Repeat([]string{"x"}, tc.checks)...)
 		})
 	}
@@ -3098,7 +3156,8 @@ func TestItHealth(t *testing.T) {
 		// pid, which exec hands on to sleep. The check fails only once the
 		// pid file is there, so that the process is not stopped before it
 		// has written it.
-		e.expect("killed, signal=15", "", 6, "start", "h", "--shell", "-c", "echo $$$$ > pid; exec sleep 100",
+		e.expect("killed, signal=15", "procdog: error: 'h' is not healthy after 3 checks: health command exited with 1", 6,
+			"start", "h", "--shell", "-c", "echo $$$$ > pid; exec sleep 100",
 			"--health-command", "sh -c 'until test -s pid; do sleep 0.01; done; false'",
 			"--health-count", "2", "--health-delay", "0.05", "--ensure-healthy", "--linger", itWindow)
 		if pid := itPidFile(e, filepath.Join(e.work, "pid")); itAlive(pid) {
@@ -3656,6 +3715,67 @@ func TestItJSON(t *testing.T) {
 	e.expect(`{"name":"j","signal":15,"state":"killed"}`, "", 0, "stop", "j", "--json")
 	e.expect(`{"name":"j","returncode":-15,"state":"exited"}`, "", 6, "wait", "j", "--json")
 	itDead(t, itSoon, "the stopped process", itPid(t, plain))
+}
+
+// TestItReadiness: each kind of check finds a server that becomes ready a while after it
+// starts, and start --ensure-healthy with the default options answers healthy. A notify
+// socket believes only the process's group, and status --json shows its last STATUS=.
+func TestItReadiness(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"tcp", "url", "log", "command", "notify"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			e := itNew(t)
+			e.expect("running, health=0, pid={N}", "", 0,
+				append([]string{"start", "s", "--ensure-healthy"}, itServerArgs(t, e, kind, "300ms")...)...)
+			if kind == "notify" {
+				e.expect(`{"health":0,"name":"s","notify_status":"serving","pid":{N},"state":"running"}`, "", 0,
+					"status", "s", "--json")
+			}
+		})
+	}
+	t.Run("systemd-notify", func(t *testing.T) {
+		t.Parallel()
+		if _, err := exec.LookPath("systemd-notify"); err != nil {
+			t.Skip("no systemd-notify here")
+		}
+		e := itNew(t)
+		e.expect("running, health=0, pid={N}", "", 0, "start", "s", "--health-notify", "--ensure-healthy",
+			"--shell", "-c", "sleep 0.2; systemd-notify --ready --status=up; exec sleep 100")
+	})
+	t.Run("a datagram from outside the process's group is ignored", func(t *testing.T) {
+		t.Parallel()
+		e := itNew(t)
+		args := append([]string{"start", "s"}, itServerArgs(t, e, "notify", "0s")...)
+		args[slices.Index(args, "PROCDOG_TEST_SERVER=notify")] = "PROCDOG_TEST_SERVER=status"
+		e.expect("running, health=1, pid={N}", "", 0, args...)
+		conn, err := net.Dial("unixgram", filepath.Join(e.state, "procdog.s.notify"))
+		itMust(t, err)
+		_, err = conn.Write([]byte("READY=1"))
+		itMust(t, err)
+		conn.Close()
+		itWrite(t, filepath.Join(e.work, "up"), "") // the process's STATUS= comes after ours
+		itEventually(t, itSoon, "the process's STATUS=", func() (bool, string) {
+			r := e.run("status", "s", "--json")
+			return strings.Contains(r.stdout, `"notify_status":"serving"`), r.stdout
+		})
+		e.expect("running, health=1, pid={N}", "", 0, "status", "s")
+	})
+}
+
+// TestItWaitTakesItsOwnOptions: wait's --health-count and --health-delay bound that wait, not
+// the monitor's, and a failed wait says why on stderr.
+func TestItWaitTakesItsOwnOptions(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	e.expect("running, health=1, pid={N}", "", 0, "start", "h", "-c", "sleep 100", "--health-command", "false",
+		"--health-count", "100", "--health-delay", "1")
+	began := time.Now()
+	e.expect("running, health=1, pid={N}", "procdog: error: 'h' is not healthy after {N} checks: health command exited with 1",
+		6, "wait", "h", "--health-count", "3", "--health-delay", "0.1")
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("wait took %v, far more than its own 3 checks 0.1 s apart", took)
+	}
 }
 
 // TestItHealthProbesPass: HTTP 302 is healthy, and not followed (to

@@ -351,6 +351,7 @@ normalise() {
 		-e 's/pid=[0-9]+/pid=PID/g' \
 		-e 's/"pid":[0-9]+/"pid":PID/g' \
 		-e 's/procdog\[[0-9]+\]/procdog[PID]/g' \
+		-e 's/not healthy after [0-9]+ checks?/not healthy after N checks/' \
 		-e "s#$PROCDOG_DIR#\$DIR#g" \
 		-e "s#$WORK#\$WORK#g" \
 		-e "s/(http\.server |127\.0\.0\.1:)$PORT/\1PORT/g"
