@@ -221,9 +221,7 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 			r, _, err = c.start()
 		}
 	case "wait":
-		if r, err = c.request(waitRequest(cl)); err == nil && r.code == codeRunning && !r.healthy() {
-			r = c.whyUnhealthy(r, 0)
-		}
+		r, err = c.wait(cl)
 	case "status", "stop":
 		r, err = c.request(command)
 	case "signal":
@@ -253,6 +251,15 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 			r.healthError)
 	}
 	return exitWith(code)
+}
+
+// wait waits with the health options cl gives, and asks why, if in vain.
+func (c client) wait(cl commandLine) (response, error) {
+	r, err := c.request(waitRequest(cl))
+	if err == nil && r.code == codeRunning && !r.healthy() {
+		r = c.whyUnhealthy(r, 0)
+	}
+	return r, err
 }
 
 // waitRequest is "wait", or with the health_count, health_delay and health_timeout that cl
@@ -1027,8 +1034,8 @@ type monitor struct {
 	argv, health                  []string
 	watch                         *logWatch     // --health-log
 	notify                        *net.UnixConn // --health-notify's socket, till the linger
-	logOut                        *os.File      // the monitor log, and the process's output by default
-	stdout, stderr                *os.File      // open for the monitor's life: a restarted process writes on
+	logOut                        *os.File      // the monitor log; the process's output by default
+	stdout, stderr                *os.File      // open till the linger: a restarted process writes on
 	events                        chan func()
 
 	state              monitorState
