@@ -1,21 +1,20 @@
 package main
 
-// procdog's tests, in three layers that "go test ./..." runs together. Each
-// behaviour is checked in one layer, the one that fits it:
+// procdog's tests, in three layers that "go test ./..." runs together. Each behaviour is checked
+// in one layer, the one that fits it:
 //
-//   - unit tests and fuzz targets, for what needs no process: the config
-//     file, the command line, variable expansion, word splitting, options
-//     and their rules, the client's refusals and messages (run in this
-//     process), responses and exit codes, the --health-log matcher, the
+//   - unit tests and fuzz targets, for what needs no process: the config file, the command line,
+//     variable expansion, word splitting, options and their rules, the client's refusals and
+//     messages (run in this process), responses and exit codes, the --health-log matcher, the
 //     export formats;
-//   - integration tests (TestIt*), for what does: TestMain builds the real
-//     binary, and each test drives real processes through it in a state
-//     directory of its own, ending everything it starts by pid;
-//   - TestRunTestSh, the golden-output tour in run_test.sh: the response
-//     lines and exit codes as a user sees them.
+//   - integration tests (TestIt*), for what does: TestMain builds the real binary, and each test
+//     drives real processes through it in a state directory of its own, ending everything it
+//     starts by pid;
+//   - TestRunTestSh, the golden-output tour in run_test.sh: the response lines and exit codes as a
+//     user sees them.
 //
-// Benchmarks measure procdog against the least a program of its design can
-// cost (BenchmarkVsFloor); TestBenchmarkVsFloorRuns runs them once.
+// Benchmarks measure procdog against the least a program of its design can cost
+// (BenchmarkVsFloor); TestBenchmarkVsFloorRuns runs them once.
 
 import (
 	"bufio"
@@ -50,9 +49,9 @@ import (
 	"time"
 )
 
-// --------------------------------------------------------------------------- Helpers: the
-// integration tests' world (TestMain builds the binary; itNew gives each test a state directory of
-// its own and ends what it starts), and the small tools the tests share.
+// ---------------------------------------------------------------------------
+// Helpers: the integration tests' world (TestMain builds the binary; itNew gives each test a state
+// directory of its own and ends what it starts), and the small tools the tests share.
 
 // codedErrorOf returns err as a *codedError, failing the test if it is not one.
 func codedErrorOf(t *testing.T, err error) *codedError {
@@ -62,6 +61,22 @@ func codedErrorOf(t *testing.T, err error) *codedError {
 		t.Fatalf("got error %v (%T), want a *codedError", err, err)
 	}
 	return ce
+}
+
+// itEqual fails the test unless got is want; what says what got is.
+func itEqual[T comparable](t testing.TB, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+// errText is err's message, or "" for no error.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // writeConfig writes text to a fresh config file and returns its path.
@@ -183,24 +198,20 @@ func itParallel(t *testing.T) *itEnv {
 	return itNew(t)
 }
 
-func (e *itEnv) setenv(name, value string) {
+func (e *itEnv) locked(f func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.env = append(e.env, name+"="+value)
+	f()
 }
 
-func (e *itEnv) track(pid int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.pids[pid] = true
+func (e *itEnv) setenv(name, value string) {
+	e.locked(func() { e.env = append(e.env, name+"="+value) })
 }
+
+func (e *itEnv) track(pid int) { e.locked(func() { e.pids[pid] = true }) }
 
 // name remembers NAME for the cleanup.
-func (e *itEnv) name(name string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.names[name] = true
-}
+func (e *itEnv) name(name string) { e.locked(func() { e.names[name] = true }) }
 
 // environ is the client's environment: the test's own, minus anything that could point procdog at a
 // user's state, config or variables.
@@ -1214,8 +1225,8 @@ func (z zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// --------------------------------------------------------------------------- Unit tests and fuzz
-// targets: the parsers and rules, without a process.
+// ---------------------------------------------------------------------------
+// Unit tests and fuzz targets: the parsers and rules, without a process.
 
 // The config file.
 
@@ -1537,12 +1548,8 @@ func TestOptionSpecSetParsesNumbers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got options
-			err := tt.spec.set(&got, tt.in)
-			if tt.err != "" && (err == nil || err.Error() != tt.err) {
-				t.Errorf("set --%s %q: error %v, want %q", tt.spec.long, tt.in, err, tt.err)
-			}
-			if tt.err == "" && (err != nil || got != tt.want) {
-				t.Errorf("set --%s %q: got %+v, %v; want %+v", tt.spec.long, tt.in, got, err, tt.want)
+			if err := tt.spec.set(&got, tt.in); errText(err) != tt.err || tt.err == "" && got != tt.want {
+				t.Errorf("set --%s %q: got %+v, %v; want %+v, error %q", tt.spec.long, tt.in, got, err, tt.want, tt.err)
 			}
 		})
 	}
@@ -1555,46 +1562,39 @@ func TestSplitWords(t *testing.T) {
 	tests := []struct {
 		name, in string
 		want     []string
+		err      string
 	}{
-		{"nothing is no words", "", nil},
-		{"white space is no words", " \t\n\r ", nil},
-		{"words are split on white space", " a  b\tc\nd\re ", []string{"a", "b", "c", "d", "e"}},
-		{"single quotes keep spaces", "'a b' c", []string{"a b", "c"}},
-		{"single quotes keep backslashes", `'a\b'`, []string{`a\b`}},
-		{"double quotes keep spaces", `"a b" c`, []string{"a b", "c"}},
-		{"a backslash in double quotes escapes a double quote", `"a\"b"`, []string{`a"b`}},
-		{"a backslash in double quotes escapes a backslash", `"a\\b"`, []string{`a\b`}},
-		{"a backslash in double quotes is kept before other characters", `"a\b\'"`, []string{`a\b\'`}},
-		{"a backslash outside quotes escapes a space", `a\ b`, []string{"a b"}},
-		{"a backslash outside quotes escapes a quote", `\'`, []string{"'"}},
-		{"a backslash outside quotes escapes a newline", "a\\\nb", []string{"a\nb"}},
-		{"an empty quoted word is kept", "''", []string{""}},
-		{"an empty double-quoted word is kept", `a "" b`, []string{"a", "", "b"}},
-		{"adjacent quoted parts are one word", `'a'"b"c`, []string{"abc"}},
-		{"quotes inside a word join it", `a"b c"d`, []string{"ab cd"}},
-		{"empty quotes inside a word vanish", "a''b", []string{"ab"}},
-		{"nothing is expanded", `"$x" *.go ~ a|b >c`, []string{"$x", "*.go", "~", "a|b", ">c"}},
-		{"# is not a comment", "x#y # c", []string{"x#y", "#", "c"}},
+		{"nothing is no words", "", nil, ""},
+		{"white space is no words", " \t\n\r ", nil, ""},
+		{"words are split on white space", " a  b\tc\nd\re ", []string{"a", "b", "c", "d", "e"}, ""},
+		{"single quotes keep spaces", "'a b' c", []string{"a b", "c"}, ""},
+		{"single quotes keep backslashes", `'a\b'`, []string{`a\b`}, ""},
+		{"double quotes keep spaces", `"a b" c`, []string{"a b", "c"}, ""},
+		{"a backslash in double quotes escapes a double quote", `"a\"b"`, []string{`a"b`}, ""},
+		{"a backslash in double quotes escapes a backslash", `"a\\b"`, []string{`a\b`}, ""},
+		{"a backslash in double quotes is kept before other characters", `"a\b\'"`, []string{`a\b\'`}, ""},
+		{"a backslash outside quotes escapes a space", `a\ b`, []string{"a b"}, ""},
+		{"a backslash outside quotes escapes a quote", `\'`, []string{"'"}, ""},
+		{"a backslash outside quotes escapes a newline", "a\\\nb", []string{"a\nb"}, ""},
+		{"an empty quoted word is kept", "''", []string{""}, ""},
+		{"an empty double-quoted word is kept", `a "" b`, []string{"a", "", "b"}, ""},
+		{"adjacent quoted parts are one word", `'a'"b"c`, []string{"abc"}, ""},
+		{"quotes inside a word join it", `a"b c"d`, []string{"ab cd"}, ""},
+		{"empty quotes inside a word vanish", "a''b", []string{"ab"}, ""},
+		{"nothing is expanded", `"$x" *.go ~ a|b >c`, []string{"$x", "*.go", "~", "a|b", ">c"}, ""},
+		{"# is not a comment", "x#y # c", []string{"x#y", "#", "c"}, ""},
 		{"a java command line", "java -classpath my-backend.jar com.example.BackendServer server config.yml",
-			[]string{"java", "-classpath", "my-backend.jar", "com.example.BackendServer", "server", "config.yml"}},
+			[]string{"java", "-classpath", "my-backend.jar", "com.example.BackendServer", "server", "config.yml"}, ""},
+		{"an unclosed single quote is an error", "echo 'abc", nil, "No closing quotation"},
+		{"an unclosed double quote is an error", `echo "abc`, nil, "No closing quotation"},
+		{"an unclosed quote after a closed one is an error", `'a' "b`, nil, "No closing quotation"},
+		{"a trailing backslash is an error", `echo a\`, nil, "No escaped character"},
+		{"a trailing backslash inside double quotes is an error", `echo "a\`, nil, "No escaped character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got, err := splitWords(tt.in); err != nil || !slices.Equal(got, tt.want) {
-				t.Errorf("splitWords(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-			}
-		})
-	}
-	for _, tt := range []struct{ name, in, want string }{
-		{"an unclosed single quote", "echo 'abc", "No closing quotation"},
-		{"an unclosed double quote", `echo "abc`, "No closing quotation"},
-		{"an unclosed quote after a closed one", `'a' "b`, "No closing quotation"},
-		{"a trailing backslash", `echo a\`, "No escaped character"},
-		{"a trailing backslash inside double quotes", `echo "a\`, "No escaped character"},
-	} {
-		t.Run(tt.name+" is an error", func(t *testing.T) {
-			if got, err := splitWords(tt.in); err == nil || err.Error() != tt.want {
-				t.Errorf("splitWords(%q) = %q, %v; want error %q", tt.in, got, err, tt.want)
+			if got, err := splitWords(tt.in); errText(err) != tt.err || tt.err == "" && !slices.Equal(got, tt.want) {
+				t.Errorf("splitWords(%q) = %q, %v; want %q, error %q", tt.in, got, err, tt.want, tt.err)
 			}
 		})
 	}
@@ -1639,12 +1639,8 @@ func TestExpandVars(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := expandVars(tt.in, lookupIn(vars))
-			if tt.err != "" && (err == nil || err.Error() != tt.err) {
-				t.Errorf("expandVars(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
-			}
-			if tt.err == "" && (err != nil || got != tt.want) {
-				t.Errorf("expandVars(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			if got, err := expandVars(tt.in, lookupIn(vars)); errText(err) != tt.err || tt.err == "" && got != tt.want {
+				t.Errorf("expandVars(%q) = %q, %v; want %q, error %q", tt.in, got, err, tt.want, tt.err)
 			}
 		})
 	}
@@ -1758,14 +1754,10 @@ func TestParseCommandLine(t *testing.T) {
 
 func TestValidName(t *testing.T) {
 	for _, name := range []string{"a", "web", "foo_bar-1", "A-Z_09", "-", "_"} {
-		if !validName(name) {
-			t.Errorf("validName(%q) = false, want true", name)
-		}
+		itEqual(t, fmt.Sprintf("validName(%q)", name), validName(name), true)
 	}
 	for _, name := range []string{"", "foo@bar", "foo bar", "a/b", "..", "a.b", "é", "web\n", "$x"} {
-		if validName(name) {
-			t.Errorf("validName(%q) = true, want false", name)
-		}
+		itEqual(t, fmt.Sprintf("validName(%q)", name), validName(name), false)
 	}
 }
 
@@ -1873,25 +1865,19 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 
 func TestRunPrintsHelpAndVersion(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
-	for _, args := range [][]string{{"-h"}, {"--help"}, {"-v"}, {"--version"}} {
-		var stdout, stderr bytes.Buffer
-		if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
-			t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
-		}
-		out := stdout.String()
-		if want := "procdog " + version + "\n"; strings.HasPrefix(args[0], "-v") || args[0] == "--version" {
-			if out != want {
-				t.Errorf("run(%q) printed %q, want %q", args, out, want)
-			}
-			continue
-		}
-		if !strings.HasPrefix(out, "usage: procdog ") {
-			t.Errorf("run(%q) stdout starts %q, want the usage line", args, out[:min(len(out), 40)])
-		}
-		for _, s := range optionSpecs {
-			if !strings.Contains(out, "--"+s.long) {
-				t.Errorf("run(%q): help does not mention --%s", args, s.long)
-			}
+	help := helpText()
+	for _, args := range [][]string{{"-h"}, {"--help"}} {
+		expectRun(t, args, exitOK, help)
+	}
+	for _, args := range [][]string{{"-v"}, {"--version"}} {
+		expectRun(t, args, exitOK, "procdog "+version+"\n")
+	}
+	if !strings.HasPrefix(help, "usage: procdog ") {
+		t.Errorf("help starts %q, want the usage line", help[:min(len(help), 40)])
+	}
+	for _, s := range optionSpecs {
+		if !strings.Contains(help, "--"+s.long) {
+			t.Errorf("help does not mention --%s", s.long)
 		}
 	}
 }
@@ -1922,9 +1908,7 @@ func TestResponseRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" encodes and parses back", func(t *testing.T) {
-			if got := tt.r.String(); got != tt.line {
-				t.Errorf("String() = %q, want %q", got, tt.line)
-			}
+			itEqual(t, "String()", tt.r.String(), tt.line)
 			for _, line := range []string{tt.line, tt.line + "\n", tt.line + "\r\n"} {
 				got := parseResponse(line)
 				if got.code != tt.r.code || got.msg != tt.r.msg || !maps.Equal(got.values, tt.r.values) {
@@ -2216,9 +2200,7 @@ func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
 			obj["error"] = r.msg
 		}
 		want, _ := json.Marshal(obj)
-		if got := r.json("web"); got != string(want) {
-			t.Errorf("%v as JSON:\nwant %s\ngot  %s", r, want, got)
-		}
+		itEqual(t, fmt.Sprintf("%v as JSON", r), r.json("web"), string(want))
 	}
 }
 
@@ -2309,9 +2291,8 @@ func TestExportRestartWindow(t *testing.T) {
 	} {
 		o := defaultOptions()
 		o.RestartDelay, o.MaxRestarts = tc.delay, tc.restarts
-		if got := exportRestartWindow(o); got != tc.want {
-			t.Errorf("exportRestartWindow(delay %g, %d restarts) = %d, want %d", tc.delay, tc.restarts, got, tc.want)
-		}
+		itEqual(t, fmt.Sprintf("exportRestartWindow(delay %g, %d restarts)", tc.delay, tc.restarts),
+			exportRestartWindow(o), tc.want)
 	}
 }
 
@@ -2663,15 +2644,11 @@ func TestEditDistance(t *testing.T) {
 		{"", "wait", 4}, {"lsit", "list", 1}, {"kitten", "sitting", 3},
 	}
 	for _, tt := range tests {
-		if got := editDistance(tt.a, tt.b); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
+		itEqual(t, fmt.Sprintf("editDistance(%q, %q)", tt.a, tt.b), editDistance(tt.a, tt.b), tt.want)
 	}
 	for word, want := range map[string]string{"strat": "start", "STOP": "stop", "lgos": "logs", "hlep": "help",
 		"versoin": "version", "x": "", "frobnicate": "", "restarts": "restart"} {
-		if got := suggestCommand(word); got != want {
-			t.Errorf("suggestCommand(%q) = %q, want %q", word, got, want)
-		}
+		itEqual(t, fmt.Sprintf("suggestCommand(%q)", word), suggestCommand(word), want)
 	}
 }
 
@@ -2791,37 +2768,25 @@ func TestHealthFailuresSayWhy(t *testing.T) {
 		{-9, "health command killed after 2s", "still trying", "health command killed after 2s: still trying"},
 	}
 	for _, tt := range tests {
-		if got := healthCommandFailure(tt.health, tt.why, tt.lastLine); got != tt.want {
-			t.Errorf("healthCommandFailure(%d, %q, %q) = %q, want %q", tt.health, tt.why, tt.lastLine, got, tt.want)
-		}
+		itEqual(t, fmt.Sprintf("healthCommandFailure(%d, %q, %q)", tt.health, tt.why, tt.lastLine),
+			healthCommandFailure(tt.health, tt.why, tt.lastLine), tt.want)
 	}
 	var log bytes.Buffer
 	out := "first\nthe last words\n  \n"
 	if got := copyLastLine(&log, out); got != "the last words" || log.String() != out {
 		t.Errorf("lastLine = %q, log %q; want %q and all of it", got, log.String(), "the last words")
 	}
-	if got := copyLastLine(&log, strings.Repeat("x", 500)); len(got) != 203 {
-		t.Errorf("lastLine of a long line kept %d bytes, want 200 and ...", len(got))
-	}
-	if got := copyLastLine(&log, "no newline at the end"); got != "no newline at the end" {
-		t.Errorf("lastLine of a line without a newline = %q", got)
-	}
+	itEqual(t, "the length of lastLine of a long line, 200 and ...", len(copyLastLine(&log, strings.Repeat("x", 500))), 203)
+	itEqual(t, "lastLine of a line without a newline", copyLastLine(&log, "no newline at the end"), "no newline at the end")
 	// A log that cannot be written (a full disk) must not stop the reading.
 	long := strings.Repeat("chunk\n", 4096) + "the last words\n"
-	if got := copyLastLine(failingWriter{}, long); got != "the last words" {
-		t.Errorf("lastLine into a log that fails = %q, want %q", got, "the last words")
-	}
-	if got := probeFailure("x:1", fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second); got != "no answer within 2s" {
-		t.Errorf("probeFailure(timeout) = %q", got)
-	}
+	itEqual(t, "lastLine into a log that fails", copyLastLine(failingWriter{}, long), "the last words")
+	itEqual(t, "probeFailure(timeout)", probeFailure("x:1", fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second),
+		"no answer within 2s")
 	r := newResponse(codeRunning, "pid", 5, "health", 1)
 	r.healthError = `GET http://h/: HTTP status 500 "x"`
-	if got, want := r.json("w"), `{"health":1,"health_error":"GET http://h/: HTTP status 500 \"x\"","name":"w","pid":5,"state":"running"}`; got != want {
-		t.Errorf("json = %s, want %s", got, want)
-	}
-	if got := r.String(); got != "running, health=1, pid=5" {
-		t.Errorf("the response line changed with a health error: %q", got)
-	}
+	itEqual(t, "json", r.json("w"), `{"health":1,"health_error":"GET http://h/: HTTP status 500 \"x\"","name":"w","pid":5,"state":"running"}`)
+	itEqual(t, "the response line with a health error", r.String(), "running, health=1, pid=5")
 }
 
 func TestOnlyWhatACommandUsesIsExpanded(t *testing.T) {
@@ -2890,9 +2855,9 @@ func TestHealthLogPatternIsCheckedAtStart(t *testing.T) {
 	}
 }
 
-// --------------------------------------------------------------------------- Integration tests:
-// the real binary, driving real processes, checking the exact response line, stderr and exit code
-// of every command.
+// ---------------------------------------------------------------------------
+// Integration tests: the real binary, driving real processes, checking the exact response line,
+// stderr and exit code of every command.
 
 // TestItStartSettles: start answers as soon as the process exits, however long the settle time. A
 // process that exits at once gets a settle time far longer than it needs, so that a slow or loaded
@@ -4128,13 +4093,12 @@ func TestMonitorLineAt(t *testing.T) {
 		{"plain output", -1},
 		{stamp + " procdog[] web: no pid", -1},
 	} {
-		if got := monitorLineAt([]byte(tc.line), "web"); got != tc.want {
-			t.Errorf("monitorLineAt(%q) = %d, want %d", tc.line, got, tc.want)
-		}
+		itEqual(t, fmt.Sprintf("monitorLineAt(%q)", tc.line), monitorLineAt([]byte(tc.line), "web"), tc.want)
 	}
 }
 
-// --------------------------------------------------------------------------- The golden tour.
+// ---------------------------------------------------------------------------
+// The golden tour.
 
 // TestRunTestSh runs the golden-output tour, run_test.sh, with the binary that TestMain built, so
 // that the one test command runs all three layers.
@@ -4159,7 +4123,8 @@ func TestRunTestSh(t *testing.T) {
 	}
 }
 
-// --------------------------------------------------------------------------- Benchmarks.
+// ---------------------------------------------------------------------------
+// Benchmarks.
 
 // Benchmarks: procdog against the floor, the least a command can do: a Go program that dials a Unix
 // socket, sends a line and reads one (testdata/floor), built the same way. They report, never fail
@@ -4293,8 +4258,6 @@ func TestFitsConfig(t *testing.T) {
 	for value, want := range map[string]bool{"sleep 100": true, "echo a\necho b": true,
 		"# first line is fine": true, " lead": false, "trail ": false, "a\n\nb": false,
 		"a\n  indented": false, "a\n# comment": false, "a\n; comment": false} {
-		if got := fitsConfig(value); got != want {
-			t.Errorf("fitsConfig(%q) = %v, want %v", value, got, want)
-		}
+		itEqual(t, fmt.Sprintf("fitsConfig(%q)", value), fitsConfig(value), want)
 	}
 }
