@@ -129,8 +129,8 @@ func itMain(m *testing.M) int {
 	args := []string{"build", "-o", itBinary}
 	if itRaceEnabled() && os.Getenv("PROCDOG_RACE_MONITORS") != "" {
 		// The monitors serve concurrently: built with the race detector too, cleanup fails a test
-		// whose monitors reported a race in their logs. It makes the suite several times slower, so
-		// it is asked for.
+		// whose monitors reported a race in their logs. It is several times slower, so only on
+		// request.
 		args = append(args, "-race")
 	}
 	build := exec.Command("go", append(args, ".")...)
@@ -162,8 +162,7 @@ const (
 	itWindowWait = 30*time.Second + itSoon // for a monitor with a linger of at most itWindow to go away
 )
 
-// itEnv is one test's private procdog world. It remembers every name and pid it sees so that its
-// cleanup can end them all.
+// itEnv is one test's private procdog world. It remembers every name and pid it sees, for its cleanup to end.
 type itEnv struct {
 	t     testing.TB
 	state string // PROCDOG_DIR
@@ -213,8 +212,8 @@ func (e *itEnv) track(pid int) { e.locked(func() { e.pids[pid] = true }) }
 // name remembers NAME for the cleanup.
 func (e *itEnv) name(name string) { e.locked(func() { e.names[name] = true }) }
 
-// environ is the client's environment: the test's own, minus anything that could point procdog at a
-// user's state, config or variables.
+// environ is the client's environment: the test's own, minus what could point procdog at a user's
+// state, config or variables.
 func (e *itEnv) environ() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -240,8 +239,7 @@ func (e *itEnv) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd.Env = e.environ()
 	// A pipe still open after procdog has exited means something it started holds it: fail then,
 	// rather than at the command timeout, but give a loaded machine time to deliver the output. So
-	// every command a test runs checks what "procdog start ... | cat" needs: that the reader sees
-	// EOF once procdog has exited.
+	// every command checks what "procdog start ... | cat" needs: EOF once procdog has exited.
 	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
@@ -496,8 +494,7 @@ func itStat(pid, n int) int {
 	return 0
 }
 
-// itEventually polls cond until it holds or timeout passes; then it fails, showing what cond last
-// saw.
+// itEventually polls cond until it holds or timeout passes; then fails, showing what cond last saw.
 func itEventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -515,8 +512,7 @@ func itEventually(t testing.TB, timeout time.Duration, what string, cond func() 
 
 func (e *itEnv) path(name, kind string) string { return statePath(e.state, name, kind) }
 
-// noConfigHint is the line that follows a missing command when there is no config file: where
-// procdog looked.
+// noConfigHint follows a missing command when there is no config file: where procdog looked.
 func (e *itEnv) noConfigHint() string {
 	return "procdog: no config file found: looked for procdog.cfg in " + e.work + " and its parents, and for " +
 		filepath.Join(filepath.Dir(itBinary), "procdog.cfg") + " and " + filepath.Join(e.home, ".procdog.cfg")
@@ -599,8 +595,8 @@ func itWrite(t testing.TB, path, text string) {
 }
 
 // itGoSetup finds the go command and its version, and prepares e to run it offline: HOME is the
-// test's, so go is told where its real cache and settings are, and it may neither switch toolchains
-// nor download anything.
+// test's, so go is told where its real cache and settings are, and it may not switch toolchains or
+// download.
 func itGoSetup(t *testing.T, e *itEnv) (goBin, version string) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
@@ -628,8 +624,8 @@ func itGoSetup(t *testing.T, e *itEnv) (goBin, version string) {
 
 // itGoDir is a directory holding files (path: text), the same one for every run of the tests with
 // the same files: go caches a build of a main package by its directory too, and a build of procdog
-// takes a second or two of CPU. It is made whole elsewhere, then renamed into place; those of other
-// files go once unused for a day.
+// takes a second or two of CPU. It is made whole elsewhere, then renamed into place; others go once
+// unused for a day.
 func itGoDir(t *testing.T, files map[string]string) string {
 	t.Helper()
 	sum := sha256.New()
@@ -660,8 +656,7 @@ func itGoDir(t *testing.T, files map[string]string) string {
 }
 
 // goExpect runs the go command with args in dir, in e's world, and checks what it did as expect
-// does. The NAME of a procdog command in args (after "run FILE" or "tool procdog") is remembered
-// for the cleanup.
+// does. NAME in args (after "run FILE" or "tool procdog") is remembered for the cleanup.
 func (e *itEnv) goExpect(goBin, dir, stdout, stderr string, code int, args ...string) itResult {
 	e.t.Helper()
 	if len(args) >= 4 && (args[0] == "run" || args[0] == "tool") {
@@ -675,8 +670,7 @@ func (e *itEnv) goExpect(goBin, dir, stdout, stderr string, code int, args ...st
 	return e.check(e.finish(ctx, cmd, append([]string{"(go)"}, args...)), stdout, stderr, code)
 }
 
-// stateFiles lists the state directory, logs left out: what a failed or finished start must not
-// leave behind.
+// stateFiles lists the state directory but logs: what a failed or finished start must not leave.
 func (e *itEnv) stateFiles() []string {
 	entries, _ := os.ReadDir(e.state)
 	var names []string
@@ -704,8 +698,8 @@ type itWant struct {
 	code   int
 }
 
-// itExpectOneOf runs procdog and fails unless it printed one of want, with its exit code, and
-// nothing on stderr.
+// itExpectOneOf fails unless procdog printed one of want, with its exit code, and nothing on
+// stderr.
 func itExpectOneOf(e *itEnv, want []itWant, args ...string) itResult {
 	e.t.Helper()
 	r := e.run(args...)
@@ -718,8 +712,7 @@ func itExpectOneOf(e *itEnv, want []itWant, args ...string) itResult {
 	return r
 }
 
-// itEventuallyAnswers runs procdog until it prints the line want, with nothing on stderr, and exits
-// with code.
+// itEventuallyAnswers runs procdog until it prints want, nothing on stderr, and exits with code.
 func itEventuallyAnswers(e *itEnv, timeout time.Duration, want string, code int, args ...string) itResult {
 	e.t.Helper()
 	var r itResult
@@ -790,8 +783,7 @@ func itTCPListener(t *testing.T) string {
 	return addr
 }
 
-// itListen listens on addr until the test ends, and says where; it writes answer to every
-// connection, then closes it.
+// itListen listens on addr until the test ends and says where, answering each connection with answer.
 func itListen(t *testing.T, addr, answer string) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -864,8 +856,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // procKiB is the field name (such as "Pss:" or "VmRSS:") of the /proc file of pid, in KiB:
-// smaps_rollup has the proportional set size, a process's own memory plus its share of what it
-// shares with others.
+// smaps_rollup has the proportional set size, its own memory plus its share of shared memory.
 func procKiB(pid int, file, name string) (int, bool) {
 	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	return procField(string(text), name), err == nil
@@ -901,8 +892,7 @@ func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
 	var ended []int
 	for _, pid := range pids {
 		if pid > 0 {
-			// Should this kill fail, the cleanup ends it: the sleep has this test's PROCDOG_DIR in
-			// its environment.
+			// Should this kill fail, the cleanup ends it: the sleep has this test's PROCDOG_DIR.
 			e.track(pid)
 			ended = append(ended, pid, itStat(pid, 4))
 			syscall.Kill(-pid, syscall.SIGTERM)
@@ -976,9 +966,8 @@ func itListenAs(t *testing.T, uid int, path, answer string) {
 }
 
 // exportUnquoteSystemd reads an Exec line's value as systemd does, as far as systemdQuote writes
-// it: %% is % in the whole line (any other % would be a specifier), words are split at blanks,
-// double quotes hold blanks, C escapes are read, and in each word $$ is $ (any other $ would be a
-// variable).
+// it: %% is % in the whole line (else a specifier), words are split at blanks, double quotes hold
+// blanks, C escapes are read, and in each word $$ is $ (else a variable).
 func exportUnquoteSystemd(line string) ([]string, error) {
 	if strings.ContainsAny(line, "\n\r") {
 		return nil, errors.New("raw line break")
@@ -1066,8 +1055,8 @@ func exportRun(t *testing.T, args ...string) (stdout, stderr string, err error) 
 }
 
 // exportVerify writes unit to path and runs systemd-analyze verify on it as a user unit, where
-// systemd-analyze exists. It fails on any complaint that names the unit; other units of the machine
-// are not this test's business.
+// systemd-analyze exists. It fails on any complaint that names the unit; other units are not this
+// test's business.
 func exportVerify(t *testing.T, path, unit string) {
 	t.Helper()
 	sa, err := exec.LookPath("systemd-analyze")
@@ -1146,8 +1135,7 @@ func exportExecLine(t *testing.T, unit, key string) []string {
 	return nil
 }
 
-// exportHealthScript runs a unit's ExecStartPost= health loop in dir, as systemd would, and returns
-// its exit code.
+// exportHealthScript is the exit code of a unit's ExecStartPost= health loop, run in dir as systemd would.
 func exportHealthScript(t *testing.T, unit, dir string) int {
 	t.Helper()
 	argv := exportExecLine(t, unit, "ExecStartPost")
@@ -1192,8 +1180,8 @@ func expectRun(t *testing.T, args []string, code int, stdout string, stderr ...s
 	}
 }
 
-// itInterruptWhen starts procdog with args, sends it SIGINT once ready says so, and returns what it
-// did and how long it took to end.
+// itInterruptWhen starts procdog with args, sends SIGINT once ready holds, and returns what it did
+// and how long it took to end.
 func itInterruptWhen(t *testing.T, e *itEnv, ready func() (bool, string), args ...string) (itResult, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
@@ -1479,8 +1467,8 @@ func TestResolveOptionsRejectsBadValues(t *testing.T) {
 // Option values.
 
 // TestFlagsCarryOnlyWhatTheMonitorUses: the monitor gets the options that shape the process, and
-// they come back whole through optionsFromFlags; the client's own options (how to print, where the
-// config was) stay behind.
+// they come back whole through optionsFromFlags; the client's own (how to print, the config file)
+// stay behind.
 func TestFlagsCarryOnlyWhatTheMonitorUses(t *testing.T) {
 	o := defaultOptions()
 	o.Command, o.Dir, o.Settle, o.Strict = "sleep 100", "/tmp/a b", 0, true
@@ -2296,8 +2284,7 @@ func TestExportRestartWindow(t *testing.T) {
 	}
 }
 
-// FuzzExportSystemdQuote: systemd reads back every word as it was, and no raw line break, lone % or
-// lone $ ever reaches the unit.
+// FuzzExportSystemdQuote: systemd reads every word back as it was; no raw line break, lone % or lone $ reaches the unit.
 func FuzzExportSystemdQuote(f *testing.F) {
 	for _, s := range []string{"", "a b", "100%", "$HOME", "${X}", `"\`, ";", "\n", "\xff\x00", "%%$$", "é"} {
 		f.Add(s)
@@ -2321,9 +2308,9 @@ func FuzzExportSystemdQuote(f *testing.F) {
 }
 
 // TestExportGolden exports the original's config file example in both formats and compares them
-// with the golden files, with fake tools first on PATH so that they name no machine's own paths. In
-// the same way it checks what --env becomes, and that a health check that procdog only reports is
-// left commented out, with a warning.
+// with the golden files, with fake tools first on PATH so that they name no machine's own paths. It
+// also checks what --env becomes, and that a health check procdog only reports is commented out,
+// with a warning.
 func TestExportGolden(t *testing.T) {
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bin")
@@ -2524,7 +2511,7 @@ func TestExportUsageErrors(t *testing.T) {
 }
 
 // TestExportOutput: --output writes the file, whole, and refuses one that is not the user's own
-// regular file, leaving it as it was.
+// regular file, leaving it untouched.
 func TestExportOutput(t *testing.T) {
 	e := itParallel(t)
 	args := []string{"export", "systemd", "out", "-c", "sleep 100"}
@@ -2820,8 +2807,7 @@ func TestOnlyWhatACommandUsesIsExpanded(t *testing.T) {
 	}
 }
 
-// copyLastLine writes s to a lastLine over log, in pieces of 4 KiB as a pipe gives them, and
-// returns the line it kept.
+// copyLastLine writes s to a lastLine over log, in a pipe's 4 KiB pieces, and returns the line it kept.
 func copyLastLine(log io.Writer, s string) string {
 	l := &lastLine{log: log}
 	io.CopyBuffer(struct{ io.Writer }{l}, strings.NewReader(s), make([]byte, 4096))
@@ -2874,8 +2860,7 @@ func TestItStartSettles(t *testing.T) {
 	}
 }
 
-// TestItProtocol talks to a monitor's socket directly, as the README's Protocol section says any
-// program can.
+// TestItProtocol talks to a monitor's socket directly, as the README says any program can.
 func TestItProtocol(t *testing.T) {
 	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--linger", itWindow)
@@ -2949,8 +2934,8 @@ func TestItFailedStartsLeaveNothing(t *testing.T) {
 
 // TestItHealth: wait runs the monitor's health check every --health-delay until it passes or
 // --health-count checks have failed (a count of 0 still checks once), and start --ensure-healthy
-// stops what never passes. The response lines and exit codes of passing and failing checks are the
-// tour's, and TestExitCodeFor's.
+// stops what never passes. The answers of passing and failing checks are the tour's and
+// TestExitCodeFor's.
 func TestItHealth(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -2989,8 +2974,7 @@ func TestItHealth(t *testing.T) {
 	})
 }
 
-// TestItOutputFiles: where the process's output goes and its input comes from, and what --shell
-// interprets.
+// TestItOutputFiles: the process's output and input files, and what --shell interprets.
 func TestItOutputFiles(t *testing.T) {
 	t.Parallel()
 	const outErr = "sh -c 'echo out1; echo err1 >&2; echo out2; exec sleep 100'"
@@ -3037,8 +3021,8 @@ func TestItOutputFiles(t *testing.T) {
 
 // TestItStateFiles: while a process runs, its name has a socket, a lock and a log, for their owner
 // only; the lock goes when the process exits, and the socket and the monitor once the monitor has
-// stopped lingering, when the name reads stopped again. Every monitor log line is stamped and names
-// the monitor.
+// stopped lingering, when the name reads stopped again. Each log line is stamped and names the
+// monitor.
 func TestItStateFiles(t *testing.T) {
 	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "f", "-c", "sleep 100", "--linger", itWindow)
@@ -3137,8 +3121,8 @@ func TestItMonitorIsTheProcessParent(t *testing.T) {
 }
 
 // TestItVendored copies procdog.go alone into an empty directory and runs it with `go run`, as
-// someone at a prompt would, exit codes and all: go run makes every failure exit 1 and says the
-// real code on stderr.
+// someone at a prompt would, exit codes and all: go run exits 1 on any failure, the real code on
+// stderr.
 func TestItVendored(t *testing.T) {
 	e := itParallel(t)
 	goBin, _ := itGoSetup(t, e)
@@ -3155,8 +3139,7 @@ func TestItVendored(t *testing.T) {
 
 // TestItGoTool vendors procdog the way the README says: procdog.go in tools/procdog/ of a module
 // that has its own main package, registered with `go mod edit -tool`, and run with `go tool
-// procdog` from the module's root and from a subdirectory. Unlike go run, go tool passes exit codes
-// through.
+// procdog` from the module's root and a subdirectory. Unlike go run, go tool passes exit codes on.
 func TestItGoTool(t *testing.T) {
 	e := itParallel(t)
 	goBin, version := itGoSetup(t, e)
@@ -3206,8 +3189,7 @@ func TestItStopEndsWhatItStarted(t *testing.T) {
 	syscall.Kill(itPid(t, r), syscall.SIGSTOP)
 	e.expect("killed, signal=15", "", 0, "stop", "frozen")
 
-	// Ignored signals stay ignored across exec, so sleep ignores TERM too. The stop waits until the
-	// shell says that it ignores TERM.
+	// Ignored signals stay ignored across exec, so sleep ignores TERM too. The stop waits until the shell says it does.
 	r = e.expect("running, pid={N}", "", 0, "start", "stubborn", "--command", `sh -c "trap '' TERM; echo ignoring; exec sleep 100"`,
 		"--stop-timeout", "0.3", "--linger", "0.2")
 	itLogHas(e, "stubborn", "\nignoring\n", 1)
@@ -3229,9 +3211,7 @@ func TestItConcurrentStartsLeaveExactlyOne(t *testing.T) {
 	}
 }
 
-// TestItSilentAndFloodingClientsBlockNobody: a connection that sends no request, or a line without
-// end, is dropped while other clients are served; a crowd of silent ones makes a few log lines, not
-// one each.
+// TestItSilentAndFloodingClientsBlockNobody: a connection that sends nothing, or a line without end, is dropped while other clients are served; a crowd of silent ones logs a few lines, not one each.
 func TestItSilentAndFloodingClientsBlockNobody(t *testing.T) {
 	e := itParallel(t)
 	e.expect("running, pid={N}", "", 0, "start", "busy", "--command", "sleep 100", "--linger", "0.2")
@@ -3274,8 +3254,7 @@ func TestItSilentAndFloodingClientsBlockNobody(t *testing.T) {
 }
 
 // TestItRefusesStateFilesItDidNotMake: a state file that is a symbolic link, not a regular file,
-// has other names (hard links) or belongs to another user is refused, and neither written to nor
-// shown.
+// has other names (hard links) or belongs to another user is refused: not written to, nor shown.
 func TestItRefusesStateFilesItDidNotMake(t *testing.T) {
 	e := itParallel(t)
 	precious := filepath.Join(e.work, "precious")
@@ -3316,8 +3295,7 @@ func TestItRefusesStateFilesItDidNotMake(t *testing.T) {
 
 // TestItLingeringMonitorKeepsItsHandsOffTheNewSocket: a lingering name is not running, so start
 // starts it afresh, --strict or not; the new monitor takes the name, and the old one, told to end
-// by SIGTERM while it lingers, ends at once, as it would at the end of its linger, without touching
-// the new socket.
+// by SIGTERM while it lingers, ends at once, as after its linger, leaving the new socket alone.
 func TestItLingeringMonitorKeepsItsHandsOffTheNewSocket(t *testing.T) {
 	e := itParallel(t)
 	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "3600", "--settle", "10")
