@@ -1954,7 +1954,7 @@ func (w *logWatch) sizes() []int64 {
 }
 
 // serve answers the checks, and between them follows the output of the run, polling it from
-// every 5 ms, slower as the run ages, so that a matching line makes it ready at once.
+// every 2 ms, slower as the run ages, so that a matching line makes it ready at once.
 func (w *logWatch) serve(ready func(*childRun)) {
 	poll := time.NewTimer(time.Hour)
 	for {
@@ -1980,7 +1980,7 @@ func (w *logWatch) serve(ready func(*childRun)) {
 			go ready(w.run)
 		}
 		if !w.matched {
-			poll.Reset(min(max(time.Since(w.run.started)/40, 5*time.Millisecond), time.Second))
+			poll.Reset(min(max(time.Since(w.run.started)/100, 2*time.Millisecond), time.Second))
 		}
 	}
 }

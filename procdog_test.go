@@ -1,21 +1,20 @@
 package main
 
-// procdog's tests, in three layers that "go test ./..." runs together. Each
-// behaviour is checked in one layer, the one that fits it:
+// procdog's tests, in three layers that "go test ./..." runs together. Each behaviour is checked
+// in one layer, the one that fits it:
 //
-//   - unit tests and fuzz targets, for what needs no process: the config
-//     file, the command line, variable expansion, word splitting, options
-//     and their rules, the client's refusals and messages (run in this
-//     process), responses and exit codes, the --health-log matcher, the
+//   - unit tests and fuzz targets, for what needs no process: the config file, the command line,
+//     variable expansion, word splitting, options and their rules, the client's refusals and
+//     messages (run in this process), responses and exit codes, the --health-log matcher, the
 //     export formats;
-//   - integration tests (TestIt*), for what does: TestMain builds the real
-//     binary, and each test drives real processes through it in a state
-//     directory of its own, ending everything it starts by pid;
-//   - TestRunTestSh, the golden-output tour in run_test.sh: the response
-//     lines and exit codes as a user sees them.
+//   - integration tests (TestIt*), for what does: TestMain builds the real binary, and each test
+//     drives real processes through it in a state directory of its own, ending everything it
+//     starts by pid;
+//   - TestRunTestSh, the golden-output tour in run_test.sh: the response lines and exit codes as a
+//     user sees them.
 //
-// Benchmarks measure procdog against the least a program of its design can
-// cost (BenchmarkVsFloor); TestBenchmarkVsFloorRuns runs them once.
+// Benchmarks measure procdog against the least a program of its design can cost
+// (BenchmarkVsFloor); TestBenchmarkVsFloorRuns runs them once.
 
 import (
 	"bufio"
@@ -51,9 +50,8 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// Helpers: the integration tests' world (TestMain builds the binary; itNew
-// gives each test a state directory of its own and ends what it starts), and
-// the small tools the tests share.
+// Helpers: the integration tests' world (TestMain builds the binary; itNew gives each test a state
+// directory of its own and ends what it starts), and the small tools the tests share.
 
 // codedErrorOf returns err as a *codedError, failing the test if it is not one.
 func codedErrorOf(t *testing.T, err error) *codedError {
@@ -65,13 +63,27 @@ func codedErrorOf(t *testing.T, err error) *codedError {
 	return ce
 }
 
+// itEqual fails the test unless got is want; what says what got is.
+func itEqual[T comparable](t testing.TB, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+// errText is err's message, or "" for no error.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 // writeConfig writes text to a fresh config file and returns its path.
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "procdog.cfg")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, os.WriteFile(path, []byte(text), 0o600))
 	return path
 }
 
@@ -154,9 +166,8 @@ func itServerArgs(t testing.TB, e *itEnv, kind, delay string) []string {
 }
 
 func itMain(m *testing.M) int {
-	// Most integration tests spend their time waiting for processes, not
-	// computing: twice as many at once as there are cores keeps both busy.
-	// An explicit -parallel wins.
+	// Most integration tests spend their time waiting for processes, not computing: twice as many
+	// at once as there are cores keeps both busy. An explicit -parallel wins.
 	flag.Parse()
 	if p := flag.Lookup("test.parallel"); p != nil && p.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
 		p.Value.Set(strconv.Itoa(2 * runtime.GOMAXPROCS(0)))
@@ -170,9 +181,9 @@ func itMain(m *testing.M) int {
 	itBinary = filepath.Join(dir, "procdog")
 	args := []string{"build", "-o", itBinary}
 	if itRaceEnabled() && os.Getenv("PROCDOG_RACE_MONITORS") != "" {
-		// The monitors serve concurrently: built with the race detector
-		// too, cleanup fails a test whose monitors reported a race in their
-		// logs. It makes the suite several times slower, so it is asked for.
+		// The monitors serve concurrently: built with the race detector too, cleanup fails a test
+		// whose monitors reported a race in their logs. It is several times slower, so only on
+		// request.
 		args = append(args, "-race")
 	}
 	build := exec.Command("go", append(args, ".")...)
@@ -196,18 +207,15 @@ const (
 	itCommandTimeout = 30 * time.Second // one procdog command, however loaded the machine
 	itSoon           = 5 * time.Second  // something that should happen at once
 
-	// itWindow is the linger time, in seconds, of a monitor that a test
-	// talks to after its process has exited: as long as one command may
-	// take, so that a few commands fit however slow or loaded the machine.
-	// No test waits for such a monitor to end (the cleanup kills it): one
-	// that must see a linger end uses a short linger (0.2), or ends the
-	// monitor with SIGTERM.
+	// itWindow is the linger time, in seconds, of a monitor that a test talks to after its process
+	// has exited: as long as one command may take, so that a few commands fit however slow or
+	// loaded the machine. No test waits for such a monitor to end (the cleanup kills it): one that
+	// must see a linger end uses a short linger (0.2), or ends the monitor with SIGTERM.
 	itWindow     = "30"
 	itWindowWait = 30*time.Second + itSoon // for a monitor with a linger of at most itWindow to go away
 )
 
-// itEnv is one test's private procdog world. It remembers every name and pid
-// it sees so that its cleanup can end them all.
+// itEnv is one test's private procdog world. It remembers every name and pid it sees, for its cleanup to end.
 type itEnv struct {
 	t     testing.TB
 	state string // PROCDOG_DIR
@@ -222,8 +230,7 @@ type itEnv struct {
 
 func itNew(t testing.TB) *itEnv {
 	t.Helper()
-	// Not t.TempDir: a subtest's long name would make the socket path too
-	// long for a Unix socket.
+	// Not t.TempDir: a subtest's long name would make the socket path too long for a Unix socket.
 	state, err := os.MkdirTemp("", "procdog-it-")
 	itMust(t, err)
 	e := &itEnv{t: t, state: state, home: t.TempDir(), work: t.TempDir(),
@@ -236,27 +243,30 @@ func itNew(t testing.TB) *itEnv {
 	return e
 }
 
-func (e *itEnv) setenv(name, value string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.env = append(e.env, name+"="+value)
+// itParallel is itNew for a test that runs in parallel with others.
+func itParallel(t *testing.T) *itEnv {
+	t.Helper()
+	t.Parallel()
+	return itNew(t)
 }
 
-func (e *itEnv) track(pid int) {
+func (e *itEnv) locked(f func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.pids[pid] = true
+	f()
 }
+
+func (e *itEnv) setenv(name, value string) {
+	e.locked(func() { e.env = append(e.env, name+"="+value) })
+}
+
+func (e *itEnv) track(pid int) { e.locked(func() { e.pids[pid] = true }) }
 
 // name remembers NAME for the cleanup.
-func (e *itEnv) name(name string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.names[name] = true
-}
+func (e *itEnv) name(name string) { e.locked(func() { e.names[name] = true }) }
 
-// environ is the client's environment: the test's own, minus anything that
-// could point procdog at a user's state, config or variables.
+// environ is the client's environment: the test's own, minus what could point procdog at a user's
+// state, config or variables.
 func (e *itEnv) environ() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -280,11 +290,9 @@ func (e *itEnv) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, itBinary, args...)
 	cmd.Dir = e.work
 	cmd.Env = e.environ()
-	// A pipe still open after procdog has exited means something it
-	// started holds it: fail then, rather than at the command timeout,
-	// but give a loaded machine time to deliver the output. So every
-	// command a test runs checks what "procdog start ... | cat" needs: that
-	// the reader sees EOF once procdog has exited.
+	// A pipe still open after procdog has exited means something it started holds it: fail then,
+	// rather than at the command timeout, but give a loaded machine time to deliver the output. So
+	// every command checks what "procdog start ... | cat" needs: EOF once procdog has exited.
 	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
@@ -341,15 +349,23 @@ func (e *itEnv) finish(ctx context.Context, cmd *exec.Cmd, args []string) itResu
 var itPidRE = regexp.MustCompile(`(?:pid=|"pid":)(\d+)`)
 
 func (e *itEnv) notePids(out string) {
-	for _, m := range itPidRE.FindAllStringSubmatch(out, -1) {
-		n, _ := strconv.Atoi(m[1])
+	for _, n := range itInts(itPidRE, out) {
 		e.track(n)
 	}
 }
 
-// expect runs procdog and fails unless stdout is the line stdout (nothing
-// if ""), stderr the lines stderr (nothing if "") and the exit code is code.
-// In both, {N} stands for an integer.
+// itInts are the integers that re's first group matches in text.
+func itInts(re *regexp.Regexp, text string) []int {
+	var ns []int
+	for _, m := range re.FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(m[1])
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+// expect runs procdog and fails unless stdout is the line stdout (nothing if ""), stderr the lines
+// stderr (nothing if "") and the exit code is code. In both, {N} stands for an integer.
 func (e *itEnv) expect(stdout, stderr string, code int, args ...string) itResult {
 	e.t.Helper()
 	return e.check(e.runIn(e.work, args...), stdout, stderr, code)
@@ -361,8 +377,7 @@ func (e *itEnv) expectIn(dir, stdout, stderr string, code int, args ...string) i
 	return e.check(e.runIn(dir, args...), stdout, stderr, code)
 }
 
-// check fails unless r is as expect says; with --json, each line printed
-// must be JSON too.
+// check fails unless r is as expect says; with --json, each line printed must be JSON too.
 func (e *itEnv) check(r itResult, stdout, stderr string, code int) itResult {
 	e.t.Helper()
 	if !itMatch(stdout, r.stdout) || !itMatch(stderr, r.stderr) || r.code != code {
@@ -396,47 +411,37 @@ func itMatch(want, got string) bool {
 // itPid is the pid in a response line, or in its JSON.
 func itPid(t testing.TB, r itResult) int {
 	t.Helper()
-	m := itPidRE.FindStringSubmatch(r.stdout)
-	if m == nil {
+	pids := itInts(itPidRE, r.stdout)
+	if pids == nil {
 		t.Fatalf("no pid in\n%s", r)
 	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	return pids[0]
 }
 
 var itMonitorRE = regexp.MustCompile(`procdog\[(\d+)\]`)
 
-// monitorPids are the pids of every monitor that ever wrote to a log in the
-// state directory; monitorPid is the one that wrote to NAME's log last.
+// monitorPids are the pids of every monitor that ever wrote to a log in the state directory;
+// monitorPid is the one that wrote to NAME's log last.
 func (e *itEnv) monitorPids() []int {
 	logs, _ := filepath.Glob(filepath.Join(e.state, "procdog.*.log"))
 	var pids []int
 	for _, path := range logs {
 		text, _ := os.ReadFile(path)
-		for _, m := range itMonitorRE.FindAllStringSubmatch(string(text), -1) {
-			n, _ := strconv.Atoi(m[1])
-			if !slices.Contains(pids, n) {
-				pids = append(pids, n)
-			}
-		}
+		pids = append(pids, itInts(itMonitorRE, string(text))...)
 	}
-	return pids
+	slices.Sort(pids)
+	return slices.Compact(pids)
 }
 
 func (e *itEnv) monitorPid(name string) int {
-	m := itMonitorRE.FindAllStringSubmatch(itLog(e, name), -1)
-	if len(m) == 0 {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[len(m)-1][1])
-	return n
+	pids := append([]int{0}, itInts(itMonitorRE, itLog(e, name))...)
+	return pids[len(pids)-1]
 }
 
-// cleanup stops every name this test used or that has files in its state
-// directory, then kills by pid whatever is left of this test's: the
-// processes seen in responses (and their groups) and the monitors seen in
-// the logs. A name with a log alone has nothing left to stop; one with no
-// file here may have them in a PROCDOG_DIR of the test's own.
+// cleanup stops every name this test used or that has files in its state directory, then kills by
+// pid whatever is left of this test's: the processes seen in responses (and their groups) and the
+// monitors seen in the logs. A name with a log alone has nothing left to stop; one with no file
+// here may have them in a PROCDOG_DIR of the test's own.
 func (e *itEnv) cleanup() {
 	kinds := map[string][]string{}
 	files, _ := filepath.Glob(filepath.Join(e.state, "procdog.*"))
@@ -463,9 +468,8 @@ func (e *itEnv) cleanup() {
 		defer cancel()
 		e.command(ctx, "stop", names[i], "--stop-timeout", "1").Run()
 	})
-	// The monitors, and what they run: their process and its group, and a
-	// health command, in a group of its own, that a request from a client
-	// that has gone may have started after a stop.
+	// The monitors, and what they run: their process and its group, and a health command, in a
+	// group of its own, that a request from a client that has gone may have started after a stop.
 	monitors := e.monitorPids()
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, dir := range procs {
@@ -495,10 +499,9 @@ func (e *itEnv) cleanup() {
 	}
 }
 
-// owns tells whether pid is still a process of this test, not another that
-// got its pid since: a monitor and everything it starts inherit the client's
-// environment, with this test's PROCDOG_DIR, and a monitor's command line
-// names the state directory. Without /proc, assume it is.
+// owns tells whether pid is still a process of this test, not another that got its pid since: a
+// monitor and everything it starts inherit the client's environment, with this test's PROCDOG_DIR,
+// and a monitor's command line names the state directory. Without /proc, assume it is.
 func (e *itEnv) owns(pid int) bool {
 	if itNoProc() {
 		return true
@@ -510,12 +513,10 @@ func (e *itEnv) owns(pid int) bool {
 	return slices.Contains(strings.Split(string(environ), "\x00"), "PROCDOG_DIR="+e.state)
 }
 
-// itAlive tells whether pid is a live process. A zombie is not: it has
-// ended, and only waits for a parent (here, often a slow init) to reap it.
-// But a thread group's leader turns zombie before its other threads have
-// exited, and until the last has, the process's descriptors stay open: a
-// killed monitor still holds its lock and its socket. So a zombie with
-// threads left is alive.
+// itAlive tells whether pid is a live process. A zombie is not: it has ended, and only waits for a
+// parent (here, often a slow init) to reap it. But a thread group's leader turns zombie before its
+// other threads have exited, and until the last has, the process's descriptors stay open: a killed
+// monitor still holds its lock and its socket. So a zombie with threads left is alive.
 func itAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
@@ -534,8 +535,8 @@ func itNoProc() bool {
 	return err != nil
 }
 
-// itStat is field n of /proc/PID/stat, counting the pid as field 1, as
-// proc(5) does: 4 is the parent, 6 the session; 0 where there is none.
+// itStat is field n of /proc/PID/stat, counting the pid as field 1, as proc(5) does: 4 is the
+// parent, 6 the session; 0 where there is none.
 func itStat(pid, n int) int {
 	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	i := bytes.LastIndexByte(stat, ')')
@@ -546,8 +547,7 @@ func itStat(pid, n int) int {
 	return 0
 }
 
-// itEventually polls cond until it holds or timeout passes; then it fails,
-// showing what cond last saw.
+// itEventually polls cond until it holds or timeout passes; then fails, showing what cond last saw.
 func itEventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -565,8 +565,7 @@ func itEventually(t testing.TB, timeout time.Duration, what string, cond func() 
 
 func (e *itEnv) path(name, kind string) string { return statePath(e.state, name, kind) }
 
-// noConfigHint is the line that follows a missing command when there is no
-// config file: where procdog looked.
+// noConfigHint follows a missing command when there is no config file: where procdog looked.
 func (e *itEnv) noConfigHint() string {
 	return "procdog: no config file found: looked for procdog.cfg in " + e.work + " and its parents, and for " +
 		filepath.Join(filepath.Dir(itBinary), "procdog.cfg") + " and " + filepath.Join(e.home, ".procdog.cfg")
@@ -585,8 +584,7 @@ func itMust(t testing.TB, err error) {
 	}
 }
 
-// itFileIn is a condition for itEventually: that NAME is in e's working
-// directory.
+// itFileIn is a condition for itEventually: that NAME is in e's working directory.
 func itFileIn(e *itEnv, name string) func() (bool, string) {
 	return func() (bool, string) { return itExists(filepath.Join(e.work, name)), "no " + name }
 }
@@ -622,8 +620,8 @@ func itPidFile(e *itEnv, path string) int {
 	return pid
 }
 
-// itFileLines waits until the file at path has the lines want, where "HEADER"
-// stands for procdog's header line, and fails showing what it has otherwise.
+// itFileLines waits until the file at path has the lines want, where "HEADER" stands for procdog's
+// header line, and fails showing what it has otherwise.
 func itFileLines(t *testing.T, path string, want ...string) {
 	t.Helper()
 	itEventually(t, itSoon, fmt.Sprintf("%s to hold the lines %q", path, want), func() (bool, string) {
@@ -649,9 +647,9 @@ func itWrite(t testing.TB, path, text string) {
 	itMust(t, os.WriteFile(path, []byte(text), 0o644))
 }
 
-// itGoSetup finds the go command and its version, and prepares e to run it
-// offline: HOME is the test's, so go is told where its real cache and
-// settings are, and it may neither switch toolchains nor download anything.
+// itGoSetup finds the go command and its version, and prepares e to run it offline: HOME is the
+// test's, so go is told where its real cache and settings are, and it may not switch toolchains or
+// download.
 func itGoSetup(t *testing.T, e *itEnv) (goBin, version string) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
@@ -677,11 +675,10 @@ func itGoSetup(t *testing.T, e *itEnv) (goBin, version string) {
 	return goBin, values[4]
 }
 
-// itGoDir is a directory holding files (path: text), the same one for every
-// run of the tests with the same files: go caches a build of a main package
-// by its directory too, and a build of procdog takes a second or two of CPU.
-// It is made whole elsewhere, then renamed into place; those of other files
-// go once unused for a day.
+// itGoDir is a directory holding files (path: text), the same one for every run of the tests with
+// the same files: go caches a build of a main package by its directory too, and a build of procdog
+// takes a second or two of CPU. It is made whole elsewhere, then renamed into place; others go once
+// unused for a day.
 func itGoDir(t *testing.T, files map[string]string) string {
 	t.Helper()
 	sum := sha256.New()
@@ -711,9 +708,8 @@ func itGoDir(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// goExpect runs the go command with args in dir, in e's world, and checks
-// what it did as expect does. The NAME of a procdog command in args (after
-// "run FILE" or "tool procdog") is remembered for the cleanup.
+// goExpect runs the go command with args in dir, in e's world, and checks what it did as expect
+// does. NAME in args (after "run FILE" or "tool procdog") is remembered for the cleanup.
 func (e *itEnv) goExpect(goBin, dir, stdout, stderr string, code int, args ...string) itResult {
 	e.t.Helper()
 	if len(args) >= 4 && (args[0] == "run" || args[0] == "tool") {
@@ -727,8 +723,7 @@ func (e *itEnv) goExpect(goBin, dir, stdout, stderr string, code int, args ...st
 	return e.check(e.finish(ctx, cmd, append([]string{"(go)"}, args...)), stdout, stderr, code)
 }
 
-// stateFiles lists the state directory, logs left out: what a failed or
-// finished start must not leave behind.
+// stateFiles lists the state directory but logs: what a failed or finished start must not leave.
 func (e *itEnv) stateFiles() []string {
 	entries, _ := os.ReadDir(e.state)
 	var names []string
@@ -745,22 +740,19 @@ func fileConn(t *testing.T, fd int) net.Conn {
 	f := os.NewFile(uintptr(fd), "socketpair")
 	defer f.Close()
 	c, err := net.FileConn(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	return c
 }
 
-// itWant is one acceptable result of a command whose answer depends on a
-// race the test cannot steer, such as a signal and the reaping of the
-// process it ends.
+// itWant is one acceptable result of a command whose answer depends on a race the test cannot
+// steer, such as a signal and the reaping of the process it ends.
 type itWant struct {
 	stdout string
 	code   int
 }
 
-// itExpectOneOf runs procdog and fails unless it printed one of want, with
-// its exit code, and nothing on stderr.
+// itExpectOneOf fails unless procdog printed one of want, with its exit code, and nothing on
+// stderr.
 func itExpectOneOf(e *itEnv, want []itWant, args ...string) itResult {
 	e.t.Helper()
 	r := e.run(args...)
@@ -773,8 +765,7 @@ func itExpectOneOf(e *itEnv, want []itWant, args ...string) itResult {
 	return r
 }
 
-// itEventuallyAnswers runs procdog until it prints the line want, with
-// nothing on stderr, and exits with code.
+// itEventuallyAnswers runs procdog until it prints want, nothing on stderr, and exits with code.
 func itEventuallyAnswers(e *itEnv, timeout time.Duration, want string, code int, args ...string) itResult {
 	e.t.Helper()
 	var r itResult
@@ -802,13 +793,7 @@ func itLogHas(e *itEnv, name, text string, n int) {
 
 // itStarted are the pids the monitors of NAME started, from their log.
 func itStarted(e *itEnv, name string) []int {
-	re := regexp.MustCompile(`\] ` + regexp.QuoteMeta(name) + `: started pid (\d+): `)
-	var pids []int
-	for _, m := range re.FindAllStringSubmatch(itLog(e, name), -1) {
-		n, _ := strconv.Atoi(m[1])
-		pids = append(pids, n)
-	}
-	return pids
+	return itInts(regexp.MustCompile(`\] `+regexp.QuoteMeta(name)+`: started pid (\d+): `), itLog(e, name))
 }
 
 // itAtOnce runs f(0) to f(n-1) at once, and waits for them all.
@@ -843,8 +828,7 @@ func itClosedAddr(t testing.TB) string {
 	return addr
 }
 
-// itTCPListener is a local TCP address that accepts connections, until the
-// test ends.
+// itTCPListener is a local TCP address that accepts connections, until the test ends.
 func itTCPListener(t *testing.T) string {
 	t.Helper()
 	addr, err := itListen(t, "127.0.0.1:0", "")
@@ -852,8 +836,7 @@ func itTCPListener(t *testing.T) string {
 	return addr
 }
 
-// itListen listens on addr until the test ends, and says where; it writes
-// answer to every connection, then closes it.
+// itListen listens on addr until the test ends and says where, answering each connection with answer.
 func itListen(t *testing.T, addr, answer string) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -868,9 +851,8 @@ func itListen(t *testing.T, addr, answer string) (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// itHTTPServer is a local HTTP server for the health probes: /ok answers
-// 200, /redirect 302 (to /fail), /fail 500, and /slow does not answer
-// until the client goes away.
+// itHTTPServer is a local HTTP server for the health probes: /ok answers 200, /redirect 302 (to
+// /fail), /fail 500, and /slow does not answer until the client goes away.
 func itHTTPServer(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
@@ -887,13 +869,12 @@ func itHTTPServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// benchSamples is how many times each command is timed in one round; the
-// median counts. benchCrowd is how many starts run at once. Both are small
-// in TestBenchmarkVsFloorRuns.
+// benchSamples is how many times each command is timed in one round; the median counts. benchCrowd
+// is how many starts run at once. Both are small in TestBenchmarkVsFloorRuns.
 var benchSamples, benchCrowd = 15, 100
 
-// itFloor builds the floor program beside procdog, once, as procdog is
-// built: a plain go build, with package net and cgo as the machine gives it.
+// itFloor builds the floor program beside procdog, once, as procdog is built: a plain go build,
+// with package net and cgo as the machine gives it.
 var itFloor = sync.OnceValues(func() (string, error) {
 	path := filepath.Join(filepath.Dir(itBinary), "floor")
 	build := exec.Command("go", "build", "-o", path, "./testdata/floor")
@@ -927,9 +908,8 @@ func (failingWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// procKiB is the field name (such as "Pss:" or "VmRSS:") of the /proc file
-// of pid, in KiB: smaps_rollup has the proportional set size, a process's
-// own memory plus its share of what it shares with others.
+// procKiB is the field name (such as "Pss:" or "VmRSS:") of the /proc file of pid, in KiB:
+// smaps_rollup has the proportional set size, its own memory plus its share of shared memory.
 func procKiB(pid int, file, name string) (int, bool) {
 	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	return procField(string(text), name), err == nil
@@ -945,9 +925,8 @@ func procField(text, name string) int {
 	return 0
 }
 
-// floorStarts runs n floor starts of sleep at once and says how long they
-// took; then it ends each sleep, by the pid that its start printed, and
-// waits for it and its floor monitor to end.
+// floorStarts runs n floor starts of sleep at once and says how long they took; then it ends each
+// sleep, by the pid that its start printed, and waits for it and its floor monitor to end.
 func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
 	pids := make([]int, n)
 	begin := time.Now()
@@ -966,8 +945,7 @@ func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
 	var ended []int
 	for _, pid := range pids {
 		if pid > 0 {
-			// Should this kill fail, the cleanup ends it: the sleep has
-			// this test's PROCDOG_DIR in its environment.
+			// Should this kill fail, the cleanup ends it: the sleep has this test's PROCDOG_DIR.
 			e.track(pid)
 			ended = append(ended, pid, itStat(pid, 4))
 			syscall.Kill(-pid, syscall.SIGTERM)
@@ -977,8 +955,8 @@ func floorStarts(b *testing.B, e *itEnv, floor string, n int) time.Duration {
 	return took
 }
 
-// awaitEnd waits, for at most a few seconds, until the processes pids have
-// ended, so that their ending does not weigh on the next command timed.
+// awaitEnd waits, for at most a few seconds, until the processes pids have ended, so that their
+// ending does not weigh on the next command timed.
 func awaitEnd(pids ...int) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if !slices.ContainsFunc(pids, func(pid int) bool { return pid > 1 && itAlive(pid) }) {
@@ -987,10 +965,9 @@ func awaitEnd(pids ...int) {
 	}
 }
 
-// itListenAs makes a listening Unix socket at path, bound as this test's
-// user but listening as uid, which is the uid a client sees as its peer,
-// and answers every request with answer. Only the one thread that
-// listens changes its uid, and it ends with its goroutine. Linux, as root.
+// itListenAs makes a listening Unix socket at path, bound as this test's user but listening as uid,
+// which is the uid a client sees as its peer, and answers every request with answer. Only the one
+// thread that listens changes its uid, and it ends with its goroutine. Linux, as root.
 func itListenAs(t *testing.T, uid int, path, answer string) {
 	t.Helper()
 	if os.Getuid() != 0 || runtime.GOOS != "linux" {
@@ -1041,11 +1018,9 @@ func itListenAs(t *testing.T, uid int, path, answer string) {
 	}()
 }
 
-// exportUnquoteSystemd reads an Exec line's value as systemd does, as far
-// as systemdQuote writes it: %% is % in the whole line (any other % would
-// be a specifier), words are split at blanks, double quotes hold blanks,
-// C escapes are read, and in each word $$ is $ (any other $ would be a
-// variable).
+// exportUnquoteSystemd reads an Exec line's value as systemd does, as far as systemdQuote writes
+// it: %% is % in the whole line (else a specifier), words are split at blanks, double quotes hold
+// blanks, C escapes are read, and in each word $$ is $ (else a variable).
 func exportUnquoteSystemd(line string) ([]string, error) {
 	if strings.ContainsAny(line, "\n\r") {
 		return nil, errors.New("raw line break")
@@ -1068,8 +1043,8 @@ func exportUnquoteSystemd(line string) ([]string, error) {
 	return words, nil
 }
 
-// exportSystemdWord reads the word that s starts with, which double quotes
-// may hold, and its C escapes; it returns the word and the rest of s.
+// exportSystemdWord reads the word that s starts with, which double quotes may hold, and its C
+// escapes; it returns the word and the rest of s.
 func exportSystemdWord(s string) (string, string, error) {
 	var w strings.Builder
 	quoted := s[0] == '"'
@@ -1107,8 +1082,7 @@ func exportSystemdWord(s string) (string, string, error) {
 	return w.String(), s, nil
 }
 
-// exportReadmeConfig is the original procdog's documented config file
-// example, its Java backend.
+// exportReadmeConfig is the original procdog's documented config file example, its Java backend.
 const exportReadmeConfig = `# Procdog config file. Each section is a process name.
 [backend]
 command=java -classpath my-backend.jar com.example.BackendServer server config.yml
@@ -1127,17 +1101,15 @@ strict=True
 func exportRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	cl, err := parseCommandLine(append([]string{"export"}, args...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	var out, errOut bytes.Buffer
 	err = runExport(cl, cl.words[1:], &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
-// exportVerify writes unit to path and runs systemd-analyze verify on it as
-// a user unit, where systemd-analyze exists. It fails on any complaint that
-// names the unit; other units of the machine are not this test's business.
+// exportVerify writes unit to path and runs systemd-analyze verify on it as a user unit, where
+// systemd-analyze exists. It fails on any complaint that names the unit; other units are not this
+// test's business.
 func exportVerify(t *testing.T, path, unit string) {
 	t.Helper()
 	sa, err := exec.LookPath("systemd-analyze")
@@ -1161,9 +1133,8 @@ func exportVerify(t *testing.T, path, unit string) {
 	}
 }
 
-// exportCheckPlist reads a plist's top dict as key → "element:inner XML"
-// and checks its ProgramArguments; where plutil exists, it must find the
-// plist well formed.
+// exportCheckPlist reads a plist's top dict as key → "element:inner XML" and checks its
+// ProgramArguments; where plutil exists, it must find the plist well formed.
 func exportCheckPlist(t *testing.T, plist string, argv []string) map[string]string {
 	t.Helper()
 	var p struct {
@@ -1217,8 +1188,7 @@ func exportExecLine(t *testing.T, unit, key string) []string {
 	return nil
 }
 
-// exportHealthScript runs a unit's ExecStartPost= health loop in dir, as
-// systemd would, and returns its exit code.
+// exportHealthScript is the exit code of a unit's ExecStartPost= health loop, run in dir as systemd would.
 func exportHealthScript(t *testing.T, unit, dir string) int {
 	t.Helper()
 	argv := exportExecLine(t, unit, "ExecStartPost")
@@ -1251,8 +1221,20 @@ func runLines(t *testing.T, args ...string) (stdout string, stderr []string, cod
 	return out.String(), strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n"), code
 }
 
-// itInterruptWhen starts procdog with args, sends it SIGINT once ready
-// says so, and returns what it did and how long it took to end.
+// expectRun runs the client in-process and fails unless it exits with code and prints exactly
+// stdout, and the lines stderr on stderr.
+func expectRun(t *testing.T, args []string, code int, stdout string, stderr ...string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	got := run(args, &out, &errOut)
+	if want := itLines(strings.Join(stderr, "\n")); got != code || out.String() != stdout || errOut.String() != want {
+		t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant %d, %q,\n%q", args, got, out.String(), errOut.String(),
+			code, stdout, want)
+	}
+}
+
+// itInterruptWhen starts procdog with args, sends SIGINT once ready holds, and returns what it did
+// and how long it took to end.
 func itInterruptWhen(t *testing.T, e *itEnv, ready func() (bool, string), args ...string) (itResult, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
@@ -1260,9 +1242,7 @@ func itInterruptWhen(t *testing.T, e *itEnv, ready func() (bool, string), args .
 	cmd := e.command(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, cmd.Start())
 	itEventually(t, itSoon, "the moment to interrupt", ready)
 	sent := time.Now()
 	cmd.Process.Signal(os.Interrupt)
@@ -1367,8 +1347,8 @@ func TestReadConfig(t *testing.T) {
 	}
 }
 
-// resolveWith resolves the options of web with a config file of text and the
-// command-line options flags, as parseCommandLine records them.
+// resolveWith resolves the options of web with a config file of text and the command-line options
+// flags, as parseCommandLine records them.
 func resolveWith(t *testing.T, text string, flags map[string]string) (options, string, error) {
 	t.Helper()
 	path := writeConfig(t, text)
@@ -1455,9 +1435,7 @@ func TestResolveOptionsReadsTheHomeConfigFile(t *testing.T) {
 	}
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	if err := os.WriteFile(filepath.Join(home, ".procdog.cfg"), []byte("[web]\nlinger=7\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, os.WriteFile(filepath.Join(home, ".procdog.cfg"), []byte("[web]\nlinger=7\n"), 0o600))
 	if got, err := resolveOptions(commandLine{set: map[string]string{}}, "web"); err != nil || got.Linger != 7 {
 		t.Errorf("without --config: linger %v, %v; want 7 from ~/.procdog.cfg", got.Linger, err)
 	}
@@ -1541,9 +1519,9 @@ func TestResolveOptionsRejectsBadValues(t *testing.T) {
 
 // Option values.
 
-// TestFlagsCarryOnlyWhatTheMonitorUses: the monitor gets the options that
-// shape the process, and they come back whole through optionsFromFlags; the
-// client's own options (how to print, where the config was) stay behind.
+// TestFlagsCarryOnlyWhatTheMonitorUses: the monitor gets the options that shape the process, and
+// they come back whole through optionsFromFlags; the client's own (how to print, the config file)
+// stay behind.
 func TestFlagsCarryOnlyWhatTheMonitorUses(t *testing.T) {
 	o := defaultOptions()
 	o.Command, o.Dir, o.Settle, o.Strict = "sleep 100", "/tmp/a b", 0, true
@@ -1611,12 +1589,8 @@ func TestOptionSpecSetParsesNumbers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got options
-			err := tt.spec.set(&got, tt.in)
-			if tt.err != "" && (err == nil || err.Error() != tt.err) {
-				t.Errorf("set --%s %q: error %v, want %q", tt.spec.long, tt.in, err, tt.err)
-			}
-			if tt.err == "" && (err != nil || got != tt.want) {
-				t.Errorf("set --%s %q: got %+v, %v; want %+v", tt.spec.long, tt.in, got, err, tt.want)
+			if err := tt.spec.set(&got, tt.in); errText(err) != tt.err || tt.err == "" && got != tt.want {
+				t.Errorf("set --%s %q: got %+v, %v; want %+v, error %q", tt.spec.long, tt.in, got, err, tt.want, tt.err)
 			}
 		})
 	}
@@ -1629,46 +1603,39 @@ func TestSplitWords(t *testing.T) {
 	tests := []struct {
 		name, in string
 		want     []string
+		err      string
 	}{
-		{"nothing is no words", "", nil},
-		{"white space is no words", " \t\n\r ", nil},
-		{"words are split on white space", " a  b\tc\nd\re ", []string{"a", "b", "c", "d", "e"}},
-		{"single quotes keep spaces", "'a b' c", []string{"a b", "c"}},
-		{"single quotes keep backslashes", `'a\b'`, []string{`a\b`}},
-		{"double quotes keep spaces", `"a b" c`, []string{"a b", "c"}},
-		{"a backslash in double quotes escapes a double quote", `"a\"b"`, []string{`a"b`}},
-		{"a backslash in double quotes escapes a backslash", `"a\\b"`, []string{`a\b`}},
-		{"a backslash in double quotes is kept before other characters", `"a\b\'"`, []string{`a\b\'`}},
-		{"a backslash outside quotes escapes a space", `a\ b`, []string{"a b"}},
-		{"a backslash outside quotes escapes a quote", `\'`, []string{"'"}},
-		{"a backslash outside quotes escapes a newline", "a\\\nb", []string{"a\nb"}},
-		{"an empty quoted word is kept", "''", []string{""}},
-		{"an empty double-quoted word is kept", `a "" b`, []string{"a", "", "b"}},
-		{"adjacent quoted parts are one word", `'a'"b"c`, []string{"abc"}},
-		{"quotes inside a word join it", `a"b c"d`, []string{"ab cd"}},
-		{"empty quotes inside a word vanish", "a''b", []string{"ab"}},
-		{"nothing is expanded", `"$x" *.go ~ a|b >c`, []string{"$x", "*.go", "~", "a|b", ">c"}},
-		{"# is not a comment", "x#y # c", []string{"x#y", "#", "c"}},
+		{"nothing is no words", "", nil, ""},
+		{"white space is no words", " \t\n\r ", nil, ""},
+		{"words are split on white space", " a  b\tc\nd\re ", []string{"a", "b", "c", "d", "e"}, ""},
+		{"single quotes keep spaces", "'a b' c", []string{"a b", "c"}, ""},
+		{"single quotes keep backslashes", `'a\b'`, []string{`a\b`}, ""},
+		{"double quotes keep spaces", `"a b" c`, []string{"a b", "c"}, ""},
+		{"a backslash in double quotes escapes a double quote", `"a\"b"`, []string{`a"b`}, ""},
+		{"a backslash in double quotes escapes a backslash", `"a\\b"`, []string{`a\b`}, ""},
+		{"a backslash in double quotes is kept before other characters", `"a\b\'"`, []string{`a\b\'`}, ""},
+		{"a backslash outside quotes escapes a space", `a\ b`, []string{"a b"}, ""},
+		{"a backslash outside quotes escapes a quote", `\'`, []string{"'"}, ""},
+		{"a backslash outside quotes escapes a newline", "a\\\nb", []string{"a\nb"}, ""},
+		{"an empty quoted word is kept", "''", []string{""}, ""},
+		{"an empty double-quoted word is kept", `a "" b`, []string{"a", "", "b"}, ""},
+		{"adjacent quoted parts are one word", `'a'"b"c`, []string{"abc"}, ""},
+		{"quotes inside a word join it", `a"b c"d`, []string{"ab cd"}, ""},
+		{"empty quotes inside a word vanish", "a''b", []string{"ab"}, ""},
+		{"nothing is expanded", `"$x" *.go ~ a|b >c`, []string{"$x", "*.go", "~", "a|b", ">c"}, ""},
+		{"# is not a comment", "x#y # c", []string{"x#y", "#", "c"}, ""},
 		{"a java command line", "java -classpath my-backend.jar com.example.BackendServer server config.yml",
-			[]string{"java", "-classpath", "my-backend.jar", "com.example.BackendServer", "server", "config.yml"}},
+			[]string{"java", "-classpath", "my-backend.jar", "com.example.BackendServer", "server", "config.yml"}, ""},
+		{"an unclosed single quote is an error", "echo 'abc", nil, "No closing quotation"},
+		{"an unclosed double quote is an error", `echo "abc`, nil, "No closing quotation"},
+		{"an unclosed quote after a closed one is an error", `'a' "b`, nil, "No closing quotation"},
+		{"a trailing backslash is an error", `echo a\`, nil, "No escaped character"},
+		{"a trailing backslash inside double quotes is an error", `echo "a\`, nil, "No escaped character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got, err := splitWords(tt.in); err != nil || !slices.Equal(got, tt.want) {
-				t.Errorf("splitWords(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-			}
-		})
-	}
-	for _, tt := range []struct{ name, in, want string }{
-		{"an unclosed single quote", "echo 'abc", "No closing quotation"},
-		{"an unclosed double quote", `echo "abc`, "No closing quotation"},
-		{"an unclosed quote after a closed one", `'a' "b`, "No closing quotation"},
-		{"a trailing backslash", `echo a\`, "No escaped character"},
-		{"a trailing backslash inside double quotes", `echo "a\`, "No escaped character"},
-	} {
-		t.Run(tt.name+" is an error", func(t *testing.T) {
-			if got, err := splitWords(tt.in); err == nil || err.Error() != tt.want {
-				t.Errorf("splitWords(%q) = %q, %v; want error %q", tt.in, got, err, tt.want)
+			if got, err := splitWords(tt.in); errText(err) != tt.err || tt.err == "" && !slices.Equal(got, tt.want) {
+				t.Errorf("splitWords(%q) = %q, %v; want %q, error %q", tt.in, got, err, tt.want, tt.err)
 			}
 		})
 	}
@@ -1713,12 +1680,8 @@ func TestExpandVars(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := expandVars(tt.in, lookupIn(vars))
-			if tt.err != "" && (err == nil || err.Error() != tt.err) {
-				t.Errorf("expandVars(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
-			}
-			if tt.err == "" && (err != nil || got != tt.want) {
-				t.Errorf("expandVars(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			if got, err := expandVars(tt.in, lookupIn(vars)); errText(err) != tt.err || tt.err == "" && got != tt.want {
+				t.Errorf("expandVars(%q) = %q, %v; want %q, error %q", tt.in, got, err, tt.want, tt.err)
 			}
 		})
 	}
@@ -1832,14 +1795,10 @@ func TestParseCommandLine(t *testing.T) {
 
 func TestValidName(t *testing.T) {
 	for _, name := range []string{"a", "web", "foo_bar-1", "A-Z_09", "-", "_"} {
-		if !validName(name) {
-			t.Errorf("validName(%q) = false, want true", name)
-		}
+		itEqual(t, fmt.Sprintf("validName(%q)", name), validName(name), true)
 	}
 	for _, name := range []string{"", "foo@bar", "foo bar", "a/b", "..", "a.b", "é", "web\n", "$x"} {
-		if validName(name) {
-			t.Errorf("validName(%q) = true, want false", name)
-		}
+		itEqual(t, fmt.Sprintf("validName(%q)", name), validName(name), false)
 	}
 }
 
@@ -1938,14 +1897,7 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 			"procdog: error: could not split health_command 'echo \"a': No closing quotation"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name+" is exit 3", func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(tt.args, &stdout, &stderr)
-			if code != exitUnknown || stdout.Len() != 0 || stderr.String() != tt.want+"\n" {
-				t.Errorf("run(%q) = %d, stdout %q, stderr %q\nwant %d, nothing, %q",
-					tt.args, code, stdout.String(), stderr.String(), exitUnknown, tt.want+"\n")
-			}
-		})
+		t.Run(tt.name+" is exit 3", func(t *testing.T) { expectRun(t, tt.args, exitUnknown, "", tt.want) })
 	}
 	if entries, _ := os.ReadDir(stateDir); len(entries) != 0 {
 		t.Errorf("configuration errors left files in the state directory: %v", entries)
@@ -1954,25 +1906,19 @@ func TestRunReportsBadConfigurationWithExit3(t *testing.T) {
 
 func TestRunPrintsHelpAndVersion(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
-	for _, args := range [][]string{{"-h"}, {"--help"}, {"-v"}, {"--version"}} {
-		var stdout, stderr bytes.Buffer
-		if code := run(args, &stdout, &stderr); code != exitOK || stderr.Len() != 0 {
-			t.Errorf("run(%q) = %d, stderr %q; want 0 and nothing", args, code, stderr.String())
-		}
-		out := stdout.String()
-		if want := "procdog " + version + "\n"; strings.HasPrefix(args[0], "-v") || args[0] == "--version" {
-			if out != want {
-				t.Errorf("run(%q) printed %q, want %q", args, out, want)
-			}
-			continue
-		}
-		if !strings.HasPrefix(out, "usage: procdog ") {
-			t.Errorf("run(%q) stdout starts %q, want the usage line", args, out[:min(len(out), 40)])
-		}
-		for _, s := range optionSpecs {
-			if !strings.Contains(out, "--"+s.long) {
-				t.Errorf("run(%q): help does not mention --%s", args, s.long)
-			}
+	help := helpText()
+	for _, args := range [][]string{{"-h"}, {"--help"}} {
+		expectRun(t, args, exitOK, help)
+	}
+	for _, args := range [][]string{{"-v"}, {"--version"}} {
+		expectRun(t, args, exitOK, "procdog "+version+"\n")
+	}
+	if !strings.HasPrefix(help, "usage: procdog ") {
+		t.Errorf("help starts %q, want the usage line", help[:min(len(help), 40)])
+	}
+	for _, s := range optionSpecs {
+		if !strings.Contains(help, "--"+s.long) {
+			t.Errorf("help does not mention --%s", s.long)
 		}
 	}
 }
@@ -2003,9 +1949,7 @@ func TestResponseRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" encodes and parses back", func(t *testing.T) {
-			if got := tt.r.String(); got != tt.line {
-				t.Errorf("String() = %q, want %q", got, tt.line)
-			}
+			itEqual(t, "String()", tt.r.String(), tt.line)
 			for _, line := range []string{tt.line, tt.line + "\n", tt.line + "\r\n"} {
 				got := parseResponse(line)
 				if got.code != tt.r.code || got.msg != tt.r.msg || !maps.Equal(got.values, tt.r.values) {
@@ -2224,9 +2168,8 @@ func FuzzParseCommandLine(f *testing.F) {
 	})
 }
 
-// FuzzMonitorRequest feeds arbitrary bytes to the monitor's connection handler
-// and checks that it answers exactly as the protocol says, or drops the
-// connection, and never panics or hangs.
+// FuzzMonitorRequest feeds arbitrary bytes to the monitor's connection handler and checks that it
+// answers exactly as the protocol says, or drops the connection, and never panics or hangs.
 func FuzzMonitorRequest(f *testing.F) {
 	for _, seed := range []string{"status\n", "\n", "wait\n", "stop\n", "bogus\n", "status", "", " stop \r\n",
 		"options\n", "signal HUP\n", "signal 99\n", "signal\n",
@@ -2234,12 +2177,9 @@ func FuzzMonitorRequest(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		f.Fatal(err)
-	}
+	itMust(f, err)
 	f.Fuzz(func(t *testing.T, req []byte) {
-		// A process that has exited with code 3: every known request
-		// answers its state at once.
+		// A process that has exited with code 3: every known request answers its state at once.
 		run := &childRun{exited: make(chan struct{}), returncode: 3}
 		close(run.exited)
 		m := &monitor{name: "fuzz", o: defaultOptions(), logOut: devNull, run: run, state: lingering,
@@ -2248,9 +2188,7 @@ func FuzzMonitorRequest(f *testing.F) {
 		go m.loop(sigs)
 		defer func() { sigs <- syscall.SIGTERM }() // which ends a lingering monitor's loop
 		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, err)
 		server, client := fileConn(t, fds[0]), fileConn(t, fds[1])
 		defer client.Close()
 		go m.serve(server)
@@ -2303,18 +2241,15 @@ func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
 			obj["error"] = r.msg
 		}
 		want, _ := json.Marshal(obj)
-		if got := r.json("web"); got != string(want) {
-			t.Errorf("%v as JSON:\nwant %s\ngot  %s", r, want, got)
-		}
+		itEqual(t, fmt.Sprintf("%v as JSON", r), r.json("web"), string(want))
 	}
 }
 
-// export systemd and export launchd: the quoting, checked against a model
-// of how systemd reads an Exec line; golden files for the original's config
-// file example, testdata/export.service.golden and export.plist.golden,
-// with the temporary directory as $TMP (UPDATE=1 go test -run
-// TestExportGolden . rewrites them on purpose); and, where the tools exist,
-// systemd-analyze verify and plutil -lint on what the real binary writes.
+// export systemd and export launchd: the quoting, checked against a model of how systemd reads an
+// Exec line; golden files for the original's config file example, testdata/export.service.golden
+// and export.plist.golden, with the temporary directory as $TMP (UPDATE=1 go test -run
+// TestExportGolden . rewrites them on purpose); and, where the tools exist, systemd-analyze verify
+// and plutil -lint on what the real binary writes.
 
 // TestExportQuote: each word is quoted as shown, and reads back as itself.
 func TestExportQuote(t *testing.T) {
@@ -2397,14 +2332,12 @@ func TestExportRestartWindow(t *testing.T) {
 	} {
 		o := defaultOptions()
 		o.RestartDelay, o.MaxRestarts = tc.delay, tc.restarts
-		if got := exportRestartWindow(o); got != tc.want {
-			t.Errorf("exportRestartWindow(delay %g, %d restarts) = %d, want %d", tc.delay, tc.restarts, got, tc.want)
-		}
+		itEqual(t, fmt.Sprintf("exportRestartWindow(delay %g, %d restarts)", tc.delay, tc.restarts),
+			exportRestartWindow(o), tc.want)
 	}
 }
 
-// FuzzExportSystemdQuote: systemd reads back every word as it was, and no
-// raw line break, lone % or lone $ ever reaches the unit.
+// FuzzExportSystemdQuote: systemd reads every word back as it was; no raw line break, lone % or lone $ reaches the unit.
 func FuzzExportSystemdQuote(f *testing.F) {
 	for _, s := range []string{"", "a b", "100%", "$HOME", "${X}", `"\`, ";", "\n", "\xff\x00", "%%$$", "é"} {
 		f.Add(s)
@@ -2427,23 +2360,18 @@ func FuzzExportSystemdQuote(f *testing.F) {
 	})
 }
 
-// TestExportGolden exports the original's config file example in both formats
-// and compares them with the golden files, with fake tools first on PATH so
-// that they name no machine's own paths. In the same way it checks what
-// --env becomes, and that a health check that procdog only reports is left
-// commented out, with a warning.
+// TestExportGolden exports the original's config file example in both formats and compares them
+// with the golden files, with fake tools first on PATH so that they name no machine's own paths. It
+// also checks what --env becomes, and that a health check procdog only reports is commented out,
+// with a warning.
 func TestExportGolden(t *testing.T) {
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bin")
 	for _, dir := range []string{bin, filepath.Join(tmp, "backend")} {
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, os.Mkdir(dir, 0o755))
 	}
 	for _, tool := range []string{"java", "curl", "timeout"} {
-		if err := os.WriteFile(filepath.Join(bin, tool), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, os.WriteFile(filepath.Join(bin, tool), []byte("#!/bin/sh\nexit 0\n"), 0o755))
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv("HOME", tmp)
@@ -2493,13 +2421,11 @@ func TestExportGolden(t *testing.T) {
 	}
 }
 
-// TestExportSystemdVerify exports units with the real binary and has
-// systemd-analyze verify them where it exists; their Exec lines must read
-// back, as systemd reads them, as what start would run, and their health
-// loops pass and fail as procdog's own health checks do.
+// TestExportSystemdVerify exports units with the real binary and has systemd-analyze verify them
+// where it exists; their Exec lines must read back, as systemd reads them, as what start would run,
+// and their health loops pass and fail as procdog's own health checks do.
 func TestExportSystemdVerify(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	srv := itHTTPServer(t)
 	itWrite(t, filepath.Join(e.work, "ready now"), "")
 	sleep := []string{exportLookPath(t, "sleep"), "100"}
@@ -2570,17 +2496,13 @@ func TestExportSystemdVerify(t *testing.T) {
 	}
 }
 
-// TestExportLaunchdPlist exports plists with the real binary: XML that
-// parses, ProgramArguments as procdog splits the command, and one warning
-// line for what launchd cannot do.
+// TestExportLaunchdPlist exports plists with the real binary: XML that parses, ProgramArguments as
+// procdog splits the command, and one warning line for what launchd cannot do.
 func TestExportLaunchdPlist(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	command := `printf '%s <&> "é"\n' "a]]>b" --`
 	words, err := splitWords(command)
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	shell := `echo "a & b" > 'out file'; exec sleep 100`
 	warning := "procdog: warning: the launchd output does not express: "
 	for _, tc := range []struct {
@@ -2617,11 +2539,10 @@ func TestExportLaunchdPlist(t *testing.T) {
 	}
 }
 
-// TestExportUsageErrors: export's words and a missing command are usage
-// errors, the latter the one start gives, naming export.
+// TestExportUsageErrors: export's words and a missing command are usage errors, the latter the one
+// start gives, naming export.
 func TestExportUsageErrors(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: format, name", 2, "export")
 	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: name", 2, "export", "systemd")
 	e.expect("", usageLine+"\nprocdog: error: argument format: invalid choice: 'upstart' (choose from 'systemd', 'launchd')",
@@ -2644,11 +2565,10 @@ func TestExportUsageErrors(t *testing.T) {
 		3, "export", "systemd", "x", "-c", `echo "x`)
 }
 
-// TestExportOutput: --output writes the file, whole, and refuses one that
-// is not the user's own regular file, leaving it as it was.
+// TestExportOutput: --output writes the file, whole, and refuses one that is not the user's own
+// regular file, leaving it untouched.
 func TestExportOutput(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	args := []string{"export", "systemd", "out", "-c", "sleep 100"}
 	unit := e.run(args...).stdout
 	path := filepath.Join(e.work, "procdog-out.service")
@@ -2660,16 +2580,12 @@ func TestExportOutput(t *testing.T) {
 	target, link, fifo := filepath.Join(e.work, "target"), filepath.Join(e.work, "link.service"),
 		filepath.Join(e.work, "fifo.service")
 	itWrite(t, target, "keep\n")
-	if err := errors.Join(os.Symlink(target, link), syscall.Mkfifo(fifo, 0o600)); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, errors.Join(os.Symlink(target, link), syscall.Mkfifo(fifo, 0o600)))
 	e.expect("", "procdog: error: refusing to write "+link+": it is a symbolic link", 3, append(args, "--output", link)...)
 	e.expect("", "procdog: error: refusing to write "+fifo+": it is not a regular file", 3, append(args, "--output", fifo)...)
 	if os.Getuid() == 0 {
 		// Only root can give a file away, to see that export will not write it.
-		if err := os.Chown(target, 12345, -1); err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, os.Chown(target, 12345, -1))
 		e.expect("", "procdog: error: refusing to write "+target+": it belongs to another user (uid 12345)",
 			3, append(args, "--output", target)...)
 	}
@@ -2678,8 +2594,8 @@ func TestExportOutput(t *testing.T) {
 	}
 }
 
-// A newcomer's first hour: errors that say what to do, help for one command,
-// health failures that explain themselves, and a list of what is alive.
+// A newcomer's first hour: errors that say what to do, help for one command, health failures that
+// explain themselves, and a list of what is alive.
 
 func TestUsageErrorsSayWhatToDo(t *testing.T) {
 	t.Setenv("PROCDOG_DIR", t.TempDir())
@@ -2705,13 +2621,7 @@ func TestUsageErrorsSayWhatToDo(t *testing.T) {
 		{"help takes one command", []string{"help", "start", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runLines(t, tt.args...)
-			want := append([]string{usageLine}, tt.want...)
-			if code != exitError || stdout != "" || !slices.Equal(stderr, want) {
-				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { expectRun(t, tt.args, exitError, "", append([]string{usageLine}, tt.want...)...) })
 	}
 }
 
@@ -2730,10 +2640,7 @@ func TestHelpAndVersionAsCommands(t *testing.T) {
 		{[]string{"version"}, "procdog " + version + "\n"},
 	}
 	for _, tt := range tests {
-		stdout, stderr, code := runLines(t, tt.args...)
-		if code != exitOK || stdout != tt.want || stderr[0] != "" {
-			t.Errorf("run(%q) = %d, stderr %q, stdout\n%s\nwant 0, nothing and\n%s", tt.args, code, stderr, stdout, tt.want)
-		}
+		expectRun(t, tt.args, exitOK, tt.want)
 	}
 }
 
@@ -2779,15 +2686,11 @@ func TestEditDistance(t *testing.T) {
 		{"", "wait", 4}, {"lsit", "list", 1}, {"kitten", "sitting", 3},
 	}
 	for _, tt := range tests {
-		if got := editDistance(tt.a, tt.b); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
+		itEqual(t, fmt.Sprintf("editDistance(%q, %q)", tt.a, tt.b), editDistance(tt.a, tt.b), tt.want)
 	}
 	for word, want := range map[string]string{"strat": "start", "STOP": "stop", "lgos": "logs", "hlep": "help",
 		"versoin": "version", "x": "", "frobnicate": "", "restarts": "restart"} {
-		if got := suggestCommand(word); got != want {
-			t.Errorf("suggestCommand(%q) = %q, want %q", word, got, want)
-		}
+		itEqual(t, fmt.Sprintf("suggestCommand(%q)", word), suggestCommand(word), want)
 	}
 }
 
@@ -2817,16 +2720,11 @@ func TestBadValuesNameTheRule(t *testing.T) {
 		{[]string{"start", "x", "-c", "true", "--env", "=x"}, "argument --env: invalid env word '=x': " + envRule},
 	}
 	for _, tt := range tests {
-		stdout, stderr, code := runLines(t, tt.args...)
-		if want := []string{usageLine, "procdog: error: " + tt.want}; code != exitError || stdout != "" || !slices.Equal(stderr, want) {
-			t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant 2, nothing,\n%q", tt.args, code, stdout, stderr, want)
-		}
+		expectRun(t, tt.args, exitError, "", usageLine, "procdog: error: "+tt.want)
 	}
 	path := writeConfig(t, "[x]\ncommand=true\nhealth_count=ten\n")
-	_, stderr, code := runLines(t, "start", "x", "--config", path)
-	if want := "procdog: error: invalid int value: 'ten' (a whole number, 0 or more) for config key 'health_count' in '" + path + "'"; code != exitUnknown || !slices.Equal(stderr, []string{want}) {
-		t.Errorf("a bad int in the config file: %d, %q; want 3, %q", code, stderr, want)
-	}
+	expectRun(t, []string{"start", "x", "--config", path}, exitUnknown, "", "procdog: error: invalid int value: "+
+		"'ten' (a whole number, 0 or more) for config key 'health_count' in '"+path+"'")
 }
 
 func TestMessagesSayWhatToWrite(t *testing.T) {
@@ -2852,12 +2750,7 @@ func TestMessagesSayWhatToWrite(t *testing.T) {
 			"procdog: error: could not expand environment variable names in health_command 'test $(date)': Invalid placeholder in string: line 1, col 6", hint}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runLines(t, tt.args...)
-			if code != tt.code || stdout != "" || !slices.Equal(stderr, tt.want) {
-				t.Errorf("run(%q) = %d, stdout %q, stderr\n%q\nwant %d, nothing,\n%q", tt.args, code, stdout, stderr, tt.code, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { expectRun(t, tt.args, tt.code, "", tt.want...) })
 	}
 }
 
@@ -2917,37 +2810,25 @@ func TestHealthFailuresSayWhy(t *testing.T) {
 		{-9, "health command killed after 2s", "still trying", "health command killed after 2s: still trying"},
 	}
 	for _, tt := range tests {
-		if got := healthCommandFailure(tt.health, tt.why, tt.lastLine); got != tt.want {
-			t.Errorf("healthCommandFailure(%d, %q, %q) = %q, want %q", tt.health, tt.why, tt.lastLine, got, tt.want)
-		}
+		itEqual(t, fmt.Sprintf("healthCommandFailure(%d, %q, %q)", tt.health, tt.why, tt.lastLine),
+			healthCommandFailure(tt.health, tt.why, tt.lastLine), tt.want)
 	}
 	var log bytes.Buffer
 	out := "first\nthe last words\n  \n"
 	if got := copyLastLine(&log, out); got != "the last words" || log.String() != out {
 		t.Errorf("lastLine = %q, log %q; want %q and all of it", got, log.String(), "the last words")
 	}
-	if got := copyLastLine(&log, strings.Repeat("x", 500)); len(got) != 203 {
-		t.Errorf("lastLine of a long line kept %d bytes, want 200 and ...", len(got))
-	}
-	if got := copyLastLine(&log, "no newline at the end"); got != "no newline at the end" {
-		t.Errorf("lastLine of a line without a newline = %q", got)
-	}
+	itEqual(t, "the length of lastLine of a long line, 200 and ...", len(copyLastLine(&log, strings.Repeat("x", 500))), 203)
+	itEqual(t, "lastLine of a line without a newline", copyLastLine(&log, "no newline at the end"), "no newline at the end")
 	// A log that cannot be written (a full disk) must not stop the reading.
 	long := strings.Repeat("chunk\n", 4096) + "the last words\n"
-	if got := copyLastLine(failingWriter{}, long); got != "the last words" {
-		t.Errorf("lastLine into a log that fails = %q, want %q", got, "the last words")
-	}
-	if got := probeFailure("x:1", fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second); got != "no answer within 2s" {
-		t.Errorf("probeFailure(timeout) = %q", got)
-	}
+	itEqual(t, "lastLine into a log that fails", copyLastLine(failingWriter{}, long), "the last words")
+	itEqual(t, "probeFailure(timeout)", probeFailure("x:1", fmt.Errorf("connect x: %w", os.ErrDeadlineExceeded), 2*time.Second),
+		"no answer within 2s")
 	r := newResponse(codeRunning, "pid", 5, "health", 1)
 	r.healthError = `GET http://h/: HTTP status 500 "x"`
-	if got, want := r.json("w"), `{"health":1,"health_error":"GET http://h/: HTTP status 500 \"x\"","name":"w","pid":5,"state":"running"}`; got != want {
-		t.Errorf("json = %s, want %s", got, want)
-	}
-	if got := r.String(); got != "running, health=1, pid=5" {
-		t.Errorf("the response line changed with a health error: %q", got)
-	}
+	itEqual(t, "json", r.json("w"), `{"health":1,"health_error":"GET http://h/: HTTP status 500 \"x\"","name":"w","pid":5,"state":"running"}`)
+	itEqual(t, "the response line with a health error", r.String(), "running, health=1, pid=5")
 }
 
 func TestOnlyWhatACommandUsesIsExpanded(t *testing.T) {
@@ -2975,16 +2856,13 @@ func TestOnlyWhatACommandUsesIsExpanded(t *testing.T) {
 	}
 	// The command line too: stop does not run --command.
 	cl, err := parseCommandLine([]string{"stop", "web", "--command", "serve $IT_NOPE", "--config", path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	if _, err := resolveOptions(cl, "web"); err != nil {
 		t.Errorf("stop with an unexpandable --command: %v", err)
 	}
 }
 
-// copyLastLine writes s to a lastLine over log, in pieces of 4 KiB as a
-// pipe gives them, and returns the line it kept.
+// copyLastLine writes s to a lastLine over log, in a pipe's 4 KiB pieces, and returns the line it kept.
 func copyLastLine(log io.Writer, s string) string {
 	l := &lastLine{log: log}
 	io.CopyBuffer(struct{ io.Writer }{l}, strings.NewReader(s), make([]byte, 4096))
@@ -3019,18 +2897,15 @@ func TestHealthLogPatternIsCheckedAtStart(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Integration tests: the real binary, driving real processes, checking the
-// exact response line, stderr and exit code of every command.
+// Integration tests: the real binary, driving real processes, checking the exact response line,
+// stderr and exit code of every command.
 
-// TestItStartSettles: start answers as soon as the process exits, however
-// long the settle time. A process that exits at once gets a settle time far
-// longer than it needs, so that a slow or loaded machine cannot make it
-// outlive that and be reported running. (What start prints for a process
-// that exits is the tour's; --settle 0 answering running at once is
-// TestItEnv's.)
+// TestItStartSettles: start answers as soon as the process exits, however long the settle time. A
+// process that exits at once gets a settle time far longer than it needs, so that a slow or loaded
+// machine cannot make it outlive that and be reported running. (What start prints for a process
+// that exits is the tour's; --settle 0 answering running at once is TestItEnv's.)
 func TestItStartSettles(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	for range 5 {
 		begin := time.Now()
 		e.expect("exited, returncode=1", "", 5, "start", "f", "--command", "false", "--settle", "60", "--linger", "0.2")
@@ -3040,11 +2915,9 @@ func TestItStartSettles(t *testing.T) {
 	}
 }
 
-// TestItProtocol talks to a monitor's socket directly, as the README's
-// Protocol section says any program can.
+// TestItProtocol talks to a monitor's socket directly, as the README says any program can.
 func TestItProtocol(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--linger", itWindow)
 	for _, tc := range []struct{ request, answer string }{
 		{"status\n", r.stdout},
@@ -3071,14 +2944,12 @@ func TestItProtocol(t *testing.T) {
 	}
 }
 
-// TestItFailedStartsLeaveNothing: a start that cannot run its command or its
-// health command, or open its files, fails at once with one line that says
-// why, touches none of the other files, and leaves nothing in the state
-// directory but its log; its monitor ends. A FIFO with no reader is such a
-// path, not one to wait on.
+// TestItFailedStartsLeaveNothing: a start that cannot run its command or its health command, or
+// open its files, fails at once with one line that says why, touches none of the other files, and
+// leaves nothing in the state directory but its log; its monitor ends. A FIFO with no reader is
+// such a path, not one to wait on.
 func TestItFailedStartsLeaveNothing(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	fifo := filepath.Join(e.work, "fifo")
 	itMust(t, syscall.Mkfifo(fifo, 0o600))
 	out := filepath.Join(e.work, "out.log")
@@ -3116,11 +2987,10 @@ func TestItFailedStartsLeaveNothing(t *testing.T) {
 	}
 }
 
-// TestItHealth: wait runs the monitor's health check every --health-delay
-// until it passes or --health-count checks have failed (a count of 0 still
-// checks once), and start --ensure-healthy stops what never passes. The
-// response lines and exit codes of passing and failing checks are the
-// tour's, and TestExitCodeFor's.
+// TestItHealth: wait runs the monitor's health check every --health-delay until it passes or
+// --health-count checks have failed (a count of 0 still checks once), and start --ensure-healthy
+// stops what never passes. The answers of passing and failing checks are the tour's and
+// TestExitCodeFor's.
 func TestItHealth(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -3137,8 +3007,7 @@ func TestItHealth(t *testing.T) {
 			"procdog: error: 'h' is not healthy after 1 check: health command exited with 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			e := itNew(t)
+			e := itParallel(t)
 			r := e.expect("running, health="+tc.atStart+", pid={N}", "", 0, "start", "h", "-c", "sleep 100", "--health-command", tc.check,
 				"--health-count", tc.count, "--health-delay", "0.05", "--linger", "0.2")
 			e.expect(strings.Replace(r.line(), "health="+tc.atStart, "health="+tc.afterWait, 1), tc.why, tc.code, "wait", "h")
@@ -3146,16 +3015,13 @@ func TestItHealth(t *testing.T) {
 		})
 	}
 	t.Run("ensure-healthy", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		// Checks for 10 s, far longer than the process runs: the wait ends
-		// when it exits.
+		e := itParallel(t)
+		// Checks for 10 s, far longer than the process runs: the wait ends when it exits.
 		e.expect("exited, health=1, returncode=2", "", 6, "start", "exits", "-c", "sh -c 'sleep 0.3; exit 2'", "--health-command", "false",
 			"--health-count", "100", "--health-delay", "0.1", "--ensure-healthy", "--linger", "0.2")
-		// What never gets healthy is stopped. $$$$ is $$ for the shell: its
-		// pid, which exec hands on to sleep. The check fails only once the
-		// pid file is there, so that the process is not stopped before it
-		// has written it.
+		// What never gets healthy is stopped. $$$$ is $$ for the shell: its pid, which exec hands
+		// on to sleep. The check fails only once the pid file is there, so that the process is not
+		// stopped before it has written it.
 		e.expect("killed, signal=15", "procdog: error: 'h' is not healthy after 3 checks: health command exited with 1", 6,
 			"start", "h", "--shell", "-c", "echo $$$$ > pid; exec sleep 100",
 			"--health-command", "sh -c 'until test -s pid; do sleep 0.01; done; false'",
@@ -3167,8 +3033,7 @@ func TestItHealth(t *testing.T) {
 	})
 }
 
-// TestItOutputFiles: where the process's output goes and its input comes
-// from, and what --shell interprets.
+// TestItOutputFiles: the process's output and input files, and what --shell interprets.
 func TestItOutputFiles(t *testing.T) {
 	t.Parallel()
 	const outErr = "sh -c 'echo out1; echo err1 >&2; echo out2; exec sleep 100'"
@@ -3199,8 +3064,7 @@ func TestItOutputFiles(t *testing.T) {
 			map[string][]string{"out": {"HEADER", `a  b c"d | x && y *`}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			e := itNew(t)
+			e := itParallel(t)
 			itMust(t, os.Mkdir(filepath.Join(e.work, "d"), 0o755))
 			itWrite(t, filepath.Join(e.work, "d", "in"), "line one\nline two\n")
 			itMust(t, syscall.Mkfifo(filepath.Join(e.work, "fifo"), 0o600))
@@ -3214,14 +3078,12 @@ func TestItOutputFiles(t *testing.T) {
 	}
 }
 
-// TestItStateFiles: while a process runs, its name has a socket, a lock and a
-// log, for their owner only; the lock goes when the process exits, and the
-// socket and the monitor once the monitor has stopped lingering, when the
-// name reads stopped again. Every monitor log line is stamped and names the
+// TestItStateFiles: while a process runs, its name has a socket, a lock and a log, for their owner
+// only; the lock goes when the process exits, and the socket and the monitor once the monitor has
+// stopped lingering, when the name reads stopped again. Each log line is stamped and names the
 // monitor.
 func TestItStateFiles(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "f", "-c", "sleep 100", "--linger", itWindow)
 	pid := itPid(t, r)
 	sock, lock, log := e.path("f", "sock"), e.path("f", "lock"), e.path("f", "log")
@@ -3243,9 +3105,8 @@ func TestItStateFiles(t *testing.T) {
 		t.Errorf("%s is gone while the monitor lingers", sock)
 	}
 	text := itLog(e, "f")
-	// The socket goes, and the monitor ends, once the linger is over: seen
-	// with a new monitor for f that lingers briefly, rather than by waiting
-	// out this one.
+	// The socket goes, and the monitor ends, once the linger is over: seen with a new monitor for f
+	// that lingers briefly, rather than by waiting out this one.
 	e.expect("running, pid={N}", "", 0, "start", "f", "-c", "sleep 100", "--linger", "0.2")
 	e.expect("killed, signal=15", "", 0, "stop", "f")
 	itGone(t, itWindowWait, sock)
@@ -3277,14 +3138,12 @@ func TestItStateFiles(t *testing.T) {
 	e.expect("killed, signal=15", "", 0, "stop", "rel")
 }
 
-// TestItMonitorIsTheProcessParent: the monitor leads a session of its own,
-// with /dev/null as its stdin and the monitor log as its output, and holds
-// no descriptor of its caller's, nor does the process, which has its
-// standard files alone. As "procdog start ... 5>&1 | cat", the caller here
+// TestItMonitorIsTheProcessParent: the monitor leads a session of its own, with /dev/null as its
+// stdin and the monitor log as its output, and holds no descriptor of its caller's, nor does the
+// process, which has its standard files alone. As "procdog start ... 5>&1 | cat", the caller here
 // leaves a pipe open on descriptors 3, 4 and 5.
 func TestItMonitorIsTheProcessParent(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	pr, pw, err := os.Pipe()
 	itMust(t, err)
 	defer pr.Close()
@@ -3320,12 +3179,11 @@ func TestItMonitorIsTheProcessParent(t *testing.T) {
 	}
 }
 
-// TestItVendored copies procdog.go alone into an empty directory and runs it
-// with `go run`, as someone at a prompt would, exit codes and all: go run
-// makes every failure exit 1 and says the real code on stderr.
+// TestItVendored copies procdog.go alone into an empty directory and runs it with `go run`, as
+// someone at a prompt would, exit codes and all: go run exits 1 on any failure, the real code on
+// stderr.
 func TestItVendored(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	goBin, _ := itGoSetup(t, e)
 	src, err := os.ReadFile("procdog.go")
 	itMust(t, err)
@@ -3338,13 +3196,11 @@ func TestItVendored(t *testing.T) {
 	e.goExpect(goBin, dir, "stopped", "exit status 5", 1, "run", "procdog.go", "status", "never-started")
 }
 
-// TestItGoTool vendors procdog the way the README says: procdog.go in
-// tools/procdog/ of a module that has its own main package, registered with
-// `go mod edit -tool`, and run with `go tool procdog` from the module's root
-// and from a subdirectory. Unlike go run, go tool passes exit codes through.
+// TestItGoTool vendors procdog the way the README says: procdog.go in tools/procdog/ of a module
+// that has its own main package, registered with `go mod edit -tool`, and run with `go tool
+// procdog` from the module's root and a subdirectory. Unlike go run, go tool passes exit codes on.
 func TestItGoTool(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	goBin, version := itGoSetup(t, e)
 	if goversion.IsValid(version) && goversion.Compare(version, "go1.24") < 0 {
 		t.Skipf("%s has no go tool directive; it came in go1.24", version)
@@ -3373,12 +3229,10 @@ func TestItGoTool(t *testing.T) {
 	e.goExpect(goBin, sub, "exited, returncode=-15", "", 5, "tool", "procdog", "status", "g")
 }
 
-// TestItStopEndsWhatItStarted: stop signals the process's whole group, with
-// SIGCONT after it, so that a stopped process acts on it, and SIGKILL once
-// the stop timeout has passed.
+// TestItStopEndsWhatItStarted: stop signals the process's whole group, with SIGCONT after it, so
+// that a stopped process acts on it, and SIGKILL once the stop timeout has passed.
 func TestItStopEndsWhatItStarted(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "g", "--shell", "-c", "sleep 100 & echo $$! > bg.pid; wait", "--linger", "0.2")
 	pid, bg := itPid(t, r), itPidFile(e, filepath.Join(e.work, "bg.pid"))
 	if pgid, err := syscall.Getpgid(bg); err != nil || pgid != pid {
@@ -3394,8 +3248,7 @@ func TestItStopEndsWhatItStarted(t *testing.T) {
 	syscall.Kill(itPid(t, r), syscall.SIGSTOP)
 	e.expect("killed, signal=15", "", 0, "stop", "frozen")
 
-	// Ignored signals stay ignored across exec, so sleep ignores TERM too.
-	// The stop waits until the shell says that it ignores TERM.
+	// Ignored signals stay ignored across exec, so sleep ignores TERM too. The stop waits until the shell says it does.
 	r = e.expect("running, pid={N}", "", 0, "start", "stubborn", "--command", `sh -c "trap '' TERM; echo ignoring; exec sleep 100"`,
 		"--stop-timeout", "0.3", "--linger", "0.2")
 	itLogHas(e, "stubborn", "\nignoring\n", 1)
@@ -3404,8 +3257,7 @@ func TestItStopEndsWhatItStarted(t *testing.T) {
 }
 
 func TestItConcurrentStartsLeaveExactlyOne(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	results := make([]itResult, 20)
 	itAtOnce(len(results), func(i int) { results[i] = e.run("start", "one", "--command", "sleep 100", "--linger", "0.2") })
 	for _, r := range results {
@@ -3418,12 +3270,9 @@ func TestItConcurrentStartsLeaveExactlyOne(t *testing.T) {
 	}
 }
 
-// TestItSilentAndFloodingClientsBlockNobody: a connection that sends no
-// request, or a line without end, is dropped while other clients are
-// served; a crowd of silent ones makes a few log lines, not one each.
+// TestItSilentAndFloodingClientsBlockNobody: a connection that sends nothing, or a line without end, is dropped while other clients are served; a crowd of silent ones logs a few lines, not one each.
 func TestItSilentAndFloodingClientsBlockNobody(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("running, pid={N}", "", 0, "start", "busy", "--command", "sleep 100", "--linger", "0.2")
 	dial := func() net.Conn {
 		c, err := net.Dial("unix", e.path("busy", "sock"))
@@ -3463,12 +3312,10 @@ func TestItSilentAndFloodingClientsBlockNobody(t *testing.T) {
 	e.expect("running, pid={N}", "", 0, "status", "busy")
 }
 
-// TestItRefusesStateFilesItDidNotMake: a state file that is a symbolic link,
-// not a regular file, has other names (hard links) or belongs to another
-// user is refused, and neither written to nor shown.
+// TestItRefusesStateFilesItDidNotMake: a state file that is a symbolic link, not a regular file,
+// has other names (hard links) or belongs to another user is refused: not written to, nor shown.
 func TestItRefusesStateFilesItDidNotMake(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	precious := filepath.Join(e.work, "precious")
 	itWrite(t, precious, "keep me\n")
 	refusal := func(name, kind, why string) string {
@@ -3505,14 +3352,11 @@ func TestItRefusesStateFilesItDidNotMake(t *testing.T) {
 	}
 }
 
-// TestItLingeringMonitorKeepsItsHandsOffTheNewSocket: a lingering name is
-// not running, so start starts it afresh, --strict or not; the new monitor
-// takes the name, and the old one, told to end by SIGTERM while it lingers,
-// ends at once, as it would at the end of its linger, without touching the
-// new socket.
+// TestItLingeringMonitorKeepsItsHandsOffTheNewSocket: a lingering name is not running, so start
+// starts it afresh, --strict or not; the new monitor takes the name, and the old one, told to end
+// by SIGTERM while it lingers, ends at once, as after its linger, leaving the new socket alone.
 func TestItLingeringMonitorKeepsItsHandsOffTheNewSocket(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("exited, returncode=0", "", 5, "start", "again", "--command", "true", "--linger", "3600", "--settle", "10")
 	old := e.monitorPid("again")
 	e.expect("running, pid={N}", "", 0, "start", "again", "--command", "sleep 100", "--linger", "0.2", "--strict")
@@ -3521,14 +3365,13 @@ func TestItLingeringMonitorKeepsItsHandsOffTheNewSocket(t *testing.T) {
 	e.expect("running, pid={N}", "", 0, "status", "again")
 }
 
-// TestItSoak runs start/status/stop cycles on several names from several
-// clients at once, checks every answer, and that nothing is left behind.
+// TestItSoak runs start/status/stop cycles on several names from several clients at once, checks
+// every answer, and that nothing is left behind.
 func TestItSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test")
 	}
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	const names, clients, cycles = 3, 3, 5
 	valid := map[string][]string{
 		"start":  {"running, pid={N}"},
@@ -3565,12 +3408,10 @@ func TestItSoak(t *testing.T) {
 	}
 }
 
-// TestItRestart: restart stops NAME and starts it again with the options its
-// monitor had, those given to restart winning; with no monitor, it starts
-// NAME with the options given.
+// TestItRestart: restart stops NAME and starts it again with the options its monitor had, those
+// given to restart winning; with no monitor, it starts NAME with the options given.
 func TestItRestart(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "r", "-c", "sleep 100", "--stop-signal", "USR1", "--linger", "0.2")
 	old := itPid(t, r)
 	// --strict fails only when the name is running after the stop.
@@ -3583,9 +3424,8 @@ func TestItRestart(t *testing.T) {
 	if started := itStarted(e, "r"); len(started) != 2 || started[1] != itPid(t, again) {
 		t.Errorf("want two processes started, the second %d; the log says %v", itPid(t, again), started)
 	}
-	// The stop signal came from the first monitor too. (Not INT: a shell's
-	// background job, such as go test run from a script, ignores it, and so
-	// would sleep.)
+	// The stop signal came from the first monitor too. (Not INT: a shell's background job, such as
+	// go test run from a script, ignores it, and so would sleep.)
 	e.expect(fmt.Sprintf("killed, signal=%d", int(syscall.SIGUSR1)), "", 0, "stop", "r")
 
 	e.expect("running, pid={N}", "", 0, "start", "o", "-c", "sh -c 'echo hello; exec sleep 100'", "--linger", "0.2")
@@ -3600,8 +3440,8 @@ func TestItRestart(t *testing.T) {
 	r = e.expect("running, pid={N}", "", 0, "restart", "n", "-c", "sleep 100", "--linger", "0.2")
 	e.expect(r.line(), "", 0, "status", "n")
 
-	// A lingering name is started again with its monitor's options: the
-	// settle time, like the command, would come from the monitor.
+	// A lingering name is started again with its monitor's options: the settle time, like the
+	// command, would come from the monitor.
 	e.expect("exited, returncode=3", "", 5, "start", "l", "-c", "sh -c 'test -e again && exec sleep 100; exit 3'",
 		"--settle", "10", "--linger", itWindow)
 	itWrite(t, filepath.Join(e.work, "again"), "")
@@ -3620,16 +3460,14 @@ func TestItRestart(t *testing.T) {
 func TestItList(t *testing.T) {
 	t.Parallel()
 	t.Run("an empty or missing state directory lists nothing", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
+		e := itParallel(t)
 		e.expect("", "", 0, "list")
 		e.setenv("PROCDOG_DIR", filepath.Join(e.state, "missing"))
 		e.expect("", "", 0, "list")
 		e.expect("[]", "", 0, "list", "--json")
 	})
 	t.Run("the names with a monitor, sorted, and with --all every name", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
+		e := itParallel(t)
 		web := itPid(t, e.expect("running, pid={N}", "", 0, "start", "web", "-c", "sleep 100", "--linger", "0.2"))
 		e.expect("exited, returncode=3", "", 5, "start", "db", "-c", "sh -c 'exit 3'", "--settle", "10", "--linger", itWindow)
 		e.expect("exited, returncode=0", "", 5, "start", "gone", "-c", "true", "--settle", "10", "--linger", "0.2")
@@ -3641,8 +3479,7 @@ func TestItList(t *testing.T) {
 		e.expect(fmt.Sprintf("db: exited, returncode=3\ngone: stopped\nweb: running, pid=%d", web), "", 0, "list", "--all")
 	})
 	t.Run("a name that cannot be asked is an error in its line", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
+		e := itParallel(t)
 		sock := e.path("evil", "sock")
 		itMust(t, os.Symlink(filepath.Join(e.work, "elsewhere"), sock))
 		e.expect("evil: error: refusing to use "+sock+": it is a symbolic link", "", 0, "list")
@@ -3650,11 +3487,10 @@ func TestItList(t *testing.T) {
 	})
 }
 
-// TestItLogs: logs prints the last lines of the --stdout file, else of the
-// monitor log, and with -f what is appended.
+// TestItLogs: logs prints the last lines of the --stdout file, else of the monitor log, and with -f
+// what is appended.
 func TestItLogs(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "s.out", "-c", "sh -c 'seq 1 30; exec sleep 100'", "--linger", "0.2")
 	itFileLines(t, filepath.Join(e.work, "s.out"), append([]string{"HEADER"}, strings.Split(itSeq(1, 30), "\n")...)...)
 	e.expect(itSeq(21, 30), "", 0, "logs", "s")
@@ -3664,8 +3500,8 @@ func TestItLogs(t *testing.T) {
 		"--linger", "0.2")
 	itWrite(t, filepath.Join(e.work, "go-d"), "")
 	itLogHas(e, "d", "\n30\n", 1)
-	// logs asks the monitor for its options, and finds no line of that at
-	// the end of what it prints.
+	// logs asks the monitor for its options, and finds no line of that at the end of what it
+	// prints.
 	e.expect(itSeq(27, 30), "", 0, "logs", "d", "-n", "4")
 
 	e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "f.out",
@@ -3698,13 +3534,11 @@ func TestItLogs(t *testing.T) {
 	e.expect(itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1")
 }
 
-// TestItJSON: --json changes how a command prints its answer, and nothing
-// else: errors stay plain lines on stderr, and the monitor does not remember
-// it for the next command. (What the JSON of each answer holds is
-// TestResponseJSONMatchesEncodingJSON's and the tour's.)
+// TestItJSON: --json changes how a command prints its answer, and nothing else: errors stay plain
+// lines on stderr, and the monitor does not remember it for the next command. (What the JSON of
+// each answer holds is TestResponseJSONMatchesEncodingJSON's and the tour's.)
 func TestItJSON(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect(`{"name":"j","pid":{N},"state":"running"}`, "", 0, "start", "j", "-c", "sleep 100", "--json", "--linger", itWindow)
 	e.expect("", "procdog: error: process 'j' is already running", 4, "start", "j", "-c", "sleep 100", "--json", "--strict")
 	e.expect("", "procdog: error: process 's' is not running", 5, "stop", "s", "--json", "--strict")
@@ -3724,8 +3558,7 @@ func TestItReadiness(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []string{"tcp", "url", "log", "command", "notify"} {
 		t.Run(kind, func(t *testing.T) {
-			t.Parallel()
-			e := itNew(t)
+			e := itParallel(t)
 			e.expect("running, health=0, pid={N}", "", 0,
 				append([]string{"start", "s", "--ensure-healthy"}, itServerArgs(t, e, kind, "300ms")...)...)
 			if kind == "notify" {
@@ -3735,17 +3568,15 @@ func TestItReadiness(t *testing.T) {
 		})
 	}
 	t.Run("systemd-notify", func(t *testing.T) {
-		t.Parallel()
 		if _, err := exec.LookPath("systemd-notify"); err != nil {
 			t.Skip("no systemd-notify here")
 		}
-		e := itNew(t)
+		e := itParallel(t)
 		e.expect("running, health=0, pid={N}", "", 0, "start", "s", "--health-notify", "--ensure-healthy",
 			"--shell", "-c", "sleep 0.2; systemd-notify --ready --status=up; exec sleep 100")
 	})
 	t.Run("a datagram from outside the process's group is ignored", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
+		e := itParallel(t)
 		args := append([]string{"start", "s"}, itServerArgs(t, e, "notify", "0s")...)
 		args[slices.Index(args, "PROCDOG_TEST_SERVER=notify")] = "PROCDOG_TEST_SERVER=status"
 		e.expect("running, health=1, pid={N}", "", 0, args...)
@@ -3766,8 +3597,7 @@ func TestItReadiness(t *testing.T) {
 // TestItWaitTakesItsOwnOptions: wait's --health-count and --health-delay bound that wait, not
 // the monitor's, and a failed wait says why on stderr.
 func TestItWaitTakesItsOwnOptions(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("running, health=1, pid={N}", "", 0, "start", "h", "-c", "sleep 100", "--health-command", "false",
 		"--health-count", "100", "--health-delay", "1")
 	began := time.Now()
@@ -3778,12 +3608,11 @@ func TestItWaitTakesItsOwnOptions(t *testing.T) {
 	}
 }
 
-// TestItHealthProbesPass: HTTP 302 is healthy, and not followed (to
-// /fail); an IPv6 address is probed. (The answers of other probes that pass
-// are the tour's; why one fails is TestItHealthFailuresExplainThemselves's.)
+// TestItHealthProbesPass: HTTP 302 is healthy, and not followed (to /fail); an IPv6 address is
+// probed. (The answers of other probes that pass are the tour's; why one fails is
+// TestItHealthFailuresExplainThemselves's.)
 func TestItHealthProbesPass(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	r := e.expect("running, health=0, pid={N}", "", 0, "start", "p", "-c", "sleep 100", "--health-url", itHTTPServer(t).URL+"/redirect",
 		"--health-timeout", "10", "--health-count", "2", "--health-delay", "0.05", "--linger", "0.2")
 	e.expect(r.line(), "", 0, "wait", "p")
@@ -3796,13 +3625,11 @@ func TestItHealthProbesPass(t *testing.T) {
 	e.expect(r.line(), "", 0, "status", "v6")
 }
 
-// TestItRestartPolicy: --restart restarts a process that exits (always) or
-// fails (on-failure), a signal being a failure, until --max-restarts; a stop
-// is for good, whether it finds the process running or waiting to be
-// restarted.
+// TestItRestartPolicy: --restart restarts a process that exits (always) or fails (on-failure), a
+// signal being a failure, until --max-restarts; a stop is for good, whether it finds the process
+// running or waiting to be restarted.
 func TestItRestartPolicy(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("running, pid={N}", "", 0, "start", "a", "-c", "sleep 0.3", "--restart", "always", "--max-restarts", "100",
 		"--restart-delay", "0.05", "--linger", "0.2")
 	itEventuallyAnswers(e, itSoon, "running, pid={N}, restarts={N}", 0, "status", "a")
@@ -3828,8 +3655,7 @@ func TestItRestartPolicy(t *testing.T) {
 	}
 	e.expect("stopped", "", 5, "status", "d")
 
-	// A process that exits 0 is not restarted by on-failure, nor by always
-	// with --max-restarts 0.
+	// A process that exits 0 is not restarted by on-failure, nor by always with --max-restarts 0.
 	for name, args := range map[string][]string{
 		"z":  {"--restart", "on-failure", "--restart-delay", "0.05"},
 		"a0": {"--restart", "always", "--max-restarts", "0"},
@@ -3860,10 +3686,9 @@ func TestItRestartPolicy(t *testing.T) {
 		t.Errorf("want two runs; the log says %v", started)
 	}
 
-	// A start while a restart is pending reports the restarted process: the
-	// monitor still owns the name. The first run fails and makes ok itself,
-	// so that the restart runs on however soon it comes: the test need not
-	// beat the delay to it.
+	// A start while a restart is pending reports the restarted process: the monitor still owns the
+	// name. The first run fails and makes ok itself, so that the restart runs on however soon it
+	// comes: the test need not beat the delay to it.
 	e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
 		"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
 	r = e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
@@ -3879,14 +3704,12 @@ func TestItRestartPolicy(t *testing.T) {
 	itFileLines(t, filepath.Join(e.work, "in.out"), "HEADER", "hello", "hello")
 }
 
-// TestItProcessRunsAsWritten: the process starts in --dir with PWD saying
-// so, as os/exec set it before procdog forked by itself, and a command with
-// a slash is found relative to that directory; its argv[0] is the command's
-// first word as the user wrote it, not the path procdog found it at, so
-// that ps shows it as written and multi-call programs know their name.
+// TestItProcessRunsAsWritten: the process starts in --dir with PWD saying so, as os/exec set it
+// before procdog forked by itself, and a command with a slash is found relative to that directory;
+// its argv[0] is the command's first word as the user wrote it, not the path procdog found it at,
+// so that ps shows it as written and multi-call programs know their name.
 func TestItProcessRunsAsWritten(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	sub := filepath.Join(e.work, "sub")
 	itMust(t, os.Mkdir(sub, 0o755))
 	itWrite(t, filepath.Join(sub, "show.sh"), "#!/bin/sh\necho here=$(pwd -P)\nenv\n")
@@ -3905,8 +3728,7 @@ func TestItProcessRunsAsWritten(t *testing.T) {
 	if strings.Contains(log, "/somewhere/else") {
 		t.Errorf("the process kept the client's PWD:\n%s", log)
 	}
-	// A directory that has gone is named as the reason that a health
-	// command cannot run.
+	// A directory that has gone is named as the reason that a health command cannot run.
 	e.expect("running, health=0, pid={N}", "", 0, "start", "gone", "--command", "sleep 100",
 		"--dir", "sub", "--health-command", "true", "--linger", "0.2")
 	itMust(t, os.RemoveAll(sub))
@@ -3921,16 +3743,15 @@ func TestItProcessRunsAsWritten(t *testing.T) {
 	}
 }
 
-// Shared machines and faults: what a hostile user on the same machine, or
-// bad luck, can do to procdog, and what it must not achieve.
+// Shared machines and faults: what a hostile user on the same machine, or bad luck, can do to
+// procdog, and what it must not achieve.
 
 func TestItBelievesOnlyAMonitorOfItsOwnUser(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	sock := e.path("web", "sock")
 	pwned := filepath.Join(e.work, "pwned")
-	// The socket file is ours, as it is when another user swaps it in
-	// between our check of the file and our connect; its listener is not.
+	// The socket file is ours, as it is when another user swaps it in between our check of the file
+	// and our connect; its listener is not.
 	itListenAs(t, 65534, sock, strconv.Quote("--command=sleep 100")+" "+strconv.Quote("--health-command=touch "+pwned))
 	refusal := "procdog: error: refusing to talk to " + sock + ": it is served by another user (uid 65534)"
 	e.expect("", refusal, 3, "status", "web")
@@ -3941,12 +3762,10 @@ func TestItBelievesOnlyAMonitorOfItsOwnUser(t *testing.T) {
 	}
 }
 
-// TestItConfigFile: procdog.cfg is found in the nearest directory above
-// that has one, and a relative dir in it is relative to it; a config file
-// that others could have written is refused.
+// TestItConfigFile: procdog.cfg is found in the nearest directory above that has one, and a
+// relative dir in it is relative to it; a config file that others could have written is refused.
 func TestItConfigFile(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	cfg := filepath.Join(e.work, "procdog.cfg")
 	itWrite(t, cfg, "[up]\ncommand=sleep 100\ndir=srv\nlinger=0.2\n")
 	below := filepath.Join(e.work, "pkg", "deeper")
@@ -3975,14 +3794,12 @@ func TestItConfigFile(t *testing.T) {
 	}
 }
 
-// TestItGivesUpOnAWedgedMonitorWhichThenIgnoresTheRequest: a monitor that
-// cannot answer (here stopped with SIGSTOP) makes a client give up with exit
-// 3, not hang; once it can answer again, it does not act on the request of
-// the client that has gone. The client gives up after a liveness interval
-// and a probe deadline, 8 s.
+// TestItGivesUpOnAWedgedMonitorWhichThenIgnoresTheRequest: a monitor that cannot answer (here
+// stopped with SIGSTOP) makes a client give up with exit 3, not hang; once it can answer again, it
+// does not act on the request of the client that has gone. The client gives up after a liveness
+// interval and a probe deadline, 8 s.
 func TestItGivesUpOnAWedgedMonitorWhichThenIgnoresTheRequest(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "late", "--command", "sleep 100", "--linger", "0.2")
 	monitor := e.monitorPid("late")
 	syscall.Kill(monitor, syscall.SIGSTOP)
@@ -3995,15 +3812,13 @@ func TestItGivesUpOnAWedgedMonitorWhichThenIgnoresTheRequest(t *testing.T) {
 	e.expect(r.line(), "", 0, "status", "late")
 }
 
-// TestItAnswersARequestInFlightWithTheStateAfterItsHealthCheck: status runs
-// the health check and answers with the state after it. Here the check makes
-// the process exit, and takes longer than the linger that follows, so the
-// linger ends while a request is in flight, which is answered all the same;
-// and longer than the client's liveness interval (3 s), so the client checks
-// on the monitor while it is closing, and waits on.
+// TestItAnswersARequestInFlightWithTheStateAfterItsHealthCheck: status runs the health check and
+// answers with the state after it. Here the check makes the process exit, and takes longer than the
+// linger that follows, so the linger ends while a request is in flight, which is answered all the
+// same; and longer than the client's liveness interval (3 s), so the client checks on the monitor
+// while it is closing, and waits on.
 func TestItAnswersARequestInFlightWithTheStateAfterItsHealthCheck(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("running, health=0, pid={N}", "", 0, "start", "slow", "--command", "sh -c 'until test -e exit; do sleep 0.01; done'",
 		"--health-command", "sh -c 'test -e slow || exit 0; touch exit; sleep 4'", "--linger", "0.2")
 	itWrite(t, filepath.Join(e.work, "slow"), "")
@@ -4014,11 +3829,10 @@ func TestItAnswersARequestInFlightWithTheStateAfterItsHealthCheck(t *testing.T) 
 	e.expect("stopped", "", 5, "status", "slow")
 }
 
-// TestItEndsWhatIsLeftBehind: what the process or a health command leaves
-// running in its group when it exits.
+// TestItEndsWhatIsLeftBehind: what the process or a health command leaves running in its group when
+// it exits.
 func TestItEndsWhatIsLeftBehind(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("exited, returncode=0", "", 5, "start", "bg", "--shell", "--command",
 		"sleep 100 & echo $$! > bg.pid; exit 0", "--stop-timeout", "2", "--linger", itWindow, "--settle", "10")
 	itDead(t, itSoon, "the process's background child", itPidFile(e, filepath.Join(e.work, "bg.pid")))
@@ -4028,11 +3842,9 @@ func TestItEndsWhatIsLeftBehind(t *testing.T) {
 	itDead(t, itSoon, "what the health command left running", itPidFile(e, filepath.Join(e.work, "left.pid")))
 }
 
-// TestItPutsBackARemovedSocketAndLock: the monitor checks for them every
-// healInterval (3 s).
+// TestItPutsBackARemovedSocketAndLock: the monitor checks for them every healInterval (3 s).
 func TestItPutsBackARemovedSocketAndLock(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "heal", "--command", "sleep 100", "--linger", "0.2")
 	os.Remove(e.path("heal", "sock"))
 	os.Remove(e.path("heal", "lock"))
@@ -4047,13 +3859,11 @@ func TestItPutsBackARemovedSocketAndLock(t *testing.T) {
 
 // Orphans: a process whose monitor was killed is found again.
 
-// TestItFindsAnOrphanAgain. An orphan's stop waits, up to the stop timeout,
-// until its process group has no member left, and a killed orphan is a
-// zombie of init's until init reaps it, which some take seconds to do: the
-// stops here have a short stop timeout, which ends the wait for a zombie.
+// TestItFindsAnOrphanAgain. An orphan's stop waits, up to the stop timeout, until its process group
+// has no member left, and a killed orphan is a zombie of init's until init reaps it, which some
+// take seconds to do: the stops here have a short stop timeout, which ends the wait for a zombie.
 func TestItFindsAnOrphanAgain(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "orphan", "--command", "sleep 100")
 	pid := itPid(t, r)
 	monitor := e.monitorPid("orphan")
@@ -4096,8 +3906,7 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 		t.Fatalf("start after a crash reported the old child %d", child)
 	}
 
-	// A stop ends all of an orphan's group, with SIGKILL after the stop
-	// timeout.
+	// A stop ends all of an orphan's group, with SIGKILL after the stop timeout.
 	r = e.expect("running, pid={N}", "", 0, "start", "g", "--shell", "--command",
 		"(trap '' TERM; exec sleep 100) & echo $$! > member.pid; exec sleep 100")
 	member := itPidFile(e, filepath.Join(e.work, "member.pid"))
@@ -4108,10 +3917,9 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 	itDead(t, itSoon, "the orphan", itPid(t, r))
 	itDead(t, itSoon, "the member of its group that ignores SIGTERM", member)
 
-	// A lock file that names a process which is not the one procdog started
-	// is no orphan of NAME's: neither a process of ours that got the pid but
-	// started at another time, nor one that leads no process group (pid 1,
-	// with its true start time: kill(-1) would reach every process).
+	// A lock file that names a process which is not the one procdog started is no orphan of NAME's:
+	// neither a process of ours that got the pid but started at another time, nor one that leads no
+	// process group (pid 1, with its true start time: kill(-1) would reach every process).
 	other := exec.Command("sleep", "100")
 	itMust(t, other.Start())
 	defer other.Wait()
@@ -4137,8 +3945,8 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 
 func TestItHealthLog(t *testing.T) {
 	for _, tc := range []struct{ name, command, pattern string }{
-		// The line is written in two pieces, a while apart, after an
-		// unhealthy first check: only the whole line matches.
+		// The line is written in two pieces, a while apart, after an unhealthy first check: only
+		// the whole line matches.
 		{"healthy once a line matches, even one written in pieces",
 			"echo starting; while [ ! -e go ]; do sleep 0.01; done; printf 'rea'; sleep 0.3; printf 'dy on 5\\n'; exec sleep 100",
 			`^ready on \d+$`},
@@ -4147,8 +3955,7 @@ func TestItHealthLog(t *testing.T) {
 			"printf Serv; while [ ! -e go ]; do sleep 0.01; done; printf 'ing HTTP\\n'; exec sleep 100", "^Serving HTTP"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			e := itNew(t)
+			e := itParallel(t)
 			e.expect("running, health=1, pid={N}", "", 0, "start", "h", "--shell", "--command", tc.command,
 				"--health-log", tc.pattern, "--health-delay", "0.05", "--health-count", "1000", "--linger", "0.2")
 			itWrite(t, filepath.Join(e.work, "go"), "")
@@ -4156,27 +3963,24 @@ func TestItHealthLog(t *testing.T) {
 		})
 	}
 	t.Run("reads the --stdout file, and starts over with each run", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
+		e := itParallel(t)
 		itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[svc]\ncommand=sh -c 'echo up; exec sleep 100'\nstdout=out\nhealth_log=^up$\nlinger=0.2\n")
 		e.run("start", "svc", "--health-delay", "0.05", "--health-count", "1000")
 		e.expect("running, health=0, pid={N}", "", 0, "wait", "svc")
 		e.expect("running, health=1, pid={N}", "", 0, "restart", "svc", "--command", "sleep 100")
 	})
 	t.Run("the monitor's own lines do not count", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
+		e := itParallel(t)
 		e.expect("running, health=1, pid={N}", "", 0, "start", "own", "--command", "sleep 100", "--health-log", "listening|request|started", "--linger", "0.2")
 		e.expect("running, health=1, pid={N}", "", 0, "status", "own")
 	})
 }
 
-// TestItEnv: --env and the env key of a config file set the process's
-// variables and its health command's, with $VAR expanded and quotes kept;
-// --env wins, and a restart keeps them all, with those given to it winning.
+// TestItEnv: --env and the env key of a config file set the process's variables and its health
+// command's, with $VAR expanded and quotes kept; --env wins, and a restart keeps them all, with
+// those given to it winning.
 func TestItEnv(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.setenv("IT_HOME_DIR", "/home/it")
 	e.setenv("IT_Q", "it's")
 	itWrite(t, filepath.Join(e.work, "procdog.cfg"),
@@ -4191,8 +3995,8 @@ func TestItEnv(t *testing.T) {
 		t.Errorf("after restart --env A=again: want one A, and the others kept; got\n%s", shown)
 	}
 
-	// The monitor runs with GOMAXPROCS=1 to save memory, but the process
-	// gets the user's setting. (--settle 0 answers running at once.)
+	// The monitor runs with GOMAXPROCS=1 to save memory, but the process gets the user's setting.
+	// (--settle 0 answers running at once.)
 	for _, c := range []struct{ name, env, want string }{
 		{"unset", "", "G=unset P=unset"},
 		{"set", "7", "G=7 P=unset"},
@@ -4207,8 +4011,7 @@ func TestItEnv(t *testing.T) {
 }
 
 func TestItShowPrintsWhatAConfigFileCanTakeBack(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	e.expect("running, pid={N}", "", 0, "start", "shown", "--shell", "--command", "exec sleep 100 # with 'quotes' and $$dollars",
 		"--env", "A=two words", "--health-delay", "0.5", "--restart", "always", "--linger", "0.2")
 	shown := e.run("show", "shown")
@@ -4229,8 +4032,7 @@ func TestItShowPrintsWhatAConfigFileCanTakeBack(t *testing.T) {
 }
 
 func TestItSeveralNames(t *testing.T) {
-	t.Parallel()
-	e := itNew(t)
+	e := itParallel(t)
 	itWrite(t, filepath.Join(e.work, "procdog.cfg"), `[db]
 command = sh -c 'sleep 0.3; touch db.ready; exec sleep 100'
 health_command = test -e db.ready
@@ -4258,8 +4060,8 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 	t.Parallel()
 	srv := itHTTPServer(t)
 	closed := itClosedAddr(t)
-	// A server whose status line is 8 KiB long: one that would send that
-	// could as well send a gigabyte, and only a status line's worth is read.
+	// A server whose status line is 8 KiB long: one that would send that could as well send a
+	// gigabyte, and only a status line's worth is read.
 	bigAddr, err := itListen(t, "127.0.0.1:0", "HTTP/1.0 200 "+strings.Repeat("x", 8<<10)+"\r\n\r\n")
 	itMust(t, err)
 	big := "http://" + bigAddr + "/"
@@ -4282,8 +4084,7 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := itNew(t)
+			e := itParallel(t)
 			args := append([]string{"start", "h", "-c", "sleep 100", "--linger", "0.2"}, tt.health...)
 			pid := itPid(t, e.expect(fmt.Sprintf("running, health=%d, pid={N}", tt.code), "", 0, args...))
 			// The response line has no room for the reason; JSON has.
@@ -4296,8 +4097,7 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 		})
 	}
 	t.Run("a check that passes again clears the reason and says so", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
+		e := itParallel(t)
 		pid := itPid(t, e.expect("running, health=1, pid={N}", "", 0, "start", "h", "-c", "sleep 100", "--linger", "0.2",
 			"--health-command", "sh -c 'test -e ready || { echo no ready file >&2; exit 1; }'"))
 		itWrite(t, filepath.Join(e.work, "ready"), "")
@@ -4320,20 +4120,17 @@ func TestItCtrlCActsAtOnce(t *testing.T) {
 	}{
 		{"during the first health check of a start it stops what it started",
 			[]string{"--health-command", "sh -c 'touch checking; exec sleep 100'", "--health-timeout", "25"}},
-		// The first check, which start runs, fails; the second, which the
-		// wait for health that follows runs, makes the file.
+		// The first check, which start runs, fails; the second, which the wait for health that
+		// follows runs, makes the file.
 		{"during the wait for health that follows it stops what it started",
 			[]string{"--health-command", "sh -c 'test -e checked && touch checking; touch checked; exit 1'",
 				"--health-count", "100", "--health-delay", "0.1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			e := itNew(t)
+			e := itParallel(t)
 			args := append([]string{"start", "slow", "-c", "sleep 100", "--linger", "0.2", "--ensure-healthy"}, tc.health...)
 			r, took := itInterruptWhen(t, e, itFileIn(e, "checking"), args...)
-			if r.stdout != "killed, signal=15\n" || r.stderr != "procdog: error: interrupted; stopped 'slow'\n" || r.code != exitInterrupted {
-				t.Fatalf("unexpected result of\n%s\nwant the stop response, 'interrupted; stopped', exit 130", r)
-			}
+			e.check(r, "killed, signal=15", "procdog: error: interrupted; stopped 'slow'", exitInterrupted)
 			if took > 2*time.Second {
 				t.Errorf("the interrupted start took %v to end, want it at once", took)
 			}
@@ -4345,15 +4142,12 @@ func TestItCtrlCActsAtOnce(t *testing.T) {
 		})
 	}
 	t.Run("a start that found it running stops nothing", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
+		e := itParallel(t)
 		pid := itPid(t, e.expect("running, health=0, pid={N}", "", 0, "start", "busy", "-c", "sleep 100", "--linger", "0.2",
 			"--health-command", "sh -c 'test -e slow && { touch checking; exec sleep 100; }; exit 0'", "--health-timeout", "25"))
 		itWrite(t, filepath.Join(e.work, "slow"), "")
 		r, took := itInterruptWhen(t, e, itFileIn(e, "checking"), "start", "busy", "-c", "sleep 100", "--ensure-healthy")
-		if r.stdout != "" || r.stderr != "procdog: error: interrupted\n" || r.code != exitInterrupted {
-			t.Fatalf("unexpected result of\n%s\nwant nothing, 'interrupted', exit 130", r)
-		}
+		e.check(r, "", "procdog: error: interrupted", exitInterrupted)
 		if took > 2*time.Second {
 			t.Errorf("the interrupted start took %v to end", took)
 		}
@@ -4364,18 +4158,15 @@ func TestItCtrlCActsAtOnce(t *testing.T) {
 		e.expect(fmt.Sprintf("running, health=0, pid=%d", pid), "", 0, "status", "busy")
 	})
 	t.Run("a start waiting for another monitor that owns the name stops nothing", func(t *testing.T) {
-		t.Parallel()
-		e := itNew(t)
-		// The owner waits to restart its process: it answers exited and
-		// keeps the lock, so the next start's monitor finds the name owned.
+		e := itParallel(t)
+		// The owner waits to restart its process: it answers exited and keeps the lock, so the next
+		// start's monitor finds the name owned.
 		e.expect("exited, returncode=1", "", 5, "start", "owned", "-c", "sh -c 'exit 1'", "--restart", "always",
 			"--restart-delay", "100", "--linger", "0.2")
 		r, _ := itInterruptWhen(t, e, func() (bool, string) {
 			return strings.Contains(itLog(e, "owned"), "another monitor owns 'owned'"), itLog(e, "owned")
 		}, "start", "owned", "-c", "sh -c 'exit 1'", "--ensure-healthy")
-		if r.stdout != "" || r.stderr != "procdog: error: interrupted\n" || r.code != exitInterrupted {
-			t.Fatalf("unexpected result of\n%s\nwant nothing, 'interrupted', exit 130", r)
-		}
+		e.check(r, "", "procdog: error: interrupted", exitInterrupted)
 		if strings.Contains(itLog(e, "owned"), `request "stop"`) {
 			t.Fatalf("the interrupted start sent stop to the monitor that owns the name:\n%s", itLog(e, "owned"))
 		}
@@ -4396,17 +4187,15 @@ func TestMonitorLineAt(t *testing.T) {
 		{"plain output", -1},
 		{stamp + " procdog[] web: no pid", -1},
 	} {
-		if got := monitorLineAt([]byte(tc.line), "web"); got != tc.want {
-			t.Errorf("monitorLineAt(%q) = %d, want %d", tc.line, got, tc.want)
-		}
+		itEqual(t, fmt.Sprintf("monitorLineAt(%q)", tc.line), monitorLineAt([]byte(tc.line), "web"), tc.want)
 	}
 }
 
 // ---------------------------------------------------------------------------
 // The golden tour.
 
-// TestRunTestSh runs the golden-output tour, run_test.sh, with the binary
-// that TestMain built, so that the one test command runs all three layers.
+// TestRunTestSh runs the golden-output tour, run_test.sh, with the binary that TestMain built, so
+// that the one test command runs all three layers.
 func TestRunTestSh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("golden tour")
@@ -4431,22 +4220,19 @@ func TestRunTestSh(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Benchmarks.
 
-// Benchmarks: procdog against the floor, the least a command can
-// do: a Go program that dials a Unix socket, sends a line and reads one
-// (testdata/floor), built the same way. They report, never fail on a time:
+// Benchmarks: procdog against the floor, the least a command can do: a Go program that dials a Unix
+// socket, sends a line and reads one (testdata/floor), built the same way. They report, never fail
+// on a time:
 //
 //	go test -run '^$' -bench VsFloor -benchtime 1x
 
-// BenchmarkVsFloor times status, stop and start against the floor, side by
-// side and interleaved so that a busy machine weighs on all alike, and
-// measures a monitor's memory and 100 simultaneous starts. Each ratio is
-// to the floor of the same kind: status and stop to a request, start to a
+// BenchmarkVsFloor times status, stop and start against the floor, side by side and interleaved so
+// that a busy machine weighs on all alike, and measures a monitor's memory and 100 simultaneous
+// starts. Each ratio is to the floor of the same kind: status and stop to a request, start to a
 // floor start.
 func BenchmarkVsFloor(b *testing.B) {
 	floor, err := itFloor()
-	if err != nil {
-		b.Fatal(err)
-	}
+	itMust(b, err)
 	e := itNew(b)
 	env := e.environ()
 	procdog := func(args ...string) time.Duration { return timeCommand(b, env, itBinary, args...) }
@@ -4499,9 +4285,8 @@ func BenchmarkVsFloor(b *testing.B) {
 	}
 	itAtOnce(n, func(i int) { procdog("stop", fmt.Sprintf("c%d", i)) })
 
-	// The same 100 starts of the floor, whose monitors do nothing but start
-	// the command and answer: what is left is this design's own cost, a
-	// client and a monitor per start, both Go programs.
+	// The same 100 starts of the floor, whose monitors do nothing but start the command and answer:
+	// what is left is this design's own cost, a client and a monitor per start, both Go programs.
 	floor100 := floorStarts(b, e, floor, n)
 	b.ReportMetric(floor100.Seconds(), "start100-floor-s")
 	b.ReportMetric(start100.Seconds()/floor100.Seconds(), "start100/floor")
@@ -4519,7 +4304,8 @@ func BenchmarkTimeToHealthy(b *testing.B) {
 			for i := 0; i < b.N*benchSamples; i++ {
 				os.Remove(filepath.Join(e.work, "up"))
 				e.expect("running, health=0, pid={N}", "", 0,
-					append([]string{"start", "s", "--ensure-healthy"}, itServerArgs(b, e, tc.kind, tc.delay)...)...)
+					append([]string{"start", "s", "--ensure-healthy", "--linger", "0"},
+						itServerArgs(b, e, tc.kind, tc.delay)...)...)
 				returned := time.Now()
 				ready, err := os.ReadFile(filepath.Join(e.work, "ready"))
 				itMust(b, err)
@@ -4533,9 +4319,9 @@ func BenchmarkTimeToHealthy(b *testing.B) {
 	}
 }
 
-// TestBenchmarkVsFloorRuns runs the benchmark once, briefly, so that it
-// keeps working: one sample, and 10 simultaneous starts, not 100. It
-// asserts nothing about time, so it runs beside the other tests.
+// TestBenchmarkVsFloorRuns runs the benchmark once, briefly, so that it keeps working: one sample,
+// and 10 simultaneous starts, not 100. It asserts nothing about time, so it runs beside the other
+// tests.
 func TestBenchmarkVsFloorRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("benchmark")
@@ -4593,8 +4379,6 @@ func TestFitsConfig(t *testing.T) {
 	for value, want := range map[string]bool{"sleep 100": true, "echo a\necho b": true,
 		"# first line is fine": true, " lead": false, "trail ": false, "a\n\nb": false,
 		"a\n  indented": false, "a\n# comment": false, "a\n; comment": false} {
-		if got := fitsConfig(value); got != want {
-			t.Errorf("fitsConfig(%q) = %v, want %v", value, got, want)
-		}
+		itEqual(t, fmt.Sprintf("fitsConfig(%q)", value), fitsConfig(value), want)
 	}
 }
