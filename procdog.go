@@ -1954,9 +1954,11 @@ func (w *logWatch) sizes() []int64 {
 }
 
 // serve answers the checks, and between them follows the output of the run, polling it from
-// every 2 ms, slower as the run ages, so that a matching line makes it ready at once.
+// every 2 ms, slower as the run ages, so that a matching line makes it ready at once. A poll
+// matches for at most 3% of its interval: a costly pattern over much output must not make the
+// monitor busy; a check matches until its deadline.
 func (w *logWatch) serve(ready func(*childRun)) {
-	poll := time.NewTimer(time.Hour)
+	interval, poll := 2*time.Millisecond, time.NewTimer(time.Hour)
 	for {
 		var ask logAsk
 		select {
@@ -1971,7 +1973,7 @@ func (w *logWatch) serve(ready func(*childRun)) {
 		}
 		before := w.matched
 		for i := 0; i < len(w.paths) && !w.matched; i++ {
-			w.readOn(i, cmp.Or(ask.deadline, time.Now().Add(100*time.Millisecond)))
+			w.readOn(i, cmp.Or(ask.deadline, time.Now().Add(interval*3/100)))
 		}
 		if ask.answer != nil {
 			ask.answer <- w.matched
@@ -1980,7 +1982,8 @@ func (w *logWatch) serve(ready func(*childRun)) {
 			go ready(w.run)
 		}
 		if !w.matched {
-			poll.Reset(min(max(time.Since(w.run.started)/100, 2*time.Millisecond), time.Second))
+			interval = min(max(time.Since(w.run.started)/100, 2*time.Millisecond), time.Second)
+			poll.Reset(interval)
 		}
 	}
 }

@@ -3594,6 +3594,23 @@ func TestItReadiness(t *testing.T) {
 	})
 }
 
+// TestItCostlyHealthLogIsBounded: a pattern that costs much per byte, over megabytes of
+// output, makes no check outlast its timeout, and the monitor answers meanwhile.
+func TestItCostlyHealthLogIsBounded(t *testing.T) {
+	e := itParallel(t)
+	e.expect("running, health=1, pid={N}", "", 0, "start", "c", "--shell", "-c",
+		"yes 000000000000000000000000000000000000000000000000000000000000 | head -c 4000000; exec sleep 100",
+		"--stdout", "out", "--health-log", "(?:0*){999}x", "--health-timeout", "1", "--settle", "0.5")
+	for range 2 {
+		began := time.Now()
+		e.expect("running, health=1, pid={N}", "", 0, "status", "c")
+		if took := time.Since(began); took > 5*time.Second {
+			t.Errorf("a check with a 1 s timeout took %v", took)
+		}
+	}
+	e.expect("killed, signal=15", "", 0, "stop", "c")
+}
+
 // TestItWaitTakesItsOwnOptions: wait's --health-count and --health-delay bound that wait, not
 // the monitor's, and a failed wait says why on stderr.
 func TestItWaitTakesItsOwnOptions(t *testing.T) {
