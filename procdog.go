@@ -1035,7 +1035,7 @@ type monitor struct {
 	watch                         *logWatch     // --health-log
 	notify                        *net.UnixConn // --health-notify's socket, till the linger
 	logOut                        *os.File      // the monitor log; the process's output by default
-	stdout, stderr                *os.File      // open till the linger: a restarted process writes on
+	stdout, stderr                *os.File      // open till the linger: restarts write on
 	events                        chan func()
 
 	state              monitorState
@@ -1440,7 +1440,8 @@ func (m *monitor) readNotify(conn *net.UnixConn) {
 	if runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
 		rc, _ := conn.SyscallConn()
 		rc.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, cmp.Or(soPasscred[runtime.GOARCH], 16), 1)
+			passcred := cmp.Or(soPasscred[runtime.GOARCH], 16)
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
 		})
 	}
 	buf, oob := make([]byte, 4097), make([]byte, 512)
@@ -2087,7 +2088,8 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 	case j.err != nil:
 		return j.err
 	case len(j.notes) > 0:
-		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s (see its comments)\n",
+		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s "+
+			"(see its comments)\n",
 			words[0], strings.Join(j.notes, "; "))
 	}
 	if j.Output != "" {
@@ -2266,10 +2268,12 @@ func (j *exportJob) systemd() {
 	j.line("# procdog export systemd %[1]s: runs %[1]s as `procdog start %[1]s` would.\n"+
 		"# A user unit, for procdog needs no root. To install it:\n"+
 		"#   cp THIS ~/.config/systemd/user/procdog-%[1]s.service\n"+
-		"#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%[1]s.service\n"+
+		"#   systemctl --user daemon-reload && "+
+		"systemctl --user enable --now procdog-%[1]s.service\n"+
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
 	if j.restarts() {
-		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:\n"+
+		j.line("# procdog restarts at most max_restarts=%d times; "+
+			"systemd counts starts in a window:\n"+
 			"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
 			"# that fails more slowly than that is restarted again.\n"+
 			"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
@@ -2374,7 +2378,8 @@ func (j *exportJob) healthArgv() []string {
 		host, port, _ := net.SplitHostPort(j.HealthTCP)
 		n, _ := strconv.Atoi(port)
 		if bash, err := exportExecutable("bash", j.Dir); err == nil {
-			argv = []string{bash, "-c", "exec 3<>" + shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, n))}
+			dev := shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, n))
+			argv = []string{bash, "-c", "exec 3<>" + dev}
 		}
 	}
 	timeout, err := exportExecutable("timeout", j.Dir)
@@ -2418,7 +2423,8 @@ func (j *exportJob) launchd() {
 	j.line(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" ` +
 		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">`)
 	j.line(`<plist version="1.0">` + "\n<dict>")
-	j.plistComment("procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would.", j.name)
+	j.plistComment("procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would.",
+		j.name)
 	j.plistComment("To install it: cp THIS ~/Library/LaunchAgents/procdog.%s.plist", j.name)
 	j.plistComment("  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%s.plist", j.name)
 	j.plistKey("Label", "<string>procdog.%s</string>", j.name)
@@ -2443,10 +2449,12 @@ func (j *exportJob) launchd() {
 		j.plistKey("StandardInPath", "<string>%s</string>", j.plistString(j.Stdin))
 	}
 	if j.Stdout == "" || j.Stderr == "" {
-		j.plistComment("Output that procdog writes to its monitor log has no path: launchd drops it.")
+		j.plistComment("Output that procdog writes to its monitor log has no path: " +
+			"launchd drops it.")
 	}
 	if (j.Stdout != "" || j.Stderr != "") && !j.Append {
-		j.plistComment("launchd appends to these files; procdog truncates them without append=true.")
+		j.plistComment("launchd appends to these files; " +
+			"procdog truncates them without append=true.")
 		j.note("truncating the output files (launchd appends)")
 	}
 	for _, f := range [][2]string{{"StandardOutPath", j.Stdout}, {"StandardErrorPath", j.Stderr}} {
@@ -2723,7 +2731,8 @@ func (s optionSpec) set(o *options, text string) error {
 	case err != nil:
 		return err
 	case s.long == "linger" && v.(float64) > maxLinger:
-		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text, maxLinger)
+		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text,
+			maxLinger)
 	case s.long == "stop-signal":
 		_, err = parseSignal(text)
 	case s.long == "restart" && !slices.Contains([]string{"no", "on-failure", "always"}, text):
@@ -2883,7 +2892,8 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 	if len(matches) == 0 {
 		err = usageErrorf("unrecognized arguments: --%s", name)
 	} else if len(matches) > 1 {
-		err = usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(matches, ", "))
+		err = usageErrorf("ambiguous option: --%s could match %s", name,
+			strings.Join(matches, ", "))
 	}
 	return spec, value, hasValue, err
 }
