@@ -1425,10 +1425,17 @@ func (m *monitor) watchReadiness() error {
 		conn, err := ownerOnly(func() (*net.UnixConn, error) {
 			return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 		})
+		if err == nil && runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
+			rc, _ := conn.SyscallConn()
+			rc.Control(func(fd uintptr) {
+				passcred := cmp.Or(soPasscred[runtime.GOARCH], 16)
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
+			})
+		}
+		m.notify = conn // for closeNotify, even on an error
 		if err != nil {
 			return fmt.Errorf("cannot listen on %s: %v", path, err)
 		}
-		m.notify = conn
 		go m.readNotify(conn)
 	}
 	return nil
@@ -1437,20 +1444,14 @@ func (m *monitor) watchReadiness() error {
 // readNotify reads the notify datagrams, at most 4 KiB each (longer ones are dropped), and
 // closes the descriptors they carry at once: systemd-notify waits until they are closed.
 func (m *monitor) readNotify(conn *net.UnixConn) {
-	if runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
-		rc, _ := conn.SyscallConn()
-		rc.Control(func(fd uintptr) {
-			passcred := cmp.Or(soPasscred[runtime.GOARCH], 16)
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
-		})
-	}
 	buf, oob := make([]byte, 4097), make([]byte, 512)
 	for {
 		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			return // closed
 		}
-		pgid, uid := -1, -1 // unknown: the socket is owner-only, but macOS cannot tell more
+		// -1 is unknown: macOS does not tell; Linux does, and a datagram without says nobody.
+		pgid, uid := -1, map[bool]int{true: -2, false: -1}[runtime.GOOS == "linux"]
 		msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
 		for _, cm := range msgs {
 			if cm.Header.Level == syscall.SOL_SOCKET && cm.Header.Type == 2 && len(cm.Data) >= 12 &&
