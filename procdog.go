@@ -438,10 +438,27 @@ func commandHelp(c commandSpec) string {
 }
 
 func suggestCommand(word string) string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return nearest(word, append(names, "help", "version"))
+}
+
+func suggestOption(name string) string {
+	var names []string
+	for _, s := range optionSpecs {
+		names = append(names, s.long)
+	}
+	return nearest(name, append(names, "help", "version"))
+}
+
+// nearest is the choice a typo or two from word, if any is.
+func nearest(word string, choices []string) string {
 	best, bestDist := "", 3
-	for _, c := range slices.Concat(commands, []commandSpec{{name: "help"}, {name: "version"}}) {
-		if d := editDistance(strings.ToLower(word), c.name); d < bestDist && d < len(c.name) {
-			best, bestDist = c.name, d
+	for _, c := range choices {
+		if d := editDistance(strings.ToLower(word), c); d < bestDist && d < len(c) {
+			best, bestDist = c, d
 		}
 	}
 	return best
@@ -2628,6 +2645,9 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 	}
 	if len(matches) == 0 {
 		err = usageErrorf("unrecognized arguments: --%s", name)
+		if near := suggestOption(name); near != "" {
+			err.(*codedError).hint = "did you mean '--" + near + "'?"
+		}
 	} else if len(matches) > 1 {
 		err = usageErrorf("ambiguous option: --%s could match %s", name, strings.Join(matches, ", "))
 	}

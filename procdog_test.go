@@ -2646,6 +2646,11 @@ func TestUsageErrorsSayWhatToDo(t *testing.T) {
 			"procdog: did you mean 'restart'?"}},
 		{"nothing near", []string{"frobnicate", "web"}, []string{
 			"procdog: error: argument command: invalid choice: 'frobnicate' (choose from " + commandChoices + ")"}},
+		{"a mistyped option", []string{"start", "web", "--ensure-helthy"}, []string{
+			"procdog: error: unrecognized arguments: --ensure-helthy", "procdog: did you mean '--ensure-healthy'?"}},
+		{"a mistyped option with a value", []string{"--helth-url=http://x/", "start", "web"}, []string{
+			"procdog: error: unrecognized arguments: --helth-url", "procdog: did you mean '--health-url'?"}},
+		{"no option near", []string{"stop", "web", "--frobnicate"}, []string{"procdog: error: unrecognized arguments: --frobnicate"}},
 		{"version takes no words", []string{"version", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
 		{"help takes one command", []string{"help", "start", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
 	}
