@@ -2409,7 +2409,7 @@ var optionSpecs = []optionSpec{
 	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy"},
 	{"ensure-healthy", "", true,
 		"start waits for health, and stops the process if it never gets healthy"},
-	{"dir", "", true, "where the process runs (default: the current directory)"},
+	{"dir", "", true, "where the process runs (default: here, or the config file's directory for its command)"},
 	{"stdin", "", true, "file for standard input"},
 	{"stdout", "", true, "file for standard output (default: the monitor log)"},
 	{"stderr", "", true, "file for standard error (default: the monitor log)"},
@@ -2695,11 +2695,14 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
 	}
-	// A relative dir in a config file is relative to the file, wherever procdog runs.
-	if _, ok := values["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
-		if abs, err := filepath.Abs(path); err == nil {
-			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
-		}
+	// A section means the same wherever procdog runs: its command runs in the file's directory,
+	// and a relative dir is relative to it. A command given on the command line runs here.
+	_, hasDir := values["dir"]
+	_, ownCommand := cl.set["command"]
+	fromFile := !hasDir && !ownCommand && values["command"] != ""
+	if abs, err := filepath.Abs(path); err == nil && (fromFile ||
+		hasDir && o.Dir != "" && !filepath.IsAbs(o.Dir)) {
+		o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
 	}
 	if o.healthKinds() > 1 {
 		return o, failf(exitUnknown, "more than one kind of health check in '%s': "+

@@ -1339,9 +1339,10 @@ func TestResolveOptions(t *testing.T) {
 			func(o *options) {
 				o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
 				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
+				o.Dir = filepath.Dir(o.Config) // a section's command runs in its file's directory
 			}},
 		{"[DEFAULT] supplies values for the named section", "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n", nil,
-			func(o *options) { o.Command, o.Linger = "x", 4 }},
+			func(o *options) { o.Command, o.Linger, o.Dir = "x", 4, filepath.Dir(o.Config) }},
 		{"the named section overrides [DEFAULT]", "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n", nil,
 			func(o *options) { o.Linger = 5 }},
 		{"a missing section for the name is fine, and other sections are ignored",
@@ -3833,16 +3834,27 @@ func TestItConfigFile(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
 	cfg := filepath.Join(e.work, "procdog.cfg")
-	itWrite(t, cfg, "[up]\ncommand=sleep 100\ndir=srv\nlinger=0.2\n")
+	itWrite(t, cfg, "[up]\ncommand=sleep 100\ndir=srv\nlinger=0.2\n"+
+		"[here]\ncommand=sleep 100\nstdout=here.out\nlinger=0.2\n[given]\ncommand=sleep 100\nlinger=0.2\n")
 	below := filepath.Join(e.work, "pkg", "deeper")
 	for _, d := range []string{below, filepath.Join(e.work, "srv")} {
 		itMust(t, os.MkdirAll(d, 0o755))
 	}
-	r := e.expectIn(below, "running, pid={N}", "", 0, "start", "up")
-	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != filepath.Join(e.work, "srv") {
-		t.Errorf("a relative dir in a config file: the process runs in %s, want %s", cwd, filepath.Join(e.work, "srv"))
+	// A section runs in its file's directory, or in its dir, relative to that; a command
+	// given on the command line runs where procdog runs.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{[]string{"up"}, filepath.Join(e.work, "srv")}, {[]string{"here"}, e.work}, {[]string{"given", "-c", "sleep 99"}, below}} {
+		r := e.expectIn(below, "running, pid={N}", "", 0, append([]string{"start"}, tc.args...)...)
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != tc.want {
+			t.Errorf("start %q from %s: the process runs in %s, want %s", tc.args, below, cwd, tc.want)
+		}
+		e.expectIn(below, "killed, signal=15", "", 0, "stop", tc.args[0])
 	}
-	e.expectIn(below, "killed, signal=15", "", 0, "stop", "up")
+	if !itExists(filepath.Join(e.work, "here.out")) || itExists(filepath.Join(below, "here.out")) {
+		t.Errorf("a section's relative stdout is not in its config file's directory")
+	}
 
 	itWrite(t, cfg, "[x]\nhealth_command=touch pwned\n")
 	itMust(t, os.Chmod(cfg, 0o666))
