@@ -188,11 +188,11 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	if len(names) > 1 {
 		return runNames(command, names, cl, stdout, stderr)
 	}
-	return runName(command, words, cl, stdout)
+	return runName(command, words, cl, stdout, stderr)
 }
 
 // runName runs a command for one name: words are NAME and the command's others.
-func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
+func runName(command string, words []string, cl commandLine, stdout, stderr io.Writer) error {
 	name, dir := words[0], stateDir()
 	if over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
 		if len(name) > over {
@@ -206,7 +206,7 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	c := client{dir: dir, name: name, command: command, o: o}
+	c := client{dir: dir, name: name, command: command, o: o, warnings: stderr}
 	var r response
 	switch command {
 	case "restart":
@@ -255,7 +255,7 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	}
 	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
-	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i]) }
+	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i], stderr) }
 	together := command == "status" || command == "wait"
 	if together {
 		var wg sync.WaitGroup
@@ -495,6 +495,7 @@ type client struct {
 	command   string        // as the user typed it, for messages: start or restart
 	spawned   *atomic.Int64 // if not nil, the pid of the monitor start spawned, until it is busy
 	only      int           // if not 0, the pid of the one monitor to talk to
+	warnings  io.Writer     // if not nil, where start says it kept other options
 }
 
 // request sends line to NAME's monitor, or with none, acts on NAME's orphan as it would.
@@ -550,6 +551,8 @@ func (c client) start() (r response, started bool, err error) {
 		if err != nil || r.code != codeStopped && r.code != codeExited {
 			if err == nil && c.o.Strict {
 				err = failf(exitAlreadyRunning, "process '%s' is already running", c.name)
+			} else if err == nil && r.code == codeRunning {
+				c.warnOfOtherOptions()
 			}
 			return r, false, err
 		}
@@ -565,6 +568,23 @@ func (c client) start() (r response, started bool, err error) {
 		poll = lockPollInterval
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': its lock stays held", c.name)
+}
+
+// warnOfOtherOptions says which options of what runs, and where, and how it is checked, a start
+// that found NAME running did not apply.
+func (c client) warnOfOtherOptions() {
+	running, ok, err := c.monitorOptions()
+	var differ []string
+	for _, s := range optionSpecs {
+		if ok && slices.Contains(append([]string{"command", "shell", "dir", "env", "stdin", "stdout",
+			"stderr", "append"}, healthKeys...), s.long) && s.value(&running) != s.value(&c.o) {
+			differ = append(differ, s.key())
+		}
+	}
+	if c.warnings != nil && err == nil && len(differ) > 0 {
+		fmt.Fprintf(c.warnings, "procdog: warning: '%s' is already running with other options (%s); "+
+			"'procdog restart %s' with them applies them\n", c.name, strings.Join(differ, ", "), c.name)
+	}
 }
 
 // checkStartable runs before anything starts, or stops: restart must not stop what it cannot start.
@@ -2409,7 +2429,7 @@ var optionSpecs = []optionSpec{
 	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy"},
 	{"ensure-healthy", "", true,
 		"start waits for health, and stops the process if it never gets healthy"},
-	{"dir", "", true, "where the process runs (default: here, or the config file's directory for its command)"},
+	{"dir", "", true, "where the process runs (default: here; the config file's for its command)"},
 	{"stdin", "", true, "file for standard input"},
 	{"stdout", "", true, "file for standard output (default: the monitor log)"},
 	{"stderr", "", true, "file for standard error (default: the monitor log)"},

@@ -3512,6 +3512,27 @@ func TestItSoak(t *testing.T) {
 	}
 }
 
+// TestItStartOfARunningNameSaysWhatItKept: a start that finds NAME running
+// answers as before, and says on stderr which of its options the running
+// process does not have; the same options, from any directory, say nothing.
+func TestItStartOfARunningNameSaysWhatItKept(t *testing.T) {
+	t.Parallel()
+	e := itNew(t)
+	itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[w]\ncommand=sleep 100\nlinger=0.2\n[v]\ncommand=sleep 100\nlinger=0.2\n")
+	sub := filepath.Join(e.work, "sub")
+	itMust(t, os.Mkdir(sub, 0o755))
+	r := e.expect("running, pid={N}", "", 0, "start", "w")
+	e.expect(r.line(), "", 0, "start", "w", "--ensure-healthy", "--settle", "1")
+	e.expectIn(sub, r.line(), "", 0, "start", "w")
+	e.expect(r.line(), "procdog: warning: 'w' is already running with other options (command, health_url); "+
+		"'procdog restart w' with them applies them", 0,
+		"start", "w", "-c", "sleep 200", "--health-url", "http://127.0.0.1:1/", "--ensure-healthy")
+	e.expectIn(sub, "w: "+r.line()+"\nv: running, pid={N}", "procdog: warning: 'w' is already running with other "+
+		"options (dir, env); 'procdog restart w' with them applies them", 0, "start", "w", "v", "--env", "A=1", "--dir", ".")
+	e.expect("", "procdog: error: process 'w' is already running", 4, "start", "w", "--strict", "--linger", "1")
+	e.expect("v: killed, signal=15\nw: killed, signal=15", "", 0, "stop", "w", "v")
+}
+
 // TestItRestart: restart stops NAME and starts it again with the options its
 // monitor had, those given to restart winning; with no monitor, it starts
 // NAME with the options given.
@@ -3752,7 +3773,8 @@ func TestItRestartPolicy(t *testing.T) {
 	// beat the delay to it.
 	e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
 		"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
-	r = e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
+	r = e.expect("running, pid={N}, restarts=1", "procdog: warning: 'p' is already running with other options "+
+		"(command); 'procdog restart p' with them applies them", 0, "start", "p", "-c", "sleep 100")
 	if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
 		t.Errorf("want the restarted process %d and no other; the log says %v", itPid(t, r), started)
 	}
