@@ -351,8 +351,8 @@ var commands = []commandSpec{
 		"all json debug", "procdog list --all"},
 	{"signal", "send a signal (HUP, TERM, 9, ...) to NAME's process group",
 		[]string{"name", "signal"}, "ensure-healthy json config debug", "procdog signal web HUP"},
-	{"logs", "print the end of NAME's output; -f follows it", []string{"name"},
-		"lines follow stdout dir config debug", "procdog logs web -n 20 -f"},
+	{"logs", "print the end of NAME's stdout, then of its stderr; -f follows them", []string{"name"},
+		"lines follow stdout stderr dir config debug", "procdog logs web -n 20 -f"},
 	{"show", "print the options NAME's monitor runs with, as config file lines", []string{"name"},
 		"json config debug", "procdog show web --json"},
 	{"export", "print a systemd unit or launchd plist that runs NAME as start would",
@@ -724,44 +724,65 @@ func list(dir string, o options, stdout io.Writer) {
 	}
 }
 
-// logs prints the last lines of NAME's --stdout file, else of the monitor log, and with
-// --follow what is added. Only a regular file: following a FIFO or a device would hang.
+// logs prints the last lines of the file NAME's stdout goes to (--stdout, else the monitor log),
+// then, if stderr goes to another (not /dev/null), a line "==> FILE <==" and its last lines. With
+// --follow it prints what is added to either, under such a line whenever it changes file, as
+// tail -f does. Only regular files: following a FIFO or a device would hang.
 func (c client) logs(stdout io.Writer) error {
 	o, _, err := c.monitorOptions()
 	if err != nil {
 		return err
 	}
 	o.resolvePaths() // with no working directory, a relative --stdout fails to open
-	path, flag, check := o.Stdout, os.O_RDONLY, func(fi os.FileInfo) string {
-		if !fi.Mode().IsRegular() {
-			return "it is not a regular file"
+	paths := []string{o.Stdout}
+	if o.Stderr != o.Stdout && o.Stderr != os.DevNull {
+		paths = append(paths, o.Stderr)
+	}
+	var files []*os.File
+	for _, path := range paths {
+		flag, check := os.O_RDONLY, func(fi os.FileInfo) string {
+			if !fi.Mode().IsRegular() {
+				return "it is not a regular file"
+			}
+			return ""
 		}
-		return ""
+		if path == "" {
+			path, check = statePath(c.dir, c.name, "log"), stateFileProblem
+			flag |= syscall.O_NOFOLLOW
+		}
+		f, err := openChecked(path, flag, 0, "use", "no output to show for '"+c.name+"'", check)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err = seekTail(f, c.o.Lines); err != nil {
+			return failf(exitUnknown, "reading %s: %v", f.Name(), err)
+		}
+		files = append(files, f)
 	}
-	if path == "" {
-		path, check = statePath(c.dir, c.name, "log"), stateFileProblem
-		flag |= syscall.O_NOFOLLOW
-	}
-	f, err := openChecked(path, flag, 0, "use", "no output to show for '"+c.name+"'", check)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = seekTail(f, c.o.Lines)
-	for err == nil {
-		if _, err = io.Copy(stdout, f); err != nil || !c.o.Follow {
-			break
+	for shown, first := 0, true; ; first = false {
+		for i, f := range files {
+			offset, err := f.Seek(0, io.SeekCurrent)
+			fi, statErr := f.Stat()
+			if err = cmp.Or(err, statErr); err == nil && fi.Size() < offset {
+				offset, err = f.Seek(0, io.SeekStart) // truncated: start over, as tail -f does
+			}
+			if err == nil && i != shown && (first || fi.Size() > offset) {
+				fmt.Fprintf(stdout, "==> %s <==\n", f.Name())
+				shown = i
+			}
+			if err == nil && i == shown {
+				_, err = io.Copy(stdout, f)
+			}
+			if err != nil {
+				return failf(exitUnknown, "reading %s: %v", f.Name(), err)
+			}
+		}
+		if !c.o.Follow {
+			return nil
 		}
 		time.Sleep(200 * time.Millisecond) // following a file is polling it
-		offset, _ := f.Seek(0, io.SeekCurrent)
-		if fi, statErr := f.Stat(); statErr == nil && fi.Size() < offset {
-			_, err = f.Seek(0, io.SeekStart) // truncated: start over, as tail -f does
-		}
 	}
-	if err != nil {
-		return failf(exitUnknown, "reading %s: %v", f.Name(), err)
-	}
-	return nil
 }
 
 // seekTail seeks f to where its last n lines begin; the newline ending the last starts none.
@@ -2450,7 +2471,7 @@ var optionSpecs = []optionSpec{
 	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated"},
 	{"config", "", false, "config file to read"},
 	{"json", "", false, "print JSON instead of the response line"},
-	{"lines", "n", false, "logs: how many lines to print"},
+	{"lines", "n", false, "logs: how many lines of each file to print"},
 	{"follow", "f", false, "logs: go on printing what is added, until interrupted"},
 	{"all", "", false, "list: also the names whose monitor has ended, as stopped"},
 	{"debug", "", false, "print what the client does to stderr"},

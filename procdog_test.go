@@ -3557,7 +3557,7 @@ func TestItRestart(t *testing.T) {
 	e.expect(fmt.Sprintf("killed, signal=%d", int(syscall.SIGUSR1)), "", 0, "stop", "r")
 
 	e.expect("running, pid={N}", "", 0, "start", "o", "-c", "sh -c 'echo hello; exec sleep 100'", "--linger", "0.2")
-	e.expect("running, pid={N}", "", 0, "restart", "o", "--stdout", "out")
+	e.expect("running, pid={N}", "", 0, "restart", "o", "--stdout", "out", "--stderr", "out")
 	itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "hello")
 	e.expect("hello", "", 0, "logs", "o", "-n", "1")
 
@@ -3619,11 +3619,12 @@ func TestItList(t *testing.T) {
 }
 
 // TestItLogs: logs prints the last lines of the --stdout file, else of the
-// monitor log, and with -f what is appended.
+// monitor log, then those of the --stderr file, else of the monitor log, if
+// that is another file, under a line naming it; with -f what is appended.
 func TestItLogs(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
-	e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "s.out", "-c", "sh -c 'seq 1 30; exec sleep 100'", "--linger", "0.2")
+	e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "s.out", "--stderr", "s.out", "-c", "sh -c 'seq 1 30; exec sleep 100'", "--linger", "0.2")
 	itFileLines(t, filepath.Join(e.work, "s.out"), append([]string{"HEADER"}, strings.Split(itSeq(1, 30), "\n")...)...)
 	e.expect(itSeq(21, 30), "", 0, "logs", "s")
 	e.expect("", "", 0, "logs", "s", "-n", "0")
@@ -3636,7 +3637,7 @@ func TestItLogs(t *testing.T) {
 	// the end of what it prints.
 	e.expect(itSeq(27, 30), "", 0, "logs", "d", "-n", "4")
 
-	e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "f.out",
+	e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "f.out", "--stderr", "f.out",
 		"-c", "sh -c 'seq 1 3; while [ ! -e go-f ]; do sleep 0.01; done; echo appended; exec sleep 100'", "--linger", "0.2")
 	itFileLines(t, filepath.Join(e.work, "f.out"), "HEADER", "1", "2", "3")
 	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
@@ -3662,8 +3663,35 @@ func TestItLogs(t *testing.T) {
 	e.expect("exited, returncode=0", "", 5, "start", "g", "--stdout", "g.out", "-c", "echo bye", "--settle", "10", "--linger", "0.2")
 	itGone(t, itWindowWait, e.path("g", "sock"))
 	itDead(t, itSoon, "the monitor", e.monitorPid("g"))
-	e.expect("bye", "", 0, "logs", "g", "-n", "1", "--stdout", "g.out")
+	e.expect("bye\n==> "+e.path("g", "log")+" <==\n"+itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1", "--stdout", "g.out")
 	e.expect(itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1")
+
+	e.expect("running, pid={N}", "", 0, "start", "q", "--stdout", "q.out", "--stderr", os.DevNull, "-c", "sh -c 'echo q; exec sleep 100'")
+	itFileLines(t, filepath.Join(e.work, "q.out"), "HEADER", "q")
+	e.expect("q", "", 0, "logs", "q", "-n", "1") // nothing of stderr was kept
+	out, errs := filepath.Join(e.work, "two.out"), filepath.Join(e.work, "two.err")
+	e.expect("running, pid={N}", "", 0, "start", "two", "--stdout", "two.out", "--stderr", "two.err", "--linger", "0.2", "-c",
+		"sh -c 'echo out1; echo err1 >&2; until [ -e go1 ]; do sleep 0.01; done; echo out2; until [ -e go2 ]; do sleep 0.01; done; echo err2 >&2; exec sleep 100'")
+	itFileLines(t, out, "HEADER", "out1")
+	itFileLines(t, errs, "HEADER", "err1")
+	e.expect("out1\n==> "+errs+" <==\nerr1", "", 0, "logs", "two", "-n", "1")
+	both := e.command(ctx, "logs", "two", "-f", "-n", "1")
+	followedBoth := filepath.Join(e.work, "followed-two")
+	w, err := os.Create(followedBoth)
+	itMust(t, err)
+	defer w.Close()
+	both.Stdout, both.Stderr = w, w
+	itMust(t, both.Start())
+	defer func() {
+		both.Process.Kill()
+		both.Wait()
+	}()
+	want := []string{"out1", "==> " + errs + " <==", "err1"}
+	itFileLines(t, followedBoth, want...)
+	itWrite(t, filepath.Join(e.work, "go1"), "")
+	itFileLines(t, followedBoth, append(want, "==> "+out+" <==", "out2")...)
+	itWrite(t, filepath.Join(e.work, "go2"), "")
+	itFileLines(t, followedBoth, append(want, "==> "+out+" <==", "out2", "==> "+errs+" <==", "err2")...)
 }
 
 // TestItJSON: --json changes how a command prints its answer, and nothing
