@@ -391,13 +391,17 @@ func helpText() string {
 	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, " +
 		"detached from the shell.\n\ncommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
+		if s := c.synopsis(); len(s) > 15 {
+			fmt.Fprintf(&b, "  %s\n  %-15s  %s\n", s, "", c.help)
+		} else {
+			fmt.Fprintf(&b, "  %-15s  %s\n", s, c.help)
+		}
 	}
 	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n" +
 		"  version          show the version\n" +
 		optionsHelp("", "  -v, --version           show the version and exit\n") +
 		"\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n" +
-		"3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
+		"3 unknown, 4 already running, 5 not running, 6 not healthy, 130 interrupted.\n")
 	return b.String()
 }
 
@@ -405,6 +409,9 @@ func helpText() string {
 func optionsHelp(command, extra string) string {
 	text := "\noptions:\n  -h, --help              show this help and exit\n" + extra
 	for _, s := range optionSpecs {
+		if s.long == "ensure-healthy" && (command == "status" || command == "signal") {
+			s.help = "exit 6 unless the process is running and healthy"
+		}
 		if command == "" || usesOption(command, s.long) {
 			text += s.helpLine()
 		}

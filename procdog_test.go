@@ -2696,9 +2696,9 @@ func TestCommandHelpListsWhatTheCommandUses(t *testing.T) {
 	}{
 		{"start", []string{"usage: procdog start NAME... [options]", "--command", "--health-url", "--json", "$ procdog start web"}, []string{"--lines", "--follow", "--all", "--version"}},
 		{"restart", []string{"--command", "--linger"}, []string{"--lines"}},
-		{"status", []string{"--ensure-healthy", "--json", "$ procdog status web"}, []string{"--command", "--strict"}},
+		{"status", []string{"--ensure-healthy", "--json", "$ procdog status web", "exit 6 unless"}, []string{"--command", "--strict", "start waits for health,"}},
 		{"stop", []string{"--strict", "--json"}, []string{"--command", "--ensure-healthy"}},
-		{"signal", []string{"usage: procdog signal NAME SIG [options]", "$ procdog signal web HUP"}, []string{"--command"}},
+		{"signal", []string{"usage: procdog signal NAME SIG [options]", "$ procdog signal web HUP", "exit 6 unless"}, []string{"--command", "start waits for health,"}},
 		{"list", []string{"--all", "--json"}, []string{"--command", "--config"}},
 		{"logs", []string{"-n, --lines", "-f, --follow", "--stdout", "--dir"}, []string{"--command", "--json"}},
 	}
@@ -2718,6 +2718,22 @@ func TestCommandHelpListsWhatTheCommandUses(t *testing.T) {
 		if n := strings.Count(help, "\n"); n >= strings.Count(helpText(), "\n") {
 			t.Errorf("%s -h has %d lines, no fewer than the whole help", tt.command, n)
 		}
+	}
+}
+
+// TestHelpLinesUp: each command's description starts in one column, and the
+// exit codes named are all there are.
+func TestHelpLinesUp(t *testing.T) {
+	_, table, _ := strings.Cut(helpText(), "commands:\n")
+	table, _, _ = strings.Cut(table, "\n\n")
+	aligned := regexp.MustCompile(`^  ([^ ].{14}|[ ]{15})  [^ ]|^  [^ ]+( [^ ]+)*$`)
+	for _, line := range strings.Split(table, "\n") {
+		if !aligned.MatchString(line) {
+			t.Errorf("help: a command's line is out of line: %q", line)
+		}
+	}
+	if !strings.Contains(helpText(), "6 not healthy, 130 interrupted.") {
+		t.Errorf("help does not name exit code 130:\n%s", helpText())
 	}
 }
 
