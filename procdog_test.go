@@ -1198,6 +1198,17 @@ func runLines(t *testing.T, args ...string) (stdout string, stderr []string, cod
 	return out.String(), strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n"), code
 }
 
+// itFollow starts procdog with args, writing to the file path, and ends it when the test ends.
+func itFollow(t *testing.T, e *itEnv, path string, args ...string) *exec.Cmd {
+	f, err := os.Create(path)
+	itMust(t, err)
+	cmd := e.command(context.Background(), args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	itMust(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); f.Close() })
+	return cmd
+}
+
 // itInterruptWhen starts procdog with args, sends it SIGINT once ready
 // says so, and returns what it did and how long it took to end.
 func itInterruptWhen(t *testing.T, e *itEnv, ready func() (bool, string), args ...string) (itResult, time.Duration) {
@@ -1338,8 +1349,7 @@ func TestResolveOptions(t *testing.T) {
 			"linger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n", nil,
 			func(o *options) {
 				o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
-				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
-				o.Dir = filepath.Dir(o.Config) // a section's command runs in its file's directory
+				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal, o.Dir = true, true, true, "INT", filepath.Dir(o.Config)
 			}},
 		{"[DEFAULT] supplies values for the named section", "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n", nil,
 			func(o *options) { o.Command, o.Linger, o.Dir = "x", 4, filepath.Dir(o.Config) }},
@@ -2649,8 +2659,6 @@ func TestUsageErrorsSayWhatToDo(t *testing.T) {
 			"procdog: error: argument command: invalid choice: 'frobnicate' (choose from " + commandChoices + ")"}},
 		{"a mistyped option", []string{"start", "web", "--ensure-helthy"}, []string{
 			"procdog: error: unrecognized arguments: --ensure-helthy", "procdog: did you mean '--ensure-healthy'?"}},
-		{"a mistyped option with a value", []string{"--helth-url=http://x/", "start", "web"}, []string{
-			"procdog: error: unrecognized arguments: --helth-url", "procdog: did you mean '--health-url'?"}},
 		{"no option near", []string{"stop", "web", "--frobnicate"}, []string{"procdog: error: unrecognized arguments: --frobnicate"}},
 		{"version takes no words", []string{"version", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
 		{"help takes one command", []string{"help", "start", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
@@ -2719,16 +2727,10 @@ func TestCommandHelpListsWhatTheCommandUses(t *testing.T) {
 			t.Errorf("%s -h has %d lines, no fewer than the whole help", tt.command, n)
 		}
 	}
-}
-
-// TestHelpLinesUp: each command's description starts in one column, and the
-// exit codes named are all there are.
-func TestHelpLinesUp(t *testing.T) {
+	// Each command's description starts in one column; every exit code is named.
 	_, table, _ := strings.Cut(helpText(), "commands:\n")
-	table, _, _ = strings.Cut(table, "\n\n")
-	aligned := regexp.MustCompile(`^  ([^ ].{14}|[ ]{15})  [^ ]|^  [^ ]+( [^ ]+)*$`)
-	for _, line := range strings.Split(table, "\n") {
-		if !aligned.MatchString(line) {
+	for _, line := range strings.Split(strings.Split(table, "\n\n")[0], "\n") {
+		if !regexp.MustCompile(`^  ([^ ].{14}|[ ]{15})  [^ ]|^  [^ ]+( [^ ]+)*$`).MatchString(line) {
 			t.Errorf("help: a command's line is out of line: %q", line)
 		}
 	}
@@ -3528,24 +3530,18 @@ func TestItSoak(t *testing.T) {
 	}
 }
 
-// TestItStartOfARunningNameSaysWhatItKept: a start that finds NAME running
-// answers as before, and says on stderr which of its options the running
-// process does not have; the same options, from any directory, say nothing.
+// TestItStartOfARunningNameSaysWhatItKept: a start that finds NAME running answers as before and says on
+// stderr which of its options the process lacks; the same options, from any directory, say nothing.
 func TestItStartOfARunningNameSaysWhatItKept(t *testing.T) {
 	t.Parallel()
-	e := itNew(t)
-	itWrite(t, filepath.Join(e.work, "procdog.cfg"), "[w]\ncommand=sleep 100\nlinger=0.2\n[v]\ncommand=sleep 100\nlinger=0.2\n")
-	sub := filepath.Join(e.work, "sub")
-	itMust(t, os.Mkdir(sub, 0o755))
-	r := e.expect("running, pid={N}", "", 0, "start", "w")
-	e.expect(r.line(), "", 0, "start", "w", "--ensure-healthy", "--settle", "1")
-	e.expectIn(sub, r.line(), "", 0, "start", "w")
-	e.expect(r.line(), "procdog: warning: 'w' is already running with other options (command, health_url); "+
-		"'procdog restart w' with them applies them", 0,
-		"start", "w", "-c", "sleep 200", "--health-url", "http://127.0.0.1:1/", "--ensure-healthy")
-	e.expectIn(sub, "w: "+r.line()+"\nv: running, pid={N}", "procdog: warning: 'w' is already running with other "+
-		"options (dir, env); 'procdog restart w' with them applies them", 0, "start", "w", "v", "--env", "A=1", "--dir", ".")
-	e.expect("", "procdog: error: process 'w' is already running", 4, "start", "w", "--strict", "--linger", "1")
+	e, cfg := itNew(t), filepath.Join(t.TempDir(), "procdog.cfg")
+	itWrite(t, cfg, "[w]\ncommand=sleep 100\nlinger=0.2\n[v]\ncommand=sleep 100\nlinger=0.2\n")
+	warning := "procdog: warning: 'w' is already running with other options (%s); 'procdog restart w' with them applies them"
+	r := e.expect("running, pid={N}", "", 0, "start", "w", "--config", cfg)
+	e.expectIn(e.home, r.line(), "", 0, "start", "w", "--config", cfg, "--ensure-healthy", "--settle", "1")
+	e.expect(r.line(), fmt.Sprintf(warning, "command, dir, health_url"), 0, "start", "w", "--config", cfg, "-c", "sleep 200", "--health-url", "http://127.0.0.1:1/", "--ensure-healthy")
+	e.expectIn(e.home, "w: "+r.line()+"\nv: running, pid={N}", fmt.Sprintf(warning, "dir, env"), 0, "start", "w", "v", "--config", cfg, "--env", "A=1", "--dir", ".")
+	e.expect("", "procdog: error: process 'w' is already running", 4, "start", "w", "--strict", "--linger", "1", "--config", cfg)
 	e.expect("v: killed, signal=15\nw: killed, signal=15", "", 0, "stop", "w", "v")
 }
 
@@ -3634,9 +3630,8 @@ func TestItList(t *testing.T) {
 	})
 }
 
-// TestItLogs: logs prints the last lines of the --stdout file, else of the
-// monitor log, then those of the --stderr file, else of the monitor log, if
-// that is another file, under a line naming it; with -f what is appended.
+// TestItLogs: logs prints the last lines of stdout's file (else the monitor log's), then, under a line
+// naming it, of stderr's if that is another; with -f what is appended.
 func TestItLogs(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
@@ -3656,21 +3651,11 @@ func TestItLogs(t *testing.T) {
 	e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "f.out", "--stderr", "f.out",
 		"-c", "sh -c 'seq 1 3; while [ ! -e go-f ]; do sleep 0.01; done; echo appended; exec sleep 100'", "--linger", "0.2")
 	itFileLines(t, filepath.Join(e.work, "f.out"), "HEADER", "1", "2", "3")
-	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
-	defer cancel()
-	cmd := e.command(ctx, "logs", "f", "-f", "-n", "2")
-	followed, err := os.Create(filepath.Join(e.work, "followed"))
-	itMust(t, err)
-	defer followed.Close()
-	cmd.Stdout, cmd.Stderr = followed, followed
-	itMust(t, cmd.Start())
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	itFileLines(t, followed.Name(), "2", "3")
+	followed := filepath.Join(e.work, "followed")
+	cmd := itFollow(t, e, followed, "logs", "f", "-f", "-n", "2")
+	itFileLines(t, followed, "2", "3")
 	itWrite(t, filepath.Join(e.work, "go-f"), "")
-	itFileLines(t, followed.Name(), "2", "3", "appended")
+	itFileLines(t, followed, "2", "3", "appended")
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatalf("logs -f ended before it was interrupted: %v", err)
 	}
@@ -3682,32 +3667,17 @@ func TestItLogs(t *testing.T) {
 	e.expect("bye\n==> "+e.path("g", "log")+" <==\n"+itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1", "--stdout", "g.out")
 	e.expect(itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1")
 
-	e.expect("running, pid={N}", "", 0, "start", "q", "--stdout", "q.out", "--stderr", os.DevNull, "-c", "sh -c 'echo q; exec sleep 100'")
-	itFileLines(t, filepath.Join(e.work, "q.out"), "HEADER", "q")
-	e.expect("q", "", 0, "logs", "q", "-n", "1") // nothing of stderr was kept
 	out, errs := filepath.Join(e.work, "two.out"), filepath.Join(e.work, "two.err")
-	e.expect("running, pid={N}", "", 0, "start", "two", "--stdout", "two.out", "--stderr", "two.err", "--linger", "0.2", "-c",
-		"sh -c 'echo out1; echo err1 >&2; until [ -e go1 ]; do sleep 0.01; done; echo out2; until [ -e go2 ]; do sleep 0.01; done; echo err2 >&2; exec sleep 100'")
-	itFileLines(t, out, "HEADER", "out1")
-	itFileLines(t, errs, "HEADER", "err1")
+	e.expect("running, pid={N}", "", 0, "start", "two", "--stdout", "two.out", "--stderr", "two.err", "--linger", "0.2", "-c", "sh -c 'echo out1; echo err1 >&2; until [ -e go1 ]; do sleep 0.01; done; echo out2; until [ -e go2 ]; do sleep 0.01; done; echo err2 >&2; exec sleep 100'")
+	itFileLines(t, errs, "HEADER", "err1") // after out1
 	e.expect("out1\n==> "+errs+" <==\nerr1", "", 0, "logs", "two", "-n", "1")
-	both := e.command(ctx, "logs", "two", "-f", "-n", "1")
-	followedBoth := filepath.Join(e.work, "followed-two")
-	w, err := os.Create(followedBoth)
-	itMust(t, err)
-	defer w.Close()
-	both.Stdout, both.Stderr = w, w
-	itMust(t, both.Start())
-	defer func() {
-		both.Process.Kill()
-		both.Wait()
-	}()
-	want := []string{"out1", "==> " + errs + " <==", "err1"}
-	itFileLines(t, followedBoth, want...)
+	itFollow(t, e, followed+"-two", "logs", "two", "-f", "-n", "1")
+	want := []string{"out1", "==> " + errs + " <==", "err1", "==> " + out + " <==", "out2", "==> " + errs + " <==", "err2"}
+	itFileLines(t, followed+"-two", want[:3]...)
 	itWrite(t, filepath.Join(e.work, "go1"), "")
-	itFileLines(t, followedBoth, append(want, "==> "+out+" <==", "out2")...)
+	itFileLines(t, followed+"-two", want[:5]...)
 	itWrite(t, filepath.Join(e.work, "go2"), "")
-	itFileLines(t, followedBoth, append(want, "==> "+out+" <==", "out2", "==> "+errs+" <==", "err2")...)
+	itFileLines(t, followed+"-two", want...)
 }
 
 // TestItJSON: --json changes how a command prints its answer, and nothing
@@ -3817,8 +3787,7 @@ func TestItRestartPolicy(t *testing.T) {
 	// beat the delay to it.
 	e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
 		"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
-	r = e.expect("running, pid={N}, restarts=1", "procdog: warning: 'p' is already running with other options "+
-		"(command); 'procdog restart p' with them applies them", 0, "start", "p", "-c", "sleep 100")
+	r = e.expect("running, pid={N}, restarts=1", "procdog: warning: 'p' is already running with other options (command); 'procdog restart p' with them applies them", 0, "start", "p", "-c", "sleep 100")
 	if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
 		t.Errorf("want the restarted process %d and no other; the log says %v", itPid(t, r), started)
 	}
@@ -3906,21 +3875,15 @@ func TestItConfigFile(t *testing.T) {
 	for _, d := range []string{below, filepath.Join(e.work, "srv")} {
 		itMust(t, os.MkdirAll(d, 0o755))
 	}
-	// A section runs in its file's directory, or in its dir, relative to that; a command
-	// given on the command line runs where procdog runs.
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{{[]string{"up"}, filepath.Join(e.work, "srv")}, {[]string{"here"}, e.work}, {[]string{"given", "-c", "sleep 99"}, below}} {
-		r := e.expectIn(below, "running, pid={N}", "", 0, append([]string{"start"}, tc.args...)...)
-		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != tc.want {
-			t.Errorf("start %q from %s: the process runs in %s, want %s", tc.args, below, cwd, tc.want)
+	// A section runs in its file's directory, or its dir; a command from the command line, here.
+	for want, args := range map[string][]string{filepath.Join(e.work, "srv"): {"up"}, e.work: {"here"}, below: {"given", "-c", "sleep 9"}} {
+		r := e.expectIn(below, "running, pid={N}", "", 0, append([]string{"start"}, args...)...)
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != want {
+			t.Errorf("start %q from %s: the process runs in %s, want %s", args, below, cwd, want)
 		}
-		e.expectIn(below, "killed, signal=15", "", 0, "stop", tc.args[0])
+		e.expectIn(below, "killed, signal=15", "", 0, "stop", args[0])
 	}
-	if !itExists(filepath.Join(e.work, "here.out")) || itExists(filepath.Join(below, "here.out")) {
-		t.Errorf("a section's relative stdout is not in its config file's directory")
-	}
+	itFileLines(t, filepath.Join(e.work, "here.out"), "HEADER") // a relative stdout is there too
 
 	itWrite(t, cfg, "[x]\nhealth_command=touch pwned\n")
 	itMust(t, os.Chmod(cfg, 0o666))
