@@ -188,11 +188,11 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	if len(names) > 1 {
 		return runNames(command, names, cl, stdout, stderr)
 	}
-	return runName(command, words, cl, stdout)
+	return runName(command, words, cl, stdout, stderr)
 }
 
 // runName runs a command for one name: words are NAME and the command's others.
-func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
+func runName(command string, words []string, cl commandLine, stdout, stderr io.Writer) error {
 	name, dir := words[0], stateDir()
 	if over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
 		if len(name) > over {
@@ -206,7 +206,7 @@ func runName(command string, words []string, cl commandLine, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	c := client{dir: dir, name: name, command: command, o: o}
+	c := client{dir: dir, name: name, command: command, o: o, warnings: stderr}
 	var r response
 	switch command {
 	case "restart":
@@ -295,7 +295,7 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	}
 	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
-	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i]) }
+	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i], stderr) }
 	together := command == "status" || command == "wait"
 	if together {
 		var wg sync.WaitGroup
@@ -391,8 +391,8 @@ var commands = []commandSpec{
 		"all json debug", "procdog list --all"},
 	{"signal", "send a signal (HUP, TERM, 9, ...) to NAME's process group",
 		[]string{"name", "signal"}, "ensure-healthy json config debug", "procdog signal web HUP"},
-	{"logs", "print the end of NAME's output; -f follows it", []string{"name"},
-		"lines follow stdout dir config debug", "procdog logs web -n 20 -f"},
+	{"logs", "print the end of NAME's stdout, then of its stderr; -f follows them", []string{"name"},
+		"lines follow stdout stderr dir config debug", "procdog logs web -n 20 -f"},
 	{"show", "print the options NAME's monitor runs with, as config file lines", []string{"name"},
 		"json config debug", "procdog show web --json"},
 	{"export", "print a systemd unit or launchd plist that runs NAME as start would",
@@ -431,13 +431,17 @@ func helpText() string {
 	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, " +
 		"detached from the shell.\n\ncommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-15s  %s\n", c.synopsis(), c.help)
+		if s := c.synopsis(); len(s) > 15 {
+			fmt.Fprintf(&b, "  %s\n  %-15s  %s\n", s, "", c.help)
+		} else {
+			fmt.Fprintf(&b, "  %-15s  %s\n", s, c.help)
+		}
 	}
 	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n" +
 		"  version          show the version\n" +
 		optionsHelp("", "  -v, --version           show the version and exit\n") +
 		"\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n" +
-		"3 unknown, 4 already running, 5 not running, 6 not healthy.\n")
+		"3 unknown, 4 already running, 5 not running, 6 not healthy, 130 interrupted.\n")
 	return b.String()
 }
 
@@ -445,6 +449,9 @@ func helpText() string {
 func optionsHelp(command, extra string) string {
 	text := "\noptions:\n  -h, --help              show this help and exit\n" + extra
 	for _, s := range optionSpecs {
+		if s.long == "ensure-healthy" && (command == "status" || command == "signal") {
+			s.help = "exit 6 unless the process is running and healthy"
+		}
 		if command == "" || usesOption(command, s.long) {
 			text += s.helpLine()
 		}
@@ -478,10 +485,27 @@ func commandHelp(c commandSpec) string {
 }
 
 func suggestCommand(word string) string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return nearest(word, append(names, "help", "version"))
+}
+
+func suggestOption(name string) string {
+	var names []string
+	for _, s := range optionSpecs {
+		names = append(names, s.long)
+	}
+	return nearest(name, append(names, "help", "version"))
+}
+
+// nearest is the choice a typo or two from word, if any is.
+func nearest(word string, choices []string) string {
 	best, bestDist := "", 3
-	for _, c := range slices.Concat(commands, []commandSpec{{name: "help"}, {name: "version"}}) {
-		if d := editDistance(strings.ToLower(word), c.name); d < bestDist && d < len(c.name) {
-			best, bestDist = c.name, d
+	for _, c := range choices {
+		if d := editDistance(strings.ToLower(word), c); d < bestDist && d < len(c) {
+			best, bestDist = c, d
 		}
 	}
 	return best
@@ -518,6 +542,7 @@ type client struct {
 	command   string        // as the user typed it, for messages: start or restart
 	spawned   *atomic.Int64 // if not nil, the pid of the monitor start spawned, until it is busy
 	only      int           // if not 0, the pid of the one monitor to talk to
+	warnings  io.Writer     // if not nil, where start says it kept other options
 }
 
 // request sends line to NAME's monitor, or with none, acts on NAME's orphan as it would.
@@ -573,6 +598,8 @@ func (c client) start() (r response, started bool, err error) {
 		if err != nil || r.code != codeStopped && r.code != codeExited {
 			if err == nil && c.o.Strict {
 				err = failf(exitAlreadyRunning, "process '%s' is already running", c.name)
+			} else if err == nil && r.code == codeRunning {
+				c.warnOfOtherOptions()
 			}
 			return r, false, err
 		}
@@ -588,6 +615,23 @@ func (c client) start() (r response, started bool, err error) {
 		poll = lockPollInterval
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': its lock stays held", c.name)
+}
+
+// warnOfOtherOptions says which options of what runs, and where, and how it is checked, a start
+// that found NAME running did not apply.
+func (c client) warnOfOtherOptions() {
+	running, ok, err := c.monitorOptions()
+	var differ []string
+	for _, s := range optionSpecs {
+		if ok && slices.Contains(append([]string{"command", "shell", "dir", "env", "stdin", "stdout",
+			"stderr", "append"}, healthKeys...), s.long) && s.value(&running) != s.value(&c.o) {
+			differ = append(differ, s.key())
+		}
+	}
+	if c.warnings != nil && err == nil && len(differ) > 0 {
+		fmt.Fprintf(c.warnings, "procdog: warning: '%s' is already running with other options (%s); "+
+			"'procdog restart %s' with them applies them\n", c.name, strings.Join(differ, ", "), c.name)
+	}
 }
 
 // checkStartable runs before anything starts, or stops: restart must not stop what it cannot start.
@@ -732,44 +776,65 @@ func list(dir string, o options, stdout io.Writer) {
 	}
 }
 
-// logs prints the last lines of NAME's --stdout file, else of the monitor log, and with
-// --follow what is added. Only a regular file: following a FIFO or a device would hang.
+// logs prints the last lines of the file NAME's stdout goes to (--stdout, else the monitor log),
+// then, if stderr goes to another (not /dev/null), a line "==> FILE <==" and its last lines. With
+// --follow it prints what is added to either, under such a line whenever it changes file, as
+// tail -f does. Only regular files: following a FIFO or a device would hang.
 func (c client) logs(stdout io.Writer) error {
 	o, _, err := c.monitorOptions()
 	if err != nil {
 		return err
 	}
 	o.resolvePaths() // with no working directory, a relative --stdout fails to open
-	path, flag, check := o.Stdout, os.O_RDONLY, func(fi os.FileInfo) string {
-		if !fi.Mode().IsRegular() {
-			return "it is not a regular file"
+	paths := []string{o.Stdout}
+	if o.Stderr != o.Stdout && o.Stderr != os.DevNull {
+		paths = append(paths, o.Stderr)
+	}
+	var files []*os.File
+	for _, path := range paths {
+		flag, check := os.O_RDONLY, func(fi os.FileInfo) string {
+			if !fi.Mode().IsRegular() {
+				return "it is not a regular file"
+			}
+			return ""
 		}
-		return ""
+		if path == "" {
+			path, check = statePath(c.dir, c.name, "log"), stateFileProblem
+			flag |= syscall.O_NOFOLLOW
+		}
+		f, err := openChecked(path, flag, 0, "use", "no output to show for '"+c.name+"'", check)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err = seekTail(f, c.o.Lines); err != nil {
+			return failf(exitUnknown, "reading %s: %v", f.Name(), err)
+		}
+		files = append(files, f)
 	}
-	if path == "" {
-		path, check = statePath(c.dir, c.name, "log"), stateFileProblem
-		flag |= syscall.O_NOFOLLOW
-	}
-	f, err := openChecked(path, flag, 0, "use", "no output to show for '"+c.name+"'", check)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = seekTail(f, c.o.Lines)
-	for err == nil {
-		if _, err = io.Copy(stdout, f); err != nil || !c.o.Follow {
-			break
+	for shown, first := 0, true; ; first = false {
+		for i, f := range files {
+			offset, err := f.Seek(0, io.SeekCurrent)
+			fi, statErr := f.Stat()
+			if err = cmp.Or(err, statErr); err == nil && fi.Size() < offset {
+				offset, err = f.Seek(0, io.SeekStart) // truncated: start over, as tail -f does
+			}
+			if err == nil && i != shown && (first || fi.Size() > offset) {
+				fmt.Fprintf(stdout, "==> %s <==\n", f.Name())
+				shown = i
+			}
+			if err == nil && i == shown {
+				_, err = io.Copy(stdout, f)
+			}
+			if err != nil {
+				return failf(exitUnknown, "reading %s: %v", f.Name(), err)
+			}
+		}
+		if !c.o.Follow {
+			return nil
 		}
 		time.Sleep(200 * time.Millisecond) // following a file is polling it
-		offset, _ := f.Seek(0, io.SeekCurrent)
-		if fi, statErr := f.Stat(); statErr == nil && fi.Size() < offset {
-			_, err = f.Seek(0, io.SeekStart) // truncated: start over, as tail -f does
-		}
 	}
-	if err != nil {
-		return failf(exitUnknown, "reading %s: %v", f.Name(), err)
-	}
-	return nil
 }
 
 // seekTail seeks f to where its last n lines begin; the newline ending the last starts none.
@@ -2649,7 +2714,7 @@ var optionSpecs = []optionSpec{
 	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy"},
 	{"ensure-healthy", "", true,
 		"start waits for health, and stops the process if it never gets healthy"},
-	{"dir", "", true, "where the process runs (default: the current directory)"},
+	{"dir", "", true, "where the process runs (default: here; the config file's for its command)"},
 	{"stdin", "", true, "file for standard input"},
 	{"stdout", "", true, "file for standard output (default: the monitor log)"},
 	{"stderr", "", true, "file for standard error (default: the monitor log)"},
@@ -2672,7 +2737,7 @@ var optionSpecs = []optionSpec{
 	{"env", "", true, "KEY=VALUE to add to the process's environment; may be repeated"},
 	{"config", "", false, "config file to read"},
 	{"json", "", false, "print JSON instead of the response line"},
-	{"lines", "n", false, "logs: how many lines to print"},
+	{"lines", "n", false, "logs: how many lines of each file to print"},
 	{"follow", "f", false, "logs: go on printing what is added, until interrupted"},
 	{"all", "", false, "list: also the names whose monitor has ended, as stopped"},
 	{"debug", "", false, "print what the client does to stderr"},
@@ -2892,6 +2957,9 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 	}
 	if len(matches) == 0 {
 		err = usageErrorf("unrecognized arguments: --%s", name)
+		if near := suggestOption(name); near != "" {
+			err.(*codedError).hint = "did you mean '--" + near + "'?"
+		}
 	} else if len(matches) > 1 {
 		err = usageErrorf("ambiguous option: --%s could match %s", name,
 			strings.Join(matches, ", "))
@@ -2940,11 +3008,14 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
 		}
 	}
-	// A relative dir in a config file is relative to the file, wherever procdog runs.
-	if _, ok := values["dir"]; ok && o.Dir != "" && !filepath.IsAbs(o.Dir) {
-		if abs, err := filepath.Abs(path); err == nil {
-			o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
-		}
+	// A section means the same wherever procdog runs: its command runs in the file's directory,
+	// and a relative dir is relative to it. A command given on the command line runs here.
+	_, hasDir := values["dir"]
+	_, ownCommand := cl.set["command"]
+	fromFile := !hasDir && !ownCommand && values["command"] != ""
+	if abs, err := filepath.Abs(path); err == nil && (fromFile ||
+		hasDir && o.Dir != "" && !filepath.IsAbs(o.Dir)) {
+		o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
 	}
 	if o.healthKinds() > 1 {
 		return o, failf(exitUnknown, "more than one kind of health check in '%s': "+

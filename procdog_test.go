@@ -1233,6 +1233,17 @@ func expectRun(t *testing.T, args []string, code int, stdout string, stderr ...s
 	}
 }
 
+// itFollow starts procdog with args, writing to the file path, and ends it when the test ends.
+func itFollow(t *testing.T, e *itEnv, path string, args ...string) *exec.Cmd {
+	f, err := os.Create(path)
+	itMust(t, err)
+	cmd := e.command(context.Background(), args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	itMust(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); f.Close() })
+	return cmd
+}
+
 // itInterruptWhen starts procdog with args, sends SIGINT once ready holds, and returns what it did
 // and how long it took to end.
 func itInterruptWhen(t *testing.T, e *itEnv, ready func() (bool, string), args ...string) (itResult, time.Duration) {
@@ -1371,10 +1382,10 @@ func TestResolveOptions(t *testing.T) {
 			"linger=.5\nensure_healthy=True\nappend=off\nstrict=YES\nshell=1\nstop_signal=INT\n", nil,
 			func(o *options) {
 				o.Command, o.HealthCount, o.HealthDelay, o.Linger = "sleep 1", 7, 2, 0.5
-				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal = true, true, true, "INT"
+				o.EnsureHealthy, o.Strict, o.Shell, o.StopSignal, o.Dir = true, true, true, "INT", filepath.Dir(o.Config)
 			}},
 		{"[DEFAULT] supplies values for the named section", "[DEFAULT]\nlinger=4\n[web]\ncommand=x\n", nil,
-			func(o *options) { o.Command, o.Linger = "x", 4 }},
+			func(o *options) { o.Command, o.Linger, o.Dir = "x", 4, filepath.Dir(o.Config) }},
 		{"the named section overrides [DEFAULT]", "[DEFAULT]\nlinger=4\n[web]\nlinger=5\n", nil,
 			func(o *options) { o.Linger = 5 }},
 		{"a missing section for the name is fine, and other sections are ignored",
@@ -2617,6 +2628,9 @@ func TestUsageErrorsSayWhatToDo(t *testing.T) {
 			"procdog: did you mean 'restart'?"}},
 		{"nothing near", []string{"frobnicate", "web"}, []string{
 			"procdog: error: argument command: invalid choice: 'frobnicate' (choose from " + commandChoices + ")"}},
+		{"a mistyped option", []string{"start", "web", "--ensure-helthy"}, []string{
+			"procdog: error: unrecognized arguments: --ensure-helthy", "procdog: did you mean '--ensure-healthy'?"}},
+		{"no option near", []string{"stop", "web", "--frobnicate"}, []string{"procdog: error: unrecognized arguments: --frobnicate"}},
 		{"version takes no words", []string{"version", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
 		{"help takes one command", []string{"help", "start", "x"}, []string{"procdog: error: unrecognized arguments: x"}},
 	}
@@ -2652,9 +2666,9 @@ func TestCommandHelpListsWhatTheCommandUses(t *testing.T) {
 	}{
 		{"start", []string{"usage: procdog start NAME... [options]", "--command", "--health-url", "--json", "$ procdog start web"}, []string{"--lines", "--follow", "--all", "--version"}},
 		{"restart", []string{"--command", "--linger"}, []string{"--lines"}},
-		{"status", []string{"--ensure-healthy", "--json", "$ procdog status web"}, []string{"--command", "--strict"}},
+		{"status", []string{"--ensure-healthy", "--json", "$ procdog status web", "exit 6 unless"}, []string{"--command", "--strict", "start waits for health,"}},
 		{"stop", []string{"--strict", "--json"}, []string{"--command", "--ensure-healthy"}},
-		{"signal", []string{"usage: procdog signal NAME SIG [options]", "$ procdog signal web HUP"}, []string{"--command"}},
+		{"signal", []string{"usage: procdog signal NAME SIG [options]", "$ procdog signal web HUP", "exit 6 unless"}, []string{"--command", "start waits for health,"}},
 		{"list", []string{"--all", "--json"}, []string{"--command", "--config"}},
 		{"logs", []string{"-n, --lines", "-f, --follow", "--stdout", "--dir"}, []string{"--command", "--json"}},
 	}
@@ -2674,6 +2688,16 @@ func TestCommandHelpListsWhatTheCommandUses(t *testing.T) {
 		if n := strings.Count(help, "\n"); n >= strings.Count(helpText(), "\n") {
 			t.Errorf("%s -h has %d lines, no fewer than the whole help", tt.command, n)
 		}
+	}
+	// Each command's description starts in one column; every exit code is named.
+	_, table, _ := strings.Cut(helpText(), "commands:\n")
+	for _, line := range strings.Split(strings.Split(table, "\n\n")[0], "\n") {
+		if !regexp.MustCompile(`^  ([^ ].{14}|[ ]{15})  [^ ]|^  [^ ]+( [^ ]+)*$`).MatchString(line) {
+			t.Errorf("help: a command's line is out of line: %q", line)
+		}
+	}
+	if !strings.Contains(helpText(), "6 not healthy, 130 interrupted.") {
+		t.Errorf("help does not name exit code 130:\n%s", helpText())
 	}
 }
 
@@ -3408,6 +3432,20 @@ func TestItSoak(t *testing.T) {
 	}
 }
 
+// TestItStartOfARunningNameSaysWhatItKept: a start that finds NAME running answers as before and says on
+// stderr which of its options the process lacks; the same options, from any directory, say nothing.
+func TestItStartOfARunningNameSaysWhatItKept(t *testing.T) {
+	e, cfg := itParallel(t), filepath.Join(t.TempDir(), "procdog.cfg")
+	itWrite(t, cfg, "[w]\ncommand=sleep 100\nlinger=0.2\n[v]\ncommand=sleep 100\nlinger=0.2\n")
+	warning := "procdog: warning: 'w' is already running with other options (%s); 'procdog restart w' with them applies them"
+	r := e.expect("running, pid={N}", "", 0, "start", "w", "--config", cfg)
+	e.expectIn(e.home, r.line(), "", 0, "start", "w", "--config", cfg, "--ensure-healthy", "--settle", "1")
+	e.expect(r.line(), fmt.Sprintf(warning, "command, dir, health_url"), 0, "start", "w", "--config", cfg, "-c", "sleep 200", "--health-url", "http://127.0.0.1:1/", "--ensure-healthy")
+	e.expectIn(e.home, "w: "+r.line()+"\nv: running, pid={N}", fmt.Sprintf(warning, "dir, env"), 0, "start", "w", "v", "--config", cfg, "--env", "A=1", "--dir", ".")
+	e.expect("", "procdog: error: process 'w' is already running", 4, "start", "w", "--strict", "--linger", "1", "--config", cfg)
+	e.expect("v: killed, signal=15\nw: killed, signal=15", "", 0, "stop", "w", "v")
+}
+
 // TestItRestart: restart stops NAME and starts it again with the options its monitor had, those
 // given to restart winning; with no monitor, it starts NAME with the options given.
 func TestItRestart(t *testing.T) {
@@ -3429,7 +3467,7 @@ func TestItRestart(t *testing.T) {
 	e.expect(fmt.Sprintf("killed, signal=%d", int(syscall.SIGUSR1)), "", 0, "stop", "r")
 
 	e.expect("running, pid={N}", "", 0, "start", "o", "-c", "sh -c 'echo hello; exec sleep 100'", "--linger", "0.2")
-	e.expect("running, pid={N}", "", 0, "restart", "o", "--stdout", "out")
+	e.expect("running, pid={N}", "", 0, "restart", "o", "--stdout", "out", "--stderr", "out")
 	itFileLines(t, filepath.Join(e.work, "out"), "HEADER", "hello")
 	e.expect("hello", "", 0, "logs", "o", "-n", "1")
 
@@ -3487,11 +3525,11 @@ func TestItList(t *testing.T) {
 	})
 }
 
-// TestItLogs: logs prints the last lines of the --stdout file, else of the monitor log, and with -f
-// what is appended.
+// TestItLogs: logs prints the last lines of stdout's file (else the monitor log's), then, under a line
+// naming it, of stderr's if that is another; with -f what is appended.
 func TestItLogs(t *testing.T) {
 	e := itParallel(t)
-	e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "s.out", "-c", "sh -c 'seq 1 30; exec sleep 100'", "--linger", "0.2")
+	e.expect("running, pid={N}", "", 0, "start", "s", "--stdout", "s.out", "--stderr", "s.out", "-c", "sh -c 'seq 1 30; exec sleep 100'", "--linger", "0.2")
 	itFileLines(t, filepath.Join(e.work, "s.out"), append([]string{"HEADER"}, strings.Split(itSeq(1, 30), "\n")...)...)
 	e.expect(itSeq(21, 30), "", 0, "logs", "s")
 	e.expect("", "", 0, "logs", "s", "-n", "0")
@@ -3504,24 +3542,14 @@ func TestItLogs(t *testing.T) {
 	// prints.
 	e.expect(itSeq(27, 30), "", 0, "logs", "d", "-n", "4")
 
-	e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "f.out",
+	e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "f.out", "--stderr", "f.out",
 		"-c", "sh -c 'seq 1 3; while [ ! -e go-f ]; do sleep 0.01; done; echo appended; exec sleep 100'", "--linger", "0.2")
 	itFileLines(t, filepath.Join(e.work, "f.out"), "HEADER", "1", "2", "3")
-	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
-	defer cancel()
-	cmd := e.command(ctx, "logs", "f", "-f", "-n", "2")
-	followed, err := os.Create(filepath.Join(e.work, "followed"))
-	itMust(t, err)
-	defer followed.Close()
-	cmd.Stdout, cmd.Stderr = followed, followed
-	itMust(t, cmd.Start())
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	itFileLines(t, followed.Name(), "2", "3")
+	followed := filepath.Join(e.work, "followed")
+	cmd := itFollow(t, e, followed, "logs", "f", "-f", "-n", "2")
+	itFileLines(t, followed, "2", "3")
 	itWrite(t, filepath.Join(e.work, "go-f"), "")
-	itFileLines(t, followed.Name(), "2", "3", "appended")
+	itFileLines(t, followed, "2", "3", "appended")
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatalf("logs -f ended before it was interrupted: %v", err)
 	}
@@ -3530,8 +3558,20 @@ func TestItLogs(t *testing.T) {
 	e.expect("exited, returncode=0", "", 5, "start", "g", "--stdout", "g.out", "-c", "echo bye", "--settle", "10", "--linger", "0.2")
 	itGone(t, itWindowWait, e.path("g", "sock"))
 	itDead(t, itSoon, "the monitor", e.monitorPid("g"))
-	e.expect("bye", "", 0, "logs", "g", "-n", "1", "--stdout", "g.out")
+	e.expect("bye\n==> "+e.path("g", "log")+" <==\n"+itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1", "--stdout", "g.out")
 	e.expect(itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1")
+
+	out, errs := filepath.Join(e.work, "two.out"), filepath.Join(e.work, "two.err")
+	e.expect("running, pid={N}", "", 0, "start", "two", "--stdout", "two.out", "--stderr", "two.err", "--linger", "0.2", "-c", "sh -c 'echo out1; echo err1 >&2; until [ -e go1 ]; do sleep 0.01; done; echo out2; until [ -e go2 ]; do sleep 0.01; done; echo err2 >&2; exec sleep 100'")
+	itFileLines(t, errs, "HEADER", "err1") // after out1
+	e.expect("out1\n==> "+errs+" <==\nerr1", "", 0, "logs", "two", "-n", "1")
+	itFollow(t, e, followed+"-two", "logs", "two", "-f", "-n", "1")
+	want := []string{"out1", "==> " + errs + " <==", "err1", "==> " + out + " <==", "out2", "==> " + errs + " <==", "err2"}
+	itFileLines(t, followed+"-two", want[:3]...)
+	itWrite(t, filepath.Join(e.work, "go1"), "")
+	itFileLines(t, followed+"-two", want[:5]...)
+	itWrite(t, filepath.Join(e.work, "go2"), "")
+	itFileLines(t, followed+"-two", want...)
 }
 
 // TestItJSON: --json changes how a command prints its answer, and nothing else: errors stay plain
@@ -3708,7 +3748,7 @@ func TestItRestartPolicy(t *testing.T) {
 	// comes: the test need not beat the delay to it.
 	e.expect("exited, returncode=3", "", 5, "start", "p", "-c", "sh -c 'test -e ok && exec sleep 100; touch ok; exit 3'",
 		"--restart", "on-failure", "--restart-delay", "0.5", "--settle", "10", "--linger", "0.2")
-	r = e.expect("running, pid={N}, restarts=1", "", 0, "start", "p", "-c", "sleep 100")
+	r = e.expect("running, pid={N}, restarts=1", "procdog: warning: 'p' is already running with other options (command); 'procdog restart p' with them applies them", 0, "start", "p", "-c", "sleep 100")
 	if started := itStarted(e, "p"); len(started) != 2 || started[1] != itPid(t, r) {
 		t.Errorf("want the restarted process %d and no other; the log says %v", itPid(t, r), started)
 	}
@@ -3784,16 +3824,21 @@ func TestItBelievesOnlyAMonitorOfItsOwnUser(t *testing.T) {
 func TestItConfigFile(t *testing.T) {
 	e := itParallel(t)
 	cfg := filepath.Join(e.work, "procdog.cfg")
-	itWrite(t, cfg, "[up]\ncommand=sleep 100\ndir=srv\nlinger=0.2\n")
+	itWrite(t, cfg, "[up]\ncommand=sleep 100\ndir=srv\nlinger=0.2\n"+
+		"[here]\ncommand=sleep 100\nstdout=here.out\nlinger=0.2\n[given]\ncommand=sleep 100\nlinger=0.2\n")
 	below := filepath.Join(e.work, "pkg", "deeper")
 	for _, d := range []string{below, filepath.Join(e.work, "srv")} {
 		itMust(t, os.MkdirAll(d, 0o755))
 	}
-	r := e.expectIn(below, "running, pid={N}", "", 0, "start", "up")
-	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != filepath.Join(e.work, "srv") {
-		t.Errorf("a relative dir in a config file: the process runs in %s, want %s", cwd, filepath.Join(e.work, "srv"))
+	// A section runs in its file's directory, or its dir; a command from the command line, here.
+	for want, args := range map[string][]string{filepath.Join(e.work, "srv"): {"up"}, e.work: {"here"}, below: {"given", "-c", "sleep 9"}} {
+		r := e.expectIn(below, "running, pid={N}", "", 0, append([]string{"start"}, args...)...)
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", itPid(t, r))); err == nil && cwd != want {
+			t.Errorf("start %q from %s: the process runs in %s, want %s", args, below, cwd, want)
+		}
+		e.expectIn(below, "killed, signal=15", "", 0, "stop", args[0])
 	}
-	e.expectIn(below, "killed, signal=15", "", 0, "stop", "up")
+	itFileLines(t, filepath.Join(e.work, "here.out"), "HEADER") // a relative stdout is there too
 
 	itWrite(t, cfg, "[x]\nhealth_command=touch pwned\n")
 	itMust(t, os.Chmod(cfg, 0o666))

@@ -251,11 +251,12 @@ echo started
 while :; do sleep 0.1; done
 EOF
 	run 'cat reloader.sh'
-	run 'procdog start reloader --command "sh reloader.sh" --stdout reloader.out --linger 0.3'
+	run 'procdog start reloader --command "sh reloader.sh" --stdout reloader.out --stderr /dev/null --linger 0.3'
 	eventually grep -q started reloader.out
 	run 'procdog signal reloader HUP'
 	eventually grep -q reloading reloader.out
-	say "logs prints the end of the output (--stdout, else the monitor log); -n says how much."
+	say "logs prints the end of the output: of stdout's file (--stdout, else the monitor log), then" \
+		"of stderr's if it is another, under ==> FILE <==. -n says how much."
 	run 'procdog logs reloader -n 2'
 	say "--json prints the same facts as JSON; the exit codes stay the same."
 	run 'procdog status reloader --json'
