@@ -69,9 +69,7 @@ func codedErrorOf(t *testing.T, err error) *codedError {
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "procdog.cfg")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, os.WriteFile(path, []byte(text), 0o600))
 	return path
 }
 
@@ -692,9 +690,7 @@ func fileConn(t *testing.T, fd int) net.Conn {
 	f := os.NewFile(uintptr(fd), "socketpair")
 	defer f.Close()
 	c, err := net.FileConn(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	return c
 }
 
@@ -1074,9 +1070,7 @@ strict=True
 func exportRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	cl, err := parseCommandLine(append([]string{"export"}, args...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	var out, errOut bytes.Buffer
 	err = runExport(cl, cl.words[1:], &out, &errOut)
 	return out.String(), errOut.String(), err
@@ -1207,9 +1201,7 @@ func itInterruptWhen(t *testing.T, e *itEnv, ready func() (bool, string), args .
 	cmd := e.command(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, cmd.Start())
 	itEventually(t, itSoon, "the moment to interrupt", ready)
 	sent := time.Now()
 	cmd.Process.Signal(os.Interrupt)
@@ -1402,9 +1394,7 @@ func TestResolveOptionsReadsTheHomeConfigFile(t *testing.T) {
 	}
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	if err := os.WriteFile(filepath.Join(home, ".procdog.cfg"), []byte("[web]\nlinger=7\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, os.WriteFile(filepath.Join(home, ".procdog.cfg"), []byte("[web]\nlinger=7\n"), 0o600))
 	if got, err := resolveOptions(commandLine{set: map[string]string{}}, "web"); err != nil || got.Linger != 7 {
 		t.Errorf("without --config: linger %v, %v; want 7 from ~/.procdog.cfg", got.Linger, err)
 	}
@@ -2195,9 +2185,7 @@ func FuzzMonitorRequest(f *testing.F) {
 		go m.loop(sigs)
 		defer func() { sigs <- syscall.SIGTERM }() // which ends a lingering monitor's loop
 		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, err)
 		server, client := fileConn(t, fds[0]), fileConn(t, fds[1])
 		defer client.Close()
 		go m.serve(server)
@@ -2383,14 +2371,10 @@ func TestExportGolden(t *testing.T) {
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bin")
 	for _, dir := range []string{bin, filepath.Join(tmp, "backend")} {
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, os.Mkdir(dir, 0o755))
 	}
 	for _, tool := range []string{"java", "curl", "timeout"} {
-		if err := os.WriteFile(filepath.Join(bin, tool), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, os.WriteFile(filepath.Join(bin, tool), []byte("#!/bin/sh\nexit 0\n"), 0o755))
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv("HOME", tmp)
@@ -2523,9 +2507,7 @@ func TestExportLaunchdPlist(t *testing.T) {
 	e := itNew(t)
 	command := `printf '%s <&> "é"\n' "a]]>b" --`
 	words, err := splitWords(command)
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	shell := `echo "a & b" > 'out file'; exec sleep 100`
 	warning := "procdog: warning: the launchd output does not express: "
 	for _, tc := range []struct {
@@ -2612,9 +2594,7 @@ func TestExportOutput(t *testing.T) {
 	e.expect("", "procdog: error: refusing to write "+fifo+": it is not a regular file", 3, append(args, "--output", fifo)...)
 	if os.Getuid() == 0 {
 		// Only root can give a file away, to see that export will not write it.
-		if err := os.Chown(target, 12345, -1); err != nil {
-			t.Fatal(err)
-		}
+		itMust(t, os.Chown(target, 12345, -1))
 		e.expect("", "procdog: error: refusing to write "+target+": it belongs to another user (uid 12345)",
 			3, append(args, "--output", target)...)
 	}
@@ -2920,9 +2900,7 @@ func TestOnlyWhatACommandUsesIsExpanded(t *testing.T) {
 	}
 	// The command line too: stop does not run --command.
 	cl, err := parseCommandLine([]string{"stop", "web", "--command", "serve $IT_NOPE", "--config", path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, err)
 	if _, err := resolveOptions(cl, "web"); err != nil {
 		t.Errorf("stop with an unexpandable --command: %v", err)
 	}
