@@ -1901,19 +1901,11 @@ func exportExecutable(name, dir string) (string, error) {
 	return filepath.Clean(path), err
 }
 
-// writeExport refuses all but the user's own regular file, opened without following
-// a symbolic link or waiting on a FIFO, and truncates it only once checked.
+// writeExport refuses what a state file would refuse, opened as one is, and truncates it only
+// once checked.
 func writeExport(path, text string) error {
 	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
-		"cannot write "+path, func(fi os.FileInfo) string {
-			switch {
-			case !fi.Mode().IsRegular():
-				return "it is not a regular file"
-			case fileOwner(fi) != os.Getuid():
-				return fmt.Sprintf("it belongs to another user (uid %d)", fileOwner(fi))
-			}
-			return ""
-		})
+		"cannot write "+path, stateFileProblem)
 	if err != nil {
 		return err
 	}
@@ -2032,6 +2024,9 @@ func (j *exportJob) systemd() {
 		"#   cp THIS ~/.config/systemd/user/procdog-%[1]s.service\n"+
 		"#   systemctl --user daemon-reload && systemctl --user enable --now procdog-%[1]s.service\n"+
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
+	j.refuse(j.restarts() && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
+		"cannot export max_restarts=%d: a systemd unit holds at most %d", j.MaxRestarts,
+		uint32(math.MaxUint32-1))
 	if j.restarts() {
 		j.line("# procdog restarts at most max_restarts=%d times; systemd counts starts in a window:\n"+
 			"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
@@ -2111,9 +2106,11 @@ func (j *exportJob) systemdHealth() {
 		prefix = "#"
 	}
 	// The start may take every try, each to its timeout, and the delays.
-	wait := exportWholeSeconds(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	wait := math.Ceil(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	j.refuse(wait*1e6 >= math.MaxUint64, "cannot export health_count=%d: a systemd unit "+
+		"cannot wait %s seconds for the health check", tries, exportSeconds(wait))
 	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(loop))
-	j.line("%sTimeoutStartSec=%d", prefix, wait)
+	j.line("%sTimeoutStartSec=%s", prefix, exportSeconds(wait))
 }
 
 // healthArgv is the health check as a unit's command, under timeout(1), or nil.

@@ -2569,6 +2569,8 @@ func TestExportUsageErrors(t *testing.T) {
 		2, "export", "systemd", "x", "-c", "true", "--health-command", "no-such-command-here")
 	e.expect("", "procdog: error: could not split command 'echo \"x': No closing quotation",
 		3, "export", "systemd", "x", "-c", `echo "x`)
+	e.expect("", "procdog: error: cannot export max_restarts=4294967295: a systemd unit holds at most 4294967294", 3, "export", "systemd", "x", "-c", "true", "--restart", "always", "--max-restarts", "4294967295")
+	e.expect("", "procdog: error: cannot export health_count=9223372036854775807: a systemd unit cannot wait {N} seconds for the health check", 3, "export", "systemd", "x", "-c", "true", "--health-command", "true", "--health-count", "9223372036854775807")
 }
 
 // TestExportOutput: --output writes the file, whole, and refuses one that
@@ -2584,12 +2586,11 @@ func TestExportOutput(t *testing.T) {
 	if got, _ := os.ReadFile(path); string(got) != unit {
 		t.Errorf("--output wrote\n%s\nwant\n%s", got, unit)
 	}
-	target, link, fifo := filepath.Join(e.work, "target"), filepath.Join(e.work, "link.service"),
-		filepath.Join(e.work, "fifo.service")
+	target, link, fifo, hard := filepath.Join(e.work, "target"), filepath.Join(e.work, "link.service"),
+		filepath.Join(e.work, "fifo.service"), filepath.Join(e.work, "hard.service")
 	itWrite(t, target, "keep\n")
-	if err := errors.Join(os.Symlink(target, link), syscall.Mkfifo(fifo, 0o600)); err != nil {
-		t.Fatal(err)
-	}
+	itMust(t, errors.Join(os.Symlink(target, link), syscall.Mkfifo(fifo, 0o600), os.Link(target, hard)))
+	e.expect("", "procdog: error: refusing to write "+hard+": it has other names (hard links)", 3, append(args, "--output", hard)...)
 	e.expect("", "procdog: error: refusing to write "+link+": it is a symbolic link", 3, append(args, "--output", link)...)
 	e.expect("", "procdog: error: refusing to write "+fifo+": it is not a regular file", 3, append(args, "--output", fifo)...)
 	if os.Getuid() == 0 {
