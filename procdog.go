@@ -2753,9 +2753,10 @@ func (s optionSpec) expand(value string) (string, error) {
 
 const maxConfigSize = 1 << 20
 
-// readConfig returns name's values, over [DEFAULT]'s, and the path read. As procdog runs its
-// commands, it refuses a file of another user (root excepted), one others may write, or one
-// not regular (a FIFO would hang procdog), checked once open so none can be swapped in.
+// readConfig returns name's values, over [DEFAULT]'s, and the path read, past any symbolic
+// link. As procdog runs its commands, it refuses a file that another user (root excepted) could
+// have written, or one not regular (a FIFO would hang procdog), checked once open so none can
+// be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
@@ -2764,17 +2765,17 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
-	f, err := openChecked(path, os.O_RDONLY, 0, "read config file", "cannot read config file",
-		func(fi os.FileInfo) string {
-			switch uid := fileOwner(fi); {
-			case !fi.Mode().IsRegular():
+	target, why := configTarget(path)
+	if why != "" {
+		return nil, path, failf(exitUnknown, "refusing to read config file %s: %s", path, why)
+	}
+	path = target
+	f, err := openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
+		"cannot read config file", func(fi os.FileInfo) string {
+			if !fi.Mode().IsRegular() {
 				return "it is not a regular file"
-			case uid != os.Getuid() && uid != 0:
-				return fmt.Sprintf("it belongs to another user (uid %d)", uid)
-			case fi.Mode().Perm()&0o002 != 0:
-				return "other users may write to it"
 			}
-			return ""
+			return othersMayWrite(fi, "it")
 		})
 	if err != nil {
 		return nil, path, err
@@ -2799,13 +2800,44 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
+// configTarget follows the symbolic links from path to the config file, each judged with the
+// directory it is in: whoever could make or change one would choose the file read, and so
+// where its relative dir leads.
+func configTarget(path string) (target, why string) {
+	for range 40 { // as many links as the kernel follows
+		link, dir := "the symbolic link "+path, filepath.Dir(path)
+		fi, err := os.Lstat(path)
+		di, derr := os.Stat(dir)
+		next, rerr := os.Readlink(path)
+		if err != nil || derr != nil || rerr != nil { // not a link, or one that open refuses
+			return path, ""
+		} else if why := cmp.Or(othersMayWrite(fi, link),
+			othersMayWrite(di, "the directory of "+link)); why != "" {
+			return path, why
+		} else if path = next; !filepath.IsAbs(next) {
+			path = filepath.Join(dir, next)
+		}
+	}
+	return path, ""
+}
+
+// othersMayWrite says why another user (root excepted) could have written fi, or "".
+func othersMayWrite(fi os.FileInfo, what string) string {
+	if uid := fileOwner(fi); uid != os.Getuid() && uid != 0 {
+		return fmt.Sprintf("%s belongs to another user (uid %d)", what, uid)
+	} else if fi.Mode()&os.ModeSymlink == 0 && fi.Mode().Perm()&0o022 != 0 {
+		return "other users may write to " + what
+	}
+	return ""
+}
+
 // findConfig looks here and up, else in fallbackConfigs. It stops below a directory others may
 // write, such as /tmp: a file planted there would be refused, and so stop procdog for all.
 func findConfig() string {
 	paths := []string{"procdog.cfg"} // named as the original named it, in messages too
 	if wd, err := os.Getwd(); err == nil {
 		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o002 != 0 {
+			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o022 != 0 {
 				break
 			}
 			paths = append(paths, filepath.Join(dir, "procdog.cfg"))

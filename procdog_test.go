@@ -3832,6 +3832,19 @@ func TestItConfigFile(t *testing.T) {
 		e.expect("", "procdog: error: refusing to read config file procdog.cfg: it belongs to another user (uid 65534)", 3,
 			"status", "x")
 	}
+	// A link is judged with its directory, and a relative dir is the directory of the file it names.
+	real, links, refused := filepath.Join(e.work, "real"), filepath.Join(e.work, "links"), "procdog: error: refusing to read config file procdog.cfg: "
+	itMust(t, errors.Join(os.Mkdir(real, 0o755), os.Mkdir(links, 0o755), os.Symlink("../real/procdog.cfg", filepath.Join(links, "procdog.cfg"))))
+	itWrite(t, filepath.Join(real, "procdog.cfg"), "[x]\ncommand=sleep 100\ndir=.\n")
+	if r := e.runIn(links, "export", "systemd", "x"); !strings.Contains(r.stdout, "\nWorkingDirectory="+real+"\n") {
+		t.Errorf("a relative dir in a config file read through a link: want WorkingDirectory=%s in\n%s", real, r)
+	}
+	itMust(t, errors.Join(os.Chmod(filepath.Join(real, "procdog.cfg"), 0o664), os.Chmod(links, 0o775)))
+	e.expectIn(real, "", refused+"other users may write to it", 3, "status", "x")
+	e.expectIn(links, "", refused+"other users may write to the directory of the symbolic link procdog.cfg", 3, "status", "x")
+	if os.Getuid() == 0 && os.Chmod(links, 0o755) == nil && os.Lchown(filepath.Join(links, "procdog.cfg"), 65534, 65534) == nil {
+		e.expectIn(links, "", refused+"the symbolic link procdog.cfg belongs to another user (uid 65534)", 3, "status", "x")
+	}
 }
 
 // TestItGivesUpOnAWedgedMonitorWhichThenIgnoresTheRequest: a monitor that
