@@ -172,8 +172,11 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		if err := o.applyCommandLine(cl); err != nil {
 			return err
 		}
-		list(stateDir(), o, stdout)
-		return nil
+		dir, err := stateDir()
+		if err == nil {
+			list(dir, o, stdout)
+		}
+		return err
 	} else if command == "export" {
 		return runExport(cl, words, stdout, stderr)
 	}
@@ -193,7 +196,11 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 
 // runName runs a command for one name: words are NAME and the command's others.
 func runName(command string, words []string, cl commandLine, stdout io.Writer) error {
-	name, dir := words[0], stateDir()
+	name := words[0]
+	dir, err := stateDir()
+	if err != nil {
+		return err
+	}
 	if over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
 		if len(name) > over {
 			return usageErrorf("process name '%s' is too long for a socket in %s "+
@@ -524,6 +531,8 @@ func (c client) start() (r response, started bool, err error) {
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
+	} else if err := checkStateDir(c.dir); err != nil {
+		return r, false, err // made meanwhile by another user
 	}
 	spawned := cmp.Or(c.spawned, new(atomic.Int64))
 	wait := seconds(c.o.Settle) + seconds(c.o.HealthTimeout) + answerSlack
@@ -1406,10 +1415,14 @@ func (m *monitor) findInDir(name string) (string, error) {
 	return findExecutable(name, m.o.Dir)
 }
 
-// heal puts back the lock file and socket that a tmp cleaner removed: else clients would
-// start a second copy.
+// heal puts back the lock file and socket, and their directory, that a tmp cleaner removed:
+// else clients would start a second copy.
 func (m *monitor) heal() {
+	dir := filepath.Dir(m.lockPath)
 	if m.lock == nil {
+		return
+	} else if err := cmp.Or(os.MkdirAll(dir, 0o700), checkStateDir(dir)); err != nil {
+		m.logf("cannot put the state directory back: %v", err)
 		return
 	}
 	if fi, err := m.lock.Stat(); err != nil || !stillAt(m.lockPath, fi) {
@@ -3137,10 +3150,32 @@ func shellQuote(w string) string {
 // State files.
 
 // stateDir is absolute, for the monitor runs in /.
-func stateDir() string {
+func stateDir() (string, error) {
 	d := orDefault(os.Getenv("PROCDOG_DIR"), "/var/tmp")
 	abs, _ := filepath.Abs(d)
-	return orDefault(abs, d)
+	return orDefault(abs, d), checkStateDir(orDefault(abs, d))
+}
+
+// checkStateDir refuses a directory where another user could remove or rename our files: one
+// that is not ours, unless root's and sticky (as /var/tmp is). A missing one is made owner-only.
+func checkStateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	why := ""
+	switch sticky := err == nil && fi.Mode()&os.ModeSticky != 0; {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return failf(exitUnknown, "cannot use the state directory %s: %v", dir, err)
+	case fileOwner(fi) != os.Getuid() && fileOwner(fi) != 0:
+		why = fmt.Sprintf("it belongs to another user (uid %d)", fileOwner(fi))
+	case fileOwner(fi) != os.Getuid() && !sticky:
+		why = "it belongs to root and is not sticky (as /var/tmp is)"
+	case fi.Mode().Perm()&0o022 != 0 && !sticky:
+		why = "other users may write to it, and it is not sticky (as /var/tmp is)"
+	}
+	if why != "" {
+		return failf(exitUnknown, "refusing to use the state directory %s: %s", dir, why)
+	}
+	return nil
 }
 
 func statePath(dir, name, kind string) string {

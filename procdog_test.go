@@ -3195,6 +3195,17 @@ func TestItStateFiles(t *testing.T) {
 		t.Fatalf("no socket in the client's relative state directory")
 	}
 	e.expect("killed, signal=15", "", 0, "stop", "rel")
+	// Another user could swap the files of two names in a directory they own or may write to.
+	shared := filepath.Join(e.work, "shared")
+	refused := "procdog: error: refusing to use the state directory " + shared + ": "
+	itMust(t, errors.Join(os.Mkdir(shared, 0o700), os.Chmod(shared, 0o777)))
+	e.setenv("PROCDOG_DIR", shared)
+	e.expect("", refused+"other users may write to it, and it is not sticky (as /var/tmp is)", 3, "status", "x")
+	itMust(t, os.Chmod(shared, 0o777|os.ModeSticky))
+	e.expect("stopped", "", 5, "status", "x")
+	if os.Getuid() == 0 && os.Chown(shared, 65534, 65534) == nil {
+		e.expect("", refused+"it belongs to another user (uid 65534)", 3, "start", "x", "-c", "sleep 100")
+	}
 }
 
 // TestItMonitorIsTheProcessParent: the monitor leads a session of its own,
@@ -3915,6 +3926,12 @@ func TestItPutsBackARemovedSocketAndLock(t *testing.T) {
 	if n := len(itStarted(e, "heal")); n != 1 {
 		t.Fatalf("%d processes were started, want 1", n)
 	}
+	itMust(t, os.RemoveAll(e.state))
+	itEventually(t, 10*time.Second, "the state directory, owner-only, its socket and lock file to come back", func() (bool, string) {
+		fi, err := os.Stat(e.state)
+		return err == nil && fi.Mode().Perm() == 0o700 && itExists(e.path("heal", "sock")) && itExists(e.path("heal", "lock")), fmt.Sprint(fi, err, e.stateFiles())
+	})
+	e.expect(r.line(), "", 0, "status", "heal")
 }
 
 // Orphans: a process whose monitor was killed is found again.
