@@ -624,7 +624,8 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	return o, err
 }
 
-// findOrphan finds the process of NAME's killed monitor by the pid and start time in its lock.
+// findOrphan finds the process of NAME's killed monitor by the pid, start time and session in
+// its lock: the start time alone is as coarse as a clock tick (10 ms, or 1 s on macOS).
 func findOrphan(dir, name string) (int, bool) {
 	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
 	if err != nil {
@@ -634,13 +635,13 @@ func findOrphan(dir, name string) (int, bool) {
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
 		return 0, false // a monitor holds it: it is starting or running
 	}
-	var pid int
+	var pid, sid int
 	var started string
-	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s\n", &pid, &started)
+	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s sid=%d\n", &pid, &started, &sid)
 	// Signals go to the group: a pid that leads none is not ours (and kill(-1) reaches all).
 	pgid, pgErr := syscall.Getpgid(pid)
 	ok := err == nil && pgErr == nil && pid > 1 && pgid == pid
-	return pid, ok && processStart(pid) == started
+	return pid, ok && processStart(pid) == started && sessionOf(pid) == sid
 }
 
 // withHealthError adds why r's health check failed, for JSON: a response line has no room.
@@ -843,8 +844,10 @@ func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (respons
 	if err != nil {
 		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s",
 			c.name, err, logPath)
+	} else if r := parseResponse(line); !strings.HasPrefix(r.msg, cannotRecord) {
+		return r, nil
 	}
-	return parseResponse(line), nil
+	return response{}, failf(exitUnknown, "%s", parseResponse(line).msg)
 }
 
 // startHealthy is start --ensure-healthy. Ctrl-C at any moment stops what it spawned, at once.
@@ -1380,7 +1383,11 @@ func (m *monitor) startRun() error {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
 	r.pid = cmd.Process.Pid
-	m.recordRun(r.pid)
+	if err := m.recordRun(r.pid); err != nil {
+		syscall.Kill(-r.pid, syscall.SIGKILL) // unrecorded, it would be lost with the monitor
+		cmd.Wait()
+		return err
+	}
 	go func() {
 		cmd.Wait()
 		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
@@ -1391,11 +1398,20 @@ func (m *monitor) startRun() error {
 	return nil
 }
 
-// recordRun notes the process in the lock file, for findOrphan.
-func (m *monitor) recordRun(pid int) {
-	m.lock.Truncate(0)
-	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
+// recordRun notes the process in the lock file, for findOrphan: its pid, and its start time and
+// session, which a process that gets the pid later does not share.
+func (m *monitor) recordRun(pid int) error {
+	record := fmt.Sprintf("pid=%d start=%s sid=%d\n", pid, processStart(pid), sessionOf(pid))
+	_, err := m.lock.WriteAt([]byte(record), 0)
+	if err = cmp.Or(err, m.lock.Truncate(int64(len(record)))); err != nil {
+		return fmt.Errorf("%s%d, to find it should the monitor end: %v", cannotRecord, pid, err)
+	}
+	return nil
 }
+
+// cannotRecord starts the error of a start that could not record its process: the client
+// fails it with exit 3, as a state file it refuses.
+const cannotRecord = "cannot record process "
 
 // command runs argv as the process runs. Environ sets PWD for Dir as a shell would; os/exec
 // keeps the last value of a name.
@@ -1431,8 +1447,10 @@ func (m *monitor) heal() {
 		} else {
 			m.lock.Close()
 			m.lock = lock
-			m.recordRun(m.run.pid)
 			m.logf("put the lock file back")
+			if err := m.recordRun(m.run.pid); err != nil {
+				m.logf("%v", err)
+			}
 		}
 	}
 	if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
@@ -3410,6 +3428,15 @@ func processStart(pid int) string {
 		return fields[19]
 	}
 	return ""
+}
+
+// sessionOf is pid's session id, or -1; package syscall has no Getsid on Linux.
+func sessionOf(pid int) int {
+	sid, _, errno := syscall.Syscall(syscall.SYS_GETSID, uintptr(pid), 0, 0)
+	if errno != 0 {
+		return -1
+	}
+	return int(sid)
 }
 
 // findExecutable finds name through $PATH or, if it has a slash, in dir, returning it as is.

@@ -3032,11 +3032,23 @@ func TestItFailedStartsLeaveNothing(t *testing.T) {
 	if b, _ := os.ReadFile(out); string(b) != "precious\n" {
 		t.Errorf("a start that failed on stderr changed the stdout file to %q", b)
 	}
+	// With no room for the record that finds the process again (a full disk; here a file size limit).
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "start", "full", "--command", "sleep 100")
+	cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh", "-c", `ulimit -f 0 && exec "$@"`, "sh"}, cmd.Args...)
+	e.check(e.finish(ctx, cmd, cmd.Args), "", "procdog: error: cannot record process {N}, to find it should the monitor end: write "+e.path("full", "lock")+": file too large", 3)
 	if files := e.stateFiles(); len(files) != 0 {
 		t.Fatalf("failed starts left state files behind: %v", files)
 	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, pid := range e.monitorPids() {
 		itDead(t, itSoon, "a failed start's monitor", pid)
+	}
+	for _, dir := range procs { // the monitor that could not log, and its process
+		if pid, _ := strconv.Atoi(filepath.Base(dir)); e.owns(pid) {
+			itDead(t, itSoon, "what a failed start ran", pid)
+		}
 	}
 }
 
@@ -4002,12 +4014,17 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 	// started at another time, nor one that leads no process group (pid 1,
 	// with its true start time: kill(-1) would reach every process).
 	other := exec.Command("sleep", "100")
+	other.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // it leads a group, as an orphan does
 	itMust(t, other.Start())
 	defer other.Wait()
 	defer other.Process.Kill()
-	itWrite(t, e.path("reused", "lock"), fmt.Sprintf("pid=%d start=1\n", other.Process.Pid))
-	os.Chmod(e.path("reused", "lock"), 0o600)
-	e.expect("stopped", "", 5, "status", "reused")
+	// Its start time is to the clock tick: a pid reused within one has the orphan's, not its session.
+	started := processStart(other.Process.Pid)
+	for _, record := range []string{"start=1", "start=" + started, fmt.Sprintf("start=%s sid=%d", started, sessionOf(other.Process.Pid)+1)} {
+		itWrite(t, e.path("reused", "lock"), fmt.Sprintf("pid=%d %s\n", other.Process.Pid, record))
+		os.Chmod(e.path("reused", "lock"), 0o600)
+		e.expect("stopped", "", 5, "status", "reused")
+	}
 	e.expect("running, pid={N}", "", 0, "start", "reused", "--command", "sleep 100", "--linger", "0.2")
 	e.expect("killed, signal=15", "", 0, "stop", "reused")
 	if !itAlive(other.Process.Pid) {
