@@ -1321,7 +1321,7 @@ func (m *monitor) exited(r *childRun, code int) {
 		deadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
 	go func() {
-		if syscall.Kill(-r.pid, 0) == nil {
+		if groupLives(r.pid) {
 			if sig != 0 {
 				m.logf("process group %d outlived its leader; sending signal %d", r.pid, sig)
 				signalGroup(r.pid, sig)
@@ -1837,12 +1837,35 @@ func signalGroup(pgid int, sig syscall.Signal) {
 	syscall.Kill(-pgid, syscall.SIGCONT)
 }
 
-// awaitGroupEnd polls, for the group's members need not be the caller's children.
+// awaitGroupEnd polls, for the group's members need not be the caller's children; groupLives,
+// which reads all of /proc, every tenth time.
 func awaitGroupEnd(pgid int, deadline time.Time) bool {
-	for time.Now().Before(deadline) && syscall.Kill(-pgid, 0) == nil {
+	for n := 1; time.Now().Before(deadline); n++ {
+		if syscall.Kill(-pgid, 0) != nil || n%10 == 0 && !groupLives(pgid) {
+			return true
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return syscall.Kill(-pgid, 0) != nil
+	return !groupLives(pgid)
+}
+
+// groupLives tells whether a process of group pgid lives. A zombie does not: a parent that
+// never reaps it (a subreaper, or a container's init, that does not wait) keeps kill(2) from
+// telling, but on Linux /proc tells.
+func groupLives(pgid int) bool {
+	procs, err := os.ReadDir("/proc")
+	if syscall.Kill(-pgid, 0) != nil || runtime.GOOS != "linux" || err != nil {
+		return syscall.Kill(-pgid, 0) == nil
+	}
+	for _, p := range procs {
+		// Fields from the state on, after the command's name, which may hold ") ".
+		stat, _ := os.ReadFile("/proc/" + p.Name() + "/stat")
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 17 && f[2] == strconv.Itoa(pgid) && (f[0] != "Z" || f[17] != "1") {
+			return true // a zombie leader with threads left still runs
+		}
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------

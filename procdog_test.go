@@ -3946,12 +3946,32 @@ func TestItPutsBackARemovedSocketAndLock(t *testing.T) {
 	e.expect(r.line(), "", 0, "status", "heal")
 }
 
+// TestItCountsAZombieAsGone: a stop, of an orphan or of what is left of a group, does not wait for
+// a zombie that a subreaper never reaps: this test's process, which, not parallel, gets only its own.
+func TestItCountsAZombieAsGone(t *testing.T) {
+	prctl := map[string]uintptr{"amd64": 157, "arm64": 167, "riscv64": 167}[runtime.GOARCH] // SYS_PRCTL
+	if runtime.GOOS != "linux" || prctl == 0 {
+		t.Skip("needs Linux's PR_SET_CHILD_SUBREAPER")
+	}
+	syscall.RawSyscall(prctl, 36, 1, 0) // PR_SET_CHILD_SUBREAPER, until the test ends
+	defer syscall.RawSyscall(prctl, 36, 0, 0)
+	e := itNew(t)
+	e.expect("running, pid={N}", "", 0, "start", "orphan", "--command", "sleep 100")
+	syscall.Kill(e.monitorPid("orphan"), syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", e.monitorPid("orphan"))
+	e.expect("running, pid={N}", "", 0, "start", "left", "--shell", "--command", "sleep 100 & exec sleep 100", "--linger", "0")
+	begin := time.Now()
+	e.expect("killed, signal=15", "", 0, "stop", "orphan", "--stop-timeout", "5")
+	e.expect("killed, signal=15", "", 0, "stop", "left", "--stop-timeout", "5")
+	if itGone(t, itSoon, e.path("left", "sock")); time.Since(begin) > 4*time.Second {
+		t.Fatalf("stops took %v: they waited for zombies", time.Since(begin))
+	}
+}
+
 // Orphans: a process whose monitor was killed is found again.
 
-// TestItFindsAnOrphanAgain. An orphan's stop waits, up to the stop timeout,
-// until its process group has no member left, and a killed orphan is a
-// zombie of init's until init reaps it, which some take seconds to do: the
-// stops here have a short stop timeout, which ends the wait for a zombie.
+// TestItFindsAnOrphanAgain. An orphan's stop waits, up to the stop timeout, until its process
+// group has none but zombies, which only /proc tells: elsewhere, the stops' short stop timeout.
 func TestItFindsAnOrphanAgain(t *testing.T) {
 	t.Parallel()
 	e := itNew(t)
