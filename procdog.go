@@ -172,8 +172,11 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		if err := o.applyCommandLine(cl); err != nil {
 			return err
 		}
-		list(stateDir(), o, stdout)
-		return nil
+		dir, err := stateDir()
+		if err == nil {
+			list(dir, o, stdout)
+		}
+		return err
 	} else if command == "export" {
 		return runExport(cl, words, stdout, stderr)
 	}
@@ -193,7 +196,11 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 
 // runName runs a command for one name: words are NAME and the command's others.
 func runName(command string, words []string, cl commandLine, stdout, stderr io.Writer) error {
-	name, dir := words[0], stateDir()
+	name := words[0]
+	dir, err := stateDir()
+	if err != nil {
+		return err
+	}
 	if over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
 		if len(name) > over {
 			return usageErrorf("process name '%s' is too long for a socket in %s "+
@@ -589,6 +596,8 @@ func (c client) start() (r response, started bool, err error) {
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
+	} else if err := checkStateDir(c.dir); err != nil {
+		return r, false, err // made meanwhile by another user
 	}
 	spawned := cmp.Or(c.spawned, new(atomic.Int64))
 	wait := seconds(c.o.Settle) + seconds(c.o.HealthTimeout) + answerSlack
@@ -699,7 +708,8 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 	return o, err
 }
 
-// findOrphan finds the process of NAME's killed monitor by the pid and start time in its lock.
+// findOrphan finds the process of NAME's killed monitor by the pid, start time and session in
+// its lock: the start time alone is as coarse as a clock tick (10 ms, or 1 s on macOS).
 func findOrphan(dir, name string) (int, bool) {
 	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
 	if err != nil {
@@ -709,13 +719,13 @@ func findOrphan(dir, name string) (int, bool) {
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
 		return 0, false // a monitor holds it: it is starting or running
 	}
-	var pid int
+	var pid, sid int
 	var started string
-	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s\n", &pid, &started)
+	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s sid=%d\n", &pid, &started, &sid)
 	// Signals go to the group: a pid that leads none is not ours (and kill(-1) reaches all).
 	pgid, pgErr := syscall.Getpgid(pid)
 	ok := err == nil && pgErr == nil && pid > 1 && pgid == pid
-	return pid, ok && processStart(pid) == started
+	return pid, ok && processStart(pid) == started && sessionOf(pid) == sid
 }
 
 // withHealthError adds why r's health check failed, for JSON: a response line has no room.
@@ -944,8 +954,10 @@ func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (respons
 	if err != nil {
 		return response{}, failf(exitUnknown, "the monitor of '%s' did not answer (%v); see %s",
 			c.name, err, logPath)
+	} else if r := parseResponse(line); !strings.HasPrefix(r.msg, cannotRecord) {
+		return r, nil
 	}
-	return parseResponse(line), nil
+	return response{}, failf(exitUnknown, "%s", parseResponse(line).msg)
 }
 
 // startHealthy is start --ensure-healthy. Ctrl-C at any moment stops what it spawned, at once.
@@ -1430,7 +1442,7 @@ func (m *monitor) exited(r *childRun, code int) {
 		deadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
 	go func() {
-		if syscall.Kill(-r.pid, 0) == nil {
+		if groupLives(r.pid) {
 			if sig != 0 {
 				m.logf("process group %d outlived its leader; sending signal %d", r.pid, sig)
 				signalGroup(r.pid, sig)
@@ -1591,7 +1603,11 @@ func (m *monitor) startRun() error {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
 	r.pid = cmd.Process.Pid
-	m.recordRun(r.pid)
+	if err := m.recordRun(r.pid); err != nil {
+		syscall.Kill(-r.pid, syscall.SIGKILL) // unrecorded, it would be lost with the monitor
+		cmd.Wait()
+		return err
+	}
 	go func() {
 		cmd.Wait()
 		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
@@ -1609,11 +1625,20 @@ func (m *monitor) startRun() error {
 	return nil
 }
 
-// recordRun notes the process in the lock file, for findOrphan.
-func (m *monitor) recordRun(pid int) {
-	m.lock.Truncate(0)
-	m.lock.WriteAt([]byte(fmt.Sprintf("pid=%d start=%s\n", pid, processStart(pid))), 0)
+// recordRun notes the process in the lock file, for findOrphan: its pid, and its start time and
+// session, which a process that gets the pid later does not share.
+func (m *monitor) recordRun(pid int) error {
+	record := fmt.Sprintf("pid=%d start=%s sid=%d\n", pid, processStart(pid), sessionOf(pid))
+	_, err := m.lock.WriteAt([]byte(record), 0)
+	if err = cmp.Or(err, m.lock.Truncate(int64(len(record)))); err != nil {
+		return fmt.Errorf("%s%d, to find it should the monitor end: %v", cannotRecord, pid, err)
+	}
+	return nil
 }
+
+// cannotRecord starts the error of a start that could not record its process: the client
+// fails it with exit 3, as a state file it refuses.
+const cannotRecord = "cannot record process "
 
 // command runs argv as the process runs. Environ sets PWD for Dir as a shell would; os/exec
 // keeps the last value of a name.
@@ -1633,10 +1658,14 @@ func (m *monitor) findInDir(name string) (string, error) {
 	return findExecutable(name, m.o.Dir)
 }
 
-// heal puts back the lock file and socket that a tmp cleaner removed: else clients would
-// start a second copy.
+// heal puts back the lock file and socket, and their directory, that a tmp cleaner removed:
+// else clients would start a second copy.
 func (m *monitor) heal() {
+	dir := filepath.Dir(m.lockPath)
 	if m.lock == nil {
+		return
+	} else if err := cmp.Or(os.MkdirAll(dir, 0o700), checkStateDir(dir)); err != nil {
+		m.logf("cannot put the state directory back: %v", err)
 		return
 	}
 	if fi, err := m.lock.Stat(); err != nil || !stillAt(m.lockPath, fi) {
@@ -1645,8 +1674,10 @@ func (m *monitor) heal() {
 		} else {
 			m.lock.Close()
 			m.lock = lock
-			m.recordRun(m.run.pid)
 			m.logf("put the lock file back")
+			if err := m.recordRun(m.run.pid); err != nil {
+				m.logf("%v", err)
+			}
 		}
 	}
 	if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
@@ -2109,12 +2140,35 @@ func signalGroup(pgid int, sig syscall.Signal) {
 	syscall.Kill(-pgid, syscall.SIGCONT)
 }
 
-// awaitGroupEnd polls, for the group's members need not be the caller's children.
+// awaitGroupEnd polls, for the group's members need not be the caller's children; groupLives,
+// which reads all of /proc, every tenth time.
 func awaitGroupEnd(pgid int, deadline time.Time) bool {
-	for time.Now().Before(deadline) && syscall.Kill(-pgid, 0) == nil {
+	for n := 1; time.Now().Before(deadline); n++ {
+		if syscall.Kill(-pgid, 0) != nil || n%10 == 0 && !groupLives(pgid) {
+			return true
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return syscall.Kill(-pgid, 0) != nil
+	return !groupLives(pgid)
+}
+
+// groupLives tells whether a process of group pgid lives. A zombie does not: a parent that
+// never reaps it (a subreaper, or a container's init, that does not wait) keeps kill(2) from
+// telling, but on Linux /proc tells.
+func groupLives(pgid int) bool {
+	procs, err := os.ReadDir("/proc")
+	if syscall.Kill(-pgid, 0) != nil || runtime.GOOS != "linux" || err != nil {
+		return syscall.Kill(-pgid, 0) == nil
+	}
+	for _, p := range procs {
+		// Fields from the state on, after the command's name, which may hold ") ".
+		stat, _ := os.ReadFile("/proc/" + p.Name() + "/stat")
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 17 && f[2] == strconv.Itoa(pgid) && (f[0] != "Z" || f[17] != "1") {
+			return true // a zombie leader with threads left still runs
+		}
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------
@@ -2205,19 +2259,11 @@ func exportExecutable(name, dir string) (string, error) {
 	return filepath.Clean(path), err
 }
 
-// writeExport refuses all but the user's own regular file, opened without following
-// a symbolic link or waiting on a FIFO, and truncates it only once checked.
+// writeExport refuses what a state file would refuse, opened as one is, and truncates it only
+// once checked.
 func writeExport(path, text string) error {
 	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
-		"cannot write "+path, func(fi os.FileInfo) string {
-			switch {
-			case !fi.Mode().IsRegular():
-				return "it is not a regular file"
-			case fileOwner(fi) != os.Getuid():
-				return fmt.Sprintf("it belongs to another user (uid %d)", fileOwner(fi))
-			}
-			return ""
-		})
+		"cannot write "+path, stateFileProblem)
 	if err != nil {
 		return err
 	}
@@ -2337,6 +2383,9 @@ func (j *exportJob) systemd() {
 		"#   systemctl --user daemon-reload && "+
 		"systemctl --user enable --now procdog-%[1]s.service\n"+
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
+	j.refuse(j.restarts() && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
+		"cannot export max_restarts=%d: a systemd unit holds at most %d", j.MaxRestarts,
+		uint32(math.MaxUint32-1))
 	if j.restarts() {
 		j.line("# procdog restarts at most max_restarts=%d times; "+
 			"systemd counts starts in a window:\n"+
@@ -2423,9 +2472,11 @@ func (j *exportJob) systemdHealth() {
 		prefix = "#"
 	}
 	// The start may take every try, each to its timeout, and the delays.
-	wait := exportWholeSeconds(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	wait := math.Ceil(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	j.refuse(wait*1e6 >= math.MaxUint64, "cannot export health_count=%d: a systemd unit "+
+		"cannot wait %s seconds for the health check", tries, exportSeconds(wait))
 	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(loop))
-	j.line("%sTimeoutStartSec=%d", prefix, wait)
+	j.line("%sTimeoutStartSec=%s", prefix, exportSeconds(wait))
 }
 
 // healthArgv is the health check as a unit's command, under timeout(1), or nil.
@@ -3093,9 +3144,10 @@ func (s optionSpec) expand(value string) (string, error) {
 
 const maxConfigSize = 1 << 20
 
-// readConfig returns name's values, over [DEFAULT]'s, and the path read. As procdog runs its
-// commands, it refuses a file of another user (root excepted), one others may write, or one
-// not regular (a FIFO would hang procdog), checked once open so none can be swapped in.
+// readConfig returns name's values, over [DEFAULT]'s, and the path read, past any symbolic
+// link. As procdog runs its commands, it refuses a file that another user (root excepted) could
+// have written, or one not regular (a FIFO would hang procdog), checked once open so none can
+// be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
@@ -3104,17 +3156,17 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
-	f, err := openChecked(path, os.O_RDONLY, 0, "read config file", "cannot read config file",
-		func(fi os.FileInfo) string {
-			switch uid := fileOwner(fi); {
-			case !fi.Mode().IsRegular():
+	target, why := configTarget(path)
+	if why != "" {
+		return nil, path, failf(exitUnknown, "refusing to read config file %s: %s", path, why)
+	}
+	path = target
+	f, err := openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
+		"cannot read config file", func(fi os.FileInfo) string {
+			if !fi.Mode().IsRegular() {
 				return "it is not a regular file"
-			case uid != os.Getuid() && uid != 0:
-				return fmt.Sprintf("it belongs to another user (uid %d)", uid)
-			case fi.Mode().Perm()&0o002 != 0:
-				return "other users may write to it"
 			}
-			return ""
+			return othersMayWrite(fi, "it")
 		})
 	if err != nil {
 		return nil, path, err
@@ -3139,13 +3191,44 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
+// configTarget follows the symbolic links from path to the config file, each judged with the
+// directory it is in: whoever could make or change one would choose the file read, and so
+// where its relative dir leads.
+func configTarget(path string) (target, why string) {
+	for range 40 { // as many links as the kernel follows
+		link, dir := "the symbolic link "+path, filepath.Dir(path)
+		fi, err := os.Lstat(path)
+		di, derr := os.Stat(dir)
+		next, rerr := os.Readlink(path)
+		if err != nil || derr != nil || rerr != nil { // not a link, or one that open refuses
+			return path, ""
+		} else if why := cmp.Or(othersMayWrite(fi, link),
+			othersMayWrite(di, "the directory of "+link)); why != "" {
+			return path, why
+		} else if path = next; !filepath.IsAbs(next) {
+			path = filepath.Join(dir, next)
+		}
+	}
+	return path, ""
+}
+
+// othersMayWrite says why another user (root excepted) could have written fi, or "".
+func othersMayWrite(fi os.FileInfo, what string) string {
+	if uid := fileOwner(fi); uid != os.Getuid() && uid != 0 {
+		return fmt.Sprintf("%s belongs to another user (uid %d)", what, uid)
+	} else if fi.Mode()&os.ModeSymlink == 0 && fi.Mode().Perm()&0o022 != 0 {
+		return "other users may write to " + what
+	}
+	return ""
+}
+
 // findConfig looks here and up, else in fallbackConfigs. It stops below a directory others may
 // write, such as /tmp: a file planted there would be refused, and so stop procdog for all.
 func findConfig() string {
 	paths := []string{"procdog.cfg"} // named as the original named it, in messages too
 	if wd, err := os.Getwd(); err == nil {
 		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o002 != 0 {
+			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o022 != 0 {
 				break
 			}
 			paths = append(paths, filepath.Join(dir, "procdog.cfg"))
@@ -3445,10 +3528,32 @@ func shellQuote(w string) string {
 // State files.
 
 // stateDir is absolute, for the monitor runs in /.
-func stateDir() string {
+func stateDir() (string, error) {
 	d := orDefault(os.Getenv("PROCDOG_DIR"), "/var/tmp")
 	abs, _ := filepath.Abs(d)
-	return orDefault(abs, d)
+	return orDefault(abs, d), checkStateDir(orDefault(abs, d))
+}
+
+// checkStateDir refuses a directory where another user could remove or rename our files: one
+// that is not ours, unless root's and sticky (as /var/tmp is). A missing one is made owner-only.
+func checkStateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	why := ""
+	switch sticky := err == nil && fi.Mode()&os.ModeSticky != 0; {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return failf(exitUnknown, "cannot use the state directory %s: %v", dir, err)
+	case fileOwner(fi) != os.Getuid() && fileOwner(fi) != 0:
+		why = fmt.Sprintf("it belongs to another user (uid %d)", fileOwner(fi))
+	case fileOwner(fi) != os.Getuid() && !sticky:
+		why = "it belongs to root and is not sticky (as /var/tmp is)"
+	case fi.Mode().Perm()&0o022 != 0 && !sticky:
+		why = "other users may write to it, and it is not sticky (as /var/tmp is)"
+	}
+	if why != "" {
+		return failf(exitUnknown, "refusing to use the state directory %s: %s", dir, why)
+	}
+	return nil
 }
 
 func statePath(dir, name, kind string) string {
@@ -3692,6 +3797,15 @@ func processStart(pid int) string {
 		return fields[19]
 	}
 	return ""
+}
+
+// sessionOf is pid's session id, or -1; package syscall has no Getsid on Linux.
+func sessionOf(pid int) int {
+	sid, _, errno := syscall.Syscall(syscall.SYS_GETSID, uintptr(pid), 0, 0)
+	if errno != 0 {
+		return -1
+	}
+	return int(sid)
 }
 
 // findExecutable finds name through $PATH or, if it has a slash, in dir, returning it as is.

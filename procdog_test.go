@@ -2574,6 +2574,8 @@ func TestExportUsageErrors(t *testing.T) {
 		2, "export", "systemd", "x", "-c", "true", "--health-command", "no-such-command-here")
 	e.expect("", "procdog: error: could not split command 'echo \"x': No closing quotation",
 		3, "export", "systemd", "x", "-c", `echo "x`)
+	e.expect("", "procdog: error: cannot export max_restarts=4294967295: a systemd unit holds at most 4294967294", 3, "export", "systemd", "x", "-c", "true", "--restart", "always", "--max-restarts", "4294967295")
+	e.expect("", "procdog: error: cannot export health_count=9223372036854775807: a systemd unit cannot wait {N} seconds for the health check", 3, "export", "systemd", "x", "-c", "true", "--health-command", "true", "--health-count", "9223372036854775807")
 }
 
 // TestExportOutput: --output writes the file, whole, and refuses one that is not the user's own
@@ -2588,10 +2590,11 @@ func TestExportOutput(t *testing.T) {
 	if got, _ := os.ReadFile(path); string(got) != unit {
 		t.Errorf("--output wrote\n%s\nwant\n%s", got, unit)
 	}
-	target, link, fifo := filepath.Join(e.work, "target"), filepath.Join(e.work, "link.service"),
-		filepath.Join(e.work, "fifo.service")
+	target, link, fifo, hard := filepath.Join(e.work, "target"), filepath.Join(e.work, "link.service"),
+		filepath.Join(e.work, "fifo.service"), filepath.Join(e.work, "hard.service")
 	itWrite(t, target, "keep\n")
-	itMust(t, errors.Join(os.Symlink(target, link), syscall.Mkfifo(fifo, 0o600)))
+	itMust(t, errors.Join(os.Symlink(target, link), syscall.Mkfifo(fifo, 0o600), os.Link(target, hard)))
+	e.expect("", "procdog: error: refusing to write "+hard+": it has other names (hard links)", 3, append(args, "--output", hard)...)
 	e.expect("", "procdog: error: refusing to write "+link+": it is a symbolic link", 3, append(args, "--output", link)...)
 	e.expect("", "procdog: error: refusing to write "+fifo+": it is not a regular file", 3, append(args, "--output", fifo)...)
 	if os.Getuid() == 0 {
@@ -3003,11 +3006,23 @@ func TestItFailedStartsLeaveNothing(t *testing.T) {
 	if b, _ := os.ReadFile(out); string(b) != "precious\n" {
 		t.Errorf("a start that failed on stderr changed the stdout file to %q", b)
 	}
+	// With no room for the record that finds the process again (a full disk; here a file size limit).
+	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "start", "full", "--command", "sleep 100")
+	cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh", "-c", `ulimit -f 0 && exec "$@"`, "sh"}, cmd.Args...)
+	e.check(e.finish(ctx, cmd, cmd.Args), "", "procdog: error: cannot record process {N}, to find it should the monitor end: write "+e.path("full", "lock")+": file too large", 3)
 	if files := e.stateFiles(); len(files) != 0 {
 		t.Fatalf("failed starts left state files behind: %v", files)
 	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, pid := range e.monitorPids() {
 		itDead(t, itSoon, "a failed start's monitor", pid)
+	}
+	for _, dir := range procs { // the monitor that could not log, and its process
+		if pid, _ := strconv.Atoi(filepath.Base(dir)); e.owns(pid) {
+			itDead(t, itSoon, "what a failed start ran", pid)
+		}
 	}
 }
 
@@ -3160,6 +3175,17 @@ func TestItStateFiles(t *testing.T) {
 		t.Fatalf("no socket in the client's relative state directory")
 	}
 	e.expect("killed, signal=15", "", 0, "stop", "rel")
+	// Another user could swap the files of two names in a directory they own or may write to.
+	shared := filepath.Join(e.work, "shared")
+	refused := "procdog: error: refusing to use the state directory " + shared + ": "
+	itMust(t, errors.Join(os.Mkdir(shared, 0o700), os.Chmod(shared, 0o777)))
+	e.setenv("PROCDOG_DIR", shared)
+	e.expect("", refused+"other users may write to it, and it is not sticky (as /var/tmp is)", 3, "status", "x")
+	itMust(t, os.Chmod(shared, 0o777|os.ModeSticky))
+	e.expect("stopped", "", 5, "status", "x")
+	if os.Getuid() == 0 && os.Chown(shared, 65534, 65534) == nil {
+		e.expect("", refused+"it belongs to another user (uid 65534)", 3, "start", "x", "-c", "sleep 100")
+	}
 }
 
 // TestItMonitorIsTheProcessParent: the monitor leads a session of its own, with /dev/null as its
@@ -3854,6 +3880,19 @@ func TestItConfigFile(t *testing.T) {
 		e.expect("", "procdog: error: refusing to read config file procdog.cfg: it belongs to another user (uid 65534)", 3,
 			"status", "x")
 	}
+	// A link is judged with its directory, and a relative dir is the directory of the file it names.
+	real, links, refused := filepath.Join(e.work, "real"), filepath.Join(e.work, "links"), "procdog: error: refusing to read config file procdog.cfg: "
+	itMust(t, errors.Join(os.Mkdir(real, 0o755), os.Mkdir(links, 0o755), os.Symlink("../real/procdog.cfg", filepath.Join(links, "procdog.cfg"))))
+	itWrite(t, filepath.Join(real, "procdog.cfg"), "[x]\ncommand=sleep 100\ndir=.\n")
+	if r := e.runIn(links, "export", "systemd", "x"); !strings.Contains(r.stdout, "\nWorkingDirectory="+real+"\n") {
+		t.Errorf("a relative dir in a config file read through a link: want WorkingDirectory=%s in\n%s", real, r)
+	}
+	itMust(t, errors.Join(os.Chmod(filepath.Join(real, "procdog.cfg"), 0o664), os.Chmod(links, 0o775)))
+	e.expectIn(real, "", refused+"other users may write to it", 3, "status", "x")
+	e.expectIn(links, "", refused+"other users may write to the directory of the symbolic link procdog.cfg", 3, "status", "x")
+	if os.Getuid() == 0 && os.Chmod(links, 0o755) == nil && os.Lchown(filepath.Join(links, "procdog.cfg"), 65534, 65534) == nil {
+		e.expectIn(links, "", refused+"the symbolic link procdog.cfg belongs to another user (uid 65534)", 3, "status", "x")
+	}
 }
 
 // TestItGivesUpOnAWedgedMonitorWhichThenIgnoresTheRequest: a monitor that cannot answer (here
@@ -3917,13 +3956,40 @@ func TestItPutsBackARemovedSocketAndLock(t *testing.T) {
 	if n := len(itStarted(e, "heal")); n != 1 {
 		t.Fatalf("%d processes were started, want 1", n)
 	}
+	itMust(t, os.RemoveAll(e.state))
+	itEventually(t, 10*time.Second, "the state directory, owner-only, its socket and lock file to come back", func() (bool, string) {
+		fi, err := os.Stat(e.state)
+		return err == nil && fi.Mode().Perm() == 0o700 && itExists(e.path("heal", "sock")) && itExists(e.path("heal", "lock")), fmt.Sprint(fi, err, e.stateFiles())
+	})
+	e.expect(r.line(), "", 0, "status", "heal")
+}
+
+// TestItCountsAZombieAsGone: a stop, of an orphan or of what is left of a group, does not wait for
+// a zombie that a subreaper never reaps: this test's process, which, not parallel, gets only its own.
+func TestItCountsAZombieAsGone(t *testing.T) {
+	prctl := map[string]uintptr{"amd64": 157, "arm64": 167, "riscv64": 167}[runtime.GOARCH] // SYS_PRCTL
+	if runtime.GOOS != "linux" || prctl == 0 {
+		t.Skip("needs Linux's PR_SET_CHILD_SUBREAPER")
+	}
+	syscall.RawSyscall(prctl, 36, 1, 0) // PR_SET_CHILD_SUBREAPER, until the test ends
+	defer syscall.RawSyscall(prctl, 36, 0, 0)
+	e := itNew(t)
+	e.expect("running, pid={N}", "", 0, "start", "orphan", "--command", "sleep 100")
+	syscall.Kill(e.monitorPid("orphan"), syscall.SIGKILL)
+	itDead(t, itSoon, "the killed monitor", e.monitorPid("orphan"))
+	e.expect("running, pid={N}", "", 0, "start", "left", "--shell", "--command", "sleep 100 & exec sleep 100", "--linger", "0")
+	begin := time.Now()
+	e.expect("killed, signal=15", "", 0, "stop", "orphan", "--stop-timeout", "5")
+	e.expect("killed, signal=15", "", 0, "stop", "left", "--stop-timeout", "5")
+	if itGone(t, itSoon, e.path("left", "sock")); time.Since(begin) > 4*time.Second {
+		t.Fatalf("stops took %v: they waited for zombies", time.Since(begin))
+	}
 }
 
 // Orphans: a process whose monitor was killed is found again.
 
-// TestItFindsAnOrphanAgain. An orphan's stop waits, up to the stop timeout, until its process group
-// has no member left, and a killed orphan is a zombie of init's until init reaps it, which some
-// take seconds to do: the stops here have a short stop timeout, which ends the wait for a zombie.
+// TestItFindsAnOrphanAgain. An orphan's stop waits, up to the stop timeout, until its process
+// group has none but zombies, which only /proc tells: elsewhere, the stops' short stop timeout.
 func TestItFindsAnOrphanAgain(t *testing.T) {
 	e := itParallel(t)
 	r := e.expect("running, pid={N}", "", 0, "start", "orphan", "--command", "sleep 100")
@@ -3983,12 +4049,17 @@ func TestItFindsAnOrphanAgain(t *testing.T) {
 	// neither a process of ours that got the pid but started at another time, nor one that leads no
 	// process group (pid 1, with its true start time: kill(-1) would reach every process).
 	other := exec.Command("sleep", "100")
+	other.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // it leads a group, as an orphan does
 	itMust(t, other.Start())
 	defer other.Wait()
 	defer other.Process.Kill()
-	itWrite(t, e.path("reused", "lock"), fmt.Sprintf("pid=%d start=1\n", other.Process.Pid))
-	os.Chmod(e.path("reused", "lock"), 0o600)
-	e.expect("stopped", "", 5, "status", "reused")
+	// Its start time is to the clock tick: a pid reused within one has the orphan's, not its session.
+	started := processStart(other.Process.Pid)
+	for _, record := range []string{"start=1", "start=" + started, fmt.Sprintf("start=%s sid=%d", started, sessionOf(other.Process.Pid)+1)} {
+		itWrite(t, e.path("reused", "lock"), fmt.Sprintf("pid=%d %s\n", other.Process.Pid, record))
+		os.Chmod(e.path("reused", "lock"), 0o600)
+		e.expect("stopped", "", 5, "status", "reused")
+	}
 	e.expect("running, pid={N}", "", 0, "start", "reused", "--command", "sleep 100", "--linger", "0.2")
 	e.expect("killed, signal=15", "", 0, "stop", "reused")
 	if !itAlive(other.Process.Pid) {
