@@ -168,15 +168,7 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
 	if command == "list" {
-		o := defaultOptions()
-		if err := o.applyCommandLine(cl); err != nil {
-			return err
-		}
-		dir, err := stateDir()
-		if err == nil {
-			list(dir, o, stdout)
-		}
-		return err
+		return runList(cl, stdout)
 	} else if command == "export" {
 		return runExport(cl, words, stdout, stderr)
 	}
@@ -194,13 +186,21 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	return runName(command, words, cl, stdout, stderr)
 }
 
-// runName runs a command for one name: words are NAME and the command's others.
-func runName(command string, words []string, cl commandLine, stdout, stderr io.Writer) error {
-	name := words[0]
-	dir, err := stateDir()
-	if err != nil {
-		return err
+func runList(cl commandLine, stdout io.Writer) error {
+	o := defaultOptions()
+	err := o.applyCommandLine(cl)
+	var dir string
+	if err == nil {
+		dir, err = stateDir()
 	}
+	if err == nil {
+		list(dir, o, stdout)
+	}
+	return err
+}
+
+// socketFits says what is too long when NAME's socket path does not fit in sun_path.
+func socketFits(dir, name string) error {
 	if over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
 		if len(name) > over {
 			return usageErrorf("process name '%s' is too long for a socket in %s "+
@@ -208,6 +208,19 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 		}
 		return usageErrorf("the state directory %s is too long for a socket path; "+
 			"set PROCDOG_DIR to a shorter one", dir)
+	}
+	return nil
+}
+
+// runName runs a command for one name: words are NAME and the command's others.
+func runName(command string, words []string, cl commandLine, stdout, stderr io.Writer) error {
+	name := words[0]
+	dir, err := stateDir()
+	if err == nil {
+		err = socketFits(dir, name)
+	}
+	if err != nil {
+		return err
 	}
 	o, err := resolveOptions(cl, name)
 	if err != nil {
@@ -398,7 +411,8 @@ var commands = []commandSpec{
 		"all json debug", "procdog list --all"},
 	{"signal", "send a signal (HUP, TERM, 9, ...) to NAME's process group",
 		[]string{"name", "signal"}, "ensure-healthy json config debug", "procdog signal web HUP"},
-	{"logs", "print the end of NAME's stdout, then of its stderr; -f follows them", []string{"name"},
+	{"logs", "print the end of NAME's stdout, then of its stderr; -f follows them",
+		[]string{"name"},
 		"lines follow stdout stderr dir config debug", "procdog logs web -n 20 -f"},
 	{"show", "print the options NAME's monitor runs with, as config file lines", []string{"name"},
 		"json config debug", "procdog show web --json"},
@@ -630,16 +644,18 @@ func (c client) start() (r response, started bool, err error) {
 // that found NAME running did not apply.
 func (c client) warnOfOtherOptions() {
 	running, ok, err := c.monitorOptions()
+	what := append([]string{"command", "shell", "dir", "env", "stdin", "stdout", "stderr",
+		"append"}, healthKeys...)
 	var differ []string
 	for _, s := range optionSpecs {
-		if ok && slices.Contains(append([]string{"command", "shell", "dir", "env", "stdin", "stdout",
-			"stderr", "append"}, healthKeys...), s.long) && s.value(&running) != s.value(&c.o) {
+		if ok && slices.Contains(what, s.long) && s.value(&running) != s.value(&c.o) {
 			differ = append(differ, s.key())
 		}
 	}
 	if c.warnings != nil && err == nil && len(differ) > 0 {
-		fmt.Fprintf(c.warnings, "procdog: warning: '%s' is already running with other options (%s); "+
-			"'procdog restart %s' with them applies them\n", c.name, strings.Join(differ, ", "), c.name)
+		fmt.Fprintf(c.warnings, "procdog: warning: '%s' is already running with other options "+
+			"(%s); 'procdog restart %s' with them applies them\n", c.name,
+			strings.Join(differ, ", "), c.name)
 	}
 }
 
