@@ -2137,11 +2137,14 @@ func (w *logWatch) readOn(i int, deadline time.Time) {
 	}
 }
 
-var monitorTag = regexp.MustCompile(`procdog\[[0-9]+\] `)
+// The package's regular expressions are compiled when first needed, not by every command.
+var monitorTag = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`procdog\[[0-9]+\] `)
+})
 
 // monitorLineAt is where a line that logf wrote for name's monitor begins in line, or -1.
 func monitorLineAt(line []byte, name string) int {
-	for _, m := range monitorTag.FindAllIndex(line, -1) {
+	for _, m := range monitorTag().FindAllIndex(line, -1) {
 		at := m[0] - 1 - len(logTime)
 		if at >= 0 && line[m[0]-1] == ' ' && bytes.HasPrefix(line[m[1]:], []byte(name+": ")) {
 			return at
@@ -3320,15 +3323,17 @@ func parseINI(text string) (map[string]map[string]string, error) {
 const identifier = `[_a-zA-Z][_a-zA-Z0-9]*`
 
 var (
-	placeholder = regexp.MustCompile(`\$(\$|` + identifier + `|\{` + identifier + `\}|)`)
-	envWord     = regexp.MustCompile(`^` + identifier + `=`)
+	placeholder = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`\$(\$|` + identifier + `|\{` + identifier + `\}|)`)
+	})
+	envWord = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^` + identifier + `=`) })
 )
 
 // expandVars is Python's string.Template.substitute ($VAR, ${VAR}, $$), errors included.
 func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 	var b strings.Builder
 	end := 0
-	for _, m := range placeholder.FindAllStringIndex(s, -1) {
+	for _, m := range placeholder().FindAllStringIndex(s, -1) {
 		b.WriteString(s[end:m[0]])
 		end = m[1]
 		switch name := strings.Trim(s[m[0]+1:m[1]], "{}"); name {
@@ -3525,7 +3530,7 @@ func (l envList) vars() ([]string, error) {
 		return nil, fmt.Errorf("invalid env '%s': %v", l, err)
 	}
 	for _, w := range words {
-		if !envWord.MatchString(w) {
+		if !envWord().MatchString(w) {
 			return nil, fmt.Errorf("invalid env word '%s': want KEY=VALUE, "+
 				"KEY a name of letters, digits and underscores", w)
 		}
