@@ -2943,6 +2943,7 @@ func optionsFromFlags(flags []string) (options, error) {
 	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	for _, s := range optionSpecs {
+		s := s // one per flag, whatever the vendoring module's go line
 		fs.Func(s.long, s.help, func(v string) error { return s.set(&o, v) })
 	}
 	err := fs.Parse(flags)
@@ -3212,9 +3213,10 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 
 // configTarget follows the symbolic links from path to the config file, each judged with the
 // directory it is in: whoever could make or change one would choose the file read, and so
-// where its relative dir leads.
+// where its relative dir leads. (No range over an int here or elsewhere: a vendoring module's
+// go line may be older than 1.22.)
 func configTarget(path string) (target, why string) {
-	for range 40 { // as many links as the kernel follows
+	for i := 0; i < 40; i++ { // as many links as the kernel follows
 		link, dir := "the symbolic link "+path, filepath.Dir(path)
 		fi, err := os.Lstat(path)
 		di, derr := os.Stat(dir)
@@ -3675,7 +3677,7 @@ var errLockBusy = errors.New("lock is held")
 
 // acquireLock takes the flock on path, which the kernel drops when its holder dies.
 func acquireLock(path string) (*os.File, error) {
-	for range 100 {
+	for i := 0; i < 100; i++ {
 		f, err := openStateFile(path, os.O_RDWR|os.O_CREATE)
 		if err != nil {
 			return nil, err

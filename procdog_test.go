@@ -3223,21 +3223,21 @@ func TestItMonitorIsTheProcessParent(t *testing.T) {
 	}
 }
 
-// TestItVendored copies procdog.go alone into an empty directory and runs it with `go run`, as
-// someone at a prompt would, exit codes and all: go run exits 1 on any failure, the real code on
-// stderr.
+// TestItVendored copies procdog.go alone into a module whose go line is the oldest it builds with
+// (one loop variable for all iterations), and runs it with `go run`, as someone at a prompt
+// would: go run exits 1 on any failure, the real code on stderr.
 func TestItVendored(t *testing.T) {
 	e := itParallel(t)
 	goBin, _ := itGoSetup(t, e)
 	src, err := os.ReadFile("procdog.go")
 	itMust(t, err)
-	dir := itGoDir(t, map[string]string{"procdog.go": string(src)})
-	r := e.goExpect(goBin, dir, "running, pid={N}", "", 0, "run", "procdog.go", "start", "v", "--command", "sleep 100", "--linger", "0.2")
+	dir := itGoDir(t, map[string]string{"procdog.go": string(src), "go.mod": "module v\n\ngo 1.21\n"})
+	r := e.goExpect(goBin, dir, "running, pid={N}", "", 0, "run", ".", "start", "v", "--command", "sleep 100", "--linger", "0.2")
 	if pid := itPid(t, r); !itAlive(pid) {
 		t.Errorf("pid %d is not alive after go run procdog.go start", pid)
 	}
-	e.goExpect(goBin, dir, "killed, signal=15", "", 0, "run", "procdog.go", "stop", "v")
-	e.goExpect(goBin, dir, "stopped", "exit status 5", 1, "run", "procdog.go", "status", "never-started")
+	e.goExpect(goBin, dir, "killed, signal=15", "", 0, "run", ".", "stop", "v")
+	e.goExpect(goBin, dir, "stopped", "exit status 5", 1, "run", ".", "status", "never-started")
 }
 
 // TestItGoTool vendors procdog the way the README says: procdog.go in tools/procdog/ of a module
