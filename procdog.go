@@ -276,6 +276,9 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 // wait waits with the health options cl gives, and asks why, if in vain.
 func (c client) wait(cl commandLine) (response, error) {
 	r, err := c.request(waitRequest(cl))
+	if err == nil && r.code == codeInvalid { // a monitor of an older procdog: its own options
+		r, err = c.request("wait")
+	}
 	if err == nil && r.code == codeRunning && !r.healthy() {
 		r = c.whyUnhealthy(r, 0)
 	}
@@ -958,9 +961,11 @@ func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (respons
 	}
 	debugf("spawning monitor: %s %s", exe, monitorArg)
 	closeInheritedOnExec()
+	spawned.Store(-1) // starting: a Ctrl-C now waits for its pid
 	err = cmd.Start()
 	readyW.Close()
 	if err != nil {
+		spawned.Store(0)
 		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
 	spawned.Store(int64(cmd.Process.Pid))
@@ -1019,7 +1024,8 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 			if ours.only = int(c.spawned.Load()); ours.only == 0 {
 				return response{}, interrupted
 			}
-			if stop, err := ours.request("stop"); err != nil || stop.code != codeStopped {
+			if stop, err := ours.request("stop"); ours.only > 0 && (err != nil ||
+				stop.code != codeStopped) {
 				return stopped(stop, err)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -1513,24 +1519,30 @@ func (m *monitor) watchReadiness() error {
 		go m.watch.serve(func(r *childRun) { m.events <- func() { m.markReady(r) } })
 	}
 	if m.o.HealthNotify {
-		path := strings.TrimSuffix(m.sock, "sock") + "notify"
-		os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
-		conn, err := ownerOnly(func() (*net.UnixConn, error) {
-			return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-		})
-		if err == nil && runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
-			rc, _ := conn.SyscallConn()
-			rc.Control(func(fd uintptr) {
-				passcred := cmp.Or(soPasscred[runtime.GOARCH], 16)
-				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
-			})
-		}
-		m.notify = conn // for closeNotify, even on an error
-		if err != nil {
-			return fmt.Errorf("cannot listen on %s: %v", path, err)
-		}
-		go m.readNotify(conn)
+		return m.listenNotify()
 	}
+	return nil
+}
+
+// listenNotify binds the notify socket, and reads it.
+func (m *monitor) listenNotify() error {
+	path := strings.TrimSuffix(m.sock, "sock") + "notify"
+	os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
+	conn, err := ownerOnly(func() (*net.UnixConn, error) {
+		return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	})
+	if err == nil && runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
+		rc, _ := conn.SyscallConn()
+		rc.Control(func(fd uintptr) {
+			passcred := cmp.Or(soPasscred[runtime.GOARCH], 16)
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
+		})
+	}
+	m.notify = conn // for closeNotify, even on an error
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %v", path, err)
+	}
+	go m.readNotify(conn)
 	return nil
 }
 
@@ -1696,6 +1708,16 @@ func (m *monitor) heal() {
 			}
 		}
 	}
+	if m.notify != nil {
+		if _, err := os.Lstat(m.notify.LocalAddr().String()); errors.Is(err, os.ErrNotExist) {
+			m.closeNotify()
+			if err := m.listenNotify(); err != nil {
+				m.logf("cannot put the notify socket back: %v", err)
+			} else {
+				m.logf("put the notify socket back")
+			}
+		}
+	}
 	if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
 		if err := m.putSocket(func() error { return nil }); err != nil {
 			m.logf("cannot put the socket back: %v", err)
@@ -1842,6 +1864,9 @@ func (m *monitor) status(o options) (r response) {
 	}
 	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why) // health-error is one line
 	m.do(func() {
+		if m.run != run && health == 0 { // its readiness was the last run's
+			health, why = 1, "the process restarted during the health check"
+		}
 		switch {
 		case m.healthKnown && health == m.healthLast:
 		case health == 0:
@@ -3733,10 +3758,10 @@ func listenUnix(path string) (net.Listener, error) {
 }
 
 // ownerOnly binds a socket that is owner-only from its first moment: under a umask of 077, not
-// chmod'ed after. The umask is the process's: no process may be started meanwhile.
+// chmod'ed after. The umask is the process's, but syscall.ForkLock cannot keep a process from
+// starting meanwhile (macOS's package net takes it to make a socket): one that did would only
+// make its own files owner-only.
 func ownerOnly[T any](listen func() (T, error)) (T, error) {
-	syscall.ForkLock.Lock()
-	defer syscall.ForkLock.Unlock()
 	defer syscall.Umask(syscall.Umask(0o177))
 	return listen()
 }
