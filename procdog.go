@@ -2804,8 +2804,8 @@ type optionSpec struct {
 var optionSpecs = []optionSpec{
 	{"command", "c", true, "the command line to run"},
 	{"health-command", "", true, "command whose exit code is the health (0 = healthy)"},
-	{"health-count", "", true, "how many health checks wait tries"},
-	{"health-delay", "", true, "seconds between those tries"},
+	{"health-count", "", true, "how many health checks wait tries, at least"},
+	{"health-delay", "", true, "seconds between those tries, at most; (count-1) x delay in all"},
 	{"health-timeout", "", true, "seconds before a health check is killed and counts as unhealthy"},
 	{"ensure-healthy", "", true,
 		"start waits for health, and stops the process if it never gets healthy"},
