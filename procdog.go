@@ -157,23 +157,31 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 				"; 'procdog -h' for help"}
 	}
 	c, ok := findCommand(command)
+	want := strings.Fields(strings.ToLower(strings.ReplaceAll(c.args, "SIG", "signal")))
+	manyNames := c.args == "NAME..."
 	switch {
 	case !ok:
 		return invalidCommand(command)
-	case len(words) < len(c.words):
-		missing := strings.TrimSuffix(strings.Join(c.words[len(words):], ", "), "...")
+	case len(words) < len(want):
+		missing := strings.TrimSuffix(strings.Join(want[len(words):], ", "), "...")
 		return usageErrorf("the following arguments are required: %s", missing)
-	case len(words) > len(c.words) && !c.takesNames():
-		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(c.words):], " "))
+	case len(words) > len(want) && !manyNames:
+		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
 	}
-	debugging, _ = parseBool(orDefault(cl.set["debug"], "false"))
-	if command == "list" {
-		return runList(cl, stdout)
-	} else if command == "export" {
+	debugging, _ = parseBool(cl.set["debug"])
+	switch command {
+	case "list":
+		o := defaultOptions()
+		dir, err := stateDir()
+		if err = cmp.Or(o.applyCommandLine(cl), err); err == nil {
+			list(dir, o, stdout)
+		}
+		return err
+	case "export":
 		return runExport(cl, words, stdout, stderr)
 	}
 	names := words[:1]
-	if c.takesNames() {
+	if manyNames {
 		names = words
 	}
 	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
@@ -184,19 +192,6 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		return runNames(command, names, cl, stdout, stderr)
 	}
 	return runName(command, words, cl, stdout, stderr)
-}
-
-func runList(cl commandLine, stdout io.Writer) error {
-	o := defaultOptions()
-	err := o.applyCommandLine(cl)
-	var dir string
-	if err == nil {
-		dir, err = stateDir()
-	}
-	if err == nil {
-		list(dir, o, stdout)
-	}
-	return err
 }
 
 // socketFits says what is too long when NAME's socket path does not fit in sun_path.
@@ -355,7 +350,7 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 func invalidCommand(command string) error {
 	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)",
 		command, commandChoices)
-	if near := suggestCommand(command); near != "" {
+	if near := nearest(command, commandNames); near != "" {
 		err.(*codedError).hint = "did you mean '" + near + "'?"
 	}
 	return err
@@ -380,60 +375,47 @@ func printHelp(cl commandLine, stdout io.Writer) error {
 	return nil
 }
 
-// commandSpec: words are as argparse named them in errors; uses lists the options
-// the command uses if not all (COMMAND -h lists only these, only these are expanded).
+// commandSpec: args are the words after the command as help shows them, as argparse named them
+// in errors in lower case (SIG: signal); uses lists the options the command uses if not all
+// (COMMAND -h lists only these, only these are expanded).
 type commandSpec struct {
-	name, help    string
-	words         []string
-	uses, example string
+	name, args, help, uses, example string
 }
 
-func (c commandSpec) takesNames() bool { return slices.Equal(c.words, manyNames) }
-
-func (c commandSpec) synopsis() string {
-	words := strings.NewReplacer("name", "NAME", "signal", "SIG", "format", "FORMAT")
-	return strings.TrimSpace(c.name + " " + words.Replace(strings.Join(c.words, " ")))
-}
-
-var manyNames = []string{"name..."}
+func (c commandSpec) synopsis() string { return strings.TrimSpace(c.name + " " + c.args) }
 
 // commands, in help's order. One that lists no uses takes all options but a few.
 var commands = []commandSpec{
-	{"start", "start NAME unless it is running, and print its status", manyNames, "",
+	{"start", "NAME...", "start NAME unless it is running, and print its status", "",
 		`procdog start web --command "python3 -m http.server 8080 --bind 127.0.0.1"` +
 			` --health-url http://127.0.0.1:8080/ --ensure-healthy`},
-	{"status", "print the status of NAME", manyNames, "ensure-healthy json config debug",
+	{"status", "NAME...", "print the status of NAME", "ensure-healthy json config debug",
 		"procdog status web --json"},
-	{"wait", "wait until the health check passes (or --health-count tries fail)", manyNames,
+	{"wait", "NAME...", "wait until the health check passes (or --health-count tries fail)",
 		"json config debug", "procdog wait web"},
-	{"stop", "stop NAME and its whole process group", manyNames, "strict json config debug",
+	{"stop", "NAME...", "stop NAME and its whole process group", "strict json config debug",
 		"procdog stop web --strict"},
-	{"restart", "stop NAME if it runs, then start it with the options it had", manyNames, "",
+	{"restart", "NAME...", "stop NAME if it runs, then start it with the options it had", "",
 		"procdog restart web --linger 10"},
-	{"list", "print NAME: status for every NAME whose monitor answers (--all: every NAME)", nil,
+	{"list", "", "print NAME: status for every NAME whose monitor answers (--all: every NAME)",
 		"all json debug", "procdog list --all"},
-	{"signal", "send a signal (HUP, TERM, 9, ...) to NAME's process group",
-		[]string{"name", "signal"}, "ensure-healthy json config debug", "procdog signal web HUP"},
-	{"logs", "print the end of NAME's stdout, then of its stderr; -f follows them",
-		[]string{"name"},
+	{"signal", "NAME SIG", "send a signal (HUP, TERM, 9, ...) to NAME's process group",
+		"ensure-healthy json config debug", "procdog signal web HUP"},
+	{"logs", "NAME", "print the end of NAME's stdout, then of its stderr; -f follows them",
 		"lines follow stdout stderr dir config debug", "procdog logs web -n 20 -f"},
-	{"show", "print the options NAME's monitor runs with, as config file lines", []string{"name"},
+	{"show", "NAME", "print the options NAME's monitor runs with, as config file lines",
 		"json config debug", "procdog show web --json"},
-	{"export", "print a systemd unit or launchd plist that runs NAME as start would",
-		[]string{"format", "name"}, "",
-		"procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
+	{"export", "FORMAT NAME", "print a systemd unit or launchd plist that runs NAME as start would",
+		"", "procdog export systemd web --output ~/.config/systemd/user/procdog-web.service"},
 }
 
 func findCommand(name string) (commandSpec, bool) {
 	i := slices.IndexFunc(commands, func(c commandSpec) bool { return c.name == name })
-	if i < 0 {
-		return commandSpec{}, false
-	}
-	return commands[i], true
+	return commands[max(i, 0)], i >= 0
 }
 
 func usesOption(command, long string) bool {
-	if c, _ := findCommand(command); c.uses != "" {
+	if c, ok := findCommand(command); ok && c.uses != "" {
 		return slices.Contains(strings.Fields(c.uses), long)
 	}
 	return !slices.Contains([]string{"lines", "follow", "all", "output"}, long) ||
@@ -441,79 +423,65 @@ func usesOption(command, long string) bool {
 }
 
 // usageLine and commandChoices are what argparse printed, for the commands.
-var usageLine, commandChoices = func() (string, string) {
+var commandNames, usageLine, commandChoices = func() ([]string, string, string) {
 	names := make([]string, len(commands))
 	for i, c := range commands {
 		names[i] = c.name
 	}
-	return "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]",
+	return names, "usage: procdog {" + strings.Join(names, ",") + "} [NAME] [options]",
 		"'" + strings.Join(names, "', '") + "'"
 }()
 
 func helpText() string {
-	var b strings.Builder
-	b.WriteString(usageLine + "\n\nStart, stop and check the health of a process, " +
-		"detached from the shell.\n\ncommands:\n")
+	text := usageLine + "\n\nStart, stop and check the health of a process, " +
+		"detached from the shell.\n\ncommands:\n"
 	for _, c := range commands {
-		if s := c.synopsis(); len(s) > 15 {
-			fmt.Fprintf(&b, "  %s\n  %-15s  %s\n", s, "", c.help)
-		} else {
-			fmt.Fprintf(&b, "  %-15s  %s\n", s, c.help)
-		}
+		text += helpRow(15, c.synopsis(), c.help)
 	}
-	b.WriteString("  help [COMMAND]   show this help, or what COMMAND takes (also: COMMAND -h)\n" +
-		"  version          show the version\n" +
-		optionsHelp("", "  -v, --version           show the version and exit\n") +
+	return text + helpRow(15, "help [COMMAND]",
+		"show this help, or what COMMAND takes (also: COMMAND -h)") +
+		helpRow(15, "version", "show the version") + optionsHelp("") +
 		"\nState lives in $PROCDOG_DIR (default /var/tmp). Exit codes: 0 ok, 2 error,\n" +
-		"3 unknown, 4 already running, 5 not running, 6 not healthy, 130 interrupted.\n")
-	return b.String()
+		"3 unknown, 4 already running, 5 not running, 6 not healthy, 130 interrupted.\n"
 }
 
-// optionsHelp lists -h, extra, then the options command uses, or all for "".
-func optionsHelp(command, extra string) string {
-	text := "\noptions:\n  -h, --help              show this help and exit\n" + extra
+// optionsHelp lists the options command uses, or for "", all and --version.
+func optionsHelp(command string) string {
+	text := "\noptions:\n" + helpRow(22, "-h, --help", "show this help and exit")
+	if command == "" {
+		text += helpRow(22, "-v, --version", "show the version and exit")
+	}
+	def := defaultOptions()
 	for _, s := range optionSpecs {
+		synopsis, help := strings.TrimPrefix("-"+s.short+", --"+s.long, "-, "), s.help
+		if !s.isBool() {
+			synopsis += " " + strings.ToUpper(s.key())
+		}
 		if s.long == "ensure-healthy" && (command == "status" || command == "signal") {
-			s.help = "exit 6 unless the process is running and healthy"
+			help = "exit 6 unless the process is running and healthy"
+		}
+		if v := s.value(&def); v != s.value(&options{}) {
+			help += fmt.Sprintf(" (default %v)", v)
 		}
 		if command == "" || usesOption(command, s.long) {
-			text += s.helpLine()
+			text += helpRow(22, synopsis, help)
 		}
 	}
 	return text
 }
 
-func (s optionSpec) helpLine() string {
-	def := defaultOptions()
-	synopsis := "--" + s.long
-	if s.short != "" {
-		synopsis = "-" + s.short + ", " + synopsis
+// helpRow is a line of a table of help; a left column wider than width has a line of its own.
+func helpRow(width int, left, right string) string {
+	if len(left) > width {
+		return fmt.Sprintf("  %s\n  %*s  %s\n", left, width, "", right)
 	}
-	if !s.isBool() {
-		synopsis += " " + strings.ToUpper(s.key())
-	}
-	help := s.help
-	if v := s.value(&def); v != s.value(&options{}) {
-		help += fmt.Sprintf(" (default %v)", v)
-	}
-	if len(synopsis) > 22 {
-		return fmt.Sprintf("  %s\n  %-22s  %s\n", synopsis, "", help)
-	}
-	return fmt.Sprintf("  %-22s  %s\n", synopsis, help)
+	return fmt.Sprintf("  %-*s  %s\n", width, left, right)
 }
 
 func commandHelp(c commandSpec) string {
 	return fmt.Sprintf("usage: procdog %s [options]\n\n%s\n%s\nexample:\n  $ %s\n\n"+
 		"'procdog -h' shows every command and option.\n",
-		c.synopsis(), c.help, optionsHelp(c.name, ""), c.example)
-}
-
-func suggestCommand(word string) string {
-	var names []string
-	for _, c := range commands {
-		names = append(names, c.name)
-	}
-	return nearest(word, append(names, "help", "version"))
+		c.synopsis(), c.help, optionsHelp(c.name), c.example)
 }
 
 func suggestOption(name string) string {
@@ -521,15 +489,15 @@ func suggestOption(name string) string {
 	for _, s := range optionSpecs {
 		names = append(names, s.long)
 	}
-	return nearest(name, append(names, "help", "version"))
+	return nearest(name, names)
 }
 
-// nearest is the choice a typo or two from word, if any is.
-func nearest(word string, choices []string) string {
+// nearest is the name a typo or two from word, if one is: of names, help or version.
+func nearest(word string, names []string) string {
 	best, bestDist := "", 3
-	for _, c := range choices {
-		if d := editDistance(strings.ToLower(word), c); d < bestDist && d < len(c) {
-			best, bestDist = c, d
+	for _, name := range append(slices.Clip(names), "help", "version") {
+		if d := editDistance(strings.ToLower(word), name); d < bestDist && d < len(name) {
+			best, bestDist = name, d
 		}
 	}
 	return best

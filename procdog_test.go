@@ -2711,7 +2711,7 @@ func TestEditDistance(t *testing.T) {
 	}
 	for word, want := range map[string]string{"strat": "start", "STOP": "stop", "lgos": "logs", "hlep": "help",
 		"versoin": "version", "x": "", "frobnicate": "", "restarts": "restart"} {
-		itEqual(t, fmt.Sprintf("suggestCommand(%q)", word), suggestCommand(word), want)
+		itEqual(t, fmt.Sprintf("nearest(%q)", word), nearest(word, commandNames), want)
 	}
 }
 
