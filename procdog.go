@@ -106,7 +106,8 @@ func report(stderr io.Writer, err error) int {
 }
 
 // codedError is reported as "procdog: error: MSG", after the usage line if usage is set and
-// before "procdog: HINT" if there is one, and the process exits with code.
+// before "procdog: HINT" if there is one, and the process exits with code. With no message,
+// none is printed: the response said it, or the code is exitOK.
 type codedError struct {
 	code      int
 	msg, hint string
@@ -123,15 +124,7 @@ func failf(code int, format string, args ...any) error {
 	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// exitWith is the error that exits with code and says nothing: nil for exitOK.
-func exitWith(code int) error {
-	if code == exitOK {
-		return nil
-	}
-	return &codedError{code: code}
-}
-
-// runCommand returns a non-zero exit as a *codedError, with no message if the response said it.
+// runCommand returns how procdog exits, for report: as a *codedError, even exitOK.
 func runCommand(args []string, stdout, stderr io.Writer) error {
 	cl, err := parseCommandLine(args)
 	if err != nil {
@@ -194,26 +187,24 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	return runName(command, words, cl, stdout, stderr)
 }
 
-// socketFits says what is too long when NAME's socket path does not fit in sun_path.
-func socketFits(dir, name string) error {
-	if over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath(); over > 0 {
-		if len(name) > over {
-			return usageErrorf("process name '%s' is too long for a socket in %s "+
-				"(at most %d characters fit)", name, dir, len(name)-over)
-		}
-		return usageErrorf("the state directory %s is too long for a socket path; "+
-			"set PROCDOG_DIR to a shorter one", dir)
+// stateDirFor is the state directory, if NAME's socket path there fits in sun_path.
+func stateDirFor(name string) (string, error) {
+	dir, err := stateDir()
+	over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath()
+	if err != nil || over <= 0 {
+		return dir, err
+	} else if len(name) > over {
+		return dir, usageErrorf("process name '%s' is too long for a socket in %s "+
+			"(at most %d characters fit)", name, dir, len(name)-over)
 	}
-	return nil
+	return dir, usageErrorf("the state directory %s is too long for a socket path; "+
+		"set PROCDOG_DIR to a shorter one", dir)
 }
 
 // runName runs a command for one name: words are NAME and the command's others.
 func runName(command string, words []string, cl commandLine, stdout, stderr io.Writer) error {
 	name := words[0]
-	dir, err := stateDir()
-	if err == nil {
-		err = socketFits(dir, name)
-	}
+	dir, err := stateDirFor(name)
 	if err != nil {
 		return err
 	}
@@ -265,12 +256,17 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 		return failf(code, "'%s' is not healthy after %d check%s: %s", name, r.checks, plural,
 			r.healthError)
 	}
-	return exitWith(code)
+	return &codedError{code: code}
 }
 
-// wait waits with the health options cl gives, and asks why, if in vain.
+// wait sends "wait COUNT DELAY TIMEOUT" with the health options cl gives, "-" for the monitor's
+// own, or "wait" if cl gives none, and asks why, if in vain.
 func (c client) wait(cl commandLine) (response, error) {
-	r, err := c.request(waitRequest(cl))
+	line := "wait"
+	for _, k := range []string{"health-count", "health-delay", "health-timeout"} {
+		line += " " + cmp.Or(cl.set[k], "-")
+	}
+	r, err := c.request(strings.TrimSuffix(line, " - - -"))
 	if err == nil && r.code == codeInvalid { // a monitor of an older procdog: its own options
 		r, err = c.request("wait")
 	}
@@ -278,19 +274,6 @@ func (c client) wait(cl commandLine) (response, error) {
 		r = c.whyUnhealthy(r, 0)
 	}
 	return r, err
-}
-
-// waitRequest is "wait", or with the health_count, health_delay and health_timeout that cl
-// gives, "wait COUNT DELAY TIMEOUT", "-" for those the monitor's own options give.
-func waitRequest(cl commandLine) string {
-	var args []string
-	for _, k := range []string{"health-count", "health-delay", "health-timeout"} {
-		args = append(args, cmp.Or(cl.set[k], "-"))
-	}
-	if args := strings.Join(args, " "); args != "- - -" {
-		return "wait " + args
-	}
-	return "wait"
 }
 
 // whyUnhealthy adds to r why the last check of a wait failed, and how many ran: before are
@@ -311,7 +294,7 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		names = slices.Clone(names)
 		slices.Reverse(names)
 	}
-	asJSON, _ := parseBool(orDefault(cl.set["json"], "false"))
+	asJSON, _ := parseBool(cl.set["json"])
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
 	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i], stderr) }
 	together := command == "status" || command == "wait"
@@ -344,7 +327,7 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 			}
 		}
 	}
-	return exitWith(first)
+	return &codedError{code: first}
 }
 
 func invalidCommand(command string) error {
