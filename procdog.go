@@ -134,25 +134,21 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	if len(cl.words) > 0 {
 		command, words = cl.words[0], cl.words[1:]
 	}
-	switch {
-	case cl.help || command == "help":
-		return printHelp(cl, stdout)
-	case cl.version || command == "version":
-		if len(words) > 0 && !cl.version {
-			return usageErrorf("unrecognized arguments: %s", strings.Join(words, " "))
-		}
-		fmt.Fprintln(stdout, "procdog "+version)
-		return nil
-	case len(cl.words) == 0:
-		return &codedError{code: exitError, usage: true,
-			msg: "the following arguments are required: COMMAND",
-			hint: "COMMAND is one of " + strings.ReplaceAll(commandChoices, "'", "") +
-				"; 'procdog -h' for help"}
-	}
 	c, ok := findCommand(command)
 	want := strings.Fields(strings.ToLower(strings.ReplaceAll(c.args, "SIG", "signal")))
 	manyNames := c.args == "NAME..."
 	switch {
+	case cl.help || command == "help":
+		return printHelp(cl, stdout)
+	case cl.version || command == "version" && len(words) == 0:
+		fmt.Fprintln(stdout, "procdog "+version)
+		return nil
+	case command == "version":
+		return usageErrorf("unrecognized arguments: %s", strings.Join(words, " "))
+	case len(cl.words) == 0:
+		return &codedError{code: exitError, usage: true,
+			msg: "the following arguments are required: COMMAND", hint: "COMMAND is one of " +
+				strings.Join(commandNames, ", ") + "; 'procdog -h' for help"}
 	case !ok:
 		return invalidCommand(command)
 	case len(words) < len(want):
@@ -2695,14 +2691,11 @@ func (r response) json(name string) string {
 	if r.values["orphaned"] == 1 {
 		fields["orphaned"] = true
 	}
-	if r.code == codeError {
-		fields["error"] = r.msg
-	}
-	if r.notifyStatus != "" {
-		fields["notify_status"] = r.notifyStatus
-	}
-	if r.healthError != "" {
-		fields["health_error"] = r.healthError
+	for k, v := range map[string]string{"error": r.msg, "notify_status": r.notifyStatus,
+		"health_error": r.healthError} {
+		if v != "" || k == "error" && r.code == codeError {
+			fields[k] = v
+		}
 	}
 	return jsonText(fields)
 }
