@@ -5,11 +5,10 @@
 //	running, health=0, pid=14969
 //
 // Every command is a client. start re-executes the binary as NAME's monitor, which holds the
-// flock on procdog.NAME.lock, runs the process as a process group leader and serves the socket
-// procdog.NAME.sock; one goroutine, monitor.loop, owns its state. A client sends one line
-// ("status", "wait", "stop", "signal SIG", ...) and reads one ("running, health=0, pid=12").
-// The state directory (/var/tmp, or $PROCDOG_DIR) is shared with other users: every file there
-// is opened without following links, then checked, and a client trusts only its own uid's monitor.
+// flock on procdog.NAME.lock, runs the process as a group leader and answers a line ("status",
+// "stop", ...) with a line ("running, health=0, pid=12") on procdog.NAME.sock; monitor.loop owns
+// its state. The state directory (/var/tmp, or $PROCDOG_DIR) is shared: every file there is
+// opened without following links, then checked, and a client trusts only its own uid's monitor.
 package main
 
 import (
@@ -294,17 +293,15 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	outs, errs := make([]bytes.Buffer, len(names)), make([]error, len(names))
 	runOne := func(i int) { errs[i] = runName(command, names[i:i+1], cl, &outs[i], stderr) }
 	together := command == "status" || command == "wait"
-	if together {
-		var wg sync.WaitGroup
-		for i := range names {
-			wg.Add(1)
-			go func(i int) { // i passed: a vendoring module's go line may be older than 1.22
-				defer wg.Done()
-				runOne(i)
-			}(i)
-		}
-		wg.Wait()
+	var wg sync.WaitGroup
+	for i := 0; together && i < len(names); i++ {
+		wg.Add(1)
+		go func(i int) { // i passed: a vendoring module's go line may be older than 1.22
+			defer wg.Done()
+			runOne(i)
+		}(i)
 	}
+	wg.Wait()
 	first := exitOK
 	for i, name := range names {
 		if !together {
