@@ -247,9 +247,8 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 	printResponse(stdout, name, r, c.o.JSON)
 	code := exitCodeFor(command, r, c.o)
 	if code == exitUnhealthy && r.checks > 0 {
-		plural := map[bool]string{true: "s"}[r.checks != 1]
-		return failf(code, "'%s' is not healthy after %d check%s: %s", name, r.checks, plural,
-			r.healthError)
+		return failf(code, "'%s' is not healthy after %d check%s: %s", name, r.checks,
+			map[bool]string{true: "s"}[r.checks != 1], r.healthError)
 	}
 	return &codedError{code: code}
 }
@@ -2604,9 +2603,9 @@ func (j *exportJob) launchdStopAndRestart() {
 // The protocol: responses, their JSON, and the exit codes.
 
 // response is one line of the protocol: a code, then key=value pairs sorted by key
-// ("running, health=0, pid=12"), or "error: MESSAGE". healthError is for JSON alone.
+// ("running, health=0, pid=12"), or "error: MESSAGE". The other fields are the client's.
 type response struct {
-	code, msg, healthError string
+	code, msg, healthError string // healthError: why the last check failed, for JSON and wait
 	notifyStatus           string // the process's STATUS=, for JSON alone
 	checks                 int    // how many checks found it unhealthy, for the client's message
 	values                 map[string]int
