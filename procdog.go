@@ -133,17 +133,25 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	if len(cl.words) > 0 {
 		command, words = cl.words[0], cl.words[1:]
 	}
+	help := cl.help || command == "help" // "help X" is a strict "X -h": X known, no more words
+	if command == "help" && len(words) > 0 {
+		command, words = words[0], words[1:]
+	}
 	c, ok := findCommand(command)
 	want := strings.Fields(strings.ToLower(strings.ReplaceAll(c.args, "SIG", "signal")))
-	manyNames := c.args == "NAME..."
 	switch {
-	case cl.help || command == "help":
-		return printHelp(cl, stdout)
-	case cl.version || command == "version" && len(words) == 0:
+	case !cl.help && (help || command == "version" && !cl.version) && len(words) > 0:
+		return usageErrorf("unrecognized arguments: %s", strings.Join(words, " "))
+	case help && (ok || cl.help || command == "help" || command == "version"):
+		text := helpText()
+		if ok {
+			text = commandHelp(c)
+		}
+		fmt.Fprint(stdout, text)
+		return nil
+	case !help && (cl.version || command == "version"):
 		fmt.Fprintln(stdout, "procdog "+version)
 		return nil
-	case command == "version":
-		return usageErrorf("unrecognized arguments: %s", strings.Join(words, " "))
 	case len(cl.words) == 0:
 		return &codedError{code: exitError, usage: true,
 			msg: "the following arguments are required: COMMAND", hint: "COMMAND is one of " +
@@ -153,23 +161,17 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	case len(words) < len(want):
 		missing := strings.TrimSuffix(strings.Join(want[len(words):], ", "), "...")
 		return usageErrorf("the following arguments are required: %s", missing)
-	case len(words) > len(want) && !manyNames:
+	case len(words) > len(want) && c.args != "NAME...":
 		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
 	}
 	debugging, _ = parseBool(cl.set["debug"])
-	switch command {
-	case "list":
-		o := defaultOptions()
-		dir, err := stateDir()
-		if err = cmp.Or(o.applyCommandLine(cl), err); err == nil {
-			list(dir, o, stdout)
-		}
-		return err
-	case "export":
+	if command == "list" {
+		return runList(cl, stdout)
+	} else if command == "export" {
 		return runExport(cl, words, stdout, stderr)
 	}
 	names := words[:1]
-	if manyNames {
+	if c.args == "NAME..." {
 		names = words
 	}
 	if i := slices.IndexFunc(names, func(name string) bool { return !validName(name) }); i >= 0 {
@@ -180,6 +182,15 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		return runNames(command, names, cl, stdout, stderr)
 	}
 	return runName(command, words, cl, stdout, stderr)
+}
+
+func runList(cl commandLine, stdout io.Writer) error {
+	o := defaultOptions()
+	dir, err := stateDir()
+	if err = cmp.Or(o.applyCommandLine(cl), err); err == nil {
+		list(dir, o, stdout)
+	}
+	return err
 }
 
 // stateDirFor is the state directory, if NAME's socket path there fits in sun_path.
@@ -329,25 +340,6 @@ func invalidCommand(command string) error {
 		err.(*codedError).hint = "did you mean '" + near + "'?"
 	}
 	return err
-}
-
-func printHelp(cl commandLine, stdout io.Writer) error {
-	words := cl.words
-	if len(words) > 0 && words[0] == "help" {
-		words = words[1:]
-	}
-	text := helpText()
-	if len(words) > 1 && !cl.help {
-		return usageErrorf("unrecognized arguments: %s", strings.Join(words[1:], " "))
-	} else if len(words) > 0 {
-		if c, ok := findCommand(words[0]); ok {
-			text = commandHelp(c)
-		} else if !cl.help && words[0] != "help" && words[0] != "version" {
-			return invalidCommand(words[0])
-		}
-	}
-	fmt.Fprint(stdout, text)
-	return nil
 }
 
 // commandSpec: args are the words after the command as help shows them, as argparse named them
