@@ -281,8 +281,7 @@ func (c client) wait(cl commandLine) (response, error) {
 	return r, err
 }
 
-// whyUnhealthy adds to r why the last check of a wait failed, and how many ran: before are
-// those run before the wait.
+// whyUnhealthy adds to r why a wait's last check failed, and how many ran, before the wait's too.
 func (c client) whyUnhealthy(r response, before int) response {
 	r.healthError, _, _ = c.exchange("health-error")
 	n, _, _ := c.exchange("wait-checks")
@@ -342,9 +341,8 @@ func invalidCommand(command string) error {
 	return err
 }
 
-// commandSpec: args are the words after the command as help shows them, as argparse named them
-// in errors in lower case (SIG: signal); uses lists the options the command uses if not all
-// (COMMAND -h lists only these, only these are expanded).
+// commandSpec: args are as help shows them (errors name them in lower case, SIG as signal); uses
+// lists the options the command uses if not all: COMMAND -h lists, and procdog expands, only these.
 type commandSpec struct {
 	name, args, help, uses, example string
 }
