@@ -2648,10 +2648,8 @@ func parseResponse(line string) response {
 	return r
 }
 
-func (r response) healthy() bool {
-	h, checked := r.values["health"]
-	return r.code == codeRunning && (!checked || h == 0)
-}
+// healthy: running, and healthy if checked (a health of 0, as one that is missing reads).
+func (r response) healthy() bool { return r.code == codeRunning && r.values["health"] == 0 }
 
 // exitCodeFor is the table of exit codes: that of a command that printed r.
 func exitCodeFor(command string, r response, o options) int {
