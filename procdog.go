@@ -986,14 +986,6 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
-	stopped := func(stop response, err error) (response, error) {
-		if err == nil {
-			printResponse(stdout, c.name, stop, c.o.JSON)
-			err = &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
-		}
-		return response{}, err // exit 130, as a shell's for Ctrl-C
-	}
-	interrupted := &codedError{code: exitInterrupted, msg: "interrupted"}
 	c.spawned = new(atomic.Int64)
 	var r response
 	var started bool
@@ -1007,34 +999,36 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	}()
 	select {
 	case <-done:
-		if !received(interrupt) {
-			if started && err == nil && r.code == codeRunning && !r.healthy() {
-				why := c.whyUnhealthy(r, 1) // and the check of start's first answer
-				stop, err := c.request("stop")
-				stop.healthError, stop.checks = why.healthError, why.checks
-				return stop, err
-			}
-			return r, err
+		if received(interrupt) {
+			break
+		} else if started && err == nil && r.code == codeRunning && !r.healthy() {
+			why := c.whyUnhealthy(r, 1) // and the check of start's first answer
+			stop, err := c.request("stop")
+			stop.healthError, stop.checks = why.healthError, why.checks
+			return stop, err
 		}
+		return r, err
 	case <-interrupt:
-		// Until its socket is in place, the spawned monitor cannot be told to stop; and until
-		// then, the socket may be another monitor's, which owns the name: stop only ours.
-		for !received(done) {
-			ours := c
-			if ours.only = int(c.spawned.Load()); ours.only == 0 {
-				return response{}, interrupted
+	}
+	// Until its socket is in place, the spawned monitor cannot be told to stop; and until
+	// then, the socket may be another monitor's, which owns the name: stop only ours.
+	interrupted := &codedError{code: exitInterrupted, msg: "interrupted"} // 130, as a shell's
+	for ours := c; ; time.Sleep(20 * time.Millisecond) {
+		finished := received(done)
+		if ours.only = int(c.spawned.Load()); finished && !started {
+			return r, cmp.Or(err, error(interrupted))
+		} else if ours.only == 0 {
+			return response{}, interrupted
+		}
+		stop, err := ours.request("stop") // not the start's err, which it may be writing
+		if ours.only > 0 && (finished || err != nil || stop.code != codeStopped) {
+			if err == nil {
+				printResponse(stdout, c.name, stop, c.o.JSON)
+				interrupted.msg, err = "interrupted; stopped '"+c.name+"'", interrupted
 			}
-			if stop, err := ours.request("stop"); ours.only > 0 && (err != nil ||
-				stop.code != codeStopped) {
-				return stopped(stop, err)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return response{}, err
 		}
 	}
-	if !started {
-		return r, cmp.Or(err, error(interrupted))
-	}
-	return stopped(c.request("stop"))
 }
 
 func received[T any](ch <-chan T) bool {
