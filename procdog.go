@@ -605,15 +605,11 @@ func (c client) request(line string) (response, error) {
 // start starts NAME unless it runs; started tells whether this call did. While another
 // monitor owns the name, its lock is polled, slower and slower: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
-	if err := c.checkStartable(c.o); err != nil {
+	if err = cmp.Or(c.checkStartable(c.o), c.o.resolvePaths()); err != nil {
 		return r, false, err
-	}
-	if err := c.o.resolvePaths(); err != nil {
-		return r, false, err
-	}
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+	} else if err = os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
-	} else if err := checkStateDir(c.dir); err != nil {
+	} else if err = checkStateDir(c.dir); err != nil {
 		return r, false, err // made meanwhile by another user
 	}
 	spawned := cmp.Or(c.spawned, new(atomic.Int64))
@@ -990,16 +986,18 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	var r response
 	var started bool
 	var err error
-	done := make(chan struct{}) // r, started and err are read once it is closed
+	var ended atomic.Bool // r, started and err are read once it is set, or done closed
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer ended.Store(true)
 		if r, started, err = c.start(); started && r.code == codeRunning && !r.healthy() {
 			r, err = c.request("wait")
 		}
 	}()
 	select {
 	case <-done:
-		if received(interrupt) {
+		if len(interrupt) > 0 { // both at once
 			break
 		} else if started && err == nil && r.code == codeRunning && !r.healthy() {
 			why := c.whyUnhealthy(r, 1) // and the check of start's first answer
@@ -1014,7 +1012,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	// then, the socket may be another monitor's, which owns the name: stop only ours.
 	interrupted := &codedError{code: exitInterrupted, msg: "interrupted"} // 130, as a shell's
 	for ours := c; ; time.Sleep(20 * time.Millisecond) {
-		finished := received(done)
+		finished := ended.Load()
 		if ours.only = int(c.spawned.Load()); finished && !started {
 			return r, cmp.Or(err, error(interrupted))
 		} else if ours.only == 0 {
@@ -1028,15 +1026,6 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 			}
 			return response{}, err
 		}
-	}
-}
-
-func received[T any](ch <-chan T) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
 	}
 }
 
