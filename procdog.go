@@ -642,16 +642,15 @@ func (c client) start() (r response, started bool, err error) {
 // warnOfOtherOptions says which options of what runs, and where, and how it is checked, a start
 // that found NAME running did not apply.
 func (c client) warnOfOtherOptions() {
-	running, ok, err := c.monitorOptions()
-	what := append([]string{"command", "shell", "dir", "env", "stdin", "stdout", "stderr",
-		"append"}, healthKeys...)
+	running, ok, _ := c.monitorOptions() // ok only if it answered, without error
+	what := append(strings.Fields("command shell dir env stdin stdout stderr append"), healthKeys...)
 	var differ []string
 	for _, s := range optionSpecs {
 		if ok && slices.Contains(what, s.long) && s.value(&running) != s.value(&c.o) {
 			differ = append(differ, s.key())
 		}
 	}
-	if c.warnings != nil && err == nil && len(differ) > 0 {
+	if c.warnings != nil && len(differ) > 0 {
 		fmt.Fprintf(c.warnings, "procdog: warning: '%s' is already running with other options "+
 			"(%s); 'procdog restart %s' with them applies them\n", c.name,
 			strings.Join(differ, ", "), c.name)
@@ -751,8 +750,7 @@ func (c client) withHealthError(r response) response {
 		}
 	}
 	if r.values["health"] != 0 && r.healthError == "" {
-		answer, alive, _ := c.exchange("health-error")
-		if alive && answer != codeInvalid {
+		if answer, alive, _ := c.exchange("health-error"); alive && answer != codeInvalid {
 			r.healthError = answer
 		}
 	}
@@ -772,32 +770,32 @@ func list(dir string, o options, stdout io.Writer) {
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
-	responses := make([]response, len(names))
+	lines := make([]string, len(names)) // "" for a name not listed
 	var wg sync.WaitGroup
-	for i := range names {
+	for i, name := range names {
 		wg.Add(1)
-		go func(i int) { // as in runNames
+		go func(i int, c client) { // as in runNames
 			defer wg.Done()
-			c := client{dir: dir, name: names[i], o: o}
-			if r, err := c.request("status"); err != nil {
-				responses[i] = errorResponse("%v", err)
-			} else if responses[i] = r; o.JSON {
-				responses[i] = c.withHealthError(r)
+			r, err := c.request("status")
+			if err != nil {
+				r = errorResponse("%v", err)
+			} else if o.JSON {
+				r = c.withHealthError(r)
 			}
-		}(i)
+			if lines[i] = c.name + ": " + r.String(); o.JSON {
+				lines[i] = r.json(c.name)
+			}
+			if r.code == codeStopped && !o.All {
+				lines[i] = ""
+			}
+		}(i, client{dir: dir, name: name, o: o})
 	}
 	wg.Wait()
-	objects := []any{}
-	for i, r := range responses {
-		if !o.All && r.code == codeStopped {
-			continue
-		}
-		if objects = append(objects, json.RawMessage(r.json(names[i]))); !o.JSON {
-			fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
-		}
-	}
+	lines = slices.DeleteFunc(lines, func(line string) bool { return line == "" })
 	if o.JSON {
-		fmt.Fprintln(stdout, jsonText(objects))
+		fmt.Fprintf(stdout, "[%s]\n", strings.Join(lines, ","))
+	} else if len(lines) > 0 {
+		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
 	}
 }
 
@@ -939,13 +937,7 @@ func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (respons
 	}
 	defer logFile.Close()
 	exe, err := os.Executable()
-	var ready, readyW *os.File
-	if err == nil {
-		ready, readyW, err = os.Pipe()
-	}
-	if err != nil {
-		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
-	}
+	ready, readyW, pipeErr := os.Pipe() // if it fails, both are nil, which Close ignores
 	defer ready.Close()
 	// Never waited for, the monitor is left to init. "/" keeps no directory busy.
 	cmd := exec.Command(exe, append([]string{monitorArg, c.name, c.dir}, c.o.flags()...)...)
@@ -958,7 +950,9 @@ func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (respons
 	debugf("spawning monitor: %s %s", exe, monitorArg)
 	closeInheritedOnExec()
 	spawned.Store(-1) // starting: a Ctrl-C now waits for its pid
-	err = cmd.Start()
+	if err = cmp.Or(err, pipeErr); err == nil {
+		err = cmd.Start()
+	}
 	readyW.Close()
 	if err != nil {
 		spawned.Store(0)
@@ -1054,18 +1048,16 @@ func ask(path, name, line string, probe bool, only int) (answer string, err erro
 		return "", err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(requestDeadline))
-	if probe {
-		conn.SetDeadline(time.Now().Add(probeDeadline))
-	}
+	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	if _, err := io.WriteString(conn, line+"\n"); err != nil {
 		return "", err
 	}
-	reader := bufio.NewReader(conn)
+	wait, reader := livenessInterval, bufio.NewReader(conn)
+	if probe {
+		wait = probeDeadline
+	}
 	for gone := 0; ; {
-		if !probe {
-			conn.SetReadDeadline(time.Now().Add(livenessInterval))
-		}
+		conn.SetReadDeadline(time.Now().Add(wait))
 		part, err := reader.ReadString('\n')
 		answer += part // what came before a deadline is part of the answer
 		if probe || !errors.Is(err, os.ErrDeadlineExceeded) {
