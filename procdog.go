@@ -889,11 +889,11 @@ func (c client) show(stdout io.Writer) error {
 		return err
 	} else if !ok {
 		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
-		return &codedError{code: exitNotRunning}
+		return exitWith(exitNotRunning)
 	}
 	var lines []string
 	fields := []string{`"name":` + jsonText(c.name)}
-	for _, ch := range o.changed() { // the command, the first option, comes first
+	for _, ch := range o.changed() { // in the options' order: the command comes first
 		key, value := ch.spec.key(), jsonText(ch.value)
 		if ch.spec.field(&o).Kind() != reflect.String {
 			value = ch.value
@@ -909,10 +909,9 @@ func (c client) show(stdout io.Writer) error {
 		lines = append(lines, key+"="+strings.ReplaceAll(value, "\n", "\n  "))
 	}
 	if c.o.JSON {
-		fmt.Fprintf(stdout, "{%s}\n", strings.Join(fields, ","))
-	} else {
-		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
+		lines = []string{"{" + strings.Join(fields, ",") + "}"}
 	}
+	fmt.Fprintln(stdout, strings.Join(lines, "\n"))
 	return nil
 }
 
