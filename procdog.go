@@ -813,7 +813,7 @@ func (c client) logs(stdout io.Writer) error {
 	if o.Stderr != o.Stdout && o.Stderr != os.DevNull {
 		paths = append(paths, o.Stderr)
 	}
-	var files []*os.File
+	files, read := []*os.File{}, make([]int64, len(paths)) // read: up to where, in each
 	for _, path := range paths {
 		flag, check := os.O_RDONLY, func(fi os.FileInfo) string {
 			if !fi.Mode().IsRegular() {
@@ -830,24 +830,23 @@ func (c client) logs(stdout io.Writer) error {
 			return err
 		}
 		defer f.Close()
-		if _, err = seekTail(f, c.o.Lines); err != nil {
-			return failf(exitUnknown, "reading %s: %v", f.Name(), err)
-		}
 		files = append(files, f)
 	}
 	for shown, first := 0, true; ; first = false {
 		for i, f := range files {
-			offset, err := f.Seek(0, io.SeekCurrent)
-			fi, statErr := f.Stat()
-			if err = cmp.Or(err, statErr); err == nil && fi.Size() < offset {
-				offset, err = f.Seek(0, io.SeekStart) // truncated: start over, as tail -f does
+			fi, err := f.Stat()
+			if err == nil && first {
+				read[i], err = tailStart(f, fi.Size(), c.o.Lines)
+			} else if err == nil && fi.Size() < read[i] {
+				read[i] = 0 // truncated: start over, as tail -f does
 			}
-			if err == nil && i != shown && (first || fi.Size() > offset) {
+			if err == nil && i != shown && (first || fi.Size() > read[i]) {
 				fmt.Fprintf(stdout, "==> %s <==\n", f.Name())
 				shown = i
 			}
-			if err == nil && i == shown {
-				_, err = io.Copy(stdout, f)
+			if err == nil && i == shown { // to the size seen: what comes after, under a header
+				_, err = io.Copy(stdout, io.NewSectionReader(f, read[i], fi.Size()-read[i]))
+				read[i] = fi.Size()
 			}
 			if err != nil {
 				return failf(exitUnknown, "reading %s: %v", f.Name(), err)
@@ -860,11 +859,11 @@ func (c client) logs(stdout io.Writer) error {
 	}
 }
 
-// seekTail seeks f to where its last n lines begin; the newline ending the last starts none.
-func seekTail(f *os.File, n int) (int64, error) {
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil || n <= 0 {
-		return size, err
+// tailStart is where the last n lines of f, size bytes long, begin; the newline ending the last
+// starts none.
+func tailStart(f *os.File, size int64, n int) (int64, error) {
+	if n <= 0 {
+		return size, nil
 	}
 	buf := make([]byte, 64<<10)
 	for end, pos := size-1, int64(0); end > 0; end = pos {
@@ -875,11 +874,11 @@ func seekTail(f *os.File, n int) (int64, error) {
 		}
 		for i := bytes.LastIndexByte(b, '\n'); i >= 0; i = bytes.LastIndexByte(b[:i], '\n') {
 			if n--; n == 0 {
-				return f.Seek(pos+int64(i)+1, io.SeekStart)
+				return pos + int64(i) + 1, nil
 			}
 		}
 	}
-	return f.Seek(0, io.SeekStart)
+	return 0, nil
 }
 
 // show prints the options of NAME's monitor not at their defaults, as a config file would.
