@@ -612,7 +612,7 @@ func (c client) start() (r response, started bool, err error) {
 	} else if err = checkStateDir(c.dir); err != nil {
 		return r, false, err // made meanwhile by another user
 	}
-	spawned := cmp.Or(c.spawned, new(atomic.Int64))
+	c.spawned = cmp.Or(c.spawned, new(atomic.Int64))
 	wait := seconds(c.o.Settle) + seconds(c.o.HealthTimeout) + answerSlack
 	var poll time.Duration // 0 until another monitor is found owning the name
 	for deadline := time.Now().Add(wait + maxRestartDelay); time.Now().Before(deadline); {
@@ -630,17 +630,16 @@ func (c client) start() (r response, started bool, err error) {
 			poll = min(2*poll, maxLockPoll)
 			continue
 		}
-		if r, err = c.spawnMonitor(wait, spawned); err != nil || r.code != codeBusy {
+		if r, err = c.spawnMonitor(wait); err != nil || r.code != codeBusy {
 			return r, err == nil, err
 		}
-		spawned.Store(0) // it started nothing: a Ctrl-C now stops nothing
+		c.spawned.Store(0) // it started nothing: a Ctrl-C now stops nothing
 		poll = lockPollInterval
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': its lock stays held", c.name)
 }
 
-// warnOfOtherOptions says which options of what runs, and where, and how it is checked, a start
-// that found NAME running did not apply.
+// warnOfOtherOptions says which options of what runs, where and how, a start did not apply.
 func (c client) warnOfOtherOptions() {
 	running, ok, _ := c.monitorOptions() // ok only if it answered, without error
 	what := append(strings.Fields("command shell dir env stdin stdout stderr append"), healthKeys...)
@@ -672,8 +671,7 @@ func (c client) checkStartable(o options) error {
 	if _, err = o.healthArgs(); err == nil {
 		err = o.checkHealthProbes()
 	}
-	fi, statErr := os.Stat(orDefault(o.Dir, "."))
-	if err == nil && (statErr != nil || !fi.IsDir()) {
+	if fi, statErr := os.Stat(orDefault(o.Dir, ".")); err == nil && (statErr != nil || !fi.IsDir()) {
 		err = usageErrorf("Not a directory: %s", o.Dir)
 	}
 	return err
@@ -927,7 +925,7 @@ func fitsConfig(value string) bool {
 
 // spawnMonitor runs NAME's monitor, in a new session, and reads its first answer from a pipe.
 // The client keeps none of its files: whoever reads the client's output gets EOF when it exits.
-func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (response, error) {
+func (c client) spawnMonitor(wait time.Duration) (response, error) {
 	logPath := statePath(c.dir, c.name, "log")
 	logFile, err := openStateFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
 	if err != nil {
@@ -947,16 +945,16 @@ func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (respons
 	}
 	debugf("spawning monitor: %s %s", exe, monitorArg)
 	closeInheritedOnExec()
-	spawned.Store(-1) // starting: a Ctrl-C now waits for its pid
+	c.spawned.Store(-1) // starting: a Ctrl-C now waits for its pid
 	if err = cmp.Or(err, pipeErr); err == nil {
 		err = cmd.Start()
 	}
 	readyW.Close()
 	if err != nil {
-		spawned.Store(0)
+		c.spawned.Store(0)
 		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
-	spawned.Store(int64(cmd.Process.Pid))
+	c.spawned.Store(int64(cmd.Process.Pid))
 	cmd.Process.Release()
 	ready.SetReadDeadline(time.Now().Add(wait))
 	line, err := bufio.NewReader(ready).ReadString('\n')
@@ -975,9 +973,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
 	c.spawned = new(atomic.Int64)
-	var r response
-	var started bool
-	var err error
+	r, started, err := response{}, false, error(nil)
 	var ended atomic.Bool // r, started and err are read once it is set, or done closed
 	done := make(chan struct{})
 	go func() {
@@ -1023,16 +1019,16 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 
 // exchange sends line to NAME's monitor and returns its answer; alive is false with no monitor.
 func (c client) exchange(line string) (answer string, alive bool, err error) {
-	path, name := statePath(c.dir, c.name, "sock"), c.name
+	path := statePath(c.dir, c.name, "sock")
 	debugf("sending %q to %s", line, path)
 	if err = checkStateFile(path); err == nil {
-		answer, err = ask(path, name, line, false, c.only)
+		answer, err = ask(path, c.name, line, livenessInterval, c.only)
 	}
 	switch {
 	case answer == "" && monitorGone(err):
 		return "", false, nil
 	case err != nil && !errors.As(err, new(*codedError)):
-		err = failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
+		err = failf(exitUnknown, "cannot talk to the monitor of '%s': %v", c.name, err)
 	}
 	debugf("answer: %q, error: %v", answer, err)
 	return strings.TrimRight(answer, "\n"), err == nil, err
@@ -1040,7 +1036,8 @@ func (c client) exchange(line string) (answer string, alive bool, err error) {
 
 // ask sends line to the monitor at path and reads its answer. A request waits as long as a
 // probe, every livenessInterval, shows the monitor is not wedged: it answers options at once.
-func ask(path, name, line string, probe bool, only int) (answer string, err error) {
+// A probe waits probeDeadline, once.
+func ask(path, name, line string, wait time.Duration, only int) (answer string, err error) {
 	conn, err := dialMonitor(path, only)
 	if err != nil {
 		return "", err
@@ -1050,19 +1047,16 @@ func ask(path, name, line string, probe bool, only int) (answer string, err erro
 	if _, err := io.WriteString(conn, line+"\n"); err != nil {
 		return "", err
 	}
-	wait, reader := livenessInterval, bufio.NewReader(conn)
-	if probe {
-		wait = probeDeadline
-	}
+	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
 		conn.SetReadDeadline(time.Now().Add(wait))
 		part, err := reader.ReadString('\n')
 		answer += part // what came before a deadline is part of the answer
-		if probe || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if wait == probeDeadline || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return answer, err
 		}
 		// A socket gone is an ending monitor's, or one's that puts it back: conn tells if it dies.
-		if _, err = ask(path, name, "options", true, only); err == nil {
+		if _, err = ask(path, name, "options", probeDeadline, only); err == nil {
 			gone = 0
 		} else if !monitorGone(err) {
 			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
