@@ -628,13 +628,12 @@ func (c client) start() (r response, started bool, err error) {
 		if poll > 0 && lockHeld(statePath(c.dir, c.name, "lock")) {
 			time.Sleep(poll)
 			poll = min(2*poll, maxLockPoll)
-			continue
-		}
-		if r, err = c.spawnMonitor(wait); err != nil || r.code != codeBusy {
+		} else if r, err = c.spawnMonitor(wait); err != nil || r.code != codeBusy {
 			return r, err == nil, err
+		} else {
+			c.spawned.Store(0) // it started nothing: a Ctrl-C now stops nothing
+			poll = lockPollInterval
 		}
-		c.spawned.Store(0) // it started nothing: a Ctrl-C now stops nothing
-		poll = lockPollInterval
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': its lock stays held", c.name)
 }
@@ -731,8 +730,7 @@ func findOrphan(dir, name string) (int, bool) {
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
 		return 0, false // a monitor holds it: it is starting or running
 	}
-	var pid, sid int
-	var started string
+	pid, sid, started := 0, 0, ""
 	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s sid=%d\n", &pid, &started, &sid)
 	// Signals go to the group: a pid that leads none is not ours (and kill(-1) reaches all).
 	pgid, pgErr := syscall.Getpgid(pid)
@@ -797,9 +795,8 @@ func list(dir string, o options, stdout io.Writer) {
 	}
 }
 
-// logs prints the last lines of the file NAME's stdout goes to (--stdout, else the monitor log),
-// then, if stderr goes to another (not /dev/null), a line "==> FILE <==" and its last lines. With
-// --follow it prints what is added to either, under such a line whenever it changes file, as
+// logs prints, as tail does, the last lines of NAME's stdout file (--stdout, else the monitor log),
+// then "==> FILE <==" and those of stderr's if another (not /dev/null); -f follows both, as
 // tail -f does. Only regular files: following a FIFO or a device would hang.
 func (c client) logs(stdout io.Writer) error {
 	o, _, err := c.monitorOptions()
@@ -857,8 +854,7 @@ func (c client) logs(stdout io.Writer) error {
 	}
 }
 
-// tailStart is where the last n lines of f, size bytes long, begin; the newline ending the last
-// starts none.
+// tailStart is where the last n lines of f, size bytes long, begin; a newline ending f starts none.
 func tailStart(f *os.File, size int64, n int) (int64, error) {
 	if n <= 0 {
 		return size, nil
