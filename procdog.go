@@ -538,18 +538,14 @@ func (c client) request(line string) (response, error) {
 // start starts NAME unless it runs; started tells whether this call did. While another
 // monitor owns the name, its lock is polled, slower and slower: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
-	if err := c.checkStartable(c.o); err != nil {
+	if err = cmp.Or(c.checkStartable(c.o), c.o.resolvePaths()); err != nil {
 		return r, false, err
-	}
-	if err := c.o.resolvePaths(); err != nil {
-		return r, false, err
-	}
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+	} else if err = os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
-	} else if err := checkStateDir(c.dir); err != nil {
+	} else if err = checkStateDir(c.dir); err != nil {
 		return r, false, err // made meanwhile by another user
 	}
-	spawned := cmp.Or(c.spawned, new(atomic.Int64))
+	c.spawned = cmp.Or(c.spawned, new(atomic.Int64))
 	wait := seconds(c.o.Settle) + seconds(c.o.HealthTimeout) + answerSlack
 	var poll time.Duration // 0 until another monitor is found owning the name
 	for deadline := time.Now().Add(wait + maxRestartDelay); time.Now().Before(deadline); {
@@ -565,30 +561,27 @@ func (c client) start() (r response, started bool, err error) {
 		if poll > 0 && lockHeld(statePath(c.dir, c.name, "lock")) {
 			time.Sleep(poll)
 			poll = min(2*poll, maxLockPoll)
-			continue
-		}
-		if r, err = c.spawnMonitor(wait, spawned); err != nil || r.code != codeBusy {
+		} else if r, err = c.spawnMonitor(wait); err != nil || r.code != codeBusy {
 			return r, err == nil, err
+		} else {
+			c.spawned.Store(0) // it started nothing: a Ctrl-C now stops nothing
+			poll = lockPollInterval
 		}
-		spawned.Store(0) // it started nothing: a Ctrl-C now stops nothing
-		poll = lockPollInterval
 	}
 	return r, false, failf(exitUnknown, "gave up starting '%s': its lock stays held", c.name)
 }
 
-// warnOfOtherOptions says which options of what runs, and where, and how it is checked, a start
-// that found NAME running did not apply.
+// warnOfOtherOptions says which options of what runs, where and how, a start did not apply.
 func (c client) warnOfOtherOptions() {
-	running, ok, err := c.monitorOptions()
-	what := append([]string{"command", "shell", "dir", "env", "stdin", "stdout", "stderr",
-		"append"}, healthKeys...)
+	running, ok, _ := c.monitorOptions() // ok only if it answered, without error
+	what := append(strings.Fields("command shell dir env stdin stdout stderr append"), healthKeys...)
 	var differ []string
 	for _, s := range optionSpecs {
 		if ok && slices.Contains(what, s.long) && s.value(&running) != s.value(&c.o) {
 			differ = append(differ, s.key())
 		}
 	}
-	if c.warnings != nil && err == nil && len(differ) > 0 {
+	if c.warnings != nil && len(differ) > 0 {
 		fmt.Fprintf(c.warnings, "procdog: warning: '%s' is already running with other options "+
 			"(%s); 'procdog restart %s' with them applies them\n", c.name,
 			strings.Join(differ, ", "), c.name)
@@ -610,8 +603,7 @@ func (c client) checkStartable(o options) error {
 	if _, err = o.healthArgs(); err == nil {
 		err = o.checkHealthProbes()
 	}
-	fi, statErr := os.Stat(orDefault(o.Dir, "."))
-	if err == nil && (statErr != nil || !fi.IsDir()) {
+	if fi, statErr := os.Stat(orDefault(o.Dir, ".")); err == nil && (statErr != nil || !fi.IsDir()) {
 		err = usageErrorf("Not a directory: %s", o.Dir)
 	}
 	return err
@@ -671,8 +663,7 @@ func findOrphan(dir, name string) (int, bool) {
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
 		return 0, false // a monitor holds it: it is starting or running
 	}
-	var pid, sid int
-	var started string
+	pid, sid, started := 0, 0, ""
 	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s sid=%d\n", &pid, &started, &sid)
 	// Signals go to the group: a pid that leads none is not ours (and kill(-1) reaches all).
 	pgid, pgErr := syscall.Getpgid(pid)
@@ -688,8 +679,7 @@ func (c client) withHealthError(r response) response {
 		}
 	}
 	if r.values["health"] != 0 && r.healthError == "" {
-		answer, alive, _ := c.exchange("health-error")
-		if alive && answer != codeInvalid {
+		if answer, alive, _ := c.exchange("health-error"); alive && answer != codeInvalid {
 			r.healthError = answer
 		}
 	}
@@ -709,38 +699,37 @@ func list(dir string, o options, stdout io.Writer) {
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
-	responses := make([]response, len(names))
+	lines := make([]string, len(names)) // "" for a name not listed
 	var wg sync.WaitGroup
-	for i := range names {
+	for i, name := range names {
 		wg.Add(1)
-		go func(i int) { // as in runNames
+		go func(i int, c client) { // as in runNames
 			defer wg.Done()
-			c := client{dir: dir, name: names[i], o: o}
-			if r, err := c.request("status"); err != nil {
-				responses[i] = errorResponse("%v", err)
-			} else if responses[i] = r; o.JSON {
-				responses[i] = c.withHealthError(r)
+			r, err := c.request("status")
+			if err != nil {
+				r = errorResponse("%v", err)
+			} else if o.JSON {
+				r = c.withHealthError(r)
 			}
-		}(i)
+			if lines[i] = c.name + ": " + r.String(); o.JSON {
+				lines[i] = r.json(c.name)
+			}
+			if r.code == codeStopped && !o.All {
+				lines[i] = ""
+			}
+		}(i, client{dir: dir, name: name, o: o})
 	}
 	wg.Wait()
-	objects := []any{}
-	for i, r := range responses {
-		if !o.All && r.code == codeStopped {
-			continue
-		}
-		if objects = append(objects, json.RawMessage(r.json(names[i]))); !o.JSON {
-			fmt.Fprintf(stdout, "%s: %s\n", names[i], r)
-		}
-	}
+	lines = slices.DeleteFunc(lines, func(line string) bool { return line == "" })
 	if o.JSON {
-		fmt.Fprintln(stdout, jsonText(objects))
+		fmt.Fprintf(stdout, "[%s]\n", strings.Join(lines, ","))
+	} else if len(lines) > 0 {
+		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
 	}
 }
 
-// logs prints the last lines of the file NAME's stdout goes to (--stdout, else the monitor log),
-// then, if stderr goes to another (not /dev/null), a line "==> FILE <==" and its last lines. With
-// --follow it prints what is added to either, under such a line whenever it changes file, as
+// logs prints, as tail does, the last lines of NAME's stdout file (--stdout, else the monitor log),
+// then "==> FILE <==" and those of stderr's if another (not /dev/null); -f follows both, as
 // tail -f does. Only regular files: following a FIFO or a device would hang.
 func (c client) logs(stdout io.Writer) error {
 	o, _, err := c.monitorOptions()
@@ -752,7 +741,7 @@ func (c client) logs(stdout io.Writer) error {
 	if o.Stderr != o.Stdout && o.Stderr != os.DevNull {
 		paths = append(paths, o.Stderr)
 	}
-	var files []*os.File
+	files, read := []*os.File{}, make([]int64, len(paths)) // read: up to where, in each
 	for _, path := range paths {
 		flag, check := os.O_RDONLY, func(fi os.FileInfo) string {
 			if !fi.Mode().IsRegular() {
@@ -769,24 +758,23 @@ func (c client) logs(stdout io.Writer) error {
 			return err
 		}
 		defer f.Close()
-		if _, err = seekTail(f, c.o.Lines); err != nil {
-			return failf(exitUnknown, "reading %s: %v", f.Name(), err)
-		}
 		files = append(files, f)
 	}
 	for shown, first := 0, true; ; first = false {
 		for i, f := range files {
-			offset, err := f.Seek(0, io.SeekCurrent)
-			fi, statErr := f.Stat()
-			if err = cmp.Or(err, statErr); err == nil && fi.Size() < offset {
-				offset, err = f.Seek(0, io.SeekStart) // truncated: start over, as tail -f does
+			fi, err := f.Stat()
+			if err == nil && first {
+				read[i], err = tailStart(f, fi.Size(), c.o.Lines)
+			} else if err == nil && fi.Size() < read[i] {
+				read[i] = 0 // truncated: start over, as tail -f does
 			}
-			if err == nil && i != shown && (first || fi.Size() > offset) {
+			if err == nil && i != shown && (first || fi.Size() > read[i]) {
 				fmt.Fprintf(stdout, "==> %s <==\n", f.Name())
 				shown = i
 			}
-			if err == nil && i == shown {
-				_, err = io.Copy(stdout, f)
+			if err == nil && i == shown { // to the size seen: what comes after, under a header
+				_, err = io.Copy(stdout, io.NewSectionReader(f, read[i], fi.Size()-read[i]))
+				read[i] = fi.Size()
 			}
 			if err != nil {
 				return failf(exitUnknown, "reading %s: %v", f.Name(), err)
@@ -799,11 +787,10 @@ func (c client) logs(stdout io.Writer) error {
 	}
 }
 
-// seekTail seeks f to where its last n lines begin; the newline ending the last starts none.
-func seekTail(f *os.File, n int) (int64, error) {
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil || n <= 0 {
-		return size, err
+// tailStart is where the last n lines of f, size bytes long, begin; a newline ending f starts none.
+func tailStart(f *os.File, size int64, n int) (int64, error) {
+	if n <= 0 {
+		return size, nil
 	}
 	buf := make([]byte, 64<<10)
 	for end, pos := size-1, int64(0); end > 0; end = pos {
@@ -814,11 +801,11 @@ func seekTail(f *os.File, n int) (int64, error) {
 		}
 		for i := bytes.LastIndexByte(b, '\n'); i >= 0; i = bytes.LastIndexByte(b[:i], '\n') {
 			if n--; n == 0 {
-				return f.Seek(pos+int64(i)+1, io.SeekStart)
+				return pos + int64(i) + 1, nil
 			}
 		}
 	}
-	return f.Seek(0, io.SeekStart)
+	return 0, nil
 }
 
 // show prints the options of NAME's monitor not at their defaults, as a config file would.
@@ -828,11 +815,11 @@ func (c client) show(stdout io.Writer) error {
 		return err
 	} else if !ok {
 		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
-		return &codedError{code: exitNotRunning}
+		return exitWith(exitNotRunning)
 	}
 	var lines []string
 	fields := []string{`"name":` + jsonText(c.name)}
-	for _, ch := range o.changed() { // the command, the first option, comes first
+	for _, ch := range o.changed() { // in the options' order: the command comes first
 		key, value := ch.spec.key(), jsonText(ch.value)
 		if ch.spec.field(&o).Kind() != reflect.String {
 			value = ch.value
@@ -848,10 +835,9 @@ func (c client) show(stdout io.Writer) error {
 		lines = append(lines, key+"="+strings.ReplaceAll(value, "\n", "\n  "))
 	}
 	if c.o.JSON {
-		fmt.Fprintf(stdout, "{%s}\n", strings.Join(fields, ","))
-	} else {
-		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
+		lines = []string{"{" + strings.Join(fields, ",") + "}"}
 	}
+	fmt.Fprintln(stdout, strings.Join(lines, "\n"))
 	return nil
 }
 
@@ -868,7 +854,7 @@ func fitsConfig(value string) bool {
 
 // spawnMonitor runs NAME's monitor, in a new session, and reads its first answer from a pipe.
 // The client keeps none of its files: whoever reads the client's output gets EOF when it exits.
-func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (response, error) {
+func (c client) spawnMonitor(wait time.Duration) (response, error) {
 	logPath := statePath(c.dir, c.name, "log")
 	logFile, err := openStateFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
 	if err != nil {
@@ -876,13 +862,7 @@ func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (respons
 	}
 	defer logFile.Close()
 	exe, err := os.Executable()
-	var ready, readyW *os.File
-	if err == nil {
-		ready, readyW, err = os.Pipe()
-	}
-	if err != nil {
-		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
-	}
+	ready, readyW, pipeErr := os.Pipe() // if it fails, both are nil, which Close ignores
 	defer ready.Close()
 	// Never waited for, the monitor is left to init. "/" keeps no directory busy.
 	cmd := exec.Command(exe, append([]string{monitorArg, c.name, c.dir}, c.o.flags()...)...)
@@ -894,14 +874,16 @@ func (c client) spawnMonitor(wait time.Duration, spawned *atomic.Int64) (respons
 	}
 	debugf("spawning monitor: %s %s", exe, monitorArg)
 	closeInheritedOnExec()
-	spawned.Store(-1) // starting: a Ctrl-C now waits for its pid
-	err = cmd.Start()
+	c.spawned.Store(-1) // starting: a Ctrl-C now waits for its pid
+	if err = cmp.Or(err, pipeErr); err == nil {
+		err = cmd.Start()
+	}
 	readyW.Close()
 	if err != nil {
-		spawned.Store(0)
+		c.spawned.Store(0)
 		return response{}, failf(exitUnknown, "cannot start the monitor: %v", err)
 	}
-	spawned.Store(int64(cmd.Process.Pid))
+	c.spawned.Store(int64(cmd.Process.Pid))
 	cmd.Process.Release()
 	ready.SetReadDeadline(time.Now().Add(wait))
 	line, err := bufio.NewReader(ready).ReadString('\n')
@@ -919,78 +901,63 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupt)
-	stopped := func(stop response, err error) (response, error) {
-		if err == nil {
-			printResponse(stdout, c.name, stop, c.o.JSON)
-			err = &codedError{code: exitInterrupted, msg: "interrupted; stopped '" + c.name + "'"}
-		}
-		return response{}, err // exit 130, as a shell's for Ctrl-C
-	}
-	interrupted := &codedError{code: exitInterrupted, msg: "interrupted"}
 	c.spawned = new(atomic.Int64)
-	var r response
-	var started bool
-	var err error
-	done := make(chan struct{}) // r, started and err are read once it is closed
+	r, started, err := response{}, false, error(nil)
+	var ended atomic.Bool // r, started and err are read once it is set, or done closed
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer ended.Store(true)
 		if r, started, err = c.start(); started && r.code == codeRunning && !r.healthy() {
 			r, err = c.request("wait")
 		}
 	}()
 	select {
 	case <-done:
-		if !received(interrupt) {
-			if started && err == nil && r.code == codeRunning && !r.healthy() {
-				why := c.whyUnhealthy(r, 1) // and the check of start's first answer
-				stop, err := c.request("stop")
-				stop.healthError, stop.checks = why.healthError, why.checks
-				return stop, err
-			}
-			return r, err
+		if len(interrupt) > 0 { // both at once
+			break
+		} else if started && err == nil && r.code == codeRunning && !r.healthy() {
+			why := c.whyUnhealthy(r, 1) // and the check of start's first answer
+			stop, err := c.request("stop")
+			stop.healthError, stop.checks = why.healthError, why.checks
+			return stop, err
 		}
+		return r, err
 	case <-interrupt:
-		// Until its socket is in place, the spawned monitor cannot be told to stop; and until
-		// then, the socket may be another monitor's, which owns the name: stop only ours.
-		for !received(done) {
-			ours := c
-			if ours.only = int(c.spawned.Load()); ours.only == 0 {
-				return response{}, interrupted
-			}
-			if stop, err := ours.request("stop"); ours.only > 0 && (err != nil ||
-				stop.code != codeStopped) {
-				return stopped(stop, err)
-			}
-			time.Sleep(20 * time.Millisecond)
+	}
+	// Until its socket is in place, the spawned monitor cannot be told to stop; and until
+	// then, the socket may be another monitor's, which owns the name: stop only ours.
+	interrupted := &codedError{code: exitInterrupted, msg: "interrupted"} // 130, as a shell's
+	for ours := c; ; time.Sleep(20 * time.Millisecond) {
+		finished := ended.Load()
+		if ours.only = int(c.spawned.Load()); finished && !started {
+			return r, cmp.Or(err, error(interrupted))
+		} else if ours.only == 0 {
+			return response{}, interrupted
 		}
-	}
-	if !started {
-		return r, cmp.Or(err, error(interrupted))
-	}
-	return stopped(c.request("stop"))
-}
-
-func received[T any](ch <-chan T) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
+		stop, err := ours.request("stop") // not the start's err, which it may be writing
+		if ours.only > 0 && (finished || err != nil || stop.code != codeStopped) {
+			if err == nil {
+				printResponse(stdout, c.name, stop, c.o.JSON)
+				interrupted.msg, err = "interrupted; stopped '"+c.name+"'", interrupted
+			}
+			return response{}, err
+		}
 	}
 }
 
 // exchange sends line to NAME's monitor and returns its answer; alive is false with no monitor.
 func (c client) exchange(line string) (answer string, alive bool, err error) {
-	path, name := statePath(c.dir, c.name, "sock"), c.name
+	path := statePath(c.dir, c.name, "sock")
 	debugf("sending %q to %s", line, path)
 	if err = checkStateFile(path); err == nil {
-		answer, err = ask(path, name, line, false, c.only)
+		answer, err = ask(path, c.name, line, livenessInterval, c.only)
 	}
 	switch {
 	case answer == "" && monitorGone(err):
 		return "", false, nil
 	case err != nil && !errors.As(err, new(*codedError)):
-		err = failf(exitUnknown, "cannot talk to the monitor of '%s': %v", name, err)
+		err = failf(exitUnknown, "cannot talk to the monitor of '%s': %v", c.name, err)
 	}
 	debugf("answer: %q, error: %v", answer, err)
 	return strings.TrimRight(answer, "\n"), err == nil, err
@@ -998,31 +965,27 @@ func (c client) exchange(line string) (answer string, alive bool, err error) {
 
 // ask sends line to the monitor at path and reads its answer. A request waits as long as a
 // probe, every livenessInterval, shows the monitor is not wedged: it answers options at once.
-func ask(path, name, line string, probe bool, only int) (answer string, err error) {
+// A probe waits probeDeadline, once.
+func ask(path, name, line string, wait time.Duration, only int) (answer string, err error) {
 	conn, err := dialMonitor(path, only)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(requestDeadline))
-	if probe {
-		conn.SetDeadline(time.Now().Add(probeDeadline))
-	}
+	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	if _, err := io.WriteString(conn, line+"\n"); err != nil {
 		return "", err
 	}
 	reader := bufio.NewReader(conn)
 	for gone := 0; ; {
-		if !probe {
-			conn.SetReadDeadline(time.Now().Add(livenessInterval))
-		}
+		conn.SetReadDeadline(time.Now().Add(wait))
 		part, err := reader.ReadString('\n')
 		answer += part // what came before a deadline is part of the answer
-		if probe || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if wait == probeDeadline || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return answer, err
 		}
 		// A socket gone is an ending monitor's, or one's that puts it back: conn tells if it dies.
-		if _, err = ask(path, name, "options", true, only); err == nil {
+		if _, err = ask(path, name, "options", probeDeadline, only); err == nil {
 			gone = 0
 		} else if !monitorGone(err) {
 			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
