@@ -1144,8 +1144,7 @@ type monitor struct {
 	sockInfo           os.FileInfo // the socket this monitor bound, not a newer monitor's
 	stopped, quit      bool        // a stop came: no restart follows; a signal: no linger
 	stopSignal         syscall.Signal
-	timer              *time.Timer
-	due                time.Time     // when timer is due; while stopping, the stop's deadline
+	deadline           time.Time     // of the stop
 	delay              time.Duration // before the next restart
 	restarts, inFlight int
 	waiters            []chan response
@@ -1217,9 +1216,7 @@ func runMonitor(args []string) int {
 	}
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
 		sock: statePath(args[1], args[0], "sock"), lockPath: statePath(args[1], args[0], "lock"),
-		logPath: statePath(args[1], args[0], "log"), timer: time.NewTimer(time.Hour),
-		delay: min(seconds(o.RestartDelay), maxRestartDelay)}
-	m.timer.Stop()
+		logPath: statePath(args[1], args[0], "log"), delay: min(seconds(o.RestartDelay), maxRestartDelay)}
 	m.logf("monitor starting with options: %s", m.o.summary())
 	if err := m.setUp(); err == errLockBusy {
 		m.logf("another monitor owns '%s'; exiting", m.name)
@@ -1371,26 +1368,6 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 			if m.state == lingering {
 				m.state = closing
 			}
-		case <-m.timer.C:
-			if time.Now().Before(m.due) {
-				continue // a tick sent before the timer was set again (timers before Go 1.23)
-			}
-			switch m.state {
-			case stopping:
-				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
-					m.run.pid)
-				m.stopSignal = syscall.SIGKILL
-				syscall.Kill(-m.run.pid, syscall.SIGKILL)
-			case restarting:
-				if err := m.startRun(); err != nil {
-					m.logf("not restarting: %v", err)
-					m.linger()
-				} else {
-					m.restarts++
-				}
-			case lingering:
-				m.state = closing
-			}
 		}
 	}
 }
@@ -1404,11 +1381,9 @@ func (m *monitor) do(f func()) {
 	<-done
 }
 
-// arm sets the one deadline of the state. A vendoring module's go line decides whether a
-// reset timer can still deliver a tick from before: the loop checks due.
-func (m *monitor) arm(at time.Time) {
-	m.due = at
-	m.timer.Reset(time.Until(at))
+// after runs f on the loop once d has passed; f checks that the state it is for still holds.
+func (m *monitor) after(d time.Duration, f func()) {
+	time.AfterFunc(d, func() { m.events <- f })
 }
 
 func (m *monitor) response() response {
@@ -1429,8 +1404,16 @@ func (m *monitor) stop(answer chan response) {
 	switch m.state {
 	case running:
 		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
-		m.state = stopping
-		m.arm(time.Now().Add(seconds(m.o.StopTimeout)))
+		timeout := seconds(m.o.StopTimeout)
+		m.state, m.deadline = stopping, time.Now().Add(timeout)
+		m.after(timeout, func() {
+			if m.state == stopping {
+				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
+					m.run.pid)
+				m.stopSignal = syscall.SIGKILL
+				syscall.Kill(-m.run.pid, syscall.SIGKILL)
+			}
+		})
 		m.endChecks() // so that a start waiting on a check acts on Ctrl-C at once
 		fallthrough
 	case stopping:
@@ -1458,7 +1441,7 @@ func (m *monitor) exited(r *childRun, code int) {
 		w <- killed
 	}
 	m.waiters = nil
-	sig, deadline := syscall.Signal(0), m.due // a stop sent its signal already
+	sig, deadline := syscall.Signal(0), m.deadline // a stop sent its signal already
 	if m.stopSignal == 0 {
 		sig, _ = parseSignal(string(m.o.StopSignal))
 		deadline = time.Now().Add(seconds(m.o.StopTimeout))
@@ -1486,7 +1469,16 @@ func (m *monitor) afterRun() {
 	} else if due {
 		m.logf("restarting in %v", m.delay)
 		m.state = restarting
-		m.arm(time.Now().Add(m.delay))
+		m.after(m.delay, func() {
+			if m.state != restarting {
+				return // a stop came meanwhile
+			} else if err := m.startRun(); err != nil {
+				m.logf("not restarting: %v", err)
+				m.linger()
+			} else {
+				m.restarts++
+			}
+		})
 		m.delay = min(2*m.delay, maxRestartDelay)
 		return
 	}
@@ -1501,7 +1493,7 @@ func (m *monitor) linger() {
 	m.state = closing
 	if !m.quit {
 		m.state = lingering
-		m.arm(time.Now().Add(seconds(m.o.Linger)))
+		m.after(seconds(m.o.Linger), func() { m.state = closing })
 	}
 }
 
