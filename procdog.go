@@ -1147,7 +1147,6 @@ type monitor struct {
 	deadline           time.Time     // of the stop
 	delay              time.Duration // before the next restart
 	restarts, inFlight int
-	waiters            []chan response
 	checks             context.Context // of the health checks, ended when a stop begins
 	endChecks          context.CancelFunc
 	healthKnown        bool
@@ -1364,7 +1363,7 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 			}
 			m.quit = true
 			m.logf("received %v: stopping the process", sig)
-			m.stop(make(chan response, 1))
+			m.stop()
 			if m.state == lingering {
 				m.state = closing
 			}
@@ -1397,9 +1396,9 @@ func (m *monitor) response() response {
 	return r
 }
 
-// stop signals the process group, so that a shell's children end too, and answers once the
-// process has exited. answer has room for the one answer, which nobody need read.
-func (m *monitor) stop(answer chan response) {
+// stop signals the process group, so that a shell's children end too; it returns the run
+// whose exit the stop waits for, if any.
+func (m *monitor) stop() *childRun {
 	m.stopped = true
 	switch m.state {
 	case running:
@@ -1418,12 +1417,11 @@ func (m *monitor) stop(answer chan response) {
 		fallthrough
 	case stopping:
 		signalGroup(m.run.pid, m.stopSignal)
-		m.waiters = append(m.waiters, answer)
-		return
+		return m.run
 	case restarting:
 		m.linger()
 	}
-	answer <- m.response()
+	return nil
 }
 
 // exited ends what is left of the group, which would hold the process's port or files
@@ -1434,13 +1432,6 @@ func (m *monitor) exited(r *childRun, code int) {
 	m.logf("process exited: returncode=%d", code)
 	m.state = ending
 	m.checks, m.endChecks = context.WithCancel(context.Background())
-	killed := m.response()
-	killed.code, killed.values["signal"] = codeKilled, int(m.stopSignal)
-	delete(killed.values, "returncode")
-	for _, w := range m.waiters {
-		w <- killed
-	}
-	m.waiters = nil
 	sig, deadline := syscall.Signal(0), m.deadline // a stop sent its signal already
 	if m.stopSignal == 0 {
 		sig, _ = parseSignal(string(m.o.StopSignal))
@@ -1822,9 +1813,15 @@ func (m *monitor) answer(req string) string {
 		m.do(func() { n = m.waitChecks })
 		return strconv.Itoa(n)
 	case req == "stop":
-		answer := make(chan response, 1)
-		m.do(func() { m.stop(answer) })
-		r = <-answer
+		var stopping *childRun
+		var stopSignal syscall.Signal
+		m.do(func() { r, stopping = m.response(), m.stop() })
+		if stopping != nil {
+			<-stopping.exited
+			m.do(func() { r, stopSignal = m.response(), m.stopSignal })
+			delete(r.values, "returncode")
+			r.code, r.values["signal"] = codeKilled, int(stopSignal)
+		}
 	case req == "health-error":
 		var why string
 		m.do(func() { why = m.healthErr })
