@@ -1149,12 +1149,9 @@ type monitor struct {
 	restarts, inFlight int
 	checks             context.Context // of the health checks, ended when a stop begins
 	endChecks          context.CancelFunc
-	healthKnown        bool
-	healthLast         int
-	healthErr          string
-	notifyStatus       string    // the process's last STATUS= on its notify socket
-	waitChecks         int       // how many checks the last wait ran, for its client's message
-	quietUntil         time.Time // of the lines about dropped connections
+	healthLast         *int              // the last check's health, logged as it changes
+	told               map[string]string // what health-error, notify-status, wait-checks answer
+	quietUntil         time.Time         // of the lines about dropped connections
 	suppressed         int
 }
 
@@ -1215,7 +1212,8 @@ func runMonitor(args []string) int {
 	}
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
 		sock: statePath(args[1], args[0], "sock"), lockPath: statePath(args[1], args[0], "lock"),
-		logPath: statePath(args[1], args[0], "log"), delay: min(seconds(o.RestartDelay), maxRestartDelay)}
+		logPath: statePath(args[1], args[0], "log"), told: map[string]string{"wait-checks": "0"},
+		delay: min(seconds(o.RestartDelay), maxRestartDelay)}
 	m.logf("monitor starting with options: %s", m.o.summary())
 	if err := m.setUp(); err == errLockBusy {
 		m.logf("another monitor owns '%s'; exiting", m.name)
@@ -1576,7 +1574,7 @@ func (m *monitor) notified(pgid, uid int, text string) {
 				m.markReady(m.run)
 			}
 		case "STATUS":
-			m.notifyStatus = value
+			m.told["notify-status"] = value
 		}
 	}
 }
@@ -1623,7 +1621,7 @@ func (m *monitor) startRun() error {
 		cmd.Wait()
 		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
 	}()
-	m.run, m.state, m.notifyStatus = r, running, ""
+	m.run, m.state, m.told["notify-status"] = r, running, ""
 	m.checks, m.endChecks = context.WithCancel(context.Background())
 	if m.watch != nil {
 		select { // only the loop sends: once drained, the channel has room
@@ -1804,14 +1802,10 @@ func (m *monitor) answer(req string) string {
 			return r.String()
 		}
 		r = m.wait(o)
-	case req == "notify-status":
-		var status string
-		m.do(func() { status = m.notifyStatus })
-		return status
-	case req == "wait-checks":
-		var n int
-		m.do(func() { n = m.waitChecks })
-		return strconv.Itoa(n)
+	case req == "notify-status" || req == "wait-checks" || req == "health-error":
+		var told string
+		m.do(func() { told = m.told[req] })
+		return told
 	case req == "stop":
 		var stopping *childRun
 		var stopSignal syscall.Signal
@@ -1822,10 +1816,6 @@ func (m *monitor) answer(req string) string {
 			delete(r.values, "returncode")
 			r.code, r.values["signal"] = codeKilled, int(stopSignal)
 		}
-	case req == "health-error":
-		var why string
-		m.do(func() { why = m.healthErr })
-		return why
 	case verb == "signal" && sigErr == nil:
 		m.do(func() {
 			if m.state == running || m.state == stopping {
@@ -1857,13 +1847,13 @@ func (m *monitor) status(o options) (r response) {
 			health, why = 1, "the process restarted during the health check"
 		}
 		switch {
-		case m.healthKnown && health == m.healthLast:
+		case m.healthLast != nil && health == *m.healthLast:
 		case health == 0:
 			m.logf("health check passed")
 		default:
 			m.logf("health check failed (health=%d): %s", health, why)
 		}
-		m.healthKnown, m.healthLast, m.healthErr = true, health, why
+		m.healthLast, m.told["health-error"] = &health, why
 		r = m.response()
 		r.values["health"] = health
 	})
@@ -1883,7 +1873,7 @@ func (m *monitor) wait(o options) (r response) {
 	for checks := 1; ; checks++ {
 		r = m.status(o)
 		var run *childRun
-		m.do(func() { run, m.waitChecks = m.run, checks })
+		m.do(func() { run, m.told["wait-checks"] = m.run, strconv.Itoa(checks) })
 		if r.code != codeRunning || r.healthy() ||
 			checks >= o.HealthCount && !time.Now().Before(deadline) {
 			return r
