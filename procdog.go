@@ -1505,8 +1505,9 @@ func (m *monitor) watchReadiness() error {
 	return nil
 }
 
-// listenNotify binds the notify socket, and reads it.
+// listenNotify binds the notify socket, in place of any before, and reads it.
 func (m *monitor) listenNotify() error {
+	m.closeNotify()
 	path := strings.TrimSuffix(m.sock, "sock") + "notify"
 	os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
 	conn, err := ownerOnly(func() (*net.UnixConn, error) {
@@ -1667,8 +1668,8 @@ func (m *monitor) findInDir(name string) (string, error) {
 	return findExecutable(name, m.o.Dir)
 }
 
-// heal puts back the lock file and socket, and their directory, that a tmp cleaner removed:
-// else clients would start a second copy.
+// heal puts back the state directory, lock file and sockets that a tmp cleaner removed: else
+// clients would start a second copy.
 func (m *monitor) heal() {
 	dir := filepath.Dir(m.lockPath)
 	if m.lock == nil {
@@ -1677,7 +1678,7 @@ func (m *monitor) heal() {
 		m.logf("cannot put the state directory back: %v", err)
 		return
 	}
-	if fi, err := m.lock.Stat(); err != nil || !stillAt(m.lockPath, fi) {
+	if fi, _ := m.lock.Stat(); !stillAt(m.lockPath, fi) {
 		if lock, err := acquireLock(m.lockPath); err != nil {
 			m.logf("cannot put the lock file back: %v", err)
 		} else {
@@ -1689,23 +1690,19 @@ func (m *monitor) heal() {
 			}
 		}
 	}
-	if m.notify != nil {
-		if _, err := os.Lstat(m.notify.LocalAddr().String()); errors.Is(err, os.ErrNotExist) {
-			m.closeNotify()
-			if err := m.listenNotify(); err != nil {
-				m.logf("cannot put the notify socket back: %v", err)
-			} else {
-				m.logf("put the notify socket back")
-			}
-		}
-	}
-	if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
-		if err := m.putSocket(func() error { return nil }); err != nil {
-			m.logf("cannot put the socket back: %v", err)
+	putBack := func(what, path string, put func() error) {
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			return
+		} else if err := put(); err != nil {
+			m.logf("cannot put the %s back: %v", what, err)
 		} else {
-			m.logf("put the socket back")
+			m.logf("put the %s back", what)
 		}
 	}
+	if m.notify != nil {
+		putBack("notify socket", m.notify.LocalAddr().String(), m.listenNotify)
+	}
+	putBack("socket", m.sock, func() error { return m.putSocket(func() error { return nil }) })
 }
 
 // logDropped logs at most once a second: a flood of bad clients must not fill the disk.
