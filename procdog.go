@@ -1296,14 +1296,6 @@ func (m *monitor) setUp() (err error) {
 	return m.putSocket(m.startRun)
 }
 
-func (m *monitor) closeFiles() {
-	for _, f := range []*os.File{m.stdout, m.stderr} {
-		if f != nil && f != m.logOut {
-			f.Close()
-		}
-	}
-}
-
 // putSocket binds the socket under a temporary name, calls start and renames it into place:
 // a client that finds the socket finds a process, and sees the old socket or the new one.
 func (m *monitor) putSocket(start func() error) error {
@@ -1478,7 +1470,11 @@ func (m *monitor) linger() {
 	m.closeNotify()
 	releaseLock(m.lock)
 	m.lock = nil
-	m.closeFiles()
+	for _, f := range []*os.File{m.stdout, m.stderr} {
+		if f != m.logOut {
+			f.Close()
+		}
+	}
 	m.state = closing
 	if !m.quit {
 		m.state = lingering
@@ -1787,16 +1783,13 @@ func (m *monitor) answer(req string) string {
 	switch {
 	case req == "" || req == "status":
 		r = m.status(m.o)
-	case verb == "wait":
-		o := m.o // "wait COUNT DELAY TIMEOUT" is a wait with options of its own
-		if fields := strings.Fields(arg); len(fields) == 3 {
-			for i, spec := range []string{"health-count", "health-delay", "health-timeout"} {
-				if s, _ := findOption(spec); fields[i] != "-" && s.set(&o, fields[i]) != nil {
-					return r.String()
-				}
+	case verb == "wait": // "wait COUNT DELAY TIMEOUT" is a wait with options of its own
+		o, fields := m.o, strings.Fields(cmp.Or(arg, "- - -"))
+		for i, long := range []string{"health-count", "health-delay", "health-timeout"} {
+			s, _ := findOption(long)
+			if len(fields) != 3 || fields[i] != "-" && s.set(&o, fields[i]) != nil {
+				return r.String()
 			}
-		} else if arg != "" {
-			return r.String()
 		}
 		r = m.wait(o)
 	case req == "notify-status" || req == "wait-checks" || req == "health-error":
