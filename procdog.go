@@ -1160,14 +1160,14 @@ type childRun struct {
 	started         time.Time
 	exited          chan struct{} // closed by the loop once the process has been reaped
 	ready           chan struct{} // closed by the loop when the process says it is ready
-	isReady         bool
-	logStart        []int64 // the output files' sizes when it started, for --health-log
+	logStart        []int64       // the output files' sizes when it started, for --health-log
 }
 
 // markReady runs on the loop: a readiness event wakes the waits at once.
 func (m *monitor) markReady(r *childRun) {
-	if !r.isReady {
-		r.isReady = true
+	select {
+	case <-r.ready:
+	default:
 		close(r.ready)
 	}
 }
