@@ -1525,7 +1525,9 @@ func (m *monitor) listenNotify() error {
 }
 
 // readNotify reads the notify datagrams, at most 4 KiB each (longer ones are dropped), and
-// closes the descriptors they carry at once: systemd-notify waits until they are closed.
+// closes the descriptors they carry at once: systemd-notify waits until they are closed. It
+// believes one from this user's process in the process's group, as far as the system tells;
+// the socket is owner-only, so only the user can send.
 func (m *monitor) readNotify(conn *net.UnixConn) {
 	buf, oob := make([]byte, 4097), make([]byte, 512)
 	for {
@@ -1533,14 +1535,14 @@ func (m *monitor) readNotify(conn *net.UnixConn) {
 		if err != nil {
 			return // closed
 		}
-		// -1 is unknown: macOS does not tell; Linux does, and a datagram without says nobody.
-		pgid, uid := -1, map[bool]int{true: -2, false: -1}[runtime.GOOS == "linux"]
+		// macOS does not tell who sent it; Linux does, and a datagram without says nobody.
+		pgid, mine := -1, runtime.GOOS != "linux" // -1: unknown
 		msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
 		for _, cm := range msgs {
 			if cm.Header.Level == syscall.SOL_SOCKET && cm.Header.Type == 2 && len(cm.Data) >= 12 &&
 				runtime.GOOS == "linux" { // SCM_CREDENTIALS: struct ucred {pid, uid, gid}
 				cred := (*[3]int32)(unsafe.Pointer(&cm.Data[0]))
-				uid = int(uint32(cred[1]))
+				mine = int(uint32(cred[1])) == os.Getuid()
 				if g, err := syscall.Getpgid(int(cred[0])); err == nil {
 					pgid = g // else a sender that has gone already, all but known
 				}
@@ -1552,16 +1554,14 @@ func (m *monitor) readNotify(conn *net.UnixConn) {
 				syscall.Close(fd)
 			}
 		}
-		if text := string(buf[:n]); n < len(buf) {
-			m.events <- func() { m.notified(pgid, uid, text) }
+		if text := string(buf[:n]); n < len(buf) && mine {
+			m.events <- func() { m.notified(pgid, text) }
 		}
 	}
 }
 
-// notified believes a datagram from this user's process in the process's group, as far as
-// the system tells (-1: it does not); the socket is owner-only, so only the user can send.
-func (m *monitor) notified(pgid, uid int, text string) {
-	if m.state != running || pgid != -1 && pgid != m.run.pid || uid != -1 && uid != os.Getuid() {
+func (m *monitor) notified(pgid int, text string) {
+	if m.state != running || pgid != -1 && pgid != m.run.pid {
 		return
 	}
 	for _, line := range strings.Split(text, "\n") {
