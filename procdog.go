@@ -1040,19 +1040,14 @@ type monitor struct {
 	sockInfo           os.FileInfo // the socket this monitor bound, not a newer monitor's
 	stopped, quit      bool        // a stop came: no restart follows; a signal: no linger
 	stopSignal         syscall.Signal
-	timer              *time.Timer
-	due                time.Time     // when timer is due; while stopping, the stop's deadline
+	deadline           time.Time     // of the stop
 	delay              time.Duration // before the next restart
 	restarts, inFlight int
-	waiters            []chan response
 	checks             context.Context // of the health checks, ended when a stop begins
 	endChecks          context.CancelFunc
-	healthKnown        bool
-	healthLast         int
-	healthErr          string
-	notifyStatus       string    // the process's last STATUS= on its notify socket
-	waitChecks         int       // how many checks the last wait ran, for its client's message
-	quietUntil         time.Time // of the lines about dropped connections
+	healthLast         *int              // the last check's health, logged as it changes
+	told               map[string]string // what health-error, notify-status, wait-checks answer
+	quietUntil         time.Time         // of the lines about dropped connections
 	suppressed         int
 }
 
@@ -1061,14 +1056,14 @@ type childRun struct {
 	started         time.Time
 	exited          chan struct{} // closed by the loop once the process has been reaped
 	ready           chan struct{} // closed by the loop when the process says it is ready
-	isReady         bool
-	logStart        []int64 // the output files' sizes when it started, for --health-log
+	logStart        []int64       // the output files' sizes when it started, for --health-log
 }
 
 // markReady runs on the loop: a readiness event wakes the waits at once.
 func (m *monitor) markReady(r *childRun) {
-	if !r.isReady {
-		r.isReady = true
+	select {
+	case <-r.ready:
+	default:
 		close(r.ready)
 	}
 }
@@ -1113,9 +1108,8 @@ func runMonitor(args []string) int {
 	}
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
 		sock: statePath(args[1], args[0], "sock"), lockPath: statePath(args[1], args[0], "lock"),
-		logPath: statePath(args[1], args[0], "log"), timer: time.NewTimer(time.Hour),
+		logPath: statePath(args[1], args[0], "log"), told: map[string]string{"wait-checks": "0"},
 		delay: min(seconds(o.RestartDelay), maxRestartDelay)}
-	m.timer.Stop()
 	m.logf("monitor starting with options: %s", m.o.summary())
 	if err := m.setUp(); err == errLockBusy {
 		m.logf("another monitor owns '%s'; exiting", m.name)
@@ -1198,14 +1192,6 @@ func (m *monitor) setUp() (err error) {
 	return m.putSocket(m.startRun)
 }
 
-func (m *monitor) closeFiles() {
-	for _, f := range []*os.File{m.stdout, m.stderr} {
-		if f != nil && f != m.logOut {
-			f.Close()
-		}
-	}
-}
-
 // putSocket binds the socket under a temporary name, calls start and renames it into place:
 // a client that finds the socket finds a process, and sees the old socket or the new one.
 func (m *monitor) putSocket(start func() error) error {
@@ -1263,28 +1249,8 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 			}
 			m.quit = true
 			m.logf("received %v: stopping the process", sig)
-			m.stop(make(chan response, 1))
+			m.stop()
 			if m.state == lingering {
-				m.state = closing
-			}
-		case <-m.timer.C:
-			if time.Now().Before(m.due) {
-				continue // a tick sent before the timer was set again (timers before Go 1.23)
-			}
-			switch m.state {
-			case stopping:
-				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
-					m.run.pid)
-				m.stopSignal = syscall.SIGKILL
-				syscall.Kill(-m.run.pid, syscall.SIGKILL)
-			case restarting:
-				if err := m.startRun(); err != nil {
-					m.logf("not restarting: %v", err)
-					m.linger()
-				} else {
-					m.restarts++
-				}
-			case lingering:
 				m.state = closing
 			}
 		}
@@ -1300,11 +1266,9 @@ func (m *monitor) do(f func()) {
 	<-done
 }
 
-// arm sets the one deadline of the state. A vendoring module's go line decides whether a
-// reset timer can still deliver a tick from before: the loop checks due.
-func (m *monitor) arm(at time.Time) {
-	m.due = at
-	m.timer.Reset(time.Until(at))
+// after runs f on the loop once d has passed; f checks that the state it is for still holds.
+func (m *monitor) after(d time.Duration, f func()) {
+	time.AfterFunc(d, func() { m.events <- f })
 }
 
 func (m *monitor) response() response {
@@ -1318,25 +1282,32 @@ func (m *monitor) response() response {
 	return r
 }
 
-// stop signals the process group, so that a shell's children end too, and answers once the
-// process has exited. answer has room for the one answer, which nobody need read.
-func (m *monitor) stop(answer chan response) {
+// stop signals the process group, so that a shell's children end too; it returns the run
+// whose exit the stop waits for, if any.
+func (m *monitor) stop() *childRun {
 	m.stopped = true
 	switch m.state {
 	case running:
 		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
-		m.state = stopping
-		m.arm(time.Now().Add(seconds(m.o.StopTimeout)))
+		timeout := seconds(m.o.StopTimeout)
+		m.state, m.deadline = stopping, time.Now().Add(timeout)
+		m.after(timeout, func() {
+			if m.state == stopping {
+				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
+					m.run.pid)
+				m.stopSignal = syscall.SIGKILL
+				syscall.Kill(-m.run.pid, syscall.SIGKILL)
+			}
+		})
 		m.endChecks() // so that a start waiting on a check acts on Ctrl-C at once
 		fallthrough
 	case stopping:
 		signalGroup(m.run.pid, m.stopSignal)
-		m.waiters = append(m.waiters, answer)
-		return
+		return m.run
 	case restarting:
 		m.linger()
 	}
-	answer <- m.response()
+	return nil
 }
 
 // exited ends what is left of the group, which would hold the process's port or files
@@ -1347,14 +1318,7 @@ func (m *monitor) exited(r *childRun, code int) {
 	m.logf("process exited: returncode=%d", code)
 	m.state = ending
 	m.checks, m.endChecks = context.WithCancel(context.Background())
-	killed := m.response()
-	killed.code, killed.values["signal"] = codeKilled, int(m.stopSignal)
-	delete(killed.values, "returncode")
-	for _, w := range m.waiters {
-		w <- killed
-	}
-	m.waiters = nil
-	sig, deadline := syscall.Signal(0), m.due // a stop sent its signal already
+	sig, deadline := syscall.Signal(0), m.deadline // a stop sent its signal already
 	if m.stopSignal == 0 {
 		sig, _ = parseSignal(string(m.o.StopSignal))
 		deadline = time.Now().Add(seconds(m.o.StopTimeout))
@@ -1382,7 +1346,16 @@ func (m *monitor) afterRun() {
 	} else if due {
 		m.logf("restarting in %v", m.delay)
 		m.state = restarting
-		m.arm(time.Now().Add(m.delay))
+		m.after(m.delay, func() {
+			if m.state != restarting {
+				return // a stop came meanwhile
+			} else if err := m.startRun(); err != nil {
+				m.logf("not restarting: %v", err)
+				m.linger()
+			} else {
+				m.restarts++
+			}
+		})
 		m.delay = min(2*m.delay, maxRestartDelay)
 		return
 	}
@@ -1393,11 +1366,15 @@ func (m *monitor) linger() {
 	m.closeNotify()
 	releaseLock(m.lock)
 	m.lock = nil
-	m.closeFiles()
+	for _, f := range []*os.File{m.stdout, m.stderr} {
+		if f != m.logOut {
+			f.Close()
+		}
+	}
 	m.state = closing
 	if !m.quit {
 		m.state = lingering
-		m.arm(time.Now().Add(seconds(m.o.Linger)))
+		m.after(seconds(m.o.Linger), func() { m.state = closing })
 	}
 }
 
@@ -1420,8 +1397,9 @@ func (m *monitor) watchReadiness() error {
 	return nil
 }
 
-// listenNotify binds the notify socket, and reads it.
+// listenNotify binds the notify socket, in place of any before, and reads it.
 func (m *monitor) listenNotify() error {
+	m.closeNotify()
 	path := strings.TrimSuffix(m.sock, "sock") + "notify"
 	os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
 	conn, err := ownerOnly(func() (*net.UnixConn, error) {
@@ -1443,7 +1421,9 @@ func (m *monitor) listenNotify() error {
 }
 
 // readNotify reads the notify datagrams, at most 4 KiB each (longer ones are dropped), and
-// closes the descriptors they carry at once: systemd-notify waits until they are closed.
+// closes the descriptors they carry at once: systemd-notify waits until they are closed. It
+// believes one from this user's process in the process's group, as far as the system tells;
+// the socket is owner-only, so only the user can send.
 func (m *monitor) readNotify(conn *net.UnixConn) {
 	buf, oob := make([]byte, 4097), make([]byte, 512)
 	for {
@@ -1451,14 +1431,14 @@ func (m *monitor) readNotify(conn *net.UnixConn) {
 		if err != nil {
 			return // closed
 		}
-		// -1 is unknown: macOS does not tell; Linux does, and a datagram without says nobody.
-		pgid, uid := -1, map[bool]int{true: -2, false: -1}[runtime.GOOS == "linux"]
+		// macOS does not tell who sent it; Linux does, and a datagram without says nobody.
+		pgid, mine := -1, runtime.GOOS != "linux" // -1: unknown
 		msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
 		for _, cm := range msgs {
 			if cm.Header.Level == syscall.SOL_SOCKET && cm.Header.Type == 2 && len(cm.Data) >= 12 &&
 				runtime.GOOS == "linux" { // SCM_CREDENTIALS: struct ucred {pid, uid, gid}
 				cred := (*[3]int32)(unsafe.Pointer(&cm.Data[0]))
-				uid = int(uint32(cred[1]))
+				mine = int(uint32(cred[1])) == os.Getuid()
 				if g, err := syscall.Getpgid(int(cred[0])); err == nil {
 					pgid = g // else a sender that has gone already, all but known
 				}
@@ -1470,16 +1450,14 @@ func (m *monitor) readNotify(conn *net.UnixConn) {
 				syscall.Close(fd)
 			}
 		}
-		if text := string(buf[:n]); n < len(buf) {
-			m.events <- func() { m.notified(pgid, uid, text) }
+		if text := string(buf[:n]); n < len(buf) && mine {
+			m.events <- func() { m.notified(pgid, text) }
 		}
 	}
 }
 
-// notified believes a datagram from this user's process in the process's group, as far as
-// the system tells (-1: it does not); the socket is owner-only, so only the user can send.
-func (m *monitor) notified(pgid, uid int, text string) {
-	if m.state != running || pgid != -1 && pgid != m.run.pid || uid != -1 && uid != os.Getuid() {
+func (m *monitor) notified(pgid int, text string) {
+	if m.state != running || pgid != -1 && pgid != m.run.pid {
 		return
 	}
 	for _, line := range strings.Split(text, "\n") {
@@ -1489,7 +1467,7 @@ func (m *monitor) notified(pgid, uid int, text string) {
 				m.markReady(m.run)
 			}
 		case "STATUS":
-			m.notifyStatus = value
+			m.told["notify-status"] = value
 		}
 	}
 }
@@ -1536,7 +1514,7 @@ func (m *monitor) startRun() error {
 		cmd.Wait()
 		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
 	}()
-	m.run, m.state, m.notifyStatus = r, running, ""
+	m.run, m.state, m.told["notify-status"] = r, running, ""
 	m.checks, m.endChecks = context.WithCancel(context.Background())
 	if m.watch != nil {
 		select { // only the loop sends: once drained, the channel has room
@@ -1582,8 +1560,8 @@ func (m *monitor) findInDir(name string) (string, error) {
 	return findExecutable(name, m.o.Dir)
 }
 
-// heal puts back the lock file and socket, and their directory, that a tmp cleaner removed:
-// else clients would start a second copy.
+// heal puts back the state directory, lock file and sockets that a tmp cleaner removed: else
+// clients would start a second copy.
 func (m *monitor) heal() {
 	dir := filepath.Dir(m.lockPath)
 	if m.lock == nil {
@@ -1592,7 +1570,7 @@ func (m *monitor) heal() {
 		m.logf("cannot put the state directory back: %v", err)
 		return
 	}
-	if fi, err := m.lock.Stat(); err != nil || !stillAt(m.lockPath, fi) {
+	if fi, _ := m.lock.Stat(); !stillAt(m.lockPath, fi) {
 		if lock, err := acquireLock(m.lockPath); err != nil {
 			m.logf("cannot put the lock file back: %v", err)
 		} else {
@@ -1604,23 +1582,19 @@ func (m *monitor) heal() {
 			}
 		}
 	}
-	if m.notify != nil {
-		if _, err := os.Lstat(m.notify.LocalAddr().String()); errors.Is(err, os.ErrNotExist) {
-			m.closeNotify()
-			if err := m.listenNotify(); err != nil {
-				m.logf("cannot put the notify socket back: %v", err)
-			} else {
-				m.logf("put the notify socket back")
-			}
-		}
-	}
-	if _, err := os.Lstat(m.sock); errors.Is(err, os.ErrNotExist) {
-		if err := m.putSocket(func() error { return nil }); err != nil {
-			m.logf("cannot put the socket back: %v", err)
+	putBack := func(what, path string, put func() error) {
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			return
+		} else if err := put(); err != nil {
+			m.logf("cannot put the %s back: %v", what, err)
 		} else {
-			m.logf("put the socket back")
+			m.logf("put the %s back", what)
 		}
 	}
+	if m.notify != nil {
+		putBack("notify socket", m.notify.LocalAddr().String(), m.listenNotify)
+	}
+	putBack("socket", m.sock, func() error { return m.putSocket(func() error { return nil }) })
 }
 
 // logDropped logs at most once a second: a flood of bad clients must not fill the disk.
@@ -1705,34 +1679,29 @@ func (m *monitor) answer(req string) string {
 	switch {
 	case req == "" || req == "status":
 		r = m.status(m.o)
-	case verb == "wait":
-		o := m.o // "wait COUNT DELAY TIMEOUT" is a wait with options of its own
-		if fields := strings.Fields(arg); len(fields) == 3 {
-			for i, spec := range []string{"health-count", "health-delay", "health-timeout"} {
-				if s, _ := findOption(spec); fields[i] != "-" && s.set(&o, fields[i]) != nil {
-					return r.String()
-				}
+	case verb == "wait": // "wait COUNT DELAY TIMEOUT" is a wait with options of its own
+		o, fields := m.o, strings.Fields(cmp.Or(arg, "- - -"))
+		for i, long := range []string{"health-count", "health-delay", "health-timeout"} {
+			s, _ := findOption(long)
+			if len(fields) != 3 || fields[i] != "-" && s.set(&o, fields[i]) != nil {
+				return r.String()
 			}
-		} else if arg != "" {
-			return r.String()
 		}
 		r = m.wait(o)
-	case req == "notify-status":
-		var status string
-		m.do(func() { status = m.notifyStatus })
-		return status
-	case req == "wait-checks":
-		var n int
-		m.do(func() { n = m.waitChecks })
-		return strconv.Itoa(n)
+	case req == "notify-status" || req == "wait-checks" || req == "health-error":
+		var told string
+		m.do(func() { told = m.told[req] })
+		return told
 	case req == "stop":
-		answer := make(chan response, 1)
-		m.do(func() { m.stop(answer) })
-		r = <-answer
-	case req == "health-error":
-		var why string
-		m.do(func() { why = m.healthErr })
-		return why
+		var stopping *childRun
+		var stopSignal syscall.Signal
+		m.do(func() { r, stopping = m.response(), m.stop() })
+		if stopping != nil {
+			<-stopping.exited
+			m.do(func() { r, stopSignal = m.response(), m.stopSignal })
+			delete(r.values, "returncode")
+			r.code, r.values["signal"] = codeKilled, int(stopSignal)
+		}
 	case verb == "signal" && sigErr == nil:
 		m.do(func() {
 			if m.state == running || m.state == stopping {
@@ -1764,13 +1733,13 @@ func (m *monitor) status(o options) (r response) {
 			health, why = 1, "the process restarted during the health check"
 		}
 		switch {
-		case m.healthKnown && health == m.healthLast:
+		case m.healthLast != nil && health == *m.healthLast:
 		case health == 0:
 			m.logf("health check passed")
 		default:
 			m.logf("health check failed (health=%d): %s", health, why)
 		}
-		m.healthKnown, m.healthLast, m.healthErr = true, health, why
+		m.healthLast, m.told["health-error"] = &health, why
 		r = m.response()
 		r.values["health"] = health
 	})
@@ -1790,7 +1759,7 @@ func (m *monitor) wait(o options) (r response) {
 	for checks := 1; ; checks++ {
 		r = m.status(o)
 		var run *childRun
-		m.do(func() { run, m.waitChecks = m.run, checks })
+		m.do(func() { run, m.told["wait-checks"] = m.run, strconv.Itoa(checks) })
 		if r.code != codeRunning || r.healthy() ||
 			checks >= o.HealthCount && !time.Now().Before(deadline) {
 			return r

@@ -2188,7 +2188,7 @@ func FuzzMonitorRequest(f *testing.F) {
 		run := &childRun{exited: make(chan struct{}), returncode: 3}
 		close(run.exited)
 		m := &monitor{name: "fuzz", o: defaultOptions(), logOut: devNull, run: run, state: lingering,
-			events: make(chan func()), timer: time.NewTimer(time.Hour)}
+			events: make(chan func()), told: map[string]string{}}
 		sigs := make(chan os.Signal, 1)
 		go m.loop(sigs)
 		defer func() { sigs <- syscall.SIGTERM }() // which ends a lingering monitor's loop
