@@ -1970,10 +1970,7 @@ func healthCommandFailure(health int, why, lastLine string) string {
 	} else if why == "" {
 		why = fmt.Sprintf("health command exited with %d", health)
 	}
-	if lastLine != "" {
-		why += ": " + lastLine
-	}
-	return why
+	return strings.TrimSuffix(why+": "+lastLine, ": ") // a trimmed line ends in no space
 }
 
 // lastLine keeps 200 bytes of the last non-blank line on its way to the log, whose errors (a
@@ -1999,29 +1996,25 @@ func (l *lastLine) Write(p []byte) (int, error) {
 }
 
 func (l *lastLine) String() string {
-	last := bytes.TrimSpace(l.line)
-	if len(last) == 0 {
-		last = bytes.TrimSpace(l.last)
-	}
+	last := cmp.Or(string(bytes.TrimSpace(l.line)), string(bytes.TrimSpace(l.last)))
 	if len(last) >= 200 {
-		return string(last) + "..."
+		return last + "..."
 	}
-	return string(last)
+	return last
 }
 
 func probeFailure(addr string, err error, timeout time.Duration) string {
 	var ne net.Error
 	var oe *net.OpError
 	var se *os.SyscallError
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
+	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Sprintf("no answer within %v", timeout)
-	case errors.As(err, &oe) && oe.Op == "dial" && errors.As(err, &se):
-		return "connect " + addr + ": " + se.Err.Error() // not "dial tcp ...: connect: ..."
-	case errors.As(err, &oe) && oe.Op == "dial":
-		return "connect " + addr + ": " + err.Error()
+	} else if !errors.As(err, &oe) || oe.Op != "dial" {
+		return err.Error()
+	} else if errors.As(err, &se) {
+		err = se.Err // not "dial tcp ...: connect: ..."
 	}
-	return err.Error()
+	return "connect " + addr + ": " + err.Error()
 }
 
 // probe connects to addr, or GETs rawURL for a 2xx or 3xx status, not with net/http, whose
