@@ -2021,10 +2021,8 @@ func probeFailure(addr string, err error, timeout time.Duration) string {
 // start-up cost would land on every command. It reads the status line only.
 func probe(rawURL, addr string, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return err.Error()
-	} else if rawURL != "" {
+	u, _ := url.Parse(rawURL) // checkStartable checked it before the monitor started
+	if rawURL != "" {
 		addr = net.JoinHostPort(u.Hostname(), orDefault(u.Port(), "80"))
 	}
 	conn, err := net.DialTimeout("tcp", addr, timeout)
