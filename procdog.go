@@ -2122,10 +2122,9 @@ func (w *logWatch) matches(r *childRun, deadline time.Time) bool {
 			line = bytes.TrimSuffix(line, []byte("\n"))
 			if j := monitorLineAt(line, w.name); j >= 0 {
 				w.carry[i] = append(w.carry[i], line[:j]...) // the process's line goes on in the next
-				continue
+			} else {
+				w.matched, w.carry[i] = w.pattern.Match(append(w.carry[i], line...)), nil
 			}
-			w.matched = w.pattern.Match(append(w.carry[i], line...))
-			w.carry[i] = nil
 		}
 		f.Close()
 	}
