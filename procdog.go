@@ -1976,19 +1976,17 @@ func healthCommandFailure(health int, why, lastLine string) string {
 // lastLine keeps 200 bytes of the last non-blank line on its way to the log, whose errors (a
 // full disk) it ignores: else the health command would die of SIGPIPE.
 type lastLine struct {
-	log        io.Writer
-	line, last []byte
+	log  io.Writer
+	line []byte // the line being written, its first 200 bytes
+	last string
 }
 
 func (l *lastLine) Write(p []byte) (int, error) {
 	l.log.Write(p)
 	for _, c := range p {
-		switch {
-		case c == '\n' && len(bytes.TrimSpace(l.line)) > 0:
-			l.last, l.line = l.line, l.last[:0] // the buffers swap places
-		case c == '\n':
-			l.line = l.line[:0]
-		case len(l.line) < 200:
+		if c == '\n' {
+			l.last, l.line = cmp.Or(strings.TrimSpace(string(l.line)), l.last), l.line[:0]
+		} else if len(l.line) < 200 {
 			l.line = append(l.line, c)
 		}
 	}
@@ -1996,7 +1994,7 @@ func (l *lastLine) Write(p []byte) (int, error) {
 }
 
 func (l *lastLine) String() string {
-	last := cmp.Or(string(bytes.TrimSpace(l.line)), string(bytes.TrimSpace(l.last)))
+	last := cmp.Or(strings.TrimSpace(string(l.line)), l.last)
 	if len(last) >= 200 {
 		return last + "..."
 	}
