@@ -2119,7 +2119,7 @@ func (w *logWatch) matches(r *childRun, deadline time.Time) bool {
 			w.offsets[i] += int64(len(line))
 			line = bytes.TrimSuffix(line, []byte("\n"))
 			if j := monitorLineAt(line, w.name); j >= 0 {
-				w.carry[i] = append(w.carry[i], line[:j]...) // the process's line goes on in the next
+				w.carry[i] = append(w.carry[i], line[:j]...) // the process's line goes on after it
 			} else {
 				w.matched, w.carry[i] = w.pattern.Match(append(w.carry[i], line...)), nil
 			}
