@@ -1387,8 +1387,8 @@ func (m *monitor) watchReadiness() error {
 		if err != nil {
 			return err
 		}
-		m.watch = &logWatch{pattern: pattern, name: m.name, asks: make(chan logAsk),
-			runs: make(chan *childRun, 1), paths: slices.Compact(paths)}
+		m.watch = &logWatch{pattern: pattern, name: m.name, runs: make(chan *childRun, 1),
+			paths: slices.Compact(paths)}
 		go m.watch.serve(func(r *childRun) { m.events <- func() { m.markReady(r) } })
 	}
 	if m.o.HealthNotify {
@@ -1786,9 +1786,7 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context, timeout time.
 	case m.o.HealthURL != "" || m.o.HealthTCP != "":
 		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
 	case m.watch != nil:
-		answer := make(chan bool, 1)
-		m.watch.asks <- logAsk{r, time.Now().Add(timeout), answer}
-		if !<-answer {
+		if !m.watch.matches(r, time.Now().Add(timeout)) {
 			why = "no line has matched " + m.o.HealthLog + " since the process started"
 		}
 	case m.o.HealthNotify:
@@ -1837,28 +1835,23 @@ func healthCommandFailure(health int, why, lastLine string) string {
 	} else if why == "" {
 		why = fmt.Sprintf("health command exited with %d", health)
 	}
-	if lastLine != "" {
-		why += ": " + lastLine
-	}
-	return why
+	return strings.TrimSuffix(why+": "+lastLine, ": ") // a trimmed line ends in no space
 }
 
 // lastLine keeps 200 bytes of the last non-blank line on its way to the log, whose errors (a
 // full disk) it ignores: else the health command would die of SIGPIPE.
 type lastLine struct {
-	log        io.Writer
-	line, last []byte
+	log  io.Writer
+	line []byte // the line being written, its first 200 bytes
+	last string
 }
 
 func (l *lastLine) Write(p []byte) (int, error) {
 	l.log.Write(p)
 	for _, c := range p {
-		switch {
-		case c == '\n' && len(bytes.TrimSpace(l.line)) > 0:
-			l.last, l.line = l.line, l.last[:0] // the buffers swap places
-		case c == '\n':
-			l.line = l.line[:0]
-		case len(l.line) < 200:
+		if c == '\n' {
+			l.last, l.line = cmp.Or(strings.TrimSpace(string(l.line)), l.last), l.line[:0]
+		} else if len(l.line) < 200 {
 			l.line = append(l.line, c)
 		}
 	}
@@ -1866,39 +1859,33 @@ func (l *lastLine) Write(p []byte) (int, error) {
 }
 
 func (l *lastLine) String() string {
-	last := bytes.TrimSpace(l.line)
-	if len(last) == 0 {
-		last = bytes.TrimSpace(l.last)
-	}
+	last := cmp.Or(strings.TrimSpace(string(l.line)), l.last)
 	if len(last) >= 200 {
-		return string(last) + "..."
+		return last + "..."
 	}
-	return string(last)
+	return last
 }
 
 func probeFailure(addr string, err error, timeout time.Duration) string {
 	var ne net.Error
 	var oe *net.OpError
 	var se *os.SyscallError
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
+	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Sprintf("no answer within %v", timeout)
-	case errors.As(err, &oe) && oe.Op == "dial" && errors.As(err, &se):
-		return "connect " + addr + ": " + se.Err.Error() // not "dial tcp ...: connect: ..."
-	case errors.As(err, &oe) && oe.Op == "dial":
-		return "connect " + addr + ": " + err.Error()
+	} else if !errors.As(err, &oe) || oe.Op != "dial" {
+		return err.Error()
+	} else if errors.As(err, &se) {
+		err = se.Err // not "dial tcp ...: connect: ..."
 	}
-	return err.Error()
+	return "connect " + addr + ": " + err.Error()
 }
 
 // probe connects to addr, or GETs rawURL for a 2xx or 3xx status, not with net/http, whose
 // start-up cost would land on every command. It reads the status line only.
 func probe(rawURL, addr string, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return err.Error()
-	} else if rawURL != "" {
+	u, _ := url.Parse(rawURL) // checkStartable checked it before the monitor started
+	if rawURL != "" {
 		addr = net.JoinHostPort(u.Hostname(), orDefault(u.Port(), "80"))
 	}
 	conn, err := net.DialTimeout("tcp", addr, timeout)
@@ -1926,25 +1913,18 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 	return "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
 }
 
-// logWatch is --health-log: healthy once a line of this run's output has matched. Each check
-// reads on where the last one stopped.
+// logWatch is --health-log: healthy once a line of this run's output has matched. Each read
+// goes on where the last one stopped.
 type logWatch struct {
 	pattern *regexp.Regexp
-	name    string   // whose monitor's lines in the monitor log are not the process's
-	paths   []string // the process's stdout and stderr, or the one file of both
-	asks    chan logAsk
+	name    string         // whose monitor's lines in the monitor log are not the process's
+	paths   []string       // the process's stdout and stderr, or the one file of both
 	runs    chan *childRun // each new run, to follow its output as it is written
+	mu      sync.Mutex     // held by a check or a poll, never by the monitor's loop
 	run     *childRun
 	offsets []int64  // how far each file has been read, to the end of a line
 	carry   [][]byte // the start of a line that a monitor's line cut in two
 	matched bool
-}
-
-// A logAsk reads until its deadline at most: a costly pattern must not outlast the timeout.
-type logAsk struct {
-	run      *childRun
-	deadline time.Time
-	answer   chan bool
 }
 
 func (w *logWatch) sizes() []int64 {
@@ -1957,74 +1937,61 @@ func (w *logWatch) sizes() []int64 {
 	return sizes
 }
 
-// serve answers the checks, and between them follows the output of the run, polling it from
-// every 2 ms, slower as the run ages, so that a matching line makes it ready at once. A poll
-// matches for at most 3% of its interval: a costly pattern over much output must not make the
-// monitor busy; a check matches until its deadline.
+// serve follows the output of the latest run between the checks, polling it from every 2 ms,
+// slower as the run ages, so that a matching line makes it ready at once. A poll matches for
+// at most 3% of its interval: a costly pattern over much output must not make the monitor busy.
 func (w *logWatch) serve(ready func(*childRun)) {
-	interval, poll := 2*time.Millisecond, time.NewTimer(time.Hour)
+	var run *childRun
+	var poll <-chan time.Time
 	for {
-		var ask logAsk
 		select {
-		case r := <-w.runs:
-			w.follow(r)
-		case ask = <-w.asks:
-			w.follow(ask.run)
-		case <-poll.C:
+		case run = <-w.runs:
+		case <-poll:
 		}
-		if w.run == nil {
-			continue
-		}
-		before := w.matched
-		for i := 0; i < len(w.paths) && !w.matched; i++ {
-			w.readOn(i, cmp.Or(ask.deadline, time.Now().Add(interval*3/100)))
-		}
-		if ask.answer != nil {
-			ask.answer <- w.matched
-		}
-		if w.matched && !before {
-			go ready(w.run)
-		}
-		if !w.matched {
-			interval = min(max(time.Since(w.run.started)/100, 2*time.Millisecond), time.Second)
-			poll.Reset(interval)
+		interval := min(max(time.Since(run.started)/100, 2*time.Millisecond), time.Second)
+		poll = time.After(interval)
+		if w.matches(run, time.Now().Add(interval*3/100)) {
+			poll = nil // till the next run
+			go ready(run)
 		}
 	}
 }
 
-func (w *logWatch) follow(r *childRun) {
+// matches reads r's output on until deadline at most, and says whether a line of it has
+// matched. A line without its newline yet is left for the next read, unless it fills the
+// buffer: then it is matched in pieces.
+func (w *logWatch) matches(r *childRun, deadline time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if r != w.run {
 		w.run, w.matched = r, false
 		w.offsets, w.carry = slices.Clone(r.logStart), make([][]byte, len(w.paths))
 	}
-}
-
-// readOn reads file i on. A line without its newline yet is left for the next check, unless
-// it fills the buffer: then it is matched in pieces.
-func (w *logWatch) readOn(i int, deadline time.Time) {
-	f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() < w.offsets[i] {
-		w.offsets[i], w.carry[i] = 0, nil // truncated: read from the start
-	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, w.offsets[i], 1<<62), 64<<10)
-	for !w.matched && time.Now().Before(deadline) {
-		line, err := r.ReadSlice('\n')
-		if err != nil && err != bufio.ErrBufferFull {
-			return
-		}
-		w.offsets[i] += int64(len(line))
-		line = bytes.TrimSuffix(line, []byte("\n"))
-		if j := monitorLineAt(line, w.name); j >= 0 {
-			w.carry[i] = append(w.carry[i], line[:j]...) // the process's line goes on in the next
+	for i := 0; i < len(w.paths) && !w.matched; i++ {
+		f, err := os.OpenFile(w.paths[i], os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
 			continue
 		}
-		w.matched = w.pattern.Match(append(w.carry[i], line...))
-		w.carry[i] = nil
+		if fi, err := f.Stat(); err == nil && fi.Size() < w.offsets[i] {
+			w.offsets[i], w.carry[i] = 0, nil // truncated: read from the start
+		}
+		lines := bufio.NewReaderSize(io.NewSectionReader(f, w.offsets[i], 1<<62), 64<<10)
+		for !w.matched && time.Now().Before(deadline) {
+			line, err := lines.ReadSlice('\n')
+			if err != nil && err != bufio.ErrBufferFull {
+				break
+			}
+			w.offsets[i] += int64(len(line))
+			line = bytes.TrimSuffix(line, []byte("\n"))
+			if j := monitorLineAt(line, w.name); j >= 0 {
+				w.carry[i] = append(w.carry[i], line[:j]...) // the process's line goes on after it
+			} else {
+				w.matched, w.carry[i] = w.pattern.Match(append(w.carry[i], line...)), nil
+			}
+		}
+		f.Close()
 	}
+	return w.matched
 }
 
 // The package's regular expressions are compiled when first needed, not by every command.
