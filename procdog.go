@@ -2225,74 +2225,64 @@ var exportFormats = []string{"systemd", "launchd"}
 // PATH now, because a service manager runs its services with its own PATH.
 type exportJob struct {
 	options
-	name   string
-	argv   []string // argv[0] is absolute
-	health []string // the health command, argv[0] absolute, or none
-	env    []string // what --env adds, as NAME=value
-	notes  []string // what the format cannot say, for one warning line
-	b      strings.Builder
-	err    error // the first value that the format cannot hold
+	name              string
+	argv, health, env []string // argv[0] and health[0] absolute; env as NAME=value
+	notes             []string // what the format cannot say, for one warning line
+	b                 strings.Builder
+	err               error // the first value that the format cannot hold
 }
 
+// runExport refuses what start would refuse.
 func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
-	switch {
-	case !slices.Contains(exportFormats, words[0]):
+	format, name := words[0], words[1]
+	if !slices.Contains(exportFormats, format) {
 		return usageErrorf("argument format: invalid choice: '%s' (choose from '%s')",
-			words[0], strings.Join(exportFormats, "', '"))
-	case !validName(words[1]):
+			format, strings.Join(exportFormats, "', '"))
+	} else if !validName(name) {
 		return usageErrorf("Invalid process name '%s'; must be alphanumeric, "+
-			"with only underscores or dashes", words[1])
+			"with only underscores or dashes", name)
 	}
-	j, err := newExportJob(cl, words[1])
+	o, err := resolveOptions(cl, name)
+	if err == nil {
+		err = (client{name: name, command: "export"}).checkStartable(o)
+	}
+	if err == nil {
+		err = o.resolvePaths()
+	}
 	if err != nil {
 		return err
 	}
-	map[string]func(){"systemd": j.systemd, "launchd": j.launchd}[words[0]]()
-	switch {
-	case j.err != nil:
+	j := &exportJob{options: o, name: name}
+	j.argv, _ = o.commandArgs() // checkStartable has checked these three
+	j.health, _ = o.healthArgs()
+	j.env, _ = o.Env.vars()
+	if j.argv[0], err = exportExecutable(j.argv[0], o.Dir); err != nil {
+		return failf(exitError, "Failed to start: %s", describeExecError(err))
+	}
+	if len(j.health) > 0 {
+		if j.health[0], err = exportExecutable(j.health[0], o.Dir); err != nil {
+			return failf(exitError, "Failed to run health command: %s", describeExecError(err))
+		}
+	}
+	given := append([]string{o.Stdin, o.Stdout, o.Stderr}, j.argv...)
+	for _, s := range append(given, j.health...) {
+		if strings.ContainsRune(s, 0) {
+			return failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, "+
+				"which no process can be given", name, s)
+		}
+	}
+	map[string]func(){"systemd": j.systemd, "launchd": j.launchd}[format]()
+	if j.err != nil {
 		return j.err
-	case len(j.notes) > 0:
+	} else if len(j.notes) > 0 {
 		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s "+
-			"(see its comments)\n",
-			words[0], strings.Join(j.notes, "; "))
+			"(see its comments)\n", format, strings.Join(j.notes, "; "))
 	}
 	if j.Output != "" {
 		return writeExport(j.Output, j.b.String())
 	}
 	_, err = io.WriteString(stdout, j.b.String())
 	return err
-}
-
-// newExportJob refuses what start would refuse.
-func newExportJob(cl commandLine, name string) (*exportJob, error) {
-	o, err := resolveOptions(cl, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := (client{name: name, command: "export"}).checkStartable(o); err != nil {
-		return nil, err
-	}
-	if err := o.resolvePaths(); err != nil {
-		return nil, err
-	}
-	argv, _ := o.commandArgs() // checkStartable has checked these three
-	health, _ := o.healthArgs()
-	env, _ := o.Env.vars()
-	if argv[0], err = exportExecutable(argv[0], o.Dir); err != nil {
-		return nil, failf(exitError, "Failed to start: %s", describeExecError(err))
-	}
-	if len(health) > 0 {
-		if health[0], err = exportExecutable(health[0], o.Dir); err != nil {
-			return nil, failf(exitError, "Failed to run health command: %s", describeExecError(err))
-		}
-	}
-	for _, s := range append(append([]string{o.Stdin, o.Stdout, o.Stderr}, argv...), health...) {
-		if strings.ContainsRune(s, 0) {
-			return nil, failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, "+
-				"which no process can be given", name, s)
-		}
-	}
-	return &exportJob{options: o, name: name, argv: argv, health: health, env: env}, nil
 }
 
 func exportExecutable(name, dir string) (string, error) {
@@ -2325,8 +2315,6 @@ func (j *exportJob) note(what string)                { j.notes = append(j.notes,
 
 func (j *exportJob) restarts() bool { return j.Restart != "no" && j.MaxRestarts > 0 }
 
-func (j *exportJob) restartDelay() float64 { return min(j.RestartDelay, maxRestartDelay.Seconds()) }
-
 // refuse keeps the first value the format cannot hold: writers need not check each line.
 func (j *exportJob) refuse(bad bool, format string, args ...any) {
 	if bad && j.err == nil {
@@ -2336,26 +2324,17 @@ func (j *exportJob) refuse(bad bool, format string, args ...any) {
 
 func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-func exportWholeSeconds(f float64) int { return int(math.Ceil(f)) }
-
 // exportRestartWindow is the time procdog's doubling delays take, plus systemd's 10 s.
 func exportRestartWindow(o options) int {
 	limit := maxRestartDelay.Seconds()
-	window, d, starts := 10.0, min(o.RestartDelay, limit), o.MaxRestarts+1
-	for ; starts > 0 && d > 0 && d < limit; starts-- {
-		window += d
-		d = min(2*d, limit)
+	window, d := 10.0, min(o.RestartDelay, limit)
+	for starts := o.MaxRestarts + 1; starts > 0 && d > 0; starts-- {
+		if d == limit {
+			return int(math.Ceil(window + float64(starts)*limit))
+		}
+		window, d = window+d, min(2*d, limit)
 	}
-	if d == limit {
-		window += float64(starts) * limit
-	}
-	return exportWholeSeconds(window)
-}
-
-const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
-
-var systemdEscapes = map[byte]string{
-	'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`,
+	return int(math.Ceil(window))
 }
 
 // systemdQuote: systemd resolves %-specifiers in the whole Exec line and $VARIABLES in
@@ -2374,10 +2353,14 @@ func systemdQuote(w string) string {
 			b.WriteByte(w[i])
 		}
 	}
-	if w != "" && strings.Trim(w, systemdPlain) == "" {
+	if w != "" && strings.Trim(w, nameChars+"./:,+=@%$") == "" {
 		return b.String()
 	}
 	return `"` + b.String() + `"`
+}
+
+var systemdEscapes = map[byte]string{
+	'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`,
 }
 
 func quoteWords(argv []string, quote func(string) string) string {
@@ -2458,15 +2441,15 @@ func (j *exportJob) systemd() {
 		j.line("StandardInput=file:%s", j.systemdPath(j.Stdin))
 	}
 	if j.Stdout == "" || j.Stderr == "" {
-		j.line("# Output that procdog writes to its monitor log goes to the journal:")
-		j.line("#   journalctl --user -u procdog-%s", j.name)
+		j.line("# Output that procdog writes to its monitor log goes to the journal:\n"+
+			"#   journalctl --user -u procdog-%s", j.name)
 	}
 	mode := map[bool]string{true: "append:", false: "truncate:"}[j.Append]
-	for _, f := range [][2]string{{"StandardOutput", j.Stdout}, {"StandardError", j.Stderr}} {
+	for _, f := range [][2]string{{"Output", j.Stdout}, {"Error", j.Stderr}} {
 		if f[1] == "" {
-			j.line("%s=journal", f[0])
+			j.line("Standard%s=journal", f[0])
 		} else {
-			j.line("%s=%s%s", f[0], mode, j.systemdPath(f[1]))
+			j.line("Standard%s=%s%s", f[0], mode, j.systemdPath(f[1]))
 		}
 	}
 	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
@@ -2486,7 +2469,8 @@ func (j *exportJob) systemdRestart() {
 		j.line("Restart=no")
 		return
 	}
-	j.line("Restart=%s\nRestartSec=%s", j.Restart, exportSeconds(j.restartDelay()))
+	j.line("Restart=%s\nRestartSec=%s", j.Restart,
+		exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
 	if j.Restart == "on-failure" {
 		j.line("# procdog counts death by any signal as a failure.\n" +
 			"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
@@ -2496,39 +2480,13 @@ func (j *exportJob) systemdRestart() {
 		maxRestartDelay.Seconds())
 }
 
-// systemdHealth is the health check as an ExecStartPost= loop of health_count tries.
+// systemdHealth is the health check as an ExecStartPost= loop of health_count tries, each under
+// timeout(1).
 func (j *exportJob) systemdHealth() {
-	argv := j.healthArgv()
-	if argv == nil {
-		return
-	}
-	tries := max(j.HealthCount, 1)
-	loop := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; "+
-		"sleep %s; done", quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
-	prefix := ""
-	if j.EnsureHealthy {
-		j.line("# The health check, as --ensure-healthy: the unit fails to start and its")
-		j.line("# process is stopped unless a try passes within health_count=%d tries.", tries)
-	} else {
-		j.line("# procdog only reports the health check, in status; a unit has nowhere to.")
-		j.line("# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
-		j.note("the health check, which only procdog status reports (commented out)")
-		prefix = "#"
-	}
-	// The start may take every try, each to its timeout, and the delays.
-	wait := math.Ceil(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
-	j.refuse(wait*1e6 >= math.MaxUint64, "cannot export health_count=%d: a systemd unit "+
-		"cannot wait %s seconds for the health check", tries, exportSeconds(wait))
-	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(loop))
-	j.line("%sTimeoutStartSec=%s", prefix, exportSeconds(wait))
-}
-
-// healthArgv is the health check as a unit's command, under timeout(1), or nil.
-func (j *exportJob) healthArgv() []string {
 	argv := j.health
 	switch {
 	case j.healthKinds() == 0 || j.HealthNotify:
-		return nil
+		return
 	case j.HealthURL != "":
 		// 2xx and 3xx pass, as for procdog: -f fails on 4xx and 5xx and no
 		// redirect is followed; -g keeps [] and {} literal; no proxy.
@@ -2543,18 +2501,33 @@ func (j *exportJob) healthArgv() []string {
 			argv = []string{bash, "-c", "exec 3<>" + dev}
 		}
 	}
-	timeout, err := exportExecutable("timeout", j.Dir)
-	switch {
-	case argv == nil:
+	if argv == nil {
 		j.note("the health check (no curl or bash on PATH to run it)")
-		return nil
-	case j.HealthTimeout == 0:
-		return argv
-	case err != nil:
-		j.note("health_timeout (no timeout command on PATH)")
-		return argv
+		return
 	}
-	return append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
+	if timeout, err := exportExecutable("timeout", j.Dir); err == nil && j.HealthTimeout != 0 {
+		argv = append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
+	} else if j.HealthTimeout != 0 {
+		j.note("health_timeout (no timeout command on PATH)")
+	}
+	tries, prefix := max(j.HealthCount, 1), ""
+	if j.EnsureHealthy {
+		j.line("# The health check, as --ensure-healthy: the unit fails to start and its\n"+
+			"# process is stopped unless a try passes within health_count=%d tries.", tries)
+	} else {
+		j.line("# procdog only reports the health check, in status; a unit has nowhere to.\n" +
+			"# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
+		j.note("the health check, which only procdog status reports (commented out)")
+		prefix = "#"
+	}
+	// The start may take every try, each to its timeout, and the delays.
+	wait := math.Ceil(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	j.refuse(wait*1e6 >= math.MaxUint64, "cannot export health_count=%d: a systemd unit "+
+		"cannot wait %s seconds for the health check", tries, exportSeconds(wait))
+	loop := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; "+
+		"sleep %s; done", quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
+	j.line("%[1]sExecStartPost=/bin/sh -c %[2]s\n%[1]sTimeoutStartSec=%[3]s", prefix,
+		systemdQuote(loop), exportSeconds(wait))
 }
 
 // plistString refuses what XML cannot hold even escaped (most control characters,
@@ -2566,13 +2539,13 @@ func (j *exportJob) plistString(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;").Replace(s)
 }
 
-// plistComment writes an XML comment, which may not hold "--".
+// plistComment writes XML comments, one a line, which may not hold "--".
 func (j *exportJob) plistComment(format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
 	for strings.Contains(text, "--") {
 		text = strings.ReplaceAll(text, "--", "- -")
 	}
-	j.line("\t<!-- %s -->", text)
+	j.line("\t<!-- %s -->", strings.ReplaceAll(text, "\n", " -->\n\t<!-- "))
 }
 
 func (j *exportJob) plistKey(key, format string, args ...any) {
@@ -2580,14 +2553,12 @@ func (j *exportJob) plistKey(key, format string, args ...any) {
 }
 
 func (j *exportJob) launchd() {
-	j.line(`<?xml version="1.0" encoding="UTF-8"?>`)
-	j.line(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" ` +
-		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">`)
-	j.line(`<plist version="1.0">` + "\n<dict>")
-	j.plistComment("procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would.",
-		j.name)
-	j.plistComment("To install it: cp THIS ~/Library/LaunchAgents/procdog.%s.plist", j.name)
-	j.plistComment("  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%s.plist", j.name)
+	j.line(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" ` +
+		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">` + "\n<plist version=\"1.0\">\n<dict>")
+	j.plistComment("procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would.\n"+
+		"To install it: cp THIS ~/Library/LaunchAgents/procdog.%[1]s.plist\n"+
+		"  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%[1]s.plist", j.name)
 	j.plistKey("Label", "<string>procdog.%s</string>", j.name)
 	j.line("\t<key>ProgramArguments</key>\n\t<array>")
 	for _, a := range j.argv {
@@ -2595,13 +2566,13 @@ func (j *exportJob) launchd() {
 	}
 	j.line("\t</array>")
 	j.plistKey("WorkingDirectory", "<string>%s</string>", j.plistString(j.Dir))
-	j.plistComment("procdog passes on the environment of the shell that starts it; launchd")
-	j.plistComment("gives an agent its own. Add EnvironmentVariables for what the process needs.")
+	j.plistComment("procdog passes on the environment of the shell that starts it; launchd\n" +
+		"gives an agent its own. Add EnvironmentVariables for what the process needs.")
 	if len(j.env) > 0 {
 		j.line("\t<key>EnvironmentVariables</key>\n\t<dict>")
 		for _, kv := range j.env {
-			k, v, _ := strings.Cut(kv, "=")
-			j.line("\t\t<key>%s</key>\n\t\t<string>%s</string>", j.plistString(k), j.plistString(v))
+			k, v, _ := strings.Cut(kv, "=") // k is a name: nothing to escape
+			j.line("\t\t<key>%s</key>\n\t\t<string>%s</string>", k, j.plistString(v))
 		}
 		j.line("\t</dict>")
 	}
@@ -2633,13 +2604,13 @@ func (j *exportJob) launchd() {
 
 // launchd has no stop signal but SIGTERM, no restart limit and no doubling delay.
 func (j *exportJob) launchdStopAndRestart() {
-	j.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills")
-	j.plistComment("the job's process group when the job ends, as procdog does.")
+	j.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills\n" +
+		"the job's process group when the job ends, as procdog does.")
 	if sig := systemdSignal(j.StopSignal); sig != "SIGTERM" {
 		j.plistComment("procdog's stop signal, %s, is not SIGTERM: launchd cannot send it.", sig)
 		j.note("stop_signal=" + string(j.StopSignal))
 	}
-	j.plistKey("ExitTimeOut", "<integer>%d</integer>", max(exportWholeSeconds(j.StopTimeout), 1))
+	j.plistKey("ExitTimeOut", "<integer>%d</integer>", max(int(math.Ceil(j.StopTimeout)), 1))
 	if !j.restarts() {
 		return
 	}
@@ -2649,10 +2620,10 @@ func (j *exportJob) launchdStopAndRestart() {
 		j.plistComment("Restarted unless it exits with status 0.")
 		j.plistKey("KeepAlive", "<dict><key>SuccessfulExit</key><false/></dict>")
 	}
-	j.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles",
-		j.MaxRestarts)
-	j.plistComment("up to 30 s; launchd restarts for ever, at most once per ThrottleInterval.")
-	j.plistKey("ThrottleInterval", "<integer>%d</integer>", exportWholeSeconds(j.restartDelay()))
+	j.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles\n"+
+		"up to 30 s; launchd restarts for ever, at most once per ThrottleInterval.", j.MaxRestarts)
+	j.plistKey("ThrottleInterval", "<integer>%d</integer>",
+		int(math.Ceil(min(j.RestartDelay, maxRestartDelay.Seconds()))))
 	j.note(fmt.Sprintf("max_restarts=%d", j.MaxRestarts))
 }
 
