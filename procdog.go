@@ -2313,6 +2313,13 @@ func writeExport(path, text string) error {
 func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
 func (j *exportJob) note(what string)                { j.notes = append(j.notes, what) }
 
+// lineIf is line for lines of the output that depend on an option.
+func (j *exportJob) lineIf(when bool, format string, args ...any) {
+	if when {
+		j.line(format, args...)
+	}
+}
+
 func (j *exportJob) restarts() bool { return j.Restart != "no" && j.MaxRestarts > 0 }
 
 // refuse keeps the first value the format cannot hold: writers need not check each line.
@@ -2347,7 +2354,7 @@ func systemdQuote(w string) string {
 		switch e, ok := systemdEscapes[w[i]]; {
 		case ok:
 			b.WriteString(e)
-		case systemdControl(rune(w[i])) || w[i] >= 0x80 && !valid:
+		case w[i] < 0x20 || w[i] == 0x7f || w[i] >= 0x80 && !valid:
 			fmt.Fprintf(&b, `\x%02x`, w[i])
 		default:
 			b.WriteByte(w[i])
@@ -2371,12 +2378,10 @@ func quoteWords(argv []string, quote func(string) string) string {
 	return strings.Join(words, " ")
 }
 
-func systemdControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
 // systemdText is one line, no specifiers, no backslash at its end (which joins the next).
 func systemdText(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if systemdControl(r) {
+		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
@@ -2384,12 +2389,14 @@ func systemdText(s string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, `\ `), "%", "%%")
 }
 
-// systemdPath refuses a path that a unit file would read as another one.
+// systemdPath refuses a path that a unit file would read as another one: one that systemdText
+// changes (a control character, invalid UTF-8, a backslash or space at its end) or that starts
+// with a space.
 func (j *exportJob) systemdPath(path string) string {
-	j.refuse(strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) ||
-		!utf8.ValidString(path) || strings.ContainsFunc(path, systemdControl),
+	text := systemdText(path)
+	j.refuse(text != strings.ReplaceAll(path, "%", "%%") || strings.TrimSpace(path) != path,
 		"cannot export the path %q: a unit file cannot hold it", path)
-	return strings.ReplaceAll(path, "%", "%%")
+	return text
 }
 
 // systemdSignal is a signal as KillSignal= takes it: SIGTERM, or a number.
@@ -2410,25 +2417,21 @@ func (j *exportJob) systemd() {
 		"#   systemctl --user daemon-reload && "+
 		"systemctl --user enable --now procdog-%[1]s.service\n"+
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
-	j.refuse(j.restarts() && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
+	restarts := j.restarts()
+	j.refuse(restarts && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
 		"cannot export max_restarts=%d: a systemd unit holds at most %d", j.MaxRestarts,
 		uint32(math.MaxUint32-1))
-	if j.restarts() {
-		j.line("# procdog restarts at most max_restarts=%d times; "+
-			"systemd counts starts in a window:\n"+
-			"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
-			"# that fails more slowly than that is restarted again.\n"+
-			"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
-			j.MaxRestarts, j.MaxRestarts+1, exportRestartWindow(j.options))
-	}
-	if j.HealthNotify {
-		j.line("\n[Service]\n# The process is started once it sends READY=1, as for procdog's\n" +
-			"# --health-notify; any process of the service may send it.\n" +
-			"Type=notify\nNotifyAccess=all")
-	} else {
-		j.line("\n[Service]\n" +
-			"# exec: the start fails if the command cannot be run, as procdog's does.\nType=exec")
-	}
+	j.lineIf(restarts, "# procdog restarts at most max_restarts=%d times; "+
+		"systemd counts starts in a window:\n"+
+		"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
+		"# that fails more slowly than that is restarted again.\n"+
+		"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
+		j.MaxRestarts, j.MaxRestarts+1, exportRestartWindow(j.options))
+	j.lineIf(j.HealthNotify, "\n[Service]\n# The process is started once it sends READY=1, as "+
+		"for procdog's\n# --health-notify; any process of the service may send it.\n"+
+		"Type=notify\nNotifyAccess=all")
+	j.lineIf(!j.HealthNotify, "\n[Service]\n"+
+		"# exec: the start fails if the command cannot be run, as procdog's does.\nType=exec")
 	j.line("ExecStart=%s\nWorkingDirectory=%s\n"+
 		"# procdog passes on the environment of the shell that starts it; a service gets\n"+
 		"# the service manager's. Add Environment= lines for what the process needs.",
@@ -2437,47 +2440,30 @@ func (j *exportJob) systemd() {
 		// Environment= expands specifiers (%) but not variables ($).
 		j.line("Environment=%s", strings.ReplaceAll(systemdQuote(kv), "$$", "$"))
 	}
-	if j.Stdin != os.DevNull {
-		j.line("StandardInput=file:%s", j.systemdPath(j.Stdin))
-	}
-	if j.Stdout == "" || j.Stderr == "" {
-		j.line("# Output that procdog writes to its monitor log goes to the journal:\n"+
-			"#   journalctl --user -u procdog-%s", j.name)
-	}
+	j.lineIf(j.Stdin != os.DevNull, "StandardInput=file:%s", j.systemdPath(j.Stdin))
+	j.lineIf(j.Stdout == "" || j.Stderr == "", "# Output that procdog writes to its monitor log "+
+		"goes to the journal:\n#   journalctl --user -u procdog-%s", j.name)
 	mode := map[bool]string{true: "append:", false: "truncate:"}[j.Append]
 	for _, f := range [][2]string{{"Output", j.Stdout}, {"Error", j.Stderr}} {
-		if f[1] == "" {
-			j.line("Standard%s=journal", f[0])
-		} else {
-			j.line("Standard%s=%s%s", f[0], mode, j.systemdPath(f[1]))
-		}
+		j.lineIf(f[1] == "", "Standard%s=journal", f[0])
+		j.lineIf(f[1] != "", "Standard%s=%s%s", f[0], mode, j.systemdPath(f[1]))
 	}
 	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
 	j.line("# Stop: the stop signal to every process the service started, then SIGKILL\n"+
 		"# after the stop timeout, as procdog does to the process group.\n"+
 		"KillMode=control-group\nKillSignal=%s\nTimeoutStopSec=%s",
 		systemdSignal(j.StopSignal), exportSeconds(max(j.StopTimeout, 0.001)))
-	j.systemdRestart()
+	j.lineIf(!restarts, "Restart=no")
+	j.lineIf(restarts, "Restart=%s\nRestartSec=%s", j.Restart,
+		exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
+	// A signal is a failure to procdog, but SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean exit
+	// to systemd.
+	j.lineIf(restarts && j.Restart == "on-failure", "# procdog counts death by any signal as "+
+		"a failure.\nRestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
+	j.lineIf(restarts, "# procdog doubles the delay after each restart, up to 30 s; systemd 254 "+
+		"and\n# later can too:\n#RestartSteps=%d\n#RestartMaxDelaySec=30", j.MaxRestarts)
 	j.systemdHealth()
 	j.line("\n[Install]\nWantedBy=default.target")
-}
-
-// systemdRestart is the restart policy. A signal is a failure to procdog,
-// but SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean exit to systemd.
-func (j *exportJob) systemdRestart() {
-	if !j.restarts() {
-		j.line("Restart=no")
-		return
-	}
-	j.line("Restart=%s\nRestartSec=%s", j.Restart,
-		exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
-	if j.Restart == "on-failure" {
-		j.line("# procdog counts death by any signal as a failure.\n" +
-			"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
-	}
-	j.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and\n"+
-		"# later can too:\n#RestartSteps=%d\n#RestartMaxDelaySec=%g", j.MaxRestarts,
-		maxRestartDelay.Seconds())
 }
 
 // systemdHealth is the health check as an ExecStartPost= loop of health_count tries, each under
