@@ -2525,35 +2525,28 @@ func (j *exportJob) plistString(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;").Replace(s)
 }
 
-// plistComment writes XML comments, one a line, which may not hold "--".
-func (j *exportJob) plistComment(format string, args ...any) {
-	text := fmt.Sprintf(format, args...)
-	for strings.Contains(text, "--") {
-		text = strings.ReplaceAll(text, "--", "- -")
-	}
-	j.line("\t<!-- %s -->", strings.ReplaceAll(text, "\n", " -->\n\t<!-- "))
-}
-
-func (j *exportJob) plistKey(key, format string, args ...any) {
-	j.line("\t<key>%s</key>\n\t"+format, append([]any{key}, args...)...)
-}
-
+// launchd writes a plist. Its comments name the process once made fit for XML, which a comment
+// that holds "--" is not.
 func (j *exportJob) launchd() {
-	j.line(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
-		`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" ` +
-		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">` + "\n<plist version=\"1.0\">\n<dict>")
-	j.plistComment("procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would.\n"+
-		"To install it: cp THIS ~/Library/LaunchAgents/procdog.%[1]s.plist\n"+
-		"  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%[1]s.plist", j.name)
-	j.plistKey("Label", "<string>procdog.%s</string>", j.name)
-	j.line("\t<key>ProgramArguments</key>\n\t<array>")
+	commented := j.name
+	for strings.Contains(commented, "--") {
+		commented = strings.ReplaceAll(commented, "--", "- -")
+	}
+	j.line(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
+		`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" `+
+		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">`+"\n<plist version=\"1.0\">\n<dict>\n"+
+		"\t<!-- procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would. -->\n"+
+		"\t<!-- To install it: cp THIS ~/Library/LaunchAgents/procdog.%[1]s.plist -->\n"+
+		"\t<!--   launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%[1]s.plist -->\n"+
+		"\t<key>Label</key>\n\t<string>procdog.%[2]s</string>\n"+
+		"\t<key>ProgramArguments</key>\n\t<array>", commented, j.name)
 	for _, a := range j.argv {
 		j.line("\t\t<string>%s</string>", j.plistString(a))
 	}
-	j.line("\t</array>")
-	j.plistKey("WorkingDirectory", "<string>%s</string>", j.plistString(j.Dir))
-	j.plistComment("procdog passes on the environment of the shell that starts it; launchd\n" +
-		"gives an agent its own. Add EnvironmentVariables for what the process needs.")
+	j.line("\t</array>\n\t<key>WorkingDirectory</key>\n\t<string>%s</string>\n"+
+		"\t<!-- procdog passes on the environment of the shell that starts it; launchd -->\n"+
+		"\t<!-- gives an agent its own. Add EnvironmentVariables for what the process needs. -->",
+		j.plistString(j.Dir))
 	if len(j.env) > 0 {
 		j.line("\t<key>EnvironmentVariables</key>\n\t<dict>")
 		for _, kv := range j.env {
@@ -2562,27 +2555,23 @@ func (j *exportJob) launchd() {
 		}
 		j.line("\t</dict>")
 	}
-	j.plistKey("RunAtLoad", "<true/>")
-	if j.Stdin != os.DevNull {
-		j.plistKey("StandardInPath", "<string>%s</string>", j.plistString(j.Stdin))
-	}
-	if j.Stdout == "" || j.Stderr == "" {
-		j.plistComment("Output that procdog writes to its monitor log has no path: " +
-			"launchd drops it.")
-	}
+	j.line("\t<key>RunAtLoad</key>\n\t<true/>")
+	j.lineIf(j.Stdin != os.DevNull, "\t<key>StandardInPath</key>\n\t<string>%s</string>",
+		j.plistString(j.Stdin))
+	j.lineIf(j.Stdout == "" || j.Stderr == "", "\t<!-- Output that procdog writes to its "+
+		"monitor log has no path: launchd drops it. -->")
 	if (j.Stdout != "" || j.Stderr != "") && !j.Append {
-		j.plistComment("launchd appends to these files; " +
-			"procdog truncates them without append=true.")
+		j.line("\t<!-- launchd appends to these files; " +
+			"procdog truncates them without append=true. -->")
 		j.note("truncating the output files (launchd appends)")
 	}
-	for _, f := range [][2]string{{"StandardOutPath", j.Stdout}, {"StandardErrorPath", j.Stderr}} {
-		if f[1] != "" {
-			j.plistKey(f[0], "<string>%s</string>", j.plistString(f[1]))
-		}
-	}
+	j.lineIf(j.Stdout != "", "\t<key>StandardOutPath</key>\n\t<string>%s</string>",
+		j.plistString(j.Stdout))
+	j.lineIf(j.Stderr != "", "\t<key>StandardErrorPath</key>\n\t<string>%s</string>",
+		j.plistString(j.Stderr))
 	j.launchdStopAndRestart()
 	if j.healthKinds() > 0 {
-		j.plistComment("launchd has no health check: the one procdog runs is left out.")
+		j.line("\t<!-- launchd has no health check: the one procdog runs is left out. -->")
 		j.note("the health check")
 	}
 	j.line("</dict>\n</plist>")
@@ -2590,25 +2579,24 @@ func (j *exportJob) launchd() {
 
 // launchd has no stop signal but SIGTERM, no restart limit and no doubling delay.
 func (j *exportJob) launchdStopAndRestart() {
-	j.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills\n" +
-		"the job's process group when the job ends, as procdog does.")
+	j.line("\t<!-- Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also " +
+		"kills -->\n\t<!-- the job's process group when the job ends, as procdog does. -->")
 	if sig := systemdSignal(j.StopSignal); sig != "SIGTERM" {
-		j.plistComment("procdog's stop signal, %s, is not SIGTERM: launchd cannot send it.", sig)
+		j.line("\t<!-- procdog's stop signal, %s, is not SIGTERM: launchd cannot send it. -->", sig)
 		j.note("stop_signal=" + string(j.StopSignal))
 	}
-	j.plistKey("ExitTimeOut", "<integer>%d</integer>", max(int(math.Ceil(j.StopTimeout)), 1))
+	j.line("\t<key>ExitTimeOut</key>\n\t<integer>%d</integer>",
+		max(int(math.Ceil(j.StopTimeout)), 1))
 	if !j.restarts() {
 		return
 	}
-	if j.Restart == "always" {
-		j.plistKey("KeepAlive", "<true/>")
-	} else {
-		j.plistComment("Restarted unless it exits with status 0.")
-		j.plistKey("KeepAlive", "<dict><key>SuccessfulExit</key><false/></dict>")
-	}
-	j.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles\n"+
-		"up to 30 s; launchd restarts for ever, at most once per ThrottleInterval.", j.MaxRestarts)
-	j.plistKey("ThrottleInterval", "<integer>%d</integer>",
+	j.lineIf(j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
+	j.lineIf(j.Restart != "always", "\t<!-- Restarted unless it exits with status 0. -->\n"+
+		"\t<key>KeepAlive</key>\n\t<dict><key>SuccessfulExit</key><false/></dict>")
+	j.line("\t<!-- procdog restarts at most max_restarts=%d times, after a delay that "+
+		"doubles -->\n\t<!-- up to 30 s; launchd restarts for ever, at most once per "+
+		"ThrottleInterval. -->\n"+
+		"\t<key>ThrottleInterval</key>\n\t<integer>%d</integer>", j.MaxRestarts,
 		int(math.Ceil(min(j.RestartDelay, maxRestartDelay.Seconds()))))
 	j.note(fmt.Sprintf("max_restarts=%d", j.MaxRestarts))
 }
