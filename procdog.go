@@ -2320,8 +2320,6 @@ func (j *exportJob) lineIf(when bool, format string, args ...any) {
 	}
 }
 
-func (j *exportJob) restarts() bool { return j.Restart != "no" && j.MaxRestarts > 0 }
-
 // refuse keeps the first value the format cannot hold: writers need not check each line.
 func (j *exportJob) refuse(bad bool, format string, args ...any) {
 	if bad && j.err == nil {
@@ -2390,8 +2388,7 @@ func systemdText(s string) string {
 }
 
 // systemdPath refuses a path that a unit file would read as another one: one that systemdText
-// changes (a control character, invalid UTF-8, a backslash or space at its end) or that starts
-// with a space.
+// changes (control characters, invalid UTF-8, a trailing \ or space) or with a leading space.
 func (j *exportJob) systemdPath(path string) string {
 	text := systemdText(path)
 	j.refuse(text != strings.ReplaceAll(path, "%", "%%") || strings.TrimSpace(path) != path,
@@ -2417,7 +2414,7 @@ func (j *exportJob) systemd() {
 		"#   systemctl --user daemon-reload && "+
 		"systemctl --user enable --now procdog-%[1]s.service\n"+
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
-	restarts := j.restarts()
+	restarts := j.Restart != "no" && j.MaxRestarts > 0
 	j.refuse(restarts && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
 		"cannot export max_restarts=%d: a systemd unit holds at most %d", j.MaxRestarts,
 		uint32(math.MaxUint32-1))
@@ -2497,10 +2494,9 @@ func (j *exportJob) systemdHealth() {
 		j.note("health_timeout (no timeout command on PATH)")
 	}
 	tries, prefix := max(j.HealthCount, 1), ""
-	if j.EnsureHealthy {
-		j.line("# The health check, as --ensure-healthy: the unit fails to start and its\n"+
-			"# process is stopped unless a try passes within health_count=%d tries.", tries)
-	} else {
+	j.lineIf(j.EnsureHealthy, "# The health check, as --ensure-healthy: the unit fails to start "+
+		"and its\n# process is stopped unless a try passes within health_count=%d tries.", tries)
+	if !j.EnsureHealthy {
 		j.line("# procdog only reports the health check, in status; a unit has nowhere to.\n" +
 			"# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
 		j.note("the health check, which only procdog status reports (commented out)")
@@ -2587,7 +2583,7 @@ func (j *exportJob) launchdStopAndRestart() {
 	}
 	j.line("\t<key>ExitTimeOut</key>\n\t<integer>%d</integer>",
 		max(int(math.Ceil(j.StopTimeout)), 1))
-	if !j.restarts() {
+	if j.Restart == "no" || j.MaxRestarts <= 0 {
 		return
 	}
 	j.lineIf(j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
