@@ -2521,13 +2521,10 @@ func (j *exportJob) plistString(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;").Replace(s)
 }
 
-// launchd writes a plist. Its comments name the process once made fit for XML, which a comment
-// that holds "--" is not.
+// launchd writes a plist. An XML comment may not hold "--", which a name may: where a comment
+// names the process, a space parts each two dashes (in two passes, as one leaves "- --" of "---").
 func (j *exportJob) launchd() {
-	commented := j.name
-	for strings.Contains(commented, "--") {
-		commented = strings.ReplaceAll(commented, "--", "- -")
-	}
+	commented := strings.ReplaceAll(strings.ReplaceAll(j.name, "--", "- -"), "--", "- -")
 	j.line(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
 		`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" `+
 		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">`+"\n<plist version=\"1.0\">\n<dict>\n"+
@@ -2543,14 +2540,12 @@ func (j *exportJob) launchd() {
 		"\t<!-- procdog passes on the environment of the shell that starts it; launchd -->\n"+
 		"\t<!-- gives an agent its own. Add EnvironmentVariables for what the process needs. -->",
 		j.plistString(j.Dir))
-	if len(j.env) > 0 {
-		j.line("\t<key>EnvironmentVariables</key>\n\t<dict>")
-		for _, kv := range j.env {
-			k, v, _ := strings.Cut(kv, "=") // k is a name: nothing to escape
-			j.line("\t\t<key>%s</key>\n\t\t<string>%s</string>", k, j.plistString(v))
-		}
-		j.line("\t</dict>")
+	j.lineIf(len(j.env) > 0, "\t<key>EnvironmentVariables</key>\n\t<dict>")
+	for _, kv := range j.env {
+		k, v, _ := strings.Cut(kv, "=") // k is a name: nothing to escape
+		j.line("\t\t<key>%s</key>\n\t\t<string>%s</string>", k, j.plistString(v))
 	}
+	j.lineIf(len(j.env) > 0, "\t</dict>")
 	j.line("\t<key>RunAtLoad</key>\n\t<true/>")
 	j.lineIf(j.Stdin != os.DevNull, "\t<key>StandardInPath</key>\n\t<string>%s</string>",
 		j.plistString(j.Stdin))
