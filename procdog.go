@@ -2057,74 +2057,64 @@ var exportFormats = []string{"systemd", "launchd"}
 // PATH now, because a service manager runs its services with its own PATH.
 type exportJob struct {
 	options
-	name   string
-	argv   []string // argv[0] is absolute
-	health []string // the health command, argv[0] absolute, or none
-	env    []string // what --env adds, as NAME=value
-	notes  []string // what the format cannot say, for one warning line
-	b      strings.Builder
-	err    error // the first value that the format cannot hold
+	name              string
+	argv, health, env []string // argv[0] and health[0] absolute; env as NAME=value
+	notes             []string // what the format cannot say, for one warning line
+	b                 strings.Builder
+	err               error // the first value that the format cannot hold
 }
 
+// runExport refuses what start would refuse.
 func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
-	switch {
-	case !slices.Contains(exportFormats, words[0]):
+	format, name := words[0], words[1]
+	if !slices.Contains(exportFormats, format) {
 		return usageErrorf("argument format: invalid choice: '%s' (choose from '%s')",
-			words[0], strings.Join(exportFormats, "', '"))
-	case !validName(words[1]):
+			format, strings.Join(exportFormats, "', '"))
+	} else if !validName(name) {
 		return usageErrorf("Invalid process name '%s'; must be alphanumeric, "+
-			"with only underscores or dashes", words[1])
+			"with only underscores or dashes", name)
 	}
-	j, err := newExportJob(cl, words[1])
+	o, err := resolveOptions(cl, name)
+	if err == nil {
+		err = (client{name: name, command: "export"}).checkStartable(o)
+	}
+	if err == nil {
+		err = o.resolvePaths()
+	}
 	if err != nil {
 		return err
 	}
-	map[string]func(){"systemd": j.systemd, "launchd": j.launchd}[words[0]]()
-	switch {
-	case j.err != nil:
+	j := &exportJob{options: o, name: name}
+	j.argv, _ = o.commandArgs() // checkStartable has checked these three
+	j.health, _ = o.healthArgs()
+	j.env, _ = o.Env.vars()
+	if j.argv[0], err = exportExecutable(j.argv[0], o.Dir); err != nil {
+		return failf(exitError, "Failed to start: %s", describeExecError(err))
+	}
+	if len(j.health) > 0 {
+		if j.health[0], err = exportExecutable(j.health[0], o.Dir); err != nil {
+			return failf(exitError, "Failed to run health command: %s", describeExecError(err))
+		}
+	}
+	given := append([]string{o.Stdin, o.Stdout, o.Stderr}, j.argv...)
+	for _, s := range append(given, j.health...) {
+		if strings.ContainsRune(s, 0) {
+			return failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, "+
+				"which no process can be given", name, s)
+		}
+	}
+	map[string]func(){"systemd": j.systemd, "launchd": j.launchd}[format]()
+	if j.err != nil {
 		return j.err
-	case len(j.notes) > 0:
+	} else if len(j.notes) > 0 {
 		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s "+
-			"(see its comments)\n",
-			words[0], strings.Join(j.notes, "; "))
+			"(see its comments)\n", format, strings.Join(j.notes, "; "))
 	}
 	if j.Output != "" {
 		return writeExport(j.Output, j.b.String())
 	}
 	_, err = io.WriteString(stdout, j.b.String())
 	return err
-}
-
-// newExportJob refuses what start would refuse.
-func newExportJob(cl commandLine, name string) (*exportJob, error) {
-	o, err := resolveOptions(cl, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := (client{name: name, command: "export"}).checkStartable(o); err != nil {
-		return nil, err
-	}
-	if err := o.resolvePaths(); err != nil {
-		return nil, err
-	}
-	argv, _ := o.commandArgs() // checkStartable has checked these three
-	health, _ := o.healthArgs()
-	env, _ := o.Env.vars()
-	if argv[0], err = exportExecutable(argv[0], o.Dir); err != nil {
-		return nil, failf(exitError, "Failed to start: %s", describeExecError(err))
-	}
-	if len(health) > 0 {
-		if health[0], err = exportExecutable(health[0], o.Dir); err != nil {
-			return nil, failf(exitError, "Failed to run health command: %s", describeExecError(err))
-		}
-	}
-	for _, s := range append(append([]string{o.Stdin, o.Stdout, o.Stderr}, argv...), health...) {
-		if strings.ContainsRune(s, 0) {
-			return nil, failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, "+
-				"which no process can be given", name, s)
-		}
-	}
-	return &exportJob{options: o, name: name, argv: argv, health: health, env: env}, nil
 }
 
 func exportExecutable(name, dir string) (string, error) {
@@ -2155,9 +2145,12 @@ func writeExport(path, text string) error {
 func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
 func (j *exportJob) note(what string)                { j.notes = append(j.notes, what) }
 
-func (j *exportJob) restarts() bool { return j.Restart != "no" && j.MaxRestarts > 0 }
-
-func (j *exportJob) restartDelay() float64 { return min(j.RestartDelay, maxRestartDelay.Seconds()) }
+// lineIf is line for lines of the output that depend on an option.
+func (j *exportJob) lineIf(when bool, format string, args ...any) {
+	if when {
+		j.line(format, args...)
+	}
+}
 
 // refuse keeps the first value the format cannot hold: writers need not check each line.
 func (j *exportJob) refuse(bad bool, format string, args ...any) {
@@ -2168,26 +2161,17 @@ func (j *exportJob) refuse(bad bool, format string, args ...any) {
 
 func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-func exportWholeSeconds(f float64) int { return int(math.Ceil(f)) }
-
 // exportRestartWindow is the time procdog's doubling delays take, plus systemd's 10 s.
 func exportRestartWindow(o options) int {
 	limit := maxRestartDelay.Seconds()
-	window, d, starts := 10.0, min(o.RestartDelay, limit), o.MaxRestarts+1
-	for ; starts > 0 && d > 0 && d < limit; starts-- {
-		window += d
-		d = min(2*d, limit)
+	window, d := 10.0, min(o.RestartDelay, limit)
+	for starts := o.MaxRestarts + 1; starts > 0 && d > 0; starts-- {
+		if d == limit {
+			return int(math.Ceil(window + float64(starts)*limit))
+		}
+		window, d = window+d, min(2*d, limit)
 	}
-	if d == limit {
-		window += float64(starts) * limit
-	}
-	return exportWholeSeconds(window)
-}
-
-const systemdPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+=@%$"
-
-var systemdEscapes = map[byte]string{
-	'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`,
+	return int(math.Ceil(window))
 }
 
 // systemdQuote: systemd resolves %-specifiers in the whole Exec line and $VARIABLES in
@@ -2200,16 +2184,20 @@ func systemdQuote(w string) string {
 		switch e, ok := systemdEscapes[w[i]]; {
 		case ok:
 			b.WriteString(e)
-		case systemdControl(rune(w[i])) || w[i] >= 0x80 && !valid:
+		case w[i] < 0x20 || w[i] == 0x7f || w[i] >= 0x80 && !valid:
 			fmt.Fprintf(&b, `\x%02x`, w[i])
 		default:
 			b.WriteByte(w[i])
 		}
 	}
-	if w != "" && strings.Trim(w, systemdPlain) == "" {
+	if w != "" && strings.Trim(w, nameChars+"./:,+=@%$") == "" {
 		return b.String()
 	}
 	return `"` + b.String() + `"`
+}
+
+var systemdEscapes = map[byte]string{
+	'%': "%%", '$': "$$", '"': `\"`, '\\': `\\`, '\n': `\n`, '\t': `\t`,
 }
 
 func quoteWords(argv []string, quote func(string) string) string {
@@ -2220,12 +2208,10 @@ func quoteWords(argv []string, quote func(string) string) string {
 	return strings.Join(words, " ")
 }
 
-func systemdControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
 // systemdText is one line, no specifiers, no backslash at its end (which joins the next).
 func systemdText(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if systemdControl(r) {
+		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
@@ -2233,12 +2219,13 @@ func systemdText(s string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, `\ `), "%", "%%")
 }
 
-// systemdPath refuses a path that a unit file would read as another one.
+// systemdPath refuses a path that a unit file would read as another one: one that systemdText
+// changes (control characters, invalid UTF-8, a trailing \ or space) or with a leading space.
 func (j *exportJob) systemdPath(path string) string {
-	j.refuse(strings.TrimSpace(path) != path || strings.HasSuffix(path, `\`) ||
-		!utf8.ValidString(path) || strings.ContainsFunc(path, systemdControl),
+	text := systemdText(path)
+	j.refuse(text != strings.ReplaceAll(path, "%", "%%") || strings.TrimSpace(path) != path,
 		"cannot export the path %q: a unit file cannot hold it", path)
-	return strings.ReplaceAll(path, "%", "%%")
+	return text
 }
 
 // systemdSignal is a signal as KillSignal= takes it: SIGTERM, or a number.
@@ -2259,25 +2246,21 @@ func (j *exportJob) systemd() {
 		"#   systemctl --user daemon-reload && "+
 		"systemctl --user enable --now procdog-%[1]s.service\n"+
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
-	j.refuse(j.restarts() && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
+	restarts := j.Restart != "no" && j.MaxRestarts > 0
+	j.refuse(restarts && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
 		"cannot export max_restarts=%d: a systemd unit holds at most %d", j.MaxRestarts,
 		uint32(math.MaxUint32-1))
-	if j.restarts() {
-		j.line("# procdog restarts at most max_restarts=%d times; "+
-			"systemd counts starts in a window:\n"+
-			"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
-			"# that fails more slowly than that is restarted again.\n"+
-			"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
-			j.MaxRestarts, j.MaxRestarts+1, exportRestartWindow(j.options))
-	}
-	if j.HealthNotify {
-		j.line("\n[Service]\n# The process is started once it sends READY=1, as for procdog's\n" +
-			"# --health-notify; any process of the service may send it.\n" +
-			"Type=notify\nNotifyAccess=all")
-	} else {
-		j.line("\n[Service]\n" +
-			"# exec: the start fails if the command cannot be run, as procdog's does.\nType=exec")
-	}
+	j.lineIf(restarts, "# procdog restarts at most max_restarts=%d times; "+
+		"systemd counts starts in a window:\n"+
+		"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
+		"# that fails more slowly than that is restarted again.\n"+
+		"StartLimitIntervalSec=%d\nStartLimitBurst=%[2]d",
+		j.MaxRestarts, j.MaxRestarts+1, exportRestartWindow(j.options))
+	j.lineIf(j.HealthNotify, "\n[Service]\n# The process is started once it sends READY=1, as "+
+		"for procdog's\n# --health-notify; any process of the service may send it.\n"+
+		"Type=notify\nNotifyAccess=all")
+	j.lineIf(!j.HealthNotify, "\n[Service]\n"+
+		"# exec: the start fails if the command cannot be run, as procdog's does.\nType=exec")
 	j.line("ExecStart=%s\nWorkingDirectory=%s\n"+
 		"# procdog passes on the environment of the shell that starts it; a service gets\n"+
 		"# the service manager's. Add Environment= lines for what the process needs.",
@@ -2286,81 +2269,39 @@ func (j *exportJob) systemd() {
 		// Environment= expands specifiers (%) but not variables ($).
 		j.line("Environment=%s", strings.ReplaceAll(systemdQuote(kv), "$$", "$"))
 	}
-	if j.Stdin != os.DevNull {
-		j.line("StandardInput=file:%s", j.systemdPath(j.Stdin))
-	}
-	if j.Stdout == "" || j.Stderr == "" {
-		j.line("# Output that procdog writes to its monitor log goes to the journal:")
-		j.line("#   journalctl --user -u procdog-%s", j.name)
-	}
+	j.lineIf(j.Stdin != os.DevNull, "StandardInput=file:%s", j.systemdPath(j.Stdin))
+	j.lineIf(j.Stdout == "" || j.Stderr == "", "# Output that procdog writes to its monitor log "+
+		"goes to the journal:\n#   journalctl --user -u procdog-%s", j.name)
 	mode := map[bool]string{true: "append:", false: "truncate:"}[j.Append]
-	for _, f := range [][2]string{{"StandardOutput", j.Stdout}, {"StandardError", j.Stderr}} {
-		if f[1] == "" {
-			j.line("%s=journal", f[0])
-		} else {
-			j.line("%s=%s%s", f[0], mode, j.systemdPath(f[1]))
-		}
+	for _, f := range [][2]string{{"Output", j.Stdout}, {"Error", j.Stderr}} {
+		j.lineIf(f[1] == "", "Standard%s=journal", f[0])
+		j.lineIf(f[1] != "", "Standard%s=%s%s", f[0], mode, j.systemdPath(f[1]))
 	}
 	// TimeoutStopSec=0 would mean no timeout at all, where procdog kills at once.
 	j.line("# Stop: the stop signal to every process the service started, then SIGKILL\n"+
 		"# after the stop timeout, as procdog does to the process group.\n"+
 		"KillMode=control-group\nKillSignal=%s\nTimeoutStopSec=%s",
 		systemdSignal(j.StopSignal), exportSeconds(max(j.StopTimeout, 0.001)))
-	j.systemdRestart()
+	j.lineIf(!restarts, "Restart=no")
+	j.lineIf(restarts, "Restart=%s\nRestartSec=%s", j.Restart,
+		exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
+	// A signal is a failure to procdog, but SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean exit
+	// to systemd.
+	j.lineIf(restarts && j.Restart == "on-failure", "# procdog counts death by any signal as "+
+		"a failure.\nRestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
+	j.lineIf(restarts, "# procdog doubles the delay after each restart, up to 30 s; systemd 254 "+
+		"and\n# later can too:\n#RestartSteps=%d\n#RestartMaxDelaySec=30", j.MaxRestarts)
 	j.systemdHealth()
 	j.line("\n[Install]\nWantedBy=default.target")
 }
 
-// systemdRestart is the restart policy. A signal is a failure to procdog,
-// but SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean exit to systemd.
-func (j *exportJob) systemdRestart() {
-	if !j.restarts() {
-		j.line("Restart=no")
-		return
-	}
-	j.line("Restart=%s\nRestartSec=%s", j.Restart, exportSeconds(j.restartDelay()))
-	if j.Restart == "on-failure" {
-		j.line("# procdog counts death by any signal as a failure.\n" +
-			"RestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
-	}
-	j.line("# procdog doubles the delay after each restart, up to 30 s; systemd 254 and\n"+
-		"# later can too:\n#RestartSteps=%d\n#RestartMaxDelaySec=%g", j.MaxRestarts,
-		maxRestartDelay.Seconds())
-}
-
-// systemdHealth is the health check as an ExecStartPost= loop of health_count tries.
+// systemdHealth is the health check as an ExecStartPost= loop of health_count tries, each under
+// timeout(1).
 func (j *exportJob) systemdHealth() {
-	argv := j.healthArgv()
-	if argv == nil {
-		return
-	}
-	tries := max(j.HealthCount, 1)
-	loop := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; "+
-		"sleep %s; done", quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
-	prefix := ""
-	if j.EnsureHealthy {
-		j.line("# The health check, as --ensure-healthy: the unit fails to start and its")
-		j.line("# process is stopped unless a try passes within health_count=%d tries.", tries)
-	} else {
-		j.line("# procdog only reports the health check, in status; a unit has nowhere to.")
-		j.line("# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
-		j.note("the health check, which only procdog status reports (commented out)")
-		prefix = "#"
-	}
-	// The start may take every try, each to its timeout, and the delays.
-	wait := math.Ceil(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
-	j.refuse(wait*1e6 >= math.MaxUint64, "cannot export health_count=%d: a systemd unit "+
-		"cannot wait %s seconds for the health check", tries, exportSeconds(wait))
-	j.line("%sExecStartPost=/bin/sh -c %s", prefix, systemdQuote(loop))
-	j.line("%sTimeoutStartSec=%s", prefix, exportSeconds(wait))
-}
-
-// healthArgv is the health check as a unit's command, under timeout(1), or nil.
-func (j *exportJob) healthArgv() []string {
 	argv := j.health
 	switch {
 	case j.healthKinds() == 0 || j.HealthNotify:
-		return nil
+		return
 	case j.HealthURL != "":
 		// 2xx and 3xx pass, as for procdog: -f fails on 4xx and 5xx and no
 		// redirect is followed; -g keeps [] and {} literal; no proxy.
@@ -2375,18 +2316,32 @@ func (j *exportJob) healthArgv() []string {
 			argv = []string{bash, "-c", "exec 3<>" + dev}
 		}
 	}
-	timeout, err := exportExecutable("timeout", j.Dir)
-	switch {
-	case argv == nil:
+	if argv == nil {
 		j.note("the health check (no curl or bash on PATH to run it)")
-		return nil
-	case j.HealthTimeout == 0:
-		return argv
-	case err != nil:
-		j.note("health_timeout (no timeout command on PATH)")
-		return argv
+		return
 	}
-	return append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
+	if timeout, err := exportExecutable("timeout", j.Dir); err == nil && j.HealthTimeout != 0 {
+		argv = append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
+	} else if j.HealthTimeout != 0 {
+		j.note("health_timeout (no timeout command on PATH)")
+	}
+	tries, prefix := max(j.HealthCount, 1), ""
+	j.lineIf(j.EnsureHealthy, "# The health check, as --ensure-healthy: the unit fails to start "+
+		"and its\n# process is stopped unless a try passes within health_count=%d tries.", tries)
+	if !j.EnsureHealthy {
+		j.line("# procdog only reports the health check, in status; a unit has nowhere to.\n" +
+			"# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
+		j.note("the health check, which only procdog status reports (commented out)")
+		prefix = "#"
+	}
+	// The start may take every try, each to its timeout, and the delays.
+	wait := math.Ceil(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
+	j.refuse(wait*1e6 >= math.MaxUint64, "cannot export health_count=%d: a systemd unit "+
+		"cannot wait %s seconds for the health check", tries, exportSeconds(wait))
+	loop := fmt.Sprintf("n=0; until %s; do n=$((n+1)); if [ $n -ge %d ]; then exit 1; fi; "+
+		"sleep %s; done", quoteWords(argv, shellQuote), tries, exportSeconds(j.HealthDelay))
+	j.line("%[1]sExecStartPost=/bin/sh -c %[2]s\n%[1]sTimeoutStartSec=%[3]s", prefix,
+		systemdQuote(loop), exportSeconds(wait))
 }
 
 // plistString refuses what XML cannot hold even escaped (most control characters,
@@ -2398,66 +2353,48 @@ func (j *exportJob) plistString(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;").Replace(s)
 }
 
-// plistComment writes an XML comment, which may not hold "--".
-func (j *exportJob) plistComment(format string, args ...any) {
-	text := fmt.Sprintf(format, args...)
-	for strings.Contains(text, "--") {
-		text = strings.ReplaceAll(text, "--", "- -")
-	}
-	j.line("\t<!-- %s -->", text)
-}
-
-func (j *exportJob) plistKey(key, format string, args ...any) {
-	j.line("\t<key>%s</key>\n\t"+format, append([]any{key}, args...)...)
-}
-
+// launchd writes a plist. An XML comment may not hold "--", which a name may: where a comment
+// names the process, a space parts each two dashes (in two passes, as one leaves "- --" of "---").
 func (j *exportJob) launchd() {
-	j.line(`<?xml version="1.0" encoding="UTF-8"?>`)
-	j.line(`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" ` +
-		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">`)
-	j.line(`<plist version="1.0">` + "\n<dict>")
-	j.plistComment("procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would.",
-		j.name)
-	j.plistComment("To install it: cp THIS ~/Library/LaunchAgents/procdog.%s.plist", j.name)
-	j.plistComment("  launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%s.plist", j.name)
-	j.plistKey("Label", "<string>procdog.%s</string>", j.name)
-	j.line("\t<key>ProgramArguments</key>\n\t<array>")
+	commented := strings.ReplaceAll(strings.ReplaceAll(j.name, "--", "- -"), "--", "- -")
+	j.line(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
+		`<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" `+
+		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">`+"\n<plist version=\"1.0\">\n<dict>\n"+
+		"\t<!-- procdog export launchd %[1]s: runs %[1]s as `procdog start %[1]s` would. -->\n"+
+		"\t<!-- To install it: cp THIS ~/Library/LaunchAgents/procdog.%[1]s.plist -->\n"+
+		"\t<!--   launchctl bootstrap gui/$UID ~/Library/LaunchAgents/procdog.%[1]s.plist -->\n"+
+		"\t<key>Label</key>\n\t<string>procdog.%[2]s</string>\n"+
+		"\t<key>ProgramArguments</key>\n\t<array>", commented, j.name)
 	for _, a := range j.argv {
 		j.line("\t\t<string>%s</string>", j.plistString(a))
 	}
-	j.line("\t</array>")
-	j.plistKey("WorkingDirectory", "<string>%s</string>", j.plistString(j.Dir))
-	j.plistComment("procdog passes on the environment of the shell that starts it; launchd")
-	j.plistComment("gives an agent its own. Add EnvironmentVariables for what the process needs.")
-	if len(j.env) > 0 {
-		j.line("\t<key>EnvironmentVariables</key>\n\t<dict>")
-		for _, kv := range j.env {
-			k, v, _ := strings.Cut(kv, "=")
-			j.line("\t\t<key>%s</key>\n\t\t<string>%s</string>", j.plistString(k), j.plistString(v))
-		}
-		j.line("\t</dict>")
+	j.line("\t</array>\n\t<key>WorkingDirectory</key>\n\t<string>%s</string>\n"+
+		"\t<!-- procdog passes on the environment of the shell that starts it; launchd -->\n"+
+		"\t<!-- gives an agent its own. Add EnvironmentVariables for what the process needs. -->",
+		j.plistString(j.Dir))
+	j.lineIf(len(j.env) > 0, "\t<key>EnvironmentVariables</key>\n\t<dict>")
+	for _, kv := range j.env {
+		k, v, _ := strings.Cut(kv, "=") // k is a name: nothing to escape
+		j.line("\t\t<key>%s</key>\n\t\t<string>%s</string>", k, j.plistString(v))
 	}
-	j.plistKey("RunAtLoad", "<true/>")
-	if j.Stdin != os.DevNull {
-		j.plistKey("StandardInPath", "<string>%s</string>", j.plistString(j.Stdin))
-	}
-	if j.Stdout == "" || j.Stderr == "" {
-		j.plistComment("Output that procdog writes to its monitor log has no path: " +
-			"launchd drops it.")
-	}
+	j.lineIf(len(j.env) > 0, "\t</dict>")
+	j.line("\t<key>RunAtLoad</key>\n\t<true/>")
+	j.lineIf(j.Stdin != os.DevNull, "\t<key>StandardInPath</key>\n\t<string>%s</string>",
+		j.plistString(j.Stdin))
+	j.lineIf(j.Stdout == "" || j.Stderr == "", "\t<!-- Output that procdog writes to its "+
+		"monitor log has no path: launchd drops it. -->")
 	if (j.Stdout != "" || j.Stderr != "") && !j.Append {
-		j.plistComment("launchd appends to these files; " +
-			"procdog truncates them without append=true.")
+		j.line("\t<!-- launchd appends to these files; " +
+			"procdog truncates them without append=true. -->")
 		j.note("truncating the output files (launchd appends)")
 	}
-	for _, f := range [][2]string{{"StandardOutPath", j.Stdout}, {"StandardErrorPath", j.Stderr}} {
-		if f[1] != "" {
-			j.plistKey(f[0], "<string>%s</string>", j.plistString(f[1]))
-		}
-	}
+	j.lineIf(j.Stdout != "", "\t<key>StandardOutPath</key>\n\t<string>%s</string>",
+		j.plistString(j.Stdout))
+	j.lineIf(j.Stderr != "", "\t<key>StandardErrorPath</key>\n\t<string>%s</string>",
+		j.plistString(j.Stderr))
 	j.launchdStopAndRestart()
 	if j.healthKinds() > 0 {
-		j.plistComment("launchd has no health check: the one procdog runs is left out.")
+		j.line("\t<!-- launchd has no health check: the one procdog runs is left out. -->")
 		j.note("the health check")
 	}
 	j.line("</dict>\n</plist>")
@@ -2465,26 +2402,25 @@ func (j *exportJob) launchd() {
 
 // launchd has no stop signal but SIGTERM, no restart limit and no doubling delay.
 func (j *exportJob) launchdStopAndRestart() {
-	j.plistComment("Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also kills")
-	j.plistComment("the job's process group when the job ends, as procdog does.")
+	j.line("\t<!-- Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also " +
+		"kills -->\n\t<!-- the job's process group when the job ends, as procdog does. -->")
 	if sig := systemdSignal(j.StopSignal); sig != "SIGTERM" {
-		j.plistComment("procdog's stop signal, %s, is not SIGTERM: launchd cannot send it.", sig)
+		j.line("\t<!-- procdog's stop signal, %s, is not SIGTERM: launchd cannot send it. -->", sig)
 		j.note("stop_signal=" + string(j.StopSignal))
 	}
-	j.plistKey("ExitTimeOut", "<integer>%d</integer>", max(exportWholeSeconds(j.StopTimeout), 1))
-	if !j.restarts() {
+	j.line("\t<key>ExitTimeOut</key>\n\t<integer>%d</integer>",
+		max(int(math.Ceil(j.StopTimeout)), 1))
+	if j.Restart == "no" || j.MaxRestarts <= 0 {
 		return
 	}
-	if j.Restart == "always" {
-		j.plistKey("KeepAlive", "<true/>")
-	} else {
-		j.plistComment("Restarted unless it exits with status 0.")
-		j.plistKey("KeepAlive", "<dict><key>SuccessfulExit</key><false/></dict>")
-	}
-	j.plistComment("procdog restarts at most max_restarts=%d times, after a delay that doubles",
-		j.MaxRestarts)
-	j.plistComment("up to 30 s; launchd restarts for ever, at most once per ThrottleInterval.")
-	j.plistKey("ThrottleInterval", "<integer>%d</integer>", exportWholeSeconds(j.restartDelay()))
+	j.lineIf(j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
+	j.lineIf(j.Restart != "always", "\t<!-- Restarted unless it exits with status 0. -->\n"+
+		"\t<key>KeepAlive</key>\n\t<dict><key>SuccessfulExit</key><false/></dict>")
+	j.line("\t<!-- procdog restarts at most max_restarts=%d times, after a delay that "+
+		"doubles -->\n\t<!-- up to 30 s; launchd restarts for ever, at most once per "+
+		"ThrottleInterval. -->\n"+
+		"\t<key>ThrottleInterval</key>\n\t<integer>%d</integer>", j.MaxRestarts,
+		int(math.Ceil(min(j.RestartDelay, maxRestartDelay.Seconds()))))
 	j.note(fmt.Sprintf("max_restarts=%d", j.MaxRestarts))
 }
 
