@@ -3611,13 +3611,8 @@ func statePath(dir, name, kind string) string {
 // newSocketSuffix names the socket a monitor binds before it renames it into place.
 const newSocketSuffix = ".new"
 
-// maxSocketPath fits sun_path, of 104 bytes on macOS and 108 on Linux, with a NUL.
-func maxSocketPath() int {
-	if runtime.GOOS == "linux" {
-		return 107
-	}
-	return 103
-}
+// maxSocketPath fits sun_path (104 bytes on macOS, 108 on Linux) with its NUL.
+func maxSocketPath() int { return len(syscall.RawSockaddrUnix{}.Path) - 1 }
 
 // checkStateFile refuses what stateFileProblem refuses; a missing file is fine.
 func checkStateFile(path string) error {
@@ -3746,27 +3741,25 @@ func lockHeld(path string) bool {
 // ---------------------------------------------------------------------------
 // Sockets and processes.
 
-// listenUnix binds under a umask that makes the socket owner-only from the first moment, and
-// that no child started meanwhile inherits.
-func listenUnix(path string) (net.Listener, error) {
-	ln, err := ownerOnly(func() (net.Listener, error) { return net.Listen("unix", path) })
-	if err != nil {
-		return nil, err
-	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false) // removeSocket knows when it is still ours
-	return ln, nil
-}
-
-// ownerOnly binds a socket that is owner-only from its first moment: under a umask of 077, not
-// chmod'ed after. The umask is the process's, but syscall.ForkLock cannot keep a process from
-// starting meanwhile (macOS's package net takes it to make a socket): one that did would only
-// make its own files owner-only.
+// ownerOnly binds a socket that is owner-only from its first moment: under a umask, not chmod'ed
+// after. The umask is the process's, but syscall.ForkLock cannot keep a process from starting
+// meanwhile (macOS's package net takes it to make a socket): one that did would only make its
+// own files owner-only.
 func ownerOnly[T any](listen func() (T, error)) (T, error) {
 	defer syscall.Umask(syscall.Umask(0o177))
 	return listen()
 }
 
-// soPasscred is SO_PASSCRED where it is not 16.
+func listenUnix(path string) (net.Listener, error) {
+	ln, err := ownerOnly(func() (net.Listener, error) { return net.Listen("unix", path) })
+	if err == nil {
+		ln.(*net.UnixListener).SetUnlinkOnClose(false) // closeSocket knows when it is still ours
+	}
+	return ln, err
+}
+
+// soPasscred is SO_PASSCRED where it is not 16; SO_PEERCRED, which package syscall has on Linux
+// only, is SO_PASSCRED+1 on every architecture.
 var soPasscred = map[string]int{"ppc64": 20, "ppc64le": 20,
 	"mips": 17, "mipsle": 17, "mips64": 17, "mips64le": 17}
 
@@ -3798,10 +3791,6 @@ func dialMonitor(path string, only int) (net.Conn, error) {
 	return conn, nil
 }
 
-// soPeercred is SO_PEERCRED where it is not 17; package syscall has it on Linux only.
-var soPeercred = map[string]int{"ppc64": 21, "ppc64le": 21,
-	"mips": 18, "mipsle": 18, "mips64": 18, "mips64le": 18}
-
 // peerCred is the pid (0 if the system does not tell) and effective uid of a Unix socket's
 // peer: struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
 func peerCred(c syscall.Conn) (pid, uid int, err error) {
@@ -3811,7 +3800,7 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	}
 	level, option := 0, 1 // SOL_LOCAL, LOCAL_PEERCRED
 	if runtime.GOOS == "linux" {
-		level, option = syscall.SOL_SOCKET, cmp.Or(soPeercred[runtime.GOARCH], 17)
+		level, option = syscall.SOL_SOCKET, cmp.Or(soPasscred[runtime.GOARCH], 16)+1
 	}
 	var cred [76 / 4]uint32 // sizeof(struct xucred); Linux fills in less
 	var errno syscall.Errno
