@@ -3617,12 +3617,10 @@ func maxSocketPath() int { return len(syscall.RawSockaddrUnix{}.Path) - 1 }
 // checkStateFile refuses what stateFileProblem refuses; a missing file is fine.
 func checkStateFile(path string) error {
 	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
+	if err == nil && stateFileProblem(fi) != "" {
+		return failf(exitUnknown, "refusing to use %s: %s", path, stateFileProblem(fi))
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return failf(exitUnknown, "cannot use %s: %v", path, err)
-	} else if why := stateFileProblem(fi); why != "" {
-		return failf(exitUnknown, "refusing to use %s: %s", path, why)
 	}
 	return nil
 }
@@ -3673,13 +3671,17 @@ func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	return nil, failf(exitUnknown, "refusing to %s %s: %s", verb, path, why)
 }
 
-// openNoWait opens path without waiting on a FIFO (a planted one would hang us).
+// openNoWait opens path without waiting on a FIFO (a planted one would hang us), then makes it
+// blocking for whoever reads or writes it.
 func openNoWait(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
 	if err != nil {
 		return nil, nil, err
 	}
 	fi, err := f.Stat()
+	if nerr := syscall.SetNonblock(int(f.Fd()), false); err == nil && nerr != nil {
+		err = fmt.Errorf("%s: %v", path, nerr)
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
@@ -3730,11 +3732,10 @@ func releaseLock(f *os.File) {
 // busy, and the start loop tries again.
 func lockHeld(path string) bool {
 	f, err := openStateFile(path, os.O_RDONLY)
-	if err != nil {
-		return false
+	if err == nil {
+		defer f.Close()
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
 	}
-	defer f.Close()
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
 	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
@@ -3776,12 +3777,10 @@ func dialMonitor(path string, only int) (net.Conn, error) {
 		return nil, err
 	}
 	pid, uid, err := peerCred(conn.(*net.UnixConn))
-	switch {
-	case err != nil:
-	case uid != os.Getuid():
+	if err == nil && uid != os.Getuid() {
 		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)",
 			path, uid)
-	case only != 0 && pid != only:
+	} else if err == nil && only != 0 && pid != only {
 		err = syscall.ECONNREFUSED // not the one monitor asked for: as if none were there
 	}
 	if err != nil {
@@ -3909,8 +3908,8 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 	return stdout, stderr, err
 }
 
-// openStd opens a standard file of the process, blocking but not waiting on a FIFO, which
-// would hang the monitor that holds the lock.
+// openStd opens a standard file of the process; waiting on a FIFO would hang the monitor that
+// holds the lock.
 func openStd(what, path string, flag int) (*os.File, error) {
 	f, fi, err := openNoWait(path, flag, 0o666)
 	switch {
@@ -3922,20 +3921,14 @@ func openStd(what, path string, flag int) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot open %s: %s is a directory", what, path)
 	}
-	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cannot open %s: %s: %v", what, path, err)
-	}
 	return f, nil
 }
 
 // closeInheritedOnExec keeps what the caller left open (a pipe, a lock) from the monitor.
 func closeInheritedOnExec() {
 	entries, err := os.ReadDir("/dev/fd")
-	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
-		for fd := 3; fd < 1024; fd++ {
-			syscall.CloseOnExec(fd)
-		}
+	for fd := 3; err != nil && fd < 1024; fd++ { // no /dev/fd (no /proc on Linux): mark them all
+		syscall.CloseOnExec(fd)
 	}
 	for _, e := range entries {
 		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
