@@ -3573,7 +3573,7 @@ func shellQuote(w string) string {
 }
 
 // ---------------------------------------------------------------------------
-// State files.
+// State files, sockets and processes.
 
 // stateDir is absolute, for the monitor runs in /.
 func stateDir() (string, error) {
@@ -3671,8 +3671,7 @@ func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	return nil, failf(exitUnknown, "refusing to %s %s: %s", verb, path, why)
 }
 
-// openNoWait opens path without waiting on a FIFO (a planted one would hang us), then makes it
-// blocking for whoever reads or writes it.
+// openNoWait opens path, left blocking, without waiting on a FIFO (a planted one would hang us).
 func openNoWait(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
 	if err != nil {
@@ -3738,9 +3737,6 @@ func lockHeld(path string) bool {
 	}
 	return errors.Is(err, syscall.EWOULDBLOCK)
 }
-
-// ---------------------------------------------------------------------------
-// Sockets and processes.
 
 // ownerOnly binds a socket that is owner-only from its first moment: under a umask, not chmod'ed
 // after. The umask is the process's, but syscall.ForkLock cannot keep a process from starting
@@ -3853,11 +3849,9 @@ func findExecutable(name, dir string) (string, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, name)
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
+	if fi, err := os.Stat(path); err != nil {
 		return "", &os.PathError{Op: "exec", Path: name, Err: errors.Unwrap(err)}
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+	} else if fi.IsDir() || fi.Mode()&0o111 == 0 {
 		return "", &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
 	}
 	return name, nil
