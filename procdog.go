@@ -3589,6 +3589,7 @@ func checkStateDir(dir string) error {
 	why := ""
 	switch sticky := err == nil && fi.Mode()&os.ModeSticky != 0; {
 	case errors.Is(err, os.ErrNotExist):
+		return nil
 	case err != nil:
 		return failf(exitUnknown, "cannot use the state directory %s: %v", dir, err)
 	case fileOwner(fi) != os.Getuid() && fileOwner(fi) != 0:
@@ -3597,11 +3598,10 @@ func checkStateDir(dir string) error {
 		why = "it belongs to root and is not sticky (as /var/tmp is)"
 	case fi.Mode().Perm()&0o022 != 0 && !sticky:
 		why = "other users may write to it, and it is not sticky (as /var/tmp is)"
+	default:
+		return nil
 	}
-	if why != "" {
-		return failf(exitUnknown, "refusing to use the state directory %s: %s", dir, why)
-	}
-	return nil
+	return failf(exitUnknown, "refusing to use the state directory %s: %s", dir, why)
 }
 
 func statePath(dir, name, kind string) string {
