@@ -3336,7 +3336,7 @@ func shellQuote(w string) string {
 }
 
 // ---------------------------------------------------------------------------
-// State files.
+// State files, sockets and processes.
 
 // stateDir is absolute, for the monitor runs in /.
 func stateDir() (string, error) {
@@ -3352,6 +3352,7 @@ func checkStateDir(dir string) error {
 	why := ""
 	switch sticky := err == nil && fi.Mode()&os.ModeSticky != 0; {
 	case errors.Is(err, os.ErrNotExist):
+		return nil
 	case err != nil:
 		return failf(exitUnknown, "cannot use the state directory %s: %v", dir, err)
 	case fileOwner(fi) != os.Getuid() && fileOwner(fi) != 0:
@@ -3360,11 +3361,10 @@ func checkStateDir(dir string) error {
 		why = "it belongs to root and is not sticky (as /var/tmp is)"
 	case fi.Mode().Perm()&0o022 != 0 && !sticky:
 		why = "other users may write to it, and it is not sticky (as /var/tmp is)"
+	default:
+		return nil
 	}
-	if why != "" {
-		return failf(exitUnknown, "refusing to use the state directory %s: %s", dir, why)
-	}
-	return nil
+	return failf(exitUnknown, "refusing to use the state directory %s: %s", dir, why)
 }
 
 func statePath(dir, name, kind string) string {
@@ -3374,23 +3374,16 @@ func statePath(dir, name, kind string) string {
 // newSocketSuffix names the socket a monitor binds before it renames it into place.
 const newSocketSuffix = ".new"
 
-// maxSocketPath fits sun_path, of 104 bytes on macOS and 108 on Linux, with a NUL.
-func maxSocketPath() int {
-	if runtime.GOOS == "linux" {
-		return 107
-	}
-	return 103
-}
+// maxSocketPath fits sun_path (104 bytes on macOS, 108 on Linux) with its NUL.
+func maxSocketPath() int { return len(syscall.RawSockaddrUnix{}.Path) - 1 }
 
 // checkStateFile refuses what stateFileProblem refuses; a missing file is fine.
 func checkStateFile(path string) error {
 	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
+	if err == nil && stateFileProblem(fi) != "" {
+		return failf(exitUnknown, "refusing to use %s: %s", path, stateFileProblem(fi))
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return failf(exitUnknown, "cannot use %s: %v", path, err)
-	} else if why := stateFileProblem(fi); why != "" {
-		return failf(exitUnknown, "refusing to use %s: %s", path, why)
 	}
 	return nil
 }
@@ -3441,13 +3434,16 @@ func openChecked(path string, flag int, perm os.FileMode, verb, cannot string,
 	return nil, failf(exitUnknown, "refusing to %s %s: %s", verb, path, why)
 }
 
-// openNoWait opens path without waiting on a FIFO (a planted one would hang us).
+// openNoWait opens path, left blocking, without waiting on a FIFO (a planted one would hang us).
 func openNoWait(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
 	if err != nil {
 		return nil, nil, err
 	}
 	fi, err := f.Stat()
+	if nerr := syscall.SetNonblock(int(f.Fd()), false); err == nil && nerr != nil {
+		err = fmt.Errorf("%s: %v", path, nerr)
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
@@ -3498,38 +3494,32 @@ func releaseLock(f *os.File) {
 // busy, and the start loop tries again.
 func lockHeld(path string) bool {
 	f, err := openStateFile(path, os.O_RDONLY)
-	if err != nil {
-		return false
+	if err == nil {
+		defer f.Close()
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
 	}
-	defer f.Close()
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
 	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
-// ---------------------------------------------------------------------------
-// Sockets and processes.
-
-// listenUnix binds under a umask that makes the socket owner-only from the first moment, and
-// that no child started meanwhile inherits.
-func listenUnix(path string) (net.Listener, error) {
-	ln, err := ownerOnly(func() (net.Listener, error) { return net.Listen("unix", path) })
-	if err != nil {
-		return nil, err
-	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false) // removeSocket knows when it is still ours
-	return ln, nil
-}
-
-// ownerOnly binds a socket that is owner-only from its first moment: under a umask of 077, not
-// chmod'ed after. The umask is the process's, but syscall.ForkLock cannot keep a process from
-// starting meanwhile (macOS's package net takes it to make a socket): one that did would only
-// make its own files owner-only.
+// ownerOnly binds a socket that is owner-only from its first moment: under a umask, not chmod'ed
+// after. The umask is the process's, but syscall.ForkLock cannot keep a process from starting
+// meanwhile (macOS's package net takes it to make a socket): one that did would only make its
+// own files owner-only.
 func ownerOnly[T any](listen func() (T, error)) (T, error) {
 	defer syscall.Umask(syscall.Umask(0o177))
 	return listen()
 }
 
-// soPasscred is SO_PASSCRED where it is not 16.
+func listenUnix(path string) (net.Listener, error) {
+	ln, err := ownerOnly(func() (net.Listener, error) { return net.Listen("unix", path) })
+	if err == nil {
+		ln.(*net.UnixListener).SetUnlinkOnClose(false) // closeSocket knows when it is still ours
+	}
+	return ln, err
+}
+
+// soPasscred is SO_PASSCRED where it is not 16; SO_PEERCRED, which package syscall has on Linux
+// only, is SO_PASSCRED+1 on every architecture.
 var soPasscred = map[string]int{"ppc64": 20, "ppc64le": 20,
 	"mips": 17, "mipsle": 17, "mips64": 17, "mips64le": 17}
 
@@ -3546,12 +3536,10 @@ func dialMonitor(path string, only int) (net.Conn, error) {
 		return nil, err
 	}
 	pid, uid, err := peerCred(conn.(*net.UnixConn))
-	switch {
-	case err != nil:
-	case uid != os.Getuid():
+	if err == nil && uid != os.Getuid() {
 		err = failf(exitUnknown, "refusing to talk to %s: it is served by another user (uid %d)",
 			path, uid)
-	case only != 0 && pid != only:
+	} else if err == nil && only != 0 && pid != only {
 		err = syscall.ECONNREFUSED // not the one monitor asked for: as if none were there
 	}
 	if err != nil {
@@ -3560,10 +3548,6 @@ func dialMonitor(path string, only int) (net.Conn, error) {
 	}
 	return conn, nil
 }
-
-// soPeercred is SO_PEERCRED where it is not 17; package syscall has it on Linux only.
-var soPeercred = map[string]int{"ppc64": 21, "ppc64le": 21,
-	"mips": 18, "mipsle": 18, "mips64": 18, "mips64le": 18}
 
 // peerCred is the pid (0 if the system does not tell) and effective uid of a Unix socket's
 // peer: struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
@@ -3574,7 +3558,7 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	}
 	level, option := 0, 1 // SOL_LOCAL, LOCAL_PEERCRED
 	if runtime.GOOS == "linux" {
-		level, option = syscall.SOL_SOCKET, cmp.Or(soPeercred[runtime.GOARCH], 17)
+		level, option = syscall.SOL_SOCKET, cmp.Or(soPasscred[runtime.GOARCH], 16)+1
 	}
 	var cred [76 / 4]uint32 // sizeof(struct xucred); Linux fills in less
 	var errno syscall.Errno
@@ -3628,11 +3612,9 @@ func findExecutable(name, dir string) (string, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, name)
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
+	if fi, err := os.Stat(path); err != nil {
 		return "", &os.PathError{Op: "exec", Path: name, Err: errors.Unwrap(err)}
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+	} else if fi.IsDir() || fi.Mode()&0o111 == 0 {
 		return "", &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
 	}
 	return name, nil
@@ -3683,8 +3665,8 @@ func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error
 	return stdout, stderr, err
 }
 
-// openStd opens a standard file of the process, blocking but not waiting on a FIFO, which
-// would hang the monitor that holds the lock.
+// openStd opens a standard file of the process; waiting on a FIFO would hang the monitor that
+// holds the lock.
 func openStd(what, path string, flag int) (*os.File, error) {
 	f, fi, err := openNoWait(path, flag, 0o666)
 	switch {
@@ -3696,20 +3678,14 @@ func openStd(what, path string, flag int) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot open %s: %s is a directory", what, path)
 	}
-	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cannot open %s: %s: %v", what, path, err)
-	}
 	return f, nil
 }
 
 // closeInheritedOnExec keeps what the caller left open (a pipe, a lock) from the monitor.
 func closeInheritedOnExec() {
 	entries, err := os.ReadDir("/dev/fd")
-	if err != nil { // no /dev/fd (no /proc on Linux): mark them all
-		for fd := 3; fd < 1024; fd++ {
-			syscall.CloseOnExec(fd)
-		}
+	for fd := 3; err != nil && fd < 1024; fd++ { // no /dev/fd (no /proc on Linux): mark them all
+		syscall.CloseOnExec(fd)
 	}
 	for _, e := range entries {
 		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
