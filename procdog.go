@@ -815,7 +815,7 @@ func (c client) show(stdout io.Writer) error {
 		return err
 	} else if !ok {
 		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
-		return exitWith(exitNotRunning)
+		return &codedError{code: exitNotRunning}
 	}
 	var lines []string
 	fields := []string{`"name":` + jsonText(c.name)}
