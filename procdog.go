@@ -3042,12 +3042,11 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 		return optionSpecs[i], strings.TrimPrefix(arg[2:], "="), len(arg) > 2, nil
 	}
 	name, value, hasValue = strings.Cut(name, "=")
-	if spec, ok := findOption(name); ok {
-		return spec, value, hasValue, nil // --restart, though --restart-delay starts with it too
-	}
 	var matches []string
 	for _, s := range optionSpecs {
-		if strings.HasPrefix(s.long, name) {
+		if s.long == name { // --restart, though --restart-delay starts with it too
+			return s, value, hasValue, nil
+		} else if strings.HasPrefix(s.long, name) {
 			spec, matches = s, append(matches, "--"+s.long)
 		}
 	}
@@ -3152,23 +3151,18 @@ func (o *options) applyCommandLine(cl commandLine) error {
 
 // expand's error is the whole message; a value the option refuses is left to set.
 func (s optionSpec) expand(value string) (string, error) {
-	if !expandedKeys[s.key()] {
+	// env word by word, so that a value with a space or a quote stays one KEY=VALUE.
+	words, err := splitWords(value)
+	if !expandedKeys[s.key()] || s.long == "env" && err != nil {
 		return value, nil
-	}
-	words := []string{value}
-	if s.long == "env" {
-		// Word by word, so that a value with a space or a quote stays one KEY=VALUE.
-		var err error
-		if words, err = splitWords(value); err != nil {
-			return value, nil
-		}
+	} else if s.long != "env" {
+		words = []string{value}
 	}
 	for i, w := range words {
 		v, err := expandVars(w, os.LookupEnv)
 		if err != nil {
-			msg := fmt.Sprintf("could not expand environment variable names in %s '%s': %v",
-				s.key(), value, err)
-			ce := &codedError{code: exitUnknown, msg: msg}
+			ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v",
+				s.key(), value, err).(*codedError)
 			if strings.HasPrefix(err.Error(), "Invalid placeholder") {
 				// A shell's $1 or $(cmd) must reach it as $$.
 				ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, " +
@@ -3176,10 +3170,9 @@ func (s optionSpec) expand(value string) (string, error) {
 			}
 			return "", ce
 		}
-		if s.long == "env" {
-			v = shellQuote(v)
+		if words[i] = v; s.long == "env" {
+			words[i] = shellQuote(v)
 		}
-		words[i] = v
 	}
 	return strings.Join(words, " "), nil
 }
