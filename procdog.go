@@ -3187,25 +3187,21 @@ const maxConfigSize = 1 << 20
 // have written, or one not regular (a FIFO would hang procdog), checked once open so none can
 // be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
-	path := explicit
-	if path == "" {
-		path = findConfig()
-	}
+	path := cmp.Or(explicit, findConfig())
 	if path == "" {
 		return nil, "", nil
 	}
-	target, why := configTarget(path)
-	if why != "" {
-		return nil, path, failf(exitUnknown, "refusing to read config file %s: %s", path, why)
+	path, err := configTarget(path)
+	var f *os.File
+	if err == nil {
+		f, err = openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
+			"cannot read config file", func(fi os.FileInfo) string {
+				if !fi.Mode().IsRegular() {
+					return "it is not a regular file"
+				}
+				return othersMayWrite(fi, "it")
+			})
 	}
-	path = target
-	f, err := openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
-		"cannot read config file", func(fi os.FileInfo) string {
-			if !fi.Mode().IsRegular() {
-				return "it is not a regular file"
-			}
-			return othersMayWrite(fi, "it")
-		})
 	if err != nil {
 		return nil, path, err
 	}
@@ -3231,24 +3227,23 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 
 // configTarget follows the symbolic links from path to the config file, each judged with the
 // directory it is in: whoever could make or change one would choose the file read, and so
-// where its relative dir leads. (No range over an int here or elsewhere: a vendoring module's
-// go line may be older than 1.22.)
-func configTarget(path string) (target, why string) {
-	for i := 0; i < 40; i++ { // as many links as the kernel follows
+// where its relative dir leads.
+func configTarget(path string) (string, error) {
+	for i, given := 0, path; i < 40; i++ { // as many links as the kernel follows
 		link, dir := "the symbolic link "+path, filepath.Dir(path)
 		fi, err := os.Lstat(path)
 		di, derr := os.Stat(dir)
 		next, rerr := os.Readlink(path)
 		if err != nil || derr != nil || rerr != nil { // not a link, or one that open refuses
-			return path, ""
+			return path, nil
 		} else if why := cmp.Or(othersMayWrite(fi, link),
 			othersMayWrite(di, "the directory of "+link)); why != "" {
-			return path, why
+			return path, failf(exitUnknown, "refusing to read config file %s: %s", given, why)
 		} else if path = next; !filepath.IsAbs(next) {
 			path = filepath.Join(dir, next)
 		}
 	}
-	return path, ""
+	return path, nil
 }
 
 // othersMayWrite says why another user (root excepted) could have written fi, or "".
@@ -3440,9 +3435,11 @@ func (o options) checkHealthProbes() error {
 	if _, err := regexp.Compile(o.HealthLog); err != nil {
 		return usageErrorf("argument --health-log: not a regular expression: %v", err)
 	}
-	option, value, host, port := "--health-url", o.HealthURL, "", ""
+	option, value := "--health-tcp", o.HealthTCP
+	host, port, err := net.SplitHostPort(value)
 	switch {
 	case o.HealthURL != "":
+		option, value = "--health-url", o.HealthURL
 		u, err := url.Parse(value)
 		if err != nil || u.Scheme != "http" || u.Host == "" {
 			return usageErrorf("argument --health-url: not an http:// URL: '%s'", value)
@@ -3450,14 +3447,10 @@ func (o options) checkHealthProbes() error {
 		if host, port = u.Hostname(), u.Port(); port == "" && !strings.HasSuffix(u.Host, ":") {
 			port = "80"
 		}
-	case o.HealthTCP != "":
-		option, value = "--health-tcp", o.HealthTCP
-		var err error
-		if host, port, err = net.SplitHostPort(value); err != nil {
-			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", value)
-		}
-	default:
+	case value == "":
 		return nil
+	case err != nil:
+		return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", value)
 	}
 	switch n, err := strconv.Atoi(port); {
 	case host == "":
