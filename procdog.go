@@ -2919,11 +2919,9 @@ func parseBool(s string) (bool, error) {
 }
 
 func (o options) healthKinds() int {
-	probes := []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog}
-	if o.HealthNotify {
-		probes = append(probes, "notify")
-	}
-	return len(slices.DeleteFunc(probes, func(p string) bool { return p == "" }))
+	given := []bool{o.HealthCommand != "", o.HealthURL != "", o.HealthTCP != "",
+		o.HealthLog != "", o.HealthNotify}
+	return len(slices.DeleteFunc(given, func(g bool) bool { return !g }))
 }
 
 type changedOption struct {
@@ -3260,13 +3258,12 @@ func othersMayWrite(fi os.FileInfo, what string) string {
 // write, such as /tmp: a file planted there would be refused, and so stop procdog for all.
 func findConfig() string {
 	paths := []string{"procdog.cfg"} // named as the original named it, in messages too
-	if wd, err := os.Getwd(); err == nil {
-		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o022 != 0 {
-				break
-			}
-			paths = append(paths, filepath.Join(dir, "procdog.cfg"))
+	wd, err := os.Getwd()
+	for dir := filepath.Dir(wd); err == nil && dir != wd; wd, dir = dir, filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o022 != 0 {
+			break
 		}
+		paths = append(paths, filepath.Join(dir, "procdog.cfg"))
 	}
 	for _, path := range append(paths, fallbackConfigs()...) {
 		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
@@ -3376,8 +3373,7 @@ func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 func splitWords(s string) ([]string, error) {
 	var words []string
 	var word strings.Builder
-	inWord := false
-	var quote byte // the open quote, or 0
+	inWord, quote := false, byte(0) // quote is the open quote, or 0
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case quote == '\'' && c != '\'', quote == '"' && c != '"' && c != '\\':
@@ -3396,10 +3392,9 @@ func splitWords(s string) ([]string, error) {
 			quote = c
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			if inWord {
-				words = append(words, word.String())
+				words, inWord = append(words, word.String()), false
 				word.Reset()
 			}
-			inWord = false
 			continue
 		default:
 			word.WriteByte(c)
@@ -3408,8 +3403,7 @@ func splitWords(s string) ([]string, error) {
 	}
 	if quote != 0 {
 		return nil, errors.New("No closing quotation")
-	}
-	if inWord {
+	} else if inWord {
 		words = append(words, word.String())
 	}
 	return words, nil
