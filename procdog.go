@@ -3307,12 +3307,10 @@ func parseINI(text string) (map[string]map[string]string, error) {
 			// As Python 2's ConfigParser: a blank line does not end the value it is in.
 		case key != "" && (line[0] == ' ' || line[0] == '\t'):
 			section[key] += "\n" + trimmed
+		case trimmed[0] == '[' && strings.LastIndexByte(trimmed, ']') < 2:
+			return nil, bad("bad section header")
 		case trimmed[0] == '[':
-			end := strings.LastIndexByte(trimmed, ']')
-			if end < 2 {
-				return nil, bad("bad section header")
-			}
-			header := trimmed[1:end]
+			header := trimmed[1:strings.LastIndexByte(trimmed, ']')]
 			if sections[header] == nil {
 				sections[header] = map[string]string{}
 			}
