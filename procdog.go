@@ -3520,11 +3520,10 @@ func (l envList) with(more envList) envList {
 	var keys, words []string
 	for _, kv := range append(a, b...) {
 		key, _, _ := strings.Cut(kv, "=")
-		if i := slices.Index(keys, key); i >= 0 {
-			words[i] = shellQuote(kv)
-		} else {
-			keys, words = append(keys, key), append(words, shellQuote(kv))
+		if !slices.Contains(keys, key) {
+			keys, words = append(keys, key), append(words, "")
 		}
+		words[slices.Index(keys, key)] = shellQuote(kv)
 	}
 	return envList(strings.Join(words, " "))
 }
