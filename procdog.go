@@ -2876,15 +2876,13 @@ func (s optionSpec) set(o *options, text string) error {
 		v, err = parseBool(text)
 	case reflect.Int:
 		n, nerr := strconv.Atoi(strings.TrimSpace(text))
-		v = n
-		if nerr != nil || n < 0 {
+		if v = n; nerr != nil || n < 0 {
 			err = fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", text)
 		}
 	case reflect.Float64:
 		// NaN fails the range check; Python's float() refused hex floats.
 		x, xerr := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		v = x
-		if xerr != nil || !(x >= 0 && x <= maxSeconds) || strings.ContainsAny(text, "xXpP_") {
+		if v = x; xerr != nil || !(x >= 0 && x <= maxSeconds) || strings.ContainsAny(text, "xXpP_") {
 			err = fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", text)
 		}
 	}
