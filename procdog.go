@@ -2639,15 +2639,13 @@ func (s optionSpec) set(o *options, text string) error {
 		v, err = parseBool(text)
 	case reflect.Int:
 		n, nerr := strconv.Atoi(strings.TrimSpace(text))
-		v = n
-		if nerr != nil || n < 0 {
+		if v = n; nerr != nil || n < 0 {
 			err = fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", text)
 		}
 	case reflect.Float64:
 		// NaN fails the range check; Python's float() refused hex floats.
 		x, xerr := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		v = x
-		if xerr != nil || !(x >= 0 && x <= maxSeconds) || strings.ContainsAny(text, "xXpP_") {
+		if v = x; xerr != nil || !(x >= 0 && x <= maxSeconds) || strings.ContainsAny(text, "xXpP_") {
 			err = fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", text)
 		}
 	}
@@ -2682,11 +2680,9 @@ func parseBool(s string) (bool, error) {
 }
 
 func (o options) healthKinds() int {
-	probes := []string{o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog}
-	if o.HealthNotify {
-		probes = append(probes, "notify")
-	}
-	return len(slices.DeleteFunc(probes, func(p string) bool { return p == "" }))
+	given := []bool{o.HealthCommand != "", o.HealthURL != "", o.HealthTCP != "",
+		o.HealthLog != "", o.HealthNotify}
+	return len(slices.DeleteFunc(given, func(g bool) bool { return !g }))
 }
 
 type changedOption struct {
@@ -2805,12 +2801,11 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 		return optionSpecs[i], strings.TrimPrefix(arg[2:], "="), len(arg) > 2, nil
 	}
 	name, value, hasValue = strings.Cut(name, "=")
-	if spec, ok := findOption(name); ok {
-		return spec, value, hasValue, nil // --restart, though --restart-delay starts with it too
-	}
 	var matches []string
 	for _, s := range optionSpecs {
-		if strings.HasPrefix(s.long, name) {
+		if s.long == name { // --restart, though --restart-delay starts with it too
+			return s, value, hasValue, nil
+		} else if strings.HasPrefix(s.long, name) {
 			spec, matches = s, append(matches, "--"+s.long)
 		}
 	}
@@ -2915,23 +2910,18 @@ func (o *options) applyCommandLine(cl commandLine) error {
 
 // expand's error is the whole message; a value the option refuses is left to set.
 func (s optionSpec) expand(value string) (string, error) {
-	if !expandedKeys[s.key()] {
+	// env word by word, so that a value with a space or a quote stays one KEY=VALUE.
+	words, err := splitWords(value)
+	if !expandedKeys[s.key()] || s.long == "env" && err != nil {
 		return value, nil
-	}
-	words := []string{value}
-	if s.long == "env" {
-		// Word by word, so that a value with a space or a quote stays one KEY=VALUE.
-		var err error
-		if words, err = splitWords(value); err != nil {
-			return value, nil
-		}
+	} else if s.long != "env" {
+		words = []string{value}
 	}
 	for i, w := range words {
 		v, err := expandVars(w, os.LookupEnv)
 		if err != nil {
-			msg := fmt.Sprintf("could not expand environment variable names in %s '%s': %v",
-				s.key(), value, err)
-			ce := &codedError{code: exitUnknown, msg: msg}
+			ce := failf(exitUnknown, "could not expand environment variable names in %s '%s': %v",
+				s.key(), value, err).(*codedError)
 			if strings.HasPrefix(err.Error(), "Invalid placeholder") {
 				// A shell's $1 or $(cmd) must reach it as $$.
 				ce.hint = "write $$ for a literal $: procdog expands $VAR and ${VAR} itself, " +
@@ -2939,10 +2929,9 @@ func (s optionSpec) expand(value string) (string, error) {
 			}
 			return "", ce
 		}
-		if s.long == "env" {
-			v = shellQuote(v)
+		if words[i] = v; s.long == "env" {
+			words[i] = shellQuote(v)
 		}
-		words[i] = v
 	}
 	return strings.Join(words, " "), nil
 }
@@ -2957,25 +2946,21 @@ const maxConfigSize = 1 << 20
 // have written, or one not regular (a FIFO would hang procdog), checked once open so none can
 // be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
-	path := explicit
-	if path == "" {
-		path = findConfig()
-	}
+	path := cmp.Or(explicit, findConfig())
 	if path == "" {
 		return nil, "", nil
 	}
-	target, why := configTarget(path)
-	if why != "" {
-		return nil, path, failf(exitUnknown, "refusing to read config file %s: %s", path, why)
+	path, err := configTarget(path)
+	var f *os.File
+	if err == nil {
+		f, err = openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
+			"cannot read config file", func(fi os.FileInfo) string {
+				if !fi.Mode().IsRegular() {
+					return "it is not a regular file"
+				}
+				return othersMayWrite(fi, "it")
+			})
 	}
-	path = target
-	f, err := openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
-		"cannot read config file", func(fi os.FileInfo) string {
-			if !fi.Mode().IsRegular() {
-				return "it is not a regular file"
-			}
-			return othersMayWrite(fi, "it")
-		})
 	if err != nil {
 		return nil, path, err
 	}
@@ -3001,24 +2986,23 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 
 // configTarget follows the symbolic links from path to the config file, each judged with the
 // directory it is in: whoever could make or change one would choose the file read, and so
-// where its relative dir leads. (No range over an int here or elsewhere: a vendoring module's
-// go line may be older than 1.22.)
-func configTarget(path string) (target, why string) {
-	for i := 0; i < 40; i++ { // as many links as the kernel follows
+// where its relative dir leads.
+func configTarget(path string) (string, error) {
+	for i, given := 0, path; i < 40; i++ { // as many links as the kernel follows
 		link, dir := "the symbolic link "+path, filepath.Dir(path)
 		fi, err := os.Lstat(path)
 		di, derr := os.Stat(dir)
 		next, rerr := os.Readlink(path)
 		if err != nil || derr != nil || rerr != nil { // not a link, or one that open refuses
-			return path, ""
+			return path, nil
 		} else if why := cmp.Or(othersMayWrite(fi, link),
 			othersMayWrite(di, "the directory of "+link)); why != "" {
-			return path, why
+			return path, failf(exitUnknown, "refusing to read config file %s: %s", given, why)
 		} else if path = next; !filepath.IsAbs(next) {
 			path = filepath.Join(dir, next)
 		}
 	}
-	return path, ""
+	return path, nil
 }
 
 // othersMayWrite says why another user (root excepted) could have written fi, or "".
@@ -3035,13 +3019,12 @@ func othersMayWrite(fi os.FileInfo, what string) string {
 // write, such as /tmp: a file planted there would be refused, and so stop procdog for all.
 func findConfig() string {
 	paths := []string{"procdog.cfg"} // named as the original named it, in messages too
-	if wd, err := os.Getwd(); err == nil {
-		for dir := filepath.Dir(wd); dir != wd; wd, dir = dir, filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o022 != 0 {
-				break
-			}
-			paths = append(paths, filepath.Join(dir, "procdog.cfg"))
+	wd, err := os.Getwd()
+	for dir := filepath.Dir(wd); err == nil && dir != wd; wd, dir = dir, filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o022 != 0 {
+			break
 		}
+		paths = append(paths, filepath.Join(dir, "procdog.cfg"))
 	}
 	for _, path := range append(paths, fallbackConfigs()...) {
 		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
@@ -3085,12 +3068,10 @@ func parseINI(text string) (map[string]map[string]string, error) {
 			// As Python 2's ConfigParser: a blank line does not end the value it is in.
 		case key != "" && (line[0] == ' ' || line[0] == '\t'):
 			section[key] += "\n" + trimmed
+		case trimmed[0] == '[' && strings.LastIndexByte(trimmed, ']') < 2:
+			return nil, bad("bad section header")
 		case trimmed[0] == '[':
-			end := strings.LastIndexByte(trimmed, ']')
-			if end < 2 {
-				return nil, bad("bad section header")
-			}
-			header := trimmed[1:end]
+			header := trimmed[1:strings.LastIndexByte(trimmed, ']')]
 			if sections[header] == nil {
 				sections[header] = map[string]string{}
 			}
@@ -3151,8 +3132,7 @@ func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
 func splitWords(s string) ([]string, error) {
 	var words []string
 	var word strings.Builder
-	inWord := false
-	var quote byte // the open quote, or 0
+	inWord, quote := false, byte(0) // quote is the open quote, or 0
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case quote == '\'' && c != '\'', quote == '"' && c != '"' && c != '\\':
@@ -3171,10 +3151,9 @@ func splitWords(s string) ([]string, error) {
 			quote = c
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			if inWord {
-				words = append(words, word.String())
+				words, inWord = append(words, word.String()), false
 				word.Reset()
 			}
-			inWord = false
 			continue
 		default:
 			word.WriteByte(c)
@@ -3183,8 +3162,7 @@ func splitWords(s string) ([]string, error) {
 	}
 	if quote != 0 {
 		return nil, errors.New("No closing quotation")
-	}
-	if inWord {
+	} else if inWord {
 		words = append(words, word.String())
 	}
 	return words, nil
@@ -3210,9 +3188,11 @@ func (o options) checkHealthProbes() error {
 	if _, err := regexp.Compile(o.HealthLog); err != nil {
 		return usageErrorf("argument --health-log: not a regular expression: %v", err)
 	}
-	option, value, host, port := "--health-url", o.HealthURL, "", ""
+	option, value := "--health-tcp", o.HealthTCP
+	host, port, err := net.SplitHostPort(value)
 	switch {
 	case o.HealthURL != "":
+		option, value = "--health-url", o.HealthURL
 		u, err := url.Parse(value)
 		if err != nil || u.Scheme != "http" || u.Host == "" {
 			return usageErrorf("argument --health-url: not an http:// URL: '%s'", value)
@@ -3220,14 +3200,10 @@ func (o options) checkHealthProbes() error {
 		if host, port = u.Hostname(), u.Port(); port == "" && !strings.HasSuffix(u.Host, ":") {
 			port = "80"
 		}
-	case o.HealthTCP != "":
-		option, value = "--health-tcp", o.HealthTCP
-		var err error
-		if host, port, err = net.SplitHostPort(value); err != nil {
-			return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", value)
-		}
-	default:
+	case value == "":
 		return nil
+	case err != nil:
+		return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", value)
 	}
 	switch n, err := strconv.Atoi(port); {
 	case host == "":
@@ -3305,11 +3281,10 @@ func (l envList) with(more envList) envList {
 	var keys, words []string
 	for _, kv := range append(a, b...) {
 		key, _, _ := strings.Cut(kv, "=")
-		if i := slices.Index(keys, key); i >= 0 {
-			words[i] = shellQuote(kv)
-		} else {
-			keys, words = append(keys, key), append(words, shellQuote(kv))
+		if !slices.Contains(keys, key) {
+			keys, words = append(keys, key), append(words, "")
 		}
+		words[slices.Index(keys, key)] = shellQuote(kv)
 	}
 	return envList(strings.Join(words, " "))
 }
