@@ -2946,7 +2946,10 @@ const maxConfigSize = 1 << 20
 // have written, or one not regular (a FIFO would hang procdog), checked once open so none can
 // be swapped in.
 func readConfig(explicit, name string) (map[string]string, string, error) {
-	path := cmp.Or(explicit, findConfig())
+	path := explicit
+	if path == "" {
+		path = findConfig() // not with --config: it would look in the parents for nothing
+	}
 	if path == "" {
 		return nil, "", nil
 	}
