@@ -509,7 +509,7 @@ func (c client) request(line string) (response, error) {
 		return parseResponse(answer), err
 	}
 	pid, ok := findOrphan(c.dir, c.name)
-	if !ok {
+	if !ok || c.only != 0 { // a request for one monitor is none of an orphan's business
 		return newResponse(codeStopped), nil
 	}
 	switch verb, arg, _ := strings.Cut(line, " "); verb {
@@ -2298,26 +2298,29 @@ func (j *exportJob) systemd() {
 // systemdHealth is the health check as an ExecStartPost= loop of health_count tries, each under
 // timeout(1).
 func (j *exportJob) systemdHealth() {
-	argv := j.health
+	argv, why := j.health, "--health-log is no command a unit can run"
 	switch {
 	case j.healthKinds() == 0 || j.HealthNotify:
 		return
 	case j.HealthURL != "":
 		// 2xx and 3xx pass, as for procdog: -f fails on 4xx and 5xx and no
 		// redirect is followed; -g keeps [] and {} literal; no proxy.
+		why = "no curl on PATH to run it"
 		if curl, err := exportExecutable("curl", j.Dir); err == nil {
 			argv = []string{curl, "-fsS", "-g", "--noproxy", "*", "-o", os.DevNull, j.HealthURL}
 		}
 	case j.HealthTCP != "":
 		host, port, _ := net.SplitHostPort(j.HealthTCP)
 		n, _ := strconv.Atoi(port)
+		why = "no bash on PATH to run it"
 		if bash, err := exportExecutable("bash", j.Dir); err == nil {
 			dev := shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, n))
 			argv = []string{bash, "-c", "exec 3<>" + dev}
 		}
 	}
 	if argv == nil {
-		j.note("the health check (no curl or bash on PATH to run it)")
+		j.line("# The health check is left out: %s.", why)
+		j.note("the health check (" + why + ")")
 		return
 	}
 	if timeout, err := exportExecutable("timeout", j.Dir); err == nil && j.HealthTimeout != 0 {
@@ -3540,7 +3543,7 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	}
 	var cred [76 / 4]uint32 // sizeof(struct xucred); Linux fills in less
 	var errno syscall.Errno
-	rc.Control(func(fd uintptr) {
+	err = rc.Control(func(fd uintptr) { // an error here (a closed socket) must not read as root
 		n := uint32(len(cred) * 4)
 		_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level),
 			uintptr(option), uintptr(unsafe.Pointer(&cred[0])), uintptr(unsafe.Pointer(&n)), 0)
@@ -3549,8 +3552,11 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 			cred[0] = uint32(peerPid)
 		}
 	})
-	if errno != 0 {
-		return 0, -1, os.NewSyscallError("getsockopt", errno)
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("getsockopt", errno)
+	}
+	if err != nil {
+		return 0, -1, err
 	}
 	return int(int32(cred[0])), int(cred[1]), nil
 }

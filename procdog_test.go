@@ -2206,13 +2206,9 @@ func FuzzMonitorRequest(f *testing.F) {
 		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("reading the answer: %v", err)
 		}
-
 		want := ""
 		if i := bytes.IndexByte(req, '\n'); i >= 0 && i < maxRequestLine || i < 0 && len(req) > 0 && len(req) < maxRequestLine {
-			line := req
-			if i >= 0 {
-				line = req[:i]
-			}
+			line, _, _ := bytes.Cut(req, []byte("\n"))
 			req := strings.TrimSpace(string(line))
 			verb, arg, _ := strings.Cut(req, " ")
 			_, badSignal := parseSignal(arg)
@@ -2221,6 +2217,8 @@ func FuzzMonitorRequest(f *testing.F) {
 				want = "exited, returncode=3\n"
 			case req == "options":
 				want = m.o.quotedFlags() + "\n"
+			case req == "health-error" || req == "notify-status" || req == "wait-checks":
+				want = m.told[req] + "\n" // what the monitor last told, nothing yet
 			default:
 				want = "invalid\n"
 			}
@@ -2400,6 +2398,9 @@ func TestExportGolden(t *testing.T) {
 		{[]string{"systemd", "h", "-c", "sleep 100", "--health-command", "true"}, "",
 			"\n#ExecStartPost=/bin/sh -c ", "procdog: warning: the systemd output does not express: " +
 				"the health check, which only procdog status reports (commented out) (see its comments)\n"},
+		{[]string{"systemd", "l", "-c", "true", "--health-log", "up"}, "", "\n# The health check is left out: " +
+			"--health-log is no command a unit can run.\n", "procdog: warning: the systemd output does not " +
+			"express: the health check (--health-log is no command a unit can run) (see its comments)\n"},
 	} {
 		stdout, stderr, err := exportRun(t, tc.args...)
 		if err != nil || stderr != tc.warning || !strings.Contains(stdout, tc.want) {
@@ -3375,7 +3376,6 @@ func TestItRefusesStateFilesItDidNotMake(t *testing.T) {
 	t.Cleanup(func() { os.Remove(e.path("fifo", "log")) }) // before the cleanup reads the logs
 	e.expect("", refusal("fifo", "log", "it is not a regular file"), 3, "start", "fifo", "--command", "sleep 100")
 	e.expect("", refusal("fifo", "log", "it is not a regular file"), 3, "logs", "fifo")
-
 	if err := os.Link(precious, e.path("linked", "lock")); err == nil {
 		e.expect("error: refusing to use "+e.path("linked", "lock")+": it has other names (hard links)", "", 2,
 			"start", "linked", "--command", "sleep 100")
