@@ -252,12 +252,9 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 	if command == "stop" && c.o.Strict && r.code == codeStopped {
 		return failf(exitNotRunning, "process '%s' is not running", name)
 	}
-	if c.o.JSON {
-		r = c.withHealthError(r)
-	}
 	printResponse(stdout, name, r, c.o.JSON)
 	code := exitCodeFor(command, r, c.o)
-	if code == exitUnhealthy && r.checks > 0 {
+	if code == exitUnhealthy && r.checks > 0 && r.code != codeExited { // which says why
 		return failf(code, "'%s' is not healthy after %d check%s: %s", name, r.checks,
 			map[bool]string{true: "s"}[r.checks != 1], r.healthError)
 	}
@@ -265,7 +262,7 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 }
 
 // wait sends "wait COUNT DELAY TIMEOUT" with the health options cl gives, "-" for the monitor's
-// own, or "wait" if cl gives none, and asks why, if in vain.
+// own, or "wait" if cl gives none.
 func (c client) wait(cl commandLine) (response, error) {
 	line := "wait"
 	for _, k := range []string{"health-count", "health-delay", "health-timeout"} {
@@ -275,19 +272,7 @@ func (c client) wait(cl commandLine) (response, error) {
 	if err == nil && r.code == codeInvalid { // a monitor of an older procdog: its own options
 		r, err = c.request("wait")
 	}
-	if err == nil && r.code == codeRunning && !r.healthy() {
-		r = c.whyUnhealthy(r, 0)
-	}
 	return r, err
-}
-
-// whyUnhealthy adds to r why a wait's last check failed, and how many ran, before the wait's too.
-func (c client) whyUnhealthy(r response, before int) response {
-	r.healthError, _, _ = c.exchange("health-error")
-	n, _, _ := c.exchange("wait-checks")
-	r.checks, _ = strconv.Atoi(n)
-	r.checks += before
-	return r
 }
 
 // runNames prints "NAME: <response>" for each name. start and restart stop at the first
@@ -504,7 +489,10 @@ type client struct {
 
 // request sends line to NAME's monitor, or with none, acts on NAME's orphan as it would.
 func (c client) request(line string) (response, error) {
-	answer, alive, err := c.exchange(line)
+	answer, alive, err := c.exchange(line + withDetails)
+	if alive && answer == codeInvalid { // a monitor of an older procdog, which tells none
+		answer, alive, err = c.exchange(line)
+	}
 	if err != nil || alive {
 		return parseResponse(answer), err
 	}
@@ -671,21 +659,6 @@ func findOrphan(dir, name string) (int, bool) {
 	return pid, ok && processStart(pid) == started && sessionOf(pid) == sid
 }
 
-// withHealthError adds why r's health check failed, for JSON: a response line has no room.
-func (c client) withHealthError(r response) response {
-	if r.code == codeRunning {
-		if status, alive, _ := c.exchange("notify-status"); alive && status != codeInvalid {
-			r.notifyStatus = status
-		}
-	}
-	if r.values["health"] != 0 && r.healthError == "" {
-		if answer, alive, _ := c.exchange("health-error"); alive && answer != codeInvalid {
-			r.healthError = answer
-		}
-	}
-	return r
-}
-
 // list prints every name's status, but not stopped ones' (files left, maybe others') unless --all.
 func list(dir string, o options, stdout io.Writer) {
 	entries, _ := os.ReadDir(dir)
@@ -708,8 +681,6 @@ func list(dir string, o options, stdout io.Writer) {
 			r, err := c.request("status")
 			if err != nil {
 				r = errorResponse("%v", err)
-			} else if o.JSON {
-				r = c.withHealthError(r)
 			}
 			if lines[i] = c.name + ": " + r.String(); o.JSON {
 				lines[i] = r.json(c.name)
@@ -917,9 +888,8 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 		if len(interrupt) > 0 { // both at once
 			break
 		} else if started && err == nil && r.code == codeRunning && !r.healthy() {
-			why := c.whyUnhealthy(r, 1) // and the check of start's first answer
 			stop, err := c.request("stop")
-			stop.healthError, stop.checks = why.healthError, why.checks
+			stop.healthError, stop.checks = r.healthError, r.checks+1 // and start's own check
 			return stop, err
 		}
 		return r, err
@@ -1045,9 +1015,9 @@ type monitor struct {
 	restarts, inFlight int
 	checks             context.Context // of the health checks, ended when a stop begins
 	endChecks          context.CancelFunc
-	healthLast         *int              // the last check's health, logged as it changes
-	told               map[string]string // what health-error, notify-status, wait-checks answer
-	quietUntil         time.Time         // of the lines about dropped connections
+	healthLast         *int      // the last check's health, logged as it changes
+	notifyStatus       string    // the process's last STATUS= on its notify socket
+	quietUntil         time.Time // of the lines about dropped connections
 	suppressed         int
 }
 
@@ -1094,7 +1064,7 @@ func runMonitor(args []string) int {
 	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
 	ready := os.NewFile(3, "ready")
 	answerClient := func(r response) {
-		fmt.Fprintln(ready, r)
+		fmt.Fprintln(ready, r.detailed())
 		ready.Close()
 	}
 	if len(args) < 2 {
@@ -1108,8 +1078,8 @@ func runMonitor(args []string) int {
 	}
 	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
 		sock: statePath(args[1], args[0], "sock"), lockPath: statePath(args[1], args[0], "lock"),
-		logPath: statePath(args[1], args[0], "log"), told: map[string]string{"wait-checks": "0"},
-		delay: min(seconds(o.RestartDelay), maxRestartDelay)}
+		logPath: statePath(args[1], args[0], "log"),
+		delay:   min(seconds(o.RestartDelay), maxRestartDelay)}
 	m.logf("monitor starting with options: %s", m.o.summary())
 	if err := m.setUp(); err == errLockBusy {
 		m.logf("another monitor owns '%s'; exiting", m.name)
@@ -1275,6 +1245,7 @@ func (m *monitor) response() response {
 	r := newResponse(codeExited, "returncode", m.run.returncode)
 	if m.state == running || m.state == stopping {
 		r = newResponse(codeRunning, "pid", m.run.pid)
+		r.notifyStatus = m.notifyStatus
 	}
 	if m.restarts > 0 {
 		r.values["restarts"] = m.restarts
@@ -1467,7 +1438,7 @@ func (m *monitor) notified(pgid int, text string) {
 				m.markReady(m.run)
 			}
 		case "STATUS":
-			m.told["notify-status"] = value
+			m.notifyStatus = value
 		}
 	}
 }
@@ -1514,7 +1485,7 @@ func (m *monitor) startRun() error {
 		cmd.Wait()
 		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
 	}()
-	m.run, m.state, m.told["notify-status"] = r, running, ""
+	m.run, m.state, m.notifyStatus = r, running, ""
 	m.checks, m.endChecks = context.WithCancel(context.Background())
 	if m.watch != nil {
 		select { // only the loop sends: once drained, the channel has room
@@ -1645,7 +1616,7 @@ func (m *monitor) serve(conn net.Conn) {
 		m.events <- func() { m.logDropped("dropped a connection" + why) }
 		return
 	}
-	req := strings.TrimSpace(string(line))
+	req, detailed := strings.CutSuffix(strings.TrimSpace(string(line)), withDetails)
 	// options is answered even when closing, to tell a wedged monitor, and not logged, as
 	// logs asks for it.
 	answer := m.o.quotedFlags()
@@ -1664,15 +1635,19 @@ func (m *monitor) serve(conn net.Conn) {
 				return
 			}
 		}
-		answer = m.answer(req)
+		r := m.answer(req)
+		answer = r.String()
 		m.logf("request %q: %s", req, answer)
+		if detailed {
+			answer = r.detailed()
+		}
 	}
 	conn.SetWriteDeadline(time.Now().Add(requestDeadline))
 	io.WriteString(conn, answer+"\n")
 }
 
 // answer answers a request; wait checks health up to HealthCount times, at least once.
-func (m *monitor) answer(req string) string {
+func (m *monitor) answer(req string) response {
 	verb, arg, _ := strings.Cut(req, " ")
 	sig, sigErr := parseSignal(arg)
 	r := newResponse(codeInvalid)
@@ -1684,14 +1659,10 @@ func (m *monitor) answer(req string) string {
 		for i, long := range []string{"health-count", "health-delay", "health-timeout"} {
 			s, _ := findOption(long)
 			if len(fields) != 3 || fields[i] != "-" && s.set(&o, fields[i]) != nil {
-				return r.String()
+				return r
 			}
 		}
 		r = m.wait(o)
-	case req == "notify-status" || req == "wait-checks" || req == "health-error":
-		var told string
-		m.do(func() { told = m.told[req] })
-		return told
 	case req == "stop":
 		var stopping *childRun
 		var stopSignal syscall.Signal
@@ -1711,7 +1682,7 @@ func (m *monitor) answer(req string) string {
 		})
 		r = m.status(m.o)
 	}
-	return r.String()
+	return r
 }
 
 // status runs the health check, if any, before it takes the state: a process that exited
@@ -1739,9 +1710,9 @@ func (m *monitor) status(o options) (r response) {
 		default:
 			m.logf("health check failed (health=%d): %s", health, why)
 		}
-		m.healthLast, m.told["health-error"] = &health, why
+		m.healthLast = &health
 		r = m.response()
-		r.values["health"] = health
+		r.values["health"], r.healthError = health, why
 	})
 	return r
 }
@@ -1759,7 +1730,8 @@ func (m *monitor) wait(o options) (r response) {
 	for checks := 1; ; checks++ {
 		r = m.status(o)
 		var run *childRun
-		m.do(func() { run, m.told["wait-checks"] = m.run, strconv.Itoa(checks) })
+		m.do(func() { run = m.run })
+		r.checks = checks
 		if r.code != codeRunning || r.healthy() ||
 			checks >= o.HealthCount && !time.Now().Before(deadline) {
 			return r
@@ -2463,9 +2435,36 @@ func (r response) String() string {
 	return s
 }
 
-// parseResponse reads a response line; what it does not understand is codeInvalid.
-func parseResponse(line string) response {
-	line = strings.TrimRight(line, "\r\n")
+// withDetails ends a request for an answer with what its line has no room for: the line, a tab
+// and a JSON object of details. These come with the answer, not from a request of their own,
+// for another client's check could change them in between. Without it, the answer is the line.
+const withDetails = " +"
+
+type details struct {
+	HealthError  string `json:"health_error,omitempty"` // why the check failed
+	NotifyStatus string `json:"notify_status,omitempty"`
+	Checks       int    `json:"checks,omitempty"` // how many checks a wait ran
+}
+
+func (r response) detailed() string {
+	return r.String() + "\t" + jsonText(details{r.healthError, r.notifyStatus, r.checks})
+}
+
+// parseResponse reads an answer, with its details if any; what it does not understand is
+// codeInvalid. JSON escapes a tab, so the last one starts the details.
+func parseResponse(answer string) response {
+	answer = strings.TrimRight(answer, "\r\n")
+	var d details
+	if i := strings.LastIndexByte(answer, '\t'); i >= 0 &&
+		json.Unmarshal([]byte(answer[i+1:]), &d) == nil {
+		answer = answer[:i]
+	}
+	r := parseLine(answer)
+	r.healthError, r.notifyStatus, r.checks = d.HealthError, d.NotifyStatus, d.Checks
+	return r
+}
+
+func parseLine(line string) response {
 	if msg, ok := strings.CutPrefix(line, "error: "); ok {
 		return response{code: codeError, msg: msg}
 	}

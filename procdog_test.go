@@ -1961,6 +1961,11 @@ func TestResponseRoundTrip(t *testing.T) {
 					t.Errorf("parseResponse(%q) = %+v, want %+v", line, got, tt.r)
 				}
 			}
+			d := tt.r // with details: a tab in them is JSON's \t
+			d.healthError, d.notifyStatus, d.checks = "why\tnot, a=1", "up", 2
+			if got := parseResponse(d.detailed() + "\n"); got.String() != tt.line || got.healthError != d.healthError || got.notifyStatus != "up" || got.checks != 2 {
+				t.Errorf("parseResponse(%q) = %+v, want %+v", d.detailed(), got, d)
+			}
 		})
 	}
 }
@@ -2188,7 +2193,7 @@ func FuzzMonitorRequest(f *testing.F) {
 		run := &childRun{exited: make(chan struct{}), returncode: 3}
 		close(run.exited)
 		m := &monitor{name: "fuzz", o: defaultOptions(), logOut: devNull, run: run, state: lingering,
-			events: make(chan func()), told: map[string]string{}}
+			events: make(chan func())}
 		sigs := make(chan os.Signal, 1)
 		go m.loop(sigs)
 		defer func() { sigs <- syscall.SIGTERM }() // which ends a lingering monitor's loop
@@ -2217,8 +2222,6 @@ func FuzzMonitorRequest(f *testing.F) {
 				want = "exited, returncode=3\n"
 			case req == "options":
 				want = m.o.quotedFlags() + "\n"
-			case req == "health-error" || req == "notify-status" || req == "wait-checks":
-				want = m.told[req] + "\n" // what the monitor last told, nothing yet
 			default:
 				want = "invalid\n"
 			}
@@ -3561,7 +3564,6 @@ func TestItLogs(t *testing.T) {
 	// logs asks the monitor for its options, and finds no line of that at the end of what it
 	// prints.
 	e.expect(itSeq(27, 30), "", 0, "logs", "d", "-n", "4")
-
 	e.expect("running, pid={N}", "", 0, "start", "f", "--stdout", "f.out", "--stderr", "f.out",
 		"-c", "sh -c 'seq 1 3; while [ ! -e go-f ]; do sleep 0.01; done; echo appended; exec sleep 100'", "--linger", "0.2")
 	itFileLines(t, filepath.Join(e.work, "f.out"), "HEADER", "1", "2", "3")
@@ -3580,7 +3582,6 @@ func TestItLogs(t *testing.T) {
 	itDead(t, itSoon, "the monitor", e.monitorPid("g"))
 	e.expect("bye\n==> "+e.path("g", "log")+" <==\n"+itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1", "--stdout", "g.out")
 	e.expect(itStamp+" g: monitor exiting", "", 0, "logs", "g", "-n", "1")
-
 	out, errs := filepath.Join(e.work, "two.out"), filepath.Join(e.work, "two.err")
 	e.expect("running, pid={N}", "", 0, "start", "two", "--stdout", "two.out", "--stderr", "two.err", "--linger", "0.2", "-c", "sh -c 'echo out1; echo err1 >&2; until [ -e go1 ]; do sleep 0.01; done; echo out2; until [ -e go2 ]; do sleep 0.01; done; echo err2 >&2; exec sleep 100'")
 	itFileLines(t, errs, "HEADER", "err1") // after out1
@@ -3848,7 +3849,6 @@ func TestItConfigFile(t *testing.T) {
 		e.expectIn(below, "killed, signal=15", "", 0, "stop", args[0])
 	}
 	itFileLines(t, filepath.Join(e.work, "here.out"), "HEADER") // a relative stdout is there too
-
 	itWrite(t, cfg, "[x]\nhealth_command=touch pwned\n")
 	itMust(t, os.Chmod(cfg, 0o666))
 	e.expect("", "procdog: error: refusing to read config file procdog.cfg: other users may write to it", 3, "status", "x")
@@ -4207,8 +4207,8 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 			e.expect(fmt.Sprintf(`{"health":%d,"health_error":%s,"name":"h","pid":%d,"state":"running"}`, tt.code, jsonText(tt.why), pid),
 				"", 0, "status", "h", "--json")
 			itLogHas(e, "h", fmt.Sprintf("h: health check failed (health=%d): %s", tt.code, tt.why), 1)
-			if answer, alive, err := (client{dir: e.state, name: "h"}).exchange("health-error"); err != nil || !alive || answer != tt.why {
-				t.Errorf("health-error request = %q, %v, %v; want %q", answer, alive, err, tt.why)
+			if r, err := (client{dir: e.state, name: "h"}).request("status"); err != nil || r.healthError != tt.why {
+				t.Errorf("a status request's reason = %q, %v; want %q", r.healthError, err, tt.why)
 			}
 		})
 	}
@@ -4220,8 +4220,8 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 		e.expect(fmt.Sprintf(`{"health":0,"name":"h","pid":%d,"state":"running"}`, pid), "", 0, "status", "h", "--json")
 		itLogHas(e, "h", "h: health check failed (health=1): health command exited with 1: no ready file", 1)
 		itLogHas(e, "h", "h: health check passed", 1)
-		if answer, _, _ := (client{dir: e.state, name: "h"}).exchange("health-error"); answer != "" {
-			t.Errorf("health-error after a passing check = %q, want nothing", answer)
+		if r, err := (client{dir: e.state, name: "h"}).request("status"); err != nil || r.healthError != "" {
+			t.Errorf("a status request's reason after a passing check = %q, %v, want nothing", r.healthError, err)
 		}
 		// The command's stderr still reaches the log, as before.
 		itLogHas(e, "h", "\nno ready file\n", 1)
