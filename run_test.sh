@@ -205,7 +205,7 @@ EOF
 	run 'head -1 backend/backend.log'
 	run 'procdog stop backend'
 	say "A server that never passes its health check is stopped, exit 6."
-	run 'procdog start backend --health-command="curl -sf http://127.0.0.1:$PORT/nope" --health-count=2 --health-delay=0.2'
+	run 'procdog start backend --health-command="curl -sf http://127.0.0.1:$PORT/nope" --health-count=2 --health-delay=1'
 	say "Once a monitor has ended, only its log is left: no socket, no lock."
 	eventually only_log_left backend
 	run 'ls $PROCDOG_DIR/procdog.backend.*'
