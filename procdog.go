@@ -1368,10 +1368,13 @@ func (m *monitor) watchReadiness() error {
 	return nil
 }
 
-// listenNotify binds the notify socket, in place of any before, and reads it.
+func (m *monitor) notifyPath() string { return strings.TrimSuffix(m.sock, "sock") + "notify" }
+
+// listenNotify binds the notify socket, in place of any before, and reads it. One it cannot
+// read is removed, for heal to try again: the process's NOTIFY_SOCKET names the path.
 func (m *monitor) listenNotify() error {
 	m.closeNotify()
-	path := strings.TrimSuffix(m.sock, "sock") + "notify"
+	path := m.notifyPath()
 	os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
 	conn, err := ownerOnly(func() (*net.UnixConn, error) {
 		return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
@@ -1383,10 +1386,14 @@ func (m *monitor) listenNotify() error {
 			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
 		})
 	}
-	m.notify = conn // for closeNotify, even on an error
 	if err != nil {
+		if conn != nil {
+			conn.Close()
+			os.Remove(path)
+		}
 		return fmt.Errorf("cannot listen on %s: %v", path, err)
 	}
+	m.notify = conn
 	go m.readNotify(conn)
 	return nil
 }
@@ -1469,8 +1476,8 @@ func (m *monitor) startRun() error {
 	}
 	cmd := m.command(context.Background(), path, m.argv)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, m.stdout, m.stderr
-	if m.notify != nil {
-		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+m.notify.LocalAddr().String())
+	if m.o.HealthNotify {
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+m.notifyPath())
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
@@ -1562,8 +1569,8 @@ func (m *monitor) heal() {
 			m.logf("put the %s back", what)
 		}
 	}
-	if m.notify != nil {
-		putBack("notify socket", m.notify.LocalAddr().String(), m.listenNotify)
+	if m.o.HealthNotify {
+		putBack("notify socket", m.notifyPath(), m.listenNotify)
 	}
 	putBack("socket", m.sock, func() error { return m.putSocket(func() error { return nil }) })
 }

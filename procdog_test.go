@@ -63,7 +63,6 @@ func itEqual[T comparable](t testing.TB, what string, got, want T) {
 	}
 }
 
-// errText is err's message, or "" for no error.
 func errText(err error) string {
 	if err == nil {
 		return ""
@@ -79,14 +78,12 @@ func writeConfig(t *testing.T, text string) string {
 	return path
 }
 
-// unsetenv removes name from the environment for the duration of the test.
 func unsetenv(t *testing.T, name string) {
 	t.Helper()
 	t.Setenv(name, "") // restores the old value, if any, when the test ends
 	os.Unsetenv(name)
 }
 
-// lookupIn is a lookup function for expandVars backed by a map.
 func lookupIn(vars map[string]string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		v, ok := vars[name]
@@ -310,7 +307,6 @@ func (e *itEnv) run(args ...string) itResult {
 	return e.runIn(e.work, args...)
 }
 
-// runIn is run in the working directory dir.
 func (e *itEnv) runIn(dir string, args ...string) itResult {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), itCommandTimeout)
@@ -365,7 +361,6 @@ func (e *itEnv) expect(stdout, stderr string, code int, args ...string) itResult
 	return e.check(e.runIn(e.work, args...), stdout, stderr, code)
 }
 
-// expectIn is expect in the working directory dir.
 func (e *itEnv) expectIn(dir, stdout, stderr string, code int, args ...string) itResult {
 	e.t.Helper()
 	return e.check(e.runIn(dir, args...), stdout, stderr, code)
@@ -570,7 +565,6 @@ func itExists(path string) bool {
 	return err == nil
 }
 
-// itMust fails the test at once on an error.
 func itMust(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -770,7 +764,6 @@ func itEventuallyAnswers(e *itEnv, timeout time.Duration, want string, code int,
 	return r
 }
 
-// itLog is NAME's monitor log.
 func itLog(e *itEnv, name string) string {
 	text, _ := os.ReadFile(e.path(name, "log"))
 	return string(text)
@@ -3929,13 +3922,20 @@ func TestItEndsWhatIsLeftBehind(t *testing.T) {
 // TestItPutsBackARemovedSocketAndLock: the monitor checks for them every healInterval (3 s).
 func TestItPutsBackARemovedSocketAndLock(t *testing.T) {
 	e := itParallel(t)
-	r := e.expect("running, pid={N}", "", 0, "start", "heal", "--command", "sleep 100", "--linger", "0.2")
-	os.Remove(e.path("heal", "sock"))
-	os.Remove(e.path("heal", "lock"))
-	itEventually(t, 4*healInterval, "the socket and lock file to come back", func() (bool, string) {
-		return itExists(e.path("heal", "sock")) && itExists(e.path("heal", "lock")), strings.Join(e.stateFiles(), " ")
+	start := append([]string{"start", "heal", "--linger", "0.2"}, itServerArgs(t, e, "status", "0s")...)
+	r := e.expect("running, health=1, pid={N}", "", 0, start...)
+	for _, kind := range []string{"sock", "lock", "notify"} {
+		os.Remove(e.path("heal", kind))
+	}
+	itEventually(t, 4*healInterval, "the sockets and lock file to come back", func() (bool, string) {
+		return itExists(e.path("heal", "sock")) && itExists(e.path("heal", "lock")) && itExists(e.path("heal", "notify")), strings.Join(e.stateFiles(), " ")
 	})
-	e.expect(r.line(), "", 0, "start", "heal", "--command", "sleep 100")
+	itWrite(t, filepath.Join(e.work, "up"), "") // the process sends STATUS=serving to the notify socket put back
+	itEventually(t, itSoon, "the process's STATUS=", func() (bool, string) {
+		out := e.run("status", "heal", "--json").stdout
+		return strings.Contains(out, `"notify_status":"serving"`), out
+	})
+	e.expect(r.line(), "", 0, start...)
 	if n := len(itStarted(e, "heal")); n != 1 {
 		t.Fatalf("%d processes were started, want 1", n)
 	}
