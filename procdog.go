@@ -1940,7 +1940,12 @@ func (w *logWatch) serve(ready func(*childRun)) {
 // matched. A line without its newline yet is left for the next read, unless it fills the
 // buffer: then it is matched in pieces.
 func (w *logWatch) matches(r *childRun, deadline time.Time) bool {
-	w.mu.Lock()
+	for !w.mu.TryLock() { // not past deadline, while another check matches a costly pattern
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
 	defer w.mu.Unlock()
 	if r != w.run {
 		w.run, w.matched = r, false
