@@ -188,7 +188,7 @@ func runList(cl commandLine, stdout io.Writer) error {
 	o := defaultOptions()
 	dir, err := stateDir()
 	if err = cmp.Or(o.applyCommandLine(cl), err); err == nil {
-		list(dir, o, stdout)
+		err = list(dir, o, stdout)
 	}
 	return err
 }
@@ -660,8 +660,11 @@ func findOrphan(dir, name string) (int, bool) {
 }
 
 // list prints every name's status, but not stopped ones' (files left, maybe others') unless --all.
-func list(dir string, o options, stdout io.Writer) {
-	entries, _ := os.ReadDir(dir)
+func list(dir string, o options, stdout io.Writer) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) { // none: no procdog has run here yet
+		return failf(exitUnknown, "cannot list the state directory: %v", err)
+	}
 	var names []string
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), "procdog.")
@@ -697,6 +700,7 @@ func list(dir string, o options, stdout io.Writer) {
 	} else if len(lines) > 0 {
 		fmt.Fprintln(stdout, strings.Join(lines, "\n"))
 	}
+	return nil
 }
 
 // logs prints, as tail does, the last lines of NAME's stdout file (--stdout, else the monitor log),

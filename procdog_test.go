@@ -70,7 +70,6 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// writeConfig writes text to a fresh config file and returns its path.
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "procdog.cfg")
@@ -299,7 +298,6 @@ func (r itResult) String() string {
 	return fmt.Sprintf("procdog %q\n  stdout: %q\n  stderr: %q\n  exit:   %d", r.args, r.stdout, r.stderr, r.code)
 }
 
-// line is the one response line, without its newline.
 func (r itResult) line() string { return strings.TrimSuffix(r.stdout, "\n") }
 
 func (e *itEnv) run(args ...string) itResult {
@@ -723,7 +721,6 @@ func (e *itEnv) stateFiles() []string {
 	return names
 }
 
-// fileConn makes a net.Conn of one end of a socketpair.
 func fileConn(t *testing.T, fd int) net.Conn {
 	f := os.NewFile(uintptr(fd), "socketpair")
 	defer f.Close()
@@ -3166,6 +3163,9 @@ func TestItStateFiles(t *testing.T) {
 		t.Fatalf("no socket in the client's relative state directory")
 	}
 	e.expect("killed, signal=15", "", 0, "stop", "rel")
+	e.setenv("PROCDOG_DIR", filepath.Join(e.work, "relative-state", "procdog.rel.log"))
+	e.expect("", "procdog: error: cannot list the state directory: open "+filepath.Join(e.work, "relative-state",
+		"procdog.rel.log")+": not a directory", 3, "list")
 	// Another user could swap the files of two names in a directory they own or may write to.
 	shared := filepath.Join(e.work, "shared")
 	refused := "procdog: error: refusing to use the state directory " + shared + ": "
