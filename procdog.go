@@ -1624,7 +1624,7 @@ func (m *monitor) serve(conn net.Conn) {
 		case errors.Is(err, bufio.ErrBufferFull):
 			why = fmt.Sprintf(" whose request is longer than %d bytes", maxRequestLine)
 		}
-		m.events <- func() { m.logDropped("dropped a connection" + why) }
+		m.do(func() { m.logDropped("dropped a connection" + why) }) // before the client sees EOF
 		return
 	}
 	req, detailed := strings.CutSuffix(strings.TrimSpace(string(line)), withDetails)
