@@ -2311,9 +2311,9 @@ func (j *exportJob) systemdHealth() {
 		j.note("the health check (" + why + ")")
 		return
 	}
-	if timeout, err := exportExecutable("timeout", j.Dir); err == nil && j.HealthTimeout != 0 {
+	if timeout, err := exportExecutable("timeout", j.Dir); err == nil {
 		argv = append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
-	} else if j.HealthTimeout != 0 {
+	} else {
 		j.note("health_timeout (no timeout command on PATH)")
 	}
 	tries, prefix := max(j.HealthCount, 1), ""
@@ -2673,6 +2673,8 @@ func (s optionSpec) set(o *options, text string) error {
 	case s.long == "linger" && v.(float64) > maxLinger:
 		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text,
 			maxLinger)
+	case s.long == "health-timeout" && v.(float64) == 0: // a check must have some time
+		return fmt.Errorf("invalid float value: '%s' (a number of seconds, more than 0)", text)
 	case s.long == "stop-signal":
 		_, err = parseSignal(text)
 	case s.long == "restart" && !slices.Contains([]string{"no", "on-failure", "always"}, text):
@@ -3235,7 +3237,7 @@ func (o options) checkHealthProbes() error {
 		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'",
 			option, port, value)
 	}
-	timeout := max(seconds(o.HealthTimeout), time.Second) // 0 kills checks, not lookups
+	timeout := max(seconds(o.HealthTimeout), time.Second) // a short one bounds checks, not lookups
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {

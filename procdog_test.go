@@ -1555,6 +1555,7 @@ func TestParseBool(t *testing.T) {
 func TestOptionSpecSetParsesNumbers(t *testing.T) {
 	count, _ := findOption("health-count")
 	linger, _ := findOption("linger")
+	timeout, _ := findOption("health-timeout")
 	type setCase struct {
 		name string
 		spec optionSpec
@@ -1572,6 +1573,7 @@ func TestOptionSpecSetParsesNumbers(t *testing.T) {
 		{"a float with a trailing dot", linger, "2.", options{Linger: 2}, ""},
 		{"a float with an exponent", linger, "1e2", options{Linger: 100}, ""},
 		{"a float with spaces", linger, " 4 ", options{Linger: 4}, ""},
+		{"no time for a check", timeout, "0", options{}, "invalid float value: '0' (a number of seconds, more than 0)"},
 	}
 	for _, in := range []string{"-1", "1.5", "abc", "", "0x10"} {
 		tests = append(tests, setCase{quoted(in) + " is not an int", count, in, options{},
@@ -4207,9 +4209,6 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 			e.expect(fmt.Sprintf(`{"health":%d,"health_error":%s,"name":"h","pid":%d,"state":"running"}`, tt.code, jsonText(tt.why), pid),
 				"", 0, "status", "h", "--json")
 			itLogHas(e, "h", fmt.Sprintf("h: health check failed (health=%d): %s", tt.code, tt.why), 1)
-			if r, err := (client{dir: e.state, name: "h"}).request("status"); err != nil || r.healthError != tt.why {
-				t.Errorf("a status request's reason = %q, %v; want %q", r.healthError, err, tt.why)
-			}
 		})
 	}
 	t.Run("a check that passes again clears the reason and says so", func(t *testing.T) {
@@ -4220,9 +4219,6 @@ func TestItHealthFailuresExplainThemselves(t *testing.T) {
 		e.expect(fmt.Sprintf(`{"health":0,"name":"h","pid":%d,"state":"running"}`, pid), "", 0, "status", "h", "--json")
 		itLogHas(e, "h", "h: health check failed (health=1): health command exited with 1: no ready file", 1)
 		itLogHas(e, "h", "h: health check passed", 1)
-		if r, err := (client{dir: e.state, name: "h"}).request("status"); err != nil || r.healthError != "" {
-			t.Errorf("a status request's reason after a passing check = %q, %v, want nothing", r.healthError, err)
-		}
 		// The command's stderr still reaches the log, as before.
 		itLogHas(e, "h", "\nno ready file\n", 1)
 	})
