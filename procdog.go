@@ -2451,32 +2451,29 @@ func (r response) String() string {
 	return s
 }
 
-// withDetails ends a request for an answer with what its line has no room for: the line, a tab
-// and a JSON object of details. These come with the answer, not from a request of their own,
+// withDetails ends a request for an answer with what its line has no room for: after a tab,
+// why the check failed, the process's notify STATUS= (each Go-quoted, as the options answer is)
+// and how many checks a wait ran. They come with the answer, not from a request of their own,
 // for another client's check could change them in between. Without it, the answer is the line.
 const withDetails = " +"
 
-type details struct {
-	HealthError  string `json:"health_error,omitempty"` // why the check failed
-	NotifyStatus string `json:"notify_status,omitempty"`
-	Checks       int    `json:"checks,omitempty"` // how many checks a wait ran
-}
-
 func (r response) detailed() string {
-	return r.String() + "\t" + jsonText(details{r.healthError, r.notifyStatus, r.checks})
+	return fmt.Sprintf("%s\t%q %q %d", r, r.healthError, r.notifyStatus, r.checks)
 }
 
 // parseResponse reads an answer, with its details if any; what it does not understand is
-// codeInvalid. JSON escapes a tab, so the last one starts the details.
+// codeInvalid. Quoting escapes a tab, so the last one starts the details.
 func parseResponse(answer string) response {
 	answer = strings.TrimRight(answer, "\r\n")
-	var d details
-	if i := strings.LastIndexByte(answer, '\t'); i >= 0 &&
-		json.Unmarshal([]byte(answer[i+1:]), &d) == nil {
-		answer = answer[:i]
+	var d response
+	if i := strings.LastIndexByte(answer, '\t'); i >= 0 {
+		n, _ := fmt.Sscanf(answer[i+1:], "%q %q %d", &d.healthError, &d.notifyStatus, &d.checks)
+		if n == 3 {
+			answer = answer[:i]
+		}
 	}
 	r := parseLine(answer)
-	r.healthError, r.notifyStatus, r.checks = d.HealthError, d.NotifyStatus, d.Checks
+	r.healthError, r.notifyStatus, r.checks = d.healthError, d.notifyStatus, d.checks
 	return r
 }
 
