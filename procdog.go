@@ -3281,7 +3281,7 @@ func maxSignal() int {
 }
 
 func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() && s[0] != '+' {
 		return syscall.Signal(n), nil
 	}
 	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {

@@ -1807,7 +1807,7 @@ func TestParseSignal(t *testing.T) {
 			t.Errorf("parseSignal(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "0", "-1", "65", "1.5", "FOO", "SIG", " 9", "SIGSIGTERM"} {
+	for _, in := range []string{"", "0", "-1", "+9", "65", "1.5", "FOO", "SIG", " 9", "SIGSIGTERM"} {
 		if got, err := parseSignal(in); err == nil {
 			t.Errorf("parseSignal(%q) = %v, want an error", in, got)
 		}
