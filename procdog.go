@@ -526,7 +526,9 @@ func (c client) request(line string) (response, error) {
 // start starts NAME unless it runs; started tells whether this call did. While another
 // monitor owns the name, its lock is polled, slower and slower: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
-	if err = cmp.Or(c.checkStartable(c.o), c.o.resolvePaths()); err != nil {
+	if err = c.checkStartable(c.o); err != nil {
+		return r, false, err
+	} else if err = c.o.resolvePaths(); err != nil {
 		return r, false, err
 	} else if err = os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
