@@ -90,7 +90,6 @@ func lookupIn(vars map[string]string) func(string) (string, bool) {
 	}
 }
 
-// quoted quotes s for a subtest name, so that "" shows.
 func quoted(s string) string { return `"` + s + `"` }
 
 var expandError = regexp.MustCompile(`^('[_A-Za-z][_A-Za-z0-9]*'|Invalid placeholder in string: line [1-9][0-9]*, col [1-9][0-9]*)$`)
@@ -516,7 +515,6 @@ func itAlive(pid int) bool {
 	return !zombie || procField(string(status), "Threads:") > 1
 }
 
-// itNoProc is true on systems without /proc, like macOS.
 func itNoProc() bool {
 	_, err := os.Stat("/proc/self/stat")
 	return err != nil
@@ -570,7 +568,6 @@ func itMust(t testing.TB, err error) {
 	}
 }
 
-// itFileIn is a condition for itEventually: that NAME is in e's working directory.
 func itFileIn(e *itEnv, name string) func() (bool, string) {
 	return func() (bool, string) { return itExists(filepath.Join(e.work, name)), "no " + name }
 }
@@ -780,7 +777,6 @@ func itStarted(e *itEnv, name string) []int {
 	return itInts(regexp.MustCompile(`\] `+regexp.QuoteMeta(name)+`: started pid (\d+): `), itLog(e, name))
 }
 
-// itAtOnce runs f(0) to f(n-1) at once, and waits for them all.
 func itAtOnce(n int, f func(i int)) {
 	var wg sync.WaitGroup
 	for i := range n {
@@ -790,7 +786,6 @@ func itAtOnce(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// itSeq is the lines from to to, as seq prints them, without the last newline.
 func itSeq(from, to int) string {
 	var lines []string
 	for i := from; i <= to; i++ {
@@ -802,7 +797,6 @@ func itSeq(from, to int) string {
 // itStamp matches the timestamp and pid that start a monitor log line.
 const itStamp = "{N}-{N}-{N}T{N}:{N}:{N}.{N}Z procdog[{N}]"
 
-// itClosedAddr is a local TCP address where nobody listens.
 func itClosedAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -2174,7 +2168,7 @@ func FuzzParseCommandLine(f *testing.F) {
 // answers exactly as the protocol says, or drops the connection, and never panics or hangs.
 func FuzzMonitorRequest(f *testing.F) {
 	for _, seed := range []string{"status\n", "\n", "wait\n", "stop\n", "bogus\n", "status", "", " stop \r\n",
-		"options\n", "signal HUP\n", "signal 99\n", "signal\n",
+		"options\n", "signal HUP\n", "signal 99\n", "signal\n", "status +\n", "wait 1 - 0.5 +\n",
 		"status\nstop\n", strings.Repeat("x", maxRequestLine-1), strings.Repeat("y", 5000)} {
 		f.Add([]byte(seed))
 	}
@@ -2206,16 +2200,26 @@ func FuzzMonitorRequest(f *testing.F) {
 		want := ""
 		if i := bytes.IndexByte(req, '\n'); i >= 0 && i < maxRequestLine || i < 0 && len(req) > 0 && len(req) < maxRequestLine {
 			line, _, _ := bytes.Cut(req, []byte("\n"))
-			req := strings.TrimSpace(string(line))
+			req, detailed := strings.CutSuffix(strings.TrimSpace(string(line)), withDetails)
 			verb, arg, _ := strings.Cut(req, " ")
 			_, badSignal := parseSignal(arg)
-			switch {
-			case req == "" || req == "status" || req == "wait" || req == "stop" || verb == "signal" && badSignal == nil:
-				want = "exited, returncode=3\n"
+			waitArgs, o := strings.Fields(orDefault(arg, "- - -")), defaultOptions()
+			for i, long := range []string{"health-count", "health-delay", "health-timeout"} {
+				if s, _ := findOption(long); len(waitArgs) == 3 && waitArgs[i] != "-" && s.set(&o, waitArgs[i]) != nil {
+					waitArgs = nil // a wait with an invalid option of its own is an invalid request
+				}
+			}
+			switch r := newResponse(codeInvalid); {
 			case req == "options":
 				want = m.o.quotedFlags() + "\n"
+			case req == "" || req == "status" || req == "stop" || verb == "signal" && badSignal == nil || verb == "wait" && len(waitArgs) == 3:
+				r = newResponse(codeExited, "returncode", 3)
+				r.checks = map[bool]int{true: 1}[verb == "wait"]
+				fallthrough
 			default:
-				want = "invalid\n"
+				if want = r.String() + "\n"; detailed {
+					want = r.detailed() + "\n"
+				}
 			}
 		}
 		if string(answer) != want {
