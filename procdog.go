@@ -226,8 +226,15 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 		} else {
 			r, _, err = c.start()
 		}
-	case "wait":
-		r, err = c.wait(cl)
+	case "wait": // "wait COUNT DELAY TIMEOUT", "-" for the monitor's own; "wait" for all its own
+		line := "wait"
+		for _, k := range []string{"health-count", "health-delay", "health-timeout"} {
+			line += " " + cmp.Or(cl.set[k], "-")
+		}
+		r, err = c.request(strings.TrimSuffix(line, " - - -"))
+		if err == nil && r.code == codeInvalid { // a monitor of an older procdog: its own options
+			r, err = c.request("wait")
+		}
 	case "status", "stop":
 		r, err = c.request(command)
 	case "signal":
@@ -252,20 +259,6 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 			map[bool]string{true: "s"}[r.checks != 1], r.healthError)
 	}
 	return &codedError{code: code}
-}
-
-// wait sends "wait COUNT DELAY TIMEOUT" with the health options cl gives, "-" for the monitor's
-// own, or "wait" if cl gives none.
-func (c client) wait(cl commandLine) (response, error) {
-	line := "wait"
-	for _, k := range []string{"health-count", "health-delay", "health-timeout"} {
-		line += " " + cmp.Or(cl.set[k], "-")
-	}
-	r, err := c.request(strings.TrimSuffix(line, " - - -"))
-	if err == nil && r.code == codeInvalid { // a monitor of an older procdog: its own options
-		r, err = c.request("wait")
-	}
-	return r, err
 }
 
 // runNames prints "NAME: <response>" for each name. start and restart stop at the first
