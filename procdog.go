@@ -104,9 +104,8 @@ func report(stderr io.Writer, err error) int {
 	return ee.code
 }
 
-// codedError is reported as "procdog: error: MSG", after the usage line if usage is set and
-// before "procdog: HINT" if there is one, and the process exits with code. With no message,
-// none is printed: the response said it, or the code is exitOK.
+// codedError is how procdog exits: report prints the usage line if usage, then MSG and HINT
+// unless empty (no MSG: the response said it, or the code is exitOK), and exits with code.
 type codedError struct {
 	code      int
 	msg, hint string
@@ -139,6 +138,7 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	c, ok := findCommand(command)
 	want := strings.Fields(strings.ToLower(strings.ReplaceAll(c.args, "SIG", "signal")))
+	debugging, _ = parseBool(cl.set["debug"])
 	switch {
 	case !cl.help && (help || command == "version" && !cl.version) && len(words) > 0:
 		return usageErrorf("unrecognized arguments: %s", strings.Join(words, " "))
@@ -163,11 +163,9 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 		return usageErrorf("the following arguments are required: %s", missing)
 	case len(words) > len(want) && c.args != "NAME...":
 		return usageErrorf("unrecognized arguments: %s", strings.Join(words[len(want):], " "))
-	}
-	debugging, _ = parseBool(cl.set["debug"])
-	if command == "list" {
+	case command == "list":
 		return runList(cl, stdout)
-	} else if command == "export" {
+	case command == "export":
 		return runExport(cl, words, stdout, stderr)
 	}
 	names := words[:1]
@@ -209,17 +207,13 @@ func stateDirFor(name string) (string, error) {
 
 // runName runs a command for one name: words are NAME and the command's others.
 func runName(command string, words []string, cl commandLine, stdout, stderr io.Writer) error {
-	name := words[0]
-	dir, err := stateDirFor(name)
-	if err != nil {
+	c, r := client{name: words[0], command: command, warnings: stderr}, response{}
+	var err error
+	if c.dir, err = stateDirFor(c.name); err != nil {
+		return err
+	} else if c.o, err = resolveOptions(cl, c.name); err != nil {
 		return err
 	}
-	o, err := resolveOptions(cl, name)
-	if err != nil {
-		return err
-	}
-	c := client{dir: dir, name: name, command: command, o: o, warnings: stderr}
-	var r response
 	switch command {
 	case "restart":
 		if c.o, err = c.restartOptions(cl); err != nil {
@@ -232,8 +226,15 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 		} else {
 			r, _, err = c.start()
 		}
-	case "wait":
-		r, err = c.wait(cl)
+	case "wait": // "wait COUNT DELAY TIMEOUT", "-" for the monitor's own; "wait" for all its own
+		line := "wait"
+		for _, k := range []string{"health-count", "health-delay", "health-timeout"} {
+			line += " " + cmp.Or(cl.set[k], "-")
+		}
+		r, err = c.request(strings.TrimSuffix(line, " - - -"))
+		if err == nil && r.code == codeInvalid { // a monitor of an older procdog: its own options
+			r, err = c.request("wait")
+		}
 	case "status", "stop":
 		r, err = c.request(command)
 	case "signal":
@@ -248,31 +249,16 @@ func runName(command string, words []string, cl commandLine, stdout, stderr io.W
 	}
 	if err != nil {
 		return err
+	} else if command == "stop" && c.o.Strict && r.code == codeStopped {
+		return failf(exitNotRunning, "process '%s' is not running", c.name)
 	}
-	if command == "stop" && c.o.Strict && r.code == codeStopped {
-		return failf(exitNotRunning, "process '%s' is not running", name)
-	}
-	printResponse(stdout, name, r, c.o.JSON)
+	printResponse(stdout, c.name, r, c.o.JSON)
 	code := exitCodeFor(command, r, c.o)
 	if code == exitUnhealthy && r.checks > 0 && r.code != codeExited { // which says why
-		return failf(code, "'%s' is not healthy after %d check%s: %s", name, r.checks,
+		return failf(code, "'%s' is not healthy after %d check%s: %s", c.name, r.checks,
 			map[bool]string{true: "s"}[r.checks != 1], r.healthError)
 	}
 	return &codedError{code: code}
-}
-
-// wait sends "wait COUNT DELAY TIMEOUT" with the health options cl gives, "-" for the monitor's
-// own, or "wait" if cl gives none.
-func (c client) wait(cl commandLine) (response, error) {
-	line := "wait"
-	for _, k := range []string{"health-count", "health-delay", "health-timeout"} {
-		line += " " + cmp.Or(cl.set[k], "-")
-	}
-	r, err := c.request(strings.TrimSuffix(line, " - - -"))
-	if err == nil && r.code == codeInvalid { // a monitor of an older procdog: its own options
-		r, err = c.request("wait")
-	}
-	return r, err
 }
 
 // runNames prints "NAME: <response>" for each name. start and restart stop at the first
@@ -289,11 +275,8 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 	together := command == "status" || command == "wait"
 	var wg sync.WaitGroup
 	for i := 0; together && i < len(names); i++ {
-		wg.Add(1)
-		go func(i int) { // i passed: a vendoring module's go line may be older than 1.22
-			defer wg.Done()
-			runOne(i)
-		}(i)
+		wg.Add(1) // i passed: a vendoring module's go line may be older than 1.22
+		go func(i int) { defer wg.Done(); runOne(i) }(i)
 	}
 	wg.Wait()
 	first := exitOK
@@ -2466,36 +2449,30 @@ func (r response) detailed() string {
 // parseResponse reads an answer, with its details if any; what it does not understand is
 // codeInvalid. Quoting escapes a tab, so the last one starts the details.
 func parseResponse(answer string) response {
-	answer = strings.TrimRight(answer, "\r\n")
-	var d response
-	if i := strings.LastIndexByte(answer, '\t'); i >= 0 {
-		n, _ := fmt.Sscanf(answer[i+1:], "%q %q %d", &d.healthError, &d.notifyStatus, &d.checks)
+	var r response
+	line := strings.TrimRight(answer, "\r\n")
+	if i := strings.LastIndexByte(line, '\t'); i >= 0 {
+		n, _ := fmt.Sscanf(line[i+1:], "%q %q %d", &r.healthError, &r.notifyStatus, &r.checks)
 		if n == 3 {
-			answer = answer[:i]
+			line = line[:i]
 		}
 	}
-	r := parseLine(answer)
-	r.healthError, r.notifyStatus, r.checks = d.healthError, d.notifyStatus, d.checks
-	return r
-}
-
-func parseLine(line string) response {
 	if msg, ok := strings.CutPrefix(line, "error: "); ok {
-		return response{code: codeError, msg: msg}
+		r.code, r.msg = codeError, msg
+		return r
 	}
 	fields := strings.Split(line, ", ")
-	r := newResponse(fields[0])
+	r.code, r.values = fields[0], map[string]int{}
 	codes := []string{codeRunning, codeExited, codeKilled, codeStopped, codeInvalid, codeBusy}
-	if !slices.Contains(codes, r.code) {
-		return response{code: codeInvalid}
-	}
+	valid := slices.Contains(codes, r.code)
 	for _, f := range fields[1:] {
-		k, v, ok := strings.Cut(f, "=")
+		k, v, _ := strings.Cut(f, "=") // with no "=", v is "" and no number
 		n, err := strconv.Atoi(v)
-		if !ok || err != nil || k == "" || strings.ContainsAny(k, " ,") {
-			return response{code: codeInvalid}
-		}
+		valid = valid && err == nil && k != "" && !strings.ContainsAny(k, " ,")
 		r.values[k] = n
+	}
+	if !valid {
+		r.code, r.values = codeInvalid, nil
 	}
 	return r
 }
