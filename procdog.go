@@ -880,8 +880,7 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	var ended atomic.Bool // r, started and err are read once it is set, or done closed
 	done := make(chan struct{})
 	go func() {
-		defer close(done)
-		defer ended.Store(true)
+		defer func() { ended.Store(true); close(done) }()
 		if r, started, err = c.start(); started && r.code == codeRunning && !r.healthy() {
 			r, err = c.request("wait")
 		}
