@@ -583,8 +583,7 @@ func (c client) checkStartable(o options) error {
 	argv, err := o.commandArgs()
 	if err != nil {
 		return err
-	}
-	if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
+	} else if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
 		err := usageErrorf("Must specify --command with '%s' or supply a command in the "+
 			"config file for this id ('%s')", c.command, c.name)
 		err.(*codedError).hint = configHint(c.name, orDefault(o.Config, findConfig()))
