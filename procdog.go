@@ -790,8 +790,7 @@ func (c client) show(stdout io.Writer) error {
 		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
 		return &codedError{code: exitNotRunning}
 	}
-	var lines []string
-	fields := []string{`"name":` + jsonText(c.name)}
+	lines, fields := []string{}, []string{`"name":` + jsonText(c.name)}
 	for _, ch := range o.changed() { // in the options' order: the command comes first
 		key, value := ch.spec.key(), jsonText(ch.value)
 		if ch.spec.field(&o).Kind() != reflect.String {
