@@ -920,7 +920,7 @@ func (c client) exchange(line string) (answer string, alive bool, err error) {
 	path := statePath(c.dir, c.name, "sock")
 	debugf("sending %q to %s", line, path)
 	if err = checkStateFile(path); err == nil {
-		answer, err = ask(path, c.name, line, livenessInterval, c.only)
+		answer, err = c.ask(line, livenessInterval)
 	}
 	if answer == "" && monitorGone(err) {
 		return "", false, nil
@@ -931,11 +931,11 @@ func (c client) exchange(line string) (answer string, alive bool, err error) {
 	return strings.TrimRight(answer, "\n"), err == nil, err
 }
 
-// ask sends line to the monitor at path and reads its answer. A request waits as long as a
-// probe, every livenessInterval, shows the monitor is not wedged: it answers options at once.
-// A probe waits probeDeadline, once.
-func ask(path, name, line string, wait time.Duration, only int) (answer string, err error) {
-	conn, err := dialMonitor(path, only)
+// ask sends line to NAME's monitor and reads its answer. A request waits as long as a probe,
+// every livenessInterval, shows the monitor is not wedged: it answers options at once. A probe
+// waits probeDeadline, once.
+func (c client) ask(line string, wait time.Duration) (answer string, err error) {
+	conn, err := dialMonitor(statePath(c.dir, c.name, "sock"), c.only)
 	if err != nil {
 		return "", err
 	}
@@ -952,10 +952,10 @@ func ask(path, name, line string, wait time.Duration, only int) (answer string, 
 			return answer, err
 		}
 		// A socket gone is an ending monitor's, or one's that puts it back: conn tells if it dies.
-		if _, err = ask(path, name, "options", probeDeadline, only); err == nil {
+		if _, err = c.ask("options", probeDeadline); err == nil {
 			gone = 0
 		} else if !monitorGone(err) {
-			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
+			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", c.name, err)
 		} else if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 			return "", err // the socket stays gone
 		}
