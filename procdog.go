@@ -464,10 +464,10 @@ func editDistance(a, b string) int {
 type client struct {
 	dir, name string
 	o         options
-	command   string        // as the user typed it, for messages: start or restart
+	command   string        // as the user typed it, for messages: start, restart or export
 	spawned   *atomic.Int64 // if not nil, the pid of the monitor start spawned, until it is busy
 	only      int           // if not 0, the pid of the one monitor to talk to
-	warnings  io.Writer     // if not nil, where start says it kept other options
+	warnings  io.Writer     // where start says it kept other options
 }
 
 // request sends line to NAME's monitor, or with none, acts on NAME's orphan as it would.
@@ -554,7 +554,7 @@ func (c client) warnOfOtherOptions() {
 			differ = append(differ, s.key())
 		}
 	}
-	if c.warnings != nil && len(differ) > 0 {
+	if len(differ) > 0 {
 		fmt.Fprintf(c.warnings, "procdog: warning: '%s' is already running with other options "+
 			"(%s); 'procdog restart %s' with them applies them\n", c.name,
 			strings.Join(differ, ", "), c.name)
@@ -566,10 +566,9 @@ func (c client) checkStartable(o options) error {
 	argv, err := o.commandArgs()
 	if err != nil {
 		return err
-	}
-	if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
+	} else if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
 		err := usageErrorf("Must specify --command with '%s' or supply a command in the "+
-			"config file for this id ('%s')", orDefault(c.command, "start"), c.name)
+			"config file for this id ('%s')", c.command, c.name)
 		err.(*codedError).hint = configHint(c.name, orDefault(o.Config, findConfig()))
 		return err
 	}
@@ -650,16 +649,15 @@ func list(dir string, o options, stdout io.Writer) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) { // none: no procdog has run here yet
 		return failf(exitUnknown, "cannot list the state directory: %v", err)
 	}
-	var names []string
+	found := map[string]bool{}
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), "procdog.")
 		name, kind, _ := strings.Cut(rest, ".")
 		if ok && validName(name) && (kind == "sock" || kind == "lock" || kind == "log") {
-			names = append(names, name)
+			found[name] = true
 		}
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
+	names := slices.Sorted(maps.Keys(found))
 	lines := make([]string, len(names)) // "" for a name not listed
 	var wg sync.WaitGroup
 	for i, name := range names {
@@ -669,12 +667,11 @@ func list(dir string, o options, stdout io.Writer) error {
 			r, err := c.request("status")
 			if err != nil {
 				r = errorResponse("%v", err)
+			} else if r.code == codeStopped && !o.All {
+				return
 			}
 			if lines[i] = c.name + ": " + r.String(); o.JSON {
 				lines[i] = r.json(c.name)
-			}
-			if r.code == codeStopped && !o.All {
-				lines[i] = ""
 			}
 		}(i, client{dir: dir, name: name, o: o})
 	}
@@ -752,10 +749,9 @@ func tailStart(f *os.File, size int64, n int) (int64, error) {
 	if n <= 0 {
 		return size, nil
 	}
-	buf := make([]byte, 64<<10)
 	for end, pos := size-1, int64(0); end > 0; end = pos {
-		pos = max(end-int64(len(buf)), 0)
-		b := buf[:end-pos]
+		pos = max(end-(64<<10), 0)
+		b := make([]byte, end-pos)
 		if _, err := f.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
@@ -777,8 +773,7 @@ func (c client) show(stdout io.Writer) error {
 		printResponse(stdout, c.name, newResponse(codeStopped), c.o.JSON)
 		return &codedError{code: exitNotRunning}
 	}
-	var lines []string
-	fields := []string{`"name":` + jsonText(c.name)}
+	lines, fields := []string{}, []string{`"name":` + jsonText(c.name)}
 	for _, ch := range o.changed() { // in the options' order: the command comes first
 		key, value := ch.spec.key(), jsonText(ch.value)
 		if ch.spec.field(&o).Kind() != reflect.String {
@@ -866,22 +861,20 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 	var ended atomic.Bool // r, started and err are read once it is set, or done closed
 	done := make(chan struct{})
 	go func() {
-		defer close(done)
-		defer ended.Store(true)
+		defer func() { ended.Store(true); close(done) }()
 		if r, started, err = c.start(); started && r.code == codeRunning && !r.healthy() {
 			r, err = c.request("wait")
 		}
 	}()
 	select {
-	case <-done:
-		if len(interrupt) > 0 { // both at once
-			break
-		} else if started && err == nil && r.code == codeRunning && !r.healthy() {
+	case <-done: // and if a Ctrl-C came with it, on to stop what it started
+		if len(interrupt) == 0 && started && err == nil && r.code == codeRunning && !r.healthy() {
 			stop, err := c.request("stop")
 			stop.healthError, stop.checks = r.healthError, r.checks+1 // and start's own check
 			return stop, err
+		} else if len(interrupt) == 0 {
+			return r, err
 		}
-		return r, err
 	case <-interrupt:
 	}
 	// Until its socket is in place, the spawned monitor cannot be told to stop; and until
@@ -910,23 +903,22 @@ func (c client) exchange(line string) (answer string, alive bool, err error) {
 	path := statePath(c.dir, c.name, "sock")
 	debugf("sending %q to %s", line, path)
 	if err = checkStateFile(path); err == nil {
-		answer, err = ask(path, c.name, line, livenessInterval, c.only)
+		answer, err = c.ask(line, livenessInterval)
 	}
-	switch {
-	case answer == "" && monitorGone(err):
+	if answer == "" && monitorGone(err) {
 		return "", false, nil
-	case err != nil && !errors.As(err, new(*codedError)):
+	} else if err != nil && !errors.As(err, new(*codedError)) {
 		err = failf(exitUnknown, "cannot talk to the monitor of '%s': %v", c.name, err)
 	}
 	debugf("answer: %q, error: %v", answer, err)
 	return strings.TrimRight(answer, "\n"), err == nil, err
 }
 
-// ask sends line to the monitor at path and reads its answer. A request waits as long as a
-// probe, every livenessInterval, shows the monitor is not wedged: it answers options at once.
-// A probe waits probeDeadline, once.
-func ask(path, name, line string, wait time.Duration, only int) (answer string, err error) {
-	conn, err := dialMonitor(path, only)
+// ask sends line to NAME's monitor and reads its answer. A request waits as long as a probe,
+// every livenessInterval, shows the monitor is not wedged: it answers options at once. A probe
+// waits probeDeadline, once.
+func (c client) ask(line string, wait time.Duration) (answer string, err error) {
+	conn, err := dialMonitor(statePath(c.dir, c.name, "sock"), c.only)
 	if err != nil {
 		return "", err
 	}
@@ -935,8 +927,7 @@ func ask(path, name, line string, wait time.Duration, only int) (answer string, 
 	if _, err := io.WriteString(conn, line+"\n"); err != nil {
 		return "", err
 	}
-	reader := bufio.NewReader(conn)
-	for gone := 0; ; {
+	for reader, gone := bufio.NewReader(conn), 0; ; {
 		conn.SetReadDeadline(time.Now().Add(wait))
 		part, err := reader.ReadString('\n')
 		answer += part // what came before a deadline is part of the answer
@@ -944,10 +935,10 @@ func ask(path, name, line string, wait time.Duration, only int) (answer string, 
 			return answer, err
 		}
 		// A socket gone is an ending monitor's, or one's that puts it back: conn tells if it dies.
-		if _, err = ask(path, name, "options", probeDeadline, only); err == nil {
+		if _, err = c.ask("options", probeDeadline); err == nil {
 			gone = 0
 		} else if !monitorGone(err) {
-			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", name, err)
+			return "", failf(exitUnknown, "the monitor of '%s' does not answer: %v", c.name, err)
 		} else if gone++; time.Duration(gone)*livenessInterval > 4*healInterval {
 			return "", err // the socket stays gone
 		}
