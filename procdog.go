@@ -18,7 +18,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -2644,8 +2643,6 @@ func (s optionSpec) isBool() bool { return s.field(&options{}).Kind() == reflect
 
 func (s optionSpec) value(o *options) string { return fmt.Sprint(s.field(o)) }
 
-const maxSeconds = 1e9
-
 // set's errors name neither flag nor config key: the caller knows which one was used.
 func (s optionSpec) set(o *options, text string) error {
 	f := s.field(o)
@@ -2660,20 +2657,18 @@ func (s optionSpec) set(o *options, text string) error {
 			err = fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", text)
 		}
 	case reflect.Float64:
-		// NaN fails the range check; Python's float() refused hex floats.
+		// 1e9 s fits a time.Duration, and NaN fails the check; Python's float() refused hex floats.
 		x, xerr := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		if v = x; xerr != nil || !(x >= 0 && x <= maxSeconds) || strings.ContainsAny(text, "xXpP_") {
+		if v = x; xerr != nil || !(x >= 0 && x <= 1e9) || strings.ContainsAny(text, "xXpP_") {
 			err = fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", text)
 		}
 	}
 	switch {
 	case err != nil:
-		return err
 	case s.long == "linger" && v.(float64) > maxLinger:
-		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text,
-			maxLinger)
+		err = fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text, maxLinger)
 	case s.long == "health-timeout" && v.(float64) == 0: // a check must have some time
-		return fmt.Errorf("invalid float value: '%s' (a number of seconds, more than 0)", text)
+		err = fmt.Errorf("invalid float value: '%s' (a number of seconds, more than 0)", text)
 	case s.long == "stop-signal":
 		_, err = parseSignal(text)
 	case s.long == "restart" && !slices.Contains([]string{"no", "on-failure", "always"}, text):
@@ -2743,17 +2738,16 @@ func (o options) summary() string {
 // optionsFromFlags reads what flags wrote, expanding nothing again.
 func optionsFromFlags(flags []string) (options, error) {
 	o := defaultOptions()
-	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	for _, s := range optionSpecs {
-		s := s // one per flag, whatever the vendoring module's go line
-		fs.Func(s.long, s.help, func(v string) error { return s.set(&o, v) })
+	for _, f := range flags {
+		rest, isFlag := strings.CutPrefix(f, "--")
+		long, value, hasValue := strings.Cut(rest, "=")
+		if spec, ok := findOption(long); !ok || !isFlag || !hasValue {
+			return o, fmt.Errorf("not an option: %q", f)
+		} else if err := spec.set(&o, value); err != nil {
+			return o, fmt.Errorf("invalid value %q for flag -%s: %v", value, long, err)
+		}
 	}
-	err := fs.Parse(flags)
-	if err == nil && fs.NArg() > 0 {
-		err = fmt.Errorf("not an option: %q", fs.Arg(0))
-	}
-	return o, err
+	return o, nil
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
@@ -2791,8 +2785,7 @@ func parseCommandLine(args []string) (commandLine, error) {
 			case spec.isBool():
 				value = "true"
 			case i+1 < len(args):
-				i++
-				value = args[i]
+				i, value = i+1, args[i+1]
 			default:
 				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
 			}
@@ -2871,11 +2864,9 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
 			continue
 		}
-		v, err := spec.expand(values[k])
-		if err != nil {
+		if v, err := spec.expand(values[k]); err != nil {
 			return o, err
-		}
-		if err := spec.set(&o, v); err != nil && spec.isBool() {
+		} else if err := spec.set(&o, v); err != nil && spec.isBool() {
 			return o, failf(exitUnknown, "%v", err) // as ConfigParser.getboolean says it
 		} else if err != nil {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
@@ -2885,9 +2876,8 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	// and a relative dir is relative to it. A command given on the command line runs here.
 	_, hasDir := values["dir"]
 	_, ownCommand := cl.set["command"]
-	fromFile := !hasDir && !ownCommand && values["command"] != ""
-	if abs, err := filepath.Abs(path); err == nil && (fromFile ||
-		hasDir && o.Dir != "" && !filepath.IsAbs(o.Dir)) {
+	fromFile := o.Dir != "" || !hasDir && !ownCommand && values["command"] != ""
+	if abs, err := filepath.Abs(path); err == nil && fromFile && !filepath.IsAbs(o.Dir) {
 		o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
 	}
 	if o.healthKinds() > 1 {
@@ -2908,21 +2898,17 @@ func (o *options) applyCommandLine(cl commandLine) error {
 		if !ok || cl.skips(spec) {
 			continue
 		}
-		v, err := spec.expand(v)
-		if err != nil {
-			return err
-		}
 		before := o.Env
-		if err := spec.set(o, v); err != nil {
+		if v, err := spec.expand(v); err != nil {
+			return err
+		} else if err := spec.set(o, v); err != nil {
 			return usageErrorf("argument --%s: %v", spec.long, err)
-		}
-		if spec.long == "env" {
+		} else if spec.long == "env" {
 			o.Env = before.with(o.Env)
 		}
 	}
 	if o.healthKinds() > 1 {
-		return usageErrorf("use only one of " +
-			"--health-command, --health-url, --health-tcp, --health-log, --health-notify")
+		return usageErrorf("use only one of --%s", strings.Join(healthKeys, ", --"))
 	}
 	return nil
 }
@@ -3285,8 +3271,7 @@ func maxSignal() int {
 func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() && s[0] != '+' {
 		return syscall.Signal(n), nil
-	}
-	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
+	} else if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
 		return sig, nil
 	}
 	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, "+
@@ -3298,10 +3283,9 @@ type envList string
 
 // with adds more, a later value replacing the earlier in place, so restarts do not grow it.
 func (l envList) with(more envList) envList {
-	a, _ := l.vars()
-	b, _ := more.vars()
+	vars, _ := (l + " " + more).vars()
 	var keys, words []string
-	for _, kv := range append(a, b...) {
+	for _, kv := range vars {
 		key, _, _ := strings.Cut(kv, "=")
 		if !slices.Contains(keys, key) {
 			keys, words = append(keys, key), append(words, "")
