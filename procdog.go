@@ -2618,12 +2618,10 @@ var optionSpecs = []optionSpec{
 	{"output", "", false, "export: write the unit or plist to this file instead of stdout"},
 }
 
-var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
-	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true,
-	"env": true}
+var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true, "env": true,
+	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true}
 
-var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log",
-	"health-notify"}
+var healthKeys = strings.Fields("health-command health-url health-tcp health-log health-notify")
 
 func findOption(long string) (optionSpec, bool) {
 	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
@@ -2946,10 +2944,7 @@ func (s optionSpec) expand(value string) (string, error) {
 
 const maxConfigSize = 1 << 20
 
-// readConfig returns name's values, over [DEFAULT]'s, and the path read, past any symbolic
-// link. As procdog runs its commands, it refuses a file that another user (root excepted) could
-// have written, or one not regular (a FIFO would hang procdog), checked once open so none can
-// be swapped in.
+// readConfig returns name's values, over [DEFAULT]'s, and the path read, past any symbolic link.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
@@ -2958,17 +2953,7 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
-	path, err := configTarget(path)
-	var f *os.File
-	if err == nil {
-		f, err = openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
-			"cannot read config file", func(fi os.FileInfo) string {
-				if !fi.Mode().IsRegular() {
-					return "it is not a regular file"
-				}
-				return othersMayWrite(fi, "it")
-			})
-	}
+	f, path, err := openConfig(path)
 	if err != nil {
 		return nil, path, err
 	}
@@ -2992,25 +2977,34 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
-// configTarget follows the symbolic links from path to the config file, each judged with the
-// directory it is in: whoever could make or change one would choose the file read, and so
-// where its relative dir leads.
-func configTarget(path string) (string, error) {
+// openConfig opens the config file at path and says where it is, past any symbolic link. As
+// procdog runs its commands, it refuses a file that another user (root excepted) could have
+// written, or one not regular (a FIFO would hang procdog), checked once open so none can be
+// swapped in; and each link, judged with the directory it is in: whoever could make or change
+// one would choose the file read, and so where its relative dir leads.
+func openConfig(path string) (*os.File, string, error) {
 	for i, given := 0, path; i < 40; i++ { // as many links as the kernel follows
 		link, dir := "the symbolic link "+path, filepath.Dir(path)
 		fi, err := os.Lstat(path)
 		di, derr := os.Stat(dir)
 		next, rerr := os.Readlink(path)
 		if err != nil || derr != nil || rerr != nil { // not a link, or one that open refuses
-			return path, nil
+			break
 		} else if why := cmp.Or(othersMayWrite(fi, link),
 			othersMayWrite(di, "the directory of "+link)); why != "" {
-			return path, failf(exitUnknown, "refusing to read config file %s: %s", given, why)
+			return nil, path, failf(exitUnknown, "refusing to read config file %s: %s", given, why)
 		} else if path = next; !filepath.IsAbs(next) {
 			path = filepath.Join(dir, next)
 		}
 	}
-	return path, nil
+	f, err := openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
+		"cannot read config file", func(fi os.FileInfo) string {
+			if !fi.Mode().IsRegular() {
+				return "it is not a regular file"
+			}
+			return othersMayWrite(fi, "it")
+		})
+	return f, path, err
 }
 
 // othersMayWrite says why another user (root excepted) could have written fi, or "".
@@ -3196,29 +3190,27 @@ func (o options) checkHealthProbes() error {
 	if _, err := regexp.Compile(o.HealthLog); err != nil {
 		return usageErrorf("argument --health-log: not a regular expression: %v", err)
 	}
-	option, value := "--health-tcp", o.HealthTCP
-	host, port, err := net.SplitHostPort(value)
-	switch {
-	case o.HealthURL != "":
+	option, value, hostPort := "--health-tcp", o.HealthTCP, o.HealthTCP
+	if o.HealthURL != "" {
 		option, value = "--health-url", o.HealthURL
 		u, err := url.Parse(value)
 		if err != nil || u.Scheme != "http" || u.Host == "" {
 			return usageErrorf("argument --health-url: not an http:// URL: '%s'", value)
+		} else if hostPort = u.Host; u.Port() == "" && !strings.HasSuffix(u.Host, ":") {
+			hostPort += ":80"
 		}
-		if host, port = u.Hostname(), u.Port(); port == "" && !strings.HasSuffix(u.Host, ":") {
-			port = "80"
-		}
-	case value == "":
+	} else if value == "" {
 		return nil
-	case err != nil:
-		return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", value)
 	}
-	switch n, err := strconv.Atoi(port); {
+	host, port, err := net.SplitHostPort(hostPort)
+	switch n, nerr := strconv.Atoi(port); {
+	case err != nil:
+		return usageErrorf("argument %s: not HOST:PORT: '%s'", option, value)
 	case host == "":
 		return usageErrorf("argument %s: no host in '%s'", option, value)
 	case port == "":
 		return usageErrorf("argument %s: no port in '%s'", option, value)
-	case err != nil || n < 1 || n > 65535:
+	case nerr != nil || n < 1 || n > 65535:
 		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'",
 			option, port, value)
 	}
