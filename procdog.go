@@ -2857,8 +2857,7 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
 		}
 		// The command line's value wins (env adds), and its health check replaces any.
-		_, given := cl.set[spec.long]
-		if given && spec.long != "env" || cl.skips(spec) ||
+		if _, given := cl.set[spec.long]; given && spec.long != "env" || cl.skips(spec) ||
 			cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
 			continue
 		}
@@ -2887,11 +2886,10 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 
 // applyCommandLine: the command line's health check replaces o's; its env adds to o's.
 func (o *options) applyCommandLine(cl commandLine) error {
-	if cl.givesHealthCheck() {
-		o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog = "", "", "", ""
-		o.HealthNotify = false
-	}
 	for _, spec := range optionSpecs {
+		if cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
+			spec.field(o).SetZero()
+		}
 		v, ok := cl.set[spec.long]
 		if !ok || cl.skips(spec) {
 			continue
