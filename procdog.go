@@ -2618,8 +2618,8 @@ var optionSpecs = []optionSpec{
 	{"output", "", false, "export: write the unit or plist to this file instead of stdout"},
 }
 
-var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true, "env": true,
-	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true}
+var expandedKeys = map[string]bool{"command": true, "health_command": true, "health_url": true,
+	"health_tcp": true, "dir": true, "stdin": true, "stdout": true, "stderr": true, "env": true}
 
 var healthKeys = strings.Fields("health-command health-url health-tcp health-log health-notify")
 
