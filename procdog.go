@@ -2557,14 +2557,13 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 
 // options: the defaults, under the config file, under the command line.
 type options struct {
-	Command, HealthCommand, HealthURL, HealthTCP, HealthLog               string
-	Dir, Stdin, Stdout, Stderr, Restart, Config, Output                   string
-	HealthCount, MaxRestarts, Lines                                       int
-	HealthDelay, HealthTimeout, Linger, Settle, StopTimeout, RestartDelay float64
-	EnsureHealthy, HealthNotify, Append, Strict, Shell, Debug, JSON       bool
-	Follow, All                                                           bool
-	StopSignal                                                            signalName
-	Env                                                                   envList
+	Command, HealthCommand, HealthURL, HealthTCP, HealthLog                      string
+	Dir, Stdin, Stdout, Stderr, Restart, Config, Output                          string
+	HealthCount, MaxRestarts, Lines                                              int
+	HealthDelay, HealthTimeout, Linger, Settle, StopTimeout, RestartDelay        float64
+	EnsureHealthy, HealthNotify, Append, Strict, Shell, Debug, JSON, Follow, All bool
+	StopSignal                                                                   signalName
+	Env                                                                          envList
 }
 
 func defaultOptions() options {
