@@ -3187,27 +3187,29 @@ func (o options) checkHealthProbes() error {
 	if _, err := regexp.Compile(o.HealthLog); err != nil {
 		return usageErrorf("argument --health-log: not a regular expression: %v", err)
 	}
-	option, value, hostPort := "--health-tcp", o.HealthTCP, o.HealthTCP
-	if o.HealthURL != "" {
+	option, value := "--health-tcp", o.HealthTCP
+	host, port, err := net.SplitHostPort(value)
+	switch {
+	case o.HealthURL != "":
 		option, value = "--health-url", o.HealthURL
 		u, err := url.Parse(value)
 		if err != nil || u.Scheme != "http" || u.Host == "" {
 			return usageErrorf("argument --health-url: not an http:// URL: '%s'", value)
-		} else if hostPort = u.Host; u.Port() == "" && !strings.HasSuffix(u.Host, ":") {
-			hostPort += ":80"
 		}
-	} else if value == "" {
+		if host, port = u.Hostname(), u.Port(); port == "" && !strings.HasSuffix(u.Host, ":") {
+			port = "80"
+		}
+	case value == "":
 		return nil
-	}
-	host, port, err := net.SplitHostPort(hostPort)
-	switch n, nerr := strconv.Atoi(port); {
 	case err != nil:
-		return usageErrorf("argument %s: not HOST:PORT: '%s'", option, value)
+		return usageErrorf("argument --health-tcp: not HOST:PORT: '%s'", value)
+	}
+	switch n, err := strconv.Atoi(port); {
 	case host == "":
 		return usageErrorf("argument %s: no host in '%s'", option, value)
 	case port == "":
 		return usageErrorf("argument %s: no port in '%s'", option, value)
-	case nerr != nil || n < 1 || n > 65535:
+	case err != nil || n < 1 || n > 65535:
 		return usageErrorf("argument %s: port '%s' is not a number from 1 to 65535 in '%s'",
 			option, port, value)
 	}
