@@ -18,7 +18,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -2526,14 +2525,13 @@ func printResponse(w io.Writer, name string, r response, asJSON bool) {
 
 // options: the defaults, under the config file, under the command line.
 type options struct {
-	Command, HealthCommand, HealthURL, HealthTCP, HealthLog               string
-	Dir, Stdin, Stdout, Stderr, Restart, Config, Output                   string
-	HealthCount, MaxRestarts, Lines                                       int
-	HealthDelay, HealthTimeout, Linger, Settle, StopTimeout, RestartDelay float64
-	EnsureHealthy, HealthNotify, Append, Strict, Shell, Debug, JSON       bool
-	Follow, All                                                           bool
-	StopSignal                                                            signalName
-	Env                                                                   envList
+	Command, HealthCommand, HealthURL, HealthTCP, HealthLog                      string
+	Dir, Stdin, Stdout, Stderr, Restart, Config, Output                          string
+	HealthCount, MaxRestarts, Lines                                              int
+	HealthDelay, HealthTimeout, Linger, Settle, StopTimeout, RestartDelay        float64
+	EnsureHealthy, HealthNotify, Append, Strict, Shell, Debug, JSON, Follow, All bool
+	StopSignal                                                                   signalName
+	Env                                                                          envList
 }
 
 func defaultOptions() options {
@@ -2587,12 +2585,10 @@ var optionSpecs = []optionSpec{
 	{"output", "", false, "export: write the unit or plist to this file instead of stdout"},
 }
 
-var expandedKeys = map[string]bool{"command": true, "health_command": true, "dir": true,
-	"stdin": true, "stdout": true, "stderr": true, "health_url": true, "health_tcp": true,
-	"env": true}
+var expandedKeys = map[string]bool{"command": true, "health_command": true, "health_url": true,
+	"health_tcp": true, "dir": true, "stdin": true, "stdout": true, "stderr": true, "env": true}
 
-var healthKeys = []string{"health-command", "health-url", "health-tcp", "health-log",
-	"health-notify"}
+var healthKeys = strings.Fields("health-command health-url health-tcp health-log health-notify")
 
 func findOption(long string) (optionSpec, bool) {
 	i := slices.IndexFunc(optionSpecs, func(s optionSpec) bool { return s.long == long })
@@ -2612,8 +2608,6 @@ func (s optionSpec) isBool() bool { return s.field(&options{}).Kind() == reflect
 
 func (s optionSpec) value(o *options) string { return fmt.Sprint(s.field(o)) }
 
-const maxSeconds = 1e9
-
 // set's errors name neither flag nor config key: the caller knows which one was used.
 func (s optionSpec) set(o *options, text string) error {
 	f := s.field(o)
@@ -2628,20 +2622,18 @@ func (s optionSpec) set(o *options, text string) error {
 			err = fmt.Errorf("invalid int value: '%s' (a whole number, 0 or more)", text)
 		}
 	case reflect.Float64:
-		// NaN fails the range check; Python's float() refused hex floats.
+		// 1e9 s fits a time.Duration, and NaN fails the check; Python's float() refused hex floats.
 		x, xerr := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		if v = x; xerr != nil || !(x >= 0 && x <= maxSeconds) || strings.ContainsAny(text, "xXpP_") {
+		if v = x; xerr != nil || !(x >= 0 && x <= 1e9) || strings.ContainsAny(text, "xXpP_") {
 			err = fmt.Errorf("invalid float value: '%s' (a number of seconds, 0 or more)", text)
 		}
 	}
 	switch {
 	case err != nil:
-		return err
 	case s.long == "linger" && v.(float64) > maxLinger:
-		return fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text,
-			maxLinger)
+		err = fmt.Errorf("invalid float value: '%s' (at most %d seconds, one day)", text, maxLinger)
 	case s.long == "health-timeout" && v.(float64) == 0: // a check must have some time
-		return fmt.Errorf("invalid float value: '%s' (a number of seconds, more than 0)", text)
+		err = fmt.Errorf("invalid float value: '%s' (a number of seconds, more than 0)", text)
 	case s.long == "stop-signal":
 		_, err = parseSignal(text)
 	case s.long == "restart" && !slices.Contains([]string{"no", "on-failure", "always"}, text):
@@ -2711,17 +2703,16 @@ func (o options) summary() string {
 // optionsFromFlags reads what flags wrote, expanding nothing again.
 func optionsFromFlags(flags []string) (options, error) {
 	o := defaultOptions()
-	fs := flag.NewFlagSet("procdog", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	for _, s := range optionSpecs {
-		s := s // one per flag, whatever the vendoring module's go line
-		fs.Func(s.long, s.help, func(v string) error { return s.set(&o, v) })
+	for _, f := range flags {
+		rest, isFlag := strings.CutPrefix(f, "--")
+		long, value, hasValue := strings.Cut(rest, "=")
+		if spec, ok := findOption(long); !ok || !isFlag || !hasValue {
+			return o, fmt.Errorf("not an option: %q", f)
+		} else if err := spec.set(&o, value); err != nil {
+			return o, fmt.Errorf("invalid value %q for flag -%s: %v", value, long, err)
+		}
 	}
-	err := fs.Parse(flags)
-	if err == nil && fs.NArg() > 0 {
-		err = fmt.Errorf("not an option: %q", fs.Arg(0))
-	}
-	return o, err
+	return o, nil
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
@@ -2759,8 +2750,7 @@ func parseCommandLine(args []string) (commandLine, error) {
 			case spec.isBool():
 				value = "true"
 			case i+1 < len(args):
-				i++
-				value = args[i]
+				i, value = i+1, args[i+1]
 			default:
 				return cl, usageErrorf("argument --%s: expected one argument", spec.long)
 			}
@@ -2834,16 +2824,13 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 			return o, failf(exitUnknown, "unrecognized config key: '%s' in '%s'", k, path)
 		}
 		// The command line's value wins (env adds), and its health check replaces any.
-		_, given := cl.set[spec.long]
-		if given && spec.long != "env" || cl.skips(spec) ||
+		if _, given := cl.set[spec.long]; given && spec.long != "env" || cl.skips(spec) ||
 			cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
 			continue
 		}
-		v, err := spec.expand(values[k])
-		if err != nil {
+		if v, err := spec.expand(values[k]); err != nil {
 			return o, err
-		}
-		if err := spec.set(&o, v); err != nil && spec.isBool() {
+		} else if err := spec.set(&o, v); err != nil && spec.isBool() {
 			return o, failf(exitUnknown, "%v", err) // as ConfigParser.getboolean says it
 		} else if err != nil {
 			return o, failf(exitUnknown, "%v for config key '%s' in '%s'", err, k, path)
@@ -2853,9 +2840,8 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 	// and a relative dir is relative to it. A command given on the command line runs here.
 	_, hasDir := values["dir"]
 	_, ownCommand := cl.set["command"]
-	fromFile := !hasDir && !ownCommand && values["command"] != ""
-	if abs, err := filepath.Abs(path); err == nil && (fromFile ||
-		hasDir && o.Dir != "" && !filepath.IsAbs(o.Dir)) {
+	fromFile := o.Dir != "" || !hasDir && !ownCommand && values["command"] != ""
+	if abs, err := filepath.Abs(path); err == nil && fromFile && !filepath.IsAbs(o.Dir) {
 		o.Dir = filepath.Join(filepath.Dir(abs), o.Dir)
 	}
 	if o.healthKinds() > 1 {
@@ -2867,30 +2853,25 @@ func resolveOptions(cl commandLine, name string) (options, error) {
 
 // applyCommandLine: the command line's health check replaces o's; its env adds to o's.
 func (o *options) applyCommandLine(cl commandLine) error {
-	if cl.givesHealthCheck() {
-		o.HealthCommand, o.HealthURL, o.HealthTCP, o.HealthLog = "", "", "", ""
-		o.HealthNotify = false
-	}
 	for _, spec := range optionSpecs {
+		if cl.givesHealthCheck() && slices.Contains(healthKeys, spec.long) {
+			spec.field(o).SetZero()
+		}
 		v, ok := cl.set[spec.long]
 		if !ok || cl.skips(spec) {
 			continue
 		}
-		v, err := spec.expand(v)
-		if err != nil {
-			return err
-		}
 		before := o.Env
-		if err := spec.set(o, v); err != nil {
+		if v, err := spec.expand(v); err != nil {
+			return err
+		} else if err := spec.set(o, v); err != nil {
 			return usageErrorf("argument --%s: %v", spec.long, err)
-		}
-		if spec.long == "env" {
+		} else if spec.long == "env" {
 			o.Env = before.with(o.Env)
 		}
 	}
 	if o.healthKinds() > 1 {
-		return usageErrorf("use only one of " +
-			"--health-command, --health-url, --health-tcp, --health-log, --health-notify")
+		return usageErrorf("use only one of --%s", strings.Join(healthKeys, ", --"))
 	}
 	return nil
 }
@@ -2928,10 +2909,7 @@ func (s optionSpec) expand(value string) (string, error) {
 
 const maxConfigSize = 1 << 20
 
-// readConfig returns name's values, over [DEFAULT]'s, and the path read, past any symbolic
-// link. As procdog runs its commands, it refuses a file that another user (root excepted) could
-// have written, or one not regular (a FIFO would hang procdog), checked once open so none can
-// be swapped in.
+// readConfig returns name's values, over [DEFAULT]'s, and the path read, past any symbolic link.
 func readConfig(explicit, name string) (map[string]string, string, error) {
 	path := explicit
 	if path == "" {
@@ -2940,17 +2918,7 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
-	path, err := configTarget(path)
-	var f *os.File
-	if err == nil {
-		f, err = openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
-			"cannot read config file", func(fi os.FileInfo) string {
-				if !fi.Mode().IsRegular() {
-					return "it is not a regular file"
-				}
-				return othersMayWrite(fi, "it")
-			})
-	}
+	f, path, err := openConfig(path)
 	if err != nil {
 		return nil, path, err
 	}
@@ -2974,25 +2942,34 @@ func readConfig(explicit, name string) (map[string]string, string, error) {
 	return values, path, nil
 }
 
-// configTarget follows the symbolic links from path to the config file, each judged with the
-// directory it is in: whoever could make or change one would choose the file read, and so
-// where its relative dir leads.
-func configTarget(path string) (string, error) {
+// openConfig opens the config file at path and says where it is, past any symbolic link. As
+// procdog runs its commands, it refuses a file that another user (root excepted) could have
+// written, or one not regular (a FIFO would hang procdog), checked once open so none can be
+// swapped in; and each link, judged with the directory it is in: whoever could make or change
+// one would choose the file read, and so where its relative dir leads.
+func openConfig(path string) (*os.File, string, error) {
 	for i, given := 0, path; i < 40; i++ { // as many links as the kernel follows
 		link, dir := "the symbolic link "+path, filepath.Dir(path)
 		fi, err := os.Lstat(path)
 		di, derr := os.Stat(dir)
 		next, rerr := os.Readlink(path)
 		if err != nil || derr != nil || rerr != nil { // not a link, or one that open refuses
-			return path, nil
+			break
 		} else if why := cmp.Or(othersMayWrite(fi, link),
 			othersMayWrite(di, "the directory of "+link)); why != "" {
-			return path, failf(exitUnknown, "refusing to read config file %s: %s", given, why)
+			return nil, path, failf(exitUnknown, "refusing to read config file %s: %s", given, why)
 		} else if path = next; !filepath.IsAbs(next) {
 			path = filepath.Join(dir, next)
 		}
 	}
-	return path, nil
+	f, err := openChecked(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0, "read config file",
+		"cannot read config file", func(fi os.FileInfo) string {
+			if !fi.Mode().IsRegular() {
+				return "it is not a regular file"
+			}
+			return othersMayWrite(fi, "it")
+		})
+	return f, path, err
 }
 
 // othersMayWrite says why another user (root excepted) could have written fi, or "".
@@ -3253,8 +3230,7 @@ func maxSignal() int {
 func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= maxSignal() && s[0] != '+' {
 		return syscall.Signal(n), nil
-	}
-	if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
+	} else if sig, ok := signalNames[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
 		return sig, nil
 	}
 	return 0, fmt.Errorf("invalid signal: '%s' (a name such as TERM, HUP or KILL, "+
@@ -3266,10 +3242,9 @@ type envList string
 
 // with adds more, a later value replacing the earlier in place, so restarts do not grow it.
 func (l envList) with(more envList) envList {
-	a, _ := l.vars()
-	b, _ := more.vars()
+	vars, _ := (l + " " + more).vars()
 	var keys, words []string
-	for _, kv := range append(a, b...) {
+	for _, kv := range vars {
 		key, _, _ := strings.Cut(kv, "=")
 		if !slices.Contains(keys, key) {
 			keys, words = append(keys, key), append(words, "")
