@@ -2086,8 +2086,7 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 			return failf(exitError, "Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	given := append([]string{o.Stdin, o.Stdout, o.Stderr}, j.argv...)
-	for _, s := range append(given, j.health...) {
+	for _, s := range slices.Concat([]string{o.Stdin, o.Stdout, o.Stderr}, j.argv, j.health) {
 		if strings.ContainsRune(s, 0) {
 			return failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, "+
 				"which no process can be given", name, s)
@@ -2115,18 +2114,16 @@ func exportExecutable(name, dir string) (string, error) {
 	return filepath.Clean(path), err
 }
 
-// writeExport refuses what a state file would refuse, opened as one is, and truncates it only
-// once checked.
+// writeExport refuses what a state file would refuse, opened as one is, and so writes over it
+// (then cuts it to length) only once checked.
 func writeExport(path, text string) error {
 	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
 		"cannot write "+path, stateFileProblem)
 	if err != nil {
 		return err
 	}
-	if err = f.Truncate(0); err == nil {
-		_, err = f.WriteString(text)
-	}
-	if err = cmp.Or(err, f.Close()); err != nil {
+	_, err = f.WriteString(text)
+	if err = cmp.Or(err, f.Truncate(int64(len(text))), f.Close()); err != nil {
 		return failf(exitUnknown, "cannot write %s: %v", path, err)
 	}
 	return nil
@@ -2154,14 +2151,11 @@ func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64
 // exportRestartWindow is the time procdog's doubling delays take, plus systemd's 10 s.
 func exportRestartWindow(o options) int {
 	limit := maxRestartDelay.Seconds()
-	window, d := 10.0, min(o.RestartDelay, limit)
-	for starts := o.MaxRestarts + 1; starts > 0 && d > 0; starts-- {
-		if d == limit {
-			return int(math.Ceil(window + float64(starts)*limit))
-		}
+	window, d, starts := 10.0, min(o.RestartDelay, limit), o.MaxRestarts+1
+	for ; starts > 0 && d > 0 && d < limit; starts-- {
 		window, d = window+d, min(2*d, limit)
 	}
-	return int(math.Ceil(window))
+	return int(math.Ceil(window + float64(starts)*d)) // the starts left wait the longest delay
 }
 
 // systemdQuote: systemd resolves %-specifiers in the whole Exec line and $VARIABLES in
@@ -2238,8 +2232,7 @@ func (j *exportJob) systemd() {
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
 	restarts := j.Restart != "no" && j.MaxRestarts > 0
 	j.refuse(restarts && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
-		"cannot export max_restarts=%d: a systemd unit holds at most %d", j.MaxRestarts,
-		uint32(math.MaxUint32-1))
+		"cannot export max_restarts=%d: a systemd unit holds at most 4294967294", j.MaxRestarts)
 	j.lineIf(restarts, "# procdog restarts at most max_restarts=%d times; "+
 		"systemd counts starts in a window:\n"+
 		"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
@@ -3443,9 +3436,8 @@ func openNoWait(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo,
 	}
 	if err != nil {
 		f.Close()
-		return nil, nil, err
 	}
-	return f, fi, nil
+	return f, fi, err
 }
 
 // stillAt tells whether path is still the file fi; inode numbers are reused, mtimes rarely.
@@ -3549,11 +3541,8 @@ func dialMonitor(path string, only int) (net.Conn, error) {
 // peerCred is the pid (0 if the system does not tell) and effective uid of a Unix socket's
 // peer: struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
 func peerCred(c syscall.Conn) (pid, uid int, err error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, -1, err
-	}
-	level, option := 0, 1 // SOL_LOCAL, LOCAL_PEERCRED
+	rc, _ := c.SyscallConn() // which fails only for a nil connection
+	level, option := 0, 1    // SOL_LOCAL, LOCAL_PEERCRED
 	if runtime.GOOS == "linux" {
 		level, option = syscall.SOL_SOCKET, cmp.Or(soPasscred[runtime.GOARCH], 16)+1
 	}
