@@ -2130,11 +2130,18 @@ func writeExport(path, text string) error {
 }
 
 func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
-func (j *exportJob) note(what string)                { j.notes = append(j.notes, what) }
 
 // lineIf is line for lines of the output that depend on an option.
 func (j *exportJob) lineIf(when bool, format string, args ...any) {
 	if when {
+		j.line(format, args...)
+	}
+}
+
+// note is lineIf for lines on what the output does not express, which the warning names too.
+func (j *exportJob) note(when bool, what, format string, args ...any) {
+	if when {
+		j.notes = append(j.notes, what)
 		j.line(format, args...)
 	}
 }
@@ -2302,24 +2309,20 @@ func (j *exportJob) systemdHealth() {
 		}
 	}
 	if argv == nil {
-		j.line("# The health check is left out: %s.", why)
-		j.note("the health check (" + why + ")")
+		j.note(true, "the health check ("+why+")", "# The health check is left out: %s.", why)
 		return
 	}
 	if timeout, err := exportExecutable("timeout", j.Dir); err == nil {
 		argv = append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
 	} else {
-		j.note("health_timeout (no timeout command on PATH)")
+		j.notes = append(j.notes, "health_timeout (no timeout command on PATH)")
 	}
-	tries, prefix := max(j.HealthCount, 1), ""
+	tries, prefix := max(j.HealthCount, 1), map[bool]string{false: "#"}[j.EnsureHealthy]
 	j.lineIf(j.EnsureHealthy, "# The health check, as --ensure-healthy: the unit fails to start "+
 		"and its\n# process is stopped unless a try passes within health_count=%d tries.", tries)
-	if !j.EnsureHealthy {
-		j.line("# procdog only reports the health check, in status; a unit has nowhere to.\n" +
+	j.note(!j.EnsureHealthy, "the health check, which only procdog status reports (commented out)",
+		"# procdog only reports the health check, in status; a unit has nowhere to.\n"+
 			"# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
-		j.note("the health check, which only procdog status reports (commented out)")
-		prefix = "#"
-	}
 	// The start may take every try, each to its timeout, and the delays.
 	wait := math.Ceil(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
 	j.refuse(wait*1e6 >= math.MaxUint64, "cannot export health_count=%d: a systemd unit "+
@@ -2369,45 +2372,33 @@ func (j *exportJob) launchd() {
 		j.plistString(j.Stdin))
 	j.lineIf(j.Stdout == "" || j.Stderr == "", "\t<!-- Output that procdog writes to its "+
 		"monitor log has no path: launchd drops it. -->")
-	if (j.Stdout != "" || j.Stderr != "") && !j.Append {
-		j.line("\t<!-- launchd appends to these files; " +
-			"procdog truncates them without append=true. -->")
-		j.note("truncating the output files (launchd appends)")
-	}
+	j.note((j.Stdout != "" || j.Stderr != "") && !j.Append, "truncating the output files "+
+		"(launchd appends)", "\t<!-- launchd appends to these files; "+
+		"procdog truncates them without append=true. -->")
 	j.lineIf(j.Stdout != "", "\t<key>StandardOutPath</key>\n\t<string>%s</string>",
 		j.plistString(j.Stdout))
 	j.lineIf(j.Stderr != "", "\t<key>StandardErrorPath</key>\n\t<string>%s</string>",
 		j.plistString(j.Stderr))
-	j.launchdStopAndRestart()
-	if j.healthKinds() > 0 {
-		j.line("\t<!-- launchd has no health check: the one procdog runs is left out. -->")
-		j.note("the health check")
-	}
-	j.line("</dict>\n</plist>")
-}
-
-// launchd has no stop signal but SIGTERM, no restart limit and no doubling delay.
-func (j *exportJob) launchdStopAndRestart() {
+	// launchd has no stop signal but SIGTERM, no restart limit and no doubling delay.
 	j.line("\t<!-- Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also " +
 		"kills -->\n\t<!-- the job's process group when the job ends, as procdog does. -->")
-	if sig := systemdSignal(j.StopSignal); sig != "SIGTERM" {
-		j.line("\t<!-- procdog's stop signal, %s, is not SIGTERM: launchd cannot send it. -->", sig)
-		j.note("stop_signal=" + string(j.StopSignal))
-	}
+	sig := systemdSignal(j.StopSignal)
+	j.note(sig != "SIGTERM", "stop_signal="+string(j.StopSignal),
+		"\t<!-- procdog's stop signal, %s, is not SIGTERM: launchd cannot send it. -->", sig)
 	j.line("\t<key>ExitTimeOut</key>\n\t<integer>%d</integer>",
 		max(int(math.Ceil(j.StopTimeout)), 1))
-	if j.Restart == "no" || j.MaxRestarts <= 0 {
-		return
-	}
-	j.lineIf(j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
-	j.lineIf(j.Restart != "always", "\t<!-- Restarted unless it exits with status 0. -->\n"+
-		"\t<key>KeepAlive</key>\n\t<dict><key>SuccessfulExit</key><false/></dict>")
-	j.line("\t<!-- procdog restarts at most max_restarts=%d times, after a delay that "+
-		"doubles -->\n\t<!-- up to 30 s; launchd restarts for ever, at most once per "+
-		"ThrottleInterval. -->\n"+
+	restarts := j.Restart != "no" && j.MaxRestarts > 0
+	j.lineIf(restarts && j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
+	j.lineIf(restarts && j.Restart != "always", "\t<!-- Restarted unless it exits with "+
+		"status 0. -->\n\t<key>KeepAlive</key>\n\t<dict><key>SuccessfulExit</key><false/></dict>")
+	j.note(restarts, fmt.Sprintf("max_restarts=%d", j.MaxRestarts), "\t<!-- procdog restarts "+
+		"at most max_restarts=%d times, after a delay that doubles -->\n"+
+		"\t<!-- up to 30 s; launchd restarts for ever, at most once per ThrottleInterval. -->\n"+
 		"\t<key>ThrottleInterval</key>\n\t<integer>%d</integer>", j.MaxRestarts,
 		int(math.Ceil(min(j.RestartDelay, maxRestartDelay.Seconds()))))
-	j.note(fmt.Sprintf("max_restarts=%d", j.MaxRestarts))
+	j.note(j.healthKinds() > 0, "the health check",
+		"\t<!-- launchd has no health check: the one procdog runs is left out. -->")
+	j.line("</dict>\n</plist>")
 }
 
 // ---------------------------------------------------------------------------
