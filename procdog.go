@@ -1854,12 +1854,11 @@ func (l *lastLine) String() string {
 func probeFailure(addr string, err error, timeout time.Duration) string {
 	var ne net.Error
 	var oe *net.OpError
-	var se *os.SyscallError
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Sprintf("no answer within %v", timeout)
 	} else if !errors.As(err, &oe) || oe.Op != "dial" {
 		return err.Error()
-	} else if errors.As(err, &se) {
+	} else if se, ok := oe.Err.(*os.SyscallError); ok {
 		err = se.Err // not "dial tcp ...: connect: ..."
 	}
 	return "connect " + addr + ": " + err.Error()
@@ -2275,8 +2274,7 @@ func (j *exportJob) systemd() {
 	j.lineIf(!restarts, "Restart=no")
 	j.lineIf(restarts, "Restart=%s\nRestartSec=%s", j.Restart,
 		exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
-	// A signal is a failure to procdog, but SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean exit
-	// to systemd.
+	// Any signal is a failure to procdog; SIGHUP, SIGINT, SIGTERM, SIGPIPE a clean exit to systemd.
 	j.lineIf(restarts && j.Restart == "on-failure", "# procdog counts death by any signal as "+
 		"a failure.\nRestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
 	j.lineIf(restarts, "# procdog doubles the delay after each restart, up to 30 s; systemd 254 "+
@@ -2285,8 +2283,7 @@ func (j *exportJob) systemd() {
 	j.line("\n[Install]\nWantedBy=default.target")
 }
 
-// systemdHealth is the health check as an ExecStartPost= loop of health_count tries, each under
-// timeout(1).
+// systemdHealth is the health check: an ExecStartPost= loop of tries, each under timeout(1).
 func (j *exportJob) systemdHealth() {
 	argv, why := j.health, "--health-log is no command a unit can run"
 	switch {
@@ -3625,10 +3622,7 @@ func openInput(path string) (*os.File, error) { return openStd("stdin", path, os
 // openOutputs opens --stdout and --stderr, not truncating them yet; the caller closes them on
 // an error. One file by two paths gets one descriptor, or each would overwrite the other.
 func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
-	flag := os.O_WRONLY | os.O_CREATE
-	if o.Append {
-		flag |= os.O_APPEND
-	}
+	flag := os.O_WRONLY | os.O_CREATE | map[bool]int{true: os.O_APPEND}[o.Append]
 	stdout, stderr = logOut, logOut
 	if o.Stdout != "" {
 		stdout, err = openStd("stdout", o.Stdout, flag)
