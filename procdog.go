@@ -2064,13 +2064,11 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 			"with only underscores or dashes", name)
 	}
 	o, err := resolveOptions(cl, name)
-	if err == nil {
-		err = (client{name: name, command: "export"}).checkStartable(o)
-	}
-	if err == nil {
-		err = o.resolvePaths()
-	}
 	if err != nil {
+		return err
+	} else if err = (client{name: name, command: "export"}).checkStartable(o); err != nil {
+		return err
+	} else if err = o.resolvePaths(); err != nil {
 		return err
 	}
 	j := &exportJob{options: o, name: name}
@@ -2098,11 +2096,21 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s "+
 			"(see its comments)\n", format, strings.Join(j.notes, "; "))
 	}
-	if j.Output != "" {
-		return writeExport(j.Output, j.b.String())
+	if j.Output == "" {
+		_, err = io.WriteString(stdout, j.b.String())
+		return err
 	}
-	_, err = io.WriteString(stdout, j.b.String())
-	return err
+	// Refused as a state file would be, opened as one is: so it is written over only once checked.
+	f, err := openChecked(j.Output, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
+		"cannot write "+j.Output, stateFileProblem)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(j.b.String())
+	if err = cmp.Or(err, f.Truncate(int64(j.b.Len())), f.Close()); err != nil {
+		return failf(exitUnknown, "cannot write %s: %v", j.Output, err)
+	}
+	return nil
 }
 
 func exportExecutable(name, dir string) (string, error) {
@@ -2111,21 +2119,6 @@ func exportExecutable(name, dir string) (string, error) {
 		path = filepath.Join(dir, path)
 	}
 	return filepath.Clean(path), err
-}
-
-// writeExport refuses what a state file would refuse, opened as one is, and so writes over it
-// (then cuts it to length) only once checked.
-func writeExport(path, text string) error {
-	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
-		"cannot write "+path, stateFileProblem)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(text)
-	if err = cmp.Or(err, f.Truncate(int64(len(text))), f.Close()); err != nil {
-		return failf(exitUnknown, "cannot write %s: %v", path, err)
-	}
-	return nil
 }
 
 func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
