@@ -1897,8 +1897,7 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 	return "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
 }
 
-// logWatch is --health-log: healthy once a line of this run's output has matched. Each read
-// goes on where the last one stopped.
+// logWatch is --health-log: healthy once a line of this run's output has matched.
 type logWatch struct {
 	pattern *regexp.Regexp
 	name    string         // whose monitor's lines in the monitor log are not the process's
@@ -1941,9 +1940,8 @@ func (w *logWatch) serve(ready func(*childRun)) {
 	}
 }
 
-// matches reads r's output on until deadline at most, and says whether a line of it has
-// matched. A line without its newline yet is left for the next read, unless it fills the
-// buffer: then it is matched in pieces.
+// matches reads r's output on until deadline, and says whether a line of it has matched. A line
+// not ended yet is left for the next read, unless it fills the buffer: it is matched in pieces.
 func (w *logWatch) matches(r *childRun, deadline time.Time) bool {
 	for !w.mu.TryLock() { // not past deadline, while another check matches a costly pattern
 		if time.Now().After(deadline) {
@@ -3471,10 +3469,9 @@ func lockHeld(path string) bool {
 	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
-// ownerOnly binds a socket that is owner-only from its first moment: under a umask, not chmod'ed
-// after. The umask is the process's, but syscall.ForkLock cannot keep a process from starting
-// meanwhile (macOS's package net takes it to make a socket): one that did would only make its
-// own files owner-only.
+// ownerOnly binds a socket owner-only from its first moment: under a umask, not chmod'ed after.
+// The umask is the process's, but syscall.ForkLock cannot keep a process from starting meanwhile
+// (macOS's package net takes it to make a socket): one that did would make its files owner-only.
 func ownerOnly[T any](listen func() (T, error)) (T, error) {
 	defer syscall.Umask(syscall.Umask(0o177))
 	return listen()
@@ -3514,9 +3511,8 @@ func dialMonitor(path string, only int) (net.Conn, error) {
 	}
 	if err != nil {
 		conn.Close()
-		return nil, err
 	}
-	return conn, nil
+	return conn, err
 }
 
 // peerCred is the pid (0 if the system does not tell) and effective uid of a Unix socket's
