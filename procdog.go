@@ -1827,12 +1827,11 @@ func (l *lastLine) String() string {
 func probeFailure(addr string, err error, timeout time.Duration) string {
 	var ne net.Error
 	var oe *net.OpError
-	var se *os.SyscallError
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Sprintf("no answer within %v", timeout)
 	} else if !errors.As(err, &oe) || oe.Op != "dial" {
 		return err.Error()
-	} else if errors.As(err, &se) {
+	} else if se, ok := oe.Err.(*os.SyscallError); ok {
 		err = se.Err // not "dial tcp ...: connect: ..."
 	}
 	return "connect " + addr + ": " + err.Error()
@@ -1871,8 +1870,7 @@ func probe(rawURL, addr string, timeout time.Duration) string {
 	return "GET " + rawURL + ": HTTP status " + strings.Join(fields[1:], " ")
 }
 
-// logWatch is --health-log: healthy once a line of this run's output has matched. Each read
-// goes on where the last one stopped.
+// logWatch is --health-log: healthy once a line of this run's output has matched.
 type logWatch struct {
 	pattern *regexp.Regexp
 	name    string         // whose monitor's lines in the monitor log are not the process's
@@ -1915,9 +1913,8 @@ func (w *logWatch) serve(ready func(*childRun)) {
 	}
 }
 
-// matches reads r's output on until deadline at most, and says whether a line of it has
-// matched. A line without its newline yet is left for the next read, unless it fills the
-// buffer: then it is matched in pieces.
+// matches reads r's output on until deadline, and says whether a line of it has matched. A line
+// not ended yet is left for the next read, unless it fills the buffer: it is matched in pieces.
 func (w *logWatch) matches(r *childRun, deadline time.Time) bool {
 	for !w.mu.TryLock() { // not past deadline, while another check matches a costly pattern
 		if time.Now().After(deadline) {
@@ -2038,13 +2035,11 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 			"with only underscores or dashes", name)
 	}
 	o, err := resolveOptions(cl, name)
-	if err == nil {
-		err = (client{name: name, command: "export"}).checkStartable(o)
-	}
-	if err == nil {
-		err = o.resolvePaths()
-	}
 	if err != nil {
+		return err
+	} else if err = (client{name: name, command: "export"}).checkStartable(o); err != nil {
+		return err
+	} else if err = o.resolvePaths(); err != nil {
 		return err
 	}
 	j := &exportJob{options: o, name: name}
@@ -2059,8 +2054,7 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 			return failf(exitError, "Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	given := append([]string{o.Stdin, o.Stdout, o.Stderr}, j.argv...)
-	for _, s := range append(given, j.health...) {
+	for _, s := range slices.Concat([]string{o.Stdin, o.Stdout, o.Stderr}, j.argv, j.health) {
 		if strings.ContainsRune(s, 0) {
 			return failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, "+
 				"which no process can be given", name, s)
@@ -2073,11 +2067,21 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "procdog: warning: the %s output does not express: %s "+
 			"(see its comments)\n", format, strings.Join(j.notes, "; "))
 	}
-	if j.Output != "" {
-		return writeExport(j.Output, j.b.String())
+	if j.Output == "" {
+		_, err = io.WriteString(stdout, j.b.String())
+		return err
 	}
-	_, err = io.WriteString(stdout, j.b.String())
-	return err
+	// Refused as a state file would be, opened as one is: so it is written over only once checked.
+	f, err := openChecked(j.Output, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
+		"cannot write "+j.Output, stateFileProblem)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(j.b.String())
+	if err = cmp.Or(err, f.Truncate(int64(j.b.Len())), f.Close()); err != nil {
+		return failf(exitUnknown, "cannot write %s: %v", j.Output, err)
+	}
+	return nil
 }
 
 func exportExecutable(name, dir string) (string, error) {
@@ -2088,29 +2092,19 @@ func exportExecutable(name, dir string) (string, error) {
 	return filepath.Clean(path), err
 }
 
-// writeExport refuses what a state file would refuse, opened as one is, and truncates it only
-// once checked.
-func writeExport(path, text string) error {
-	f, err := openChecked(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644, "write",
-		"cannot write "+path, stateFileProblem)
-	if err != nil {
-		return err
-	}
-	if err = f.Truncate(0); err == nil {
-		_, err = f.WriteString(text)
-	}
-	if err = cmp.Or(err, f.Close()); err != nil {
-		return failf(exitUnknown, "cannot write %s: %v", path, err)
-	}
-	return nil
-}
-
 func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
-func (j *exportJob) note(what string)                { j.notes = append(j.notes, what) }
 
 // lineIf is line for lines of the output that depend on an option.
 func (j *exportJob) lineIf(when bool, format string, args ...any) {
 	if when {
+		j.line(format, args...)
+	}
+}
+
+// note is lineIf for lines on what the output does not express, which the warning names too.
+func (j *exportJob) note(when bool, what, format string, args ...any) {
+	if when {
+		j.notes = append(j.notes, what)
 		j.line(format, args...)
 	}
 }
@@ -2127,14 +2121,11 @@ func exportSeconds(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64
 // exportRestartWindow is the time procdog's doubling delays take, plus systemd's 10 s.
 func exportRestartWindow(o options) int {
 	limit := maxRestartDelay.Seconds()
-	window, d := 10.0, min(o.RestartDelay, limit)
-	for starts := o.MaxRestarts + 1; starts > 0 && d > 0; starts-- {
-		if d == limit {
-			return int(math.Ceil(window + float64(starts)*limit))
-		}
+	window, d, starts := 10.0, min(o.RestartDelay, limit), o.MaxRestarts+1
+	for ; starts > 0 && d > 0 && d < limit; starts-- {
 		window, d = window+d, min(2*d, limit)
 	}
-	return int(math.Ceil(window))
+	return int(math.Ceil(window + float64(starts)*d)) // the starts left wait the longest delay
 }
 
 // systemdQuote: systemd resolves %-specifiers in the whole Exec line and $VARIABLES in
@@ -2211,8 +2202,7 @@ func (j *exportJob) systemd() {
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
 	restarts := j.Restart != "no" && j.MaxRestarts > 0
 	j.refuse(restarts && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
-		"cannot export max_restarts=%d: a systemd unit holds at most %d", j.MaxRestarts,
-		uint32(math.MaxUint32-1))
+		"cannot export max_restarts=%d: a systemd unit holds at most 4294967294", j.MaxRestarts)
 	j.lineIf(restarts, "# procdog restarts at most max_restarts=%d times; "+
 		"systemd counts starts in a window:\n"+
 		"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
@@ -2248,8 +2238,7 @@ func (j *exportJob) systemd() {
 	j.lineIf(!restarts, "Restart=no")
 	j.lineIf(restarts, "Restart=%s\nRestartSec=%s", j.Restart,
 		exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
-	// A signal is a failure to procdog, but SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean exit
-	// to systemd.
+	// Any signal is a failure to procdog; SIGHUP, SIGINT, SIGTERM, SIGPIPE a clean exit to systemd.
 	j.lineIf(restarts && j.Restart == "on-failure", "# procdog counts death by any signal as "+
 		"a failure.\nRestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
 	j.lineIf(restarts, "# procdog doubles the delay after each restart, up to 30 s; systemd 254 "+
@@ -2258,8 +2247,7 @@ func (j *exportJob) systemd() {
 	j.line("\n[Install]\nWantedBy=default.target")
 }
 
-// systemdHealth is the health check as an ExecStartPost= loop of health_count tries, each under
-// timeout(1).
+// systemdHealth is the health check: an ExecStartPost= loop of tries, each under timeout(1).
 func (j *exportJob) systemdHealth() {
 	argv, why := j.health, "--health-log is no command a unit can run"
 	switch {
@@ -2282,24 +2270,20 @@ func (j *exportJob) systemdHealth() {
 		}
 	}
 	if argv == nil {
-		j.line("# The health check is left out: %s.", why)
-		j.note("the health check (" + why + ")")
+		j.note(true, "the health check ("+why+")", "# The health check is left out: %s.", why)
 		return
 	}
 	if timeout, err := exportExecutable("timeout", j.Dir); err == nil {
 		argv = append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
 	} else {
-		j.note("health_timeout (no timeout command on PATH)")
+		j.notes = append(j.notes, "health_timeout (no timeout command on PATH)")
 	}
-	tries, prefix := max(j.HealthCount, 1), ""
+	tries, prefix := max(j.HealthCount, 1), map[bool]string{false: "#"}[j.EnsureHealthy]
 	j.lineIf(j.EnsureHealthy, "# The health check, as --ensure-healthy: the unit fails to start "+
 		"and its\n# process is stopped unless a try passes within health_count=%d tries.", tries)
-	if !j.EnsureHealthy {
-		j.line("# procdog only reports the health check, in status; a unit has nowhere to.\n" +
+	j.note(!j.EnsureHealthy, "the health check, which only procdog status reports (commented out)",
+		"# procdog only reports the health check, in status; a unit has nowhere to.\n"+
 			"# Uncomment to make the start fail unless healthy, as --ensure-healthy does.")
-		j.note("the health check, which only procdog status reports (commented out)")
-		prefix = "#"
-	}
 	// The start may take every try, each to its timeout, and the delays.
 	wait := math.Ceil(float64(tries)*(j.HealthTimeout+j.HealthDelay)) + 10
 	j.refuse(wait*1e6 >= math.MaxUint64, "cannot export health_count=%d: a systemd unit "+
@@ -2349,45 +2333,33 @@ func (j *exportJob) launchd() {
 		j.plistString(j.Stdin))
 	j.lineIf(j.Stdout == "" || j.Stderr == "", "\t<!-- Output that procdog writes to its "+
 		"monitor log has no path: launchd drops it. -->")
-	if (j.Stdout != "" || j.Stderr != "") && !j.Append {
-		j.line("\t<!-- launchd appends to these files; " +
-			"procdog truncates them without append=true. -->")
-		j.note("truncating the output files (launchd appends)")
-	}
+	j.note((j.Stdout != "" || j.Stderr != "") && !j.Append, "truncating the output files "+
+		"(launchd appends)", "\t<!-- launchd appends to these files; "+
+		"procdog truncates them without append=true. -->")
 	j.lineIf(j.Stdout != "", "\t<key>StandardOutPath</key>\n\t<string>%s</string>",
 		j.plistString(j.Stdout))
 	j.lineIf(j.Stderr != "", "\t<key>StandardErrorPath</key>\n\t<string>%s</string>",
 		j.plistString(j.Stderr))
-	j.launchdStopAndRestart()
-	if j.healthKinds() > 0 {
-		j.line("\t<!-- launchd has no health check: the one procdog runs is left out. -->")
-		j.note("the health check")
-	}
-	j.line("</dict>\n</plist>")
-}
-
-// launchd has no stop signal but SIGTERM, no restart limit and no doubling delay.
-func (j *exportJob) launchdStopAndRestart() {
+	// launchd has no stop signal but SIGTERM, no restart limit and no doubling delay.
 	j.line("\t<!-- Stop: SIGTERM, then SIGKILL after ExitTimeOut seconds; launchd also " +
 		"kills -->\n\t<!-- the job's process group when the job ends, as procdog does. -->")
-	if sig := systemdSignal(j.StopSignal); sig != "SIGTERM" {
-		j.line("\t<!-- procdog's stop signal, %s, is not SIGTERM: launchd cannot send it. -->", sig)
-		j.note("stop_signal=" + string(j.StopSignal))
-	}
+	sig := systemdSignal(j.StopSignal)
+	j.note(sig != "SIGTERM", "stop_signal="+string(j.StopSignal),
+		"\t<!-- procdog's stop signal, %s, is not SIGTERM: launchd cannot send it. -->", sig)
 	j.line("\t<key>ExitTimeOut</key>\n\t<integer>%d</integer>",
 		max(int(math.Ceil(j.StopTimeout)), 1))
-	if j.Restart == "no" || j.MaxRestarts <= 0 {
-		return
-	}
-	j.lineIf(j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
-	j.lineIf(j.Restart != "always", "\t<!-- Restarted unless it exits with status 0. -->\n"+
-		"\t<key>KeepAlive</key>\n\t<dict><key>SuccessfulExit</key><false/></dict>")
-	j.line("\t<!-- procdog restarts at most max_restarts=%d times, after a delay that "+
-		"doubles -->\n\t<!-- up to 30 s; launchd restarts for ever, at most once per "+
-		"ThrottleInterval. -->\n"+
+	restarts := j.Restart != "no" && j.MaxRestarts > 0
+	j.lineIf(restarts && j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
+	j.lineIf(restarts && j.Restart != "always", "\t<!-- Restarted unless it exits with "+
+		"status 0. -->\n\t<key>KeepAlive</key>\n\t<dict><key>SuccessfulExit</key><false/></dict>")
+	j.note(restarts, fmt.Sprintf("max_restarts=%d", j.MaxRestarts), "\t<!-- procdog restarts "+
+		"at most max_restarts=%d times, after a delay that doubles -->\n"+
+		"\t<!-- up to 30 s; launchd restarts for ever, at most once per ThrottleInterval. -->\n"+
 		"\t<key>ThrottleInterval</key>\n\t<integer>%d</integer>", j.MaxRestarts,
 		int(math.Ceil(min(j.RestartDelay, maxRestartDelay.Seconds()))))
-	j.note(fmt.Sprintf("max_restarts=%d", j.MaxRestarts))
+	j.note(j.healthKinds() > 0, "the health check",
+		"\t<!-- launchd has no health check: the one procdog runs is left out. -->")
+	j.line("</dict>\n</plist>")
 }
 
 // ---------------------------------------------------------------------------
@@ -3386,9 +3358,8 @@ func openNoWait(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo,
 	}
 	if err != nil {
 		f.Close()
-		return nil, nil, err
 	}
-	return f, fi, nil
+	return f, fi, err
 }
 
 // stillAt tells whether path is still the file fi; inode numbers are reused, mtimes rarely.
@@ -3441,10 +3412,9 @@ func lockHeld(path string) bool {
 	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
-// ownerOnly binds a socket that is owner-only from its first moment: under a umask, not chmod'ed
-// after. The umask is the process's, but syscall.ForkLock cannot keep a process from starting
-// meanwhile (macOS's package net takes it to make a socket): one that did would only make its
-// own files owner-only.
+// ownerOnly binds a socket owner-only from its first moment: under a umask, not chmod'ed after.
+// The umask is the process's, but syscall.ForkLock cannot keep a process from starting meanwhile
+// (macOS's package net takes it to make a socket): one that did would make its files owner-only.
 func ownerOnly[T any](listen func() (T, error)) (T, error) {
 	defer syscall.Umask(syscall.Umask(0o177))
 	return listen()
@@ -3484,19 +3454,15 @@ func dialMonitor(path string, only int) (net.Conn, error) {
 	}
 	if err != nil {
 		conn.Close()
-		return nil, err
 	}
-	return conn, nil
+	return conn, err
 }
 
 // peerCred is the pid (0 if the system does not tell) and effective uid of a Unix socket's
 // peer: struct ucred {pid, uid, gid} on Linux, struct xucred {version, uid, ...} on macOS.
 func peerCred(c syscall.Conn) (pid, uid int, err error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, -1, err
-	}
-	level, option := 0, 1 // SOL_LOCAL, LOCAL_PEERCRED
+	rc, _ := c.SyscallConn() // which fails only for a nil connection
+	level, option := 0, 1    // SOL_LOCAL, LOCAL_PEERCRED
 	if runtime.GOOS == "linux" {
 		level, option = syscall.SOL_SOCKET, cmp.Or(soPasscred[runtime.GOARCH], 16)+1
 	}
@@ -3588,10 +3554,7 @@ func openInput(path string) (*os.File, error) { return openStd("stdin", path, os
 // openOutputs opens --stdout and --stderr, not truncating them yet; the caller closes them on
 // an error. One file by two paths gets one descriptor, or each would overwrite the other.
 func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
-	flag := os.O_WRONLY | os.O_CREATE
-	if o.Append {
-		flag |= os.O_APPEND
-	}
+	flag := os.O_WRONLY | os.O_CREATE | map[bool]int{true: os.O_APPEND}[o.Append]
 	stdout, stderr = logOut, logOut
 	if o.Stdout != "" {
 		stdout, err = openStd("stdout", o.Stdout, flag)
