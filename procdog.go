@@ -2054,7 +2054,7 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 			return failf(exitError, "Failed to run health command: %s", describeExecError(err))
 		}
 	}
-	for _, s := range slices.Concat([]string{o.Stdin, o.Stdout, o.Stderr}, j.argv, j.health) {
+	for _, s := range slices.Concat([]string{o.Stdin, o.Stdout, o.Stderr}, j.argv, j.health, j.env) {
 		if strings.ContainsRune(s, 0) {
 			return failf(exitUnknown, "cannot export '%s': %q holds a NUL byte, "+
 				"which no process can be given", name, s)

@@ -2544,8 +2544,7 @@ func TestExportLaunchdPlist(t *testing.T) {
 	}
 }
 
-// TestExportUsageErrors: export's words and a missing command are usage errors, the latter the one
-// start gives, naming export.
+// TestExportUsageErrors: export's words and a missing command are usage errors, the latter the one start gives, naming export.
 func TestExportUsageErrors(t *testing.T) {
 	e := itParallel(t)
 	e.expect("", usageLine+"\nprocdog: error: the following arguments are required: format, name", 2, "export")
@@ -2570,10 +2569,11 @@ func TestExportUsageErrors(t *testing.T) {
 		3, "export", "systemd", "x", "-c", `echo "x`)
 	e.expect("", "procdog: error: cannot export max_restarts=4294967295: a systemd unit holds at most 4294967294", 3, "export", "systemd", "x", "-c", "true", "--restart", "always", "--max-restarts", "4294967295")
 	e.expect("", "procdog: error: cannot export health_count=9223372036854775807: a systemd unit cannot wait {N} seconds for the health check", 3, "export", "systemd", "x", "-c", "true", "--health-command", "true", "--health-count", "9223372036854775807")
+	itWrite(t, e.path("nul", "cfg"), "[x]\ncommand = true\nenv = A=x\x00y\n") // as no command line can give it
+	e.expect("", `procdog: error: cannot export 'x': "A=x\x00y" holds a NUL byte, which no process can be given`, 3, "export", "systemd", "x", "--config", e.path("nul", "cfg"))
 }
 
-// TestExportOutput: --output writes the file, whole, and refuses one that is not the user's own
-// regular file, leaving it untouched.
+// TestExportOutput: --output writes the file, whole, and refuses one that is not the user's own regular file, leaving it untouched.
 func TestExportOutput(t *testing.T) {
 	e := itParallel(t)
 	args := []string{"export", "systemd", "out", "-c", "sleep 100"}
