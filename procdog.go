@@ -1000,19 +1000,18 @@ const (
 // monitor runs one process, again when its restart policy says so. The fields after events
 // belong to the loop goroutine alone.
 type monitor struct {
-	name, sock, lockPath, logPath string
-	o                             options
-	argv, health                  []string
-	watch                         *logWatch     // --health-log
-	notify                        *net.UnixConn // --health-notify's socket, till the linger
-	logOut                        *os.File      // the monitor log; the process's output by default
-	stdout, stderr                *os.File      // open till the linger: restarts write on
-	events                        chan func()
+	name, dir      string // of the state files: statePath's arguments
+	o              options
+	argv, health   []string
+	watch          *logWatch     // --health-log
+	notify         *net.UnixConn // --health-notify's socket, till the linger
+	logOut         *os.File      // the monitor log; the process's output by default
+	stdout, stderr *os.File      // open till the linger: restarts write on
+	events         chan func()
 
 	state              monitorState
-	run                *childRun // the current or last run
-	lock               *os.File  // flocked until the process has exited for good
-	listeners          []net.Listener
+	run                *childRun   // the current or last run
+	lock               *os.File    // flocked until the process has exited for good
 	sockInfo           os.FileInfo // the socket this monitor bound, not a newer monitor's
 	stopped, quit      bool        // a stop came: no restart follows; a signal: no linger
 	stopSignal         syscall.Signal
@@ -1031,18 +1030,14 @@ type childRun struct {
 	pid, returncode int
 	started         time.Time
 	exited          chan struct{} // closed by the loop once the process has been reaped
-	ready           chan struct{} // closed by the loop when the process says it is ready
+	ready           chan struct{} // closed by markReady when the process says it is ready
+	readyOnce       sync.Once     // for a process may say it more than once
 	logStart        []int64       // the output files' sizes when it started, for --health-log
 }
 
-// markReady runs on the loop: a readiness event wakes the waits at once.
-func (m *monitor) markReady(r *childRun) {
-	select {
-	case <-r.ready:
-	default:
-		close(r.ready)
-	}
-}
+func (r *childRun) markReady() { r.readyOnce.Do(func() { close(r.ready) }) }
+
+func (m *monitor) path(kind string) string { return statePath(m.dir, m.name, kind) }
 
 const logTime = "2006-01-02T15:04:05.000Z"
 
@@ -1082,10 +1077,8 @@ func runMonitor(args []string) int {
 		answerClient(errorResponse("bad monitor options: %v", err))
 		return exitUnknown
 	}
-	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
-		sock: statePath(args[1], args[0], "sock"), lockPath: statePath(args[1], args[0], "lock"),
-		logPath: statePath(args[1], args[0], "log"),
-		delay:   min(seconds(o.RestartDelay), maxRestartDelay)}
+	m := &monitor{name: args[0], dir: args[1], o: o, logOut: os.Stderr, events: make(chan func()),
+		delay: min(seconds(o.RestartDelay), maxRestartDelay)}
 	m.logf("monitor starting with options: %s", m.o.summary())
 	if err := m.setUp(); err == errLockBusy {
 		m.logf("another monitor owns '%s'; exiting", m.name)
@@ -1106,7 +1099,14 @@ func runMonitor(args []string) int {
 		m.events <- func() { m.inFlight-- }
 	}(m.run.exited)
 	m.loop(sigs)
-	m.closeSocket()
+	// The socket goes if still this monitor's: if the lock is taken, a newer monitor owns the
+	// name and the socket.
+	if lock, err := acquireLock(m.path("lock")); err == nil {
+		if stillAt(m.path("sock"), m.sockInfo) {
+			os.Remove(m.path("sock"))
+		}
+		releaseLock(lock)
+	}
 	m.logf("monitor exiting")
 	return exitOK
 }
@@ -1114,7 +1114,7 @@ func runMonitor(args []string) int {
 // setUp takes the lock, checks all it can and starts the first run; once it has the lock, a
 // failure leaves nothing behind but a line in the log.
 func (m *monitor) setUp() (err error) {
-	if m.lock, err = acquireLock(m.lockPath); err != nil {
+	if m.lock, err = acquireLock(m.path("lock")); err != nil {
 		return err
 	}
 	defer func() {
@@ -1171,16 +1171,16 @@ func (m *monitor) setUp() (err error) {
 // putSocket binds the socket under a temporary name, calls start and renames it into place:
 // a client that finds the socket finds a process, and sees the old socket or the new one.
 func (m *monitor) putSocket(start func() error) error {
-	tmp := m.sock + newSocketSuffix
+	tmp := m.path("sock") + newSocketSuffix
 	os.Remove(tmp)
 	ln, err := listenUnix(tmp)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", tmp, err)
 	}
 	if err = start(); err == nil {
-		if err = os.Rename(tmp, m.sock); err != nil {
+		if err = os.Rename(tmp, m.path("sock")); err != nil {
 			err = fmt.Errorf("cannot put the socket in place: %v", err)
-		} else if m.sockInfo, err = os.Lstat(m.sock); err != nil {
+		} else if m.sockInfo, err = os.Lstat(m.path("sock")); err != nil {
 			err = fmt.Errorf("cannot find the socket: %v", err)
 		}
 	}
@@ -1189,23 +1189,8 @@ func (m *monitor) putSocket(start func() error) error {
 		os.Remove(tmp)
 		return err
 	}
-	m.listeners = append(m.listeners, ln)
 	go m.accept(ln)
 	return nil
-}
-
-// closeSocket removes the socket if still this monitor's: if the lock is taken, a newer
-// monitor owns the name and the socket.
-func (m *monitor) closeSocket() {
-	for _, ln := range m.listeners {
-		ln.Close()
-	}
-	if lock, err := acquireLock(m.lockPath); err == nil {
-		if stillAt(m.sock, m.sockInfo) {
-			os.Remove(m.sock)
-		}
-		releaseLock(lock)
-	}
 }
 
 // loop alone changes the monitor's state, so nothing needs a lock. Other goroutines do what
@@ -1358,15 +1343,12 @@ func (m *monitor) linger() {
 // watchReadiness follows the process's output for --health-log, and listens on its notify
 // socket for --health-notify: each tells the loop when the process is ready.
 func (m *monitor) watchReadiness() error {
-	if m.o.HealthLog != "" {
-		paths := []string{orDefault(m.o.Stdout, m.logPath), orDefault(m.o.Stderr, m.logPath)}
-		pattern, err := regexp.Compile(m.o.HealthLog)
-		if err != nil {
-			return err
-		}
-		m.watch = &logWatch{pattern: pattern, name: m.name, runs: make(chan *childRun, 1),
-			paths: slices.Compact(paths)}
-		go m.watch.serve(func(r *childRun) { m.events <- func() { m.markReady(r) } })
+	if m.o.HealthLog != "" { // a pattern checkStartable compiled
+		log := m.path("log")
+		paths := []string{orDefault(m.o.Stdout, log), orDefault(m.o.Stderr, log)}
+		m.watch = &logWatch{pattern: regexp.MustCompile(m.o.HealthLog), name: m.name,
+			runs: make(chan *childRun, 1), paths: slices.Compact(paths)}
+		go m.watch.serve((*childRun).markReady)
 	}
 	if m.o.HealthNotify {
 		return m.listenNotify()
@@ -1374,33 +1356,27 @@ func (m *monitor) watchReadiness() error {
 	return nil
 }
 
-func (m *monitor) notifyPath() string { return strings.TrimSuffix(m.sock, "sock") + "notify" }
-
 // listenNotify binds the notify socket, in place of any before, and reads it. One it cannot
 // read is removed, for heal to try again: the process's NOTIFY_SOCKET names the path.
-func (m *monitor) listenNotify() error {
+func (m *monitor) listenNotify() (err error) {
 	m.closeNotify()
-	path := m.notifyPath()
+	path := m.path("notify")
 	os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
-	conn, err := ownerOnly(func() (*net.UnixConn, error) {
+	m.notify, err = ownerOnly(func() (*net.UnixConn, error) {
 		return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	})
 	if err == nil && runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
-		rc, _ := conn.SyscallConn()
+		rc, _ := m.notify.SyscallConn()
 		rc.Control(func(fd uintptr) {
 			passcred := cmp.Or(soPasscred[runtime.GOARCH], 16)
 			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
 		})
 	}
 	if err != nil {
-		if conn != nil {
-			conn.Close()
-			os.Remove(path)
-		}
+		m.closeNotify()
 		return fmt.Errorf("cannot listen on %s: %v", path, err)
 	}
-	m.notify = conn
-	go m.readNotify(conn)
+	go m.readNotify(m.notify)
 	return nil
 }
 
@@ -1445,13 +1421,10 @@ func (m *monitor) notified(pgid int, text string) {
 		return
 	}
 	for _, line := range strings.Split(text, "\n") {
-		switch key, value, _ := strings.Cut(line, "="); key {
-		case "READY":
-			if value == "1" {
-				m.markReady(m.run)
-			}
-		case "STATUS":
-			m.notifyStatus = value
+		if status, ok := strings.CutPrefix(line, "STATUS="); ok {
+			m.notifyStatus = status
+		} else if line == "READY=1" {
+			m.run.markReady()
 		}
 	}
 }
@@ -1483,7 +1456,7 @@ func (m *monitor) startRun() error {
 	cmd := m.command(context.Background(), path, m.argv)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, m.stdout, m.stderr
 	if m.o.HealthNotify {
-		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+m.notifyPath())
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+m.path("notify"))
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
@@ -1547,15 +1520,14 @@ func (m *monitor) findInDir(name string) (string, error) {
 // heal puts back the state directory, lock file and sockets that a tmp cleaner removed: else
 // clients would start a second copy.
 func (m *monitor) heal() {
-	dir := filepath.Dir(m.lockPath)
 	if m.lock == nil {
 		return
-	} else if err := cmp.Or(os.MkdirAll(dir, 0o700), checkStateDir(dir)); err != nil {
+	} else if err := cmp.Or(os.MkdirAll(m.dir, 0o700), checkStateDir(m.dir)); err != nil {
 		m.logf("cannot put the state directory back: %v", err)
 		return
 	}
-	if fi, _ := m.lock.Stat(); !stillAt(m.lockPath, fi) {
-		if lock, err := acquireLock(m.lockPath); err != nil {
+	if fi, _ := m.lock.Stat(); !stillAt(m.path("lock"), fi) {
+		if lock, err := acquireLock(m.path("lock")); err != nil {
 			m.logf("cannot put the lock file back: %v", err)
 		} else {
 			m.lock.Close()
@@ -1576,9 +1548,10 @@ func (m *monitor) heal() {
 		}
 	}
 	if m.o.HealthNotify {
-		putBack("notify socket", m.notifyPath(), m.listenNotify)
+		putBack("notify socket", m.path("notify"), m.listenNotify)
 	}
-	putBack("socket", m.sock, func() error { return m.putSocket(func() error { return nil }) })
+	putBack("socket", m.path("sock"),
+		func() error { return m.putSocket(func() error { return nil }) })
 }
 
 // logDropped logs at most once a second: a flood of bad clients must not fill the disk.
@@ -1594,15 +1567,13 @@ func (m *monitor) logDropped(why string) {
 	m.logf("%s", why)
 }
 
-// accept serves each connection in a goroutine, so that a slow one delays nobody else.
+// accept serves each connection in a goroutine, so that a slow one delays nobody else. Its
+// listener is never closed: the monitor's exit closes it.
 func (m *monitor) accept(ln net.Listener) {
 	for backoff := 10 * time.Millisecond; ; {
-		conn, err := ln.Accept()
-		if err == nil {
+		if conn, err := ln.Accept(); err == nil {
 			backoff = 10 * time.Millisecond
 			go m.serve(conn)
-		} else if errors.Is(err, net.ErrClosed) {
-			return
 		} else {
 			// Out of descriptors, say: give the handlers time to free some.
 			m.events <- func() { m.logDropped("accept: " + err.Error()) }
@@ -1770,17 +1741,15 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context, timeout time.
 	switch {
 	case m.o.HealthURL != "" || m.o.HealthTCP != "":
 		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
-	case m.watch != nil:
-		if !m.watch.matches(r, time.Now().Add(timeout)) {
-			why = "no line has matched " + m.o.HealthLog + " since the process started"
-		}
+	case m.watch != nil && !m.watch.matches(r, time.Now().Add(timeout)):
+		why = "no line has matched " + m.o.HealthLog + " since the process started"
 	case m.o.HealthNotify:
 		select {
 		case <-r.ready:
 		default:
 			why = "no READY=1 on $NOTIFY_SOCKET since the process started"
 		}
-	case checks.Err() != nil:
+	case len(m.health) > 0 && checks.Err() != nil:
 		return -9, "health command not run: the process is being stopped", nil
 	}
 	if why != "" {
