@@ -1009,21 +1009,21 @@ type monitor struct {
 	stdout, stderr *os.File      // open till the linger: restarts write on
 	events         chan func()
 
-	state              monitorState
-	run                *childRun   // the current or last run
-	lock               *os.File    // flocked until the process has exited for good
-	sockInfo           os.FileInfo // the socket this monitor bound, not a newer monitor's
-	stopped, quit      bool        // a stop came: no restart follows; a signal: no linger
-	stopSignal         syscall.Signal
-	deadline           time.Time     // of the stop
-	delay              time.Duration // before the next restart
-	restarts, inFlight int
-	checks             context.Context // of the health checks, ended when a stop begins
-	endChecks          context.CancelFunc
-	healthLast         *int      // the last check's health, logged as it changes
-	notifyStatus       string    // the process's last STATUS= on its notify socket
-	quietUntil         time.Time // of the lines about dropped connections
-	suppressed         int
+	state          monitorState
+	run            *childRun   // the current or last run
+	lock           *os.File    // flocked until the process has exited for good
+	sockInfo       os.FileInfo // the socket this monitor bound, not a newer monitor's
+	stopped, quit  bool        // a stop came: no restart follows; a signal: no linger
+	stopSignal     syscall.Signal
+	deadline       time.Time     // of the stop
+	delay          time.Duration // before the next restart
+	runs, inFlight int
+	checks         context.Context // of the health checks, ended when a stop begins
+	endChecks      context.CancelFunc
+	healthLast     *int      // the last check's health, logged as it changes
+	notifyStatus   string    // the process's last STATUS= on its notify socket
+	quietUntil     time.Time // of the lines about dropped connections
+	suppressed     int
 }
 
 type childRun struct {
@@ -1049,10 +1049,6 @@ func (m *monitor) logf(format string, args ...any) {
 // savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, run with 1 to save memory.
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
-// monitorSignals are caught from the start: a shell's background job ignores SIGINT and
-// SIGQUIT, and exec passes on an ignored signal, not a caught one.
-var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
-
 // runMonitor is the monitor's main. Its first answer goes to fd 3, the spawning client's pipe.
 func runMonitor(args []string) int {
 	os.Unsetenv("GOMAXPROCS")
@@ -1060,8 +1056,10 @@ func runMonitor(args []string) int {
 		os.Setenv("GOMAXPROCS", v)
 		os.Unsetenv(savedGOMAXPROCS)
 	}
-	sigs := make(chan os.Signal, len(monitorSignals))
-	signal.Notify(sigs, monitorSignals...)
+	// Caught from the start: a shell's background job ignores SIGINT and SIGQUIT, and exec
+	// passes on an ignored signal, not a caught one.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
 	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
 	ready := os.NewFile(3, "ready")
 	answerClient := func(r response) {
@@ -1135,17 +1133,17 @@ func (m *monitor) setUp() (err error) {
 	}
 	// Else every answer would be an error while the process ran unwatched.
 	if len(m.health) > 0 {
-		if _, err := m.findInDir(m.health[0]); err != nil {
+		if _, err := m.command(context.Background(), m.health); err != nil {
 			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
 		}
 	}
 	// Each run opens its input afresh: checked before the outputs are truncated.
 	stdin, err := openInput(m.o.Stdin)
-	if err != nil {
-		return err
+	if err == nil {
+		stdin.Close()
+		m.stdout, m.stderr, err = openOutputs(m.o, m.logOut)
 	}
-	stdin.Close()
-	if m.stdout, m.stderr, err = openOutputs(m.o, m.logOut); err != nil {
+	if err != nil {
 		return err
 	}
 	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
@@ -1205,14 +1203,13 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 			m.heal()
 		case sig := <-sigs:
 			// A signal ends the monitor, lingering or not; with no terminal, a SIGHUP is a stray.
-			if sig == syscall.SIGHUP || m.quit {
-				continue
-			}
-			m.quit = true
-			m.logf("received %v: stopping the process", sig)
-			m.stop()
-			if m.state == lingering {
-				m.state = closing
+			if sig != syscall.SIGHUP && !m.quit {
+				m.quit = true
+				m.logf("received %v: stopping the process", sig)
+				m.stop()
+				if m.state == lingering {
+					m.state = closing
+				}
 			}
 		}
 	}
@@ -1238,8 +1235,8 @@ func (m *monitor) response() response {
 		r = newResponse(codeRunning, "pid", m.run.pid)
 		r.notifyStatus = m.notifyStatus
 	}
-	if m.restarts > 0 {
-		r.values["restarts"] = m.restarts
+	if m.runs > 1 {
+		r.values["restarts"] = m.runs - 1
 	}
 	return r
 }
@@ -1303,7 +1300,7 @@ func (m *monitor) exited(r *childRun, code int) {
 func (m *monitor) afterRun() {
 	failed := m.run.returncode != 0
 	due := !m.stopped && (m.o.Restart == "always" || m.o.Restart == "on-failure" && failed)
-	if due && m.restarts >= m.o.MaxRestarts {
+	if due && m.runs > m.o.MaxRestarts {
 		m.logf("not restarting: %d restarts were allowed", m.o.MaxRestarts)
 	} else if due {
 		m.logf("restarting in %v", m.delay)
@@ -1314,8 +1311,6 @@ func (m *monitor) afterRun() {
 			} else if err := m.startRun(); err != nil {
 				m.logf("not restarting: %v", err)
 				m.linger()
-			} else {
-				m.restarts++
 			}
 		})
 		m.delay = min(2*m.delay, maxRestartDelay)
@@ -1440,7 +1435,7 @@ func (m *monitor) closeNotify() {
 // startRun starts the process leading a new process group, so that a stop or a signal
 // reaches everything it starts.
 func (m *monitor) startRun() error {
-	path, err := m.findInDir(m.argv[0])
+	cmd, err := m.command(context.Background(), m.argv)
 	if err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
@@ -1453,7 +1448,6 @@ func (m *monitor) startRun() error {
 	if m.watch != nil {
 		r.logStart = m.watch.sizes()
 	}
-	cmd := m.command(context.Background(), path, m.argv)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, m.stdout, m.stderr
 	if m.o.HealthNotify {
 		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+m.path("notify"))
@@ -1471,7 +1465,7 @@ func (m *monitor) startRun() error {
 		cmd.Wait()
 		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
 	}()
-	m.run, m.state, m.notifyStatus = r, running, ""
+	m.run, m.state, m.notifyStatus, m.runs = r, running, "", m.runs+1
 	m.checks, m.endChecks = context.WithCancel(context.Background())
 	if m.watch != nil {
 		select { // only the loop sends: once drained, the channel has room
@@ -1499,22 +1493,19 @@ func (m *monitor) recordRun(pid int) error {
 // fails it with exit 3, as a state file it refuses.
 const cannotRecord = "cannot record process "
 
-// command runs argv as the process runs. Environ sets PWD for Dir as a shell would; os/exec
-// keeps the last value of a name.
-func (m *monitor) command(ctx context.Context, path string, argv []string) *exec.Cmd {
+// command runs argv as the process runs, and says if its executable or directory is gone.
+// Environ sets PWD for Dir as a shell would; os/exec keeps the last value of a name.
+func (m *monitor) command(ctx context.Context, argv []string) (*exec.Cmd, error) {
+	path, err := findExecutable(argv[0], m.o.Dir)
+	if fi, serr := os.Stat(orDefault(m.o.Dir, ".")); serr != nil || !fi.IsDir() {
+		err = fmt.Errorf("directory %s is gone", m.o.Dir)
+	}
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Args, cmd.Dir = argv, m.o.Dir
 	added, _ := m.o.Env.vars() // checked when the options were set
 	cmd.Env = append(cmd.Environ(), added...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd
-}
-
-func (m *monitor) findInDir(name string) (string, error) {
-	if fi, err := os.Stat(orDefault(m.o.Dir, ".")); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("directory %s is gone", m.o.Dir)
-	}
-	return findExecutable(name, m.o.Dir)
+	return cmd, err
 }
 
 // heal puts back the state directory, lock file and sockets that a tmp cleaner removed: else
@@ -1559,8 +1550,7 @@ func (m *monitor) logDropped(why string) {
 	if time.Now().Before(m.quietUntil) {
 		m.suppressed++
 		return
-	}
-	if m.suppressed > 0 {
+	} else if m.suppressed > 0 {
 		why += fmt.Sprintf(" (and %d such lines left out before)", m.suppressed)
 	}
 	m.suppressed, m.quietUntil = 0, time.Now().Add(time.Second)
@@ -1670,17 +1660,36 @@ func (m *monitor) answer(req string) response {
 }
 
 // status runs the health check, if any, before it takes the state: a process that exited
-// meanwhile is not running.
+// meanwhile is not running. Each check is bounded by the health timeout, so that none can hang
+// a monitor; a stop ends checks, and a health command.
 func (m *monitor) status(o options) (r response) {
 	var run *childRun
 	var checks context.Context
 	m.do(func() { r, run, checks = m.response(), m.run, m.checks })
-	if m.o.healthKinds() == 0 {
+	health, why, timeout := 0, "", seconds(o.HealthTimeout)
+	switch {
+	case m.o.healthKinds() == 0:
 		return r
+	case m.o.HealthURL != "" || m.o.HealthTCP != "":
+		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
+	case m.watch != nil && !m.watch.matches(run, time.Now().Add(timeout)):
+		why = "no line has matched " + m.o.HealthLog + " since the process started"
+	case m.o.HealthNotify:
+		select {
+		case <-run.ready:
+		default:
+			why = "no READY=1 on $NOTIFY_SOCKET since the process started"
+		}
+	case len(m.health) > 0 && checks.Err() != nil:
+		health, why = -9, "health command not run: the process is being stopped"
+	case len(m.health) > 0:
+		var err error
+		if health, why, err = m.commandCheck(checks, timeout); err != nil {
+			return errorResponse("%v", err)
+		}
 	}
-	health, why, err := m.checkHealth(run, checks, seconds(o.HealthTimeout))
-	if err != nil {
-		return errorResponse("%v", err)
+	if why != "" && health == 0 {
+		health = 1 // a probe, log or notify check's failure
 	}
 	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why) // health-error is one line
 	m.do(func() {
@@ -1732,35 +1741,11 @@ func (m *monitor) wait(o options) (r response) {
 	}
 }
 
-// Health checks. Each is bounded by the health timeout, so that none can hang a monitor.
-
-// checkHealth checks run r and says why it failed; a stop ends checks, and a health command.
-func (m *monitor) checkHealth(r *childRun, checks context.Context, timeout time.Duration) (
-	int, string, error) {
-	why := ""
-	switch {
-	case m.o.HealthURL != "" || m.o.HealthTCP != "":
-		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
-	case m.watch != nil && !m.watch.matches(r, time.Now().Add(timeout)):
-		why = "no line has matched " + m.o.HealthLog + " since the process started"
-	case m.o.HealthNotify:
-		select {
-		case <-r.ready:
-		default:
-			why = "no READY=1 on $NOTIFY_SOCKET since the process started"
-		}
-	case len(m.health) > 0 && checks.Err() != nil:
-		return -9, "health command not run: the process is being stopped", nil
-	}
-	if why != "" {
-		return 1, why, nil
-	} else if len(m.health) == 0 {
-		return 0, "", nil
-	}
-	path, err := m.findInDir(m.health[0])
+// commandCheck runs the health command and says why it failed, if it did.
+func (m *monitor) commandCheck(checks context.Context, timeout time.Duration) (int, string, error) {
 	ctx, cancel := context.WithTimeout(checks, timeout)
 	defer cancel()
-	cmd := m.command(ctx, path, m.health)
+	cmd, err := m.command(ctx, m.health)
 	stderr := &lastLine{log: m.logOut}
 	cmd.Stdout, cmd.Stderr = m.logOut, stderr
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -1773,7 +1758,7 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context, timeout time.
 	}
 	cmd.Wait()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left would outlive the monitor
-	health := exitCode(cmd.ProcessState)
+	health, why := exitCode(cmd.ProcessState), ""
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		m.logf("health check killed after %gs", timeout.Seconds())
 		why = fmt.Sprintf("health command killed after %gs", timeout.Seconds())
