@@ -1128,14 +1128,8 @@ func (m *monitor) setUp() (err error) {
 	// The client has checked the options before it wrote them as flags.
 	m.argv, _ = m.o.commandArgs()
 	m.health, _ = m.o.healthArgs()
-	if err := m.watchReadiness(); err != nil {
+	if err := m.prepareChecks(); err != nil {
 		return err
-	}
-	// Else every answer would be an error while the process ran unwatched.
-	if len(m.health) > 0 {
-		if _, err := m.command(context.Background(), m.health); err != nil {
-			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
-		}
 	}
 	// Each run opens its input afresh: checked before the outputs are truncated.
 	stdin, err := openInput(m.o.Stdin)
@@ -1182,13 +1176,13 @@ func (m *monitor) putSocket(start func() error) error {
 			err = fmt.Errorf("cannot find the socket: %v", err)
 		}
 	}
-	if err != nil {
+	if err == nil {
+		go m.accept(ln)
+	} else {
 		ln.Close()
 		os.Remove(tmp)
-		return err
 	}
-	go m.accept(ln)
-	return nil
+	return err
 }
 
 // loop alone changes the monitor's state, so nothing needs a lock. Other goroutines do what
@@ -1248,9 +1242,8 @@ func (m *monitor) stop() *childRun {
 	switch m.state {
 	case running:
 		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
-		timeout := seconds(m.o.StopTimeout)
-		m.state, m.deadline = stopping, time.Now().Add(timeout)
-		m.after(timeout, func() {
+		m.state, m.deadline = stopping, time.Now().Add(seconds(m.o.StopTimeout))
+		m.after(time.Until(m.deadline), func() {
 			if m.state == stopping {
 				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
 					m.run.pid)
@@ -1335,18 +1328,22 @@ func (m *monitor) linger() {
 	}
 }
 
-// watchReadiness follows the process's output for --health-log, and listens on its notify
-// socket for --health-notify: each tells the loop when the process is ready.
-func (m *monitor) watchReadiness() error {
-	if m.o.HealthLog != "" { // a pattern checkStartable compiled
+// prepareChecks watches the output or the notify socket for a run's readiness, or finds the
+// health command before the start: else every answer would be an error, the process unwatched.
+func (m *monitor) prepareChecks() error {
+	switch {
+	case m.o.HealthLog != "": // a pattern checkStartable compiled
 		log := m.path("log")
 		paths := []string{orDefault(m.o.Stdout, log), orDefault(m.o.Stderr, log)}
 		m.watch = &logWatch{pattern: regexp.MustCompile(m.o.HealthLog), name: m.name,
 			runs: make(chan *childRun, 1), paths: slices.Compact(paths)}
 		go m.watch.serve((*childRun).markReady)
-	}
-	if m.o.HealthNotify {
+	case m.o.HealthNotify:
 		return m.listenNotify()
+	case len(m.health) > 0:
+		if _, err := m.command(context.Background(), m.health); err != nil {
+			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
+		}
 	}
 	return nil
 }
@@ -1557,8 +1554,8 @@ func (m *monitor) logDropped(why string) {
 	m.logf("%s", why)
 }
 
-// accept serves each connection in a goroutine, so that a slow one delays nobody else. Its
-// listener is never closed: the monitor's exit closes it.
+// accept serves each connection in a goroutine, so that a slow one delays nobody else, till
+// the monitor exits.
 func (m *monitor) accept(ln net.Listener) {
 	for backoff := 10 * time.Millisecond; ; {
 		if conn, err := ln.Accept(); err == nil {
