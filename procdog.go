@@ -1142,15 +1142,13 @@ func (m *monitor) setUp() (err error) {
 	}
 	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
 		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, m.o.summary())
+	// No header in the monitor log, nor in a FIFO whose reader may not read yet.
 	for _, f := range slices.Compact([]*os.File{m.stdout, m.stderr}) {
 		fi, err := f.Stat()
-		regular := err == nil && fi.Mode().IsRegular()
-		if m.watch != nil && !regular {
+		if regular := err == nil && fi.Mode().IsRegular(); !regular && m.watch != nil {
 			return fmt.Errorf("--health-log reads the process's output, "+
 				"and %s is not a regular file", f.Name())
-		}
-		// No header in the monitor log, nor in a FIFO whose reader may not read yet.
-		if f != m.logOut && regular {
+		} else if regular && f != m.logOut {
 			if !m.o.Append {
 				f.Truncate(0)
 			}
@@ -1353,7 +1351,6 @@ func (m *monitor) prepareChecks() error {
 func (m *monitor) listenNotify() (err error) {
 	m.closeNotify()
 	path := m.path("notify")
-	os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
 	m.notify, err = ownerOnly(func() (*net.UnixConn, error) {
 		return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	})
@@ -1424,9 +1421,9 @@ func (m *monitor) notified(pgid int, text string) {
 func (m *monitor) closeNotify() {
 	if m.notify != nil {
 		m.notify.Close()
-		os.Remove(m.notify.LocalAddr().String())
-		m.notify = nil
 	}
+	os.Remove(m.path("notify")) // ours, or a killed monitor's: only the lock's holder gets here
+	m.notify = nil
 }
 
 // startRun starts the process leading a new process group, so that a stop or a signal
@@ -1617,7 +1614,6 @@ func (m *monitor) serve(conn net.Conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// answer answers a request; wait checks health up to HealthCount times, at least once.
 func (m *monitor) answer(req string) response {
 	verb, arg, _ := strings.Cut(req, " ")
 	sig, sigErr := parseSignal(arg)
