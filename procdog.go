@@ -1010,12 +1010,10 @@ type monitor struct {
 	events         chan func()
 
 	state          monitorState
-	run            *childRun   // the current or last run
-	lock           *os.File    // flocked until the process has exited for good
-	sockInfo       os.FileInfo // the socket this monitor bound, not a newer monitor's
-	stopped, quit  bool        // a stop came: no restart follows; a signal: no linger
-	stopSignal     syscall.Signal
-	deadline       time.Time     // of the stop
+	run            *childRun     // the current or last run
+	lock           *os.File      // flocked until the process has exited for good
+	sockInfo       os.FileInfo   // the socket this monitor bound, not a newer monitor's
+	stopped, quit  bool          // a stop came: no restart follows; a signal: no linger
 	delay          time.Duration // before the next restart
 	runs, inFlight int
 	checks         context.Context // of the health checks, ended when a stop begins
@@ -1029,10 +1027,12 @@ type monitor struct {
 type childRun struct {
 	pid, returncode int
 	started         time.Time
-	exited          chan struct{} // closed by the loop once the process has been reaped
-	ready           chan struct{} // closed by markReady when the process says it is ready
-	readyOnce       sync.Once     // for a process may say it more than once
-	logStart        []int64       // the output files' sizes when it started, for --health-log
+	exited          chan struct{}  // closed by the loop once the process has been reaped
+	stopSignal      syscall.Signal // sent by a stop, if one came
+	deadline        time.Time      // of the stop
+	ready           chan struct{}  // closed by markReady when the process says it is ready
+	readyOnce       sync.Once      // for a process may say it more than once
+	logStart        []int64        // the output files' sizes when it started, for --health-log
 }
 
 func (r *childRun) markReady() { r.readyOnce.Do(func() { close(r.ready) }) }
@@ -1237,23 +1237,22 @@ func (m *monitor) response() response {
 // whose exit the stop waits for, if any.
 func (m *monitor) stop() *childRun {
 	m.stopped = true
-	switch m.state {
+	switch r := m.run; m.state {
 	case running:
-		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
-		m.state, m.deadline = stopping, time.Now().Add(seconds(m.o.StopTimeout))
-		m.after(time.Until(m.deadline), func() {
+		r.stopSignal, _ = parseSignal(string(m.o.StopSignal))
+		m.state, r.deadline = stopping, time.Now().Add(seconds(m.o.StopTimeout))
+		m.after(time.Until(r.deadline), func() {
 			if m.state == stopping {
-				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
-					m.run.pid)
-				m.stopSignal = syscall.SIGKILL
-				syscall.Kill(-m.run.pid, syscall.SIGKILL)
+				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", r.pid)
+				r.stopSignal = syscall.SIGKILL
+				syscall.Kill(-r.pid, syscall.SIGKILL)
 			}
 		})
 		m.endChecks() // so that a start waiting on a check acts on Ctrl-C at once
 		fallthrough
 	case stopping:
-		signalGroup(m.run.pid, m.stopSignal)
-		return m.run
+		signalGroup(r.pid, r.stopSignal)
+		return r
 	case restarting:
 		m.linger()
 	}
@@ -1268,8 +1267,8 @@ func (m *monitor) exited(r *childRun, code int) {
 	m.logf("process exited: returncode=%d", code)
 	m.state = ending
 	m.checks, m.endChecks = context.WithCancel(context.Background())
-	sig, deadline := syscall.Signal(0), m.deadline // a stop sent its signal already
-	if m.stopSignal == 0 {
+	sig, deadline := syscall.Signal(0), r.deadline // a stop sent its signal already
+	if r.stopSignal == 0 {
 		sig, _ = parseSignal(string(m.o.StopSignal))
 		deadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
@@ -1313,7 +1312,6 @@ func (m *monitor) afterRun() {
 func (m *monitor) linger() {
 	m.closeNotify()
 	releaseLock(m.lock)
-	m.lock = nil
 	for _, f := range []*os.File{m.stdout, m.stderr} {
 		if f != m.logOut {
 			f.Close()
@@ -1505,7 +1503,7 @@ func (m *monitor) command(ctx context.Context, argv []string) (*exec.Cmd, error)
 // heal puts back the state directory, lock file and sockets that a tmp cleaner removed: else
 // clients would start a second copy.
 func (m *monitor) heal() {
-	if m.lock == nil {
+	if m.state == lingering || m.state == closing {
 		return
 	} else if err := cmp.Or(os.MkdirAll(m.dir, 0o700), checkStateDir(m.dir)); err != nil {
 		m.logf("cannot put the state directory back: %v", err)
@@ -1632,13 +1630,11 @@ func (m *monitor) answer(req string) response {
 		r = m.wait(o)
 	case req == "stop":
 		var stopping *childRun
-		var stopSignal syscall.Signal
 		m.do(func() { r, stopping = m.response(), m.stop() })
-		if stopping != nil {
+		if stopping != nil { // it was running, and no restart follows a stop
 			<-stopping.exited
-			m.do(func() { r, stopSignal = m.response(), m.stopSignal })
-			delete(r.values, "returncode")
-			r.code, r.values["signal"] = codeKilled, int(stopSignal)
+			delete(r.values, "pid")
+			r.code, r.values["signal"], r.notifyStatus = codeKilled, int(stopping.stopSignal), ""
 		}
 	case verb == "signal" && sigErr == nil:
 		m.do(func() {
