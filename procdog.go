@@ -1060,12 +1060,9 @@ func runMonitor(args []string) int {
 	// passes on an ignored signal, not a caught one.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
-	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
-	ready := os.NewFile(3, "ready")
-	answerClient := func(r response) {
-		fmt.Fprintln(ready, r.detailed())
-		ready.Close()
-	}
+	syscall.CloseOnExec(3)          // the process must not hold the client's pipe open
+	ready := os.NewFile(3, "ready") // open till the monitor exits: the client reads one line
+	answerClient := func(r response) { fmt.Fprintln(ready, r.detailed()) }
 	if len(args) < 2 {
 		answerClient(errorResponse("a monitor needs a name and a state directory"))
 		return exitUnknown
@@ -1209,10 +1206,7 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 
 func (m *monitor) do(f func()) {
 	done := make(chan struct{})
-	m.events <- func() {
-		f()
-		close(done)
-	}
+	m.events <- func() { f(); close(done) }
 	<-done
 }
 
@@ -1437,8 +1431,13 @@ func (m *monitor) startRun() error {
 	}
 	defer stdin.Close()
 	r := &childRun{started: time.Now(), exited: make(chan struct{}), ready: make(chan struct{})}
-	if m.watch != nil {
+	if m.watch != nil { // it follows r from where the output ends before r starts
 		r.logStart = m.watch.sizes()
+		select { // only the loop sends: once drained, the channel has room
+		case <-m.watch.runs:
+		default:
+		}
+		m.watch.runs <- r
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, m.stdout, m.stderr
 	if m.o.HealthNotify {
@@ -1459,13 +1458,6 @@ func (m *monitor) startRun() error {
 	}()
 	m.run, m.state, m.notifyStatus, m.runs = r, running, "", m.runs+1
 	m.checks, m.endChecks = context.WithCancel(context.Background())
-	if m.watch != nil {
-		select { // only the loop sends: once drained, the channel has room
-		case <-m.watch.runs:
-		default:
-		}
-		m.watch.runs <- r
-	}
 	m.logf("started pid %d: %q", r.pid, m.argv)
 	return nil
 }
