@@ -1343,6 +1343,7 @@ func (m *monitor) prepareChecks() error {
 func (m *monitor) listenNotify() (err error) {
 	m.closeNotify()
 	path := m.path("notify")
+	os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
 	m.notify, err = ownerOnly(func() (*net.UnixConn, error) {
 		return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	})
@@ -1413,9 +1414,9 @@ func (m *monitor) notified(pgid int, text string) {
 func (m *monitor) closeNotify() {
 	if m.notify != nil {
 		m.notify.Close()
+		os.Remove(m.path("notify"))
+		m.notify = nil
 	}
-	os.Remove(m.path("notify")) // ours, or a killed monitor's: only the lock's holder gets here
-	m.notify = nil
 }
 
 // startRun starts the process leading a new process group, so that a stop or a signal
