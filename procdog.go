@@ -973,49 +973,44 @@ const (
 // monitor runs one process, again when its restart policy says so. The fields after events
 // belong to the loop goroutine alone.
 type monitor struct {
-	name, sock, lockPath, logPath string
-	o                             options
-	argv, health                  []string
-	watch                         *logWatch     // --health-log
-	notify                        *net.UnixConn // --health-notify's socket, till the linger
-	logOut                        *os.File      // the monitor log; the process's output by default
-	stdout, stderr                *os.File      // open till the linger: restarts write on
-	events                        chan func()
+	name, dir      string // of the state files: statePath's arguments
+	o              options
+	argv, health   []string
+	watch          *logWatch     // --health-log
+	notify         *net.UnixConn // --health-notify's socket, till the linger
+	logOut         *os.File      // the monitor log; the process's output by default
+	stdout, stderr *os.File      // open till the linger: restarts write on
+	events         chan func()
 
-	state              monitorState
-	run                *childRun // the current or last run
-	lock               *os.File  // flocked until the process has exited for good
-	listeners          []net.Listener
-	sockInfo           os.FileInfo // the socket this monitor bound, not a newer monitor's
-	stopped, quit      bool        // a stop came: no restart follows; a signal: no linger
-	stopSignal         syscall.Signal
-	deadline           time.Time     // of the stop
-	delay              time.Duration // before the next restart
-	restarts, inFlight int
-	checks             context.Context // of the health checks, ended when a stop begins
-	endChecks          context.CancelFunc
-	healthLast         *int      // the last check's health, logged as it changes
-	notifyStatus       string    // the process's last STATUS= on its notify socket
-	quietUntil         time.Time // of the lines about dropped connections
-	suppressed         int
+	state          monitorState
+	run            *childRun     // the current or last run
+	lock           *os.File      // flocked until the process has exited for good
+	sockInfo       os.FileInfo   // the socket this monitor bound, not a newer monitor's
+	stopped, quit  bool          // a stop came: no restart follows; a signal: no linger
+	delay          time.Duration // before the next restart
+	runs, inFlight int
+	checks         context.Context // of the health checks, ended when a stop begins
+	endChecks      context.CancelFunc
+	healthLast     *int      // the last check's health, logged as it changes
+	notifyStatus   string    // the process's last STATUS= on its notify socket
+	quietUntil     time.Time // of the lines about dropped connections
+	suppressed     int
 }
 
 type childRun struct {
 	pid, returncode int
 	started         time.Time
-	exited          chan struct{} // closed by the loop once the process has been reaped
-	ready           chan struct{} // closed by the loop when the process says it is ready
-	logStart        []int64       // the output files' sizes when it started, for --health-log
+	exited          chan struct{}  // closed by the loop once the process has been reaped
+	stopSignal      syscall.Signal // sent by a stop, if one came
+	deadline        time.Time      // of the stop
+	ready           chan struct{}  // closed by markReady when the process says it is ready
+	readyOnce       sync.Once      // for a process may say it more than once
+	logStart        []int64        // the output files' sizes when it started, for --health-log
 }
 
-// markReady runs on the loop: a readiness event wakes the waits at once.
-func (m *monitor) markReady(r *childRun) {
-	select {
-	case <-r.ready:
-	default:
-		close(r.ready)
-	}
-}
+func (r *childRun) markReady() { r.readyOnce.Do(func() { close(r.ready) }) }
+
+func (m *monitor) path(kind string) string { return statePath(m.dir, m.name, kind) }
 
 const logTime = "2006-01-02T15:04:05.000Z"
 
@@ -1027,10 +1022,6 @@ func (m *monitor) logf(format string, args ...any) {
 // savedGOMAXPROCS carries the user's GOMAXPROCS past the monitor, run with 1 to save memory.
 const savedGOMAXPROCS = "PROCDOG_GOMAXPROCS"
 
-// monitorSignals are caught from the start: a shell's background job ignores SIGINT and
-// SIGQUIT, and exec passes on an ignored signal, not a caught one.
-var monitorSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP}
-
 // runMonitor is the monitor's main. Its first answer goes to fd 3, the spawning client's pipe.
 func runMonitor(args []string) int {
 	os.Unsetenv("GOMAXPROCS")
@@ -1038,14 +1029,13 @@ func runMonitor(args []string) int {
 		os.Setenv("GOMAXPROCS", v)
 		os.Unsetenv(savedGOMAXPROCS)
 	}
-	sigs := make(chan os.Signal, len(monitorSignals))
-	signal.Notify(sigs, monitorSignals...)
-	syscall.CloseOnExec(3) // the process must not hold the client's pipe open
-	ready := os.NewFile(3, "ready")
-	answerClient := func(r response) {
-		fmt.Fprintln(ready, r.detailed())
-		ready.Close()
-	}
+	// Caught from the start: a shell's background job ignores SIGINT and SIGQUIT, and exec
+	// passes on an ignored signal, not a caught one.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	syscall.CloseOnExec(3)          // the process must not hold the client's pipe open
+	ready := os.NewFile(3, "ready") // open till the monitor exits: the client reads one line
+	answerClient := func(r response) { fmt.Fprintln(ready, r.detailed()) }
 	if len(args) < 2 {
 		answerClient(errorResponse("a monitor needs a name and a state directory"))
 		return exitUnknown
@@ -1055,10 +1045,8 @@ func runMonitor(args []string) int {
 		answerClient(errorResponse("bad monitor options: %v", err))
 		return exitUnknown
 	}
-	m := &monitor{name: args[0], o: o, logOut: os.Stderr, events: make(chan func()),
-		sock: statePath(args[1], args[0], "sock"), lockPath: statePath(args[1], args[0], "lock"),
-		logPath: statePath(args[1], args[0], "log"),
-		delay:   min(seconds(o.RestartDelay), maxRestartDelay)}
+	m := &monitor{name: args[0], dir: args[1], o: o, logOut: os.Stderr, events: make(chan func()),
+		delay: min(seconds(o.RestartDelay), maxRestartDelay)}
 	m.logf("monitor starting with options: %s", m.o.summary())
 	if err := m.setUp(); err == errLockBusy {
 		m.logf("another monitor owns '%s'; exiting", m.name)
@@ -1079,7 +1067,14 @@ func runMonitor(args []string) int {
 		m.events <- func() { m.inFlight-- }
 	}(m.run.exited)
 	m.loop(sigs)
-	m.closeSocket()
+	// The socket goes if still this monitor's: if the lock is taken, a newer monitor owns the
+	// name and the socket.
+	if lock, err := acquireLock(m.path("lock")); err == nil {
+		if stillAt(m.path("sock"), m.sockInfo) {
+			os.Remove(m.path("sock"))
+		}
+		releaseLock(lock)
+	}
 	m.logf("monitor exiting")
 	return exitOK
 }
@@ -1087,7 +1082,7 @@ func runMonitor(args []string) int {
 // setUp takes the lock, checks all it can and starts the first run; once it has the lock, a
 // failure leaves nothing behind but a line in the log.
 func (m *monitor) setUp() (err error) {
-	if m.lock, err = acquireLock(m.lockPath); err != nil {
+	if m.lock, err = acquireLock(m.path("lock")); err != nil {
 		return err
 	}
 	defer func() {
@@ -1103,35 +1098,27 @@ func (m *monitor) setUp() (err error) {
 	// The client has checked the options before it wrote them as flags.
 	m.argv, _ = m.o.commandArgs()
 	m.health, _ = m.o.healthArgs()
-	if err := m.watchReadiness(); err != nil {
+	if err := m.prepareChecks(); err != nil {
 		return err
-	}
-	// Else every answer would be an error while the process ran unwatched.
-	if len(m.health) > 0 {
-		if _, err := m.findInDir(m.health[0]); err != nil {
-			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
-		}
 	}
 	// Each run opens its input afresh: checked before the outputs are truncated.
 	stdin, err := openInput(m.o.Stdin)
-	if err != nil {
-		return err
+	if err == nil {
+		stdin.Close()
+		m.stdout, m.stderr, err = openOutputs(m.o, m.logOut)
 	}
-	stdin.Close()
-	if m.stdout, m.stderr, err = openOutputs(m.o, m.logOut); err != nil {
+	if err != nil {
 		return err
 	}
 	header := fmt.Sprintf("procdog: %s Starting process '%s' with options: %s\n",
 		time.Now().UTC().Format("2006-01-02T15:04:05Z"), m.name, m.o.summary())
+	// No header in the monitor log, nor in a FIFO whose reader may not read yet.
 	for _, f := range slices.Compact([]*os.File{m.stdout, m.stderr}) {
 		fi, err := f.Stat()
-		regular := err == nil && fi.Mode().IsRegular()
-		if m.watch != nil && !regular {
+		if regular := err == nil && fi.Mode().IsRegular(); !regular && m.watch != nil {
 			return fmt.Errorf("--health-log reads the process's output, "+
 				"and %s is not a regular file", f.Name())
-		}
-		// No header in the monitor log, nor in a FIFO whose reader may not read yet.
-		if f != m.logOut && regular {
+		} else if regular && f != m.logOut {
 			if !m.o.Append {
 				f.Truncate(0)
 			}
@@ -1144,41 +1131,26 @@ func (m *monitor) setUp() (err error) {
 // putSocket binds the socket under a temporary name, calls start and renames it into place:
 // a client that finds the socket finds a process, and sees the old socket or the new one.
 func (m *monitor) putSocket(start func() error) error {
-	tmp := m.sock + newSocketSuffix
+	tmp := m.path("sock") + newSocketSuffix
 	os.Remove(tmp)
 	ln, err := listenUnix(tmp)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", tmp, err)
 	}
 	if err = start(); err == nil {
-		if err = os.Rename(tmp, m.sock); err != nil {
+		if err = os.Rename(tmp, m.path("sock")); err != nil {
 			err = fmt.Errorf("cannot put the socket in place: %v", err)
-		} else if m.sockInfo, err = os.Lstat(m.sock); err != nil {
+		} else if m.sockInfo, err = os.Lstat(m.path("sock")); err != nil {
 			err = fmt.Errorf("cannot find the socket: %v", err)
 		}
 	}
-	if err != nil {
+	if err == nil {
+		go m.accept(ln)
+	} else {
 		ln.Close()
 		os.Remove(tmp)
-		return err
 	}
-	m.listeners = append(m.listeners, ln)
-	go m.accept(ln)
-	return nil
-}
-
-// closeSocket removes the socket if still this monitor's: if the lock is taken, a newer
-// monitor owns the name and the socket.
-func (m *monitor) closeSocket() {
-	for _, ln := range m.listeners {
-		ln.Close()
-	}
-	if lock, err := acquireLock(m.lockPath); err == nil {
-		if stillAt(m.sock, m.sockInfo) {
-			os.Remove(m.sock)
-		}
-		releaseLock(lock)
-	}
+	return err
 }
 
 // loop alone changes the monitor's state, so nothing needs a lock. Other goroutines do what
@@ -1193,14 +1165,13 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 			m.heal()
 		case sig := <-sigs:
 			// A signal ends the monitor, lingering or not; with no terminal, a SIGHUP is a stray.
-			if sig == syscall.SIGHUP || m.quit {
-				continue
-			}
-			m.quit = true
-			m.logf("received %v: stopping the process", sig)
-			m.stop()
-			if m.state == lingering {
-				m.state = closing
+			if sig != syscall.SIGHUP && !m.quit {
+				m.quit = true
+				m.logf("received %v: stopping the process", sig)
+				m.stop()
+				if m.state == lingering {
+					m.state = closing
+				}
 			}
 		}
 	}
@@ -1208,10 +1179,7 @@ func (m *monitor) loop(sigs <-chan os.Signal) {
 
 func (m *monitor) do(f func()) {
 	done := make(chan struct{})
-	m.events <- func() {
-		f()
-		close(done)
-	}
+	m.events <- func() { f(); close(done) }
 	<-done
 }
 
@@ -1226,8 +1194,8 @@ func (m *monitor) response() response {
 		r = newResponse(codeRunning, "pid", m.run.pid)
 		r.notifyStatus = m.notifyStatus
 	}
-	if m.restarts > 0 {
-		r.values["restarts"] = m.restarts
+	if m.runs > 1 {
+		r.values["restarts"] = m.runs - 1
 	}
 	return r
 }
@@ -1236,24 +1204,22 @@ func (m *monitor) response() response {
 // whose exit the stop waits for, if any.
 func (m *monitor) stop() *childRun {
 	m.stopped = true
-	switch m.state {
+	switch r := m.run; m.state {
 	case running:
-		m.stopSignal, _ = parseSignal(string(m.o.StopSignal))
-		timeout := seconds(m.o.StopTimeout)
-		m.state, m.deadline = stopping, time.Now().Add(timeout)
-		m.after(timeout, func() {
+		r.stopSignal, _ = parseSignal(string(m.o.StopSignal))
+		m.state, r.deadline = stopping, time.Now().Add(seconds(m.o.StopTimeout))
+		m.after(time.Until(r.deadline), func() {
 			if m.state == stopping {
-				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group",
-					m.run.pid)
-				m.stopSignal = syscall.SIGKILL
-				syscall.Kill(-m.run.pid, syscall.SIGKILL)
+				m.logf("process %d outlived the stop timeout; sending SIGKILL to its group", r.pid)
+				r.stopSignal = syscall.SIGKILL
+				syscall.Kill(-r.pid, syscall.SIGKILL)
 			}
 		})
 		m.endChecks() // so that a start waiting on a check acts on Ctrl-C at once
 		fallthrough
 	case stopping:
-		signalGroup(m.run.pid, m.stopSignal)
-		return m.run
+		signalGroup(r.pid, r.stopSignal)
+		return r
 	case restarting:
 		m.linger()
 	}
@@ -1268,8 +1234,8 @@ func (m *monitor) exited(r *childRun, code int) {
 	m.logf("process exited: returncode=%d", code)
 	m.state = ending
 	m.checks, m.endChecks = context.WithCancel(context.Background())
-	sig, deadline := syscall.Signal(0), m.deadline // a stop sent its signal already
-	if m.stopSignal == 0 {
+	sig, deadline := syscall.Signal(0), r.deadline // a stop sent its signal already
+	if r.stopSignal == 0 {
 		sig, _ = parseSignal(string(m.o.StopSignal))
 		deadline = time.Now().Add(seconds(m.o.StopTimeout))
 	}
@@ -1291,7 +1257,7 @@ func (m *monitor) exited(r *childRun, code int) {
 func (m *monitor) afterRun() {
 	failed := m.run.returncode != 0
 	due := !m.stopped && (m.o.Restart == "always" || m.o.Restart == "on-failure" && failed)
-	if due && m.restarts >= m.o.MaxRestarts {
+	if due && m.runs > m.o.MaxRestarts {
 		m.logf("not restarting: %d restarts were allowed", m.o.MaxRestarts)
 	} else if due {
 		m.logf("restarting in %v", m.delay)
@@ -1302,8 +1268,6 @@ func (m *monitor) afterRun() {
 			} else if err := m.startRun(); err != nil {
 				m.logf("not restarting: %v", err)
 				m.linger()
-			} else {
-				m.restarts++
 			}
 		})
 		m.delay = min(2*m.delay, maxRestartDelay)
@@ -1315,7 +1279,6 @@ func (m *monitor) afterRun() {
 func (m *monitor) linger() {
 	m.closeNotify()
 	releaseLock(m.lock)
-	m.lock = nil
 	for _, f := range []*os.File{m.stdout, m.stderr} {
 		if f != m.logOut {
 			f.Close()
@@ -1328,52 +1291,47 @@ func (m *monitor) linger() {
 	}
 }
 
-// watchReadiness follows the process's output for --health-log, and listens on its notify
-// socket for --health-notify: each tells the loop when the process is ready.
-func (m *monitor) watchReadiness() error {
-	if m.o.HealthLog != "" {
-		paths := []string{orDefault(m.o.Stdout, m.logPath), orDefault(m.o.Stderr, m.logPath)}
-		pattern, err := regexp.Compile(m.o.HealthLog)
-		if err != nil {
-			return err
-		}
-		m.watch = &logWatch{pattern: pattern, name: m.name, runs: make(chan *childRun, 1),
-			paths: slices.Compact(paths)}
-		go m.watch.serve(func(r *childRun) { m.events <- func() { m.markReady(r) } })
-	}
-	if m.o.HealthNotify {
+// prepareChecks watches the output or the notify socket for a run's readiness, or finds the
+// health command before the start: else every answer would be an error, the process unwatched.
+func (m *monitor) prepareChecks() error {
+	switch {
+	case m.o.HealthLog != "": // a pattern checkStartable compiled
+		log := m.path("log")
+		paths := []string{orDefault(m.o.Stdout, log), orDefault(m.o.Stderr, log)}
+		m.watch = &logWatch{pattern: regexp.MustCompile(m.o.HealthLog), name: m.name,
+			runs: make(chan *childRun, 1), paths: slices.Compact(paths)}
+		go m.watch.serve((*childRun).markReady)
+	case m.o.HealthNotify:
 		return m.listenNotify()
+	case len(m.health) > 0:
+		if _, err := m.command(context.Background(), m.health); err != nil {
+			return fmt.Errorf("Failed to run health command: %s", describeExecError(err))
+		}
 	}
 	return nil
 }
 
-func (m *monitor) notifyPath() string { return strings.TrimSuffix(m.sock, "sock") + "notify" }
-
 // listenNotify binds the notify socket, in place of any before, and reads it. One it cannot
 // read is removed, for heal to try again: the process's NOTIFY_SOCKET names the path.
-func (m *monitor) listenNotify() error {
+func (m *monitor) listenNotify() (err error) {
 	m.closeNotify()
-	path := m.notifyPath()
+	path := m.path("notify")
 	os.Remove(path) // a monitor's that was killed: only the lock's holder gets here
-	conn, err := ownerOnly(func() (*net.UnixConn, error) {
+	m.notify, err = ownerOnly(func() (*net.UnixConn, error) {
 		return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	})
 	if err == nil && runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
-		rc, _ := conn.SyscallConn()
+		rc, _ := m.notify.SyscallConn()
 		rc.Control(func(fd uintptr) {
 			passcred := cmp.Or(soPasscred[runtime.GOARCH], 16)
 			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
 		})
 	}
 	if err != nil {
-		if conn != nil {
-			conn.Close()
-			os.Remove(path)
-		}
+		m.closeNotify()
 		return fmt.Errorf("cannot listen on %s: %v", path, err)
 	}
-	m.notify = conn
-	go m.readNotify(conn)
+	go m.readNotify(m.notify)
 	return nil
 }
 
@@ -1418,13 +1376,10 @@ func (m *monitor) notified(pgid int, text string) {
 		return
 	}
 	for _, line := range strings.Split(text, "\n") {
-		switch key, value, _ := strings.Cut(line, "="); key {
-		case "READY":
-			if value == "1" {
-				m.markReady(m.run)
-			}
-		case "STATUS":
-			m.notifyStatus = value
+		if status, ok := strings.CutPrefix(line, "STATUS="); ok {
+			m.notifyStatus = status
+		} else if line == "READY=1" {
+			m.run.markReady()
 		}
 	}
 }
@@ -1432,7 +1387,7 @@ func (m *monitor) notified(pgid int, text string) {
 func (m *monitor) closeNotify() {
 	if m.notify != nil {
 		m.notify.Close()
-		os.Remove(m.notify.LocalAddr().String())
+		os.Remove(m.path("notify"))
 		m.notify = nil
 	}
 }
@@ -1440,7 +1395,7 @@ func (m *monitor) closeNotify() {
 // startRun starts the process leading a new process group, so that a stop or a signal
 // reaches everything it starts.
 func (m *monitor) startRun() error {
-	path, err := m.findInDir(m.argv[0])
+	cmd, err := m.command(context.Background(), m.argv)
 	if err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
@@ -1450,13 +1405,17 @@ func (m *monitor) startRun() error {
 	}
 	defer stdin.Close()
 	r := &childRun{started: time.Now(), exited: make(chan struct{}), ready: make(chan struct{})}
-	if m.watch != nil {
+	if m.watch != nil { // it follows r from where the output ends before r starts
 		r.logStart = m.watch.sizes()
+		select { // only the loop sends: once drained, the channel has room
+		case <-m.watch.runs:
+		default:
+		}
+		m.watch.runs <- r
 	}
-	cmd := m.command(context.Background(), path, m.argv)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, m.stdout, m.stderr
 	if m.o.HealthNotify {
-		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+m.notifyPath())
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+m.path("notify"))
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
@@ -1471,15 +1430,8 @@ func (m *monitor) startRun() error {
 		cmd.Wait()
 		m.events <- func() { m.exited(r, exitCode(cmd.ProcessState)) }
 	}()
-	m.run, m.state, m.notifyStatus = r, running, ""
+	m.run, m.state, m.notifyStatus, m.runs = r, running, "", m.runs+1
 	m.checks, m.endChecks = context.WithCancel(context.Background())
-	if m.watch != nil {
-		select { // only the loop sends: once drained, the channel has room
-		case <-m.watch.runs:
-		default:
-		}
-		m.watch.runs <- r
-	}
 	m.logf("started pid %d: %q", r.pid, m.argv)
 	return nil
 }
@@ -1499,36 +1451,32 @@ func (m *monitor) recordRun(pid int) error {
 // fails it with exit 3, as a state file it refuses.
 const cannotRecord = "cannot record process "
 
-// command runs argv as the process runs. Environ sets PWD for Dir as a shell would; os/exec
-// keeps the last value of a name.
-func (m *monitor) command(ctx context.Context, path string, argv []string) *exec.Cmd {
+// command runs argv as the process runs, and says if its executable or directory is gone.
+// Environ sets PWD for Dir as a shell would; os/exec keeps the last value of a name.
+func (m *monitor) command(ctx context.Context, argv []string) (*exec.Cmd, error) {
+	path, err := findExecutable(argv[0], m.o.Dir)
+	if fi, serr := os.Stat(orDefault(m.o.Dir, ".")); serr != nil || !fi.IsDir() {
+		err = fmt.Errorf("directory %s is gone", m.o.Dir)
+	}
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Args, cmd.Dir = argv, m.o.Dir
 	added, _ := m.o.Env.vars() // checked when the options were set
 	cmd.Env = append(cmd.Environ(), added...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd
-}
-
-func (m *monitor) findInDir(name string) (string, error) {
-	if fi, err := os.Stat(orDefault(m.o.Dir, ".")); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("directory %s is gone", m.o.Dir)
-	}
-	return findExecutable(name, m.o.Dir)
+	return cmd, err
 }
 
 // heal puts back the state directory, lock file and sockets that a tmp cleaner removed: else
 // clients would start a second copy.
 func (m *monitor) heal() {
-	dir := filepath.Dir(m.lockPath)
-	if m.lock == nil {
+	if m.state == lingering || m.state == closing {
 		return
-	} else if err := cmp.Or(os.MkdirAll(dir, 0o700), checkStateDir(dir)); err != nil {
+	} else if err := cmp.Or(os.MkdirAll(m.dir, 0o700), checkStateDir(m.dir)); err != nil {
 		m.logf("cannot put the state directory back: %v", err)
 		return
 	}
-	if fi, _ := m.lock.Stat(); !stillAt(m.lockPath, fi) {
-		if lock, err := acquireLock(m.lockPath); err != nil {
+	if fi, _ := m.lock.Stat(); !stillAt(m.path("lock"), fi) {
+		if lock, err := acquireLock(m.path("lock")); err != nil {
 			m.logf("cannot put the lock file back: %v", err)
 		} else {
 			m.lock.Close()
@@ -1549,9 +1497,10 @@ func (m *monitor) heal() {
 		}
 	}
 	if m.o.HealthNotify {
-		putBack("notify socket", m.notifyPath(), m.listenNotify)
+		putBack("notify socket", m.path("notify"), m.listenNotify)
 	}
-	putBack("socket", m.sock, func() error { return m.putSocket(func() error { return nil }) })
+	putBack("socket", m.path("sock"),
+		func() error { return m.putSocket(func() error { return nil }) })
 }
 
 // logDropped logs at most once a second: a flood of bad clients must not fill the disk.
@@ -1559,23 +1508,20 @@ func (m *monitor) logDropped(why string) {
 	if time.Now().Before(m.quietUntil) {
 		m.suppressed++
 		return
-	}
-	if m.suppressed > 0 {
+	} else if m.suppressed > 0 {
 		why += fmt.Sprintf(" (and %d such lines left out before)", m.suppressed)
 	}
 	m.suppressed, m.quietUntil = 0, time.Now().Add(time.Second)
 	m.logf("%s", why)
 }
 
-// accept serves each connection in a goroutine, so that a slow one delays nobody else.
+// accept serves each connection in a goroutine, so that a slow one delays nobody else, till
+// the monitor exits.
 func (m *monitor) accept(ln net.Listener) {
 	for backoff := 10 * time.Millisecond; ; {
-		conn, err := ln.Accept()
-		if err == nil {
+		if conn, err := ln.Accept(); err == nil {
 			backoff = 10 * time.Millisecond
 			go m.serve(conn)
-		} else if errors.Is(err, net.ErrClosed) {
-			return
 		} else {
 			// Out of descriptors, say: give the handlers time to free some.
 			m.events <- func() { m.logDropped("accept: " + err.Error()) }
@@ -1632,7 +1578,6 @@ func (m *monitor) serve(conn net.Conn) {
 	io.WriteString(conn, answer+"\n")
 }
 
-// answer answers a request; wait checks health up to HealthCount times, at least once.
 func (m *monitor) answer(req string) response {
 	verb, arg, _ := strings.Cut(req, " ")
 	sig, sigErr := parseSignal(arg)
@@ -1651,13 +1596,11 @@ func (m *monitor) answer(req string) response {
 		r = m.wait(o)
 	case req == "stop":
 		var stopping *childRun
-		var stopSignal syscall.Signal
 		m.do(func() { r, stopping = m.response(), m.stop() })
-		if stopping != nil {
+		if stopping != nil { // it was running, and no restart follows a stop
 			<-stopping.exited
-			m.do(func() { r, stopSignal = m.response(), m.stopSignal })
-			delete(r.values, "returncode")
-			r.code, r.values["signal"] = codeKilled, int(stopSignal)
+			delete(r.values, "pid")
+			r.code, r.values["signal"], r.notifyStatus = codeKilled, int(stopping.stopSignal), ""
 		}
 	case verb == "signal" && sigErr == nil:
 		m.do(func() {
@@ -1672,17 +1615,36 @@ func (m *monitor) answer(req string) response {
 }
 
 // status runs the health check, if any, before it takes the state: a process that exited
-// meanwhile is not running.
+// meanwhile is not running. Each check is bounded by the health timeout, so that none can hang
+// a monitor; a stop ends checks, and a health command.
 func (m *monitor) status(o options) (r response) {
 	var run *childRun
 	var checks context.Context
 	m.do(func() { r, run, checks = m.response(), m.run, m.checks })
-	if m.o.healthKinds() == 0 {
+	health, why, timeout := 0, "", seconds(o.HealthTimeout)
+	switch {
+	case m.o.healthKinds() == 0:
 		return r
+	case m.o.HealthURL != "" || m.o.HealthTCP != "":
+		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
+	case m.watch != nil && !m.watch.matches(run, time.Now().Add(timeout)):
+		why = "no line has matched " + m.o.HealthLog + " since the process started"
+	case m.o.HealthNotify:
+		select {
+		case <-run.ready:
+		default:
+			why = "no READY=1 on $NOTIFY_SOCKET since the process started"
+		}
+	case len(m.health) > 0 && checks.Err() != nil:
+		health, why = -9, "health command not run: the process is being stopped"
+	case len(m.health) > 0:
+		var err error
+		if health, why, err = m.commandCheck(checks, timeout); err != nil {
+			return errorResponse("%v", err)
+		}
 	}
-	health, why, err := m.checkHealth(run, checks, seconds(o.HealthTimeout))
-	if err != nil {
-		return errorResponse("%v", err)
+	if why != "" && health == 0 {
+		health = 1 // a probe, log or notify check's failure
 	}
 	why = strings.NewReplacer("\n", " ", "\r", " ").Replace(why) // health-error is one line
 	m.do(func() {
@@ -1734,37 +1696,11 @@ func (m *monitor) wait(o options) (r response) {
 	}
 }
 
-// Health checks. Each is bounded by the health timeout, so that none can hang a monitor.
-
-// checkHealth checks run r and says why it failed; a stop ends checks, and a health command.
-func (m *monitor) checkHealth(r *childRun, checks context.Context, timeout time.Duration) (
-	int, string, error) {
-	why := ""
-	switch {
-	case m.o.HealthURL != "" || m.o.HealthTCP != "":
-		why = probe(m.o.HealthURL, m.o.HealthTCP, timeout)
-	case m.watch != nil:
-		if !m.watch.matches(r, time.Now().Add(timeout)) {
-			why = "no line has matched " + m.o.HealthLog + " since the process started"
-		}
-	case m.o.HealthNotify:
-		select {
-		case <-r.ready:
-		default:
-			why = "no READY=1 on $NOTIFY_SOCKET since the process started"
-		}
-	case checks.Err() != nil:
-		return -9, "health command not run: the process is being stopped", nil
-	}
-	if why != "" {
-		return 1, why, nil
-	} else if len(m.health) == 0 {
-		return 0, "", nil
-	}
-	path, err := m.findInDir(m.health[0])
+// commandCheck runs the health command and says why it failed, if it did.
+func (m *monitor) commandCheck(checks context.Context, timeout time.Duration) (int, string, error) {
 	ctx, cancel := context.WithTimeout(checks, timeout)
 	defer cancel()
-	cmd := m.command(ctx, path, m.health)
+	cmd, err := m.command(ctx, m.health)
 	stderr := &lastLine{log: m.logOut}
 	cmd.Stdout, cmd.Stderr = m.logOut, stderr
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -1777,7 +1713,7 @@ func (m *monitor) checkHealth(r *childRun, checks context.Context, timeout time.
 	}
 	cmd.Wait()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left would outlive the monitor
-	health := exitCode(cmd.ProcessState)
+	health, why := exitCode(cmd.ProcessState), ""
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		m.logf("health check killed after %gs", timeout.Seconds())
 		why = fmt.Sprintf("health command killed after %gs", timeout.Seconds())
