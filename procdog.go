@@ -416,14 +416,6 @@ func commandHelp(c commandSpec) string {
 		c.synopsis(), c.help, optionsHelp(c.name), c.example)
 }
 
-func suggestOption(name string) string {
-	var names []string
-	for _, s := range optionSpecs {
-		names = append(names, s.long)
-	}
-	return nearest(name, names)
-}
-
 // nearest is the name a typo or two from word, if one is: of names, help or version.
 func nearest(word string, names []string) string {
 	best, bestDist := "", 3
@@ -508,9 +500,7 @@ func (c client) request(line string) (response, error) {
 // start starts NAME unless it runs; started tells whether this call did. While another
 // monitor owns the name, its lock is polled, slower and slower: each poll is a line in its log.
 func (c client) start() (r response, started bool, err error) {
-	if err = c.checkStartable(c.o); err != nil {
-		return r, false, err
-	} else if err = c.o.resolvePaths(); err != nil {
+	if err = c.checkStartable(&c.o); err != nil {
 		return r, false, err
 	} else if err = os.MkdirAll(c.dir, 0o700); err != nil {
 		return r, false, failf(exitUnknown, "cannot make the state directory: %v", err)
@@ -561,7 +551,8 @@ func (c client) warnOfOtherOptions() {
 }
 
 // checkStartable runs before anything starts, or stops: restart must not stop what it cannot start.
-func (c client) checkStartable(o options) error {
+// It then makes o's paths absolute.
+func (c client) checkStartable(o *options) error {
 	argv, err := o.commandArgs()
 	if err != nil {
 		return err
@@ -577,7 +568,7 @@ func (c client) checkStartable(o options) error {
 	if fi, statErr := os.Stat(orDefault(o.Dir, ".")); err == nil && (statErr != nil || !fi.IsDir()) {
 		err = usageErrorf("Not a directory: %s", o.Dir)
 	}
-	return err
+	return cmp.Or(err, o.resolvePaths())
 }
 
 // monitorOptions are the options of NAME's monitor; with none answering, this command's.
@@ -609,7 +600,7 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 		err = o.applyCommandLine(cl)
 	}
 	if err == nil {
-		err = c.checkStartable(o)
+		err = c.checkStartable(&o)
 	}
 	// The monitor refuses a health command it cannot run: after the stop, too late.
 	if health, _ := o.healthArgs(); err == nil && len(health) > 0 {
@@ -901,7 +892,12 @@ func (c client) startHealthy(stdout io.Writer) (response, error) {
 func (c client) exchange(line string) (answer string, alive bool, err error) {
 	path := statePath(c.dir, c.name, "sock")
 	debugf("sending %q to %s", line, path)
-	if err = checkStateFile(path); err == nil {
+	fi, err := os.Lstat(path) // none is no monitor, as ask finds
+	if err == nil && stateFileProblem(fi) != "" {
+		err = failf(exitUnknown, "refusing to use %s: %s", path, stateFileProblem(fi))
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		err = failf(exitUnknown, "cannot use %s: %v", path, err)
+	} else {
 		answer, err = c.ask(line, livenessInterval)
 	}
 	if answer == "" && monitorGone(err) {
@@ -1973,9 +1969,7 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 	o, err := resolveOptions(cl, name)
 	if err != nil {
 		return err
-	} else if err = (client{name: name, command: "export"}).checkStartable(o); err != nil {
-		return err
-	} else if err = o.resolvePaths(); err != nil {
+	} else if err = (client{name: name, command: "export"}).checkStartable(&o); err != nil {
 		return err
 	}
 	j := &exportJob{options: o, name: name}
@@ -2686,17 +2680,17 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 		return optionSpecs[i], strings.TrimPrefix(arg[2:], "="), len(arg) > 2, nil
 	}
 	name, value, hasValue = strings.Cut(name, "=")
-	var matches []string
+	var matches, longs []string
 	for _, s := range optionSpecs {
 		if s.long == name { // --restart, though --restart-delay starts with it too
 			return s, value, hasValue, nil
-		} else if strings.HasPrefix(s.long, name) {
+		} else if longs = append(longs, s.long); strings.HasPrefix(s.long, name) {
 			spec, matches = s, append(matches, "--"+s.long)
 		}
 	}
 	if len(matches) == 0 {
 		err = usageErrorf("unrecognized arguments: --%s", name)
-		if near := suggestOption(name); near != "" {
+		if near := nearest(name, longs); near != "" {
 			err.(*codedError).hint = "did you mean '--" + near + "'?"
 		}
 	} else if len(matches) > 1 {
@@ -3224,17 +3218,6 @@ const newSocketSuffix = ".new"
 
 // maxSocketPath fits sun_path (104 bytes on macOS, 108 on Linux) with its NUL.
 func maxSocketPath() int { return len(syscall.RawSockaddrUnix{}.Path) - 1 }
-
-// checkStateFile refuses what stateFileProblem refuses; a missing file is fine.
-func checkStateFile(path string) error {
-	fi, err := os.Lstat(path)
-	if err == nil && stateFileProblem(fi) != "" {
-		return failf(exitUnknown, "refusing to use %s: %s", path, stateFileProblem(fi))
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return failf(exitUnknown, "cannot use %s: %v", path, err)
-	}
-	return nil
-}
 
 // stateFileProblem says why fi cannot be a state file: on a shared machine, a link or another
 // user's file could lead to somebody else's.
