@@ -156,7 +156,9 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 			msg: "the following arguments are required: COMMAND", hint: "COMMAND is one of " +
 				strings.Join(commandNames, ", ") + "; 'procdog -h' for help"}
 	case !ok:
-		return invalidCommand(command)
+		return &codedError{code: exitError, usage: true, hint: didYouMean("", command, commandNames),
+			msg: fmt.Sprintf("argument command: invalid choice: '%s' (choose from %s)",
+				command, commandChoices)}
 	case len(words) < len(want):
 		missing := strings.TrimSuffix(strings.Join(want[len(words):], ", "), "...")
 		return usageErrorf("the following arguments are required: %s", missing)
@@ -193,7 +195,8 @@ func runList(cl commandLine, stdout io.Writer) error {
 // stateDirFor is the state directory, if NAME's socket path there fits in sun_path.
 func stateDirFor(name string) (string, error) {
 	dir, err := stateDir()
-	over := len(statePath(dir, name, "sock")+newSocketSuffix) - maxSocketPath()
+	// sun_path holds 104 bytes on macOS, 108 on Linux, with the path's NUL.
+	over := len(statePath(dir, name, "sock")+newSocketSuffix) + 1 - len(syscall.RawSockaddrUnix{}.Path)
 	if err != nil || over <= 0 {
 		return dir, err
 	} else if len(name) > over {
@@ -297,15 +300,6 @@ func runNames(command string, names []string, cl commandLine, stdout, stderr io.
 		}
 	}
 	return &codedError{code: first}
-}
-
-func invalidCommand(command string) error {
-	err := usageErrorf("argument command: invalid choice: '%s' (choose from %s)",
-		command, commandChoices)
-	if near := nearest(command, commandNames); near != "" {
-		err.(*codedError).hint = "did you mean '" + near + "'?"
-	}
-	return err
 }
 
 // commandSpec: args are as help shows them (errors name them in lower case, SIG as signal); uses
@@ -414,6 +408,14 @@ func commandHelp(c commandSpec) string {
 	return fmt.Sprintf("usage: procdog %s [options]\n\n%s\n%s\nexample:\n  $ %s\n\n"+
 		"'procdog -h' shows every command and option.\n",
 		c.synopsis(), c.help, optionsHelp(c.name), c.example)
+}
+
+// didYouMean is a hint of the name nearest word, if one is near, written as typed: after prefix.
+func didYouMean(prefix, word string, names []string) string {
+	if near := nearest(word, names); near != "" {
+		return "did you mean '" + prefix + near + "'?"
+	}
+	return ""
 }
 
 // nearest is the name a typo or two from word, if one is: of names, help or version.
@@ -559,7 +561,13 @@ func (c client) checkStartable(o *options) error {
 	} else if strings.TrimSpace(o.Command) == "" || len(argv) == 0 || argv[0] == "" {
 		err := usageErrorf("Must specify --command with '%s' or supply a command in the "+
 			"config file for this id ('%s')", c.command, c.name)
-		err.(*codedError).hint = configHint(c.name, orDefault(o.Config, findConfig()))
+		wd, _ := os.Getwd()
+		hint := fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, "+
+			"and for %s", wd, strings.Join(fallbackConfigs(), " and "))
+		if path := orDefault(o.Config, findConfig()); path != "" {
+			hint = fmt.Sprintf("no command for '%s' in the config file %s", c.name, path)
+		}
+		err.(*codedError).hint = hint
 		return err
 	}
 	if _, err = o.healthArgs(); err == nil {
@@ -2689,10 +2697,8 @@ func splitOption(arg string) (spec optionSpec, value string, hasValue bool, err 
 		}
 	}
 	if len(matches) == 0 {
-		err = usageErrorf("unrecognized arguments: --%s", name)
-		if near := nearest(name, longs); near != "" {
-			err.(*codedError).hint = "did you mean '--" + near + "'?"
-		}
+		err = &codedError{code: exitError, usage: true, msg: "unrecognized arguments: --" + name,
+			hint: didYouMean("--", name, longs)}
 	} else if len(matches) > 1 {
 		err = usageErrorf("ambiguous option: --%s could match %s", name,
 			strings.Join(matches, ", "))
@@ -2911,15 +2917,6 @@ func fallbackConfigs() (paths []string) {
 		paths = append(paths, filepath.Join(home, ".procdog.cfg"))
 	}
 	return paths
-}
-
-func configHint(name, path string) string {
-	if path != "" {
-		return fmt.Sprintf("no command for '%s' in the config file %s", name, path)
-	}
-	wd, _ := os.Getwd()
-	return fmt.Sprintf("no config file found: looked for procdog.cfg in %s and its parents, "+
-		"and for %s", wd, strings.Join(fallbackConfigs(), " and "))
 }
 
 // parseINI reads as RawConfigParser: keys lower case, values trimmed, indented lines
@@ -3215,9 +3212,6 @@ func statePath(dir, name, kind string) string {
 
 // newSocketSuffix names the socket a monitor binds before it renames it into place.
 const newSocketSuffix = ".new"
-
-// maxSocketPath fits sun_path (104 bytes on macOS, 108 on Linux) with its NUL.
-func maxSocketPath() int { return len(syscall.RawSockaddrUnix{}.Path) - 1 }
 
 // stateFileProblem says why fi cannot be a state file: on a shared machine, a link or another
 // user's file could lead to somebody else's.
