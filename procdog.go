@@ -1458,11 +1458,11 @@ const cannotRecord = "cannot record process "
 // command runs argv as the process runs, and says if its executable or directory is gone.
 // Environ sets PWD for Dir as a shell would; os/exec keeps the last value of a name.
 func (m *monitor) command(ctx context.Context, argv []string) (*exec.Cmd, error) {
-	path, err := findExecutable(argv[0], m.o.Dir)
+	_, err := findExecutable(argv[0], m.o.Dir)
 	if fi, serr := os.Stat(orDefault(m.o.Dir, ".")); serr != nil || !fi.IsDir() {
 		err = fmt.Errorf("directory %s is gone", m.o.Dir)
 	}
-	cmd := exec.CommandContext(ctx, path)
+	cmd := exec.CommandContext(ctx, argv[0]) // as given: a name with a slash is relative to Dir
 	cmd.Args, cmd.Dir = argv, m.o.Dir
 	added, _ := m.o.Env.vars() // checked when the options were set
 	cmd.Env = append(cmd.Environ(), added...)
@@ -1984,11 +1984,11 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 	j.argv, _ = o.commandArgs() // checkStartable has checked these three
 	j.health, _ = o.healthArgs()
 	j.env, _ = o.Env.vars()
-	if j.argv[0], err = exportExecutable(j.argv[0], o.Dir); err != nil {
+	if j.argv[0], err = findExecutable(j.argv[0], o.Dir); err != nil {
 		return failf(exitError, "Failed to start: %s", describeExecError(err))
 	}
 	if len(j.health) > 0 {
-		if j.health[0], err = exportExecutable(j.health[0], o.Dir); err != nil {
+		if j.health[0], err = findExecutable(j.health[0], o.Dir); err != nil {
 			return failf(exitError, "Failed to run health command: %s", describeExecError(err))
 		}
 	}
@@ -2020,14 +2020,6 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 		return failf(exitUnknown, "cannot write %s: %v", j.Output, err)
 	}
 	return nil
-}
-
-func exportExecutable(name, dir string) (string, error) {
-	path, err := findExecutable(name, dir)
-	if err == nil && !filepath.IsAbs(path) {
-		path = filepath.Join(dir, path)
-	}
-	return filepath.Clean(path), err
 }
 
 func (j *exportJob) line(format string, args ...any) { fmt.Fprintf(&j.b, format+"\n", args...) }
@@ -2195,14 +2187,14 @@ func (j *exportJob) systemdHealth() {
 		// 2xx and 3xx pass, as for procdog: -f fails on 4xx and 5xx and no
 		// redirect is followed; -g keeps [] and {} literal; no proxy.
 		why = "no curl on PATH to run it"
-		if curl, err := exportExecutable("curl", j.Dir); err == nil {
+		if curl, err := findExecutable("curl", j.Dir); err == nil {
 			argv = []string{curl, "-fsS", "-g", "--noproxy", "*", "-o", os.DevNull, j.HealthURL}
 		}
 	case j.HealthTCP != "":
 		host, port, _ := net.SplitHostPort(j.HealthTCP)
 		n, _ := strconv.Atoi(port)
 		why = "no bash on PATH to run it"
-		if bash, err := exportExecutable("bash", j.Dir); err == nil {
+		if bash, err := findExecutable("bash", j.Dir); err == nil {
 			dev := shellQuote(fmt.Sprintf("/dev/tcp/%s/%d", host, n))
 			argv = []string{bash, "-c", "exec 3<>" + dev}
 		}
@@ -2211,7 +2203,7 @@ func (j *exportJob) systemdHealth() {
 		j.note(true, "the health check ("+why+")", "# The health check is left out: %s.", why)
 		return
 	}
-	if timeout, err := exportExecutable("timeout", j.Dir); err == nil {
+	if timeout, err := findExecutable("timeout", j.Dir); err == nil {
 		argv = append([]string{timeout, "-s", "KILL", exportSeconds(j.HealthTimeout)}, argv...)
 	} else {
 		j.notes = append(j.notes, "health_timeout (no timeout command on PATH)")
@@ -3425,12 +3417,12 @@ func sessionOf(pid int) int {
 	return int(sid)
 }
 
-// findExecutable finds name through $PATH or, if it has a slash, in dir, returning it as is.
+// findExecutable finds name through $PATH or, if it has a slash, in dir: absolute if dir is.
 func findExecutable(name, dir string) (string, error) {
 	if !strings.Contains(name, "/") {
 		return exec.LookPath(name)
 	}
-	path := name
+	path := filepath.Clean(name)
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, name)
 	}
@@ -3439,7 +3431,7 @@ func findExecutable(name, dir string) (string, error) {
 	} else if fi.IsDir() || fi.Mode()&0o111 == 0 {
 		return "", &os.PathError{Op: "exec", Path: name, Err: syscall.EACCES}
 	}
-	return name, nil
+	return path, nil
 }
 
 // describeExecError drops Go's "exec:" and "fork/exec" prefixes.
