@@ -826,7 +826,16 @@ func (c client) spawnMonitor(wait time.Duration) (response, error) {
 		cmd.Env = append(cmd.Env, savedGOMAXPROCS+"="+v)
 	}
 	debugf("spawning monitor: %s %s", exe, monitorArg)
-	closeInheritedOnExec()
+	// Keep what the caller left open (a pipe, a lock) from the monitor.
+	entries, fdErr := os.ReadDir("/dev/fd")
+	for fd := 3; fdErr != nil && fd < 1024; fd++ { // no /dev/fd (no /proc on Linux): mark them all
+		syscall.CloseOnExec(fd)
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 	c.spawned.Store(-1) // starting: a Ctrl-C now waits for its pid
 	if err = cmp.Or(err, pipeErr); err == nil {
 		err = cmd.Start()
@@ -1106,7 +1115,7 @@ func (m *monitor) setUp() (err error) {
 		return err
 	}
 	// Each run opens its input afresh: checked before the outputs are truncated.
-	stdin, err := openInput(m.o.Stdin)
+	stdin, err := openStd("stdin", m.o.Stdin, os.O_RDONLY)
 	if err == nil {
 		stdin.Close()
 		m.stdout, m.stderr, err = openOutputs(m.o, m.logOut)
@@ -1403,7 +1412,7 @@ func (m *monitor) startRun() error {
 	if err != nil {
 		return fmt.Errorf("Failed to start: %s", describeExecError(err))
 	}
-	stdin, err := openInput(m.o.Stdin)
+	stdin, err := openStd("stdin", m.o.Stdin, os.O_RDONLY)
 	if err != nil {
 		return err
 	}
@@ -3454,8 +3463,6 @@ func exitCode(ps *os.ProcessState) int {
 	return ps.ExitCode() // -1 for nil
 }
 
-func openInput(path string) (*os.File, error) { return openStd("stdin", path, os.O_RDONLY) }
-
 // openOutputs opens --stdout and --stderr, not truncating them yet; the caller closes them on
 // an error. One file by two paths gets one descriptor, or each would overwrite the other.
 func openOutputs(o options, logOut *os.File) (stdout, stderr *os.File, err error) {
@@ -3490,17 +3497,4 @@ func openStd(what, path string, flag int) (*os.File, error) {
 		return nil, fmt.Errorf("cannot open %s: %s is a directory", what, path)
 	}
 	return f, nil
-}
-
-// closeInheritedOnExec keeps what the caller left open (a pipe, a lock) from the monitor.
-func closeInheritedOnExec() {
-	entries, err := os.ReadDir("/dev/fd")
-	for fd := 3; err != nil && fd < 1024; fd++ { // no /dev/fd (no /proc on Linux): mark them all
-		syscall.CloseOnExec(fd)
-	}
-	for _, e := range entries {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
-			syscall.CloseOnExec(fd)
-		}
-	}
 }
