@@ -185,19 +185,21 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 
 func runList(cl commandLine, stdout io.Writer) error {
 	o := defaultOptions()
-	dir, err := stateDir()
+	dir, err := stateDir("")
 	if err = cmp.Or(o.applyCommandLine(cl), err); err == nil {
 		err = list(dir, o, stdout)
 	}
 	return err
 }
 
-// stateDirFor is the state directory, if NAME's socket path there fits in sun_path.
-func stateDirFor(name string) (string, error) {
-	dir, err := stateDir()
-	// sun_path holds 104 bytes on macOS, 108 on Linux, with the path's NUL.
+// stateDir is absolute, for the monitor runs in /; for a name, one where NAME's socket path fits
+// in sun_path: 104 bytes on macOS, 108 on Linux, with the path's NUL.
+func stateDir(name string) (string, error) {
+	d := orDefault(os.Getenv("PROCDOG_DIR"), "/var/tmp")
+	abs, _ := filepath.Abs(d)
+	dir := orDefault(abs, d)
 	over := len(statePath(dir, name, "sock")+newSocketSuffix) + 1 - len(syscall.RawSockaddrUnix{}.Path)
-	if err != nil || over <= 0 {
+	if err := checkStateDir(dir); err != nil || over <= 0 || name == "" {
 		return dir, err
 	} else if len(name) > over {
 		return dir, usageErrorf("process name '%s' is too long for a socket in %s "+
@@ -209,9 +211,8 @@ func stateDirFor(name string) (string, error) {
 
 // runName runs a command for one name: words are NAME and the command's others.
 func runName(command string, words []string, cl commandLine, stdout, stderr io.Writer) error {
-	c, r := client{name: words[0], command: command, warnings: stderr}, response{}
-	var err error
-	if c.dir, err = stateDirFor(c.name); err != nil {
+	c, r, err := client{name: words[0], command: command, warnings: stderr}, response{}, error(nil)
+	if c.dir, err = stateDir(c.name); err != nil {
 		return err
 	} else if c.o, err = resolveOptions(cl, c.name); err != nil {
 		return err
@@ -3177,13 +3178,6 @@ func shellQuote(w string) string {
 
 // ---------------------------------------------------------------------------
 // State files, sockets and processes.
-
-// stateDir is absolute, for the monitor runs in /.
-func stateDir() (string, error) {
-	d := orDefault(os.Getenv("PROCDOG_DIR"), "/var/tmp")
-	abs, _ := filepath.Abs(d)
-	return orDefault(abs, d), checkStateDir(orDefault(abs, d))
-}
 
 // checkStateDir refuses a directory where another user could remove or rename our files: one
 // that is not ours, unless root's and sticky (as /var/tmp is). A missing one is made owner-only.
