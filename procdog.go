@@ -1972,6 +1972,7 @@ type exportJob struct {
 	notes             []string // what the format cannot say, for one warning line
 	b                 strings.Builder
 	err               error // the first value that the format cannot hold
+	restarts          bool  // whether procdog restarts the process at all
 }
 
 // runExport refuses what start would refuse.
@@ -1990,7 +1991,7 @@ func runExport(cl commandLine, words []string, stdout, stderr io.Writer) error {
 	} else if err = (client{name: name, command: "export"}).checkStartable(&o); err != nil {
 		return err
 	}
-	j := &exportJob{options: o, name: name}
+	j := &exportJob{options: o, name: name, restarts: o.Restart != "no" && o.MaxRestarts > 0}
 	j.argv, _ = o.commandArgs() // checkStartable has checked these three
 	j.health, _ = o.healthArgs()
 	j.env, _ = o.Env.vars()
@@ -2140,10 +2141,9 @@ func (j *exportJob) systemd() {
 		"#   systemctl --user daemon-reload && "+
 		"systemctl --user enable --now procdog-%[1]s.service\n"+
 		"\n[Unit]\nDescription=%[2]s", j.name, systemdText("procdog "+j.name+": "+j.Command))
-	restarts := j.Restart != "no" && j.MaxRestarts > 0
-	j.refuse(restarts && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
+	j.refuse(j.restarts && int64(j.MaxRestarts) >= math.MaxUint32, // StartLimitBurst's limit
 		"cannot export max_restarts=%d: a systemd unit holds at most 4294967294", j.MaxRestarts)
-	j.lineIf(restarts, "# procdog restarts at most max_restarts=%d times; "+
+	j.lineIf(j.restarts, "# procdog restarts at most max_restarts=%d times; "+
 		"systemd counts starts in a window:\n"+
 		"# these %d, in the time procdog's doubling delays take, plus 10 s. A process\n"+
 		"# that fails more slowly than that is restarted again.\n"+
@@ -2175,13 +2175,13 @@ func (j *exportJob) systemd() {
 		"# after the stop timeout, as procdog does to the process group.\n"+
 		"KillMode=control-group\nKillSignal=%s\nTimeoutStopSec=%s",
 		systemdSignal(j.StopSignal), exportSeconds(max(j.StopTimeout, 0.001)))
-	j.lineIf(!restarts, "Restart=no")
-	j.lineIf(restarts, "Restart=%s\nRestartSec=%s", j.Restart,
+	j.lineIf(!j.restarts, "Restart=no")
+	j.lineIf(j.restarts, "Restart=%s\nRestartSec=%s", j.Restart,
 		exportSeconds(min(j.RestartDelay, maxRestartDelay.Seconds())))
 	// Any signal is a failure to procdog; SIGHUP, SIGINT, SIGTERM, SIGPIPE a clean exit to systemd.
-	j.lineIf(restarts && j.Restart == "on-failure", "# procdog counts death by any signal as "+
+	j.lineIf(j.restarts && j.Restart == "on-failure", "# procdog counts death by any signal as "+
 		"a failure.\nRestartForceExitStatus=SIGHUP SIGINT SIGTERM SIGPIPE")
-	j.lineIf(restarts, "# procdog doubles the delay after each restart, up to 30 s; systemd 254 "+
+	j.lineIf(j.restarts, "# procdog doubles the delay after each restart, up to 30 s; systemd 254 "+
 		"and\n# later can too:\n#RestartSteps=%d\n#RestartMaxDelaySec=30", j.MaxRestarts)
 	j.systemdHealth()
 	j.line("\n[Install]\nWantedBy=default.target")
@@ -2288,11 +2288,10 @@ func (j *exportJob) launchd() {
 		"\t<!-- procdog's stop signal, %s, is not SIGTERM: launchd cannot send it. -->", sig)
 	j.line("\t<key>ExitTimeOut</key>\n\t<integer>%d</integer>",
 		max(int(math.Ceil(j.StopTimeout)), 1))
-	restarts := j.Restart != "no" && j.MaxRestarts > 0
-	j.lineIf(restarts && j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
-	j.lineIf(restarts && j.Restart != "always", "\t<!-- Restarted unless it exits with "+
+	j.lineIf(j.restarts && j.Restart == "always", "\t<key>KeepAlive</key>\n\t<true/>")
+	j.lineIf(j.restarts && j.Restart != "always", "\t<!-- Restarted unless it exits with "+
 		"status 0. -->\n\t<key>KeepAlive</key>\n\t<dict><key>SuccessfulExit</key><false/></dict>")
-	j.note(restarts, fmt.Sprintf("max_restarts=%d", j.MaxRestarts), "\t<!-- procdog restarts "+
+	j.note(j.restarts, fmt.Sprintf("max_restarts=%d", j.MaxRestarts), "\t<!-- procdog restarts "+
 		"at most max_restarts=%d times, after a delay that doubles -->\n"+
 		"\t<!-- up to 30 s; launchd restarts for ever, at most once per ThrottleInterval. -->\n"+
 		"\t<key>ThrottleInterval</key>\n\t<integer>%d</integer>", j.MaxRestarts,
