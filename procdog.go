@@ -1420,7 +1420,12 @@ func (m *monitor) startRun() error {
 	defer stdin.Close()
 	r := &childRun{started: time.Now(), exited: make(chan struct{}), ready: make(chan struct{})}
 	if m.watch != nil { // it follows r from where the output ends before r starts
-		r.logStart = m.watch.sizes()
+		r.logStart = make([]int64, len(m.watch.paths))
+		for i, p := range m.watch.paths {
+			if fi, err := os.Stat(p); err == nil {
+				r.logStart[i] = fi.Size()
+			}
+		}
 		select { // only the loop sends: once drained, the channel has room
 		case <-m.watch.runs:
 		default:
@@ -1831,16 +1836,6 @@ type logWatch struct {
 	offsets []int64  // how far each file has been read, to the end of a line
 	carry   [][]byte // the start of a line that a monitor's line cut in two
 	matched bool
-}
-
-func (w *logWatch) sizes() []int64 {
-	sizes := make([]int64, len(w.paths))
-	for i, p := range w.paths {
-		if fi, err := os.Stat(p); err == nil {
-			sizes[i] = fi.Size()
-		}
-	}
-	return sizes
 }
 
 // serve follows the output of the latest run between the checks, polling it from every 2 ms,
