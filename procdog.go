@@ -1337,8 +1337,7 @@ func (m *monitor) listenNotify() (err error) {
 	if err == nil && runtime.GOOS == "linux" { // have the kernel tell who sent each datagram
 		rc, _ := m.notify.SyscallConn()
 		rc.Control(func(fd uintptr) {
-			passcred := cmp.Or(soPasscred[runtime.GOARCH], 16)
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, passcred, 1)
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soPasscred, 1)
 		})
 	}
 	if err != nil {
@@ -3330,10 +3329,10 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, err
 }
 
-// soPasscred is SO_PASSCRED where it is not 16; SO_PEERCRED, which package syscall has on Linux
+// soPasscred is SO_PASSCRED, 16 but where listed; SO_PEERCRED, which package syscall has on Linux
 // only, is SO_PASSCRED+1 on every architecture.
-var soPasscred = map[string]int{"ppc64": 20, "ppc64le": 20,
-	"mips": 17, "mipsle": 17, "mips64": 17, "mips64le": 17}
+var soPasscred = cmp.Or(map[string]int{"ppc64": 20, "ppc64le": 20,
+	"mips": 17, "mipsle": 17, "mips64": 17, "mips64le": 17}[runtime.GOARCH], 16)
 
 // dialMonitor connects to the monitor at path if it runs as this user. The socket file can be
 // swapped after its owner was checked: only the peer's credentials say who answers.
@@ -3366,7 +3365,7 @@ func peerCred(c syscall.Conn) (pid, uid int, err error) {
 	rc, _ := c.SyscallConn() // which fails only for a nil connection
 	level, option := 0, 1    // SOL_LOCAL, LOCAL_PEERCRED
 	if runtime.GOOS == "linux" {
-		level, option = syscall.SOL_SOCKET, cmp.Or(soPasscred[runtime.GOARCH], 16)+1
+		level, option = syscall.SOL_SOCKET, soPasscred+1
 	}
 	var cred [76 / 4]uint32 // sizeof(struct xucred); Linux fills in less
 	var errno syscall.Errno
