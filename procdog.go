@@ -627,12 +627,9 @@ func (c client) restartOptions(cl commandLine) (options, error) {
 // its lock: the start time alone is as coarse as a clock tick (10 ms, or 1 s on macOS).
 func findOrphan(dir, name string) (int, bool) {
 	f, err := openStateFile(statePath(dir, name, "lock"), os.O_RDONLY)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
-		return 0, false // a monitor holds it: it is starting or running
+	defer f.Close() // nil, which Close ignores, if none
+	if err != nil || syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
+		return 0, false // none, or a monitor holds it: it is starting or running
 	}
 	pid, sid, started := 0, 0, ""
 	_, err = fmt.Fscanf(io.LimitReader(f, 128), "pid=%d start=%s sid=%d\n", &pid, &started, &sid)
@@ -3324,7 +3321,7 @@ func ownerOnly[T any](listen func() (T, error)) (T, error) {
 func listenUnix(path string) (net.Listener, error) {
 	ln, err := ownerOnly(func() (net.Listener, error) { return net.Listen("unix", path) })
 	if err == nil {
-		ln.(*net.UnixListener).SetUnlinkOnClose(false) // closeSocket knows when it is still ours
+		ln.(*net.UnixListener).SetUnlinkOnClose(false) // runMonitor knows when it is still ours
 	}
 	return ln, err
 }
