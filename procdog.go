@@ -3303,11 +3303,9 @@ func releaseLock(f *os.File) {
 // busy, and the start loop tries again.
 func lockHeld(path string) bool {
 	f, err := openStateFile(path, os.O_RDONLY)
-	if err == nil {
-		defer f.Close()
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
-	}
-	return errors.Is(err, syscall.EWOULDBLOCK)
+	defer f.Close() // nil, which Close ignores, if none
+	return err == nil &&
+		errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
 }
 
 // ownerOnly binds a socket owner-only from its first moment: under a umask, not chmod'ed after.
