@@ -156,9 +156,9 @@ func runCommand(args []string, stdout, stderr io.Writer) error {
 			msg: "the following arguments are required: COMMAND", hint: "COMMAND is one of " +
 				strings.Join(commandNames, ", ") + "; 'procdog -h' for help"}
 	case !ok:
-		return &codedError{code: exitError, usage: true, hint: didYouMean("", command, commandNames),
-			msg: fmt.Sprintf("argument command: invalid choice: '%s' (choose from %s)",
-				command, commandChoices)}
+		return &codedError{code: exitError, usage: true, msg: fmt.Sprintf("argument command: "+
+			"invalid choice: '%s' (choose from %s)", command, commandChoices),
+			hint: didYouMean("", command, commandNames)}
 	case len(words) < len(want):
 		missing := strings.TrimSuffix(strings.Join(want[len(words):], ", "), "...")
 		return usageErrorf("the following arguments are required: %s", missing)
@@ -193,12 +193,13 @@ func runList(cl commandLine, stdout io.Writer) error {
 }
 
 // stateDir is absolute, for the monitor runs in /; for a name, one where NAME's socket path fits
-// in sun_path: 104 bytes on macOS, 108 on Linux, with the path's NUL.
+// in sun_path: 104 bytes on macOS, 108 on Linux.
 func stateDir(name string) (string, error) {
 	d := orDefault(os.Getenv("PROCDOG_DIR"), "/var/tmp")
 	abs, _ := filepath.Abs(d)
 	dir := orDefault(abs, d)
-	over := len(statePath(dir, name, "sock")+newSocketSuffix) + 1 - len(syscall.RawSockaddrUnix{}.Path)
+	sunPath := len(syscall.RawSockaddrUnix{}.Path) - 1 // less the path's NUL
+	over := len(statePath(dir, name, "sock")+newSocketSuffix) - sunPath
 	if err := checkStateDir(dir); err != nil || over <= 0 || name == "" {
 		return dir, err
 	} else if len(name) > over {
